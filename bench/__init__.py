@@ -1,0 +1,1 @@
+"""Benchmarks and long-running checks; none of this runs in CI (see docs/performance.md)."""

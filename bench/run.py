@@ -1,0 +1,212 @@
+"""Side-by-side load test: the reference (OpenBao) and Tessera, same machine, same run, same wrk.
+
+    python -m bench.run [--modes memory,durable] [--scenarios kv1,lookup] [--duration 10]
+                        [--warmup 2] [--threads 2] [--connections 16] [--out bench/results/latest]
+
+For each storage mode both servers are started (``bench/servers.py``), given the same state
+through the HTTP API (``bench/state.py``), then every scenario (``bench/scenarios.py``) is run
+with wrk against one server at a time, the reference first. The table shows successful requests
+per second, p50/p99 latency, the server's CPU use (100% = one core), the non-2xx and socket-error
+counts, and the ratio Tessera/reference of successful req/s. It is printed and written to
+``<out>.md`` (plus the raw figures in ``<out>.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
+
+from .scenarios import SCENARIOS, Scenario
+from .servers import MODES, ServerProcess, start_pair
+from .state import prepare
+from .wrk import WrkResult, WrkSettings, ensure_wrk
+from .wrk import run as run_wrk
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Row:
+    mode: str
+    scenario: str
+    server: str  # "reference" | "tessera"
+    label: str
+    result: WrkResult
+    cpu_percent: float
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU per successful answer: the efficiency figure least disturbed by a busy machine."""
+        ok = max(1, self.result.requests - self.result.non2xx)
+        return self.cpu_percent / 100 * self.result.seconds / ok * 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def measure(
+    server: ServerProcess, scenario: Scenario, state: object, settings: WrkSettings, warmup: float
+) -> tuple[WrkResult, float]:
+    req = scenario.build(state)  # type: ignore[arg-type]
+    if warmup > 0:
+        run_wrk(
+            server.addr, req, WrkSettings(settings.threads, settings.connections, warmup, settings.timeout)
+        )
+    assert server.process is not None
+    pid = server.process.pid
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    result = run_wrk(server.addr, req, settings)
+    cpu = (cpu_seconds(pid) - cpu0) / max(1e-9, time.monotonic() - t0) * 100
+    return result, cpu
+
+
+def median(rows: list[Row]) -> Row:
+    """The run with the median throughput (a real run, so its latencies belong to it)."""
+    ordered = sorted(rows, key=lambda r: r.result.ok_rps)
+    return ordered[len(ordered) // 2]
+
+
+def _fmt_rps(r: WrkResult) -> str:
+    return f"{r.ok_rps:,.0f}"
+
+
+def table(rows: list[Row]) -> str:
+    """Markdown: one line per (mode, scenario), both servers side by side."""
+    head = (
+        "| mode | scenario | reference req/s | p50 ms | p99 ms | cpu µs/req | tessera req/s | p50 ms | p99 ms "
+        "| cpu µs/req | failed ref/tes | ratio |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = []
+    seen: dict[tuple[str, str], dict[str, Row]] = {}
+    for row in rows:
+        seen.setdefault((row.mode, row.scenario), {})[row.server] = row
+    for (mode, scenario), pair in seen.items():
+        ref, tes = pair.get("reference"), pair.get("tessera")
+
+        def cells(r: Row | None) -> str:
+            if r is None:
+                return " | | | "
+            res = r.result
+            return f"{_fmt_rps(res)} | {res.p50_ms:.2f} | {res.p99_ms:.2f} | {r.cpu_us_per_request:.0f}"
+
+        errors = "/".join(str(r.result.failed) if r else "-" for r in (ref, tes))
+        ratio = ""
+        if ref and tes and ref.result.ok_rps:
+            ratio = f"{tes.result.ok_rps / ref.result.ok_rps:.2f}"
+        lines.append(f"| {mode} | {scenario} | {cells(ref)} | {cells(tes)} | {errors} | {ratio} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    bao = subprocess.run([_bao(), "version"], capture_output=True, text=True).stdout.strip()
+    wrk = subprocess.run([ensure_wrk(), "-v"], capture_output=True, text=True).stdout.splitlines()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{platform.node()}: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}; "
+        f"{bao}; {wrk[0] if wrk else 'wrk'}; load average at start {load}"
+    )
+
+
+def _bao() -> str:
+    from tests.helpers.servers import find_bao
+
+    return find_bao()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--modes", default="memory,durable", help="memory, durable or both")
+    parser.add_argument("--scenarios", default="", help="comma-separated name fragments (default: all)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of measured load per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first")
+    parser.add_argument("--rounds", type=int, default=1, help="runs per server; the median is reported")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "latest"))
+    args = parser.parse_args(argv)
+
+    settings = WrkSettings(args.threads, args.connections, args.duration)
+    wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
+    scenarios = [s for s in SCENARIOS if not wanted or any(w in s.name for w in wanted)]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in MODES:
+            parser.error(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+    info = machine()
+    settings_line = (
+        f"wrk -t{settings.threads} -c{settings.connections} -d{settings.duration:.0f}s "
+        f"(after {args.warmup:.0f}s warm-up), one server loaded at a time"
+    )
+    print(info, "\n" + settings_line, flush=True)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
+        for mode in modes:
+            pair = start_pair(mode, Path(tmp) / mode)
+            try:
+                states = {role: prepare(server) for role, server in pair.servers()}
+                for scenario in scenarios:
+                    runs: dict[str, list[Row]] = {}
+                    servers = list(zip(pair.servers(), MODES[mode], strict=True))
+                    for round_no in range(args.rounds):
+                        # Alternate who goes first so that drift in the machine's load hits both alike.
+                        for (role, server), label in servers if round_no % 2 == 0 else servers[::-1]:
+                            result, cpu = measure(server, scenario, states[role], settings, args.warmup)
+                            row = Row(mode, scenario.name, role, label, result, cpu)
+                            runs.setdefault(role, []).append(row)
+                            print(
+                                f"  {mode:8} {scenario.name:26} {label:20} {result.ok_rps:9,.0f} req/s  "
+                                f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms  cpu {cpu:4.0f}%  "
+                                f"{row.cpu_us_per_request:6.0f} us/req  failed {result.failed}",
+                                flush=True,
+                            )
+                    for role, _ in pair.servers():
+                        rows.append(median(runs[role]))
+            finally:
+                pair.stop()
+    text = table(rows)
+    print("\n" + text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(
+        f"# Tessera vs reference\n\n{info}\n\n{settings_line}\n\n"
+        "ratio = Tessera successful req/s / reference successful req/s; cpu µs/req = server CPU time "
+        "(user + system) per successful request; failed = non-2xx answers + socket errors\n\n" + text
+    )
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "settings": asdict(settings) | {"warmup": args.warmup},
+                "rows": [asdict(r) | {"ok_rps": r.result.ok_rps} for r in rows],
+            },
+            indent=1,
+        )
+    )
+    print(f"written to {out.with_suffix('.md')} and {out.with_suffix('.json')}")
+    failed = [r for r in rows if r.result.failed]
+    if failed:
+        print("WARNING: some runs had failures (non-2xx or socket errors); their req/s only counts successes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

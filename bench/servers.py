@@ -1,0 +1,124 @@
+"""The four servers of a side-by-side run: the reference and Tessera, each in memory and durable.
+
+Pairs share a storage class so that a ratio compares like with like: ``bao -dev`` (in memory)
+against Tessera ``-dev`` (in memory), and bao on its raft storage (fsync per commit) against
+Tessera on SQLite (WAL, ``synchronous=FULL``, group commit). Durable servers are initialised
+with one key share and unsealed; bao also has to win its single-node raft election first.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.helpers.servers import (  # noqa: E402
+    ReferenceServer,
+    ServerProcess,
+    TesseraServer,
+    free_port,
+)
+
+# Which storage each mode uses, per server; the label is what the table prints.
+MODES = {
+    "memory": ("bao dev (inmem)", "tessera dev (inmem)"),
+    "durable": ("bao raft", "tessera sqlite"),
+}
+
+
+@dataclass
+class Pair:
+    """The reference and Tessera for one storage mode, both unsealed with a root token."""
+
+    mode: str
+    reference: ServerProcess
+    tessera: ServerProcess
+
+    def servers(self) -> list[tuple[str, ServerProcess]]:
+        return [("reference", self.reference), ("tessera", self.tessera)]
+
+    def stop(self) -> None:
+        for _, server in self.servers():
+            server.cleanup()
+
+
+def _raft_config(workdir: Path, port: int) -> Path:
+    data = workdir / "raft"
+    data.mkdir(parents=True, exist_ok=True)
+    path = workdir / "bao-raft.hcl"
+    path.write_text(
+        f'storage "raft" {{\n  path = "{data}"\n  node_id = "n1"\n}}\n'
+        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+        f'api_addr = "http://127.0.0.1:{port}"\n'
+        f'cluster_addr = "https://127.0.0.1:{port + 1}"\n'
+        "disable_mlock = true\n"
+    )
+    return path
+
+
+def _sqlite_config(workdir: Path, port: int) -> Path:
+    path = workdir / "tessera-sqlite.hcl"
+    path.write_text(
+        f'storage "sqlite" {{\n  path = "{workdir / "tessera.db"}"\n}}\n'
+        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+    )
+    return path
+
+
+def _wait_active(server: ServerProcess, timeout: float = 60.0) -> None:
+    """Until the server answers as an unsealed active node (bao: raft leadership won)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body, _ = server.call("GET", "sys/leader", auth=False)
+        if status == 200 and isinstance(body, dict) and (body.get("is_self") or not body.get("ha_enabled")):
+            status, _, _ = server.call("GET", "auth/token/lookup-self")
+            if status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{server.name} did not become active within {timeout:.0f}s:\n{server.output()}")
+
+
+def _durable(server: ServerProcess) -> ServerProcess:
+    server.start()
+    server.init()
+    server.unseal()
+    _wait_active(server)
+    return server
+
+
+def start_pair(mode: str, workdir: Path) -> Pair:
+    """Start both servers of ``mode`` ("memory" or "durable"), unsealed and ready."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if mode == "memory":
+        ref: ServerProcess = ReferenceServer().start()
+        tes: ServerProcess = TesseraServer().start()
+        _wait_active(ref)
+        _wait_active(tes)
+        return Pair(mode, ref, tes)
+    if mode == "durable":
+        ref_dir, tes_dir = workdir / "bao", workdir / "tessera"
+        ref_dir.mkdir(exist_ok=True)
+        tes_dir.mkdir(exist_ok=True)
+        ref = _durable(ReferenceServer(config=_raft_config(ref_dir, free_port(span=2))))
+        try:
+            tes = _durable(TesseraServer(config=_sqlite_config(tes_dir, free_port())))
+        except BaseException:
+            ref.cleanup()
+            raise
+        return Pair(mode, ref, tes)
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+def start_tessera(mode: str, workdir: Path, env: dict[str, str] | None = None) -> ServerProcess:
+    """Tessera alone (profiling, the memory check), in the same configuration as in a pair."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if mode == "memory":
+        server: ServerProcess = TesseraServer(env=env).start()
+        _wait_active(server)
+        return server
+    return _durable(TesseraServer(config=_sqlite_config(workdir, free_port()), env=env))

@@ -1,0 +1,60 @@
+"""The AppRole auth method (Vault's builtin/credential/approle).
+
+Machines log in with a role ID and, unless the role says otherwise, a secret ID; the role's
+``token_*`` fields (tokenutil) shape the token the core then issues. ``factory`` builds one
+backend per mount; its ``renew_check``/``auth_renew`` let token renewal re-check the role.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..tokenutil import AuthBackend
+from .login import login_paths
+from .roles import role_paths
+from .secret_ids import secret_id_paths
+from .store import AppRoleStore
+
+if TYPE_CHECKING:
+    from ...core.mounts import MountEntry
+
+HELP = """
+Any registered Role can authenticate itself with OpenBao. The credentials
+depends on the constraints that are set on the Role. One common required
+credential is the 'role_id' which is a unique identifier of the Role.
+It can be retrieved from the 'role/<appname>/role-id' endpoint.
+
+The default constraint configuration is 'bind_secret_id', which requires
+the credential 'secret_id' to be presented during login. Refer to the
+documentation for other types of constraints."""
+
+
+class AppRole:
+    """What the handlers of one mount share: the core, the mount entry and the store."""
+
+    def __init__(self, core: Any, entry: MountEntry | None) -> None:
+        self.core = core
+        self.entry = entry
+        self.store = AppRoleStore()
+        self.tidy_guard = threading.Lock()
+
+    def mount_ttls(self) -> tuple[int, int]:
+        """The mount's effective (default, max) lease TTLs."""
+        if self.core is None:
+            return 768 * 3600, 768 * 3600
+        default, maximum = self.core.mount_ttls(self.entry)
+        return int(default), int(maximum)
+
+
+def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
+    app = AppRole(core, entry)
+    login, handler = login_paths(app)
+    return AuthBackend(
+        paths=[*role_paths(app), *secret_id_paths(app), *login],
+        help=HELP,
+        unauthenticated_paths=["login", "login/*"],
+        backend_type="approle",
+        kind="credential",
+        renew_hook=handler.renew,
+    )

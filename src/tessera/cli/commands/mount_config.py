@@ -1,0 +1,367 @@
+"""``secrets enable|tune`` and ``auth enable|tune``: the mount-config flags and the bodies built from them.
+
+Enabling and tuning share one flag set (``-default-lease-ttl``, ``-audit-non-hmac-*``, ``-options``...)
+and send only the flags that were given, as the Go CLI does with ``f.Visit``; listing, disabling and
+moving mounts are in ``mounts``.
+"""
+
+from __future__ import annotations
+
+from ..api import APIError
+from ..args import ensure_trailing_slash, sanitize_path
+from ..base import Command
+from ..flags import Flag, FlagSet
+from ..godur import format_go_duration
+from ..gojson import Struct
+
+
+def _ttl_to_api(seconds: int) -> str:
+    """ttlToAPI: 0 means unset (""), negative means "system"."""
+    if seconds == 0:
+        return ""
+    if seconds < 0:
+        return "system"
+    return format_go_duration(seconds)
+
+
+def _mount_flags(cmd: Command, fs: FlagSet, *, auth: bool, tune: bool) -> None:
+    """The four commands' flags in the Go CLI's order (help text and unknown-flag errors follow it)."""
+    g = cmd.command_group()
+    what = "auth method" if auth else "secrets engine"
+    if tune:
+        fs.add(
+            g,
+            Flag(
+                "description",
+                "string",
+                f"Human-friendly description of this {what}. This overrides the current stored value, if any.",
+                "",
+            ),
+        )
+    else:
+        fs.add(
+            g,
+            Flag("description", "string", f"Human-friendly description for the purpose of this {what}.", ""),
+        )
+        fs.add(
+            g,
+            Flag(
+                "path",
+                "string",
+                f'Place where the {what} will be accessible. This must be unique cross all {what}s. This defaults to the "type" of the {what}.',
+                "",
+            ),
+        )
+    fs.add(
+        g,
+        Flag(
+            "default-lease-ttl",
+            "duration",
+            f"The default lease TTL for this {what}. If unspecified, this defaults to the Vault server's globally configured default lease TTL.",
+            0,
+        ),
+    )
+    fs.add(
+        g,
+        Flag(
+            "max-lease-ttl",
+            "duration",
+            f"The maximum lease TTL for this {what}. If unspecified, this defaults to the Vault server's globally configured maximum lease TTL.",
+            0,
+        ),
+    )
+    fs.add(
+        g,
+        Flag(
+            "audit-non-hmac-request-keys",
+            "slice",
+            "Key that will not be HMAC'd by audit devices in the request data object. To specify multiple values, specify this flag multiple times.",
+            None,
+        ),
+    )
+    fs.add(
+        g,
+        Flag(
+            "audit-non-hmac-response-keys",
+            "slice",
+            "Key that will not be HMAC'd by audit devices in the response data object. To specify multiple values, specify this flag multiple times.",
+            None,
+        ),
+    )
+    fs.add(
+        g,
+        Flag(
+            "listing-visibility",
+            "string",
+            "Determines the visibility of the mount in the UI-specific listing endpoint.",
+            "",
+        ),
+    )
+    fs.add(
+        g,
+        Flag(
+            "passthrough-request-headers",
+            "slice",
+            "Request header value that will be sent to the plugin. To specify multiple values, specify this flag multiple times.",
+            None,
+        ),
+    )
+    fs.add(
+        g,
+        Flag(
+            "allowed-response-headers",
+            "slice",
+            "Response header value that plugins will be allowed to set. To specify multiple values, specify this flag multiple times.",
+            None,
+        ),
+    )
+    fs.add(
+        g,
+        Flag(
+            "options",
+            "map",
+            "Key-value pair provided as key=value for the mount options. This can be specified multiple times.",
+            None,
+        ),
+    )
+    fs.add(
+        g, Flag("version", "int", "Select the version of the engine to run. Not supported by all engines.", 0)
+    )
+    fs.add(g, Flag("plugin-version", "string", "Select the semantic version of the plugin to enable.", ""))
+    if auth:
+        fs.add(g, Flag("token-type", "string", "Sets a forced token type for the mount.", ""))
+    if not tune:
+        fs.add(g, Flag("plugin-name", "string", "Name of the plugin to use.", ""))
+        fs.add(
+            g,
+            Flag(
+                "local",
+                "bool",
+                "Mark the mount as a local-only mount. Local mounts are not replicated nor (if a secondary) removed by replication.",
+                False,
+            ),
+        )
+        fs.add(
+            g,
+            Flag(
+                "seal-wrap", "bool", "Enable seal wrapping of critical values in the secrets engine.", False
+            ),
+        )
+        fs.add(
+            g,
+            Flag(
+                "external-entropy-access",
+                "bool",
+                "Enable the mount to access Vault's external entropy source.",
+                False,
+            ),
+        )
+        if not auth:
+            fs.add(
+                g,
+                Flag(
+                    "force-no-cache",
+                    "bool",
+                    "Force the secrets engine to disable caching. If unspecified, this defaults to the Vault server's globally configured cache settings. This does not affect caching of the underlying encrypted data storage.",
+                    False,
+                ),
+            )
+
+
+def _options(cmd: Command) -> dict[str, str] | None:
+    """``-options``, with ``-version`` folded in as the Go CLI does."""
+    options = cmd.flag("options")
+    if cmd.flag("version") > 0:
+        options = {**(options or {}), "version": str(cmd.flag("version"))}
+    return options
+
+
+def _visited_config(cmd: Command, config: Struct, *, auth: bool) -> None:
+    """Copy the flags that were given explicitly into the config (as the CLI's f.Visit does)."""
+    fs = cmd.fs
+    for flag, key in (
+        ("audit-non-hmac-request-keys", "audit_non_hmac_request_keys"),
+        ("audit-non-hmac-response-keys", "audit_non_hmac_response_keys"),
+        ("listing-visibility", "listing_visibility"),
+        ("passthrough-request-headers", "passthrough_request_headers"),
+        ("allowed-response-headers", "allowed_response_headers"),
+        ("token-type", "token_type"),
+        ("plugin-version", "plugin_version"),
+    ):
+        if flag in fs.by_name and fs.was_set(flag) and (fs[flag] or flag == "listing-visibility"):
+            config[key] = fs[flag]
+
+
+def _enable(cmd: Command, args: list[str], *, auth: bool) -> int:
+    """POST sys/mounts/<path> or sys/auth/<path>; the path defaults to the type."""
+    args = cmd.parse(args)
+    cmd.nargs(args, 1)
+    client = cmd.client()
+    kind = args[0].strip()
+    if kind == "plugin":
+        kind = cmd.flag("plugin-name")
+    path = ensure_trailing_slash(cmd.flag("path") or kind)
+    config = Struct(
+        options=None,
+        default_lease_ttl=format_go_duration(cmd.flag("default-lease-ttl")),
+        max_lease_ttl=format_go_duration(cmd.flag("max-lease-ttl")),
+        force_no_cache=bool(cmd.flag("force-no-cache")) if not auth else False,
+    )
+    _visited_config(cmd, config, auth=auth)
+    body = Struct(
+        type=kind,
+        description=cmd.flag("description"),
+        config=config,
+        local=cmd.flag("local"),
+        seal_wrap=cmd.flag("seal-wrap"),
+        external_entropy_access=cmd.flag("external-entropy-access"),
+        options=_options(cmd),
+    )
+    base = "sys/auth" if auth else "sys/mounts"
+    try:
+        client.request("POST", f"{base}/{path}", body=body)
+    except APIError as exc:
+        return cmd.fail(f"Error enabling {kind} auth" if auth else "Error enabling", exc)
+    thing = f"{kind} auth method" if auth else f"{kind} secrets engine"
+    if cmd.flag("plugin-version"):
+        thing += " version " + cmd.flag("plugin-version")
+    if auth:
+        cmd.ui.output(f"Success! Enabled {thing} at: {path}")
+    else:
+        cmd.ui.output(f"Success! Enabled the {thing} at: {path}")
+    return 0
+
+
+def _tune(cmd: Command, args: list[str], *, auth: bool) -> int:
+    """POST sys/mounts/[auth/]<path>/tune with only the settings given (empty ones are left alone)."""
+    args = cmd.parse(args)
+    cmd.nargs(args, 1)
+    client = cmd.client()
+    config = Struct(
+        options=_options(cmd),
+        default_lease_ttl=_ttl_to_api(cmd.flag("default-lease-ttl")),
+    )
+    if cmd.fs.was_set("description"):
+        config["description"] = cmd.flag("description")
+    config["max_lease_ttl"] = _ttl_to_api(cmd.flag("max-lease-ttl"))
+    config["force_no_cache"] = False
+    _visited_config(cmd, config, auth=auth)
+    path = ensure_trailing_slash(sanitize_path(args[0]))
+    api_path = f"sys/mounts/auth/{path}tune" if auth else f"sys/mounts/{path}tune"
+    try:
+        client.request("POST", api_path, body=config)
+    except APIError as exc:
+        what = "auth method" if auth else "secrets engine"
+        return cmd.fail(f"Error tuning {what} {path}", exc)
+    if auth:
+        cmd.ui.output(f"Success! Tuned the auth method at: {path}")
+    else:
+        cmd.ui.output(f"Success! Tuned the secrets engine at: {path}")
+    return 0
+
+
+class SecretsEnableCommand(Command):
+    name = "secrets enable"
+    synopsis = "Enable a secrets engine"
+    usage = """
+Usage: tessera secrets enable [options] TYPE
+
+  Enables a secrets engine. By default, secrets engines are enabled at the path
+  corresponding to their TYPE, but users can customize the path using the
+  -path option.
+
+  Once enabled, Vault will route all requests which begin with the path to the
+  secrets engine.
+
+  Enable the KV secrets engine at kv/:
+
+      $ tessera secrets enable -path=kv kv
+
+  Enable the KV version 2 secrets engine at secret/:
+
+      $ tessera secrets enable -path=secret -version=2 kv
+
+  For a full list of secrets engines and examples, please see the documentation.
+"""
+
+    def add_flags(self, fs: FlagSet) -> None:
+        _mount_flags(self, fs, auth=False, tune=False)
+
+    def run(self, args: list[str]) -> int:
+        return _enable(self, args, auth=False)
+
+
+class AuthEnableCommand(Command):
+    name = "auth enable"
+    synopsis = "Enables a new auth method"
+    usage = """
+Usage: tessera auth enable [options] TYPE
+
+  Enables a new auth method. An auth method is responsible for authenticating
+  users or machines and assigning them policies with which they can access
+  Vault.
+
+  Enable the userpass auth method at userpass/:
+
+      $ tessera auth enable userpass
+
+  Enable the AppRole auth method at approle/:
+
+      $ tessera auth enable approle
+
+  For a full list of auth methods and examples, please see the documentation.
+"""
+
+    def add_flags(self, fs: FlagSet) -> None:
+        _mount_flags(self, fs, auth=True, tune=False)
+
+    def run(self, args: list[str]) -> int:
+        return _enable(self, args, auth=True)
+
+
+class SecretsTuneCommand(Command):
+    name = "secrets tune"
+    synopsis = "Tune a secrets engine configuration"
+    usage = """
+Usage: tessera secrets tune [options] PATH
+
+  Tunes the configuration options for the secrets engine at the given PATH.
+  The argument corresponds to the PATH where the secrets engine is enabled,
+  not the TYPE!
+
+  Tune the default lease for the PKI secrets engine:
+
+      $ tessera secrets tune -default-lease-ttl=72h pki/
+
+  For a full list of examples and paths, please see the documentation.
+"""
+
+    def add_flags(self, fs: FlagSet) -> None:
+        _mount_flags(self, fs, auth=False, tune=True)
+
+    def run(self, args: list[str]) -> int:
+        return _tune(self, args, auth=False)
+
+
+class AuthTuneCommand(Command):
+    name = "auth tune"
+    synopsis = "Tunes an auth method configuration"
+    usage = """
+Usage: tessera auth tune [options] PATH
+
+  Tunes the configuration options for the auth method at the given PATH. The
+  argument corresponds to the PATH where the auth method is enabled, not the
+  TYPE!
+
+  Tune the default lease for the github auth method:
+
+      $ tessera auth tune -default-lease-ttl=72h github/
+
+  For a full list of examples and paths, please see the documentation.
+"""
+
+    def add_flags(self, fs: FlagSet) -> None:
+        _mount_flags(self, fs, auth=True, tune=True)
+
+    def run(self, args: list[str]) -> int:
+        return _tune(self, args, auth=True)

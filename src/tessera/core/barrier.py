@@ -1,0 +1,357 @@
+"""The security barrier: everything stored passes through AES-256-GCM with a keyring of terms.
+
+Ciphertext layout (as Vault's aes_gcm barrier, version 2):
+``term (4 bytes, big endian) | 0x02 | nonce (12) | ciphertext | tag (16)``, with the storage
+path as additional data so a value cannot be moved to another key. The keyring is encrypted
+with the root key; the root key is encrypted with the unseal key that Shamir shares rebuild.
+
+Reads are served from a plaintext cache (see :class:`ReadCache`) when this process is the only
+writer of the storage (in memory, SQLite); every write through the barrier invalidates it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..framework.errors import SealedError
+from ..storage.base import Physical, Storage, TxnOp
+
+VERSION = 2
+KEYRING_PATH = "core/keyring"
+ROOT_KEY_PATH = "core/root-key"
+_HEADER = 5  # term + version
+
+
+class BarrierError(Exception):
+    pass
+
+
+@dataclass
+class Key:
+    term: int
+    value: bytes
+    install_time: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "term": self.term,
+            "value": base64.b64encode(self.value).decode(),
+            "install_time": self.install_time,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> Key:
+        return cls(int(d["term"]), base64.b64decode(str(d["value"])), float(d["install_time"]))  # type: ignore[arg-type]
+
+
+class Keyring:
+    def __init__(self, root_key: bytes, keys: dict[int, Key], active_term: int) -> None:
+        self.root_key = root_key
+        self.keys = keys
+        self.active_term = active_term
+        self._aead = {t: AESGCM(k.value) for t, k in keys.items()}
+
+    @classmethod
+    def new(cls, root_key: bytes) -> Keyring:
+        key = Key(1, AESGCM.generate_key(256), time.time())
+        return cls(root_key, {1: key}, 1)
+
+    def rotated(self) -> Keyring:
+        term = self.active_term + 1
+        keys = dict(self.keys)
+        keys[term] = Key(term, AESGCM.generate_key(256), time.time())
+        return Keyring(self.root_key, keys, term)
+
+    def active(self) -> Key:
+        return self.keys[self.active_term]
+
+    def aead(self, term: int) -> AESGCM | None:
+        return self._aead.get(term)
+
+    def serialize(self) -> bytes:
+        return orjson.dumps(
+            {
+                "active_term": self.active_term,
+                "root_key": base64.b64encode(self.root_key).decode(),
+                "keys": [k.to_json() for k in self.keys.values()],
+            }
+        )
+
+    @classmethod
+    def deserialize(cls, raw: bytes) -> Keyring:
+        d = orjson.loads(raw)
+        keys = {int(k["term"]): Key.from_json(k) for k in d["keys"]}
+        return cls(base64.b64decode(d["root_key"]), keys, int(d["active_term"]))
+
+
+def seal_with(key: bytes, path: str, plaintext: bytes, term: int = 0) -> bytes:
+    """Encrypt with a bare key (the root key or unseal key), same layout, term 0."""
+    nonce = os.urandom(12)
+    ct = AESGCM(key).encrypt(nonce, plaintext, path.encode())
+    return struct.pack(">IB", term, VERSION) + nonce + ct
+
+
+def open_with(key: bytes, path: str, blob: bytes) -> bytes:
+    if len(blob) < _HEADER + 12 + 16:
+        raise BarrierError("invalid ciphertext length")
+    try:
+        return AESGCM(key).decrypt(blob[5:17], blob[17:], path.encode())
+    except InvalidTag:
+        raise BarrierError("cipher: message authentication failed") from None
+
+
+# Physical backends only this process writes: a cache in front of them cannot go stale. A
+# PostgreSQL database may be shared by several nodes, so it is read every time.
+CACHEABLE_PHYSICAL = frozenset({"inmem", "sqlite", "file"})
+CACHE_ENTRIES = 50_000
+CACHE_BYTES = 64 * 1024 * 1024
+CACHE_VALUE_MAX = 64 * 1024
+_ENTRY_OVERHEAD = 128  # rough bytes per cached entry beyond its key and value
+
+
+class ReadCache:
+    """Decrypted values (and absences) by storage path, bounded by count and bytes.
+
+    Saves the physical read and the AES-GCM open on hot keys (a KV secret, a role, a policy).
+    Per process, and only sound when this process is the storage's only writer. A write marks
+    its keys before it reaches storage and unmarks them after; a key is never filled while
+    marked, nor by a reader whose physical read started before a write began or ended (the
+    generation moved). So once any read has seen a write's value, no later read sees the old
+    one, and after the write returns every read sees it. Eviction is first-in first-out.
+    """
+
+    def __init__(self, entries: int, max_bytes: int) -> None:
+        self.entries = entries
+        self.max_bytes = max_bytes
+        self._values: dict[str, bytes | None] = {}
+        self._bytes = 0
+        self._generation = 0
+        self._writing: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def generation(self) -> int:
+        return self._generation
+
+    def lookup(self, key: str) -> tuple[bool, bytes | None]:
+        """(found, value); a found None is a cached absence."""
+        try:
+            return True, self._values[key]
+        except KeyError:
+            return False, None
+
+    def fill(self, key: str, value: bytes | None, generation: int) -> None:
+        if value is not None and len(value) > CACHE_VALUE_MAX:
+            return
+        size = _ENTRY_OVERHEAD + len(key) + (len(value) if value is not None else 0)
+        with self._lock:
+            if generation != self._generation or key in self._writing or key in self._values:
+                return
+            while self._values and (len(self._values) >= self.entries or self._bytes + size > self.max_bytes):
+                self._drop(next(iter(self._values)))
+            self._values[key] = value
+            self._bytes += size
+
+    def begin_write(self, keys: Iterable[str]) -> list[str]:
+        """Before a write reaches storage: its keys leave the cache and cannot be filled."""
+        marked = list(keys)
+        with self._lock:
+            self._generation += 1
+            for key in marked:
+                self._writing[key] = self._writing.get(key, 0) + 1
+                if key in self._values:
+                    self._drop(key)
+        return marked
+
+    def end_write(self, keys: list[str]) -> None:
+        """After the write landed (or failed): the keys may be cached again by later reads."""
+        with self._lock:
+            self._generation += 1
+            for key in keys:
+                left = self._writing[key] - 1
+                if left:
+                    self._writing[key] = left
+                else:
+                    del self._writing[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._values.clear()
+            self._bytes = 0
+
+    def _drop(self, key: str) -> None:
+        value = self._values.pop(key)
+        self._bytes -= _ENTRY_OVERHEAD + len(key) + (len(value) if value is not None else 0)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def _cache_for(physical: Physical) -> ReadCache | None:
+    """The read cache for this physical backend; ``TESSERA_BARRIER_CACHE=0`` turns it off."""
+    setting = os.environ.get("TESSERA_BARRIER_CACHE", "")
+    entries = CACHE_ENTRIES
+    if setting:
+        try:
+            entries = int(setting)
+        except ValueError:
+            entries = CACHE_ENTRIES
+    if entries <= 0 or physical.name not in CACHEABLE_PHYSICAL:
+        return None
+    return ReadCache(entries, CACHE_BYTES)
+
+
+class Barrier(Storage):
+    """Encrypting Storage over a Physical backend; refuses everything while sealed."""
+
+    def __init__(self, physical: Physical) -> None:
+        self.physical = physical
+        self._keyring: Keyring | None = None
+        self._lock = threading.Lock()
+        self.encryptions = 0
+        self.cache = _cache_for(physical)
+
+    # -- lifecycle -------------------------------------------------------------------
+    @property
+    def sealed(self) -> bool:
+        return self._keyring is None
+
+    def initialized(self) -> bool:
+        return self.physical.get(KEYRING_PATH) is not None
+
+    def initialize(self, unseal_key: bytes) -> Keyring:
+        root_key = AESGCM.generate_key(256)
+        keyring = Keyring.new(root_key)
+        self.physical.transaction(
+            [
+                TxnOp(KEYRING_PATH, seal_with(root_key, KEYRING_PATH, keyring.serialize())),
+                TxnOp(ROOT_KEY_PATH, seal_with(unseal_key, ROOT_KEY_PATH, root_key)),
+            ]
+        )
+        return keyring
+
+    def unseal(self, unseal_key: bytes) -> None:
+        blob = self.physical.get(ROOT_KEY_PATH)
+        if blob is None:
+            raise BarrierError("barrier is not initialized")
+        root_key = open_with(unseal_key, ROOT_KEY_PATH, blob)
+        ring_blob = self.physical.get(KEYRING_PATH)
+        if ring_blob is None:
+            raise BarrierError("keyring is missing")
+        self._keyring = Keyring.deserialize(open_with(root_key, KEYRING_PATH, ring_blob))
+
+    def seal(self) -> None:
+        self._keyring = None
+        if self.cache is not None:
+            self.cache.clear()  # no plaintext outlives the keyring
+
+    def keyring(self) -> Keyring:
+        ring = self._keyring
+        if ring is None:
+            raise SealedError()
+        return ring
+
+    def rotate(self) -> Key:
+        with self._lock:
+            ring = self.keyring().rotated()
+            self.physical.put(KEYRING_PATH, seal_with(ring.root_key, KEYRING_PATH, ring.serialize()))
+            self._keyring = ring
+            return ring.active()
+
+    def rekey_unseal_key(self, new_unseal_key: bytes) -> None:
+        ring = self.keyring()
+        self.physical.put(ROOT_KEY_PATH, seal_with(new_unseal_key, ROOT_KEY_PATH, ring.root_key))
+
+    # -- encryption ------------------------------------------------------------------
+    def encrypt(self, path: str, plaintext: bytes) -> bytes:
+        ring = self.keyring()
+        term = ring.active_term
+        aead = ring.aead(term)
+        assert aead is not None
+        nonce = os.urandom(12)
+        self.encryptions += 1
+        aad = path.encode() if path else None
+        return struct.pack(">IB", term, VERSION) + nonce + aead.encrypt(nonce, plaintext, aad)
+
+    def decrypt(self, path: str, blob: bytes) -> bytes:
+        ring = self.keyring()
+        if len(blob) < _HEADER + 12 + 16:
+            raise BarrierError("invalid ciphertext length")
+        term, version = struct.unpack(">IB", blob[:5])
+        if version != VERSION:
+            raise BarrierError("version bytes mis-match")
+        aead = ring.aead(term)
+        if aead is None:
+            raise BarrierError(f"no decryption key available for term {term}")
+        aad = path.encode() if path else None
+        try:
+            return aead.decrypt(blob[5:17], blob[17:], aad)
+        except InvalidTag:
+            raise BarrierError("cipher: message authentication failed") from None
+
+    # -- Storage ---------------------------------------------------------------------
+    def get(self, key: str) -> bytes | None:
+        self.keyring()
+        cache = self.cache
+        if cache is None:
+            blob = self.physical.get(key)
+            return None if blob is None else self.decrypt(key, blob)
+        found, value = cache.lookup(key)
+        if found:
+            return value
+        generation = cache.generation()
+        blob = self.physical.get(key)
+        value = None if blob is None else self.decrypt(key, blob)
+        cache.fill(key, value, generation)
+        return value
+
+    def put(self, key: str, value: bytes) -> None:
+        blob = self.encrypt(key, value)
+        if self.cache is None:
+            self.physical.put(key, blob)
+            return
+        marked = self.cache.begin_write((key,))
+        try:
+            self.physical.put(key, blob)
+        finally:
+            self.cache.end_write(marked)
+
+    def delete(self, key: str) -> None:
+        self.keyring()
+        if self.cache is None:
+            self.physical.delete(key)
+            return
+        marked = self.cache.begin_write((key,))
+        try:
+            self.physical.delete(key)
+        finally:
+            self.cache.end_write(marked)
+
+    def list(self, prefix: str) -> list[str]:
+        self.keyring()
+        return self.physical.list(prefix)
+
+    def list_all(self, prefix: str) -> list[str]:
+        self.keyring()
+        return self.physical.list_all(prefix)
+
+    def transaction(self, ops: list[TxnOp]) -> None:
+        enc = [TxnOp(op.key, None if op.value is None else self.encrypt(op.key, op.value)) for op in ops]
+        if self.cache is None:
+            self.physical.transaction(enc)
+            return
+        marked = self.cache.begin_write(op.key for op in ops)
+        try:
+            self.physical.transaction(enc)
+        finally:
+            self.cache.end_write(marked)

@@ -1,0 +1,50 @@
+"""Which backend type builds which backend. Imports are lazy to keep start-up cheap."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..framework import Backend
+
+if TYPE_CHECKING:
+    from .core import Core
+    from .mounts import MountEntry
+
+Factory = Callable[["Core", "MountEntry"], Backend]
+
+# type -> "module:function"
+SECRETS_ENGINES: dict[str, str] = {
+    "kv": "tessera.secrets.kv:factory",
+    "generic": "tessera.secrets.kv:factory",
+    "cubbyhole": "tessera.secrets.cubbyhole:factory",
+    "system": "tessera.system.backend:factory",
+    "identity": "tessera.secrets.identity:factory",
+    "transit": "tessera.secrets.transit:factory",
+    "database": "tessera.secrets.database:factory",
+}
+
+AUTH_METHODS: dict[str, str] = {
+    "token": "tessera.auth.token:factory",
+    "approle": "tessera.auth.approle:factory",
+    "userpass": "tessera.auth.userpass:factory",
+}
+
+
+def _available(spec: str) -> bool:
+    module = spec.split(":", 1)[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def lookup(table: str, mtype: str) -> Factory | None:
+    specs = AUTH_METHODS if table == "auth" else SECRETS_ENGINES
+    spec = specs.get(mtype)
+    if spec is None or not _available(spec):
+        return None
+    module, func = spec.split(":", 1)
+    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]

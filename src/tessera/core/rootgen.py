@@ -1,0 +1,325 @@
+"""Root and recovery token generation from unseal key shares (Vault's generate-root protocol).
+
+Key holders start an attempt with a one-time password, then each submits a share; when the
+threshold is reached the combined key is checked against the barrier and a token is minted and
+returned XORed with the OTP, so the token never crosses the wire in clear. One attempt runs at a
+time; a root attempt and a recovery attempt share that slot, as in OpenBao.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import threading
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..framework import SealedError
+from ..tokens.ids import base62
+from . import shamir
+from .barrier import ROOT_KEY_PATH, BarrierError, open_with
+
+if TYPE_CHECKING:
+    from .core import Core
+
+log = logging.getLogger("tessera.core.rootgen")
+
+# Tessera issues ``hvs.``/``hvr.`` + 24 base62 characters, so OTPs are 28 long (OpenBao: ``s.``, 26).
+TOKEN_LENGTH = 24
+TOKEN_PREFIX_LENGTH = 4
+OTP_LENGTH = TOKEN_LENGTH + TOKEN_PREFIX_LENGTH
+# Unseal key shares: at least 16 bytes, at most the 32-byte key plus Shamir's one-byte x coordinate.
+KEY_MIN, KEY_MAX = 16, 33
+
+STANDARD = "root"
+RECOVERY = "recovery"
+RECOVERY_PREFIX = "hvr."
+
+ALREADY_UNSEALED = "attempted to generate recovery operation token when already unsealed"
+
+
+class GenerateRootError(Exception):
+    """A refused step; the HTTP layer decides the status (400 for the raw endpoints)."""
+
+
+class PGPUnsupported(GenerateRootError):
+    """Tessera has no OpenPGP implementation: PGP-encrypted tokens and shares are refused."""
+
+    def __init__(self) -> None:
+        super().__init__("PGP-encrypted tokens and key shares are not supported by Tessera yet")
+
+
+# -- the OTP encoding (sdk/helper/roottoken, sdk/helper/xor) -----------------------------------
+def generate_otp(length: int = OTP_LENGTH) -> str:
+    return base62(length)
+
+
+def xor_bytes(a: bytes, b: bytes) -> bytes:
+    if len(a) != len(b):
+        raise GenerateRootError(f"length of byte slices is not equivalent: {len(a)} != {len(b)}")
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+
+
+def encode_token(token: str, otp: str) -> str:
+    """roottoken.EncodeToken: base64 (standard alphabet, no padding) of token XOR otp."""
+    if not token:
+        raise GenerateRootError("no token provided")
+    if not otp:
+        raise GenerateRootError("no otp provided")
+    try:
+        raw = xor_bytes(otp.encode(), token.encode())
+    except GenerateRootError as exc:
+        raise GenerateRootError(f"xor of root token failed: {exc}") from None
+    return base64.b64encode(raw).decode().rstrip("=")
+
+
+def go_b64decode(text: str, *, padded: bool) -> bytes:
+    """base64.StdEncoding / RawStdEncoding.DecodeString with Go's error text."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    body = text.rstrip("=") if padded else text
+    for i, ch in enumerate(body):
+        if ch not in alphabet:
+            raise GenerateRootError(f"illegal base64 data at input byte {i}")
+    if (padded and len(text) % 4) or (not padded and len(text) % 4 == 1):
+        raise GenerateRootError(f"illegal base64 data at input byte {len(text) - len(text) % 4}")
+    try:
+        return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise GenerateRootError(f"illegal base64 data at input byte {len(body)}") from None
+
+
+def decode_token(encoded: str, otp: str, otp_length: int) -> str:
+    """roottoken.DecodeToken for OTPs of the Vault >= 1.10 scheme (the only one Tessera issues)."""
+    if otp_length == 0:
+        # The pre-1.10 scheme: both sides base64, the result formatted as a UUID.
+        try:
+            raw = xor_bytes(go_b64decode(encoded, padded=True), go_b64decode(otp, padded=True))
+        except GenerateRootError as exc:
+            raise GenerateRootError(f"error xoring token: {exc}") from None
+        if len(raw) != 16:
+            raise GenerateRootError(
+                f"error formatting base64 token value: wrong length byte slice ({len(raw)})"
+            )
+        return str(uuid.UUID(bytes=raw))
+    try:
+        raw = go_b64decode(encoded, padded=False)
+    except GenerateRootError as exc:
+        raise GenerateRootError(f"error decoding base64'd token: {exc}") from None
+    try:
+        return xor_bytes(raw, otp.encode()).decode("utf-8", "replace")
+    except GenerateRootError as exc:
+        raise GenerateRootError(f"error xoring token: {exc}") from None
+
+
+def check_key_length(key: bytes) -> None:
+    if len(key) < KEY_MIN:
+        raise GenerateRootError(f"invalid key: key is shorter than minimum {KEY_MIN} bytes")
+    if len(key) > KEY_MAX:
+        raise GenerateRootError(f"invalid key: key is longer than maximum {KEY_MAX} bytes")
+
+
+def combine_shares(shares: list[bytes], threshold: int) -> bytes:
+    """The unseal key from ``threshold`` shares (a single "share" is the key itself)."""
+    if threshold == 1:
+        return shares[0]
+    try:
+        return shamir.combine(shares)
+    except shamir.ShamirError as exc:
+        raise GenerateRootError(f"failed to compute root key: {exc}") from None
+
+
+def root_key_from_unseal_key(core: Core, unseal_key: bytes) -> bytes:
+    """Decrypt the stored root key with an unseal key; Vault's texts when the key is wrong."""
+    blob = core.physical.get(ROOT_KEY_PATH)
+    if blob is None:
+        raise GenerateRootError("unable to retrieve stored keys: no stored keys found")
+    try:
+        return open_with(unseal_key, ROOT_KEY_PATH, blob)
+    except BarrierError as exc:
+        raise GenerateRootError(
+            f"unable to retrieve stored keys: invalid key: failed to decrypt keys from storage: {exc}"
+        ) from None
+
+
+# -- the generation state machine --------------------------------------------------------------
+@dataclass
+class Attempt:
+    nonce: str
+    otp: str
+    pgp_key: str
+    pgp_fingerprint: str
+    strategy: str
+    progress: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class UpdateResult:
+    progress: int
+    required: int
+    encoded_token: str = ""
+    pgp_fingerprint: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.progress == self.required
+
+
+class RootGeneration:
+    """The one generation attempt of a Core (OpenBao keeps one per namespace; Tessera has one)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.lock = threading.Lock()
+        self.attempt: Attempt | None = None
+        # The recovery token minted by a completed recovery attempt (memory only, one at a time).
+        self.recovery_token = ""
+
+    @property
+    def recovery_mode(self) -> bool:
+        return bool(self.core.config.extra.get("recovery_mode"))
+
+    def check(self) -> None:
+        """lockRootGeneration: the server must be unsealed, or sealed and in recovery mode."""
+        if self.core.sealed and not self.recovery_mode:
+            raise SealedError()
+        if self.recovery_mode and not self.core.barrier.sealed:
+            raise GenerateRootError(ALREADY_UNSEALED)
+
+    def required(self) -> int:
+        cfg = self.core.seal_manager.config()
+        if cfg is None:
+            raise GenerateRootError("server is not yet initialized")
+        return cfg.secret_threshold
+
+    def progress(self) -> int:
+        attempt = self.attempt
+        return len(attempt.progress) if attempt is not None else 0
+
+    def init(self, otp: str, pgp_key: str, strategy: str) -> None:
+        self.check()
+        if otp:
+            if len(otp) != OTP_LENGTH:
+                raise GenerateRootError("OTP string has incorrect length")
+        elif pgp_key:
+            raise PGPUnsupported()
+        else:
+            raise GenerateRootError("otp or pgp_key parameter must be provided")
+        with self.lock:
+            if self.attempt is not None:
+                raise GenerateRootError("root generation already in progress for this namespace")
+            self.attempt = Attempt(str(uuid.uuid4()), otp, pgp_key, "", strategy)
+            log.info("%s generation initialized", _kind(strategy))
+
+    def cancel(self) -> None:
+        with self.lock:
+            self.attempt = None
+
+    def update(self, key: bytes, nonce: str, strategy: str) -> UpdateResult:
+        """Add one share; at the threshold authenticate the key and mint the token."""
+        self.check()
+        check_key_length(key)
+        threshold = self.required()
+        with self.lock:
+            attempt = self.attempt
+            if attempt is None:
+                raise GenerateRootError("no root generation in progress")
+            if not hmac.compare_digest(str(nonce).encode(), attempt.nonce.encode()):
+                raise GenerateRootError(
+                    f'incorrect nonce supplied; nonce for this root generation operation is "{attempt.nonce}"'
+                )
+            if strategy != attempt.strategy:
+                raise GenerateRootError(
+                    "incorrect strategy supplied; a generate root operation of another type is already in progress"
+                )
+            if any(hmac.compare_digest(existing, key) for existing in attempt.progress):
+                raise GenerateRootError(
+                    "given key has already been provided during this generation operation"
+                )
+            attempt.progress.append(key)
+            progress = len(attempt.progress)
+            if progress < threshold:
+                return UpdateResult(progress, threshold, pgp_fingerprint=attempt.pgp_fingerprint)
+            shares, attempt.progress = attempt.progress, []
+            combined = combine_shares(shares, threshold)
+            try:
+                self._authenticate(combined, strategy)
+            except GenerateRootError as exc:
+                log.error("root generation aborted: %s", exc)
+                raise GenerateRootError(f"root generation aborted: {exc}") from None
+            token, cleanup = self._generate(strategy)
+            try:
+                encoded = encode_token(token, attempt.otp)
+            except GenerateRootError:
+                cleanup()
+                raise
+            self.attempt = None
+            log.info("%s generation finished", _kind(strategy))
+            return UpdateResult(progress, threshold, encoded, attempt.pgp_fingerprint)
+
+    def _authenticate(self, unseal_key: bytes, strategy: str) -> None:
+        core = self.core
+        if strategy == RECOVERY:
+            # Recovery mode has no unseal endpoint: the generation itself opens the barrier.
+            try:
+                root_key_from_unseal_key(core, unseal_key)
+                core.barrier.unseal(unseal_key)
+            except BarrierError as exc:
+                raise GenerateRootError(
+                    f"recovery operation token generation failed, cannot unseal barrier: {exc}"
+                ) from None
+            except GenerateRootError as exc:
+                raise GenerateRootError(f"unable to authenticate: {exc}") from None
+            return
+        try:
+            root_key = root_key_from_unseal_key(core, unseal_key)
+        except GenerateRootError as exc:
+            raise GenerateRootError(f"unable to authenticate: {exc}") from None
+        if not hmac.compare_digest(root_key, core.barrier.keyring().root_key):
+            raise GenerateRootError("root key verification failed: Unseal failed, invalid key")
+
+    def _generate(self, strategy: str) -> tuple[str, Callable[[], None]]:
+        """The new token and a function undoing it (if the encoding fails)."""
+        if strategy == RECOVERY:
+            token = RECOVERY_PREFIX + base62(TOKEN_LENGTH)
+            self.recovery_token = token
+
+            def forget() -> None:
+                self.recovery_token = ""
+
+            return token, forget
+        core = self.core
+        token = core.create_root_token(path="auth/token/root", display_name="root")
+
+        def revoke() -> None:
+            entry = core.tokens.lookup(token)
+            if entry is not None:
+                core.tokens.revoke_orphan(entry)
+
+        return token, revoke
+
+    def check_recovery_token(self, presented: str) -> bool:
+        """Constant-time comparison with the one recovery token (none yet: nothing matches)."""
+        current = self.recovery_token
+        return bool(presented and current) and hmac.compare_digest(presented.encode(), current.encode())
+
+
+def _kind(strategy: str) -> str:
+    return "recovery operation token" if strategy == RECOVERY else "root"
+
+
+_GENERATIONS: weakref.WeakKeyDictionary[Core, RootGeneration] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def generation(core: Core) -> RootGeneration:
+    """The Core's generation state (kept beside the Core so core.py needs no field for it)."""
+    with _LOCK:
+        gen = _GENERATIONS.get(core)
+        if gen is None:
+            gen = _GENERATIONS[core] = RootGeneration(core)
+        return gen

@@ -1,0 +1,134 @@
+"""Initialisation and unsealing: the unseal key is split with Shamir and rebuilt from shares."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+import orjson
+
+from ..framework.errors import ErrorResponse
+from ..storage.base import Physical
+from . import shamir
+from .barrier import Barrier, BarrierError
+
+SEAL_CONFIG_PATH = "core/seal-config"
+
+
+@dataclass
+class SealConfig:
+    secret_shares: int
+    secret_threshold: int
+    type: str = "shamir"
+
+
+@dataclass
+class UnsealProgress:
+    shares: list[bytes] = field(default_factory=list)
+    nonce: str = ""
+
+
+def decode_key(text: str) -> bytes:
+    """Accept an unseal key share as hex or base64, as Vault does."""
+    text = text.strip()
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        pass
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ErrorResponse("'key' must be a valid hex or base64 string") from None
+
+
+class SealManager:
+    """Holds the seal configuration and the unseal attempt in progress."""
+
+    def __init__(self, physical: Physical, barrier: Barrier) -> None:
+        self.physical = physical
+        self.barrier = barrier
+        self.progress = UnsealProgress()
+        self.lock = threading.Lock()
+
+    def config(self) -> SealConfig | None:
+        raw = self.physical.get(SEAL_CONFIG_PATH)
+        if raw is None:
+            return None
+        d = orjson.loads(raw)
+        return SealConfig(int(d["secret_shares"]), int(d["secret_threshold"]), d.get("type", "shamir"))
+
+    def initialize(self, shares: int, threshold: int) -> list[bytes]:
+        """Create the barrier and return the unseal key shares."""
+        # Vault's texts (vault/seal.go SealConfig.Validate), in its order.
+        if shares < 1:
+            raise ErrorResponse("invalid seal configuration: shares must be at least one")
+        if threshold < 1:
+            raise ErrorResponse("invalid seal configuration: threshold must be at least one")
+        if shares > 1 and threshold == 1:
+            raise ErrorResponse(
+                "invalid seal configuration: threshold must be greater than one for multiple shares"
+            )
+        if shares > 255:
+            raise ErrorResponse("invalid seal configuration: shares must be less than 256")
+        if threshold > 255:
+            raise ErrorResponse("invalid seal configuration: threshold must be less than 256")
+        if threshold > shares:
+            raise ErrorResponse("invalid seal configuration: threshold cannot be larger than shares")
+        unseal_key = _random_key()
+        self.barrier.initialize(unseal_key)
+        self.physical.put(
+            SEAL_CONFIG_PATH,
+            orjson.dumps({"secret_shares": shares, "secret_threshold": threshold, "type": "shamir"}),
+        )
+        if shares == 1:
+            return [unseal_key]
+        return shamir.split(unseal_key, shares, threshold)
+
+    def submit(self, share: bytes) -> bool:
+        """Add a share; True once the barrier is unsealed. Raises on a wrong key."""
+        cfg = self.config()
+        if cfg is None:
+            raise ErrorResponse("Vault is not initialized")
+        # Vault's unsealFragment bounds and AES key sizes, with its texts (a wrong size was a 500 here).
+        if len(share) < 16:
+            raise ErrorResponse("invalid key: key is shorter than minimum 16 bytes")
+        if len(share) > 33:
+            raise ErrorResponse("invalid key: key is longer than maximum 33 bytes")
+        with self.lock:
+            if not self.progress.nonce:
+                self.progress.nonce = str(uuid.uuid4())
+            if any(hmac.compare_digest(s, share) for s in self.progress.shares):  # secrets: constant time
+                return False
+            self.progress.shares.append(share)
+            if len(self.progress.shares) < cfg.secret_threshold:
+                return False
+            shares, self.progress = self.progress.shares, UnsealProgress()
+        try:
+            key = shares[0] if cfg.secret_threshold == 1 else shamir.combine(shares)
+        except shamir.ShamirError as exc:
+            raise ErrorResponse(f"failed to compute root key: {exc}") from None
+        if len(key) not in (16, 24, 32):
+            raise ErrorResponse(
+                f"invalid key: failed to setup unseal key: crypto/aes: invalid key size {len(key)}"
+            )
+        try:
+            self.barrier.unseal(key)
+        except BarrierError as exc:
+            raise ErrorResponse(
+                f"unable to retrieve stored keys: invalid key: failed to decrypt keys from storage: {exc}"
+            ) from None
+        return True
+
+    def reset(self) -> None:
+        with self.lock:
+            self.progress = UnsealProgress()
+
+
+def _random_key() -> bytes:
+    import os
+
+    return os.urandom(32)

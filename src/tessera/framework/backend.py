@@ -1,0 +1,298 @@
+"""Declarative backends: a list of paths, each a regex with typed fields and a handler per operation.
+
+One declaration serves routing, validation, ``?help=1`` and the OpenAPI document, the way
+Vault's sdk/framework does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ErrorResponse, UnsupportedOperation, UnsupportedPath
+from .fields import Field, FieldData, FieldError
+from .logical import Operation, Request, Response
+
+_ROUTE_CACHE_SIZE = 4096
+
+Handler = Callable[[Request, FieldData], Response | None]
+ExistenceCheck = Callable[[Request, FieldData], bool]
+# Lease callbacks get the request and the secret's internal data (what the backend stored at issue).
+SecretCallback = Callable[[Request, dict[str, Any]], Response | None]
+
+
+@dataclass
+class SecretType:
+    """A kind of leased secret a backend issues, with how to renew and revoke it."""
+
+    type: str
+    revoke: SecretCallback | None = None
+    renew: SecretCallback | None = None
+
+
+def match_all(name: str) -> str:
+    """A named segment that may contain slashes (framework.MatchAllRegex)."""
+    return f"(?P<{name}>.*)"
+
+
+def generic_name(name: str) -> str:
+    """A named segment matching Vault's GenericNameRegex."""
+    return rf"(?P<{name}>\w(([\w\-.]+)?\w)?)"
+
+
+def opt_trailing_slash() -> str:
+    return "/?"
+
+
+@dataclass
+class Path:
+    pattern: str
+    fields: dict[str, Field] = field(default_factory=dict)
+    operations: dict[Operation, Handler] = field(default_factory=dict)
+    existence_check: ExistenceCheck | None = None
+    synopsis: str = ""
+    description: str = ""
+    # Paths whose input is arbitrary (KV v1): no unknown-parameter warning.
+    takes_arbitrary_input: bool = False
+    # Operation-specific summaries for OpenAPI.
+    summaries: dict[Operation, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._regex = re.compile("^" + self.pattern + "$")
+
+    def match(self, path: str) -> re.Match[str] | None:
+        return self._regex.match(path)
+
+
+@dataclass
+class Backend:
+    """A mounted backend (secrets engine or auth method) built from path declarations."""
+
+    paths: list[Path] = field(default_factory=list)
+    help: str = ""
+    # Paths needing sudo (glob with trailing '*'), and those needing no token.
+    root_paths: list[str] = field(default_factory=list)
+    unauthenticated_paths: list[str] = field(default_factory=list)
+    backend_type: str = ""
+    # 'logical' for secrets engines, 'credential' for auth methods.
+    kind: str = "logical"
+    # Leased secret types by name; responses name theirs in Secret.internal_data["secret_type"].
+    secrets: dict[str, SecretType] = field(default_factory=dict)
+    # Called when the mount is removed or the server seals (close connections, stop threads).
+    cleanup: Callable[[], None] | None = None
+    # Called by the core's background ticker about once a second (timers such as auto-rotation).
+    periodic: Callable[[], None] | None = None
+
+    def secret_type(self, internal: dict[str, Any]) -> SecretType | None:
+        name = internal.get("secret_type", "")
+        if name in self.secrets:
+            return self.secrets[name]
+        if len(self.secrets) == 1:
+            return next(iter(self.secrets.values()))
+        return None
+
+    # -- routing ---------------------------------------------------------------------
+    def _lookup(self, path: str) -> tuple[Path, dict[str, str]] | None:
+        """The matching path and every named capture ("" for an unmatched optional group, as Go).
+
+        Results are memoised per request path: routing runs for the existence check and again for
+        dispatch, and hot paths (transit/encrypt/<key>, secret/data/<name>) repeat.
+        """
+        cache = self.__dict__.setdefault("_route_cache", {})
+        hit = cache.get(path, False)
+        if hit is not False:
+            return hit  # type: ignore[no-any-return]
+        found = None
+        for p in self.paths:
+            m = p.match(path)
+            if m:
+                found = (p, {k: ("" if v is None else v) for k, v in m.groupdict().items()})
+                break
+        if len(cache) >= _ROUTE_CACHE_SIZE:
+            cache.clear()
+        cache[path] = found
+        return found
+
+    def route(self, path: str) -> tuple[Path, dict[str, str]] | None:
+        found = self._lookup(path)
+        return None if found is None else (found[0], dict(found[1]))
+
+    def existence(self, req: Request) -> tuple[bool, bool]:
+        """(has a check, item exists) for the request's path."""
+        routed = self.route(req.path)
+        if routed is None:
+            return False, False
+        path, captures = routed
+        if path.existence_check is None:
+            return False, False
+        data = FieldData({**req.data, **captures}, path.fields)
+        try:
+            data.validate()  # Vault converts fields during the existence check: a bad value is a bare 400
+        except FieldError as exc:
+            raise ErrorResponse(str(exc)) from None
+        return True, bool(path.existence_check(req, data))
+
+    def handle_request(self, req: Request) -> Response | None:
+        routed = self.route(req.path)
+        if req.operation == Operation.HELP:
+            return self.help_response(req.path, routed[0] if routed else None)
+        if routed is None:
+            raise UnsupportedPath()
+        path, captures = routed
+        handler = path.operations.get(req.operation)
+        if handler is None and req.operation == Operation.CREATE:
+            handler = path.operations.get(Operation.UPDATE)
+        if handler is None:
+            raise UnsupportedOperation()
+        raw = dict(req.data)
+        # Captures from the URL take priority over body fields of the same name, with a warning.
+        replaced = sorted(k for k, v in captures.items() if raw.get(k) is not None)
+        raw.update(captures)
+        data = FieldData(raw, path.fields)
+        try:
+            data.validate()
+        except FieldError as exc:
+            raise ErrorResponse(f"Field validation failed: {exc}") from None
+        resp = handler(req, data)
+        ignored = []
+        if not path.takes_arbitrary_input:
+            # Reads and lists too: Vault also warns about unknown query parameters.
+            ignored = sorted(k for k in req.data if k not in path.fields)
+        # Vault warns only on a non-empty response: a handler returning nothing still gives 204.
+        # Answers with an explicit status (RespondWithStatusCode) are rendered before Vault adds it.
+        if ignored and resp is not None and resp.status is None:
+            resp.add_warning("Endpoint ignored these unrecognized parameters: [" + " ".join(ignored) + "]")
+        if replaced and resp is not None:
+            resp.add_warning(
+                "Endpoint replaced the value of these parameters with the values captured from the "
+                f"endpoint's path: [{' '.join(replaced)}]"
+            )
+        return resp
+
+    # -- help and OpenAPI ------------------------------------------------------------
+    def help_response(self, rel_path: str, path: Path | None) -> Response:
+        text = self.help or ""
+        if path is not None:
+            text = f"Request:        {rel_path}\nMatching Route: ^{path.pattern}$\n\n{path.synopsis}\n\n"
+            if path.fields:
+                text += "## PARAMETERS\n\n"
+                for name, spec in sorted(path.fields.items()):
+                    text += f"{name} ({spec.type.value})\n\n    {spec.description}\n\n"
+            text += f"## DESCRIPTION\n\n{path.description or path.synopsis}\n"
+        return Response(data={"help": text, "openapi": self.openapi(prefix="")})
+
+    def openapi(self, prefix: str) -> dict[str, Any]:
+        """OpenAPI path items for this backend mounted at ``prefix``."""
+        out: dict[str, Any] = {}
+        for p in self.paths:
+            item: dict[str, Any] = {"description": p.synopsis}
+            api_path, params = _pattern_to_openapi(p.pattern)
+            if api_path is None:
+                continue
+            item["parameters"] = [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "description": p.fields[name].description if name in p.fields else "",
+                    "schema": {"type": "string"},
+                }
+                for name in params
+            ]
+            body_fields = {n: f for n, f in p.fields.items() if n not in params}
+            for op in p.operations:
+                method = _OP_METHOD.get(op)
+                if method is None:
+                    continue
+                spec: dict[str, Any] = {
+                    "summary": p.summaries.get(op, p.synopsis),
+                    "operationId": _operation_id(prefix + api_path, method),
+                    "responses": {"200": {"description": "OK"}, "204": {"description": "empty body"}},
+                }
+                if method in ("post", "patch") and body_fields:
+                    spec["requestBody"] = {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {n: f.openapi() for n, f in body_fields.items()},
+                                }
+                            }
+                        },
+                    }
+                if op == Operation.LIST:
+                    spec["parameters"] = [
+                        {
+                            "name": "list",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "enum": ["true"]},
+                        }
+                    ]
+                if method == "get" and op == Operation.LIST and "get" in item:
+                    continue
+                item[method] = spec
+            out["/" + prefix + api_path] = item
+        return out
+
+
+_OP_METHOD = {
+    Operation.READ: "get",
+    Operation.LIST: "get",
+    Operation.CREATE: "post",
+    Operation.UPDATE: "post",
+    Operation.PATCH: "patch",
+    Operation.DELETE: "delete",
+}
+
+
+def _named_groups(pattern: str) -> tuple[str, list[str]]:
+    """Replace each top-level ``(?P<name>...)`` (balancing nested parentheses) with ``{name}``."""
+    out: list[str] = []
+    params: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("(?P<", i):
+            end_name = pattern.index(">", i)
+            name = pattern[i + 4 : end_name]
+            depth, j = 0, i
+            while j < len(pattern):
+                ch = pattern[j]
+                if ch == "\\":
+                    j += 2
+                    continue
+                if ch == "(":
+                    depth += 1
+                elif ch == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            params.append(name)
+            out.append("{" + name + "}")
+            i = j + 1
+        else:
+            out.append(pattern[i])
+            i += 1
+    return "".join(out), params
+
+
+def _pattern_to_openapi(pattern: str) -> tuple[str | None, list[str]]:
+    """Turn ``keys/(?P<name>\\w+)/rotate`` into ``keys/{name}/rotate`` (best effort, like Vault)."""
+    text, params = _named_groups(pattern)
+    text = text.replace("/?$", "").replace("$", "").replace("^", "")
+    # Optional wrappers around a parameter, e.g. "(/{name})?" → "/{name}"; other optional parts drop.
+    text = re.sub(r"\((/?\{\w+\})\)\?", r"\1", text)
+    text = re.sub(r"\(\?:[^()]*\)\??", "", text)
+    text = text.replace("/?", "")
+    if any(c in text for c in "()[]*+?\\|"):
+        return None, []
+    return text, params
+
+
+def _operation_id(path: str, method: str) -> str:
+    words = re.sub(r"[^a-zA-Z0-9]+", "-", path).strip("-")
+    return f"{method}-{words}" if words else method

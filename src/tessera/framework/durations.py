@@ -1,0 +1,145 @@
+"""Go-compatible duration parsing and printing.
+
+Vault accepts durations as integers (seconds), numeric strings, Go duration strings
+("1h30m") and a ``d`` suffix for days, and prints them the Go way ("768h0m0s").
+"""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_MAX_SECONDS = (2**63 - 1) // 1_000_000_000
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([a-zµμ]*)")
+
+
+class DurationError(ValueError):
+    """Carries Go's exact error text, e.g. ``time: invalid duration "abc"``."""
+
+
+def parse_go_duration(text: str) -> float:
+    """Parse a Go ``time.ParseDuration`` string into seconds."""
+    orig = text
+    quoted = '"' + orig + '"'
+    if text == "":
+        raise DurationError(f"time: invalid duration {quoted}")
+    sign = 1.0
+    if text[0] in "+-":
+        if text[0] == "-":
+            sign = -1.0
+        text = text[1:]
+    if text == "0":
+        return 0.0
+    if text == "":
+        raise DurationError(f"time: invalid duration {quoted}")
+    total = 0.0
+    pos = 0
+    while pos < len(text):
+        m = _PART.match(text, pos)
+        if not m or m.end() == pos:
+            raise DurationError(f"time: invalid duration {quoted}")
+        number, unit = m.group(1), m.group(2)
+        if unit == "":
+            raise DurationError(f"time: missing unit in duration {quoted}")
+        if unit not in _UNITS:
+            raise DurationError(f'time: unknown unit "{unit}" in duration {quoted}')
+        total += float(number) * _UNITS[unit]
+        pos = m.end()
+    if total > _MAX_SECONDS:
+        raise DurationError(f"time: invalid duration {quoted}")  # Go's int64 nanoseconds overflow
+    return sign * total
+
+
+def parse_duration_second(value: object) -> int:
+    """Vault's parseutil.ParseDurationSecond: returns whole seconds (may be negative).
+
+    Beyond Go's time.Duration (about 292 years) Go wraps around silently; here it is refused, so
+    that no out-of-range integer reaches storage (orjson, like Go, holds 64 bits at most).
+    """
+    seconds = _parse_duration_second(value)
+    if abs(seconds) > _MAX_SECONDS:
+        raise DurationError(f"could not parse duration from input {value!r}")
+    return seconds
+
+
+def _parse_duration_second(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise DurationError(f"could not parse duration from input {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        return int(parse_go_duration(_go_float(value)))
+    if isinstance(value, str):
+        s = value.strip()
+        if s == "":
+            return 0
+        if s.endswith("d") and re.fullmatch(r"-?\d+d", s):
+            return int(s[:-1]) * 86400
+        if re.fullmatch(r"[+-]?\d+", s):
+            return int(s)
+        return int(parse_go_duration(s))
+    raise DurationError(f"could not parse duration from input {value!r}")
+
+
+def _go_float(value: float) -> str:
+    text = repr(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_go_duration(seconds: float) -> str:
+    """Print like Go's time.Duration.String(): 2764800 → "768h0m0s", 0 → "0s"."""
+    if seconds == 0:
+        return "0s"
+    neg = seconds < 0
+    s = abs(seconds)
+    if s < 1:
+        ns = round(s * 1e9)
+        if ns < 1000:
+            out = f"{ns}ns"
+        elif ns < 1_000_000:
+            out = f"{_trim(ns / 1000)}µs"
+        else:
+            out = f"{_trim(ns / 1_000_000)}ms"
+        return ("-" if neg else "") + out
+    whole = int(s)
+    frac = s - whole
+    hours, rem = divmod(whole, 3600)
+    minutes, secs = divmod(rem, 60)
+    sec_text = _trim(secs + frac) if frac else str(secs)
+    if hours:
+        out = f"{hours}h{minutes}m{sec_text}s"
+    elif minutes:
+        out = f"{minutes}m{sec_text}s"
+    else:
+        out = f"{sec_text}s"
+    return ("-" if neg else "") + out
+
+
+def format_human_duration(seconds: float) -> str:
+    """Print like the Vault CLI: Go's format with trailing zero units dropped ("768h", "1h30m")."""
+    text = format_go_duration(seconds)
+    if text == "0s":
+        return text
+    if text.endswith("m0s"):
+        text = text[:-2]
+    if text.endswith("h0m"):
+        text = text[:-2]
+    return text
+
+
+def _trim(x: float) -> str:
+    text = f"{x:.9f}".rstrip("0").rstrip(".")
+    return text

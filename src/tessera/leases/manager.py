@@ -1,0 +1,359 @@
+"""The expiration manager: every leased secret is recorded, owned by a token, and revoked on time.
+
+Storage (inside the barrier, under ``sys/expire/``): ``id/<lease id>`` → the lease;
+``token/<owner salted id>/<lease hash>`` → the lease ID, so revoking a token finds its leases.
+The revocation schedule is an in-memory heap rebuilt from storage at unseal, so expiry survives
+restarts; a backend that fails to revoke is retried with exponential back-off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..framework import ErrorResponse, Operation, Request, Response
+from ..storage.base import Storage, TxnOp
+from ..tokens.ids import base62
+
+if TYPE_CHECKING:
+    from ..core.core import Core
+    from ..core.mounts import MountEntry
+
+log = logging.getLogger("tessera.leases")
+
+LAST_USE_MESSAGE = (
+    "Secret cannot be returned; token had one use left, so leased credentials were immediately revoked."
+)
+MAX_BACKOFF = 300.0
+
+
+@dataclass
+class Lease:
+    lease_id: str
+    path: str  # the request path that created it (full path)
+    mount_prefix: str
+    owner: str = ""  # salted ID of the owning service token; "" = owned by nobody (TTL only)
+    internal_data: dict[str, Any] = field(default_factory=dict)
+    issue_time: float = 0.0
+    expire_time: float = 0.0
+    last_renewal_time: float = 0.0
+    renewable: bool = True
+    ttl: int = 0
+    max_expire_time: float = 0.0  # issue + max TTL (0 = none)
+    token_expire_time: float = 0.0  # the issuing batch token's expiry (caps renewals)
+    revoke_attempts: int = 0
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Lease:
+        return cls(**orjson.loads(raw))
+
+
+def _rfc3339(ts: float) -> str:
+    from ..secrets.timeutil import rfc3339_nano
+
+    return rfc3339_nano(ts)
+
+
+class ExpirationManager:
+    def __init__(self, core: Core, storage: Storage) -> None:
+        self.core = core
+        self.storage = storage
+        self._heap: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def setup(self) -> None:
+        heap = []
+        for key in self.storage.list_all("id/"):
+            raw = self.storage.get(key)
+            if raw is None:
+                continue
+            lease = Lease.from_json(raw)
+            heap.append((lease.expire_time, lease.lease_id))
+        heapq.heapify(heap)
+        with self._lock:
+            self._heap = heap
+
+    def _schedule(self, when: float, lease_id: str) -> None:
+        with self._lock:
+            heapq.heappush(self._heap, (when, lease_id))
+
+    @staticmethod
+    def _index_key(owner: str, lease_id: str) -> str:
+        return f"token/{owner}/{hashlib.sha256(lease_id.encode()).hexdigest()}"
+
+    # -- registration ----------------------------------------------------------------
+    def register(self, req: Request, resp: Response, mount: MountEntry, token: Any, last_use: bool) -> None:
+        """Give a leased response its lease: TTL from the backend, capped by mount and token."""
+        secret = resp.secret
+        assert secret is not None
+        now = time.time()
+        default, maximum = self.core.mount_ttls(mount)
+        ttl = secret.ttl or default
+        max_ttl = min(secret.max_ttl, maximum) if secret.max_ttl else maximum
+        if max_ttl and ttl > max_ttl:
+            ttl = max_ttl
+        owner = ""
+        token_expiry = 0.0
+        if token is not None:
+            if token.type == "batch":
+                owner = token.parent
+                token_expiry = token.expire_time
+            else:
+                owner = token.salted_id
+        if token_expiry and now + ttl > token_expiry:
+            ttl = max(0, int(token_expiry - now))
+        lease = Lease(
+            lease_id=f"{req.full_path.rstrip('/')}/{base62(24)}",
+            path=req.full_path,
+            mount_prefix=mount.route_prefix,
+            owner=owner,
+            internal_data=dict(secret.internal_data),
+            issue_time=now,
+            expire_time=now + ttl,
+            renewable=secret.renewable,
+            ttl=ttl,
+            max_expire_time=now + max_ttl if max_ttl else 0.0,
+            token_expire_time=token_expiry,
+        )
+        ops = [TxnOp("id/" + lease.lease_id, lease.to_json())]
+        if owner:
+            ops.append(TxnOp(self._index_key(owner, lease.lease_id), lease.lease_id.encode()))
+        self.storage.transaction(ops)
+        self._schedule(lease.expire_time, lease.lease_id)
+        secret.lease_id = lease.lease_id
+        secret.ttl = ttl
+        if last_use:
+            self.revoke(lease.lease_id, force=False)
+            raise ErrorResponse(LAST_USE_MESSAGE)
+
+    # -- queries ---------------------------------------------------------------------
+    def get(self, lease_id: str) -> Lease | None:
+        if not lease_id or ".." in lease_id.split("/"):
+            return None
+        raw = self.storage.get("id/" + lease_id)
+        return None if raw is None else Lease.from_json(raw)
+
+    def _token_lease(self, lease_id: str) -> Any:
+        """A token's own lease (``auth/token/create/<salted id>``): tokens keep those facts in their entry."""
+        tokens = self.core.tokens
+        return tokens.lookup_lease(lease_id) if tokens is not None and lease_id.startswith("auth/") else None
+
+    def lookup(self, lease_id: str) -> dict[str, Any]:
+        now = time.time()
+        lease = self.get(lease_id)
+        if lease is None:
+            token = self._token_lease(lease_id)
+            if token is None:
+                raise ErrorResponse("invalid lease")
+            return {
+                "id": lease_id,
+                "issue_time": _rfc3339(token.issue_time),
+                "expire_time": _rfc3339(token.expire_time) if token.expire_time else None,
+                "last_renewal": _rfc3339(token.last_renewal_time) if token.last_renewal_time else None,
+                "path": token.path,
+                "renewable": bool(token.renewable and token.expire_time),
+                "ttl": token.remaining_ttl(now),
+            }
+        return {
+            "id": lease.lease_id,
+            "issue_time": _rfc3339(lease.issue_time),
+            "expire_time": _rfc3339(lease.expire_time),
+            "last_renewal": _rfc3339(lease.last_renewal_time) if lease.last_renewal_time else None,
+            "path": lease.path,
+            "renewable": lease.renewable,
+            "ttl": max(0, int(lease.expire_time - now)),
+        }
+
+    def list_prefix(self, prefix: str) -> list[str]:
+        keys = set(self.storage.list("id/" + prefix))
+        tokens = self.core.tokens
+        if prefix.startswith("auth/") and tokens is not None:
+            # Token leases are ``<creation path>/<salted id>``; list them from the token store.
+            for key in tokens.storage.list_all("id/"):
+                entry = tokens.lookup_salted(key[3:])
+                if entry is None or not entry.path:
+                    continue
+                lease_id = f"{entry.path}/{entry.salted_id}"
+                if lease_id.startswith(prefix):
+                    rest = lease_id[len(prefix) :]
+                    keys.add(rest.split("/", 1)[0] + "/" if "/" in rest else rest)
+        return sorted(keys)
+
+    def count(self) -> int:
+        return len(self.storage.list_all("id/"))
+
+    # -- renewal ---------------------------------------------------------------------
+    def renew(self, lease_id: str, increment: int) -> Response:
+        lease = self.get(lease_id)
+        if lease is None:
+            token = self._token_lease(lease_id)
+            if token is not None:
+                if not token.expire_time:
+                    raise ErrorResponse("lease is not renewable")
+                raise ErrorResponse("tokens cannot be renewed through this endpoint")
+            raise ErrorResponse("lease not found")
+        now = time.time()
+        if lease.expire_time <= now:
+            raise ErrorResponse("lease expired")
+        if not lease.renewable:
+            raise ErrorResponse("lease is not renewable")
+        if lease.token_expire_time and lease.token_expire_time <= now:
+            raise ErrorResponse("cannot renew lease, no valid associated token")
+        route = self.core.router.get(lease.mount_prefix)
+        if route is None:
+            raise ErrorResponse("no route for the lease's mount")
+        stype = route.backend.secret_type(lease.internal_data)
+        if stype is None or stype.renew is None:
+            raise ErrorResponse("lease is not renewable")
+        ttl = increment or lease.ttl
+        limit = lease.max_expire_time
+        if lease.token_expire_time and (not limit or lease.token_expire_time < limit):
+            limit = lease.token_expire_time
+        warnings: list[str] = []
+        if limit and now + ttl > limit:
+            ttl = max(0, int(limit - now))
+        req = self._backend_request(lease, route, Operation.RENEW)
+        req.data = {"ttl": ttl, "expire_time": now + ttl}
+        resp = stype.renew(req, dict(lease.internal_data))
+        if resp is not None and resp.secret is not None and resp.secret.ttl and resp.secret.ttl < ttl:
+            ttl = resp.secret.ttl
+        if resp is not None:
+            warnings.extend(resp.warnings)
+        lease.expire_time = now + ttl
+        lease.last_renewal_time = now
+        lease.ttl = ttl
+        self.storage.put("id/" + lease.lease_id, lease.to_json())
+        self._schedule(lease.expire_time, lease.lease_id)
+        from ..framework import Secret
+
+        out = Response(
+            data=None, warnings=warnings, secret=Secret(ttl=ttl, renewable=True, lease_id=lease.lease_id)
+        )
+        return out
+
+    # -- revocation ------------------------------------------------------------------
+    def _backend_request(self, lease: Lease, route: Any, op: Operation) -> Request:
+        rel = (
+            lease.path[len(lease.mount_prefix) :] if lease.path.startswith(lease.mount_prefix) else lease.path
+        )
+        return Request(
+            operation=op,
+            path=rel,
+            full_path=lease.path,
+            mount_point=lease.mount_prefix,
+            mount_type=route.entry.type,
+            mount_accessor=route.entry.accessor,
+            storage=route.storage,
+        )
+
+    def revoke(self, lease_id: str, *, force: bool = False) -> bool:
+        """Revoke one lease through its backend; True when gone. With ``force``, errors are ignored."""
+        lease = self.get(lease_id)
+        if lease is None:
+            token = self._token_lease(lease_id)
+            if token is not None:  # revoking a token's lease revokes the token (and its tree)
+                self.core.tokens.revoke_tree(token)
+            return True
+        route = self.core.router.get(lease.mount_prefix)
+        if route is not None:
+            stype = route.backend.secret_type(lease.internal_data)
+            if stype is not None and stype.revoke is not None:
+                try:
+                    stype.revoke(
+                        self._backend_request(lease, route, Operation.REVOKE), dict(lease.internal_data)
+                    )
+                except Exception as exc:
+                    if not force:
+                        lease.revoke_attempts += 1
+                        delay = min(MAX_BACKOFF, 2.0 ** min(lease.revoke_attempts, 10))
+                        self.storage.put("id/" + lease.lease_id, lease.to_json())
+                        self._schedule(time.time() + delay, lease.lease_id)
+                        log.warning(
+                            "revoking lease %s failed (attempt %d, retry in %.0fs): %s",
+                            lease.lease_id,
+                            lease.revoke_attempts,
+                            delay,
+                            type(exc).__name__,
+                        )
+                        raise ErrorResponse(f"failed to revoke lease: lease_id: {lease_id}: {exc}") from None
+        ops = [TxnOp("id/" + lease.lease_id, None)]
+        if lease.owner:
+            ops.append(TxnOp(self._index_key(lease.owner, lease.lease_id), None))
+        self.storage.transaction(ops)
+        return True
+
+    def revoke_prefix(self, prefix: str, *, force: bool = False) -> None:
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        if prefix.startswith("auth/") and self.core.tokens is not None:
+            self.core.tokens.revoke_prefix(prefix.rstrip("/"))
+        for key in self.storage.list_all("id/" + prefix):
+            try:
+                self.revoke(key[3:], force=force)
+            except ErrorResponse:
+                if not force:
+                    raise
+
+    def revoke_by_token(self, token: Any) -> None:
+        """Token revocation hook: revoke every lease the token owns (its tree walks call this per token)."""
+        owner = token.salted_id
+        if not owner:
+            return
+        for key in self.storage.list(f"token/{owner}/"):
+            raw = self.storage.get(f"token/{owner}/{key}")
+            if raw is None:
+                continue
+            lease_id = raw.decode()
+            try:
+                self.revoke(lease_id, force=False)
+            except ErrorResponse:
+                # Keep the lease scheduled for retry but detach it from the dead token.
+                self.storage.delete(f"token/{owner}/{key}")
+
+    # -- the ticker ------------------------------------------------------------------
+    def tick(self, now: float | None = None) -> int:
+        now = now if now is not None else time.time()
+        done = 0
+        while True:
+            with self._lock:
+                if not self._heap or self._heap[0][0] > now:
+                    return done
+                _when, lease_id = heapq.heappop(self._heap)
+            lease = self.get(lease_id)
+            if lease is None or (lease.expire_time > now + 0.001 and lease.revoke_attempts == 0):
+                continue  # revoked already, or renewed (a later heap item covers it)
+            try:
+                self.revoke(lease_id)
+                done += 1
+            except ErrorResponse:
+                continue
+
+    def tidy(self) -> int:
+        """Drop index entries whose lease is gone and leases owned by tokens that no longer exist."""
+        removed = 0
+        for key in self.storage.list_all("token/"):
+            raw = self.storage.get(key)
+            owner = key.split("/")[1]
+            if raw is None or self.get(raw.decode()) is None:
+                self.storage.delete(key)
+                removed += 1
+            elif (
+                self.core.tokens is not None
+                and self.core.tokens.lookup_salted(owner, allow_expired=True) is None
+            ):
+                try:
+                    self.revoke(raw.decode(), force=False)
+                except ErrorResponse:
+                    pass
+                removed += 1
+        return removed

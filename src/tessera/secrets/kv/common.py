@@ -1,0 +1,211 @@
+"""Helpers shared by KV v1, KV v2 and the cubbyhole: Go-compatible text, merge patch, locks.
+
+Clients compare timestamps and error strings byte for byte with what Vault prints, so the
+conversions here follow Go's formatting (RFC 3339 with trimmed nanoseconds, ``%q`` quoting,
+mapstructure's weak decoding) rather than Python's.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from ...framework import ErrorResponse, FieldData, FieldError, Operation, Path, Request, Response
+from ...storage.base import Storage
+
+Handler = Callable[[Request, FieldData], Response | None]
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def format_time(ns: int | None) -> str:
+    """Go's ``time.Format(time.RFC3339Nano)`` in UTC; 0/None (unset) prints as ``""``."""
+    if not ns:
+        return ""
+    secs, frac = divmod(int(ns), 1_000_000_000)
+    base = _dt.datetime.fromtimestamp(secs, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac == 0:
+        return base + "Z"
+    return base + "." + f"{frac:09d}".rstrip("0") + "Z"
+
+
+def go_quote(text: str) -> str:
+    """Go's ``strconv.Quote`` (what ``%q`` prints)."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_type_name(value: Any) -> str:
+    """The Go type a decoded JSON value has, as mapstructure names it in errors."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "json.Number"
+    if isinstance(value, float):
+        return "json.Number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "[]interface {}"
+    if isinstance(value, dict):
+        return "map[string]interface {}"
+    return "interface {}"
+
+
+def weak_string(value: Any) -> str:
+    """mapstructure.WeakDecode into a string (custom_metadata values: ``1`` → ``"1"``)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # Vault keeps the JSON literal (json.Number); repr is the closest text we still have.
+        return repr(value)
+    raise ValueError(f"'' expected type 'string', got unconvertible type '{go_type_name(value)}'")
+
+
+def weak_int(value: Any) -> int:
+    """mapstructure.WeakDecode into an int (the ``cas`` option): strings parse with base 0."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return 1 if value else 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "":
+            return 0
+        sign = -1 if text.startswith("-") else 1
+        body = text.lstrip("+-")
+        if len(body) > 1 and body[0] == "0" and body[1].isdigit():
+            return sign * int(body[1:], 8)
+        return sign * int(body, 0)
+    raise ValueError("unconvertible")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: ``null`` removes a key, objects merge, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def validate_fields(data: FieldData) -> None:
+    """Vault's existence check validates the input first and answers a bad field with a bare 400.
+
+    (The handler's own validation adds the ``Field validation failed:`` prefix; the existence
+    check, which runs first for writes, does not.)
+    """
+    try:
+        data.validate()
+    except FieldError as exc:
+        raise ErrorResponse(str(exc)) from None
+
+
+def reject_trailing_slash(req: Request) -> None:
+    """Vault refuses writes to ``foo/`` (a folder, not a key) before routing."""
+    if (req.full_path or req.path).endswith("/"):
+        raise ErrorResponse("cannot write to a path ending in '/'")
+
+
+_WRITES = (Operation.CREATE, Operation.UPDATE, Operation.PATCH)
+
+
+def guard_writes(paths: list[Path]) -> list[Path]:
+    """Put the trailing-slash refusal in front of every write handler of ``paths``."""
+
+    def wrap(handler: Handler) -> Handler:
+        def guarded(req: Request, data: FieldData) -> Response | None:
+            reject_trailing_slash(req)
+            return handler(req, data)
+
+        return guarded
+
+    for path in paths:
+        for op in _WRITES:
+            if op in path.operations:
+                path.operations[op] = wrap(path.operations[op])
+    return paths
+
+
+class KeyLocks:
+    """Striped locks so read-modify-write of one key's metadata never interleaves."""
+
+    def __init__(self, stripes: int = 256) -> None:
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    def for_key(self, key: str) -> threading.Lock:
+        return self._locks[zlib.crc32(key.encode("utf-8", "surrogatepass")) % len(self._locks)]
+
+
+_MOUNT_LOCKS: dict[str, KeyLocks] = {}
+_MOUNT_LOCKS_GUARD = threading.Lock()
+
+
+def locks_for_mount(mount_uuid: str) -> KeyLocks:
+    """One lock set per mount, kept across backend rebuilds (a tune rebuilds while requests run)."""
+    with _MOUNT_LOCKS_GUARD:
+        return _MOUNT_LOCKS.setdefault(mount_uuid, KeyLocks())
+
+
+def scan(storage: Storage, prefix: str) -> list[str]:
+    """OpenBao's ScanView: every key under ``prefix`` (relative), depth-first as the Go code walks."""
+    out: list[str] = []
+    frontier = [""]
+    while frontier:
+        current = frontier.pop()
+        for child in storage.list(prefix + current):
+            full = current + child
+            if child.endswith("/"):
+                frontier.append(full)
+            else:
+                out.append(full)
+    return out
+
+
+def page(keys: list[str], after: str, limit: int) -> list[str]:
+    """ListPage semantics: entries strictly after ``after``, at most ``limit`` when positive."""
+    if after:
+        keys = [k for k in keys if k > after]
+    if limit > 0:
+        keys = keys[:limit]
+    return keys

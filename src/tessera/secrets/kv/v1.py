@@ -1,0 +1,120 @@
+"""KV version 1: the pass-through store. One JSON document per path, no versions.
+
+A ``ttl`` (or ``lease``) key in the stored map is only a hint: reads report it as
+``lease_duration`` without creating a lease, as Vault's non-leased pass-through does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+
+from ...framework import (
+    Backend,
+    ErrorResponse,
+    Field,
+    FieldData,
+    FieldType,
+    Operation,
+    Path,
+    Request,
+    Response,
+    match_all,
+)
+from ...framework.durations import DurationError, parse_duration_second
+from .common import guard_writes, scan, validate_fields
+
+if TYPE_CHECKING:
+    from ...core.core import Core
+    from ...core.mounts import MountEntry
+
+HELP = (
+    "The kv backend reads and writes arbitrary secrets to the backend.\n"
+    "The secrets are encrypted/decrypted by Vault: they are never stored\n"
+    "unencrypted in the backend and the backend never has an opportunity to\n"
+    "see the unencrypted value.\n\n"
+    "TTLs can be set on a per-secret basis. These TTLs will be sent down\n"
+    "when that secret is read, and it is assumed that some outside process will\n"
+    "revoke and/or replace the secret at that path."
+)
+SYNOPSIS = (
+    "Pass-through secret storage to the storage backend, allowing you to\n"
+    "read/write arbitrary data into secret storage."
+)
+
+
+def build(core: Core, entry: MountEntry) -> Backend:
+    def default_ttl(req: Request) -> int:
+        # Look the entry up again: a tune may have replaced the TTLs since the backend was built.
+        current = core.find_mount("secret", req.mount_point) if req.mount_point else None
+        return core.mount_ttls(current or entry)[0]
+
+    def exists(req: Request, data: FieldData) -> bool:
+        validate_fields(data)
+        assert req.storage is not None
+        return req.storage.get(data.get("path")) is not None
+
+    def read(req: Request, data: FieldData) -> Response | None:
+        assert req.storage is not None
+        raw = req.storage.get(data.get("path"))
+        if raw is None:
+            return None
+        stored = orjson.loads(raw)
+        ttl = default_ttl(req)
+        if isinstance(stored, dict) and ("ttl" in stored or "lease" in stored):
+            hint = stored["ttl"] if "ttl" in stored else stored["lease"]
+            try:
+                ttl = parse_duration_second(hint)
+            except (DurationError, ValueError, TypeError):
+                pass  # a bad hint is accepted at write time and ignored here, as in Vault
+        return Response(data=stored, secret=None, lease_duration_override=ttl)
+
+    def write(req: Request, data: FieldData) -> Response | None:
+        key = data.get("path")
+        if key == "":
+            raise ErrorResponse("missing path")
+        if not req.data:
+            raise ErrorResponse("missing data fields")
+        assert req.storage is not None
+        req.storage.put(key, orjson.dumps(req.data))
+        return None
+
+    def delete(req: Request, data: FieldData) -> Response | None:
+        assert req.storage is not None
+        req.storage.delete(data.get("path"))
+        return None
+
+    def list_keys(req: Request, data: FieldData) -> Response | None:
+        assert req.storage is not None
+        prefix = data.get("path")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        return Response(data={"keys": req.storage.list(prefix)})
+
+    def scan_keys(req: Request, data: FieldData) -> Response | None:
+        assert req.storage is not None
+        prefix = data.get("path")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        return Response(data={"keys": scan(req.storage, prefix)})
+
+    path = Path(
+        match_all("path"),
+        fields={
+            "path": Field(FieldType.STRING, "Location of the secret."),
+        },
+        operations={
+            Operation.READ: read,
+            Operation.CREATE: write,
+            Operation.UPDATE: write,
+            Operation.DELETE: delete,
+            Operation.LIST: list_keys,
+            Operation.SCAN: scan_keys,
+        },
+        existence_check=exists,
+        # Writes return nothing (so no warning); reads warn about unknown query parameters.
+        synopsis=SYNOPSIS,
+        description=SYNOPSIS,
+    )
+    return Backend(paths=guard_writes([path]), help=HELP, backend_type="kv", kind="logical")

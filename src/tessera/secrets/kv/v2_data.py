@@ -1,0 +1,292 @@
+"""KV v2 version paths: ``data/``, ``subkeys/``, ``delete/``, ``undelete/`` and ``destroy/``.
+
+Every write that changes more than one document (a new version plus the metadata, the
+versions pruned by max_versions, destroyed version data) goes in one storage transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ...framework import (
+    ErrorResponse,
+    Field,
+    FieldData,
+    FieldType,
+    InternalError,
+    Operation,
+    Path,
+    Request,
+    Response,
+    match_all,
+)
+from ...storage.base import Storage
+from .common import KeyLocks, merge_patch, now_ns, validate_fields, weak_int
+from .store import Config, KeyMeta, V2Store, deletion_time
+
+PATH_FIELD = Field(FieldType.STRING, "Location of the secret.")
+
+
+@dataclass
+class V2Context:
+    """What every v2 handler shares: the storage layout and the per-key locks."""
+
+    store: V2Store
+    locks: KeyLocks
+
+    def storage(self, req: Request) -> Storage:
+        assert req.storage is not None
+        return req.storage
+
+    def exists(self, req: Request, data: FieldData) -> bool:
+        """Existence check of data/ and metadata/: the key has metadata (create vs update ACL)."""
+        validate_fields(data)
+        return self.store.meta(self.storage(req), data.get("path")) is not None
+
+    def version_data(self, storage: Storage, key: str, number: int) -> Any:
+        try:
+            return self.store.version_data(storage, key, number)
+        except LookupError as exc:
+            raise InternalError(str(exc)) from None
+
+
+def check_cas(data: FieldData, config: Config, meta: KeyMeta) -> None:
+    """``options.cas`` must name the current version (0: the key must not exist yet)."""
+    options, given = data.get_ok("options")
+    if given and isinstance(options, dict) and "cas" in options:
+        try:
+            cas = weak_int(options["cas"])
+        except ValueError:
+            raise ErrorResponse("error parsing check-and-set parameter") from None
+        # Go compares as uint64: a negative cas never matches.
+        if cas < 0 or cas != meta.current_version:
+            raise ErrorResponse("check-and-set parameter did not match the current version")
+    elif config.cas_required or meta.cas_required:
+        raise ErrorResponse("check-and-set parameter required for this call")
+
+
+def _remove_values(value: dict[str, Any], max_depth: int) -> None:
+    """Replace leaves with null, stopping at ``max_depth`` (0 = no limit), as Vault's subkeys."""
+
+    def walk(node: dict[str, Any], depth: int) -> None:
+        for key, child in node.items():
+            if isinstance(child, dict) and child and (max_depth == 0 or depth + 1 <= max_depth):
+                walk(child, depth + 1)
+            else:
+                node[key] = None
+
+    walk(value, 1)
+
+
+def data_paths(ctx: V2Context) -> list[Path]:
+    store, locks = ctx.store, ctx.locks
+
+    def add_version(storage: Storage, meta: KeyMeta, config: Config, payload: Any) -> Response:
+        created = now_ns()
+        vm, pruned = meta.add_version(created, deletion_time(created, config, meta), config.max_versions)
+        ops = [store.version_op(meta.key, meta.current_version, payload), store.meta_op(meta)]
+        ops += [store.delete_version_op(meta.key, n) for n in pruned]
+        storage.transaction(ops)
+        return Response(data=meta.version_api(meta.current_version, vm))
+
+    def data_write(req: Request, data: FieldData) -> Response | None:
+        storage = ctx.storage(req)
+        key = data.get("path")
+        if key == "":
+            raise ErrorResponse("missing path")
+        config = store.config(storage)
+        payload, given = data.get_ok("data")
+        if not given:
+            raise ErrorResponse("no data provided")
+        with locks.for_key(key):
+            meta = store.meta(storage, key) or KeyMeta(key=key)
+            check_cas(data, config, meta)
+            return add_version(storage, meta, config, payload)
+
+    def data_read(req: Request, data: FieldData) -> Response | None:
+        storage = ctx.storage(req)
+        key = data.get("path")
+        with locks.for_key(key):
+            meta = store.meta(storage, key)
+            if meta is None:
+                return None
+            wanted = data.get("version")
+            number = wanted if wanted > 0 else meta.current_version
+            vm = meta.versions.get(number)
+            if vm is None:
+                return None
+            body: dict[str, Any] = {"data": None, "metadata": meta.version_api(number, vm)}
+            if vm.deleted(now_ns()) or vm.destroyed:
+                return Response(data=body, status=404)
+            body["data"] = ctx.version_data(storage, key, number)
+        return Response(data=body)
+
+    def data_patch(req: Request, data: FieldData) -> Response | None:
+        storage = ctx.storage(req)
+        key = data.get("path")
+        patch, given = data.get_ok("data")
+        if not given:
+            raise ErrorResponse("no data provided")
+        with locks.for_key(key):
+            meta = store.meta(storage, key)
+            if meta is None:
+                return Response(status=404)
+            config = store.config(storage)
+            check_cas(data, config, meta)
+            current = meta.current_version
+            vm = meta.versions.get(current)
+            if vm is None:
+                return Response(status=404)
+            if vm.deleted(now_ns()) or vm.destroyed:
+                return Response(data=meta.version_api(current, vm), status=404)
+            existing = ctx.version_data(storage, key, current)
+            return add_version(storage, meta, config, merge_patch(existing, patch))
+
+    def data_delete(req: Request, data: FieldData) -> Response | None:
+        """Soft-delete the latest version (undone by undelete/)."""
+        storage = ctx.storage(req)
+        key = data.get("path")
+        with locks.for_key(key):
+            meta = store.meta(storage, key)
+            if meta is None:
+                return None
+            latest = meta.versions.get(meta.current_version)
+            now = now_ns()
+            if latest is None or latest.destroyed or latest.deleted(now):
+                return None
+            latest.deletion_time = now
+            storage.transaction([store.meta_op(meta)])
+        return None
+
+    def subkeys_read(req: Request, data: FieldData) -> Response | None:
+        storage = ctx.storage(req)
+        key = data.get("path")
+        with locks.for_key(key):
+            meta = store.meta(storage, key)
+            if meta is None:
+                return None
+            wanted = data.get("version")
+            number = wanted if wanted > 0 else meta.current_version
+            vm = meta.versions.get(number)
+            if vm is None:
+                return None
+            body: dict[str, Any] = {"metadata": meta.version_api(number, vm), "subkeys": None}
+            if vm.deleted(now_ns()) or vm.destroyed:
+                return Response(data=body, status=404)
+            value = ctx.version_data(storage, key, number)
+        if isinstance(value, dict):
+            _remove_values(value, data.get("depth"))
+        body["subkeys"] = value
+        return Response(data=body)
+
+    def versions_of(data: FieldData, message: str) -> list[int]:
+        versions = data.get("versions")
+        if not versions:
+            raise ErrorResponse(message)
+        return list(versions)
+
+    def delete_versions(req: Request, data: FieldData) -> Response | None:
+        storage = ctx.storage(req)
+        key = data.get("path")
+        versions = versions_of(data, "No version number provided")
+        with locks.for_key(key):
+            meta = store.meta(storage, key)
+            if meta is None:
+                return None
+            now = now_ns()
+            for number in versions:
+                vm = meta.versions.get(number)
+                if vm is None or vm.destroyed or vm.deleted(now):
+                    continue
+                vm.deletion_time = now
+            storage.transaction([store.meta_op(meta)])
+        return None
+
+    def undelete_versions(req: Request, data: FieldData) -> Response | None:
+        storage = ctx.storage(req)
+        key = data.get("path")
+        versions = versions_of(data, "No version number provided")
+        config = store.config(storage)
+        with locks.for_key(key):
+            meta = store.meta(storage, key)
+            if meta is None:
+                return None
+            for number in versions:
+                vm = meta.versions.get(number)
+                if vm is None or vm.destroyed:
+                    continue
+                # A mount or key delete_version_after schedules the next deletion from now.
+                vm.deletion_time = deletion_time(now_ns(), config, meta)
+            storage.transaction([store.meta_op(meta)])
+        return None
+
+    def destroy_versions(req: Request, data: FieldData) -> Response | None:
+        storage = ctx.storage(req)
+        key = data.get("path")
+        versions = versions_of(data, "no version number provided")
+        with locks.for_key(key):
+            meta = store.meta(storage, key)
+            if meta is None:
+                return None
+            for number in versions:
+                vm = meta.versions.get(number)
+                if vm is not None:
+                    vm.destroyed = True
+            ops = [store.meta_op(meta)] + [store.delete_version_op(key, n) for n in sorted(set(versions))]
+            storage.transaction(ops)
+        return None
+
+    versions_field = Field(FieldType.COMMA_INT_SLICE, "The versions to act on.")
+    return [
+        Path(
+            "data/" + match_all("path"),
+            fields={
+                "path": PATH_FIELD,
+                "version": Field(
+                    FieldType.INT, "If provided during a read, the value at the version number."
+                ),
+                "options": Field(FieldType.MAP, "Options for writing a KV entry (cas)."),
+                "data": Field(
+                    FieldType.MAP, "The contents of the data map will be stored and returned on read."
+                ),
+            },
+            operations={
+                Operation.READ: data_read,
+                Operation.CREATE: data_write,
+                Operation.UPDATE: data_write,
+                Operation.PATCH: data_patch,
+                Operation.DELETE: data_delete,
+            },
+            existence_check=ctx.exists,
+            synopsis="Write, Patch, Read, and Delete data in the Key-Value Store.",
+        ),
+        Path(
+            "subkeys/" + match_all("path"),
+            fields={
+                "path": PATH_FIELD,
+                "depth": Field(FieldType.INT, "The maximum depth to traverse (0 = no limit)."),
+                "version": Field(FieldType.INT, "Which version to read (default: the current one)."),
+            },
+            operations={Operation.READ: subkeys_read},
+            synopsis="Read the structure of a secret entry from the Key-Value store with the values removed.",
+        ),
+        Path(
+            "delete/" + match_all("path"),
+            fields={"path": PATH_FIELD, "versions": versions_field},
+            operations={Operation.UPDATE: delete_versions},
+            synopsis="Marks one or more versions as deleted in the KV store.",
+        ),
+        Path(
+            "undelete/" + match_all("path"),
+            fields={"path": PATH_FIELD, "versions": versions_field},
+            operations={Operation.UPDATE: undelete_versions},
+            synopsis="Undeletes one or more versions from the KV store.",
+        ),
+        Path(
+            "destroy/" + match_all("path"),
+            fields={"path": PATH_FIELD, "versions": versions_field},
+            operations={Operation.UPDATE: destroy_versions},
+            synopsis="Permanently removes one or more versions in the KV store",
+        ),
+    ]

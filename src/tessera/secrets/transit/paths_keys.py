@@ -1,0 +1,401 @@
+"""Key management paths: keys/, keys/:name (+config, rotate, trim, soft-delete), config/keys, cache-config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
+from . import consts as C
+from .common import NAME, go_error, key_document
+from .encoding import Base64Error, b64decode, go_json, load_json
+from .errors import TransitError
+from .manager import KeyManager, PolicyRequest
+
+S = FieldType.STRING
+
+
+def build(manager: KeyManager) -> list[Path]:
+    """The key-management paths of one mount."""
+
+    def storage(req: Request) -> Any:
+        return req.storage
+
+    # -- keys/ (list) ------------------------------------------------------------------------
+    def list_keys(req: Request, d: FieldData) -> Response | None:
+        names = sorted(storage(req).list("policy/"))
+        after = d.get("after")
+        if after:
+            names = [n for n in names if n > after]
+        limit = d.get("limit")
+        if limit and limit > 0:
+            names = names[:limit]
+        return Response(data={"keys": names})
+
+    # -- keys/:name ------------------------------------------------------------------------
+    def write_key(req: Request, d: FieldData) -> Response | None:
+        name = d.get("name")
+        derived = d.get("derived")
+        convergent = d.get("convergent_encryption")
+        key_type = d.get("type")
+        key_size = d.get("key_size")
+        period = d.get("auto_rotate_period")
+        external_ref = d.get("external_key_ref")
+        if period != 0 and period < 3600:
+            raise ErrorResponse("auto rotate period must be 0 to disable or at least an hour")
+        if not derived and convergent:
+            raise ErrorResponse("convergent encryption requires derivation to be enabled")
+        kt = C.BY_NAME.get(key_type)
+        if kt is None:
+            raise ErrorResponse(f"unknown key type {key_type}")
+        if key_size != 0:
+            if kt not in (C.HMAC, C.EXTERNAL_KEY):
+                raise ErrorResponse(f"key_size is not valid for algorithm {C.type_name(kt)}")
+            if key_size < C.HMAC_MIN_KEY_SIZE or key_size > C.HMAC_MAX_KEY_SIZE:
+                raise ErrorResponse(f"invalid key_size {key_size}")
+        if kt == C.EXTERNAL_KEY:
+            if not external_ref:
+                raise ErrorResponse("must provide external_key_ref to create policy of type external-key")
+            if period != 0:
+                raise ErrorResponse("cannot enable auto-rotation with external keys")
+            raise ErrorResponse(
+                "failed to fetch external key: external keys are not supported by this server"
+            )
+        if external_ref:
+            raise ErrorResponse("must provide type=external-key to use external_key_ref")
+        preq = PolicyRequest(
+            name=name,
+            key_type=kt,
+            key_size=key_size,
+            derived=derived,
+            convergent=convergent,
+            exportable=d.get("exportable"),
+            upsert=True,
+            allow_plaintext_backup=d.get("allow_plaintext_backup"),
+            auto_rotate_period=period,
+        )
+        try:
+            p = manager.get_or_create(storage(req), preq)
+        except TransitError as exc:
+            raise go_error(exc) from None
+        if p is None:
+            raise go_error(TransitError("error generating key: returned policy was nil"))
+        return Response(data=key_document(p))
+
+    def read_key(req: Request, d: FieldData) -> Response | None:
+        p = manager.get(storage(req), d.get("name"))
+        if p is None:
+            return None
+        context = None
+        raw = d.get("context")
+        if raw:
+            try:
+                context = b64decode(raw)
+            except Base64Error:
+                raise ErrorResponse("failed to base64-decode context") from None
+        return Response(data=key_document(p, context))
+
+    def delete_key(req: Request, d: FieldData) -> Response | None:
+        name = d.get("name")
+        try:
+            manager.delete(storage(req), name)
+        except TransitError as exc:
+            raise ErrorResponse(f"error deleting policy {name}: {exc}") from None
+        return None
+
+    def set_soft_deleted(value: bool, warning: str) -> Any:
+        def handler(req: Request, d: FieldData) -> Response | None:
+            with manager.lock:
+                p = manager.get(storage(req), d.get("name"))
+                if p is None:
+                    return None
+                original = p.soft_deleted
+                p.soft_deleted = value
+                try:
+                    p.persist(storage(req))
+                except TransitError as exc:
+                    p.soft_deleted = original
+                    raise go_error(exc) from None
+                resp = Response(data=key_document(p))
+                if original == value:
+                    resp.add_warning(warning)
+                return resp
+
+        return handler
+
+    # -- keys/:name/rotate ---------------------------------------------------------------
+    def rotate(req: Request, d: FieldData) -> Response | None:
+        with manager.lock:
+            p = manager.get(storage(req), d.get("name"))
+            if p is None:
+                raise ErrorResponse("key not found")
+            ref = d.get("external_key_ref")
+            if p.type == C.EXTERNAL_KEY:
+                if not ref:
+                    raise ErrorResponse("must provide external_key_ref to rotate policy of type external-key")
+                raise ErrorResponse(
+                    "failed to fetch external key: external keys are not supported by this server"
+                )
+            if ref:
+                raise ErrorResponse(f"cannot use external_key_ref on key of type {C.type_name(p.type)}")
+            try:
+                p.rotate(storage(req))
+            except TransitError as exc:
+                raise go_error(exc) from None
+            p.rotate_due = None
+            return Response(data=key_document(p))
+
+    # -- keys/:name/config ---------------------------------------------------------------
+    def configure(req: Request, d: FieldData) -> Response | None:
+        name = d.get("name")
+        with manager.lock:
+            p = manager.get(storage(req), name)
+            if p is None:
+                raise ErrorResponse(f"no existing key named {name} could be found")
+            original = (
+                p.min_decryption_version,
+                p.min_encryption_version,
+                p.deletion_allowed,
+                p.exportable,
+                p.allow_plaintext_backup,
+                p.auto_rotate_period,
+            )
+            try:
+                resp = _configure(p, d, storage(req))
+            except BaseException:
+                (
+                    p.min_decryption_version,
+                    p.min_encryption_version,
+                    p.deletion_allowed,
+                    p.exportable,
+                    p.allow_plaintext_backup,
+                    p.auto_rotate_period,
+                ) = original
+                raise
+            p.rotate_due = None
+            return resp
+
+    # -- keys/:name/trim -----------------------------------------------------------------
+    def trim(req: Request, d: FieldData) -> Response | None:
+        with manager.lock:
+            p = manager.get(storage(req), d.get("name"))
+            if p is None:
+                raise ErrorResponse("invalid key name")
+            value, given = d.get_ok("min_available_version")
+            if not given:
+                raise ErrorResponse("missing min_available_version")
+            if value < p.min_available_version:
+                raise ErrorResponse("minimum available version cannot be decremented")
+            if p.min_encryption_version == 0:
+                raise ErrorResponse(
+                    "minimum available version cannot be set when minimum encryption version is not set"
+                )
+            if p.min_decryption_version == 0:
+                raise ErrorResponse(
+                    "minimum available version cannot be set when minimum decryption version is not set"
+                )
+            if value > p.min_encryption_version:
+                raise ErrorResponse(
+                    "minimum available version cannot be greater than minmum encryption version"
+                )
+            if value > p.min_decryption_version:
+                raise ErrorResponse(
+                    "minimum available version cannot be greater than minimum decryption version"
+                )
+            if value < 0:
+                raise ErrorResponse("minimum available version cannot be negative")
+            if value == 0:
+                raise ErrorResponse("minimum available version should be positive")
+            original = p.min_available_version
+            p.min_available_version = value
+            try:
+                p.persist(storage(req))
+            except TransitError as exc:
+                p.min_available_version = original
+                raise go_error(exc) from None
+            return Response(data=key_document(p))
+
+    # -- config/keys and cache-config ----------------------------------------------------
+    def read_config_keys(req: Request, d: FieldData) -> Response | None:
+        return Response(data={"disable_upsert": disable_upsert(req)})
+
+    def write_config_keys(req: Request, d: FieldData) -> Response | None:
+        value = d.get("disable_upsert")
+        if disable_upsert(req) != value:
+            storage(req).put("config/keys", go_json({"disable_upsert": value}))
+        return Response(data={"disable_upsert": value})
+
+    def read_cache_config(req: Request, d: FieldData) -> Response | None:
+        from .manager import configured_cache_size
+
+        size = configured_cache_size(storage(req))
+        manager.cache_size = size
+        return Response(data={"size": size})
+
+    def write_cache_config(req: Request, d: FieldData) -> Response | None:
+        size = d.get("size")
+        if size != 0 and size < 10:
+            raise ErrorResponse("size must be 0 or a value greater or equal to 10")
+        storage(req).put("config/cache", go_json({"size": size}))
+        manager.cache_size = size
+        return Response(data={"size": size})
+
+    name_field = {"name": Field(S, description="Name of the key")}
+    return [
+        Path(
+            r"keys/?",
+            fields={"after": Field(S), "limit": Field(FieldType.INT)},
+            operations={Operation.LIST: list_keys},
+            synopsis="Managed named encryption keys",
+        ),
+        Path(
+            "keys/" + NAME,
+            fields={
+                **name_field,
+                "type": Field(S, default="aes256-gcm96", description="The type of key to create."),
+                "derived": Field(FieldType.BOOL),
+                "convergent_encryption": Field(FieldType.BOOL),
+                "exportable": Field(FieldType.BOOL),
+                "allow_plaintext_backup": Field(FieldType.BOOL),
+                "context": Field(S, description="Base64 encoded context for key derivation."),
+                "auto_rotate_period": Field(FieldType.DURATION, default=0),
+                "key_size": Field(FieldType.INT, default=0),
+                "external_key_ref": Field(S),
+            },
+            operations={Operation.UPDATE: write_key, Operation.READ: read_key, Operation.DELETE: delete_key},
+            synopsis="Managed named encryption keys",
+        ),
+        Path(
+            "keys/" + NAME + "/soft-delete",
+            fields=dict(name_field),
+            operations={Operation.DELETE: set_soft_deleted(True, "key was already marked as soft deleted")},
+            synopsis="Soft-delete a named key",
+        ),
+        Path(
+            "keys/" + NAME + "/soft-delete-restore",
+            fields=dict(name_field),
+            operations={Operation.UPDATE: set_soft_deleted(False, "key was already restored")},
+            synopsis="Restore a soft-deleted key",
+        ),
+        Path(
+            "keys/" + NAME + "/rotate",
+            fields={**name_field, "external_key_ref": Field(S)},
+            operations={Operation.UPDATE: rotate},
+            synopsis="Rotate named encryption key",
+        ),
+        Path(
+            "keys/" + NAME + "/config",
+            fields={
+                **name_field,
+                "min_decryption_version": Field(FieldType.INT),
+                "min_encryption_version": Field(FieldType.INT),
+                "deletion_allowed": Field(FieldType.BOOL),
+                "exportable": Field(FieldType.BOOL),
+                "allow_plaintext_backup": Field(FieldType.BOOL),
+                "auto_rotate_period": Field(FieldType.DURATION),
+            },
+            operations={Operation.UPDATE: configure},
+            synopsis="Configure a named encryption key",
+        ),
+        Path(
+            "keys/" + NAME + "/trim",
+            fields={**name_field, "min_available_version": Field(FieldType.INT)},
+            operations={Operation.UPDATE: trim},
+            synopsis="Trim key versions of a named key",
+        ),
+        Path(
+            "config/keys",
+            fields={"disable_upsert": Field(FieldType.BOOL)},
+            operations={Operation.READ: read_config_keys, Operation.UPDATE: write_config_keys},
+            synopsis="Configuration common across all keys",
+        ),
+        Path(
+            "cache-config",
+            fields={"size": Field(FieldType.INT, default=0)},
+            operations={
+                Operation.READ: read_cache_config,
+                Operation.UPDATE: write_cache_config,
+                Operation.CREATE: write_cache_config,
+            },
+            synopsis="Configure caching strategy",
+        ),
+    ]
+
+
+def disable_upsert(req: Request) -> bool:
+    raw = req.storage.get("config/keys") if req.storage is not None else None
+    if raw is None:
+        return False
+    return bool((load_json(raw) or {}).get("disable_upsert"))
+
+
+def _configure(p: Any, d: FieldData, storage: Any) -> Response:
+    """pathKeysConfigWrite's checks in the reference's order."""
+    warning = ""
+    persist = False
+    value, given = d.get_ok("min_decryption_version")
+    if given:
+        if value < 0:
+            raise ErrorResponse("min decryption version cannot be negative")
+        if value == 0:
+            value = 1
+            warning = "since Vault 0.3 (prior to the OpenBao fork), transit key numbering starts at 1; forcing minimum to 1"
+        if value != p.min_decryption_version:
+            if value > p.latest_version:
+                raise ErrorResponse(
+                    f"cannot set min decryption version of {value}, latest key version is {p.latest_version}"
+                )
+            p.min_decryption_version = value
+            persist = True
+    value, given = d.get_ok("min_encryption_version")
+    if given:
+        if value < 0:
+            raise ErrorResponse("min encryption version cannot be negative")
+        if value != p.min_encryption_version:
+            if value > p.latest_version:
+                raise ErrorResponse(
+                    f"cannot set min encryption version of {value}, latest key version is {p.latest_version}"
+                )
+            p.min_encryption_version = value
+            persist = True
+    if 0 < p.min_encryption_version < p.min_decryption_version:
+        raise ErrorResponse(
+            f"cannot set min encryption/decryption values; min encryption version of {p.min_encryption_version} "
+            f"must be greater than or equal to min decryption version of {p.min_decryption_version}"
+        )
+    value, given = d.get_ok("deletion_allowed")
+    if given and value != p.deletion_allowed:
+        p.deletion_allowed = value
+        persist = True
+    if p.min_decryption_version == 0:
+        p.min_decryption_version = 1
+        persist = True
+    value, given = d.get_ok("exportable")
+    if given and value and not p.exportable:
+        p.exportable = True
+        persist = True
+    value, given = d.get_ok("allow_plaintext_backup")
+    if given and value and not p.allow_plaintext_backup:
+        p.allow_plaintext_backup = True
+        persist = True
+    value, given = d.get_ok("auto_rotate_period")
+    if given:
+        if value != 0 and value < 3600:
+            raise ErrorResponse("auto rotate period must be 0 to disable or at least an hour")
+        if value * 1_000_000_000 != p.auto_rotate_period:
+            p.auto_rotate_period = value * 1_000_000_000
+            persist = True
+        if p.type == C.EXTERNAL_KEY and p.auto_rotate_period != 0:
+            raise ErrorResponse("auto rotate period must be disabled on external keys")
+    if persist:
+        if p.min_available_version > p.min_encryption_version:
+            raise ErrorResponse("min encryption version should not be less than min available version")
+        if p.min_available_version > p.min_decryption_version:
+            raise ErrorResponse("min decryption version should not be less then min available version")
+        try:
+            p.persist(storage)
+        except TransitError as exc:
+            raise go_error(exc) from None
+    resp = Response(data=key_document(p))
+    if warning:
+        resp.add_warning(warning)
+    return resp

@@ -1,0 +1,1 @@
+"""The server process: configuration, listeners, the ASGI app and dev mode."""

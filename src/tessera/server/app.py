@@ -1,0 +1,459 @@
+"""The ASGI application: HTTP in, a logical Request to the Core, Vault's JSON out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import posixpath
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from ..core.core import Core
+from ..core.gate import RunGate
+from ..core.quotas import check_http as check_quota
+from ..framework import (
+    CodedError,
+    ErrorResponse,
+    Operation,
+    PermissionDenied,
+    Request,
+    Response,
+    SealedError,
+    VaultError,
+)
+from ..framework.durations import DurationError, parse_duration_second
+from . import syshttp
+from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
+from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
+
+log = logging.getLogger("tessera.http")
+
+_METHOD_OPS = {
+    "GET": Operation.READ,
+    "POST": Operation.UPDATE,
+    "PUT": Operation.UPDATE,
+    "DELETE": Operation.DELETE,
+    "LIST": Operation.LIST,
+    "PATCH": Operation.PATCH,
+    "SCAN": Operation.SCAN,
+}
+
+
+class HTTPError(Exception):
+    def __init__(
+        self, status: int, body: bytes | None, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or []
+
+
+class App:
+    """One instance per server; ``core`` does the work, this class only translates HTTP."""
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        max_request_size: int = MAX_REQUEST_SIZE,
+        workers: int = 32,
+        inline: bool = False,
+    ) -> None:
+        self.core = core
+        self.max_request_size = max_request_size
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tessera-req")
+        self.gate: RunGate | None = None  # set by the threaded listener (see core/gate.py)
+        if inline:
+            self.set_inline()
+
+    def set_inline(self) -> None:
+        """Served from the server's own worker threads (``serve_threaded``): blocking work runs
+        right there, with no hop to the executor and back through the event loop."""
+        self.run = _run_inline  # type: ignore[method-assign]
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            status, body, headers = await self._handle(scope, receive)
+        except HTTPError as exc:
+            status, body, headers = exc.status, exc.body, exc.headers
+        except Exception:
+            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            status, body, headers = 500, error_body(["internal error"]), []
+        out_headers = list(BASE_HEADERS) + headers
+        if body is not None and scope["method"] != "HEAD":
+            out_headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if body is None or scope["method"] == "HEAD" else body}
+        )
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _read_body(self, receive: Any) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_request_size:
+                raise HTTPError(413, error_body(["http: request body too large"]))
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return b"".join(chunks)
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, fn, *args)
+
+    async def _handle(
+        self, scope: dict[str, Any], receive: Any
+    ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        client = scope.get("client")
+        return await self._serve(
+            scope["method"].upper(),
+            scope["path"],
+            scope.get("query_string", b""),
+            headers,
+            lambda: self._read_body(receive),
+            client[0] if client else "127.0.0.1",
+            scope.get("scheme") == "https",
+        )
+
+    def serve_threaded(self, proto: Any, scope: dict[str, Any]) -> int:
+        """One request from granian's WSGI worker, on one of its threads (see ``server/listen.py``).
+
+        ``scope`` is the CGI-style environ granian builds; the answer goes out through
+        ``proto.response_bytes``. Same pipeline as ``__call__``, minus the event loop: the
+        request never changes threads, which is most of what an ASGI request costs here.
+        """
+        method = scope["REQUEST_METHOD"].upper()
+        gate = self.gate
+        try:
+            raw_path = scope["PATH_INFO"]
+            if not raw_path.isascii():  # WSGI strings are bytes as Latin-1; ASGI decodes UTF-8
+                raw_path = raw_path.encode("latin-1").decode("utf-8", "replace")
+            headers = {}
+            for key, value in scope.items():
+                name = _CGI_HEADER_NAMES.get(key)
+                if name is None:
+                    if not key.startswith("HTTP_"):
+                        continue
+                    name = _cgi_header_name(key)
+                headers[name] = value
+            if "CONTENT_TYPE" in scope:
+                headers["content-type"] = scope["CONTENT_TYPE"]
+            if "CONTENT_LENGTH" in scope:
+                headers["content-length"] = scope["CONTENT_LENGTH"]
+            # Read before taking the gate: a slow client must not hold up other requests.
+            raw_body = _read_input(scope["wsgi.input"], self.max_request_size)
+            if gate is not None:
+                gate.enter()
+            status, body, extra = _drive(
+                self._serve(
+                    method,
+                    raw_path,
+                    scope.get("QUERY_STRING", "").encode("latin-1"),
+                    headers,
+                    lambda: _body_or_413(raw_body),
+                    scope.get("REMOTE_ADDR") or "127.0.0.1",
+                    scope.get("wsgi.url_scheme") == "https",
+                )
+            )
+        except HTTPError as exc:
+            status, body, extra = exc.status, exc.body, exc.headers
+        except Exception:
+            log.exception("unhandled error serving %s %s", method, scope.get("PATH_INFO"))
+            status, body, extra = 500, error_body(["internal error"]), []
+        finally:
+            if gate is not None:
+                gate.leave()
+        out = BASE_HEADERS_STR + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
+        proto.response_bytes(status, out, b"" if body is None or method == "HEAD" else body)
+        return status
+
+    async def _serve(
+        self,
+        method: str,
+        raw_path: str,
+        query_string: bytes,
+        headers: dict[str, str],
+        read_body: Any,
+        remote_addr: str,
+        tls: bool,
+    ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
+        """Everything after the transport: ``read_body`` is awaited once, when the body is needed."""
+        # Go's ServeMux answers unclean paths (//, /./, /../) and a few bare subtrees with a redirect.
+        clean = _clean_path(raw_path)
+        if clean != raw_path:
+            return _redirect(clean, query_string)
+        if raw_path in ("/", "/ui"):
+            return _redirect("/ui/", b"")
+        if raw_path == "/v1/sys":
+            return _redirect("/v1/sys/", query_string)
+        if not raw_path.startswith("/v1/"):
+            return 404, error_body([]), []
+        path = raw_path[4:]
+        extra_headers: list[tuple[bytes, bytes]] = []
+        namespace = headers.get("x-vault-namespace", "").strip("/")
+        if namespace:
+            extra_headers.append((b"x-vault-namespace", headers["x-vault-namespace"].encode()))
+            if namespace != "root":
+                return 404, error_body(["namespace not found"]), extra_headers
+        body = await read_body()
+        query = parse_query(query_string) if query_string else {}
+        token = _token_from_headers(headers)
+        # Rate-limit quotas come first, as Vault's rateLimitQuotaWrapping: before the raw handlers.
+        quota = await check_quota(self.core, self.run, method, path, query, body, remote_addr)
+        if isinstance(quota, tuple):
+            return quota[0], quota[1], extra_headers + quota[2]
+        extra_headers += quota
+        try:
+            if method == "HELP" or _first(query.get("help")):
+                return await self._help(path, headers, token, remote_addr, extra_headers)
+            handler = syshttp.RAW_HANDLERS.get(path)
+            if handler is not None:
+                status, out = await handler(self, method, query, body, headers, token)
+                return status, out, extra_headers
+            if method == "HEAD":
+                await self.run(self._head, token)
+            req = self._build_request(method, path, query, body, headers, token, remote_addr)
+            req.tls = tls
+            resp = await self.run(self._handle_logical, req)
+            status, out = render_logical(
+                resp, req.operation, req.full_path or path, req.request_id, req.mount_type
+            )
+            if resp is not None and resp.headers:
+                extra_headers += [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
+            return status, out, extra_headers
+        except VaultError as exc:
+            status, out = render_error(exc)
+            return status, out, extra_headers
+
+    def _handle_logical(self, req: Request) -> Response | None:
+        """The core's pipeline, after the checks Vault's handleCancelableRequest makes first."""
+        if self.core.sealed:
+            raise SealedError()
+        if req.path.endswith("/") and req.operation in (Operation.UPDATE, Operation.CREATE, Operation.PATCH):
+            raise ErrorResponse("cannot write to a path ending in '/'")
+        return self.core.handle_request(req)
+
+    def _head(self, token: str) -> None:
+        """HEAD reaches the core as Vault's header operation: sealed, then the token, then 405."""
+        if self.core.sealed:
+            raise SealedError()
+        if not token or self.core.resolve_token(token) is None:
+            raise PermissionDenied()
+        raise CodedError(405, "")
+
+    async def _help(
+        self,
+        path: str,
+        headers: dict[str, str],
+        token: str,
+        remote_addr: str,
+        extra: list[tuple[bytes, bytes]],
+    ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
+        """``?help=<anything>`` or the HELP method: the path's help document, as bare JSON."""
+        req = Request(
+            operation=Operation.HELP,
+            path=path,
+            client_token=token,
+            headers=headers,
+            remote_addr=remote_addr,
+            request_id=str(uuid.uuid4()),
+            is_help=True,
+        )
+        resp = await self.run(self.core.handle_request, req)
+        return 200, orjson.dumps(resp.data if resp is not None else None), extra
+
+    def _build_request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any],
+        raw_body: bytes,
+        headers: dict[str, str],
+        token: str,
+        remote_addr: str,
+    ) -> Request:
+        if method == "OPTIONS":
+            # Without a CORS config Vault routes OPTIONS as an internal operation, which it refuses.
+            if self.core.sealed:
+                raise SealedError()
+            raise ErrorResponse("cannot handle internal-only request operation")
+        op = _METHOD_OPS.get(method)
+        if op is None:
+            raise CodedError(405, "")
+        data: dict[str, Any] = {}
+        if method == "GET":
+            # Vault reads the first value; an empty one means "not set"; only a true flag is removed.
+            flags: list[bool] = []
+            for name in ("list", "scan"):
+                text = _first(query.get(name))
+                value = parse_go_bool(text) if text else False
+                if value is None:
+                    raise CodedError(400, "")
+                flags.append(value)
+            if flags[0] and flags[1]:
+                raise CodedError(400, "")
+            if flags[0]:
+                query.pop("list")
+                op = Operation.LIST
+            elif flags[1]:
+                query.pop("scan")
+                op = Operation.SCAN
+            data = dict(query)
+        elif method in ("LIST", "SCAN", "DELETE"):
+            data = dict(query)
+        else:
+            if method == "PATCH":
+                ct = headers.get("content-type", "")
+                if not ct.split(";", 1)[0].strip():
+                    raise ErrorResponse("mime: no media type")  # Go's mime.ParseMediaType
+                if ct.split(";", 1)[0].strip().lower() != "application/merge-patch+json":
+                    raise CodedError(
+                        415, f"PATCH requires Content-Type of application/merge-patch+json, provided {ct}"
+                    )
+            parsed = parse_body(raw_body, headers.get("content-type", ""))
+            data = parsed or {}
+        if op in (Operation.LIST, Operation.SCAN) and not path.endswith("/"):
+            path += "/"
+        wrap_ttl = 0
+        wrap_header = headers.get("x-vault-wrap-ttl")
+        if wrap_header:
+            try:
+                wrap_ttl = parse_duration_second(wrap_header)
+            except DurationError as exc:
+                raise ErrorResponse(f"error parsing X-Vault-Wrap-TTL header: {exc}") from None
+            if wrap_ttl < 0:
+                raise ErrorResponse("requested wrap ttl cannot be negative")
+        return Request(
+            operation=op,
+            path=path,
+            data=data,
+            client_token=token,
+            headers=headers,
+            query=query,
+            remote_addr=remote_addr,
+            wrap_ttl=wrap_ttl,
+            wrap_format=headers.get("x-vault-wrap-format", ""),
+            request_id=new_request_id(),
+        )
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID as text, without building a ``uuid.UUID`` (a few µs per request)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_CGI_HEADER_NAMES: dict[str, str] = {}
+
+
+def _cgi_header_name(key: str) -> str:
+    """``HTTP_X_VAULT_TOKEN`` → ``x-vault-token``, remembered for the names clients keep sending."""
+    name = key[5:].lower().replace("_", "-")
+    if len(_CGI_HEADER_NAMES) < 1024:
+        _CGI_HEADER_NAMES[key] = name
+    return name
+
+
+async def _run_inline(fn: Any, *args: Any) -> Any:
+    """``App.run`` for the threaded server: already on a worker thread, so just call."""
+    return fn(*args)
+
+
+def _drive(coro: Any) -> Any:
+    """Run a coroutine that never suspends (every await is ``_run_inline``) to its result."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a request awaited the event loop on the threaded server")
+
+
+def _read_input(body: Any, limit: int) -> bytes | None:
+    """The request body from granian's WSGI input; None once it goes past ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = body.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+async def _body_or_413(body: bytes | None) -> bytes:
+    """The body read earlier, or the 413 the ASGI path raises where it reads it."""
+    if body is None:
+        raise HTTPError(413, error_body(["http: request body too large"]))
+    return body
+
+
+def _first(value: Any) -> str:
+    """url.Values.Get: the first of repeated query values, "" when absent."""
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return "" if value is None else str(value)
+
+
+def _clean_path(path: str) -> str:
+    """Go's http cleanPath: path.Clean, keeping a trailing slash."""
+    if path.startswith("/") and "//" not in path and "/." not in path:
+        return path  # nothing for Clean to do: no empty, "." or ".." element
+    if not path:
+        return "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    cleaned = posixpath.normpath(path)
+    if cleaned.startswith("//"):
+        cleaned = "/" + cleaned.lstrip("/")
+    if path.endswith("/") and cleaned != "/":
+        cleaned += "/"
+    return cleaned
+
+
+def _redirect(location: str, query_string: bytes) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
+    """A 307 as Go's http.Redirect sends it (the query string is kept, the path escaped as url.EscapedPath)."""
+    location = quote(location, safe="$&+,/:;=@")
+    target = location + ("?" + query_string.decode("latin-1") if query_string else "")
+    return 307, None, [(b"location", target.encode("latin-1"))]
+
+
+def _token_from_headers(headers: dict[str, str]) -> str:
+    token = headers.get("x-vault-token", "").strip()
+    if token:
+        return token
+    auth = headers.get("authorization", "")
+    if auth.startswith("Bearer "):
+        return auth[7:].strip()
+    return ""

@@ -1,0 +1,101 @@
+"""Request body parsing with Vault's rules: JSON or form, complexity limits, exact error texts."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from ..framework import CodedError, ErrorResponse
+
+MAX_REQUEST_SIZE = 33554432
+MAX_JSON_STRINGS = 1000
+# Vault's limit is encoding/json's 10000 levels; orjson serialises 254 at most, and a stored document
+# or a response wraps the body in a few more levels: deeper bodies are refused up front (a 500 before).
+MAX_JSON_DEPTH = 240
+
+
+def parse_body(raw: bytes, content_type: str) -> dict[str, Any] | None:
+    """Parse a request body into a dict (None for an empty body or JSON null)."""
+    stripped = raw.lstrip()
+    if not stripped:
+        return None
+    ct = content_type.split(";", 1)[0].strip().lower()
+    if ct == "application/x-www-form-urlencoded" and stripped[:1] not in (b"{", b"["):
+        out: dict[str, Any] = {}
+        for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+            out[key] = f"{out[key]},{value}" if key in out else value
+        return out
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ErrorResponse(f"failed to decode JSON input: {_go_json_error(raw, exc)}") from None
+    if parsed is None:
+        return None
+    if not isinstance(parsed, dict):
+        kind = {list: "array", str: "string", bool: "bool", int: "number", float: "number"}.get(
+            type(parsed), "value"
+        )
+        raise ErrorResponse(
+            f"failed to decode JSON input: json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+        )
+    check_complexity(parsed)
+    return parsed
+
+
+def _go_json_error(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+    text = raw.rstrip()
+    if "depth limit" in str(exc):
+        return "exceeded max depth"  # Go's text for nesting beyond its parser's limit
+    if exc.pos >= len(text) or "EOF" in str(exc) or "unexpected end" in str(exc).lower():
+        return "unexpected EOF"
+    ch = chr(text[exc.pos]) if exc.pos < len(text) else ""
+    return f"invalid character {ch!r} looking for beginning of value"
+
+
+def check_complexity(value: Any) -> None:
+    """Refuse JSON with too many strings or too deep nesting (Vault's JSON limits)."""
+    strings = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise CodedError(400, "refused JSON input due to high complexity: exceeded maximum nesting depth")
+        if isinstance(item, dict):
+            strings += len(item)
+            for v in item.values():
+                if isinstance(v, (dict, list)):
+                    stack.append((v, depth + 1))
+                elif isinstance(v, str):
+                    strings += 1
+        elif isinstance(item, list):
+            for v in item:
+                if isinstance(v, (dict, list)):
+                    stack.append((v, depth + 1))
+                elif isinstance(v, str):
+                    strings += 1
+        if strings > MAX_JSON_STRINGS:
+            raise CodedError(
+                400, "refused JSON input due to high complexity: exceeded maximum number of strings"
+            )
+
+
+def parse_query(query_string: bytes) -> dict[str, Any]:
+    """Query parameters: one value → string, repeated → list (as Vault's parseQuery)."""
+    out: dict[str, Any] = {}
+    for key, value in parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True):
+        if key in out:
+            prev = out[key]
+            out[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            out[key] = value
+    return out
+
+
+def parse_go_bool(text: str) -> bool | None:
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None

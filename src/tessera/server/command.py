@@ -1,0 +1,311 @@
+"""``tessera server``: start a server from a config file, or a throwaway dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..core.core import Core, CoreConfig
+from ..storage import open_physical
+from .app import App
+from .config import ConfigError, ListenerConfig, ServerConfig, load_config
+
+log = logging.getLogger("tessera.server")
+
+USAGE = """Usage: tessera server [options]
+
+  This command starts a Tessera server that responds to API requests. By
+  default, Tessera will start in a "sealed" state. The server must be
+  initialized and unsealed (tessera operator init / unseal).
+
+  Start a server with a configuration file:
+
+      $ tessera server -config=/etc/tessera/config.hcl
+
+  Run in "dev" mode:
+
+      $ tessera server -dev -dev-root-token-id="root"
+
+Command Options:
+
+  -config=<string>               Path to a configuration file.
+  -dev                           Enable development mode (in-memory, unsealed).
+  -dev-root-token-id=<string>    Initial root token in dev mode.
+  -dev-listen-address=<string>   Address to bind to in dev mode (127.0.0.1:8200).
+  -log-level=<string>            Log verbosity: trace, debug, info, warn, error.
+  -recovery                      Recovery mode: no mounts or tokens; sys/raw behind a recovery token.
+"""
+
+
+@dataclass
+class ServerFlags:
+    config: list[str]
+    dev: bool = False
+    dev_root_token_id: str = ""
+    dev_listen_address: str = "127.0.0.1:8200"
+    log_level: str = ""
+    recovery: bool = False
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_flags(argv: list[str]) -> ServerFlags:
+    flags = ServerFlags(config=[])
+    env_token = os.environ.get("VAULT_DEV_ROOT_TOKEN_ID", "")
+    env_addr = os.environ.get("VAULT_DEV_LISTEN_ADDRESS", "")
+    flags.dev_root_token_id = env_token
+    if env_addr:
+        flags.dev_listen_address = env_addr
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-"):
+            raise UsageError(f"unexpected argument {arg!r}")
+        name, eq, value = arg.lstrip("-").partition("=")
+        bool_flags = {"dev", "recovery"}
+        if name in bool_flags:
+            setattr(flags, name, value.lower() not in ("false", "0", "f") if eq else True)
+        elif name in ("config", "dev-root-token-id", "dev-listen-address", "log-level"):
+            if not eq:
+                i += 1
+                if i >= len(argv):
+                    raise UsageError(f"flag needs an argument: -{name}")
+                value = argv[i]
+            if name == "config":
+                flags.config.append(value)
+            elif name == "dev-root-token-id":
+                flags.dev_root_token_id = value
+            elif name == "dev-listen-address":
+                flags.dev_listen_address = value
+            else:
+                flags.log_level = value
+        elif name in ("h", "help"):
+            raise UsageError("")
+        else:
+            raise UsageError(f"flag provided but not defined: -{name}")
+        i += 1
+    return flags
+
+
+def _setup_logging(level: str) -> None:
+    levels = {
+        "trace": logging.DEBUG,
+        "debug": logging.DEBUG,
+        "info": logging.INFO,
+        "warn": logging.WARNING,
+        "warning": logging.WARNING,
+        "error": logging.ERROR,
+    }
+    logging.basicConfig(
+        level=levels.get(level.lower(), logging.INFO),
+        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("_granian").setLevel(logging.WARNING)
+    logging.getLogger("granian").setLevel(logging.WARNING)
+
+
+def run(argv: list[str]) -> int:
+    try:
+        flags = parse_flags(argv)
+    except UsageError as exc:
+        if str(exc):
+            print(str(exc), file=sys.stderr)
+        print(USAGE, file=sys.stderr)
+        return 1
+    if flags.dev and not flags.recovery:  # as OpenBao: -recovery wins and needs a config file
+        cfg = ServerConfig(
+            storage_type="inmem",
+            listeners=[ListenerConfig(address=flags.dev_listen_address, tls_disable=True)],
+        )
+        for path in flags.config:
+            try:
+                extra = load_config(path)
+            except ConfigError as exc:
+                print(f"Error loading configuration from {path}: {exc}", file=sys.stderr)
+                return 1
+            cfg.storage_type, cfg.storage_options = extra.storage_type, extra.storage_options
+            cfg.raw.update({k: v for k, v in extra.raw.items() if k in AUDIT_CONFIG_KEYS})
+    else:
+        if not flags.config:
+            print(
+                "No configuration files found. Please provide configurations with the\n"
+                "-config flag. If you are supplying the path to a directory, please\n"
+                "ensure the directory contains files with the .hcl or .json extension.",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            cfg = load_config(flags.config[0])
+        except ConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        if not cfg.listeners:
+            print("Error initializing listener: no listener configured", file=sys.stderr)
+            return 1
+    _setup_logging(flags.log_level or cfg.log_level)
+    try:
+        return asyncio.run(serve(cfg, flags))
+    except KeyboardInterrupt:
+        return 0
+    except ListenerError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"Error initializing core: {exc}", file=sys.stderr)
+        return 1
+
+
+def _api_addr(cfg: ServerConfig) -> str:
+    if cfg.api_addr:
+        return cfg.api_addr
+    listener = cfg.listeners[0]
+    scheme = "http" if listener.tls_disable else "https"
+    return f"{scheme}://{listener.address}"
+
+
+async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
+    from granian.constants import SSLProtocols
+
+    from .listen import make_server
+
+    for listener in cfg.listeners:
+        _check_bindable(*listener.host_port)
+    physical = open_physical(cfg.storage_type, cfg.storage_options)
+    core = Core(
+        physical,
+        CoreConfig(
+            default_lease_ttl=cfg.default_lease_ttl,
+            max_lease_ttl=cfg.max_lease_ttl,
+            cluster_name=cfg.cluster_name,
+            api_addr=_api_addr(cfg),
+            storage_type=cfg.storage_type,
+            dev=flags.dev and not flags.recovery,
+            extra={
+                **_audit_settings(cfg),
+                "raw_storage_endpoint": cfg.raw_storage_endpoint,
+                "recovery_mode": flags.recovery,
+            },
+        ),
+    )
+    dev_output = ""
+    if flags.dev and not flags.recovery:
+        from .dev import setup_dev
+
+        dev_output = await asyncio.get_running_loop().run_in_executor(
+            None, setup_dev, core, flags.dev_root_token_id, _api_addr(cfg)
+        )
+    elif core.initialized():
+        log.info("storage is initialized; the server starts sealed")
+    servers = []
+    for listener in cfg.listeners:
+        host, port = listener.host_port
+        app_class: type[App] = App
+        if flags.recovery:
+            from .recovery_app import RecoveryApp
+
+            app_class = RecoveryApp
+        app = app_class(core, max_request_size=listener.max_request_size)
+        kwargs: dict[str, object] = {}
+        if not listener.tls_disable:
+            kwargs["ssl_cert"] = Path(listener.tls_cert_file)
+            kwargs["ssl_key"] = Path(listener.tls_key_file)
+            kwargs["ssl_protocol_min"] = (
+                SSLProtocols.tls13 if listener.tls_min_version == "tls13" else SSLProtocols.tls12
+            )
+            if listener.tls_client_ca_file:
+                kwargs["ssl_ca"] = Path(listener.tls_client_ca_file)
+                kwargs["ssl_client_verify"] = listener.tls_require_and_verify_client_cert
+        servers.append(make_server(app, host, port, **kwargs))  # threaded or ASGI: see listen.py
+    print(_banner(cfg, flags), flush=True)
+    if dev_output:
+        print(dev_output, flush=True)
+    loop = asyncio.get_running_loop()
+
+    def _stop() -> None:
+        for s in servers:
+            s.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stop)
+    loop.add_signal_handler(signal.SIGHUP, _reload_audit, core)
+    try:
+        await asyncio.gather(*(s.serve() for s in servers))
+    finally:
+        print("==> Tessera shutdown triggered", flush=True)
+        core.shutdown()
+    return 0
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Refuse a taken address up front: granian binds with SO_REUSEPORT, which would share the port."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ListenerError(
+                f"Error initializing listener of type tcp: listen tcp {host}:{port}: bind: {exc.strerror.lower()}"
+            ) from None
+
+
+class ListenerError(Exception):
+    pass
+
+
+AUDIT_CONFIG_KEYS = ("audit", "unsafe_allow_api_audit_creation", "allow_audit_log_prefixing")
+
+
+def _audit_settings(cfg: ServerConfig) -> dict[str, object]:
+    """What the audit broker reads from the configuration (OpenBao's audit settings)."""
+    from ..audit.broker import parse_declared
+
+    raw = cfg.raw
+    return {
+        # Vault's behaviour by default; `unsafe_allow_api_audit_creation = false` gives OpenBao's hardening.
+        "unsafe_allow_api_audit_creation": _config_bool(raw.get("unsafe_allow_api_audit_creation", True)),
+        "allow_audit_log_prefixing": _config_bool(raw.get("allow_audit_log_prefixing", False)),
+        "audit_devices": parse_declared(raw["audit"]) if "audit" in raw else [],
+    }
+
+
+def _config_bool(value: object) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "t", "yes")
+
+
+def _reload_audit(core: Core) -> None:
+    """SIGHUP: audit devices reopen their files (log rotation) or reconnect."""
+    broker = core.audit
+    if broker is None:
+        return
+    for error in broker.reload():
+        log.error(error)
+
+
+def _banner(cfg: ServerConfig, flags: ServerFlags) -> str:
+    listener = cfg.listeners[0]
+    tls = "disabled" if listener.tls_disable else "enabled"
+    lines = [
+        "==> Tessera server configuration:",
+        "",
+        f"             Api Address: {_api_addr(cfg)}",
+        f"               Log Level: {flags.log_level or cfg.log_level}",
+        f"                 Storage: {cfg.storage_type}",
+        *(["           Recovery Mode: true"] if flags.recovery else []),
+        f"                 Version: Tessera v{__version__}",
+    ]
+    for ln in cfg.listeners:
+        lines.append(f'                Listener: tcp (addr: "{ln.address}", tls: "{tls}")')
+    lines += ["", "==> Tessera server started! Log data will stream in below:", ""]
+    return "\n".join(lines)

@@ -1,0 +1,132 @@
+"""The server's HCL configuration file (the subset of Vault's that Tessera implements)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..framework.durations import DurationError, parse_duration_second
+from ..policy.hcl import HCLError
+from ..policy.hcl import decode as decode_hcl
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class ListenerConfig:
+    address: str = "127.0.0.1:8200"
+    tls_disable: bool = False
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    tls_require_and_verify_client_cert: bool = False
+    tls_min_version: str = "tls12"
+    max_request_size: int = 33554432
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"invalid listener address {self.address!r}")
+        return host.strip("[]"), int(port)
+
+
+@dataclass
+class ServerConfig:
+    storage_type: str = "inmem"
+    storage_options: dict[str, str] = field(default_factory=dict)
+    listeners: list[ListenerConfig] = field(default_factory=list)
+    api_addr: str = ""
+    cluster_name: str = ""
+    default_lease_ttl: int = 768 * 3600
+    max_lease_ttl: int = 768 * 3600
+    log_level: str = "info"
+    ui: bool = False
+    # sys/raw (decrypted storage access) is served only when the operator asks for it.
+    raw_storage_endpoint: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in ("1", "true", "t", "yes")
+
+
+def _blocks(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """HCL ``storage "sqlite" {...}`` decodes as {"sqlite": {...}}; repeated blocks as lists."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, dict):
+            raise ConfigError("expected a block")
+        for name, body in item.items():
+            bodies = body if isinstance(body, list) else [body]
+            for b in bodies:
+                out.append((name, b or {}))
+    return out
+
+
+def parse_config(text: str) -> ServerConfig:
+    try:
+        # Repeated blocks (two listeners) stay separate, which pyhcl would merge.
+        raw = json.loads(text) if text.lstrip().startswith("{") else decode_hcl(text)
+    except (HCLError, ValueError) as exc:
+        raise ConfigError(f"error parsing config: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("error parsing config: the document must be an object")
+    cfg = ServerConfig(raw=raw)
+    storage = raw.get("storage") or raw.get("backend")
+    if storage is not None:
+        blocks = _blocks(storage)
+        if len(blocks) != 1:
+            raise ConfigError("exactly one storage block is allowed")
+        cfg.storage_type, opts = blocks[0]
+        cfg.storage_options = {k: str(v) for k, v in opts.items()}
+    for kind, body in _blocks(raw.get("listener", [])):
+        if kind != "tcp":
+            raise ConfigError(f"unsupported listener type {kind!r}")
+        listener = ListenerConfig(
+            address=str(body.get("address", "127.0.0.1:8200")),
+            tls_disable=_bool(body.get("tls_disable", False)),
+            tls_cert_file=str(body.get("tls_cert_file", "")),
+            tls_key_file=str(body.get("tls_key_file", "")),
+            tls_client_ca_file=str(body.get("tls_client_ca_file", "")),
+            tls_require_and_verify_client_cert=_bool(body.get("tls_require_and_verify_client_cert", False)),
+            tls_min_version=str(body.get("tls_min_version", "tls12")),
+        )
+        if "max_request_size" in body:
+            listener.max_request_size = int(body["max_request_size"])
+        if not listener.tls_disable and not (listener.tls_cert_file and listener.tls_key_file):
+            raise ConfigError(
+                "listener: tls_cert_file and tls_key_file are required unless tls_disable = true"
+            )
+        if listener.tls_min_version not in ("tls12", "tls13"):
+            raise ConfigError(f"listener: unsupported tls_min_version {listener.tls_min_version!r}")
+        cfg.listeners.append(listener)
+    cfg.api_addr = str(raw.get("api_addr", ""))
+    cfg.cluster_name = str(raw.get("cluster_name", ""))
+    cfg.log_level = str(raw.get("log_level", "info"))
+    cfg.ui = _bool(raw.get("ui", False))
+    cfg.raw_storage_endpoint = _bool(raw.get("raw_storage_endpoint", False))
+    try:
+        if "default_lease_ttl" in raw:
+            cfg.default_lease_ttl = parse_duration_second(raw["default_lease_ttl"])
+        if "max_lease_ttl" in raw:
+            cfg.max_lease_ttl = parse_duration_second(raw["max_lease_ttl"])
+    except DurationError as exc:
+        raise ConfigError(str(exc)) from None
+    if cfg.default_lease_ttl > cfg.max_lease_ttl:
+        raise ConfigError("default_lease_ttl cannot be greater than max_lease_ttl")
+    return cfg
+
+
+def load_config(path: str) -> ServerConfig:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return parse_config(fh.read())
+    except OSError as exc:
+        raise ConfigError(f"error loading configuration from {path}: {exc.strerror}") from None

@@ -1,0 +1,147 @@
+"""Storage interfaces.
+
+``Physical`` holds opaque bytes under opaque keys (it never sees plaintext);
+``Storage`` is what backends use: the barrier implements it on top of a physical backend,
+and ``StorageView`` confines a backend to its own prefix.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class TxnOp:
+    """One write inside a transaction: ``value is None`` means delete."""
+
+    key: str
+    value: bytes | None
+
+
+def children(prefix: str, keys: Iterable[str]) -> list[str]:
+    """Vault list semantics: immediate children of ``prefix``, folders with a trailing '/'."""
+    out: set[str] = set()
+    for key in keys:
+        rest = key[len(prefix) :]
+        if not rest:
+            continue
+        idx = rest.find("/")
+        out.add(rest if idx < 0 else rest[: idx + 1])
+    return sorted(out)
+
+
+class Physical(abc.ABC):
+    """A durable (or in-memory) key/value store of opaque bytes."""
+
+    name: str = "physical"
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def put(self, key: str, value: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def transaction(self, ops: list[TxnOp]) -> None:
+        """Apply every op or none."""
+
+    def list_all(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (recursive); backends may override for speed."""
+        out: list[str] = []
+        stack = [prefix]
+        while stack:
+            p = stack.pop()
+            for child in self.list(p):
+                if child.endswith("/"):
+                    stack.append(p + child)
+                else:
+                    out.append(p + child)
+        return sorted(out)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class Storage(abc.ABC):
+    """Logical storage as backends see it (values are plaintext here, encrypted below)."""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def put(self, key: str, value: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def transaction(self, ops: list[TxnOp]) -> None: ...
+
+    def get_json(self, key: str) -> Any:
+        raw = self.get(key)
+        return None if raw is None else orjson.loads(raw)
+
+    def put_json(self, key: str, value: Any) -> None:
+        self.put(key, orjson.dumps(value))
+
+    def list_all(self, prefix: str) -> list[str]:
+        out: list[str] = []
+        stack = [prefix]
+        while stack:
+            p = stack.pop()
+            for child in self.list(p):
+                if child.endswith("/"):
+                    stack.append(p + child)
+                else:
+                    out.append(p + child)
+        return sorted(out)
+
+    def delete_prefix(self, prefix: str) -> None:
+        keys = self.list_all(prefix)
+        if keys:
+            self.transaction([TxnOp(k, None) for k in keys])
+
+
+class StorageView(Storage):
+    """A prefix-confined view of another Storage (one per mount)."""
+
+    def __init__(self, inner: Storage, prefix: str) -> None:
+        self.inner = inner
+        self.prefix = prefix
+
+    def _k(self, key: str) -> str:
+        if ".." in key.split("/"):
+            raise ValueError("key cannot contain parent references")
+        return self.prefix + key
+
+    def get(self, key: str) -> bytes | None:
+        return self.inner.get(self._k(key))
+
+    def put(self, key: str, value: bytes) -> None:
+        self.inner.put(self._k(key), value)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(self._k(key))
+
+    def list(self, prefix: str) -> list[str]:
+        return self.inner.list(self._k(prefix))
+
+    def transaction(self, ops: list[TxnOp]) -> None:
+        self.inner.transaction([TxnOp(self._k(op.key), op.value) for op in ops])
+
+    def sub_view(self, prefix: str) -> StorageView:
+        return StorageView(self.inner, self.prefix + prefix)

@@ -1,0 +1,93 @@
+"""PostgreSQL physical storage: the shared store for running several Tessera nodes.
+
+Values are opaque barrier ciphertext; each write is its own committed transaction (PostgreSQL's
+own WAL makes it durable), and ``transaction`` applies several writes atomically.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import psycopg
+
+from .base import Physical, TxnOp, children
+
+_HIGH = "\U0010ffff"
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class PostgreSQLPhysical(Physical):
+    name = "postgresql"
+
+    def __init__(self, options: dict[str, str]) -> None:
+        self.dsn = options.get("connection_url") or options.get("connection_string") or ""
+        if not self.dsn:
+            raise ValueError('storage "postgresql" needs a "connection_url"')
+        table = options.get("table", "tessera_kv")
+        if not _TABLE_NAME.match(table):
+            raise ValueError(f"invalid table name {table!r}")
+        self.table = table
+        self._local = threading.local()
+        self._conns: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+        with self._conn().cursor() as cur:
+            cur.execute(
+                f'CREATE TABLE IF NOT EXISTS {self.table} (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)'
+            )
+
+    def _conn(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.dsn, autocommit=True)
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def get(self, key: str) -> bytes | None:
+        row = self._conn().execute(f"SELECT value FROM {self.table} WHERE key = %s", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put(self, key: str, value: bytes) -> None:
+        self.transaction([TxnOp(key, value)])
+
+    def delete(self, key: str) -> None:
+        self.transaction([TxnOp(key, None)])
+
+    def _range(self, prefix: str) -> list[str]:
+        rows = self._conn().execute(
+            f"SELECT key FROM {self.table} WHERE key >= %s AND key < %s ORDER BY key",
+            (prefix, prefix + _HIGH),
+        )
+        return [r[0] for r in rows]
+
+    def list(self, prefix: str) -> list[str]:
+        return children(prefix, self._range(prefix))
+
+    def list_all(self, prefix: str) -> list[str]:
+        return self._range(prefix)
+
+    def transaction(self, ops: list[TxnOp]) -> None:
+        if not ops:
+            return
+        conn = self._conn()
+        with conn.transaction(), conn.cursor() as cur:
+            for op in ops:
+                if op.value is None:
+                    cur.execute(f"DELETE FROM {self.table} WHERE key = %s", (op.key,))
+                else:
+                    cur.execute(
+                        f"INSERT INTO {self.table}(key, value) VALUES (%s, %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                        (op.key, op.value),
+                    )
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._conns:
+                try:
+                    conn.close()
+                except psycopg.Error:
+                    pass
+            self._conns.clear()

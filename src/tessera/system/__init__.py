@@ -1,0 +1,1 @@
+"""The sys/ backend: mounts, policies, capabilities, keys, leases, wrapping and internals."""

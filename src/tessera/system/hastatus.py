@@ -1,0 +1,47 @@
+"""sys/ha-status: the nodes of the cluster, which for Tessera (no HA) is this server alone.
+
+``bao operator members`` reads it; Vault answers with its own node first (the one handling the
+request is always the active one), so a single-node server lists exactly one active node.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..framework import FieldData, Operation, Path, Request, Response
+
+if TYPE_CHECKING:
+    from ..core.core import Core
+
+
+def this_node(core: Core) -> dict[str, Any]:
+    """HAStatusNode of the answering server, in Go's field order.
+
+    ``cluster_address`` stays empty: Tessera has no cluster listener (the reference names its
+    port + 1 there), and an address nobody listens on would mislead an operator.
+    """
+    return {
+        "hostname": socket.gethostname(),
+        "api_address": core.config.api_addr,
+        "cluster_address": "",
+        "active_node": True,
+        "last_echo": None,
+        "version": __version__,
+    }
+
+
+def ha_status_paths(core: Core) -> list[Path]:
+    """The sys/ha-status path (read only; any other operation is Vault's 405)."""
+
+    def ha_status(req: Request, data: FieldData) -> Response:
+        return Response(data={"nodes": [this_node(core)]})
+
+    return [
+        Path(
+            r"ha-status$",
+            operations={Operation.READ: ha_status},
+            synopsis="Check the HA status of the cluster.",
+        )
+    ]

@@ -1,0 +1,142 @@
+"""sys/tools/hash and sys/tools/random: general-purpose helpers every token may use (default policy)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from typing import TYPE_CHECKING
+
+from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
+
+if TYPE_CHECKING:
+    from ..core.core import Core
+
+HASHES = {
+    "sha2-224": hashlib.sha224,
+    "sha2-256": hashlib.sha256,
+    "sha2-384": hashlib.sha384,
+    "sha2-512": hashlib.sha512,
+    "sha3-224": hashlib.sha3_224,
+    "sha3-256": hashlib.sha3_256,
+    "sha3-384": hashlib.sha3_384,
+    "sha3-512": hashlib.sha3_512,
+}
+MAX_RANDOM_BYTES = 128 * 1024
+SOURCES = ("", "platform", "seal", "all")
+
+
+def _go_base64(text: str) -> bytes:
+    """base64.StdEncoding.DecodeString, with Go's error for the first bad byte."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        alphabet = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+        raw = text.encode()
+        pos = next((i for i, c in enumerate(raw) if c not in alphabet), len(raw) - len(raw) % 4)
+        raise ErrorResponse(
+            f"unable to decode input as base64: illegal base64 data at input byte {pos}"
+        ) from None
+
+
+def _encode(data: bytes, fmt: str) -> str:
+    return data.hex() if fmt == "hex" else base64.b64encode(data).decode()
+
+
+def _atoi(text: str) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise ErrorResponse(
+            f'error parsing url-set byte count: strconv.Atoi: parsing "{text}": invalid syntax'
+        ) from None
+
+
+def tools_paths(core: Core) -> list[Path]:
+    def hash_write(req: Request, data: FieldData) -> Response:
+        algorithm = data.get_raw("urlalgorithm") or data.get("algorithm")
+        fmt = data.get("format")
+        payload = _go_base64(data.get("input"))
+        if fmt not in ("hex", "base64"):
+            raise ErrorResponse(f'unsupported encoding format {fmt}; must be "hex" or "base64"')
+        func = HASHES.get(algorithm)
+        if func is None:
+            raise ErrorResponse(f"unsupported algorithm {algorithm}")
+        return Response(data={"sum": _encode(func(payload).digest(), fmt)})
+
+    def random_write(req: Request, data: FieldData) -> Response:
+        # Parsed as in Vault so that ACLs may name both the source and the byte count in the URL.
+        url_source = str(data.get_raw("source") or "")
+        url_bytes = str(data.get_raw("urlbytes") or "")
+        source = "platform"
+        if not url_source:
+            count = data.get("bytes")
+        elif not url_bytes and url_source in SOURCES:
+            source, count = url_source, data.get("bytes")
+        elif not url_bytes:
+            count = _atoi(url_source)
+        else:
+            source, count = url_source, _atoi(url_bytes)
+        fmt = data.get("format")
+        if count < 1:
+            raise ErrorResponse("'bytes' cannot be less than 1")
+        if count > MAX_RANDOM_BYTES:
+            raise ErrorResponse(f"'bytes' should be less than {MAX_RANDOM_BYTES}")
+        if fmt not in ("hex", "base64"):
+            raise ErrorResponse(f'unsupported encoding format "{fmt}"; must be "hex" or "base64"')
+        if source not in SOURCES:
+            raise ErrorResponse(
+                f'unsupported entropy source "{source}"; must be "platform" or "seal", or "all"'
+            )
+        resp = Response(data={"random_bytes": _encode(os.urandom(count), fmt)})
+        if source == "seal":
+            resp.add_warning("no seal/entropy augmentation available, using platform entropy source")
+        return resp
+
+    hash_fields = {
+        "input": Field(FieldType.STRING, "The base64-encoded input data"),
+        "algorithm": Field(FieldType.STRING, "Algorithm to use (POST body parameter).", default="sha2-256"),
+        "urlalgorithm": Field(FieldType.STRING, "Algorithm to use (POST URL parameter)"),
+        "format": Field(FieldType.STRING, 'Encoding format to use. Can be "hex" or "base64".', default="hex"),
+    }
+    random_fields = {
+        "urlbytes": Field(FieldType.STRING, "The number of bytes to generate (POST URL parameter)"),
+        "bytes": Field(FieldType.INT, "The number of bytes to generate (POST body parameter).", default=32),
+        "format": Field(
+            FieldType.STRING, 'Encoding format to use. Can be "hex" or "base64".', default="base64"
+        ),
+        "source": Field(
+            FieldType.STRING, 'Which system to source random data from: "platform", "seal" or "all".'
+        ),
+    }
+    hash_ops = {Operation.UPDATE: hash_write}
+    random_ops = {Operation.UPDATE: random_write}
+    source = r"(?P<source>\w[\w\-.]*)"
+    return [
+        Path(
+            r"tools/hash$",
+            fields=hash_fields,
+            operations=hash_ops,
+            synopsis="Generate a hash sum for input data",
+        ),
+        Path(
+            r"tools/hash/(?P<urlalgorithm>.+)",
+            fields=hash_fields,
+            operations=hash_ops,
+            synopsis="Generate a hash sum",
+        ),
+        Path(r"tools/random$", fields=random_fields, operations=random_ops, synopsis="Generate random bytes"),
+        Path(
+            rf"tools/random/{source}$",
+            fields=random_fields,
+            operations=random_ops,
+            synopsis="Generate random bytes",
+        ),
+        Path(
+            rf"tools/random/{source}/(?P<urlbytes>.+)",
+            fields=random_fields,
+            operations=random_ops,
+            synopsis="Generate random bytes",
+        ),
+    ]

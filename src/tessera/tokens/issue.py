@@ -1,0 +1,377 @@
+"""Turning requests into tokens: auth/token/create* and the token a login returns.
+
+Both paths decide "which type" and "which TTL" here so that a role, a mount's tuning and a
+request can never disagree about them (token_store.go handleCreateCommon, request_handling.go
+LoginCreateToken/RegisterAuth, router.go's token_type override).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+
+from ..framework import ErrorResponse, FieldData, InternalError, Request, Response
+from ..framework.durations import DurationError, parse_duration_second
+from .common import auth_block, entity_for_alias, identity_policies, is_sudo, policy_warnings, token_mount
+from .entry import BATCH, SERVICE, TokenEntry
+from .policies import (
+    NON_ASSIGNABLE,
+    contains_glob,
+    remove_duplicates,
+    resolve_token_policies,
+    sanitize_policies,
+)
+from .roles import Role
+from .store import TokenStoreError
+from .ttl import TTLError, calculate_ttl
+
+if TYPE_CHECKING:
+    from ..core.core import Core
+    from ..core.mounts import MountEntry
+
+_DISPLAY_SANITIZE = re.compile(r"[^a-zA-Z0-9-]")
+
+CUSTOM_ID_WARNING = (
+    "Supplying a custom ID for the token uses the weaker SHA1 hashing instead of the more secure "
+    "SHA2-256 HMAC for token obfuscation. SHA1 hashed tokens on the wire leads to less secure lookups."
+)
+
+
+def _duration(text: str) -> int:
+    """parseutil.ParseDurationSecond on a string field; errors carry Go's wording."""
+    try:
+        return parse_duration_second(text)
+    except DurationError as exc:
+        raise ErrorResponse(str(exc)) from None
+
+
+def mount_ttls(core: Core, mount: MountEntry | None) -> tuple[int, int]:
+    return core.mount_ttls(mount)  # type: ignore[no-any-return]
+
+
+# -- auth/token/create, create-orphan, create/:role ------------------------------------------
+def create_token(core: Core, req: Request, data: FieldData, *, orphan: bool, role: Role | None) -> Response:
+    resp = Response()
+    store = core.tokens
+    parent = store.lookup(req.client_token) if req.client_token else None
+    if parent is None:
+        raise ErrorResponse("parent token lookup failed: no parent found")
+    if parent.type == BATCH:
+        raise ErrorResponse("batch tokens cannot create more tokens")
+    if parent.num_uses > 0:
+        raise ErrorResponse("restricted use token cannot generate child tokens")
+    sudo = is_sudo(core, req)
+
+    token_type_str: str = data.get("type")
+    if role is not None:
+        if role.token_type in ("default", "default-service"):
+            pass
+        elif role.token_type == "default-batch":
+            token_type_str = token_type_str or BATCH
+        elif role.token_type in (SERVICE, BATCH):
+            token_type_str = role.token_type
+        else:
+            raise ErrorResponse(
+                f'role being used for token creation contains invalid token type "{role.token_type}"'
+            )
+
+    token_type = SERVICE
+    renewable: bool = data.get("renewable")
+    explicit_raw: str = data.get("explicit_max_ttl")
+    num_uses: int = data.get("num_uses")
+    period_raw: str = data.get("period")
+    if token_type_str in ("", SERVICE):
+        pass
+    elif token_type_str == BATCH:
+        bad = ""
+        if explicit_raw != "":
+            try:
+                if parse_duration_second(explicit_raw) != 0:
+                    bad = "explicit_max_ttl"
+            except DurationError:
+                raise ErrorResponse("'explicit_max_ttl' value could not be parsed") from None
+        elif num_uses != 0:
+            bad = "num_uses"
+        elif period_raw != "":
+            try:
+                if parse_duration_second(period_raw) != 0:
+                    bad = "period"
+            except DurationError:
+                raise ErrorResponse("'period' value could not be parsed") from None
+        if bad:
+            raise ErrorResponse(f'batch tokens cannot have "{bad}" set')
+        token_type = BATCH
+        renewable = False
+    else:
+        raise ErrorResponse("invalid 'token_type' value")
+    if num_uses < 0:
+        raise ErrorResponse("number of uses cannot be negative")
+
+    explicit_entity = _resolve_entity_alias(core, req, data, role)
+    meta, meta_given = data.get_ok("meta")
+
+    entry = TokenEntry(
+        parent=parent.salted_id,
+        path="auth/token/" + req.path,
+        meta=dict(meta) if meta_given and meta is not None else None,
+        display_name="token",
+        num_uses=num_uses,
+        creation_time=float(int(time.time())),
+        type=token_type,
+    )
+    if role is not None:
+        entry.role = role.name
+        if renewable and not role.renewable:
+            renewable = False
+        if role.token_num_uses and (entry.num_uses == 0 or role.token_num_uses < entry.num_uses):
+            entry.num_uses = role.token_num_uses
+        if role.path_suffix:
+            entry.path = f"{entry.path}/{role.path_suffix}"
+
+    display_name: str = data.get("display_name")
+    if display_name:
+        full = _DISPLAY_SANITIZE.sub("-", "token-" + display_name)
+        entry.display_name = full[:-1] if full.endswith("-") else full
+
+    custom_id: str = data.get("id")
+    if custom_id:
+        if not sudo:
+            raise ErrorResponse("root or sudo privileges required to specify token id")
+        entry.id = custom_id
+
+    entry.policies = resolve_token_policies(
+        data.get("policies"),
+        no_default_policy=data.get("no_default_policy"),
+        role=role,
+        parent=parent,
+        is_sudo=sudo,
+    )
+    if "root" in entry.policies:
+        if "root" not in parent.policies:
+            raise ErrorResponse("root tokens may not be created without parent token being root")
+        if entry.type == BATCH:
+            raise ErrorResponse("batch tokens cannot be root tokens")
+
+    if role is not None:
+        if role.orphan:
+            entry.parent = ""
+        if role.effective_bound_cidrs:
+            entry.bound_cidrs = list(role.effective_bound_cidrs)
+    elif data.get("no_parent"):
+        if not sudo:
+            raise ErrorResponse("root or sudo privileges required to create orphan token")
+        entry.parent = ""
+    elif orphan:
+        entry.parent = ""
+
+    if explicit_entity:
+        entry.entity_id = explicit_entity
+    elif entry.parent:
+        entry.entity_id = parent.entity_id
+        if role is None:
+            entry.bound_cidrs = list(parent.bound_cidrs)
+
+    explicit_max, period = _merge_ttl_period(data, role, entry, sudo, explicit_raw, period_raw, resp)
+    default_ttl, max_ttl = mount_ttls(core, token_mount(core))
+    if period > 0 or entry.ttl > 0 or "root" not in entry.policies:
+        try:
+            ttl, warnings = calculate_ttl(
+                default_ttl=default_ttl,
+                max_ttl=max_ttl,
+                backend_ttl=entry.ttl,
+                period=period,
+                explicit_max_ttl=explicit_max,
+                start=entry.creation_time,
+            )
+        except TTLError as exc:
+            raise InternalError(str(exc)) from None
+        resp.warnings.extend(warnings)
+        entry.ttl = ttl
+    if entry.ttl == 0 and explicit_max > 0:
+        entry.ttl = explicit_max
+    if entry.ttl == 0:
+        if parent.creation_ttl != 0:
+            raise ErrorResponse("expiring root tokens cannot create non-expiring root tokens")
+        renewable = False
+        entry.bound_cidrs = []
+    entry.renewable = renewable
+
+    if entry.id:
+        resp.add_warning(CUSTOM_ID_WARNING)
+    try:
+        store.create(entry)
+    except TokenStoreError as exc:
+        raise ErrorResponse(str(exc)) from None
+
+    resp.auth = auth_block(core, entry, ttl=entry.ttl, renewable=renewable, num_uses=entry.num_uses)
+    resp.auth.period = period
+    resp.auth.explicit_max_ttl = explicit_max
+    policy_warnings(core, entry.policies, resp)
+    return resp
+
+
+def _resolve_entity_alias(core: Core, req: Request, data: FieldData, role: Role | None) -> str:
+    alias: str = data.get("entity_alias")
+    if not alias:
+        return ""
+    if role is None:
+        raise ErrorResponse("'entity_alias' is only allowed in combination with token role")
+    lowered = alias.lower()
+    allowed = role.allowed_entity_aliases or []
+    if lowered not in allowed and not contains_glob(allowed, lowered):
+        raise ErrorResponse("invalid 'entity_alias' value")
+    mount = token_mount(core)
+    if mount is None:
+        raise ErrorResponse("auth token mount accessor not found")
+    entity_id = entity_for_alias(core, mount, alias)
+    if not entity_id and core.router.get("identity/") is not None:
+        raise ErrorResponse("failed to create or fetch entity from given entity alias")
+    return entity_id
+
+
+def _merge_ttl_period(
+    data: FieldData,
+    role: Role | None,
+    entry: TokenEntry,
+    sudo: bool,
+    explicit_raw: str,
+    period_raw: str,
+    resp: Response,
+) -> tuple[int, int]:
+    """token_store.go parseAndMergeTTLPeriod: (explicit max TTL to use, period to use)."""
+    explicit_max = 0
+    if explicit_raw != "":
+        value = _duration(explicit_raw)
+        if value < 0:
+            raise ErrorResponse("explicit_max_ttl must be positive")
+        entry.explicit_max_ttl = value
+        explicit_max = value
+    period = 0
+    if period_raw != "":
+        value = _duration(period_raw)
+        if value < 0:
+            raise ErrorResponse("period must be positive")
+        if value > 0:
+            if not sudo:
+                raise ErrorResponse("root or sudo privileges required to create periodic token")
+            entry.period = value
+            period = value
+    ttl_raw: str = data.get("ttl")
+    if ttl_raw != "":
+        value = _duration(ttl_raw)
+        if value < 0:
+            raise ErrorResponse("ttl must be positive")
+        entry.ttl = value
+    else:
+        lease_raw: str = data.get("lease")
+        if lease_raw != "":
+            value = _duration(lease_raw)
+            if value < 0:
+                raise ErrorResponse("lease must be positive")
+            entry.ttl = value
+    if role is not None and entry.type != BATCH:
+        role_explicit = role.effective_explicit_max_ttl
+        if role_explicit:
+            if explicit_max == 0:
+                explicit_max = role_explicit
+            else:
+                explicit_max = min(explicit_max, role_explicit)
+                resp.add_warning(
+                    "Explicit max TTL specified both during creation call and in role; using the lesser "
+                    f"value of {explicit_max} seconds"
+                )
+        role_period = role.effective_period
+        if role_period:
+            if period == 0:
+                period = role_period
+            else:
+                period = min(period, role_period)
+                resp.add_warning(
+                    "Period specified both during creation call and in role; using the lesser value of "
+                    f"{period} seconds"
+                )
+    return explicit_max, period
+
+
+# -- logins -------------------------------------------------------------------------------
+def login_token_type(mount: MountEntry, requested: str) -> str:
+    """router.go: a mount tuned service/batch wins; default-* mounts let the auth method choose."""
+    tuned = mount.config.token_type or "default-service"
+    if mount.type in ("token", "ns_token"):
+        return BATCH if requested == BATCH else SERVICE
+    if tuned in (SERVICE, BATCH):
+        return tuned
+    if tuned == "default-batch":
+        return SERVICE if requested == SERVICE else BATCH
+    return BATCH if requested in (BATCH, "default-batch") else SERVICE
+
+
+def issue_login_token(core: Core, req: Request, mount_entry: MountEntry, resp: Response) -> None:
+    """Create the token for a successful login and fill ``resp.auth`` (Vault's LoginCreateToken)."""
+    auth = resp.auth
+    assert auth is not None
+    if mount_entry.type in ("token", "ns_token"):
+        return  # the token store answers for itself (renew-accessor blanks client_token on purpose)
+    auth.token_type = login_token_type(mount_entry, auth.token_type)
+    if not auth.entity_id and auth.alias_name:
+        auth.entity_id = entity_for_alias(core, mount_entry, auth.alias_name, auth.metadata)
+    source = mount_entry.path.replace("/", "-")
+    display = source + auth.display_name
+    auth.display_name = display[:-1] if display.endswith("-") else display
+
+    default_ttl, max_ttl = mount_ttls(core, mount_entry)
+    try:
+        ttl, warnings = calculate_ttl(
+            default_ttl=default_ttl,
+            max_ttl=max_ttl,
+            backend_ttl=auth.ttl,
+            period=auth.period,
+            backend_max_ttl=auth.max_ttl,
+            explicit_max_ttl=auth.explicit_max_ttl,
+        )
+    except TTLError as exc:
+        raise InternalError(str(exc)) from None
+    resp.warnings.extend(warnings)
+
+    ident = identity_policies(core, auth.entity_id)
+    token_policies = sanitize_policies(auth.policies, not auth.no_default_policy)
+    all_policies = sanitize_policies(token_policies + ident, False)
+    for p in all_policies:
+        if p == "root":
+            raise ErrorResponse("auth methods cannot create root tokens")
+        if p in NON_ASSIGNABLE:
+            raise ErrorResponse(f'cannot assign policy "{p}"')
+    if ttl == 0:
+        raise InternalError("internal error")
+
+    batch = auth.token_type == BATCH
+    entry = TokenEntry(
+        path=req.full_path,
+        meta=auth.metadata,
+        display_name=auth.display_name,
+        creation_time=float(int(time.time())),
+        ttl=ttl,
+        num_uses=0 if batch else auth.num_uses,
+        entity_id=auth.entity_id,
+        bound_cidrs=list(auth.bound_cidrs),
+        policies=token_policies,
+        explicit_max_ttl=0 if batch else auth.explicit_max_ttl,
+        period=0 if batch else auth.period,
+        type=auth.token_type,
+        renewable=auth.renewable and not batch,
+        max_ttl=auth.max_ttl,
+        auth_internal_data=dict(auth.internal_data),
+    )
+    core.tokens.create(entry)
+    auth.client_token = entry.id
+    auth.accessor = entry.accessor
+    auth.ttl = ttl
+    auth.lease_duration = ttl
+    auth.orphan = True
+    if batch:
+        auth.renewable = False
+    auth.token_policies = token_policies
+    auth.identity_policies = remove_duplicates(ident)
+    auth.policies = all_policies
+    auth.creation_path = entry.path

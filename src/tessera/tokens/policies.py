@@ -1,0 +1,140 @@
+"""Which policies a new token gets (token_store.go resolveTokenPolicies) and the list helpers it uses.
+
+Kept apart from the HTTP handlers because logins, roles and plain creation all sanitise policies
+the same way, and the subset rules are the part of the token system most worth testing alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from ..framework import ErrorResponse
+
+if TYPE_CHECKING:
+    from .entry import TokenEntry
+    from .roles import Role
+
+# Policies no token may carry (OpenBao: only response-wrapping; Vault adds control-group).
+NON_ASSIGNABLE = ("response-wrapping",)
+
+
+def remove_duplicates(items: Iterable[str], lowercase: bool = True) -> list[str]:
+    """strutil.RemoveDuplicates: trimmed, non-empty, optionally lowercased, sorted."""
+    out: set[str] = set()
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        out.add(item.lower() if lowercase else item)
+    return sorted(out)
+
+
+def sanitize_policies(policies: Sequence[str], add_default: bool) -> list[str]:
+    """policyutil.SanitizePolicies: ``root`` swallows everything else; ``default`` added on request."""
+    cleaned = [p.strip().lower() for p in policies]
+    default_found = False
+    for p in cleaned:
+        if p == "root":
+            return ["root"]
+        if p == "default":
+            default_found = True
+    if add_default and not default_found:
+        cleaned.append("default")
+    return remove_duplicates(cleaned)
+
+
+def glob_match(pattern: str, subject: str) -> bool:
+    """ryanuber/go-glob: ``*`` matches any run of characters, nothing else is special."""
+    if pattern == "":
+        return subject == pattern
+    if pattern == "*":
+        return True
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return subject == pattern
+    leading = pattern.startswith("*")
+    trailing = pattern.endswith("*")
+    end = len(parts) - 1
+    for i in range(end):
+        idx = subject.find(parts[i])
+        if i == 0 and not leading and idx != 0:
+            return False
+        if idx < 0:
+            return False
+        subject = subject[idx + len(parts[i]) :]
+    return trailing or subject.endswith(parts[end])
+
+
+def contains_glob(patterns: Iterable[str], subject: str) -> bool:
+    return any(glob_match(p, subject) for p in patterns)
+
+
+def _go_quote_list(items: Sequence[str]) -> str:
+    """Go's ``%q`` of a []string: ``["a" "b"]``."""
+    return "[" + " ".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "]"
+
+
+def resolve_token_policies(
+    requested: list[str],
+    *,
+    no_default_policy: bool,
+    role: Role | None,
+    parent: TokenEntry,
+    is_sudo: bool,
+) -> list[str]:
+    """The final, sanitised policy list for a token created through auth/token/create*."""
+    policies = list(requested)
+    add_default = False
+    if role is not None and role.has_policy_lists():
+        local_default = (
+            not no_default_policy
+            and not role.token_no_default_policy
+            and "default" not in role.disallowed_policies
+            and not contains_glob(role.disallowed_policies_glob, "default")
+        )
+        final: list[str] = sanitize_policies(policies, local_default) if policies else []
+        if role.allowed_policies or role.allowed_policies_glob:
+            allowed = sanitize_policies(role.allowed_policies, local_default)
+            if not final:
+                final = allowed
+            else:
+                allowed_glob = sanitize_policies(role.allowed_policies_glob, False)
+                for p in final:
+                    if p not in allowed and not contains_glob(allowed_glob, p):
+                        raise ErrorResponse(
+                            f"token policies ({_go_quote_list(final)}) must be subset of the role's "
+                            f"allowed policies ({_go_quote_list(allowed)}) or glob policies "
+                            f"({_go_quote_list(allowed_glob)})"
+                        )
+        elif not final:
+            final = sanitize_policies(parent.policies, local_default)
+        if role.disallowed_policies or role.disallowed_policies_glob:
+            denied = remove_duplicates(role.disallowed_policies)
+            denied_glob = remove_duplicates(role.disallowed_policies_glob)
+            for p in final:
+                if p in denied or contains_glob(denied_glob, p):
+                    raise ErrorResponse(f"token policy {_go_quote(p)} is disallowed by this role")
+        policies = final
+    elif not policies:
+        # Inherit the parent's policies; "default" only if the parent had it.
+        policies = sanitize_policies(parent.policies, False)
+    elif not is_sudo:
+        wanted = sanitize_policies(policies, False)
+        have = sanitize_policies(parent.policies, False)
+        if any(p not in have for p in wanted):
+            raise ErrorResponse("child policies must be subset of parent")
+        add_default = not no_default_policy and "default" in parent.policies
+    else:
+        add_default = not no_default_policy
+    final_policies = sanitize_policies(policies, add_default)
+    if no_default_policy:
+        final_policies = [p for p in final_policies if p != "default"]
+    for p in final_policies:
+        if p in NON_ASSIGNABLE:
+            raise ErrorResponse(f"cannot assign policy {_go_quote(p)}")
+    return final_policies
+
+
+def _go_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,437 @@
+"""The token store: service tokens persisted under salted IDs, batch tokens carried by the client.
+
+Storage layout (inside the barrier, under ``sys/token/``):
+``salt``; ``id/<salted id>`` → entry; ``accessor/<salted accessor>`` → {accessor, salted_id};
+``parent/<salted parent>/<salted child>`` → empty, for tree revocation; ``roles/<name>`` → role.
+
+The store is the only writer of these keys, so it keeps an in-memory cache of service entries by
+salted ID (every write and revocation goes through it and updates the cache); validating a
+service token is then a dict lookup, and a batch token needs no storage access beyond its
+parent's liveness.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import hmac
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
+import orjson
+
+from ..core.barrier import Barrier
+from ..framework.errors import PermissionDenied
+from ..storage.base import Storage, TxnOp
+from . import batch
+from .entry import (
+    BATCH,
+    RECOVERY_PREFIXES,
+    REVOCATION_PENDING,
+    SERVICE,
+    SERVICE_PREFIXES,
+    TokenEntry,
+    is_batch_id,
+)
+from .ids import Salt, base62, new_accessor, new_service_id
+
+log = logging.getLogger("tessera.tokens")
+
+# Called for every token revoked, before its entry disappears (cubbyhole, leases, ...).
+RevokeHook = Callable[[TokenEntry], None]
+
+CACHE_LIMIT = 200_000
+
+# TokenEntry fields holding lists or dicts: copied, not shared, by _copy_entry (as clone does).
+_CONTAINER_FIELDS = tuple(
+    f.name for f in dataclasses.fields(TokenEntry) if str(f.type).startswith(("list", "dict"))
+)
+
+
+def _copy_entry(entry: TokenEntry) -> TokenEntry:
+    """``TokenEntry.clone`` without copy.copy's reduce protocol: every request clones an entry."""
+    state = entry.__dict__.copy()
+    for name in _CONTAINER_FIELDS:
+        value = state[name]
+        if value is not None:
+            state[name] = value.copy()
+    twin = object.__new__(TokenEntry)
+    twin.__dict__.update(state)
+    return twin
+
+
+class TokenStoreError(Exception):
+    """A refusal with Vault's wording; the token backend turns it into a 400."""
+
+
+class TokenStore:
+    def __init__(self, storage: Storage, barrier: Barrier) -> None:
+        self.storage = storage
+        self.barrier = barrier
+        self.salt: Salt | None = None
+        self._salt_key = b""
+        # Lease ownership and cubbyhole clean-up plug in here (issue 7 adds dynamic-secret owners).
+        self.revoke_hooks: list[RevokeHook] = []
+        self._lock = threading.RLock()
+        # Expiry heap plus the one live heap item per token: renewals do not pile up items.
+        self._expiry: list[tuple[float, str]] = []
+        self._scheduled: dict[str, float] = {}
+        self._expiry_lock = threading.Lock()
+        # Service entries by salted ID, without their raw IDs (those never stay in memory).
+        self._cache: dict[str, TokenEntry] = {}
+
+    # -- lifecycle -------------------------------------------------------------------
+    def setup(self) -> None:
+        raw = self.storage.get("salt")
+        if raw is None:
+            raw = secrets.token_bytes(32)
+            self.storage.put("salt", raw)
+        self.salt = Salt(raw)
+        self._salt_key = raw
+        self._cache.clear()
+        self._rebuild_expiry()
+
+    def _rebuild_expiry(self) -> None:
+        """The expiry heap lives in memory; rebuilding it at unseal makes expiry survive restarts."""
+        scheduled: dict[str, float] = {}
+        for key in self.storage.list_all("id/"):
+            doc = self.storage.get_json(key)
+            if doc and doc.get("expire_time"):
+                scheduled[key[3:]] = float(doc["expire_time"])
+        heap = [(when, sid) for sid, when in scheduled.items()]
+        heapq.heapify(heap)
+        with self._expiry_lock:
+            self._expiry = heap
+            self._scheduled = scheduled
+
+    def salted(self, value: str) -> str:
+        """``Salt.hash``, through the one-shot HMAC (a third of ``hmac.new``'s cost, on every lookup).
+
+        Not memoised: a map from raw token IDs would keep every secret in memory.
+        """
+        assert self.salt is not None, "token store is not set up"
+        return "h" + hmac.digest(self._salt_key, value.encode(), "sha256").hex()
+
+    def invalidate(self, salted_id: str | None = None) -> None:
+        """Drop cached entries (another node wrote storage); None drops everything."""
+        if salted_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(salted_id, None)
+
+    def _remember(self, entry: TokenEntry) -> None:
+        if len(self._cache) >= CACHE_LIMIT:
+            try:
+                self._cache.pop(next(iter(self._cache)))
+            except (StopIteration, KeyError, RuntimeError):
+                pass
+        cached = _copy_entry(entry)
+        cached.id = ""
+        self._cache[entry.salted_id] = cached
+
+    def _write(self, entry: TokenEntry) -> None:
+        self.storage.put("id/" + entry.salted_id, orjson.dumps(entry.to_storage()))
+        self._remember(entry)
+
+    # -- creation --------------------------------------------------------------------
+    def create(self, entry: TokenEntry) -> TokenEntry:
+        """Persist a service token or encode a batch token; fills ``entry.id``."""
+        now = time.time()
+        if not entry.creation_time:
+            entry.creation_time = float(int(now))
+        if entry.type == BATCH:
+            entry.accessor = ""
+            entry.renewable = False
+            entry.creation_time = float(int(entry.creation_time))
+            entry.issue_time = entry.creation_time
+            entry.expire_time = entry.issue_time + entry.ttl if entry.ttl else 0.0
+            entry.creation_ttl = entry.ttl
+            entry.id = batch.encode(self.barrier, entry)
+            return entry
+        entry.type = SERVICE
+        if entry.id:
+            if entry.id.startswith("hvs."):
+                raise TokenStoreError("custom token ID cannot have the 'hvs.' prefix")
+            if entry.id.startswith("s."):
+                raise TokenStoreError("custom token ID cannot have the 's.' prefix")
+            if "." in entry.id:
+                raise TokenStoreError("custom token ID cannot have a '.' in the value")
+        else:
+            entry.id = new_service_id()
+        entry.salted_id = self.salted(entry.id)
+        entry.accessor = entry.accessor or new_accessor()
+        entry.cubbyhole_id = entry.cubbyhole_id or base62(24)
+        entry.issue_time = entry.issue_time or now
+        entry.creation_ttl = entry.ttl
+        entry.auth_num_uses = entry.auth_num_uses or entry.num_uses
+        entry.expire_time = entry.issue_time + entry.ttl if entry.ttl else 0.0
+        with self._lock:
+            if self.storage.get("id/" + entry.salted_id) is not None:
+                raise TokenStoreError("cannot create a token with a duplicate ID")
+            ops = [
+                TxnOp("id/" + entry.salted_id, orjson.dumps(entry.to_storage())),
+                TxnOp(
+                    "accessor/" + self.salted(entry.accessor),
+                    orjson.dumps({"accessor": entry.accessor, "salted_id": entry.salted_id}),
+                ),
+            ]
+            if entry.parent:
+                ops.append(TxnOp(f"parent/{entry.parent}/{entry.salted_id}", b""))
+            self.storage.transaction(ops)
+            self._remember(entry)
+        self._schedule(entry)
+        return entry
+
+    def _schedule(self, entry: TokenEntry) -> None:
+        """Make sure the token is looked at no later than its expiry.
+
+        A later expiry (a renewal) needs no new item: the earlier one finds the token alive and
+        reschedules it; an earlier expiry supersedes the pending item.
+        """
+        if entry.expire_time <= 0 or not entry.salted_id:
+            return
+        with self._expiry_lock:
+            pending = self._scheduled.get(entry.salted_id)
+            if pending is not None and pending <= entry.expire_time:
+                return
+            self._scheduled[entry.salted_id] = entry.expire_time
+            heapq.heappush(self._expiry, (entry.expire_time, entry.salted_id))
+
+    def save(self, entry: TokenEntry) -> None:
+        """Persist changes to a service token (renewal, re-parenting)."""
+        with self._lock:
+            self._write(entry)
+        self._schedule(entry)
+
+    # -- lookup ----------------------------------------------------------------------
+    def lookup(
+        self, token_id: str, *, allow_expired: bool = False, tainted: bool = False
+    ) -> TokenEntry | None:
+        """The live entry for a token ID, or None (unknown, expired, revoked, tampered).
+
+        ``tainted`` also returns a token whose last use is being served (num_uses -1), which
+        unwrapping needs to read the wrapping token's cubbyhole.
+        Raises ``batch.MalformedBatchToken`` for a batch token that is not base64.
+        """
+        if not token_id or token_id.startswith(RECOVERY_PREFIXES):
+            return None
+        if is_batch_id(token_id):
+            entry = batch.decode(self.barrier, token_id)
+            if entry is None:
+                return None
+            if entry.expired() and not allow_expired:
+                return None
+            if entry.parent and not self.alive(entry.parent):
+                return None
+            return entry
+        entry = self.lookup_salted(self.salted(token_id), allow_expired=allow_expired, tainted=tainted)
+        if entry is not None:
+            entry.id = token_id
+        return entry
+
+    def lookup_salted(
+        self, salted_id: str, *, allow_expired: bool = False, tainted: bool = False
+    ) -> TokenEntry | None:
+        cached = self._cache.get(salted_id)
+        if cached is None:
+            # Fill under the writers' lock so a concurrent write cannot be overtaken by a stale read.
+            with self._lock:
+                cached = self._cache.get(salted_id)
+                if cached is None:
+                    doc = self.storage.get_json("id/" + salted_id)
+                    if doc is None:
+                        return None
+                    cached = TokenEntry.from_storage(doc)
+                    self._remember(cached)
+        if cached.num_uses < 0 and not tainted:
+            return None
+        if cached.expired() and not allow_expired:
+            return None
+        return _copy_entry(cached)
+
+    def alive(self, salted_id: str) -> bool:
+        """Whether a service token is usable now: a batch token's parent check, with no copy made.
+
+        Answered from the entry cache (filled on a miss), so validating a batch token touches no
+        storage once its parent has been seen.
+        """
+        cached = self._cache.get(salted_id)
+        if cached is None:
+            return self.lookup_salted(salted_id) is not None
+        return cached.num_uses >= 0 and not cached.expired()
+
+    def accessor_target(self, accessor: str) -> str | None:
+        """The salted token ID an accessor points at (the token itself may be gone)."""
+        if not accessor:
+            return None
+        doc = self.storage.get_json("accessor/" + self.salted(accessor))
+        return None if doc is None else str(doc.get("salted_id", ""))
+
+    def lookup_lease(self, lease_id: str) -> TokenEntry | None:
+        """The service token behind a token lease ID (``<creation path>/<salted id>``), or None.
+
+        Tokens keep their lease facts in their own entry; this lets sys/leases/* recognise them
+        (Vault answers ``tokens cannot be renewed through this endpoint`` for such IDs).
+        """
+        path, _, salted_id = lease_id.rpartition("/")
+        if not path.startswith("auth/") or not salted_id.startswith("h"):
+            return None
+        entry = self.lookup_salted(salted_id, allow_expired=True, tainted=True)
+        return entry if entry is not None and entry.path == path else None
+
+    def lookup_accessor(self, accessor: str, *, tainted: bool = False) -> TokenEntry | None:
+        salted_id = self.accessor_target(accessor)
+        return self.lookup_salted(salted_id, tainted=tainted) if salted_id else None
+
+    def list_accessors(self) -> list[str]:
+        """Every accessor in the index, in storage order (Vault does not sort them either)."""
+        out = []
+        for key in self.storage.list("accessor/"):
+            doc = self.storage.get_json("accessor/" + key)
+            if doc and doc.get("salted_id"):
+                out.append(doc["accessor"])
+        return out
+
+    def children(self, salted_id: str) -> list[str]:
+        return [c for c in self.storage.list(f"parent/{salted_id}/") if not c.endswith("/")]
+
+    # -- use -------------------------------------------------------------------------
+    def use(self, entry: TokenEntry) -> bool:
+        """Count one use of a limited-use token; True when this was the last one.
+
+        Raises PermissionDenied when the token disappeared since it was resolved, so that two
+        concurrent requests can never both spend a single remaining use.
+
+        The last use is stored as -1 (revocation pending): the token disappears for every other
+        request at once, while the request being served still completes.
+        """
+        if entry.type == BATCH or entry.num_uses == 0:
+            return False
+        with self._lock:
+            current = self.lookup_salted(entry.salted_id)
+            if current is None:
+                # Its last use went to a concurrent request (or it was revoked meanwhile).
+                raise PermissionDenied()
+            current.num_uses -= 1
+            last = current.num_uses == 0
+            if last:
+                current.num_uses = REVOCATION_PENDING
+            self._write(current)
+            entry.num_uses = current.num_uses
+            return last
+
+    # -- revocation ------------------------------------------------------------------
+    def revoke_tree(self, entry: TokenEntry) -> None:
+        """Revoke a service token and every descendant, leaves first."""
+        if entry.type == BATCH:
+            raise TokenStoreError("batch tokens cannot be revoked")
+        self.revoke_tree_salted(entry.salted_id)
+
+    def revoke_tree_salted(self, salted_id: str) -> None:
+        stack = [salted_id]
+        order: list[str] = []
+        seen: set[str] = set()
+        while stack:
+            sid = stack.pop()
+            if sid in seen:
+                continue
+            seen.add(sid)
+            order.append(sid)
+            stack.extend(self.children(sid))
+        for sid in reversed(order):
+            self._destroy(sid, orphan_children=False)
+
+    def revoke_prefix(self, path_prefix: str) -> int:
+        """Revoke (with their trees) the tokens created under a path, e.g. a disabled auth mount."""
+        count = 0
+        for key in self.storage.list_all("id/"):
+            entry = self.lookup_salted(key[3:], allow_expired=True, tainted=True)
+            if entry is not None and entry.path.startswith(path_prefix):
+                self.revoke_tree_salted(entry.salted_id)
+                count += 1
+        return count
+
+    def revoke_orphan(self, entry: TokenEntry) -> None:
+        """Revoke only this token; its direct children become orphans."""
+        if entry.type == BATCH:
+            raise TokenStoreError("batch tokens cannot be revoked")
+        self._destroy(entry.salted_id, orphan_children=True)
+
+    def _destroy(self, salted_id: str, *, orphan_children: bool) -> None:
+        """Vault's revokeInternal: mark pending, run hooks, drop indexes, then the entry."""
+        with self._lock:
+            doc = self.storage.get_json("id/" + salted_id)
+            if doc is None:
+                # A dangling parent index entry: clean what is left.
+                self._cache.pop(salted_id, None)
+                self.storage.delete_prefix(f"parent/{salted_id}/")
+                return
+            entry = TokenEntry.from_storage(doc)
+            # Mark revocation pending so concurrent requests stop seeing the token at once.
+            if entry.num_uses != REVOCATION_PENDING:
+                entry.num_uses = REVOCATION_PENDING
+                self._write(entry)
+        for hook in self.revoke_hooks:
+            try:
+                hook(entry)
+            except Exception:  # a failing hook must not leave a half-revoked token usable
+                log.exception("revocation hook failed for accessor %s", entry.accessor)
+        with self._lock:
+            ops = [TxnOp("accessor/" + self.salted(entry.accessor), None)] if entry.accessor else []
+            if entry.parent:
+                ops.append(TxnOp(f"parent/{entry.parent}/{salted_id}", None))
+            for child in self.children(salted_id):
+                ops.append(TxnOp(f"parent/{salted_id}/{child}", None))
+                if orphan_children:
+                    child_entry = self.lookup_salted(child, allow_expired=True, tainted=True)
+                    if child_entry is not None:
+                        child_entry.parent = ""
+                        ops.append(TxnOp("id/" + child, orjson.dumps(child_entry.to_storage())))
+                        self._remember(child_entry)
+            ops.append(TxnOp("id/" + salted_id, None))
+            self.storage.transaction(ops)
+            self._cache.pop(salted_id, None)
+
+    # -- expiry ----------------------------------------------------------------------
+    def expire_due(self, now: float | None = None) -> int:
+        """Revoke every token whose expiry has passed (with its tree); returns how many."""
+        now = now if now is not None else time.time()
+        count = 0
+        while True:
+            with self._expiry_lock:
+                if not self._expiry or self._expiry[0][0] > now:
+                    return count
+                when, salted_id = heapq.heappop(self._expiry)
+                if self._scheduled.get(salted_id) != when:
+                    continue  # superseded by an earlier item
+                del self._scheduled[salted_id]
+            entry = self.lookup_salted(salted_id, allow_expired=True, tainted=True)
+            if entry is None:
+                continue  # revoked already
+            if not entry.expired(now):
+                self._schedule(entry)  # renewed since: look again at the new expiry
+                continue
+            try:
+                self.revoke_tree_salted(salted_id)
+                count += 1
+            except Exception:
+                log.exception("expiring token with accessor %s failed; will retry", entry.accessor)
+                with self._expiry_lock:
+                    self._scheduled[salted_id] = now + 5
+                    heapq.heappush(self._expiry, (now + 5, salted_id))
+                return count
+
+    def next_expiry(self) -> float | None:
+        with self._expiry_lock:
+            return self._expiry[0][0] if self._expiry else None
+
+
+__all__ = [
+    "SERVICE_PREFIXES",
+    "RevokeHook",
+    "TokenStore",
+    "TokenStoreError",
+]

@@ -1,0 +1,62 @@
+"""Shared fixtures: real servers on free ports, one of each per xdist worker plus fresh ones on demand.
+
+``reference`` / ``fresh_reference``: the reference OpenBao dev server (root token ``root``).
+``tessera`` / ``fresh_tessera``: Tessera's dev server (root token ``root``), a real subprocess.
+The session-scoped ones are shared by every test of a worker: tests using them must not depend on a
+clean server (use unique mount paths and names); the ``fresh_`` ones are started for one test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers.servers import ReferenceServer, TesseraServer
+
+
+@pytest.fixture(scope="session")
+def reference() -> Iterator[ReferenceServer]:
+    """The reference OpenBao dev server shared by this worker's tests."""
+    server = ReferenceServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def fresh_reference() -> Iterator[ReferenceServer]:
+    """A reference OpenBao dev server of this test's own."""
+    server = ReferenceServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def tessera() -> Iterator[TesseraServer]:
+    """Tessera's dev server shared by this worker's tests."""
+    server = TesseraServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def fresh_tessera() -> Iterator[TesseraServer]:
+    """A Tessera dev server of this test's own."""
+    server = TesseraServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the reference server get the ``reference`` marker (``-m "not reference"`` skips them)."""
+    for item in items:
+        if {"reference", "fresh_reference"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.reference)

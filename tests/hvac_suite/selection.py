@@ -1,0 +1,56 @@
+"""Which of hvac's integration test modules Tessera is held to. Grow ``SELECTED`` with each feature.
+
+Paths are relative to the unpacked sdist root (``.hvac-tests/hvac-2.4.0``); node IDs work too.
+
+Still to add as Tessera gains the feature:
+  lease     tests/integration_tests/api/system_backend/test_lease.py (needs the pki engine for leased secrets)
+"""
+
+from __future__ import annotations
+
+SELECTED: tuple[str, ...] = (
+    "tests/integration_tests/api/system_backend/test_health.py",
+    "tests/integration_tests/api/system_backend/test_init.py",
+    "tests/integration_tests/api/system_backend/test_seal.py",
+    "tests/integration_tests/api/system_backend/test_key.py",
+    "tests/integration_tests/api/system_backend/test_mount.py",
+    "tests/integration_tests/api/system_backend/test_auth.py",
+    "tests/integration_tests/api/secrets_engines/test_kv_v1.py",
+    "tests/integration_tests/api/secrets_engines/test_kv_v2.py",
+    "tests/integration_tests/api/system_backend/test_leader.py",
+    "tests/integration_tests/api/auth_methods/test_token.py",
+    "tests/integration_tests/api/system_backend/test_wrapping.py",
+    "tests/integration_tests/api/system_backend/test_policy.py",
+    "tests/integration_tests/api/system_backend/test_policies.py",
+    "tests/integration_tests/api/auth_methods/test_approle.py",
+    "tests/integration_tests/v1/test_approle.py",
+    "tests/integration_tests/api/secrets_engines/test_transit.py",
+    "tests/integration_tests/v1/test_integration.py",
+    # mounts, auth, policies, seal, rekey, generate-root and the only cubbyhole test (test_cubbyhole_auth)
+    "tests/integration_tests/v1/test_system_backend.py",
+    "tests/integration_tests/api/system_backend/test_audit.py",
+)
+
+# Tests of the selected modules known to fail against a target: node-ID prefix -> reason. They run as
+# strict xfails, so one that starts passing fails the run: strike it off here when a feature lands.
+# Keep the Tessera list short: each entry is a compatibility gap.
+_AUTH = "tests/integration_tests/api/system_backend/test_auth.py::TestAuth"
+_KEY = "tests/integration_tests/api/system_backend/test_key.py::TestKey"
+_GITHUB = "enables the github auth method, which neither OpenBao nor Tessera builds in"
+_INTEGRATION = "tests/integration_tests/v1/test_integration.py::IntegrationTest"
+_GCP = "enables the gcp auth method, which Tessera does not build in"
+_V1SYS = "tests/integration_tests/v1/test_system_backend.py::TestSystemBackend"
+_PKI = "needs the pki secrets engine, which Tessera does not build in"
+_HEADER = "requests >= 2.32 refuses the newline header on the client side; the test expects the old message"
+KNOWN_FAILURES: dict[str, dict[str, str]] = {
+    "reference": {
+        f"{_AUTH}::test_auth_backend_manipulation": _GITHUB,
+    },
+    "tessera": {
+        f"{_AUTH}::test_auth_backend_manipulation": _GITHUB,
+        f"{_INTEGRATION}::test_auth_gcp_alternate_mount_point_with_no_client_token_exception": _GCP,
+        f"{_INTEGRATION}::test_illegal_token": _HEADER,
+        f"{_V1SYS}::test_auth_backend_manipulation": _GITHUB,
+        f"{_V1SYS}::test_read_lease": _PKI,
+    },
+}

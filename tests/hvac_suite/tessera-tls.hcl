@@ -1,0 +1,15 @@
+# Tessera's counterpart of hvac's tests/config_files/vault-tls.hcl (hvac 2.4.0): in-memory storage and a
+# TLS listener with hvac's test certificates. The hvac suite's plugin (tessera_hvac_plugin.py) writes a
+# copy per server with the listener moved to a free port and the certificate paths made absolute, and
+# starts `tessera server -config=<copy>` (or `bao server -config=<copy>` for HVAC_SUITE_TARGET=reference).
+storage "inmem" {}
+
+listener "tcp" {
+  address       = "127.0.0.1:8200"
+  tls_cert_file = "tests/config_files/server-cert.pem"
+  tls_key_file  = "tests/config_files/server-key.pem"
+}
+
+disable_mlock     = true
+default_lease_ttl = "768h"
+max_lease_ttl     = "768h"

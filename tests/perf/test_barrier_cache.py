@@ -1,0 +1,105 @@
+"""The barrier's read cache: hot reads reach no storage, and it never serves a replaced value."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+
+from tessera.core.barrier import Barrier
+from tessera.storage.base import TxnOp
+from tessera.storage.inmem import InmemPhysical
+from tests.perf.conftest import CountingPhysical, Server
+
+
+def _barrier(physical: InmemPhysical) -> Barrier:
+    barrier = Barrier(physical)
+    key = os.urandom(32)
+    barrier.initialize(key)
+    barrier.unseal(key)
+    return barrier
+
+
+def test_hot_requests_read_no_storage_at_all(server: Server) -> None:
+    physical = server.physical
+    assert isinstance(physical, CountingPhysical)
+    server.ok("PUT", "sys/policies/acl/reader", json={"policy": 'path "kv1/*" { capabilities = ["read"] }'})
+    server.ok("POST", "kv1/app", json={"password": "p"})
+    batch = server.ok("POST", "auth/token/create", json={"policies": ["reader"], "type": "batch"})
+    token = batch["auth"]["client_token"]
+    server.ok("GET", "kv1/app", token)
+    physical.reset()
+    for _ in range(100):
+        assert server.ok("GET", "kv1/app", token)["data"] == {"password": "p"}
+    assert sum(physical.gets.values()) == 0
+
+
+def test_writes_are_seen_at_once_and_sealing_empties_the_cache() -> None:
+    barrier = _barrier(CountingPhysical())
+    assert barrier.cache is not None
+    assert barrier.get("k") is None  # an absence is cached too
+    barrier.put("k", b"1")
+    assert barrier.get("k") == b"1"
+    barrier.transaction([TxnOp("k", b"2"), TxnOp("j", b"x")])
+    assert barrier.get("k") == b"2" and barrier.get("j") == b"x"
+    barrier.delete("k")
+    assert barrier.get("k") is None
+    assert len(barrier.cache) > 0
+    barrier.seal()
+    assert len(barrier.cache) == 0
+
+
+def test_shared_storage_is_never_cached() -> None:
+    class Shared(InmemPhysical):
+        name = "postgresql"  # other nodes may write it
+
+    barrier = _barrier(Shared())
+    assert barrier.cache is None
+    barrier.put("k", b"1")
+    barrier.physical.put("k", barrier.encrypt("k", b"2"))  # another node's write
+    assert barrier.get("k") == b"2"
+
+
+class _Jittery(InmemPhysical):
+    """Storage whose reads and writes take random time, to interleave readers with writers."""
+
+    def get(self, key: str) -> bytes | None:
+        time.sleep(random.random() * 0.0005)
+        value = super().get(key)
+        time.sleep(random.random() * 0.0005)
+        return value
+
+    def put(self, key: str, value: bytes) -> None:
+        time.sleep(random.random() * 0.0005)
+        super().put(key, value)
+        time.sleep(random.random() * 0.0005)
+
+
+def test_no_read_goes_back_in_time_under_concurrent_writes() -> None:
+    """Each reader sees non-decreasing versions, and the last write once the writer is done."""
+    barrier = _barrier(_Jittery())
+    barrier.put("counter", b"0")
+    done = threading.Event()
+    regressions: list[tuple[int, int]] = []
+
+    def reader() -> None:
+        seen = 0
+        while not done.is_set():
+            value = int(barrier.get("counter") or b"0")
+            if value < seen:
+                regressions.append((seen, value))
+            seen = value
+
+    readers = [threading.Thread(target=reader) for _ in range(6)]
+    for t in readers:
+        t.start()
+    last = 300
+    for i in range(1, last + 1):
+        barrier.put("counter", str(i).encode())
+        assert int(barrier.get("counter") or b"0") == i  # a completed write is visible at once
+    done.set()
+    for t in readers:
+        t.join()
+    assert regressions == []
+    assert barrier.get("counter") == str(last).encode()

@@ -1,0 +1,63 @@
+"""Token validation on the request path: what it may read, and what batch tokens never write."""
+
+from __future__ import annotations
+
+from tessera.tokens.ids import Salt
+from tests.perf.conftest import CountingPhysical, Server
+
+POLICY = 'path "kv1/*" { capabilities = ["read", "update", "create"] }'
+
+
+def _setup(server: Server) -> tuple[str, str]:
+    """A policy, a secret, and a service and a batch token (children of root) holding it."""
+    server.ok("PUT", "sys/policies/acl/reader", json={"policy": POLICY})
+    server.ok("POST", "kv1/app", json={"password": "p"})
+    tokens = []
+    for kind in ("service", "batch"):
+        body = server.ok("POST", "auth/token/create", json={"policies": ["reader"], "type": kind})
+        tokens.append(body["auth"]["client_token"])
+    return tokens[0], tokens[1]
+
+
+def test_batch_token_requests_read_no_token_storage(server: Server) -> None:
+    """Validation is a decrypt plus the parent's liveness from the entry cache: no storage read."""
+    physical = server.physical
+    assert isinstance(physical, CountingPhysical)
+    _, batch = _setup(server)
+    server.ok("GET", "kv1/app", batch)  # warm: the parent (root) is cached already
+    physical.reset()
+    for _ in range(200):
+        server.ok("GET", "kv1/app", batch)
+        server.ok("GET", "auth/token/lookup-self", batch)
+    token_reads = {k: n for k, n in physical.gets.items() if k.startswith("sys/token/")}
+    assert token_reads == {}
+    assert physical.transactions == 0  # a batch token's request writes nothing either
+
+
+def test_service_token_requests_read_no_token_storage_once_cached(server: Server) -> None:
+    physical = server.physical
+    assert isinstance(physical, CountingPhysical)
+    service, _ = _setup(server)
+    server.ok("GET", "kv1/app", service)
+    physical.reset()
+    for _ in range(200):
+        server.ok("GET", "kv1/app", service)
+    assert {k: n for k, n in physical.gets.items() if k.startswith("sys/token/")} == {}
+
+
+def test_minting_batch_tokens_writes_nothing(server: Server) -> None:
+    physical = server.physical
+    assert isinstance(physical, CountingPhysical)
+    physical.reset()
+    for kind in ("create", "create-orphan"):
+        for _ in range(100):
+            server.ok("POST", f"auth/token/{kind}", json={"type": "batch", "policies": ["default"]})
+    assert physical.transactions == 0
+
+
+def test_fast_salted_ids_match_the_salt(server: Server) -> None:
+    """The store hashes with the one-shot HMAC; it must stay the Salt's own hash."""
+    store = server.core.tokens
+    key = store._salt_key
+    for value in ("root", "hvs.abcdefghijklmnopqrstuvwx", "é", ""):
+        assert store.salted(value) == Salt(key).hash(value)
