@@ -162,14 +162,17 @@ def validate_wrapping_request(core: Core, req: Request) -> None:
         raise ErrorResponse(INVALID_WRAPPING_TOKEN)
 
 
-def _target(core: Core, req: Request, token_field: str) -> tuple[TokenEntry | None, bool]:
+def _target(core: Core, req: Request, token_field: str) -> tuple[TokenEntry, bool]:
     token = token_field or req.client_token
     third_party = bool(token_field)
     try:
         entry = core.tokens.lookup(token, tainted=True)
     except MalformedBatchToken:
         entry = None
-    if entry is not None and len(entry.policies) != 1:
+    if entry is None:
+        # validate_wrapping_request saw it a moment ago: a concurrent unwrap spent it since.
+        raise ErrorResponse(INVALID_WRAPPING_TOKEN)
+    if len(entry.policies) != 1:
         raise InternalError("token is not a valid unwrap token")
     return entry, third_party
 
@@ -193,8 +196,6 @@ def _read_wrapinfo(core: Core, entry: TokenEntry) -> dict[str, Any]:
 
 def unwrap(core: Core, req: Request, token_field: str) -> Response | None:
     entry, third_party = _target(core, req, token_field)
-    if entry is None:
-        return None
     if third_party:
         _consume(core, entry)
     try:
@@ -217,8 +218,6 @@ def lookup(core: Core, req: Request, token_field: str) -> Response | None:
     if not token:
         raise ErrorResponse('missing "token" value in input')
     entry, _ = _target(core, req, token_field)
-    if entry is None:
-        return None
     info = _read_wrapinfo(core, entry)
     data: dict[str, Any] = {}
     if info.get("creation_ttl") is not None:
@@ -232,8 +231,6 @@ def lookup(core: Core, req: Request, token_field: str) -> Response | None:
 
 def rewrap(core: Core, req: Request, token_field: str) -> Response | None:
     entry, third_party = _target(core, req, token_field)
-    if entry is None:
-        return None
     if third_party:
         _consume(core, entry)
     try:
