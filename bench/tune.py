@@ -36,7 +36,9 @@ def _env(variant: str) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--variants", nargs="+", default=[""])
     parser.add_argument("--mode", default="memory", choices=("memory", "durable"))
     parser.add_argument("--scenarios", default="kv1 read batch,token create batch")
