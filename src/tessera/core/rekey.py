@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..storage.base import TxnOp
-from . import shamir
+from . import pgpkeys, shamir
 from .barrier import ROOT_KEY_PATH, BarrierError, open_with, seal_with
 from .seal import SEAL_CONFIG_PATH
 
@@ -67,11 +67,21 @@ def seal_config_problem(shares: int, threshold: int) -> str:
     return ""
 
 
+def pgp_problem(keys: list[str], shares: int) -> str:
+    """The PGP part of SealConfig.Validate: key count, then each key parses ("" when valid)."""
+    try:
+        pgpkeys.check_keys(keys, shares)
+    except pgpkeys.PGPKeyError as exc:
+        return str(exc)
+    return ""
+
+
 @dataclass
 class RekeyConfig:
     secret_shares: int
     secret_threshold: int
     pgp_keys: list[str] = field(default_factory=list)
+    pgp_fingerprints: list[str] = field(default_factory=list)
     backup: bool = False
     verification_required: bool = False
     nonce: str = ""
@@ -148,12 +158,13 @@ class Rekey:
 
     # -- the ceremony --------------------------------------------------------------------------
     def init(self, conf: RekeyConfig) -> None:
-        problem = seal_config_problem(conf.secret_shares, conf.secret_threshold)
+        problem = seal_config_problem(conf.secret_shares, conf.secret_threshold) or pgp_problem(
+            conf.pgp_keys, conf.secret_shares
+        )
         if problem:
             log.error("invalid rekey seal configuration: %s", problem)
             raise RekeyError(500, f"invalid rekey seal configuration: {problem}")
-        if conf.pgp_keys:
-            raise RekeyError(400, "PGP-encrypted tokens and key shares are not supported by Tessera yet")
+        conf.pgp_fingerprints = pgpkeys.fingerprints(conf.pgp_keys)
         self._check()
         with self.lock:
             if self.config is not None:
@@ -206,6 +217,8 @@ class Rekey:
             new_key = os.urandom(32)
             new_shares = _split(new_key, conf.secret_shares, conf.secret_threshold)
             result = RekeyResult(new_shares, conf.nonce)
+            if conf.pgp_keys:
+                self._encrypt(conf, result)
             if conf.verification_required:
                 conf.verification_nonce = str(uuid.uuid4())
                 conf.verification_key = new_key
@@ -274,6 +287,28 @@ class Rekey:
         self.core.physical.delete(RECOVERY_BACKUP_PATH if recovery else BARRIER_BACKUP_PATH)
 
     # -- internals -------------------------------------------------------------------------------
+    def _encrypt(self, conf: RekeyConfig, result: RekeyResult) -> None:
+        """Encrypt the new shares (as hex text) to their PGP keys; keep a backup if asked to.
+
+        Like Vault, the backup is written before a pending verification, outside the barrier, as
+        ``{"Nonce", "Keys": {fingerprint: [hex of each encrypted share]}}``.
+        """
+        try:
+            fingerprints, encrypted = pgpkeys.encrypt_shares(result.shares, conf.pgp_keys)
+        except pgpkeys.PGPKeyError as exc:
+            raise RekeyError(500, f"failed to encrypt shares: {exc}") from None
+        result.shares, result.pgp_fingerprints, result.backup = encrypted, fingerprints, conf.backup
+        if not conf.backup:
+            return
+        backup: dict[str, list[str]] = {}
+        for fingerprint, share in zip(fingerprints, encrypted, strict=True):
+            backup.setdefault(fingerprint, []).append(share.hex())
+        try:
+            self.core.physical.put(BARRIER_BACKUP_PATH, orjson.dumps({"Nonce": conf.nonce, "Keys": backup}))
+        except Exception as exc:
+            log.error("failed to save unseal key backup: %s", exc)
+            raise RekeyError(500, f"failed to save unseal key backup: {exc}") from None
+
     def _verify_unseal_key(self, unseal_key: bytes) -> None:
         core = self.core
         blob = core.physical.get(ROOT_KEY_PATH)

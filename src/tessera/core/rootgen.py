@@ -1,8 +1,9 @@
 """Root and recovery token generation from unseal key shares (Vault's generate-root protocol).
 
-Key holders start an attempt with a one-time password, then each submits a share; when the
-threshold is reached the combined key is checked against the barrier and a token is minted and
-returned XORed with the OTP, so the token never crosses the wire in clear. One attempt runs at a
+Key holders start an attempt with a one-time password (or a PGP public key), then each submits a
+share; when the threshold is reached the combined key is checked against the barrier and a token is
+minted and returned XORed with the OTP (or PGP-encrypted), so the token never crosses the wire in
+clear. One attempt runs at a
 time; a root attempt and a recovery attempt share that slot, as in OpenBao.
 """
 
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..framework import SealedError
 from ..tokens.ids import base62
-from . import shamir
+from . import pgpkeys, shamir
 from .barrier import ROOT_KEY_PATH, BarrierError, open_with
 
 if TYPE_CHECKING:
@@ -45,13 +46,6 @@ ALREADY_UNSEALED = "attempted to generate recovery operation token when already 
 
 class GenerateRootError(Exception):
     """A refused step; the HTTP layer decides the status (400 for the raw endpoints)."""
-
-
-class PGPUnsupported(GenerateRootError):
-    """Tessera has no OpenPGP implementation: PGP-encrypted tokens and shares are refused."""
-
-    def __init__(self) -> None:
-        super().__init__("PGP-encrypted tokens and key shares are not supported by Tessera yet")
 
 
 # -- the OTP encoding (sdk/helper/roottoken, sdk/helper/xor) -----------------------------------
@@ -205,14 +199,18 @@ class RootGeneration:
         if otp:
             if len(otp) != OTP_LENGTH:
                 raise GenerateRootError("OTP string has incorrect length")
+            pgp_key, fingerprint = "", ""  # an OTP wins over a PGP key, as in OpenBao
         elif pgp_key:
-            raise PGPUnsupported()
+            try:
+                fingerprint = pgpkeys.fingerprints([pgp_key])[0]
+            except pgpkeys.PGPKeyError as exc:
+                raise GenerateRootError(f"error parsing PGP key: {exc}") from None
         else:
             raise GenerateRootError("otp or pgp_key parameter must be provided")
         with self.lock:
             if self.attempt is not None:
                 raise GenerateRootError("root generation already in progress for this namespace")
-            self.attempt = Attempt(str(uuid.uuid4()), otp, pgp_key, "", strategy)
+            self.attempt = Attempt(str(uuid.uuid4()), otp, pgp_key, fingerprint, strategy)
             log.info("%s generation initialized", _kind(strategy))
 
     def cancel(self) -> None:
@@ -253,10 +251,13 @@ class RootGeneration:
                 raise GenerateRootError(f"root generation aborted: {exc}") from None
             token, cleanup = self._generate(strategy)
             try:
-                encoded = encode_token(token, attempt.otp)
-            except GenerateRootError:
+                if attempt.otp:
+                    encoded = encode_token(token, attempt.otp)
+                else:
+                    encoded = pgpkeys.encrypt_token(token, attempt.pgp_key)
+            except (GenerateRootError, pgpkeys.PGPKeyError) as exc:
                 cleanup()
-                raise
+                raise GenerateRootError(str(exc)) from None
             self.attempt = None
             log.info("%s generation finished", _kind(strategy))
             return UpdateResult(progress, threshold, encoded, attempt.pgp_fingerprint)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .. import __version__
+from ..core import pgpkeys
 from ..framework import ErrorResponse
 from .body import parse_body, parse_go_bool
 
@@ -200,8 +201,8 @@ _INIT_FIELDS: dict[str, type] = {
 }
 
 
-def validate_seal_config(shares: int, threshold: int) -> None:
-    """SealConfig.Validate with Vault's texts."""
+def validate_seal_config(shares: int, threshold: int, pgp_keys: list[str] | None = None) -> None:
+    """SealConfig.Validate with Vault's texts (the PGP keys last: count, then each one parses)."""
     problem = ""
     if shares < 1:
         problem = "shares must be at least one"
@@ -215,6 +216,11 @@ def validate_seal_config(shares: int, threshold: int) -> None:
         problem = "threshold must be less than 256"
     elif threshold > shares:
         problem = "threshold cannot be larger than shares"
+    if not problem and pgp_keys:
+        try:
+            pgpkeys.check_keys(pgp_keys, shares)
+        except pgpkeys.PGPKeyError as exc:
+            problem = str(exc)
     if problem:
         raise ErrorResponse(f"invalid seal configuration: {problem}")
 
@@ -234,18 +240,36 @@ async def init(
         raise ErrorResponse(f"parameters {','.join(recovery)} not applicable to seal type shamir")
     shares, threshold = data["secret_shares"], data["secret_threshold"]
     # Vault validates the seal configuration before it looks at whether it is initialised.
-    validate_seal_config(shares, threshold)
+    pgp_keys = [str(k) for k in data["pgp_keys"] or []]
+    validate_seal_config(shares, threshold, pgp_keys)
     if core.initialized():
         raise ErrorResponse("Vault is already initialized")
-    if data["pgp_keys"] or data["root_token_pgp_key"]:
-        raise ErrorResponse("PGP-encrypted unseal keys are not supported by Tessera yet")
+    root_key = data["root_token_pgp_key"]
+    # Vault finds an unusable key only while encrypting: for the shares before anything is stored,
+    # for the root token after initialisation (leaving a server whose keys nobody got). Tessera
+    # tries every key first, with the same texts, so a refused init leaves nothing behind.
+    try:
+        for key in pgp_keys:
+            pgpkeys.encrypt(b"", key)
+    except pgpkeys.PGPKeyError as exc:
+        raise ErrorResponse(str(exc)) from None
+    if root_key:
+        try:
+            pgpkeys.encrypt(b"", root_key)
+        except pgpkeys.PGPKeyError as exc:
+            raise ErrorResponse(str(exc)) from None
     result = await app.run(core.initialize, shares, threshold)
     keys: list[bytes] = result["keys"]
+    root_token: str = result["root_token"]
+    if pgp_keys:
+        _, keys = await app.run(pgpkeys.encrypt_shares, keys, pgp_keys)
+    if root_key:
+        root_token = await app.run(pgpkeys.encrypt_token, root_token, root_key)
     return 200, orjson.dumps(
         {
             "keys": [k.hex() for k in keys],
             "keys_base64": [base64.b64encode(k).decode() for k in keys],
-            "root_token": result["root_token"],
+            "root_token": root_token,
         }
     )
 

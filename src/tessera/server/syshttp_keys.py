@@ -202,6 +202,8 @@ def rekey_status(app: App) -> dict[str, Any]:
                 progress=progress,
                 verification_required=conf.verification_required,
             )
+            if conf.pgp_keys:
+                doc.update(pgp_fingerprints=list(conf.pgp_fingerprints), backup=conf.backup)
             if conf.verification_nonce:
                 doc["verification_nonce"] = conf.verification_nonce
     except rekey_mod.RekeyError as exc:
@@ -257,7 +259,7 @@ async def rekey_init(
         conf = rekey_mod.RekeyConfig(
             secret_shares=data["secret_shares"],
             secret_threshold=data["secret_threshold"],
-            pgp_keys=list(data["pgp_keys"]),
+            pgp_keys=[str(k) for k in data["pgp_keys"] or []],
             backup=data["backup"],
             verification_required=data["require_verification"],
         )

@@ -14,6 +14,7 @@ from ..flags import Flag, FlagSet, wrap
 from ..gojson import Struct
 from ..output import columnize, output_data, table_output
 from .misc import output_seal_status
+from .operator_keys import pgp_key_file, pgp_key_files
 
 
 class OperatorInitCommand(Command):
@@ -151,11 +152,11 @@ Usage: tessera operator init [options]
         body = Struct(
             secret_shares=shares,
             secret_threshold=threshold,
-            pgp_keys=self.flag("pgp-keys") or None,
+            pgp_keys=pgp_key_files(self.flag("pgp-keys"), "pgp-keys") or None,
             recovery_shares=rshares,
             recovery_threshold=rthreshold,
-            recovery_pgp_keys=self.flag("recovery-pgp-keys") or None,
-            root_token_pgp_key=self.flag("root-token-pgp-key"),
+            recovery_pgp_keys=pgp_key_files(self.flag("recovery-pgp-keys"), "recovery-pgp-keys") or None,
+            root_token_pgp_key=pgp_key_file(self.flag("root-token-pgp-key"), "root-token-pgp-key"),
         )
         try:
             resp = client.request("PUT", "sys/init", body=body).json() or {}

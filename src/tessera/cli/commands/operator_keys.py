@@ -8,12 +8,11 @@ does, so a lost root token can be regenerated from unseal keys alone; ``-recover
 
 from __future__ import annotations
 
-import base64
-import binascii
 import getpass
 import sys
 from typing import Any
 
+from ...core import pgpkeys
 from ...core.rootgen import OTP_LENGTH, GenerateRootError, decode_token, generate_otp
 from ..api import APIError
 from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
@@ -39,21 +38,30 @@ def prompt_hidden(label: str) -> str:
     return getpass.getpass(label)
 
 
-def _pgp_key(value: str) -> str:
-    """PubKeyFileFlag: a file holding a binary or base64 public key (or ``keybase:<user>``)."""
-    if not value or value.startswith("keybase:"):
-        return value
+def pgp_key_file(value: str, name: str = "pgp-key") -> str:
+    """PubKeyFileFlag: one file holding a binary, base64 or armored public key (base64 out)."""
+    if not value:
+        return ""
     try:
-        with open(value, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise UsageError(f'invalid value "{value}" for flag -pgp-key: open {value}: {reason}') from None
+        keys = pgpkeys.parse_key_files(value)
+    except pgpkeys.PGPKeyError as exc:
+        raise UsageError(f'invalid value "{value}" for flag -{name}: {exc}') from None
+    if len(keys) > 1:
+        raise UsageError(f'invalid value "{value}" for flag -{name}: can only specify one pgp key')
+    return keys[0]
+
+
+def pgp_key_files(values: list[str] | None, name: str) -> list[str]:
+    """PubKeyFilesFlag: given once, comma-separated files, each read as ReadPGPFile does."""
+    values = list(values or [])
+    if not values:
+        return []
+    if len(values) > 1:
+        raise UsageError(f'invalid value "{values[1]}" for flag -{name}: can only be specified once')
     try:
-        base64.b64decode(raw.strip(), validate=True)
-        return raw.strip().decode()
-    except (binascii.Error, ValueError):
-        return base64.b64encode(raw).decode()
+        return pgpkeys.parse_key_files(values[0])
+    except pgpkeys.PGPKeyError as exc:
+        raise UsageError(f'invalid value "{values[0]}" for flag -{name}: {exc}') from None
 
 
 # -- generate-root ------------------------------------------------------------------------------
@@ -204,7 +212,7 @@ Usage: tessera operator generate-root [options] [KEY]
         if self.flag("cancel"):
             return self._cancel()
         if self.flag("init"):
-            return self._init(self.flag("otp"), _pgp_key(self.flag("pgp-key")))
+            return self._init(self.flag("otp"), pgp_key_file(self.flag("pgp-key")))
         if self.flag("status"):
             return self._show_status()
         return self._provide(args[0].strip() if args else "")

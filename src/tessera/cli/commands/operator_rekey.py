@@ -14,7 +14,7 @@ from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
 from ..flags import Flag, FlagSet, wrap
 from ..gojson import Struct
 from ..output import Secret, output_data, output_secret, table_output
-from .operator_keys import prompt_hidden, read_stdin
+from .operator_keys import pgp_key_files, prompt_hidden, read_stdin
 
 
 def _strs(value: Any) -> list[str] | None:
@@ -303,7 +303,7 @@ Usage: tessera operator rekey [options] [KEY]
     def _init(self) -> int:
         target = self._target()
         key_type = "unseal" if target == "barrier" else "recovery"
-        pgp_keys = list(self.flag("pgp-keys") or [])
+        pgp_keys = pgp_key_files(self.flag("pgp-keys"), "pgp-keys")
         body = Struct(
             secret_shares=self.flag("key-shares"),
             secret_threshold=self.flag("key-threshold"),
