@@ -235,3 +235,18 @@ def test_recovery_token_from_the_cli(storage: Storage, tmp_path: Path, cli: str)
     assert token.startswith("hvr.")
     status, body, _ = server.call("GET", "sys/raw/core/", token=token, params={"list": "true"})
     assert status == 200 and "mounts" in body["data"]["keys"]
+
+
+def test_unseal_over_a_corrupt_mount_table_seals_again(storage: Storage) -> None:
+    """Post-unseal failure must not leave an open barrier serving no mounts (Vault seals again)."""
+    _seed(storage)
+    _corrupt_kv_entry(storage)
+    normal = storage.normal.start()
+    status, body, _ = normal.call("PUT", "sys/unseal", json={"key": normal.keys[0]}, auth=False)
+    assert status == 200 and body["sealed"] and body["progress"] == 1
+    status, body, _ = normal.call("PUT", "sys/unseal", json={"key": normal.keys[1]}, auth=False)
+    assert status == 500 and body["errors"], body
+    status, body, _ = normal.call("GET", "sys/seal-status", auth=False)
+    assert status == 200 and body["sealed"] is True and body["progress"] == 0
+    status, body, _ = normal.call("GET", "sys/mounts")
+    assert status == 503 and body == {"errors": ["Vault is sealed"]}

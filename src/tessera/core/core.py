@@ -126,7 +126,13 @@ class Core:
                 return True
             done = self.seal_manager.submit(share)
             if done:
-                self._post_unseal(first_time=False)
+                try:
+                    self._post_unseal(first_time=False)
+                except BaseException:
+                    # Vault seals again when post-unseal fails (e.g. a mount table that no longer
+                    # parses): an open barrier serving no mounts would look healthy and be useless.
+                    self.seal()
+                    raise
             return done
 
     def seal(self) -> None:
