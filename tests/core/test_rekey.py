@@ -180,10 +180,20 @@ def test_wrong_shares_are_a_500_and_the_count_starts_over(core: tuple[Core, list
     assert state.progress(False) == (True, 0)
 
 
-def test_pgp_keys_are_refused(core: tuple[Core, list[bytes]]) -> None:
+def test_unusable_pgp_keys_are_refused(core: tuple[Core, list[bytes]]) -> None:
+    """SealConfig.Validate's texts, with OpenBao's 500 for an invalid rekey configuration."""
     c, _ = core
-    with _refused(400, "PGP-encrypted tokens and key shares are not supported by Tessera yet"):
+    with _refused(
+        500,
+        "invalid rekey seal configuration: error decoding given PGP key: illegal base64 data at input byte 6",
+    ):
         rekey(c).init(RekeyConfig(1, 1, pgp_keys=["mQENBF..."]))
+    with _refused(
+        500,
+        "invalid rekey seal configuration: count mismatch between number of provided PGP keys and number of shares",
+    ):
+        rekey(c).init(RekeyConfig(2, 2, pgp_keys=["mQENBF..."]))
+    assert rekey(c).current() is None
 
 
 def test_sealed_core_refuses(core: tuple[Core, list[bytes]]) -> None:

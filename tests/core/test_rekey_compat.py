@@ -95,6 +95,9 @@ def test_rekey_over_http_matches(pair: Pair) -> None:
         {"secret_shares": 300, "secret_threshold": 2},
         {"secret_shares": 2, "secret_threshold": 2, "backup": True},
         {"secret_shares": 2, "secret_threshold": 2, "pgp_keys": ["a"]},
+        {"secret_shares": 1, "secret_threshold": 1, "pgp_keys": ["a"]},
+        {"secret_shares": 1, "secret_threshold": 1, "pgp_keys": ["bm90IGEga2V5"]},
+        {"secret_shares": 1, "secret_threshold": 1, "pgp_keys": [""]},
         {"secret_shares": "two"},
         [1],
     ):

@@ -104,7 +104,16 @@ def test_one_attempt_at_a_time_and_cancel(core: tuple[Core, list[bytes]]) -> Non
     [
         ("short", "", "OTP string has incorrect length"),
         ("", "", "otp or pgp_key parameter must be provided"),
-        ("", "mQENBF...", "PGP-encrypted tokens and key shares are not supported by Tessera yet"),
+        (
+            "",
+            "mQENBF...",
+            "error parsing PGP key: error decoding given PGP key: illegal base64 data at input byte 6",
+        ),
+        (
+            "",
+            "bm90IGEga2V5",
+            "error parsing PGP key: error parsing given PGP key: openpgp: invalid data: tag byte does not have MSB set",
+        ),
     ],
 )
 def test_init_refusals(core: tuple[Core, list[bytes]], otp: str, pgp: str, message: str) -> None:
