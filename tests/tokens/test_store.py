@@ -11,6 +11,7 @@ from tessera.core.mounts import MountEntry
 from tessera.framework import Auth, Backend, Field, FieldData, FieldType, Operation, Path, Request, Response
 from tessera.storage.base import StorageView
 from tessera.tokens.entry import BATCH, TokenEntry
+from tessera.tokens.store import TokenStoreError
 from tessera.tokens.tidy import tidy
 from tests.tokens.conftest import CoreHarness
 
@@ -307,3 +308,37 @@ def test_renewals_do_not_pile_up_expiry_items(harness: CoreHarness) -> None:
     short = harness.create(policies=["p1"], ttl="1h")
     harness.request(Operation.UPDATE, "auth/token/renew-self", short, {"increment": 60})
     assert store.expire_due(now=time.time() + 120) == 1
+
+
+def test_child_written_after_its_parent_was_revoked_does_not_survive(harness: CoreHarness) -> None:
+    """Creation holds no lock across its commit: a parent revoked meanwhile must take the child.
+
+    The interleaving forced here is the one a lock used to exclude: the parent's revocation
+    lists its children just before the child's index entry is written.
+    """
+    store = harness.store
+    parent = store.create(TokenEntry(policies=["p1"], ttl=3600, path="auth/token/create"))
+    storage = store.storage
+    ids_before = set(storage.list_all("id/"))
+    original = storage.transaction
+    revoked: list[bool] = []
+
+    def transaction(ops: list) -> None:
+        if not revoked and any(op.key.startswith(f"parent/{parent.salted_id}/") for op in ops):
+            revoked.append(True)
+            store.revoke_tree(parent)  # completes before the child's write lands
+        original(ops)
+
+    storage.transaction = transaction
+    try:
+        with pytest.raises(TokenStoreError, match="parent token is being revoked"):
+            store.create(
+                TokenEntry(policies=["p1"], ttl=60, path="auth/token/create", parent=parent.salted_id)
+            )
+    finally:
+        storage.transaction = original
+    assert revoked
+    assert store.lookup_salted(parent.salted_id) is None
+    # Neither the child's entry nor its index entry under the parent remains.
+    assert set(storage.list_all("id/")) == ids_before - {"id/" + parent.salted_id}
+    assert not storage.list_all(f"parent/{parent.salted_id}/")

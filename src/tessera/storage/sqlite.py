@@ -41,6 +41,9 @@ class SQLitePhysical(Physical):
         self._writer = writer
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._closed = False
+        # Transactions committed and commits (fsyncs) made: their ratio is how well writers batch.
+        self.transactions = 0
+        self.commits = 0
         self._thread = threading.Thread(target=self._commit_loop, name="sqlite-committer", daemon=True)
         self._thread.start()
 
@@ -126,6 +129,8 @@ class SQLitePhysical(Physical):
                     conn.execute("RELEASE txn")
                     pending.error = exc
             conn.execute("COMMIT")
+            self.commits += 1
+            self.transactions += len(batch)
         except BaseException as exc:  # the commit itself failed: every writer learns it
             try:
                 conn.execute("ROLLBACK")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 SERVICE = "service"
@@ -97,7 +97,8 @@ class TokenEntry:
         return twin
 
     def to_storage(self) -> dict[str, Any]:
-        d = asdict(self)
+        """The stored form: every field but the raw ID (shallow: it is serialised at once)."""
+        d = self.__dict__.copy()
         d.pop("id", None)
         return d
 

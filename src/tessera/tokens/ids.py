@@ -9,16 +9,19 @@ import secrets
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+# Byte -> base62 character for the 248 bytes kept (248 = 62 * 4); the other 8 are dropped, so
+# every character stays equally likely (rejection sampling, no modulo bias).
+_KEEP = bytes(range(248))
+_TO_BASE62 = bytes.maketrans(_KEEP, (_BASE62 * 4).encode())
+_REJECTED = bytes(range(248, 256))
+
+
 def base62(length: int) -> str:
-    """Uniform random base62 string (rejection sampling, no modulo bias)."""
-    out = []
+    """Uniform random base62 string; the byte loop done by bytes.translate in C."""
+    out = b""
     while len(out) < length:
-        for b in secrets.token_bytes(length * 2):
-            if b < 248:  # 248 = 62 * 4
-                out.append(_BASE62[b % 62])
-                if len(out) == length:
-                    break
-    return "".join(out)
+        out += secrets.token_bytes(length + 8).translate(_TO_BASE62, _REJECTED)
+    return out[:length].decode()
 
 
 def new_service_id() -> str:

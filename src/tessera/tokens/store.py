@@ -152,7 +152,8 @@ class TokenStore:
             entry.id = batch.encode(self.barrier, entry)
             return entry
         entry.type = SERVICE
-        if entry.id:
+        custom_id = bool(entry.id)
+        if custom_id:
             if entry.id.startswith("hvs."):
                 raise TokenStoreError("custom token ID cannot have the 'hvs.' prefix")
             if entry.id.startswith("s."):
@@ -168,20 +169,32 @@ class TokenStore:
         entry.creation_ttl = entry.ttl
         entry.auth_num_uses = entry.auth_num_uses or entry.num_uses
         entry.expire_time = entry.issue_time + entry.ttl if entry.ttl else 0.0
-        with self._lock:
-            if self.storage.get("id/" + entry.salted_id) is not None:
-                raise TokenStoreError("cannot create a token with a duplicate ID")
-            ops = [
-                TxnOp("id/" + entry.salted_id, orjson.dumps(entry.to_storage())),
-                TxnOp(
-                    "accessor/" + self.salted(entry.accessor),
-                    orjson.dumps({"accessor": entry.accessor, "salted_id": entry.salted_id}),
-                ),
-            ]
-            if entry.parent:
-                ops.append(TxnOp(f"parent/{entry.parent}/{entry.salted_id}", b""))
+        ops = [
+            TxnOp("id/" + entry.salted_id, orjson.dumps(entry.to_storage())),
+            TxnOp(
+                "accessor/" + self.salted(entry.accessor),
+                orjson.dumps({"accessor": entry.accessor, "salted_id": entry.salted_id}),
+            ),
+        ]
+        if entry.parent:
+            ops.append(TxnOp(f"parent/{entry.parent}/{entry.salted_id}", b""))
+        if custom_id:
+            # A caller-chosen ID may be taken: check and write as one step.
+            with self._lock:
+                if self.storage.get("id/" + entry.salted_id) is not None:
+                    raise TokenStoreError("cannot create a token with a duplicate ID")
+                self.storage.transaction(ops)
+                self._remember(entry)
+        else:
+            # A fresh 143-bit random ID cannot collide, so no lock is held across the commit:
+            # concurrent creations then share one fsync (group commit) instead of queueing.
             self.storage.transaction(ops)
             self._remember(entry)
+        if entry.parent and not self.alive(entry.parent):
+            # The parent's revocation began while this child was being written, possibly after
+            # it listed the children: _destroy marks the parent first, so this check sees it.
+            self._destroy(entry.salted_id, orphan_children=False)
+            raise TokenStoreError("parent token is being revoked")
         self._schedule(entry)
         return entry
 
