@@ -51,6 +51,8 @@ def keys() -> list[HolderKey]:
 def both(pair: Pair, method: str, path: str, body: Any = None, **kw: Any) -> tuple[Any, Any]:
     """The same request on both; statuses equal; the two bodies."""
     (s1, b1, _), (s2, b2, _) = (server.call(method, path, json=body, **kw) for server in pair)
+    if s1 == 500 and str((b1 or {}).get("errors", [""])[0]).startswith("invalid rekey seal configuration: "):
+        s1 = 400  # the reference's 500 for this bad input is a 400 in Tessera (README)
     assert s1 == s2, f"{method} {path}: reference {s1} {b1} / tessera {s2} {b2}"
     return b1, b2
 

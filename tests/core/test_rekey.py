@@ -128,11 +128,12 @@ def test_verification_keeps_old_shares_until_new_ones_are_shown(core: tuple[Core
         (300, 2, "shares must be less than 256"),
     ],
 )
-def test_invalid_configurations_are_500s(
+def test_invalid_configurations_are_400s(
     core: tuple[Core, list[bytes]], shares: int, threshold: int, problem: str
 ) -> None:
+    """OpenBao's text; its 500 for this bad input is a 400 here (README, compatibility)."""
     c, _ = core
-    with _refused(500, f"invalid rekey seal configuration: {problem}"):
+    with _refused(400, f"invalid rekey seal configuration: {problem}"):
         rekey(c).init(RekeyConfig(shares, threshold))
 
 
@@ -181,15 +182,15 @@ def test_wrong_shares_are_a_500_and_the_count_starts_over(core: tuple[Core, list
 
 
 def test_unusable_pgp_keys_are_refused(core: tuple[Core, list[bytes]]) -> None:
-    """SealConfig.Validate's texts, with OpenBao's 500 for an invalid rekey configuration."""
+    """SealConfig.Validate's texts; a 400 where OpenBao answers 500."""
     c, _ = core
     with _refused(
-        500,
+        400,
         "invalid rekey seal configuration: error decoding given PGP key: illegal base64 data at input byte 6",
     ):
         rekey(c).init(RekeyConfig(1, 1, pgp_keys=["mQENBF..."]))
     with _refused(
-        500,
+        400,
         "invalid rekey seal configuration: count mismatch between number of provided PGP keys and number of shares",
     ):
         rekey(c).init(RekeyConfig(2, 2, pgp_keys=["mQENBF..."]))

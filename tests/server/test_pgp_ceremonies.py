@@ -296,7 +296,8 @@ def test_bad_generate_root_and_rekey_keys(server: TesseraServer, keys: list[Hold
         json={"secret_shares": 2, "secret_threshold": 2, "pgp_keys": [keys[0].pub]},
     )
     assert (status, body["errors"]) == (400, ["incorrect number of PGP keys for rekey"])
-    # OpenBao answers 500 here (RekeyInit's CodedError for an invalid configuration): kept as is.
+    # OpenBao answers 500 here (RekeyInit's CodedError for an invalid configuration); bad input
+    # is a 400 in Tessera (README, compatibility table).
     status, body, _ = server.call(
         "PUT",
         "sys/rekey/init",
@@ -304,7 +305,7 @@ def test_bad_generate_root_and_rekey_keys(server: TesseraServer, keys: list[Hold
         json={"secret_shares": 1, "secret_threshold": 1, "pgp_keys": ["!"]},
     )
     assert (status, body["errors"]) == (
-        500,
+        400,
         [
             "invalid rekey seal configuration: error decoding given PGP key: illegal base64 data at input byte 0"
         ],

@@ -162,8 +162,8 @@ class Rekey:
             conf.pgp_keys, conf.secret_shares
         )
         if problem:
-            log.error("invalid rekey seal configuration: %s", problem)
-            raise RekeyError(500, f"invalid rekey seal configuration: {problem}")
+            # OpenBao answers this bad input with a 500; Tessera with a 400 (README, compatibility).
+            raise RekeyError(400, f"invalid rekey seal configuration: {problem}")
         conf.pgp_fingerprints = pgpkeys.fingerprints(conf.pgp_keys)
         self._check()
         with self.lock:
