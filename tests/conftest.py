@@ -8,11 +8,19 @@ clean server (use unique mount paths and names); the ``fresh_`` ones are started
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.helpers.servers import ReferenceServer, TesseraServer
+
+# In CI, property tests draw the same examples on every run: a red CI then means a change broke
+# something, not that a new random draw found an old corner. Locally they explore afresh.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
