@@ -54,7 +54,12 @@ def mount_ttls(core: Core, mount: MountEntry | None) -> tuple[int, int]:
 def create_token(core: Core, req: Request, data: FieldData, *, orphan: bool, role: Role | None) -> Response:
     resp = Response()
     store = core.tokens
-    parent = store.lookup(req.client_token) if req.client_token else None
+    # The entry the core resolved for this request saves an HMAC and a copy. A limited-use token
+    # is looked up again: the core just spent one of its uses, and after its last one it is gone,
+    # as Vault's second lookup sees it.
+    parent = req.token_entry
+    if parent is None or parent.num_uses != 0:
+        parent = store.lookup(req.client_token) if req.client_token else None
     if parent is None:
         raise ErrorResponse("parent token lookup failed: no parent found")
     if parent.type == BATCH:
