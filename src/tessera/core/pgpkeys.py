@@ -173,9 +173,13 @@ def decode_key(key: str) -> pysequoia.Cert:
         raise PGPKeyError(f"error parsing given PGP key: {exc}") from None
 
 
+def _fingerprint(cert: pysequoia.Cert) -> str:
+    return str(cert.fingerprint).lower()
+
+
 def fingerprints(keys: list[str]) -> list[str]:
     """pgpkeys.GetFingerprints: lowercase hex of each primary key's fingerprint."""
-    return [decode_key(k).fingerprint.lower() for k in keys]
+    return [_fingerprint(decode_key(k)) for k in keys]
 
 
 def check_keys(keys: list[str], shares: int) -> None:
@@ -189,7 +193,10 @@ def check_keys(keys: list[str], shares: int) -> None:
 # -- encryption ---------------------------------------------------------------------------------
 def encrypt(plaintext: bytes, key: str) -> bytes:
     """One binary OpenPGP message to ``key`` (its encryption subkeys), as openpgp.Encrypt makes it."""
-    cert = decode_key(key)
+    return _encrypt_to(decode_key(key), plaintext)
+
+
+def _encrypt_to(cert: pysequoia.Cert, plaintext: bytes) -> bytes:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -206,8 +213,9 @@ def encrypt_shares(shares: list[bytes], keys: list[str]) -> tuple[list[str], lis
     """Unseal shares encrypted as hex text, one key each (vault/init.go, rekey.go); + fingerprints."""
     if len(shares) != len(keys):
         raise PGPKeyError("mismatch between number items to encrypt and number of PGP keys")
-    encrypted = [encrypt(share.hex().encode(), key) for share, key in zip(shares, keys, strict=True)]
-    return fingerprints(keys), encrypted
+    certs = [decode_key(key) for key in keys]
+    encrypted = [_encrypt_to(cert, share.hex().encode()) for share, cert in zip(shares, certs, strict=True)]
+    return [_fingerprint(cert) for cert in certs], encrypted
 
 
 def encrypt_token(token: str, key: str) -> str:

@@ -24,7 +24,7 @@ import orjson
 from ..storage.base import TxnOp
 from . import pgpkeys, shamir
 from .barrier import ROOT_KEY_PATH, BarrierError, open_with, seal_with
-from .seal import SEAL_CONFIG_PATH
+from .seal import SEAL_CONFIG_PATH, seal_config_problem
 
 if TYPE_CHECKING:
     from .core import Core
@@ -48,32 +48,6 @@ class RekeyError(Exception):
 
 def sealed_error() -> RekeyError:
     return RekeyError(503, "Vault is sealed")
-
-
-def seal_config_problem(shares: int, threshold: int) -> str:
-    """SealConfig.Validate's wording, without its prefix ("" when valid)."""
-    if shares < 1:
-        return "shares must be at least one"
-    if threshold < 1:
-        return "threshold must be at least one"
-    if shares > 1 and threshold == 1:
-        return "threshold must be greater than one for multiple shares"
-    if shares > 255:
-        return "shares must be less than 256"
-    if threshold > 255:
-        return "threshold must be less than 256"
-    if threshold > shares:
-        return "threshold cannot be larger than shares"
-    return ""
-
-
-def pgp_problem(keys: list[str], shares: int) -> str:
-    """The PGP part of SealConfig.Validate: key count, then each key parses ("" when valid)."""
-    try:
-        pgpkeys.check_keys(keys, shares)
-    except pgpkeys.PGPKeyError as exc:
-        return str(exc)
-    return ""
 
 
 @dataclass
@@ -158,9 +132,7 @@ class Rekey:
 
     # -- the ceremony --------------------------------------------------------------------------
     def init(self, conf: RekeyConfig) -> None:
-        problem = seal_config_problem(conf.secret_shares, conf.secret_threshold) or pgp_problem(
-            conf.pgp_keys, conf.secret_shares
-        )
+        problem = seal_config_problem(conf.secret_shares, conf.secret_threshold, conf.pgp_keys)
         if problem:
             # OpenBao answers this bad input with a 500; Tessera with a 400 (README, compatibility).
             raise RekeyError(400, f"invalid rekey seal configuration: {problem}")

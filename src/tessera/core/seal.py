@@ -13,10 +13,35 @@ import orjson
 
 from ..framework.errors import ErrorResponse
 from ..storage.base import Physical
-from . import shamir
+from . import pgpkeys, shamir
 from .barrier import Barrier, BarrierError
 
 SEAL_CONFIG_PATH = "core/seal-config"
+
+
+def seal_config_problem(shares: int, threshold: int, pgp_keys: list[str] | None = None) -> str:
+    """SealConfig.Validate's wording, in its order, without its prefix ("" when valid).
+
+    Init and rekey both check a new configuration with it; the PGP keys come last (their count,
+    then each one parses).
+    """
+    if shares < 1:
+        return "shares must be at least one"
+    if threshold < 1:
+        return "threshold must be at least one"
+    if shares > 1 and threshold == 1:
+        return "threshold must be greater than one for multiple shares"
+    if shares > 255:
+        return "shares must be less than 256"
+    if threshold > 255:
+        return "threshold must be less than 256"
+    if threshold > shares:
+        return "threshold cannot be larger than shares"
+    try:
+        pgpkeys.check_keys(pgp_keys or [], shares)
+    except pgpkeys.PGPKeyError as exc:
+        return str(exc)
+    return ""
 
 
 @dataclass
@@ -63,21 +88,9 @@ class SealManager:
 
     def initialize(self, shares: int, threshold: int) -> list[bytes]:
         """Create the barrier and return the unseal key shares."""
-        # Vault's texts (vault/seal.go SealConfig.Validate), in its order.
-        if shares < 1:
-            raise ErrorResponse("invalid seal configuration: shares must be at least one")
-        if threshold < 1:
-            raise ErrorResponse("invalid seal configuration: threshold must be at least one")
-        if shares > 1 and threshold == 1:
-            raise ErrorResponse(
-                "invalid seal configuration: threshold must be greater than one for multiple shares"
-            )
-        if shares > 255:
-            raise ErrorResponse("invalid seal configuration: shares must be less than 256")
-        if threshold > 255:
-            raise ErrorResponse("invalid seal configuration: threshold must be less than 256")
-        if threshold > shares:
-            raise ErrorResponse("invalid seal configuration: threshold cannot be larger than shares")
+        problem = seal_config_problem(shares, threshold)
+        if problem:
+            raise ErrorResponse(f"invalid seal configuration: {problem}")
         unseal_key = _random_key()
         self.barrier.initialize(unseal_key)
         self.physical.put(

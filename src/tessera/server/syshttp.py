@@ -17,6 +17,7 @@ import orjson
 
 from .. import __version__
 from ..core import pgpkeys
+from ..core.seal import seal_config_problem
 from ..framework import ErrorResponse
 from .body import parse_body, parse_go_bool
 
@@ -202,25 +203,8 @@ _INIT_FIELDS: dict[str, type] = {
 
 
 def validate_seal_config(shares: int, threshold: int, pgp_keys: list[str] | None = None) -> None:
-    """SealConfig.Validate with Vault's texts (the PGP keys last: count, then each one parses)."""
-    problem = ""
-    if shares < 1:
-        problem = "shares must be at least one"
-    elif threshold < 1:
-        problem = "threshold must be at least one"
-    elif shares > 1 and threshold < 2:
-        problem = "threshold must be greater than one for multiple shares"
-    elif shares > 255:
-        problem = "shares must be less than 256"
-    elif threshold > 255:
-        problem = "threshold must be less than 256"
-    elif threshold > shares:
-        problem = "threshold cannot be larger than shares"
-    if not problem and pgp_keys:
-        try:
-            pgpkeys.check_keys(pgp_keys, shares)
-        except pgpkeys.PGPKeyError as exc:
-            problem = str(exc)
+    """SealConfig.Validate with Vault's texts, as a 400."""
+    problem = seal_config_problem(shares, threshold, pgp_keys)
     if problem:
         raise ErrorResponse(f"invalid seal configuration: {problem}")
 
@@ -249,15 +233,11 @@ async def init(
     # for the root token after initialisation (leaving a server whose keys nobody got). Tessera
     # tries every key first, with the same texts, so a refused init leaves nothing behind.
     try:
-        for key in pgp_keys:
-            pgpkeys.encrypt(b"", key)
+        for key in (*pgp_keys, root_key):
+            if key:
+                pgpkeys.encrypt(b"", key)
     except pgpkeys.PGPKeyError as exc:
         raise ErrorResponse(str(exc)) from None
-    if root_key:
-        try:
-            pgpkeys.encrypt(b"", root_key)
-        except pgpkeys.PGPKeyError as exc:
-            raise ErrorResponse(str(exc)) from None
     result = await app.run(core.initialize, shares, threshold)
     keys: list[bytes] = result["keys"]
     root_token: str = result["root_token"]
