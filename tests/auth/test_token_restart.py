@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.servers import TesseraServer, free_port, hcl_config
+from tests.helpers.servers import TesseraServer, tessera_on_sqlite
 
 
 def _create(server: TesseraServer, **body: object) -> dict:
@@ -27,11 +27,7 @@ def _alive(server: TesseraServer, token: str) -> bool:
 
 @pytest.mark.slow
 def test_tokens_survive_restart_and_expire_after_it(tmp_path: Path) -> None:
-    config = tmp_path / "tessera.hcl"
-    config.write_text(
-        hcl_config(free_port(), storage="sqlite", storage_options={"path": str(tmp_path / "t.db")})
-    )
-    server = TesseraServer(config=config).start()
+    server = tessera_on_sqlite(tmp_path).start()
     try:
         server.init()
         server.unseal()

@@ -446,6 +446,15 @@ class TesseraServer(ServerProcess):
         return env
 
 
+def tessera_on_sqlite(directory: Path) -> TesseraServer:
+    """A config-mode Tessera on SQLite in ``directory`` (``t.db``), not started nor initialised."""
+    config = directory / "tessera.hcl"
+    config.write_text(
+        hcl_config(free_port(), storage="sqlite", storage_options={"path": str(directory / "t.db")})
+    )
+    return TesseraServer(config=config)
+
+
 @atexit.register
 def _stop_all() -> None:
     """Last resort: no server outlives the test process."""

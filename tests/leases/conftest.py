@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.servers import TesseraServer, free_port, hcl_config
+from tests.helpers.servers import TesseraServer, tessera_on_sqlite
 
 
 @pytest.fixture
 def sqlite_tessera(tmp_path: Path) -> Iterator[TesseraServer]:
-    config = tmp_path / "tessera.hcl"
-    config.write_text(
-        hcl_config(free_port(), storage="sqlite", storage_options={"path": str(tmp_path / "t.db")})
-    )
-    server = TesseraServer(config=config).start()
+    server = tessera_on_sqlite(tmp_path).start()
     try:
         server.init(1, 1)
         server.unseal()

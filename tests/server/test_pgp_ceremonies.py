@@ -14,17 +14,13 @@ import pytest
 
 from tests.cli.golden import TESSERA, cli_env, run_cli
 from tests.helpers.pgp import GnuPG, HolderKey, make_key, sign_only_key
-from tests.helpers.servers import TesseraServer, free_port, hcl_config
+from tests.helpers.servers import TesseraServer, tessera_on_sqlite
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[TesseraServer]:
     """A Tessera on SQLite, not yet initialised."""
-    cfg = tmp_path / "tessera.hcl"
-    cfg.write_text(
-        hcl_config(free_port(), storage="sqlite", storage_options={"path": str(tmp_path / "t.db")})
-    )
-    srv = TesseraServer(config=cfg).start()
+    srv = tessera_on_sqlite(tmp_path).start()
     try:
         yield srv
     finally:
