@@ -56,11 +56,17 @@ class _Body:
 
 
 class _Proto:
+    """granian's protocol object: the answer may come later, from the storage's syncer thread."""
+
     status = 0
     body = b""
 
+    def __init__(self) -> None:
+        self.answered = threading.Event()
+
     def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.status, self.body = status, body
+        self.answered.set()
 
 
 class Server:
@@ -90,6 +96,7 @@ class Server:
             scope["CONTENT_TYPE"] = "application/json"
         proto = _Proto()
         self.app.serve_threaded(proto, scope)
+        assert proto.answered.wait(30), "no answer"
         return proto.status, (orjson.loads(proto.body) if proto.body else None)
 
     def ok(self, method: str, path: str, token: str | None = None, json: Any = None) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 from tessera.storage.sqlite import SQLitePhysical
@@ -71,8 +73,15 @@ def test_concurrent_service_token_creations_share_commits(tmp_path: Path) -> Non
     """Durable token creation batches: 16 concurrent creators need far fewer fsyncs than tokens.
 
     A lock held across the commit (as the token store once did) makes it one commit per token.
+    The fsync is a real one made 5 ms slower, a cloud disk's latency, so that how many writers
+    share one does not depend on how fast this machine's disk is.
     """
-    physical = SQLitePhysical(str(tmp_path / "t.db"))
+
+    def slow_fsync(fd: int) -> None:
+        time.sleep(0.005)
+        os.fsync(fd)
+
+    physical = SQLitePhysical(str(tmp_path / "t.db"), fsync=slow_fsync)
     server = Server(physical)
     try:
         commits, transactions = physical.commits, physical.transactions
@@ -93,6 +102,6 @@ def test_concurrent_service_token_creations_share_commits(tmp_path: Path) -> Non
         assert not errors
         created = physical.transactions - transactions
         assert created == 160  # one transaction per service token: entry, accessor, parent index
-        assert physical.commits - commits <= created // 2
+        assert physical.commits - commits <= created // 4
     finally:
         server.core.shutdown()

@@ -70,10 +70,23 @@ class RunGate:
 # The process's gate; the threaded listener turns it on for storage that rarely blocks.
 GATE: RunGate | None = None
 
+# Whether this thread's request waited on a commit: the dispatcher (server/dispatch.py) learns
+# from it which requests to keep off the single runner thread.
+_waits = threading.local()
+
+
+def clear_waited() -> None:
+    _waits.waited = False
+
+
+def waited() -> bool:
+    return bool(getattr(_waits, "waited", False))
+
 
 @contextmanager
 def stepping_aside() -> Iterator[None]:
     """``GATE.blocking()`` when the gate is on, else nothing (storage code calls this)."""
+    _waits.waited = True
     gate = GATE
     if gate is None:
         yield

@@ -27,8 +27,10 @@ from ..framework import (
     VaultError,
 )
 from ..framework.durations import DurationError, parse_duration_second
+from ..storage.base import deferred_acknowledgement
 from . import syshttp
 from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
+from .dispatch import Dispatcher, long_or_waited, start_watch
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 
 log = logging.getLogger("tessera.http")
@@ -68,6 +70,7 @@ class App:
         self.max_request_size = max_request_size
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tessera-req")
         self.gate: RunGate | None = None  # set by the threaded listener (see core/gate.py)
+        self.dispatcher: Dispatcher | None = None  # likewise (see server/dispatch.py)
         if inline:
             self.set_inline()
 
@@ -88,6 +91,13 @@ class App:
             status, body, headers = exc.status, exc.body, exc.headers
         except Exception:
             log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            status, body, headers = 500, error_body(["internal error"]), []
+        durable: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        loop = durable.get_loop()
+        held = self.core.physical.after_durable(
+            lambda err: loop.call_soon_threadsafe(durable.set_result, err)
+        )
+        if held and await durable is not None:  # never answer from state a crash could take back
             status, body, headers = 500, error_body(["internal error"]), []
         out_headers = list(BASE_HEADERS) + headers
         if body is not None and scope["method"] != "HEAD":
@@ -146,14 +156,15 @@ class App:
 
         ``scope`` is the CGI-style environ granian builds; the answer goes out through
         ``proto.response_bytes``. Same pipeline as ``__call__``, minus the event loop: the
-        request never changes threads, which is most of what an ASGI request costs here.
+        request never changes threads, which is most of what an ASGI request costs here. With a
+        dispatcher (``server/dispatch.py``) this thread is the runner, and a request of a route
+        that waits on commits is handed to the side pool, which answers it later.
         """
         method = scope["REQUEST_METHOD"].upper()
-        gate = self.gate
+        raw_path = scope["PATH_INFO"]
+        if not raw_path.isascii():  # WSGI strings are bytes as Latin-1; ASGI decodes UTF-8
+            raw_path = raw_path.encode("latin-1").decode("utf-8", "replace")
         try:
-            raw_path = scope["PATH_INFO"]
-            if not raw_path.isascii():  # WSGI strings are bytes as Latin-1; ASGI decodes UTF-8
-                raw_path = raw_path.encode("latin-1").decode("utf-8", "replace")
             headers = {}
             for key, value in scope.items():
                 name = _CGI_HEADER_NAMES.get(key)
@@ -168,29 +179,84 @@ class App:
                 headers["content-length"] = scope["CONTENT_LENGTH"]
             # Read before taking the gate: a slow client must not hold up other requests.
             raw_body = _read_input(scope["wsgi.input"], self.max_request_size)
+        except Exception:
+            log.exception("unhandled error reading %s %s", method, raw_path)
+            proto.response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
+            return 500
+        args = (
+            proto,
+            method,
+            raw_path,
+            scope.get("QUERY_STRING", "").encode("latin-1"),
+            headers,
+            raw_body,
+            scope.get("REMOTE_ADDR") or "127.0.0.1",
+            scope.get("wsgi.url_scheme") == "https",
+        )
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            return self._answer(*args)
+        if dispatcher.offload(method, raw_path):
+            dispatcher.submit(self._answer_watched, *args)
+            return 0  # answered by the pool thread
+        return self._answer_watched(*args)
+
+    def _answer_watched(self, *args: Any) -> int:
+        """``_answer``, then tell the dispatcher whether the request waited or ran long."""
+        started = start_watch()
+        try:
+            return self._answer(*args)
+        finally:
+            self.dispatcher.history.record(args[1], args[2], long_or_waited(started))  # type: ignore[union-attr]
+
+    def _answer(
+        self,
+        proto: Any,
+        method: str,
+        raw_path: str,
+        query_string: bytes,
+        headers: dict[str, str],
+        raw_body: bytes | None,
+        remote_addr: str,
+        tls: bool,
+    ) -> int:
+        gate = self.gate
+        try:
             if gate is not None:
                 gate.enter()
-            status, body, extra = _drive(
-                self._serve(
-                    method,
-                    raw_path,
-                    scope.get("QUERY_STRING", "").encode("latin-1"),
-                    headers,
-                    lambda: _body_or_413(raw_body),
-                    scope.get("REMOTE_ADDR") or "127.0.0.1",
-                    scope.get("wsgi.url_scheme") == "https",
+            with deferred_acknowledgement():  # writes return before their fsync: see below
+                status, body, extra = _drive(
+                    self._serve(
+                        method,
+                        raw_path,
+                        query_string,
+                        headers,
+                        lambda: _body_or_413(raw_body),
+                        remote_addr,
+                        tls,
+                    )
                 )
-            )
         except HTTPError as exc:
             status, body, extra = exc.status, exc.body, exc.headers
         except Exception:
-            log.exception("unhandled error serving %s %s", method, scope.get("PATH_INFO"))
+            log.exception("unhandled error serving %s %s", method, raw_path)
             status, body, extra = 500, error_body(["internal error"]), []
         finally:
             if gate is not None:
                 gate.leave()
         out = BASE_HEADERS_STR + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
-        proto.response_bytes(status, out, b"" if body is None or method == "HEAD" else body)
+        payload = b"" if body is None or method == "HEAD" else body
+
+        def send(error: BaseException | None) -> None:
+            if error is None:
+                proto.response_bytes(status, out, payload)
+            else:
+                proto.response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
+
+        # The answer leaves once every write made so far is on disk, this request's and those
+        # it may have read, sent by the storage's syncer; this thread goes on to the next one.
+        if not self.core.physical.after_durable(send):
+            send(None)
         return status
 
     async def _serve(

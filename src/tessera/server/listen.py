@@ -12,8 +12,10 @@ spawns granian's WSGI worker with :meth:`App.serve_threaded` as the callback. Th
 not part of granian's public embedding API; ``TESSERA_HTTP_MODE=asgi`` selects the ASGI path,
 which is also what apps that only speak ASGI (the recovery server) get.
 
-``TESSERA_HTTP_THREADS`` (default 32) is how many Python threads serve requests at once; more
-requests wait in Rust. Blocking requests (durable writes waiting on a shared fsync) need enough
+On local storage (in memory, SQLite) granian gets one Python thread, the runner, and requests
+that wait on commits are handed to a side pool (``server/dispatch.py`` says why and how).
+``TESSERA_HTTP_THREADS`` (default 32) is how many Python threads serve requests at once (the side
+pool's size; on PostgreSQL, granian's own); more requests wait in Rust. Blocking requests (durable writes waiting on a shared fsync) need enough
 of them to batch well. granian's backpressure stays at the listener's backlog (1024): it bounds
 open *connections*, and idle keep-alive clients must not lock others out.
 """
@@ -27,6 +29,7 @@ from typing import Any
 from ..core import gate
 from ..core.gate import RunGate
 from .app import App
+from .dispatch import Dispatcher
 
 log = logging.getLogger("tessera.server")
 
@@ -62,14 +65,28 @@ def make_server(app: Any, host: str, port: int, **kwargs: Any) -> Any:
     )
     if not threaded_mode(app):
         return server
+    app.gate = _gate_for(app)
+    app.dispatcher = _dispatcher_for(app)
+    py_threads = 1 if app.dispatcher is not None else threads()
     try:
-        spawn = _threaded_spawner(app.serve_threaded, threads())
+        spawn = _threaded_spawner(app.serve_threaded, py_threads)
     except ImportError as exc:  # a granian without the worker this relies on
         log.warning("granian's WSGI worker is unavailable (%s); serving over ASGI", exc)
+        app.gate = app.dispatcher = None
         return server
     app.set_inline()
-    app.gate = _gate_for(app)
-    return _Threaded(server, spawn)
+    return _Threaded(server, spawn, app.dispatcher)
+
+
+def _dispatcher_for(app: App) -> Dispatcher | None:
+    """One runner thread plus a side pool for waiting requests, with the run gate between them.
+
+    Only where the gate is on (local storage): on PostgreSQL every read waits on the network,
+    and granian's own threads overlap those. ``TESSERA_HTTP_RUNNER=0`` turns it off.
+    """
+    if app.gate is None or os.environ.get("TESSERA_HTTP_RUNNER", "1") == "0":
+        return None
+    return Dispatcher(threads())
 
 
 def _gate_for(app: App) -> RunGate | None:
@@ -90,15 +107,18 @@ def _gate_for(app: App) -> RunGate | None:
 class _Threaded:
     """The embedded server started with the threaded spawner instead of the ASGI one."""
 
-    def __init__(self, server: Any, spawn: Any) -> None:
+    def __init__(self, server: Any, spawn: Any, dispatcher: Dispatcher | None) -> None:
         self.server = server
         self.spawn = spawn
+        self.dispatcher = dispatcher
 
     async def serve(self) -> None:
         await self.server.serve(spawn_target=self.spawn)
 
     def stop(self) -> None:
         self.server.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.pool.close()
 
 
 def _threaded_spawner(callback: Any, py_threads: int) -> Any:

@@ -8,7 +8,9 @@ and ``StorageView`` confines a backend to its own prefix.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +71,33 @@ class Physical(abc.ABC):
                     out.append(p + child)
         return sorted(out)
 
+    def after_durable(self, ready: Callable[[BaseException | None], None]) -> bool:
+        """Call ``ready`` once every write made so far is durable, or return False if they
+        already are (the caller answers at once). Backends whose writes return durable never
+        hold (SQLite's deferred acknowledgements do: see ``storage/sqlite.py``)."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
+
+
+_acks = threading.local()
+
+
+@contextmanager
+def deferred_acknowledgement() -> Iterator[None]:
+    """Writes on this thread return before they are durable; the caller promises to hold its
+    answer with :meth:`Physical.after_durable` (the threaded listener does)."""
+    previous = getattr(_acks, "deferred", False)
+    _acks.deferred = True
+    try:
+        yield
+    finally:
+        _acks.deferred = previous
+
+
+def acknowledgement_deferred() -> bool:
+    return bool(getattr(_acks, "deferred", False))
 
 
 class Storage(abc.ABC):

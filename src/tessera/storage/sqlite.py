@@ -1,34 +1,53 @@
-"""SQLite physical storage (WAL) with group commit.
+"""SQLite physical storage (WAL) with group commit by a WAL syncer.
 
-A write returns only once its transaction is committed with ``synchronous=FULL``;
-concurrent writers are batched by one committer thread so that they share one fsync.
+A transaction commits at once into the write-ahead log (``synchronous=NORMAL``: written, not yet
+flushed), and one syncer thread makes commits durable by fsyncing the WAL file, each fsync
+covering every commit made before it started. That is exactly what ``synchronous=FULL`` does
+at every commit, shared: a commit is durable once its WAL frames are on disk, and SQLite's own
+checkpoints sync the WAL before copying it into the database and the database after.
+
+Who waits for the fsync:
+- by default the writer: :meth:`transaction` returns once its commit is durable, as before;
+- a request served on the threaded listener instead defers its acknowledgement
+  (:func:`~tessera.storage.base.deferred_acknowledgement`): its write returns at once, the
+  thread goes on to the next request, and the answer is sent by :meth:`after_durable` once the
+  syncer has flushed every commit made before the answer was ready. Answers are held whenever
+  any commit is not yet durable, so no client ever sees state a crash could take back.
 """
 
 from __future__ import annotations
 
-import queue
+import logging
+import os
 import sqlite3
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from ..core.gate import stepping_aside
-from .base import Physical, TxnOp, children
+from .base import Physical, TxnOp, acknowledgement_deferred, children
+
+log = logging.getLogger("tessera.storage")
 
 _HIGH = "\U0010ffff"
+# The syncer checkpoints the WAL into the database every this many transactions (SQLite's own
+# automatic checkpoint would run in a writer, holding a request up for two fsyncs).
+CHECKPOINT_EVERY = 1000
 
-
-@dataclass
-class _Pending:
-    ops: list[TxnOp]
-    done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
+Ready = Callable[[BaseException | None], None]
 
 
 class SQLitePhysical(Physical):
     name = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        fsync: Callable[[int], None] = os.fsync,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> None:
         self.path = path
+        self._fsync = fsync
+        self.checkpoint_every = checkpoint_every
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
@@ -37,14 +56,24 @@ class SQLitePhysical(Physical):
         writer.execute(
             "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"
         )
-        writer.commit()
+        writer.execute("PRAGMA synchronous=NORMAL")  # the syncer flushes the WAL (module doc)
+        writer.execute("PRAGMA wal_autocheckpoint=0")  # the syncer checkpoints
         self._writer = writer
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._write_lock = threading.Lock()
+        writer.execute("SELECT 1 FROM entries LIMIT 1").fetchall()  # a read opens (creates) the WAL
+        self._wal_fd = os.open(path + "-wal", os.O_RDONLY | os.O_CREAT, 0o600)
+        _fsync_directory(os.path.dirname(os.path.abspath(path)))  # the WAL file's own entry
+        self._cond = threading.Condition()
+        self._written = 0  # commits made (sequence numbers)
+        self._synced = 0  # commits known durable
+        self._sync_error: BaseException | None = None
+        self._held: list[tuple[int, Ready]] = []
         self._closed = False
-        # Transactions committed and commits (fsyncs) made: their ratio is how well writers batch.
+        # Transactions committed and fsyncs made: their ratio is how well writers batch.
         self.transactions = 0
         self.commits = 0
-        self._thread = threading.Thread(target=self._commit_loop, name="sqlite-committer", daemon=True)
+        self.checkpoints = 0
+        self._thread = threading.Thread(target=self._sync_loop, name="sqlite-syncer", daemon=True)
         self._thread.start()
 
     def _connect(self) -> sqlite3.Connection:
@@ -91,55 +120,59 @@ class SQLitePhysical(Physical):
             return
         if self._closed:
             raise RuntimeError("storage is closed")
-        pending = _Pending(list(ops))
-        self._queue.put(pending)
-        with stepping_aside():  # other requests run and join this commit meanwhile
-            pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
-
-    def _commit_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while True:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)
-                    break
-                batch.append(item)
-            self._commit(batch)
-
-    def _commit(self, batch: list[_Pending]) -> None:
+        if self._sync_error is not None:
+            raise OSError(f"storage sync failed: {self._sync_error}")
         conn = self._writer
-        try:
+        with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
-            for pending in batch:
-                conn.execute("SAVEPOINT txn")
-                try:
-                    self._apply(conn, pending.ops)
-                    conn.execute("RELEASE txn")
-                except sqlite3.Error as exc:
-                    conn.execute("ROLLBACK TO txn")
-                    conn.execute("RELEASE txn")
-                    pending.error = exc
-            conn.execute("COMMIT")
-            self.commits += 1
-            self.transactions += len(batch)
-        except BaseException as exc:  # the commit itself failed: every writer learns it
             try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            for pending in batch:
-                pending.error = pending.error or exc
-        for pending in batch:
-            pending.done.set()
+                self._apply(conn, ops)
+                conn.execute("COMMIT")
+            except BaseException:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise
+            self.transactions += 1
+            with self._cond:
+                self._written += 1
+                sequence = self._written
+                self._cond.notify_all()
+        if acknowledgement_deferred():
+            return  # the answer waits instead (after_durable)
+        self._wait_synced(sequence)
+
+    def _wait_synced(self, sequence: int) -> None:
+        with self._cond:
+            if self._synced >= sequence:
+                return
+        with stepping_aside(), self._cond:  # other requests run and join this fsync meanwhile
+            while self._synced < sequence and self._sync_error is None:
+                self._cond.wait()
+            error = self._sync_error
+        if error is not None:
+            raise OSError(f"storage sync failed: {error}") from error
+
+    def after_durable(self, ready: Ready) -> bool:
+        """Call ``ready`` once every commit made so far is durable; False if they already are.
+
+        After a failed fsync nothing is durable any more: ``ready`` gets the error at once.
+        """
+        with self._cond:
+            error = self._sync_error
+            if error is None:
+                if self._synced >= self._written:
+                    return False
+                self._held.append((self._written, ready))
+                return True
+        ready(error)
+        return True
+
+    def wait_durable(self) -> None:
+        with self._cond:
+            sequence = self._written
+        self._wait_synced(sequence)
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, ops: list[TxnOp]) -> None:
@@ -153,11 +186,54 @@ class SQLitePhysical(Physical):
                     (op.key, op.value),
                 )
 
+    # -- the syncer --------------------------------------------------------------------
+    def _sync_loop(self) -> None:
+        checkpointer: sqlite3.Connection | None = None
+        checkpointed_at = 0  # self.transactions at the last checkpoint
+        while True:
+            with self._cond:
+                while self._synced >= self._written and not self._closed:
+                    self._cond.wait()
+                if self._synced >= self._written:
+                    return  # closed, and nothing left to flush
+                target = self._written
+            error: BaseException | None = None
+            try:
+                self._fsync(self._wal_fd)
+                self.commits += 1
+            except BaseException as exc:  # fsync failed: nothing after it can be trusted
+                log.critical("fsync of the SQLite WAL failed; writes are no longer acknowledged: %s", exc)
+                error = exc
+            with self._cond:
+                if error is None:
+                    self._synced = target
+                else:
+                    self._sync_error = error
+                ready = [cb for seq, cb in self._held if error is not None or seq <= target]
+                self._held = [] if error is not None else [h for h in self._held if h[0] > target]
+                self._cond.notify_all()
+            for callback in ready:
+                try:
+                    callback(error)
+                except Exception:
+                    log.exception("sending a held answer failed")
+            if error is not None:
+                return
+            if self.transactions - checkpointed_at >= self.checkpoint_every:
+                checkpointer = checkpointer or self._connect()
+                try:
+                    checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    checkpointed_at = self.transactions
+                    self.checkpoints += 1
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint failed (will retry): %s", exc)
+
     def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        self._queue.put(None)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
         self._thread.join(timeout=10)
         with self._conns_lock:
             for conn in self._all_conns:
@@ -166,3 +242,12 @@ class SQLitePhysical(Physical):
                 except sqlite3.Error:
                     pass
             self._all_conns.clear()
+        os.close(self._wal_fd)
+
+
+def _fsync_directory(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,136 @@
+"""Which thread serves a request: the runner, or the side pool for requests that wait.
+
+Measured on a 2-core machine (docs/performance.md): one Python thread serving every request back
+to back costs about half the CPU per request of 16-32 threads taking turns (batch-token creation
+~200 µs against ~380 µs, a KV read ~120 µs against ~235 µs), because consecutive requests on one
+thread never hand the GIL to another. But a request that waits for a durable commit would stall
+that one thread, and group commit only pays when many writers wait on the same fsync.
+
+So granian gets a single Python thread, the *runner*, and the requests that wait go to a *side
+pool* of threads, which answer through granian's protocol object when they are done (granian
+sends a response whenever it arrives, from any thread). Which requests wait is learned, not
+declared: the same path writes or not depending on the body and the role (a batch token is never
+stored, a service token is; an AppRole role may issue either), and on the storage. After each
+request the :class:`RouteHistory` records whether it waited on a commit or ran long on the CPU
+(an RSA key generation): per method and path, and per method and parent path, so that writes to
+ever-new keys (``kv/a``, ``kv/b``, ...) are recognised by their folder. A route goes to the pool
+once most of its recent requests waited and comes back when they stop waiting; a route never
+seen runs on the runner, where its first commit costs at most one fsync of the runner's time.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..core import gate
+
+# Thread CPU time above which a request counts as long: such requests go to the pool too, so that
+# a slow key generation does not hold every other request up behind it on the runner.
+LONG_CPU_SECONDS = 0.005
+_DECAY = 0.7  # weight of the history against the newest request
+_MAX_ROUTES = 4096
+
+
+def parent_of(path: str) -> str:
+    """The folder of a path, the key under which ever-new names are learned together."""
+    cut = path.rstrip("/").rfind("/")
+    return path[: cut + 1] if cut > 0 else path
+
+
+class RouteHistory:
+    """Per (method, path): how often recent requests waited. Lock-free: races lose a sample."""
+
+    def __init__(self, max_routes: int = _MAX_ROUTES) -> None:
+        self.max_routes = max_routes
+        self._scores: dict[tuple[str, str], float] = {}
+
+    def waits(self, method: str, path: str) -> bool:
+        scores = self._scores
+        score = scores.get((method, path))
+        if score is None:
+            score = scores.get((method, parent_of(path)))
+        return score is not None and score >= 0.5
+
+    def record(self, method: str, path: str, waited: bool) -> None:
+        scores = self._scores
+        if len(scores) >= self.max_routes:
+            scores.clear()  # bounded: a flood of distinct paths only costs relearning
+        sample = 1.0 if waited else 0.0
+        for key in ((method, path), (method, parent_of(path))):
+            old = scores.get(key)
+            scores[key] = sample if old is None else old * _DECAY + sample * (1 - _DECAY)
+
+
+def start_watch() -> float:
+    """Before a request: forget the last one's waits; the thread's CPU clock now."""
+    gate.clear_waited()
+    return time.thread_time()
+
+
+def long_or_waited(cpu_started: float) -> bool:
+    """After a request: did it wait on a commit, or run long on the CPU?"""
+    return gate.waited() or time.thread_time() - cpu_started > LONG_CPU_SECONDS
+
+
+class SidePool:
+    """Threads that serve the requests the runner hands over; started on first use."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._work, name=f"tessera-side-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                self._idle += 1
+                thread.start()
+            self._idle -= 1
+        self._queue.put((fn, args))
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+    def threads(self) -> int:
+        return len(self._threads)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+
+class Dispatcher:
+    """The runner's choice for each request, and the pool it hands waiting requests to."""
+
+    def __init__(self, pool_size: int) -> None:
+        self.history = RouteHistory()
+        self.pool = SidePool(pool_size)
+        self.handed_over = 0  # requests served by the pool (tests and the benchmark read it)
+
+    def offload(self, method: str, path: str) -> bool:
+        return self.history.waits(method, path)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.handed_over += 1
+        self.pool.submit(fn, *args)
