@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import bisect
 import threading
+
+from sortedcontainers import SortedList
 
 from .base import Physical, TxnOp, children
 
@@ -13,7 +14,9 @@ class InmemPhysical(Physical):
 
     def __init__(self) -> None:
         self._data: dict[str, bytes] = {}
-        self._keys: list[str] = []  # sorted, for prefix scans
+        # Sorted, for prefix scans. A plain list's insort moved every later key on each new one:
+        # a dev server minting service tokens slowed down with every token it held.
+        self._keys: SortedList = SortedList()
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
@@ -21,14 +24,13 @@ class InmemPhysical(Physical):
 
     def _put(self, key: str, value: bytes) -> None:
         if key not in self._data:
-            bisect.insort(self._keys, key)
+            self._keys.add(key)
         self._data[key] = value
 
     def _delete(self, key: str) -> None:
         if key in self._data:
             del self._data[key]
-            idx = bisect.bisect_left(self._keys, key)
-            del self._keys[idx]
+            self._keys.remove(key)
 
     def put(self, key: str, value: bytes) -> None:
         with self._lock:
@@ -39,9 +41,7 @@ class InmemPhysical(Physical):
             self._delete(key)
 
     def _range(self, prefix: str) -> list[str]:
-        lo = bisect.bisect_left(self._keys, prefix)
-        hi = bisect.bisect_left(self._keys, prefix + "\U0010ffff")
-        return self._keys[lo:hi]
+        return list(self._keys.irange(prefix, prefix + "\U0010ffff", inclusive=(True, False)))
 
     def list(self, prefix: str) -> list[str]:
         with self._lock:
