@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -73,15 +72,10 @@ def test_concurrent_service_token_creations_share_commits(tmp_path: Path) -> Non
     """Durable token creation batches: 16 concurrent creators need far fewer fsyncs than tokens.
 
     A lock held across the commit (as the token store once did) makes it one commit per token.
-    The fsync is a real one made 5 ms slower, a cloud disk's latency, so that how many writers
-    share one does not depend on how fast this machine's disk is.
+    Each commit is made 5 ms slower, a cloud disk's fsync, so that how many writers share one
+    does not depend on how fast this machine's disk is.
     """
-
-    def slow_fsync(fd: int) -> None:
-        time.sleep(0.005)
-        os.fsync(fd)
-
-    physical = SQLitePhysical(str(tmp_path / "t.db"), fsync=slow_fsync)
+    physical = SQLitePhysical(str(tmp_path / "t.db"), before_commit=lambda: time.sleep(0.005))
     server = Server(physical)
     try:
         commits, transactions = physical.commits, physical.transactions

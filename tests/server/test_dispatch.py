@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -99,19 +98,19 @@ def test_long_requests_move_to_the_side_pool(tmp_path: Path) -> None:
 
 def test_answers_wait_for_the_fsync_of_what_they_wrote_or_read(tmp_path: Path) -> None:
     """On the threaded listener a write returns at once; its answer, and the answer of a read
-    that may have seen it, leave only after the WAL fsync (here held by the test)."""
+    that may have seen it, leave only after the commit (here held by the test)."""
     gate = threading.Event()
+    gate.set()
     calls: list[int] = []
 
-    def held_fsync(fd: int) -> None:
-        calls.append(fd)
+    def held_commit() -> None:
+        calls.append(1)
         assert gate.wait(30)
-        os.fsync(fd)
 
-    server = Server(SQLitePhysical(str(tmp_path / "t.db"), fsync=lambda fd: os.fsync(fd)))
+    server = Server(SQLitePhysical(str(tmp_path / "t.db"), before_commit=held_commit))
     try:
         server.ok("POST", "kv1/seed", json={"v": "0"})
-        server.core.physical._fsync = held_fsync  # from now on the fsync waits for the test
+        gate.clear()  # from now on the commit waits for the test
         write = _call(server, "POST", "kv1/app", {"v": "1"})  # returns: the thread is free
         read = _call(server, "GET", "kv1/app")
         assert not write.answered.wait(0.3) and not read.answered.wait(0)

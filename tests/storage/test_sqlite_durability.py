@@ -1,13 +1,12 @@
-"""SQLite's WAL syncer: when a write counts as acknowledged, and who waits for its fsync.
+"""SQLite's committer: when a write counts as acknowledged, who waits for its commit, and what
+readers see meanwhile.
 
-The fsync is the real ``os.fsync`` behind a gate the test opens, so that "not yet durable" lasts
+The committer waits at a gate the test opens before each commit, so that "not yet durable" lasts
 as long as the test needs; everything else is a real SQLite file.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from tessera.storage.sqlite import SQLitePhysical
 
 
 class GatedFsync:
-    """``os.fsync`` that waits for ``release`` (and counts calls), or fails when told to."""
+    """Runs before each commit: waits for ``release`` (and counts commits), or fails when told to."""
 
     def __init__(self) -> None:
         self.open = threading.Event()
@@ -26,13 +25,12 @@ class GatedFsync:
         self.calls = 0
         self.fail = False
 
-    def __call__(self, fd: int) -> None:
+    def __call__(self) -> None:
         self.calls += 1
         self.entered.release()
         assert self.open.wait(30)
         if self.fail:
             raise OSError(5, "Input/output error")
-        os.fsync(fd)
 
     def release(self) -> None:
         self.open.set()
@@ -41,7 +39,7 @@ class GatedFsync:
 @pytest.fixture
 def gated(tmp_path: Path) -> tuple[SQLitePhysical, GatedFsync]:
     fsync = GatedFsync()
-    physical = SQLitePhysical(str(tmp_path / "t.db"), fsync=fsync)
+    physical = SQLitePhysical(str(tmp_path / "t.db"), before_commit=fsync)
     yield physical, fsync
     fsync.release()
     physical.close()
@@ -106,22 +104,23 @@ def test_answers_that_only_read_wait_for_earlier_writes_too(
     assert answered.wait(10)
 
 
-def test_concurrent_writers_share_one_fsync(gated: tuple[SQLitePhysical, GatedFsync]) -> None:
+def test_concurrent_writers_share_one_commit(gated: tuple[SQLitePhysical, GatedFsync]) -> None:
     physical, fsync = gated
     first, _ = _in_thread(lambda: physical.put("first", b"1"))
-    assert fsync.entered.acquire(timeout=10)  # the first fsync is under way and held
+    assert fsync.entered.acquire(timeout=10)  # the first commit is under way and held
     writers = [_in_thread(lambda i=i: physical.put(f"k{i}", b"v")) for i in range(12)]
-    while physical.transactions < 13:
+    while len(physical._queue) < 12:
         threading.Event().wait(0.01)
     fsync.release()
     for thread, out in writers:
         thread.join(10)
         assert out == [None]
     first.join(10)
-    assert fsync.calls == 2  # the held one, then one for the twelve that committed meanwhile
+    assert fsync.calls == 2  # the held one, then one for the twelve that queued meanwhile
+    assert physical.commits == 2 and physical.transactions == 13
 
 
-def test_a_failed_fsync_fails_every_waiting_answer_and_later_writes(
+def test_a_failed_commit_fails_every_waiting_answer_and_later_writes(
     gated: tuple[SQLitePhysical, GatedFsync],
 ) -> None:
     physical, fsync = gated
@@ -136,9 +135,10 @@ def test_a_failed_fsync_fails_every_waiting_answer_and_later_writes(
     assert done.wait(10)
     writer.join(10)
     assert isinstance(held[0], OSError)
-    assert isinstance(out[0], OSError) and "storage sync failed" in str(out[0])
-    with pytest.raises(OSError, match="storage sync failed"):
-        physical.put("k3", b"v")  # nothing is acknowledged after a failed fsync
+    assert isinstance(out[0], OSError) and "storage commit failed" in str(out[0])
+    with pytest.raises(OSError, match="storage commit failed"):
+        physical.put("k3", b"v")  # nothing is acknowledged after a failed commit
+    assert physical.get("k") is None  # and reads show what is on disk
     late: list[BaseException | None] = []
     assert physical.after_durable(late.append)
     assert isinstance(late[0], OSError)
@@ -149,7 +149,7 @@ def test_writes_survive_reopening_and_a_failed_transaction_leaves_nothing(tmp_pa
     physical = SQLitePhysical(path)
     physical.transaction([TxnOp("a", b"1"), TxnOp("b", b"2")])
     physical.delete("a")
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(TypeError):
         physical.transaction([TxnOp("c", b"3"), TxnOp("d", None), TxnOp("e", object())])  # type: ignore[arg-type]
     physical.close()
     again = SQLitePhysical(path)
@@ -160,14 +160,40 @@ def test_writes_survive_reopening_and_a_failed_transaction_leaves_nothing(tmp_pa
         again.close()
 
 
-def test_the_syncer_checkpoints_the_wal(tmp_path: Path) -> None:
-    physical = SQLitePhysical(str(tmp_path / "t.db"), checkpoint_every=20)
-    try:
-        for i in range(100):
-            physical.put(f"k{i}", b"x" * 1000)
-        assert physical.checkpoints >= 2
-    finally:
-        physical.close()
-    conn = sqlite3.connect(str(tmp_path / "t.db"))
-    assert conn.execute("SELECT count(*) FROM entries").fetchone() == (100,)
-    conn.close()
+def test_readers_see_pending_writes_before_they_are_committed(
+    gated: tuple[SQLitePhysical, GatedFsync],
+) -> None:
+    """Read-your-writes through the overlay: gets and lists, puts and deletes."""
+    physical, fsync = gated
+    fsync.release()
+    physical.transaction([TxnOp("dir/a", b"1"), TxnOp("dir/b", b"2"), TxnOp("gone", b"x")])
+    fsync.open.clear()  # hold the next commit
+    with deferred_acknowledgement():
+        physical.transaction([TxnOp("dir/c", b"3"), TxnOp("dir/a", None), TxnOp("gone", None)])
+        physical.put("dir/sub/d", b"4")
+    assert fsync.entered.acquire(timeout=10)
+    assert physical.get("dir/c") == b"3" and physical.get("dir/a") is None and physical.get("gone") is None
+    assert physical.list("dir/") == ["b", "c", "sub/"]
+    assert physical.list_all("dir/") == ["dir/b", "dir/c", "dir/sub/d"]
+    fsync.release()
+    physical.wait_durable()
+    assert physical._overlay == {}  # committed: the table alone answers now
+    assert physical.list_all("dir/") == ["dir/b", "dir/c", "dir/sub/d"]
+    assert physical.get("dir/c") == b"3" and physical.get("gone") is None
+
+
+def test_a_newer_pending_write_outlives_the_commit_of_an_older_one(
+    gated: tuple[SQLitePhysical, GatedFsync],
+) -> None:
+    physical, fsync = gated
+    with deferred_acknowledgement():
+        physical.put("k", b"old")
+        assert fsync.entered.acquire(timeout=10)  # the committer took "old" and waits
+        physical.delete("k")  # queued behind it
+        fsync.open.set()
+        fsync.open.clear()
+    assert fsync.entered.acquire(timeout=10)  # "old" is on disk, the delete is held
+    assert physical.get("k") is None  # the overlay still answers with the newer delete
+    fsync.release()
+    physical.wait_durable()
+    assert physical.get("k") is None

@@ -59,15 +59,26 @@ def parse_go_duration(text: str) -> float:
     return sign * total
 
 
+# Parsed strings: clients send the same few ("1h", "768h", "30m") on every request.
+_PARSED: dict[str, int] = {}
+_PARSED_MAX = 1024
+
+
 def parse_duration_second(value: object) -> int:
     """Vault's parseutil.ParseDurationSecond: returns whole seconds (may be negative).
 
     Beyond Go's time.Duration (about 292 years) Go wraps around silently; here it is refused, so
     that no out-of-range integer reaches storage (orjson, like Go, holds 64 bits at most).
     """
+    if type(value) is str:
+        cached = _PARSED.get(value)
+        if cached is not None:
+            return cached
     seconds = _parse_duration_second(value)
     if abs(seconds) > _MAX_SECONDS:
         raise DurationError(f"could not parse duration from input {value!r}")
+    if type(value) is str and len(_PARSED) < _PARSED_MAX:
+        _PARSED[value] = seconds  # only valid inputs: errors are raised afresh each time
     return seconds
 
 

@@ -50,6 +50,9 @@ _OPENAPI_TYPES = {
 }
 
 
+_NO_SCALAR = object()
+
+
 class FieldError(ValueError):
     """A value that cannot be converted; the message is Vault's conversion text."""
 
@@ -64,6 +67,11 @@ class Field:
     deprecated: bool = False
     # OpenBao lets query parameters feed fields on read; on by default.
     query: bool = False
+
+    def __post_init__(self) -> None:
+        zero = zero_value(self.type)
+        # An immutable zero is shared; a list one is made afresh per request (get_ok).
+        self.scalar_zero: Any = _NO_SCALAR if isinstance(zero, list) else zero
 
     def openapi(self) -> dict[str, Any]:
         kind, fmt = _OPENAPI_TYPES[self.type]
@@ -312,7 +320,10 @@ class FieldData:
             return self._convert(name, spec, self.raw[name]), True
         if spec.default is not None:
             return spec.default, False
-        return zero_value(spec.type), False
+        zero = spec.scalar_zero
+        if zero is not _NO_SCALAR:
+            return zero, False
+        return zero_value(spec.type), False  # a fresh list each time
 
     def get_raw(self, name: str, default: Any = None) -> Any:
         return self.raw.get(name, default)

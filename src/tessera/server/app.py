@@ -30,7 +30,7 @@ from ..framework.durations import DurationError, parse_duration_second
 from ..storage.base import deferred_acknowledgement
 from . import syshttp
 from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
-from .dispatch import Dispatcher, long_or_waited, start_watch
+from .dispatch import Dispatcher
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 
 log = logging.getLogger("tessera.http")
@@ -196,18 +196,7 @@ class App:
         dispatcher = self.dispatcher
         if dispatcher is None:
             return self._answer(*args)
-        if dispatcher.offload(method, raw_path):
-            dispatcher.submit(self._answer_watched, *args)
-            return 0  # answered by the pool thread
-        return self._answer_watched(*args)
-
-    def _answer_watched(self, *args: Any) -> int:
-        """``_answer``, then tell the dispatcher whether the request waited or ran long."""
-        started = start_watch()
-        try:
-            return self._answer(*args)
-        finally:
-            self.dispatcher.history.record(args[1], args[2], long_or_waited(started))  # type: ignore[union-attr]
+        return dispatcher.serve(method, raw_path, self._answer, args)
 
     def _answer(
         self,

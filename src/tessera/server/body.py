@@ -40,8 +40,14 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any] | None:
         raise ErrorResponse(
             f"failed to decode JSON input: json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
         )
-    check_complexity(parsed)
+    if len(raw) > _ALWAYS_SIMPLE:
+        check_complexity(parsed)
     return parsed
+
+
+# A JSON text needs at least two bytes per string ("") and per level of nesting ("[" "]"): one
+# shorter than this cannot go past either limit, so it skips the walk.
+_ALWAYS_SIMPLE = 2 * min(MAX_JSON_STRINGS, MAX_JSON_DEPTH)
 
 
 def _go_json_error(raw: bytes, exc: orjson.JSONDecodeError) -> str:

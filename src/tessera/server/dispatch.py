@@ -28,9 +28,9 @@ from typing import Any
 
 from ..core import gate
 
-# Thread CPU time above which a request counts as long: such requests go to the pool too, so that
-# a slow key generation does not hold every other request up behind it on the runner.
-LONG_CPU_SECONDS = 0.005
+# Time above which a request counts as long: such requests go to the pool too, so that a slow
+# key generation does not hold every other request up behind it on the runner.
+LONG_SECONDS = 0.005
 _DECAY = 0.7  # weight of the history against the newest request
 _MAX_ROUTES = 4096
 
@@ -66,17 +66,6 @@ class RouteHistory:
             old = scores.get(key)
             score = sample if old is None else old * _DECAY + sample * (1 - _DECAY)
             scores[key] = sample if abs(score - sample) < 0.01 else score  # settle, then skip
-
-
-def start_watch() -> float:
-    """Before a request: forget the last one's waits; the thread's CPU clock now."""
-    gate.clear_waited()
-    return time.thread_time()
-
-
-def long_or_waited(cpu_started: float) -> bool:
-    """After a request: did it wait on a commit, or run long on the CPU?"""
-    return gate.waited() or time.thread_time() - cpu_started > LONG_CPU_SECONDS
 
 
 class SidePool:
@@ -131,9 +120,30 @@ class Dispatcher:
         self.pool = SidePool(pool_size)
         self.handed_over = 0  # requests served by the pool (tests and the benchmark read it)
 
-    def offload(self, method: str, path: str) -> bool:
-        return self.history.waits(method, path)
+    def serve(self, method: str, path: str, answer: Callable[..., int], args: tuple[Any, ...]) -> int:
+        """Run ``answer(*args)`` here (the runner) or in the pool, by what the route did lately.
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.handed_over += 1
-        self.pool.submit(fn, *args)
+        On the runner the wall clock is what counts (how long everyone else waited, and
+        ``perf_counter`` is nearly free); in the pool, the thread's CPU time, since waiting for
+        the run gate there says nothing about the request.
+        """
+        if self.history.waits(method, path):
+            self.handed_over += 1
+            self.pool.submit(self._watched, time.thread_time, method, path, answer, args)
+            return 0  # answered by the pool thread
+        return self._watched(time.perf_counter, method, path, answer, args)
+
+    def _watched(
+        self,
+        clock: Callable[[], float],
+        method: str,
+        path: str,
+        answer: Callable[..., int],
+        args: tuple[Any, ...],
+    ) -> int:
+        gate.clear_waited()
+        started = clock()
+        try:
+            return answer(*args)
+        finally:
+            self.history.record(method, path, gate.waited() or clock() - started > LONG_SECONDS)

@@ -1,24 +1,28 @@
-"""SQLite physical storage (WAL) with group commit by a WAL syncer.
+"""SQLite physical storage (WAL) with group commit by one committer thread.
 
-A transaction commits at once into the write-ahead log (``synchronous=NORMAL``: written, not yet
-flushed), and one syncer thread makes commits durable by fsyncing the WAL file, each fsync
-covering every commit made before it started. That is exactly what ``synchronous=FULL`` does
-at every commit, shared: a commit is durable once its WAL frames are on disk, and SQLite's own
-checkpoints sync the WAL before copying it into the database and the database after.
+A writer hands its transaction to the committer and goes on; the committer applies every
+pending transaction in one SQLite transaction and commits it with ``synchronous=FULL`` (one
+fsync of the WAL for all of them). Until then the writes live in an overlay that every read
+consults first, so a thread always reads what it wrote, and what anyone wrote before it.
+On a 2-core machine this moves SQLite's own work (B-tree updates, WAL writes, the fsync:
+~150 µs of CPU per service token) off the thread that runs requests.
 
-Who waits for the fsync:
-- by default the writer: :meth:`transaction` returns once its commit is durable, as before;
+Who waits for the commit:
+- by default the writer: :meth:`transaction` returns once its commit is durable;
 - a request served on the threaded listener instead defers its acknowledgement
   (:func:`~tessera.storage.base.deferred_acknowledgement`): its write returns at once, the
-  thread goes on to the next request, and the answer is sent by :meth:`after_durable` once the
-  syncer has flushed every commit made before the answer was ready. Answers are held whenever
-  any commit is not yet durable, so no client ever sees state a crash could take back.
+  thread goes on to the next request, and the answer is sent by :meth:`after_durable` once every
+  transaction handed over before the answer was ready is committed. Answers are held whenever
+  any commit is pending, so no client ever sees state a crash could take back.
+
+A commit that fails (a full disk, an I/O error) stops the storage: every waiting answer gets the
+error and no later write is accepted, since requests already saw the lost writes through the
+overlay and caches. Reads go on; a restart resumes from what is on disk.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -29,9 +33,7 @@ from .base import Physical, TxnOp, acknowledgement_deferred, children
 log = logging.getLogger("tessera.storage")
 
 _HIGH = "\U0010ffff"
-# The syncer checkpoints the WAL into the database every this many transactions (SQLite's own
-# automatic checkpoint would run in a writer, holding a request up for two fsyncs).
-CHECKPOINT_EVERY = 1000
+_ABSENT = object()
 
 Ready = Callable[[BaseException | None], None]
 
@@ -39,15 +41,9 @@ Ready = Callable[[BaseException | None], None]
 class SQLitePhysical(Physical):
     name = "sqlite"
 
-    def __init__(
-        self,
-        path: str,
-        fsync: Callable[[int], None] = os.fsync,
-        checkpoint_every: int = CHECKPOINT_EVERY,
-    ) -> None:
+    def __init__(self, path: str, before_commit: Callable[[], None] | None = None) -> None:
         self.path = path
-        self._fsync = fsync
-        self.checkpoint_every = checkpoint_every
+        self._before_commit = before_commit  # tests hold or slow the commit with it
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
@@ -56,24 +52,20 @@ class SQLitePhysical(Physical):
         writer.execute(
             "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"
         )
-        writer.execute("PRAGMA synchronous=NORMAL")  # the syncer flushes the WAL (module doc)
-        writer.execute("PRAGMA wal_autocheckpoint=0")  # the syncer checkpoints
         self._writer = writer
-        self._write_lock = threading.Lock()
-        writer.execute("SELECT 1 FROM entries LIMIT 1").fetchall()  # a read opens (creates) the WAL
-        self._wal_fd = os.open(path + "-wal", os.O_RDONLY | os.O_CREAT, 0o600)
-        _fsync_directory(os.path.dirname(os.path.abspath(path)))  # the WAL file's own entry
         self._cond = threading.Condition()
-        self._written = 0  # commits made (sequence numbers)
-        self._synced = 0  # commits known durable
-        self._sync_error: BaseException | None = None
+        self._queue: list[tuple[int, list[TxnOp]]] = []
+        # Handed over, not yet committed: key -> (sequence, value or None for a delete).
+        self._overlay: dict[str, tuple[int, bytes | None]] = {}
+        self._written = 0  # transactions handed over (sequence numbers)
+        self._synced = 0  # transactions committed
+        self._failure: BaseException | None = None
         self._held: list[tuple[int, Ready]] = []
         self._closed = False
-        # Transactions committed and fsyncs made: their ratio is how well writers batch.
+        # Transactions committed and commits (fsyncs) made: their ratio is how well writers batch.
         self.transactions = 0
         self.commits = 0
-        self.checkpoints = 0
-        self._thread = threading.Thread(target=self._sync_loop, name="sqlite-syncer", daemon=True)
+        self._thread = threading.Thread(target=self._commit_loop, name="sqlite-committer", daemon=True)
         self._thread.start()
 
     def _connect(self) -> sqlite3.Connection:
@@ -91,16 +83,30 @@ class SQLitePhysical(Physical):
             self._local.conn = conn
         return conn
 
-    # -- reads -----------------------------------------------------------------------
+    # -- reads (the overlay first: it is newer than anything on disk) ----------------------
     def get(self, key: str) -> bytes | None:
+        pending = self._overlay.get(key, _ABSENT)
+        if pending is not _ABSENT:
+            return pending[1]  # type: ignore[index]
         row = self._reader().execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
     def _range(self, prefix: str) -> list[str]:
+        # The overlay is read before the table: a write committed in between is in one or both.
+        pending = [(k, v[1] is not None) for k, v in list(self._overlay.items()) if k.startswith(prefix)]
         rows = self._reader().execute(
             "SELECT key FROM entries WHERE key >= ? AND key < ? ORDER BY key", (prefix, prefix + _HIGH)
         )
-        return [r[0] for r in rows]
+        keys = [r[0] for r in rows]
+        if not pending:
+            return keys
+        merged = set(keys)
+        for key, present in pending:
+            if present:
+                merged.add(key)
+            else:
+                merged.discard(key)
+        return sorted(merged)
 
     def list(self, prefix: str) -> list[str]:
         return children(prefix, self._range(prefix))
@@ -118,61 +124,106 @@ class SQLitePhysical(Physical):
     def transaction(self, ops: list[TxnOp]) -> None:
         if not ops:
             return
-        if self._closed:
-            raise RuntimeError("storage is closed")
-        if self._sync_error is not None:
-            raise OSError(f"storage sync failed: {self._sync_error}")
-        conn = self._writer
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._apply(conn, ops)
-                conn.execute("COMMIT")
-            except BaseException:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise
-            self.transactions += 1
-            with self._cond:
-                self._written += 1
-                sequence = self._written
-                self._cond.notify_all()
+        for op in ops:
+            if op.value is not None and not isinstance(op.value, (bytes, bytearray, memoryview)):
+                raise TypeError(f"storage values are bytes, not {type(op.value).__name__}")
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("storage is closed")
+            if self._failure is not None:
+                raise OSError(f"storage commit failed: {self._failure}")
+            self._written += 1
+            sequence = self._written
+            self._overlay.update({op.key: (sequence, op.value) for op in ops})
+            self._queue.append((sequence, list(ops)))
+            self._cond.notify_all()
         if acknowledgement_deferred():
             return  # the answer waits instead (after_durable)
-        self._wait_synced(sequence)
+        self._wait_committed(sequence)
 
-    def _wait_synced(self, sequence: int) -> None:
+    def _wait_committed(self, sequence: int) -> None:
         with self._cond:
             if self._synced >= sequence:
                 return
-        with stepping_aside(), self._cond:  # other requests run and join this fsync meanwhile
-            while self._synced < sequence and self._sync_error is None:
+        with stepping_aside(), self._cond:  # other requests run and join this commit meanwhile
+            while self._synced < sequence and self._failure is None:
                 self._cond.wait()
-            error = self._sync_error
-        if error is not None:
-            raise OSError(f"storage sync failed: {error}") from error
+            failure = self._failure if self._synced < sequence else None
+        if failure is not None:
+            raise OSError(f"storage commit failed: {failure}") from failure
 
     def after_durable(self, ready: Ready) -> bool:
-        """Call ``ready`` once every commit made so far is durable; False if they already are.
-
-        After a failed fsync nothing is durable any more: ``ready`` gets the error at once.
-        """
+        """Call ``ready`` once every transaction handed over so far is committed; False if they
+        all are already. After a failed commit ``ready`` gets the failure at once."""
         with self._cond:
-            error = self._sync_error
-            if error is None:
+            failure = self._failure
+            if failure is None:
                 if self._synced >= self._written:
                     return False
                 self._held.append((self._written, ready))
                 return True
-        ready(error)
+        ready(failure)
         return True
 
     def wait_durable(self) -> None:
         with self._cond:
             sequence = self._written
-        self._wait_synced(sequence)
+        self._wait_committed(sequence)
+
+    # -- the committer -------------------------------------------------------------------
+    def _commit_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return  # closed, and nothing left to commit
+                batch, self._queue = self._queue, []
+            failure = self._commit(batch)
+            last = batch[-1][0]
+            with self._cond:
+                if failure is None:
+                    self._synced = last
+                    for sequence, ops in batch:
+                        for op in ops:
+                            pending = self._overlay.get(op.key)
+                            if pending is not None and pending[0] <= sequence:
+                                del self._overlay[op.key]  # on disk now, and not written since
+                    ready = [cb for seq, cb in self._held if seq <= last]
+                    self._held = [h for h in self._held if h[0] > last]
+                else:
+                    self._failure = failure
+                    self._overlay.clear()
+                    self._queue.clear()
+                    ready, self._held = [cb for _, cb in self._held], []
+                self._cond.notify_all()
+            for callback in ready:
+                try:
+                    callback(failure)
+                except Exception:
+                    log.exception("sending a held answer failed")
+            if failure is not None:
+                return
+
+    def _commit(self, batch: list[tuple[int, list[TxnOp]]]) -> BaseException | None:
+        conn = self._writer
+        try:
+            if self._before_commit is not None:
+                self._before_commit()
+            conn.execute("BEGIN IMMEDIATE")
+            for _, ops in batch:
+                self._apply(conn, ops)
+            conn.execute("COMMIT")  # synchronous=FULL: the WAL is fsynced here, once for all
+        except BaseException as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            log.critical("SQLite commit failed; storage no longer accepts writes: %s", exc)
+            return exc
+        self.commits += 1
+        self.transactions += len(batch)
+        return None
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, ops: list[TxnOp]) -> None:
@@ -186,55 +237,13 @@ class SQLitePhysical(Physical):
                     (op.key, op.value),
                 )
 
-    # -- the syncer --------------------------------------------------------------------
-    def _sync_loop(self) -> None:
-        checkpointer: sqlite3.Connection | None = None
-        checkpointed_at = 0  # self.transactions at the last checkpoint
-        while True:
-            with self._cond:
-                while self._synced >= self._written and not self._closed:
-                    self._cond.wait()
-                if self._synced >= self._written:
-                    return  # closed, and nothing left to flush
-                target = self._written
-            error: BaseException | None = None
-            try:
-                self._fsync(self._wal_fd)
-                self.commits += 1
-            except BaseException as exc:  # fsync failed: nothing after it can be trusted
-                log.critical("fsync of the SQLite WAL failed; writes are no longer acknowledged: %s", exc)
-                error = exc
-            with self._cond:
-                if error is None:
-                    self._synced = target
-                else:
-                    self._sync_error = error
-                ready = [cb for seq, cb in self._held if error is not None or seq <= target]
-                self._held = [] if error is not None else [h for h in self._held if h[0] > target]
-                self._cond.notify_all()
-            for callback in ready:
-                try:
-                    callback(error)
-                except Exception:
-                    log.exception("sending a held answer failed")
-            if error is not None:
-                return
-            if self.transactions - checkpointed_at >= self.checkpoint_every:
-                checkpointer = checkpointer or self._connect()
-                try:
-                    checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    checkpointed_at = self.transactions
-                    self.checkpoints += 1
-                except sqlite3.Error as exc:
-                    log.warning("WAL checkpoint failed (will retry): %s", exc)
-
     def close(self) -> None:
-        if self._closed:
-            return
         with self._cond:
+            if self._closed:
+                return
             self._closed = True
             self._cond.notify_all()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=30)
         with self._conns_lock:
             for conn in self._all_conns:
                 try:
@@ -242,12 +251,3 @@ class SQLitePhysical(Physical):
                 except sqlite3.Error:
                     pass
             self._all_conns.clear()
-        os.close(self._wal_fd)
-
-
-def _fsync_directory(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -52,7 +52,7 @@ def encode(barrier: Barrier, entry: TokenEntry) -> str:
         value = getattr(entry, name)
         if name == "namespace_id" and value == "root":
             continue  # the default; keeps root-namespace tokens short
-        if name == "creation_time" or value not in ("", None, [], {}, 0):
+        if value or name == "creation_time":  # empty values ("", None, [], {}, 0) are left out
             doc[short] = value
     blob = barrier.encrypt("", orjson.dumps(doc))
     return "hvb." + base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
