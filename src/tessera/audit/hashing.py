@@ -9,7 +9,6 @@ keys listed as non-HMAC; numbers, booleans and nulls are kept as they are.
 from __future__ import annotations
 
 import calendar
-import hashlib
 import hmac
 import re
 import threading
@@ -50,7 +49,7 @@ class Salt:
         return salt
 
     def hmac(self, data: str) -> str:
-        return hmac.new(self._key, data.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, data.encode(), "sha256").hex()
 
     def identified_hmac(self, data: str) -> str:
         """GetIdentifiedHMAC: the form every hashed value takes in an audit line."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
@@ -40,10 +39,10 @@ class Salt:
         self._key = key
 
     def hash(self, value: str) -> str:
-        return "h" + hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
+        return "h" + hmac.digest(self._key, value.encode(), "sha256").hex()
 
     def hmac_sha256(self, value: str) -> str:
-        return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, value.encode(), "sha256").hex()
 
 
 def constant_time_equal(a: str, b: str) -> bool:

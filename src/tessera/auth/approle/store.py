@@ -9,7 +9,6 @@ cannot be replayed as a login. Role IDs and accessors are salted with a mount-wi
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
@@ -36,7 +35,7 @@ def create_hmac(key: str, value: str) -> str:
         raise InternalError("invalid HMAC key")
     if len(value) > MAX_HMAC_INPUT:
         raise InternalError(f"value is longer than maximum of {MAX_HMAC_INPUT} bytes")
-    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key.encode(), value.encode(), "sha256").hex()  # one-shot: no HMAC object
 
 
 @dataclass

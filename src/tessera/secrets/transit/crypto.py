@@ -6,7 +6,6 @@ the reference has to decrypt its ciphertexts and verify its signatures here, and
 
 from __future__ import annotations
 
-import hashlib
 import hmac as _hmac
 import struct
 from typing import Any, Protocol
@@ -34,7 +33,7 @@ def hkdf_sha256(key: bytes, info: bytes, length: int, salt: bytes | None = None)
 def counter_kdf(key: bytes, context: bytes) -> bytes:
     """kdf.CounterMode(HMACSHA256PRF, 256, key, context, 256): the pre-HKDF derivation (kdf 0)."""
     msg = struct.pack(">I", 0) + context + struct.pack(">I", 256)
-    return _hmac.new(key, msg, hashlib.sha256).digest()
+    return _hmac.digest(key, msg, "sha256")
 
 
 # -- XChaCha20-Poly1305 (not in cryptography: HChaCha20 + ChaCha20-Poly1305) -------------

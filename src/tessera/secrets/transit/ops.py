@@ -140,7 +140,7 @@ def _symmetric_encrypt(
             raise InternalErr(f"unhandled convergent version {cv}")
         if not hmac_key:
             raise InternalErr("invalid hmac key length of zero")
-        nonce = _hmac.new(hmac_key, plaintext, hashlib.sha256).digest()[:size]
+        nonce = _hmac.digest(hmac_key, plaintext, "sha256")[:size]
     else:
         nonce = os.urandom(size)
     return nonce + aead.encrypt(nonce, plaintext, aad)
