@@ -158,7 +158,7 @@ class App:
         ``proto.response_bytes``. Same pipeline as ``__call__``, minus the event loop: the
         request never changes threads, which is most of what an ASGI request costs here. With a
         dispatcher (``server/dispatch.py``) this thread is the runner, and a request of a route
-        that waits on commits is handed to the side pool, which answers it later.
+        that runs long is handed to the side pool, which answers it later.
         """
         method = scope["REQUEST_METHOD"].upper()
         raw_path = scope["PATH_INFO"]

@@ -1,21 +1,22 @@
-"""Which thread serves a request: the runner, or the side pool for requests that wait.
+"""Which thread serves a request: the runner, or the side pool for requests that run long.
 
 Measured on a 2-core machine (docs/performance.md): one Python thread serving every request back
 to back costs about half the CPU per request of 16-32 threads taking turns (batch-token creation
 ~200 µs against ~380 µs, a KV read ~120 µs against ~235 µs), because consecutive requests on one
-thread never hand the GIL to another. But a request that waits for a durable commit would stall
-that one thread, and group commit only pays when many writers wait on the same fsync.
+thread never hand the GIL to another. So granian gets a single Python thread, the *runner*.
 
-So granian gets a single Python thread, the *runner*, and the requests that wait go to a *side
-pool* of threads, which answer through granian's protocol object when they are done (granian
-sends a response whenever it arrives, from any thread). Which requests wait is learned, not
-declared: the same path writes or not depending on the body and the role (a batch token is never
-stored, a service token is; an AppRole role may issue either), and on the storage. After each
-request the :class:`RouteHistory` records whether it waited on a commit or ran long on the CPU
-(an RSA key generation): per method and path, and per method and parent path, so that writes to
-ever-new keys (``kv/a``, ``kv/b``, ...) are recognised by their folder. A route goes to the pool
-once most of its recent requests waited and comes back when they stop waiting; a route never
-seen runs on the runner, where its first commit costs at most one fsync of the runner's time.
+One thread must never be stuck behind one request. Writes do not stop it: they hand their
+transaction to the storage's committer and the answer waits instead of the thread
+(``storage/sqlite.py``). What remains is a request that runs long (an RSA key generation) or
+that does wait on something (a commit outside a deferred answer, a slow lock). Those go to a
+*side pool* of threads, which answer through granian's protocol object when they are done
+(granian sends a response whenever it arrives, from any thread). Which requests those are is
+learned, not declared: the same path can be cheap or not depending on the body. After each
+request the :class:`RouteHistory` records whether it waited or ran over ``LONG_SECONDS``: per
+method and path, and per method and parent path, so that ever-new names in one folder
+(``transit/keys/a``, ``transit/keys/b``) are recognised together. A route goes to the pool once
+most of its recent requests were long, and comes back when they stop being long; a route never
+seen runs on the runner.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def parent_of(path: str) -> str:
 
 
 class RouteHistory:
-    """Per (method, path): how often recent requests waited. Lock-free: races lose a sample."""
+    """Per (method, path): how often recent requests were long. Lock-free: races lose a sample."""
 
     def __init__(self, max_routes: int = _MAX_ROUTES) -> None:
         self.max_routes = max_routes
@@ -113,7 +114,7 @@ class SidePool:
 
 
 class Dispatcher:
-    """The runner's choice for each request, and the pool it hands waiting requests to."""
+    """The runner's choice for each request, and the pool it hands long requests to."""
 
     def __init__(self, pool_size: int) -> None:
         self.history = RouteHistory()

@@ -13,7 +13,7 @@ not part of granian's public embedding API; ``TESSERA_HTTP_MODE=asgi`` selects t
 which is also what apps that only speak ASGI (the recovery server) get.
 
 On local storage (in memory, SQLite) granian gets one Python thread, the runner, and requests
-that wait on commits are handed to a side pool (``server/dispatch.py`` says why and how).
+that run long are handed to a side pool (``server/dispatch.py`` says why and how).
 ``TESSERA_HTTP_THREADS`` (default 32) is how many Python threads serve requests at once (the side
 pool's size; on PostgreSQL, granian's own); more requests wait in Rust. Blocking requests (durable writes waiting on a shared fsync) need enough
 of them to batch well. granian's backpressure stays at the listener's backlog (1024): it bounds
