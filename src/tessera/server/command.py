@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -237,6 +238,10 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stop)
     loop.add_signal_handler(signal.SIGHUP, _reload_audit, core)
+    # Everything loaded so far (modules, the core, its mounts) lives as long as the process: the
+    # garbage collector's full passes need not walk it again (~40k objects, ~25 ms a pass).
+    gc.collect()
+    gc.freeze()
     try:
         await asyncio.gather(*(s.serve() for s in servers))
     finally:
