@@ -7,6 +7,7 @@ as long as the test needs; everything else is a real SQLite file.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -197,3 +198,26 @@ def test_a_newer_pending_write_outlives_the_commit_of_an_older_one(
     fsync.release()
     physical.wait_durable()
     assert physical.get("k") is None
+
+
+def test_checkpoints_run_off_the_commit_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's automatic checkpoint (inside a commit, two fsyncs and a WAL copy while every
+    answer waits) is off; a thread of its own checkpoints instead."""
+    monkeypatch.setattr("tessera.storage.sqlite.CHECKPOINT_EVERY", 20)
+    path = tmp_path / "t.db"
+    physical = SQLitePhysical(str(path))
+    try:
+        assert physical._writer.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        for i in range(100):
+            physical.put(f"k{i}", b"x" * 1000)
+        deadline = threading.Event()
+        for _ in range(100):
+            if physical.checkpoints >= 2:
+                break
+            deadline.wait(0.05)
+        assert physical.checkpoints >= 2
+    finally:
+        physical.close()
+    conn = sqlite3.connect(str(path))
+    assert conn.execute("SELECT count(*) FROM entries").fetchone() == (100,)
+    conn.close()

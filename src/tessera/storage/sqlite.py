@@ -33,6 +33,8 @@ from .base import Physical, TxnOp, acknowledgement_deferred, children
 log = logging.getLogger("tessera.storage")
 
 _HIGH = "\U0010ffff"
+# Transactions between checkpoints of the WAL into the database (run off the commit path).
+CHECKPOINT_EVERY = 1000
 _ABSENT = object()
 
 Ready = Callable[[BaseException | None], None]
@@ -52,7 +54,14 @@ class SQLitePhysical(Physical):
         writer.execute(
             "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"
         )
+        # Checkpoints run on their own thread (below): SQLite's automatic one would run inside a
+        # commit, copying the WAL into the database and fsyncing it while every answer waits.
+        writer.execute("PRAGMA wal_autocheckpoint=0")
         self._writer = writer
+        self._checkpoint_due = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
+        )
         self._cond = threading.Condition()
         self._queue: list[tuple[int, list[TxnOp]]] = []
         # Handed over, not yet committed: key -> (sequence, value or None for a delete).
@@ -65,8 +74,11 @@ class SQLitePhysical(Physical):
         # Transactions committed and commits (fsyncs) made: their ratio is how well writers batch.
         self.transactions = 0
         self.commits = 0
+        self.checkpoints = 0
+        self._checkpointed_at = 0
         self._thread = threading.Thread(target=self._commit_loop, name="sqlite-committer", daemon=True)
         self._thread.start()
+        self._checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
@@ -223,7 +235,25 @@ class SQLitePhysical(Physical):
             return exc
         self.commits += 1
         self.transactions += len(batch)
+        if self.transactions - self._checkpointed_at >= CHECKPOINT_EVERY:
+            self._checkpointed_at = self.transactions
+            self._checkpoint_due.set()
         return None
+
+    def _checkpoint_loop(self) -> None:
+        """PASSIVE checkpoints: they copy what no reader still needs and never block the writer."""
+        conn: sqlite3.Connection | None = None
+        while True:
+            self._checkpoint_due.wait()
+            self._checkpoint_due.clear()
+            if self._closed:
+                return
+            try:
+                conn = conn or self._connect()
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                self.checkpoints += 1
+            except sqlite3.Error as exc:
+                log.warning("WAL checkpoint failed (the next one retries): %s", exc)
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, ops: list[TxnOp]) -> None:
@@ -244,6 +274,8 @@ class SQLitePhysical(Physical):
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout=30)
+        self._checkpoint_due.set()
+        self._checkpointer.join(timeout=30)
         with self._conns_lock:
             for conn in self._all_conns:
                 try:
