@@ -17,7 +17,7 @@ from tessera.storage.base import TxnOp, deferred_acknowledgement
 from tessera.storage.sqlite import SQLitePhysical
 
 
-class GatedFsync:
+class GatedCommit:
     """Runs before each commit: waits for ``release`` (and counts commits), or fails when told to."""
 
     def __init__(self) -> None:
@@ -38,11 +38,11 @@ class GatedFsync:
 
 
 @pytest.fixture
-def gated(tmp_path: Path) -> tuple[SQLitePhysical, GatedFsync]:
-    fsync = GatedFsync()
-    physical = SQLitePhysical(str(tmp_path / "t.db"), before_commit=fsync)
-    yield physical, fsync
-    fsync.release()
+def gated(tmp_path: Path) -> tuple[SQLitePhysical, GatedCommit]:
+    commit = GatedCommit()
+    physical = SQLitePhysical(str(tmp_path / "t.db"), before_commit=commit)
+    yield physical, commit
+    commit.release()
     physical.close()
 
 
@@ -60,79 +60,81 @@ def _in_thread(fn: object) -> tuple[threading.Thread, list[object]]:
     return thread, out
 
 
-def test_a_plain_write_returns_only_once_its_fsync_is_done(gated: tuple[SQLitePhysical, GatedFsync]) -> None:
-    physical, fsync = gated
+def test_a_plain_write_returns_only_once_its_commit_is_done(
+    gated: tuple[SQLitePhysical, GatedCommit],
+) -> None:
+    physical, commit = gated
     thread, out = _in_thread(lambda: physical.put("k", b"v"))
-    assert fsync.entered.acquire(timeout=10)  # the syncer is flushing our commit
+    assert commit.entered.acquire(timeout=10)  # the committer is committing our write
     thread.join(0.2)
     assert thread.is_alive()  # and the writer is still waiting for it
-    fsync.release()
+    commit.release()
     thread.join(10)
     assert out == [None]
     assert physical.get("k") == b"v"
 
 
 def test_a_deferred_write_returns_at_once_and_its_answer_waits(
-    gated: tuple[SQLitePhysical, GatedFsync],
+    gated: tuple[SQLitePhysical, GatedCommit],
 ) -> None:
-    physical, fsync = gated
+    physical, commit = gated
     with deferred_acknowledgement():
         physical.put("k", b"v")  # does not wait
     answered = threading.Event()
     errors: list[BaseException | None] = []
     assert physical.after_durable(lambda err: (errors.append(err), answered.set()))
-    assert fsync.entered.acquire(timeout=10)
-    assert not answered.wait(0.2)  # held while the fsync is not done
-    fsync.release()
+    assert commit.entered.acquire(timeout=10)
+    assert not answered.wait(0.2)  # held while the commit is not done
+    commit.release()
     assert answered.wait(10)
     assert errors == [None]
     assert physical.after_durable(lambda err: None) is False  # nothing pending: answer at once
 
 
 def test_answers_that_only_read_wait_for_earlier_writes_too(
-    gated: tuple[SQLitePhysical, GatedFsync],
+    gated: tuple[SQLitePhysical, GatedCommit],
 ) -> None:
     """A reader may have seen a commit a crash could still take back: its answer waits."""
-    physical, fsync = gated
+    physical, commit = gated
     with deferred_acknowledgement():
         physical.put("k", b"v")
     assert physical.get("k") == b"v"  # visible to readers before it is durable...
     answered = threading.Event()
     assert physical.after_durable(lambda err: answered.set())  # ...so the reader's answer is held
-    assert fsync.entered.acquire(timeout=10)
+    assert commit.entered.acquire(timeout=10)
     assert not answered.wait(0.2)
-    fsync.release()
+    commit.release()
     assert answered.wait(10)
 
 
-def test_concurrent_writers_share_one_commit(gated: tuple[SQLitePhysical, GatedFsync]) -> None:
-    physical, fsync = gated
+def test_concurrent_writers_share_one_commit(gated: tuple[SQLitePhysical, GatedCommit]) -> None:
+    physical, commit = gated
     first, _ = _in_thread(lambda: physical.put("first", b"1"))
-    assert fsync.entered.acquire(timeout=10)  # the first commit is under way and held
+    assert commit.entered.acquire(timeout=10)  # the first commit is under way and held
     writers = [_in_thread(lambda i=i: physical.put(f"k{i}", b"v")) for i in range(12)]
     while len(physical._queue) < 12:
         threading.Event().wait(0.01)
-    fsync.release()
+    commit.release()
     for thread, out in writers:
         thread.join(10)
         assert out == [None]
     first.join(10)
-    assert fsync.calls == 2  # the held one, then one for the twelve that queued meanwhile
+    assert commit.calls == 2  # the held one, then one for the twelve that queued meanwhile
     assert physical.commits == 2 and physical.transactions == 13
 
 
 def test_a_failed_commit_fails_every_waiting_answer_and_later_writes(
-    gated: tuple[SQLitePhysical, GatedFsync],
+    gated: tuple[SQLitePhysical, GatedCommit],
 ) -> None:
-    physical, fsync = gated
-    fsync.fail = True
+    physical, commit = gated
+    commit.fail = True
     with deferred_acknowledgement():
         physical.put("k", b"v")
     held: list[BaseException | None] = []
     done = threading.Event()
     physical.after_durable(lambda err: (held.append(err), done.set()))
     writer, out = _in_thread(lambda: physical.put("k2", b"v"))
-    fsync.release()
+    commit.release()
     assert done.wait(10)
     writer.join(10)
     assert isinstance(held[0], OSError)
@@ -162,21 +164,21 @@ def test_writes_survive_reopening_and_a_failed_transaction_leaves_nothing(tmp_pa
 
 
 def test_readers_see_pending_writes_before_they_are_committed(
-    gated: tuple[SQLitePhysical, GatedFsync],
+    gated: tuple[SQLitePhysical, GatedCommit],
 ) -> None:
     """Read-your-writes through the overlay: gets and lists, puts and deletes."""
-    physical, fsync = gated
-    fsync.release()
+    physical, commit = gated
+    commit.release()
     physical.transaction([TxnOp("dir/a", b"1"), TxnOp("dir/b", b"2"), TxnOp("gone", b"x")])
-    fsync.open.clear()  # hold the next commit
+    commit.open.clear()  # hold the next commit
     with deferred_acknowledgement():
         physical.transaction([TxnOp("dir/c", b"3"), TxnOp("dir/a", None), TxnOp("gone", None)])
         physical.put("dir/sub/d", b"4")
-    assert fsync.entered.acquire(timeout=10)
+    assert commit.entered.acquire(timeout=10)
     assert physical.get("dir/c") == b"3" and physical.get("dir/a") is None and physical.get("gone") is None
     assert physical.list("dir/") == ["b", "c", "sub/"]
     assert physical.list_all("dir/") == ["dir/b", "dir/c", "dir/sub/d"]
-    fsync.release()
+    commit.release()
     physical.wait_durable()
     assert physical._overlay == {}  # committed: the table alone answers now
     assert physical.list_all("dir/") == ["dir/b", "dir/c", "dir/sub/d"]
@@ -184,18 +186,18 @@ def test_readers_see_pending_writes_before_they_are_committed(
 
 
 def test_a_newer_pending_write_outlives_the_commit_of_an_older_one(
-    gated: tuple[SQLitePhysical, GatedFsync],
+    gated: tuple[SQLitePhysical, GatedCommit],
 ) -> None:
-    physical, fsync = gated
+    physical, commit = gated
     with deferred_acknowledgement():
         physical.put("k", b"old")
-        assert fsync.entered.acquire(timeout=10)  # the committer took "old" and waits
+        assert commit.entered.acquire(timeout=10)  # the committer took "old" and waits
         physical.delete("k")  # queued behind it
-        fsync.open.set()
-        fsync.open.clear()
-    assert fsync.entered.acquire(timeout=10)  # "old" is on disk, the delete is held
+        commit.open.set()
+        commit.open.clear()
+    assert commit.entered.acquire(timeout=10)  # "old" is on disk, the delete is held
     assert physical.get("k") is None  # the overlay still answers with the newer delete
-    fsync.release()
+    commit.release()
     physical.wait_durable()
     assert physical.get("k") is None
 

@@ -59,11 +59,12 @@ class RouteHistory:
     def record(self, method: str, path: str, waited: bool) -> None:
         scores = self._scores
         sample = 1.0 if waited else 0.0
-        if scores.get((method, path)) == sample == scores.get((method, parent_of(path))):
+        route, folder = (method, path), (method, parent_of(path))
+        if scores.get(route) == sample == scores.get(folder):
             return  # the common case, a route behaving as it always has: nothing to change
         if len(scores) >= self.max_routes:
             scores.clear()  # bounded: a flood of distinct paths only costs relearning
-        for key in ((method, path), (method, parent_of(path))):
+        for key in (route, folder):
             old = scores.get(key)
             score = sample if old is None else old * _DECAY + sample * (1 - _DECAY)
             scores[key] = sample if abs(score - sample) < 0.01 else score  # settle, then skip

@@ -15,8 +15,8 @@ which is also what apps that only speak ASGI (the recovery server) get.
 On local storage (in memory, SQLite) granian gets one Python thread, the runner, and requests
 that run long are handed to a side pool (``server/dispatch.py`` says why and how).
 ``TESSERA_HTTP_THREADS`` (default 32) is how many Python threads serve requests at once (the side
-pool's size; on PostgreSQL, granian's own); more requests wait in Rust. Blocking requests (durable writes waiting on a shared fsync) need enough
-of them to batch well. granian's backpressure stays at the listener's backlog (1024): it bounds
+pool's size; on PostgreSQL, granian's own, enough for many requests to wait on the network at
+once); more requests wait in Rust. granian's backpressure stays at the listener's backlog (1024): it bounds
 open *connections*, and idle keep-alive clients must not lock others out.
 """
 
@@ -79,7 +79,7 @@ def make_server(app: Any, host: str, port: int, **kwargs: Any) -> Any:
 
 
 def _dispatcher_for(app: App) -> Dispatcher | None:
-    """One runner thread plus a side pool for waiting requests, with the run gate between them.
+    """One runner thread plus a side pool for long requests, with the run gate between them.
 
     Only where the gate is on (local storage): on PostgreSQL every read waits on the network,
     and granian's own threads overlap those. ``TESSERA_HTTP_RUNNER=0`` turns it off.
