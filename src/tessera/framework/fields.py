@@ -51,6 +51,7 @@ _OPENAPI_TYPES = {
 
 
 _NO_SCALAR = object()
+_MUTABLE = (list, dict)
 
 
 class FieldError(ValueError):
@@ -306,6 +307,8 @@ class FieldData:
 
     raw: dict[str, Any]
     schema: dict[str, Field] = field(default_factory=dict)
+    # Values converted by validate(), so a handler's get() does not convert them again.
+    _typed: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, name: str) -> Any:
         value, _ = self.get_ok(name)
@@ -317,6 +320,11 @@ class FieldData:
         if spec is None:
             raise KeyError(f"field {name!r} is not in the path's schema")
         if name in self.raw:
+            typed = self._typed
+            if name in typed:
+                value = typed[name]
+                # Each get() hands out its own list or dict, as a fresh conversion would.
+                return (value.copy() if type(value) in _MUTABLE else value), True
             return self._convert(name, spec, self.raw[name]), True
         if spec.default is not None:
             return spec.default, False
@@ -324,6 +332,11 @@ class FieldData:
         if zero is not _NO_SCALAR:
             return zero, False
         return zero_value(spec.type), False  # a fresh list each time
+
+    def set_raw(self, name: str, value: Any) -> None:
+        """Replace a supplied value (a handler adjusting input), dropping its converted form."""
+        self.raw[name] = value
+        self._typed.pop(name, None)
 
     def get_raw(self, name: str, default: Any = None) -> Any:
         return self.raw.get(name, default)
@@ -342,7 +355,8 @@ class FieldData:
 
     def validate(self) -> None:
         """Convert every supplied, declared field once so bad input fails before the handler."""
+        schema, typed = self.schema, self._typed
         for name, value in self.raw.items():
-            spec = self.schema.get(name)
+            spec = schema.get(name)
             if spec is not None:
-                self._convert(name, spec, value)
+                typed[name] = self._convert(name, spec, value)

@@ -127,7 +127,7 @@ class RoleHandlers:
             raw_type = req.data.get("token_type")
             if raw_type in ("default-service", "default-batch"):
                 adjusted = raw_type.removeprefix("default-")
-                data.raw["token_type"] = adjusted
+                data.set_raw("token_type", adjusted)
                 resp.add_warning(f"{raw_type} has no useful meaning; adjusting to {adjusted}")
             role.parse_token_fields(data)
             local, given = data.get_ok("local_secret_ids")
