@@ -9,7 +9,6 @@ keys listed as non-HMAC; numbers, booleans and nulls are kept as they are.
 from __future__ import annotations
 
 import calendar
-import hmac
 import re
 import threading
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ..core.keyed_hash import KeyedSha256
 from ..storage.base import Storage
 
 HMAC_TYPE = "hmac-sha256"
@@ -34,7 +34,7 @@ class Salt:
 
     def __init__(self, value: str) -> None:
         self.value = value
-        self._key = value.encode()
+        self._hmac = KeyedSha256(value.encode())
 
     @classmethod
     def load(cls, storage: Storage | None) -> Salt:
@@ -49,7 +49,7 @@ class Salt:
         return salt
 
     def hmac(self, data: str) -> str:
-        return hmac.digest(self._key, data.encode(), "sha256").hex()
+        return self._hmac.digest(data.encode()).hex()
 
     def identified_hmac(self, data: str) -> str:
         """GetIdentifiedHMAC: the form every hashed value takes in an audit line."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import secrets
 
+from ..core.keyed_hash import KeyedSha256
+
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -36,13 +38,13 @@ class Salt:
     """HMAC-SHA256 keyed by a per-cluster secret: storage keys never reveal a token ID."""
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
+        self._hmac = KeyedSha256(key)
 
     def hash(self, value: str) -> str:
-        return "h" + hmac.digest(self._key, value.encode(), "sha256").hex()
+        return "h" + self._hmac.digest(value.encode()).hex()
 
     def hmac_sha256(self, value: str) -> str:
-        return hmac.digest(self._key, value.encode(), "sha256").hex()
+        return self._hmac.digest(value.encode()).hex()
 
 
 def constant_time_equal(a: str, b: str) -> bool:

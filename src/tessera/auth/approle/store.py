@@ -9,7 +9,6 @@ cannot be replayed as a login. Role IDs and accessors are salted with a mount-wi
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import threading
 import time
@@ -17,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...core.keyed_hash import keyed_sha256
 from ...framework import ErrorResponse, InternalError
 from ...storage.base import Storage
 from ..tokenutil import TokenParams
@@ -35,7 +35,7 @@ def create_hmac(key: str, value: str) -> str:
         raise InternalError("invalid HMAC key")
     if len(value) > MAX_HMAC_INPUT:
         raise InternalError(f"value is longer than maximum of {MAX_HMAC_INPUT} bytes")
-    return hmac.digest(key.encode(), value.encode(), "sha256").hex()  # one-shot: no HMAC object
+    return keyed_sha256(key.encode()).digest(value.encode()).hex()
 
 
 @dataclass
