@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import posixpath
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -418,13 +419,27 @@ class App:
         )
 
 
+_ID_RANDOM = threading.local()
+_ID_RANDOM_CHUNK = 4096
+_UUID_VARIANT = "89ab89ab89ab89ab"  # first hex digit of the variant byte: 10xx in binary
+os.register_at_fork(after_in_child=_ID_RANDOM.__dict__.clear)  # a child draws its own bytes
+
+
 def new_request_id() -> str:
-    """A random (version 4) UUID as text, without building a ``uuid.UUID`` (a few µs per request)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A random (version 4) UUID as text, without building a ``uuid.UUID`` (a few µs per request).
+
+    The bytes come 4 KiB at a time from ``os.urandom``, per thread: one system call for 256
+    request IDs. Request IDs correlate log lines; they are not secrets (nonces and token IDs
+    are drawn from the system's generator directly).
+    """
+    local = _ID_RANDOM
+    pos = getattr(local, "pos", _ID_RANDOM_CHUNK)
+    if pos >= _ID_RANDOM_CHUNK:
+        local.buf = os.urandom(_ID_RANDOM_CHUNK)
+        pos = 0
+    local.pos = pos + 16
+    h = local.buf[pos : pos + 16].hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
 
 
 _CGI_HEADER_NAMES: dict[str, str] = {}

@@ -7,7 +7,6 @@ so batch tokens survive ``sys/rotate``.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 
@@ -20,6 +19,7 @@ _RAW_URL_B64 = re.compile(r"[A-Za-z0-9_-]*")
 _URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _URL_B64_VALUE = {c: i for i, c in enumerate(_URL_ALPHABET)}
 _URL_TO_STD = str.maketrans("-_", "+/")
+_STD_TO_URL = bytes.maketrans(b"+/", b"-_")
 _PADDING = ("", "", "==", "=")
 # Low bits of the last character that carry no data, by length % 4 (-1: impossible length).
 _SPARE_BITS = (0, -1, 0x0F, 0x03)
@@ -55,7 +55,7 @@ def encode(barrier: Barrier, entry: TokenEntry) -> str:
         if value or name == "creation_time":  # empty values ("", None, [], {}, 0) are left out
             doc[short] = value
     blob = barrier.encrypt("", orjson.dumps(doc))
-    return "hvb." + base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+    return "hvb." + binascii.b2a_base64(blob, newline=False).translate(_STD_TO_URL, b"=").decode()
 
 
 def decode(barrier: Barrier, token_id: str) -> TokenEntry | None:

@@ -81,15 +81,15 @@ def _freeze(entry: TokenEntry) -> CachedEntry:
 
 def _thaw(cached: CachedEntry) -> TokenEntry:
     """A fresh TokenEntry callers may change freely."""
-    state = dict(zip(_FIELD_NAMES, cached, strict=True))
+    twin = object.__new__(TokenEntry)
+    state = twin.__dict__
+    state.update(zip(_FIELD_NAMES, cached, strict=True))
     for i in _LIST_FIELDS:
         state[_FIELD_NAMES[i]] = list(cached[i])
     for i in _DICT_FIELDS:
         value = cached[i]
         if value is not None:
             state[_FIELD_NAMES[i]] = dict(value)
-    twin = object.__new__(TokenEntry)
-    twin.__dict__.update(state)
     return twin
 
 
