@@ -132,7 +132,9 @@ class Backend:
             data.validate()  # Vault converts fields during the existence check: a bad value is a bare 400
         except FieldError as exc:
             raise ErrorResponse(str(exc)) from None
-        return True, bool(path.existence_check(req, data))
+        exists = bool(path.existence_check(req, data))
+        req.checked_fields = (path, req.data, data)
+        return True, exists
 
     def handle_request(self, req: Request) -> Response | None:
         routed = self.route(req.path)
@@ -146,15 +148,19 @@ class Backend:
             handler = path.operations.get(Operation.UPDATE)
         if handler is None:
             raise UnsupportedOperation()
-        raw = dict(req.data)
         # Captures from the URL take priority over body fields of the same name, with a warning.
-        replaced = sorted(k for k, v in captures.items() if raw.get(k) is not None)
-        raw.update(captures)
-        data = FieldData(raw, path.fields)
-        try:
-            data.validate()
-        except FieldError as exc:
-            raise ErrorResponse(f"Field validation failed: {exc}") from None
+        replaced = sorted(k for k, v in captures.items() if req.data.get(k) is not None)
+        checked, req.checked_fields = req.checked_fields, None
+        if checked is not None and checked[0] is path and checked[1] is req.data:
+            data = checked[2]  # the existence check converted the same input a moment ago
+        else:
+            raw = dict(req.data)
+            raw.update(captures)
+            data = FieldData(raw, path.fields)
+            try:
+                data.validate()
+            except FieldError as exc:
+                raise ErrorResponse(f"Field validation failed: {exc}") from None
         resp = handler(req, data)
         ignored = []
         if not path.takes_arbitrary_input:

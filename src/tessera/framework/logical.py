@@ -131,6 +131,8 @@ class Request:
     has_sudo: bool = False
     # Data keys the handler may treat as unrecognised (for the warning).
     extra: dict[str, Any] = field(default_factory=dict)
+    # (path, request data, FieldData) converted by the existence check, for the handler to reuse.
+    checked_fields: Any = field(default=None, repr=False, compare=False)
 
     def is_list(self) -> bool:
         return self.operation == Operation.LIST
