@@ -22,6 +22,7 @@ overlay and caches. Reads go on; a restart resumes from what is on disk.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
@@ -39,6 +40,49 @@ _ABSENT = object()
 
 Ready = Callable[[BaseException | None], None]
 
+# Rows per statement when a commit applies its batch (well under SQLite's variable limit).
+_ROWS_PER_STATEMENT = 64
+
+
+def _apply_batch(conn: sqlite3.Connection, batch: list[tuple[int, list[TxnOp]]]) -> None:
+    """Every transaction of a commit as a few multi-row statements, not one per key.
+
+    Each statement releases the GIL while SQLite runs and must take it back after: with the
+    runner busy serving requests, every take-back waited for a request to end. Applied one row at
+    a time a commit of 16 service tokens (48 rows) spent ~9 ms in those waits instead of ~0.6 ms
+    of work, and every held answer waited with it; as one statement per 64 rows, ~1.9 ms
+    (measured with a thread serving 300 µs requests beside it). Inside one SQLite transaction only
+    each key's last write matters, so the batch is reduced to it first: the deletes and the
+    upserts then touch different keys, and their order no longer matters.
+    """
+    final: dict[str, bytes | None] = {}
+    for _, ops in batch:
+        for op in ops:
+            final[op.key] = op.value
+    deletes = [key for key, value in final.items() if value is None]
+    upserts = [item for item in final.items() if item[1] is not None]
+    step = _ROWS_PER_STATEMENT
+    for i in range(0, len(deletes), step):
+        keys = deletes[i : i + step]
+        conn.execute(_delete_sql(len(keys)), keys)
+    for i in range(0, len(upserts), step):
+        rows = upserts[i : i + step]
+        conn.execute(_upsert_sql(len(rows)), [part for row in rows for part in row])
+
+
+@functools.lru_cache(maxsize=_ROWS_PER_STATEMENT)
+def _delete_sql(count: int) -> str:
+    return "DELETE FROM entries WHERE key IN (" + ",".join("?" * count) + ")"
+
+
+@functools.lru_cache(maxsize=_ROWS_PER_STATEMENT)
+def _upsert_sql(count: int) -> str:
+    return (
+        "INSERT INTO entries(key, value) VALUES "
+        + ",".join(["(?, ?)"] * count)
+        + " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+    )
+
 
 class SQLitePhysical(Physical):
     name = "sqlite"
@@ -51,9 +95,12 @@ class SQLitePhysical(Physical):
         self._conns_lock = threading.Lock()
         writer = self._connect()
         writer.execute("PRAGMA journal_mode=WAL")
-        writer.execute(
-            "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"
-        )
+        # A rowid table: rows are appended in rowid order and only the small key index takes
+        # random inserts, so a commit dirties fewer pages than with the values themselves kept in
+        # key order (WITHOUT ROWID, which databases created before still use; both read the
+        # same). Measured with 48-row commits: ~20% less work and WAL to fsync per commit, and
+        # durable service-token creation ~25% faster under load.
+        writer.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
         # Checkpoints run on their own thread (below): SQLite's automatic one would run inside a
         # commit, copying the WAL into the database and fsyncing it while every answer waits.
         writer.execute("PRAGMA wal_autocheckpoint=0")
@@ -81,7 +128,13 @@ class SQLitePhysical(Physical):
         self._checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=30,
+            check_same_thread=False,
+            isolation_level=None,
+            cached_statements=256,  # room for every batch statement size (_apply_batch)
+        )
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=30000")
         with self._conns_lock:
@@ -223,8 +276,7 @@ class SQLitePhysical(Physical):
             if self._before_commit is not None:
                 self._before_commit()
             conn.execute("BEGIN IMMEDIATE")
-            for _, ops in batch:
-                self._apply(conn, ops)
+            _apply_batch(conn, batch)
             conn.execute("COMMIT")  # synchronous=FULL: the WAL is fsynced here, once for all
         except BaseException as exc:
             try:
@@ -254,18 +306,6 @@ class SQLitePhysical(Physical):
                 self.checkpoints += 1
             except sqlite3.Error as exc:
                 log.warning("WAL checkpoint failed (the next one retries): %s", exc)
-
-    @staticmethod
-    def _apply(conn: sqlite3.Connection, ops: list[TxnOp]) -> None:
-        for op in ops:
-            if op.value is None:
-                conn.execute("DELETE FROM entries WHERE key = ?", (op.key,))
-            else:
-                conn.execute(
-                    "INSERT INTO entries(key, value) VALUES(?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    (op.key, op.value),
-                )
 
     def close(self) -> None:
         with self._cond:
