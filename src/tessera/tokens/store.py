@@ -24,7 +24,6 @@ from typing import Any
 import orjson
 
 from ..core.barrier import Barrier
-from ..core.keyed_hash import KeyedSha256
 from ..framework.errors import PermissionDenied
 from ..storage.base import Storage, TxnOp
 from . import batch
@@ -109,7 +108,6 @@ class TokenStore:
         self.storage = storage
         self.barrier = barrier
         self.salt: Salt | None = None
-        self._salt_hmac: KeyedSha256 | None = None
         # Lease ownership and cubbyhole clean-up plug in here (issue 7 adds dynamic-secret owners).
         self.revoke_hooks: list[RevokeHook] = []
         self._lock = threading.RLock()
@@ -127,7 +125,6 @@ class TokenStore:
             raw = secrets.token_bytes(32)
             self.storage.put("salt", raw)
         self.salt = Salt(raw)
-        self._salt_hmac = KeyedSha256(raw)
         self._cache.clear()
         self._rebuild_expiry()
 
@@ -145,12 +142,12 @@ class TokenStore:
             self._scheduled = scheduled
 
     def salted(self, value: str) -> str:
-        """``Salt.hash``, with the key's HMAC states prepared once (on every lookup).
+        """The storage key's hash of a token ID (on every lookup; ``Salt`` prepares its HMAC once).
 
         Not memoised: a map from raw token IDs would keep every secret in memory.
         """
-        assert self._salt_hmac is not None, "token store is not set up"
-        return "h" + self._salt_hmac.digest(value.encode()).hex()
+        assert self.salt is not None, "token store is not set up"
+        return self.salt.hash(value)
 
     def invalidate(self, salted_id: str | None = None) -> None:
         """Drop cached entries (another node wrote storage); None drops everything."""
