@@ -360,4 +360,5 @@ def factory(core: Any, entry: Any) -> AuthBackend:
         backend_type="userpass",
         kind="credential",
         renew_hook=up.renew,
+        invalidate=AuthBackend.keeps_nothing,
     )

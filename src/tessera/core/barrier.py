@@ -183,6 +183,13 @@ class ReadCache:
                 else:
                     del self._writing[key]
 
+    def invalidate(self, key: str) -> None:
+        """Another process wrote ``key``: drop it, and refuse fills by reads that began before."""
+        with self._lock:
+            self._generation += 1
+            if key in self._values:
+                self._drop(key)
+
     def clear(self) -> None:
         with self._lock:
             self._generation += 1
@@ -249,6 +256,18 @@ class Barrier(Storage):
         if ring_blob is None:
             raise BarrierError("keyring is missing")
         self._keyring = Keyring.deserialize(open_with(root_key, KEYRING_PATH, ring_blob))
+
+    def install_keyring(self, keyring: Keyring) -> None:
+        """A worker process's unseal: the active process hands over its keyring (workers.py)."""
+        self._keyring = keyring
+
+    def reload_keyring(self) -> None:
+        """Re-read the keyring from storage with the root key in hand (after ``sys/rotate``)."""
+        ring = self.keyring()
+        blob = self.physical.get(KEYRING_PATH)
+        if blob is None:
+            raise BarrierError("keyring is missing")
+        self._keyring = Keyring.deserialize(open_with(ring.root_key, KEYRING_PATH, blob))
 
     def seal(self) -> None:
         self._keyring = None

@@ -98,6 +98,13 @@ class Core:
         self.tick_hooks: list[Any] = []
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        # A worker process (core/standby.py): reads the active process's storage, never writes.
+        self.standby = False
+        self.standby_backends: dict[str, Any] = {}  # storage prefix -> backend, for invalidation
+        self.standby_forward_all = False  # audit devices or quotas: only the active process serves
+        # Called after an unseal and after a seal (the active process tells its workers).
+        self.unseal_hooks: list[Any] = []
+        self.seal_hooks: list[Any] = []
 
     # -- seal state ------------------------------------------------------------------
     @property
@@ -133,24 +140,33 @@ class Core:
                     # parses): an open barrier serving no mounts would look healthy and be useless.
                     self.seal()
                     raise
+                for hook in self.unseal_hooks:
+                    hook()
             return done
 
     def seal(self) -> None:
         with self.state_lock:
-            self._stop_ticker()
-            for route in self.router.routes():
-                if route.backend.cleanup is not None:
-                    route.backend.cleanup()
-            self.router.clear()
-            if self.audit is not None:
-                self.audit.teardown()
-                self.audit = None
-            self.tokens = None
-            self.quotas = None
-            self.policy_store = None
-            self.lease_manager = None
+            self.release_state()
             self.barrier.seal()
             self.seal_manager.reset()
+            for hook in self.seal_hooks:
+                hook()
+
+    def release_state(self) -> None:
+        """Stop the ticker and drop what the unseal built (mounts, audit devices, stores)."""
+        self._stop_ticker()
+        for route in self.router.routes():
+            if route.backend.cleanup is not None:
+                route.backend.cleanup()
+        self.router.clear()
+        if self.audit is not None:
+            self.audit.teardown()
+            self.audit = None
+        self.tokens = None
+        self.quotas = None
+        self.policy_store = None
+        self.lease_manager = None
+        self.standby_backends = {}
 
     def shutdown(self) -> None:
         self._stop_ticker()

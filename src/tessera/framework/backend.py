@@ -84,6 +84,14 @@ class Backend:
     cleanup: Callable[[], None] | None = None
     # Called by the core's background ticker about once a second (timers such as auto-rotation).
     periodic: Callable[[], None] | None = None
+    # Called in a worker process when the active process wrote a key of this mount (the key
+    # relative to the mount's storage): the backend drops what it keeps of it in memory, like
+    # Vault's InvalidateFunc. None means the backend cannot say, and the worker reloads it all.
+    invalidate: Callable[[str], None] | None = None
+
+    @staticmethod
+    def keeps_nothing(key: str) -> None:
+        """``invalidate`` of a backend that keeps nothing of its storage in memory."""
 
     def secret_type(self, internal: dict[str, Any]) -> SecretType | None:
         name = internal.get("secret_type", "")

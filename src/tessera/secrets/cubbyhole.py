@@ -142,4 +142,10 @@ def factory(core: Core, entry: MountEntry) -> Backend:
         synopsis=SYNOPSIS,
         description=SYNOPSIS,
     )
-    return Backend(paths=guard_writes([path]), help=HELP, backend_type="cubbyhole", kind="logical")
+    return Backend(
+        paths=guard_writes([path]),
+        help=HELP,
+        backend_type="cubbyhole",
+        kind="logical",
+        invalidate=Backend.keeps_nothing,
+    )

@@ -29,9 +29,11 @@ from ..framework import (
 )
 from ..framework.durations import DurationError, parse_duration_second
 from ..storage.base import deferred_acknowledgement
+from ..storage.sqlite_reader import StandbyWrite
 from . import syshttp
 from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher
+from .forward import FORWARD_HEADER, forwarded_client
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 
 log = logging.getLogger("tessera.http")
@@ -72,6 +74,10 @@ class App:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tessera-req")
         self.gate: RunGate | None = None  # set by the threaded listener (see core/gate.py)
         self.dispatcher: Dispatcher | None = None  # likewise (see server/dispatch.py)
+        # In a worker process: its sync with the active process (server/forward.py).
+        self.standby: Any = None
+        # On the active process's internal listener: the secret forwarded requests carry.
+        self.forward_secret = ""
         if inline:
             self.set_inline()
 
@@ -184,6 +190,12 @@ class App:
             log.exception("unhandled error reading %s %s", method, raw_path)
             proto.response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
             return 500
+        remote_addr = scope.get("REMOTE_ADDR") or "127.0.0.1"
+        tls = scope.get("wsgi.url_scheme") == "https"
+        if self.forward_secret and FORWARD_HEADER in headers:
+            client = forwarded_client(headers, self.forward_secret)
+            if client is not None:
+                remote_addr, tls = client
         args = (
             proto,
             method,
@@ -191,13 +203,20 @@ class App:
             scope.get("QUERY_STRING", "").encode("latin-1"),
             headers,
             raw_body,
-            scope.get("REMOTE_ADDR") or "127.0.0.1",
-            scope.get("wsgi.url_scheme") == "https",
+            remote_addr,
+            tls,
         )
+        standby = self.standby
+        if standby is not None and not standby.ready(method, raw_path):
+            return self._hand_over(args)
         dispatcher = self.dispatcher
         if dispatcher is None:
             return self._answer(*args)
         return dispatcher.serve(method, raw_path, self._answer, args)
+
+    def _hand_over(self, args: tuple[Any, ...]) -> int:
+        """A worker's request for the active process: written to it here, answered by the relay."""
+        return int(self.standby.forward(*args))
 
     def _answer(
         self,
@@ -211,6 +230,7 @@ class App:
         tls: bool,
     ) -> int:
         gate = self.gate
+        wrote = False
         try:
             if gate is not None:
                 gate.enter()
@@ -228,12 +248,23 @@ class App:
                 )
         except HTTPError as exc:
             status, body, extra = exc.status, exc.body, exc.headers
+        except StandbyWrite:  # a worker process's request that must write: see server/forward.py
+            wrote = True
         except Exception:
             log.exception("unhandled error serving %s %s", method, raw_path)
             status, body, extra = 500, error_body(["internal error"]), []
         finally:
             if gate is not None:
                 gate.leave()
+        standby = self.standby
+        if standby is not None:
+            if wrote:
+                standby.wrote(method, raw_path)
+                return self._hand_over(
+                    (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
+                )
+            if standby.is_writer(method, raw_path):
+                standby.served(method, raw_path)
         out = BASE_HEADERS_STR + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
         payload = b"" if body is None or method == "HEAD" else body
 

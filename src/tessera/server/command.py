@@ -10,12 +10,13 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..core.core import Core, CoreConfig
 from ..storage import open_physical
 from .app import App
-from .config import ConfigError, ListenerConfig, ServerConfig, load_config
+from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
 
 log = logging.getLogger("tessera.server")
 
@@ -152,6 +153,12 @@ def run(argv: list[str]) -> int:
         if not cfg.listeners:
             print("Error initializing listener: no listener configured", file=sys.stderr)
             return 1
+        if os.environ.get("TESSERA_WORKERS"):
+            try:
+                cfg.workers = workers_setting(os.environ["TESSERA_WORKERS"], cfg.storage_type)
+            except ConfigError as exc:
+                print(f"TESSERA_WORKERS: {exc}", file=sys.stderr)
+                return 1
     _setup_logging(flags.log_level or cfg.log_level)
     try:
         return asyncio.run(serve(cfg, flags))
@@ -173,48 +180,39 @@ def _api_addr(cfg: ServerConfig) -> str:
     return f"{scheme}://{listener.address}"
 
 
-async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
+def core_config(cfg: ServerConfig, *, dev: bool, recovery: bool) -> CoreConfig:
+    return CoreConfig(
+        default_lease_ttl=cfg.default_lease_ttl,
+        max_lease_ttl=cfg.max_lease_ttl,
+        cluster_name=cfg.cluster_name,
+        api_addr=_api_addr(cfg),
+        storage_type=cfg.storage_type,
+        dev=dev and not recovery,
+        extra={
+            **_audit_settings(cfg),
+            "raw_storage_endpoint": cfg.raw_storage_endpoint,
+            "recovery_mode": recovery,
+        },
+    )
+
+
+def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prepare: Any = None) -> list[Any]:
+    """One embedded server per listener (threaded or ASGI: see listen.py)."""
     from granian.constants import SSLProtocols
 
     from .listen import make_server
 
-    for listener in cfg.listeners:
-        _check_bindable(*listener.host_port)
-    physical = open_physical(cfg.storage_type, cfg.storage_options)
-    core = Core(
-        physical,
-        CoreConfig(
-            default_lease_ttl=cfg.default_lease_ttl,
-            max_lease_ttl=cfg.max_lease_ttl,
-            cluster_name=cfg.cluster_name,
-            api_addr=_api_addr(cfg),
-            storage_type=cfg.storage_type,
-            dev=flags.dev and not flags.recovery,
-            extra={
-                **_audit_settings(cfg),
-                "raw_storage_endpoint": cfg.raw_storage_endpoint,
-                "recovery_mode": flags.recovery,
-            },
-        ),
-    )
-    dev_output = ""
-    if flags.dev and not flags.recovery:
-        from .dev import setup_dev
-
-        dev_output = await asyncio.get_running_loop().run_in_executor(
-            None, setup_dev, core, flags.dev_root_token_id, _api_addr(cfg)
-        )
-    elif core.initialized():
-        log.info("storage is initialized; the server starts sealed")
     servers = []
     for listener in cfg.listeners:
         host, port = listener.host_port
         app_class: type[App] = App
-        if flags.recovery:
+        if recovery:
             from .recovery_app import RecoveryApp
 
             app_class = RecoveryApp
         app = app_class(core, max_request_size=listener.max_request_size)
+        if prepare is not None:
+            prepare(app)
         kwargs: dict[str, object] = {}
         if not listener.tls_disable:
             kwargs["ssl_cert"] = Path(listener.tls_cert_file)
@@ -225,7 +223,38 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
             if listener.tls_client_ca_file:
                 kwargs["ssl_ca"] = Path(listener.tls_client_ca_file)
                 kwargs["ssl_client_verify"] = listener.tls_require_and_verify_client_cert
-        servers.append(make_server(app, host, port, **kwargs))  # threaded or ASGI: see listen.py
+        servers.append(make_server(app, host, port, **kwargs))
+    return servers
+
+
+async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
+    from .listen import make_server
+
+    for listener in cfg.listeners:
+        _check_bindable(*listener.host_port)
+    physical = open_physical(cfg.storage_type, cfg.storage_options)
+    core = Core(physical, core_config(cfg, dev=flags.dev, recovery=flags.recovery))
+    dev_output = ""
+    if flags.dev and not flags.recovery:
+        from .dev import setup_dev
+
+        dev_output = await asyncio.get_running_loop().run_in_executor(
+            None, setup_dev, core, flags.dev_root_token_id, _api_addr(cfg)
+        )
+    elif core.initialized():
+        log.info("storage is initialized; the server starts sealed")
+    servers = build_servers(cfg, core, recovery=flags.recovery)
+    pool = None
+    if cfg.workers > 1 and not flags.dev and not flags.recovery:
+        from .workers import WorkerPool
+
+        pool = WorkerPool(
+            core, flags.config[0], cfg.workers, cfg.storage_options["path"], flags.log_level or cfg.log_level
+        )
+        internal = App(core)
+        internal.forward_secret = pool.secret
+        host, _, port = pool.internal.rpartition(":")
+        servers.append(make_server(internal, host, int(port)))
     print(_banner(cfg, flags), flush=True)
     if dev_output:
         print(dev_output, flush=True)
@@ -238,6 +267,8 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _stop)
     loop.add_signal_handler(signal.SIGHUP, _reload_audit, core)
+    if pool is not None:
+        pool.start()
     # Everything loaded so far (modules, the core, its mounts) lives as long as the process: the
     # garbage collector's full passes need not walk it again (~40k objects, ~25 ms a pass).
     gc.collect()
@@ -246,6 +277,8 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
         await asyncio.gather(*(s.serve() for s in servers))
     finally:
         print("==> Tessera shutdown triggered", flush=True)
+        if pool is not None:
+            pool.stop()
         core.shutdown()
     return 0
 

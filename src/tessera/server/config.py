@@ -47,6 +47,8 @@ class ServerConfig:
     ui: bool = False
     # sys/raw (decrypted storage access) is served only when the operator asks for it.
     raw_storage_endpoint: bool = False
+    # Processes serving the listeners (server/workers.py): the active one plus workers.
+    workers: int = 1
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -112,6 +114,7 @@ def parse_config(text: str) -> ServerConfig:
     cfg.log_level = str(raw.get("log_level", "info"))
     cfg.ui = _bool(raw.get("ui", False))
     cfg.raw_storage_endpoint = _bool(raw.get("raw_storage_endpoint", False))
+    cfg.workers = workers_setting(raw.get("workers", 1), cfg.storage_type)
     try:
         if "default_lease_ttl" in raw:
             cfg.default_lease_ttl = parse_duration_second(raw["default_lease_ttl"])
@@ -122,6 +125,22 @@ def parse_config(text: str) -> ServerConfig:
     if cfg.default_lease_ttl > cfg.max_lease_ttl:
         raise ConfigError("default_lease_ttl cannot be greater than max_lease_ttl")
     return cfg
+
+
+MAX_WORKERS = 64
+
+
+def workers_setting(value: Any, storage_type: str) -> int:
+    """``workers``: processes in all; more than one needs storage they can share (SQLite)."""
+    try:
+        count = int(str(value))
+    except ValueError:
+        raise ConfigError(f"workers: expected a whole number, got {value!r}") from None
+    if not 1 <= count <= MAX_WORKERS:
+        raise ConfigError(f"workers: must be between 1 and {MAX_WORKERS}, got {count}")
+    if count > 1 and storage_type not in ("sqlite", "file"):
+        raise ConfigError(f'workers = {count} needs storage "sqlite" (worker processes share its file)')
+    return count
 
 
 def load_config(path: str) -> ServerConfig:

@@ -119,14 +119,17 @@ class TokenStore:
         self._cache: dict[str, CachedEntry] = {}
 
     # -- lifecycle -------------------------------------------------------------------
-    def setup(self) -> None:
+    def setup(self, *, expiry: bool = True) -> None:
+        """Load the salt; ``expiry=False`` (a worker process, which revokes nothing) skips
+        reading every token to rebuild the expiry heap."""
         raw = self.storage.get("salt")
         if raw is None:
             raw = secrets.token_bytes(32)
             self.storage.put("salt", raw)
         self.salt = Salt(raw)
         self._cache.clear()
-        self._rebuild_expiry()
+        if expiry:
+            self._rebuild_expiry()
 
     def _rebuild_expiry(self) -> None:
         """The expiry heap lives in memory; rebuilding it at unseal makes expiry survive restarts."""
@@ -150,11 +153,16 @@ class TokenStore:
         return self.salt.hash(value)
 
     def invalidate(self, salted_id: str | None = None) -> None:
-        """Drop cached entries (another node wrote storage); None drops everything."""
-        if salted_id is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(salted_id, None)
+        """Drop cached entries (another process wrote storage); None drops everything.
+
+        Under the fill lock: a lookup that read storage before the write cannot put its stale
+        entry back after this.
+        """
+        with self._lock:
+            if salted_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(salted_id, None)
 
     def _remember(self, entry: TokenEntry) -> CachedEntry:
         if len(self._cache) >= CACHE_LIMIT:

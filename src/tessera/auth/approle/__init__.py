@@ -57,4 +57,5 @@ def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
         backend_type="approle",
         kind="credential",
         renew_hook=handler.renew,
+        invalidate=AuthBackend.keeps_nothing,
     )

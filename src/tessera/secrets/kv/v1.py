@@ -117,4 +117,10 @@ def build(core: Core, entry: MountEntry) -> Backend:
         synopsis=SYNOPSIS,
         description=SYNOPSIS,
     )
-    return Backend(paths=guard_writes([path]), help=HELP, backend_type="kv", kind="logical")
+    return Backend(
+        paths=guard_writes([path]),
+        help=HELP,
+        backend_type="kv",
+        kind="logical",
+        invalidate=Backend.keeps_nothing,
+    )

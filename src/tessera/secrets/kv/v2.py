@@ -63,4 +63,10 @@ def build(core: Core, entry: MountEntry) -> Backend:
         synopsis="Catches paths that are not part of the versioned K/V API.",
     )
     paths = [*metadata_paths(ctx), *data_paths(ctx), catch_all]
-    return Backend(paths=guard_writes(paths), help=HELP, backend_type="kv", kind="logical")
+    return Backend(
+        paths=guard_writes(paths),
+        help=HELP,
+        backend_type="kv",
+        kind="logical",
+        invalidate=Backend.keeps_nothing,
+    )

@@ -35,4 +35,5 @@ def factory(core: Core | None, entry: MountEntry | None) -> Backend:
     )
     backend = Backend(paths=paths, help=HELP, backend_type="transit", kind="logical")
     backend.cleanup = manager.cache.clear
+    backend.invalidate = manager.invalidate_key
     return backend

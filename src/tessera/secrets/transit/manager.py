@@ -49,6 +49,15 @@ class KeyManager:
         with self.lock:
             self.cache.pop(name, None)
 
+    def invalidate_key(self, key: str) -> None:
+        """Another process wrote ``key`` of this mount: drop the key it belongs to."""
+        kind, _, name = key.partition("/")
+        if kind in ("policy", "archive") and name:
+            self.invalidate(name)
+        else:
+            with self.lock:
+                self.cache.clear()
+
     # -- lookups ---------------------------------------------------------------------------
     def get(self, storage: Storage, name: str) -> Policy | None:
         """The named policy or None; cached after the first load."""

@@ -1,0 +1,245 @@
+"""Worker processes: more than one core's worth of Python serving the same listeners.
+
+One Python process runs one request's Python at a time (the GIL), so a server that is only
+Python-bound (batch-token creation, logins, reads) cannot use a second core. With
+``workers = N`` in the config (SQLite storage only) the server runs N processes on the same
+listeners (``SO_REUSEPORT``: the kernel spreads connections among them):
+
+- the **active** process, the one started: it alone writes storage, expires and revokes,
+  audits, and answers ``sys/``;
+- N-1 **workers**, started by it (``python -m tessera.server.workers``): each reads the same
+  SQLite file and serves what needs no write, handing the rest to the active process over its
+  internal listener (``server/forward.py``), as Vault's performance standbys do.
+
+The active process gives each worker, over the worker's standard input: where things are (the
+config file, the internal listener, the shared state file, a secret that marks forwarded
+requests) and, at each unseal, its keyring. Nothing secret goes through the command line or the
+environment. A worker exits when that pipe closes, so it never outlives the active process.
+Caches stay exact through the change feed (``storage/changefeed.py``, ``core/standby.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from typing import IO, Any
+
+from ..core.core import Core
+from ..storage.changefeed import SharedState
+from .forward import encode_keyring
+
+log = logging.getLogger("tessera.workers")
+
+RESPAWN_CHECK = 1.0  # seconds between checks that every worker still runs
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class WorkerPool:
+    """The active process's side: the shared state, the workers, and their keyrings."""
+
+    def __init__(self, core: Core, config_path: str, count: int, db_path: str, log_level: str) -> None:
+        self.core = core
+        self.config_path = os.path.abspath(config_path)
+        self.count = count
+        self.log_level = log_level
+        self.shared_path = db_path + ".tessera-shm"
+        self.secret = secrets.token_hex(32)
+        self.internal = f"127.0.0.1:{free_loopback_port()}"
+        self.shared: SharedState | None = None
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._epoch = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._hello: dict[str, Any] = {}
+
+    def start(self) -> None:
+        """Start logging changes, then the workers (the listeners may already be serving)."""
+        self.shared = SharedState(self.shared_path, create=True)
+        enable = getattr(self.core.physical, "enable_change_feed", None)
+        if enable is None:
+            raise ValueError("worker processes need SQLite storage")
+        enable(self.shared)
+        self.core.unseal_hooks.append(self._unsealed)
+        self.core.seal_hooks.append(self._sealed)
+        hello = {
+            "config": self.config_path,
+            "internal": self.internal,
+            "secret": self.secret,
+            "shared": self.shared_path,
+            "log_level": self.log_level,
+            "listen": os.environ.get("TESSERA_WORKER_LISTEN", ""),
+        }
+        self._hello = hello
+        for _ in range(self.count - 1):
+            self.processes.append(self._spawn())
+        if not self.core.sealed:
+            self._unsealed()
+        threading.Thread(target=self._watch, name="tessera-workers", daemon=True).start()
+        log.info(
+            "started %d worker process(es); forwarded requests arrive on %s",
+            len(self.processes),
+            self.internal,
+        )
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tessera.server.workers"], stdin=subprocess.PIPE, close_fds=True
+        )
+        assert proc.stdin is not None
+        _send(proc.stdin, self._hello)
+        return proc
+
+    def _watch(self) -> None:
+        """A worker that died is started again (its clients reconnect to the others meanwhile)."""
+        while not self._stopping.wait(RESPAWN_CHECK):
+            with self._lock:
+                for i, proc in enumerate(self.processes):
+                    if proc.poll() is None or self._stopping.is_set():
+                        continue
+                    log.error("worker process %d exited (%s); starting another", proc.pid, proc.returncode)
+                    replacement = self._spawn()
+                    self.processes[i] = replacement
+                    if self._epoch and self.shared is not None and self.shared.read()[1]:
+                        _send_quietly(replacement, self._keyring_message())
+
+    def _keyring_message(self) -> dict[str, Any]:
+        return {"epoch": self._epoch, "keyring": encode_keyring(self.core.barrier.keyring().serialize())}
+
+    def _unsealed(self) -> None:
+        """A new unseal: its keyring to every worker first, then the epoch that lets them use it."""
+        assert self.shared is not None
+        with self._lock:
+            self._epoch += 1
+            message = self._keyring_message()
+            for proc in self.processes:
+                _send_quietly(proc, message)
+            self.shared.publish_epoch(self._epoch)
+
+    def _sealed(self) -> None:
+        """Before the seal's answer leaves: every worker hands its next request over."""
+        if self.shared is not None:
+            self.shared.publish_epoch(0)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdin is not None:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+        self.processes.clear()
+        if self.shared is not None:
+            self.shared.close()
+            try:
+                os.unlink(self.shared_path)
+            except OSError:
+                pass
+
+
+def _send_quietly(proc: subprocess.Popen[bytes], message: dict[str, Any]) -> None:
+    if proc.stdin is not None and proc.poll() is None:
+        try:
+            _send(proc.stdin, message)
+        except OSError as exc:
+            log.error("worker %d no longer listens: %s", proc.pid, exc)
+
+
+def _send(pipe: IO[bytes], message: dict[str, Any]) -> None:
+    pipe.write(json.dumps(message).encode() + b"\n")
+    pipe.flush()
+
+
+# -- the worker process ---------------------------------------------------------------------------
+
+
+def main() -> int:
+    """A worker: the active process's config, its storage read only, its keyring from the pipe."""
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return 1
+    hello = json.loads(line)
+    os.environ["TESSERA_HTTP_MODE"] = "threaded"  # forwarding lives in the threaded path
+    if os.environ.get("TESSERA_WORKER_SWITCH"):
+        sys.setswitchinterval(float(os.environ["TESSERA_WORKER_SWITCH"]))
+    from ..storage.sqlite_reader import SQLiteReader
+    from .command import _setup_logging, build_servers, core_config
+    from .config import load_config
+    from .forward import Standby
+
+    cfg = load_config(hello["config"])
+    if hello.get("listen"):  # workers on an address of their own (tests, a proxy in front)
+        first = cfg.listeners[0]
+        cfg.listeners = [dataclasses.replace(first, address=hello["listen"])]
+    _setup_logging(hello.get("log_level") or cfg.log_level)
+    physical = SQLiteReader(cfg.storage_options["path"])
+    core = Core(physical, core_config(cfg, dev=False, recovery=False))
+    core.standby = True
+    shared = SharedState(hello["shared"], create=False)
+    standby = Standby(core, physical, shared, hello["internal"], hello["secret"])
+    threading.Thread(target=_listen, args=(standby,), name="tessera-worker-pipe", daemon=True).start()
+
+    def prepare(app: Any) -> None:
+        app.standby = standby
+
+    servers = build_servers(cfg, core, prepare=prepare)
+    code = asyncio.run(_serve(servers))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # not a normal exit: the pipe thread may be inside a read of stdin
+
+
+def _listen(standby: Any) -> None:
+    """Keyrings from the active process; when it is gone, so is this worker."""
+    for line in sys.stdin.buffer:
+        try:
+            message = json.loads(line)
+            standby.offer_keyring(int(message["epoch"]), _b64(message["keyring"]))
+        except (ValueError, KeyError, TypeError):
+            log.error("unreadable message from the active process")
+    os._exit(0)
+
+
+def _b64(text: str) -> bytes:
+    import base64
+
+    return base64.b64decode(text)
+
+
+async def _serve(servers: list[Any]) -> int:
+    loop = asyncio.get_running_loop()
+
+    def _stop() -> None:
+        for s in servers:
+            s.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stop)
+    await asyncio.gather(*(s.serve() for s in servers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
