@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
     __package__ = "bench"
 
 from .scenarios import SCENARIOS, Scenario
-from .servers import MODES, ServerProcess, start_pair
+from .servers import DURABLE_WORKERS, MODES, ServerProcess, labels, start_pair
 from .state import prepare
 from .wrk import WrkResult, WrkSettings, ensure_wrk
 from .wrk import run as run_wrk
@@ -54,10 +54,32 @@ class Row:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (from /proc)."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    """User + system CPU time so far of a process and its running children (worker processes)."""
+    total = 0.0
+    for one in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{one}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of any of the process's threads (a respawned worker is a thread's child)."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(p) for p in fh.read().split()]
+        except OSError:
+            continue
+    return out
 
 
 def measure(
@@ -141,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="runs per server; the median is reported")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DURABLE_WORKERS,
+        help="Tessera processes on SQLite (workers = N; the memory mode always runs one)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "latest"))
     args = parser.parse_args(argv)
 
@@ -160,12 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
         for mode in modes:
-            pair = start_pair(mode, Path(tmp) / mode)
+            pair = start_pair(mode, Path(tmp) / mode, workers=args.workers)
             try:
                 states = {role: prepare(server) for role, server in pair.servers()}
                 for scenario in scenarios:
                     runs: dict[str, list[Row]] = {}
-                    servers = list(zip(pair.servers(), MODES[mode], strict=True))
+                    servers = list(zip(pair.servers(), labels(mode, args.workers), strict=True))
                     for round_no in range(args.rounds):
                         # Alternate who goes first so that drift in the machine's load hits both alike.
                         for (role, server), label in servers if round_no % 2 == 0 else servers[::-1]:

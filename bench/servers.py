@@ -29,6 +29,16 @@ MODES = {
     "memory": ("bao dev (inmem)", "tessera dev (inmem)"),
     "durable": ("bao raft", "tessera sqlite"),
 }
+# Tessera processes on SQLite (``workers`` in its config): the reference's one Go process uses
+# every core, and one Python process cannot use more than one core's worth of Python.
+DURABLE_WORKERS = 2
+
+
+def labels(mode: str, workers: int) -> tuple[str, str]:
+    ref, tes = MODES[mode]
+    if mode == "durable" and workers > 1:
+        tes = f"{tes} x{workers}"
+    return ref, tes
 
 
 @dataclass
@@ -61,11 +71,12 @@ def _raft_config(workdir: Path, port: int) -> Path:
     return path
 
 
-def _sqlite_config(workdir: Path, port: int) -> Path:
+def _sqlite_config(workdir: Path, port: int, workers: int = 1) -> Path:
     path = workdir / "tessera-sqlite.hcl"
     path.write_text(
         f'storage "sqlite" {{\n  path = "{workdir / "tessera.db"}"\n}}\n'
         f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
+        f"workers = {workers}\n"
     )
     return path
 
@@ -91,7 +102,7 @@ def _durable(server: ServerProcess) -> ServerProcess:
     return server
 
 
-def start_pair(mode: str, workdir: Path) -> Pair:
+def start_pair(mode: str, workdir: Path, workers: int = 1) -> Pair:
     """Start both servers of ``mode`` ("memory" or "durable"), unsealed and ready."""
     workdir.mkdir(parents=True, exist_ok=True)
     if mode == "memory":
@@ -106,7 +117,7 @@ def start_pair(mode: str, workdir: Path) -> Pair:
         tes_dir.mkdir(exist_ok=True)
         ref = _durable(ReferenceServer(config=_raft_config(ref_dir, free_port(span=2))))
         try:
-            tes = _durable(TesseraServer(config=_sqlite_config(tes_dir, free_port())))
+            tes = _durable(TesseraServer(config=_sqlite_config(tes_dir, free_port(), workers)))
         except BaseException:
             ref.cleanup()
             raise

@@ -182,8 +182,6 @@ def main() -> int:
         return 1
     hello = json.loads(line)
     os.environ["TESSERA_HTTP_MODE"] = "threaded"  # forwarding lives in the threaded path
-    if os.environ.get("TESSERA_WORKER_SWITCH"):
-        sys.setswitchinterval(float(os.environ["TESSERA_WORKER_SWITCH"]))
     from ..storage.sqlite_reader import SQLiteReader
     from .command import _setup_logging, build_servers, core_config
     from .config import load_config
