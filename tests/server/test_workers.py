@@ -336,3 +336,15 @@ def test_a_worker_that_dies_is_started_again_with_the_keyring(tmp_path: Path) ->
         assert status == 200 and out["auth"]["client_token"].startswith("hvb."), out
     finally:
         server.cleanup()
+
+
+def test_the_internal_listener_serves_only_forwarded_requests(pair: Pair) -> None:
+    """Plain HTTP on loopback: without the workers' secret it answers nothing, so it cannot be a
+    way around the public listener's TLS or client certificates."""
+    text = pair.server.log_path.read_text()
+    internal = "http://" + text.split("forwarded requests arrive on ", 1)[1].split()[0]
+    status, out, _ = call(internal, "GET", "auth/token/lookup-self", token=pair.root)
+    assert status == 403 and out == {"errors": ["permission denied"]}
+    spoof = {"X-Tessera-Forward": "0" * 64, "X-Tessera-Client": "10.0.0.1"}
+    status, _, _ = call(internal, "GET", "auth/token/lookup-self", token=pair.root, headers=spoof)
+    assert status == 403

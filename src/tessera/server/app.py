@@ -33,7 +33,7 @@ from ..storage.sqlite_reader import StandbyWrite
 from . import syshttp
 from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher
-from .forward import FORWARD_HEADER, forwarded_client
+from .forward import forwarded_client
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 
 log = logging.getLogger("tessera.http")
@@ -192,10 +192,14 @@ class App:
             return 500
         remote_addr = scope.get("REMOTE_ADDR") or "127.0.0.1"
         tls = scope.get("wsgi.url_scheme") == "https"
-        if self.forward_secret and FORWARD_HEADER in headers:
+        if self.forward_secret:
+            # The internal listener: only for requests a worker forwards (plain HTTP on loopback,
+            # so it must not become a way around the public listener's TLS or client certificates).
             client = forwarded_client(headers, self.forward_secret)
-            if client is not None:
-                remote_addr, tls = client
+            if client is None:
+                proto.response_bytes(403, BASE_HEADERS_STR, error_body(["permission denied"]))
+                return 403
+            remote_addr, tls = client
         args = (
             proto,
             method,

@@ -277,8 +277,13 @@ class Relay:
         while True:
             for fd, _ in self._epoll.poll():
                 flight = self._busy.get(fd)
-                if flight is not None:
+                if flight is None:
+                    continue
+                try:
                     self._readable(fd, flight)
+                except Exception:  # one bad exchange must not stop every later one
+                    log.exception("relaying an answer from the active process failed")
+                    self._drop(fd, flight)
 
     def _readable(self, fd: int, flight: _InFlight) -> None:
         try:
