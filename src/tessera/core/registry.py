@@ -48,3 +48,14 @@ def lookup(table: str, mtype: str) -> Factory | None:
         return None
     module, func = spec.split(":", 1)
     return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+
+
+def import_all() -> None:
+    """Import every built-in backend now (a worker process, before it serves: building its
+    state must not stop to import and compile modules while requests wait)."""
+    for table, specs in (("auth", AUTH_METHODS), ("secret", SECRETS_ENGINES)):
+        for mtype in specs:
+            try:
+                lookup(table, mtype)
+            except ImportError:
+                continue

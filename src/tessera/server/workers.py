@@ -194,6 +194,9 @@ def main() -> int:
     _setup_logging(hello.get("log_level") or cfg.log_level)
     physical = SQLiteReader(cfg.storage_options["path"])
     core = Core(physical, core_config(cfg, dev=False, recovery=False))
+    from ..core import registry
+
+    registry.import_all()
     core.standby = True
     shared = SharedState(hello["shared"], create=False)
     standby = Standby(core, physical, shared, hello["internal"], hello["secret"])
