@@ -248,12 +248,14 @@ def test_the_worker_leaves_with_the_active_process(tmp_path: Path) -> None:
         + "workers = 2\n"
     )
     worker_addr = f"127.0.0.1:{free_port()}"
-    server = TesseraServer(config=config, env={"TESSERA_WORKER_LISTEN": worker_addr})
+    env = {"TESSERA_WORKER_LISTEN": worker_addr, "TESSERA_SCHED_BATCH": "0"}
+    server = TesseraServer(config=config, env=env)
     server.start()
     try:
         p = Pair(server, "http://" + worker_addr)
         _wait_worker_any(p.worker)
         pid = p.worker_pid()
+        assert _policies(pid) == {os.SCHED_OTHER}  # TESSERA_SCHED_BATCH=0 keeps the default
         assert server.process is not None
         os.kill(server.process.pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
@@ -348,3 +350,23 @@ def test_the_internal_listener_serves_only_forwarded_requests(pair: Pair) -> Non
     spoof = {"X-Tessera-Forward": "0" * 64, "X-Tessera-Client": "10.0.0.1"}
     status, _, _ = call(internal, "GET", "auth/token/lookup-self", token=pair.root, headers=spoof)
     assert status == 403
+
+
+def _policies(pid: int) -> set[int]:
+    return {os.sched_getscheduler(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+
+
+def _prompt_threads(pid: int) -> int:
+    return sum(os.sched_getscheduler(int(t)) == os.SCHED_OTHER for t in os.listdir(f"/proc/{pid}/task"))
+
+
+def test_worker_mode_runs_its_threads_under_batch_scheduling(pair: Pair) -> None:
+    """Wake-ups do not preempt a request in the middle (server/workers.py says what it measured),
+    except those that send answers: the active's SQLite committer and a worker's relay."""
+    assert pair.server.process is not None
+    assert os.SCHED_BATCH in _policies(pair.server.process.pid)
+    assert _prompt_threads(pair.server.process.pid) == 1  # the committer
+    _token(pair, "worker", policies=["default"])  # a write: the worker's relay thread starts
+    worker = pair.worker_pid()
+    assert os.SCHED_BATCH in _policies(worker)
+    assert _prompt_threads(worker) == 1  # the relay

@@ -285,6 +285,9 @@ class Relay:
                     self._thread.start()
 
     def _loop(self) -> None:
+        from .workers import wake_promptly
+
+        wake_promptly()  # each wake-up sends a client its answer
         while True:
             for fd, _ in self._epoll.poll():
                 flight = self._busy.get(fd)

@@ -253,6 +253,9 @@ class SQLitePhysical(Physical):
 
     # -- the committer -------------------------------------------------------------------
     def _commit_loop(self) -> None:
+        from ..server.workers import wake_promptly
+
+        wake_promptly()  # it releases held answers: with worker processes, see workers.py
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
