@@ -63,25 +63,29 @@ def _wait_worker(addr: str, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    directory = tmp_path_factory.mktemp("workers")
+def _start(directory: Path, **env: str) -> Pair:
+    """A config-mode server on SQLite with ``workers = 2``, the worker on an address of its own."""
     config = directory / "tessera.hcl"
     config.write_text(
         hcl_config(free_port(), storage="sqlite", storage_options={"path": str(directory / "t.db")})
         + "workers = 2\n"
     )
     worker_addr = f"127.0.0.1:{free_port()}"
-    server = TesseraServer(config=config, env={"TESSERA_WORKER_LISTEN": worker_addr})
+    server = TesseraServer(config=config, env={"TESSERA_WORKER_LISTEN": worker_addr, **env})
     server.start()
+    return Pair(server, "http://" + worker_addr)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    p = _start(tmp_path_factory.mktemp("workers"))
     try:
-        server.init()
-        server.unseal()
-        p = Pair(server, "http://" + worker_addr)
+        p.server.init()
+        p.server.unseal()
         _wait_worker(p.worker)
         yield p
     finally:
-        server.cleanup()
+        p.server.cleanup()
 
 
 def _token(p: Pair, where: str = "active", **body: Any) -> str:
@@ -242,17 +246,9 @@ def test_a_seal_reaches_the_worker_and_an_unseal_brings_it_back(pair: Pair) -> N
 
 
 def test_the_worker_leaves_with_the_active_process(tmp_path: Path) -> None:
-    config = tmp_path / "tessera.hcl"
-    config.write_text(
-        hcl_config(free_port(), storage="sqlite", storage_options={"path": str(tmp_path / "t.db")})
-        + "workers = 2\n"
-    )
-    worker_addr = f"127.0.0.1:{free_port()}"
-    env = {"TESSERA_WORKER_LISTEN": worker_addr, "TESSERA_SCHED_BATCH": "0"}
-    server = TesseraServer(config=config, env=env)
-    server.start()
+    p = _start(tmp_path, TESSERA_SCHED_BATCH="0")
+    server = p.server
     try:
-        p = Pair(server, "http://" + worker_addr)
         _wait_worker_any(p.worker)
         pid = p.worker_pid()
         assert _policies(pid) == {os.SCHED_OTHER}  # TESSERA_SCHED_BATCH=0 keeps the default
@@ -302,18 +298,11 @@ def test_worker_settings_are_checked(text: str, message: str) -> None:
 
 
 def test_a_worker_that_dies_is_started_again_with_the_keyring(tmp_path: Path) -> None:
-    config = tmp_path / "tessera.hcl"
-    config.write_text(
-        hcl_config(free_port(), storage="sqlite", storage_options={"path": str(tmp_path / "t.db")})
-        + "workers = 2\n"
-    )
-    worker_addr = f"127.0.0.1:{free_port()}"
-    server = TesseraServer(config=config, env={"TESSERA_WORKER_LISTEN": worker_addr})
-    server.start()
+    p = _start(tmp_path)
+    server = p.server
     try:
         server.init()
         server.unseal()
-        p = Pair(server, "http://" + worker_addr)
         _wait_worker(p.worker)
         first = p.worker_pid()
         os.kill(first, signal.SIGKILL)
@@ -361,7 +350,7 @@ def _prompt_threads(pid: int) -> int:
 
 
 def test_worker_mode_runs_its_threads_under_batch_scheduling(pair: Pair) -> None:
-    """Wake-ups do not preempt a request in the middle (server/workers.py says what it measured),
+    """Wake-ups do not preempt a request in the middle (core/scheduling.py says what it measured),
     except those that send answers: the active's SQLite committer and a worker's relay."""
     assert pair.server.process is not None
     assert os.SCHED_BATCH in _policies(pair.server.process.pid)

@@ -98,8 +98,7 @@ class Core:
         self.tick_hooks: list[Any] = []
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
-        # A worker process (core/standby.py): reads the active process's storage, never writes.
-        self.standby = False
+        # In a worker process (core/standby.py), which reads the active process's storage:
         self.standby_backends: dict[str, Any] = {}  # storage prefix -> backend, for invalidation
         self.standby_forward_all = False  # audit devices or quotas: only the active process serves
         # Called after an unseal and after a seal (the active process tells its workers).

@@ -267,8 +267,7 @@ class App:
                 return self._hand_over(
                     (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
                 )
-            if standby.is_writer(method, raw_path):
-                standby.served(method, raw_path)
+            standby.served(method, raw_path)
         out = BASE_HEADERS_STR + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
         payload = b"" if body is None or method == "HEAD" else body
 

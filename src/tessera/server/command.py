@@ -233,7 +233,7 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     for listener in cfg.listeners:
         _check_bindable(*listener.host_port)
     if cfg.workers > 1 and not flags.dev and not flags.recovery:
-        from .workers import use_batch_scheduling
+        from ..core.scheduling import use_batch_scheduling
 
         use_batch_scheduling()  # before any thread starts: they inherit it (see workers.py)
     physical = open_physical(cfg.storage_type, cfg.storage_options)
@@ -263,13 +263,7 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     if dev_output:
         print(dev_output, flush=True)
     loop = asyncio.get_running_loop()
-
-    def _stop() -> None:
-        for s in servers:
-            s.stop()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stop)
+    stop_on_signals(loop, servers)
     loop.add_signal_handler(signal.SIGHUP, _reload_audit, core)
     if pool is not None:
         pool.start()
@@ -285,6 +279,17 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
             pool.stop()
         core.shutdown()
     return 0
+
+
+def stop_on_signals(loop: asyncio.AbstractEventLoop, servers: list[Any]) -> None:
+    """SIGTERM and SIGINT stop every listener (the serve coroutines then return)."""
+
+    def _stop() -> None:
+        for s in servers:
+            s.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stop)
 
 
 def _check_bindable(host: str, port: int) -> None:

@@ -21,7 +21,6 @@ listener accepts, and only with the secret the two share (``server/workers.py``)
 
 from __future__ import annotations
 
-import base64
 import gc
 import hmac
 import logging
@@ -34,6 +33,7 @@ from typing import Any
 from ..core import standby as standby_state
 from ..core.barrier import Keyring
 from ..core.core import Core
+from ..core.scheduling import wake_promptly
 from ..framework.backend import Backend
 from ..storage.changefeed import SharedState
 from ..storage.sqlite_reader import SQLiteReader, StandbyWrite
@@ -86,8 +86,6 @@ class Standby:
         self._offer_lock = threading.Lock()
         self._writers: dict[tuple[str, str], list[int]] = {}  # writing routes -> [since, interval]
         self.relay = Relay(self.internal)
-        self.forwarded = 0
-        self.reloads = 0
         self._retry_at = 0.0
 
     # -- keeping up ----------------------------------------------------------------------------
@@ -168,7 +166,6 @@ class Standby:
         self.seen = rows[-1][0]
 
     def reload(self) -> None:
-        self.reloads += 1
         started = time.perf_counter()
         standby_state.reload(self.core)
         log.info("worker reloaded its state in %.1f ms", (time.perf_counter() - started) * 1000)
@@ -200,11 +197,8 @@ class Standby:
             self.reload()
 
     def served(self, method: str, path: str) -> None:
-        """A probe of a writing route finished here without writing: serve it here again."""
+        """Served here without writing: a route probed after it wrote is served here again."""
         self._writers.pop((method, path), None)
-
-    def is_writer(self, method: str, path: str) -> bool:
-        return (method, path) in self._writers
 
     # -- handing over --------------------------------------------------------------------------
     def forward(
@@ -219,7 +213,6 @@ class Standby:
         tls: bool,
     ) -> int:
         """Send the request to the active process; its answer goes out from the relay thread."""
-        self.forwarded += 1
         target = raw_path + ("?" + query_string.decode("latin-1") if query_string else "")
         lines = [f"{method} {target} HTTP/1.1", f"host: {self.internal[0]}:{self.internal[1]}"]
         lines += [f"{k}: {v}" for k, v in headers.items() if k not in _HOP]
@@ -285,8 +278,6 @@ class Relay:
                     self._thread.start()
 
     def _loop(self) -> None:
-        from .workers import wake_promptly
-
         wake_promptly()  # each wake-up sends a client its answer
         while True:
             for fd, _ in self._epoll.poll():
@@ -420,7 +411,3 @@ def forwarded_client(headers: dict[str, str], secret: str) -> tuple[str, bool] |
     if given is None or not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return None
     return client or "127.0.0.1", tls == "1"
-
-
-def encode_keyring(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()

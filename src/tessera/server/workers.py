@@ -21,12 +21,12 @@ Caches stay exact through the change feed (``storage/changefeed.py``, ``core/sta
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import logging
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -34,46 +34,12 @@ import threading
 from typing import IO, Any
 
 from ..core.core import Core
+from ..core.scheduling import use_batch_scheduling
 from ..storage.changefeed import SharedState
-from .forward import encode_keyring
 
 log = logging.getLogger("tessera.workers")
 
 RESPAWN_CHECK = 1.0  # seconds between checks that every worker still runs
-
-
-def use_batch_scheduling() -> bool:
-    """Put every thread of this process (and those it starts later) under ``SCHED_BATCH``.
-
-    With several Python processes on few cores, Linux let each wake-up (a socket ready, a reply
-    from the other process) preempt a thread in the middle of a request: measured with two
-    processes on two cores, 2.4 involuntary context switches per batch-token creation against 0.4
-    with one, and ~40% more CPU per request. Batch threads still get their fair share but do not
-    preempt on waking (other programs' threads still may): 0.9 switches per request, and 9,900
-    batch creations a second instead of 7,500. The price is wake-up latency under full load (a
-    few ms at p99). Needs no privilege; ``TESSERA_SCHED_BATCH=0`` turns it off.
-    """
-    if os.environ.get("TESSERA_SCHED_BATCH", "1") == "0" or not hasattr(os, "SCHED_BATCH"):
-        return False
-    done = False
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            os.sched_setscheduler(int(tid), os.SCHED_BATCH, os.sched_param(0))
-            done = True
-        except (OSError, ValueError):
-            continue
-    return done
-
-
-def wake_promptly() -> None:
-    """The calling thread back under the default policy: a thread whose wake-up sends answers
-    (the SQLite committer, a worker's relay) must run at once, not after the current slice."""
-    if hasattr(os, "SCHED_OTHER") and hasattr(os, "SCHED_BATCH"):
-        try:
-            if os.sched_getscheduler(0) == os.SCHED_BATCH:
-                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-        except OSError:
-            pass
 
 
 def free_loopback_port() -> int:
@@ -151,7 +117,10 @@ class WorkerPool:
                         _send_quietly(replacement, self._keyring_message())
 
     def _keyring_message(self) -> dict[str, Any]:
-        return {"epoch": self._epoch, "keyring": encode_keyring(self.core.barrier.keyring().serialize())}
+        return {
+            "epoch": self._epoch,
+            "keyring": base64.b64encode(self.core.barrier.keyring().serialize()).decode(),
+        }
 
     def _unsealed(self) -> None:
         """A new unseal: its keyring to every worker first, then the epoch that lets them use it."""
@@ -232,7 +201,6 @@ def main() -> int:
     from ..core import registry
 
     registry.import_all()
-    core.standby = True
     shared = SharedState(hello["shared"], create=False)
     standby = Standby(core, physical, shared, hello["internal"], hello["secret"])
     threading.Thread(target=_listen, args=(standby,), name="tessera-worker-pipe", daemon=True).start()
@@ -252,27 +220,16 @@ def _listen(standby: Any) -> None:
     for line in sys.stdin.buffer:
         try:
             message = json.loads(line)
-            standby.offer_keyring(int(message["epoch"]), _b64(message["keyring"]))
+            standby.offer_keyring(int(message["epoch"]), base64.b64decode(message["keyring"]))
         except (ValueError, KeyError, TypeError):
             log.error("unreadable message from the active process")
     os._exit(0)
 
 
-def _b64(text: str) -> bytes:
-    import base64
-
-    return base64.b64decode(text)
-
-
 async def _serve(servers: list[Any]) -> int:
-    loop = asyncio.get_running_loop()
+    from .command import stop_on_signals
 
-    def _stop() -> None:
-        for s in servers:
-            s.stop()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stop)
+    stop_on_signals(asyncio.get_running_loop(), servers)
     await asyncio.gather(*(s.serve() for s in servers))
     return 0
 

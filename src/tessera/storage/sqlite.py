@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable
 
 from ..core.gate import stepping_aside
+from ..core.scheduling import wake_promptly
 from . import changefeed
 from .base import Physical, TxnOp, acknowledgement_deferred, children
 
@@ -253,9 +254,7 @@ class SQLitePhysical(Physical):
 
     # -- the committer -------------------------------------------------------------------
     def _commit_loop(self) -> None:
-        from ..server.workers import wake_promptly
-
-        wake_promptly()  # it releases held answers: with worker processes, see workers.py
+        wake_promptly()  # it releases held answers (core/scheduling.py)
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
