@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
+from tests.helpers.postgres import Postgres, ThrowawayCluster, from_environment
 from tests.helpers.servers import ReferenceServer, TesseraServer
 
 # In CI, property tests draw the same examples on every run: a red CI then means a change broke
@@ -63,8 +64,27 @@ def fresh_tessera() -> Iterator[TesseraServer]:
         server.cleanup()
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server with a database ``test``: ``TESSERA_TEST_PG``'s, or a throwaway cluster
+    started for this worker's tests (``tests/helpers/postgres.py``)."""
+    given = from_environment()
+    if given is not None:
+        yield given
+        return
+    cluster = ThrowawayCluster()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use the reference server get the ``reference`` marker (``-m "not reference"`` skips them)."""
+    """Tests that use the reference server get the ``reference`` marker (``-m "not reference"`` skips
+    them); tests that use PostgreSQL get ``postgres``."""
     for item in items:
-        if {"reference", "fresh_reference"} & set(getattr(item, "fixturenames", ())):
+        names = set(getattr(item, "fixturenames", ()))
+        if {"reference", "fresh_reference"} & names:
             item.add_marker(pytest.mark.reference)
+        if "postgres" in names:
+            item.add_marker(pytest.mark.postgres)

@@ -1,6 +1,6 @@
 """Leased secrets through the agent: dynamic PostgreSQL credentials cached by the proxy, evicted
-when their lease is revoked through it, and rendered by a template. Needs the PostgreSQL on
-127.0.0.1:5432 (as tests/leases/test_database_leases.py).
+when their lease is revoked through it, and rendered by a template. Needs PostgreSQL (the
+``postgres`` fixture, as tests/leases/test_database_leases.py).
 """
 
 from __future__ import annotations
@@ -8,16 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import requests
 
 from tests.agent.helpers import AgentProcess, approle_block, ok, read_text, setup_approle, wait_for
+from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer, free_port
 
 pytestmark = [pytest.mark.postgres]
 
-PG_URL = "postgresql://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable"
 CREATE = [
     "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
     'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";',
@@ -25,9 +24,9 @@ CREATE = [
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _drop_leftover_roles() -> Iterator[None]:
+def _drop_leftover_roles(postgres: Postgres) -> Iterator[None]:
     yield
-    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True) as conn:
+    with postgres.connect() as conn:
         for (name,) in conn.execute(
             "SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%-tagent%'"
         ).fetchall():
@@ -35,7 +34,10 @@ def _drop_leftover_roles() -> Iterator[None]:
 
 
 def test_proxy_caches_leased_credentials_until_their_lease_is_revoked(
-    fresh_tessera: TesseraServer, tmp_path: Path, start_agent: Callable[..., AgentProcess]
+    fresh_tessera: TesseraServer,
+    tmp_path: Path,
+    start_agent: Callable[..., AgentProcess],
+    postgres: Postgres,
 ) -> None:
     server = fresh_tessera
     ok(server, "POST", "sys/mounts/db", {"type": "database"})
@@ -45,7 +47,7 @@ def test_proxy_caches_leased_credentials_until_their_lease_is_revoked(
         "db/config/pg",
         {
             "plugin_name": "postgresql-database-plugin",
-            "connection_url": PG_URL,
+            "connection_url": postgres.url(),
             "username": "postgres",
             "password": "unused-with-trust-auth",
             "allowed_roles": "*",

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.compat.token_pairs import Duo, Pair
+from tests.helpers.postgres import Postgres
 from tests.helpers.servers import ReferenceServer, TesseraServer
 from tests.leases.test_database_leases import setup_database
 
@@ -19,9 +20,9 @@ pytestmark = [pytest.mark.postgres]
 
 
 @pytest.fixture
-def db(reference: ReferenceServer, tessera: TesseraServer) -> tuple[Duo, Pair]:
+def db(reference: ReferenceServer, tessera: TesseraServer, postgres: Postgres) -> tuple[Duo, Pair]:
     duo = Duo(reference, tessera)
-    paths = (setup_database(reference.addr), setup_database(tessera.addr))
+    paths = (setup_database(reference.addr, postgres), setup_database(tessera.addr, postgres))
     return duo, paths
 
 

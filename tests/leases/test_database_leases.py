@@ -2,7 +2,7 @@
 
 A service token owns its leases; a non-orphan batch token's leases belong to its parent; an orphan
 batch token's leases belong to nobody and end with their TTL, also across a restart.
-Runs against the real PostgreSQL on 127.0.0.1:5432.
+Runs against a real PostgreSQL (the ``postgres`` fixture: a throwaway cluster, or ``TESSERA_TEST_PG``).
 """
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ import psycopg
 import pytest
 
 from tests.helpers.http import call
+from tests.helpers.postgres import Postgres
 
 pytestmark = [pytest.mark.postgres]
 
-PG_URL = "postgresql://{{username}}:{{password}}@127.0.0.1:5432/test?sslmode=disable"
 CREATE = [
     "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
     'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";',
 ]
 
 
-def can_login(username: str, password: str) -> bool:
+def can_login(pg: Postgres, username: str, password: str) -> bool:
     try:
         with psycopg.connect(
-            host="127.0.0.1", port=5432, dbname="test", user=username, password=password, connect_timeout=3
+            host=pg.host, port=pg.port, dbname=pg.dbname, user=username, password=password, connect_timeout=3
         ) as conn:
             conn.execute("SELECT 1")
         return True
@@ -35,8 +35,8 @@ def can_login(username: str, password: str) -> bool:
         return False
 
 
-def role_exists(username: str) -> bool:
-    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres") as conn:
+def role_exists(pg: Postgres, username: str) -> bool:
+    with pg.connect() as conn:
         row = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (username,)).fetchone()
         return row is not None
 
@@ -50,7 +50,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
     return predicate()
 
 
-def setup_database(addr: str, token: str = "root") -> str:
+def setup_database(addr: str, pg: Postgres, token: str = "root") -> str:
     """Enable the engine on a fresh path and a role; returns the role's creds path."""
     mount = "db" + uuid.uuid4().hex[:6]
     status, body, _ = call(addr, "POST", f"sys/mounts/{mount}", token=token, json={"type": "database"})
@@ -62,7 +62,7 @@ def setup_database(addr: str, token: str = "root") -> str:
         token=token,
         json={
             "plugin_name": "postgresql-database-plugin",
-            "connection_url": PG_URL,
+            "connection_url": pg.url(),
             "username": "postgres",
             "password": "unused-with-trust-auth",
             "allowed_roles": "*",
@@ -97,56 +97,56 @@ def read_creds(addr: str, token: str, path: str) -> dict:
     return out
 
 
-def test_service_token_owns_its_leases(fresh_tessera) -> None:
+def test_service_token_owns_its_leases(fresh_tessera, postgres: Postgres) -> None:
     addr = fresh_tessera.addr
-    creds_path = setup_database(addr)
+    creds_path = setup_database(addr, postgres)
     svc = create_token(addr, "root", policies=["root"], ttl="1h")["client_token"]
     out = read_creds(addr, svc, creds_path)
     user, password = out["data"]["username"], out["data"]["password"]
-    assert can_login(user, password)
+    assert can_login(postgres, user, password)
     status, lease, _ = call(
         addr, "PUT", "sys/leases/lookup", token="root", json={"lease_id": out["lease_id"]}
     )
     assert status == 200 and lease["data"]["renewable"] is True
     status, _, _ = call(addr, "POST", "auth/token/revoke", token="root", json={"token": svc})
     assert status == 204
-    assert wait_until(lambda: not can_login(user, password), timeout=1.0)
+    assert wait_until(lambda: not can_login(postgres, user, password), timeout=1.0)
     status, body, _ = call(addr, "PUT", "sys/leases/lookup", token="root", json={"lease_id": out["lease_id"]})
     assert (status, body["errors"]) == (400, ["invalid lease"])
 
 
-def test_non_orphan_batch_token_leases_belong_to_parent(fresh_tessera) -> None:
+def test_non_orphan_batch_token_leases_belong_to_parent(fresh_tessera, postgres: Postgres) -> None:
     addr = fresh_tessera.addr
-    creds_path = setup_database(addr)
+    creds_path = setup_database(addr, postgres)
     parent = create_token(addr, "root", policies=["root"], ttl="1h")["client_token"]
     batch = create_token(addr, parent, type="batch", policies=["dbcreds"], ttl="30m")
     assert batch["client_token"].startswith("hvb.") and batch["orphan"] is False
     out = read_creds(addr, batch["client_token"], creds_path)
     assert out["lease_duration"] <= 1800
     user = out["data"]["username"]
-    assert role_exists(user)
+    assert role_exists(postgres, user)
     call(addr, "POST", "auth/token/revoke", token="root", json={"token": parent})
-    assert wait_until(lambda: not role_exists(user), timeout=1.0)
+    assert wait_until(lambda: not role_exists(postgres, user), timeout=1.0)
 
 
-def test_orphan_batch_token_leases_end_with_ttl(fresh_tessera) -> None:
+def test_orphan_batch_token_leases_end_with_ttl(fresh_tessera, postgres: Postgres) -> None:
     addr = fresh_tessera.addr
-    creds_path = setup_database(addr)
+    creds_path = setup_database(addr, postgres)
     batch = create_token(addr, "root", type="batch", policies=["dbcreds"], ttl="3s", orphan_path=True)
     assert batch["orphan"] is True
     out = read_creds(addr, batch["client_token"], creds_path)
     assert out["lease_duration"] <= 3
     user = out["data"]["username"]
-    assert role_exists(user)
+    assert role_exists(postgres, user)
     time.sleep(1)
-    assert role_exists(user), "no token owns this lease; nothing may revoke it before its TTL"
-    assert wait_until(lambda: not role_exists(user), timeout=6.0)
+    assert role_exists(postgres, user), "no token owns this lease; nothing may revoke it before its TTL"
+    assert wait_until(lambda: not role_exists(postgres, user), timeout=6.0)
 
 
-def test_orphan_batch_lease_expires_across_restart(sqlite_tessera) -> None:
+def test_orphan_batch_lease_expires_across_restart(sqlite_tessera, postgres: Postgres) -> None:
     server = sqlite_tessera
     addr = server.addr
-    creds_path = setup_database(addr, server.root_token)
+    creds_path = setup_database(addr, postgres, server.root_token)
     batch = create_token(
         addr, server.root_token, type="batch", policies=["dbcreds"], ttl="4s", orphan_path=True
     )
@@ -154,15 +154,15 @@ def test_orphan_batch_lease_expires_across_restart(sqlite_tessera) -> None:
     user = out["data"]["username"]
     server.terminate()
     time.sleep(5)
-    assert role_exists(user), "the server was down: nothing revoked it yet"
+    assert role_exists(postgres, user), "the server was down: nothing revoked it yet"
     server.restart()
     server.unseal()
-    assert wait_until(lambda: not role_exists(user), timeout=5.0)
+    assert wait_until(lambda: not role_exists(postgres, user), timeout=5.0)
 
 
-def test_lease_renew_and_revoke_endpoints(fresh_tessera) -> None:
+def test_lease_renew_and_revoke_endpoints(fresh_tessera, postgres: Postgres) -> None:
     addr = fresh_tessera.addr
-    creds_path = setup_database(addr)
+    creds_path = setup_database(addr, postgres)
     out = read_creds(addr, "root", creds_path)
     lease_id = out["lease_id"]
     status, renewed, _ = call(
@@ -174,7 +174,7 @@ def test_lease_renew_and_revoke_endpoints(fresh_tessera) -> None:
     assert status == 200 and lease_id.rsplit("/", 1)[1] in listed["data"]["keys"]
     status, _, _ = call(addr, "PUT", "sys/leases/revoke", token="root", json={"lease_id": lease_id})
     assert status == 204
-    assert not role_exists(out["data"]["username"])
+    assert not role_exists(postgres, out["data"]["username"])
     for body, message in (({}, "lease_id must be specified"), ({"lease_id": "nope/x"}, "invalid lease")):
         status, err, _ = call(addr, "PUT", "sys/leases/lookup", token="root", json=body)
         assert (status, err["errors"]) == (400, [message])
@@ -182,56 +182,58 @@ def test_lease_renew_and_revoke_endpoints(fresh_tessera) -> None:
     assert status == 204
 
 
-def _break_connection(addr: str, mount: str) -> None:
+def _break_connection(addr: str, mount: str, pg: Postgres) -> None:
     """Point the connection at a port nobody listens on (no verification, so the write is accepted)."""
     status, body, _ = call(
         addr,
         "POST",
         f"{mount}/config/pg",
         token="root",
-        json={"connection_url": PG_URL.replace(":5432", ":1"), "verify_connection": False},
+        json={"connection_url": pg.url().replace(f":{pg.port}/", ":1/"), "verify_connection": False},
     )
     assert status in (200, 204), body
 
 
-def _fix_connection(addr: str, mount: str) -> None:
-    status, body, _ = call(addr, "POST", f"{mount}/config/pg", token="root", json={"connection_url": PG_URL})
+def _fix_connection(addr: str, mount: str, pg: Postgres) -> None:
+    status, body, _ = call(
+        addr, "POST", f"{mount}/config/pg", token="root", json={"connection_url": pg.url()}
+    )
     assert status in (200, 204), body
 
 
-def test_failed_revocation_is_retried_until_it_succeeds(fresh_tessera) -> None:
+def test_failed_revocation_is_retried_until_it_succeeds(fresh_tessera, postgres: Postgres) -> None:
     addr = fresh_tessera.addr
-    creds_path = setup_database(addr)
+    creds_path = setup_database(addr, postgres)
     mount = creds_path.split("/")[0]
     svc = create_token(addr, "root", policies=["dbcreds"], ttl="1h")["client_token"]
     out = read_creds(addr, svc, creds_path)
     user = out["data"]["username"]
-    _break_connection(addr, mount)
+    _break_connection(addr, mount, postgres)
     status, _, _ = call(addr, "POST", "auth/token/revoke", token="root", json={"token": svc})
     assert status == 204
     status, _, _ = call(addr, "GET", "auth/token/lookup-self", token=svc)
     assert status == 403, "the token is gone even though its lease could not be revoked yet"
     status, _, _ = call(addr, "PUT", "sys/leases/lookup", token="root", json={"lease_id": out["lease_id"]})
     assert status == 200, "the lease stays on record for the retry"
-    assert role_exists(user)
-    _fix_connection(addr, mount)
-    assert wait_until(lambda: not role_exists(user), timeout=8.0), "the back-off retry revoked it"
+    assert role_exists(postgres, user)
+    _fix_connection(addr, mount, postgres)
+    assert wait_until(lambda: not role_exists(postgres, user), timeout=8.0), "the back-off retry revoked it"
     status, _, _ = call(addr, "PUT", "sys/leases/lookup", token="root", json={"lease_id": out["lease_id"]})
     assert status == 400
 
 
-def test_revoke_prefix_and_force(fresh_tessera) -> None:
+def test_revoke_prefix_and_force(fresh_tessera, postgres: Postgres) -> None:
     addr = fresh_tessera.addr
-    creds_path = setup_database(addr)
+    creds_path = setup_database(addr, postgres)
     mount = creds_path.split("/")[0]
     users = [read_creds(addr, "root", creds_path)["data"]["username"] for _ in range(3)]
     status, _, _ = call(addr, "PUT", f"sys/leases/revoke-prefix/{mount}/creds", token="root")
     assert status == 204
-    assert not any(role_exists(u) for u in users)
+    assert not any(role_exists(postgres, u) for u in users)
     status, _, _ = call(addr, "LIST", f"sys/leases/lookup/{creds_path}/", token="root")
     assert status == 404
     stuck = read_creds(addr, "root", creds_path)
-    _break_connection(addr, mount)
+    _break_connection(addr, mount, postgres)
     status, body, _ = call(
         addr, "PUT", "sys/leases/revoke", token="root", json={"lease_id": stuck["lease_id"]}
     )
@@ -240,7 +242,7 @@ def test_revoke_prefix_and_force(fresh_tessera) -> None:
     assert status == 204
     status, _, _ = call(addr, "PUT", "sys/leases/lookup", token="root", json={"lease_id": stuck["lease_id"]})
     assert status == 400, "revoke-force forgets the lease even though the backend failed"
-    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True) as conn:
+    with postgres.connect() as conn:
         conn.execute(f'DROP ROLE IF EXISTS "{stuck["data"]["username"]}"')
 
 

@@ -6,15 +6,12 @@ import threading
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 from tessera.storage.base import Physical, TxnOp
 from tessera.storage.inmem import InmemPhysical
 from tessera.storage.postgresql import PostgreSQLPhysical
 from tessera.storage.sqlite import SQLitePhysical
-
-PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 
 
 @pytest.fixture(params=["inmem", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -27,11 +24,12 @@ def physical(request: pytest.FixtureRequest, tmp_path) -> Iterator[Physical]:
         yield backend
         backend.close()
     else:
+        pg = request.getfixturevalue("postgres")
         table = "tessera_test_" + uuid.uuid4().hex[:8]
-        backend = PostgreSQLPhysical({"connection_url": PG_DSN, "table": table})
+        backend = PostgreSQLPhysical({"connection_url": pg.dsn, "table": table})
         yield backend
         backend.close()
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with pg.connect() as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
