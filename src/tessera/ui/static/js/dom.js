@@ -30,7 +30,7 @@ export function table(headers, rows, empty = "None.") {
       "table",
       {},
       h("thead", {}, h("tr", {}, headers.map((name) => h("th", { scope: "col" }, name)))),
-      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell))))),
+      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell, i) => h("td", { "data-label": headers[i] }, cell))))),
     ),
   );
 }
@@ -48,8 +48,15 @@ export function show(value) {
   return String(value);
 }
 
-export function field(label, control, hint) {
-  return h("label", { class: "field" }, h("span", {}, label), control, hint ? h("small", {}, hint) : null);
+let fieldCount = 0;
+
+// A labelled control: the label names it exactly; a hint describes it (aria-describedby).
+export function field(label, control, hint, extraClass = "") {
+  const id = `f${++fieldCount}`;
+  control.id = id;
+  const note = hint ? h("small", { id: `${id}-hint` }, hint) : null;
+  if (note) control.setAttribute("aria-describedby", note.id);
+  return h("div", { class: `field ${extraClass}`.trim() }, h("label", { for: id }, label), control, note);
 }
 
 export function input(name, props = {}) {
@@ -106,7 +113,8 @@ export function values(formEl) {
   const out = {};
   for (const el of formEl.elements) {
     if (!el.name) continue;
-    out[el.name] = el.type === "checkbox" ? el.checked : el.value.trim();
+    if (el.type === "checkbox") out[el.name] = el.checked;
+    else out[el.name] = el.tagName === "TEXTAREA" ? el.value : el.value.trim(); // a text is sent as written
   }
   return out;
 }

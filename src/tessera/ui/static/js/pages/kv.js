@@ -43,7 +43,7 @@ function writeForm(kv, key, data, withPath) {
   const controls = [];
   if (withPath) controls.push(field("Path", input("key", { required: true, placeholder: "app/config" }), `Under ${kv.mount}/${key}`));
   controls.push(
-    h("label", { class: "field wide" }, h("span", {}, "Data (JSON object)"), h("textarea", { name: "data", spellcheck: "false" }, JSON.stringify(data, null, 2))),
+    field("Data (JSON object)", h("textarea", { name: "data", spellcheck: "false" }, JSON.stringify(data, null, 2)), null, "wide"),
   );
   return form("Write secret", controls, withPath ? "Save" : "Save new version", async (v) => {
     let parsed;

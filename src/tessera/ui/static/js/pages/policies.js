@@ -35,7 +35,7 @@ async function editor(page, name) {
 function policyForm(name, text) {
   const controls = [];
   if (!name) controls.push(field("Name", input("name", { required: true })));
-  controls.push(h("label", { class: "field wide" }, h("span", {}, "Policy (HCL)"), h("textarea", { name: "policy", spellcheck: "false", rows: 12 }, text)));
+  controls.push(field("Policy (HCL)", h("textarea", { name: "policy", spellcheck: "false", rows: 12 }, text), null, "wide"));
   return form(name ? `Edit ${name}` : "Create a policy", controls, "Save", async (v) => {
     const target = name || v.name;
     await api("PUT", path("sys/policies/acl", target), { policy: v.policy });

@@ -28,14 +28,14 @@ export async function render(page, rest) {
     h("div", { class: "grid" },
       card("Encrypt", form("Encrypt", [
         field("Key", keyChoice()),
-        h("label", { class: "field wide" }, h("span", {}, "Plaintext"), h("textarea", { name: "plaintext" })),
+        field("Plaintext", h("textarea", { name: "plaintext" }), null, "wide"),
       ], "Encrypt", async (v) => {
         const out = await api("POST", path(mount, "encrypt", v.key), { plaintext: toBase64(v.plaintext) });
         return alertBox("ok", "Ciphertext:", h("code", { "data-field": "ciphertext" }, out.data.ciphertext));
       })),
       card("Decrypt", form("Decrypt", [
         field("Key", keyChoice()),
-        h("label", { class: "field wide" }, h("span", {}, "Ciphertext"), h("textarea", { name: "ciphertext" })),
+        field("Ciphertext", h("textarea", { name: "ciphertext" }), null, "wide"),
       ], "Decrypt", async (v) => {
         const out = await api("POST", path(mount, "decrypt", v.key), { ciphertext: v.ciphertext });
         return alertBox("ok", "Plaintext:", h("code", { "data-field": "plaintext" }, fromBase64(out.data.plaintext)));
