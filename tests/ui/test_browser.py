@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.helpers.servers import TesseraServer, free_port, hcl_config
+from tests.server.test_tls import _issue, _write_key
 from tests.ui.driver import UITab
 
 LOAD_BUDGET = 1.0  # seconds from the start of a page load until the page has drawn its data
@@ -18,10 +21,23 @@ def _unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
-def test_initialise_and_unseal_key_by_key(browser: Any, screenshots: Path, tmp_path: Path) -> None:
+def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 it signed: (ca, cert, key)."""
+    ca_cert, ca_key = _issue("Tessera UI test CA", None, None, ca=True)
+    cert, key = _issue("127.0.0.1", ca_cert.subject, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH)
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server-key.pem"
+    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(paths[2], key)
+    return paths
+
+
+def test_initialise_and_unseal_key_by_key_over_tls(browser: Any, screenshots: Path, tmp_path: Path) -> None:
+    ca, cert, key = _tls_files(tmp_path)
     config = tmp_path / "tessera.hcl"
-    config.write_text(hcl_config(free_port(), extra="ui = true\n"))
-    with TesseraServer(config=config) as server, UITab(browser, server.addr) as tab:
+    config.write_text(hcl_config(free_port(), tls_cert_file=cert, tls_key_file=key, extra="ui = true\n"))
+    with TesseraServer(config=config, ca_cert=ca) as server, UITab(browser, server.addr) as tab:
+        assert server.addr.startswith("https://")
         page = tab.open("status")
         init = page.get_by_role("form", name="Initialise")
         init.get_by_label("Key shares").fill("3")

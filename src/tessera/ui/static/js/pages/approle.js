@@ -22,9 +22,9 @@ export async function render(page, rest) {
     n,
     r.token_type,
     show(r.token_policies),
-    duration(r.token_ttl),
-    duration(r.token_max_ttl),
-    duration(r.secret_id_ttl),
+    r.token_ttl ? duration(r.token_ttl) : "system default",
+    r.token_max_ttl ? duration(r.token_max_ttl) : "system default",
+    r.secret_id_ttl ? duration(r.secret_id_ttl) : "no expiry",
     h("div", { class: "actions" },
       button("Role ID", async () => {
         const id = (await api("GET", path("auth", mount, "role", n, "role-id"))).data.role_id;

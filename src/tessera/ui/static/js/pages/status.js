@@ -46,7 +46,7 @@ function initCard() {
           "Keep these unseal keys and the root token safe: they are shown only once.",
           h("ol", {}, out.keys_base64.map((k) => h("li", {}, h("code", {}, k)))),
           h("p", {}, "Root token: ", h("code", { "data-field": "root_token" }, out.root_token)),
-          h("p", {}, h("a", { href: "#/status", onclick: () => setTimeout(() => location.reload()) }, "Continue to unseal")),
+          h("div", { class: "actions" }, button("Continue to unseal", async () => location.reload(), { kind: "primary" })),
         );
       },
     ),
