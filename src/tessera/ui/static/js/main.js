@@ -30,7 +30,8 @@ function route() {
   return { name: PAGES[name] ? name : "", rest: rest.join("/"), query: new URLSearchParams(query) };
 }
 
-async function render() {
+// `moved`: the user went to another page, so focus goes to it (keyboard and screen-reader users start there).
+async function render(moved = false) {
   const { name, rest, query } = route();
   if (!name) {
     location.replace(session.token ? "#/tokens" : "#/status");
@@ -53,6 +54,7 @@ async function render() {
     }
   }
   page.setAttribute("data-ready", "true");
+  if (moved === true) main.focus({ preventScroll: true });
 }
 
 function drawNav(current) {
@@ -84,5 +86,5 @@ function signOut() {
   location.hash = "#/login";
 }
 
-window.addEventListener("hashchange", render);
+window.addEventListener("hashchange", () => render(true));
 render();
