@@ -256,4 +256,19 @@ def test_every_page_draws_quickly_without_console_errors(
         decrypt.get_by_label("Ciphertext").fill(ciphertext)
         decrypt.get_by_role("button", name="Decrypt").click()
         assert decrypt.locator('[data-field="plaintext"]').inner_text() == "hello, tessera ✓"
+
+        # AppRole login: the role gives batch tokens, which the header then shows as the identity.
+        role_id = tessera.call("GET", f"auth/{approle}/role/ci/role-id")[1]["data"]["role_id"]
+        secret_id = tessera.call("POST", f"auth/{approle}/role/ci/secret-id", json={})[1]["data"]["secret_id"]
+        form = tab.open("login").get_by_role("form", name="Log in")
+        form.get_by_label("Method").select_option("approle")
+        form.get_by_label("Mount path").fill(approle)
+        form.get_by_label("Role ID").fill(role_id)
+        form.get_by_label("Secret ID").fill(secret_id)
+        form.get_by_role("button", name="Sign in").click()
+        tab.ready("tokens")
+        tab.page.locator("#who").get_by_text(f"{approle} (default)").wait_for()
+        token = tab.page.evaluate("sessionStorage.getItem('tessera.token')")
+        assert token.startswith("hvb.")
+        assert tab.page.evaluate("localStorage.length") == 0 and token not in tab.page.url
         assert tab.errors == []
