@@ -271,7 +271,7 @@ class App:
                     (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
                 )
             standby.served(method, raw_path)
-        base = BASE_HEADERS_STR[1:] if _own_content_type(extra) else BASE_HEADERS_STR
+        base = _BASE_UNTYPED_STR if _own_content_type(extra) else BASE_HEADERS_STR
         out = base + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
         payload = b"" if body is None or method == "HEAD" else body
 
@@ -567,13 +567,17 @@ def _redirect(location: str, query_string: bytes) -> tuple[int, bytes | None, li
     return 307, None, [(b"location", target.encode("latin-1"))]
 
 
+# The base headers for an answer that brings its own content type first (the UI's files).
+_BASE_UNTYPED = [h for h in BASE_HEADERS if h[0] != b"content-type"]
+_BASE_UNTYPED_STR = [h for h in BASE_HEADERS_STR if h[0] != "content-type"]
+
+
 def _own_content_type(extra: list[tuple[bytes, bytes]]) -> bool:
-    """An answer that brings its own content type first (the UI's files) replaces the JSON one."""
     return bool(extra) and extra[0][0] == b"content-type"
 
 
 def _base_headers(extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return BASE_HEADERS[1:] if _own_content_type(extra) else list(BASE_HEADERS)
+    return list(_BASE_UNTYPED if _own_content_type(extra) else BASE_HEADERS)
 
 
 def _token_from_headers(headers: dict[str, str]) -> str:
