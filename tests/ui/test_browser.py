@@ -139,6 +139,12 @@ def test_userpass_login_then_batch_and_service_tokens(
         session_card.get_by_role("alert").get_by_text("batch tokens cannot be revoked").wait_for()
         tab.shot(screenshots, "tokens")
 
+        lookup = tab.page.get_by_role("form", name="Look up a token")
+        lookup.get_by_label("Token or accessor").fill(service["Accessor"])
+        lookup.get_by_role("button", name="Look up").click()
+        lookup.locator("[data-type]").get_by_text("service").wait_for()
+        assert "auth/token/create" in lookup.locator(".result").inner_text()
+
         row.get_by_role("button", name="Revoke").click()
         row.wait_for(state="detached")
         status, _, _ = tessera.call("POST", "auth/token/lookup", json={"token": service["Token"]})
@@ -179,6 +185,26 @@ def test_write_and_read_a_kv_secret(
         versions.get_by_role("link", name="1", exact=True).click()
         tab.ready("kv").get_by_role("region", name="Version 1").wait_for()
         assert tab.page.locator('[data-key="password"]').inner_text() == "s3cret"
+        assert tab.errors == []
+
+
+def test_kv_version_1(browser: Any, tessera: TesseraServer, admin_login: dict[str, str]) -> None:
+    mount = _unique("ui-kv1")
+    assert (
+        tessera.call("POST", f"sys/mounts/{mount}", json={"type": "kv", "options": {"version": "1"}})[0]
+        == 204
+    )
+    with UITab(browser, tessera.addr) as tab:
+        _login_userpass(tab, admin_login)
+        page = tab.open(f"kv/{mount}/")
+        assert "KV v1" in page.locator("h1").inner_text()
+        form = page.get_by_role("form", name="Write secret")
+        form.get_by_label("Path").fill("app")
+        form.get_by_label("Data (JSON object)").fill('{"user": "svc"}')
+        form.get_by_role("button", name="Save").click()
+        tab.ready("kv").locator('[data-key="user"]').get_by_text("svc").wait_for()
+        assert tessera.call("GET", f"{mount}/app")[1]["data"] == {"user": "svc"}
+        tab.open(f"kv/{mount}/").get_by_role("link", name="app", exact=True).wait_for()
         assert tab.errors == []
 
 
