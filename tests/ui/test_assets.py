@@ -36,6 +36,14 @@ def test_every_file_the_pages_load_is_shipped() -> None:
     assert not missing, missing
 
 
+def test_index_preloads_every_module() -> None:
+    """A module missing from the preload list still works, but is fetched a round trip later."""
+    index = ASSETS.files["index.html"].body.decode()
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/ui/([^"]+)">', index))
+    modules = {name for name in ASSETS.files if name.endswith(".js")}
+    assert preloaded | {"js/main.js"} == modules
+
+
 @pytest.mark.parametrize(
     ("name", "content_type"),
     [
