@@ -30,6 +30,8 @@ from ..framework import (
 from ..framework.durations import DurationError, parse_duration_second
 from ..storage.base import deferred_acknowledgement
 from ..storage.sqlite_reader import StandbyWrite
+from ..ui.assets import NOT_FOUND as UI_NOT_FOUND
+from ..ui.assets import UIAssets
 from . import syshttp
 from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher
@@ -78,6 +80,7 @@ class App:
         self.standby: Any = None
         # On the active process's internal listener: the secret forwarded requests carry.
         self.forward_secret = ""
+        self.ui: UIAssets | None = None  # the web UI's files, when the configuration turns it on
         if inline:
             self.set_inline()
 
@@ -106,7 +109,7 @@ class App:
         )
         if held and await durable is not None:  # never answer from state a crash could take back
             status, body, headers = 500, error_body(["internal error"]), []
-        out_headers = list(BASE_HEADERS) + headers
+        out_headers = _base_headers(headers) + headers
         if body is not None and scope["method"] != "HEAD":
             out_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
@@ -268,7 +271,8 @@ class App:
                     (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
                 )
             standby.served(method, raw_path)
-        out = BASE_HEADERS_STR + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
+        base = _BASE_UNTYPED_STR if _own_content_type(extra) else BASE_HEADERS_STR
+        out = base + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
         payload = b"" if body is None or method == "HEAD" else body
 
         def send(error: BaseException | None) -> None:
@@ -298,8 +302,8 @@ class App:
         clean = _clean_path(raw_path)
         if clean != raw_path:
             return _redirect(clean, query_string)
-        if raw_path in ("/", "/ui"):
-            return _redirect("/ui/", b"")
+        if raw_path in ("/", "/ui") or raw_path.startswith("/ui/"):
+            return self._ui(raw_path, headers)
         if raw_path == "/v1/sys":
             return _redirect("/v1/sys/", query_string)
         if not raw_path.startswith("/v1/"):
@@ -340,6 +344,16 @@ class App:
         except VaultError as exc:
             status, out = render_error(exc)
             return status, out, extra_headers
+
+    def _ui(
+        self, raw_path: str, headers: dict[str, str]
+    ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
+        """The web UI (``ui = true``, on in dev mode); without it Vault has no handler there at all."""
+        if self.ui is None:
+            return UI_NOT_FOUND
+        if not raw_path.startswith("/ui/"):
+            return _redirect("/ui/", b"")
+        return self.ui.answer(raw_path[4:], headers.get("accept-encoding", ""))
 
     def _handle_logical(self, req: Request) -> Response | None:
         """The core's pipeline, after the checks Vault's handleCancelableRequest makes first."""
@@ -551,6 +565,19 @@ def _redirect(location: str, query_string: bytes) -> tuple[int, bytes | None, li
     location = quote(location, safe="$&+,/:;=@")
     target = location + ("?" + query_string.decode("latin-1") if query_string else "")
     return 307, None, [(b"location", target.encode("latin-1"))]
+
+
+# The base headers for an answer that brings its own content type first (the UI's files).
+_BASE_UNTYPED = [h for h in BASE_HEADERS if h[0] != b"content-type"]
+_BASE_UNTYPED_STR = [h for h in BASE_HEADERS_STR if h[0] != "content-type"]
+
+
+def _own_content_type(extra: list[tuple[bytes, bytes]]) -> bool:
+    return bool(extra) and extra[0][0] == b"content-type"
+
+
+def _base_headers(extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return list(_BASE_UNTYPED if _own_content_type(extra) else BASE_HEADERS)
 
 
 def _token_from_headers(headers: dict[str, str]) -> str:

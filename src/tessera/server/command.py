@@ -126,6 +126,7 @@ def run(argv: list[str]) -> int:
     if flags.dev and not flags.recovery:  # as OpenBao: -recovery wins and needs a config file
         cfg = ServerConfig(
             storage_type="inmem",
+            ui=True,  # as Vault's dev mode
             listeners=[ListenerConfig(address=flags.dev_listen_address, tls_disable=True)],
         )
         for path in flags.config:
@@ -203,6 +204,11 @@ def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prep
     from .listen import make_server
 
     servers = []
+    ui = None
+    if cfg.ui:
+        from ..ui.assets import UIAssets
+
+        ui = UIAssets.from_package()
     for listener in cfg.listeners:
         host, port = listener.host_port
         app_class: type[App] = App
@@ -211,6 +217,7 @@ def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prep
 
             app_class = RecoveryApp
         app = app_class(core, max_request_size=listener.max_request_size)
+        app.ui = ui
         if prepare is not None:
             prepare(app)
         kwargs: dict[str, object] = {}
