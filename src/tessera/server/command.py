@@ -191,6 +191,7 @@ def core_config(cfg: ServerConfig, *, dev: bool, recovery: bool) -> CoreConfig:
         extra={
             **_audit_settings(cfg),
             "raw_storage_endpoint": cfg.raw_storage_endpoint,
+            "user_lockouts": cfg.user_lockouts,
             "recovery_mode": recovery,
         },
     )

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.lockout import parse_user_lockouts
 from ..framework.durations import DurationError, parse_duration_second
 from ..policy.hcl import HCLError
 from ..policy.hcl import decode as decode_hcl
@@ -49,6 +50,8 @@ class ServerConfig:
     raw_storage_endpoint: bool = False
     # Processes serving the listeners (server/workers.py): the active one plus workers.
     workers: int = 1
+    # user_lockout "all" | "<auth type>" blocks (core/lockout.py), by type.
+    user_lockouts: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -115,6 +118,10 @@ def parse_config(text: str) -> ServerConfig:
     cfg.ui = _bool(raw.get("ui", False))
     cfg.raw_storage_endpoint = _bool(raw.get("raw_storage_endpoint", False))
     cfg.workers = workers_setting(raw.get("workers", 1), cfg.storage_type)
+    try:
+        cfg.user_lockouts = parse_user_lockouts(_blocks(raw.get("user_lockout", [])))
+    except ValueError as exc:
+        raise ConfigError(f"error parsing 'user_lockout': {exc}") from None
     try:
         if "default_lease_ttl" in raw:
             cfg.default_lease_ttl = parse_duration_second(raw["default_lease_ttl"])

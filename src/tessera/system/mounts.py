@@ -410,7 +410,9 @@ def mount_paths(core: Core) -> list[Path]:
             FieldType.COMMA_STRING_SLICE, "Headers the backend may set on responses."
         ),
         "token_type": Field(FieldType.STRING, "The type of tokens an auth mount issues."),
-        "user_lockout_config": Field(FieldType.MAP, "User lockout settings (accepted, not enforced)."),
+        "user_lockout_config": Field(
+            FieldType.MAP, "User lockout settings of an auth mount (core/lockout.py)."
+        ),
         "plugin_version": Field(FieldType.STRING, "The semantic version of the plugin to use."),
     }
     return [
