@@ -203,8 +203,10 @@ class UserLockout:
 def locked_users_view(lockout: UserLockout, accessor: str = "") -> dict[str, Any]:
     """The document of GET sys/locked-users: one namespace (root), its mounts and aliases."""
     by_accessor = lockout.locked(accessor)
+    if accessor:
+        by_accessor.setdefault(accessor, [])  # one mount asked for: shown even with none (null)
     mounts = [
-        {"mount_accessor": acc, "counts": len(aliases), "alias_identifiers": aliases}
+        {"mount_accessor": acc, "counts": len(aliases), "alias_identifiers": aliases or None}
         for acc, aliases in by_accessor.items()
     ]
     total = sum(m["counts"] for m in mounts)
