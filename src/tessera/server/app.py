@@ -35,6 +35,7 @@ from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher
 from .forward import forwarded_client
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
+from .syshttp_keys import hidden_endpoint
 
 log = logging.getLogger("tessera.http")
 
@@ -78,6 +79,8 @@ class App:
         self.standby: Any = None
         # On the active process's internal listener: the secret forwarded requests carry.
         self.forward_secret = ""
+        # Key-ceremony paths this listener hides (syshttp_keys.refused_key_endpoints).
+        self.refused_raw: frozenset[str] = frozenset()
         if inline:
             self.set_inline()
 
@@ -212,6 +215,8 @@ class App:
         )
         standby = self.standby
         if standby is not None and not standby.ready(method, raw_path):
+            if self.refused_raw and raw_path[4:] in self.refused_raw:
+                return self._answer(*args)  # hidden here: answered here, not by the active process
             return self._hand_over(args)
         dispatcher = self.dispatcher
         if dispatcher is None:
@@ -323,6 +328,8 @@ class App:
             if method == "HELP" or _first(query.get("help")):
                 return await self._help(path, headers, token, remote_addr, extra_headers)
             handler = syshttp.RAW_HANDLERS.get(path)
+            if handler is not None and path in self.refused_raw:
+                return (*hidden_endpoint(self, path), extra_headers)
             if handler is not None:
                 status, out = await handler(self, method, query, body, headers, token)
                 return status, out, extra_headers

@@ -17,6 +17,7 @@ from ..core.core import Core, CoreConfig
 from ..storage import open_physical
 from .app import App
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
+from .syshttp_keys import refused_key_endpoints
 
 log = logging.getLogger("tessera.server")
 
@@ -212,6 +213,7 @@ def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prep
 
             app_class = RecoveryApp
         app = app_class(core, max_request_size=listener.max_request_size)
+        app.refused_raw = refused_key_endpoints(listener)
         if prepare is not None:
             prepare(app)
         kwargs: dict[str, object] = {}
@@ -321,8 +323,8 @@ def _audit_settings(cfg: ServerConfig) -> dict[str, object]:
 
     raw = cfg.raw
     return {
-        # Vault's behaviour by default; `unsafe_allow_api_audit_creation = false` gives OpenBao's hardening.
-        "unsafe_allow_api_audit_creation": _config_bool(raw.get("unsafe_allow_api_audit_creation", True)),
+        # OpenBao's safe default (dev mode too): `unsafe_allow_api_audit_creation = true` restores Vault's.
+        "unsafe_allow_api_audit_creation": _config_bool(raw.get("unsafe_allow_api_audit_creation", False)),
         "allow_audit_log_prefixing": _config_bool(raw.get("allow_audit_log_prefixing", False)),
         "audit_devices": parse_declared(raw["audit"]) if "audit" in raw else [],
     }

@@ -26,6 +26,9 @@ class ListenerConfig:
     tls_require_and_verify_client_cert: bool = False
     tls_min_version: str = "tls12"
     max_request_size: int = 33554432
+    # OpenBao's safe defaults: the unauthenticated key ceremonies are off unless a listener allows them.
+    disable_unauthed_rekey_endpoints: bool = True
+    disable_unauthed_generate_root_endpoints: bool = True
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -102,6 +105,10 @@ def parse_config(text: str) -> ServerConfig:
             tls_client_ca_file=str(body.get("tls_client_ca_file", "")),
             tls_require_and_verify_client_cert=_bool(body.get("tls_require_and_verify_client_cert", False)),
             tls_min_version=str(body.get("tls_min_version", "tls12")),
+            disable_unauthed_rekey_endpoints=_bool(body.get("disable_unauthed_rekey_endpoints", True)),
+            disable_unauthed_generate_root_endpoints=_bool(
+                body.get("disable_unauthed_generate_root_endpoints", True)
+            ),
         )
         if "max_request_size" in body:
             listener.max_request_size = int(body["max_request_size"])
