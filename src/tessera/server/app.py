@@ -299,6 +299,9 @@ class App:
         tls: bool,
     ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
         """Everything after the transport: ``read_body`` is awaited once, when the body is needed."""
+        refused = _refuse_path(raw_path)
+        if refused is not None:
+            return refused
         # Go's ServeMux answers unclean paths (//, /./, /../) and a few bare subtrees with a redirect.
         clean = _clean_path(raw_path)
         if clean != raw_path:
@@ -535,6 +538,25 @@ def _first(value: Any) -> str:
     if isinstance(value, list):
         return str(value[0]) if value else ""
     return "" if value is None else str(value)
+
+
+def _refuse_path(path: str) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]] | None:
+    """What the reference answers, rather than a redirect, for dot segments and a leading ``//``.
+
+    Go reads ``//v1/...`` as a host and a path outside /v1/ (404), and its mux cleans only the
+    escaped path, so ``%2e%2e`` and ``..%2f`` reach Vault, which refuses them (400). The path here
+    is already decoded: literal dot segments, which HTTP clients remove before sending, get the same
+    400 rather than the reference's redirect.
+    """
+    if path.startswith("//"):
+        return 404, error_body([]), []
+    if "/." in path:
+        segments = path.split("/")
+        if "." in segments or ".." in segments:
+            if path.startswith("/v1/"):
+                return 400, error_body(["relative paths not supported"]), []
+            return 404, error_body([]), []
+    return None
 
 
 def _clean_path(path: str) -> str:
