@@ -47,7 +47,8 @@ def test_a_mounts_tuning_overrides_what_it_sets_to_non_zero() -> None:
     tuned = _entry("userpass", {"threshold": 0, "duration": 60, "counter_reset": 0, "disabled": False})
     assert settings_for(core, tuned) == LockoutSettings(threshold=3, duration=60, counter_reset=900)
     assert settings_for(core, _entry("userpass", {"disabled": True})).disabled
-    assert not core.lockout.applies(_entry("token"))  # only the methods Vault locks out
+    assert core.lockout.settings(_entry("token")) is None  # only the methods Vault locks out
+    assert core.lockout.settings(_entry("userpass", {"disabled": True})) is None
 
 
 def test_config_errors_name_the_stanza() -> None:

@@ -483,16 +483,17 @@ class Core:
     def _route_login(self, req: Request, route: Route, backend: Any) -> Response | None:
         """An unauthenticated request, with user lockout around it when it is a login."""
         alias = backend.login_alias(req) if backend.login_alias is not None else None
-        if not alias or not self.lockout.applies(route.entry):
+        settings = self.lockout.settings(route.entry) if alias else None
+        if settings is None:
             return backend.handle_request(req)  # type: ignore[no-any-return]
-        self.lockout.check(route.entry, alias)
+        counted = self.lockout.check(route.entry, alias, settings)
         try:
             resp = backend.handle_request(req)
         except InvalidCredentials:
-            self.lockout.failed(route.entry, alias)
+            self.lockout.failed(route.entry, alias, settings)
             raise
-        if resp is not None and resp.auth is not None:
-            self.lockout.succeeded(route.entry, alias)
+        if counted and resp is not None and resp.auth is not None:
+            self.lockout.succeeded(route.entry, alias)  # only then a write (a worker hands it over)
         return resp  # type: ignore[no-any-return]
 
     def resolve_token(self, token_id: str) -> Any:

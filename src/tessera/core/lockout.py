@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from ..framework import PermissionDenied
 from ..framework.durations import DurationError, parse_duration_second
@@ -110,7 +110,10 @@ def settings_for(core: Core, entry: MountEntry) -> LockoutSettings:
 
 # -- the state: counters and locks -------------------------------------------------------------
 def _key(prefix: str, accessor: str, alias: str) -> str:
-    return f"{prefix}{accessor}/{quote(alias, safe='')}"
+    """One storage key per alias: a "/" in it (a custom role ID may have one) must not nest."""
+    if "/" in alias or "%" in alias:
+        alias = alias.replace("%", "%25").replace("/", "%2F")
+    return f"{prefix}{accessor}/{alias}"
 
 
 class UserLockout:
@@ -121,12 +124,15 @@ class UserLockout:
         self.lock = threading.Lock()  # one failure at a time: counts are read, then written
         self._last_tidy = 0.0
 
-    def applies(self, entry: MountEntry) -> bool:
-        return entry.type.lower() in LOCKOUT_TYPES and not settings_for(self.core, entry).disabled
-
-    def check(self, entry: MountEntry, alias: str) -> None:
-        """isUserLocked: raise 403 while the alias is locked."""
+    def settings(self, entry: MountEntry) -> LockoutSettings | None:
+        """The settings of a mount whose logins are locked out, or None (other types, disabled)."""
+        if entry.type.lower() not in LOCKOUT_TYPES:
+            return None
         settings = settings_for(self.core, entry)
+        return None if settings.disabled else settings
+
+    def check(self, entry: MountEntry, alias: str, settings: LockoutSettings) -> bool:
+        """isUserLocked: raise 403 while the alias is locked; whether it has failures counted."""
         now = time.time()
         failed = self.core.barrier.get_json(_key(FAILED_PREFIX, entry.accessor, alias))
         if failed is not None:
@@ -136,10 +142,10 @@ class UserLockout:
             locked = since is not None and now - int(since) < settings.duration
         if locked:
             raise PermissionDenied()
+        return failed is not None
 
-    def failed(self, entry: MountEntry, alias: str) -> None:
+    def failed(self, entry: MountEntry, alias: str, settings: LockoutSettings) -> None:
         """failedUserLoginProcess: one more failure (a fresh count after ``counter_reset``)."""
-        settings = settings_for(self.core, entry)
         key = _key(FAILED_PREFIX, entry.accessor, alias)
         with self.lock:
             now = int(time.time())
@@ -153,9 +159,7 @@ class UserLockout:
 
     def succeeded(self, entry: MountEntry, alias: str) -> None:
         """A successful login clears the alias's counter (a lock's record stays until it expires)."""
-        key = _key(FAILED_PREFIX, entry.accessor, alias)
-        if self.core.barrier.get(key) is not None:
-            self.core.barrier.delete(key)
+        self.core.barrier.delete(_key(FAILED_PREFIX, entry.accessor, alias))
 
     def unlock(self, accessor: str, alias: str) -> None:
         self.core.barrier.delete(_key(LOCKED_PREFIX, accessor, alias))
