@@ -188,6 +188,20 @@ def test_tuning_validates_and_reads_back_as_the_reference(both: Both) -> None:
     both.same("POST", "sys/mounts/cubbyhole/tune", json={"user_lockout_config": {"lockout_threshold": "3"}})
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"user_lockout_config": {"lockout_threshold": "3"}},
+        {"user_lockout_config": {}},
+        {"force_no_cache": "x"},
+    ],
+)
+def test_enabling_with_lockout_config_answers_as_the_reference(both: Both, config: dict[str, Any]) -> None:
+    name = "en" + uuid.uuid4().hex[:8]
+    both.same("POST", f"sys/auth/{name}", json={"type": "userpass", "config": config})
+    both.same("POST", f"sys/mounts/{name}", json={"type": "kv", "config": config})
+
+
 def test_tuned_threshold_and_duration_are_enforced(both: Both) -> None:
     name = _enable(both, "userpass")
     both.same("POST", f"{both.m}/users/carol", json={"password": "right"})

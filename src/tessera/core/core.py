@@ -482,7 +482,8 @@ class Core:
 
     def _route_login(self, req: Request, route: Route, backend: Any) -> Response | None:
         """An unauthenticated request, with user lockout around it when it is a login."""
-        alias = backend.login_alias(req) if backend.login_alias is not None else None
+        look_ahead = getattr(backend, "login_alias", None)
+        alias = look_ahead(req) if look_ahead is not None else None
         settings = self.lockout.settings(route.entry) if alias else None
         if settings is None:
             return backend.handle_request(req)  # type: ignore[no-any-return]
