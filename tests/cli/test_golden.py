@@ -149,6 +149,10 @@ def test_seed_token_types_and_approle(pair: Pair) -> None:
     same(pair, "auth", "list")
     same(pair, "auth", "tune", "-token-type=batch", "approle/")
     same(pair, "read", "sys/auth/approle/tune")
+    lockout = ("-user-lockout-threshold=3", "-user-lockout-duration=20m", "-user-lockout-disable")
+    same(pair, "auth", "tune", *lockout, "-user-lockout-counter-reset-duration=5m", "approle/")
+    same(pair, "auth", "tune", "-user-lockout-threshold=-1", "approle/")
+    same(pair, "read", "sys/auth/approle/tune")
     same(pair, "auth", "disable", "approle")
 
 

@@ -374,23 +374,23 @@ def test_enable_list_disable_match(pair: Pair, tmp_path: Path) -> None:
         assert "listed/" not in side.call("GET", "sys/audit")[1]["data"]
 
 
-def test_api_creation_is_vaults_default_and_the_switch_restores_openbaos(
+def test_api_creation_is_refused_by_default_and_the_switch_restores_vaults(
     reference: ReferenceServer, tessera: TesseraServer, tmp_path: Path
 ) -> None:
-    """OpenBao 2.x refuses API-created devices by default; Tessera allows them as Vault does, and
-    ``unsafe_allow_api_audit_creation = false`` gives the reference's refusal word for word."""
+    """OpenBao 2.x refuses API-created devices by default, dev mode included, and so does Tessera,
+    word for word; ``unsafe_allow_api_audit_creation = true`` allows them as Vault does."""
     body = {"type": "file", "options": {"file_path": "discard"}}
     ref = reference.call("PUT", "sys/audit/not-allowed", json=body)[:2]
     assert ref[0] == 400 and "cannot enable audit device via API" in ref[1]["errors"][0]
-    assert tessera.call("PUT", "sys/audit/allowed-by-default", json=body)[:2] == (204, None)
-    assert tessera.call("DELETE", "sys/audit/allowed-by-default")[0] == 204
-    config = tmp_path / "no-api-audit.hcl"
-    config.write_text("unsafe_allow_api_audit_creation = false\n")
-    hardened = TesseraServer(extra_args=[f"-config={config}"]).start()
+    assert tessera.call("PUT", "sys/audit/not-allowed", json=body)[:2] == ref
+    config = tmp_path / "api-audit.hcl"
+    config.write_text("unsafe_allow_api_audit_creation = true\n")
+    allowing = TesseraServer(extra_args=[f"-config={config}"]).start()
     try:
-        assert hardened.call("PUT", "sys/audit/not-allowed", json=body)[:2] == ref
+        assert allowing.call("PUT", "sys/audit/allowed", json=body)[:2] == (204, None)
+        assert allowing.call("DELETE", "sys/audit/allowed")[0] == 204
     finally:
-        hardened.cleanup()
+        allowing.cleanup()
 
 
 # -- fail closed -------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Root token generation side by side with the reference OpenBao: HTTP and CLI, step by step.
 
-Both servers run from a config file (in-memory storage, 3 key shares, threshold 2). The reference's
-listener turns its unauthenticated ``sys/generate-root/*`` back on (OpenBao 2.5+ hides them; Vault and
-Tessera serve them). What differs by nature is masked: nonces, OTPs, encoded tokens, and the OTP length
+Both servers run from a config file (in-memory storage, 3 key shares, threshold 2). Both listeners turn
+the unauthenticated ``sys/generate-root/*`` and ``sys/rekey/*`` back on (OpenBao 2.5+ and Tessera hide
+them by default; Vault serves them). What differs by nature is masked: nonces, OTPs, encoded tokens, and the OTP length
 (OpenBao's root tokens are ``s.`` + 24 characters, so 26; Tessera's ``hvs.`` + 24, so 28).
 """
 
@@ -33,7 +33,9 @@ def start_pair(tmp: Path) -> tuple[ServerProcess, ServerProcess]:
     ref_cfg, tes_cfg = tmp / "bao.hcl", tmp / "tessera.hcl"
     ref_text = hcl_config(free_port(span=2))
     ref_cfg.write_text(ref_text.replace("  tls_disable = true\n", "  tls_disable = true\n" + UNAUTHED))
-    tes_cfg.write_text(hcl_config(free_port()))
+    tes_cfg.write_text(
+        hcl_config(free_port()).replace("  tls_disable = true\n", "  tls_disable = true\n" + UNAUTHED)
+    )
     servers: list[ServerProcess] = [ReferenceServer(config=ref_cfg), TesseraServer(config=tes_cfg)]
     try:
         for server in servers:

@@ -32,7 +32,9 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     ref_cfg.write_text(
         hcl_config(free_port(span=2)).replace("  tls_disable = true\n", "  tls_disable = true\n" + UNAUTHED)
     )
-    tes_cfg.write_text(hcl_config(free_port()))
+    tes_cfg.write_text(
+        hcl_config(free_port()).replace("  tls_disable = true\n", "  tls_disable = true\n" + UNAUTHED)
+    )
     servers = [ReferenceServer(config=ref_cfg), TesseraServer(config=tes_cfg)]
     try:
         for server in servers:

@@ -49,8 +49,8 @@ def _servers_module() -> ModuleType:
     return importlib.import_module(f"{name}.servers")
 
 
-# OpenBao 2.5+ turned off the unauthenticated sys/rekey/* and sys/generate-root/* endpoints by default;
-# hvac's tests (and Vault) expect them, so the reference gets them back.
+# OpenBao 2.5+ (and Tessera) turned off the unauthenticated sys/rekey/* and sys/generate-root/* endpoints
+# by default; hvac's tests (and Vault) expect them, so both servers get them back.
 REFERENCE_LISTENER_EXTRA = (
     "  disable_unauthed_rekey_endpoints         = false\n  disable_unauthed_generate_root_endpoints = false\n"
 )
@@ -85,7 +85,7 @@ def _start_vault(self: Any, *, consul_config: Any = None, **_: Any) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="hvac-suite-"))
     port = servers_mod.free_port(span=2)
     config = workdir / "server.hcl"
-    extra = REFERENCE_LISTENER_EXTRA if TARGET == "reference" else ""
+    extra = REFERENCE_LISTENER_EXTRA  # both servers hide them by default since OpenBao 2.5
     config.write_text(
         render_config(CONFIG_TEMPLATE.read_text(), port, get_config_file_path(), listener_extra=extra)
     )

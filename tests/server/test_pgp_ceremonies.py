@@ -13,14 +13,20 @@ from pathlib import Path
 import pytest
 
 from tests.cli.golden import TESSERA, cli_env, run_cli
+from tests.compat.test_generate_root_compat import UNAUTHED
 from tests.helpers.pgp import GnuPG, HolderKey, make_key, sign_only_key
 from tests.helpers.servers import TesseraServer, tessera_on_sqlite
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[TesseraServer]:
-    """A Tessera on SQLite, not yet initialised."""
-    srv = tessera_on_sqlite(tmp_path).start()
+    """A Tessera on SQLite, not yet initialised, its unauthenticated key ceremonies turned on."""
+    srv = tessera_on_sqlite(tmp_path)
+    config = tmp_path / "tessera.hcl"
+    config.write_text(
+        config.read_text().replace("  tls_disable = true\n", "  tls_disable = true\n" + UNAUTHED)
+    )
+    srv.start()
     try:
         yield srv
     finally:

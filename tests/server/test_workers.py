@@ -68,7 +68,7 @@ def _start(directory: Path, **env: str) -> Pair:
     config = directory / "tessera.hcl"
     config.write_text(
         hcl_config(free_port(), storage="sqlite", storage_options={"path": str(directory / "t.db")})
-        + "workers = 2\n"
+        + "workers = 2\nunsafe_allow_api_audit_creation = true\n"  # one test enables a device
     )
     worker_addr = f"127.0.0.1:{free_port()}"
     server = TesseraServer(config=config, env={"TESSERA_WORKER_LISTEN": worker_addr, **env})

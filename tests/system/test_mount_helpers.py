@@ -108,9 +108,14 @@ def test_parse_mount_config(core: Core) -> None:
             "given default lease TTL greater than system max lease TTL of 2764800",
         ),
         ({"default_lease_ttl": "abc"}, 'unable to parse default TTL of abc: time: invalid duration "abc"'),
-        ({"force_no_cache": "true"}, "unable to convert given mount config information"),
-        ({"passthrough_request_headers": 5}, "unable to convert given mount config information"),
-        ({"default_lease_ttl": True}, "unable to convert given mount config information"),
+        # An auth method's config: the reference names it so (sys/mounts says "mount config").
+        ({"force_no_cache": "true"}, "unable to convert given auth config information"),
+        ({"passthrough_request_headers": 5}, "unable to convert given auth config information"),
+        ({"default_lease_ttl": True}, "unable to convert given auth config information"),
+        (
+            {"user_lockout_config": {"lockout_threshold": "3"}},
+            "unable to convert given auth config information",
+        ),
         ({"token_type": "nope"}, "invalid value for 'token_type'"),
     ],
 )

@@ -101,9 +101,8 @@ class AuditBroker:
 
     @property
     def allow_api_creation(self) -> bool:
-        """On unless turned off: Vault enables devices through the API (OpenBao 2.x refuses by default)."""
-        value = self._setting("unsafe_allow_api_audit_creation")
-        return True if value is None else bool(value)
+        """Off unless the configuration turns it on, as OpenBao 2.x (Vault enables through the API)."""
+        return bool(self._setting("unsafe_allow_api_audit_creation"))
 
     @property
     def allow_prefixing(self) -> bool:

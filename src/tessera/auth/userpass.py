@@ -23,6 +23,7 @@ from ..framework import (
     FieldData,
     FieldType,
     InternalError,
+    InvalidCredentials,
     Operation,
     Path,
     PermissionDenied,
@@ -265,7 +266,8 @@ class Userpass:
         user = self.user(_storage(req), username)
         stored = user.password_hash if user is not None else None
         if not verify_password(password, stored) or user is None:
-            raise ErrorResponse(INVALID)
+            # Same answer either way; only a known user's wrong password counts towards lockout.
+            raise ErrorResponse(INVALID) if user is None else InvalidCredentials(INVALID)
         if user.token_bound_cidrs and not ip_in_cidrs(req.remote_addr, user.token_bound_cidrs):
             raise PermissionDenied()
         auth = Auth(metadata={"username": username}, display_name=username, alias_name=username, orphan=True)
@@ -361,4 +363,12 @@ def factory(core: Any, entry: Any) -> AuthBackend:
         kind="credential",
         renew_hook=up.renew,
         invalidate=AuthBackend.keeps_nothing,
+        login_alias=login_alias,
     )
+
+
+def login_alias(req: Request) -> str | None:
+    """The alias look-ahead: a login is for its username, lower-cased as users are stored."""
+    if not req.path.startswith("login/"):
+        return None
+    return req.path[len("login/") :].lower() or None

@@ -42,6 +42,19 @@ def parse_int(text: str) -> int:
         raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
 
 
+def parse_uint(text: str) -> int:
+    """The Vault CLI's uint flag: strconv.ParseUint(s, 0, 64), with its error text."""
+    s = text.strip()
+    error = ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    try:
+        value = int(s, 16) if s.lower().startswith("0x") else int(s, 10)
+    except ValueError:
+        raise error from None
+    if s.startswith(("+", "-")):
+        raise error
+    return value
+
+
 def parse_flag_duration(text: str) -> int:
     """A duration flag value in whole seconds; ``system`` means -1 as in Vault."""
     if text == "system":
@@ -54,7 +67,7 @@ class Flag:
     """One flag: its kind decides how values are parsed and how it looks in the help."""
 
     name: str
-    kind: str  # bool | string | int | duration | slice | map | boolptr
+    kind: str  # bool | string | int | uint | duration | slice | map | boolptr
     usage: str = ""
     default: Any = None
     env: str = ""
@@ -95,6 +108,8 @@ class Flag:
             self.value = parse_bool(raw)
         elif self.kind == "int":
             self.value = parse_int(raw)
+        elif self.kind == "uint":
+            self.value = parse_uint(raw)
         elif self.kind == "duration":
             self.value = parse_flag_duration(raw)
         elif self.kind == "slice":
@@ -113,6 +128,7 @@ class Flag:
         return {
             "string": "string",
             "int": "int",
+            "uint": "uint",
             "duration": "duration",
             "slice": "string",
             "map": "key=value",
@@ -124,7 +140,7 @@ class Flag:
         d = self.default
         if self.kind == "bool":
             return "true" if d else "false"
-        if self.kind == "int":
+        if self.kind in ("int", "uint"):
             return str(d) if d else ""
         if self.kind == "duration":
             return format_go_duration(d) if d else ""

@@ -17,6 +17,7 @@ from typing import Any
 from ..framework import (
     CodedError,
     ErrorResponse,
+    InvalidCredentials,
     Operation,
     PermissionDenied,
     Request,
@@ -28,6 +29,7 @@ from ..tokens.batch import MalformedBatchToken  # at import, not per request (~1
 from ..tokens.precheck import precheck_request
 from . import registry
 from .barrier import Barrier
+from .lockout import UserLockout
 from .mounts import AUTH_TABLE, SECRETS_TABLE, MountConfig, MountEntry
 from .router import Route, Router
 from .seal import SealManager
@@ -93,6 +95,7 @@ class Core:
         self.policy_store: Any = None
         self.audit: Any = None  # the AuditBroker while unsealed
         self.quotas: Any = None  # the QuotaManager (rate limits) while unsealed
+        self.lockout = UserLockout(self)
         self.state_lock = threading.RLock()
         # Callables run by the background ticker (lease expiry and the like).
         self.tick_hooks: list[Any] = []
@@ -201,7 +204,8 @@ class Core:
         self.audit.setup()  # the audit table (core/audit); fails the unseal if no device can start
         self.tokens.revoke_hooks.append(self._destroy_cubbyhole)
         self.tokens.revoke_hooks.append(self.lease_manager.revoke_by_token)
-        self.tick_hooks = [self.lease_manager.tick]
+        self.lockout.reset_counters()
+        self.tick_hooks = [self.lease_manager.tick, self.lockout.tidy]
         self._start_ticker()
 
     # -- mount tables ----------------------------------------------------------------
@@ -449,7 +453,7 @@ class Core:
                 self._check_acl(req, entry, full_path, route)
             if trail is not None:
                 trail.log_request()  # fail closed: unrecorded requests never reach the backend
-            resp = backend.handle_request(req)
+            resp = self._route_login(req, route, backend) if unauth else backend.handle_request(req)
             if (
                 resp is not None
                 and resp.auth is not None
@@ -475,6 +479,23 @@ class Core:
                     self.tokens.revoke_tree(entry)
                 except Exception:
                     log.exception("revoking a used-up token failed")
+
+    def _route_login(self, req: Request, route: Route, backend: Any) -> Response | None:
+        """An unauthenticated request, with user lockout around it when it is a login."""
+        look_ahead = getattr(backend, "login_alias", None)
+        alias = look_ahead(req) if look_ahead is not None else None
+        settings = self.lockout.settings(route.entry) if alias else None
+        if settings is None:
+            return backend.handle_request(req)  # type: ignore[no-any-return]
+        counted = self.lockout.check(route.entry, alias, settings)
+        try:
+            resp = backend.handle_request(req)
+        except InvalidCredentials:
+            self.lockout.failed(route.entry, alias, settings)
+            raise
+        if counted and resp is not None and resp.auth is not None:
+            self.lockout.succeeded(route.entry, alias)  # only then a write (a worker hands it over)
+        return resp  # type: ignore[no-any-return]
 
     def resolve_token(self, token_id: str) -> Any:
         """The live entry for a token presented by a client, or None."""

@@ -27,6 +27,18 @@ class MountConfig:
     audit_non_hmac_request_keys: list[str] = field(default_factory=list)
     audit_non_hmac_response_keys: list[str] = field(default_factory=list)
     token_type: str = ""
+    # Tuned user lockout (core/lockout.py): threshold, duration, counter_reset, disabled; 0 = unset.
+    user_lockout_config: dict[str, Any] | None = None
+
+    def lockout_api(self) -> dict[str, Any]:
+        """The tuned user lockout as Vault shows it (tune reads it flat, sys/auth nested)."""
+        tuned = self.user_lockout_config or {}
+        return {
+            "user_lockout_counter_reset_duration": tuned.get("counter_reset", 0),
+            "user_lockout_disable": bool(tuned.get("disabled", False)),
+            "user_lockout_duration": tuned.get("duration", 0),
+            "user_lockout_threshold": tuned.get("threshold", 0),
+        }
 
     def to_api(self, auth: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -46,6 +58,8 @@ class MountConfig:
                 out[key] = list(getattr(self, key))
         if auth:
             out["token_type"] = self.token_type or "default-service"
+            if self.user_lockout_config is not None:
+                out["user_lockout_config"] = self.lockout_api()
         return out
 
 

@@ -88,6 +88,10 @@ class Backend:
     # relative to the mount's storage): the backend drops what it keeps of it in memory, like
     # Vault's InvalidateFunc. None means the backend cannot say, and the worker reloads it all.
     invalidate: Callable[[str], None] | None = None
+    # An auth method's alias look-ahead for user lockout (core/lockout.py): the name a login
+    # request is for (a username, a role ID), or None when the request is no login. Methods
+    # without one are never locked out.
+    login_alias: Callable[[Request], str | None] | None = None
 
     @staticmethod
     def keeps_nothing(key: str) -> None:

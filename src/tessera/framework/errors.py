@@ -42,6 +42,11 @@ class ErrorResponse(VaultError):
     status = 400
 
 
+class InvalidCredentials(ErrorResponse):
+    """A login refused for a wrong secret of a known user or role (logical.ErrInvalidCredentials):
+    answered as a 400 like any ErrorResponse, and counted by the core towards user lockout."""
+
+
 class InvalidRequest(VaultError):
     """logical.ErrInvalidRequest-wrapped errors: 400 rendered as multierror text."""
 

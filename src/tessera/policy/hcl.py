@@ -10,7 +10,10 @@ them: it scans and parses the way hashicorp/hcl v1 does and yields a small AST o
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .hcl_scanner import (
     ASSIGN,
@@ -117,6 +120,28 @@ def _pos_err(pos: Pos, msg: str) -> HCLError:
     return HCLError(f"At {pos}: {msg}")
 
 
+T = TypeVar("T")
+# Deeper documents are refused before the recursive descent below could run out of stack (a
+# RecursionError, a 500); Vault's parser has no limit, but no policy or config nests this deep.
+MAX_NESTING = 100
+
+
+def _nested(method: Callable[..., T]) -> Callable[..., T]:
+    """Count one more level of ``{`` or ``[`` while ``method`` parses it; refuse past MAX_NESTING."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any) -> T:
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise HCLError(f"nested more than {MAX_NESTING} levels deep")
+            return method(self)
+        finally:
+            self.depth -= 1
+
+    return wrapper
+
+
 class _Parser:
     """hcl/parser: ObjectList ⟶ ObjectItem(keys, '=' value | '{' ObjectList '}')."""
 
@@ -124,6 +149,7 @@ class _Parser:
         self.sc = Scanner(src.replace("\r\n", "\n"))
         self.tok = Token(ILLEGAL, "", NOPOS)
         self.buffered = False
+        self.depth = 0
 
     def scan(self) -> Token:
         if self.buffered:
@@ -228,6 +254,7 @@ class _Parser:
             return None, _EOF
         return None, _pos_err(t.pos, f"Unknown token: {t.pos} {t.type} {t.text}")
 
+    @_nested
     def object_type(self) -> tuple[ObjectNode | None, Exception | None]:
         lbrace = self.tok.pos
         items, err = self.object_list(True)
@@ -238,6 +265,7 @@ class _Parser:
             return None, _pos_err(t.pos, f"object expected closing RBRACE got: {t.type}")
         return ObjectNode(items, lbrace), None
 
+    @_nested
     def list_type(self) -> tuple[ListNode | None, Exception | None]:
         node = ListNode([], self.tok.pos)
         need_comma = False
@@ -278,6 +306,7 @@ class _JSONParser:
         self.sc = Scanner(src, json=True)
         self.tok = Token(ILLEGAL, "", NOPOS, True)
         self.buffered = False
+        self.depth = 0
 
     def scan(self) -> Token:
         if self.buffered:
@@ -312,6 +341,7 @@ class _JSONParser:
             raise _EOF
         raise HCLError(f"Expected object, got unknown token: {t.pos} {t.type} {t.text}")
 
+    @_nested
     def object_type(self) -> ObjectNode:
         items, err = self.object_list()
         if err is not None and self.tok.type != RBRACE:
@@ -369,6 +399,7 @@ class _JSONParser:
             raise _EOF
         raise HCLError(f"Expected object value, got unknown token: {t.pos} {t.type} {t.text}")
 
+    @_nested
     def list_type(self) -> ListNode:
         node = ListNode([])
         while True:

@@ -37,6 +37,7 @@ from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher
 from .forward import forwarded_client
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
+from .syshttp_keys import hidden_endpoint
 
 log = logging.getLogger("tessera.http")
 
@@ -81,6 +82,8 @@ class App:
         # On the active process's internal listener: the secret forwarded requests carry.
         self.forward_secret = ""
         self.ui: UIAssets | None = None  # the web UI's files, when the configuration turns it on
+        # Key-ceremony paths this listener hides (syshttp_keys.refused_key_endpoints).
+        self.refused_raw: frozenset[str] = frozenset()
         if inline:
             self.set_inline()
 
@@ -215,6 +218,8 @@ class App:
         )
         standby = self.standby
         if standby is not None and not standby.ready(method, raw_path):
+            if self.refused_raw and raw_path[4:] in self.refused_raw:
+                return self._answer(*args)  # hidden here: answered here, not by the active process
             return self._hand_over(args)
         dispatcher = self.dispatcher
         if dispatcher is None:
@@ -298,6 +303,9 @@ class App:
         tls: bool,
     ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
         """Everything after the transport: ``read_body`` is awaited once, when the body is needed."""
+        refused = _refuse_path(raw_path)
+        if refused is not None:
+            return refused
         # Go's ServeMux answers unclean paths (//, /./, /../) and a few bare subtrees with a redirect.
         clean = _clean_path(raw_path)
         if clean != raw_path:
@@ -327,6 +335,8 @@ class App:
             if method == "HELP" or _first(query.get("help")):
                 return await self._help(path, headers, token, remote_addr, extra_headers)
             handler = syshttp.RAW_HANDLERS.get(path)
+            if handler is not None and path in self.refused_raw:
+                return (*hidden_endpoint(self, path), extra_headers)
             if handler is not None:
                 status, out = await handler(self, method, query, body, headers, token)
                 return status, out, extra_headers
@@ -542,6 +552,25 @@ def _first(value: Any) -> str:
     if isinstance(value, list):
         return str(value[0]) if value else ""
     return "" if value is None else str(value)
+
+
+def _refuse_path(path: str) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]] | None:
+    """What the reference answers, rather than a redirect, for dot segments and a leading ``//``.
+
+    Go reads ``//v1/...`` as a host and a path outside /v1/ (404), and its mux cleans only the
+    escaped path, so ``%2e%2e`` and ``..%2f`` reach Vault, which refuses them (400). The path here
+    is already decoded: literal dot segments, which HTTP clients remove before sending, get the same
+    400 rather than the reference's redirect.
+    """
+    if path.startswith("//"):
+        return 404, error_body([]), []
+    if "/." in path:
+        segments = path.split("/")
+        if "." in segments or ".." in segments:
+            if path.startswith("/v1/"):
+                return 400, error_body(["relative paths not supported"]), []
+            return 404, error_body([]), []
+    return None
 
 
 def _clean_path(path: str) -> str:

@@ -17,6 +17,7 @@ from ..core.core import Core, CoreConfig
 from ..storage import open_physical
 from .app import App
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
+from .syshttp_keys import refused_key_endpoints
 
 log = logging.getLogger("tessera.server")
 
@@ -192,6 +193,7 @@ def core_config(cfg: ServerConfig, *, dev: bool, recovery: bool) -> CoreConfig:
         extra={
             **_audit_settings(cfg),
             "raw_storage_endpoint": cfg.raw_storage_endpoint,
+            "user_lockouts": cfg.user_lockouts,
             "recovery_mode": recovery,
         },
     )
@@ -218,6 +220,7 @@ def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prep
             app_class = RecoveryApp
         app = app_class(core, max_request_size=listener.max_request_size)
         app.ui = ui
+        app.refused_raw = refused_key_endpoints(listener)
         if prepare is not None:
             prepare(app)
         kwargs: dict[str, object] = {}
@@ -327,8 +330,8 @@ def _audit_settings(cfg: ServerConfig) -> dict[str, object]:
 
     raw = cfg.raw
     return {
-        # Vault's behaviour by default; `unsafe_allow_api_audit_creation = false` gives OpenBao's hardening.
-        "unsafe_allow_api_audit_creation": _config_bool(raw.get("unsafe_allow_api_audit_creation", True)),
+        # OpenBao's safe default (dev mode too): `unsafe_allow_api_audit_creation = true` restores Vault's.
+        "unsafe_allow_api_audit_creation": _config_bool(raw.get("unsafe_allow_api_audit_creation", False)),
         "allow_audit_log_prefixing": _config_bool(raw.get("allow_audit_log_prefixing", False)),
         "audit_devices": parse_declared(raw["audit"]) if "audit" in raw else [],
     }

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.lockout import parse_user_lockouts
 from ..framework.durations import DurationError, parse_duration_second
 from ..policy.hcl import HCLError
 from ..policy.hcl import decode as decode_hcl
@@ -25,6 +26,9 @@ class ListenerConfig:
     tls_require_and_verify_client_cert: bool = False
     tls_min_version: str = "tls12"
     max_request_size: int = 33554432
+    # OpenBao's safe defaults: the unauthenticated key ceremonies are off unless a listener allows them.
+    disable_unauthed_rekey_endpoints: bool = True
+    disable_unauthed_generate_root_endpoints: bool = True
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -49,6 +53,8 @@ class ServerConfig:
     raw_storage_endpoint: bool = False
     # Processes serving the listeners (server/workers.py): the active one plus workers.
     workers: int = 1
+    # user_lockout "all" | "<auth type>" blocks (core/lockout.py), by type.
+    user_lockouts: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,6 +105,10 @@ def parse_config(text: str) -> ServerConfig:
             tls_client_ca_file=str(body.get("tls_client_ca_file", "")),
             tls_require_and_verify_client_cert=_bool(body.get("tls_require_and_verify_client_cert", False)),
             tls_min_version=str(body.get("tls_min_version", "tls12")),
+            disable_unauthed_rekey_endpoints=_bool(body.get("disable_unauthed_rekey_endpoints", True)),
+            disable_unauthed_generate_root_endpoints=_bool(
+                body.get("disable_unauthed_generate_root_endpoints", True)
+            ),
         )
         if "max_request_size" in body:
             listener.max_request_size = int(body["max_request_size"])
@@ -115,6 +125,10 @@ def parse_config(text: str) -> ServerConfig:
     cfg.ui = _bool(raw.get("ui", False))
     cfg.raw_storage_endpoint = _bool(raw.get("raw_storage_endpoint", False))
     cfg.workers = workers_setting(raw.get("workers", 1), cfg.storage_type)
+    try:
+        cfg.user_lockouts = parse_user_lockouts(_blocks(raw.get("user_lockout", [])))
+    except ValueError as exc:
+        raise ConfigError(f"error parsing 'user_lockout': {exc}") from None
     try:
         if "default_lease_ttl" in raw:
             cfg.default_lease_ttl = parse_duration_second(raw["default_lease_ttl"])

@@ -2,9 +2,9 @@
 sys/rekey/* and sys/rekey-recovery-key/* (OpenBao's internal/http/sys_generate_root.go, sys_rekey.go).
 
 They answer bare JSON like the other raw sys handlers. Vault serves them to anyone: the unseal key
-shares are the credential. OpenBao 2.5+ hides them unless a listener sets
-``disable_unauthed_*_endpoints = false``; Tessera keeps Vault's default (hvac and the Vault CLI need
-them, and they are how a lost root token is regenerated). As in OpenBao, every request is first built
+shares are the credential, so anyone can also cancel an operator's ceremony. OpenBao 2.5+ hides them
+unless a listener sets ``disable_unauthed_*_endpoints = false``, and so does Tessera, dev mode included
+(:func:`refused_key_endpoints`; hvac and the Vault CLI need them turned back on). As in OpenBao, every request is first built
 as a logical request (a malformed body fails there) and refused while sealed, except the recovery
 endpoints, which exist to work on a sealed server.
 """
@@ -356,6 +356,36 @@ KEY_HANDLERS: dict[str, RawHandler] = {
     "sys/rekey-recovery-key/update": rekey_recovery_update,
     "sys/rekey-recovery-key/verify": rekey_recovery_unsupported,
 }
+
+REKEY_PATHS = ("sys/rekey/init", "sys/rekey/update", "sys/rekey/verify")
+RECOVERY_REKEY_PATHS = (
+    "sys/rekey-recovery-key/init",
+    "sys/rekey-recovery-key/update",
+    "sys/rekey-recovery-key/verify",
+)
+GENERATE_ROOT_PATHS = ("sys/generate-root/attempt", "sys/generate-root/update")
+
+
+def refused_key_endpoints(listener: Any) -> frozenset[str]:
+    """The ceremony paths a listener hides (``disable_unauthed_rekey_endpoints`` and
+    ``disable_unauthed_generate_root_endpoints``, both true unless set to false)."""
+    refused: tuple[str, ...] = ()
+    if listener.disable_unauthed_rekey_endpoints:
+        refused += REKEY_PATHS + RECOVERY_REKEY_PATHS
+    if listener.disable_unauthed_generate_root_endpoints:
+        refused += GENERATE_ROOT_PATHS
+    return frozenset(refused)
+
+
+def hidden_endpoint(app: App, path: str) -> Result:
+    """What a hidden ceremony path answers: OpenBao routes it as a logical request, which a sealed
+    server refuses first, and which finds no handler (the recovery-key paths no path at all)."""
+    if app.core.sealed:
+        return 503, orjson.dumps({"errors": ["Vault is sealed"]})
+    if path in RECOVERY_REKEY_PATHS:
+        return 404, orjson.dumps({"errors": ["unsupported path"]})
+    return 405, orjson.dumps({"errors": ["unsupported operation"]})
+
 
 # The recovery-mode server's only handlers besides sys/raw.
 RECOVERY_HANDLERS: dict[str, RawHandler] = {

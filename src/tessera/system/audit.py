@@ -1,8 +1,9 @@
 """sys/audit (list), sys/audit/<path> (enable, disable) and sys/audit-hash/<path>.
 
-As in Vault, devices can be enabled through the API (sudo); a configuration with
-``unsafe_allow_api_audit_creation = false`` refuses that as OpenBao 2.x does by default (devices may
-then be declared in the configuration). The ``prefix`` option, the vector of CVE-2025-6000, needs
+As in OpenBao 2.x, devices are declared in the configuration, and enabling one through the API is
+refused (a root token could otherwise make the server append to, and chmod, any file it can write)
+unless the configuration sets ``unsafe_allow_api_audit_creation = true``, which gives Vault's
+behaviour (sudo). The ``prefix`` option, the vector of CVE-2025-6000, needs
 ``allow_audit_log_prefixing = true`` as in OpenBao. ``sys/audit`` and
 ``sys/audit/*`` need sudo (ROOT_PATHS); the HTTP layer also writes their data at the top level.
 """

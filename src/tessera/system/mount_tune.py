@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..core.lockout import LOCKOUT_TYPES, parse_threshold
 from ..core.mounts import MountEntry
 from ..framework import ErrorResponse, FieldData, Response
 from ..framework.durations import DurationError, parse_duration_second
@@ -69,6 +70,8 @@ def tune_view(core: Core, entry: MountEntry) -> dict[str, Any]:
         out["external_entropy_access"] = True
     if entry.table == "auth":
         out["token_type"] = cfg.token_type or "default-service"
+        if cfg.user_lockout_config is not None:
+            out.update(cfg.lockout_api())
     for key in ("audit_non_hmac_request_keys", "audit_non_hmac_response_keys"):
         if getattr(cfg, key):
             out[key] = list(getattr(cfg, key))
@@ -113,11 +116,8 @@ def apply_tune(
                         f"backend max lease TTL of {new_max} would be less than backend default lease TTL of {new_default}"
                     )
                 cfg.default_lease_ttl, cfg.max_lease_ttl = new_default, new_max
-            lockout = data.get("user_lockout_config")
-            if lockout and entry.type.lower() not in ("ldap", "approle", "userpass"):
-                raise ErrorResponse(
-                    f'tuning of user lockout configuration for auth type "{entry.type}" not allowed'
-                )
+            if data.has("user_lockout_config"):
+                cfg.user_lockout_config = tune_lockout(entry, data.get("user_lockout_config"))
         if data.has("description"):
             new.description = data.get("description")
         if data.has("plugin_version"):
@@ -152,6 +152,48 @@ def apply_tune(
     if warning:
         return Response(warnings=[warning])
     return None
+
+
+_LOCKOUT_KEYS = ("lockout_threshold", "lockout_duration", "lockout_counter_reset_duration", "lockout_disable")
+
+
+def tune_lockout(entry: MountEntry, given: dict[str, Any]) -> dict[str, Any]:
+    """user_lockout_config: each given value replaces the mount's, the others stay (Vault's
+    handleTuneWriteCommon, whose mapstructure decoding takes strings and numbers, and a bool only
+    for ``lockout_disable``)."""
+    for key in _LOCKOUT_KEYS:
+        value = given.get(key)
+        wrong = isinstance(value, bool) != (key == "lockout_disable") and value is not None
+        if wrong or isinstance(value, (dict, list)):
+            raise ErrorResponse("unable to convert given user lockout config information")
+    if entry.type.lower() not in LOCKOUT_TYPES:
+        raise ErrorResponse(f'tuning of user lockout configuration for auth type "{entry.type}" not allowed')
+    tuned = dict(entry.config.user_lockout_config or {})
+    threshold = _go_number_text(given.get("lockout_threshold"))
+    if threshold:
+        try:
+            tuned["threshold"] = parse_threshold(threshold, "unable to parse user lockout threshold: ")
+        except ValueError as exc:
+            raise ErrorResponse(str(exc)) from None
+    for key, name in (("lockout_duration", "duration"), ("lockout_counter_reset_duration", "counter_reset")):
+        text = _go_number_text(given.get(key))
+        if text:
+            try:
+                tuned[name] = parse_duration_second(text)
+            except DurationError as exc:
+                raise ErrorResponse(str(exc)) from None
+    if given.get("lockout_disable") is not None:
+        tuned["disabled"] = bool(given["lockout_disable"])
+    tuned.setdefault("threshold", 0)
+    tuned.setdefault("duration", 0)
+    tuned.setdefault("counter_reset", 0)
+    tuned.setdefault("disabled", False)
+    return tuned
+
+
+def _go_number_text(value: Any) -> str:
+    """A JSON number as Go's json.Number keeps it (its text), a string as it is."""
+    return "" if value is None else str(value)
 
 
 def _tune_ttl(text: str, current: int) -> int:

@@ -99,7 +99,21 @@ def _parse_ttl(text: str, what: str) -> int:
 
 
 def parse_mount_config(core: Core, raw: Any, *, auth: bool) -> tuple[MountConfig, dict[str, str]]:
-    """The ``config`` map of an enable request as a MountConfig (+ plugin_name/plugin_version)."""
+    """The ``config`` map of an enable request as a MountConfig (+ plugin_name/plugin_version).
+
+    An auth method's refusal names its "auth config"; user lockout is tuned, not set when enabling
+    (the reference cannot decode a non-empty ``user_lockout_config`` there and refuses it)."""
+    try:
+        if isinstance(raw, dict) and raw.get("user_lockout_config"):
+            raise _type_error()
+        return _parse_mount_config(core, raw, auth=auth)
+    except ErrorResponse as exc:
+        if auth and exc.message == _type_error().message:
+            raise ErrorResponse("unable to convert given auth config information") from None
+        raise
+
+
+def _parse_mount_config(core: Core, raw: Any, *, auth: bool) -> tuple[MountConfig, dict[str, str]]:
     raw = raw or {}
     config = MountConfig()
     default_text = _config_string(raw, "default_lease_ttl")
@@ -410,7 +424,9 @@ def mount_paths(core: Core) -> list[Path]:
             FieldType.COMMA_STRING_SLICE, "Headers the backend may set on responses."
         ),
         "token_type": Field(FieldType.STRING, "The type of tokens an auth mount issues."),
-        "user_lockout_config": Field(FieldType.MAP, "User lockout settings (accepted, not enforced)."),
+        "user_lockout_config": Field(
+            FieldType.MAP, "User lockout settings of an auth mount (core/lockout.py)."
+        ),
         "plugin_version": Field(FieldType.STRING, "The semantic version of the plugin to use."),
     }
     return [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ...framework import Request
 from ..tokenutil import AuthBackend
 from .login import login_paths
 from .roles import role_paths
@@ -47,6 +48,13 @@ class AppRole:
         return int(default), int(maximum)
 
 
+def login_alias(req: Request) -> str | None:
+    """The alias look-ahead: a login is for its role ID (what user lockout counts against)."""
+    if req.path != "login" or not isinstance(req.data, dict):
+        return None
+    return str(req.data.get("role_id") or "").strip() or None
+
+
 def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
     app = AppRole(core, entry)
     login, handler = login_paths(app)
@@ -58,4 +66,5 @@ def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
         kind="credential",
         renew_hook=handler.renew,
         invalidate=AuthBackend.keeps_nothing,
+        login_alias=login_alias,
     )

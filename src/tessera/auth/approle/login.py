@@ -22,6 +22,7 @@ from ...framework import (
     FieldData,
     FieldType,
     InternalError,
+    InvalidCredentials,
     Operation,
     Path,
     Request,
@@ -96,19 +97,21 @@ class LoginHandler:
         return Response(auth=auth)
 
     def _use_secret_id(self, req: Request, storage: Storage, role: Role, secret_id: str) -> SecretIDEntry:
-        """Validate a secret ID for a login and consume one use; raise the reference's refusals."""
+        """Validate a secret ID for a login and consume one use; raise the reference's refusals.
+
+        A secret ID that is not the role's counts towards the role ID's lockout (InvalidCredentials)."""
         secret_hmac = create_hmac(role.hmac_key, secret_id)
         with self.store.lock:
             entry = self.store.secret(storage, role, secret_hmac)
             if entry is None or not hmac.compare_digest(entry.secret_id_hmac or secret_hmac, secret_hmac):
-                raise ErrorResponse(INVALID)
+                raise InvalidCredentials(INVALID)
             if self.store.accessor_entry(storage, role, entry.secret_id_accessor) is None:
                 storage.delete(self.store.secret_key(role, secret_hmac))
-                raise ErrorResponse(INVALID)
+                raise InvalidCredentials(INVALID)
             if entry.expired():
                 # The reference keeps an expired secret ID until its next tidy; Tessera refuses at once.
                 self.store.delete_secret(storage, role, secret_hmac, entry)
-                raise ErrorResponse(INVALID)
+                raise InvalidCredentials(INVALID)
             verify_cidr_subset(entry.cidr_list, role.secret_id_bound_cidrs)
             if entry.cidr_list and not ip_in_cidrs(req.remote_addr, entry.cidr_list):
                 how = "through" if entry.secret_id_num_uses == 0 else "by"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..api import APIError
 from ..args import ensure_trailing_slash, sanitize_path
 from ..base import Command
-from ..flags import Flag, FlagSet
+from ..flags import Flag, FlagGroup, FlagSet
 from ..godur import format_go_duration
 from ..gojson import Struct
 
@@ -130,6 +130,8 @@ def _mount_flags(cmd: Command, fs: FlagSet, *, auth: bool, tune: bool) -> None:
     fs.add(g, Flag("plugin-version", "string", "Select the semantic version of the plugin to enable.", ""))
     if auth:
         fs.add(g, Flag("token-type", "string", "Sets a forced token type for the mount.", ""))
+    if auth and tune:
+        _lockout_flags(fs, g)
     if not tune:
         fs.add(g, Flag("plugin-name", "string", "Name of the plugin to use.", ""))
         fs.add(
@@ -166,6 +168,56 @@ def _mount_flags(cmd: Command, fs: FlagSet, *, auth: bool, tune: bool) -> None:
                     False,
                 ),
             )
+
+
+_LOCKOUT_FLAGS = (
+    ("user-lockout-threshold", "uint", "threshold for user lockout", "user lockout threshold"),
+    ("user-lockout-duration", "duration", "user lockout duration", "user lockout duration"),
+    (
+        "user-lockout-counter-reset-duration",
+        "duration",
+        "user lockout counter reset duration",
+        "user lockout counter reset duration",
+    ),
+)
+
+
+def _lockout_flags(fs: FlagSet, g: FlagGroup) -> None:
+    """``auth tune``'s user lockout flags (core/lockout.py), with the Vault CLI's help texts."""
+    for name, kind, what, config in _LOCKOUT_FLAGS:
+        usage = (
+            f"The {what} for this auth method. If unspecified, this defaults to the Vault "
+            f"server's globally configured {config}, or a previously configured value for the auth method."
+        )
+        fs.add(g, Flag(name, kind, usage, 0))
+    fs.add(
+        g,
+        Flag(
+            "user-lockout-disable",
+            "bool",
+            "Disable user lockout for this auth method. If unspecified, this defaults to the Vault "
+            "server's globally configured user lockout disable, or a previously configured value for "
+            "the auth method.",
+            False,
+        ),
+    )
+
+
+def _lockout_config(cmd: Command) -> Struct | None:
+    """user_lockout_config from the lockout flags given (None when none was)."""
+    fs = cmd.fs
+    out = Struct()
+    if "user-lockout-threshold" not in fs.by_name:
+        return None
+    if fs.was_set("user-lockout-threshold"):
+        out["lockout_threshold"] = str(cmd.flag("user-lockout-threshold"))
+    if fs.was_set("user-lockout-duration"):
+        out["lockout_duration"] = _ttl_to_api(cmd.flag("user-lockout-duration"))
+    if fs.was_set("user-lockout-counter-reset-duration"):
+        out["lockout_counter_reset_duration"] = _ttl_to_api(cmd.flag("user-lockout-counter-reset-duration"))
+    if fs.was_set("user-lockout-disable"):
+        out["lockout_disable"] = bool(cmd.flag("user-lockout-disable"))
+    return out or None
 
 
 def _options(cmd: Command) -> dict[str, str] | None:
@@ -246,6 +298,9 @@ def _tune(cmd: Command, args: list[str], *, auth: bool) -> int:
     config["max_lease_ttl"] = _ttl_to_api(cmd.flag("max-lease-ttl"))
     config["force_no_cache"] = False
     _visited_config(cmd, config, auth=auth)
+    lockout = _lockout_config(cmd)
+    if lockout is not None:
+        config["user_lockout_config"] = lockout
     path = ensure_trailing_slash(sanitize_path(args[0]))
     api_path = f"sys/mounts/auth/{path}tune" if auth else f"sys/mounts/{path}tune"
     try:
