@@ -1,0 +1,181 @@
+"""Where a JWT's signing keys come from: PEM keys in the config, a JWKS URL, or OIDC discovery.
+
+Signatures are checked by PyJWT (on ``cryptography``). Every asymmetric algorithm the reference
+accepts is allowed (RS, PS, ES, EdDSA); ``none`` and the HMAC family never validate. A JWKS is
+fetched over HTTPS (trusting ``jwks_ca_pem`` when given), cached, and fetched again when a token
+names a ``kid`` the cached set does not have, so a key rotation needs no restart.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.x509 import load_pem_x509_certificates
+
+from ...framework import ErrorResponse
+
+ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA")
+NO_KEY = "no known key successfully validated the token signature"
+FETCH_TIMEOUT = 10.0
+REFETCH_INTERVAL = 1.0  # at most one JWKS fetch a second on unknown key IDs
+
+
+class SignatureError(Exception):
+    """The token's signature could not be verified (text after "error verifying token signature: ")."""
+
+
+def parse_pem_keys(pems: list[str]) -> list[Any]:
+    """Public keys (or certificates' keys) from PEM text, one or more per entry."""
+    keys = []
+    for pem in pems:
+        data = pem.encode()
+        try:
+            keys.append(load_pem_public_key(data))
+            continue
+        except ValueError:
+            pass
+        try:
+            keys.extend(cert.public_key() for cert in load_pem_x509_certificates(data))
+        except ValueError:
+            raise ErrorResponse(
+                "error parsing public key: data does not contain any valid public keys"
+            ) from None
+    return keys
+
+
+def split_token(token: str) -> dict[str, Any]:
+    """The token's header, checking it is a compact JWS first."""
+    if token.count(".") != 2:
+        raise SignatureError("go-jose/go-jose: compact JWS format must have three parts")
+    try:
+        return jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise SignatureError(f"go-jose/go-jose: {exc}") from None
+
+
+def _decode(token: str, key: Any, alg: str) -> dict[str, Any] | None:
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            options={
+                "verify_signature": True,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+            },
+        )
+    except (jwt.InvalidSignatureError, jwt.InvalidKeyError, jwt.InvalidAlgorithmError, TypeError, ValueError):
+        return None
+    except jwt.DecodeError as exc:
+        raise SignatureError(f"go-jose/go-jose: {exc}") from None
+
+
+class StaticKeys:
+    """``jwt_validation_pubkeys``: try each configured key."""
+
+    def __init__(self, pems: list[str]) -> None:
+        self.keys = parse_pem_keys(pems)
+
+    def verify(self, token: str) -> tuple[dict[str, Any], str]:
+        alg = split_token(token).get("alg", "")
+        if alg in ALGORITHMS:
+            for key in self.keys:
+                claims = _decode(token, key, alg)
+                if claims is not None:
+                    return claims, alg
+        raise SignatureError(NO_KEY)
+
+
+def tls_context(ca_pem: str) -> ssl.SSLContext:
+    """The context for fetching keys: the system's roots, or only ``ca_pem`` when given."""
+    if ca_pem:
+        try:
+            return ssl.create_default_context(cadata=ca_pem)
+        except ssl.SSLError:
+            raise ErrorResponse("could not parse CA PEM value successfully") from None
+    return ssl.create_default_context()
+
+
+def fetch_json(url: str, context: ssl.SSLContext) -> Any:
+    """GET ``url`` and parse it; errors worded like Go's HTTP client's."""
+    try:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT, context=context) as answer:
+            body = answer.read(4 * 1024 * 1024)
+    except urllib.error.HTTPError as exc:
+        raise SignatureError(f"{exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SignatureError(f'Get "{url}": {reason}') from None
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise SignatureError(f"failed to decode keys: {exc}") from None
+
+
+class RemoteKeys:
+    """A JWKS behind a URL, cached; a token with an unknown ``kid`` triggers one fresh fetch."""
+
+    def __init__(self, url: str, ca_pem: str) -> None:
+        self.url = url
+        self.context = tls_context(ca_pem)
+        self.lock = threading.Lock()
+        self.keys: list[jwt.PyJWK] = []
+        self.fetched = 0.0
+
+    def refresh(self) -> None:
+        try:
+            doc = fetch_json(self.url, self.context)
+        except SignatureError as exc:
+            raise SignatureError(f"fetching keys oidc: get keys failed: {exc}") from None
+        try:
+            keyset = jwt.PyJWKSet.from_dict(doc)
+        except jwt.PyJWTError as exc:
+            raise SignatureError(f"fetching keys oidc: failed to decode keys: {exc}") from None
+        with self.lock:
+            self.keys = list(keyset.keys)
+            self.fetched = time.monotonic()
+
+    def _candidates(self, kid: str | None) -> list[jwt.PyJWK]:
+        with self.lock:
+            return [k for k in self.keys if not kid or k.key_id == kid]
+
+    def verify(self, token: str) -> tuple[dict[str, Any], str]:
+        header = split_token(token)
+        alg, kid = header.get("alg", ""), header.get("kid")
+        if alg not in ALGORITHMS:
+            raise SignatureError(NO_KEY)
+        if not self.fetched or (
+            not self._candidates(kid) and time.monotonic() - self.fetched > REFETCH_INTERVAL
+        ):
+            self.refresh()
+        for key in self._candidates(kid):
+            claims = _decode(token, key.key, alg)
+            if claims is not None:
+                return claims, alg
+        raise SignatureError(NO_KEY)
+
+
+def discover_jwks_url(discovery_url: str, ca_pem: str) -> str:
+    """The ``jwks_uri`` of an OIDC provider, after checking it names itself as ``discovery_url``."""
+    doc = fetch_json(discovery_url.rstrip("/") + "/.well-known/openid-configuration", tls_context(ca_pem))
+    issuer = doc.get("issuer") if isinstance(doc, dict) else None
+    if issuer != discovery_url:
+        raise SignatureError(
+            f'oidc: issuer did not match the issuer returned by provider, expected "{discovery_url}" got "{issuer}"'
+        )
+    uri = doc.get("jwks_uri")
+    if not isinstance(uri, str) or not uri:
+        raise SignatureError("oidc: provider document has no jwks_uri")
+    return uri
