@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -24,8 +24,8 @@ from ...framework import ErrorResponse
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA")
 NO_KEY = "no known key successfully validated the token signature"
+REMOTE_NO_KEY = "failed to verify id token signature"  # the reference's words for a JWKS
 FETCH_TIMEOUT = 10.0
-REFETCH_INTERVAL = 1.0  # at most one JWKS fetch a second on unknown key IDs
 
 
 class SignatureError(Exception):
@@ -74,12 +74,16 @@ def _decode(token: str, key: Any, alg: str) -> dict[str, Any] | None:
                 "verify_iat": False,
                 "verify_aud": False,
                 "verify_iss": False,
+                "verify_sub": False,
+                "verify_jti": False,
             },
         )
     except (jwt.InvalidSignatureError, jwt.InvalidKeyError, jwt.InvalidAlgorithmError, TypeError, ValueError):
         return None
     except jwt.DecodeError as exc:
         raise SignatureError(f"go-jose/go-jose: {exc}") from None
+    except jwt.PyJWTError:
+        return None
 
 
 class StaticKeys:
@@ -116,12 +120,22 @@ def fetch_json(url: str, context: ssl.SSLContext) -> Any:
     except urllib.error.HTTPError as exc:
         raise SignatureError(f"{exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise SignatureError(f'Get "{url}": {reason}') from None
+        raise SignatureError(f'Get "{url}": {_go_reason(url, getattr(exc, "reason", exc))}') from None
     try:
         return json.loads(body)
     except ValueError as exc:
         raise SignatureError(f"failed to decode keys: {exc}") from None
+
+
+def _go_reason(url: str, reason: Any) -> str:
+    """The common network failures in the words of Go's HTTP client, which the reference prints."""
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    if isinstance(reason, ConnectionRefusedError):
+        parsed = urllib.parse.urlsplit(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        return f"dial tcp {parsed.hostname}:{port}: connect: connection refused"
+    return str(reason)
 
 
 class RemoteKeys:
@@ -131,21 +145,26 @@ class RemoteKeys:
         self.url = url
         self.context = tls_context(ca_pem)
         self.lock = threading.Lock()
+        self.fetch_lock = threading.Lock()
         self.keys: list[jwt.PyJWK] = []
-        self.fetched = 0.0
 
     def refresh(self) -> None:
         try:
             doc = fetch_json(self.url, self.context)
         except SignatureError as exc:
-            raise SignatureError(f"fetching keys oidc: get keys failed: {exc}") from None
+            raise SignatureError(f"fetching keys oidc: get keys failed {exc}") from None
         try:
             keyset = jwt.PyJWKSet.from_dict(doc)
         except jwt.PyJWTError as exc:
             raise SignatureError(f"fetching keys oidc: failed to decode keys: {exc}") from None
         with self.lock:
             self.keys = list(keyset.keys)
-            self.fetched = time.monotonic()
+
+    def _refresh_once(self, kid: str | None) -> None:
+        """Fetch again for an unknown key ID; concurrent logins wait for one fetch, not one each."""
+        with self.fetch_lock:
+            if not self._candidates(kid):
+                self.refresh()
 
     def _candidates(self, kid: str | None) -> list[jwt.PyJWK]:
         with self.lock:
@@ -155,16 +174,14 @@ class RemoteKeys:
         header = split_token(token)
         alg, kid = header.get("alg", ""), header.get("kid")
         if alg not in ALGORITHMS:
-            raise SignatureError(NO_KEY)
-        if not self.fetched or (
-            not self._candidates(kid) and time.monotonic() - self.fetched > REFETCH_INTERVAL
-        ):
-            self.refresh()
+            raise SignatureError(REMOTE_NO_KEY)
+        if not self._candidates(kid):
+            self._refresh_once(kid)
         for key in self._candidates(kid):
             claims = _decode(token, key.key, alg)
             if claims is not None:
                 return claims, alg
-        raise SignatureError(NO_KEY)
+        raise SignatureError(REMOTE_NO_KEY)
 
 
 def discover_jwks_url(discovery_url: str, ca_pem: str) -> str:

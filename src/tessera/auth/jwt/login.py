@@ -73,6 +73,7 @@ class JWTAuth:
             claims, alg = self.key_source(cfg).verify(token)
         except SignatureError as exc:
             raise ErrorResponse(f"{INVALID}error verifying token signature: {exc}") from None
+        check_registered_types(claims)
         if cfg.jwt_supported_algs and alg not in cfg.jwt_supported_algs:
             raise ErrorResponse(
                 f"{INVALID}invalid algorithm (alg) header parameter: token signed with unexpected algorithm"
@@ -118,17 +119,17 @@ class JWTAuth:
         if role.bound_claims:
             check_bound_claims(claims, role.bound_claims, role.bound_claims_type == "glob")
         alias = user_alias(claims, role.user_claim)
-        metadata = mapped_metadata(claims, role.claim_mappings or {})
+        metadata = {"role": name, **mapped_metadata(claims, role.claim_mappings or {})}
         groups = group_names(claims, role.groups_claim) if role.groups_claim else []
         auth = Auth(
-            metadata={"role": name, **metadata},
+            metadata=metadata,
             display_name=alias,
             alias_name=alias,
             internal_data={"role": name},
             orphan=True,
         )
         role.populate_token_auth(auth, req)
-        auth.entity_id = login_entity(self.core, req, alias, metadata or None)
+        auth.entity_id = login_entity(self.core, req, alias, dict(metadata))
         if role.groups_claim:
             self._sync_groups(req, auth.entity_id, groups)
         return Response(auth=auth)
@@ -153,6 +154,43 @@ class JWTAuth:
         auth.max_ttl = role.token_max_ttl
         auth.period = role.token_period
         return auth
+
+
+_GO_TYPES = (
+    (bool, "bool"),
+    (str, "string"),
+    (int, "number"),
+    (float, "number"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
+def _go_type(value: Any) -> str:
+    return next((name for kind, name in _GO_TYPES if isinstance(value, kind)), "null")
+
+
+def check_registered_types(claims: dict[str, Any]) -> None:
+    """The registered claims must have their JSON types, or the reference cannot unmarshal them."""
+    for name in ("iss", "sub", "jti"):
+        value = claims.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ErrorResponse(
+                f"{INVALID}json: cannot unmarshal {_go_type(value)} into Go struct field Claims.{name} of type string"
+            )
+    aud = claims.get("aud")
+    if aud is not None and not (
+        isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+    ):
+        raise ErrorResponse(
+            f"{INVALID}go-jose/go-jose/jwt: expected string or array value to unmarshal to Audience"
+        )
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ErrorResponse(
+                f"{INVALID}go-jose/go-jose/jwt: expected number value to unmarshal NumericDate"
+            )
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:

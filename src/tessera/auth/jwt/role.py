@@ -35,6 +35,12 @@ class Role(TokenParams):
     callback_mode: str = "client"
     token_policies_template_claims: bool = False
     bound_cidrs: list[str] = field(default_factory=list)
+    # The pre-tokenutil names, shown on read while a role still uses them.
+    policies: list[str] = field(default_factory=list)
+    ttl: int = 0
+    max_ttl: int = 0
+    period: int = 0
+    num_uses: int = 0
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Role:
@@ -65,8 +71,9 @@ class Role(TokenParams):
             "verbose_oidc_logging": self.verbose_oidc_logging,
         }
         self.populate_token_data(out)
-        if self.bound_cidrs:
-            out["bound_cidrs"] = list(self.bound_cidrs)
+        for old in ("bound_cidrs", "policies", "ttl", "max_ttl", "period", "num_uses"):
+            if getattr(self, old):
+                out[old] = getattr(self, old)
         return out
 
     def leeway(self) -> int:
@@ -157,8 +164,7 @@ _ROLE_ATTRS = (
 
 def apply_role_fields(role: Role, data: FieldData, creating: bool) -> None:
     """pathRoleCreateUpdate: apply the supplied fields and refuse what the reference refuses."""
-    if data.has("role_type"):
-        role.role_type = data.get("role_type") or "oidc"
+    role.role_type = data.get("role_type") or "oidc"  # the reference re-defaults it on every write
     if role.role_type not in ROLE_TYPES:
         raise ErrorResponse(f"invalid 'role_type': {role.role_type}")
     role.parse_token_fields(data)
@@ -209,4 +215,6 @@ def _deprecated(role: Role, data: FieldData) -> None:
     ):
         if data.has(old) and not data.has(new):
             value = data.get(old)
-            setattr(role, new, parse(value) if parse else value)
+            value = parse(value) if parse else value
+            setattr(role, new, value)
+            setattr(role, old, value)

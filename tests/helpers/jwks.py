@@ -1,0 +1,161 @@
+"""A local OIDC provider for JWT auth tests: signing keys made here, a JWKS and a discovery
+document served over HTTPS on 127.0.0.1 with a CA of its own, and tokens signed on demand.
+
+The provider only publishes keys; tests sign tokens with ``sign`` and hand them to the servers.
+``rotate`` adds a key with a new ``kid`` (what a real provider does before signing with it), and
+``stop`` takes the endpoint down for the "JWKS unreachable" cases.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def public_pem(key: Any) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def _cert(subject: str, key: Any, issuer_key: Any, issuer: x509.Name | None, ca: bool) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer or name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        import ipaddress
+
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+class Provider:
+    """Keys, a JWKS endpoint and a discovery document on ``https://127.0.0.1:<port>``."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Any] = {}
+        self.fetches = 0
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _cert("jwks test CA", ca_key, ca_key, None, True)
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+        leaf = _cert("127.0.0.1", leaf_key, ca_key, ca.subject, False)
+        self.ca_pem = ca.public_bytes(serialization.Encoding.PEM).decode()
+        self._dir = tempfile.TemporaryDirectory(prefix="jwks-")
+        cert_file, key_file = Path(self._dir.name, "cert.pem"), Path(self._dir.name, "key.pem")
+        cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+        key_file.write_bytes(
+            leaf_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        self.rotate()
+        self.rotate(ec.generate_private_key(ec.SECP256R1()))
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/keys":
+                    provider.fetches += 1
+                    body = provider.jwks()
+                elif self.path == "/.well-known/openid-configuration":
+                    body = {"issuer": provider.url, "jwks_uri": provider.url + "/keys"}
+                else:
+                    self.send_error(404)
+                    return
+                raw = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def rotate(self, key: Any = None) -> str:
+        """Publish a new key (RSA unless given) and return its kid."""
+        kid = uuid.uuid4().hex[:12]
+        self.keys[kid] = key or rsa_key()
+        return kid
+
+    def jwks(self) -> dict[str, Any]:
+        out = []
+        for kid, key in self.keys.items():
+            jwk = json.loads(jwt.algorithms.get_default_algorithms()[self.alg(kid)].to_jwk(key.public_key()))
+            out.append({**jwk, "kid": kid, "use": "sig", "alg": self.alg(kid)})
+        return {"keys": out}
+
+    def alg(self, kid: str) -> str:
+        return "ES256" if isinstance(self.keys[kid], ec.EllipticCurvePrivateKey) else "RS256"
+
+    def kid(self, index: int = 0) -> str:
+        return list(self.keys)[index]
+
+    def sign(self, claims: dict[str, Any], kid: str | None = None, alg: str | None = None) -> str:
+        kid = kid or self.kid()
+        return jwt.encode(claims, self.keys[kid], algorithm=alg or self.alg(kid), headers={"kid": kid})
+
+    def claims(self, **extra: Any) -> dict[str, Any]:
+        """GitHub Actions-like claims, valid for five minutes."""
+        now = int(time.time())
+        return {
+            "iss": self.url,
+            "aud": "tessera",
+            "sub": "repo:acme/app:ref:refs/heads/main",
+            "repository": "acme/app",
+            "repository_owner": "acme",
+            "ref": "refs/heads/main",
+            "actor": "octocat",
+            "workflow": "deploy",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+            **extra,
+        }
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._dir.cleanup()
