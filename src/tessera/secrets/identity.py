@@ -32,6 +32,7 @@ from ..framework import (
 from ..storage.base import Storage
 from .identity_group_paths import group_paths
 from .identity_groups import GroupStore
+from .identity_oidc import oidc_paths
 from .timeutil import rfc3339_nano
 
 if TYPE_CHECKING:
@@ -476,6 +477,7 @@ def _paths(store: IdentityStore) -> list[Path]:
             synopsis="Read an entity alias by its ID.",
         ),
         *group_paths(store),
+        *oidc_paths(store.core),
     ]
 
 
@@ -486,6 +488,11 @@ def factory(core: Any, entry: MountEntry | None) -> IdentityBackend:
 
         storage = StorageView(core.barrier, entry.storage_prefix)
     store = IdentityStore(core, storage)
-    backend = IdentityBackend(paths=_paths(store), help=HELP, backend_type="identity")
+    backend = IdentityBackend(
+        paths=_paths(store),
+        help=HELP,
+        backend_type="identity",
+        unauthenticated_paths=["oidc/.well-known/*"],
+    )
     backend.identity = store
     return backend

@@ -31,7 +31,7 @@ def _config_paths(handler: JWTAuth) -> list[Path]:
 
     def write(req: Request, data: FieldData) -> None:
         assert req.storage is not None
-        cfg = parse_config(data)
+        cfg = parse_config(data, handler.local_fetch)
         req.storage.put_json("config", cfg.to_json())
         handler.forget_keys()
 

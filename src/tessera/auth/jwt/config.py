@@ -10,6 +10,7 @@ from typing import Any
 from ...framework import ErrorResponse, Field, FieldData, FieldType
 from .keys import (
     ALGORITHMS,
+    LocalFetch,
     RemoteKeys,
     SignatureError,
     StaticKeys,
@@ -81,14 +82,13 @@ class JWTConfig:
             "status": "valid",
         }
 
-    def key_source(self) -> StaticKeys | RemoteKeys:
+    def key_source(self, local: LocalFetch | None = None) -> StaticKeys | RemoteKeys:
         if self.jwt_validation_pubkeys:
             return StaticKeys(self.jwt_validation_pubkeys)
         if self.jwks_url:
-            return RemoteKeys(self.jwks_url, self.jwks_ca_pem)
-        return RemoteKeys(
-            discover_jwks_url(self.oidc_discovery_url, self.oidc_discovery_ca_pem), self.oidc_discovery_ca_pem
-        )
+            return RemoteKeys(self.jwks_url, self.jwks_ca_pem, local)
+        jwks = discover_jwks_url(self.oidc_discovery_url, self.oidc_discovery_ca_pem, local)
+        return RemoteKeys(jwks, self.oidc_discovery_ca_pem, local)
 
 
 CONFIG_FIELDS = {
@@ -149,7 +149,7 @@ CONFIG_FIELDS = {
 }
 
 
-def parse_config(data: FieldData) -> JWTConfig:
+def parse_config(data: FieldData, local: LocalFetch | None = None) -> JWTConfig:
     """pathConfigWrite's checks, in its order; keys are fetched now so a bad URL fails here."""
     cfg = JWTConfig()
     for name in JWTConfig.__dataclass_fields__:
@@ -176,12 +176,12 @@ def parse_config(data: FieldData) -> JWTConfig:
         if cfg.jwks_ca_pem:
             tls_context(cfg.jwks_ca_pem)
         try:
-            RemoteKeys(cfg.jwks_url, cfg.jwks_ca_pem).refresh()
+            RemoteKeys(cfg.jwks_url, cfg.jwks_ca_pem, local).refresh()
         except SignatureError:
             raise ErrorResponse("error checking jwks URL") from None  # the reference gives no detail
     else:
         try:
-            discover_jwks_url(cfg.oidc_discovery_url, cfg.oidc_discovery_ca_pem)
+            discover_jwks_url(cfg.oidc_discovery_url, cfg.oidc_discovery_ca_pem, local)
         except SignatureError as exc:
             raise ErrorResponse(f"error checking oidc discovery URL: {exc}") from None
     return cfg

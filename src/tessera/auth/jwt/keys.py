@@ -14,6 +14,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -112,8 +113,19 @@ def tls_context(ca_pem: str) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def fetch_json(url: str, context: ssl.SSLContext) -> Any:
-    """GET ``url`` and parse it; errors worded like Go's HTTP client's."""
+LocalFetch = Callable[[str], Any]
+
+
+def fetch_json(url: str, context: ssl.SSLContext, local: LocalFetch | None = None) -> Any:
+    """GET ``url`` and parse it; errors worded like Go's HTTP client's.
+
+    ``local`` answers for URLs of this very server (its own OIDC issuer), which a request must not
+    fetch over the network: the thread serving it would wait on itself.
+    """
+    if local is not None:
+        found = local(url)
+        if found is not None:
+            return found
     try:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT, context=context) as answer:
             body = answer.read(4 * 1024 * 1024)
@@ -141,16 +153,17 @@ def _go_reason(url: str, reason: Any) -> str:
 class RemoteKeys:
     """A JWKS behind a URL, cached; a token with an unknown ``kid`` triggers one fresh fetch."""
 
-    def __init__(self, url: str, ca_pem: str) -> None:
+    def __init__(self, url: str, ca_pem: str, local: LocalFetch | None = None) -> None:
         self.url = url
         self.context = tls_context(ca_pem)
+        self.local = local
         self.lock = threading.Lock()
         self.fetch_lock = threading.Lock()
         self.keys: list[jwt.PyJWK] = []
 
     def refresh(self) -> None:
         try:
-            doc = fetch_json(self.url, self.context)
+            doc = fetch_json(self.url, self.context, self.local)
         except SignatureError as exc:
             raise SignatureError(f"fetching keys oidc: get keys failed {exc}") from None
         try:
@@ -184,9 +197,10 @@ class RemoteKeys:
         raise SignatureError(REMOTE_NO_KEY)
 
 
-def discover_jwks_url(discovery_url: str, ca_pem: str) -> str:
+def discover_jwks_url(discovery_url: str, ca_pem: str, local: LocalFetch | None = None) -> str:
     """The ``jwks_uri`` of an OIDC provider, after checking it names itself as ``discovery_url``."""
-    doc = fetch_json(discovery_url.rstrip("/") + "/.well-known/openid-configuration", tls_context(ca_pem))
+    url = discovery_url.rstrip("/") + "/.well-known/openid-configuration"
+    doc = fetch_json(url, tls_context(ca_pem), local)
     issuer = doc.get("issuer") if isinstance(doc, dict) else None
     if issuer != discovery_url:
         raise SignatureError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 from ...framework import (
@@ -60,8 +61,28 @@ class JWTAuth:
             return cached[1]
         with self.lock:
             if self._keys is None or self._keys[0] != fingerprint:
-                self._keys = (fingerprint, cfg.key_source())
+                self._keys = (fingerprint, cfg.key_source(self.local_fetch))
             return self._keys[1]
+
+    def local_fetch(self, url: str) -> Any:
+        """This server's own public documents (its OIDC issuer) without a network round trip.
+
+        A request fetching from its own listener would wait on itself: requests are served by one
+        runner thread (server/dispatch.py). None for any other URL, which is fetched normally.
+        """
+        api_addr = str(getattr(getattr(self.core, "config", None), "api_addr", "") or "")
+        if not api_addr or not same_origin(url, api_addr):
+            return None
+        path = urllib.parse.urlsplit(url).path
+        if not path.startswith("/v1/"):
+            return None
+        try:
+            resp = self.core.handle_request(Request(operation=Operation.READ, path=path[len("/v1/") :]))
+        except Exception:
+            return None
+        if resp is None:
+            return None
+        return resp.raw_body if resp.raw_body is not None else resp.data
 
     def forget_keys(self) -> None:
         self._keys = None
@@ -191,6 +212,17 @@ def check_registered_types(claims: dict[str, Any]) -> None:
             raise ErrorResponse(
                 f"{INVALID}go-jose/go-jose/jwt: expected number value to unmarshal NumericDate"
             )
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Same scheme and port, and the same host (all loopback names counting as one)."""
+    a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(other)
+    hosts = {a.hostname, b.hostname}
+    same_host = a.hostname == b.hostname or hosts <= _LOOPBACK
+    return a.scheme == b.scheme and a.port == b.port and same_host
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:
