@@ -4,7 +4,8 @@ CI jobs and machines present a JWT their platform signed (GitHub Actions, GitLab
 a role says which tokens it accepts and what token they get, typically a short batch token.
 Keys come from PEM keys in the config, a JWKS URL, or OIDC discovery. Module map: ``config``
 (keys source and issuer), ``role`` (role fields and checks), ``claims`` (reading and matching
-claims), ``keys`` (signature checks, JWKS cache), ``login`` (the login and renew handlers).
+claims), ``keys`` (signature checks, JWKS cache), ``login`` (the login and renew handlers),
+``oidc`` (the browser flow: ``oidc/auth_url`` and ``oidc/callback``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ...framework import Field, FieldData, FieldType, Operation, Path, Request, 
 from ..tokenutil import AuthBackend, list_page
 from .config import CONFIG_FIELDS, parse_config
 from .login import JWTAuth, login_paths
+from .oidc import OIDCFlow, oidc_paths
 from .role import ROLE_FIELDS, Role, apply_role_fields
 
 HELP = """
@@ -96,7 +98,12 @@ def _role_paths(handler: JWTAuth) -> list[Path]:
 def factory(core: Any, entry: Any) -> AuthBackend:
     handler = JWTAuth(core)
     return AuthBackend(
-        paths=[*_config_paths(handler), *_role_paths(handler), *login_paths(handler)],
+        paths=[
+            *_config_paths(handler),
+            *_role_paths(handler),
+            *login_paths(handler),
+            *oidc_paths(OIDCFlow(handler)),
+        ],
         help=HELP,
         unauthenticated_paths=["login", "oidc/auth_url", "oidc/callback", "oidc/poll"],
         backend_type="jwt",

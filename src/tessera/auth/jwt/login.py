@@ -139,6 +139,10 @@ class JWTAuth:
         claims = self.verify(cfg, role, token)
         if role.bound_claims:
             check_bound_claims(claims, role.bound_claims, role.bound_claims_type == "glob")
+        return self.respond(req, name, role, claims)
+
+    def respond(self, req: Request, name: str, role: Role, claims: dict[str, Any]) -> Response:
+        """The login's ``Auth`` from verified claims: alias, metadata, groups and the role's token fields."""
         alias = user_alias(claims, role.user_claim)
         metadata = {"role": name, **mapped_metadata(claims, role.claim_mappings or {})}
         groups = group_names(claims, role.groups_claim) if role.groups_claim else []
