@@ -176,6 +176,9 @@ def test_role_write_read_list_delete(jw: Both) -> None:
     jw.same("GET", f"{jw.m}/role/web")
     jw.same("POST", f"{jw.m}/role/ci", json={"bound_subject": "job-1", "token_policies": "a,b"})
     jw.same("GET", f"{jw.m}/role/ci")
+    # a refused update leaves the role as it was
+    jw.same("POST", f"{jw.m}/role/ci", json={**CI_ROLE, "token_ttl": "5m", "bound_claims_type": "regex"})
+    jw.same("GET", f"{jw.m}/role/ci")
     jw.same("LIST", f"{jw.m}/role")
     jw.same("DELETE", f"{jw.m}/role/web")
     jw.same("LIST", f"{jw.m}/role")

@@ -60,10 +60,11 @@ def _role_paths(handler: JWTAuth) -> list[Path]:
     def write(req: Request, data: FieldData) -> None:
         assert req.storage is not None
         name = str(data.get("name")).lower()
-        role = handler.role(req.storage, name)
-        creating = role is None
-        role = role or Role()
-        apply_role_fields(role, data, creating)
+        stored = handler.role(req.storage, name)
+        role = (
+            Role() if stored is None else Role.from_json(asdict(stored))
+        )  # a copy: the parsed one is shared
+        apply_role_fields(role, data, stored is None)
         req.storage.put_json("role/" + name, asdict(role))
 
     def delete(req: Request, data: FieldData) -> None:

@@ -53,6 +53,12 @@ class JWTConfig:
 
     def fingerprint(self) -> str:
         """What decides the key source: a change rebuilds it."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            cached = self.__dict__["_fingerprint"] = self._fingerprint()
+        return cached
+
+    def _fingerprint(self) -> str:
         return json.dumps(
             [
                 self.jwt_validation_pubkeys,

@@ -11,6 +11,8 @@ import time
 import urllib.parse
 from typing import Any
 
+import orjson
+
 from ...framework import (
     Auth,
     ErrorResponse,
@@ -32,6 +34,7 @@ from .keys import RemoteKeys, SignatureError, StaticKeys
 from .role import Role
 
 INVALID = "error validating token: "
+MAX_CACHED_DOCS = 1024
 
 
 class JWTAuth:
@@ -41,17 +44,29 @@ class JWTAuth:
         self.core = core
         self.lock = threading.Lock()
         self._keys: tuple[str, StaticKeys | RemoteKeys] | None = None
+        self._docs: dict[str, tuple[bytes, Any]] = {}
 
     # -- storage ------------------------------------------------------------------------------
-    @staticmethod
-    def config(storage: Storage) -> JWTConfig | None:
-        doc = storage.get_json("config")
-        return None if doc is None else JWTConfig.from_json(doc)
+    def _parsed(self, storage: Storage, key: str, parse: Any) -> Any:
+        """The stored document at ``key``, parsed once per stored value (storage is still read
+        every time, so a change made by another process is seen at once)."""
+        raw = storage.get(key)
+        if raw is None:
+            return None
+        cached = self._docs.get(key)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        value = parse(orjson.loads(raw))
+        if len(self._docs) >= MAX_CACHED_DOCS:
+            self._docs.clear()
+        self._docs[key] = (raw, value)
+        return value
 
-    @staticmethod
-    def role(storage: Storage, name: str) -> Role | None:
-        doc = storage.get_json("role/" + name.lower())
-        return None if doc is None else Role.from_json(doc)
+    def config(self, storage: Storage) -> JWTConfig | None:
+        return self._parsed(storage, "config", JWTConfig.from_json)  # type: ignore[no-any-return]
+
+    def role(self, storage: Storage, name: str) -> Role | None:
+        return self._parsed(storage, "role/" + name.lower(), Role.from_json)  # type: ignore[no-any-return]
 
     def key_source(self, cfg: JWTConfig) -> StaticKeys | RemoteKeys:
         """The config's keys, built once per config (a JWKS keeps its cache between logins)."""
