@@ -6,7 +6,8 @@ Every refusal (expired, not yet valid, wrongly signed, ``alg: none``, wrong audi
 unmatched bound claims, unknown role, JWKS down) must give the same status and text, and no token.
 
 Deliberate differences: ``jwks_pairs`` and ``provider_config`` are refused by Tessera; the text
-after "get keys failed:" for an unreachable JWKS is Python's, not Go's (the prefix is the same).
+after "get keys failed:" for an unreachable JWKS is Python's, not Go's (the prefix is the same);
+OIDC callback errors start "Vault login failed." as in Vault (OpenBao writes "OpenBao login failed.").
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jwt as pyjwt
@@ -420,3 +422,107 @@ def test_groups_claim_joins_external_groups(jw: Both, provider: Provider) -> Non
     _login(jw, provider.sign(provider.claims(sub=sub, groups=["other"])))  # leaves the group
     jw.same("GET", "sys/mounts", tokens=tokens, values=False)
     jw.same("GET", "auth/token/lookup-self", tokens=tokens)
+
+
+# -- OIDC browser flow --------------------------------------------------------------------------
+REDIRECT = "http://localhost:8250/oidc/callback"
+BROWSER_ROLE = {
+    "user_claim": "sub",
+    "allowed_redirect_uris": [REDIRECT],
+    "claim_mappings": {"email": "email"},
+}
+
+
+def test_auth_url_refusals(reference: ReferenceServer, tessera: TesseraServer, provider: Provider) -> None:
+    both = _mount(reference, tessera, "oidc")
+    both.same(
+        "POST", f"{both.m}/oidc/auth_url", json={"role": "web", "redirect_uri": REDIRECT}, tokens=NO_TOKEN
+    )
+    both.status(
+        "POST",
+        f"{both.m}/config",
+        204,
+        json={"jwks_url": provider.url + "/keys", "jwks_ca_pem": provider.ca_pem},
+    )
+    both.same(
+        "POST", f"{both.m}/oidc/auth_url", json={"role": "web", "redirect_uri": REDIRECT}, tokens=NO_TOKEN
+    )
+    both.status(
+        "POST",
+        f"{both.m}/config",
+        204,
+        json={
+            "oidc_discovery_url": provider.url,
+            "oidc_discovery_ca_pem": provider.ca_pem,
+            "oidc_client_id": "tessera-cli",
+            "oidc_client_secret": "s3cret",
+        },
+    )
+    both.status("POST", f"{both.m}/role/web", 204, json=BROWSER_ROLE)
+    for body in (
+        {"redirect_uri": REDIRECT},
+        {"role": "web"},
+        {"role": "nope", "redirect_uri": REDIRECT},
+        {"role": "web", "redirect_uri": "http://evil.example/cb"},
+    ):
+        both.same("POST", f"{both.m}/oidc/auth_url", json=body, tokens=NO_TOKEN)
+    (rs, rb), (ts, tb) = both.send(
+        "GET", f"{both.m}/oidc/callback", params={"state": "forged"}, tokens=NO_TOKEN
+    )
+    assert rs == ts == 400 and rb["errors"] == [e.replace("Vault", "OpenBao") for e in tb["errors"]], (rb, tb)
+
+
+def test_browser_flow_logs_in(
+    reference: ReferenceServer, tessera: TesseraServer, provider: Provider, tmp_path: Path
+) -> None:
+    """auth_url -> the provider redirects back with a code -> callback exchanges it and logs in."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import requests
+
+    from tests.helpers.compat import normalize
+    from tests.secrets.pairs import strip
+
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(provider.ca_pem)
+    both = _mount(reference, tessera, "oidc")
+    both.status(
+        "POST",
+        f"{both.m}/config",
+        204,
+        json={
+            "oidc_discovery_url": provider.url,
+            "oidc_discovery_ca_pem": provider.ca_pem,
+            "oidc_client_id": "tessera-cli",
+            "oidc_client_secret": "s3cret",
+            "default_role": "web",
+        },
+    )
+    both.status(
+        "POST",
+        f"{both.m}/role/web",
+        204,
+        json={**BROWSER_ROLE, "token_policies": "dev", "oidc_scopes": "email"},
+    )
+    answers = []
+    for server in (both.ref, both.tes):
+        status, body, _ = server.call(
+            "POST", f"{both.m}/oidc/auth_url", json={"redirect_uri": REDIRECT}, token=None
+        )
+        assert status == 200, body
+        url = body["data"]["auth_url"]
+        query = parse_qs(urlsplit(url).query)
+        assert url.startswith(provider.url + "/authorize?client_id=tessera-cli&")
+        assert query["redirect_uri"] == [REDIRECT] and query["response_type"] == ["code"]
+        assert set(query["scope"][0].split()) == {"openid", "email"}
+        back = requests.get(url, verify=str(ca_file), allow_redirects=False, timeout=10)  # the user consents
+        params = {k: v[0] for k, v in parse_qs(urlsplit(back.headers["Location"]).query).items()}
+        status, body, _ = server.call("GET", f"{both.m}/oidc/callback", params=params, token=None)
+        assert status == 200, body
+        answers.append(body)
+        status, again, _ = server.call("GET", f"{both.m}/oidc/callback", params=params, token=None)
+        answers.append((status, again))  # a state is good for one callback only
+    assert strip(normalize(answers[0])) == strip(normalize(answers[2]))
+    assert answers[3] == (400, {"errors": ["Vault login failed. Expired or missing OAuth state."]})
+    assert answers[1] == (400, {"errors": ["OpenBao login failed. Expired or missing OAuth state."]})
+    assert answers[0]["auth"]["metadata"] == {"email": "a@x", "role": "web"}

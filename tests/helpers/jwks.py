@@ -3,7 +3,9 @@ document served over HTTPS on 127.0.0.1 with a CA of its own, and tokens signed 
 
 The provider only publishes keys; tests sign tokens with ``sign`` and hand them to the servers.
 ``rotate`` adds a key with a new ``kid`` (what a real provider does before signing with it), and
-``stop`` takes the endpoint down for the "JWKS unreachable" cases.
+``stop`` takes the endpoint down for the "JWKS unreachable" cases. For OIDC's browser flow it also
+answers ``/authorize`` (at once, redirecting to the client with a code: the user always consents)
+and ``/token`` (the code for an ID token naming ``user`` with the request's nonce).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import jwt
 from cryptography import x509
@@ -69,6 +72,8 @@ class Provider:
     def __init__(self) -> None:
         self.keys: dict[str, Any] = {}
         self.fetches = 0
+        self.codes: dict[str, dict[str, str]] = {}  # authorization code -> the authorize request
+        self.user = "alice"
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca = _cert("jwks test CA", ca_key, ca_key, None, True)
         leaf_key = ec.generate_private_key(ec.SECP256R1())
@@ -87,15 +92,51 @@ class Provider:
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                if self.path != "/token":
+                    self.send_error(404)
+                    return
+                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+                grant = provider.codes.pop((form.get("code") or [""])[0], None)
+                if grant is None:
+                    self.send_error(400)
+                    return
+                id_token = provider.sign(
+                    provider.claims(
+                        aud=grant["client_id"], nonce=grant["nonce"], sub=provider.user, email="a@x"
+                    )
+                )
+                self._json({"access_token": "at", "token_type": "Bearer", "id_token": id_token})
+
             def do_GET(self) -> None:
+                if self.path.startswith("/authorize?"):
+                    query = {k: v[0] for k, v in parse_qs(self.path.split("?", 1)[1]).items()}
+                    code = uuid.uuid4().hex
+                    provider.codes[code] = query
+                    self.send_response(302)
+                    target = query["redirect_uri"] + "?" + urlencode({"code": code, "state": query["state"]})
+                    self.send_header("Location", target)
+                    self.end_headers()
+                    return
                 if self.path == "/keys":
                     provider.fetches += 1
                     body = provider.jwks()
                 elif self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": provider.url, "jwks_uri": provider.url + "/keys"}
+                    body = {
+                        "issuer": provider.url,
+                        "jwks_uri": provider.url + "/keys",
+                        "authorization_endpoint": provider.url + "/authorize",
+                        "token_endpoint": provider.url + "/token",
+                        "response_types_supported": ["code"],
+                        "subject_types_supported": ["public"],
+                        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+                    }
                 else:
                     self.send_error(404)
                     return
+                self._json(body)
+
+            def _json(self, body: Any) -> None:
                 raw = json.dumps(body).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -91,7 +91,7 @@ class OIDCFlow:
         if role is None:
             raise ErrorResponse(f'role "{name}" could not be found')
         if redirect_uri not in (role.allowed_redirect_uris or []):
-            raise ErrorResponse(f"unauthorized redirect_uri: {redirect_uri}")
+            return Response(data={"auth_url": ""})  # the reference logs "unauthorized redirect_uri"
         try:
             provider = self._provider(cfg)
         except SignatureError:
