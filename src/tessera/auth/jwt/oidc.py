@@ -1,8 +1,9 @@
 """OIDC's browser flow: ``oidc/auth_url`` sends the user to the provider, ``oidc/callback`` takes
 the authorization code back, exchanges it for an ID token and logs in with that token's claims.
 
-The state of a flow (nonce, PKCE verifier, role, redirect URI) is kept in memory for ten minutes,
-as the reference does; a callback with an unknown or expired state is refused. The ID token must
+The state of a flow (nonce, PKCE verifier, role, redirect URI) is kept for ten minutes, in the
+mount's storage (behind the barrier) rather than in memory as the reference does, so that with
+worker processes the callback finds it; a callback with an unknown or expired state is refused. The ID token must
 be signed by a key of the provider's JWKS, name the provider as ``iss``, the client ID in ``aud``
 and carry the flow's nonce.
 """
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
@@ -27,7 +28,8 @@ from .claims import check_bound_claims
 from .keys import FETCH_TIMEOUT, RemoteKeys, SignatureError, fetch_json, tls_context
 
 STATE_TTL = 600.0
-MAX_STATES = 10_000
+STATE_PREFIX = "oidc_state/"
+_STATE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 LOGIN_FAILED = "Vault login failed."
 
 
@@ -46,8 +48,6 @@ class OIDCFlow:
 
     def __init__(self, auth: Any) -> None:
         self.auth = auth
-        self.lock = threading.Lock()
-        self.states: dict[str, FlowState] = {}
 
     def _provider(self, cfg: Any) -> dict[str, Any]:
         """The provider's discovery document (issuer checked)."""
@@ -57,21 +57,28 @@ class OIDCFlow:
             raise SignatureError("oidc: issuer did not match the issuer returned by provider")
         return doc
 
-    def _remember(self, state: str, flow: FlowState) -> None:
-        with self.lock:
-            now = time.monotonic()
-            for key in [k for k, v in self.states.items() if now - v.created > STATE_TTL]:
-                del self.states[key]
-            if len(self.states) >= MAX_STATES:
-                self.states.pop(next(iter(self.states)))
-            self.states[state] = flow
+    @staticmethod
+    def _remember(storage: Any, state: str, flow: FlowState) -> None:
+        """Keep the flow in storage: a write, so with worker processes both halves of the flow
+        run in the active process; expired flows are dropped on the way."""
+        now = time.time()
+        for key in storage.list(STATE_PREFIX):
+            doc = storage.get_json(STATE_PREFIX + key)
+            if doc is None or now - float(doc.get("created", 0)) > STATE_TTL:
+                storage.delete(STATE_PREFIX + key)
+        storage.put_json(STATE_PREFIX + state, asdict(flow))
 
-    def _take(self, state: str) -> FlowState | None:
-        with self.lock:
-            flow = self.states.pop(state, None)
-        if flow is None or time.monotonic() - flow.created > STATE_TTL:
+    @staticmethod
+    def _take(storage: Any, state: str) -> FlowState | None:
+        """The flow of ``state``, once: it is deleted as it is read."""
+        if not state or not _STATE_RE.fullmatch(state):
             return None
-        return flow
+        doc = storage.get_json(STATE_PREFIX + state)
+        if doc is None:
+            return None
+        storage.delete(STATE_PREFIX + state)
+        flow = FlowState(**doc)
+        return None if time.time() - flow.created > STATE_TTL else flow
 
     # -- handlers -----------------------------------------------------------------------------
     def auth_url(self, req: Request, data: FieldData) -> Response:
@@ -112,16 +119,15 @@ class OIDCFlow:
             params["response_mode"] = cfg.oidc_response_mode
         if role.max_age > 0:
             params["max_age"] = str(role.max_age)
-        self._remember(
-            state, FlowState(name, redirect_uri, nonce, verifier, data.get("client_nonce"), time.monotonic())
-        )
+        flow = FlowState(name, redirect_uri, nonce, verifier, data.get("client_nonce"), time.time())
+        self._remember(req.storage, state, flow)
         endpoint = str(provider.get("authorization_endpoint", ""))
         joiner = "&" if "?" in endpoint else "?"
         return Response(data={"auth_url": endpoint + joiner + urllib.parse.urlencode(sorted(params.items()))})
 
     def callback(self, req: Request, data: FieldData) -> Response:
         assert req.storage is not None
-        flow = self._take(_first(data.get("state")))
+        flow = self._take(req.storage, _first(data.get("state")))
         if flow is None:
             raise ErrorResponse(f"{LOGIN_FAILED} Expired or missing OAuth state.")
         cfg = self.auth.config(req.storage)
