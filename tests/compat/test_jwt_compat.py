@@ -526,3 +526,24 @@ def test_browser_flow_logs_in(
     assert answers[3] == (400, {"errors": ["Vault login failed. Expired or missing OAuth state."]})
     assert answers[1] == (400, {"errors": ["OpenBao login failed. Expired or missing OAuth state."]})
     assert answers[0]["auth"]["metadata"] == {"email": "a@x", "role": "web"}
+
+
+def test_service_token_renewal_follows_the_role(ci: Both, pem_keys: dict[str, Any]) -> None:
+    ci.status(
+        "POST",
+        f"{ci.m}/role/svc",
+        204,
+        json={**CI_ROLE, "token_type": "service", "token_ttl": "1h", "token_max_ttl": "2h"},
+    )
+    ref, tes = _login(ci, pyjwt.encode(_good(), pem_keys["rsa"], algorithm="RS256"), role="svc")
+    tokens = (ref["auth"]["client_token"], tes["auth"]["client_token"])
+    ci.same("POST", "auth/token/renew-self", json={"increment": "30m"}, tokens=tokens)
+    ci.status(
+        "POST",
+        f"{ci.m}/role/svc",
+        204,
+        json={**CI_ROLE, "token_type": "service", "token_ttl": "10m", "token_policies": "other"},
+    )
+    ci.same("POST", "auth/token/renew-self", tokens=tokens)
+    ci.status("DELETE", f"{ci.m}/role/svc", 204)
+    ci.same("POST", "auth/token/renew-self", tokens=tokens)

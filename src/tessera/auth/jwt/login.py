@@ -27,7 +27,7 @@ from ...framework import (
     Response,
 )
 from ...storage.base import Storage
-from ..tokenutil import equivalent_policies, ip_in_cidrs, login_entity
+from ..tokenutil import ip_in_cidrs, login_entity
 from .claims import check_bound_claims, group_names, mapped_metadata, user_alias
 from .config import JWTConfig
 from .keys import RemoteKeys, SignatureError, StaticKeys
@@ -181,15 +181,13 @@ class JWTAuth:
             sync(entity_id, req.mount_accessor, groups)
 
     def renew(self, req: Request, auth: Auth) -> Auth | None:
-        """pathLoginRenew: the role must still exist; its current TTLs apply."""
+        """pathLoginRenew: the role must still exist; its current TTLs apply (policies are not re-checked)."""
         storage = req.storage
         assert storage is not None
         name = str((auth.internal_data or {}).get("role") or (auth.metadata or {}).get("role", ""))
         role = self.role(storage, name)
         if role is None:
-            raise InternalError(f"role {name} does not exist during renewal")
-        if not equivalent_policies(role.token_policies, auth.token_policies):
-            raise InternalError("policies have changed, not renewing")
+            raise InternalError(f"failed to renew entry: role {name} does not exist during renewal")
         auth.ttl = role.token_ttl
         auth.max_ttl = role.token_max_ttl
         auth.period = role.token_period
