@@ -58,6 +58,9 @@ class GroupStore:
         self._by_name: dict[str, str] = {}
         self._by_alias_id: dict[str, str] = {}
         self._by_alias_factors: dict[tuple[str, str], str] = {}
+        # member -> the groups listing it: every request of an entity's token resolves its groups
+        self._groups_of_entity: dict[str, set[str]] = {}
+        self._parents_of_group: dict[str, set[str]] = {}
 
     def _load(self) -> dict[str, dict[str, Any]]:
         if self._groups is None:
@@ -76,6 +79,10 @@ class GroupStore:
 
     def _index(self, doc: dict[str, Any]) -> None:
         self._by_name[doc["name"]] = doc["id"]
+        for eid in doc.get("member_entity_ids") or []:
+            self._groups_of_entity.setdefault(eid, set()).add(doc["id"])
+        for gid in doc.get("member_group_ids") or []:
+            self._parents_of_group.setdefault(gid, set()).add(doc["id"])
         alias = doc.get("alias")
         if alias:
             self._by_alias_id[alias["id"]] = doc["id"]
@@ -84,6 +91,10 @@ class GroupStore:
     def _unindex(self, doc: dict[str, Any]) -> None:
         if self._by_name.get(doc["name"]) == doc["id"]:
             self._by_name.pop(doc["name"], None)
+        for eid in doc.get("member_entity_ids") or []:
+            self._groups_of_entity.get(eid, set()).discard(doc["id"])
+        for gid in doc.get("member_group_ids") or []:
+            self._parents_of_group.get(gid, set()).discard(doc["id"])
         alias = doc.get("alias")
         if alias:
             self._by_alias_id.pop(alias["id"], None)
@@ -112,12 +123,12 @@ class GroupStore:
         return sorted(self._load())
 
     def parents(self, group_id: str) -> list[str]:
-        return sorted(g["id"] for g in self._load().values() if group_id in (g.get("member_group_ids") or []))
+        self._load()
+        return sorted(self._parents_of_group.get(group_id, ()))
 
     def direct_groups(self, entity_id: str) -> list[str]:
-        return sorted(
-            g["id"] for g in self._load().values() if entity_id in (g.get("member_entity_ids") or [])
-        )
+        self._load()
+        return sorted(self._groups_of_entity.get(entity_id, ()))
 
     def ancestors(self, group_ids: list[str]) -> list[str]:
         """Every group reachable upwards from ``group_ids`` (not including them), bounded by the group count."""
@@ -181,7 +192,7 @@ class GroupStore:
         }
 
     def save(self, doc: dict[str, Any], *, touch: bool = True) -> None:
-        """Persist ``doc`` (a new or edited group) and re-index it."""
+        """Persist ``doc`` (a new group, or an edited copy of one: the stored one is unindexed) and index it."""
         with self.lock:
             groups = self._load()
             old = groups.get(doc["id"])
@@ -217,8 +228,9 @@ class GroupStore:
             for parent in list(groups.values()):
                 members = parent.get("member_group_ids") or []
                 if group_id in members:
-                    parent["member_group_ids"] = [m for m in members if m != group_id]
-                    self.save(parent, touch=False)
+                    self.save(
+                        {**parent, "member_group_ids": [m for m in members if m != group_id]}, touch=False
+                    )
 
     def forget_entity(self, entity_id: str) -> None:
         """A deleted entity leaves every group it was a member of."""
@@ -226,12 +238,14 @@ class GroupStore:
             for doc in list(self._load().values()):
                 members = doc.get("member_entity_ids") or []
                 if entity_id in members:
-                    doc["member_entity_ids"] = [m for m in members if m != entity_id]
-                    self.save(doc, touch=False)
+                    self.save(
+                        {**doc, "member_entity_ids": [m for m in members if m != entity_id]}, touch=False
+                    )
 
     def sync_external(self, entity_id: str, mount_accessor: str, alias_names: list[str]) -> bool:
         """After a login: the entity is a member of exactly the external groups of this mount
         whose alias names the login reported. Returns whether anything changed."""
+        self._load()
         wanted = {self._by_alias_factors.get((mount_accessor, n)) for n in alias_names}
         changed = False
         with self.lock:
@@ -241,12 +255,12 @@ class GroupStore:
                     continue
                 members = list(doc.get("member_entity_ids") or [])
                 if doc["id"] in wanted and entity_id not in members:
-                    doc["member_entity_ids"] = sorted([*members, entity_id])
+                    members = sorted([*members, entity_id])
                 elif doc["id"] not in wanted and entity_id in members:
-                    doc["member_entity_ids"] = [m for m in members if m != entity_id]
+                    members = [m for m in members if m != entity_id]
                 else:
                     continue
-                self.save(doc, touch=False)
+                self.save({**doc, "member_entity_ids": members}, touch=False)  # a copy: save re-indexes
                 changed = True
         return changed
 
