@@ -221,8 +221,12 @@ def test_external_group_alias_and_lookup(ident: Both) -> None:
     ident.same("DELETE", f"identity/group/name/{ext_name}")
 
 
-def test_group_policies_reach_existing_tokens_at_once(ident: Both) -> None:
-    """A user's token gains a group's policy the moment its entity joins the group, and loses it after."""
+@pytest.mark.parametrize("token_type", ["service", "batch"])
+def test_group_policies_reach_existing_tokens_at_once(ident: Both, token_type: str) -> None:
+    """A user's token gains a group's policy the moment its entity joins the group, and loses it after.
+
+    Batch tokens too: their own policies are frozen, but identity policies are resolved per request
+    (seed 003 says otherwise; the reference is what counts)."""
     mount, kv, user = _n("up"), _n("kv"), "alice"
     ident.status("POST", f"sys/auth/{mount}", 204, json={"type": "userpass"})
     ident.status("POST", f"sys/mounts/{kv}", 204, json={"type": "kv"})
@@ -234,7 +238,7 @@ def test_group_policies_reach_existing_tokens_at_once(ident: Both) -> None:
         204,
         json={"policy": f'path "{kv}/*" {{ capabilities = ["read"] }}'},
     )
-    ident.status("POST", f"auth/{mount}/users/{user}", 204, json={"password": "pw"})
+    ident.status("POST", f"auth/{mount}/users/{user}", 204, json={"password": "pw", "token_type": token_type})
     login = ident.same("POST", f"auth/{mount}/login/{user}", json={"password": "pw"}, tokens=("", ""))
     tokens = (login[0]["auth"]["client_token"], login[1]["auth"]["client_token"])
     ents = (login[0]["auth"]["entity_id"], login[1]["auth"]["entity_id"])
@@ -253,3 +257,39 @@ def test_group_policies_reach_existing_tokens_at_once(ident: Both) -> None:
     ident.same("GET", "auth/token/lookup-self", tokens=tokens)
     ident.same("POST", f"identity/group/name/{group}", json={"member_entity_ids": []})
     ident.same("GET", f"{kv}/s", tokens=tokens)  # and refused again
+
+
+def test_templated_policy_names_the_members_group(ident: Both) -> None:
+    """``{{identity.groups.names.<name>.id}}`` in a policy resolves to the group of the token's entity."""
+    mount, kv, group, policy = _n("up"), _n("kv"), _n("team"), _n("tpl")
+    ident.status("POST", f"sys/auth/{mount}", 204, json={"type": "userpass"})
+    ident.status("POST", f"sys/mounts/{kv}", 204, json={"type": "kv"})
+    rule = f'path "{kv}/{{{{identity.groups.names.{group}.id}}}}/*" {{ capabilities = ["read"] }}'
+    ident.status("PUT", f"sys/policies/acl/{policy}", 204, json={"policy": rule})
+    ident.status("POST", f"auth/{mount}/users/bob", 204, json={"password": "pw"})
+    login = ident.same("POST", f"auth/{mount}/login/bob", json={"password": "pw"}, tokens=("", ""))
+    tokens = (login[0]["auth"]["client_token"], login[1]["auth"]["client_token"])
+    ents = (login[0]["auth"]["entity_id"], login[1]["auth"]["entity_id"])
+    created = _each_json(
+        ident,
+        "POST",
+        "identity/group",
+        (
+            {"name": group, "policies": [policy], "member_entity_ids": [ents[0]]},
+            {"name": group, "policies": [policy], "member_entity_ids": [ents[1]]},
+        ),
+    )
+    gids = _ids(created)
+    for server, gid in zip((ident.ref, ident.tes), gids, strict=True):
+        status, body, _ = server.call("POST", f"{kv}/{gid}/s", json={"v": "1"})
+        assert status == 204, body
+    answers = [
+        server.call("GET", f"{kv}/{gid}/s", token=token)[:2]
+        for server, gid, token in zip((ident.ref, ident.tes), gids, tokens, strict=True)
+    ]
+    assert answers[0][0] == answers[1][0] == 200, answers
+    others = [
+        server.call("GET", f"{kv}/elsewhere/s", token=token)[0]
+        for server, token in zip((ident.ref, ident.tes), tokens, strict=True)
+    ]
+    assert others == [403, 403]
