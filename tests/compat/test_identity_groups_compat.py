@@ -293,3 +293,43 @@ def test_templated_policy_names_the_members_group(ident: Both) -> None:
         for server, token in zip((ident.ref, ident.tes), tokens, strict=True)
     ]
     assert others == [403, 403]
+
+
+def test_group_alias_update_move_and_delete(ident: Both) -> None:
+    mount = _n("up")
+    ident.status("POST", f"sys/auth/{mount}", 204, json={"type": "userpass"})
+    racc, tacc = (
+        s.call("GET", "sys/auth")[1]["data"][f"{mount}/"]["accessor"] for s in (ident.ref, ident.tes)
+    )
+    first = _ids(ident.same("POST", "identity/group", json={"name": _n("ext"), "type": "external"}))
+    second = _ids(ident.same("POST", "identity/group", json={"name": _n("ext"), "type": "external"}))
+    name = _n("alias")
+    alias = _each_json(
+        ident,
+        "POST",
+        "identity/group-alias",
+        (
+            {"name": name, "mount_accessor": racc, "canonical_id": first[0]},
+            {"name": name, "mount_accessor": tacc, "canonical_id": first[1]},
+        ),
+    )
+    aids = _ids(alias)
+    paths = (f"identity/group-alias/id/{aids[0]}", f"identity/group-alias/id/{aids[1]}")
+    renamed = name + "-2"
+    out = []
+    for server, path, acc, gid in zip((ident.ref, ident.tes), paths, (racc, tacc), second, strict=True):
+        status, body, _ = server.call(
+            "POST", path, json={"name": renamed, "mount_accessor": acc, "canonical_id": gid}
+        )
+        out.append((status, None if body is None else sorted(body.get("data") or {})))
+        status, body, _ = server.call("GET", path)
+        out.append((status, body["data"]["name"], body["data"]["canonical_id"] == gid))
+    assert out[:2] == out[2:], out
+    g1 = _each(ident, "GET", (f"identity/group/id/{first[0]}", f"identity/group/id/{first[1]}"))
+    assert g1[0]["data"]["alias"] == g1[1]["data"]["alias"] == {}
+    _each(ident, "DELETE", paths)
+    _each(ident, "GET", paths)
+    g2 = _each(ident, "GET", (f"identity/group/id/{second[0]}", f"identity/group/id/{second[1]}"))
+    assert g2[0]["data"]["alias"] == g2[1]["data"]["alias"] == {}
+    (rs, rb), (ts, tb) = ident.send("POST", "identity/group-alias/id/nope", json={"name": "x"})
+    assert rs == ts and rb == tb, (rb, tb)

@@ -157,12 +157,11 @@ def group_paths(store: IdentityStore) -> list[Path]:
         if taken is not None and (current is None or taken["id"] != current["id"]):
             raise ErrorResponse("combination of mount and group alias name is already in use")
         with store.lock:
+            # an updated alias keeps its ID and creation time, also when it moves to another group
+            old = dict((current or {}).get("alias") or {})
             if current is not None and target is not None and target["id"] != current["id"]:
-                current = {**current, "alias": None}
-                gs.save(current)
-            created = target is None
-            doc = gs.new(EXTERNAL) if created else dict(target)
-            old = doc.get("alias") or {}
+                gs.save({**current, "alias": None})
+            doc = gs.new(EXTERNAL) if target is None else dict(target)
             now = gs.new(EXTERNAL)["creation_time"]
             doc["alias"] = {
                 "id": old.get("id") or store.new_id(),
