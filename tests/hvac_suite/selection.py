@@ -29,6 +29,8 @@ SELECTED: tuple[str, ...] = (
     # mounts, auth, policies, seal, rekey, generate-root and the only cubbyhole test (test_cubbyhole_auth)
     "tests/integration_tests/v1/test_system_backend.py",
     "tests/integration_tests/api/system_backend/test_audit.py",
+    "tests/integration_tests/api/auth_methods/test_jwt.py",
+    "tests/integration_tests/api/auth_methods/test_oidc.py",
 )
 
 # Tests of the selected modules known to fail against a target: node-ID prefix -> reason. They run as

@@ -187,7 +187,60 @@ class TokenFileMethod:
         return LoginRequest("auth/token/lookup-self", {"token": self.cached})
 
 
-AuthMethod = AppRoleMethod | TokenFileMethod
+class JWTMethod:
+    """``method "jwt"``: a JWT from a file (a CI platform's identity token), read at each login.
+
+    The platform rewrites the file with a fresh token; the newest one read is cached, so a login
+    after the file was removed (``remove_jwt_after_reading``, the default) still has a token.
+    """
+
+    def __init__(self, mount_path: str, config: dict[str, Any]) -> None:
+        self.log = logging.getLogger("agent.auth.jwt")
+        self.mount_path = mount_path
+        for key in ("path", "role"):
+            if key not in config:
+                raise ConfigError(f"missing '{key}' value")
+            if not isinstance(config[key], str):
+                raise ConfigError(f"could not convert '{key}' config value to string")
+        self.path: str = config["path"]
+        self.role: str = config["role"]
+        self.remove_after_reading = True
+        if "remove_jwt_after_reading" in config:
+            try:
+                self.remove_after_reading = parse_bool(config["remove_jwt_after_reading"])
+            except ConfigError as exc:
+                raise ConfigError(f"error parsing 'remove_jwt_after_reading' value: {exc}") from None
+        self.cached = ""
+
+    def _ingest(self) -> None:
+        """Read the file if it is there, keep a non-empty token, remove the file if asked."""
+        if not os.path.exists(self.path):
+            return
+        try:
+            token = _read_trimmed(self.path)
+        except OSError as exc:
+            self.log.error(kv("error reading jwt file", error=exc))
+            return
+        if not token:
+            self.log.warning("jwt file exists but read empty value, re-using cached value")
+            return
+        if token != self.cached:
+            self.log.debug("new jwt file found")
+        self.cached = token
+        if self.remove_after_reading:
+            try:
+                os.remove(self.path)
+            except OSError as exc:
+                self.log.error(kv("error removing jwt file", error=exc))
+
+    async def login(self) -> LoginRequest:
+        self._ingest()
+        if not self.cached:
+            raise AuthMethodError("no known jwt")
+        return LoginRequest(f"{self.mount_path}/login", {"role": self.role, "jwt": self.cached})
+
+
+AuthMethod = AppRoleMethod | TokenFileMethod | JWTMethod
 
 
 def new_method(cfg: MethodConfig, client: Client) -> AuthMethod:
@@ -196,6 +249,8 @@ def new_method(cfg: MethodConfig, client: Client) -> AuthMethod:
         return AppRoleMethod(cfg.mount_path, cfg.config, client)
     if cfg.type == "token_file":
         return TokenFileMethod(cfg.config)
+    if cfg.type == "jwt":
+        return JWTMethod(cfg.mount_path, cfg.config)
     raise ConfigError(f'unknown auth method "{cfg.type}"')
 
 

@@ -30,6 +30,8 @@ AUTH_METHODS: dict[str, str] = {
     "token": "tessera.auth.token:factory",
     "approle": "tessera.auth.approle:factory",
     "userpass": "tessera.auth.userpass:factory",
+    "jwt": "tessera.auth.jwt:factory",
+    "oidc": "tessera.auth.jwt:factory",
 }
 
 

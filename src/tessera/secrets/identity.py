@@ -3,7 +3,8 @@
 An auth method's first login of an alias (AppRole: the role ID; userpass: the user name) creates
 an entity with that one alias; later logins find it again. Tokens carry the entity ID, and the
 policy engine fills ``{{identity.entity.*}}`` templates from ``entity_view``. Only the read side of
-Vault's identity API is served (``entity/id``, ``entity/name``, ``entity-alias/id``).
+Vault's identity API is served (``entity/id``, ``entity/name``, ``entity-alias/id``); groups live
+in ``identity_groups`` and their endpoints in ``identity_group_paths``.
 
 Storage: ``entity/<id>`` holds the entity with its aliases inline; the indexes by name, alias ID
 and (mount accessor, alias name) are rebuilt in memory from storage on first use.
@@ -29,6 +30,9 @@ from ..framework import (
     Response,
 )
 from ..storage.base import Storage
+from .identity_group_paths import group_paths
+from .identity_groups import GroupStore
+from .identity_oidc import oidc_paths
 from .timeutil import rfc3339_nano
 
 if TYPE_CHECKING:
@@ -48,11 +52,25 @@ class IdentityStore:
         self._by_name: dict[str, str] = {}
         self._alias_owner: dict[str, str] = {}
         self._by_factors: dict[tuple[str, str], str] = {}
+        self.groups = GroupStore(storage, self.lock)
 
     def bind(self, storage: Storage | None) -> None:
         """Use the mount's storage view (known once a request arrives, or from the router)."""
         if self.storage is None and storage is not None:
             self.storage = storage
+        if self.groups.storage is None and storage is not None:
+            self.groups.storage = storage
+
+    @staticmethod
+    def new_id() -> str:
+        return str(uuid.uuid4())
+
+    def auth_mount(self, accessor: str) -> Any:
+        """The auth mount entry with this accessor, or None."""
+        for entry in getattr(self.core, "auth_mounts", []) or []:
+            if entry.accessor == accessor:
+                return entry
+        return None
 
     def _load(self) -> dict[str, dict[str, Any]]:
         if self._entities is None:
@@ -168,7 +186,11 @@ class IdentityStore:
                 self._by_factors.pop((alias["mount_accessor"], alias["name"]), None)
             if self.storage is not None:
                 self.storage.delete("entity/" + entity_id)
+            self.groups.forget_entity(entity_id)
             self._changed()
+
+    def changed(self) -> None:
+        self._changed()
 
     def _changed(self) -> None:
         """Entity policies and templates feed compiled ACLs: drop the cached ones."""
@@ -194,17 +216,18 @@ class IdentityStore:
         }
 
 
-def entity_response(doc: dict[str, Any]) -> dict[str, Any]:
+def entity_response(store: IdentityStore, doc: dict[str, Any]) -> dict[str, Any]:
     """The body of ``entity/id/:id`` and ``entity/name/:name``."""
     aliases = [{k: v for k, v in a.items()} for a in doc.get("aliases", [])]
+    direct, inherited = store.groups.entity_groups(doc["id"])
     return {
         "aliases": aliases,
         "creation_time": doc["creation_time"],
-        "direct_group_ids": [],
+        "direct_group_ids": direct,
         "disabled": doc.get("disabled", False),
-        "group_ids": [],
+        "group_ids": direct + inherited,
         "id": doc["id"],
-        "inherited_group_ids": [],
+        "inherited_group_ids": inherited,
         "last_update_time": doc["last_update_time"],
         "merged_entity_ids": doc.get("merged_entity_ids"),
         "metadata": doc.get("metadata"),
@@ -237,8 +260,23 @@ class IdentityBackend(Backend):
                 }
                 for a in doc.get("aliases", [])
             ],
-            "groups": [],
+            "groups": self._group_views(entity_id),
         }
+
+    def _group_views(self, entity_id: str) -> list[dict[str, Any]]:
+        groups = self.identity.groups
+        direct, inherited = groups.entity_groups(entity_id)
+        out = []
+        for gid in direct + inherited:
+            g = groups.get(gid) or {}
+            meta = dict(g.get("metadata") or {})
+            out.append({"id": gid, "name": g.get("name", ""), "metadata": meta, "namespace_id": "root"})
+        return out
+
+    def sync_external_groups(self, entity_id: str, mount_accessor: str, group_names: list[str]) -> None:
+        """A login's group names decide the entity's external groups on that mount."""
+        if entity_id and self.identity.groups.sync_external(entity_id, mount_accessor, group_names):
+            self.identity.changed()
 
     def lookup_or_create_entity(
         self, mount_accessor: str, mount_type: str, alias_name: str, metadata: dict[str, str] | None = None
@@ -258,9 +296,11 @@ class IdentityBackend(Backend):
         return self.identity.lookup_or_create(mount_accessor, mount_type, alias_name, metadata)
 
     def entity_policies(self, entity_id: str) -> list[str]:
-        """Policies the entity adds to its tokens (none until entities can be edited)."""
+        """Policies the entity and its groups (direct and inherited) add to its tokens."""
         doc = self.identity.entity(entity_id)
-        return list(doc.get("policies") or []) if doc else []
+        if doc is None:
+            return []
+        return list(doc.get("policies") or []) + self.identity.groups.entity_policies(entity_id)
 
 
 def _paths(store: IdentityStore) -> list[Path]:
@@ -270,11 +310,11 @@ def _paths(store: IdentityStore) -> list[Path]:
 
     def read_by_id(req: Request, data: FieldData) -> Response | None:
         doc = bound(req).entity(data.get("id"))
-        return None if doc is None else Response(data=entity_response(doc))
+        return None if doc is None else Response(data=entity_response(store, doc))
 
     def read_by_name(req: Request, data: FieldData) -> Response | None:
         doc = bound(req).entity_by_name(data.get("name"))
-        return None if doc is None else Response(data=entity_response(doc))
+        return None if doc is None else Response(data=entity_response(store, doc))
 
     def list_ids(req: Request, data: FieldData) -> Response:
         s = bound(req)
@@ -351,7 +391,7 @@ def _paths(store: IdentityStore) -> list[Path]:
         doc = s.new_entity(name)
         apply_fields(req, data, doc)
         s.save(doc)
-        return Response(data={"id": doc["id"], "name": doc["name"]})
+        return Response(data={"aliases": None, "id": doc["id"], "name": doc["name"]})
 
     def update_by_id(req: Request, data: FieldData) -> Response | None:
         s = bound(req)
@@ -370,7 +410,7 @@ def _paths(store: IdentityStore) -> list[Path]:
             doc = s.new_entity(data.get("name"))
             apply_fields(req, data, doc)
             s.save(doc)
-            return Response(data={"id": doc["id"], "name": doc["name"]})
+            return Response(data={"aliases": None, "id": doc["id"], "name": doc["name"]})
         apply_fields(req, data, doc)
         s.save(doc)
         return None
@@ -436,6 +476,8 @@ def _paths(store: IdentityStore) -> list[Path]:
             operations={Operation.READ: read_alias},
             synopsis="Read an entity alias by its ID.",
         ),
+        *group_paths(store),
+        *oidc_paths(store.core),
     ]
 
 
@@ -446,6 +488,11 @@ def factory(core: Any, entry: MountEntry | None) -> IdentityBackend:
 
         storage = StorageView(core.barrier, entry.storage_prefix)
     store = IdentityStore(core, storage)
-    backend = IdentityBackend(paths=_paths(store), help=HELP, backend_type="identity")
+    backend = IdentityBackend(
+        paths=_paths(store),
+        help=HELP,
+        backend_type="identity",
+        unauthenticated_paths=["oidc/.well-known/*"],
+    )
     backend.identity = store
     return backend

@@ -16,7 +16,7 @@ from ..gojson import Struct
 from ..output import Secret, output_secret, print_raw_field
 
 #: login methods the CLI knows (as Vault: approle is API-only)
-METHODS = ("token", "userpass", "radius", "ldap")
+METHODS = ("token", "userpass", "radius", "ldap", "oidc")
 
 
 class LoginCommand(Command):
@@ -201,6 +201,10 @@ Usage: tessera login [options] [AUTH K=V...]
     def _auth(self, method: str, config: dict[str, str]) -> Secret | None:
         if method == "token":
             return self._token_auth(config)
+        if method == "oidc":
+            from .login_oidc import oidc_login
+
+            return oidc_login(self, config)  # type: ignore[no-any-return]
         return self._userpass_auth(method, config)
 
     def _token_auth(self, config: dict[str, str]) -> Secret | None:

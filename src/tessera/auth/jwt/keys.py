@@ -1,0 +1,241 @@
+"""Where a JWT's signing keys come from: PEM keys in the config, a JWKS URL, or OIDC discovery.
+
+Signatures are checked by PyJWT's algorithms (on ``cryptography``); the compact form is taken apart
+here, strictly, because PyJWT's own parsing costs more than the RSA check itself. Every asymmetric algorithm the reference
+accepts is allowed (RS, PS, ES, EdDSA); ``none`` and the HMAC family never validate. A JWKS is
+fetched over HTTPS (trusting ``jwks_ca_pem`` when given), cached, and fetched again when a token
+names a ``kid`` the cached set does not have, so a key rotation needs no restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import ssl
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import orjson
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.x509 import load_pem_x509_certificates
+
+from ...framework import ErrorResponse
+
+ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA")
+NO_KEY = "no known key successfully validated the token signature"
+REMOTE_NO_KEY = "failed to verify id token signature"  # the reference's words for a JWKS
+FETCH_TIMEOUT = 10.0
+
+
+class SignatureError(Exception):
+    """The token's signature could not be verified (text after "error verifying token signature: ")."""
+
+
+def parse_pem_keys(pems: list[str]) -> list[Any]:
+    """Public keys (or certificates' keys) from PEM text, one or more per entry."""
+    keys = []
+    for pem in pems:
+        data = pem.encode()
+        try:
+            keys.append(load_pem_public_key(data))
+            continue
+        except ValueError:
+            pass
+        try:
+            keys.extend(cert.public_key() for cert in load_pem_x509_certificates(data))
+        except ValueError:
+            raise ErrorResponse(
+                "error parsing public key: data does not contain any valid public keys"
+            ) from None
+    return keys
+
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ALGORITHMS = jwt.algorithms.get_default_algorithms()
+_KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "RS": (rsa.RSAPublicKey,),
+    "PS": (rsa.RSAPublicKey,),
+    "ES": (ec.EllipticCurvePublicKey,),
+    "Ed": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
+}
+_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+
+
+def _segment(text: str) -> bytes:
+    """A strict base64url segment (no padding, URL alphabet only), as go-jose reads it."""
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise SignatureError("go-jose/go-jose: illegal base64 data in JWS")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class JWS:
+    """A compact JWS taken apart (nothing verified yet)."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+    @property
+    def alg(self) -> str:
+        return str(self.header.get("alg", ""))
+
+    @property
+    def kid(self) -> str | None:
+        kid = self.header.get("kid")
+        return kid if isinstance(kid, str) and kid else None
+
+
+def parse_jws(token: str) -> JWS:
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise SignatureError("go-jose/go-jose: compact JWS format must have three parts")
+    header_raw, payload, signature = (_segment(p) for p in parts)
+    try:
+        header, claims = orjson.loads(header_raw), orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise SignatureError("go-jose/go-jose: invalid JSON in JWS") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise SignatureError("go-jose/go-jose: invalid JSON in JWS")
+    return JWS(header, claims, (parts[0] + "." + parts[1]).encode(), signature)
+
+
+def verifies(jws: JWS, key: Any) -> bool:
+    """Whether ``key`` (a ``cryptography`` public key) signed ``jws`` with its declared algorithm."""
+    alg = jws.alg
+    if alg not in ALGORITHMS or not isinstance(key, _KEY_TYPES[alg[:2]]):
+        return False
+    if alg in _CURVES and key.curve.name != _CURVES[alg]:
+        return False
+    try:
+        return bool(_ALGORITHMS[alg].verify(jws.signing_input, key, jws.signature))
+    except Exception:  # a malformed signature for the key type
+        return False
+
+
+class StaticKeys:
+    """``jwt_validation_pubkeys``: try each configured key."""
+
+    def __init__(self, pems: list[str]) -> None:
+        self.keys = parse_pem_keys(pems)
+
+    def verify(self, token: str) -> tuple[dict[str, Any], str]:
+        jws = parse_jws(token)
+        if any(verifies(jws, key) for key in self.keys):
+            return jws.claims, jws.alg
+        raise SignatureError(NO_KEY)
+
+
+def tls_context(ca_pem: str) -> ssl.SSLContext:
+    """The context for fetching keys: the system's roots, or only ``ca_pem`` when given."""
+    if ca_pem:
+        try:
+            return ssl.create_default_context(cadata=ca_pem)
+        except ssl.SSLError:
+            raise ErrorResponse("could not parse CA PEM value successfully") from None
+    return ssl.create_default_context()
+
+
+LocalFetch = Callable[[str], Any]
+
+
+def fetch_json(url: str, context: ssl.SSLContext, local: LocalFetch | None = None) -> Any:
+    """GET ``url`` and parse it; errors worded like Go's HTTP client's.
+
+    ``local`` answers for URLs of this very server (its own OIDC issuer), which a request must not
+    fetch over the network: the thread serving it would wait on itself.
+    """
+    if local is not None:
+        found = local(url)
+        if found is not None:
+            return found
+    try:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT, context=context) as answer:
+            body = answer.read(4 * 1024 * 1024)
+    except urllib.error.HTTPError as exc:
+        raise SignatureError(f"{exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SignatureError(f'Get "{url}": {_go_reason(url, getattr(exc, "reason", exc))}') from None
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise SignatureError(f"failed to decode keys: {exc}") from None
+
+
+def _go_reason(url: str, reason: Any) -> str:
+    """The common network failures in the words of Go's HTTP client, which the reference prints."""
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    if isinstance(reason, ConnectionRefusedError):
+        parsed = urllib.parse.urlsplit(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        return f"dial tcp {parsed.hostname}:{port}: connect: connection refused"
+    return str(reason)
+
+
+class RemoteKeys:
+    """A JWKS behind a URL, cached; a token with an unknown ``kid`` triggers one fresh fetch."""
+
+    def __init__(self, url: str, ca_pem: str, local: LocalFetch | None = None) -> None:
+        self.url = url
+        self.context = tls_context(ca_pem)
+        self.local = local
+        self.lock = threading.Lock()
+        self.fetch_lock = threading.Lock()
+        self.keys: list[jwt.PyJWK] = []
+
+    def refresh(self) -> None:
+        try:
+            doc = fetch_json(self.url, self.context, self.local)
+        except SignatureError as exc:
+            raise SignatureError(f"fetching keys oidc: get keys failed {exc}") from None
+        try:
+            keyset = jwt.PyJWKSet.from_dict(doc)
+        except jwt.PyJWTError as exc:
+            raise SignatureError(f"fetching keys oidc: failed to decode keys: {exc}") from None
+        with self.lock:
+            self.keys = list(keyset.keys)
+
+    def _refresh_once(self, kid: str | None) -> None:
+        """Fetch again for an unknown key ID; concurrent logins wait for one fetch, not one each."""
+        with self.fetch_lock:
+            if not self._candidates(kid):
+                self.refresh()
+
+    def _candidates(self, kid: str | None) -> list[jwt.PyJWK]:
+        with self.lock:
+            return [k for k in self.keys if not kid or k.key_id == kid]
+
+    def verify(self, token: str) -> tuple[dict[str, Any], str]:
+        jws = parse_jws(token)
+        if jws.alg not in ALGORITHMS:
+            raise SignatureError(REMOTE_NO_KEY)
+        if not self._candidates(jws.kid):
+            self._refresh_once(jws.kid)
+        if any(verifies(jws, key.key) for key in self._candidates(jws.kid)):
+            return jws.claims, jws.alg
+        raise SignatureError(REMOTE_NO_KEY)
+
+
+def discover_jwks_url(discovery_url: str, ca_pem: str, local: LocalFetch | None = None) -> str:
+    """The ``jwks_uri`` of an OIDC provider, after checking it names itself as ``discovery_url``."""
+    url = discovery_url.rstrip("/") + "/.well-known/openid-configuration"
+    doc = fetch_json(url, tls_context(ca_pem), local)
+    issuer = doc.get("issuer") if isinstance(doc, dict) else None
+    if issuer != discovery_url:
+        raise SignatureError(
+            f'oidc: issuer did not match the issuer returned by provider, expected "{discovery_url}" got "{issuer}"'
+        )
+    uri = doc.get("jwks_uri")
+    if not isinstance(uri, str) or not uri:
+        raise SignatureError("oidc: provider document has no jwks_uri")
+    return uri

@@ -1,0 +1,278 @@
+"""``login``: verify the JWT's signature and claims against the role, name the caller from its
+claims, and hand the core an ``Auth`` shaped by the role's ``token_*`` fields (batch included).
+
+Every refusal uses the reference's words and issues nothing; the token itself is never logged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+from typing import Any
+
+import orjson
+
+from ...framework import (
+    Auth,
+    ErrorResponse,
+    Field,
+    FieldData,
+    FieldType,
+    InternalError,
+    Operation,
+    Path,
+    PermissionDenied,
+    Request,
+    Response,
+)
+from ...storage.base import Storage
+from ..tokenutil import ip_in_cidrs, login_entity
+from .claims import check_bound_claims, group_names, mapped_metadata, user_alias
+from .config import JWTConfig
+from .keys import RemoteKeys, SignatureError, StaticKeys
+from .role import Role
+
+INVALID = "error validating token: "
+MAX_CACHED_DOCS = 1024
+
+
+class JWTAuth:
+    """What one mount's handlers share: the core, and the key source built from the config."""
+
+    def __init__(self, core: Any) -> None:
+        self.core = core
+        self.lock = threading.Lock()
+        self._keys: tuple[str, StaticKeys | RemoteKeys] | None = None
+        self._docs: dict[str, tuple[bytes, Any]] = {}
+
+    # -- storage ------------------------------------------------------------------------------
+    def _parsed(self, storage: Storage, key: str, parse: Any) -> Any:
+        """The stored document at ``key``, parsed once per stored value (storage is still read
+        every time, so a change made by another process is seen at once)."""
+        raw = storage.get(key)
+        if raw is None:
+            return None
+        cached = self._docs.get(key)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        value = parse(orjson.loads(raw))
+        if len(self._docs) >= MAX_CACHED_DOCS:
+            self._docs.clear()
+        self._docs[key] = (raw, value)
+        return value
+
+    def config(self, storage: Storage) -> JWTConfig | None:
+        return self._parsed(storage, "config", JWTConfig.from_json)  # type: ignore[no-any-return]
+
+    def role(self, storage: Storage, name: str) -> Role | None:
+        return self._parsed(storage, "role/" + name.lower(), Role.from_json)  # type: ignore[no-any-return]
+
+    def key_source(self, cfg: JWTConfig) -> StaticKeys | RemoteKeys:
+        """The config's keys, built once per config (a JWKS keeps its cache between logins)."""
+        fingerprint = cfg.fingerprint()
+        cached = self._keys
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        with self.lock:
+            if self._keys is None or self._keys[0] != fingerprint:
+                self._keys = (fingerprint, cfg.key_source(self.local_fetch))
+            return self._keys[1]
+
+    def local_fetch(self, url: str) -> Any:
+        """This server's own public documents (its OIDC issuer) without a network round trip.
+
+        A request fetching from its own listener would wait on itself: requests are served by one
+        runner thread (server/dispatch.py). None for any other URL, which is fetched normally.
+        """
+        api_addr = str(getattr(getattr(self.core, "config", None), "api_addr", "") or "")
+        if not api_addr or not same_origin(url, api_addr):
+            return None
+        path = urllib.parse.urlsplit(url).path
+        if not path.startswith("/v1/"):
+            return None
+        try:
+            resp = self.core.handle_request(Request(operation=Operation.READ, path=path[len("/v1/") :]))
+        except Exception:
+            return None
+        if resp is None:
+            return None
+        return resp.raw_body if resp.raw_body is not None else resp.data
+
+    def forget_keys(self) -> None:
+        self._keys = None
+
+    # -- checks -------------------------------------------------------------------------------
+    def verify(self, cfg: JWTConfig, role: Role, token: str) -> dict[str, Any]:
+        """Signature, algorithm, then the registered claims with the role's leeway."""
+        try:
+            claims, alg = self.key_source(cfg).verify(token)
+        except SignatureError as exc:
+            raise ErrorResponse(f"{INVALID}error verifying token signature: {exc}") from None
+        check_registered_types(claims)
+        if cfg.jwt_supported_algs and alg not in cfg.jwt_supported_algs:
+            raise ErrorResponse(
+                f"{INVALID}invalid algorithm (alg) header parameter: token signed with unexpected algorithm"
+            )
+        if cfg.bound_issuer and claims.get("iss") != cfg.bound_issuer:
+            raise ErrorResponse(f"{INVALID}invalid issuer (iss) claim")
+        if role.bound_subject and claims.get("sub") != role.bound_subject:
+            raise ErrorResponse(f"{INVALID}invalid subject (sub) claim")
+        if role.bound_audiences:
+            aud = claims.get("aud")
+            auds = aud if isinstance(aud, list) else [aud]
+            if not any(a in role.bound_audiences for a in auds if isinstance(a, str)):
+                raise ErrorResponse(
+                    f"{INVALID}invalid audience (aud) claim: audience claim does not match any expected audience"
+                )
+        check_times(claims, role.leeway())
+        if not role.bound_audiences and claims.get("aud"):
+            raise ErrorResponse("audience claim found in JWT but no audiences bound to the role")
+        return claims
+
+    # -- handlers -----------------------------------------------------------------------------
+    def login(self, req: Request, data: FieldData) -> Response:
+        storage = req.storage
+        assert storage is not None
+        cfg = self.config(storage)
+        if cfg is None:
+            raise ErrorResponse("could not load configuration")
+        name = (data.get("role") or cfg.default_role).lower()
+        if not name:
+            raise ErrorResponse("missing role")
+        role = self.role(storage, name)
+        if role is None:
+            raise ErrorResponse(f'role "{name}" could not be found')
+        token: str = data.get("jwt")
+        if not token:
+            raise ErrorResponse("missing token")
+        if role.role_type == "oidc":
+            raise ErrorResponse("role with oidc role_type is not allowed")
+        cidrs = role.token_bound_cidrs or role.bound_cidrs
+        if cidrs and not ip_in_cidrs(req.remote_addr, cidrs):
+            raise PermissionDenied()
+        claims = self.verify(cfg, role, token)
+        if role.bound_claims:
+            check_bound_claims(claims, role.bound_claims, role.bound_claims_type == "glob")
+        return self.respond(req, name, role, claims)
+
+    def respond(self, req: Request, name: str, role: Role, claims: dict[str, Any]) -> Response:
+        """The login's ``Auth`` from verified claims: alias, metadata, groups and the role's token fields."""
+        alias = user_alias(claims, role.user_claim)
+        metadata = {"role": name, **mapped_metadata(claims, role.claim_mappings or {})}
+        groups = group_names(claims, role.groups_claim) if role.groups_claim else []
+        auth = Auth(
+            metadata=metadata,
+            display_name=alias,
+            alias_name=alias,
+            internal_data={"role": name},
+            orphan=True,
+        )
+        role.populate_token_auth(auth, req)
+        auth.entity_id = login_entity(self.core, req, alias, dict(metadata))
+        if role.groups_claim:
+            self._sync_groups(req, auth.entity_id, groups)
+        return Response(auth=auth)
+
+    def _sync_groups(self, req: Request, entity_id: str, groups: list[str]) -> None:
+        route = self.core.router.get("identity/") if self.core is not None else None
+        sync = getattr(route.backend, "sync_external_groups", None) if route is not None else None
+        if sync is not None:
+            sync(entity_id, req.mount_accessor, groups)
+
+    def renew(self, req: Request, auth: Auth) -> Auth | None:
+        """pathLoginRenew: the role must still exist; its current TTLs apply (policies are not re-checked)."""
+        storage = req.storage
+        assert storage is not None
+        name = str((auth.internal_data or {}).get("role") or (auth.metadata or {}).get("role", ""))
+        role = self.role(storage, name)
+        if role is None:
+            raise InternalError(f"failed to renew entry: role {name} does not exist during renewal")
+        auth.ttl = role.token_ttl
+        auth.max_ttl = role.token_max_ttl
+        auth.period = role.token_period
+        return auth
+
+
+_GO_TYPES = (
+    (bool, "bool"),
+    (str, "string"),
+    (int, "number"),
+    (float, "number"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
+def _go_type(value: Any) -> str:
+    return next((name for kind, name in _GO_TYPES if isinstance(value, kind)), "null")
+
+
+def check_registered_types(claims: dict[str, Any]) -> None:
+    """The registered claims must have their JSON types, or the reference cannot unmarshal them."""
+    for name in ("iss", "sub", "jti"):
+        value = claims.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ErrorResponse(
+                f"{INVALID}json: cannot unmarshal {_go_type(value)} into Go struct field Claims.{name} of type string"
+            )
+    aud = claims.get("aud")
+    if aud is not None and not (
+        isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+    ):
+        raise ErrorResponse(
+            f"{INVALID}go-jose/go-jose/jwt: expected string or array value to unmarshal to Audience"
+        )
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ErrorResponse(
+                f"{INVALID}go-jose/go-jose/jwt: expected number value to unmarshal NumericDate"
+            )
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Same scheme and port, and the same host (all loopback names counting as one)."""
+    a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(other)
+    hosts = {a.hostname, b.hostname}
+    same_host = a.hostname == b.hostname or hosts <= _LOOPBACK
+    return a.scheme == b.scheme and a.port == b.port and same_host
+
+
+def _number(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ErrorResponse(f"{INVALID}invalid {name} claim: not a number")
+    return float(value)
+
+
+def check_times(claims: dict[str, Any], leeway: int, now: float | None = None) -> None:
+    """exp, and nbf (or iat when nbf is absent), each with ``leeway`` seconds of skew; all optional."""
+    now = time.time() if now is None else now
+    exp = _number(claims, "exp")
+    if exp is not None and now - leeway > exp:
+        raise ErrorResponse(f"{INVALID}invalid expiration time (exp) claim: token is expired")
+    nbf = _number(claims, "nbf")
+    if nbf is None:
+        nbf = _number(claims, "iat")
+    if nbf is not None and now + leeway < nbf:
+        raise ErrorResponse(f"{INVALID}invalid not before (nbf) claim: token not yet valid")
+
+
+def login_paths(handler: JWTAuth) -> list[Path]:
+    return [
+        Path(
+            "login$",
+            fields={
+                "role": Field(FieldType.LOWERCASE_STRING, "The role to log in against."),
+                "jwt": Field(FieldType.STRING, "The signed JWT to validate."),
+            },
+            operations={Operation.UPDATE: handler.login},
+            synopsis="Authenticates to OpenBao using a JWT (or OIDC) token.",
+        )
+    ]
