@@ -30,6 +30,8 @@ AUTH_METHODS: dict[str, str] = {
     "token": "tessera.auth.token:factory",
     "approle": "tessera.auth.approle:factory",
     "userpass": "tessera.auth.userpass:factory",
+    "cert": "tessera.auth.cert:factory",
+    "github": "tessera.auth.github:factory",
 }
 
 

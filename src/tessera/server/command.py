@@ -213,6 +213,12 @@ def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prep
         app = app_class(core, max_request_size=listener.max_request_size)
         if prepare is not None:
             prepare(app)
+        if not listener.tls_disable and not listener.tls_disable_client_certs and not recovery:
+            # Client certificates reach the cert auth method only through this listener (tls_front.py).
+            from .tls_front import TLSFrontServer
+
+            servers.append(TLSFrontServer(app, host, port, listener))
+            continue
         kwargs: dict[str, object] = {}
         if not listener.tls_disable:
             kwargs["ssl_cert"] = Path(listener.tls_cert_file)

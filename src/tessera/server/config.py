@@ -23,6 +23,7 @@ class ListenerConfig:
     tls_key_file: str = ""
     tls_client_ca_file: str = ""
     tls_require_and_verify_client_cert: bool = False
+    tls_disable_client_certs: bool = False
     tls_min_version: str = "tls12"
     max_request_size: int = 33554432
 
@@ -98,6 +99,7 @@ def parse_config(text: str) -> ServerConfig:
             tls_key_file=str(body.get("tls_key_file", "")),
             tls_client_ca_file=str(body.get("tls_client_ca_file", "")),
             tls_require_and_verify_client_cert=_bool(body.get("tls_require_and_verify_client_cert", False)),
+            tls_disable_client_certs=_bool(body.get("tls_disable_client_certs", False)),
             tls_min_version=str(body.get("tls_min_version", "tls12")),
         )
         if "max_request_size" in body:
@@ -105,6 +107,10 @@ def parse_config(text: str) -> ServerConfig:
         if not listener.tls_disable and not (listener.tls_cert_file and listener.tls_key_file):
             raise ConfigError(
                 "listener: tls_cert_file and tls_key_file are required unless tls_disable = true"
+            )
+        if listener.tls_disable_client_certs and listener.tls_require_and_verify_client_cert:
+            raise ConfigError(
+                "listener: 'tls_disable_client_certs' and 'tls_require_and_verify_client_cert' are mutually exclusive"
             )
         if listener.tls_min_version not in ("tls12", "tls13"):
             raise ConfigError(f"listener: unsupported tls_min_version {listener.tls_min_version!r}")

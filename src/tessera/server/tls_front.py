@@ -1,0 +1,236 @@
+"""A TLS listener that asks for client certificates and hands them to the request.
+
+Vault's listener *requests* a client certificate on every TLS handshake without verifying it
+(Go's ``tls.RequestClientCert``); the ``cert`` auth method verifies it later against its own
+trusted certificates. granian terminates TLS in Rust (rustls) and gives Python neither the
+peer's certificate nor a way to accept one it cannot verify, so a listener that requests client
+certificates (the default, as in Vault; ``tls_disable_client_certs = true`` turns it off and
+keeps granian's faster TLS) is served here instead:
+
+- pyOpenSSL does the handshake (the stdlib ``ssl`` module can only ask for a certificate it
+  then verifies against a fixed CA list: it has no verify callback);
+- h11 parses HTTP/1.1 (keep-alive, chunked bodies), one thread per connection;
+- each request goes to :meth:`App._answer` with a :class:`PeerTLS` for ``tls``, the
+  certificates the client presented (DER), so ``req.peer_certificates`` holds them.
+
+``tls_require_and_verify_client_cert`` verifies against ``tls_client_ca_file`` during the
+handshake, as Vault's listener does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import socket
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import h11
+from OpenSSL import SSL, crypto
+
+from .body import MAX_REQUEST_SIZE
+from .config import ListenerConfig
+
+log = logging.getLogger("tessera.server")
+
+IDLE_TIMEOUT = 90  # seconds a keep-alive connection may wait for its next request (Go's IdleTimeout-ish)
+_READ = 65536
+
+
+@dataclass(frozen=True)
+class PeerTLS:
+    """The ``tls`` fact of a request served here: true, and what the client presented."""
+
+    peer_certificates: tuple[bytes, ...] = ()
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def tls_context(listener: ListenerConfig) -> SSL.Context:
+    """The server context: the listener's key pair and minimum version, client certificates asked for."""
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    ctx.set_min_proto_version(
+        SSL.TLS1_3_VERSION if listener.tls_min_version == "tls13" else SSL.TLS1_2_VERSION
+    )
+    ctx.use_certificate_chain_file(listener.tls_cert_file)
+    ctx.use_privatekey_file(listener.tls_key_file)
+    ctx.check_privatekey()
+    ctx.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION)
+    ctx.set_session_id(b"tessera")
+    if listener.tls_require_and_verify_client_cert:
+        if listener.tls_client_ca_file:
+            ctx.load_verify_locations(listener.tls_client_ca_file)
+        else:
+            ctx.set_default_verify_paths()
+        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda _c, _x, _e, _d, ok: bool(ok))
+    else:
+        # RequestClientCert: whatever the client sends is accepted here and judged by auth methods.
+        ctx.set_verify(SSL.VERIFY_PEER, lambda *_args: True)
+    return ctx
+
+
+class TLSFrontServer:
+    """One listener: ``await serve()`` runs it, ``stop()`` ends it (the embedded-server interface)."""
+
+    def __init__(self, app: Any, host: str, port: int, listener: ListenerConfig) -> None:
+        self.app = app
+        self.context = tls_context(listener)
+        self.max_request_size = getattr(app, "max_request_size", MAX_REQUEST_SIZE)
+        self.sock = socket.create_server((host, port), backlog=1024)
+        self.stopped = threading.Event()
+        app.set_inline()  # requests run on the connection's thread (App._drive needs no loop)
+
+    async def serve(self) -> None:
+        accept = threading.Thread(target=self._accept_loop, name="tessera-tls-accept", daemon=True)
+        accept.start()
+        await asyncio.get_running_loop().run_in_executor(None, self.stopped.wait)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def _accept_loop(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, addr = self.sock.accept()
+            except OSError:
+                if self.stopped.is_set():
+                    return
+                continue
+            worker = _Connection(self, conn, addr[0])
+            threading.Thread(target=worker.run, name="tessera-tls-conn", daemon=True).start()
+
+
+class _Reply:
+    """The ``proto`` App._answer writes to; the answer may come from the storage's syncer thread."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.status = 500
+        self.headers: list[tuple[str, str]] = []
+        self.body = b""
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+        self.done.set()
+
+
+class _Connection:
+    """One client connection: handshake, then requests one after another until either side closes."""
+
+    def __init__(self, server: TLSFrontServer, sock: socket.socket, remote_addr: str) -> None:
+        self.server = server
+        self.sock = sock
+        self.remote_addr = remote_addr
+        self.tls = SSL.Connection(server.context, sock)
+        self.http = h11.Connection(h11.SERVER)
+        self.peer = PeerTLS()
+
+    def run(self) -> None:
+        # A kernel receive timeout keeps the socket blocking for OpenSSL but ends idle connections.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", IDLE_TIMEOUT, 0))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.tls.set_accept_state()
+            self.tls.do_handshake()
+            self.peer = PeerTLS(_peer_certificates(self.tls))
+            while self._one_request():
+                self.http.start_next_cycle()
+        except (SSL.Error, OSError, h11.ProtocolError) as exc:
+            log.debug("TLS connection from %s ended: %s", self.remote_addr, exc)
+        except Exception:
+            log.exception("TLS connection from %s failed", self.remote_addr)
+        finally:
+            self._close()
+
+    def _next_event(self) -> Any:
+        while True:
+            event = self.http.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                data = self.tls.recv(_READ)
+            except SSL.ZeroReturnError:
+                data = b""
+            self.http.receive_data(data)
+
+    def _one_request(self) -> bool:
+        """Serve one request; False when the connection is done."""
+        event = self._next_event()
+        if not isinstance(event, h11.Request):
+            return False
+        body, too_large = bytearray(), False
+        while True:
+            part = self._next_event()
+            if isinstance(part, h11.Data):
+                body += part.data
+                too_large = too_large or len(body) > self.server.max_request_size
+                if too_large:
+                    body.clear()
+            elif isinstance(part, h11.EndOfMessage):
+                break
+            else:
+                return False
+        reply = _Reply()
+        self._answer(event, None if too_large else bytes(body), reply)
+        reply.done.wait()
+        self._send(event.method, reply)
+        return self.http.our_state is h11.IDLE and self.http.their_state is h11.DONE
+
+    def _answer(self, request: h11.Request, body: bytes | None, reply: _Reply) -> None:
+        target = request.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
+        self.server.app._answer(
+            reply,
+            request.method.decode("ascii").upper(),
+            unquote(path, errors="replace"),
+            query.encode("latin-1"),
+            headers,
+            body,
+            self.remote_addr,
+            self.peer,
+        )
+
+    def _send(self, method: bytes, reply: _Reply) -> None:
+        headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
+        headers.append(("content-length", str(len(reply.body))))
+        try:
+            reason = http.HTTPStatus(reply.status).phrase.encode()
+        except ValueError:
+            reason = b""
+        out = self.http.send(h11.Response(status_code=reply.status, headers=headers, reason=reason))
+        if method != b"HEAD" and reply.body:
+            out += self.http.send(h11.Data(data=reply.body))
+        out += self.http.send(h11.EndOfMessage())
+        self.tls.sendall(out)
+
+    def _close(self) -> None:
+        try:
+            self.tls.shutdown()
+        except (SSL.Error, OSError):
+            pass
+        self.sock.close()
+
+
+def _peer_certificates(conn: SSL.Connection) -> tuple[bytes, ...]:
+    """The client's certificate first, then the chain it sent (server side, OpenSSL omits the leaf)."""
+    leaf = conn.get_peer_certificate()
+    if leaf is None:
+        return ()
+    chain = conn.get_peer_cert_chain() or []
+    out = [crypto.dump_certificate(crypto.FILETYPE_ASN1, leaf)]
+    for cert in chain:
+        der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+        if der != out[0]:
+            out.append(der)
+    return tuple(out)
