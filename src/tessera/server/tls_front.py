@@ -184,7 +184,7 @@ class _Connection:
         self._answer(event, None if too_large else bytes(body), reply)
         reply.done.wait()
         self._send(event.method, reply)
-        return self.http.our_state is h11.IDLE and self.http.their_state is h11.DONE
+        return self.http.our_state is h11.DONE and self.http.their_state is h11.DONE  # else: close
 
     def _answer(self, request: h11.Request, body: bytes | None, reply: _Reply) -> None:
         target = request.target.decode("latin-1")
