@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from tests.helpers.compat import assert_same_shape, normalize
-from tests.helpers.pki import Issuer, Pem, utf8_string
-from tests.helpers.servers import ReferenceServer, ServerProcess, TesseraServer, free_port
+from tests.helpers.pki import Issuer, Pem, start_tls_pair, utf8_string
+from tests.helpers.servers import ReferenceServer, ServerProcess, TesseraServer
 
 pytestmark = pytest.mark.reference
 
@@ -31,31 +31,6 @@ class Pair:
     tessera: ServerProcess
     root: Issuer
     ca_file: Path
-
-
-def tls_config(directory: Path, port: int, server: Pem) -> Path:
-    path = directory / f"server-{port}.hcl"
-    path.write_text(
-        'storage "inmem" {}\n'
-        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
-        f'  tls_cert_file = "{server.cert}"\n  tls_key_file = "{server.key}"\n}}\n'
-        'disable_mlock = true\ndefault_lease_ttl = "768h"\nmax_lease_ttl = "768h"\n'
-    )
-    return path
-
-
-def start_tls_pair(directory: Path) -> tuple[ServerProcess, ServerProcess, Issuer, Path]:
-    root = Issuer.root(directory)
-    ca_file = root.write_ca()
-    server_pem = root.server()
-    servers: list[ServerProcess] = []
-    for kind in (ReferenceServer, TesseraServer):
-        port = free_port(span=2)
-        server = kind(config=tls_config(directory, port, server_pem), ca_cert=ca_file).start()
-        server.init(1, 1)
-        server.unseal()
-        servers.append(server)
-    return servers[0], servers[1], root, ca_file
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,9 @@ def test_config_learns_the_organization_id(server: TesseraServer, github: tuple[
 def test_config_with_an_unknown_organization(server: TesseraServer, github: tuple[FakeGitHub, Path]) -> None:
     fake, _ = github
     status, body, _ = server.call(
-        "POST", "auth/github/config", json={"organization": "nope", "organization_id": 0, "base_url": fake.base_url}
+        "POST",
+        "auth/github/config",
+        json={"organization": "nope", "organization_id": 0, "base_url": fake.base_url},
     )
     assert status == 500  # Vault's status for whatever GitHub refuses
     assert f"GET {fake.base_url}orgs/nope: 404 Not Found []" in body["errors"][0]

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .servers import ReferenceServer, ServerProcess, TesseraServer, free_port
+
 _names = itertools.count()
 
 
@@ -178,3 +180,28 @@ def _base(
         .not_valid_before(now + not_before)
         .not_valid_after(now + datetime.timedelta(days=days))
     )
+
+
+def tls_config(directory: Path, port: int, server: Pem) -> Path:
+    path = directory / f"server-{port}.hcl"
+    path.write_text(
+        'storage "inmem" {}\n'
+        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
+        f'  tls_cert_file = "{server.cert}"\n  tls_key_file = "{server.key}"\n}}\n'
+        'disable_mlock = true\ndefault_lease_ttl = "768h"\nmax_lease_ttl = "768h"\n'
+    )
+    return path
+
+
+def start_tls_pair(directory: Path) -> tuple[ServerProcess, ServerProcess, Issuer, Path]:
+    root = Issuer.root(directory)
+    ca_file = root.write_ca()
+    server_pem = root.server()
+    servers: list[ServerProcess] = []
+    for kind in (ReferenceServer, TesseraServer):
+        port = free_port(span=2)
+        server = kind(config=tls_config(directory, port, server_pem), ca_cert=ca_file).start()
+        server.init(1, 1)
+        server.unseal()
+        servers.append(server)
+    return servers[0], servers[1], root, ca_file
