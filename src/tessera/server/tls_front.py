@@ -25,7 +25,6 @@ import logging
 import socket
 import struct
 import threading
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -34,21 +33,12 @@ from OpenSSL import SSL, crypto
 
 from .body import MAX_REQUEST_SIZE
 from .config import ListenerConfig
+from .peer import PeerTLS
 
 log = logging.getLogger("tessera.server")
 
 IDLE_TIMEOUT = 90  # seconds a keep-alive connection may wait for its next request (Go's IdleTimeout-ish)
 _READ = 65536
-
-
-@dataclass(frozen=True)
-class PeerTLS:
-    """The ``tls`` fact of a request served here: true, and what the client presented."""
-
-    peer_certificates: tuple[bytes, ...] = ()
-
-    def __bool__(self) -> bool:
-        return True
 
 
 def tls_context(listener: ListenerConfig) -> SSL.Context:
@@ -81,7 +71,8 @@ class TLSFrontServer:
         self.app = app
         self.context = tls_context(listener)
         self.max_request_size = getattr(app, "max_request_size", MAX_REQUEST_SIZE)
-        self.sock = socket.create_server((host, port), backlog=1024)
+        # SO_REUSEPORT as granian binds: worker processes share the listener (server/workers.py).
+        self.sock = socket.create_server((host, port), backlog=1024, reuse_port=True)
         self.stopped = threading.Event()
         app.set_inline()  # requests run on the connection's thread (App._drive needs no loop)
 

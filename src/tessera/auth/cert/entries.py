@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -91,6 +92,12 @@ def save_config(storage: Storage, config: CertConfig) -> None:
 
 def parse_pem(text: str) -> list[x509.Certificate]:
     """Every CERTIFICATE block of ``text`` that parses (Go's parsePEM skips the others)."""
+    return list(_parse_pem(text)) if text else []
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_pem(text: str) -> tuple[x509.Certificate, ...]:
+    """Parsed once per distinct PEM text: every login reads every trusted entry."""
     out: list[x509.Certificate] = []
     marker = "-----BEGIN "
     for chunk in text.split(marker)[1:]:
@@ -104,7 +111,7 @@ def parse_pem(text: str) -> list[x509.Certificate]:
             )
         except ValueError:
             continue
-    return out
+    return tuple(out)
 
 
 def is_ca(cert: x509.Certificate) -> bool:
