@@ -195,3 +195,30 @@ def _wait_worker_tls(addr: str, ca_file: Path) -> None:
             pass
         assert time.monotonic() < deadline, "the worker never answered"
         time.sleep(0.1)
+
+
+def _raw(server: TesseraServer, ca_file: Path) -> ssl.SSLSocket:
+    import socket
+
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    return ctx.wrap_socket(
+        socket.create_connection((server.host, server.port), timeout=30), server_hostname=server.host
+    )
+
+
+def test_malformed_request_gets_a_400(server: TesseraServer, pki: tuple[Issuer, Path, Pem]) -> None:
+    with _raw(server, pki[1]) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
+
+
+def test_expect_100_continue(server: TesseraServer, pki: tuple[Issuer, Path, Pem]) -> None:
+    body = b'{"k":"v"}'
+    with _raw(server, pki[1]) as sock:
+        sock.sendall(
+            b"PUT /v1/cubbyhole/expect HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            + f"X-Vault-Token: {server.root_token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 100 ")
+        sock.sendall(body)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 204 ")

@@ -136,6 +136,8 @@ class _Connection:
             self.peer = PeerTLS(_peer_certificates(self.tls))
             while self._one_request():
                 self.http.start_next_cycle()
+        except h11.RemoteProtocolError as exc:
+            self._bad_request(exc)
         except (SSL.Error, OSError, h11.ProtocolError) as exc:
             log.debug("TLS connection from %s ended: %s", self.remote_addr, exc)
         except Exception:
@@ -143,11 +145,37 @@ class _Connection:
         finally:
             self._close()
 
+    def _bad_request(self, exc: h11.RemoteProtocolError) -> None:
+        """Go's server answers a request it cannot parse with a plain 400 and closes."""
+        log.debug("malformed request from %s: %s", self.remote_addr, exc)
+        if self.http.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        try:
+            body = b"400 Bad Request"
+            head = h11.Response(
+                status_code=exc.error_status_hint,
+                headers=[
+                    ("content-type", "text/plain; charset=utf-8"),
+                    ("connection", "close"),
+                    ("content-length", str(len(body))),
+                ],
+                reason=b"Bad Request",
+            )
+            self.tls.sendall(
+                self.http.send(head)
+                + self.http.send(h11.Data(data=body))
+                + self.http.send(h11.EndOfMessage())
+            )
+        except (SSL.Error, OSError, h11.ProtocolError):
+            pass
+
     def _next_event(self) -> Any:
         while True:
             event = self.http.next_event()
             if event is not h11.NEED_DATA:
                 return event
+            if self.http.they_are_waiting_for_100_continue:
+                self.tls.sendall(self.http.send(h11.InformationalResponse(status_code=100, headers=[])))
             try:
                 data = self.tls.recv(_READ)
             except SSL.ZeroReturnError:
