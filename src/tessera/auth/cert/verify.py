@@ -10,6 +10,7 @@ compared in constant time. Constraint globs follow go-glob: ``*`` matches any ru
 from __future__ import annotations
 
 import datetime
+import functools
 import hmac
 from dataclasses import dataclass
 
@@ -134,6 +135,14 @@ def _extend(
 
 
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    return _issued_by_der(child.public_bytes(Encoding.DER), parent.public_bytes(Encoding.DER))
+
+
+@functools.lru_cache(maxsize=4096)
+def _issued_by_der(child_der: bytes, parent_der: bytes) -> bool:
+    """Issuer name, CA flag and signature, remembered per exact (child, parent) bytes: a client
+    logging in again costs no second signature check (validity periods are checked every time)."""
+    child, parent = x509.load_der_x509_certificate(child_der), x509.load_der_x509_certificate(parent_der)
     if child.issuer != parent.subject or not is_ca(parent):
         return False
     try:
