@@ -19,7 +19,6 @@ def tls_tessera(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Tess
     root = Issuer.root(directory)
     ca_file = root.write_ca()
     with TesseraServer(config=tls_config(directory, free_port(), root.server()), ca_cert=ca_file) as server:
-        server.start()
         server.init(1, 1)
         server.unseal()
         ok(server, "POST", "sys/auth/cert", {"type": "cert"})

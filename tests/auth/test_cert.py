@@ -272,7 +272,7 @@ def test_login_over_plain_http_needs_tls(tmp_path: Path) -> None:
     """Without TLS there is no certificate: Vault's words, no token."""
     with ReferenceServer() as reference, TesseraServer() as tessera:
         bodies = []
-        for server in (reference.start(), tessera.start()):
+        for server in (reference, tessera):
             server.call("POST", "sys/auth/cert", json={"type": "cert"})
             status, body, _ = server.call("POST", "auth/cert/login", auth=False)
             bodies.append((status, body))

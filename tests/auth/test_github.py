@@ -43,7 +43,6 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeGitHu
 @pytest.fixture(scope="module")
 def server(github: tuple[FakeGitHub, Path]) -> Iterator[TesseraServer]:
     with TesseraServer(env={"SSL_CERT_FILE": str(github[1])}) as tessera:
-        tessera.start()
         status, body, _ = tessera.call("POST", "sys/auth/github", json={"type": "github"})
         assert status == 204, body
         yield tessera

@@ -33,7 +33,6 @@ def server(
     _, ca_file, server_pem = pki
     config = tls_config(tmp_path_factory.mktemp("front-server"), free_port(), server_pem)
     with TesseraServer(config=config, ca_cert=ca_file) as tessera:
-        tessera.start()
         tessera.init(1, 1)
         tessera.unseal()
         yield tessera
@@ -107,7 +106,6 @@ def test_disabling_client_certificates_keeps_granian_and_refuses_cert_logins(
         config.read_text().replace("tls_key_file", "tls_disable_client_certs = true\n  tls_key_file")
     )
     with TesseraServer(config=config, ca_cert=ca_file) as tessera:
-        tessera.start()
         tessera.init(1, 1)
         tessera.unseal()
         tessera.call("POST", "sys/auth/cert", json={"type": "cert"})
@@ -159,7 +157,6 @@ def test_cert_logins_through_a_worker_process(pki: tuple[Issuer, Path, Pem], tmp
     with TesseraServer(
         config=config, ca_cert=ca_file, env={"TESSERA_WORKER_LISTEN": f"127.0.0.1:{worker_port}"}
     ) as tessera:
-        tessera.start()
         tessera.init(1, 1)
         tessera.unseal()
         tessera.call("POST", "sys/auth/cert", json={"type": "cert"})
