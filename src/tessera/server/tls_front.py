@@ -20,6 +20,7 @@ handshake, as Vault's listener does.
 from __future__ import annotations
 
 import asyncio
+import errno
 import http
 import logging
 import socket
@@ -132,7 +133,7 @@ class _Connection:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.tls.set_accept_state()
-            self.tls.do_handshake()
+            self._handshake()
             self.peer = PeerTLS(_peer_certificates(self.tls))
             while self._one_request():
                 self.http.start_next_cycle()
@@ -161,7 +162,7 @@ class _Connection:
                 ],
                 reason=b"Bad Request",
             )
-            self.tls.sendall(
+            self._sendall(
                 self.http.send(head)
                 + self.http.send(h11.Data(data=body))
                 + self.http.send(h11.EndOfMessage())
@@ -175,12 +176,8 @@ class _Connection:
             if event is not h11.NEED_DATA:
                 return event
             if self.http.they_are_waiting_for_100_continue:
-                self.tls.sendall(self.http.send(h11.InformationalResponse(status_code=100, headers=[])))
-            try:
-                data = self.tls.recv(_READ)
-            except SSL.ZeroReturnError:
-                data = b""
-            self.http.receive_data(data)
+                self._sendall(self.http.send(h11.InformationalResponse(status_code=100, headers=[])))
+            self.http.receive_data(self._recv())
 
     def _one_request(self) -> bool:
         """Serve one request; False when the connection is done."""
@@ -220,6 +217,37 @@ class _Connection:
             self.peer,
         )
 
+    def _handshake(self) -> None:
+        while True:
+            try:
+                self.tls.do_handshake()
+                return
+            except SSL.SysCallError as exc:
+                if exc.args[0] != errno.EINTR:
+                    raise
+
+    def _recv(self) -> bytes:
+        while True:
+            try:
+                return self.tls.recv(_READ)
+            except SSL.ZeroReturnError:
+                return b""
+            except SSL.SysCallError as exc:
+                if exc.args[0] != errno.EINTR:  # a signal (SIGHUP, a profiler) interrupted the read
+                    raise
+
+    def _sendall(self, data: bytes) -> None:
+        """pyOpenSSL's sendall, but a write interrupted by a signal is retried with the same bytes."""
+        view, offset = memoryview(data), 0
+        while offset < len(data):
+            try:
+                offset += self.tls.send(view[offset : offset + _READ])
+            except SSL.SysCallError as exc:
+                if exc.args[0] != errno.EINTR:
+                    raise
+            except SSL.WantWriteError:
+                continue
+
     def _send(self, method: bytes, reply: _Reply) -> None:
         headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
         headers.append(("content-length", str(len(reply.body))))
@@ -231,7 +259,7 @@ class _Connection:
         if method != b"HEAD" and reply.body:
             out += self.http.send(h11.Data(data=reply.body))
         out += self.http.send(h11.EndOfMessage())
-        self.tls.sendall(out)
+        self._sendall(out)
 
     def _close(self) -> None:
         try:
