@@ -304,3 +304,44 @@ def test_expired_and_future_certificates_get_no_token(pair: Pair, trusted: dict[
         assert ref_status >= 400 and status == 400
         assert body["errors"][0].startswith("failed to verify client's certificate: ")
         assert "auth" not in body
+
+
+def _crl(issuer: Issuer, serials: list[int]) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.certificate.subject)
+        .last_update(now)
+        .next_update(now + datetime.timedelta(days=1))
+    )
+    for serial in serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+        )
+    return builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_crls_revoke_logins(pair: Pair, trusted: dict[str, Any]) -> None:
+    revoked = pair.root.issue("web-revoked", ous=("ops",))
+    kept = pair.root.issue("web-kept", ous=("ops",))
+    same(
+        pair,
+        "POST",
+        "auth/cert/crls/main",
+        json={"crl": _crl(pair.root, [revoked.certificate.serial_number])},
+    )
+    same(pair, "GET", "auth/cert/crls/main")
+    same(pair, "LIST", "auth/cert/crls")
+    login_auth(pair, revoked, expect=400)
+    login_auth(pair, kept)
+    same(pair, "DELETE", "auth/cert/crls/main")
+    login_auth(pair, revoked)
+    for method in ("GET", "DELETE"):
+        same(pair, method, "auth/cert/crls/main")  # no such CRL main
+    same(pair, "POST", "auth/cert/crls/empty", json={})
+    ref_status, _ = send(pair.reference, pair.ca_file, "POST", "auth/cert/crls/bad", json={"crl": "garbage"})
+    status, body = send(pair.tessera, pair.ca_file, "POST", "auth/cert/crls/bad", json={"crl": "garbage"})
+    assert status == ref_status == 400 and body["errors"][0].startswith("failed to parse CRL: ")

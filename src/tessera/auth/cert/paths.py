@@ -19,6 +19,7 @@ from ...framework import (
 )
 from ...storage.base import Storage
 from ..tokenutil import list_page, parse_addrs, parse_policies, token_fields
+from .crls import crl_paths
 from .entries import (
     CERT_PREFIX,
     MAX_OCSP_CACHE,
@@ -255,6 +256,7 @@ def _cert_fields() -> dict[str, Field]:
 def cert_paths(cert: CertAuth) -> list[Path]:
     h = CertHandlers(cert)
     return [
+        *crl_paths(),
         Path(
             "certs/?$",
             fields=_list_fields(),

@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from ...framework import ErrorResponse
 from ...storage.base import Storage
+from .crls import revoked_serials
 from .entries import CERT_PREFIX, CertEntry, is_ca, load_entry
 
 UNTRUSTED = "invalid certificate or no client certificate supplied"
@@ -60,19 +61,29 @@ def verify_login(
     certs = [x509.load_der_x509_certificate(der) for der in chain_der]
     client = certs[0]
     cas, pinned = _load_trusted(storage, name)
+    revoked = revoked_serials(storage)
     for trusted in pinned:
         pin = trusted.certificates[0].public_bytes(Encoding.DER)
-        if hmac.compare_digest(pin, chain_der[0]) and matches_constraints(client, trusted.entry):
+        if (
+            hmac.compare_digest(pin, chain_der[0])
+            and not _revoked(trusted.certificates, revoked)
+            and matches_constraints(client, trusted.entry)
+        ):
             return trusted, client
     chain = _verified_chain(cas, certs)
     if not chain:
         raise ErrorResponse(UNTRUSTED)
-    for trusted in cas:
-        if any(t == c for t in trusted.certificates for c in chain) and matches_constraints(
-            client, trusted.entry
-        ):
-            return trusted, client
+    if not _revoked(chain, revoked):
+        for trusted in cas:
+            intersects = any(t == c for t in trusted.certificates for c in chain)
+            if intersects and matches_constraints(client, trusted.entry):
+                return trusted, client
     raise ErrorResponse(NO_MATCH)
+
+
+def _revoked(chain: list[x509.Certificate], serials: set[int]) -> bool:
+    """checkForChainInCRLs: a chain with any revoked serial matches nothing."""
+    return bool(serials) and any(cert.serial_number in serials for cert in chain)
 
 
 def _load_trusted(storage: Storage, name: str) -> tuple[list[Trusted], list[Trusted]]:
