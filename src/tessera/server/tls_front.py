@@ -38,6 +38,7 @@ from .peer import PeerTLS
 
 log = logging.getLogger("tessera.server")
 
+MAX_CONNECTIONS = 1024  # open connections (one thread each); more are closed at once, as a full backlog would
 IDLE_TIMEOUT = 90  # seconds a keep-alive connection may wait for its next request (Go's IdleTimeout-ish)
 _READ = 65536
 
@@ -75,6 +76,7 @@ class TLSFrontServer:
         # SO_REUSEPORT as granian binds: worker processes share the listener (server/workers.py).
         self.sock = socket.create_server((host, port), backlog=1024, reuse_port=True)
         self.stopped = threading.Event()
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         app.set_inline()  # requests run on the connection's thread (App._drive needs no loop)
 
     async def serve(self) -> None:
@@ -94,9 +96,15 @@ class TLSFrontServer:
         while not self.stopped.is_set():
             try:
                 conn, addr = self.sock.accept()
-            except OSError:
+            except OSError as exc:
                 if self.stopped.is_set():
                     return
+                log.warning("TLS listener: accept failed: %s", exc)  # e.g. out of file descriptors
+                self.stopped.wait(0.1)  # not a busy loop while the condition lasts
+                continue
+            if not self.slots.acquire(blocking=False):
+                log.warning("TLS listener: %d connections open, closing a new one", MAX_CONNECTIONS)
+                conn.close()
                 continue
             worker = _Connection(self, conn, addr[0])
             threading.Thread(target=worker.run, name="tessera-tls-conn", daemon=True).start()
@@ -145,6 +153,7 @@ class _Connection:
             log.exception("TLS connection from %s failed", self.remote_addr)
         finally:
             self._close()
+            self.server.slots.release()
 
     def _bad_request(self, exc: h11.RemoteProtocolError) -> None:
         """Go's server answers a request it cannot parse with a plain 400 and closes."""
