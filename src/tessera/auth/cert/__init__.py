@@ -9,19 +9,17 @@ puts it on the request); ``verify.py`` decides which entry it matches.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import threading
 from typing import Any
-
-from cryptography.x509.oid import ExtensionOID, NameOID
 
 from ...framework import Auth, ErrorResponse, FieldData, InternalError, PermissionDenied, Request, Response
 from ...storage.base import Storage
 from ..tokenutil import AuthBackend, equivalent_policies, ip_in_cidrs, login_entity
 from .entries import load_config, load_entry
+from .facts import CertFacts
 from .paths import cert_paths
-from .verify import extension_strings, hex_colons, verify_login
+from .verify import verify_login
 
 HELP = """
 The "cert" credential provider allows authentication using
@@ -38,13 +36,6 @@ certificates can be trusted avoiding the need for a CA.
 def _storage(req: Request) -> Storage:
     assert req.storage is not None
     return req.storage
-
-
-def _key_id(cert: Any, oid: Any, attr: str) -> bytes:
-    try:
-        return bytes(getattr(cert.extensions.get_extension_for_oid(oid).value, attr) or b"")
-    except Exception:
-        return b""
 
 
 class CertAuth:
@@ -68,15 +59,13 @@ class CertAuth:
         entry = trusted.entry
         if entry.token_bound_cidrs and not ip_in_cidrs(req.remote_addr, entry.token_bound_cidrs):
             raise PermissionDenied()
-        skid = _key_id(client, ExtensionOID.SUBJECT_KEY_IDENTIFIER, "digest")
-        akid = _key_id(client, ExtensionOID.AUTHORITY_KEY_IDENTIFIER, "key_identifier")
-        common_name = _cn(client)
+        skid, akid, common_name = client.subject_key_id, client.authority_key_id, client.common_name
         metadata = {
             "cert_name": entry.name,
             "common_name": common_name,
             "serial_number": str(client.serial_number),
-            "subject_key_id": hex_colons(skid),
-            "authority_key_id": hex_colons(akid),
+            "subject_key_id": client.subject_key_id_hex,
+            "authority_key_id": client.authority_key_id_hex,
         }
         metadata.update(_extension_metadata(client, entry.allowed_metadata_extensions))
         auth = Auth(
@@ -86,7 +75,7 @@ class CertAuth:
             internal_data={
                 "subject_key_id": base64.b64encode(skid).decode(),
                 "authority_key_id": base64.b64encode(akid).decode(),
-                "certificate_sha256": _fingerprint(req.peer_certificates[0]),
+                "certificate_sha256": client.sha256,
             },
         )
         entry.populate_token_auth(auth, req)
@@ -103,9 +92,9 @@ class CertAuth:
         storage = _storage(req)
         name = (auth.metadata or {}).get("cert_name", "")
         if not load_config(storage).disable_binding:
-            verify_login(storage, req.peer_certificates, name)
+            _, client = verify_login(storage, req.peer_certificates, name)
             held = str((auth.internal_data or {}).get("certificate_sha256", ""))
-            if not hmac.compare_digest(held, _fingerprint(req.peer_certificates[0])):
+            if not hmac.compare_digest(held, client.sha256):  # OpenBao compares the whole certificate too
                 raise InternalError(
                     "failed to renew entry: client identity during renewal not matching client identity used during login"
                 )
@@ -118,21 +107,11 @@ class CertAuth:
         return auth
 
 
-def _fingerprint(der: bytes) -> str:
-    """What a renewal's certificate must match: OpenBao compares the whole certificate too."""
-    return hashlib.sha256(der).hexdigest()
-
-
-def _cn(cert: Any) -> str:
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[-1].value) if names else ""
-
-
-def _extension_metadata(cert: Any, allowed: list[str] | None) -> dict[str, str]:
+def _extension_metadata(cert: CertFacts, allowed: list[str] | None) -> dict[str, str]:
     """allowed_metadata_extensions: each present extension as metadata, dots in its OID as dashes."""
     if not allowed:
         return {}
-    present = extension_strings(cert)
+    present = cert.extension_map
     return {oid.replace(".", "-"): present[oid] for oid in allowed if oid in present}
 
 

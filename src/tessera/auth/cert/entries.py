@@ -61,9 +61,6 @@ class CertEntry(TokenParams):
         entry.token_bound_cidrs = entry.token_bound_cidrs or list(entry.bound_cidrs)
         return entry
 
-    def parsed(self) -> list[x509.Certificate]:
-        return parse_pem(self.certificate) + parse_pem(self.ocsp_ca_certificates)
-
 
 @dataclass
 class CertConfig:
