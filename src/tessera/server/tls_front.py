@@ -197,10 +197,13 @@ class _Connection:
         while True:
             part = self._next_event()
             if isinstance(part, h11.Data):
-                body += part.data
-                too_large = too_large or len(body) > self.server.max_request_size
+                # Past the limit the rest is read and dropped (memory stays bounded), so that the
+                # client, still sending, does get its 413 rather than a reset connection.
+                too_large = too_large or len(body) + len(part.data) > self.server.max_request_size
                 if too_large:
                     body.clear()
+                else:
+                    body += part.data
             elif isinstance(part, h11.EndOfMessage):
                 break
             else:
