@@ -184,3 +184,28 @@ def test_renewal_asks_github_again(server: TesseraServer, github: tuple[FakeGitH
     status, renewed, _ = server.call("POST", "auth/token/renew-self", token=token)
     assert status == 500
     assert "user is not part of required org" in renewed["errors"][0]
+
+
+def test_cli_login_method_github(
+    server: TesseraServer, github: tuple[FakeGitHub, Path], tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    fake, _ = github
+    configure(server, fake)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env.update(HOME=str(tmp_path), VAULT_ADDR=server.addr, VAULT_AUTH_GITHUB_TOKEN="tok-carol")
+    done = subprocess.run(
+        [sys.executable, "-m", "tessera", "login", "-method=github", "-format=json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"username": "carol"' in done.stdout
+    token = (tmp_path / ".vault-token").read_text().strip()
+    status, lookup, _ = server.call("GET", "auth/token/lookup-self", token=token)
+    assert status == 200 and lookup["data"]["meta"]["org"] == "acme"
