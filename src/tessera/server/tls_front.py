@@ -5,7 +5,9 @@ Vault's listener *requests* a client certificate on every TLS handshake without 
 trusted certificates. granian terminates TLS in Rust (rustls) and gives Python neither the
 peer's certificate nor a way to accept one it cannot verify, so a listener that requests client
 certificates (the default, as in Vault; ``tls_disable_client_certs = true`` turns it off and
-keeps granian's faster TLS) is served here instead:
+keeps granian's faster TLS) is served here instead. (granian's open pull request #854 would put
+the chain in the ASGI scope, but only on its ASGI interface and only for certificates its own
+``ssl_ca`` verified: the cert method's CAs and pinned certificates could still not log in.)
 
 - pyOpenSSL does the handshake (the stdlib ``ssl`` module can only ask for a certificate it
   then verifies against a fixed CA list: it has no verify callback);
