@@ -218,6 +218,7 @@ def test_login_with_a_ca_signed_certificate(pair: Pair, trusted: dict[str, Any])
     assert auth["metadata"]["cert_name"] == "web"
     assert auth["metadata"]["common_name"] == "web-1"
     assert auth["policies"] == ["default", "web"]
+    assert auth["entity_id"]  # an entity with an alias named after the common name, as the reference
 
 
 def test_login_batch_token_with_extension_metadata(pair: Pair, trusted: dict[str, Any]) -> None:
