@@ -36,6 +36,7 @@ class LoginRequest:
     path: str
     data: dict[str, Any]
     headers: list[tuple[str, str]] = field(default_factory=list)
+    client: Client | None = None  # a method's own connection settings (cert: its client certificate)
 
 
 def _read_trimmed(path: str) -> str:
@@ -240,7 +241,52 @@ class JWTMethod:
         return LoginRequest(f"{self.mount_path}/login", {"role": self.role, "jwt": self.cached})
 
 
-AuthMethod = AppRoleMethod | TokenFileMethod | JWTMethod
+class CertMethod:
+    """``method "cert"``: log in with a TLS client certificate (Vault Agent's cert method).
+
+    ``client_cert``/``client_key``/``ca_cert`` in the method's config give the login its own TLS
+    settings; without them the agent's ``vault`` block (``client_cert``...) is used. ``name``
+    picks one trusted certificate entry. With ``reload = true`` the files are read again for
+    every login, so a renewed certificate is picked up.
+    """
+
+    def __init__(self, mount_path: str, config: dict[str, Any], client: Client) -> None:
+        self.path = f"{mount_path}/login"
+        self.name = _optional_str(config, "name")
+        self.client_cert = _optional_str(config, "client_cert")
+        self.client_key = _optional_str(config, "client_key")
+        self.ca_cert = _optional_str(config, "ca_cert")
+        try:
+            self.reload = parse_bool(config.get("reload", False))
+        except ConfigError as exc:
+            raise ConfigError(f"error parsing 'reload' value: {exc}") from None
+        self.base = client
+        self.own: Client | None = None
+
+    def _client(self) -> Client | None:
+        if not (self.client_cert or self.client_key or self.ca_cert):
+            return None
+        if self.own is None or self.reload:
+            try:
+                self.own = self.base.with_tls(
+                    ca_cert=self.ca_cert, client_cert=self.client_cert, client_key=self.client_key
+                )
+            except (OSError, ValueError) as exc:
+                raise AuthMethodError(f"error loading the client certificate: {exc}") from None
+        return self.own
+
+    async def login(self) -> LoginRequest:
+        return LoginRequest(self.path, {"name": self.name}, client=self._client())
+
+
+def _optional_str(config: dict[str, Any], key: str) -> str:
+    value = config.get(key, "")
+    if not isinstance(value, str):
+        raise ConfigError(f"could not convert '{key}' config value to string")
+    return value
+
+
+AuthMethod = AppRoleMethod | TokenFileMethod | JWTMethod | CertMethod
 
 
 def new_method(cfg: MethodConfig, client: Client) -> AuthMethod:
@@ -251,6 +297,8 @@ def new_method(cfg: MethodConfig, client: Client) -> AuthMethod:
         return TokenFileMethod(cfg.config)
     if cfg.type == "jwt":
         return JWTMethod(cfg.mount_path, cfg.config)
+    if cfg.type == "cert":
+        return CertMethod(cfg.mount_path, cfg.config, client)
     raise ConfigError(f'unknown auth method "{cfg.type}"')
 
 
@@ -333,7 +381,7 @@ class AuthHandler:
                     resp = await self.client.request("GET", login.path, token=login.data["token"])
                 else:
                     wrap = f"{self.wrap_ttl}s" if self.wrap_ttl > 0 else ""
-                    resp = await self.client.request(
+                    resp = await (login.client or self.client).request(
                         "PUT", login.path, data=login.data, wrap_ttl=wrap, headers=login.headers
                     )
             except Exception as exc:

@@ -101,6 +101,15 @@ class Client:
         tls_skip_verify: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        self.settings = {
+            "ca_cert": ca_cert,
+            "ca_path": ca_path,
+            "client_cert": client_cert,
+            "client_key": client_key,
+            "tls_server_name": tls_server_name,
+            "tls_skip_verify": tls_skip_verify,
+            "timeout": timeout,
+        }
         self.address = (address or "https://127.0.0.1:8200").rstrip("/")
         parts = urllib.parse.urlsplit(self.address)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -121,6 +130,12 @@ class Client:
             if client_cert:
                 ctx.load_cert_chain(client_cert, client_key or None)
             self._ssl = ctx
+
+    def with_tls(self, **changes: str) -> Client:
+        """The same server with other TLS files (a login method's own client certificate)."""
+        settings: dict[str, Any] = dict(self.settings)
+        settings.update({k: v for k, v in changes.items() if v})
+        return Client(self.address, **settings)
 
     def url(self, target: str) -> str:
         return f"{self.scheme}://{self.netloc}{self.base_path}{target}"

@@ -32,6 +32,8 @@ AUTH_METHODS: dict[str, str] = {
     "userpass": "tessera.auth.userpass:factory",
     "jwt": "tessera.auth.jwt:factory",
     "oidc": "tessera.auth.jwt:factory",
+    "cert": "tessera.auth.cert:factory",
+    "github": "tessera.auth.github:factory",
 }
 
 

@@ -123,6 +123,8 @@ class Request:
     entity_id: str = ""
     # Connection facts the token/login logic uses.
     tls: bool = False
+    # The certificates the TLS client presented, leaf first (DER), for the cert auth method.
+    peer_certificates: tuple[bytes, ...] = ()
     unauthenticated: bool = False
     # Whether the client asked for help (?help=1).
     is_help: bool = False

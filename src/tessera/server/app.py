@@ -343,7 +343,8 @@ class App:
             if method == "HEAD":
                 await self.run(self._head, token)
             req = self._build_request(method, path, query, body, headers, token, remote_addr)
-            req.tls = tls
+            req.tls = bool(tls)
+            req.peer_certificates = getattr(tls, "peer_certificates", ())
             resp = await self.run(self._handle_logical, req)
             status, out = render_logical(
                 resp, req.operation, req.full_path or path, req.request_id, req.mount_type

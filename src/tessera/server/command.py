@@ -223,6 +223,14 @@ def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prep
         app.refused_raw = refused_key_endpoints(listener)
         if prepare is not None:
             prepare(app)
+        if not listener.tls_disable and listener.tls_disable_client_certs is False and not recovery:
+            # Client certificates reach the cert auth method only through this listener (tls_front.py),
+            # which a listener asks for explicitly: granian's TLS is faster, speaks HTTP/2 and guards
+            # against slow and idle clients.
+            from .tls_front import TLSFrontServer
+
+            servers.append(TLSFrontServer(app, host, port, listener))
+            continue
         kwargs: dict[str, object] = {}
         if not listener.tls_disable:
             kwargs["ssl_cert"] = Path(listener.tls_cert_file)

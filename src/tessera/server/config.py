@@ -24,6 +24,9 @@ class ListenerConfig:
     tls_key_file: str = ""
     tls_client_ca_file: str = ""
     tls_require_and_verify_client_cert: bool = False
+    # Vault asks every TLS client for a certificate unless this is true; Tessera asks only when it is
+    # explicitly false (None: not set), since the listener that asks is Python's (server/tls_front.py).
+    tls_disable_client_certs: bool | None = None
     tls_min_version: str = "tls12"
     max_request_size: int = 33554432
     # OpenBao's safe defaults: the unauthenticated key ceremonies are off unless a listener allows them.
@@ -104,6 +107,9 @@ def parse_config(text: str) -> ServerConfig:
             tls_key_file=str(body.get("tls_key_file", "")),
             tls_client_ca_file=str(body.get("tls_client_ca_file", "")),
             tls_require_and_verify_client_cert=_bool(body.get("tls_require_and_verify_client_cert", False)),
+            tls_disable_client_certs=(
+                _bool(body["tls_disable_client_certs"]) if "tls_disable_client_certs" in body else None
+            ),
             tls_min_version=str(body.get("tls_min_version", "tls12")),
             disable_unauthed_rekey_endpoints=_bool(body.get("disable_unauthed_rekey_endpoints", True)),
             disable_unauthed_generate_root_endpoints=_bool(
@@ -115,6 +121,10 @@ def parse_config(text: str) -> ServerConfig:
         if not listener.tls_disable and not (listener.tls_cert_file and listener.tls_key_file):
             raise ConfigError(
                 "listener: tls_cert_file and tls_key_file are required unless tls_disable = true"
+            )
+        if listener.tls_disable_client_certs is True and listener.tls_require_and_verify_client_cert:
+            raise ConfigError(
+                "listener: 'tls_disable_client_certs' and 'tls_require_and_verify_client_cert' are mutually exclusive"
             )
         if listener.tls_min_version not in ("tls12", "tls13"):
             raise ConfigError(f"listener: unsupported tls_min_version {listener.tls_min_version!r}")

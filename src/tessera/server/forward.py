@@ -37,6 +37,7 @@ from ..core.scheduling import wake_promptly
 from ..framework.backend import Backend
 from ..storage.changefeed import SharedState
 from ..storage.sqlite_reader import SQLiteReader, StandbyWrite
+from .peer import PeerTLS
 from .render import BASE_HEADERS_STR, error_body
 
 log = logging.getLogger("tessera.worker")
@@ -44,6 +45,7 @@ log = logging.getLogger("tessera.worker")
 FORWARD_HEADER = "x-tessera-forward"
 CLIENT_HEADER = "x-tessera-client"
 TLS_HEADER = "x-tessera-tls"
+PEER_CERTS_HEADER = "x-tessera-peer-certificates"
 PROBE_EVERY = 64  # requests of a writing route per local try, doubling up to PROBE_MAX
 PROBE_MAX = 256
 _MAX_ROUTES = 4096
@@ -60,6 +62,7 @@ _HOP = frozenset(
         FORWARD_HEADER,
         CLIENT_HEADER,
         TLS_HEADER,
+        PEER_CERTS_HEADER,
     }
 )
 _NOT_RELAYED = frozenset(
@@ -222,6 +225,8 @@ class Standby:
             f"{TLS_HEADER}: {'1' if tls else '0'}",
             f"content-length: {len(body or b'')}",
         ]
+        if isinstance(tls, PeerTLS) and tls.peer_certificates:  # for the cert auth method
+            lines.append(f"{PEER_CERTS_HEADER}: {tls.header_value()}")
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
         self.relay.send(proto, request, method == "HEAD")
         return 0
@@ -402,12 +407,15 @@ def _dechunk(buf: bytes) -> bytes | None:
         buf = buf[start + size + 2 :]
 
 
-def forwarded_client(headers: dict[str, str], secret: str) -> tuple[str, bool] | None:
+def forwarded_client(headers: dict[str, str], secret: str) -> tuple[str, bool | PeerTLS] | None:
     """On the active process's internal listener: the original client's (address, TLS), if the
     request carries the workers' secret. The headers are removed either way."""
     given = headers.pop(FORWARD_HEADER, None)
     client = headers.pop(CLIENT_HEADER, None)
     tls = headers.pop(TLS_HEADER, None)
+    certs = headers.pop(PEER_CERTS_HEADER, None)
     if given is None or not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return None
+    if tls == "1" and certs:
+        return client or "127.0.0.1", PeerTLS.from_header(certs)
     return client or "127.0.0.1", tls == "1"

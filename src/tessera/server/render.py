@@ -157,9 +157,11 @@ def render_logical(
     ):
         if resp.status is not None and resp.status != 200:
             return resp.status, None  # e.g. 202 for asynchronous revocation: no body
-        if operation == Operation.READ:
+        if operation == Operation.READ and resp.status is None:
             return 404, error_body([])
-        return 204, None
+        if operation != Operation.READ:
+            return 204, None
+        # A read that says 200 itself answers an envelope with "data": null (Vault's PathMap).
     body = envelope(resp, request_id, mount_type)
     if resp.data and injects(path) and resp.wrap_info is None:
         merged = dict(resp.data)

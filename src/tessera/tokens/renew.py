@@ -72,6 +72,8 @@ def _backend_grant(core: Core, req: Request, entry: TokenEntry) -> Auth:
         storage=route.storage,
         token_entry=entry,
         remote_addr=req.remote_addr,
+        tls=req.tls,
+        peer_certificates=req.peer_certificates,  # the cert method re-checks the client's certificate
         data={},
     )
     try:

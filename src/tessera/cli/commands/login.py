@@ -1,4 +1,4 @@
-"""``login``: authenticate with a token (or userpass) and store the token in ``~/.vault-token``."""
+"""``login``: authenticate (token, userpass, cert, github) and store the token in ``~/.vault-token``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ..gojson import Struct
 from ..output import Secret, output_secret, print_raw_field
 
 #: login methods the CLI knows (as Vault: approle is API-only)
-METHODS = ("token", "userpass", "radius", "ldap", "oidc")
+METHODS = ("token", "userpass", "radius", "ldap", "oidc", "cert", "github")
 
 
 class LoginCommand(Command):
@@ -205,7 +205,27 @@ Usage: tessera login [options] [AUTH K=V...]
             from .login_oidc import oidc_login
 
             return oidc_login(self, config)  # type: ignore[no-any-return]
+        if method == "cert":
+            return self._login_write(config.get("mount") or "cert", {"name": config.get("name", "")})
+        if method == "github":
+            return self._github_auth(config)
         return self._userpass_auth(method, config)
+
+    def _login_write(self, mount: str, body: dict[str, str]) -> Secret | None:
+        """``auth/<mount>/login`` with ``body``: the client certificate, if any, goes in the TLS handshake."""
+        secret = self.request_secret("PUT", f"auth/{mount}/login".replace("//", "/"), body=body)
+        if secret is None:
+            raise APIError("empty response from credential provider")
+        return secret
+
+    def _github_auth(self, config: dict[str, str]) -> Secret | None:
+        """Vault's github CLI handler: ``token=``, else VAULT_AUTH_GITHUB_TOKEN, else a prompt."""
+        token = config.get("token") or read_env("VAULT_AUTH_GITHUB_TOKEN")
+        if not token:
+            if self.flag("non-interactive"):
+                raise APIError("'token' not supplied and refusing to pull from stdin")
+            token = _prompt("GitHub Personal Access Token (will be hidden): ")
+        return self._login_write(config.get("mount") or "github", {"token": token.strip()})
 
     def _token_auth(self, config: dict[str, str]) -> Secret | None:
         """The token method: look the token up (``lookup=false`` skips it) and build the auth block."""

@@ -1,0 +1,198 @@
+"""Which trusted entry, if any, a client's certificate chain logs in as (Vault's verifyCredentials).
+
+Chains are built as Go's ``x509.Certificate.Verify`` builds them (issuer names, CA flags,
+signatures checked by ``cryptography``, validity periods, the client-auth extended key usage;
+cryptography's own RFC 5280 verifier would refuse client certificates without a SAN, which Vault
+accepts); pinned non-CA certificates match by their exact bytes, compared in constant time.
+Constraint globs follow go-glob: ``*`` matches any run of characters.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hmac
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+
+from ...framework import ErrorResponse
+from ...storage.base import Storage
+from .crls import revoked_serials
+from .entries import CERT_PREFIX, CertEntry, load_entry
+from .facts import CertFacts, facts, pem_facts
+
+UNTRUSTED = "invalid certificate or no client certificate supplied"
+NO_MATCH = "no chain matching all constraints could be found for this login certificate"
+_MAX_DEPTH = 8
+
+
+@dataclass
+class Trusted:
+    entry: CertEntry
+    certificates: list[CertFacts]
+
+
+def glob(pattern: str, subject: str) -> bool:
+    """go-glob's Glob: ``*`` is the only wildcard; a pattern without one must equal the subject."""
+    if pattern == "*":
+        return True
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return pattern == subject
+    if not subject.startswith(parts[0]) or not subject.endswith(parts[-1]):
+        return False
+    pos, end = len(parts[0]), len(subject) - len(parts[-1])
+    for middle in parts[1:-1]:
+        found = subject.find(middle, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(middle)
+    return pos <= end
+
+
+def verify_login(storage: Storage, chain_der: tuple[bytes, ...], name: str) -> tuple[Trusted, CertFacts]:
+    """The entry the presented chain matches, or an ErrorResponse with Vault's words."""
+    if not chain_der:
+        raise ErrorResponse("client certificate must be supplied")
+    certs = [facts(der) for der in chain_der]
+    client = certs[0]
+    cas, pinned = _load_trusted(storage, name)
+    revoked = revoked_serials(storage)
+    for trusted in pinned:
+        if (
+            hmac.compare_digest(trusted.certificates[0].der, client.der)
+            and not _revoked(trusted.certificates, revoked)
+            and matches_constraints(client, trusted.entry)
+        ):
+            return trusted, client
+    chain = _verified_chain(cas, certs)
+    if not chain:
+        raise ErrorResponse(UNTRUSTED)
+    if not _revoked(chain, revoked):
+        in_chain = {c.der for c in chain}
+        for trusted in cas:
+            intersects = any(t.der in in_chain for t in trusted.certificates)
+            if intersects and matches_constraints(client, trusted.entry):
+                return trusted, client
+    raise ErrorResponse(NO_MATCH)
+
+
+def _revoked(chain: list[CertFacts], serials: set[int]) -> bool:
+    """checkForChainInCRLs: a chain with any revoked serial matches nothing."""
+    return bool(serials) and any(cert.serial_number in serials for cert in chain)
+
+
+def _load_trusted(storage: Storage, name: str) -> tuple[list[Trusted], list[Trusted]]:
+    names = [name] if name else [k for k in storage.list(CERT_PREFIX) if not k.endswith("/")]
+    cas: list[Trusted] = []
+    pinned: list[Trusted] = []
+    for entry_name in sorted(names):
+        entry = load_entry(storage, entry_name)
+        parsed = list(pem_facts(entry.certificate) + pem_facts(entry.ocsp_ca_certificates)) if entry else []
+        if entry is None or not parsed:
+            continue
+        (cas if parsed[0].is_ca else pinned).append(Trusted(entry, parsed))
+    return cas, pinned
+
+
+def _verified_chain(cas: list[Trusted], certs: list[CertFacts]) -> list[CertFacts]:
+    """Go's Certificate.Verify with the trusted CAs as roots and the rest of the client's chain as
+    intermediates: [] for an unknown authority, an ErrorResponse for any other failure."""
+    roots = [c for t in cas for c in t.certificates]
+    if not roots:
+        return []
+    now = datetime.datetime.now(datetime.UTC)
+    for cert in certs:
+        _check_validity(cert, now)
+    chain = _extend([certs[0]], certs[1:], roots, now)
+    if not chain:
+        return []
+    if not all(cert.allows_client_auth for cert in chain[:-1]):
+        raise ErrorResponse(
+            "failed to verify client's certificate: x509: certificate specifies an incompatible key usage"
+        )
+    return chain
+
+
+def _extend(
+    chain: list[CertFacts], intermediates: list[CertFacts], roots: list[CertFacts], now: datetime.datetime
+) -> list[CertFacts] | None:
+    """A path from ``chain[-1]`` to a root, through intermediates not used yet (depth-first)."""
+    current = chain[-1]
+    if any(current.der == root.der for root in roots):
+        return chain
+    for root in roots:
+        if _valid_at(root, now) and _issued_by(current.der, root.der):
+            return [*chain, root]
+    if len(chain) >= _MAX_DEPTH:
+        return None
+    for candidate in intermediates:
+        if candidate not in chain and _issued_by(current.der, candidate.der):
+            found = _extend([*chain, candidate], intermediates, roots, now)
+            if found:
+                return found
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _issued_by(child_der: bytes, parent_der: bytes) -> bool:
+    """Issuer name, CA flag and signature, remembered per exact (child, parent) bytes: a client
+    logging in again costs no second signature check (validity periods are checked every time)."""
+    child, parent = facts(child_der), facts(parent_der)
+    if not parent.is_ca or child.certificate.issuer != parent.certificate.subject:
+        return False
+    try:
+        child.certificate.verify_directly_issued_by(parent.certificate)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _valid_at(cert: CertFacts, now: datetime.datetime) -> bool:
+    return cert.not_before <= now <= cert.not_after
+
+
+def _check_validity(cert: CertFacts, now: datetime.datetime) -> None:
+    if _valid_at(cert, now):
+        return
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if now < cert.not_before:
+        detail = f"current time {stamp} is before {cert.not_before.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    else:
+        detail = f"current time {stamp} is after {cert.not_after.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    raise ErrorResponse(
+        f"failed to verify client's certificate: x509: certificate has expired or is not yet valid: {detail}"
+    )
+
+
+# -- constraints ---------------------------------------------------------------------------------
+def matches_constraints(client: CertFacts, entry: CertEntry) -> bool:
+    cn = client.common_name
+    return (
+        _any(entry.allowed_names, [cn, *client.dns_names, *client.emails])
+        and _any(entry.allowed_common_names, [cn])
+        and _any(entry.allowed_dns_sans, client.dns_names)
+        and _any(entry.allowed_email_sans, client.emails)
+        and _any(entry.allowed_uri_sans, client.uris)
+        and _any(entry.allowed_organizational_units, client.organizational_units)
+        and _has_extensions(client, entry.required_extensions)
+    )
+
+
+def _any(patterns: list[str] | None, values: list[str] | tuple[str, ...]) -> bool:
+    """No patterns allow everything; otherwise one pattern must match one value."""
+    return not patterns or any(glob(p, v) for p in patterns for v in values)
+
+
+def _has_extensions(client: CertFacts, required: list[str] | None) -> bool:
+    if not required:
+        return True
+    present = client.extension_map
+    if not present:
+        return False
+    for item in required:
+        oid, _, pattern = item.partition(":")
+        if oid not in present or not glob(pattern, present[oid]):
+            return False
+    return True

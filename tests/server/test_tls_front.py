@@ -1,0 +1,220 @@
+"""The TLS listener that asks for client certificates (``server/tls_front.py``): HTTP/1.1 as clients
+use it (keep-alive, HEAD, chunked bodies, the size limit), Vault's ``tls_disable_client_certs``,
+and client certificates that reach the cert method through a worker process and a hand-over."""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers.pki import Issuer, Pem, tls_config
+from tests.helpers.servers import TesseraServer, free_port
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Issuer, Path, Pem]:
+    directory = tmp_path_factory.mktemp("front")
+    root = Issuer.root(directory)
+    return root, root.write_ca(), root.server()
+
+
+@pytest.fixture(scope="module")
+def server(
+    pki: tuple[Issuer, Path, Pem], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TesseraServer]:
+    _, ca_file, server_pem = pki
+    config = tls_config(tmp_path_factory.mktemp("front-server"), free_port(), server_pem)
+    with TesseraServer(config=config, ca_cert=ca_file) as tessera:
+        tessera.init(1, 1)
+        tessera.unseal()
+        yield tessera
+
+
+def _connection(server: TesseraServer, ca_file: Path, cert: Pem | None = None) -> http.client.HTTPSConnection:
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    if cert is not None:
+        ctx.load_cert_chain(str(cert.cert), str(cert.key))
+    return http.client.HTTPSConnection(server.host, server.port, context=ctx, timeout=30)
+
+
+def test_keep_alive_head_and_chunked_bodies(server: TesseraServer, pki: tuple[Issuer, Path, Pem]) -> None:
+    _, ca_file, _ = pki
+    conn = _connection(server, ca_file)
+    headers = {"X-Vault-Token": server.root_token or ""}
+    conn.request("POST", "/v1/sys/mounts/front-kv", body=b'{"type":"kv"}', headers=headers)
+    first = conn.getresponse()
+    assert (first.status, first.read()) == (204, b"")
+    sock = conn.sock
+    # a chunked body on the same connection
+    conn.putrequest("PUT", "/v1/front-kv/a")
+    conn.putheader("X-Vault-Token", headers["X-Vault-Token"])
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    for piece in (b'{"k":', b'"v"}'):
+        conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+    conn.send(b"0\r\n\r\n")
+    written = conn.getresponse()
+    assert (written.status, written.read()) == (204, b"")
+    conn.request("GET", "/v1/front-kv/a", headers=headers)
+    read = conn.getresponse()
+    assert read.status == 200 and b'"k":"v"' in read.read()
+    conn.request("HEAD", "/v1/sys/health")
+    head = conn.getresponse()
+    assert head.status == 200 and head.read() == b""
+    assert conn.sock is sock  # one connection for all four requests
+
+
+def test_request_size_limit(server: TesseraServer, pki: tuple[Issuer, Path, Pem]) -> None:
+    _, ca_file, _ = pki
+    response = requests.put(
+        f"{server.addr}/v1/secret/big",
+        data=b"x" * (33 * 1024 * 1024),
+        headers={"X-Vault-Token": server.root_token or ""},
+        verify=str(ca_file),
+        timeout=60,
+    )
+    assert response.status_code == 413
+
+
+def test_peer_certificate_reaches_the_request_only_when_presented(
+    server: TesseraServer, pki: tuple[Issuer, Path, Pem]
+) -> None:
+    root, ca_file, _ = pki
+    server.call("POST", "sys/auth/cert", json={"type": "cert"})
+    server.call("POST", "auth/cert/certs/any", json={"certificate": root.pem})
+    for cert, expected in ((root.issue("front-client"), 200), (None, 400)):
+        conn = _connection(server, ca_file, cert)
+        conn.request("POST", "/v1/auth/cert/login", body=b"{}")
+        response = conn.getresponse()
+        assert response.status == expected, response.read()
+
+
+@pytest.mark.parametrize("setting", ["", "tls_disable_client_certs = true\n  "], ids=["unset", "true"])
+def test_a_listener_not_told_to_ask_keeps_granian_and_refuses_cert_logins(
+    pki: tuple[Issuer, Path, Pem], tmp_path: Path, setting: str
+) -> None:
+    root, ca_file, server_pem = pki
+    config = tls_config(tmp_path, free_port(), server_pem, ask_client_certs=False)
+    config.write_text(config.read_text().replace("tls_key_file", f"{setting}tls_key_file"))
+    with TesseraServer(config=config, ca_cert=ca_file) as tessera:
+        tessera.init(1, 1)
+        tessera.unseal()
+        tessera.call("POST", "sys/auth/cert", json={"type": "cert"})
+        tessera.call("POST", "auth/cert/certs/any", json={"certificate": root.pem})
+        cert = root.issue("ignored-client")
+        response = requests.post(
+            f"{tessera.addr}/v1/auth/cert/login",
+            verify=str(ca_file),
+            cert=(str(cert.cert), str(cert.key)),
+            timeout=30,
+        )
+        assert response.status_code == 400
+        assert response.json()["errors"] == ["no client certificate found"]
+
+
+def test_disable_and_require_client_certificates_conflict(
+    pki: tuple[Issuer, Path, Pem], tmp_path: Path
+) -> None:
+    _, _, server_pem = pki
+    config = tls_config(tmp_path, free_port(), server_pem, ask_client_certs=False)
+    config.write_text(
+        config.read_text().replace(
+            "tls_key_file",
+            "tls_disable_client_certs = true\n  tls_require_and_verify_client_cert = true\n  tls_key_file",
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tessera", "server", f"-config={config}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "'tls_disable_client_certs' and 'tls_require_and_verify_client_cert' are mutually exclusive" in (
+        done.stdout + done.stderr
+    )
+
+
+def test_cert_logins_through_a_worker_process(pki: tuple[Issuer, Path, Pem], tmp_path: Path) -> None:
+    """Batch logins are served by the worker; service logins write, so the worker hands them over
+    to the active process with the client's certificates."""
+    root, ca_file, server_pem = pki
+    config = tls_config(tmp_path, free_port(), server_pem)
+    text = config.read_text().replace(
+        'storage "inmem" {}', f'storage "sqlite" {{\n  path = "{tmp_path / "t.db"}"\n}}'
+    )
+    config.write_text(text + "workers = 2\n")
+    worker_port = free_port()
+    with TesseraServer(
+        config=config, ca_cert=ca_file, env={"TESSERA_WORKER_LISTEN": f"127.0.0.1:{worker_port}"}
+    ) as tessera:
+        tessera.init(1, 1)
+        tessera.unseal()
+        tessera.call("POST", "sys/auth/cert", json={"type": "cert"})
+        for name, kind in (("batch", "batch"), ("service", "service")):
+            status, body, _ = tessera.call(
+                "POST", "auth/cert/certs/" + name, json={"certificate": root.pem, "token_type": kind}
+            )
+            assert status == 204, body
+        worker = f"https://127.0.0.1:{worker_port}"
+        _wait_worker_tls(worker, ca_file)
+        cert = root.issue("worker-client")
+        for name, prefix in (("batch", "hvb."), ("service", "hvs.")):
+            response = requests.post(
+                f"{worker}/v1/auth/cert/login",
+                json={"name": name},
+                verify=str(ca_file),
+                cert=(str(cert.cert), str(cert.key)),
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            auth = response.json()["auth"]
+            assert auth["client_token"].startswith(prefix)
+            assert auth["metadata"]["common_name"] == "worker-client"
+
+
+def _wait_worker_tls(addr: str, ca_file: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"{addr}/v1/sys/health", verify=str(ca_file), timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, "the worker never answered"
+        time.sleep(0.1)
+
+
+def _raw(server: TesseraServer, ca_file: Path) -> ssl.SSLSocket:
+    import socket
+
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    return ctx.wrap_socket(
+        socket.create_connection((server.host, server.port), timeout=30), server_hostname=server.host
+    )
+
+
+def test_malformed_request_gets_a_400(server: TesseraServer, pki: tuple[Issuer, Path, Pem]) -> None:
+    with _raw(server, pki[1]) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
+
+
+def test_expect_100_continue(server: TesseraServer, pki: tuple[Issuer, Path, Pem]) -> None:
+    body = b'{"k":"v"}'
+    with _raw(server, pki[1]) as sock:
+        sock.sendall(
+            b"PUT /v1/cubbyhole/expect HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            + f"X-Vault-Token: {server.root_token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 100 ")
+        sock.sendall(body)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 204 ")
