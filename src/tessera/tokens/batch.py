@@ -3,6 +3,9 @@
 Layout: ``hvb.`` + base64url-nopad(term (4) | 0x02 | nonce (12) | AES-GCM(entry) | tag), the same
 shape as Vault's. Nothing is written to storage; any key term still in the keyring decrypts,
 so batch tokens survive ``sys/rotate``.
+
+The entry is the compact binary form of ``batch_codec`` (issuer and epoch included, so AES-GCM
+authenticates them). Tokens minted before it carry JSON; they are read until they expire.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 import orjson
 
 from ..core.barrier import Barrier, BarrierError
+from . import batch_codec
 from .entry import BATCH, BATCH_PREFIXES, TokenEntry
 
 _RAW_URL_B64 = re.compile(r"[A-Za-z0-9_-]*")
@@ -24,7 +28,7 @@ _PADDING = ("", "", "==", "=")
 # Low bits of the last character that carry no data, by length % 4 (-1: impossible length).
 _SPARE_BITS = (0, -1, 0x0F, 0x03)
 
-# Compact field order inside the blob (short keys keep the token small).
+# The JSON form's short keys (tokens minted before batch_codec; read only).
 _FIELDS = (
     ("p", "parent"),
     ("P", "policies"),
@@ -47,6 +51,12 @@ class MalformedBatchToken(ValueError):
 
 
 def encode(barrier: Barrier, entry: TokenEntry) -> str:
+    blob = barrier.encrypt("", batch_codec.pack(entry.__dict__))
+    return "hvb." + binascii.b2a_base64(blob, newline=False).translate(_STD_TO_URL, b"=").decode()
+
+
+def encode_json(barrier: Barrier, entry: TokenEntry) -> str:
+    """The former JSON form, kept so tests can mint a token as older servers did."""
     doc = {}
     for short, name in _FIELDS:
         value = getattr(entry, name)
@@ -81,15 +91,25 @@ def decode(barrier: Barrier, token_id: str) -> TokenEntry | None:
     try:
         blob = binascii.a2b_base64(body.translate(_URL_TO_STD) + _PADDING[len(body) % 4])
         plain = barrier.decrypt("", blob)
-        doc = orjson.loads(plain)
+        fields = _fields(plain)
     except (binascii.Error, BarrierError, orjson.JSONDecodeError, ValueError):
+        return None  # CodecError and UnicodeDecodeError are ValueErrors
+    if fields is None:
         return None
-    if not isinstance(doc, dict):
-        return None
-    fields = {name: doc[short] for short, name in _FIELDS if short in doc}
     entry = TokenEntry(type=BATCH, renewable=False, **fields)
     entry.id = token_id
     entry.issue_time = float(entry.creation_time)
     entry.creation_ttl = entry.ttl
     entry.expire_time = float(entry.creation_time) + entry.ttl if entry.ttl else 0.0
     return entry
+
+
+def _fields(plain: bytes) -> dict | None:
+    if plain[:1] != b"{":
+        return batch_codec.unpack(plain)
+    doc = orjson.loads(plain)
+    if not isinstance(doc, dict):
+        return None
+    fields = {name: doc[short] for short, name in _FIELDS if short in doc}
+    fields["issuer"] = str(fields.get("path", ""))  # JSON tokens predate issuers: their path, epoch 0
+    return fields
