@@ -1,0 +1,133 @@
+"""The compact batch-token form: round trips, old JSON tokens still read, tampering refused."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+
+import pytest
+
+from tessera.framework import CodedError, Operation
+from tessera.tokens import batch, batch_codec
+from tessera.tokens.entry import BATCH, TokenEntry
+from tests.tokens.conftest import CoreHarness
+
+_HEADER = 4 + 1 + 12  # key term, barrier version, GCM nonce: where the ciphertext starts
+
+
+def _fields(**overrides: object) -> dict:
+    base = TokenEntry(
+        type=BATCH,
+        parent="h" + "ab" * 32,
+        policies=["default", "x"],
+        path="auth/approle/login",
+        meta={"role_name": "ci"},
+        display_name="approle",
+        creation_time=1_765_000_000.0,
+        ttl=900,
+        entity_id=str(uuid.uuid4()),
+        bound_cidrs=["10.0.0.0/8"],
+        internal_meta={"k": "v"},
+        issuer="auth/approle/role/ci",
+        epoch=3,
+    ).__dict__
+    return {**base, **overrides}
+
+
+_KEYS = [
+    "parent",
+    "policies",
+    "path",
+    "meta",
+    "display_name",
+    "creation_time",
+    "ttl",
+    "role",
+    "entity_id",
+    "bound_cidrs",
+    "namespace_id",
+    "internal_meta",
+    "no_identity_policies",
+    "issuer",
+    "epoch",
+]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"parent": "", "meta": None, "entity_id": "", "bound_cidrs": [], "internal_meta": {}},
+        {"entity_id": "not-a-uuid", "namespace_id": "ns1", "no_identity_policies": True},
+        {"issuer": "auth/approle/login", "path": "auth/approle/login", "epoch": 0},
+        {"path": "sys/odd/path", "issuer": "elsewhere", "display_name": "token", "epoch": 2**40},
+        {"policies": ["default", "ünïcode", ""], "meta": {"e": "", "ü": "ß"}, "role": "r1"},
+    ],
+)
+def test_pack_round_trips_every_field(overrides: dict) -> None:
+    fields = _fields(**overrides)
+    back = batch_codec.unpack(batch_codec.pack(fields))
+    assert {k: back[k] for k in _KEYS} == {k: fields[k] for k in _KEYS}
+
+
+@pytest.mark.parametrize("cut", [1, 5, 20])
+def test_truncated_or_extended_bytes_are_rejected(cut: int) -> None:
+    packed = batch_codec.pack(_fields())
+    with pytest.raises(batch_codec.CodecError):
+        batch_codec.unpack(packed[:-cut])
+    with pytest.raises(batch_codec.CodecError):
+        batch_codec.unpack(packed + b"\x00" * cut)
+
+
+def test_a_token_minted_in_the_old_json_form_is_still_accepted(harness: CoreHarness) -> None:
+    now = float(int(time.time()))
+    entry = TokenEntry(
+        type=BATCH,
+        policies=["default"],
+        path="auth/token/create",
+        display_name="token",
+        creation_time=now,
+        ttl=600,
+    )
+    old = batch.encode_json(harness.core.barrier, entry)
+    assert old.startswith("hvb.") and len(old) > len(batch.encode(harness.core.barrier, entry))
+    found = harness.store.lookup(old)
+    assert found is not None and found.policies == ["default"] and found.issuer == "auth/token/create"
+    resp = harness.request(Operation.UPDATE, "auth/token/lookup", data={"token": old})
+    assert resp is not None and resp.data["ttl"] > 0 and resp.data["type"] == "batch"
+    # It can be revoked like a new one, and expires as before.
+    assert harness.request(Operation.UPDATE, "auth/token/revoke-batch", data={"token": old}) is None
+    assert harness.store.lookup(old) is None
+    entry.creation_time = now - 700
+    assert harness.store.lookup(batch.encode_json(harness.core.barrier, entry)) is None
+
+
+def _flip(token: str, offset: int) -> str:
+    """The token with one ciphertext bit flipped at plaintext byte ``offset`` (AES-GCM is a
+    stream cipher: without the tag this would change exactly that field)."""
+    body = token[4:]
+    blob = bytearray(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    blob[_HEADER + offset] ^= 0x01
+    return "hvb." + base64.urlsafe_b64encode(bytes(blob)).decode().rstrip("=")
+
+
+def test_tampering_with_the_issuer_or_epoch_breaks_the_token(harness: CoreHarness) -> None:
+    role = {"token_type": "batch", "allowed_policies": ["x"], "orphan": True, "renewable": False}
+    harness.request(Operation.UPDATE, "auth/token/roles/ci", data=role)
+    token = harness.create(path="auth/token/create/ci", policies=["x"], ttl="15m")
+    entry = harness.store.lookup(token)
+    assert entry is not None and (entry.issuer, entry.epoch) == ("auth/token/create/ci", 0)
+    plain = harness.core.barrier.decrypt(
+        "", base64.urlsafe_b64decode(token[4:] + "=" * (-len(token[4:]) % 4))
+    )
+    epoch_at = plain.index(b"\x00", 3)  # after version, flags, creation time (>1 byte) and TTL
+    issuer_at = plain.index(b"/ci")  # the path (= issuer) text
+    assert batch_codec.unpack(plain)["epoch"] == plain[epoch_at] == 0
+    for offset in (epoch_at, issuer_at, 1):
+        forged = _flip(token, offset)
+        assert forged != token
+        assert harness.store.lookup(forged) is None
+        with pytest.raises(CodedError) as refused:  # not "refused (...)": it never decrypted
+            harness.request(Operation.UPDATE, "auth/token/lookup", data={"token": forged})
+        assert (refused.value.status, str(refused.value)) == (403, "bad token")
