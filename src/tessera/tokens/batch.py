@@ -28,7 +28,7 @@ _PADDING = ("", "", "==", "=")
 # Low bits of the last character that carry no data, by length % 4 (-1: impossible length).
 _SPARE_BITS = (0, -1, 0x0F, 0x03)
 
-# The JSON form's short keys (tokens minted before batch_codec; read only).
+# The JSON form's short keys: tokens minted before batch_codec, and entries it cannot hold.
 _FIELDS = (
     ("p", "parent"),
     ("P", "policies"),
@@ -43,6 +43,8 @@ _FIELDS = (
     ("n", "namespace_id"),
     ("i", "internal_meta"),
     ("x", "no_identity_policies"),
+    ("I", "issuer"),
+    ("E", "epoch"),
 )
 
 
@@ -51,12 +53,15 @@ class MalformedBatchToken(ValueError):
 
 
 def encode(barrier: Barrier, entry: TokenEntry) -> str:
-    blob = barrier.encrypt("", batch_codec.pack(entry.__dict__))
+    packed = batch_codec.pack(entry.__dict__)
+    if packed is None:
+        return encode_json(barrier, entry)  # control characters or hundreds of policies: rare
+    blob = barrier.encrypt("", packed)
     return "hvb." + binascii.b2a_base64(blob, newline=False).translate(_STD_TO_URL, b"=").decode()
 
 
 def encode_json(barrier: Barrier, entry: TokenEntry) -> str:
-    """The former JSON form, kept so tests can mint a token as older servers did."""
+    """The JSON form: what older servers minted (tests mint such tokens), and the fallback."""
     doc = {}
     for short, name in _FIELDS:
         value = getattr(entry, name)
@@ -111,5 +116,6 @@ def _fields(plain: bytes) -> dict | None:
     if not isinstance(doc, dict):
         return None
     fields = {name: doc[short] for short, name in _FIELDS if short in doc}
-    fields["issuer"] = str(fields.get("path", ""))  # JSON tokens predate issuers: their path, epoch 0
+    if "issuer" not in fields:  # minted before issuers: their path, at epoch 0
+        fields["issuer"] = str(fields.get("path", ""))
     return fields

@@ -1,81 +1,132 @@
 """The compact binary form of a batch token's entry (what the barrier encrypts inside ``hvb.``).
 
-JSON made Tessera's batch tokens nearly twice as long as Vault's protobuf ones; this packs the
-same facts in fewer bytes. Layout after the version byte ``0x01`` (JSON always starts with
-``{``, so old tokens stay readable): a flags varint, creation time, TTL and issuer epoch as
-varints, the parent's 32-byte salted hash when there is one, then length-prefixed strings and
-string lists. Common values cost a byte or a flag bit instead of their text: strings are
-written as a varint that is either an index in ``_COMMON`` or ``len(_COMMON)`` + the length of
-the literal that follows; ``auth/`` prefixes are left out, an issuer equal to the path is not
-repeated, a UUID entity ID takes 16 bytes.
+JSON made Tessera's batch tokens nearly twice as long as Vault's protobuf ones. This form packs
+the same facts, plus the issuer and its epoch, in fewer bytes, and stays as quick to read as
+orjson (every request with a batch token decodes one): a fixed header read by one
+``struct.unpack_from``, the parent's 32-byte salted hash and a UUID entity ID as raw bytes, then
+every string joined by NUL and read by one ``split``. Frequent strings (``default``,
+``auth/token/create``, ...) are written as one control character.
+
+Header: version ``0x01`` (JSON always starts with ``{``, so older tokens stay readable), flags,
+creation time, TTL, epoch, and how many policies, metadata pairs, CIDRs and internal pairs
+follow. Strings that would be ambiguous here (control characters, too many items) make
+``pack`` return None, and the caller falls back to JSON, which carries the same fields.
 """
 
 from __future__ import annotations
 
+import re
+import struct
 import uuid
+from itertools import chain
 from typing import Any
 
 VERSION = 0x01
+_HEADER = struct.Struct(">BBIIIBBBB")  # version, flags, created, ttl, epoch, 4 counts
 
-# The seven common flags fit the first varint byte.
 _PARENT = 1 << 0
 _ISSUER_IS_PATH = 1 << 1
 _META = 1 << 2  # meta present (None and {} are both "no meta" to a reader)
-_PATH_AUTH = 1 << 3  # path starts with "auth/", left out
-_ISSUER_AUTH = 1 << 4
-_ENTITY_UUID = 1 << 5
-_ENTITY = 1 << 6  # an entity ID that is not a UUID follows
-_NO_IDENTITY_POLICIES = 1 << 7
-_NAMESPACE = 1 << 8
-_AUTH = "auth/"
-# Strings written as one byte. Append only: a token minted with an index must keep its meaning.
+_ENTITY_UUID = 1 << 3
+_ENTITY = 1 << 4  # an entity ID that is not a UUID, as a string
+_NAMESPACE = 1 << 5
+_NO_IDENTITY_POLICIES = 1 << 6
+
+_SEP = "\x00"
+# One control character each. Append only: a token minted with a code must keep its meaning.
 _COMMON = (
     "",
     "default",
     "token",
-    "token/create",
-    "token/create-orphan",
+    "auth/token/create",
+    "auth/token/create-orphan",
     "role_name",
+    "auth/approle/login",
 )
-_COMMON_INDEX = {text: i for i, text in enumerate(_COMMON)}
-_LITERAL = len(_COMMON)
+_CODE_OF = {text: chr(i + 1) for i, text in enumerate(_COMMON) if text}
+_TEXT_OF = {chr(i + 1): text for i, text in enumerate(_COMMON)}
+_CONTROL = re.compile("[\x00-\x1f]")  # separator and codes: such strings go to JSON instead
 
 
 class CodecError(ValueError):
     """Bytes that no encoder produced (only reachable with the barrier key: a bug, not an attack)."""
 
 
-def _varint(out: bytearray, value: int) -> None:
-    if value < 0:
-        raise CodecError("negative value")
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
+def pack(fields: dict[str, Any]) -> bytes | None:
+    """Encode a batch entry's fields (the names of ``TokenEntry``), or None if this form cannot
+    hold them (the caller writes JSON then). Every batch token minted comes here: few steps."""
+    parent: str = fields["parent"]
+    path: str = fields["path"]
+    issuer: str = fields["issuer"] or path
+    entity: str = fields["entity_id"]
+    namespace: str = fields["namespace_id"]
+    meta = fields["meta"]
+    internal = fields["internal_meta"]
+    policies = fields["policies"]
+    cidrs = fields["bound_cidrs"]
+    texts = [path, fields["display_name"], fields["role"]]
+    flags = 0
+    raw = b""
+    if parent:
+        if len(parent) != 65 or parent[0] != "h":
+            return None
+        flags = _PARENT
+        raw = _parent_bytes(parent)
+    if issuer == path:
+        flags |= _ISSUER_IS_PATH
+    else:
+        texts.append(issuer)
+    if entity:
+        entity_raw = _uuid_bytes(entity)
+        if entity_raw is None:
+            flags |= _ENTITY
+            texts.append(entity)
+        else:
+            flags |= _ENTITY_UUID
+            raw += entity_raw
+    if namespace != "root" and namespace:
+        flags |= _NAMESPACE
+        texts.append(namespace)
+    if fields["no_identity_policies"]:
+        flags |= _NO_IDENTITY_POLICIES
+    texts += policies
+    if meta:
+        flags |= _META
+        texts += chain.from_iterable(meta.items())
+    if internal:
+        texts += chain.from_iterable(internal.items())
+    texts += cidrs
+    try:
+        header = _HEADER.pack(
+            VERSION,
+            flags,
+            int(fields["creation_time"]),
+            fields["ttl"],
+            fields["epoch"],
+            len(policies),
+            len(meta) if meta else 0,
+            len(cidrs),
+            len(internal),
+        )
+        if _CONTROL.search("".join(texts)):  # TypeError for anything not a string
+            return None
+    except (struct.error, TypeError):  # out of range, too many items, not strings
+        return None
+    return header + raw + _SEP.join([_CODE_OF.get(t, t) for t in texts]).encode()
 
 
-def _text(out: bytearray, value: str) -> None:
-    index = _COMMON_INDEX.get(value)
-    if index is not None:
-        out.append(index)
-        return
-    raw = value.encode()
-    _varint(out, _LITERAL + len(raw))
-    out += raw
+_last_parent: tuple[str, bytes] = ("", b"")
 
 
-def _texts(out: bytearray, values: Any) -> None:
-    _varint(out, len(values))
-    for value in values:
-        _text(out, str(value))
-
-
-def _pairs(out: bytearray, mapping: dict[str, Any] | None) -> None:
-    items = list((mapping or {}).items())
-    _varint(out, len(items))
-    for key, value in items:
-        _text(out, str(key))
-        _text(out, str(value))
+def _parent_bytes(parent: str) -> bytes:
+    """The parent's 32 bytes; tokens minted in a row usually share their parent."""
+    global _last_parent
+    last = _last_parent
+    if last[0] == parent:
+        return last[1]
+    raw = bytes.fromhex(parent[1:])
+    _last_parent = (parent, raw)
+    return raw
 
 
 def _uuid_bytes(value: str) -> bytes | None:
@@ -86,137 +137,60 @@ def _uuid_bytes(value: str) -> bytes | None:
     return parsed.bytes if str(parsed) == value else None
 
 
-def pack(fields: dict[str, Any]) -> bytes:
-    """Encode a batch entry's fields (the names of ``TokenEntry``)."""
-    parent: str = fields["parent"]
-    path: str = fields["path"]
-    issuer: str = fields["issuer"] or path
-    entity: str = fields["entity_id"]
-    namespace: str = fields["namespace_id"]
-    entity_raw = _uuid_bytes(entity) if entity else None
-    flags = 0
-    if parent:
-        flags |= _PARENT
-    if issuer == path:
-        flags |= _ISSUER_IS_PATH
-    elif issuer.startswith(_AUTH):
-        flags |= _ISSUER_AUTH
-    if fields["no_identity_policies"]:
-        flags |= _NO_IDENTITY_POLICIES
-    if namespace and namespace != "root":
-        flags |= _NAMESPACE
-    if fields["meta"]:
-        flags |= _META
-    if path.startswith(_AUTH):
-        flags |= _PATH_AUTH
-    if entity_raw is not None:
-        flags |= _ENTITY_UUID
-    elif entity:
-        flags |= _ENTITY
-    out = bytearray((VERSION,))
-    _varint(out, flags)
-    _varint(out, int(fields["creation_time"]))
-    _varint(out, int(fields["ttl"]))
-    _varint(out, int(fields["epoch"]))
-    if parent:
-        out += _salted_bytes(parent)
-    _text(out, path[len(_AUTH) :] if flags & _PATH_AUTH else path)
-    _text(out, fields["display_name"])
-    if not flags & _ISSUER_IS_PATH:
-        _text(out, issuer[len(_AUTH) :] if flags & _ISSUER_AUTH else issuer)
-    _text(out, fields["role"])
-    if entity_raw is not None:
-        out += entity_raw
-    elif entity:
-        _text(out, entity)
-    _texts(out, fields["policies"])
-    if flags & _META:
-        _pairs(out, fields["meta"])
-    _texts(out, fields["bound_cidrs"])
-    _pairs(out, fields["internal_meta"])
-    if flags & _NAMESPACE:
-        _text(out, namespace)
-    return bytes(out)
-
-
-def _salted_bytes(salted: str) -> bytes:
-    """A salted ID is ``h`` + 64 hex digits; the token carries the 32 bytes."""
-    if len(salted) != 65 or not salted.startswith("h"):
-        raise CodecError("parent is not a salted token ID")
-    return bytes.fromhex(salted[1:])
-
-
-class _Reader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 1  # past the version byte
-
-    def varint(self) -> int:
-        value = shift = 0
-        while True:
-            if self.pos >= len(self.data) or shift > 63:
-                raise CodecError("truncated varint")
-            byte = self.data[self.pos]
-            self.pos += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return value
-            shift += 7
-
-    def raw(self, size: int) -> bytes:
-        end = self.pos + size
-        if end > len(self.data):
-            raise CodecError("truncated field")
-        chunk = self.data[self.pos : end]
-        self.pos = end
-        return chunk
-
-    def text(self) -> str:
-        code = self.varint()
-        if code < _LITERAL:
-            return _COMMON[code]
-        return self.raw(code - _LITERAL).decode()
-
-    def texts(self) -> list[str]:
-        return [self.text() for _ in range(self.varint())]
-
-    def pairs(self) -> dict[str, str]:
-        return {self.text(): self.text() for _ in range(self.varint())}
+def _pairs(texts: list[str], at: int, count: int) -> dict[str, str]:
+    # Equal halves: unpack checked the total count before.
+    return (
+        dict(zip(texts[at : at + 2 * count : 2], texts[at + 1 : at + 2 * count : 2], strict=False))
+        if count
+        else {}
+    )
 
 
 def unpack(data: bytes) -> dict[str, Any]:
-    """The fields ``pack`` wrote; raises CodecError (or UnicodeDecodeError) on anything else."""
-    if not data or data[0] != VERSION:
-        raise CodecError("unknown batch token version")
-    r = _Reader(data)
-    flags = r.varint()
-    fields: dict[str, Any] = {
-        "creation_time": float(r.varint()),
-        "ttl": r.varint(),
-        "epoch": r.varint(),
-        "parent": "h" + r.raw(32).hex() if flags & _PARENT else "",
-    }
-    path = r.text()
-    fields["path"] = _AUTH + path if flags & _PATH_AUTH else path
-    fields["display_name"] = r.text()
-    if flags & _ISSUER_IS_PATH:
-        fields["issuer"] = fields["path"]
-    else:
-        issuer = r.text()
-        fields["issuer"] = _AUTH + issuer if flags & _ISSUER_AUTH else issuer
-    fields["role"] = r.text()
+    """The fields ``pack`` wrote; raises CodecError (or UnicodeDecodeError) on anything else.
+
+    On every request with a batch token: slices and C calls, no loop over bytes.
+    """
+    if len(data) < _HEADER.size or data[0] != VERSION:
+        raise CodecError("truncated or unknown batch token")
+    _, flags, created, ttl, epoch, n_pol, n_meta, n_cidr, n_int = _HEADER.unpack_from(data)
+    pos = _HEADER.size
+    parent = entity = ""
+    if flags & _PARENT:
+        parent = "h" + data[pos : pos + 32].hex()
+        pos += 32
     if flags & _ENTITY_UUID:
-        fields["entity_id"] = str(uuid.UUID(bytes=r.raw(16)))
-    else:
-        fields["entity_id"] = r.text() if flags & _ENTITY else ""
-    fields["policies"] = r.texts()
-    fields["meta"] = r.pairs() if flags & _META else None
-    fields["bound_cidrs"] = r.texts()
-    fields["internal_meta"] = r.pairs()
-    fields["namespace_id"] = r.text() if flags & _NAMESPACE else "root"
-    fields["no_identity_policies"] = bool(flags & _NO_IDENTITY_POLICIES)
-    if r.pos != len(data):
-        raise CodecError("trailing bytes")
-    return fields
+        entity = str(uuid.UUID(bytes=data[pos : pos + 16]))
+        pos += 16
+    texts = [_TEXT_OF.get(t, t) for t in data[pos:].decode().split(_SEP)]
+    path = issuer = texts[0]
+    at = 3
+    if not flags & _ISSUER_IS_PATH:
+        issuer, at = texts[at], at + 1
+    if flags & _ENTITY:
+        entity, at = texts[at], at + 1
+    namespace = "root"
+    if flags & _NAMESPACE:
+        namespace, at = texts[at], at + 1
+    policies_end = at + n_pol
+    meta_end = policies_end + 2 * n_meta
+    cidrs_at = meta_end + 2 * n_int
+    if len(texts) != cidrs_at + n_cidr or (parent and len(parent) != 65):
+        raise CodecError("field counts do not match")
+    return {
+        "parent": parent,
+        "policies": texts[at:policies_end],
+        "path": path,
+        "meta": _pairs(texts, policies_end, n_meta) if flags & _META else None,
+        "display_name": texts[1],
+        "creation_time": float(created),
+        "ttl": ttl,
+        "role": texts[2],
+        "entity_id": entity,
+        "bound_cidrs": texts[cidrs_at:],
+        "namespace_id": namespace,
+        "internal_meta": _pairs(texts, meta_end, n_int),
+        "no_identity_policies": bool(flags & _NO_IDENTITY_POLICIES),
+        "issuer": issuer,
+        "epoch": epoch,
+    }
