@@ -48,6 +48,17 @@ _FIELDS = (
 )
 
 
+TAG_SIZE = 16  # AES-GCM's tag, the blob's last bytes
+
+
+def canonical(token_id: str) -> str:
+    """The ``hvb.`` spelling of a batch token (``b.`` is accepted too): what token_sha256 hashes."""
+    for prefix in BATCH_PREFIXES:
+        if token_id.startswith(prefix):
+            return "hvb." + token_id[len(prefix) :]
+    return token_id
+
+
 class MalformedBatchToken(ValueError):
     """Bad base64: Vault answers 500 here; Tessera answers 403 (see README)."""
 
@@ -74,10 +85,18 @@ def encode_json(barrier: Barrier, entry: TokenEntry) -> str:
 
 
 def decode(barrier: Barrier, token_id: str) -> TokenEntry | None:
-    """The entry inside a batch token, or None if it does not decrypt (tampered or foreign).
+    """The entry inside a batch token, or None if it does not decrypt (tampered or foreign)."""
+    opened = open_token(barrier, token_id)
+    return None if opened is None else opened[0]
 
-    Every request with a batch token comes here, so the checks are C calls: one regex, one
-    base64 decode, one look at the last character's spare bits, one AES-GCM open.
+
+def open_token(barrier: Barrier, token_id: str) -> tuple[TokenEntry, bytes] | None:
+    """The entry inside a batch token and the token's GCM tag, or None (tampered or foreign).
+
+    The tag names the token for the deny-list: unforgeable, unique per token, the same under
+    either prefix (``hvb.``/``b.``), and free to take. Every request with a batch token comes
+    here, so the checks are C calls: one regex, one base64 decode, one look at the last
+    character's spare bits, one AES-GCM open.
     """
     body = token_id
     for prefix in BATCH_PREFIXES:
@@ -106,7 +125,7 @@ def decode(barrier: Barrier, token_id: str) -> TokenEntry | None:
     entry.issue_time = float(entry.creation_time)
     entry.creation_ttl = entry.ttl
     entry.expire_time = float(entry.creation_time) + entry.ttl if entry.ttl else 0.0
-    return entry
+    return entry, blob[-TAG_SIZE:]
 
 
 def _fields(plain: bytes) -> dict | None:

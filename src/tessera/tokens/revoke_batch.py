@@ -1,8 +1,9 @@
 """auth/token/revoke-batch: put a leaked batch token on the deny-list until it would expire.
 
-Given the token, its own expiry bounds the entry. Given only its SHA-256 (a token one should
-not paste), the expiry is unknown, so the entry lasts as long as any token can: the system
-maximum TTL from now.
+Given the token, its own expiry bounds the entry, and its GCM tag names it (so neither prefix
+spelling gets through). Given only ``token_sha256`` (of the ``hvb.`` spelling; a token one
+should not paste), the expiry is unknown, so the entry lasts as long as any token can: the
+system maximum TTL from now.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from ..framework import ErrorResponse, Response
 from . import batch
-from .denylist import token_digest
 from .entry import is_batch_id
 
 if TYPE_CHECKING:
@@ -35,12 +35,13 @@ def revoke_batch_token(core: Core, token: str, token_sha256: str) -> Response | 
     if not is_batch_id(token):
         raise ErrorResponse("not a batch token: revoke service tokens with auth/token/revoke")
     try:
-        entry = batch.decode(store.barrier, token)
+        opened = batch.open_token(store.barrier, token)
     except batch.MalformedBatchToken:
-        entry = None
-    if entry is None:
+        opened = None
+    if opened is None:
         raise ErrorResponse("token to revoke not found")
+    entry, tag = opened
     if entry.expired():
         return None  # refused already, nothing to remember
-    store.revoke_batch(token_digest(token), entry.expire_time)
+    store.revoke_batch(tag, entry.expire_time)
     return None

@@ -296,14 +296,15 @@ class TokenStore:
         if not token_id or token_id.startswith(RECOVERY_PREFIXES):
             return None
         if is_batch_id(token_id):
-            entry = batch.decode(self.barrier, token_id)
-            if entry is None:
+            opened = batch.open_token(self.barrier, token_id)
+            if opened is None:
                 return None
+            entry, tag = opened
             if entry.expired() and not allow_expired:
                 return None
             if entry.parent and not self.alive(entry.parent):
                 return None
-            if self.batch_refusal(entry) is not None:
+            if self.batch_refusal(entry, tag) is not None:
                 return None
             return entry
         entry = self.lookup_salted(self.salted(token_id), allow_expired=allow_expired, tainted=tainted)
@@ -311,9 +312,9 @@ class TokenStore:
             entry.id = token_id
         return entry
 
-    def batch_refusal(self, entry: TokenEntry) -> str | None:
+    def batch_refusal(self, entry: TokenEntry, tag: bytes) -> str | None:
         """Why a batch token that decrypts is refused all the same, or None."""
-        if self.denylist.denied(entry.id):
+        if self.denylist.denied(entry.id if entry.id.startswith("hvb.") else batch.canonical(entry.id), tag):
             return REFUSED_REVOKED
         if self.issuers.stale(entry.issuer, entry.epoch):
             return REFUSED_EPOCH
@@ -324,14 +325,15 @@ class TokenStore:
         if not is_batch_id(token_id):
             return None
         try:
-            entry = batch.decode(self.barrier, token_id)
+            opened = batch.open_token(self.barrier, token_id)
         except batch.MalformedBatchToken:
             return None
-        return None if entry is None else self.batch_refusal(entry)
+        return None if opened is None else self.batch_refusal(*opened)
 
-    def revoke_batch(self, digest: bytes, expire_time: float) -> None:
-        """Deny a batch token (by its SHA-256) until it would have expired."""
-        self.denylist.add(digest, expire_time)
+    def revoke_batch(self, name: bytes, expire_time: float) -> None:
+        """Deny a batch token (its GCM tag, or the SHA-256 of its ``hvb.`` spelling) until it
+        would have expired."""
+        self.denylist.add(name, expire_time)
 
     def lookup_salted(
         self, salted_id: str, *, allow_expired: bool = False, tainted: bool = False
