@@ -3,7 +3,8 @@
 Storage layout (inside the barrier, under ``sys/token/``):
 ``salt``; ``id/<salted id>`` → entry; ``accessor/<salted accessor>`` → {accessor, salted_id};
 ``parent/<salted parent>/<salted child>`` → empty, for tree revocation; ``roles/<name>`` → role;
-``denylist/<sha256>`` → a revoked batch token's expiry; ``issuers/<id>`` → an issuer's epoch.
+``denylist/<GCM tag or SHA-256, hex>`` → a revoked batch token's expiry; ``issuers/<id>`` → an
+issuer's epoch.
 
 The store is the only writer of these keys, so it keeps an in-memory cache of service entries by
 salted ID (every write and revocation goes through it and updates the cache); validating a
@@ -124,7 +125,7 @@ class TokenStore:
         self._expiry_lock = threading.Lock()
         # Service entries by salted ID, without their raw IDs (those never stay in memory).
         self._cache: dict[str, CachedEntry] = {}
-        # Batch tokens cannot be deleted: they are refused by hash or by issuer epoch instead.
+        # Batch tokens cannot be deleted: they are refused by deny-list or issuer epoch instead.
         self.denylist = DenyList(storage)
         self.issuers = Issuers(storage)
 
@@ -328,7 +329,9 @@ class TokenStore:
             opened = batch.open_token(self.barrier, token_id)
         except batch.MalformedBatchToken:
             return None
-        return None if opened is None else self.batch_refusal(*opened)
+        if opened is None or opened[0].expired():
+            return None  # never a token, or past its TTL: nothing more to say than "bad token"
+        return self.batch_refusal(*opened)
 
     def revoke_batch(self, name: bytes, expire_time: float) -> None:
         """Deny a batch token (its GCM tag, or the SHA-256 of its ``hvb.`` spelling) until it
