@@ -32,20 +32,23 @@ def test_tour_names_the_default_address() -> None:
     assert f"export VAULT_ADDR={DEFAULT_ADDR}\n" in tour_script()
 
 
-def test_readme_tour_runs_top_to_bottom(fresh_tessera: TesseraServer, tmp_path: Path) -> None:
-    script = tour_script().replace(DEFAULT_ADDR, fresh_tessera.addr)
+def run_in_bash(script: str, server: TesseraServer, home: Path) -> subprocess.CompletedProcess[str]:
+    """README's commands as a user pastes them, against ``server``, with ``home`` as HOME and cwd."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
-    env["HOME"] = str(tmp_path)
-    env["TMPDIR"] = str(tmp_path)
+    env.update(HOME=str(home), TMPDIR=str(home))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace(DEFAULT_ADDR, server.addr)],
         capture_output=True,
         text=True,
         env=env,
-        cwd=tmp_path,
+        cwd=home,
         timeout=120,
     )
+
+
+def test_readme_tour_runs_top_to_bottom(fresh_tessera: TesseraServer, tmp_path: Path) -> None:
+    result = run_in_bash(tour_script(), fresh_tessera, tmp_path)
     assert result.returncode == 0, f"the tour stopped:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     out = result.stdout
     assert re.search(r"^type\s+batch$", out, re.M), "the batch token's lookup"

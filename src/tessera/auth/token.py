@@ -26,6 +26,7 @@ from ..tokens.common import is_sudo
 from ..tokens.entry import BATCH, TokenEntry
 from ..tokens.lookup import lookup_data
 from ..tokens.renew import renew_token
+from ..tokens.revoke_batch import revoke_batch_token
 from ..tokens.store import TokenStoreError
 from ..tokens.tidy import TIDY_RUNNING, TIDY_STARTED, start_tidy
 from .token_create import create_paths, role_paths
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from ..core.mounts import MountEntry
 
 # Root-protected paths of the token backend (spec tokens.md §2.9).
-ROOT_PATHS = ["revoke-orphan/*", "accessors*"]
+ROOT_PATHS = ["revoke-orphan/*", "accessors*", "revoke-batch"]
 
 
 def _lookup(core: Core, token: str, *, tainted: bool = False) -> TokenEntry | None:
@@ -58,7 +59,8 @@ def lifecycle_paths(core: Core) -> list[Path]:
             raise ErrorResponse("missing token ID")
         entry = _lookup(core, token, tainted=True)
         if entry is None:
-            raise CodedError(403, "bad token")
+            reason = core.tokens.refusal_of(token)  # a batch token that decrypts: say why
+            raise CodedError(403, f"bad token: batch token refused ({reason})" if reason else "bad token")
         return Response(data=lookup_data(core, entry, token))
 
     def lookup(req: Request, data: FieldData) -> Response | None:
@@ -158,6 +160,9 @@ def lifecycle_paths(core: Core) -> list[Path]:
             raise ErrorResponse(str(exc)) from None
         return None
 
+    def revoke_batch(req: Request, data: FieldData) -> Response | None:
+        return revoke_batch_token(core, data.get("token"), data.get("token_sha256"))
+
     def accessors(req: Request, data: FieldData) -> Response | None:
         return Response(data={"keys": core.tokens.list_accessors()})
 
@@ -208,6 +213,15 @@ def lifecycle_paths(core: Core) -> list[Path]:
             fields=TOKEN,
             operations={Operation.UPDATE: revoke_orphan},
             synopsis="Revoke a token, orphaning its children",
+        ),
+        Path(
+            "revoke-batch",
+            fields={
+                **TOKEN,
+                "token_sha256": Field(FieldType.STRING, "Hex SHA-256 of the batch token to revoke"),
+            },
+            operations={Operation.UPDATE: revoke_batch},
+            synopsis="Refuse a batch token from now until it expires (sudo)",
         ),
         Path(
             "renew-accessor",

@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "token renew": "token:TokenRenewCommand",
     "token revoke": "token:TokenRevokeCommand",
     "token capabilities": "token:TokenCapabilitiesCommand",
+    "token issuers": "token:TokenIssuersCommand",
+    "token cut-issuer": "token:TokenCutIssuerCommand",
     "read": "generic:ReadCommand",
     "write": "generic:WriteCommand",
     "list": "generic:ListCommand",

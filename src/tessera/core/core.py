@@ -382,6 +382,7 @@ class Core:
             try:
                 if self.tokens is not None and not self.sealed:
                     self.tokens.expire_due()
+                    self.tokens.denylist.prune()
                     for hook in list(self.tick_hooks):
                         hook()
                     for route in self.router.routes():

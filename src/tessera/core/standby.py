@@ -6,7 +6,7 @@ the active process. Its caches stay exact through the change feed (``storage/cha
 before each request it applies the keys committed since the last one, here.
 
 - token store keys (``sys/token/...``) and leases (``sys/expire/...``): the read cache's
-  entry, and the token store's cached entry;
+  entry, and the token store's cached entry, deny-list entry or issuer epoch;
 - a mount's keys: its backend's ``invalidate`` (Vault's InvalidateFunc) says what it drops;
 - anything else (the mount and audit tables, policies, quotas, the keyring, a mount whose backend
   cannot say): everything is reloaded, as at an unseal. Those change rarely.
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tessera.standby")
 
-_TOKEN_IDS = "sys/token/id/"
+_TOKEN_STORE = "sys/token/"
 
 
 def apply_changes(core: Core, keys: Iterable[str]) -> bool:
@@ -36,9 +36,9 @@ def apply_changes(core: Core, keys: Iterable[str]) -> bool:
     for key in keys:
         if cache is not None:
             cache.invalidate(key)
-        if key.startswith("sys/token/"):
-            if key.startswith(_TOKEN_IDS) and core.tokens is not None:
-                core.tokens.invalidate(key[len(_TOKEN_IDS) :])
+        if key.startswith(_TOKEN_STORE):
+            if core.tokens is not None:  # entries, the batch deny-list, issuer epochs
+                core.tokens.invalidate_key(key[len(_TOKEN_STORE) :])
             continue
         if key.startswith("sys/expire/"):
             continue

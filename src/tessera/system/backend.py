@@ -26,6 +26,7 @@ PATH_MODULES: list[tuple[str, str]] = [
     ("tessera.system.capabilities", "capabilities_paths"),
     ("tessera.system.wrapping", "wrapping_paths"),
     ("tessera.system.leases", "lease_paths"),
+    ("tessera.system.token_issuers", "token_issuer_paths"),
     ("tessera.system.tools", "tools_paths"),
     ("tessera.system.audit", "audit_paths"),
     ("tessera.system.quotas", "quota_paths"),

@@ -3,6 +3,9 @@
 Layout: ``hvb.`` + base64url-nopad(term (4) | 0x02 | nonce (12) | AES-GCM(entry) | tag), the same
 shape as Vault's. Nothing is written to storage; any key term still in the keyring decrypts,
 so batch tokens survive ``sys/rotate``.
+
+The entry is the compact binary form of ``batch_codec`` (issuer and epoch included, so AES-GCM
+authenticates them). Tokens minted before it carry JSON; they are read until they expire.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 import orjson
 
 from ..core.barrier import Barrier, BarrierError
+from . import batch_codec
 from .entry import BATCH, BATCH_PREFIXES, TokenEntry
 
 _RAW_URL_B64 = re.compile(r"[A-Za-z0-9_-]*")
@@ -24,7 +28,7 @@ _PADDING = ("", "", "==", "=")
 # Low bits of the last character that carry no data, by length % 4 (-1: impossible length).
 _SPARE_BITS = (0, -1, 0x0F, 0x03)
 
-# Compact field order inside the blob (short keys keep the token small).
+# The JSON form's short keys: tokens minted before batch_codec, and entries it cannot hold.
 _FIELDS = (
     ("p", "parent"),
     ("P", "policies"),
@@ -39,7 +43,20 @@ _FIELDS = (
     ("n", "namespace_id"),
     ("i", "internal_meta"),
     ("x", "no_identity_policies"),
+    ("I", "issuer"),
+    ("E", "epoch"),
 )
+
+
+TAG_SIZE = 16  # AES-GCM's tag, the blob's last bytes
+
+
+def canonical(token_id: str) -> str:
+    """The ``hvb.`` spelling of a batch token (``b.`` is accepted too): what token_sha256 hashes."""
+    for prefix in BATCH_PREFIXES:
+        if token_id.startswith(prefix):
+            return "hvb." + token_id[len(prefix) :]
+    return token_id
 
 
 class MalformedBatchToken(ValueError):
@@ -47,6 +64,15 @@ class MalformedBatchToken(ValueError):
 
 
 def encode(barrier: Barrier, entry: TokenEntry) -> str:
+    packed = batch_codec.pack(entry.__dict__)
+    if packed is None:
+        return encode_json(barrier, entry)  # control characters or hundreds of policies: rare
+    blob = barrier.encrypt("", packed)
+    return "hvb." + binascii.b2a_base64(blob, newline=False).translate(_STD_TO_URL, b"=").decode()
+
+
+def encode_json(barrier: Barrier, entry: TokenEntry) -> str:
+    """The JSON form: what older servers minted (tests mint such tokens), and the fallback."""
     doc = {}
     for short, name in _FIELDS:
         value = getattr(entry, name)
@@ -59,10 +85,18 @@ def encode(barrier: Barrier, entry: TokenEntry) -> str:
 
 
 def decode(barrier: Barrier, token_id: str) -> TokenEntry | None:
-    """The entry inside a batch token, or None if it does not decrypt (tampered or foreign).
+    """The entry inside a batch token, or None if it does not decrypt (tampered or foreign)."""
+    opened = open_token(barrier, token_id)
+    return None if opened is None else opened[0]
 
-    Every request with a batch token comes here, so the checks are C calls: one regex, one
-    base64 decode, one look at the last character's spare bits, one AES-GCM open.
+
+def open_token(barrier: Barrier, token_id: str) -> tuple[TokenEntry, bytes] | None:
+    """The entry inside a batch token and the token's GCM tag, or None (tampered or foreign).
+
+    The tag names the token for the deny-list: unforgeable, unique per token, the same under
+    either prefix (``hvb.``/``b.``), and free to take. Every request with a batch token comes
+    here, so the checks are C calls: one regex, one base64 decode, one look at the last
+    character's spare bits, one AES-GCM open.
     """
     body = token_id
     for prefix in BATCH_PREFIXES:
@@ -81,15 +115,26 @@ def decode(barrier: Barrier, token_id: str) -> TokenEntry | None:
     try:
         blob = binascii.a2b_base64(body.translate(_URL_TO_STD) + _PADDING[len(body) % 4])
         plain = barrier.decrypt("", blob)
-        doc = orjson.loads(plain)
+        fields = _fields(plain)
     except (binascii.Error, BarrierError, orjson.JSONDecodeError, ValueError):
+        return None  # CodecError and UnicodeDecodeError are ValueErrors
+    if fields is None:
         return None
-    if not isinstance(doc, dict):
-        return None
-    fields = {name: doc[short] for short, name in _FIELDS if short in doc}
     entry = TokenEntry(type=BATCH, renewable=False, **fields)
     entry.id = token_id
     entry.issue_time = float(entry.creation_time)
     entry.creation_ttl = entry.ttl
     entry.expire_time = float(entry.creation_time) + entry.ttl if entry.ttl else 0.0
-    return entry
+    return entry, blob[-TAG_SIZE:]
+
+
+def _fields(plain: bytes) -> dict | None:
+    if plain[:1] != b"{":
+        return batch_codec.unpack(plain)
+    doc = orjson.loads(plain)
+    if not isinstance(doc, dict):
+        return None
+    fields = {name: doc[short] for short, name in _FIELDS if short in doc}
+    if "issuer" not in fields:  # minted before issuers: their path, at epoch 0
+        fields["issuer"] = str(fields.get("path", ""))
+    return fields

@@ -58,6 +58,9 @@ class TokenEntry:
     max_ttl: int = 0
     auth_num_uses: int = 0
     auth_internal_data: dict[str, Any] = field(default_factory=dict)
+    # Batch tokens: the issuance path that minted it and that path's epoch then (tokens/issuers.py).
+    issuer: str = ""
+    epoch: int = 0
 
     @property
     def orphan(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..framework import ErrorResponse, FieldData, InternalError, Request, Response
 from ..framework.durations import DurationError, parse_duration_second
@@ -312,6 +312,15 @@ def login_token_type(mount: MountEntry, requested: str) -> str:
     return BATCH if requested in (BATCH, "default-batch") else SERVICE
 
 
+def login_issuer(mount_entry: MountEntry, path: str, internal_data: dict[str, Any]) -> str:
+    """The issuance path a login's batch token names: the role when the method has roles
+    (``auth/approle/role/ci``), else the login path itself."""
+    role = internal_data.get("role_name") or internal_data.get("role")
+    if isinstance(role, str) and role:
+        return f"auth/{mount_entry.path}role/{role}"
+    return path
+
+
 def issue_login_token(core: Core, req: Request, mount_entry: MountEntry, resp: Response) -> None:
     """Create the token for a successful login and fill ``resp.auth`` (Vault's LoginCreateToken)."""
     auth = resp.auth
@@ -367,6 +376,7 @@ def issue_login_token(core: Core, req: Request, mount_entry: MountEntry, resp: R
         renewable=auth.renewable and not batch,
         max_ttl=auth.max_ttl,
         auth_internal_data=dict(auth.internal_data),
+        issuer=login_issuer(mount_entry, req.full_path, auth.internal_data),
     )
     core.tokens.create(entry)
     auth.client_token = entry.id

@@ -2,7 +2,9 @@
 
 Storage layout (inside the barrier, under ``sys/token/``):
 ``salt``; ``id/<salted id>`` → entry; ``accessor/<salted accessor>`` → {accessor, salted_id};
-``parent/<salted parent>/<salted child>`` → empty, for tree revocation; ``roles/<name>`` → role.
+``parent/<salted parent>/<salted child>`` → empty, for tree revocation; ``roles/<name>`` → role;
+``denylist/<GCM tag or SHA-256, hex>`` → a revoked batch token's expiry; ``issuers/<id>`` → an
+issuer's epoch.
 
 The store is the only writer of these keys, so it keeps an in-memory cache of service entries by
 salted ID (every write and revocation goes through it and updates the cache); validating a
@@ -27,6 +29,7 @@ from ..core.barrier import Barrier
 from ..framework.errors import PermissionDenied
 from ..storage.base import Storage, TxnOp
 from . import batch
+from .denylist import DenyList
 from .entry import (
     BATCH,
     RECOVERY_PREFIXES,
@@ -37,6 +40,7 @@ from .entry import (
     is_batch_id,
 )
 from .ids import Salt, base62, new_accessor, new_service_id
+from .issuers import Issuers
 
 log = logging.getLogger("tessera.tokens")
 
@@ -44,6 +48,10 @@ log = logging.getLogger("tessera.tokens")
 RevokeHook = Callable[[TokenEntry], None]
 
 CACHE_LIMIT = 200_000
+
+# Why a batch token that decrypts is refused (a privileged lookup says so; the token gets 403).
+REFUSED_REVOKED = "revoked"
+REFUSED_EPOCH = "issuer epoch"
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TokenEntry))
 _LIST_FIELDS = tuple(
@@ -117,6 +125,9 @@ class TokenStore:
         self._expiry_lock = threading.Lock()
         # Service entries by salted ID, without their raw IDs (those never stay in memory).
         self._cache: dict[str, CachedEntry] = {}
+        # Batch tokens cannot be deleted: they are refused by deny-list or issuer epoch instead.
+        self.denylist = DenyList(storage)
+        self.issuers = Issuers(storage)
 
     # -- lifecycle -------------------------------------------------------------------
     def setup(self, *, expiry: bool = True) -> None:
@@ -128,6 +139,8 @@ class TokenStore:
             self.storage.put("salt", raw)
         self.salt = Salt(raw)
         self._cache.clear()
+        self.denylist.load()
+        self.issuers.load()
         if expiry:
             self._rebuild_expiry()
 
@@ -164,6 +177,15 @@ class TokenStore:
             else:
                 self._cache.pop(salted_id, None)
 
+    def invalidate_key(self, key: str) -> None:
+        """Another process wrote a key of this store (relative to ``sys/token/``)."""
+        if key.startswith("id/"):
+            self.invalidate(key[3:])
+        elif key.startswith("denylist/"):
+            self.denylist.invalidate(key[len("denylist/") :])
+        elif key.startswith("issuers/"):
+            self.issuers.invalidate(key[len("issuers/") :])
+
     def _remember(self, entry: TokenEntry) -> CachedEntry:
         if len(self._cache) >= CACHE_LIMIT:
             try:
@@ -190,6 +212,8 @@ class TokenStore:
             entry.issue_time = entry.creation_time
             entry.expire_time = entry.issue_time + entry.ttl if entry.ttl else 0.0
             entry.creation_ttl = entry.ttl
+            entry.issuer = entry.issuer or entry.path
+            entry.epoch = self.issuers.epoch(entry.issuer)
             entry.id = batch.encode(self.barrier, entry)
             return entry
         entry.type = SERVICE
@@ -273,18 +297,46 @@ class TokenStore:
         if not token_id or token_id.startswith(RECOVERY_PREFIXES):
             return None
         if is_batch_id(token_id):
-            entry = batch.decode(self.barrier, token_id)
-            if entry is None:
+            opened = batch.open_token(self.barrier, token_id)
+            if opened is None:
                 return None
+            entry, tag = opened
             if entry.expired() and not allow_expired:
                 return None
             if entry.parent and not self.alive(entry.parent):
+                return None
+            if self.batch_refusal(entry, tag) is not None:
                 return None
             return entry
         entry = self.lookup_salted(self.salted(token_id), allow_expired=allow_expired, tainted=tainted)
         if entry is not None:
             entry.id = token_id
         return entry
+
+    def batch_refusal(self, entry: TokenEntry, tag: bytes) -> str | None:
+        """Why a batch token that decrypts is refused all the same, or None."""
+        if self.denylist.denied(entry.id if entry.id.startswith("hvb.") else batch.canonical(entry.id), tag):
+            return REFUSED_REVOKED
+        if self.issuers.stale(entry.issuer, entry.epoch):
+            return REFUSED_EPOCH
+        return None
+
+    def refusal_of(self, token_id: str) -> str | None:
+        """For a privileged lookup: why this batch token is refused though it decrypts."""
+        if not is_batch_id(token_id):
+            return None
+        try:
+            opened = batch.open_token(self.barrier, token_id)
+        except batch.MalformedBatchToken:
+            return None
+        if opened is None or opened[0].expired():
+            return None  # never a token, or past its TTL: nothing more to say than "bad token"
+        return self.batch_refusal(*opened)
+
+    def revoke_batch(self, name: bytes, expire_time: float) -> None:
+        """Deny a batch token (its GCM tag, or the SHA-256 of its ``hvb.`` spelling) until it
+        would have expired."""
+        self.denylist.add(name, expire_time)
 
     def lookup_salted(
         self, salted_id: str, *, allow_expired: bool = False, tainted: bool = False

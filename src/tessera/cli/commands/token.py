@@ -1,4 +1,5 @@
-"""``token create|lookup|renew|revoke|capabilities``: the token store from the command line."""
+"""``token create|lookup|renew|revoke|capabilities|issuers|cut-issuer``: the token store from the
+command line (``revoke -batch``, ``issuers`` and ``cut-issuer`` are Tessera's own)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from ..base import FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
 from ..flags import Flag, FlagSet
 from ..godur import format_go_duration
 from ..gojson import Struct
-from ..output import output_data, output_secret, print_raw_field
+from ..output import output_data, output_secret, print_raw_field, table_output
 
 
 class TokenCreateCommand(Command):
@@ -342,6 +343,10 @@ Usage: tessera token revoke [options] [TOKEN | ACCESSOR]
 
       $ tessera token revoke -accessor 9793c9b3-e04a-46f3-e7b8-748d7da248da
 
+  Refuse a leaked batch token until it expires (sudo; Tessera only):
+
+      $ tessera token revoke -batch hvb.AAAAAQ...
+
   For a full list of examples, please see the documentation.
 """
 
@@ -349,6 +354,15 @@ Usage: tessera token revoke [options] [TOKEN | ACCESSOR]
         g = self.command_group()
         fs.add(g, Flag("accessor", "bool", "Treat the argument as an accessor instead of a token.", False))
         fs.add(g, Flag("self", "bool", "Perform the revocation on the currently authenticated token.", False))
+        fs.add(
+            g,
+            Flag(
+                "batch",
+                "bool",
+                "Put a batch token on the deny-list until it would expire (Tessera only; sudo).",
+                False,
+            ),
+        )
         fs.add(
             g,
             Flag(
@@ -377,9 +391,13 @@ Usage: tessera token revoke [options] [TOKEN | ACCESSOR]
             raise UsageError("Cannot use -self with -mode!")
         if accessor and mode:
             raise UsageError(f"Cannot use -accessor with -mode={mode}!")
+        if self.flag("batch") and (self_ or accessor or mode):
+            raise UsageError("Cannot use -batch with -self, -accessor or -mode!")
         client = self.client()
         try:
-            if self_:
+            if self.flag("batch"):
+                client.request("POST", "auth/token/revoke-batch", body={"token": token})
+            elif self_:
                 client.request("PUT", "auth/token/revoke-self")
             elif accessor:
                 client.request("POST", "auth/token/revoke-accessor", body={"accessor": token})
@@ -444,3 +462,61 @@ Usage: tessera token capabilities [options] [TOKEN] PATH
             self.ui.output(", ".join(sorted(caps)))
             return 0
         return output_data(self.ui, caps)
+
+
+class TokenIssuersCommand(Command):
+    name = "token issuers"
+    synopsis = "List batch-token issuance paths and their epochs"
+    flag_bits = FLAGS_HTTP | FLAGS_FORMAT
+    usage = """
+Usage: tessera token issuers [options]
+
+  Lists the paths that mint batch tokens (token-create paths, token roles,
+  AppRole roles, and every path ever cut) with each one's epoch. Tessera only.
+
+      $ tessera token issuers
+"""
+
+    def run(self, args: list[str]) -> int:
+        args = self.parse(args)
+        self.nargs(args, 0)
+        try:
+            body = self.client().request("LIST", "sys/token-issuers").json() or {}
+        except APIError as exc:
+            return self.fail("Error listing token issuers", exc)
+        data = body.get("data") or {}
+        info = data.get("key_info") or {}
+        epochs = {key: int((info.get(key) or {}).get("epoch", 0)) for key in data.get("keys") or []}
+        if self.ui.format != "table":
+            return output_data(self.ui, epochs)
+        lines = ["Issuer | Epoch"]
+        lines += [f"{key} | {epoch}" for key, epoch in epochs.items()]
+        self.ui.output(table_output(lines))
+        return 0
+
+
+class TokenCutIssuerCommand(Command):
+    name = "token cut-issuer"
+    synopsis = "Refuse every batch token an issuance path minted until now"
+    flag_bits = FLAGS_HTTP | FLAGS_FORMAT
+    usage = """
+Usage: tessera token cut-issuer [options] ID
+
+  Raises the epoch of an issuance path (see "tessera token issuers"): every
+  batch token it minted before now is refused, while new logins work at once.
+  Requires sudo. Tessera only.
+
+      $ tessera token cut-issuer auth/approle/role/ci
+"""
+
+    def run(self, args: list[str]) -> int:
+        args = self.parse(args)
+        self.nargs(args, 1)
+        issuer = args[0].strip().strip("/")
+        try:
+            body = self.client().request("POST", f"sys/token-issuers/{issuer}/bump").json() or {}
+        except APIError as exc:
+            return self.fail("Error cutting issuer", exc)
+        epoch = (body.get("data") or {}).get("epoch")
+        self.ui.output(f"Success! Cut {issuer}: batch tokens it minted before epoch {epoch} are refused")
+        return 0

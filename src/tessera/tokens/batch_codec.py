@@ -1,0 +1,196 @@
+"""The compact binary form of a batch token's entry (what the barrier encrypts inside ``hvb.``).
+
+JSON made Tessera's batch tokens nearly twice as long as Vault's protobuf ones. This form packs
+the same facts, plus the issuer and its epoch, in fewer bytes, and stays as quick to read as
+orjson (every request with a batch token decodes one): a fixed header read by one
+``struct.unpack_from``, the parent's 32-byte salted hash and a UUID entity ID as raw bytes, then
+every string joined by NUL and read by one ``split``. Frequent strings (``default``,
+``auth/token/create``, ...) are written as one control character.
+
+Header: version ``0x01`` (JSON always starts with ``{``, so older tokens stay readable), flags,
+creation time, TTL, epoch, and how many policies, metadata pairs, CIDRs and internal pairs
+follow. Strings that would be ambiguous here (control characters, too many items) make
+``pack`` return None, and the caller falls back to JSON, which carries the same fields.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import uuid
+from itertools import chain
+from typing import Any
+
+VERSION = 0x01
+_HEADER = struct.Struct(">BBIIIBBBB")  # version, flags, created, ttl, epoch, 4 counts
+
+_PARENT = 1 << 0
+_ISSUER_IS_PATH = 1 << 1
+_META = 1 << 2  # meta present (None and {} are both "no meta" to a reader)
+_ENTITY_UUID = 1 << 3
+_ENTITY = 1 << 4  # an entity ID that is not a UUID, as a string
+_NAMESPACE = 1 << 5
+_NO_IDENTITY_POLICIES = 1 << 6
+
+_SEP = "\x00"
+# One control character each. Append only: a token minted with a code must keep its meaning.
+_COMMON = (
+    "",
+    "default",
+    "token",
+    "auth/token/create",
+    "auth/token/create-orphan",
+    "role_name",
+    "auth/approle/login",
+)
+_CODE_OF = {text: chr(i + 1) for i, text in enumerate(_COMMON) if text}
+_TEXT_OF = {chr(i + 1): text for i, text in enumerate(_COMMON)}
+_CONTROL = re.compile("[\x00-\x1f]")  # separator and codes: such strings go to JSON instead
+
+
+class CodecError(ValueError):
+    """Bytes that no encoder produced (only reachable with the barrier key: a bug, not an attack)."""
+
+
+def pack(fields: dict[str, Any]) -> bytes | None:
+    """Encode a batch entry's fields (the names of ``TokenEntry``), or None if this form cannot
+    hold them (the caller writes JSON then). Every batch token minted comes here: few steps."""
+    parent: str = fields["parent"]
+    path: str = fields["path"]
+    issuer: str = fields["issuer"] or path
+    entity: str = fields["entity_id"]
+    namespace: str = fields["namespace_id"]
+    meta = fields["meta"]
+    internal = fields["internal_meta"]
+    policies = fields["policies"]
+    cidrs = fields["bound_cidrs"]
+    texts = [path, fields["display_name"], fields["role"]]
+    flags = 0
+    raw = b""
+    if parent:
+        if len(parent) != 65 or parent[0] != "h":
+            return None
+        flags = _PARENT
+        raw = _parent_bytes(parent)
+    if issuer == path:
+        flags |= _ISSUER_IS_PATH
+    else:
+        texts.append(issuer)
+    if entity:
+        entity_raw = _uuid_bytes(entity)
+        if entity_raw is None:
+            flags |= _ENTITY
+            texts.append(entity)
+        else:
+            flags |= _ENTITY_UUID
+            raw += entity_raw
+    if namespace != "root" and namespace:
+        flags |= _NAMESPACE
+        texts.append(namespace)
+    if fields["no_identity_policies"]:
+        flags |= _NO_IDENTITY_POLICIES
+    texts += policies
+    if meta:
+        flags |= _META
+        texts += chain.from_iterable(meta.items())
+    if internal:
+        texts += chain.from_iterable(internal.items())
+    texts += cidrs
+    try:
+        header = _HEADER.pack(
+            VERSION,
+            flags,
+            int(fields["creation_time"]),
+            fields["ttl"],
+            fields["epoch"],
+            len(policies),
+            len(meta) if meta else 0,
+            len(cidrs),
+            len(internal),
+        )
+        if _CONTROL.search("".join(texts)):  # TypeError for anything not a string
+            return None
+    except (struct.error, TypeError):  # out of range, too many items, not strings
+        return None
+    return header + raw + _SEP.join([_CODE_OF.get(t, t) for t in texts]).encode()
+
+
+_last_parent: tuple[str, bytes] = ("", b"")
+
+
+def _parent_bytes(parent: str) -> bytes:
+    """The parent's 32 bytes; tokens minted in a row usually share their parent."""
+    global _last_parent
+    last = _last_parent
+    if last[0] == parent:
+        return last[1]
+    raw = bytes.fromhex(parent[1:])
+    _last_parent = (parent, raw)
+    return raw
+
+
+def _uuid_bytes(value: str) -> bytes | None:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return parsed.bytes if str(parsed) == value else None
+
+
+def _pairs(texts: list[str], at: int, count: int) -> dict[str, str]:
+    # Equal halves: unpack checked the total count before.
+    return (
+        dict(zip(texts[at : at + 2 * count : 2], texts[at + 1 : at + 2 * count : 2], strict=False))
+        if count
+        else {}
+    )
+
+
+def unpack(data: bytes) -> dict[str, Any]:
+    """The fields ``pack`` wrote; raises CodecError (or UnicodeDecodeError) on anything else.
+
+    On every request with a batch token: slices and C calls, no loop over bytes.
+    """
+    if len(data) < _HEADER.size or data[0] != VERSION:
+        raise CodecError("truncated or unknown batch token")
+    _, flags, created, ttl, epoch, n_pol, n_meta, n_cidr, n_int = _HEADER.unpack_from(data)
+    pos = _HEADER.size
+    parent = entity = ""
+    if flags & _PARENT:
+        parent = "h" + data[pos : pos + 32].hex()
+        pos += 32
+    if flags & _ENTITY_UUID:
+        entity = str(uuid.UUID(bytes=data[pos : pos + 16]))
+        pos += 16
+    texts = [_TEXT_OF.get(t, t) for t in data[pos:].decode().split(_SEP)]
+    path = issuer = texts[0]
+    at = 3
+    if not flags & _ISSUER_IS_PATH:
+        issuer, at = texts[at], at + 1
+    if flags & _ENTITY:
+        entity, at = texts[at], at + 1
+    namespace = "root"
+    if flags & _NAMESPACE:
+        namespace, at = texts[at], at + 1
+    policies_end = at + n_pol
+    meta_end = policies_end + 2 * n_meta
+    cidrs_at = meta_end + 2 * n_int
+    if len(texts) != cidrs_at + n_cidr or (parent and len(parent) != 65):
+        raise CodecError("field counts do not match")
+    return {
+        "parent": parent,
+        "policies": texts[at:policies_end],
+        "path": path,
+        "meta": _pairs(texts, policies_end, n_meta) if flags & _META else None,
+        "display_name": texts[1],
+        "creation_time": float(created),
+        "ttl": ttl,
+        "role": texts[2],
+        "entity_id": entity,
+        "bound_cidrs": texts[cidrs_at:],
+        "namespace_id": namespace,
+        "internal_meta": _pairs(texts, meta_end, n_int),
+        "no_identity_policies": bool(flags & _NO_IDENTITY_POLICIES),
+        "issuer": issuer,
+        "epoch": epoch,
+    }

@@ -1,0 +1,157 @@
+"""The compact batch-token form: round trips, old JSON tokens still read, tampering refused."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from tessera.framework import CodedError, Operation
+from tessera.tokens import batch, batch_codec
+from tessera.tokens.entry import BATCH, TokenEntry
+from tests.tokens.conftest import CoreHarness
+
+_HEADER = 4 + 1 + 12  # key term, barrier version, GCM nonce: where the ciphertext starts
+
+
+def _fields(**overrides: object) -> dict:
+    base = TokenEntry(
+        type=BATCH,
+        parent="h" + "ab" * 32,
+        policies=["default", "x"],
+        path="auth/approle/login",
+        meta={"role_name": "ci"},
+        display_name="approle",
+        creation_time=1_765_000_000.0,
+        ttl=900,
+        entity_id=str(uuid.uuid4()),
+        bound_cidrs=["10.0.0.0/8"],
+        internal_meta={"k": "v"},
+        issuer="auth/approle/role/ci",
+        epoch=3,
+    ).__dict__
+    return {**base, **overrides}
+
+
+_KEYS = [
+    "parent",
+    "policies",
+    "path",
+    "meta",
+    "display_name",
+    "creation_time",
+    "ttl",
+    "role",
+    "entity_id",
+    "bound_cidrs",
+    "namespace_id",
+    "internal_meta",
+    "no_identity_policies",
+    "issuer",
+    "epoch",
+]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"parent": "", "meta": None, "entity_id": "", "bound_cidrs": [], "internal_meta": {}},
+        {"entity_id": "not-a-uuid", "namespace_id": "ns1", "no_identity_policies": True},
+        {"issuer": "auth/approle/login", "path": "auth/approle/login", "epoch": 0},
+        {"path": "sys/odd/path", "issuer": "elsewhere", "display_name": "token", "epoch": 2**32 - 1},
+        {"policies": ["default", "ünïcode", ""], "meta": {"e": "", "ü": "ß"}, "role": "r1"},
+    ],
+)
+def test_pack_round_trips_every_field(overrides: dict) -> None:
+    fields = _fields(**overrides)
+    back = batch_codec.unpack(batch_codec.pack(fields))
+    assert {k: back[k] for k in _KEYS} == {k: fields[k] for k in _KEYS}
+
+
+@pytest.mark.parametrize(
+    "mangle", [lambda b: b"", lambda b: b[:10], lambda b: b"\x02" + b[1:], lambda b: b + b"\x00x"]
+)
+def test_bytes_no_encoder_wrote_are_rejected(mangle: Callable[[bytes], bytes]) -> None:
+    """GCM already refuses altered tokens; this is the decoder's own guard against a bug."""
+    with pytest.raises(batch_codec.CodecError):
+        batch_codec.unpack(mangle(batch_codec.pack(_fields())))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"policies": ["default", "tab\there"]},
+        {"meta": {"k": "nul\x00inside"}},
+        {"policies": [f"p{i}" for i in range(300)]},
+        {"epoch": 2**32},
+        {"meta": {"k": 5}},
+    ],
+)
+def test_what_the_compact_form_cannot_hold_falls_back_to_json(harness: CoreHarness, overrides: dict) -> None:
+    assert batch_codec.pack(_fields(**overrides)) is None
+    entry = TokenEntry(
+        **{k: v for k, v in _fields(**overrides).items() if k in TokenEntry.__dataclass_fields__}
+    )
+    entry.creation_time = float(int(time.time()))
+    token = batch.encode(harness.core.barrier, entry)
+    back = batch.decode(harness.core.barrier, token)
+    assert back is not None and back.issuer == "auth/approle/role/ci" and back.epoch == entry.epoch
+    assert (back.policies, back.meta) == (entry.policies, entry.meta)
+
+
+def test_a_token_minted_in_the_old_json_form_is_still_accepted(harness: CoreHarness) -> None:
+    now = float(int(time.time()))
+    entry = TokenEntry(
+        type=BATCH,
+        policies=["default"],
+        path="auth/token/create",
+        display_name="token",
+        creation_time=now,
+        ttl=600,
+    )
+    old = batch.encode_json(harness.core.barrier, entry)
+    assert old.startswith("hvb.") and len(old) > len(batch.encode(harness.core.barrier, entry))
+    found = harness.store.lookup(old)
+    assert found is not None and found.policies == ["default"] and found.issuer == "auth/token/create"
+    resp = harness.request(Operation.UPDATE, "auth/token/lookup", data={"token": old})
+    assert resp is not None and resp.data["ttl"] > 0 and resp.data["type"] == "batch"
+    # It can be revoked like a new one, and expires as before.
+    assert harness.request(Operation.UPDATE, "auth/token/revoke-batch", data={"token": old}) is None
+    assert harness.store.lookup(old) is None
+    entry.creation_time = now - 700
+    assert harness.store.lookup(batch.encode_json(harness.core.barrier, entry)) is None
+
+
+def _flip(token: str, offset: int) -> str:
+    """The token with one ciphertext bit flipped at plaintext byte ``offset`` (AES-GCM is a
+    stream cipher: without the tag this would change exactly that field)."""
+    body = token[4:]
+    blob = bytearray(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    blob[_HEADER + offset] ^= 0x01
+    return "hvb." + base64.urlsafe_b64encode(bytes(blob)).decode().rstrip("=")
+
+
+def test_tampering_with_the_issuer_or_epoch_breaks_the_token(harness: CoreHarness) -> None:
+    role = {"token_type": "batch", "allowed_policies": ["x"], "orphan": True, "renewable": False}
+    harness.request(Operation.UPDATE, "auth/token/roles/ci", data=role)
+    token = harness.create(path="auth/token/create/ci", policies=["x"], ttl="15m")
+    entry = harness.store.lookup(token)
+    assert entry is not None and (entry.issuer, entry.epoch) == ("auth/token/create/ci", 0)
+    plain = harness.core.barrier.decrypt(
+        "", base64.urlsafe_b64decode(token[4:] + "=" * (-len(token[4:]) % 4))
+    )
+    epoch_at = 13  # version, flags, creation time (4), TTL (4), then the epoch's 4 bytes, big-endian
+    issuer_at = plain.index(b"/ci")  # the path, which is the issuer here
+    assert int.from_bytes(plain[10:14], "big") == batch_codec.unpack(plain)["epoch"] == 0
+    assert batch_codec.unpack(plain[:epoch_at] + b"\x01" + plain[epoch_at + 1 :])["epoch"] == 1
+    for offset in (epoch_at, issuer_at, 1):
+        forged = _flip(token, offset)
+        assert forged != token
+        assert harness.store.lookup(forged) is None
+        with pytest.raises(CodedError) as refused:  # not "refused (...)": it never decrypted
+            harness.request(Operation.UPDATE, "auth/token/lookup", data={"token": forged})
+        assert (refused.value.status, str(refused.value)) == (403, "bad token")
