@@ -34,7 +34,7 @@ from . import syshttp
 from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher
 from .forward import forwarded_client
-from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
+from .render import BASE_HEADERS_STR, error_body, render_error, render_logical, response_headers
 
 log = logging.getLogger("tessera.http")
 
@@ -106,7 +106,7 @@ class App:
         )
         if held and await durable is not None:  # never answer from state a crash could take back
             status, body, headers = 500, error_body(["internal error"]), []
-        out_headers = list(BASE_HEADERS) + headers
+        out_headers = response_headers(headers)
         if body is not None and scope["method"] != "HEAD":
             out_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
@@ -269,6 +269,8 @@ class App:
                 )
             standby.served(method, raw_path)
         out = BASE_HEADERS_STR + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
+        if extra and any(k == b"content-type" for k, _ in extra):
+            out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response_headers(extra)]
         payload = b"" if body is None or method == "HEAD" else body
 
         def send(error: BaseException | None) -> None:

@@ -51,6 +51,13 @@ BASE_HEADERS = [
 BASE_HEADERS_STR = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in BASE_HEADERS]
 
 
+def response_headers(extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The base headers plus ``extra``; a content type in ``extra`` replaces the JSON one."""
+    if any(k == b"content-type" for k, _ in extra):
+        return [h for h in BASE_HEADERS if h[0] != b"content-type"] + extra
+    return BASE_HEADERS + extra
+
+
 def injects(path: str) -> bool:
     return path in INJECTED_EXACT or path.startswith(INJECTED_PREFIXES)
 
@@ -138,6 +145,9 @@ def render_logical(
         if operation in (Operation.READ, Operation.LIST):
             return 404, error_body([])
         return 204, None
+    if isinstance(resp.raw_body, bytes):  # a certificate or CRL served as itself (pki/ca/pem)
+        status = resp.status or 200
+        return status, (None if status == 204 else resp.raw_body)
     if resp.raw_body is not None:
         return resp.status or 200, go_json(resp.raw_body)
     if (
