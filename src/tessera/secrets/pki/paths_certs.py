@@ -56,7 +56,7 @@ def _ext_key_usage(role: dict[str, Any]) -> list[str]:
 
 def _verbatim_role(mount_ttls: MountTTLs) -> dict[str, Any]:
     """The role sign-verbatim signs under when none is named: anything, with the mount's TTLs."""
-    role = {name: spec.default for name, spec in roles.ROLE_FIELDS.items()}
+    role = roles.role_view({})
     role.update(allow_any_name=True, enforce_hostnames=False, key_type="any", cn_validations=["disabled"])
     role["allowed_domains"] = []
     return role
@@ -64,9 +64,6 @@ def _verbatim_role(mount_ttls: MountTTLs) -> dict[str, Any]:
 
 def build(mount_ttls: MountTTLs) -> list[Path]:
     # -- roles -----------------------------------------------------------------------
-    def role_exists(req: Request, data: FieldData) -> bool:
-        return load_role(req, data.get("name")) is not None
-
     def write_role(req: Request, data: FieldData) -> Response:
         role = roles.role_from_fields(data)
         _apply_legacy(role, data)
@@ -99,7 +96,13 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
     def issue(req: Request, data: FieldData) -> Response:
         role = role_for(req, data)
         if role["key_type"] == "any":
-            raise ErrorResponse('role key type "any" not allowed for issuing certificates, only signing')
+            if not data.get("key_type") or data.get("key_type") == "any":
+                raise ErrorResponse(
+                    'role key type "any" not allowed for issuing certificates without providing key_type '
+                    "and/or key_bits request parameters"
+                )
+            role["key_type"] = data.get("key_type")
+            role["key_bits"] = x509util.validate_key_params(role["key_type"], data.get("key_bits"))
         return _sign(req, data, role, None)
 
     def sign(req: Request, data: FieldData) -> Response:
@@ -215,6 +218,8 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         "role": Field(FieldType.STRING, "The role to issue under."),
         "issuer_ref": Field(FieldType.STRING, "The issuer to sign with (default: the role's)."),
         "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
+        "key_type": Field(FieldType.STRING, "Key type when the role allows any."),
+        "key_bits": Field(FieldType.INT, "Key bits when the role allows any."),
     }
     role_fields = {**role_name, **roles.ROLE_FIELDS, **roles.LEGACY_FIELDS}
     ref = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
@@ -264,7 +269,6 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         Path(
             "roles/" + r"(?P<name>\w(([\w\-.]+)?\w)?)",
             fields=role_fields,
-            existence_check=role_exists,
             operations={
                 Operation.READ: read_role,
                 Operation.CREATE: write_role,

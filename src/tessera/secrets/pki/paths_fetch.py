@@ -43,7 +43,7 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
 
     def ca_pem(req: Request, data: FieldData) -> Response:
         issuer = _default_issuer(_store(req))
-        body = b"" if issuer is None else issuer.certificate.encode() + b"\n"
+        body = b"" if issuer is None else issuer.certificate.encode()
         return raw(body, "application/pem-certificate-chain")
 
     def ca_chain(req: Request, data: FieldData) -> Response:
@@ -61,7 +61,7 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         store = _store(req)
         issuer = _default_issuer(store)
         pem = "" if issuer is None else revocation.crl_pem(revocation.crl_der(store, issuer))
-        return raw((pem + "\n").encode() if pem else b"", "application/x-pem-file")
+        return raw(pem.encode(), "application/x-pem-file")
 
     def issuer_crl(req: Request, data: FieldData) -> Response:
         store = _store(req)
@@ -71,7 +71,7 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         if kind == "/der":
             return raw(der, "application/pkix-crl")
         if kind == "/pem":
-            return raw((revocation.crl_pem(der) + "\n").encode(), "application/x-pem-file")
+            return raw(revocation.crl_pem(der).encode(), "application/x-pem-file")
         return Response(data={"crl": revocation.crl_pem(der)})
 
     def read_cert(req: Request, data: FieldData) -> Response | None:
@@ -226,9 +226,7 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         Path(
             "ca/pem", operations={Operation.READ: ca_pem}, synopsis="Fetch the default CA certificate in PEM."
         ),
-        Path(
-            "(cert/)?ca_chain", operations={Operation.READ: ca_chain}, synopsis="Fetch the CA chain in PEM."
-        ),
+        Path("ca_chain", operations={Operation.READ: ca_chain}, synopsis="Fetch the CA chain in PEM."),
         Path("crl", operations={Operation.READ: crl}, synopsis="Fetch the CRL in DER."),
         Path("crl/pem", operations={Operation.READ: crl_pem}, synopsis="Fetch the CRL in PEM."),
         Path("crl/rotate", operations={Operation.READ: rotate_crl}, synopsis="Force a rebuild of the CRL."),
@@ -242,7 +240,7 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
             synopsis="Fetch an issuer's CRL.",
         ),
         Path(
-            "cert/(?P<serial>[0-9A-Fa-f:_-]+|ca|crl|delta-crl)",
+            "cert/(?P<serial>ca_chain|[0-9A-Fa-f:_-]+|ca|crl|delta-crl)",
             fields={
                 "serial": Field(
                     FieldType.STRING, "Certificate serial number, in colon- or hyphen-separated hex."
@@ -375,4 +373,4 @@ def _tidy(store: PKIStore, ops: dict[str, bool], buffer: int) -> tuple[int, int]
 
 
 def _chain_text(pems: list[str]) -> str:
-    return "".join(p + "\n" for p in pems)
+    return "\n".join(pems)
