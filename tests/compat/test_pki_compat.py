@@ -355,3 +355,49 @@ def test_issue_under_any_key_type(pki: PKI) -> None:
         pki.tes, "POST", "issue/any", {"common_name": "x", "key_type": "ec", "key_bits": 7}
     )
     assert (status, body) == (400, {"errors": ["unsupported bit length for EC key: 7"]})
+
+
+def test_issuer_revocation_and_references(pki: PKI) -> None:
+    with_root(pki, issuer_name="r1")
+    pki.same("POST", "root/generate/internal", {"common_name": "r2", "issuer_name": "r2"})
+    pki.same("POST", "issuer/r2/revoke")
+    pki.same("POST", "issuer/r2/revoke")
+    pki.same("GET", "issuer/r2")
+    pki.same("POST", "roles/x", {"allow_any_name": True, "issuer_ref": "r2"})
+    pki.same("POST", "config/issuers", {"default": "nope"})
+    pki.same("DELETE", "key/nope")
+    pki.same("POST", "root/sign-self-issued", {"certificate": "junk"})
+    pki.same("POST", "root/sign-self-issued", {})
+    # An unknown issuer: the reference answers 500 (as if it had failed); Tessera says 404, same text.
+    for path in ("issuer/nope", "issuer/nope/json", "key/nope"):
+        status, body, _ = pki.one(pki.ref, "GET", path)
+        assert status == 500
+        status, body, _ = pki.one(pki.tes, "GET", path)
+        assert status == 404 and "unable to find PKI" in body["errors"][0]
+
+
+def test_sign_self_issued(pki: PKI) -> None:
+    with_root(pki)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Other CA")])
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+    leaf = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+    ca = (
+        builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+        .decode()
+    )
+    pki.same("POST", "root/sign-self-issued", {"certificate": leaf})
+    pki.same("POST", "root/sign-self-issued", {"certificate": ca})

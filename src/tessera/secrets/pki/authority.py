@@ -47,7 +47,7 @@ def import_bundle(store: PKIStore, bundle: str) -> dict[str, Any]:
         known_keys.add(stored.id)
     imported_issuers, existing_issuers, mapping = [], [], {}
     for cert in certs:
-        if not _is_ca(cert):
+        if not is_ca(cert):
             raise ErrorResponse("refusing to import non-CA certificate")
         issuer, created = add_issuer(store, cert)
         (imported_issuers if created else existing_issuers).append(issuer.id)
@@ -71,7 +71,7 @@ def _load_der_key(der: bytes) -> x509util.PrivateKey:
     )
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
@@ -114,7 +114,7 @@ def rebuild_chains(store: PKIStore) -> None:
             if current.issuer == current.subject:
                 break
             parent = next(
-                (i for i in issuers if i.certificate not in chain and _signed_by(current, certs[i.id])),
+                (i for i in issuers if i.certificate not in chain and signed_by(current, certs[i.id])),
                 None,
             )
             if parent is None:
@@ -126,7 +126,7 @@ def rebuild_chains(store: PKIStore) -> None:
             store.put_issuer(issuer)
 
 
-def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     if child.issuer != parent.subject:
         return False
     try:
@@ -134,3 +134,25 @@ def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     except (ValueError, TypeError, x509.InvalidSignature):
         return False
     return True
+
+
+def resign(cert: x509.Certificate, issuer: x509.Certificate, key: x509util.PrivateKey) -> x509.Certificate:
+    """``cert`` as ``issuer`` signs it: same subject, key, validity and extensions, a new AKI."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(cert.subject)
+        .issuer_name(issuer.subject)
+        .public_key(cert.public_key())  # type: ignore[arg-type]
+        .serial_number(cert.serial_number)
+        .not_valid_before(cert.not_valid_before_utc)
+        .not_valid_after(cert.not_valid_after_utc)
+    )
+    for ext in cert.extensions:
+        if isinstance(ext.value, x509.AuthorityKeyIdentifier):
+            continue
+        builder = builder.add_extension(ext.value, ext.critical)
+    builder = builder.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()),  # type: ignore[arg-type]
+        critical=False,
+    )
+    return builder.sign(key, x509util.signature_hash(key))  # type: ignore[arg-type]

@@ -133,10 +133,14 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             if "issuer_ref" in data.schema and data.get("issuer_ref")
             else role["issuer_ref"]
         )
-        try:
-            issuer, ca_key = store.signing_issuer(ref)
-        except ErrorResponse as exc:
-            raise ErrorResponse(f"could not fetch the CA certificate (was one set?): {exc}") from None
+        if store.find_issuer(ref) is None:
+            detail = (
+                "no default issuer currently configured"
+                if ref in ("", "default")
+                else (f"unable to find PKI issuer for reference: {ref}")
+            )
+            raise ErrorResponse(f"could not fetch the CA certificate (was one set?): {detail}")
+        issuer, ca_key = store.signing_issuer(ref)
         warnings: list[str] = []
         cn = data.get("common_name")
         t, public_key, private = _names(data, role, csr, cn, warnings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -150,6 +152,27 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             warnings.append(issuing.AIA_WARNING)
         return Response(data=out, warnings=warnings)
 
+    def sign_self_issued(req: Request, data: FieldData) -> Response:
+        store = _store(req)
+        issuer, key = store.signing_issuer(data.get("issuer_ref") or "default")
+        blocks = [
+            der for kind, der in x509util.split_pem_blocks(data.get("certificate")) if kind == "CERTIFICATE"
+        ]
+        if not blocks:
+            raise ErrorResponse("certificate could not be PEM-decoded")
+        if len(blocks) > 1:
+            raise ErrorResponse("more than one certificate provided")
+        try:
+            cert = x509.load_der_x509_certificate(blocks[0])
+        except ValueError as exc:
+            raise ErrorResponse(f"error parsing certificate: {exc}") from None
+        if cert.subject != cert.issuer:
+            raise ErrorResponse("given certificate is not self-issued")
+        if not authority.is_ca(cert):
+            raise ErrorResponse("given certificate is not a CA certificate")
+        signed = authority.resign(cert, issuer.cert, x509util.load_private_key(key.private_key))
+        return Response(data={"certificate": x509util.cert_pem(signed), "issuing_ca": issuer.certificate})
+
     def import_certificate(req: Request, data: FieldData) -> Response:
         store = _store(req)
         bundle = data.get("certificate") or data.get("pem_bundle")
@@ -187,7 +210,16 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         return Response(data={"keys": [i.id for i in issuers], "key_info": info})
 
     def issuer_view(issuer: Issuer) -> dict[str, Any]:
+        revoked = (
+            {
+                "revocation_time": issuer.revocation_time,
+                "revocation_time_rfc3339": issuer.revocation_time_rfc3339,
+            }
+            if issuer.revoked
+            else {}
+        )
         return {
+            **revoked,
             "ca_chain": issuing.issuer_chain(issuer),
             "certificate": issuer.certificate,
             "crl_distribution_points": issuer.crl_distribution_points,
@@ -252,6 +284,14 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             )
         return None
 
+    def revoke_issuer(req: Request, data: FieldData) -> Response:
+        store = _store(req)
+        issuer = store.resolve_issuer(data.get("issuer_ref"))
+        warnings: list[str] = []
+        if not issuer.revoked:
+            warnings = _revoke_issuer(store, issuer)
+        return Response(data=issuer_view(issuer), warnings=warnings)
+
     def read_issuer_json(req: Request, data: FieldData) -> Response:
         issuer = _store(req).resolve_issuer(data.get("issuer_ref"))
         return Response(
@@ -306,8 +346,9 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
 
     def delete_key(req: Request, data: FieldData) -> Response | None:
         store = _store(req)
-        ref = data.get("key_ref")
-        key = store.resolve_key(ref)
+        key = store.find_key(data.get("key_ref"))
+        if key is None:
+            return None
         for issuer in store.issuers():
             if issuer.key_id == key.id:
                 raise ErrorResponse(f"Unable to delete key; still in use by issuer: {issuer.id}")
@@ -324,7 +365,12 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         store = _store(req)
         cfg = store.issuers_config()
         if data.has("default"):
-            cfg["default"] = store.resolve_issuer(data.get("default")).id
+            found = store.find_issuer(data.get("default"))
+            if found is None:
+                raise ErrorResponse(
+                    f"Error resolving issuer reference: unable to find PKI issuer for reference: {data.get('default')}"
+                )
+            cfg["default"] = found.id
         if data.has("default_follows_latest_issuer"):
             cfg["default_follows_latest_issuer"] = data.get("default_follows_latest_issuer")
         store.s.put_json("config/issuers", cfg)
@@ -423,6 +469,24 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             synopsis="Import the specified issuing certificates.",
         ),
         Path(
+            "root/sign-self-issued",
+            fields={
+                "certificate": Field(FieldType.STRING, "The self-issued certificate to re-sign, in PEM."),
+                "issuer_ref": Field(FieldType.STRING, "The issuer to sign with.", default="default"),
+                "require_matching_certificate_algorithms": Field(
+                    FieldType.BOOL, "Require the same key algorithm as the issuer.", default=False
+                ),
+            },
+            operations={Operation.UPDATE: sign_self_issued},
+            synopsis="Signs another CA's self-issued certificate.",
+        ),
+        Path(
+            "issuer/" + ref + "/revoke",
+            fields=issuer_ref,
+            operations={Operation.UPDATE: revoke_issuer},
+            synopsis="Revoke the specified issuer certificate.",
+        ),
+        Path(
             "root",
             operations={Operation.DELETE: delete_root},
             synopsis="Deletes the root CA key to allow a new one to be generated.",
@@ -490,3 +554,46 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
 def raw(body: bytes, content_type: str) -> Response:
     """A body served as itself (a certificate, a CRL), as Vault's http_raw_body responses."""
     return Response(raw_body=body, status=200 if body else 204, headers={"Content-Type": content_type})
+
+
+SELF_SIGNED_REVOKE_WARNING = (
+    "This issuer is a self-signed (potentially root) certificate. This means it may not be considered "
+    "revoked if there is not an external, cross-signed variant of this certificate. This issuer's serial "
+    "number will not appear on its own CRL."
+)
+NO_PARENT_REVOKE_WARNING = (
+    "This issuer lacks another parent issuer within the mount. This means it will not appear on any other "
+    "CRLs and may not be considered revoked by clients. Consider adding this issuer to its issuer's CRL as "
+    "well if it is not self-signed."
+)
+
+
+def _revoke_issuer(store: PKIStore, issuer: Issuer) -> list[str]:
+    """Mark an issuer revoked (it may no longer issue) and list it on its parent's CRL, if the mount has one."""
+    now = time.time()
+    issuer.revoked = True
+    issuer.revocation_time = int(now)
+    issuer.revocation_time_rfc3339 = x509util.rfc3339(datetime.datetime.fromtimestamp(now, datetime.UTC))
+    issuer.usage = ",".join(u for u in issuer.usage.split(",") if u != "issuing-certificates")
+    store.put_issuer(issuer)
+    cert = issuer.cert
+    warnings = []
+    if cert.subject == cert.issuer:
+        warnings.append(SELF_SIGNED_REVOKE_WARNING)
+    parent = next(
+        (p for p in store.issuers() if p.id != issuer.id and authority.signed_by(cert, p.cert)), None
+    )
+    if parent is None:
+        warnings.append(NO_PARENT_REVOKE_WARNING)
+    else:
+        store.put_revocation(
+            issuer.serial,
+            {
+                "serial": issuer.serial,
+                "revocation_time": issuer.revocation_time,
+                "revocation_time_rfc3339": issuer.revocation_time_rfc3339,
+                "issuer_id": parent.id,
+            },
+        )
+    revocation.rebuild_crls(store)
+    return warnings

@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography import x509
 
-from ...framework import ErrorResponse, Request
+from ...framework import CodedError, ErrorResponse, Request
 from ...storage.base import Storage
 from . import x509util
 
@@ -56,6 +56,8 @@ class Issuer:
     crl_distribution_points: list[str] = field(default_factory=list)
     ocsp_servers: list[str] = field(default_factory=list)
     revoked: bool = False
+    revocation_time: int = 0
+    revocation_time_rfc3339: str = ""
 
     @property
     def cert(self) -> x509.Certificate:
@@ -116,10 +118,11 @@ class PKIStore:
         self.s.put_json("config/issuers", cfg)
 
     def resolve_issuer(self, ref: str) -> Issuer:
-        """An issuer by ``default``, ID or name, or Vault's error."""
+        """An issuer by ``default``, ID or name; an unknown one is a 404 with Vault's text (the
+        reference answers 500 here, as if the server had failed)."""
         found = self.find_issuer(ref)
         if found is None:
-            raise ErrorResponse(f"unable to find PKI issuer for reference: {ref}")
+            raise CodedError(404, f"unable to find PKI issuer for reference: {ref}")
         return found
 
     def find_issuer(self, ref: str) -> Issuer | None:
@@ -144,6 +147,12 @@ class PKIStore:
             if ref in ("", "default"):
                 raise ErrorResponse("no default issuer currently configured")
             raise ErrorResponse(f"unable to find PKI issuer for reference: {ref}")
+        if "issuing-certificates" not in issuer.usage.split(","):
+            raise ErrorResponse(
+                f"error fetching CA certificate: error while attempting to use issuer {issuer.id}: requested "
+                f"usage issuing-certificates for issuer [id:{issuer.id} / name:{issuer.name}] but only had "
+                f"usage {issuer.usage}"
+            )
         key = self.key(issuer.key_id) if issuer.key_id else None
         if key is None:
             raise ErrorResponse(
@@ -170,14 +179,16 @@ class PKIStore:
         return self.s.get_json("config/keys") or {"default": ""}
 
     def resolve_key(self, ref: str) -> Key:
+        found = self.find_key(ref)
+        if found is None:
+            raise CodedError(404, f"unable to find PKI key for reference: {ref}")
+        return found
+
+    def find_key(self, ref: str) -> Key | None:
         if ref in ("", "default"):
             default = self.keys_config()["default"]
-            found = self.key(default) if default else None
-        else:
-            found = self.key(ref) or next((k for k in self.all_keys() if k.name == ref), None)
-        if found is None:
-            raise ErrorResponse(f"unable to find PKI key for reference: {ref}")
-        return found
+            return self.key(default) if default else None
+        return self.key(ref) or next((k for k in self.all_keys() if k.name == ref), None)
 
     def add_key(self, private_key: x509util.PrivateKey, name: str = "") -> Key:
         """Store a key, or return the stored one with the same public key."""

@@ -299,7 +299,7 @@ def _ext_key_usage(t: Template) -> list[x509.ObjectIdentifier]:
     return oids
 
 
-def _signature_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
+def signature_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
     return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
 
 
@@ -362,7 +362,7 @@ def build_certificate(
     if t.policy_identifiers:
         policies = [x509.PolicyInformation(x509.ObjectIdentifier(p), None) for p in t.policy_identifiers]
         builder = builder.add_extension(x509.CertificatePolicies(policies), critical=False)
-    return builder.sign(signer_key, _signature_hash(signer_key))  # type: ignore[arg-type]
+    return builder.sign(signer_key, signature_hash(signer_key))  # type: ignore[arg-type]
 
 
 def build_csr(t: Template, key: PrivateKey) -> x509.CertificateSigningRequest:
@@ -371,7 +371,7 @@ def build_csr(t: Template, key: PrivateKey) -> x509.CertificateSigningRequest:
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-    return builder.sign(key, _signature_hash(key))  # type: ignore[arg-type]
+    return builder.sign(key, signature_hash(key))  # type: ignore[arg-type]
 
 
 def csr_pem(csr: x509.CertificateSigningRequest) -> str:
@@ -401,7 +401,7 @@ def build_crl(
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
         )
-    return builder.sign(key, _signature_hash(key))  # type: ignore[arg-type]
+    return builder.sign(key, signature_hash(key))  # type: ignore[arg-type]
 
 
 def crl_pem(crl: x509.CertificateRevocationList) -> str:
