@@ -7,6 +7,7 @@ import threading
 import uuid
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
@@ -71,7 +72,7 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         if kind == "/der":
             return raw(der, "application/pkix-crl")
         if kind == "/pem":
-            return raw(revocation.crl_pem(der).encode(), "application/x-pem-file")
+            return raw(revocation.crl_pem(der).encode() + b"\n", "application/x-pem-file")
         return Response(data={"crl": revocation.crl_pem(der)})
 
     def read_cert(req: Request, data: FieldData) -> Response | None:
@@ -118,8 +119,14 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         if serial and pem:
             raise ErrorResponse("Must provide either the certificate or the serial to revoke; not both.")
         if pem:
+            blocks = [der for kind, der in x509util.split_pem_blocks(pem) if kind == "CERTIFICATE"]
+            if len(pem.strip()) < 75 or not blocks:
+                raise ErrorResponse(
+                    "provided certificate data was too short; perhaps a path was passed to the API rather "
+                    "than the contents of a PEM file"
+                )
             try:
-                cert = x509util.load_cert(pem.strip())
+                cert = x509.load_der_x509_certificate(blocks[0])
             except ValueError:
                 raise ErrorResponse("certificate could not be parsed") from None
             serial = x509util.format_serial(cert.serial_number)

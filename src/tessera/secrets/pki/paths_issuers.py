@@ -275,14 +275,14 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         was_default = store.issuers_config()["default"] == issuer.id
         store.delete_issuer(issuer.id)
         authority.rebuild_chains(store)
+        warnings = []
         if was_default:
-            return Response(
-                warnings=[
-                    f"Deleted issuer {issuer.id} (via issuer_ref {ref}); this was configured as the default "
-                    "issuer. Operations without an explicit issuer will not work until a new default is configured."
-                ]
+            warnings.append(
+                f"Deleted issuer {issuer.id} (via issuer_ref {ref}); this was configured as the default "
+                "issuer. Operations without an explicit issuer will not work until a new default is configured."
             )
-        return None
+        warnings += _role_reference_warnings(storage_of(req), issuer, was_default)
+        return Response(warnings=warnings) if warnings else None
 
     def revoke_issuer(req: Request, data: FieldData) -> Response:
         store = _store(req)
@@ -305,7 +305,8 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
 
     def read_issuer_pem(req: Request, data: FieldData) -> Response:
         issuer = _store(req).resolve_issuer(data.get("issuer_ref"))
-        return raw(issuer.certificate.encode() + b"\n", "application/pem-file")
+        chain = issuing.issuer_chain(issuer)
+        return raw("".join(pem + "\n" for pem in chain).encode(), "application/pem-certificate-chain")
 
     def read_issuer_der(req: Request, data: FieldData) -> Response:
         issuer = _store(req).resolve_issuer(data.get("issuer_ref"))
@@ -597,3 +598,14 @@ def _revoke_issuer(store: PKIStore, issuer: Issuer) -> list[str]:
         )
     revocation.rebuild_crls(store)
     return warnings
+
+
+def _role_reference_warnings(storage: Any, issuer: Issuer, was_default: bool) -> list[str]:
+    """How many roles still name the deleted issuer (by name, ID, or as the default)."""
+    counts: dict[str, int] = {}
+    for name in storage.list("role/"):
+        role = storage.get_json("role/" + name) or {}
+        ref = role.get("issuer_ref", "default")
+        if (ref in (issuer.id, issuer.name) and ref) or (ref == "default" and was_default):
+            counts[ref] = counts.get(ref, 0) + 1
+    return [f"{count} roles reference {ref}" for ref, count in counts.items()]
