@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 
 def ok(server: TesseraServer, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
     status, answer, _ = server.call(method, path, json=body, token=token)
-    assert status in (200, 204), (method, path, status, answer)
+    assert status in (200, 202, 204), (method, path, status, answer)
     return answer
 
 
@@ -331,3 +331,97 @@ def test_keys_stay_behind_the_barrier_and_survive_a_restart(
     assert again["issuing_ca"] == made["data"]["certificate"]
     crl = x509.load_der_x509_crl(raw(srv, f"{path}/crl"))
     assert [format(r.serial_number, "x") for r in crl] == [leaf["serial_number"].replace(":", "").lstrip("0")]
+
+
+# -- tidy, sudo, audit ---------------------------------------------------------------------------------
+
+
+def test_tidy_removes_expired_certificates_past_the_safety_buffer(tessera: TesseraServer) -> None:
+    path = mount(tessera)
+    ok(
+        tessera,
+        "POST",
+        f"{path}/root/generate/internal",
+        {"common_name": "Tidy Root", "key_type": "ec", "ttl": "8760h"},
+    )
+    ok(tessera, "POST", f"{path}/roles/short", {"allow_any_name": True, "key_type": "ec", "ttl": "1s"})
+    ok(tessera, "POST", f"{path}/roles/long", {"allow_any_name": True, "key_type": "ec", "ttl": "1h"})
+    short = ok(tessera, "POST", f"{path}/issue/short", {"common_name": "short"})["data"]
+    gone = ok(tessera, "POST", f"{path}/issue/short", {"common_name": "revoked"})["data"]
+    ok(tessera, "POST", f"{path}/revoke", {"serial_number": gone["serial_number"]})
+    kept = ok(tessera, "POST", f"{path}/issue/long", {"common_name": "long"})["data"]
+    assert wait_for(lambda: time.time() > short["expiration"] + 2 and time.time() > gone["expiration"] + 2)
+    started = ok(
+        tessera,
+        "POST",
+        f"{path}/tidy",
+        {"tidy_cert_store": True, "tidy_revoked_certs": True, "safety_buffer": "1s"},
+    )
+    assert started["warnings"] and "successfully started" in started["warnings"][0]
+    keys = ok(tessera, "LIST", f"{path}/certs")["data"]["keys"]
+    assert short["serial_number"] not in keys and gone["serial_number"] not in keys
+    assert kept["serial_number"] in keys and len(keys) == 2  # and the root
+    status = ok(tessera, "GET", f"{path}/tidy-status")["data"]
+    assert (status["state"], status["cert_store_deleted_count"], status["revoked_cert_deleted_count"]) == (
+        "Finished",
+        1,
+        1,
+    )
+    assert list(x509.load_der_x509_crl(raw(tessera, f"{path}/crl"))) == []
+
+
+def test_deleting_all_issuers_needs_sudo(tessera: TesseraServer) -> None:
+    path = mount(tessera)
+    ok(tessera, "POST", f"{path}/root/generate/internal", {"common_name": "Sudo Root"})
+    ok(
+        tessera,
+        "PUT",
+        "sys/policies/acl/pki-no-sudo",
+        {"policy": f'path "{path}/*" {{ capabilities = ["delete", "read", "list"] }}'},
+    )
+    ok(
+        tessera,
+        "PUT",
+        "sys/policies/acl/pki-sudo",
+        {"policy": f'path "{path}/*" {{ capabilities = ["delete", "sudo"] }}'},
+    )
+    plain = ok(tessera, "POST", "auth/token/create", {"policies": ["pki-no-sudo"]})["auth"]["client_token"]
+    sudo = ok(tessera, "POST", "auth/token/create", {"policies": ["pki-sudo"]})["auth"]["client_token"]
+    status, _, _ = tessera.call("DELETE", f"{path}/root", token=plain)
+    assert status == 403
+    ok(tessera, "DELETE", f"{path}/root", token=sudo)
+    status, _, _ = tessera.call("LIST", f"{path}/issuers", token=plain)
+    assert status == 404
+
+
+def test_raw_answers_are_audited_with_their_content_type(tessera: TesseraServer, tmp_path: Path) -> None:
+    import base64
+    import json
+
+    log = tmp_path / "audit.log"
+    name = "pki-" + uuid.uuid4().hex[:6]
+    ok(
+        tessera,
+        "PUT",
+        f"sys/audit/{name}",
+        {"type": "file", "options": {"file_path": str(log), "log_raw": "true"}},
+    )
+    try:
+        path = mount(tessera)
+        ok(tessera, "POST", f"{path}/root/generate/internal", {"common_name": "Audited Root"})
+        pem = raw(tessera, f"{path}/ca/pem")
+
+        def entry() -> dict[str, Any] | None:
+            for line in log.read_text().splitlines():
+                record = json.loads(line)
+                if record["type"] == "response" and record["request"]["path"] == f"{path}/ca/pem":
+                    return record
+            return None
+
+        assert wait_for(lambda: entry() is not None)
+        data = entry()["response"]["data"]  # type: ignore[index]
+        assert data["http_content_type"] == "application/pem-certificate-chain"
+        assert data["http_status_code"] == 200
+        assert base64.b64decode(data["http_raw_body"]) == pem
+    finally:
+        ok(tessera, "DELETE", f"sys/audit/{name}")
