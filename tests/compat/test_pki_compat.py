@@ -436,3 +436,72 @@ def test_revoke_by_certificate(pki: PKI) -> None:
     assert status == 500
     status, body, _ = pki.one(pki.tes, "POST", "revoke", {"certificate": "junk"})
     assert status == 400 and "provided certificate data was too short" in body["errors"][0]
+
+
+def describe(pem: str) -> dict[str, Any]:
+    """What a certificate says, without what is random (keys, serials, signatures, exact times)."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    out: dict[str, Any] = {
+        "version": cert.version.name,
+        "subject": [(a.oid.dotted_string, a.value, a._type.name) for a in cert.subject],
+        "issuer": cert.issuer.rfc4514_string(),
+        "signature": cert.signature_algorithm_oid.dotted_string,
+        "lifetime": round((cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds() / 60),
+        "extensions": [],
+    }
+    for ext in cert.extensions:
+        value: Any = type(ext.value).__name__
+        if isinstance(ext.value, (x509.KeyUsage, x509.BasicConstraints, x509.ExtendedKeyUsage)):
+            value = repr(ext.value)
+        elif isinstance(ext.value, x509.SubjectAlternativeName):
+            value = sorted(str(n.value) for n in ext.value)
+        elif isinstance(ext.value, (x509.CRLDistributionPoints, x509.AuthorityInformationAccess)):
+            value = repr(ext.value)
+        out["extensions"].append((ext.oid.dotted_string, ext.critical, value))
+    return out
+
+
+def test_certificate_contents_match(pki: PKI) -> None:
+    root_ref, root_tes = with_root(pki)
+    assert describe(root_ref["data"]["certificate"]) == describe(root_tes["data"]["certificate"])
+    pki.same(
+        "POST",
+        "config/urls",
+        {
+            "issuing_certificates": "http://127.0.0.1:8200/v1/pki/ca",
+            "crl_distribution_points": "http://127.0.0.1:8200/v1/pki/crl",
+        },
+    )
+    roles = {
+        "ec": {"allowed_domains": "example.com", "allow_subdomains": True, "key_type": "ec", "ttl": "2h"},
+        "rsa": {
+            "allow_any_name": True,
+            "ext_key_usage": ["CodeSigning"],
+            "key_usage": ["DigitalSignature"],
+            "ou": "Eng",
+            "organization": "Example Org",
+            "country": "NL",
+            "ttl": "1h",
+        },
+        "ed": {"allow_any_name": True, "key_type": "ed25519", "server_flag": False, "ttl": "1h"},
+    }
+    requests_ = {
+        "ec": {
+            "common_name": "www.example.com",
+            "alt_names": "api.example.com,user@mail.example.com",
+            "ip_sans": "10.0.0.1",
+        },
+        "rsa": {"common_name": "signer", "exclude_cn_from_sans": True},
+        "ed": {"common_name": "ed.example.com", "uri_sans": "spiffe://example/x"},
+    }
+    for role, settings in roles.items():
+        if role == "ed":
+            settings = {**settings, "allowed_uri_sans": "spiffe://*"}
+        pki.same("POST", f"roles/{role}", settings)
+        ref, tes = pki.same("POST", f"issue/{role}", requests_[role])
+        a, b = describe(ref["data"]["certificate"]), describe(tes["data"]["certificate"])
+        assert a == b, f"{role}\n  ref: {a}\n  tes: {b}"
+    pki.same("POST", "issue/ec", {"common_name": "www.example.com", "alt_names": "user@example.com"})
+    ref, tes = pki.same("POST", "sign-verbatim", {"csr": make_csr("v.example.com", ["w.example.com"])})
+    a, b = describe(ref["data"]["certificate"]), describe(tes["data"]["certificate"])
+    assert a == b, f"verbatim\n  ref: {a}\n  tes: {b}"

@@ -42,16 +42,18 @@ def load_role(req: Request, name: str) -> dict[str, Any] | None:
 
 
 def _ext_key_usage(role: dict[str, Any]) -> list[str]:
-    names = list(role.get("ext_key_usage") or [])
-    for flag, eku in (
-        ("server_flag", "ServerAuth"),
-        ("client_flag", "ClientAuth"),
-        ("code_signing_flag", "CodeSigning"),
-        ("email_protection_flag", "EmailProtection"),
-    ):
-        if role.get(flag):
-            names.append(eku)
-    return names
+    """The role's flags first, then its named usages, as the reference adds them."""
+    names = [
+        eku
+        for flag, eku in (
+            ("server_flag", "ServerAuth"),
+            ("client_flag", "ClientAuth"),
+            ("code_signing_flag", "CodeSigning"),
+            ("email_protection_flag", "EmailProtection"),
+        )
+        if role.get(flag)
+    ]
+    return names + list(role.get("ext_key_usage") or [])
 
 
 def _verbatim_role(mount_ttls: MountTTLs) -> dict[str, Any]:
@@ -117,6 +119,15 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         verbatim.update(
             allow_ip_sans=True, use_csr_common_name=True, use_csr_sans=True, allowed_uri_sans=["*"]
         )
+        # Usages come from the request, not the role (the reference's pathSignVerbatim).
+        verbatim.update(
+            server_flag=False, client_flag=False, code_signing_flag=False, email_protection_flag=False
+        )
+        verbatim.update(
+            key_usage=data.get("key_usage"),
+            ext_key_usage=data.get("ext_key_usage"),
+            ext_key_usage_oids=data.get("ext_key_usage_oids"),
+        )
         return _sign(req, data, verbatim, csr, subject_from_csr=True)
 
     def _sign(
@@ -145,7 +156,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         cn = data.get("common_name")
         t, public_key, private = _names(data, role, csr, cn, warnings)
         if subject_from_csr and csr is not None:
-            t.subject_extra = {}
+            t = _verbatim_template(t, csr)
         if not t.common_name and role["require_cn"]:
             raise ErrorResponse(
                 'the common_name field is required, or must be provided in a CSR with "use_csr_common_name" '
@@ -225,6 +236,12 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         "key_type": Field(FieldType.STRING, "Key type when the role allows any."),
         "key_bits": Field(FieldType.INT, "Key bits when the role allows any."),
     }
+    verbatim_fields = {
+        **issue_fields,
+        "key_usage": roles.ROLE_FIELDS["key_usage"],
+        "ext_key_usage": roles.ROLE_FIELDS["ext_key_usage"],
+        "ext_key_usage_oids": roles.ROLE_FIELDS["ext_key_usage_oids"],
+    }
     role_fields = {**role_name, **roles.ROLE_FIELDS, **roles.LEGACY_FIELDS}
     ref = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
     name = r"(?P<role>\w(([\w\-.]+)?\w)?)"
@@ -255,13 +272,13 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         ),
         Path(
             "sign-verbatim(/" + name + ")?",
-            fields=issue_fields,
+            fields=verbatim_fields,
             operations={Operation.UPDATE: sign_verbatim},
             synopsis="Request a certificate using a CSR, signed as it asks.",
         ),
         Path(
             "issuer/" + ref + "/sign-verbatim(/" + name + ")?",
-            fields=issue_fields,
+            fields=verbatim_fields,
             operations={Operation.UPDATE: sign_verbatim},
             synopsis="Request a certificate using a CSR, signed as it asks.",
         ),
@@ -332,3 +349,10 @@ def _names_from_csr(
     for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
         if uri not in t.uris:
             t.uris.append(uri)
+
+
+def _verbatim_template(t: x509util.Template, csr: x509.CertificateSigningRequest) -> x509util.Template:
+    """sign-verbatim: the CSR's own subject attributes and alternative names, nothing added."""
+    verbatim = x509util.Template(common_name=t.common_name, sans_last=True, subject=csr.subject)
+    _names_from_csr(verbatim, csr, t.common_name, True)
+    return verbatim

@@ -174,7 +174,8 @@ def check_names(role: dict[str, Any], common_name: str, sans: list[str], cn_is_s
         if cn_is_san and name == common_name:
             continue
         if not name_allowed(role, name):
-            raise ErrorResponse(f"subject alternate name {name} not allowed by this role")
+            kind = "email address" if "@" in name else "subject alternate name"
+            raise ErrorResponse(f"{kind} {name} not allowed by this role")
 
 
 def _cn_allowed(role: dict[str, Any], cn: str) -> bool:

@@ -232,16 +232,20 @@ class Template:
     ocsp_servers: list[str] = field(default_factory=list)
     basic_constraints_for_leaf: bool = False
     policy_identifiers: list[str] = field(default_factory=list)
+    # sign-verbatim copies the CSR's extensions after its own, so the SAN comes last.
+    sans_last: bool = False
+    subject: x509.Name | None = None  # an exact subject (sign-verbatim's, from the CSR)
 
 
-_SUBJECT_OIDS = {
-    "ou": NameOID.ORGANIZATIONAL_UNIT_NAME,
-    "organization": NameOID.ORGANIZATION_NAME,
+# In the order Go's pkix.Name writes them (CN and serialNumber follow).
+SUBJECT_OIDS = {
     "country": NameOID.COUNTRY_NAME,
-    "locality": NameOID.LOCALITY_NAME,
     "province": NameOID.STATE_OR_PROVINCE_NAME,
+    "locality": NameOID.LOCALITY_NAME,
     "street_address": NameOID.STREET_ADDRESS,
     "postal_code": NameOID.POSTAL_CODE,
+    "organization": NameOID.ORGANIZATION_NAME,
+    "ou": NameOID.ORGANIZATIONAL_UNIT_NAME,
 }
 
 
@@ -256,13 +260,15 @@ def _attr(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute[Any]:
 
 
 def subject_name(t: Template) -> x509.Name:
+    if t.subject is not None:
+        return t.subject
     attrs: list[x509.NameAttribute[Any]] = []
-    for key, oid in _SUBJECT_OIDS.items():
+    for key, oid in SUBJECT_OIDS.items():
         attrs.extend(_attr(oid, v) for v in t.subject_extra.get(key, []))
-    if t.serial_number_attr:
-        attrs.append(_attr(NameOID.SERIAL_NUMBER, t.serial_number_attr))
     if t.common_name:
         attrs.append(_attr(NameOID.COMMON_NAME, t.common_name))
+    if t.serial_number_attr:
+        attrs.append(_attr(NameOID.SERIAL_NUMBER, t.serial_number_attr))
     return x509.Name(attrs)
 
 
@@ -350,18 +356,20 @@ def build_certificate(
     ]
     if aia:
         builder = builder.add_extension(x509.AuthorityInformationAccess(aia), critical=False)
+    sans = _sans(t)
+    if sans and not t.sans_last:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     if t.crl_distribution_points:
         points = [
             x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
             for u in t.crl_distribution_points
         ]
         builder = builder.add_extension(x509.CRLDistributionPoints(points), critical=False)
-    sans = _sans(t)
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     if t.policy_identifiers:
         policies = [x509.PolicyInformation(x509.ObjectIdentifier(p), None) for p in t.policy_identifiers]
         builder = builder.add_extension(x509.CertificatePolicies(policies), critical=False)
+    if sans and t.sans_last:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     return builder.sign(signer_key, signature_hash(signer_key))  # type: ignore[arg-type]
 
 
