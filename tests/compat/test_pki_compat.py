@@ -505,3 +505,37 @@ def test_certificate_contents_match(pki: PKI) -> None:
     ref, tes = pki.same("POST", "sign-verbatim", {"csr": make_csr("v.example.com", ["w.example.com"])})
     a, b = describe(ref["data"]["certificate"]), describe(tes["data"]["certificate"])
     assert a == b, f"verbatim\n  ref: {a}\n  tes: {b}"
+
+
+def describe_crl(der: bytes) -> dict[str, Any]:
+    crl = x509.load_der_x509_crl(der)
+    assert crl.next_update_utc is not None
+    return {
+        "issuer": crl.issuer.rfc4514_string(),
+        "signature": crl.signature_algorithm_oid.dotted_string,
+        "validity": round((crl.next_update_utc - crl.last_update_utc).total_seconds() / 60),
+        "extensions": [(e.oid.dotted_string, e.critical) for e in crl.extensions],
+        "entries": [[(e.oid.dotted_string, e.critical) for e in r.extensions] for r in crl],
+    }
+
+
+def test_ca_and_crl_contents_match(pki: PKI, reference: ReferenceServer, tessera: TesseraServer) -> None:
+    pki.same("POST", "config/urls", {"issuing_certificates": "http://127.0.0.1:8200/v1/pki/ca"})
+    ref, tes = pki.same(
+        "POST", "root/generate/internal", {"common_name": "Root CA", "key_type": "ec", "ttl": "8760h"}
+    )
+    a, b = describe(ref["data"]["certificate"]), describe(tes["data"]["certificate"])
+    assert a == b, f"root\n  ref: {a}\n  tes: {b}"
+    csr = make_csr("Intermediate CA")
+    ref, tes = pki.same("POST", "root/sign-intermediate", {"csr": csr, "ttl": "1000h", "max_path_length": 0})
+    a, b = describe(ref["data"]["certificate"]), describe(tes["data"]["certificate"])
+    assert a == b, f"intermediate\n  ref: {a}\n  tes: {b}"
+    pki.same("POST", "config/crl", {"expiry": "24h"})
+    pki.same("POST", "roles/r", {"allow_any_name": True, "key_type": "ec"})
+    for answer, server in zip(
+        pki.same("POST", "issue/r", {"common_name": "x", "ttl": "1h"}), (pki.ref, pki.tes), strict=True
+    ):
+        pki.one(server, "POST", "revoke", {"serial_number": answer["data"]["serial_number"]})
+    ders = [raw_get(server, f"{pki.m}/crl")[2] for server in (pki.ref, pki.tes)]
+    a, b = describe_crl(ders[0]), describe_crl(ders[1])
+    assert a == b, f"crl\n  ref: {a}\n  tes: {b}"

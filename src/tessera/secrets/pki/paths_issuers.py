@@ -141,7 +141,13 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         store.store_cert(cert)
         out = issuing.leaf_response(cert, issuer, fmt, None, "der")
         out.pop("not_before")
+        out["ca_chain"] = [issuing.cert_output(cert, fmt), *out["ca_chain"]]  # the new CA heads its chain
         warnings = list(window.warnings)
+        if data.get("max_path_length") == 0:
+            warnings.append(
+                "Max path length of the signed certificate is zero. This certificate cannot be used to issue "
+                "intermediate CA certificates."
+            )
         if cert.not_valid_after_utc > issuer.cert.not_valid_after_utc:
             warnings.append(
                 "The expiration time for the signed certificate is after the CA's expiration time. If the "
