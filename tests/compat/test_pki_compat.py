@@ -446,7 +446,9 @@ def describe(pem: str) -> dict[str, Any]:
         "subject": [(a.oid.dotted_string, a.value, a._type.name) for a in cert.subject],
         "issuer": cert.issuer.rfc4514_string(),
         "signature": cert.signature_algorithm_oid.dotted_string,
-        "lifetime": round((cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds() / 60),
+        "lifetime": round(
+            (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds() / 600
+        ),  # ~10 min
         "extensions": [],
     }
     for ext in cert.extensions:
@@ -513,7 +515,7 @@ def describe_crl(der: bytes) -> dict[str, Any]:
     return {
         "issuer": crl.issuer.rfc4514_string(),
         "signature": crl.signature_algorithm_oid.dotted_string,
-        "validity": round((crl.next_update_utc - crl.last_update_utc).total_seconds() / 60),
+        "validity": round((crl.next_update_utc - crl.last_update_utc).total_seconds() / 600),
         "extensions": [(e.oid.dotted_string, e.critical) for e in crl.extensions],
         "entries": [[(e.oid.dotted_string, e.critical) for e in r.extensions] for r in crl],
     }
