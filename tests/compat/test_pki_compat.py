@@ -541,3 +541,24 @@ def test_ca_and_crl_contents_match(pki: PKI, reference: ReferenceServer, tessera
     ders = [raw_get(server, f"{pki.m}/crl")[2] for server in (pki.ref, pki.tes)]
     a, b = describe_crl(ders[0]), describe_crl(ders[1])
     assert a == b, f"crl\n  ref: {a}\n  tes: {b}"
+
+
+def test_not_after_other_sans_and_chain_options(
+    pki: PKI, reference: ReferenceServer, tessera: TesseraServer
+) -> None:
+    import datetime
+
+    with_root(pki)
+    pki.same("POST", "roles/r", {"allow_any_name": True, "key_type": "ec"})
+    soon = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    late = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=4000)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    ref, tes = pki.same("POST", "issue/r", {"common_name": "x", "not_after": soon})
+    assert ref["data"]["expiration"] == tes["data"]["expiration"]
+    pki.same("POST", "issue/r", {"common_name": "x", "not_after": soon, "ttl": "1h"})
+    pki.same("POST", "issue/r", {"common_name": "x", "not_after": "garbage"})
+    pki.same("POST", "issue/r", {"common_name": "x", "not_after": late})
+    pki.same("POST", "issue/r", {"common_name": "x", "other_sans": "1.2.3.4;UTF8:foo"})
+    pki.same("POST", "issue/r", {"common_name": "x", "remove_roots_from_chain": True})
+    pki.same("POST", "issue/r", {"common_name": "x", "private_key_format": "pkcs8"})

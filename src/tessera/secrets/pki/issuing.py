@@ -53,8 +53,17 @@ def validity(
     backdate: int,
     ca: x509.Certificate | None,
     ca_behavior: str = "err",
+    fixed_not_after: datetime.datetime | None = None,
 ) -> Validity:
-    """NotBefore/NotAfter: request TTL, else role TTL, else the mount's; capped by the max; within the CA."""
+    """NotBefore/NotAfter: request TTL, else role TTL, else the mount's; capped by the max; within the CA.
+
+    ``fixed_not_after`` (the request's ``not_after``) replaces the TTL arithmetic."""
+    if fixed_not_after is not None:
+        now = now_utc()
+        return Validity(
+            (now - datetime.timedelta(seconds=backdate)).replace(microsecond=0),
+            _within_ca(fixed_not_after, ca, ca_behavior).replace(microsecond=0),
+        )
     default, maximum = mount_ttls
     ttl = requested_ttl or role_ttl or default
     max_ttl = role_max_ttl or maximum
@@ -66,17 +75,41 @@ def validity(
         )
         ttl = max_ttl
     now = now_utc()
-    not_after = now + datetime.timedelta(seconds=ttl)
-    if ca is not None and not_after > ca.not_valid_after_utc:
-        if ca_behavior == "truncate":
-            not_after = ca.not_valid_after_utc
-        elif ca_behavior != "permit":
-            raise ErrorResponse(
-                f"cannot satisfy request, as TTL would result in notAfter of {_go_time(not_after)} that is "
-                f"beyond the expiration of the CA certificate at {_go_time(ca.not_valid_after_utc)}"
-            )
+    not_after = _within_ca(now + datetime.timedelta(seconds=ttl), ca, ca_behavior)
     not_before = now - datetime.timedelta(seconds=backdate)
     return Validity(not_before.replace(microsecond=0), not_after.replace(microsecond=0), warnings)
+
+
+def _within_ca(not_after: datetime.datetime, ca: x509.Certificate | None, behavior: str) -> datetime.datetime:
+    """``not_after``, unless it outlives the CA: then an error, the CA's own end, or as is."""
+    if ca is None or not_after <= ca.not_valid_after_utc or behavior == "permit":
+        return not_after
+    if behavior == "truncate":
+        return ca.not_valid_after_utc
+    raise ErrorResponse(
+        f"cannot satisfy request, as TTL would result in notAfter of {_go_time(not_after)} that is "
+        f"beyond the expiration of the CA certificate at {_go_time(ca.not_valid_after_utc)}"
+    )
+
+
+def requested_not_after(data: Any) -> datetime.datetime | None:
+    """The request's ``not_after`` (RFC 3339), refused alongside a ``ttl`` as the reference does."""
+    text = data.get("not_after")
+    if not text:
+        return None
+    if data.get("ttl"):
+        raise ErrorResponse(
+            "Either ttl or not_after should be provided. Both should not be provided in the same request."
+        )
+    try:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in text:
+        raise ErrorResponse(
+            f'parsing time "{text}" as "2006-01-02T15:04:05Z07:00": cannot parse "{text}" as "2006"'
+        )
+    return parsed.astimezone(datetime.UTC)
 
 
 def _go_time(dt: datetime.datetime) -> str:
@@ -133,9 +166,12 @@ def leaf_response(
     fmt: str,
     key: x509util.PrivateKey | None,
     key_format: str,
+    remove_roots: bool = False,
 ) -> dict[str, Any]:
     """The data of an issue/sign answer, in the reference's shape."""
     chain = issuer_chain(issuer)
+    if remove_roots:
+        chain = [pem for pem in chain if not _self_signed(pem)]
     out: dict[str, Any] = {
         "certificate": cert_output(cert, fmt),
         "issuing_ca": cert_output(issuer.cert, fmt) if fmt == "der" else issuer.certificate,
@@ -144,6 +180,8 @@ def leaf_response(
         "expiration": int(cert.not_valid_after_utc.timestamp()),
         "not_before": int(cert.not_valid_before_utc.timestamp()),
     }
+    if not chain:
+        del out["ca_chain"]  # the reference leaves an empty chain out
     if key is not None:
         out["private_key"] = key_output(key, fmt, key_format)
         out["private_key_type"] = x509util.key_type_of(key)
@@ -154,3 +192,8 @@ def leaf_response(
         parts += chain
         out["certificate"] = "\n".join(parts)
     return out
+
+
+def _self_signed(pem: str) -> bool:
+    cert = x509util.load_cert(pem)
+    return cert.subject == cert.issuer

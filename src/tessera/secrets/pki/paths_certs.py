@@ -170,6 +170,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             role["not_before_duration"],
             issuer.cert,
             issuer.leaf_not_after_behavior,
+            issuing.requested_not_after(data),
         )
         warnings += window.warnings
         t.not_before, t.not_after = window.not_before, window.not_after
@@ -183,7 +184,9 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         cert = x509util.build_certificate(t, public_key, signer, issuer.cert)
         if not role["no_store"]:
             store.store_cert(cert)
-        out = issuing.leaf_response(cert, issuer, fmt, private, data.get("private_key_format"))
+        out = issuing.leaf_response(
+            cert, issuer, fmt, private, data.get("private_key_format"), data.get("remove_roots_from_chain")
+        )
         resp = Response(data=out, warnings=warnings)
         if role["generate_lease"]:
             remaining = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
@@ -213,6 +216,9 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
                 if cn:
                     warnings.append(CN_WARNING)
                 cn = x509util.common_name_of(csr.subject)
+        others = data.get("other_sans")
+        if others:  # no role allows other SANs here (allowed_other_sans is not built)
+            raise ErrorResponse(f"other SAN OID {others[0].split(';', 1)[0]} not allowed by this role")
         t = template_from(data, cn, role_subject_extra(role))
         if csr is not None and role["use_csr_sans"]:
             if data.get("alt_names"):

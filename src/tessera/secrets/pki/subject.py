@@ -21,7 +21,6 @@ SUBJECT_FIELDS: dict[str, Field] = {
     "format": Field(FieldType.STRING, "pem, der or pem_bundle.", default="pem"),
     "private_key_format": Field(FieldType.STRING, "der (default) or pkcs8.", default="der"),
     "serial_number": Field(FieldType.STRING, "The subject's serialNumber attribute."),
-    "user_ids": Field(_LIST, "User IDs (UID) for the subject."),
     "remove_roots_from_chain": Field(
         FieldType.BOOL, "Leave self-signed roots out of ca_chain.", default=False
     ),
