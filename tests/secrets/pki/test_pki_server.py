@@ -425,3 +425,40 @@ def test_raw_answers_are_audited_with_their_content_type(tessera: TesseraServer,
         assert base64.b64decode(data["http_raw_body"]) == pem
     finally:
         ok(tessera, "DELETE", f"sys/audit/{name}")
+
+
+def test_pki_through_a_worker_process(tmp_path: Path) -> None:
+    """With ``workers = 2`` the worker hands writes (issue, revoke) over and serves the raw fetches itself."""
+    from tests.server.test_workers import _start, _wait_worker
+
+    pair = _start(tmp_path)
+    try:
+        pair.server.init()
+        pair.server.unseal()
+        _wait_worker(pair.worker)
+        path = "pki-" + uuid.uuid4().hex[:6]
+        ok(pair.server, "POST", f"sys/mounts/{path}", {"type": "pki"})
+        for method, sub, body in (
+            ("POST", "root/generate/internal", {"common_name": "Worker Root", "key_type": "ec"}),
+            ("POST", "roles/r", {"allow_any_name": True, "key_type": "ec", "ttl": "1h"}),
+        ):
+            status, answer = pair.on("worker", method, f"{path}/{sub}", json=body)
+            assert status == 200, answer
+        status, issued = pair.on("worker", "POST", f"{path}/issue/r", json={"common_name": "w.example.com"})
+        assert status == 200, issued
+        status, _ = pair.on(
+            "worker", "POST", f"{path}/revoke", json={"serial_number": issued["data"]["serial_number"]}
+        )
+        assert status == 200
+
+        def fetched() -> tuple[int, str, bytes]:
+            resp = requests.get(f"{pair.worker}/v1/{path}/crl", timeout=30)
+            return resp.status_code, resp.headers.get("content-type", ""), resp.content
+
+        assert wait_for(lambda: fetched()[0] == 200 and len(list(x509.load_der_x509_crl(fetched()[2]))) == 1)
+        assert fetched()[1] == "application/pkix-crl"
+        pem = requests.get(f"{pair.worker}/v1/{path}/ca/pem", timeout=30)
+        assert pem.headers["content-type"] == "application/pem-certificate-chain"
+        assert pem.text == issued["data"]["issuing_ca"]
+    finally:
+        pair.server.cleanup()
