@@ -61,7 +61,7 @@ class Issuer:
 
     @property
     def cert(self) -> x509.Certificate:
-        return x509util.load_cert(self.certificate)
+        return x509util.load_cert(self.certificate)  # parsed once per PEM (x509util caches)
 
     @property
     def serial(self) -> str:

@@ -7,6 +7,7 @@ only knows *how*, the way Vault's sdk/helper/certutil does.
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -114,7 +115,9 @@ def private_key_pem(key: PrivateKey, fmt: str = "der") -> str:
     return pem.decode().strip()
 
 
+@functools.lru_cache(maxsize=64)
 def load_private_key(pem: str) -> PrivateKey:
+    """Parse a PEM key; issuers' keys are used on every issue, so the last few stay parsed."""
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
         raise ErrorResponse("unsupported private key type")
@@ -131,7 +134,9 @@ def cert_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode().strip()
 
 
+@functools.lru_cache(maxsize=256)
 def load_cert(pem: str) -> x509.Certificate:
+    """Parse a PEM certificate (immutable, so CA certificates stay parsed between requests)."""
     return x509.load_pem_x509_certificate(pem.encode())
 
 
