@@ -562,3 +562,11 @@ def test_not_after_other_sans_and_chain_options(
     pki.same("POST", "issue/r", {"common_name": "x", "other_sans": "1.2.3.4;UTF8:foo"})
     pki.same("POST", "issue/r", {"common_name": "x", "remove_roots_from_chain": True})
     pki.same("POST", "issue/r", {"common_name": "x", "private_key_format": "pkcs8"})
+
+
+def test_role_patch(pki: PKI) -> None:
+    pki.same("PATCH", "roles/r", {"ttl": "2h"})
+    pki.same("POST", "roles/r", {"allow_any_name": True, "key_type": "ec", "ou": "Eng"})
+    pki.same("PATCH", "roles/r", {"ttl": "2h", "key_bits": 384})
+    pki.same("PATCH", "roles/r", {"key_bits": 385})
+    pki.same("GET", "roles/r")

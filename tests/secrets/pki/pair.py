@@ -76,7 +76,8 @@ class PKI:
     def one(
         self, server: Server, method: str, path: str, body: Any = None, token: str | None = "root"
     ) -> tuple[int, Any, Any]:
-        return call(server.addr, method, f"{self.m}/{path}", token, json=body)
+        headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else None
+        return call(server.addr, method, f"{self.m}/{path}", token, json=body, headers=headers)
 
     def same(
         self,

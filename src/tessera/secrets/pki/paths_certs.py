@@ -69,6 +69,15 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
     def write_role(req: Request, data: FieldData) -> Response:
         role = roles.role_from_fields(data)
         _apply_legacy(role, data)
+        return _save_role(req, data, role)
+
+    def patch_role(req: Request, data: FieldData) -> Response:
+        stored = load_role(req, data.get("name"))
+        if stored is None:
+            raise ErrorResponse("Unable to fetch role entry to patch")
+        return _save_role(req, data, roles.role_from_fields(data, roles.role_view(stored)))
+
+    def _save_role(req: Request, data: FieldData, role: dict[str, Any]) -> Response:
         storage_of(req).put_json("role/" + data.get("name"), role)
         warnings = []
         if role["generate_lease"]:
@@ -300,6 +309,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
                 Operation.READ: read_role,
                 Operation.CREATE: write_role,
                 Operation.UPDATE: write_role,
+                Operation.PATCH: patch_role,
                 Operation.DELETE: delete_role,
             },
             synopsis="Manage the roles that can be created with this backend.",

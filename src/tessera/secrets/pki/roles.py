@@ -88,9 +88,12 @@ GENERATE_LEASE_WARNING = (
 )
 
 
-def role_from_fields(data: FieldData) -> dict[str, Any]:
-    """A role as the request describes it; unset fields take their defaults (writes replace)."""
+def role_from_fields(data: FieldData, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A role as the request describes it: unset fields take their defaults (writes replace), or
+    the stored role's values (``base``, for PATCH)."""
     role = {name: data.get(name) for name in ROLE_FIELDS}
+    if base is not None:
+        role = {name: (role[name] if data.has(name) else base[name]) for name in ROLE_FIELDS}
     key_type = role["key_type"]
     if key_type not in ("rsa", "ec", "ed25519", "any"):
         raise ErrorResponse(f"unknown key type {key_type}")
