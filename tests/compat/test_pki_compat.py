@@ -570,3 +570,15 @@ def test_role_patch(pki: PKI) -> None:
     pki.same("PATCH", "roles/r", {"ttl": "2h", "key_bits": 384})
     pki.same("PATCH", "roles/r", {"key_bits": 385})
     pki.same("GET", "roles/r")
+
+
+def test_sign_verbatim_ignores_the_roles_key_type(pki: PKI) -> None:
+    with_root(pki)
+    pki.same("POST", "roles/rsa-only", {"allow_any_name": True, "key_type": "rsa", "ttl": "1h"})
+    pki.same("POST", "sign-verbatim/rsa-only", {"csr": make_csr("ec.example.com")})
+    pki.same("POST", "sign/rsa-only", {"csr": make_csr("ec.example.com")})
+    pki.same(
+        "POST",
+        "sign-verbatim",
+        {"csr": make_csr("x"), "ext_key_usage": "ServerAuth", "key_usage": "DigitalSignature"},
+    )

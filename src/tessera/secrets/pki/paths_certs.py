@@ -56,12 +56,9 @@ def _ext_key_usage(role: dict[str, Any]) -> list[str]:
     return names + list(role.get("ext_key_usage") or [])
 
 
-def _verbatim_role(mount_ttls: MountTTLs) -> dict[str, Any]:
-    """The role sign-verbatim signs under when none is named: anything, with the mount's TTLs."""
-    role = roles.role_view({})
-    role.update(allow_any_name=True, enforce_hostnames=False, key_type="any", cn_validations=["disabled"])
-    role["allowed_domains"] = []
-    return role
+def _verbatim_role() -> dict[str, Any]:
+    """The role sign-verbatim signs under when none is named: the defaults (the mount's TTLs)."""
+    return roles.role_view({})
 
 
 def build(mount_ttls: MountTTLs) -> list[Path]:
@@ -121,10 +118,12 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         return _sign(req, data, role, x509util.parse_csr(data.get("csr")))
 
     def sign_verbatim(req: Request, data: FieldData) -> Response:
-        role = role_for(req, data) if data.get("role") else _verbatim_role(mount_ttls)
+        role = role_for(req, data) if data.get("role") else _verbatim_role()
         csr = x509util.parse_csr(data.get("csr"))
         verbatim = dict(role)
-        verbatim.update(allow_any_name=True, enforce_hostnames=False, cn_validations=["disabled"])
+        verbatim.update(
+            allow_any_name=True, enforce_hostnames=False, cn_validations=["disabled"], key_type="any"
+        )
         verbatim.update(
             allow_ip_sans=True, use_csr_common_name=True, use_csr_sans=True, allowed_uri_sans=["*"]
         )
