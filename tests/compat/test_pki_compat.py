@@ -582,3 +582,12 @@ def test_sign_verbatim_ignores_the_roles_key_type(pki: PKI) -> None:
         "sign-verbatim",
         {"csr": make_csr("x"), "ext_key_usage": "ServerAuth", "key_usage": "DigitalSignature"},
     )
+
+
+def test_settings_of_features_not_built_read_as_disabled(pki: PKI) -> None:
+    pki.same("GET", "config/auto-tidy")
+    pki.same("GET", "config/acme")
+    # Enabling them is refused rather than accepted and never acted on.
+    for path in ("config/auto-tidy", "config/acme"):
+        status, body, _ = pki.one(pki.tes, "POST", path, {"enabled": True})
+        assert status == 400 and "not supported" in body["errors"][0]

@@ -180,6 +180,25 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         revocation.rebuild_crls(store)
         return Response(data=cfg)
 
+    # -- features not built: their settings read as disabled, and stay so ----------------
+    def read_auto_tidy(req: Request, data: FieldData) -> Response:
+        return Response(data=dict(AUTO_TIDY_DEFAULTS))
+
+    def write_auto_tidy(req: Request, data: FieldData) -> Response:
+        if data.get("enabled"):
+            raise ErrorResponse(
+                "automatic tidy is not supported by this server; call tidy on a schedule instead"
+            )
+        return Response(data=dict(AUTO_TIDY_DEFAULTS))
+
+    def read_acme(req: Request, data: FieldData) -> Response:
+        return Response(data=dict(ACME_DEFAULTS))
+
+    def write_acme(req: Request, data: FieldData) -> Response:
+        if data.get("enabled"):
+            raise ErrorResponse("ACME is not supported by this server")
+        return Response(data=dict(ACME_DEFAULTS))
+
     # -- tidy ------------------------------------------------------------------------
     def tidy(req: Request, data: FieldData) -> Response:
         ops = {name: data.get(name) for name in TIDY_OPS}
@@ -303,12 +322,53 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
             synopsis="Tidy up the backend by removing expired certificates.",
         ),
         Path(
+            "config/auto-tidy",
+            fields=_setting_fields(AUTO_TIDY_DEFAULTS, "Auto-tidy"),
+            operations={Operation.READ: read_auto_tidy, Operation.UPDATE: write_auto_tidy},
+            synopsis="Automatic tidy (not built: always disabled).",
+        ),
+        Path(
+            "config/acme",
+            fields=_setting_fields(ACME_DEFAULTS, "ACME"),
+            operations={Operation.READ: read_acme, Operation.UPDATE: write_acme},
+            synopsis="ACME (not built: always disabled).",
+        ),
+        Path(
             "tidy-status",
             operations={Operation.READ: tidy_status},
             synopsis="Status of the last tidy operation.",
         ),
     ]
 
+
+AUTO_TIDY_DEFAULTS: dict[str, Any] = {
+    "acme_account_safety_buffer": 2592000,
+    "enabled": False,
+    "interval_duration": 43200,
+    "issuer_safety_buffer": 31536000,
+    "maintain_stored_certificate_counts": False,
+    "page_size": 1000,
+    "pause_duration": "0s",
+    "publish_stored_certificate_count_metrics": False,
+    "revoked_safety_buffer": 259200,
+    "safety_buffer": 259200,
+    "tidy_acme": False,
+    "tidy_cert_store": False,
+    "tidy_expired_issuers": False,
+    "tidy_invalid_certs": False,
+    "tidy_move_legacy_ca_bundle": False,
+    "tidy_revoked_cert_issuer_associations": False,
+    "tidy_revoked_certs": False,
+}
+ACME_DEFAULTS: dict[str, Any] = {
+    "allow_role_ext_key_usage": False,
+    "allowed_issuers": ["*"],
+    "allowed_roles": ["*"],
+    "default_directory_policy": "sign-verbatim",
+    "dns_resolver": "",
+    "eab_policy": "not-required",
+    "enabled": False,
+}
 
 TIDY_OPS = (
     "tidy_cert_store",
@@ -381,3 +441,10 @@ def _tidy(store: PKIStore, ops: dict[str, bool], buffer: int) -> tuple[int, int]
 
 def _chain_text(pems: list[str]) -> str:
     return "\n".join(pems)
+
+
+def _setting_fields(defaults: dict[str, Any], label: str) -> dict[str, Field]:
+    return {
+        name: Field(FieldType.BOOL if isinstance(value, bool) else FieldType.ANY, f"{label} setting {name}.")
+        for name, value in defaults.items()
+    }
