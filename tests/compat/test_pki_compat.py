@@ -591,3 +591,23 @@ def test_settings_of_features_not_built_read_as_disabled(pki: PKI) -> None:
     for path in ("config/auto-tidy", "config/acme"):
         status, body, _ = pki.one(pki.tes, "POST", path, {"enabled": True})
         assert status == 400 and "not supported" in body["errors"][0]
+
+
+def test_revoking_an_expired_certificate_warns(pki: PKI) -> None:
+    import time
+
+    with_root(pki)
+    pki.same("POST", "roles/short", {"allow_any_name": True, "key_type": "ec", "ttl": "1s"})
+    answers = pki.same("POST", "issue/short", {"common_name": "brief"})
+    deadline = max(a["data"]["expiration"] for a in answers) + 1.5
+    while time.time() < deadline:  # bounded: the certificates end a second after issue
+        time.sleep(0.2)
+    outs = [
+        pki.one(server, "POST", "revoke", {"serial_number": a["data"]["serial_number"]})
+        for server, a in zip((pki.ref, pki.tes), answers, strict=True)
+    ]
+    from tests.secrets.pki.pair import pnorm
+
+    assert outs[0][0] == outs[1][0] == 200
+    assert pnorm(outs[0][1])["warnings"] == pnorm(outs[1][1])["warnings"]
+    assert "already expired" in outs[1][1]["warnings"][0]

@@ -23,6 +23,7 @@ SERIAL_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){4,}$")
 TIME_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 UUID_IN_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 LEASE_RE = re.compile(r"^(.*/)[A-Za-z0-9]{24}$")
+SERIAL_IN_TEXT = re.compile(r"\b[0-9a-f]{2}(:[0-9a-f]{2}){4,}\b")
 UNIX_KEYS = {"expiration", "not_before", "revocation_time"}
 DRIFTING = {"lease_duration", "ttl"}
 DER_KEYS = {"certificate", "issuing_ca", "ca_chain", "private_key", "csr"}
@@ -48,7 +49,8 @@ def pnorm(obj: Any, key: str | None = None) -> Any:
             return "<uuid>"
         if key == "lease_id" and LEASE_RE.match(obj):
             return LEASE_RE.sub(r"\1<lease>", obj)
-        return UUID_IN_TEXT.sub("<uuid>", TIME_IN_TEXT.sub("<time>", obj))
+        text = UUID_IN_TEXT.sub("<uuid>", TIME_IN_TEXT.sub("<time>", obj))
+        return SERIAL_IN_TEXT.sub("<serial>", text)
     if isinstance(obj, int) and not isinstance(obj, bool) and key in UNIX_KEYS and obj > 10**9:
         return "<unix>"
     if isinstance(obj, int) and not isinstance(obj, bool) and key in DRIFTING:

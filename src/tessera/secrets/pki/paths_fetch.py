@@ -135,8 +135,11 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
                 raise ErrorResponse("certificate with serial " + serial + " not found.")
         if not serial:
             raise ErrorResponse("The serial number or certificate to revoke must be provided.")
-        answer = revocation.revoke(store, serial)
-        return Response(data=answer) if answer else None
+        try:
+            answer = revocation.revoke(store, serial)
+        except revocation.ExpiredCertificate as exc:
+            return Response(warnings=[str(exc)])
+        return Response(data=answer)
 
     def rotate_crl(req: Request, data: FieldData) -> Response:
         revocation.rebuild_crls(_store(req))

@@ -20,6 +20,10 @@ from . import x509util
 from .store import Issuer, PKIStore
 
 
+class ExpiredCertificate(Exception):
+    """Revoking an expired certificate: the reference answers with a warning, not an error."""
+
+
 def _issuer_of(store: PKIStore, cert: x509.Certificate) -> Issuer | None:
     for issuer in store.issuers():
         if issuer.cert.subject == cert.issuer:
@@ -47,7 +51,10 @@ def revoke(store: PKIStore, serial: str, allow_expired: bool | None = None) -> d
     if allow_expired is None:
         allow_expired = bool(store.crl_config()["allow_expired_cert_revocation"])
     if cert.not_valid_after_utc < datetime.datetime.now(datetime.UTC) and not allow_expired:
-        return {}  # Vault: an expired certificate is not revoked (and not an error)
+        raise ExpiredCertificate(
+            f"certificate with serial {serial} already expired; refusing to add to CRL. Enable "
+            "'AllowExpiredCertRevocation' to allow revoking expired certificates."
+        )
     issuer = _issuer_of(store, cert)
     now = time.time()
     info = {
