@@ -242,16 +242,23 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
     # (revocation is wired in __init__, which owns the revocation module's store access)
 
     role_name = {"name": Field(FieldType.STRING, "Name of the role.")}
+    role_ref = {
+        "role": Field(FieldType.STRING, "The role to issue under."),
+        "issuer_ref": Field(FieldType.STRING, "The issuer to sign with (instead of the role's)."),
+    }
     issue_fields = {
         **SUBJECT_FIELDS,
-        "role": Field(FieldType.STRING, "The role to issue under."),
-        "issuer_ref": Field(FieldType.STRING, "The issuer to sign with (default: the role's)."),
-        "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
+        **role_ref,
         "key_type": Field(FieldType.STRING, "Key type when the role allows any."),
         "key_bits": Field(FieldType.INT, "Key bits when the role allows any."),
     }
+    sign_fields = {
+        **SUBJECT_FIELDS,
+        **role_ref,
+        "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
+    }
     verbatim_fields = {
-        **issue_fields,
+        **sign_fields,
         "key_usage": roles.ROLE_FIELDS["key_usage"],
         "ext_key_usage": roles.ROLE_FIELDS["ext_key_usage"],
         "ext_key_usage_oids": roles.ROLE_FIELDS["ext_key_usage_oids"],
@@ -274,13 +281,13 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         ),
         Path(
             "sign/" + name,
-            fields=issue_fields,
+            fields=sign_fields,
             operations={Operation.UPDATE: sign},
             synopsis="Request certificates using a certain role with the provided details.",
         ),
         Path(
             "issuer/" + ref + "/sign/" + name,
-            fields=issue_fields,
+            fields=sign_fields,
             operations={Operation.UPDATE: sign},
             synopsis="Request certificates using a certain role with the provided details.",
         ),
