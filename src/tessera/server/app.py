@@ -34,7 +34,7 @@ from . import syshttp
 from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher
 from .forward import forwarded_client
-from .render import BASE_HEADERS_STR, error_body, render_error, render_logical, response_headers
+from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 
 log = logging.getLogger("tessera.http")
 
@@ -106,7 +106,7 @@ class App:
         )
         if held and await durable is not None:  # never answer from state a crash could take back
             status, body, headers = 500, error_body(["internal error"]), []
-        out_headers = response_headers(headers)
+        out_headers = _base_headers(headers) + headers
         if body is not None and scope["method"] != "HEAD":
             out_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
@@ -268,9 +268,8 @@ class App:
                     (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
                 )
             standby.served(method, raw_path)
-        out = BASE_HEADERS_STR + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
-        if extra and any(k == b"content-type" for k, _ in extra):
-            out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response_headers(extra)]
+        base = _BASE_UNTYPED_STR if _own_content_type(extra) else BASE_HEADERS_STR
+        out = base + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
         payload = b"" if body is None or method == "HEAD" else body
 
         def send(error: BaseException | None) -> None:
@@ -337,7 +336,9 @@ class App:
                 resp, req.operation, req.full_path or path, req.request_id, req.mount_type
             )
             if resp is not None and resp.headers:
-                extra_headers += [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
+                # First, so that a content type of the answer's own (pki/ca/pem) replaces the JSON one.
+                own = [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
+                extra_headers = own + extra_headers
             return status, out, extra_headers
         except VaultError as exc:
             status, out = render_error(exc)
@@ -553,6 +554,19 @@ def _redirect(location: str, query_string: bytes) -> tuple[int, bytes | None, li
     location = quote(location, safe="$&+,/:;=@")
     target = location + ("?" + query_string.decode("latin-1") if query_string else "")
     return 307, None, [(b"location", target.encode("latin-1"))]
+
+
+# The base headers for an answer that brings its own content type first (the UI's files).
+_BASE_UNTYPED = [h for h in BASE_HEADERS if h[0] != b"content-type"]
+_BASE_UNTYPED_STR = [h for h in BASE_HEADERS_STR if h[0] != "content-type"]
+
+
+def _own_content_type(extra: list[tuple[bytes, bytes]]) -> bool:
+    return bool(extra) and extra[0][0] == b"content-type"
+
+
+def _base_headers(extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return list(_BASE_UNTYPED if _own_content_type(extra) else BASE_HEADERS)
 
 
 def _token_from_headers(headers: dict[str, str]) -> str:

@@ -51,13 +51,6 @@ BASE_HEADERS = [
 BASE_HEADERS_STR = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in BASE_HEADERS]
 
 
-def response_headers(extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The base headers plus ``extra``; a content type in ``extra`` replaces the JSON one."""
-    if any(k == b"content-type" for k, _ in extra):
-        return [h for h in BASE_HEADERS if h[0] != b"content-type"] + extra
-    return BASE_HEADERS + extra
-
-
 def injects(path: str) -> bool:
     return path in INJECTED_EXACT or path.startswith(INJECTED_PREFIXES)
 
