@@ -394,22 +394,28 @@ def test_deleting_all_issuers_needs_sudo(tessera: TesseraServer) -> None:
     assert status == 404
 
 
-def test_raw_answers_are_audited_with_their_content_type(tessera: TesseraServer, tmp_path: Path) -> None:
+def test_raw_answers_are_audited_with_their_content_type(tmp_path: Path) -> None:
     import base64
     import json
 
-    log = tmp_path / "audit.log"
-    name = "pki-" + uuid.uuid4().hex[:6]
-    ok(
-        tessera,
-        "PUT",
-        f"sys/audit/{name}",
-        {"type": "file", "options": {"file_path": str(log), "log_raw": "true"}},
-    )
+    from tests.helpers.servers import free_port, hcl_config
+
+    config = tmp_path / "tessera.hcl"
+    config.write_text(hcl_config(free_port()) + "unsafe_allow_api_audit_creation = true\n")
+    server = TesseraServer(config=config).start()
     try:
-        path = mount(tessera)
-        ok(tessera, "POST", f"{path}/root/generate/internal", {"common_name": "Audited Root"})
-        pem = raw(tessera, f"{path}/ca/pem")
+        server.init()
+        server.unseal()
+        log = tmp_path / "audit.log"
+        ok(
+            server,
+            "PUT",
+            "sys/audit/file",
+            {"type": "file", "options": {"file_path": str(log), "log_raw": "true"}},
+        )
+        path = mount(server)
+        ok(server, "POST", f"{path}/root/generate/internal", {"common_name": "Audited Root"})
+        pem = raw(server, f"{path}/ca/pem")
 
         def entry() -> dict[str, Any] | None:
             for line in log.read_text().splitlines():
@@ -424,7 +430,7 @@ def test_raw_answers_are_audited_with_their_content_type(tessera: TesseraServer,
         assert data["http_status_code"] == 200
         assert base64.b64decode(data["http_raw_body"]) == pem
     finally:
-        ok(tessera, "DELETE", f"sys/audit/{name}")
+        server.cleanup()
 
 
 def test_pki_through_a_worker_process(tmp_path: Path) -> None:
