@@ -631,3 +631,25 @@ def test_issuing_through_a_named_issuer(pki: PKI) -> None:
         400,
         ["could not fetch the CA certificate (was one set?): unable to find PKI issuer for reference: nope"],
     )
+
+
+def test_keys_generate_and_import(pki: PKI) -> None:
+    pki.same("POST", "keys/generate/internal", {"key_type": "ec", "key_name": "k1"})
+    pki.same("POST", "keys/generate/exported", {"key_type": "ec", "key_bits": 384})
+    pki.same("POST", "keys/generate/internal", {"key_name": "k1"})
+    pki.same("POST", "keys/generate/internal", {"key_type": "ec", "key_bits": 1})
+    pki.same("POST", "keys/generate/bogus", {})
+    pki.same("POST", "keys/import", {"pem_bundle": "junk"})
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    pki.same("POST", "keys/import", {"pem_bundle": pem, "key_name": "imp"})
+    pki.same("POST", "keys/import", {"pem_bundle": pem})
+    pki.same("LIST", "keys")
+    pki.same("GET", "key/imp")
+    pki.same("POST", "root/generate/existing", {"common_name": "from-existing", "key_ref": "k1", "ttl": "1h"})
+    pki.same("DELETE", "key/k1")
+    pki.same("DELETE", "key/imp")
+    status, body, _ = pki.one(pki.tes, "GET", "key/imp")  # the reference: 500
+    assert (status, body) == (404, {"errors": ["unable to find PKI key for reference: imp"]})

@@ -34,7 +34,7 @@ def import_bundle(store: PKIStore, bundle: str) -> dict[str, Any]:
             if kind == "CERTIFICATE":
                 certs.append(x509.load_der_x509_certificate(der))
             elif kind.endswith("PRIVATE KEY"):
-                keys.append(_load_der_key(der))
+                keys.append(load_der_key(der))
         except ValueError as exc:
             raise ErrorResponse(f"error parsing {kind.lower()}: {exc}") from None
     if not certs and not keys:
@@ -62,7 +62,7 @@ def import_bundle(store: PKIStore, bundle: str) -> dict[str, Any]:
     }
 
 
-def _load_der_key(der: bytes) -> x509util.PrivateKey:
+def load_der_key(der: bytes) -> x509util.PrivateKey:
     key = serialization.load_der_private_key(der, password=None)
     return x509util.load_private_key(
         key.private_bytes(

@@ -338,6 +338,49 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             "subject_key_id": x509util.hex_id(ski),
         }
 
+    def generate_key(req: Request, data: FieldData) -> Response:
+        store = _store(req)
+        kind = data.get("exported")
+        if kind == "kms":
+            raise ErrorResponse("managed keys are not supported")
+        name = data.get("key_name")
+        if name and any(k.name == name for k in store.all_keys()):
+            raise ErrorResponse("key name already in use")
+        try:
+            private = x509util.generate_key(data.get("key_type"), data.get("key_bits"))
+        except ErrorResponse as exc:
+            raise ErrorResponse(f"Validation for key_type, key_bits failed: {exc.errors()[0]}") from None
+        key = store.add_key(private, name)
+        out = {"key_id": key.id, "key_name": key.name, "key_type": key.type}
+        if kind == "exported":
+            out["private_key"] = issuing.key_output(private, "pem", "der")
+        return Response(data=out)
+
+    def import_key(req: Request, data: FieldData) -> Response:
+        store = _store(req)
+        bundle = data.get("pem_bundle")
+        if len(bundle.strip()) < 75:
+            raise ErrorResponse(
+                "provided data for import was too short; perhaps a path was passed to the API rather than "
+                "the contents of a PEM file"
+            )
+        keys = [der for kind, der in x509util.split_pem_blocks(bundle) if kind.endswith("PRIVATE KEY")]
+        if len(keys) != 1:
+            raise ErrorResponse("only a single key can be present within the pem_bundle for importing")
+        try:
+            private = authority.load_der_key(keys[0])
+        except (ValueError, TypeError) as exc:
+            raise ErrorResponse(f"error parsing private key: {exc}") from None
+        known = store.key_for_public(x509util.public_der(private))
+        if known is not None:
+            answer = {"key_id": known.id, "key_name": known.name, "key_type": known.type}
+            return Response(data=answer, warnings=["Key already imported, use key/ endpoint to update name."])
+        name = data.get("key_name")
+        if name and any(k.name == name for k in store.all_keys()):
+            raise ErrorResponse("key name already in use")
+        key = store.add_key(private, name)
+        return Response(data={"key_id": key.id, "key_name": key.name, "key_type": key.type})
+
     def read_key(req: Request, data: FieldData) -> Response:
         return Response(data=key_view(_store(req).resolve_key(data.get("key_ref"))))
 
@@ -358,7 +401,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             return None
         for issuer in store.issuers():
             if issuer.key_id == key.id:
-                raise ErrorResponse(f"Unable to delete key; still in use by issuer: {issuer.id}")
+                raise ErrorResponse(f"Failed to Delete Key.  Key in Use by Issuer: {issuer.id}")
         store.s.delete("config/key/" + key.id)
         if store.keys_config()["default"] == key.id:
             store.s.put_json("config/keys", {"default": ""})
@@ -530,6 +573,28 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
                 Operation.DELETE: delete_issuer,
             },
             synopsis="Fetch, update or delete a single issuer.",
+        ),
+        Path(
+            "keys/generate/(?P<exported>internal|exported|kms)",
+            fields={
+                "exported": Field(FieldType.STRING, "internal, exported or kms."),
+                "key_name": Field(FieldType.STRING, "A name for the key."),
+                "key_type": Field(FieldType.STRING, "rsa, ec or ed25519.", default="rsa"),
+                "key_bits": Field(FieldType.INT, "Key size in bits.", default=0),
+                "managed_key_name": Field(FieldType.STRING, "Managed keys are not supported."),
+                "managed_key_id": Field(FieldType.STRING, "Managed keys are not supported."),
+            },
+            operations={Operation.UPDATE: generate_key},
+            synopsis="Generate a new private key used for signing.",
+        ),
+        Path(
+            "keys/import",
+            fields={
+                "pem_bundle": Field(FieldType.STRING, "The PEM-encoded private key."),
+                "key_name": Field(FieldType.STRING, "A name for the key."),
+            },
+            operations={Operation.UPDATE: import_key},
+            synopsis="Import the specified key.",
         ),
         Path("keys/?", operations={Operation.LIST: list_keys}, synopsis="Fetch a list of all issuer keys."),
         Path(
