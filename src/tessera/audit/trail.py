@@ -382,10 +382,15 @@ class Trail:
                     ttl=int(raw_auth.get("lease_duration") or 0),
                 )
             return out
+        if isinstance(body, bytes):  # a certificate or CRL: Go's JSON writes []byte as base64
+            content_type = resp.headers.get("Content-Type", "application/octet-stream")
+            raw_text = base64.b64encode(body).decode()
+        else:
+            content_type, raw_text = "application/json", orjson.dumps(body).decode()
         return ResponseInfo(
             data={
-                "http_content_type": "application/json",
-                "http_raw_body": orjson.dumps(body).decode(),
+                "http_content_type": content_type,
+                "http_raw_body": raw_text,
                 "http_status_code": resp.status or 200,
             },
             warnings=list(resp.warnings),

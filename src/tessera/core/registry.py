@@ -24,6 +24,7 @@ SECRETS_ENGINES: dict[str, str] = {
     "identity": "tessera.secrets.identity:factory",
     "transit": "tessera.secrets.transit:factory",
     "database": "tessera.secrets.database:factory",
+    "pki": "tessera.secrets.pki:factory",
 }
 
 AUTH_METHODS: dict[str, str] = {

@@ -350,7 +350,9 @@ class App:
                 resp, req.operation, req.full_path or path, req.request_id, req.mount_type
             )
             if resp is not None and resp.headers:
-                extra_headers += [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
+                # First, so that a content type of the answer's own (pki/ca/pem) replaces the JSON one.
+                own = [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
+                extra_headers = own + extra_headers
             return status, out, extra_headers
         except VaultError as exc:
             status, out = render_error(exc)

@@ -138,6 +138,9 @@ def render_logical(
         if operation in (Operation.READ, Operation.LIST):
             return 404, error_body([])
         return 204, None
+    if isinstance(resp.raw_body, bytes):  # a certificate or CRL served as itself (pki/ca/pem)
+        status = resp.status or 200
+        return status, (None if status == 204 else resp.raw_body)
     if resp.raw_body is not None:
         return resp.status or 200, go_json(resp.raw_body)
     if (
