@@ -13,5 +13,7 @@ listener "tcp" {
 }
 
 disable_mlock     = true
+# hvac's audit tests enable devices through the API, which OpenBao (and Tessera) refuse by default
+unsafe_allow_api_audit_creation = true
 default_lease_ttl = "768h"
 max_lease_ttl     = "768h"
