@@ -1,0 +1,142 @@
+"""Request bodies are read before a request reaches the runner, so that a slow client holds up nobody.
+
+granian hands a request to Python on one of its threads as soon as the headers are in; the body
+is read through ``wsgi.input``, which blocks (in Rust, without the GIL) until the bytes arrive,
+and is gone once that call returns. When granian's single thread was the runner, one client
+sending 1 of 1,000 announced bytes stopped every other request for as long as it liked. So
+granian's threads are now the *intake*: many of them, each taking a request, reading its body
+if it has one (the methods Vault never reads one for, and an announced length of 0, have none
+to wait for), and handing the complete request to the runner (``server/dispatch.py``). A slow
+client costs one intake thread, blocked in Rust, and a socket.
+
+``http_read_timeout`` bounds the read: when it runs out the client gets a 408 and the connection
+is closed, which ends the blocked read (the reference answers a 500 with Go's "i/o timeout"
+error; the timeout is the client's, not a server error). Bodies of a known length are collected
+in one call, which ends on the first error: granian's sized reads retry a reset HTTP/2 stream
+forever, a thread spinning at 100% CPU (the runner, when the runner read bodies).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from typing import Any
+
+from .render import BASE_HEADERS_STR, error_body
+
+log = logging.getLogger("tessera.http")
+
+# Vault reads a body only for writes; for these methods it is ignored, so it is never waited for.
+BODILESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "LIST", "OPTIONS", "SCAN", "HELP"})
+READ_CHUNK = 65536
+
+TIMEOUT_HEADERS = [*BASE_HEADERS_STR, ("connection", "close")]
+TIMEOUT_BODY = error_body(["i/o timeout reading the request body"])
+
+
+def body_expected(method: str, scope: dict[str, Any]) -> bool:
+    """Whether the request may carry a body worth waiting for."""
+    if method in BODILESS_METHODS:
+        return False
+    length = scope.get("CONTENT_LENGTH")
+    if length is not None:
+        return length.strip() != "0"
+    # HTTP/1 without a length has a body only when chunked; HTTP/2 may stream one without.
+    return "HTTP_TRANSFER_ENCODING" in scope or scope.get("SERVER_PROTOCOL") == "HTTP/2"
+
+
+def read_body(stream: Any, length: str | None, limit: int) -> bytes | None:
+    """The whole body, or None when it is (or is announced) larger than ``limit``."""
+    if length is not None:
+        try:
+            size = int(length)
+        except ValueError:
+            size = -1
+        if size > limit:
+            return None  # refused before a byte is read
+        if size >= 0:
+            return bytes(stream.read())  # hyper stops at the announced length
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = stream.read(READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+
+
+class ReadWatch:
+    """Bodies being read, and one thread that answers those past ``http_read_timeout`` with a 408.
+
+    Whoever takes a read out of the table answers it: the reading thread when the body is in,
+    the watch when time is up (``dict.pop`` is atomic, so exactly one of them gets it). The
+    watch looks once a second: Vault's timeouts are whole seconds.
+    """
+
+    def __init__(self, timeout: int) -> None:
+        self.timeout = timeout
+        self._reads: dict[int, tuple[float, Any]] = {}
+        self._ids = itertools.count()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def read(self, proto: Any, stream: Any, length: str | None, limit: int) -> bytes | TimedOut | None:
+        """The body (None: too large), or TIMED_OUT when the watch has answered already."""
+        if self.timeout <= 0:
+            return read_body(stream, length, limit)
+        if self._thread is None:
+            self._start()
+        key = next(self._ids)
+        self._reads[key] = (time.monotonic() + self.timeout, proto)
+        try:
+            body = read_body(stream, length, limit)
+        finally:
+            taken = self._reads.pop(key, None)
+        return body if taken is not None else TIMED_OUT
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="tessera-read-watch", daemon=True)
+                self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(1.0):
+            now = time.monotonic()
+            for key, (deadline, _) in list(self._reads.items()):
+                if deadline <= now:
+                    entry = self._reads.pop(key, None)
+                    if entry is not None:
+                        _answer_timeout(entry[1])
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class TimedOut:
+    """The read took longer than ``http_read_timeout``: the client has had its 408."""
+
+
+TIMED_OUT = TimedOut()
+
+
+def _answer_timeout(proto: Any) -> None:
+    """The body did not arrive in time: a 408, and the connection is cut.
+
+    hyper would keep the connection (and the thread blocked reading its body) for as long as the
+    client likes, ``Connection: close`` or not: it closes a connection only once the request body
+    is done. It does abort one whose answer ends short of its announced length, and dropping the
+    connection ends the blocked read. So the 408 announces one byte more than it sends: the client
+    has the status and the error, then the connection closes (Go's answer, a 500, ends the same way).
+    """
+    try:
+        headers = [*TIMEOUT_HEADERS, ("content-length", str(len(TIMEOUT_BODY) + 1))]
+        proto.response_iter(408, headers, iter((TIMEOUT_BODY,)))
+    except Exception:
+        log.exception("answering a request whose body timed out")
