@@ -20,7 +20,6 @@ from pathlib import Path
 import httpx
 import pytest
 import requests
-import urllib3
 
 from tests.helpers.hostile import SLOW_BODY, Crowd, raise_open_file_limit, self_signed
 from tests.helpers.servers import ReferenceServer, TesseraServer, free_port, hcl_config
@@ -277,3 +276,21 @@ def test_open_file_limit_is_raised_to_the_hard_limit(tmp_path: Path) -> None:
         assert server_soft == server_hard
     finally:
         server.cleanup()
+
+
+def test_chunked_bodies_are_still_read(plain: Target) -> None:
+    """A body without a length (chunked) is read to its end, on an intake thread like the rest."""
+    chunks = iter([b'{"value": ', b'"chunked"}'])
+    answer = requests.put(
+        f"{plain.server.addr}/v1/kv/chunked", data=chunks, headers={"X-Vault-Token": plain.token}, timeout=5
+    )
+    assert answer.status_code == 204
+    assert plain.server.call("GET", "kv/chunked")[1]["data"] == {"value": "chunked"}
+
+
+def test_an_announced_body_over_the_limit_is_refused_unread(plain: Target) -> None:
+    """``Content-Length`` past ``max_request_size``: the 413 comes without waiting for the body."""
+    request = b"PUT /v1/kv/big HTTP/1.1\r\nHost: tessera\r\nContent-Length: 40000000\r\n\r\n{"
+    with socket.create_connection(_host_port(plain.server.addr), timeout=5) as sock:
+        sock.sendall(request)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 413 ")
