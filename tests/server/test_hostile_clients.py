@@ -50,7 +50,14 @@ def _with_limits(config: str) -> str:
     return config.replace("  address = ", LIMITS + "  address = ", 1)
 
 
-def _start(directory: Path, *, tls: bool = False, workers: bool = False, extra: str = "") -> Target:
+def _start(
+    directory: Path,
+    *,
+    tls: bool = False,
+    workers: bool = False,
+    extra: str = "",
+    env: dict[str, str] | None = None,
+) -> Target:
     port = free_port()
     cert, key = self_signed(directory) if tls else (None, None)
     storage = {"storage": "sqlite", "storage_options": {"path": str(directory / "t.db")}} if workers else {}
@@ -62,7 +69,7 @@ def _start(directory: Path, *, tls: bool = False, workers: bool = False, extra: 
             + extra
         )
     )
-    env = {}
+    env = dict(env or {})
     worker_addr = ""
     if workers:
         worker_addr = f"127.0.0.1:{free_port()}"
@@ -147,7 +154,15 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     target.server.cleanup()
 
 
-@pytest.fixture(params=["plain", "tls", "workers"])
+@pytest.fixture(scope="module")
+def no_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """Every request on granian's threads (``TESSERA_HTTP_RUNNER=0``, as on PostgreSQL)."""
+    target = _start(tmp_path_factory.mktemp("no-runner"), env={"TESSERA_HTTP_RUNNER": "0"})
+    yield target
+    target.server.cleanup()
+
+
+@pytest.fixture(params=["plain", "tls", "workers", "no_runner"])
 def target(request: pytest.FixtureRequest) -> Target:
     return request.getfixturevalue(request.param)
 
