@@ -21,7 +21,7 @@ import httpx
 import pytest
 import requests
 
-from tests.helpers.hostile import SLOW_BODY, Crowd, raise_open_file_limit, self_signed
+from tests.helpers.hostile import SLOW_BODY, Crowd, client_tls, raise_open_file_limit, self_signed
 from tests.helpers.servers import ReferenceServer, TesseraServer, free_port, hcl_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -309,3 +309,42 @@ def test_an_announced_body_over_the_limit_is_refused_unread(plain: Target) -> No
     with socket.create_connection(_host_port(plain.server.addr), timeout=5) as sock:
         sock.sendall(request)
         assert sock.recv(65536).startswith(b"HTTP/1.1 413 ")
+
+
+def _h2_body_then_gone(tls: Target, *, reset: bool) -> None:
+    """An HTTP/2 POST without a length and with part of its body, then the client resets the stream
+    (with an error, not CANCEL) or drops the connection. A health request on the same connection
+    answered first shows the POST has reached the server (streams are taken in order)."""
+    import h2.connection
+    import h2.events
+
+    ctx = client_tls()
+    ctx.set_alpn_protocols(["h2"])
+    with ctx.wrap_socket(socket.create_connection(_host_port(tls.server.addr), timeout=5)) as sock:
+        conn = h2.connection.H2Connection()
+        conn.initiate_connection()
+        common = [(":scheme", "https"), (":authority", "127.0.0.1"), ("x-vault-token", tls.token)]
+        conn.send_headers(1, [(":method", "POST"), (":path", "/v1/kv/h2"), *common])
+        conn.send_data(1, b'{"value": ')
+        conn.send_headers(3, [(":method", "GET"), (":path", "/v1/sys/health"), *common], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        answered = False
+        while not answered:
+            data = sock.recv(65536)
+            assert data, "the connection closed before the health answer"
+            events = conn.receive_data(data)
+            answered = any(isinstance(e, h2.events.StreamEnded) and e.stream_id == 3 for e in events)
+            sock.sendall(conn.data_to_send())
+        if reset:
+            conn.reset_stream(1, error_code=2)  # INTERNAL_ERROR
+            sock.sendall(conn.data_to_send())
+
+
+@pytest.mark.parametrize("reset", [True, False], ids=["stream-reset", "connection-dropped"])
+def test_http2_body_cut_off_by_its_client_leaves_no_thread_spinning(tls: Target, reset: bool) -> None:
+    assert tls.server.process is not None
+    _h2_body_then_gone(tls, reset=reset)
+    _assert_responsive(tls)
+    before = _cpu_seconds(tls.server.process.pid)
+    time.sleep(1.0)  # measuring a rate: an idle server must stay (nearly) idle over this second
+    assert _cpu_seconds(tls.server.process.pid) - before < 0.5, "a thread keeps spinning"

@@ -202,7 +202,13 @@ class App:
             # Read here, on one of granian's threads (blocked in Rust if the client is slow), so
             # that the request is complete before it reaches the runner (server/intake.py).
             read = self.intake.read if self.intake is not None else _read_untimed
-            body = read(proto, scope["wsgi.input"], scope.get("CONTENT_LENGTH"), self.max_request_size)
+            body = read(
+                proto,
+                scope["wsgi.input"],
+                scope.get("CONTENT_LENGTH"),
+                self.max_request_size,
+                http2=scope.get("SERVER_PROTOCOL") == "HTTP/2",
+            )
             if body is TIMED_OUT:
                 return 408
             raw_body = body  # type: ignore[assignment]
@@ -532,9 +538,9 @@ def _drive(coro: Any) -> Any:
     raise RuntimeError("a request awaited the event loop on the threaded server")
 
 
-def _read_untimed(_proto: Any, stream: Any, length: str | None, limit: int) -> bytes | None:
+def _read_untimed(_proto: Any, stream: Any, length: str | None, limit: int, *, http2: bool) -> bytes | None:
     """``ReadWatch.read`` without a listener around the App (tests call ``serve_threaded``)."""
-    return read_body(stream, length, limit)
+    return read_body(stream, length, limit, http2=http2)
 
 
 async def _body_or_413(body: bytes | None) -> bytes:

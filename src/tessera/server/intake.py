@@ -47,8 +47,12 @@ def body_expected(method: str, scope: dict[str, Any]) -> bool:
     return "HTTP_TRANSFER_ENCODING" in scope or scope.get("SERVER_PROTOCOL") == "HTTP/2"
 
 
-def read_body(stream: Any, length: str | None, limit: int) -> bytes | None:
-    """The whole body, or None when it is (or is announced) larger than ``limit``."""
+def read_body(stream: Any, length: str | None, limit: int, *, http2: bool = False) -> bytes | None:
+    """The whole body, or None when it is (or is announced) larger than ``limit``.
+
+    HTTP/2 bodies are always collected in one call: an HTTP/2 stream cut off by its client
+    errors at every later read, and granian's sized reads retry errors forever.
+    """
     if length is not None:
         try:
             size = int(length)
@@ -58,6 +62,9 @@ def read_body(stream: Any, length: str | None, limit: int) -> bytes | None:
             return None  # refused before a byte is read
         if size >= 0:
             return bytes(stream.read())  # hyper stops at the announced length
+    if http2:
+        body = bytes(stream.read())
+        return body if len(body) <= limit else None
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -86,16 +93,18 @@ class ReadWatch:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def read(self, proto: Any, stream: Any, length: str | None, limit: int) -> bytes | TimedOut | None:
+    def read(
+        self, proto: Any, stream: Any, length: str | None, limit: int, *, http2: bool = False
+    ) -> bytes | TimedOut | None:
         """The body (None: too large), or TIMED_OUT when the watch has answered already."""
         if self.timeout <= 0:
-            return read_body(stream, length, limit)
+            return read_body(stream, length, limit, http2=http2)
         if self._thread is None:
             self._start()
         key = next(self._ids)
         self._reads[key] = (time.monotonic() + self.timeout, proto)
         try:
-            body = read_body(stream, length, limit)
+            body = read_body(stream, length, limit, http2=http2)
         finally:
             taken = self._reads.pop(key, None)
         return body if taken is not None else TIMED_OUT
