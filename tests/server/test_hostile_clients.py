@@ -228,16 +228,28 @@ def flooded(request: pytest.FixtureRequest) -> Target:
 
 def test_idle_and_partial_header_floods_lock_nobody_out(flooded: Target) -> None:
     """2,000 sockets: silent, headers never finished, idle after one request. Others are served,
-    and the server closes the first two kinds once ``http_read_header_timeout`` has passed."""
+    and the server closes them all once ``http_read_header_timeout`` has passed (idle keep-alive
+    connections too: hyper has one timer for both, see README's listener limits)."""
     host, port = _host_port(flooded.addrs[-1])
-    with Crowd(host, port) as stalled, Crowd(host, port) as idle:
-        stalled.partial_headers(FLOOD * 2 // 5).silent(FLOOD * 2 // 5)
-        idle.idle_keepalive(FLOOD // 5)
+    with Crowd(host, port) as crowd:
+        crowd.partial_headers(FLOOD * 2 // 5).silent(FLOOD * 2 // 5).idle_keepalive(FLOOD // 5)
         _assert_responsive(flooded)
-        closed = stalled.wait_closed_by_server(HEADER_TIMEOUT + 8)
+        closed = crowd.wait_closed_by_server(HEADER_TIMEOUT + 8)
         _assert_responsive(flooded)
-        assert closed == len(stalled.sockets)
+        assert closed == len(crowd.sockets)
     _assert_responsive(flooded)
+
+
+def test_tls_floods_lock_nobody_out(tls: Target) -> None:
+    """Over TLS, 2,000 connections past their handshake: headers never finished, or idle after one
+    request. Others are served, and the server closes them after ``http_read_header_timeout``."""
+    with Crowd(*_host_port(tls.server.addr), tls=True) as crowd:
+        crowd.partial_headers(FLOOD // 2).idle_keepalive(FLOOD // 2)
+        _assert_responsive(tls)
+        closed = crowd.wait_closed_by_server(HEADER_TIMEOUT + 8)
+        _assert_responsive(tls)
+        assert closed == len(crowd.sockets)
+    _assert_responsive(tls)
 
 
 def _answer_to_slow_body(addr: str) -> tuple[bytes, float]:
