@@ -360,3 +360,45 @@ def test_http2_body_cut_off_by_its_client_leaves_no_thread_spinning(tls: Target,
     before = _cpu_seconds(tls.server.process.pid)
     time.sleep(1.0)  # measuring a rate: an idle server must stay (nearly) idle over this second
     assert _cpu_seconds(tls.server.process.pid) - before < 0.5, "a thread keeps spinning"
+
+
+@pytest.fixture
+def on_postgres(tmp_path: Path) -> Iterator[Target]:
+    """A server on PostgreSQL: requests run on granian's threads, TESSERA_HTTP_THREADS at a time."""
+    import uuid
+
+    import psycopg
+
+    admin = "host=127.0.0.1 port=5432 dbname=postgres user=postgres"
+    name = f"wt_net_hostile_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        port = free_port()
+        config = tmp_path / "tessera.hcl"
+        dsn = f"host=127.0.0.1 port=5432 dbname={name} user=postgres"
+        config.write_text(
+            _with_limits(hcl_config(port, storage="postgresql", storage_options={"connection_url": dsn}))
+        )
+        server = TesseraServer(config=config).start()
+        try:
+            server.init(1, 1)
+            server.unseal()
+            assert server.call("POST", "sys/mounts/kv", json={"type": "kv"})[0] == 204
+            assert server.call("PUT", "kv/probe", json={"value": "here"})[0] == 204
+            yield Target(server, [server.addr])
+        finally:
+            server.cleanup()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_slow_bodies_do_not_stall_a_server_on_postgresql(on_postgres: Target) -> None:
+    """More slow bodies than request threads (32): they wait in the intake, not in those threads."""
+    with Crowd(*_host_port(on_postgres.server.addr)) as crowd:
+        crowd.slow_bodies(SLOW_BODIES)
+        _assert_responsive_for(on_postgres, 1.5)
+        assert on_postgres.server.call("PUT", "kv/written", json={"value": "during"})[0] == 204
+    _assert_responsive(on_postgres)
