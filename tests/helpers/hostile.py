@@ -106,12 +106,14 @@ class Crowd:
                 closed += 1
         return closed
 
-    def wait_closed_by_server(self, timeout: float) -> int:
-        """Waits until the server has closed all sockets or ``timeout`` passes; returns how many it did."""
+    def wait_closed_by_server(self, timeout: float, at_least: int | None = None) -> int:
+        """Waits until the server has closed ``at_least`` sockets (default: all) or ``timeout``
+        passes; returns how many it closed."""
+        wanted = len(self.sockets) if at_least is None else at_least
         deadline = time.monotonic() + timeout
         while True:
             closed = self.closed_by_server()
-            if closed == len(self.sockets) or time.monotonic() > deadline:
+            if closed >= wanted or time.monotonic() > deadline:
                 return closed
             time.sleep(0.1)
 

@@ -402,3 +402,20 @@ def test_slow_bodies_do_not_stall_a_server_on_postgresql(on_postgres: Target) ->
         _assert_responsive_for(on_postgres, 1.5)
         assert on_postgres.server.call("PUT", "kv/written", json={"value": "during"})[0] == 204
     _assert_responsive(on_postgres)
+
+
+def test_more_slow_bodies_than_intake_threads_are_shed_not_queued(tmp_path: Path) -> None:
+    """With 64 intake threads (56 for bodies), 100 slow bodies: the ones past the cap get a 503
+    at once and their connection closed; everyone else is still served."""
+    target = _start(tmp_path, env={"TESSERA_HTTP_INTAKE_THREADS": "64"})
+    try:
+        with Crowd(*_host_port(target.server.addr)) as crowd:
+            crowd.slow_bodies(100)
+            _assert_responsive_for(target, 1.0)
+            assert crowd.wait_closed_by_server(5, at_least=100 - 56) >= 100 - 56
+            status, body, _ = target.server.call("PUT", "kv/shed", json={"value": "x"})
+            assert (status, body) == (503, {"errors": ["too many request bodies being read; try again"]})
+        _assert_responsive(target)
+        assert target.server.call("PUT", "kv/shed", json={"value": "x"})[0] == 204
+    finally:
+        target.server.cleanup()

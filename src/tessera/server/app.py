@@ -34,7 +34,7 @@ from . import syshttp
 from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher, Runner
 from .forward import forwarded_client
-from .intake import TIMED_OUT, ReadWatch, body_expected, read_body
+from .intake import ANSWERED, ReadWatch, body_expected, read_body
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 
 log = logging.getLogger("tessera.http")
@@ -209,8 +209,8 @@ class App:
                 self.max_request_size,
                 http2=scope.get("SERVER_PROTOCOL") == "HTTP/2",
             )
-            if body is TIMED_OUT:
-                return 408
+            if body is ANSWERED:
+                return 0
             raw_body = body  # type: ignore[assignment]
         args = (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
         runner = self.runner

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 import time
 from typing import Any
@@ -34,6 +35,7 @@ READ_CHUNK = 65536
 
 TIMEOUT_HEADERS = [*BASE_HEADERS_STR, ("connection", "close")]
 TIMEOUT_BODY = error_body(["i/o timeout reading the request body"])
+BUSY_BODY = error_body(["too many request bodies being read; try again"])
 
 
 def body_expected(method: str, scope: dict[str, Any]) -> bool:
@@ -83,10 +85,15 @@ class ReadWatch:
     Whoever takes a read out of the table answers it: the reading thread when the body is in,
     the watch when time is up (``dict.pop`` is atomic, so exactly one of them gets it). The
     watch looks once a second: Vault's timeouts are whole seconds.
+
+    Each read holds one of granian's threads. Past ``max_reads`` at once, a new request with a
+    body is answered 503 at once, unread, so that some threads are always left for everyone
+    else: a crowd of slow bodies then costs writes a retry, never the whole server.
     """
 
-    def __init__(self, timeout: int) -> None:
+    def __init__(self, timeout: int, max_reads: int = 0) -> None:
         self.timeout = timeout
+        self.max_reads = max_reads  # 0: no cap
         self._reads: dict[int, tuple[float, Any]] = {}
         self._ids = itertools.count()
         self._stop = threading.Event()
@@ -95,19 +102,20 @@ class ReadWatch:
 
     def read(
         self, proto: Any, stream: Any, length: str | None, limit: int, *, http2: bool = False
-    ) -> bytes | TimedOut | None:
-        """The body (None: too large), or TIMED_OUT when the watch has answered already."""
-        if self.timeout <= 0:
-            return read_body(stream, length, limit, http2=http2)
-        if self._thread is None:
+    ) -> bytes | Answered | None:
+        """The body (None: too large), or ANSWERED when the client has had its answer already."""
+        if self.max_reads and len(self._reads) >= self.max_reads:
+            _answer_busy(proto)
+            return ANSWERED
+        if self.timeout > 0 and self._thread is None:
             self._start()
         key = next(self._ids)
-        self._reads[key] = (time.monotonic() + self.timeout, proto)
+        self._reads[key] = (time.monotonic() + self.timeout if self.timeout > 0 else math.inf, proto)
         try:
             body = read_body(stream, length, limit, http2=http2)
         finally:
             taken = self._reads.pop(key, None)
-        return body if taken is not None else TIMED_OUT
+        return body if taken is not None else ANSWERED
 
     def _start(self) -> None:
         with self._lock:
@@ -128,11 +136,16 @@ class ReadWatch:
         self._stop.set()
 
 
-class TimedOut:
-    """The read took longer than ``http_read_timeout``: the client has had its 408."""
+class Answered:
+    """The request was answered without its body: a 408 (too slow) or a 503 (too many reads)."""
 
 
-TIMED_OUT = TimedOut()
+ANSWERED = Answered()
+
+
+def _answer_busy(proto: Any) -> None:
+    """Too many bodies being read at once: 503, unread (the connection closes with the request)."""
+    proto.response_bytes(503, TIMEOUT_HEADERS, BUSY_BODY)
 
 
 def _answer_timeout(proto: Any) -> None:

@@ -64,6 +64,11 @@ def intake_threads() -> int:
         return DEFAULT_INTAKE_THREADS
 
 
+def max_body_reads(intake: int) -> int:
+    """Bodies read at once: the intake less a share kept for requests that need no waiting."""
+    return max(1, intake - max(8, intake // 16))
+
+
 def threaded_mode(app: Any) -> bool:
     """Threaded only for the plain App (subclasses may override the ASGI entry point)."""
     return type(app) is App and os.environ.get("TESSERA_HTTP_MODE", "threaded").lower() != "asgi"
@@ -103,7 +108,7 @@ def make_server(
         log.warning("granian's WSGI worker is unavailable (%s); serving over ASGI", exc)
         app.gate = app.dispatcher = None
         return server
-    app.intake = ReadWatch(limits.http_read_timeout)
+    app.intake = ReadWatch(limits.http_read_timeout, max_reads=max_body_reads(intake_threads()))
     if app.dispatcher is not None:
         app.runner = Runner()
     else:
