@@ -23,6 +23,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from .render import BASE_HEADERS_STR, error_body
@@ -36,6 +37,7 @@ READ_CHUNK = 65536
 TIMEOUT_HEADERS = [*BASE_HEADERS_STR, ("connection", "close")]
 TIMEOUT_BODY = error_body(["i/o timeout reading the request body"])
 BUSY_BODY = error_body(["too many request bodies being read; try again"])
+FLUSH_PAUSE = 0.1  # seconds a timed-out answer waits for hyper to write it before the cut
 
 
 def body_expected(method: str, scope: dict[str, Any]) -> bool:
@@ -129,8 +131,8 @@ class ReadWatch:
             for key, (deadline, _) in list(self._reads.items()):
                 if deadline <= now:
                     entry = self._reads.pop(key, None)
-                    if entry is not None:
-                        _answer_timeout(entry[1])
+                    if entry is not None:  # answered on a thread of its own: see _answer_timeout
+                        threading.Thread(target=_answer_timeout, args=(entry[1],), daemon=True).start()
 
     def close(self) -> None:
         self._stop.set()
@@ -154,11 +156,18 @@ def _answer_timeout(proto: Any) -> None:
     hyper would keep the connection (and the thread blocked reading its body) for as long as the
     client likes, ``Connection: close`` or not: it closes a connection only once the request body
     is done. It does abort one whose answer ends short of its announced length, and dropping the
-    connection ends the blocked read. So the 408 announces one byte more than it sends: the client
-    has the status and the error, then the connection closes (Go's answer, a 500, ends the same way).
+    connection ends the blocked read. So the 408 announces one byte more than it sends, and ends
+    only after a pause that lets hyper write what it has (ended at once, the connection was cut
+    before the status left): the client has the status and the error, then the connection closes
+    (Go's answer, a 500, ends the same way).
     """
+
+    def body() -> Iterator[bytes]:
+        yield TIMEOUT_BODY
+        time.sleep(FLUSH_PAUSE)  # on this answer's own thread, without the GIL
+
     try:
         headers = [*TIMEOUT_HEADERS, ("content-length", str(len(TIMEOUT_BODY) + 1))]
-        proto.response_iter(408, headers, iter((TIMEOUT_BODY,)))
+        proto.response_iter(408, headers, body())
     except Exception:
         log.exception("answering a request whose body timed out")
