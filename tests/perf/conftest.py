@@ -94,6 +94,7 @@ class Server:
         }
         if body:
             scope["CONTENT_TYPE"] = "application/json"
+            scope["CONTENT_LENGTH"] = str(len(body))
         proto = _Proto()
         self.app.serve_threaded(proto, scope)
         assert proto.answered.wait(30), "no answer"

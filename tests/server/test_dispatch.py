@@ -69,6 +69,7 @@ def _call(server: Server, method: str, path: str, body: Any = None) -> _Proto:
         "wsgi.url_scheme": "http",
         "wsgi.input": _Body(raw),
         "HTTP_X_VAULT_TOKEN": server.root,
+        "CONTENT_LENGTH": str(len(raw)),
     }
     proto = _Proto()
     server.app.serve_threaded(proto, scope)

@@ -34,8 +34,9 @@ from ..ui.assets import NOT_FOUND as UI_NOT_FOUND
 from ..ui.assets import UIAssets
 from . import syshttp
 from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, Runner
 from .forward import forwarded_client
+from .intake import ANSWERED, ReadWatch, body_expected, read_body
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 from .syshttp_keys import hidden_endpoint
 
@@ -77,6 +78,9 @@ class App:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tessera-req")
         self.gate: RunGate | None = None  # set by the threaded listener (see core/gate.py)
         self.dispatcher: Dispatcher | None = None  # likewise (see server/dispatch.py)
+        self.intake: ReadWatch | None = None  # likewise: bounds body reads (server/intake.py)
+        self.runner: Runner | None = None  # likewise: serves complete requests (server/dispatch.py)
+        self.slots: threading.BoundedSemaphore | None = None  # requests served at once, no runner
         # In a worker process: its sync with the active process (server/forward.py).
         self.standby: Any = None
         # On the active process's internal listener: the secret forwarded requests carry.
@@ -171,7 +175,9 @@ class App:
         ``proto.response_bytes``. Same pipeline as ``__call__``, minus the event loop: the
         request never changes threads, which is most of what an ASGI request costs here. With a
         dispatcher (``server/dispatch.py``) this thread is the runner, and a request of a route
-        that runs long is handed to the side pool, which answers it later.
+        that runs long is handed to the side pool, which answers it later. A request with a body
+        is read here first (``server/intake.py``): with a runner, this is one of many intake threads
+        and the complete request is handed to the runner.
         """
         method = scope["REQUEST_METHOD"].upper()
         raw_path = scope["PATH_INFO"]
@@ -190,14 +196,53 @@ class App:
                 headers["content-type"] = scope["CONTENT_TYPE"]
             if "CONTENT_LENGTH" in scope:
                 headers["content-length"] = scope["CONTENT_LENGTH"]
-            # Read before taking the gate: a slow client must not hold up other requests.
-            raw_body = _read_input(scope["wsgi.input"], self.max_request_size)
         except Exception:
             log.exception("unhandled error reading %s %s", method, raw_path)
             proto.response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
             return 500
         remote_addr = scope.get("REMOTE_ADDR") or "127.0.0.1"
         tls = scope.get("wsgi.url_scheme") == "https"
+        query_string = scope.get("QUERY_STRING", "").encode("latin-1")
+        raw_body: bytes | None = b""
+        if body_expected(method, scope):
+            # Read here, on one of granian's threads (blocked in Rust if the client is slow), so
+            # that the request is complete before it reaches the runner (server/intake.py).
+            read = self.intake.read if self.intake is not None else _read_untimed
+            body = read(
+                proto,
+                scope["wsgi.input"],
+                scope.get("CONTENT_LENGTH"),
+                self.max_request_size,
+                http2=scope.get("SERVER_PROTOCOL") == "HTTP/2",
+            )
+            if body is ANSWERED:
+                return 0
+            raw_body = body  # type: ignore[assignment]
+        args = (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
+        runner = self.runner
+        # A request whose body was just read runs here when the runner has nothing to do: this
+        # thread has the GIL back already, and handing over would cost one more switch.
+        if runner is not None and (not raw_body or not runner.idle()):
+            runner.submit(self._route, args)
+            return 0  # answered by the runner
+        slots = self.slots
+        if slots is None:
+            return self._route(*args)
+        with slots:
+            return self._route(*args)
+
+    def _route(
+        self,
+        proto: Any,
+        method: str,
+        raw_path: str,
+        query_string: bytes,
+        headers: dict[str, str],
+        raw_body: bytes | None,
+        remote_addr: str,
+        tls: bool,
+    ) -> int:
+        """A complete request to whoever answers it: the active process, the pool or this thread."""
         if self.forward_secret:
             # The internal listener: only for requests a worker forwards (plain HTTP on loopback,
             # so it must not become a way around the public listener's TLS or client certificates).
@@ -206,16 +251,7 @@ class App:
                 proto.response_bytes(403, BASE_HEADERS_STR, error_body(["permission denied"]))
                 return 403
             remote_addr, tls = client
-        args = (
-            proto,
-            method,
-            raw_path,
-            scope.get("QUERY_STRING", "").encode("latin-1"),
-            headers,
-            raw_body,
-            remote_addr,
-            tls,
-        )
+        args = (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
         standby = self.standby
         if standby is not None and not standby.ready(method, raw_path):
             if self.refused_raw and raw_path[4:] in self.refused_raw:
@@ -529,18 +565,9 @@ def _drive(coro: Any) -> Any:
     raise RuntimeError("a request awaited the event loop on the threaded server")
 
 
-def _read_input(body: Any, limit: int) -> bytes | None:
-    """The request body from granian's WSGI input; None once it goes past ``limit``."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = body.read(65536)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+def _read_untimed(_proto: Any, stream: Any, length: str | None, limit: int, *, http2: bool) -> bytes | None:
+    """``ReadWatch.read`` without a listener around the App (tests call ``serve_threaded``)."""
+    return read_body(stream, length, limit, http2=http2)
 
 
 async def _body_or_413(body: bytes | None) -> bytes:

@@ -17,6 +17,7 @@ from ..core.core import Core, CoreConfig
 from ..storage import open_physical
 from .app import App
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
+from .fdlimit import raise_open_file_limit
 from .syshttp_keys import refused_key_endpoints
 
 log = logging.getLogger("tessera.server")
@@ -162,6 +163,7 @@ def run(argv: list[str]) -> int:
                 print(f"TESSERA_WORKERS: {exc}", file=sys.stderr)
                 return 1
     _setup_logging(flags.log_level or cfg.log_level)
+    raise_open_file_limit()  # before the listeners and worker processes: they inherit it
     try:
         return asyncio.run(serve(cfg, flags))
     except KeyboardInterrupt:
@@ -241,7 +243,7 @@ def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prep
             if listener.tls_client_ca_file:
                 kwargs["ssl_ca"] = Path(listener.tls_client_ca_file)
                 kwargs["ssl_client_verify"] = listener.tls_require_and_verify_client_cert
-        servers.append(make_server(app, host, port, **kwargs))
+        servers.append(make_server(app, host, port, limits=listener, **kwargs))
     return servers
 
 

@@ -32,6 +32,14 @@ class ListenerConfig:
     # OpenBao's safe defaults: the unauthenticated key ceremonies are off unless a listener allows them.
     disable_unauthed_rekey_endpoints: bool = True
     disable_unauthed_generate_root_endpoints: bool = True
+    # Vault's limits on slow and idle clients, in seconds (0: none); see server/intake.py.
+    http_read_header_timeout: int = 10
+    http_read_timeout: int = 30
+    http_write_timeout: int = 0
+    http_idle_timeout: int = 300
+    max_request_duration: int = 0  # 0: the server's default (90 s, as Vault's)
+    # Open connections served at once (0: as many as the open-file limit allows, less a reserve).
+    max_connections: int = 0
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -118,6 +126,7 @@ def parse_config(text: str) -> ServerConfig:
         )
         if "max_request_size" in body:
             listener.max_request_size = int(body["max_request_size"])
+        _parse_limits(listener, body)
         if not listener.tls_disable and not (listener.tls_cert_file and listener.tls_key_file):
             raise ConfigError(
                 "listener: tls_cert_file and tls_key_file are required unless tls_disable = true"
@@ -149,6 +158,38 @@ def parse_config(text: str) -> ServerConfig:
     if cfg.default_lease_ttl > cfg.max_lease_ttl:
         raise ConfigError("default_lease_ttl cannot be greater than max_lease_ttl")
     return cfg
+
+
+LISTENER_DURATIONS = (
+    "http_read_header_timeout",
+    "http_read_timeout",
+    "http_write_timeout",
+    "http_idle_timeout",
+    "max_request_duration",
+)
+
+
+def _parse_limits(listener: ListenerConfig, body: dict[str, Any]) -> None:
+    """The listener's timeouts (Go durations or seconds) and connection cap, as Vault reads them."""
+    for name in LISTENER_DURATIONS:
+        if name not in body:
+            continue
+        try:
+            seconds = parse_duration_second(body[name])
+        except DurationError as exc:
+            raise ConfigError(f"listener: error parsing {name}: {exc}") from None
+        if seconds < 0:
+            raise ConfigError(f"listener: {name} cannot be negative")
+        setattr(listener, name, seconds)
+    if "max_connections" in body:
+        try:
+            listener.max_connections = int(str(body["max_connections"]))
+        except ValueError:
+            raise ConfigError(
+                f"listener: max_connections: expected a whole number, got {body['max_connections']!r}"
+            ) from None
+        if listener.max_connections < 0:
+            raise ConfigError("listener: max_connections cannot be negative")
 
 
 MAX_WORKERS = 64

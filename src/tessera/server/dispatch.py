@@ -21,6 +21,7 @@ seen runs on the runner.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -28,6 +29,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core import gate
+
+log = logging.getLogger("tessera.http")
 
 # Time above which a request counts as long: such requests go to the pool too, so that a slow
 # key generation does not hold every other request up behind it on the runner.
@@ -112,6 +115,43 @@ class SidePool:
     def close(self) -> None:
         for _ in self._threads:
             self._queue.put(None)
+
+
+class Runner:
+    """The one thread that serves complete requests back to back, fed by granian's threads."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name="tessera-runner", daemon=True)
+        self._thread.start()
+
+    def idle(self) -> bool:
+        """Nothing running or waiting here (a hint: another thread may be about to submit)."""
+        return not self._busy and self._queue.empty()
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._queue.put((fn, args))
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            if item is None:
+                return
+            fn, args = item
+            self._busy = True
+            try:
+                fn(*args)
+            except Exception:  # answered by fn in every known case; the runner must go on
+                log.exception("unhandled error on the runner")
+            finally:
+                self._busy = False
+
+    def close(self) -> None:
+        self._queue.put(None)
 
 
 class Dispatcher:

@@ -12,28 +12,41 @@ spawns granian's WSGI worker with :meth:`App.serve_threaded` as the callback. Th
 not part of granian's public embedding API; ``TESSERA_HTTP_MODE=asgi`` selects the ASGI path,
 which is also what apps that only speak ASGI (the recovery server) get.
 
-On local storage (in memory, SQLite) granian gets one Python thread, the runner, and requests
-that run long are handed to a side pool (``server/dispatch.py`` says why and how).
-``TESSERA_HTTP_THREADS`` (default 32) is how many Python threads serve requests at once (the side
-pool's size; on PostgreSQL, granian's own, enough for many requests to wait on the network at
-once); more requests wait in Rust. granian's backpressure stays at the listener's backlog (1024): it bounds
-open *connections*, and idle keep-alive clients must not lock others out.
+granian's Python threads are the *intake* (up to ``TESSERA_HTTP_INTAKE_THREADS``, 1024): they
+read each request's body, so that no slow client holds up anyone else (``server/intake.py``).
+On local storage (in memory, SQLite) they hand the complete request to one Python thread, the
+runner, and requests that run long are handed on to a side pool (``server/dispatch.py`` says
+why and how). ``TESSERA_HTTP_THREADS`` (default 32) is how many Python threads serve requests at
+once (the side pool's size; on PostgreSQL, how many intake threads serve at once, enough for
+many requests to wait on the network); more requests wait.
+
+Hostile clients: headers must
+arrive within ``http_read_header_timeout`` (hyper closes the connection otherwise, idle keep-alive
+connections included); granian's backpressure, which bounds open *connections* per listener, is
+the listener's connection cap (by default what the open-file limit allows, ``server/fdlimit.py``),
+so that a thousand idle sockets do not lock others out.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from ..core import gate
 from ..core.gate import RunGate
 from .app import App
-from .dispatch import Dispatcher
+from .config import ListenerConfig
+from .dispatch import Dispatcher, Runner
+from .fdlimit import connection_cap
+from .intake import ReadWatch
 
 log = logging.getLogger("tessera.server")
 
 DEFAULT_THREADS = 32
+# granian's Python threads, the intake: each slow client's body holds one (server/intake.py).
+DEFAULT_INTAKE_THREADS = 1024
 LOCAL_STORAGE = frozenset({"inmem", "sqlite", "file"})
 
 
@@ -44,16 +57,36 @@ def threads() -> int:
         return DEFAULT_THREADS
 
 
+def intake_threads() -> int:
+    try:
+        return max(threads(), int(os.environ.get("TESSERA_HTTP_INTAKE_THREADS", DEFAULT_INTAKE_THREADS)))
+    except ValueError:
+        return DEFAULT_INTAKE_THREADS
+
+
+def max_body_reads(intake: int) -> int:
+    """Bodies read at once: the intake less a share kept for requests that need no waiting."""
+    return max(1, intake - max(8, intake // 16))
+
+
 def threaded_mode(app: Any) -> bool:
     """Threaded only for the plain App (subclasses may override the ASGI entry point)."""
     return type(app) is App and os.environ.get("TESSERA_HTTP_MODE", "threaded").lower() != "asgi"
 
 
-def make_server(app: Any, host: str, port: int, **kwargs: Any) -> Any:
+def make_server(
+    app: Any, host: str, port: int, *, limits: ListenerConfig | None = None, **kwargs: Any
+) -> Any:
     """A granian embedded server for ``app``; ``await s.serve()`` runs it, ``s.stop()`` ends it."""
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
     from granian.server.embed import Server
 
+    limits = limits or ListenerConfig()
+    # Plain HTTP is HTTP/1 only, as in Go's server (no h2c): hyper's HTTP/1 connection applies the
+    # header timeout from the first byte it waits for, where the version sniffing of "auto" mode
+    # waits for a silent client forever. Over TLS, HTTP/2 is offered as Vault offers it.
+    if "http" not in kwargs:
+        kwargs["http"] = HTTPModes.auto if kwargs.get("ssl_cert") else HTTPModes.http1
     server = Server(
         app,
         address=host,
@@ -61,21 +94,38 @@ def make_server(app: Any, host: str, port: int, **kwargs: Any) -> Any:
         interface=Interfaces.ASGI,
         log_enabled=False,
         backlog=1024,
+        backpressure=connection_cap(limits.max_connections),
+        http1_settings=_http1_settings(limits),
         **kwargs,
     )
     if not threaded_mode(app):
         return server
     app.gate = _gate_for(app)
     app.dispatcher = _dispatcher_for(app)
-    py_threads = 1 if app.dispatcher is not None else threads()
     try:
-        spawn = _threaded_spawner(app.serve_threaded, py_threads)
+        spawn = _threaded_spawner(app.serve_threaded, intake_threads())
     except ImportError as exc:  # a granian without the worker this relies on
         log.warning("granian's WSGI worker is unavailable (%s); serving over ASGI", exc)
         app.gate = app.dispatcher = None
         return server
+    app.intake = ReadWatch(limits.http_read_timeout, max_reads=max_body_reads(intake_threads()))
+    if app.dispatcher is not None:
+        app.runner = Runner()
+    else:
+        app.slots = threading.BoundedSemaphore(threads())
     app.set_inline()
-    return _Threaded(server, spawn, app.dispatcher)
+    return _Threaded(server, spawn, app)
+
+
+def _http1_settings(limits: ListenerConfig) -> Any:
+    """hyper's header read timeout is also how long an idle keep-alive connection may wait for
+    its next request: the shorter of Vault's two settings (a zero means none, as in Go)."""
+    from granian.http import HTTP1Settings
+
+    timeouts = [t for t in (limits.http_read_header_timeout, limits.http_idle_timeout) if t > 0]
+    # hyper needs some timeout; without either setting, a day stands for "none".
+    seconds = min(timeouts) if timeouts else 86400
+    return HTTP1Settings(header_read_timeout=seconds * 1000)
 
 
 def _dispatcher_for(app: App) -> Dispatcher | None:
@@ -107,18 +157,23 @@ def _gate_for(app: App) -> RunGate | None:
 class _Threaded:
     """The embedded server started with the threaded spawner instead of the ASGI one."""
 
-    def __init__(self, server: Any, spawn: Any, dispatcher: Dispatcher | None) -> None:
+    def __init__(self, server: Any, spawn: Any, app: App) -> None:
         self.server = server
         self.spawn = spawn
-        self.dispatcher = dispatcher
+        self.app = app
 
     async def serve(self) -> None:
         await self.server.serve(spawn_target=self.spawn)
 
     def stop(self) -> None:
         self.server.stop()
-        if self.dispatcher is not None:
-            self.dispatcher.pool.close()
+        app = self.app
+        if app.intake is not None:
+            app.intake.close()
+        if app.runner is not None:
+            app.runner.close()
+        if app.dispatcher is not None:
+            app.dispatcher.pool.close()
 
 
 def _threaded_spawner(callback: Any, py_threads: int) -> Any:
