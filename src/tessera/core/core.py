@@ -28,6 +28,7 @@ from ..tokens.batch import MalformedBatchToken  # at import, not per request (~1
 from ..tokens.precheck import precheck_request
 from . import registry
 from .barrier import Barrier
+from .expiry_watch import Backlog, ExpiryWatch
 from .mounts import AUTH_TABLE, SECRETS_TABLE, MountConfig, MountEntry
 from .router import Route, Router
 from .seal import SealManager
@@ -78,6 +79,10 @@ class CoreConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Seconds one background pass may spend on each kind of expiry before the others get a turn.
+TICK_BUDGET = 2.0
+
+
 class Core:
     def __init__(self, physical: Physical, config: CoreConfig | None = None) -> None:
         self.physical = physical
@@ -96,6 +101,7 @@ class Core:
         self.state_lock = threading.RLock()
         # Callables run by the background ticker (lease expiry and the like).
         self.tick_hooks: list[Any] = []
+        self.expiry_backlog = Backlog()  # as last measured by the ticker (sys/metrics)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         # In a worker process (core/standby.py), which reads the active process's storage:
@@ -154,6 +160,10 @@ class Core:
     def release_state(self) -> None:
         """Stop the ticker and drop what the unseal built (mounts, audit devices, stores)."""
         self._stop_ticker()
+        if self.lease_manager is not None:
+            self.lease_manager.stop()
+        if self.tokens is not None:
+            self.tokens.stop()
         for route in self.router.routes():
             if route.backend.cleanup is not None:
                 route.backend.cleanup()
@@ -374,12 +384,14 @@ class Core:
         self._ticker = None
 
     def _tick_loop(self) -> None:
+        watch = ExpiryWatch()
         while not self._stop.wait(0.25):
             try:
                 if self.tokens is not None and not self.sealed:
-                    self.tokens.expire_due()
+                    watch.check(self)  # before the pass, which would hide what it drains
+                    self.tokens.expire_due(budget=TICK_BUDGET)
                     for hook in list(self.tick_hooks):
-                        hook()
+                        hook(budget=TICK_BUDGET)
                     for route in self.router.routes():
                         if route.backend.periodic is not None:
                             route.backend.periodic()

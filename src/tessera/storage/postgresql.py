@@ -62,6 +62,18 @@ class PostgreSQLPhysical(Physical):
         )
         return [r[0] for r in rows]
 
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT key, value FROM {self.table} WHERE key > %s AND key >= %s AND key < %s "
+                "ORDER BY key LIMIT %s",
+                (after, prefix, prefix + _HIGH, limit),
+            )
+            .fetchall()
+        )
+        return [(k, bytes(v)) for k, v in rows], (rows[-1][0] if len(rows) == limit else None)
+
     def list(self, prefix: str) -> list[str]:
         return children(prefix, self._range(prefix))
 
