@@ -414,6 +414,10 @@ class ExpirationManager:
                 due.append(heapq.heappop(self._heap)[1])
             return due
 
+    def scheduled_count(self) -> int:
+        """Items on the schedule (a renewed lease may hold two until the older comes up)."""
+        return len(self._heap)
+
     def backlog(self, now: float | None = None) -> tuple[int, float]:
         """(schedule items past due, seconds the oldest is late): a walk of the heap's due part."""
         now = now if now is not None else time.time()

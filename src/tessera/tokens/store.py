@@ -609,6 +609,13 @@ class TokenStore:
                 stack.extend(c for c in (2 * i + 1, 2 * i + 2) if c < len(heap))
         return count, now - oldest if count else 0.0
 
+    def scheduled_count(self) -> int:
+        """Tokens with an expiry on the schedule (Vault counts them among its leases)."""
+        return len(self._scheduled)
+
+    def cache_size(self) -> int:
+        return len(self._cache)
+
     def next_expiry(self) -> float | None:
         with self._expiry_lock:
             return self._expiry[0][0] if self._expiry else None
