@@ -122,3 +122,10 @@ def test_postgresql_table_is_vacuumed_early() -> None:
         backend.close()
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_list_many_answers_each_prefix(physical: Physical) -> None:
+    physical.transaction([TxnOp(k, b"v") for k in ("a/1", "a/2/x", "ab/1", "b/1", "c")])
+    found = physical.list_many(["a/", "b/", "z/", "a/2/"])
+    assert found == {"a/": ["a/1", "a/2/x"], "b/": ["b/1"], "z/": [], "a/2/": ["a/2/x"]}
+    assert physical.list_many([]) == {}

@@ -364,6 +364,10 @@ class Barrier(Storage):
         self.keyring()
         return self.physical.list_all(prefix)
 
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+        self.keyring()
+        return self.physical.list_many(prefixes)
+
     def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
         """A page decrypted straight from the backend: bulk loads do not churn the read cache."""
         self.keyring()

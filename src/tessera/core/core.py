@@ -23,7 +23,7 @@ from ..framework import (
     Response,
     SealedError,
 )
-from ..storage.base import Physical, StorageView
+from ..storage.base import Physical, StorageView, TxnOp
 from ..tokens.batch import MalformedBatchToken  # at import, not per request (~1 µs each time)
 from ..tokens.precheck import precheck_request
 from . import registry
@@ -211,6 +211,7 @@ class Core:
         self.audit.setup()  # the audit table (core/audit); fails the unseal if no device can start
         self.tokens.revoke_hooks.append(self._destroy_cubbyhole)
         self.tokens.revoke_hooks.append(self.lease_manager.revoke_by_token)
+        self.tokens.bulk_revoke_hooks += [self._destroy_cubbyholes, self.lease_manager.revoke_by_tokens]
         self.tick_hooks = [self.lease_manager.tick]
         self._start_ticker()
 
@@ -258,8 +259,6 @@ class Core:
 
     def _persist_tables(self) -> None:
         import orjson
-
-        from ..storage.base import TxnOp
 
         self.barrier.transaction(
             [
@@ -365,6 +364,17 @@ class Core:
             renewable=False,
         )
         return str(self.tokens.create(entry).id)
+
+    def _destroy_cubbyholes(self, entries: list[Any]) -> None:
+        """``_destroy_cubbyhole`` for many tokens: one query finds what their cubbyholes hold."""
+        prefixes = [e.cubbyhole_id + "/" for e in entries if e.cubbyhole_id]
+        for mount in self.mounts:
+            if mount.type == "cubbyhole" and prefixes:
+                view = StorageView(self.barrier, mount.storage_prefix)
+                found = view.list_many(prefixes)
+                doomed = [TxnOp(key, None) for keys in found.values() for key in keys]
+                if doomed:
+                    view.transaction(doomed)
 
     def _destroy_cubbyhole(self, entry: Any) -> None:
         for mount in self.mounts:

@@ -375,6 +375,19 @@ class ExpirationManager:
                 # Keep the lease scheduled for retry but detach it from the dead token.
                 self.storage.delete(f"token/{owner}/{key}")
 
+    def revoke_by_tokens(self, tokens: list[Any]) -> None:
+        """``revoke_by_token`` for many tokens: one query finds the leases they own."""
+        owners = [f"token/{t.salted_id}/" for t in tokens if t.salted_id]
+        for keys in self.storage.list_many(owners).values():
+            for key in keys:
+                raw = self.storage.get(key)
+                if raw is None:
+                    continue
+                try:
+                    self.revoke(raw.decode(), force=False)
+                except ErrorResponse:
+                    self.storage.delete(key)  # retried on its schedule, detached from the dead token
+
     # -- the ticker ------------------------------------------------------------------
     def tick(self, now: float | None = None, budget: float | None = None) -> int:
         """Revoke every lease due by ``now``, ``REVOKE_BATCH`` per commit; returns how many.
@@ -382,7 +395,7 @@ class ExpirationManager:
         now = now if now is not None else time.time()
         deadline = time.monotonic() + budget if budget is not None else None
         done = 0
-        while deadline is None or time.monotonic() < deadline:
+        while True:
             due = self._pop_due(now)
             if not due:
                 return done
@@ -405,7 +418,8 @@ class ExpirationManager:
                     self._schedule(now + 5, lease_id)
                 raise
             done += revoked
-        return done
+            if deadline is not None and time.monotonic() >= deadline:
+                return done  # at least one batch per tick, whatever the budget
 
     def _pop_due(self, now: float) -> list[str]:
         with self._lock:

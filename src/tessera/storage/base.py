@@ -78,6 +78,12 @@ class Physical(abc.ABC):
         page = [(k, v) for k in keys if (v := self.get(k)) is not None]
         return page, (keys[-1] if len(keys) == limit else None)
 
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+        """Every key under each prefix (recursive), for many prefixes at once: revoking a batch of
+        tokens asks for each one's children, cubbyhole and leases. Backends whose every query is
+        a round trip (PostgreSQL) answer all of them in one."""
+        return {prefix: self.list_all(prefix) for prefix in prefixes}
+
     def after_durable(self, ready: Callable[[BaseException | None], None]) -> bool:
         """Call ``ready`` once every write made so far is durable, or return False if they
         already are (the caller answers at once). Backends whose writes return durable never
@@ -156,6 +162,10 @@ class Storage(abc.ABC):
         page = [(k, v) for k in keys if (v := self.get(k)) is not None]
         return page, (keys[-1] if len(keys) == limit else None)
 
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+        """See :meth:`Physical.list_many`."""
+        return {prefix: self.list_all(prefix) for prefix in prefixes}
+
     def delete_prefix(self, prefix: str) -> None:
         keys = self.list_all(prefix)
         if keys:
@@ -193,6 +203,11 @@ class StorageView(Storage):
         cut = len(self.prefix)
         page, following = self.inner.scan(self._k(prefix), self.prefix + after if after else "", limit)
         return [(k[cut:], v) for k, v in page], (following[cut:] if following is not None else None)
+
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+        cut = len(self.prefix)
+        found = self.inner.list_many([self._k(p) for p in prefixes])
+        return {p: [k[cut:] for k in found[self._k(p)]] for p in prefixes}
 
     def sub_view(self, prefix: str) -> StorageView:
         return StorageView(self.inner, self.prefix + prefix)

@@ -17,6 +17,7 @@ from .base import Physical, TxnOp, children
 log = logging.getLogger("tessera.storage")
 
 _HIGH = "\U0010ffff"
+_PREFIXES_PER_QUERY = 128
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -100,20 +101,39 @@ class PostgreSQLPhysical(Physical):
     def list_all(self, prefix: str) -> list[str]:
         return self._range(prefix)
 
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+        """One query per ``_PREFIXES_PER_QUERY`` prefixes (an index range scan for each)."""
+        out: dict[str, list[str]] = {prefix: [] for prefix in prefixes}
+        unique = sorted(out)
+        for i in range(0, len(unique), _PREFIXES_PER_QUERY):
+            part = unique[i : i + _PREFIXES_PER_QUERY]
+            ranges = " OR ".join(["(key >= %s AND key < %s)"] * len(part))
+            params = [bound for prefix in part for bound in (prefix, prefix + _HIGH)]
+            rows = self._conn().execute(f"SELECT key FROM {self.table} WHERE {ranges} ORDER BY key", params)
+            for (key,) in rows:
+                for prefix in part:
+                    if key.startswith(prefix):
+                        out[prefix].append(key)
+        return out
+
     def transaction(self, ops: list[TxnOp]) -> None:
+        """All writes in one transaction and two statements: each statement is a round trip, and
+        revoking a batch of expired tokens writes hundreds of keys."""
         if not ops:
             return
+        final = {op.key: op.value for op in ops}  # only each key's last write matters
+        deletes = [key for key, value in final.items() if value is None]
+        upserts = [(key, value) for key, value in final.items() if value is not None]
         conn = self._conn()
         with conn.transaction(), conn.cursor() as cur:
-            for op in ops:
-                if op.value is None:
-                    cur.execute(f"DELETE FROM {self.table} WHERE key = %s", (op.key,))
-                else:
-                    cur.execute(
-                        f"INSERT INTO {self.table}(key, value) VALUES (%s, %s) "
-                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                        (op.key, op.value),
-                    )
+            if deletes:
+                cur.execute(f"DELETE FROM {self.table} WHERE key = ANY(%s)", (deletes,))
+            if upserts:
+                cur.executemany(
+                    f"INSERT INTO {self.table}(key, value) VALUES (%s, %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    upserts,
+                )
 
     def close(self) -> None:
         with self._lock:
