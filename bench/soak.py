@@ -93,9 +93,10 @@ class Target:
     sizes: object  # () -> (wal bytes or None, db bytes)
     cleanup: object = None
     baseline: int = 0  # tokens stored before the load (root, ...)
-    created: deque[tuple[float, int]] = field(default_factory=deque)  # (chunk end, tokens created)
+    created: deque[tuple[float, float, int]] = field(default_factory=deque)  # (began, ended, tokens)
     samples: list[Sample] = field(default_factory=list)
     wal_peak_mb: float = 0.0
+    load_samples: int = 0  # samples taken under load (the rest while it drains)
 
 
 def _file_mb(*paths: Path) -> float:
@@ -233,27 +234,31 @@ def _chunk(target: Target, ttl: int, seconds: float, settings: WrkSettings) -> t
     )
     kv_ok: list[int] = []
     kv = threading.Thread(target=lambda: kv_ok.append(_wrk_kv(target.server, seconds)))
+    began = time.monotonic()
     kv.start()
     result = run_wrk(target.server.addr, req, settings)
     kv.join()
     created = max(0, result.requests - result.non2xx)
-    target.created.append((time.monotonic(), created))
+    target.created.append((began, time.monotonic(), created))
     return (created + sum(kv_ok)) / seconds, created / seconds
 
 
-def _chunk_into(
-    rates: dict[str, tuple[float, float]], target: Target, ttl: int, seconds: float, settings: WrkSettings
-) -> None:
-    rates[target.label] = _chunk(target, ttl, seconds, settings)
+def _alive(target: Target, ttl: int, now: float) -> float:
+    """Tokens created within the last ``ttl`` seconds, each chunk prorated by its overlap."""
+    while target.created and target.created[0][1] < now - ttl - 60:
+        target.created.popleft()
+    alive = 0.0
+    for began, ended, count in target.created:
+        overlap = min(ended, now) - max(began, now - ttl)
+        if overlap > 0:
+            alive += count * overlap / max(1e-9, ended - began)
+    return alive
 
 
 def sample(target: Target, ttl: int, ok_rps: float, tokens_rps: float) -> Sample:
-    now = time.monotonic()
-    while target.created and target.created[0][0] < now - ttl - 1:
-        target.created.popleft()
-    alive = sum(n for _, n in target.created)
     wal, db = target.sizes()  # type: ignore[operator]
     stored = _stored_tokens(target.server) - target.baseline
+    now = time.monotonic()
     s = Sample(
         at=now,
         ok_rps=ok_rps,
@@ -262,7 +267,7 @@ def sample(target: Target, ttl: int, ok_rps: float, tokens_rps: float) -> Sample
         db_mb=db,
         rss_mb=_rss_mb(target.server),
         stored=stored,
-        backlog=max(0, stored - alive),
+        backlog=max(0, round(stored - _alive(target, ttl, now))),
         server_backlog=_server_backlog(target.server),
     )
     if wal is not None:
@@ -295,27 +300,31 @@ def _watch_wal(targets: list[Target], stop: threading.Event) -> None:
                 t.wal_peak_mb = max(t.wal_peak_mb, wal)
 
 
-def soak(targets: list[Target], minutes: float, ttl: int, interval: float) -> None:
+def _drive(target: Target, until: float, ttl: int, interval: float, started: float) -> None:
+    """One server's loop: a chunk of load, a sample, a line; each server at its own pace."""
     settings = WrkSettings(threads=1, connections=6, duration=interval, timeout=10)
+    try:
+        while time.monotonic() < until:
+            rates = _chunk(target, ttl, interval, settings)
+            print(_row(time.monotonic() - started, target, sample(target, ttl, *rates)), flush=True)
+    except Exception as exc:  # one server failing must not stop the others' figures
+        print(f"{target.label}: load stopped: {exc}", flush=True)
+    target.load_samples = len(target.samples)
+
+
+def soak(targets: list[Target], minutes: float, ttl: int, interval: float) -> None:
     print(HEADER, flush=True)
     started = time.monotonic()
     stop = threading.Event()
     watcher = threading.Thread(target=_watch_wal, args=(targets, stop), daemon=True)
     watcher.start()
     try:
-        while time.monotonic() - started < minutes * 60:
-            rates: dict[str, tuple[float, float]] = {}
-            threads = [
-                threading.Thread(target=_chunk_into, args=(rates, t, ttl, interval, settings))
-                for t in targets
-            ]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            for t in targets:
-                print(_row(time.monotonic() - started, t, sample(t, ttl, *rates[t.label])), flush=True)
-        load_end = len(targets[0].samples)
+        until = started + minutes * 60
+        drivers = [threading.Thread(target=_drive, args=(t, until, ttl, interval, started)) for t in targets]
+        for d in drivers:
+            d.start()
+        for d in drivers:
+            d.join()
         print(f"--- load stopped; waiting {ttl + 15}s for the backlog to drain ---", flush=True)
         drain_until = time.monotonic() + ttl + 15
         while time.monotonic() < drain_until:
@@ -324,21 +333,20 @@ def soak(targets: list[Target], minutes: float, ttl: int, interval: float) -> No
                 print(_row(time.monotonic() - started, t, sample(t, ttl, 0.0, 0.0)), flush=True)
     finally:
         stop.set()
-    verdict(targets, load_end, interval, ttl)
+    verdict(targets, interval)
 
 
 def _growth(first: float, last: float) -> float:
     return (last - first) / first if first else 0.0
 
 
-def verdict(targets: list[Target], load_end: int, interval: float, ttl: int) -> None:
+def verdict(targets: list[Target], interval: float) -> None:
     print("\n--- verdict (bounds of issue 30) ---")
-    window = max(1, int(300 / interval))
     for t in targets:
-        load = t.samples[:load_end]
+        load = t.samples[: t.load_samples]
         if not load:
             continue
-        tail = load[-window:] if len(load) > window else load
+        tail = [s for s in load if s.at >= load[-1].at - 300] or load
         end = load[-1]
         creation_30s = 30 * (sum(s.tokens_rps for s in tail) / len(tail))
         db_growth = _growth(tail[0].db_mb, end.db_mb)

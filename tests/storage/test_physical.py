@@ -129,3 +129,28 @@ def test_list_many_answers_each_prefix(physical: Physical) -> None:
     found = physical.list_many(["a/", "b/", "z/", "a/2/"])
     assert found == {"a/": ["a/1", "a/2/x"], "b/": ["b/1"], "z/": [], "a/2/": ["a/2/x"]}
     assert physical.list_many([]) == {}
+
+
+@pytest.mark.postgres
+def test_postgresql_vacuums_dead_rows_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Autovacuum may be off (it is on the shared test server): churn still gets vacuumed."""
+    import time
+
+    from tessera.storage import postgresql
+
+    monkeypatch.setattr(postgresql, "VACUUM_CHECK_SECONDS", 0.2)
+    monkeypatch.setattr(postgresql, "VACUUM_MIN_DEAD", 100)
+    table = "tessera_test_" + uuid.uuid4().hex[:8]
+    backend = PostgreSQLPhysical({"connection_url": PG_DSN, "table": table})
+    try:
+        backend.transaction([TxnOp(f"k/{i}", b"v" * 100) for i in range(2000)])
+        backend.transaction([TxnOp(f"k/{i}", None) for i in range(1900)])
+        deadline = time.monotonic() + 30
+        while backend.vacuums == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert backend.vacuums >= 1
+        assert len(backend.list_all("k/")) == 100
+    finally:
+        backend.close()
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")

@@ -18,6 +18,10 @@ log = logging.getLogger("tessera.storage")
 
 _HIGH = "\U0010ffff"
 _PREFIXES_PER_QUERY = 128
+# How often the table's dead rows are looked at, and how many trigger a VACUUM of our own.
+VACUUM_CHECK_SECONDS = 15.0
+VACUUM_MIN_DEAD = 10_000
+VACUUM_DEAD_SHARE = 0.2
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -40,6 +44,10 @@ class PostgreSQLPhysical(Physical):
                 f'CREATE TABLE IF NOT EXISTS {self.table} (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)'
             )
         self._tune_autovacuum()
+        self._closed = threading.Event()
+        self.vacuums = 0
+        self._vacuumer = threading.Thread(target=self._vacuum_loop, name="pg-vacuum", daemon=True)
+        self._vacuumer.start()
 
     def _tune_autovacuum(self) -> None:
         """Vacuum the table after 2% of it changed, not PostgreSQL's default 20%.
@@ -56,6 +64,36 @@ class PostgreSQLPhysical(Physical):
             )
         except psycopg.Error as exc:
             log.warning("could not tune autovacuum on %s (the defaults stay): %s", self.table, exc)
+
+    def _vacuum_loop(self) -> None:
+        """Vacuum the table ourselves once dead rows pass ``VACUUM_DEAD_SHARE`` of the live ones.
+
+        Autovacuum may be off or too slow (a shared server: the soak's PostgreSQL had it off, and
+        the database grew 85 -> 290 MB in 7 minutes of token churn, 88% of its rows dead). A plain
+        VACUUM blocks no reads or writes; when autovacuum keeps up this finds nothing to do.
+        """
+        conn: psycopg.Connection | None = None
+        while not self._closed.wait(VACUUM_CHECK_SECONDS):
+            try:
+                conn = (
+                    conn
+                    if conn is not None and not conn.closed
+                    else psycopg.connect(self.dsn, autocommit=True)
+                )
+                row = conn.execute(
+                    "SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relid = %s::regclass",
+                    (self.table,),
+                ).fetchone()
+                if row is None:
+                    continue
+                live, dead = row
+                if dead > max(VACUUM_MIN_DEAD, VACUUM_DEAD_SHARE * live):
+                    conn.execute(f"VACUUM (ANALYZE) {self.table}")
+                    self.vacuums += 1
+            except psycopg.Error as exc:
+                log.warning("vacuuming %s failed (retried later): %s", self.table, exc)
+        if conn is not None:
+            conn.close()
 
     def _conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
@@ -136,6 +174,9 @@ class PostgreSQLPhysical(Physical):
                 )
 
     def close(self) -> None:
+        self._closed.set()
+        if self._vacuumer is not threading.current_thread():
+            self._vacuumer.join(timeout=30)
         with self._lock:
             for conn in self._conns:
                 try:
