@@ -379,7 +379,7 @@ class SQLitePhysical(Physical):
             if feed is not None:
                 logged = changefeed.record(conn, {op.key: None for _, ops in batch for op in ops})
                 if self.commits % changefeed.PRUNE_EVERY == 0:
-                    changefeed.prune(conn, logged)
+                    changefeed.prune(conn, logged, feed.readers_seen())
             conn.execute("COMMIT")  # synchronous=FULL: the WAL is fsynced here, once for all
             if feed is not None and logged:
                 feed.publish_sequence(logged)  # before _commit_loop sends the answers it held
