@@ -111,7 +111,12 @@ def test_unseal_serves_at_once_and_every_lease_expires(tmp_path: Path) -> None:
         ):
             time.sleep(2)
         remaining = _stored(db)
+        expired_in = time.monotonic() - unsealing
         assert remaining == LATE, f"{remaining} leases stored ({LATE} expected), write took {written:.0f}s"
+        print(
+            f"\n{COUNT:,} leases: written in {written:.0f}s; first answer {serving:.2f}s after the unseal "
+            f"key; all due ones revoked {expired_in:.0f}s after it"
+        )
         status, body, _ = server.call("PUT", "sys/leases/lookup", json={"lease_id": "gone/creds/r/00000000"})
         assert status == 200, body
         assert body["data"]["ttl"] > 3000
