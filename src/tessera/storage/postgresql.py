@@ -17,7 +17,7 @@ from .base import Physical, TxnOp, children
 log = logging.getLogger("tessera.storage")
 
 _HIGH = "\U0010ffff"
-_PREFIXES_PER_QUERY = 128
+_PREFIXES_PER_QUERY = 1024
 # How often the table's dead rows are looked at, and how many trigger a VACUUM of our own.
 VACUUM_CHECK_SECONDS = 15.0
 VACUUM_MIN_DEAD = 10_000
@@ -140,18 +140,21 @@ class PostgreSQLPhysical(Physical):
         return self._range(prefix)
 
     def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
-        """One query per ``_PREFIXES_PER_QUERY`` prefixes (an index range scan for each)."""
+        """One query per ``_PREFIXES_PER_QUERY`` prefixes: an index range scan for each, joined
+        to the array of ranges. (Written as ORed ranges, the query took ~65 ms to plan for 128
+        prefixes on a busy machine, and batched expiry spent its time waiting for that.)"""
         out: dict[str, list[str]] = {prefix: [] for prefix in prefixes}
         unique = sorted(out)
         for i in range(0, len(unique), _PREFIXES_PER_QUERY):
             part = unique[i : i + _PREFIXES_PER_QUERY]
-            ranges = " OR ".join(["(key >= %s AND key < %s)"] * len(part))
-            params = [bound for prefix in part for bound in (prefix, prefix + _HIGH)]
-            rows = self._conn().execute(f"SELECT key FROM {self.table} WHERE {ranges} ORDER BY key", params)
-            for (key,) in rows:
-                for prefix in part:
-                    if key.startswith(prefix):
-                        out[prefix].append(key)
+            rows = self._conn().execute(
+                f"SELECT r.lo, t.key FROM unnest(%s::text[], %s::text[]) AS r(lo, hi) "
+                f'JOIN {self.table} t ON t.key >= r.lo COLLATE "C" AND t.key < r.hi COLLATE "C" '
+                "ORDER BY t.key",
+                (part, [prefix + _HIGH for prefix in part]),
+            )
+            for prefix, key in rows:
+                out[prefix].append(key)
         return out
 
     def transaction(self, ops: list[TxnOp]) -> None:

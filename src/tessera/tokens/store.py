@@ -384,11 +384,16 @@ class TokenStore:
     def list_accessors(self) -> list[str]:
         """Every accessor in the index, in storage order (Vault does not sort them either)."""
         out = []
-        for key in self.storage.list("accessor/"):
-            doc = self.storage.get_json("accessor/" + key)
-            if doc and doc.get("salted_id"):
-                out.append(doc["accessor"])
-        return out
+        after = ""
+        while True:  # a page of index entries per query: one query each took seconds on PostgreSQL
+            page, following = self.storage.scan("accessor/", after, RESTORE_PAGE)
+            for _, raw in page:
+                doc = orjson.loads(raw)
+                if doc and doc.get("salted_id"):
+                    out.append(doc["accessor"])
+            if following is None:
+                return out
+            after = following
 
     def children(self, salted_id: str) -> list[str]:
         return [c for c in self.storage.list(f"parent/{salted_id}/") if not c.endswith("/")]
