@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -382,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown server(s) {unknown}; choose from {sorted(STARTERS)}")
     ensure_wrk()
+    # A SIGTERM unwinds like Ctrl-C: the servers stop and the PostgreSQL database is dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="tessera-soak-"))
     targets: list[Target] = []
     try:

@@ -377,3 +377,28 @@ def test_expiry_pass_stops_at_its_budget_and_the_next_goes_on(harness: CoreHarne
     assert 0 < first < 600
     assert store.expiry_backlog(now=later)[0] == 600 - first
     assert store.expire_due(now=later) == 600 - first
+
+
+def test_tidy_revokes_expired_tokens_nobody_scheduled(
+    harness: CoreHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As written by a node that crashed: in storage, expired, on no schedule; tidy reads pages."""
+    import orjson
+
+    from tessera.tokens import tidy as tidy_module
+
+    store = harness.store
+    keep = store.create(TokenEntry(policies=["p1"], ttl=3600, path="auth/token/create"))
+    stale = [store.create(TokenEntry(policies=["p1"], ttl=3600, path="auth/token/create")) for _ in range(5)]
+    for entry in stale:
+        doc = store.storage.get_json("id/" + entry.salted_id)
+        doc["expire_time"] = time.time() - 10
+        store.storage.put("id/" + entry.salted_id, orjson.dumps(doc))
+        store.invalidate(entry.salted_id)
+    monkeypatch.setattr(tidy_module, "SCAN_PAGE", 2)  # several pages
+    report = tidy(harness.core)
+    assert report.expired_revoked == 5
+    for entry in stale:
+        assert store.lookup(entry.id, allow_expired=True) is None
+        assert store.accessor_target(entry.accessor) is None
+    assert store.lookup(keep.id) is not None
