@@ -214,8 +214,7 @@ class SQLitePhysical(Physical):
 
     def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
         """One query per page; writes not yet committed are merged in as reads see them."""
-        start = max(after, prefix)
-        pending = [(k, v[1]) for k, v in list(self._overlay.items()) if k.startswith(prefix) and k > start]
+        pending = [(k, v[1]) for k, v in list(self._overlay.items()) if k.startswith(prefix) and k > after]
         rows = (
             self._reader()
             .execute(
