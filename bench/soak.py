@@ -132,6 +132,22 @@ def _server_backlog(server: ServerProcess) -> int | None:
     return int(sum(found)) if found else None
 
 
+def _wal_pauses(server: ServerProcess) -> str:
+    """Tessera on SQLite: how often the WAL was truncated and how long writes waited for it."""
+    status, body, _ = server.call("GET", "sys/metrics")
+    if status != 200 or not isinstance(body, dict):
+        return ""
+    g = {x["Name"]: x["Value"] for x in body.get("Gauges", []) if x["Name"].startswith("tessera.sqlite.")}
+    if "tessera.sqlite.wal_restarts" not in g:
+        return ""
+    restarts = int(g["tessera.sqlite.wal_restarts"])
+    total = g["tessera.sqlite.wal_pause_total_ms"]
+    return (
+        f"{restarts} truncations; writes waited {g['tessera.sqlite.wal_pause_max_ms']:.0f} ms at most, "
+        f"{total / max(1, restarts):.0f} ms on average"
+    )
+
+
 # -- the three servers -------------------------------------------------------------------------
 def start_sqlite(workdir: Path) -> Target:
     directory = workdir / "tessera-sqlite"
@@ -369,6 +385,9 @@ def verdict(targets: list[Target], interval: float) -> None:
         print(t.label)
         for name, (value, ok) in checks.items():
             print(f"  {name:<24} {value:<40} {'ok' if ok else 'OVER'}")
+        pauses = _wal_pauses(t.server)
+        if pauses:
+            print(f"  {'WAL truncations':<24} {pauses}")
 
 
 def main(argv: list[str] | None = None) -> int:

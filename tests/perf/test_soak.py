@@ -26,7 +26,7 @@ WAL_LIMIT_MB = 1
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[TesseraServer]:
+def sqlite_server(tmp_path: Path) -> Iterator[TesseraServer]:
     config = tmp_path / "tessera.hcl"
     options = {"path": str(tmp_path / "t.db"), "wal_limit_mb": str(WAL_LIMIT_MB)}
     config.write_text(hcl_config(free_port(), storage="sqlite", storage_options=options))
@@ -116,7 +116,8 @@ def _wait_drained(server: TesseraServer, baseline: int) -> float:
     )
 
 
-def test_wal_bounded_backlog_drains_memory_flat(server: TesseraServer, tmp_path: Path) -> None:
+def test_wal_bounded_backlog_drains_memory_flat(sqlite_server: TesseraServer, tmp_path: Path) -> None:
+    server = sqlite_server
     assert server.process is not None
     baseline = _stored_tokens(server)
     wal = WalWatch(tmp_path / "t.db-wal")
