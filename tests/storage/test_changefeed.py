@@ -89,3 +89,15 @@ def test_prune_drops_what_every_reader_has_seen(tmp_path: Path) -> None:
         conn, 121
     )
     assert changefeed.since(conn, 0)[0][0] == 121
+
+
+def test_the_reader_scans_pages_as_the_writer_does(tmp_path: Path) -> None:
+    physical = SQLitePhysical(str(tmp_path / "t.db"))
+    try:
+        physical.transaction([TxnOp(f"p/{i:02d}", str(i).encode()) for i in range(7)] + [TxnOp("q", b"x")])
+        reader = SQLiteReader(str(tmp_path / "t.db"))
+        assert reader.scan("p/", "", 3) == physical.scan("p/", "", 3)
+        page, following = reader.scan("p/", "p/02", 10)
+        assert [k for k, _ in page] == [f"p/{i:02d}" for i in range(3, 7)] and following is None
+    finally:
+        physical.close()
