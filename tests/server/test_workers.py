@@ -359,3 +359,25 @@ def test_worker_mode_runs_its_threads_under_batch_scheduling(pair: Pair) -> None
     worker = pair.worker_pid()
     assert os.SCHED_BATCH in _policies(worker)
     assert _prompt_threads(worker) == 1  # the relay
+
+
+def test_the_change_log_is_trimmed_once_the_worker_has_seen_it(pair: Pair) -> None:
+    """The active process drops log rows every worker reports as applied, long before KEEP."""
+    import sqlite3
+
+    from tessera.storage import changefeed
+
+    assert pair.server.config is not None
+    db = pair.server.config.parent / "t.db"
+    writes = 3 * changefeed.PRUNE_EVERY
+    assert pair.on("active", "POST", "sys/mounts/trimkv", json={"type": "kv"})[0] == 204
+    for i in range(writes):
+        assert pair.on("active", "POST", f"trimkv/k{i % 20}", json={"v": str(i)})[0] == 204
+        if i % 25 == 0:  # the worker catches up (and says so) before serving
+            assert pair.on("worker", "GET", f"trimkv/k{i % 20}")[0] == 200
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        oldest, newest = conn.execute(f"SELECT min(seq), max(seq) FROM {changefeed.CHANGES_TABLE}").fetchone()
+    finally:
+        conn.close()
+    assert newest - oldest < 2 * changefeed.PRUNE_EVERY, (oldest, newest)

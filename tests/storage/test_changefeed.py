@@ -65,6 +65,39 @@ def test_prune_keeps_the_newest(tmp_path: Path) -> None:
     conn.execute(changefeed.CREATE_CHANGES)
     last = changefeed.record(conn, [f"k{i}" for i in range(200)], step=64)
     assert last == 200
-    changefeed.prune(conn, last + changefeed.KEEP - 150)  # keep the rows after seq 50
+    changefeed.prune(conn, last + changefeed.KEEP - 150, [])  # keep the rows after seq 50
     rows = changefeed.since(conn, 0)
     assert rows[0] == (51, "k50") and len(rows) == 150
+
+
+def test_prune_drops_what_every_reader_has_seen(tmp_path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(str(tmp_path / "c.db"), isolation_level=None)
+    conn.execute(changefeed.CREATE_CHANGES)
+    last = changefeed.record(conn, [f"k{i}" for i in range(200)], step=64)
+    shared = SharedState(str(tmp_path / "s"), create=True)
+    worker = SharedState(str(tmp_path / "s"), create=False)
+    worker.publish_seen(0, 120)
+    worker.publish_seen(3, 90)  # the slowest reader decides
+    assert sorted(shared.readers_seen()) == [90, 120]
+    changefeed.prune(conn, last, shared.readers_seen())
+    assert changefeed.since(conn, 0)[0] == (91, "k90")
+    worker.publish_seen(3, 200)
+    changefeed.prune(conn, last, shared.readers_seen())
+    assert changefeed.since(conn, 0) == [(121, f"k{i}") for i in range(120, 121)] + changefeed.since(
+        conn, 121
+    )
+    assert changefeed.since(conn, 0)[0][0] == 121
+
+
+def test_the_reader_scans_pages_as_the_writer_does(tmp_path: Path) -> None:
+    physical = SQLitePhysical(str(tmp_path / "t.db"))
+    try:
+        physical.transaction([TxnOp(f"p/{i:02d}", str(i).encode()) for i in range(7)] + [TxnOp("q", b"x")])
+        reader = SQLiteReader(str(tmp_path / "t.db"))
+        assert reader.scan("p/", "", 3) == physical.scan("p/", "", 3)
+        page, following = reader.scan("p/", "p/02", 10)
+        assert [k for k, _ in page] == [f"p/{i:02d}" for i in range(3, 7)] and following is None
+    finally:
+        physical.close()

@@ -223,3 +223,27 @@ def test_checkpoints_run_off_the_commit_path(tmp_path: Path, monkeypatch: pytest
     conn = sqlite3.connect(str(path))
     assert conn.execute("SELECT count(*) FROM entries").fetchone() == (100,)
     conn.close()
+
+
+def test_scan_sees_writes_not_yet_committed(gated: tuple[SQLitePhysical, GatedCommit]) -> None:
+    physical, commit = gated
+    commit.release()
+    physical.transaction([TxnOp(f"k/{i}", b"old") for i in range(6)])
+    commit.open.clear()
+    thread, _ = _in_thread(
+        lambda: physical.transaction([TxnOp("k/1", None), TxnOp("k/3", b"new"), TxnOp("k/9", b"added")])
+    )
+    assert commit.entered.acquire(timeout=10)
+    assert commit.entered.acquire(timeout=10)  # the second commit (this one) is held
+    page, following = physical.scan("k/", "", 100)
+    assert following is None
+    assert page == [
+        ("k/0", b"old"),
+        ("k/2", b"old"),
+        ("k/3", b"new"),
+        ("k/4", b"old"),
+        ("k/5", b"old"),
+        ("k/9", b"added"),
+    ]
+    commit.release()
+    thread.join(10)

@@ -364,6 +364,16 @@ class Barrier(Storage):
         self.keyring()
         return self.physical.list_all(prefix)
 
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+        self.keyring()
+        return self.physical.list_many(prefixes)
+
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+        """A page decrypted straight from the backend: bulk loads do not churn the read cache."""
+        self.keyring()
+        page, following = self.physical.scan(prefix, after, limit)
+        return [(k, self.decrypt(k, v)) for k, v in page], following
+
     def transaction(self, ops: list[TxnOp]) -> None:
         enc = [TxnOp(op.key, None if op.value is None else self.encrypt(op.key, op.value)) for op in ops]
         if self.cache is None:

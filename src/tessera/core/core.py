@@ -24,12 +24,13 @@ from ..framework import (
     Response,
     SealedError,
 )
-from ..storage.base import Physical, StorageView
+from ..storage.base import Physical, StorageView, TxnOp
 from ..tokens.batch import MalformedBatchToken  # at import, not per request (~1 µs each time)
 from ..tokens.precheck import precheck_request
 from . import registry
 from .barrier import Barrier
 from .lockout import UserLockout
+from .expiry_watch import Backlog, ExpiryWatch
 from .mounts import AUTH_TABLE, SECRETS_TABLE, MountConfig, MountEntry
 from .router import Route, Router
 from .seal import SealManager
@@ -95,6 +96,10 @@ class CoreConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Seconds one background pass may spend on each kind of expiry before the others get a turn.
+TICK_BUDGET = 2.0
+
+
 class Core:
     def __init__(self, physical: Physical, config: CoreConfig | None = None) -> None:
         self.physical = physical
@@ -114,6 +119,7 @@ class Core:
         self.state_lock = threading.RLock()
         # Callables run by the background ticker (lease expiry and the like).
         self.tick_hooks: list[Any] = []
+        self.expiry_backlog = Backlog()  # as last measured by the ticker (sys/metrics)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         # In a worker process (core/standby.py), which reads the active process's storage:
@@ -172,6 +178,10 @@ class Core:
     def release_state(self) -> None:
         """Stop the ticker and drop what the unseal built (mounts, audit devices, stores)."""
         self._stop_ticker()
+        if self.lease_manager is not None:
+            self.lease_manager.stop()
+        if self.tokens is not None:
+            self.tokens.stop()
         for route in self.router.routes():
             if route.backend.cleanup is not None:
                 route.backend.cleanup()
@@ -220,6 +230,7 @@ class Core:
         self.tokens.revoke_hooks.append(self._destroy_cubbyhole)
         self.tokens.revoke_hooks.append(self.lease_manager.revoke_by_token)
         self.lockout.reset_counters()
+        self.tokens.bulk_revoke_hooks += [self._destroy_cubbyholes, self.lease_manager.revoke_by_tokens]
         self.tick_hooks = [self.lease_manager.tick, self.lockout.tidy]
         self._start_ticker()
 
@@ -267,8 +278,6 @@ class Core:
 
     def _persist_tables(self) -> None:
         import orjson
-
-        from ..storage.base import TxnOp
 
         self.barrier.transaction(
             [
@@ -375,6 +384,17 @@ class Core:
         )
         return str(self.tokens.create(entry).id)
 
+    def _destroy_cubbyholes(self, entries: list[Any]) -> None:
+        """``_destroy_cubbyhole`` for many tokens: one query finds what their cubbyholes hold."""
+        prefixes = [e.cubbyhole_id + "/" for e in entries if e.cubbyhole_id]
+        for mount in self.mounts:
+            if mount.type == "cubbyhole" and prefixes:
+                view = StorageView(self.barrier, mount.storage_prefix)
+                found = view.list_many(prefixes)
+                doomed = [TxnOp(key, None) for keys in found.values() for key in keys]
+                if doomed:
+                    view.transaction(doomed)
+
     def _destroy_cubbyhole(self, entry: Any) -> None:
         for mount in self.mounts:
             if mount.type == "cubbyhole" and entry.cubbyhole_id:
@@ -393,13 +413,15 @@ class Core:
         self._ticker = None
 
     def _tick_loop(self) -> None:
+        watch = ExpiryWatch()
         while not self._stop.wait(0.25):
             try:
                 if self.tokens is not None and not self.sealed:
-                    self.tokens.expire_due()
+                    watch.check(self)  # before the pass, which would hide what it drains
+                    self.tokens.expire_due(budget=TICK_BUDGET)
                     self.tokens.denylist.prune()
                     for hook in list(self.tick_hooks):
-                        hook()
+                        hook(budget=TICK_BUDGET)
                     for route in self.router.routes():
                         if route.backend.periodic is not None:
                             route.backend.periodic()

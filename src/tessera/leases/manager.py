@@ -2,8 +2,13 @@
 
 Storage (inside the barrier, under ``sys/expire/``): ``id/<lease id>`` → the lease;
 ``token/<owner salted id>/<lease hash>`` → the lease ID, so revoking a token finds its leases.
-The revocation schedule is an in-memory heap rebuilt from storage at unseal, so expiry survives
+The revocation schedule is an in-memory heap rebuilt from storage after unseal, so expiry survives
 restarts; a backend that fails to revoke is retried with exponential back-off.
+
+As in Vault, the heap is rebuilt in the background: with a million leases stored, reading them
+all took longer than an unseal may. Requests are served meanwhile (every lease operation reads
+storage, not the heap), and a lease already expired when the loader reaches it is revoked on the
+next tick, so none is lost.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..framework import ErrorResponse, Operation, Request, Response
+from ..framework.errors import SealedError
 from ..storage.base import Storage, TxnOp
 from ..tokens.ids import base62
 
@@ -32,6 +38,9 @@ LAST_USE_MESSAGE = (
     "Secret cannot be returned; token had one use left, so leased credentials were immediately revoked."
 )
 MAX_BACKOFF = 300.0
+# Leases read per storage query while the schedule is rebuilt, and revoked per commit.
+LOAD_PAGE = 5000
+REVOKE_BATCH = 256
 
 
 @dataclass
@@ -70,19 +79,56 @@ class ExpirationManager:
         self.storage = storage
         self._heap: list[tuple[float, str]] = []
         self._lock = threading.Lock()
+        self._loader: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self.loaded = threading.Event()  # set once every stored lease is scheduled
 
     # -- lifecycle -------------------------------------------------------------------
-    def setup(self) -> None:
-        heap = []
-        for key in self.storage.list_all("id/"):
-            raw = self.storage.get(key)
-            if raw is None:
-                continue
-            lease = Lease.from_json(raw)
-            heap.append((lease.expire_time, lease.lease_id))
-        heapq.heapify(heap)
+    def setup(self, *, background: bool = True) -> None:
+        """Rebuild the schedule from storage, in a background thread unless told otherwise."""
         with self._lock:
-            self._heap = heap
+            self._heap = []
+        self._stopped.clear()
+        self.loaded.clear()
+        if not background:
+            self._load()
+            return
+        self._loader = threading.Thread(target=self._load, name="tessera-lease-restore", daemon=True)
+        self._loader.start()
+
+    def stop(self) -> None:
+        """Stop a rebuild still under way (the server seals or shuts down)."""
+        self._stopped.set()
+        loader = self._loader
+        if loader is not None and loader is not threading.current_thread():
+            loader.join(timeout=10)
+        self._loader = None
+
+    def _load(self) -> None:
+        started = time.monotonic()
+        after, count = "", 0
+        try:
+            while not self._stopped.is_set():
+                page, following = self.storage.scan("id/", after, LOAD_PAGE)
+                items = []
+                for _, raw in page:
+                    doc = orjson.loads(raw)
+                    items.append((float(doc["expire_time"]), str(doc["lease_id"])))
+                with self._lock:
+                    for item in items:
+                        heapq.heappush(self._heap, item)
+                count += len(items)
+                if following is None:
+                    break
+                after = following
+        except SealedError:
+            return  # sealed while loading: the next unseal starts over
+        except Exception:
+            log.exception("restoring the lease schedule failed after %d leases", count)
+            return
+        if not self._stopped.is_set():
+            self.loaded.set()
+            log.info("lease schedule restored: %d leases in %.1fs", count, time.monotonic() - started)
 
     def _schedule(self, when: float, lease_id: str) -> None:
         with self._lock:
@@ -265,33 +311,42 @@ class ExpirationManager:
             if token is not None:  # revoking a token's lease revokes the token (and its tree)
                 self.core.tokens.revoke_tree(token)
             return True
+        self._revoke_in_backend(lease, force=force)
+        self.storage.transaction(self._forget(lease))
+        return True
+
+    def _revoke_in_backend(self, lease: Lease, *, force: bool) -> None:
+        """Have the lease's backend revoke it; on failure (unless forced) schedule a retry and raise."""
         route = self.core.router.get(lease.mount_prefix)
-        if route is not None:
-            stype = route.backend.secret_type(lease.internal_data)
-            if stype is not None and stype.revoke is not None:
-                try:
-                    stype.revoke(
-                        self._backend_request(lease, route, Operation.REVOKE), dict(lease.internal_data)
-                    )
-                except Exception as exc:
-                    if not force:
-                        lease.revoke_attempts += 1
-                        delay = min(MAX_BACKOFF, 2.0 ** min(lease.revoke_attempts, 10))
-                        self.storage.put("id/" + lease.lease_id, lease.to_json())
-                        self._schedule(time.time() + delay, lease.lease_id)
-                        log.warning(
-                            "revoking lease %s failed (attempt %d, retry in %.0fs): %s",
-                            lease.lease_id,
-                            lease.revoke_attempts,
-                            delay,
-                            type(exc).__name__,
-                        )
-                        raise ErrorResponse(f"failed to revoke lease: lease_id: {lease_id}: {exc}") from None
+        if route is None:
+            return
+        stype = route.backend.secret_type(lease.internal_data)
+        if stype is None or stype.revoke is None:
+            return
+        try:
+            stype.revoke(self._backend_request(lease, route, Operation.REVOKE), dict(lease.internal_data))
+        except Exception as exc:
+            if force:
+                return
+            lease.revoke_attempts += 1
+            delay = min(MAX_BACKOFF, 2.0 ** min(lease.revoke_attempts, 10))
+            self.storage.put("id/" + lease.lease_id, lease.to_json())
+            self._schedule(time.time() + delay, lease.lease_id)
+            log.warning(
+                "revoking lease %s failed (attempt %d, retry in %.0fs): %s",
+                lease.lease_id,
+                lease.revoke_attempts,
+                delay,
+                type(exc).__name__,
+            )
+            raise ErrorResponse(f"failed to revoke lease: lease_id: {lease.lease_id}: {exc}") from None
+
+    def _forget(self, lease: Lease) -> list[TxnOp]:
+        """The writes that remove a revoked lease and its owner's index entry."""
         ops = [TxnOp("id/" + lease.lease_id, None)]
         if lease.owner:
             ops.append(TxnOp(self._index_key(lease.owner, lease.lease_id), None))
-        self.storage.transaction(ops)
-        return True
+        return ops
 
     def revoke_prefix(self, prefix: str, *, force: bool = False) -> None:
         prefix = prefix.rstrip("/") + "/" if prefix else ""
@@ -320,40 +375,106 @@ class ExpirationManager:
                 # Keep the lease scheduled for retry but detach it from the dead token.
                 self.storage.delete(f"token/{owner}/{key}")
 
-    # -- the ticker ------------------------------------------------------------------
-    def tick(self, now: float | None = None) -> int:
-        now = now if now is not None else time.time()
-        done = 0
-        while True:
-            with self._lock:
-                if not self._heap or self._heap[0][0] > now:
-                    return done
-                _when, lease_id = heapq.heappop(self._heap)
-            lease = self.get(lease_id)
-            if lease is None or (lease.expire_time > now + 0.001 and lease.revoke_attempts == 0):
-                continue  # revoked already, or renewed (a later heap item covers it)
-            try:
-                self.revoke(lease_id)
-                done += 1
-            except ErrorResponse:
-                continue
-
-    def tidy(self) -> int:
-        """Drop index entries whose lease is gone and leases owned by tokens that no longer exist."""
-        removed = 0
-        for key in self.storage.list_all("token/"):
-            raw = self.storage.get(key)
-            owner = key.split("/")[1]
-            if raw is None or self.get(raw.decode()) is None:
-                self.storage.delete(key)
-                removed += 1
-            elif (
-                self.core.tokens is not None
-                and self.core.tokens.lookup_salted(owner, allow_expired=True) is None
-            ):
+    def revoke_by_tokens(self, tokens: list[Any]) -> None:
+        """``revoke_by_token`` for many tokens: one query finds the leases they own."""
+        owners = [f"token/{t.salted_id}/" for t in tokens if t.salted_id]
+        for keys in self.storage.list_many(owners).values():
+            for key in keys:
+                raw = self.storage.get(key)
+                if raw is None:
+                    continue
                 try:
                     self.revoke(raw.decode(), force=False)
                 except ErrorResponse:
-                    pass
-                removed += 1
-        return removed
+                    self.storage.delete(key)  # retried on its schedule, detached from the dead token
+
+    # -- the ticker ------------------------------------------------------------------
+    def tick(self, now: float | None = None, budget: float | None = None) -> int:
+        """Revoke every lease due by ``now``, ``REVOKE_BATCH`` per commit; returns how many.
+        With ``budget`` it returns after about that many seconds (the next tick goes on)."""
+        now = now if now is not None else time.time()
+        deadline = time.monotonic() + budget if budget is not None else None
+        done = 0
+        while True:
+            due = self._pop_due(now)
+            if not due:
+                return done
+            ops: list[TxnOp] = []
+            revoked = 0
+            for lease_id in due:
+                lease = self.get(lease_id)
+                if lease is None or (lease.expire_time > now + 0.001 and lease.revoke_attempts == 0):
+                    continue  # revoked already, or renewed (a later heap item covers it)
+                try:
+                    self._revoke_in_backend(lease, force=False)
+                except ErrorResponse:
+                    continue  # rescheduled with back-off
+                ops.extend(self._forget(lease))
+                revoked += 1
+            try:
+                self.storage.transaction(ops)
+            except Exception:
+                for lease_id in due:  # revoked in their backends, not yet forgotten: try again
+                    self._schedule(now + 5, lease_id)
+                raise
+            done += revoked
+            if deadline is not None and time.monotonic() >= deadline:
+                return done  # at least one batch per tick, whatever the budget
+
+    def _pop_due(self, now: float) -> list[str]:
+        with self._lock:
+            due: list[str] = []
+            while self._heap and self._heap[0][0] <= now and len(due) < REVOKE_BATCH:
+                due.append(heapq.heappop(self._heap)[1])
+            return due
+
+    def scheduled_count(self) -> int:
+        """Items on the schedule (a renewed lease may hold two until the older comes up)."""
+        return len(self._heap)
+
+    def backlog(self, now: float | None = None) -> tuple[int, float]:
+        """(schedule items past due, seconds the oldest is late): a walk of the heap's due part."""
+        now = now if now is not None else time.time()
+        with self._lock:
+            heap = self._heap
+            if not heap or heap[0][0] > now:
+                return 0, 0.0
+            count, stack = 0, [0]
+            while stack:
+                i = stack.pop()
+                if heap[i][0] > now:
+                    continue
+                count += 1
+                stack.extend(c for c in (2 * i + 1, 2 * i + 2) if c < len(heap))
+            return count, now - heap[0][0]
+
+    def tidy(self) -> int:
+        """Drop index entries whose lease is gone and leases owned by tokens that no longer exist.
+
+        The index is read a page per query and dangling entries are dropped a page per commit
+        (one query and one commit per entry before: minutes at a million).
+        """
+        removed = 0
+        after = ""
+        while True:
+            page, following = self.storage.scan("token/", after, LOAD_PAGE)
+            dangling: list[TxnOp] = []
+            for key, raw in page:
+                lease_id = raw.decode()
+                owner = key.split("/")[1]
+                if self.get(lease_id) is None:
+                    dangling.append(TxnOp(key, None))
+                elif (
+                    self.core.tokens is not None
+                    and self.core.tokens.lookup_salted(owner, allow_expired=True) is None
+                ):
+                    try:
+                        self.revoke(lease_id, force=False)
+                    except ErrorResponse:
+                        pass
+                    removed += 1
+            self.storage.transaction(dangling)
+            removed += len(dangling)
+            if following is None:
+                return removed
+            after = following

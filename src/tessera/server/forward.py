@@ -75,9 +75,16 @@ class Standby:
     """The worker's state of sync with the active process, and its way to it."""
 
     def __init__(
-        self, core: Core, physical: SQLiteReader, shared: SharedState, internal: str, secret: str
+        self,
+        core: Core,
+        physical: SQLiteReader,
+        shared: SharedState,
+        internal: str,
+        secret: str,
+        slot: int = -1,
     ) -> None:
         self.core = core
+        self.slot = slot  # where this worker reports what it has seen (changefeed.py)
         self.physical = physical
         self.shared = shared
         host, _, port = internal.rpartition(":")
@@ -152,6 +159,7 @@ class Standby:
             core.barrier.install_keyring(Keyring.deserialize(offered[1]))
             self.seen = self.shared.read()[0]
             standby_state.build_state(core)
+            self.shared.publish_seen(self.slot, self.seen)
             self.epoch = epoch
         # As the active process does once started: what the unseal built lives on, and the
         # collector's full passes need not walk it (tens of ms per pass otherwise).
@@ -167,6 +175,7 @@ class Standby:
         else:
             standby_state.apply_changes(self.core, (key for _, key in rows))
         self.seen = rows[-1][0]
+        self.shared.publish_seen(self.slot, self.seen)
 
     def reload(self) -> None:
         started = time.perf_counter()

@@ -84,8 +84,8 @@ class WorkerPool:
             "listen": os.environ.get("TESSERA_WORKER_LISTEN", ""),
         }
         self._hello = hello
-        for _ in range(self.count - 1):
-            self.processes.append(self._spawn())
+        for slot in range(self.count - 1):
+            self.processes.append(self._spawn(slot))
         if not self.core.sealed:
             self._unsealed()
         threading.Thread(target=self._watch, name="tessera-workers", daemon=True).start()
@@ -95,12 +95,13 @@ class WorkerPool:
             self.internal,
         )
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
+        """Worker number ``slot`` (a replacement takes the slot of the one it replaces)."""
         proc = subprocess.Popen(
             [sys.executable, "-m", "tessera.server.workers"], stdin=subprocess.PIPE, close_fds=True
         )
         assert proc.stdin is not None
-        _send(proc.stdin, self._hello)
+        _send(proc.stdin, dict(self._hello, slot=slot))
         return proc
 
     def _watch(self) -> None:
@@ -111,7 +112,7 @@ class WorkerPool:
                     if proc.poll() is None or self._stopping.is_set():
                         continue
                     log.error("worker process %d exited (%s); starting another", proc.pid, proc.returncode)
-                    replacement = self._spawn()
+                    replacement = self._spawn(i)
                     self.processes[i] = replacement
                     if self._epoch and self.shared is not None and self.shared.read()[1]:
                         _send_quietly(replacement, self._keyring_message())
@@ -202,7 +203,7 @@ def main() -> int:
 
     registry.import_all()
     shared = SharedState(hello["shared"], create=False)
-    standby = Standby(core, physical, shared, hello["internal"], hello["secret"])
+    standby = Standby(core, physical, shared, hello["internal"], hello["secret"], int(hello.get("slot", -1)))
     threading.Thread(target=_listen, args=(standby,), name="tessera-worker-pipe", daemon=True).start()
 
     def prepare(app: Any) -> None:

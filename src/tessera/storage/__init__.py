@@ -15,7 +15,16 @@ def open_physical(kind: str, options: dict[str, str]) -> Physical:
         path = options.get("path")
         if not path:
             raise ValueError('storage "sqlite" needs a "path"')
-        return SQLitePhysical(path)
+        limit = options.get("wal_limit_mb")
+        if limit is None:
+            return SQLitePhysical(path)
+        try:
+            megabytes = int(limit)
+        except (TypeError, ValueError):
+            raise ValueError('storage "sqlite": "wal_limit_mb" must be a whole number') from None
+        if megabytes < 1:
+            raise ValueError('storage "sqlite": "wal_limit_mb" must be at least 1')
+        return SQLitePhysical(path, wal_limit=megabytes * 1024 * 1024)
     if kind in ("postgresql", "postgres"):
         from .postgresql import PostgreSQLPhysical
 

@@ -70,6 +70,20 @@ class Physical(abc.ABC):
                     out.append(p + child)
         return sorted(out)
 
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+        """A page of ``(key, value)`` under ``prefix`` with keys after ``after``, in key order,
+        and where the next page starts (None at the end). Reading a million entries by ``list``
+        and ``get`` took a query each; backends override this with one query per page."""
+        keys = [k for k in self.list_all(prefix) if k > after][:limit]
+        page = [(k, v) for k in keys if (v := self.get(k)) is not None]
+        return page, (keys[-1] if len(keys) == limit else None)
+
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+        """Every key under each prefix (recursive), for many prefixes at once: revoking a batch of
+        tokens asks for each one's children, cubbyhole and leases. Backends whose every query is
+        a round trip (PostgreSQL) answer all of them in one."""
+        return {prefix: self.list_all(prefix) for prefix in prefixes}
+
     def after_durable(self, ready: Callable[[BaseException | None], None]) -> bool:
         """Call ``ready`` once every write made so far is durable, or return False if they
         already are (the caller answers at once). Backends whose writes return durable never
@@ -142,6 +156,16 @@ class Storage(abc.ABC):
                     out.append(p + child)
         return sorted(out)
 
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+        """See :meth:`Physical.scan` (values decrypted here)."""
+        keys = [k for k in self.list_all(prefix) if k > after][:limit]
+        page = [(k, v) for k in keys if (v := self.get(k)) is not None]
+        return page, (keys[-1] if len(keys) == limit else None)
+
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+        """See :meth:`Physical.list_many`."""
+        return {prefix: self.list_all(prefix) for prefix in prefixes}
+
     def delete_prefix(self, prefix: str) -> None:
         keys = self.list_all(prefix)
         if keys:
@@ -174,6 +198,16 @@ class StorageView(Storage):
 
     def transaction(self, ops: list[TxnOp]) -> None:
         self.inner.transaction([TxnOp(self._k(op.key), op.value) for op in ops])
+
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+        cut = len(self.prefix)
+        page, following = self.inner.scan(self._k(prefix), self.prefix + after if after else "", limit)
+        return [(k[cut:], v) for k, v in page], (following[cut:] if following is not None else None)
+
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+        cut = len(self.prefix)
+        found = self.inner.list_many([self._k(p) for p in prefixes])
+        return {p: [k[cut:] for k in found[self._k(p)]] for p in prefixes}
 
     def sub_view(self, prefix: str) -> StorageView:
         return StorageView(self.inner, self.prefix + prefix)

@@ -7,8 +7,10 @@ through two things the active process keeps up:
 - the **change log**, a table in the database itself: every commit appends the keys it wrote,
   in the same SQLite transaction, so a key is in the log exactly when its new value is on disk;
 - a small **shared file** mapped into every process: the newest log sequence number, published
-  after the commit and before any answer that commit held is sent, and the *unseal epoch* (0
-  while sealed, a new number at every unseal).
+  after the commit and before any answer that commit held is sent, the *unseal epoch* (0
+  while sealed, a new number at every unseal), and one slot per worker where it writes the
+  newest sequence it has applied, so the active process trims the log once every worker has
+  seen it (a worker that does not say, or falls ``KEEP`` rows behind, reloads instead).
 
 A worker compares both words with what it last saw before each request: reading them is one
 ``struct.unpack_from`` on the mapping. So once a client has an answer, any request it sends
@@ -27,12 +29,14 @@ CHANGES_TABLE = "tessera_changes"
 CREATE_CHANGES = (
     f"CREATE TABLE IF NOT EXISTS {CHANGES_TABLE} (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL)"
 )
-# Rows kept behind the newest: a worker further behind than this reloads everything instead.
+# Rows kept behind the newest at most: a worker further behind than this reloads everything.
 KEEP = 200_000
-PRUNE_EVERY = 1024  # commits between prunes
+PRUNE_EVERY = 256  # commits between prunes
 
 _LAYOUT = struct.Struct("<QQ")  # sequence, unseal epoch
-_SIZE = 64
+READER_SLOTS = 64  # workers that report what they have seen (slot = worker number)
+_SLOTS = struct.Struct(f"<{READER_SLOTS}Q")
+_SIZE = _LAYOUT.size + _SLOTS.size
 
 
 class SharedState:
@@ -65,6 +69,15 @@ class SharedState:
     def publish_epoch(self, epoch: int) -> None:
         struct.pack_into("<Q", self._map, 8, epoch)
 
+    def publish_seen(self, slot: int, seq: int) -> None:
+        """A worker's word: every change up to ``seq`` is applied to its state."""
+        if 0 <= slot < READER_SLOTS:
+            struct.pack_into("<Q", self._map, _LAYOUT.size + 8 * slot, seq)
+
+    def readers_seen(self) -> list[int]:
+        """What each worker that reported has seen (0: not reported)."""
+        return [seq for seq in _SLOTS.unpack_from(self._map, _LAYOUT.size) if seq]
+
     def close(self) -> None:
         try:
             self._map.close()
@@ -83,8 +96,10 @@ def record(conn: sqlite3.Connection, keys: Iterable[str], step: int = 64) -> int
     return last
 
 
-def prune(conn: sqlite3.Connection, newest: int) -> None:
-    conn.execute(f"DELETE FROM {CHANGES_TABLE} WHERE seq <= ?", (newest - KEEP,))
+def prune(conn: sqlite3.Connection, newest: int, seen: list[int]) -> None:
+    """Drop what every reporting worker has seen, and in any case all but the last ``KEEP``."""
+    floor = max(min(seen, default=0), newest - KEEP)
+    conn.execute(f"DELETE FROM {CHANGES_TABLE} WHERE seq <= ?", (floor,))
 
 
 def newest(conn: sqlite3.Connection) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 from sortedcontainers import SortedList
@@ -50,6 +51,14 @@ class InmemPhysical(Physical):
     def list_all(self, prefix: str) -> list[str]:
         with self._lock:
             return list(self._range(prefix))
+
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+        with self._lock:
+            found = self._keys.irange(
+                max(after, prefix), prefix + "\U0010ffff", inclusive=(after < prefix, False)
+            )
+            keys = list(itertools.islice(found, limit))
+            return [(k, self._data[k]) for k in keys], (keys[-1] if len(keys) == limit else None)
 
     def transaction(self, ops: list[TxnOp]) -> None:
         with self._lock:

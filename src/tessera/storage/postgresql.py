@@ -6,6 +6,7 @@ own WAL makes it durable), and ``transaction`` applies several writes atomically
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 
@@ -13,7 +14,14 @@ import psycopg
 
 from .base import Physical, TxnOp, children
 
+log = logging.getLogger("tessera.storage")
+
 _HIGH = "\U0010ffff"
+_PREFIXES_PER_QUERY = 1024
+# How often the table's dead rows are looked at, and how many trigger a VACUUM of our own.
+VACUUM_CHECK_SECONDS = 15.0
+VACUUM_MIN_DEAD = 10_000
+VACUUM_DEAD_SHARE = 0.2
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -35,11 +43,65 @@ class PostgreSQLPhysical(Physical):
             cur.execute(
                 f'CREATE TABLE IF NOT EXISTS {self.table} (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)'
             )
+        self._tune_autovacuum()
+        self._closed = threading.Event()
+        self.vacuums = 0
+        self._vacuumer = threading.Thread(target=self._vacuum_loop, name="pg-vacuum", daemon=True)
+        self._vacuumer.start()
+
+    def _tune_autovacuum(self) -> None:
+        """Vacuum the table after 2% of it changed, not PostgreSQL's default 20%.
+
+        Short-lived tokens and leases make this an insert-and-delete table: left to the defaults,
+        dead rows pile up between vacuums and the table (and its index) keep growing under a
+        steady create/expire cycle. Best effort: a role that does not own the table keeps them.
+        """
+        try:
+            self._conn().execute(
+                f"ALTER TABLE {self.table} SET (autovacuum_vacuum_scale_factor = 0.02, "
+                "autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02, "
+                "autovacuum_vacuum_cost_delay = 1)"
+            )
+        except psycopg.Error as exc:
+            log.warning("could not tune autovacuum on %s (the defaults stay): %s", self.table, exc)
+
+    def _vacuum_loop(self) -> None:
+        """Vacuum the table ourselves once dead rows pass ``VACUUM_DEAD_SHARE`` of the live ones.
+
+        Autovacuum may be off or too slow (a shared server: the soak's PostgreSQL had it off, and
+        the database grew 85 -> 290 MB in 7 minutes of token churn, 88% of its rows dead). A plain
+        VACUUM blocks no reads or writes; when autovacuum keeps up this finds nothing to do.
+        """
+        conn: psycopg.Connection | None = None
+        while not self._closed.wait(VACUUM_CHECK_SECONDS):
+            try:
+                conn = (
+                    conn
+                    if conn is not None and not conn.closed
+                    else psycopg.connect(self.dsn, autocommit=True)
+                )
+                row = conn.execute(
+                    "SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relid = %s::regclass",
+                    (self.table,),
+                ).fetchone()
+                if row is None:
+                    continue
+                live, dead = row
+                if dead > max(VACUUM_MIN_DEAD, VACUUM_DEAD_SHARE * live):
+                    conn.execute(f"VACUUM (ANALYZE) {self.table}")
+                    self.vacuums += 1
+            except psycopg.Error as exc:
+                log.warning("vacuuming %s failed (retried later): %s", self.table, exc)
+        if conn is not None:
+            conn.close()
 
     def _conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
             conn = psycopg.connect(self.dsn, autocommit=True)
+            # Every query here is a short index lookup: JIT compiling one costs more than it runs
+            # (33 ms of 34 for a 256-prefix list_many), and the planner's row estimates trigger it.
+            conn.execute("SET jit = off")
             self._local.conn = conn
             with self._lock:
                 self._conns.append(conn)
@@ -62,28 +124,67 @@ class PostgreSQLPhysical(Physical):
         )
         return [r[0] for r in rows]
 
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT key, value FROM {self.table} WHERE key > %s AND key >= %s AND key < %s "
+                "ORDER BY key LIMIT %s",
+                (after, prefix, prefix + _HIGH, limit),
+            )
+            .fetchall()
+        )
+        return [(k, bytes(v)) for k, v in rows], (rows[-1][0] if len(rows) == limit else None)
+
     def list(self, prefix: str) -> list[str]:
         return children(prefix, self._range(prefix))
 
     def list_all(self, prefix: str) -> list[str]:
         return self._range(prefix)
 
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+        """One query per ``_PREFIXES_PER_QUERY`` prefixes: for each, an index range scan (the
+        LATERAL join makes the planner do exactly that). Written as ORed ranges the query took
+        ~65 ms to plan for 128 prefixes; as a plain join with ORDER BY, PostgreSQL walked the
+        whole index instead (20 s on 100,000 rows), and batched expiry waited for either."""
+        out: dict[str, list[str]] = {prefix: [] for prefix in prefixes}
+        unique = sorted(out)
+        for i in range(0, len(unique), _PREFIXES_PER_QUERY):
+            part = unique[i : i + _PREFIXES_PER_QUERY]
+            rows = self._conn().execute(
+                "SELECT r.lo, k.key FROM unnest(%s::text[], %s::text[]) AS r(lo, hi) CROSS JOIN LATERAL "
+                f'(SELECT key FROM {self.table} WHERE key >= r.lo COLLATE "C" AND key < r.hi COLLATE "C") k',
+                (part, [prefix + _HIGH for prefix in part]),
+            )
+            for prefix, key in rows:
+                out[prefix].append(key)
+        for keys in out.values():
+            keys.sort()
+        return out
+
     def transaction(self, ops: list[TxnOp]) -> None:
+        """All writes in one transaction and two statements: each statement is a round trip, and
+        revoking a batch of expired tokens writes hundreds of keys."""
         if not ops:
             return
+        final = {op.key: op.value for op in ops}  # only each key's last write matters
+        deletes = [key for key, value in final.items() if value is None]
+        upserts = [(key, value) for key, value in final.items() if value is not None]
         conn = self._conn()
         with conn.transaction(), conn.cursor() as cur:
-            for op in ops:
-                if op.value is None:
-                    cur.execute(f"DELETE FROM {self.table} WHERE key = %s", (op.key,))
-                else:
-                    cur.execute(
-                        f"INSERT INTO {self.table}(key, value) VALUES (%s, %s) "
-                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                        (op.key, op.value),
-                    )
+            if deletes:
+                cur.execute(f"DELETE FROM {self.table} WHERE key = ANY(%s)", (deletes,))
+            if upserts:
+                cur.executemany(
+                    f"INSERT INTO {self.table}(key, value) VALUES (%s, %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    upserts,
+                )
 
     def close(self) -> None:
+        self._closed.set()
+        if self._vacuumer is not threading.current_thread():
+            self._vacuumer.join(timeout=30)
         with self._lock:
             for conn in self._conns:
                 try:

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 
 from ..core.gate import stepping_aside
@@ -38,6 +40,10 @@ log = logging.getLogger("tessera.storage")
 _HIGH = "\U0010ffff"
 # Transactions between checkpoints of the WAL into the database (run off the commit path).
 CHECKPOINT_EVERY = 1000
+# Past this size the committer runs a TRUNCATE checkpoint between two commits (new writes wait
+# for it): under continuous load the PASSIVE ones never let the WAL start over, and it grew to
+# gigabytes. The passive checkpoints have copied most of it already, so the pause is short.
+WAL_LIMIT = 64 * 1024 * 1024
 _ABSENT = object()
 
 Ready = Callable[[BaseException | None], None]
@@ -89,8 +95,15 @@ def _upsert_sql(count: int) -> str:
 class SQLitePhysical(Physical):
     name = "sqlite"
 
-    def __init__(self, path: str, before_commit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        before_commit: Callable[[], None] | None = None,
+        wal_limit: int = WAL_LIMIT,
+    ) -> None:
         self.path = path
+        self.wal_path = path + "-wal"
+        self.wal_limit = wal_limit
         self._before_commit = before_commit  # tests hold or slow the commit with it
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
@@ -107,6 +120,8 @@ class SQLitePhysical(Physical):
         # Checkpoints run on their own thread (below): SQLite's automatic one would run inside a
         # commit, copying the WAL into the database and fsyncing it while every answer waits.
         writer.execute("PRAGMA wal_autocheckpoint=0")
+        # A WAL that SQLite restarts is cut back to this size rather than kept at its peak.
+        writer.execute(f"PRAGMA journal_size_limit={int(wal_limit)}")
         self._writer = writer
         self._checkpoint_due = threading.Event()
         self._checkpointer = threading.Thread(
@@ -126,6 +141,10 @@ class SQLitePhysical(Physical):
         self.commits = 0
         self.checkpoints = 0
         self._checkpointed_at = 0
+        # WAL restarts (TRUNCATE checkpoints) and how long writes waited for them, in seconds.
+        self.wal_restarts = 0
+        self.wal_pause_total = 0.0
+        self.wal_pause_max = 0.0
         # Set while worker processes read this database (changefeed.py): commits log their keys.
         self._feed: changefeed.SharedState | None = None
         self._thread = threading.Thread(target=self._commit_loop, name="sqlite-committer", daemon=True)
@@ -192,6 +211,27 @@ class SQLitePhysical(Physical):
 
     def list(self, prefix: str) -> list[str]:
         return children(prefix, self._range(prefix))
+
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+        """One query per page; writes not yet committed are merged in as reads see them."""
+        pending = [(k, v[1]) for k, v in list(self._overlay.items()) if k.startswith(prefix) and k > after]
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT key, value FROM entries WHERE key > ? AND key >= ? AND key < ? ORDER BY key LIMIT ?",
+                (after, prefix, prefix + _HIGH, limit),
+            )
+            .fetchall()
+        )
+        following = rows[-1][0] if len(rows) == limit else None
+        page = {k: bytes(v) for k, v in rows}
+        for key, value in pending:
+            if following is None or key <= following:
+                if value is None:
+                    page.pop(key, None)
+                else:
+                    page[key] = value
+        return sorted(page.items()), following
 
     def list_all(self, prefix: str) -> list[str]:
         return self._range(prefix)
@@ -287,6 +327,45 @@ class SQLitePhysical(Physical):
                     log.exception("sending a held answer failed")
             if failure is not None:
                 return
+            if self._wal_size() > self.wal_limit:
+                self._restart_wal()
+
+    def _wal_size(self) -> int:
+        try:
+            return os.stat(self.wal_path).st_size
+        except OSError:
+            return 0
+
+    def _restart_wal(self) -> None:
+        """Copy the whole WAL into the database and truncate it, holding new commits meanwhile.
+
+        Runs on the committer between two commits, so no writer is active; readers only delay it
+        (SQLite's busy handler waits for them). A checkpoint that still cannot finish is retried
+        after the next commit.
+        """
+        started = time.perf_counter()
+        try:
+            busy, _, _ = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("WAL restart failed (retried after the next commit): %s", exc)
+            return
+        pause = time.perf_counter() - started
+        self.wal_pause_total += pause
+        self.wal_pause_max = max(self.wal_pause_max, pause)
+        if busy:
+            log.warning("WAL restart blocked by a reader after %.3fs; retried after the next commit", pause)
+            return
+        self.wal_restarts += 1
+        log.debug("WAL truncated in %.1f ms", pause * 1000)
+
+    def wal_stats(self) -> dict[str, float]:
+        """What the WAL costs: its size now, restarts made, and the writes' waits for them."""
+        return {
+            "wal_bytes": self._wal_size(),
+            "wal_restarts": self.wal_restarts,
+            "wal_pause_max_ms": round(self.wal_pause_max * 1000, 3),
+            "wal_pause_total_ms": round(self.wal_pause_total * 1000, 3),
+        }
 
     def _commit(self, batch: list[tuple[int, list[TxnOp]]]) -> BaseException | None:
         conn = self._writer
@@ -299,7 +378,7 @@ class SQLitePhysical(Physical):
             if feed is not None:
                 logged = changefeed.record(conn, {op.key: None for _, ops in batch for op in ops})
                 if self.commits % changefeed.PRUNE_EVERY == 0:
-                    changefeed.prune(conn, logged)
+                    changefeed.prune(conn, logged, feed.readers_seen())
             conn.execute("COMMIT")  # synchronous=FULL: the WAL is fsynced here, once for all
             if feed is not None and logged:
                 feed.publish_sequence(logged)  # before _commit_loop sends the answers it held

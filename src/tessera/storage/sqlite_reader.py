@@ -62,6 +62,17 @@ class SQLiteReader(Physical):
     def list(self, prefix: str) -> list[str]:
         return children(prefix, self._range(prefix))
 
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT key, value FROM entries WHERE key > ? AND key >= ? AND key < ? ORDER BY key LIMIT ?",
+                (after, prefix, prefix + _HIGH, limit),
+            )
+            .fetchall()
+        )
+        return [(k, bytes(v)) for k, v in rows], (rows[-1][0] if len(rows) == limit else None)
+
     def list_all(self, prefix: str) -> list[str]:
         return self._range(prefix)
 

@@ -32,6 +32,7 @@ PATH_MODULES: list[tuple[str, str]] = [
     ("tessera.system.quotas", "quota_paths"),
     ("tessera.system.raw", "raw_paths"),
     ("tessera.system.locked_users", "locked_users_paths"),
+    ("tessera.system.metrics", "metrics_paths"),
 ]
 
 # Root-protected (sudo) paths of the system backend, relative to sys/ (spec: surroundings §2.6).

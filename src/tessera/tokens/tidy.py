@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..storage.base import StorageView
+import orjson
+
+from ..storage.base import Storage, StorageView
 from .entry import TokenEntry
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ TIDY_STARTED = (
 TIDY_RUNNING = "Tidy operation already in progress."
 
 _tidy_lock = threading.Lock()
+SCAN_PAGE = 2000
 
 
 @dataclass
@@ -57,6 +61,16 @@ def start_tidy(core: Core) -> bool:
     return True
 
 
+def _scan(storage: Storage, prefix: str) -> Iterator[tuple[str, bytes]]:
+    after = ""
+    while True:
+        page, following = storage.scan(prefix, after, SCAN_PAGE)
+        yield from page
+        if following is None:
+            return
+        after = following
+
+
 def tidy(core: Core) -> TidyReport:
     store = core.tokens
     storage = store.storage
@@ -83,21 +97,22 @@ def tidy(core: Core) -> TidyReport:
             storage.delete(f"parent/{parent}{child}")
             report.parent_entries_removed += 1
 
-    # 2. Expired entries the ticker has not reached (e.g. written by a crashed node).
+    # 2. Expired entries the ticker has not reached (e.g. written by a crashed node). Read in
+    # pages (one query per SCAN_PAGE tokens, not one each), without filling the token cache.
     valid_cubbyholes: set[str] = set()
-    for key in storage.list_all("id/"):
-        entry = store.lookup_salted(key[3:], allow_expired=True, tainted=True)
-        if entry is None:
-            continue
-        if entry.expired(now):
-            store.revoke_tree_salted(entry.salted_id)
+    for key, raw in _scan(storage, "id/"):
+        doc = orjson.loads(raw)
+        expire = float(doc.get("expire_time") or 0)
+        if expire > 0 and now >= expire:
+            store.revoke_tree_salted(key[len("id/") :])
             report.expired_revoked += 1
-        elif entry.cubbyhole_id:
-            valid_cubbyholes.add(entry.cubbyhole_id)
+        elif doc.get("cubbyhole_id"):
+            valid_cubbyholes.add(doc["cubbyhole_id"])
 
     # 3. Accessor index: accessors whose token is gone lose their leases and the index entry.
-    for key in storage.list("accessor/"):
-        doc = storage.get_json("accessor/" + key)
+    for full_key, raw in _scan(storage, "accessor/"):
+        key = full_key[len("accessor/") :]
+        doc = orjson.loads(raw)
         salted_id = (doc or {}).get("salted_id", "")
         entry = store.lookup_salted(salted_id, allow_expired=True, tainted=True) if salted_id else None
         if entry is None:
