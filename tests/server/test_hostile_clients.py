@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from tests.helpers.hostile import SLOW_BODY, Crowd, client_tls, raise_open_file_limit, self_signed
+from tests.helpers.postgres import Postgres
 from tests.helpers.servers import ReferenceServer, TesseraServer, free_port, hcl_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -363,20 +364,15 @@ def test_http2_body_cut_off_by_its_client_leaves_no_thread_spinning(tls: Target,
 
 
 @pytest.fixture
-def on_postgres(tmp_path: Path) -> Iterator[Target]:
+def on_postgres(tmp_path: Path, postgres: Postgres) -> Iterator[Target]:
     """A server on PostgreSQL: requests run on granian's threads, TESSERA_HTTP_THREADS at a time."""
     import uuid
 
-    import psycopg
-
-    admin = "host=127.0.0.1 port=5432 dbname=postgres user=postgres"
-    name = f"wt_net_hostile_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    name = f"hostile_{uuid.uuid4().hex[:8]}"
+    dsn = postgres.create_database(name)
     try:
         port = free_port()
         config = tmp_path / "tessera.hcl"
-        dsn = f"host=127.0.0.1 port=5432 dbname={name} user=postgres"
         config.write_text(
             _with_limits(hcl_config(port, storage="postgresql", storage_options={"connection_url": dsn}))
         )
@@ -390,8 +386,7 @@ def on_postgres(tmp_path: Path) -> Iterator[Target]:
         finally:
             server.cleanup()
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        postgres.drop_database(name)
 
 
 @pytest.mark.postgres

@@ -12,6 +12,7 @@ from tessera.storage.base import Physical, TxnOp
 from tessera.storage.inmem import InmemPhysical
 from tessera.storage.postgresql import PostgreSQLPhysical
 from tessera.storage.sqlite import SQLitePhysical
+from tests.helpers.postgres import Postgres
 
 
 @pytest.fixture(params=["inmem", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -108,17 +109,16 @@ def test_scan_pages_through_a_prefix_in_key_order(physical: Physical) -> None:
     assert physical.scan("none/", "", 10) == ([], None)
 
 
-@pytest.mark.postgres
-def test_postgresql_table_is_vacuumed_early() -> None:
+def test_postgresql_table_is_vacuumed_early(postgres: Postgres) -> None:
     table = "tessera_test_" + uuid.uuid4().hex[:8]
-    backend = PostgreSQLPhysical({"connection_url": PG_DSN, "table": table})
+    backend = PostgreSQLPhysical({"connection_url": postgres.dsn, "table": table})
     try:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with postgres.connect() as conn:
             row = conn.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (table,)).fetchone()
         assert "autovacuum_vacuum_scale_factor=0.02" in row[0]
     finally:
         backend.close()
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with postgres.connect() as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -129,8 +129,7 @@ def test_list_many_answers_each_prefix(physical: Physical) -> None:
     assert physical.list_many([]) == {}
 
 
-@pytest.mark.postgres
-def test_postgresql_vacuums_dead_rows_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_postgresql_vacuums_dead_rows_itself(monkeypatch: pytest.MonkeyPatch, postgres: Postgres) -> None:
     """Autovacuum may be off (it is on the shared test server): churn still gets vacuumed."""
     import time
 
@@ -139,7 +138,7 @@ def test_postgresql_vacuums_dead_rows_itself(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(postgresql, "VACUUM_CHECK_SECONDS", 0.2)
     monkeypatch.setattr(postgresql, "VACUUM_MIN_DEAD", 100)
     table = "tessera_test_" + uuid.uuid4().hex[:8]
-    backend = PostgreSQLPhysical({"connection_url": PG_DSN, "table": table})
+    backend = PostgreSQLPhysical({"connection_url": postgres.dsn, "table": table})
     try:
         backend.transaction([TxnOp(f"k/{i}", b"v" * 100) for i in range(2000)])
         backend.transaction([TxnOp(f"k/{i}", None) for i in range(1900)])
@@ -150,5 +149,5 @@ def test_postgresql_vacuums_dead_rows_itself(monkeypatch: pytest.MonkeyPatch) ->
         assert len(backend.list_all("k/")) == 100
     finally:
         backend.close()
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with postgres.connect() as conn:
             conn.execute(f"DROP TABLE IF EXISTS {table}")

@@ -29,8 +29,8 @@ from ..tokens.batch import MalformedBatchToken  # at import, not per request (~1
 from ..tokens.precheck import precheck_request
 from . import registry
 from .barrier import Barrier
-from .lockout import UserLockout
 from .expiry_watch import Backlog, ExpiryWatch
+from .lockout import UserLockout
 from .mounts import AUTH_TABLE, SECRETS_TABLE, MountConfig, MountEntry
 from .router import Route, Router
 from .seal import SealManager
