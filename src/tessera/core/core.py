@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 from ..framework import (
@@ -24,6 +25,7 @@ from ..framework import (
     SealedError,
 )
 from ..storage.base import Physical, StorageView
+from ..telemetry import metrics
 from ..tokens.batch import MalformedBatchToken  # at import, not per request (~1 µs each time)
 from ..tokens.precheck import precheck_request
 from . import registry
@@ -130,6 +132,7 @@ class Core:
         with self.state_lock:
             if not self.sealed:
                 return True
+            start = perf_counter()
             done = self.seal_manager.submit(share)
             if done:
                 try:
@@ -141,11 +144,14 @@ class Core:
                     raise
                 for hook in self.unseal_hooks:
                     hook()
+                metrics.CORE_UNSEAL.since(start)
             return done
 
     def seal(self) -> None:
         with self.state_lock:
+            start = perf_counter()
             self.release_state()
+            metrics.CORE_SEAL.since(start)
             self.barrier.seal()
             self.seal_manager.reset()
             for hook in self.seal_hooks:
@@ -392,6 +398,15 @@ class Core:
     def handle_request(self, req: Request) -> Response | None:
         if self.sealed:
             raise SealedError()
+        start = perf_counter()
+        try:
+            return self._handle_audited(req)
+        finally:
+            # Vault's handleLoginRequest: the unauthenticated paths of auth methods.
+            login = req.unauthenticated and req.full_path.startswith("auth/")
+            (metrics.HANDLE_LOGIN_REQUEST if login else metrics.HANDLE_REQUEST).since(start)
+
+    def _handle_audited(self, req: Request) -> Response | None:
         trail = self.audit.trail(req) if self.audit is not None else None
         if trail is None:
             return self._handle_request(req, None)

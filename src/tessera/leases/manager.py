@@ -20,6 +20,7 @@ import orjson
 
 from ..framework import ErrorResponse, Operation, Request, Response
 from ..storage.base import Storage, TxnOp
+from ..telemetry import metrics
 from ..tokens.ids import base62
 
 if TYPE_CHECKING:
@@ -333,7 +334,10 @@ class ExpirationManager:
             if lease is None or (lease.expire_time > now + 0.001 and lease.revoke_attempts == 0):
                 continue  # revoked already, or renewed (a later heap item covers it)
             try:
+                start = time.perf_counter()
                 self.revoke(lease_id)
+                metrics.LEASE_REVOKE.since(start)
+                metrics.LEASE_EXPIRATIONS.inc()
                 done += 1
             except ErrorResponse:
                 continue

@@ -34,7 +34,7 @@ from . import syshttp
 from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher
 from .forward import forwarded_client
-from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
+from .render import BASE_HEADERS_STR, error_body, render_error, render_logical, with_base_headers
 
 log = logging.getLogger("tessera.http")
 
@@ -78,6 +78,8 @@ class App:
         self.standby: Any = None
         # On the active process's internal listener: the secret forwarded requests carry.
         self.forward_secret = ""
+        # The listener's telemetry { unauthenticated_metrics_access = true }: sys/metrics needs no token.
+        self.unauthenticated_metrics_access = False
         if inline:
             self.set_inline()
 
@@ -106,7 +108,7 @@ class App:
         )
         if held and await durable is not None:  # never answer from state a crash could take back
             status, body, headers = 500, error_body(["internal error"]), []
-        out_headers = list(BASE_HEADERS) + headers
+        out_headers = with_base_headers(headers)
         if body is not None and scope["method"] != "HEAD":
             out_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
@@ -268,7 +270,10 @@ class App:
                     (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
                 )
             standby.served(method, raw_path)
-        out = BASE_HEADERS_STR + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
+        if extra:
+            out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in with_base_headers(extra)]
+        else:
+            out = BASE_HEADERS_STR
         payload = b"" if body is None or method == "HEAD" else body
 
         def send(error: BaseException | None) -> None:
@@ -324,8 +329,10 @@ class App:
                 return await self._help(path, headers, token, remote_addr, extra_headers)
             handler = syshttp.RAW_HANDLERS.get(path)
             if handler is not None:
-                status, out = await handler(self, method, query, body, headers, token)
-                return status, out, extra_headers
+                answered = await handler(self, method, query, body, headers, token)
+                if answered is not None:  # None: the logical path serves it after all (sys/metrics)
+                    status, out, *own = answered
+                    return status, out, extra_headers + (own[0] if own else [])
             if method == "HEAD":
                 await self.run(self._head, token)
             req = self._build_request(method, path, query, body, headers, token, remote_addr)

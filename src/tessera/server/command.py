@@ -15,6 +15,8 @@ from typing import Any
 from .. import __version__
 from ..core.core import Core, CoreConfig
 from ..storage import open_physical
+from ..telemetry.config import TelemetryConfig
+from ..telemetry.service import Telemetry
 from .app import App
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
 
@@ -126,7 +128,13 @@ def run(argv: list[str]) -> int:
     if flags.dev and not flags.recovery:  # as OpenBao: -recovery wins and needs a config file
         cfg = ServerConfig(
             storage_type="inmem",
-            listeners=[ListenerConfig(address=flags.dev_listen_address, tls_disable=True)],
+            listeners=[
+                ListenerConfig(
+                    address=flags.dev_listen_address, tls_disable=True, unauthenticated_metrics_access=True
+                )
+            ],
+            # As Vault's dev mode: Prometheus on, host names out of metric names.
+            telemetry=TelemetryConfig(prometheus_retention_time=24 * 3600, disable_hostname=True),
         )
         for path in flags.config:
             try:
@@ -135,6 +143,8 @@ def run(argv: list[str]) -> int:
                 print(f"Error loading configuration from {path}: {exc}", file=sys.stderr)
                 return 1
             cfg.storage_type, cfg.storage_options = extra.storage_type, extra.storage_options
+            if "telemetry" in extra.raw:
+                cfg.telemetry = extra.telemetry
             cfg.raw.update({k: v for k, v in extra.raw.items() if k in AUDIT_CONFIG_KEYS})
     else:
         if not flags.config:
@@ -192,6 +202,7 @@ def core_config(cfg: ServerConfig, *, dev: bool, recovery: bool) -> CoreConfig:
             **_audit_settings(cfg),
             "raw_storage_endpoint": cfg.raw_storage_endpoint,
             "recovery_mode": recovery,
+            "telemetry": Telemetry(cfg.telemetry),
         },
     )
 
@@ -211,6 +222,7 @@ def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prep
 
             app_class = RecoveryApp
         app = app_class(core, max_request_size=listener.max_request_size)
+        app.unauthenticated_metrics_access = listener.unauthenticated_metrics_access
         if prepare is not None:
             prepare(app)
         kwargs: dict[str, object] = {}
@@ -238,6 +250,7 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
         use_batch_scheduling()  # before any thread starts: they inherit it (see workers.py)
     physical = open_physical(cfg.storage_type, cfg.storage_options)
     core = Core(physical, core_config(cfg, dev=flags.dev, recovery=flags.recovery))
+    core.config.extra["telemetry"].apply()
     dev_output = ""
     if flags.dev and not flags.recovery:
         from .dev import setup_dev

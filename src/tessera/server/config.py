@@ -9,6 +9,7 @@ from typing import Any
 from ..framework.durations import DurationError, parse_duration_second
 from ..policy.hcl import HCLError
 from ..policy.hcl import decode as decode_hcl
+from ..telemetry.config import TelemetryConfig, TelemetryError, parse_telemetry
 
 
 class ConfigError(ValueError):
@@ -25,6 +26,8 @@ class ListenerConfig:
     tls_require_and_verify_client_cert: bool = False
     tls_min_version: str = "tls12"
     max_request_size: int = 33554432
+    # telemetry { unauthenticated_metrics_access = true }: sys/metrics without a token.
+    unauthenticated_metrics_access: bool = False
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -49,6 +52,7 @@ class ServerConfig:
     raw_storage_endpoint: bool = False
     # Processes serving the listeners (server/workers.py): the active one plus workers.
     workers: int = 1
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,6 +104,13 @@ def parse_config(text: str) -> ServerConfig:
             tls_require_and_verify_client_cert=_bool(body.get("tls_require_and_verify_client_cert", False)),
             tls_min_version=str(body.get("tls_min_version", "tls12")),
         )
+        listener_telemetry = body.get("telemetry") or {}
+        if isinstance(listener_telemetry, list):  # a repeated block: the last one wins
+            listener_telemetry = listener_telemetry[-1] if listener_telemetry else {}
+        if isinstance(listener_telemetry, dict):
+            listener.unauthenticated_metrics_access = _bool(
+                listener_telemetry.get("unauthenticated_metrics_access", False)
+            )
         if "max_request_size" in body:
             listener.max_request_size = int(body["max_request_size"])
         if not listener.tls_disable and not (listener.tls_cert_file and listener.tls_key_file):
@@ -114,6 +125,10 @@ def parse_config(text: str) -> ServerConfig:
     cfg.log_level = str(raw.get("log_level", "info"))
     cfg.ui = _bool(raw.get("ui", False))
     cfg.raw_storage_endpoint = _bool(raw.get("raw_storage_endpoint", False))
+    try:
+        cfg.telemetry = parse_telemetry(raw.get("telemetry"))
+    except TelemetryError as exc:
+        raise ConfigError(str(exc)) from None
     cfg.workers = workers_setting(raw.get("workers", 1), cfg.storage_type)
     try:
         if "default_lease_ttl" in raw:

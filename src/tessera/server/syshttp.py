@@ -321,6 +321,22 @@ async def step_down(
     return 204, None
 
 
+async def metrics(
+    app: App, method: str, query: dict[str, Any], body: bytes, headers: dict[str, str], token: str
+) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]] | None:
+    """sys/metrics without a token, when the listener allows it; otherwise the logical path's."""
+    if not app.unauthenticated_metrics_access:
+        return None
+    if method not in ("GET", "HEAD"):
+        return _method_not_allowed()  # type: ignore[return-value]
+    from ..telemetry.service import telemetry_of
+
+    status, content_type, out = await app.run(
+        telemetry_of(app.core).render, app.core, _first(query.get("format", ""))
+    )
+    return status, out, [(b"content-type", content_type.encode())]
+
+
 RAW_HANDLERS: dict[str, RawHandler] = {
     "sys/health": health,
     "sys/seal-status": seal_status,
@@ -329,6 +345,7 @@ RAW_HANDLERS: dict[str, RawHandler] = {
     "sys/unseal": unseal,
     "sys/seal": seal,
     "sys/step-down": step_down,
+    "sys/metrics": metrics,  # type: ignore[dict-item]
 }
 
 # The key ceremonies (generate-root, rekey) live in their own module, which imports this one.

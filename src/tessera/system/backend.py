@@ -30,6 +30,7 @@ PATH_MODULES: list[tuple[str, str]] = [
     ("tessera.system.audit", "audit_paths"),
     ("tessera.system.quotas", "quota_paths"),
     ("tessera.system.raw", "raw_paths"),
+    ("tessera.system.metrics", "metrics_paths"),
 ]
 
 # Root-protected (sudo) paths of the system backend, relative to sys/ (spec: surroundings §2.6).
