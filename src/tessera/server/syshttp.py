@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .. import __version__
 from ..core import pgpkeys
 from ..core.seal import seal_config_problem
 from ..framework import ErrorResponse
+from ..version import TESSERA_VERSION, VAULT_VERSION
 from .body import parse_body, parse_go_bool
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def seal_status_doc(app: App) -> dict[str, Any]:
         "progress": len(progress.shares) if sealed and cfg else 0,
         "nonce": progress.nonce if sealed and cfg else "",
         "recovery_seal": False,
-        "version": __version__,
+        "version": VAULT_VERSION,
         "commit_date": COMMIT_DATE,
         "migration": False,
     }
@@ -128,6 +128,7 @@ def seal_status_doc(app: App) -> dict[str, Any]:
         doc["cluster_id"] = core.cluster_id
     if core.config.storage_type:
         doc["storage_type"] = core.config.storage_type
+    doc["tessera_version"] = TESSERA_VERSION
     return doc
 
 
@@ -166,7 +167,8 @@ async def health(
         "replication_performance_mode": "unknown" if sealed else "disabled",
         "replication_dr_mode": "unknown" if sealed else "disabled",
         "server_time_utc": int(time.time()),
-        "version": __version__,
+        "version": VAULT_VERSION,
+        "tessera_version": TESSERA_VERSION,
     }
     if not sealed:
         doc["cluster_name"] = core.cluster_name
