@@ -26,6 +26,7 @@ from ..framework import (
 )
 from ..storage.base import Physical, StorageView
 from ..telemetry import metrics
+from ..telemetry.storage import TimedPhysical
 from ..tokens.batch import MalformedBatchToken  # at import, not per request (~1 µs each time)
 from ..tokens.precheck import precheck_request
 from . import registry
@@ -84,7 +85,8 @@ class Core:
     def __init__(self, physical: Physical, config: CoreConfig | None = None) -> None:
         self.physical = physical
         self.config = config or CoreConfig()
-        self.barrier = Barrier(physical)
+        # The barrier's storage operations are timed (vault.<storage>.get, ...); the rest is direct.
+        self.barrier = Barrier(TimedPhysical(physical, self.config.storage_type))
         self.seal_manager = SealManager(physical, self.barrier)
         self.router = Router()
         self.mounts: list[MountEntry] = []
