@@ -71,3 +71,34 @@ def test_token_creation_series_match(fresh_reference: ReferenceServer, fresh_tes
     ours = _creation_series(fresh_tessera)
     assert ours == _creation_series(fresh_reference)
     assert len(ours) == 8
+
+
+def _families(server) -> set[str]:
+    _, _, text = _get(server, {"format": "prometheus"})
+    return {family.name for family in text_string_to_metric_families(text)}
+
+
+def test_route_timers_are_named_as_the_references(
+    fresh_reference: ReferenceServer, fresh_tessera: TesseraServer
+) -> None:
+    expected = {
+        "vault_route_update_auth_token_",
+        "vault_route_create_secret_",
+        "vault_route_read_secret_",
+        "vault_route_update_sys_",
+    }
+    for server in (fresh_reference, fresh_tessera):
+        assert server.call("POST", "auth/token/create", json={"policies": ["default"]})[0] == 200
+        assert server.call("POST", "secret/data/route-check", json={"data": {"a": 1}})[0] == 200
+        assert server.call("GET", "secret/data/route-check")[0] == 200
+        assert (
+            server.call(
+                "POST",
+                "sys/policies/acl/route-check",
+                json={"policy": 'path "x/*" { capabilities = ["read"] }'},
+            )[0]
+            == 204
+        )
+    for server in (fresh_reference, fresh_tessera):
+        missing = expected - _families(server)
+        assert not missing, f"{server.name}: {missing}"

@@ -118,3 +118,13 @@ def test_telemetry_stanza() -> None:
         parse_telemetry({"prefix_filter": ["vault.token"]})
     with pytest.raises(TelemetryError, match="prometheus_retention_time"):
         parse_telemetry({"prometheus_retention_time": "soon"})
+
+
+def test_route_timers_are_made_once_per_mount_and_filtered_like_the_rest() -> None:
+    timer = metrics.route_timer("update", "auth/token/")
+    assert timer.name == "vault.route.update.auth-token-"
+    assert metrics.route_timer("update", "auth/token/") is timer
+    metrics.configure(["-vault.route"])
+    assert not timer.enabled and not metrics.route_timer("read", "kv-route-test/").enabled
+    metrics.configure()
+    assert timer.enabled

@@ -466,7 +466,11 @@ class Core:
                 self._check_acl(req, entry, full_path, route)
             if trail is not None:
                 trail.log_request()  # fail closed: unrecorded requests never reach the backend
-            resp = backend.handle_request(req)
+            routed = perf_counter()
+            try:
+                resp = backend.handle_request(req)
+            finally:
+                metrics.route_timer(req.operation, prefix).since(routed)
             if (
                 resp is not None
                 and resp.auth is not None

@@ -248,6 +248,19 @@ def storage_timers(storage_type: str) -> dict[str, Timer]:
     return out
 
 
+_FILTER: list[tuple[str, bool]] = []
+_FILTER_DEFAULT = [True]
+
+
+def _allowed(name: str) -> bool:
+    allowed = _FILTER_DEFAULT[0]
+    best = -1
+    for prefix, allow in _FILTER:
+        if name.startswith(prefix) and len(prefix) > best:
+            best, allowed = len(prefix), allow
+    return allowed
+
+
 def configure(prefix_filter: Iterable[str] = (), filter_default: bool = True) -> None:
     """go-metrics' prefix filter: ``+vault.core`` allows, ``-vault.token`` blocks; the longest
     matching prefix decides, ``filter_default`` when none matches."""
@@ -256,13 +269,31 @@ def configure(prefix_filter: Iterable[str] = (), filter_default: bool = True) ->
         rule = rule.strip()
         if len(rule) > 1 and rule[0] in "+-":
             rules.append((rule[1:], rule[0] == "+"))
+    _FILTER[:] = rules
+    _FILTER_DEFAULT[0] = filter_default
     for metric in ALL:
-        allowed = filter_default
-        best = -1
-        for prefix, allow in rules:
-            if metric.name.startswith(prefix) and len(prefix) > best:
-                best, allowed = len(prefix), allow
-        metric.enabled = allowed
+        metric.enabled = _allowed(metric.name)
+
+
+_ROUTES: dict[tuple[str, str], Timer] = {}
+_ROUTES_LOCK = threading.Lock()
+
+
+def route_timer(operation: str, mount_point: str) -> Timer:
+    """``vault.route.<operation>.<mount>`` (``auth/token/`` → ``auth-token-``), one per mount and
+    operation, made on first use (bounded by the mount table)."""
+    key = (operation, mount_point)
+    found = _ROUTES.get(key)
+    if found is not None:
+        return found
+    with _ROUTES_LOCK:
+        found = _ROUTES.get(key)
+        if found is None:
+            found = Timer(f"vault.route.{operation}.{mount_point.replace('/', '-')}")
+            found.enabled = _allowed(found.name)
+            ALL.append(found)
+            _ROUTES[key] = found
+    return found
 
 
 def reset() -> None:
