@@ -100,7 +100,7 @@ def test_a_known_workload_shows_in_the_scrape(telemetry_server: TesseraServer) -
     assert value(samples, "vault_token_count_by_ttl", creation_ttl="10m") == 3
     assert value(samples, "vault_core_unsealed") == 1
     assert value(samples, "vault_barrier_put_count") > 0
-    assert value(samples, "vault_inmem_put_count") >= value(samples, "vault_barrier_put_count")
+    assert value(samples, "vault_inmem_put_count", missing=-1) == -1  # as Vault's inmem: not timed
     assert value(samples, "process_resident_memory_bytes") > 0
 
 
