@@ -13,13 +13,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from time import perf_counter
 
-SERVICE = "vault"
-
 
 class Metric:
     """A named metric with fixed label names; values are kept per tuple of label values."""
-
-    kind = ""
 
     def __init__(self, name: str, labels: tuple[str, ...] = ()) -> None:
         self.name = name
@@ -41,13 +37,12 @@ class Timer(Metric):
     folded into the totals at a scrape, or by the recording thread once ``FOLD_AT`` are pending.
     """
 
-    kind = "summary"
     FOLD_AT = 4096
 
     def __init__(self, name: str, labels: tuple[str, ...] = ()) -> None:
         super().__init__(name, labels)
         self._values: dict[tuple[str, ...], list[float]] = {}
-        self._pending: deque[tuple[tuple[str, ...], float]] = deque()
+        self._pending: deque[tuple[tuple[str, ...], float] | float] = deque()
 
     def observe(self, millis: float, *label_values: str) -> None:
         if self.enabled:
@@ -60,7 +55,8 @@ class Timer(Metric):
         """Record the time since ``start`` (a ``time.perf_counter()`` reading)."""
         if self.enabled:
             pending = self._pending
-            pending.append((label_values, (perf_counter() - start) * 1000.0))
+            millis = (perf_counter() - start) * 1000.0
+            pending.append((label_values, millis) if label_values else millis)  # a bare float: no labels
             if len(pending) >= self.FOLD_AT:
                 self._fold()
 
@@ -69,9 +65,10 @@ class Timer(Metric):
             pending, totals = self._pending, self._values
             while pending:
                 try:
-                    key, millis = pending.popleft()
+                    item = pending.popleft()
                 except IndexError:
                     break
+                key, millis = ((), item) if type(item) is float else item
                 cell = totals.get(key)
                 if cell is None:
                     totals[key] = [1, millis, millis, millis]
@@ -99,8 +96,6 @@ class Timer(Metric):
 class Counter(Metric):
     """A monotonic count per label set (go-metrics' IncrCounter)."""
 
-    kind = "counter"
-
     def __init__(self, name: str, labels: tuple[str, ...] = ()) -> None:
         super().__init__(name, labels)
         self._values: dict[tuple[str, ...], float] = {}
@@ -123,20 +118,11 @@ class Counter(Metric):
 
 
 class Gauge(Metric):
-    """A value set from time to time, or read when scraped (``set_function``)."""
-
-    kind = "gauge"
+    """A value per label set, replaced as a whole when it is recomputed (at a scrape)."""
 
     def __init__(self, name: str, labels: tuple[str, ...] = ()) -> None:
         super().__init__(name, labels)
         self._values: dict[tuple[str, ...], float] = {}
-        self._function: object = None
-
-    def set(self, value: float, *label_values: str) -> None:
-        if not self.enabled:
-            return
-        with self._lock:
-            self._values[label_values] = float(value)
 
     def replace(self, values: dict[tuple[str, ...], float]) -> None:
         """Set every label set at once; those not given disappear (a policy no token holds)."""
@@ -144,16 +130,9 @@ class Gauge(Metric):
             with self._lock:
                 self._values = dict(values)
 
-    def set_function(self, function: object) -> None:
-        """``function()`` returns ``{label values: value}`` at each scrape."""
-        self._function = function
-
     def series(self) -> Iterator[tuple[dict[str, str], object]]:
-        if self._function is not None:
-            values = dict(self._function())  # type: ignore[operator]
-        else:
-            with self._lock:
-                values = dict(self._values)
+        with self._lock:
+            values = dict(self._values)
         for key, value in values.items():
             yield dict(zip(self.labels, key, strict=True)), value
 
