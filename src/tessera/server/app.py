@@ -332,7 +332,8 @@ class App:
                 answered = await handler(self, method, query, body, headers, token)
                 if answered is not None:  # None: the logical path serves it after all (sys/metrics)
                     status, out, *own = answered
-                    return status, out, extra_headers + (own[0] if own else [])
+                    # A response's own headers first: its content type is then the first header.
+                    return status, out, (own[0] if own else []) + extra_headers
             if method == "HEAD":
                 await self.run(self._head, token)
             req = self._build_request(method, path, query, body, headers, token, remote_addr)
@@ -342,7 +343,9 @@ class App:
                 resp, req.operation, req.full_path or path, req.request_id, req.mount_type
             )
             if resp is not None and resp.headers:
-                extra_headers += [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
+                extra_headers = [
+                    (k.lower().encode(), v.encode()) for k, v in resp.headers.items()
+                ] + extra_headers
             return status, out, extra_headers
         except VaultError as exc:
             status, out = render_error(exc)
