@@ -164,7 +164,6 @@ def gauge(name: str, *labels: str) -> Gauge:
 # -- requests (vault/request_handling.go) ---------------------------------------------------
 HANDLE_REQUEST = timer("vault.core.handle_request")
 HANDLE_LOGIN_REQUEST = timer("vault.core.handle_login_request")
-CHECK_TOKEN = timer("vault.core.check_token")
 # -- tokens (vault/token_store.go): labels as Vault's, creation_ttl a TTL bucket ---------------
 TOKEN_CREATION = counter(
     "vault.token.creation", "auth_method", "mount_point", "creation_ttl", "token_type", "namespace", "cluster"
@@ -177,7 +176,6 @@ TOKEN_COUNT_BY_AUTH = gauge("vault.token.count.by_auth", "auth_method", "namespa
 # -- leases (vault/expiration.go) -------------------------------------------------------------
 LEASE_COUNT = gauge("vault.expire.num_leases")
 LEASE_REVOKE = timer("vault.expire.revoke")
-LEASE_REVOKE_BY_TOKEN = timer("vault.expire.revoke-by-token")
 LEASE_EXPIRATIONS = counter("vault.expire.leases.expired")
 # -- barrier and storage ------------------------------------------------------------------------
 BARRIER_GET = timer("vault.barrier.get")
