@@ -25,6 +25,7 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -124,12 +125,23 @@ def _stored_tokens(server: ServerProcess) -> int:
     return len(body["data"]["keys"])
 
 
+def gauges(body: dict) -> dict[str, float]:
+    """``sys/metrics`` JSON gauges by name, summed over labels, with the host name taken out (go-metrics
+    puts it into gauge names unless the telemetry stanza sets ``disable_hostname``)."""
+    host = f".{socket.gethostname().split('.', 1)[0]}."
+    out: dict[str, float] = {}
+    for gauge in body.get("Gauges", []):
+        name = gauge["Name"].replace(host, ".", 1)
+        out[name] = out.get(name, 0) + gauge["Value"]
+    return out
+
+
 def _server_backlog(server: ServerProcess) -> int | None:
     status, body, _ = server.call("GET", "sys/metrics")
     if status != 200 or not isinstance(body, dict):
         return None
-    found = [g["Value"] for g in body.get("Gauges", []) if g["Name"] == "tessera.expire.backlog"]
-    return int(sum(found)) if found else None
+    found = gauges(body).get("tessera.expire.backlog")
+    return None if found is None else int(found)
 
 
 def _wal_pauses(server: ServerProcess) -> str:
@@ -137,7 +149,7 @@ def _wal_pauses(server: ServerProcess) -> str:
     status, body, _ = server.call("GET", "sys/metrics")
     if status != 200 or not isinstance(body, dict):
         return ""
-    g = {x["Name"]: x["Value"] for x in body.get("Gauges", []) if x["Name"].startswith("tessera.sqlite.")}
+    g = gauges(body)
     if "tessera.sqlite.wal_restarts" not in g:
         return ""
     restarts = int(g["tessera.sqlite.wal_restarts"])

@@ -20,6 +20,7 @@ from typing import Any
 
 from tessera import __version__ as TESSERA_VERSION
 from tessera.cli.godur import human_duration
+from tessera.version import VAULT_VERSION
 
 BAO = shutil.which("bao", path=str(Path(sys.executable).parent)) or shutil.which("bao") or "bao"
 TESSERA = (
@@ -28,7 +29,9 @@ TESSERA = (
 
 REFERENCE_VERSION = "2.7.2"
 _VERSIONS = "|".join(
-    re.escape(v) for v in sorted({REFERENCE_VERSION, TESSERA_VERSION}, key=len, reverse=True)
+    # The server answers as VAULT_VERSION; Tessera's own CLI shows TESSERA_VERSION.
+    re.escape(v)
+    for v in sorted({REFERENCE_VERSION, TESSERA_VERSION, VAULT_VERSION}, key=len, reverse=True)
 )
 
 

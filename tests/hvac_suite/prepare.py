@@ -162,7 +162,22 @@ def suite_env(
         del env[name]  # hvac.Client reads VAULT_ADDR/VAULT_TOKEN; the suite sets its own
     if log_dir is not None:
         env["HVAC_SUITE_LOG_DIR"] = str(log_dir)
+    if target == "tessera":
+        # hvac learns the server's version from `vault -version`: Tessera's CLI named `vault` says it.
+        env["PATH"] = os.pathsep.join([str(vault_cli(root.parent)), env.get("PATH", "")])
     return env
+
+
+def vault_cli(cache_dir: Path) -> Path:
+    """A directory holding ``vault``: Tessera's CLI under Vault's name (see cli/commands/misc.py)."""
+    bin_dir = cache_dir / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "vault"
+    script.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom tessera.cli.main import main\nsys.exit(main())\n"
+    )
+    script.chmod(0o755)
+    return bin_dir
 
 
 def suite_command(root: Path, modules: Sequence[str], *, deselect: Sequence[str] = ()) -> list[str]:

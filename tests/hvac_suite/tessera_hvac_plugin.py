@@ -4,9 +4,11 @@ hvac's ``tests.utils.server_manager.ServerManager`` starts ``vault server -confi
 its callers then ``initialize()`` (5 shares, threshold 3) and ``unseal()`` through hvac. We keep those
 two (they are part of what is tested) and replace how the process starts and stops: Tessera (or, with
 ``HVAC_SUITE_TARGET=reference``, the reference ``bao``) with ``tessera-tls.hcl`` (inmem storage, TLS
-with hvac's test certificates) on a free port. hvac's version checks ask ``vault -version``: we answer
-``HVAC_SUITE_VAULT_VERSION`` (default 1.16.3) instead, and decode generated root tokens in Python
-instead of with ``vault operator generate-root -decode``.
+with hvac's test certificates) on a free port. hvac's version checks ask ``vault -version``: against
+Tessera that is Tessera's CLI under Vault's name (put on PATH by ``prepare.suite_env``), which says
+the Vault version Tessera answers as; against the reference (OpenBao says 2.x) we answer
+``HVAC_SUITE_VAULT_VERSION`` (default 1.16.3). Generated root tokens are decoded in Python instead
+of with ``vault operator generate-root -decode``.
 """
 
 from __future__ import annotations
@@ -126,7 +128,8 @@ def install() -> None:
 
     if TARGET not in ("tessera", "reference"):
         raise pytest.UsageError(f"HVAC_SUITE_TARGET must be tessera or reference, not {TARGET!r}")
-    utils.get_vault_version_string.cache = VAULT_VERSION  # type: ignore[attr-defined]
+    if TARGET == "reference":
+        utils.get_vault_version_string.cache = VAULT_VERSION  # type: ignore[attr-defined]
     utils.decode_generated_root_token = decode_generated_root_token
     if TARGET == "reference":
         utils.get_generate_root_otp = reference_generate_root_otp
@@ -150,4 +153,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     """Say what the suite runs against."""
-    return f"hvac suite target: {TARGET} (as Vault {VAULT_VERSION})"
+    from tests import utils
+
+    return f"hvac suite target: {TARGET} (as Vault {utils.get_vault_version_string()})"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.soak import gauges
 from tessera.core.barrier import Barrier
 from tessera.leases.manager import Lease
 from tessera.storage.base import TxnOp
@@ -78,7 +79,7 @@ def _stored(db: Path) -> int:
 def _gauge(server: TesseraServer, name: str) -> float:
     status, body, _ = server.call("GET", "sys/metrics")
     assert status == 200, body
-    return sum(g["Value"] for g in body["Gauges"] if g["Name"] == name)
+    return gauges(body).get(name, 0)
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from bench.memory import rss_kib
+from bench.soak import gauges
 from tests.helpers.servers import TesseraServer, free_port, hcl_config
 
 TTL = 2
@@ -98,10 +99,7 @@ def _stored_tokens(server: TesseraServer) -> int:
 def _gauges(server: TesseraServer) -> dict[str, float]:
     status, body, _ = server.call("GET", "sys/metrics")
     assert status == 200, body
-    out: dict[str, float] = {}
-    for gauge in body["Gauges"]:
-        out[gauge["Name"]] = out.get(gauge["Name"], 0) + gauge["Value"]
-    return out
+    return gauges(body)
 
 
 def _wait_drained(server: TesseraServer, baseline: int) -> float:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..framework import Request
 from ..storage.base import StorageView, TxnOp
+from ..telemetry import metrics
 from .devices import Device, DeviceError, create_device
 from .formatter import LogInput
 from .hashing import LazySalt
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
     from ..core.core import Core
     from .trail import Trail
 
+_AUDIT_METRICS = {
+    "request": (metrics.AUDIT_LOG_REQUEST, metrics.AUDIT_LOG_REQUEST_FAILURE),
+    "response": (metrics.AUDIT_LOG_RESPONSE, metrics.AUDIT_LOG_RESPONSE_FAILURE),
+}
 log = logging.getLogger("tessera.audit")
 
 AUDIT_TABLE = "core/audit"
@@ -328,7 +334,9 @@ class AuditBroker:
         devices = self.devices
         if not devices:
             return True
+        start = time.perf_counter()
         logged = False
+        failures = 0
         for path, device in devices.items():
             try:
                 if kind == "request":
@@ -337,7 +345,11 @@ class AuditBroker:
                     device.log_response(inp)
                 logged = True
             except Exception as exc:
+                failures += 1
                 log.error("backend failed to log %s: backend=%s error=%s", kind, path, exc)
+        timer, failed = _AUDIT_METRICS[kind]
+        timer.since(start)
+        failed.inc(amount=float(failures))  # Vault adds 0 too: the series exists from the first line
         if not logged:
             log.error("failed to audit %s: path=%s: no audit backend succeeded", kind, inp.request.path)
         return logged

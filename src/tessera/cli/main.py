@@ -67,6 +67,7 @@ COMMANDS: dict[str, str] = {
     "operator rotate": "operator:OperatorRotateCommand",
     "operator key-status": "operator:OperatorKeyStatusCommand",
     "operator members": "operator:OperatorMembersCommand",
+    "operator diagnose": "diagnose:OperatorDiagnoseCommand",
     "operator generate-root": "operator_keys:OperatorGenerateRootCommand",
     "operator rekey": "operator_rekey:OperatorRekeyCommand",
     "lease renew": "lease:LeaseRenewCommand",

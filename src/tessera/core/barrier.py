@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from time import perf_counter
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..framework.errors import SealedError
 from ..storage.base import Physical, Storage, TxnOp
+from ..telemetry import metrics
 
 VERSION = 2
 KEYRING_PATH = "core/keyring"
@@ -320,6 +322,13 @@ class Barrier(Storage):
 
     # -- Storage ---------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
+        start = perf_counter()
+        try:
+            return self._get(key)
+        finally:
+            metrics.BARRIER_GET.since(start)
+
+    def _get(self, key: str) -> bytes | None:
         self.keyring()
         cache = self.cache
         if cache is None:
@@ -335,6 +344,13 @@ class Barrier(Storage):
         return value
 
     def put(self, key: str, value: bytes) -> None:
+        start = perf_counter()
+        try:
+            self._put(key, value)
+        finally:
+            metrics.BARRIER_PUT.since(start)
+
+    def _put(self, key: str, value: bytes) -> None:
         blob = self.encrypt(key, value)
         if self.cache is None:
             self.physical.put(key, blob)
@@ -346,6 +362,13 @@ class Barrier(Storage):
             self.cache.end_write(marked)
 
     def delete(self, key: str) -> None:
+        start = perf_counter()
+        try:
+            self._delete(key)
+        finally:
+            metrics.BARRIER_DELETE.since(start)
+
+    def _delete(self, key: str) -> None:
         self.keyring()
         if self.cache is None:
             self.physical.delete(key)
@@ -357,8 +380,12 @@ class Barrier(Storage):
             self.cache.end_write(marked)
 
     def list(self, prefix: str) -> list[str]:
+        start = perf_counter()
         self.keyring()
-        return self.physical.list(prefix)
+        try:
+            return self.physical.list(prefix)
+        finally:
+            metrics.BARRIER_LIST.since(start)
 
     def list_all(self, prefix: str) -> list[str]:
         self.keyring()

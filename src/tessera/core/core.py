@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 from ..framework import (
@@ -25,6 +26,8 @@ from ..framework import (
     SealedError,
 )
 from ..storage.base import Physical, StorageView, TxnOp
+from ..telemetry import metrics
+from ..telemetry.storage import TimedPhysical
 from ..tokens.batch import MalformedBatchToken  # at import, not per request (~1 µs each time)
 from ..tokens.precheck import precheck_request
 from . import registry
@@ -104,7 +107,10 @@ class Core:
     def __init__(self, physical: Physical, config: CoreConfig | None = None) -> None:
         self.physical = physical
         self.config = config or CoreConfig()
-        self.barrier = Barrier(physical)
+        # The barrier's storage operations are timed (vault.<storage>.get, ...) on the backends
+        # Vault times too; in-memory storage is not (nor is Vault's inmem), which saves its cost.
+        timed = self.config.storage_type not in ("", "inmem")
+        self.barrier = Barrier(TimedPhysical(physical, self.config.storage_type) if timed else physical)
         self.seal_manager = SealManager(physical, self.barrier)
         self.router = Router()
         self.mounts: list[MountEntry] = []
@@ -154,6 +160,7 @@ class Core:
         with self.state_lock:
             if not self.sealed:
                 return True
+            start = perf_counter()
             done = self.seal_manager.submit(share)
             if done:
                 try:
@@ -165,11 +172,14 @@ class Core:
                     raise
                 for hook in self.unseal_hooks:
                     hook()
+                metrics.CORE_UNSEAL.since(start)
             return done
 
     def seal(self) -> None:
         with self.state_lock:
+            start = perf_counter()
             self.release_state()
+            metrics.CORE_SEAL.since(start)
             self.barrier.seal()
             self.seal_manager.reset()
             for hook in self.seal_hooks:
@@ -434,6 +444,15 @@ class Core:
     def handle_request(self, req: Request) -> Response | None:
         if self.sealed:
             raise SealedError()
+        start = perf_counter()
+        try:
+            return self._handle_audited(req)
+        finally:
+            # Vault's handleLoginRequest: the unauthenticated paths of auth methods.
+            login = req.unauthenticated and req.full_path.startswith("auth/")
+            (metrics.HANDLE_LOGIN_REQUEST if login else metrics.HANDLE_REQUEST).since(start)
+
+    def _handle_audited(self, req: Request) -> Response | None:
         trail = self.audit.trail(req) if self.audit is not None else None
         if trail is None:
             return self._handle_request(req, None)
@@ -491,7 +510,11 @@ class Core:
                 self._check_acl(req, entry, full_path, route)
             if trail is not None:
                 trail.log_request()  # fail closed: unrecorded requests never reach the backend
-            resp = self._route_login(req, route, backend) if unauth else backend.handle_request(req)
+            routed = perf_counter()
+            try:
+                resp = self._route_login(req, route, backend) if unauth else backend.handle_request(req)
+            finally:
+                metrics.route_timer(req.operation, prefix).since(routed)
             if (
                 resp is not None
                 and resp.auth is not None

@@ -26,6 +26,7 @@ import orjson
 from ..framework import ErrorResponse, Operation, Request, Response
 from ..framework.errors import SealedError
 from ..storage.base import Storage, TxnOp
+from ..telemetry import metrics
 from ..tokens.ids import base62
 
 if TYPE_CHECKING:
@@ -405,10 +406,12 @@ class ExpirationManager:
                 lease = self.get(lease_id)
                 if lease is None or (lease.expire_time > now + 0.001 and lease.revoke_attempts == 0):
                     continue  # revoked already, or renewed (a later heap item covers it)
+                start = time.perf_counter()
                 try:
                     self._revoke_in_backend(lease, force=False)
                 except ErrorResponse:
                     continue  # rescheduled with back-off
+                metrics.LEASE_REVOKE.since(start)
                 ops.extend(self._forget(lease))
                 revoked += 1
             try:
@@ -418,6 +421,7 @@ class ExpirationManager:
                     self._schedule(now + 5, lease_id)
                 raise
             done += revoked
+            metrics.LEASE_EXPIRATIONS.inc(amount=revoked)
             if deadline is not None and time.monotonic() >= deadline:
                 return done  # at least one batch per tick, whatever the budget
 

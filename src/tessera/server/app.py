@@ -88,6 +88,8 @@ class App:
         self.ui: UIAssets | None = None  # the web UI's files, when the configuration turns it on
         # Key-ceremony paths this listener hides (syshttp_keys.refused_key_endpoints).
         self.refused_raw: frozenset[str] = frozenset()
+        # The listener's telemetry { unauthenticated_metrics_access = true }: sys/metrics needs no token.
+        self.unauthenticated_metrics_access = False
         if inline:
             self.set_inline()
 
@@ -374,8 +376,11 @@ class App:
             if handler is not None and path in self.refused_raw:
                 return (*hidden_endpoint(self, path), extra_headers)
             if handler is not None:
-                status, out = await handler(self, method, query, body, headers, token)
-                return status, out, extra_headers
+                answered = await handler(self, method, query, body, headers, token)
+                if answered is not None:  # None: the logical path serves it after all (sys/metrics)
+                    status, out, *own = answered
+                    # A response's own headers first: its content type is then the first header.
+                    return status, out, (own[0] if own else []) + extra_headers
             if method == "HEAD":
                 await self.run(self._head, token)
             req = self._build_request(method, path, query, body, headers, token, remote_addr)

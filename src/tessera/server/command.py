@@ -15,6 +15,10 @@ from typing import Any
 from .. import __version__
 from ..core.core import Core, CoreConfig
 from ..storage import open_physical
+from ..telemetry.config import TelemetryConfig
+from ..telemetry.service import Telemetry
+from ..version import VAULT_VERSION
+from . import logs
 from .app import App
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
 from .fdlimit import raise_open_file_limit
@@ -99,22 +103,12 @@ def parse_flags(argv: list[str]) -> ServerFlags:
     return flags
 
 
-def _setup_logging(level: str) -> None:
-    levels = {
-        "trace": logging.DEBUG,
-        "debug": logging.DEBUG,
-        "info": logging.INFO,
-        "warn": logging.WARNING,
-        "warning": logging.WARNING,
-        "error": logging.ERROR,
-    }
-    logging.basicConfig(
-        level=levels.get(level.lower(), logging.INFO),
-        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("_granian").setLevel(logging.WARNING)
-    logging.getLogger("granian").setLevel(logging.WARNING)
+def _setup_logging(level: str, raw: dict[str, Any] | None = None) -> None:
+    """The log as configured; worker processes pass no ``raw`` (the active process owns the file)."""
+    settings = logs.log_settings({k: v for k, v in (raw or {}).items() if k != "log_file"}, level)
+    if raw and raw.get("log_file"):
+        settings.file = str(raw["log_file"])
+    logs.setup(settings)
 
 
 def run(argv: list[str]) -> int:
@@ -129,7 +123,13 @@ def run(argv: list[str]) -> int:
         cfg = ServerConfig(
             storage_type="inmem",
             ui=True,  # as Vault's dev mode
-            listeners=[ListenerConfig(address=flags.dev_listen_address, tls_disable=True)],
+            listeners=[
+                ListenerConfig(
+                    address=flags.dev_listen_address, tls_disable=True, unauthenticated_metrics_access=True
+                )
+            ],
+            # As Vault's dev mode: Prometheus on, host names out of metric names.
+            telemetry=TelemetryConfig(prometheus_retention_time=24 * 3600, disable_hostname=True),
         )
         for path in flags.config:
             try:
@@ -138,6 +138,8 @@ def run(argv: list[str]) -> int:
                 print(f"Error loading configuration from {path}: {exc}", file=sys.stderr)
                 return 1
             cfg.storage_type, cfg.storage_options = extra.storage_type, extra.storage_options
+            if "telemetry" in extra.raw:
+                cfg.telemetry = extra.telemetry
             cfg.raw.update({k: v for k, v in extra.raw.items() if k in AUDIT_CONFIG_KEYS})
     else:
         if not flags.config:
@@ -162,7 +164,11 @@ def run(argv: list[str]) -> int:
             except ConfigError as exc:
                 print(f"TESSERA_WORKERS: {exc}", file=sys.stderr)
                 return 1
-    _setup_logging(flags.log_level or cfg.log_level)
+    try:
+        logs.setup(logs.log_settings(cfg.raw, flags.log_level))
+    except (logs.LogConfigError, OSError) as exc:
+        print(f"Error setting up the server log: {exc}", file=sys.stderr)
+        return 1
     raise_open_file_limit()  # before the listeners and worker processes: they inherit it
     try:
         return asyncio.run(serve(cfg, flags))
@@ -197,6 +203,7 @@ def core_config(cfg: ServerConfig, *, dev: bool, recovery: bool) -> CoreConfig:
             "raw_storage_endpoint": cfg.raw_storage_endpoint,
             "user_lockouts": cfg.user_lockouts,
             "recovery_mode": recovery,
+            "telemetry": Telemetry(cfg.telemetry),
         },
     )
 
@@ -223,6 +230,7 @@ def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prep
         app = app_class(core, max_request_size=listener.max_request_size)
         app.ui = ui
         app.refused_raw = refused_key_endpoints(listener)
+        app.unauthenticated_metrics_access = listener.unauthenticated_metrics_access
         if prepare is not None:
             prepare(app)
         if not listener.tls_disable and listener.tls_disable_client_certs is False and not recovery:
@@ -258,6 +266,7 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
         use_batch_scheduling()  # before any thread starts: they inherit it (see workers.py)
     physical = open_physical(cfg.storage_type, cfg.storage_options)
     core = Core(physical, core_config(cfg, dev=flags.dev, recovery=flags.recovery))
+    core.config.extra["telemetry"].apply()
     dev_output = ""
     if flags.dev and not flags.recovery:
         from .dev import setup_dev
@@ -284,7 +293,7 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
         print(dev_output, flush=True)
     loop = asyncio.get_running_loop()
     stop_on_signals(loop, servers)
-    loop.add_signal_handler(signal.SIGHUP, _reload_audit, core)
+    loop.add_signal_handler(signal.SIGHUP, _on_sighup, core, flags)
     if pool is not None:
         pool.start()
     # Everything loaded so far (modules, the core, its mounts) lives as long as the process: the
@@ -351,6 +360,21 @@ def _config_bool(value: object) -> bool:
     return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "t", "yes")
 
 
+def _on_sighup(core: Core, flags: ServerFlags) -> None:
+    """SIGHUP, as Vault's: the log level from the configuration file (unless -log-level set it),
+    then the audit devices."""
+    log.info("SIGHUP received: reloading the log level and the audit devices")
+    if flags.config and not flags.log_level:
+        try:
+            level = logs.log_settings(load_config(flags.config[0]).raw).level
+        except (ConfigError, logs.LogConfigError) as exc:
+            log.error("reloading the configuration failed, the log level stays: %s", exc)
+        else:
+            logs.set_level(level)
+            log.info("log level is now %s", level)
+    _reload_audit(core)
+
+
 def _reload_audit(core: Core) -> None:
     """SIGHUP: audit devices reopen their files (log rotation) or reconnect."""
     broker = core.audit
@@ -361,18 +385,30 @@ def _reload_audit(core: Core) -> None:
 
 
 def _banner(cfg: ServerConfig, flags: ServerFlags) -> str:
-    listener = cfg.listeners[0]
-    tls = "disabled" if listener.tls_disable else "enabled"
-    lines = [
-        "==> Tessera server configuration:",
-        "",
-        f"             Api Address: {_api_addr(cfg)}",
-        f"               Log Level: {flags.log_level or cfg.log_level}",
-        f"                 Storage: {cfg.storage_type}",
-        *(["           Recovery Mode: true"] if flags.recovery else []),
-        f"                 Version: Tessera v{__version__}",
+    """Vault's start-up banner: what an operator checks first (addresses, storage, version)."""
+    rows = [
+        ("Api Address", _api_addr(cfg)),
+        # Tessera has no cluster listener (no request forwarding between nodes): say so.
+        ("Cluster Address", str(cfg.raw.get("cluster_addr", "")) or "none"),
     ]
-    for ln in cfg.listeners:
-        lines.append(f'                Listener: tcp (addr: "{ln.address}", tls: "{tls}")')
+    for number, ln in enumerate(cfg.listeners, 1):
+        tls = "disabled" if ln.tls_disable else "enabled"
+        rows.append(
+            (
+                f"Listener {number}",
+                f'tcp (addr: "{ln.address}", max_request_size: "{ln.max_request_size}", tls: "{tls}")',
+            )
+        )
+    rows += [
+        ("Log Level", flags.log_level or cfg.log_level),
+        ("Recovery Mode", "true" if flags.recovery else "false"),
+        ("Storage", cfg.storage_type),
+        ("Version", f"Tessera v{__version__}, answering as Vault v{VAULT_VERSION}"),
+    ]
+    if cfg.workers > 1:
+        rows.append(("Workers", str(cfg.workers)))
+    width = max(len(name) for name, _ in rows) + 12
+    lines = ["==> Tessera server configuration:", ""]
+    lines += [f"{name.rjust(width)}: {value}" for name, value in rows]
     lines += ["", "==> Tessera server started! Log data will stream in below:", ""]
     return "\n".join(lines)

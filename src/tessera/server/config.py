@@ -10,6 +10,7 @@ from ..core.lockout import parse_user_lockouts
 from ..framework.durations import DurationError, parse_duration_second
 from ..policy.hcl import HCLError
 from ..policy.hcl import decode as decode_hcl
+from ..telemetry.config import TelemetryConfig, TelemetryError, parse_telemetry
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,8 @@ class ListenerConfig:
     max_request_duration: int = 0  # 0: the server's default (90 s, as Vault's)
     # Open connections served at once (0: as many as the open-file limit allows, less a reserve).
     max_connections: int = 0
+    # telemetry { unauthenticated_metrics_access = true }: sys/metrics without a token.
+    unauthenticated_metrics_access: bool = False
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -66,6 +69,7 @@ class ServerConfig:
     workers: int = 1
     # user_lockout "all" | "<auth type>" blocks (core/lockout.py), by type.
     user_lockouts: dict[str, Any] = field(default_factory=dict)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -124,6 +128,13 @@ def parse_config(text: str) -> ServerConfig:
                 body.get("disable_unauthed_generate_root_endpoints", True)
             ),
         )
+        listener_telemetry = body.get("telemetry") or {}
+        if isinstance(listener_telemetry, list):  # a repeated block: the last one wins
+            listener_telemetry = listener_telemetry[-1] if listener_telemetry else {}
+        if isinstance(listener_telemetry, dict):
+            listener.unauthenticated_metrics_access = _bool(
+                listener_telemetry.get("unauthenticated_metrics_access", False)
+            )
         if "max_request_size" in body:
             listener.max_request_size = int(body["max_request_size"])
         _parse_limits(listener, body)
@@ -143,6 +154,10 @@ def parse_config(text: str) -> ServerConfig:
     cfg.log_level = str(raw.get("log_level", "info"))
     cfg.ui = _bool(raw.get("ui", False))
     cfg.raw_storage_endpoint = _bool(raw.get("raw_storage_endpoint", False))
+    try:
+        cfg.telemetry = parse_telemetry(raw.get("telemetry"))
+    except TelemetryError as exc:
+        raise ConfigError(str(exc)) from None
     cfg.workers = workers_setting(raw.get("workers", 1), cfg.storage_type)
     try:
         cfg.user_lockouts = parse_user_lockouts(_blocks(raw.get("user_lockout", [])))

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .. import __version__
 from ..core import pgpkeys
 from ..core.seal import seal_config_problem
 from ..framework import ErrorResponse
+from ..version import TESSERA_VERSION, VAULT_VERSION
 from .body import parse_body, parse_go_bool
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def seal_status_doc(app: App) -> dict[str, Any]:
         "progress": len(progress.shares) if sealed and cfg else 0,
         "nonce": progress.nonce if sealed and cfg else "",
         "recovery_seal": False,
-        "version": __version__,
+        "version": VAULT_VERSION,
         "commit_date": COMMIT_DATE,
         "migration": False,
     }
@@ -128,6 +128,7 @@ def seal_status_doc(app: App) -> dict[str, Any]:
         doc["cluster_id"] = core.cluster_id
     if core.config.storage_type:
         doc["storage_type"] = core.config.storage_type
+    doc["tessera_version"] = TESSERA_VERSION
     return doc
 
 
@@ -166,7 +167,8 @@ async def health(
         "replication_performance_mode": "unknown" if sealed else "disabled",
         "replication_dr_mode": "unknown" if sealed else "disabled",
         "server_time_utc": int(time.time()),
-        "version": __version__,
+        "version": VAULT_VERSION,
+        "tessera_version": TESSERA_VERSION,
     }
     if not sealed:
         doc["cluster_name"] = core.cluster_name
@@ -321,6 +323,22 @@ async def step_down(
     return 204, None
 
 
+async def metrics(
+    app: App, method: str, query: dict[str, Any], body: bytes, headers: dict[str, str], token: str
+) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]] | None:
+    """sys/metrics without a token, when the listener allows it; otherwise the logical path's."""
+    if not app.unauthenticated_metrics_access:
+        return None
+    if method not in ("GET", "HEAD"):
+        return _method_not_allowed()  # type: ignore[return-value]
+    from ..telemetry.service import telemetry_of
+
+    status, content_type, out = await app.run(
+        telemetry_of(app.core).render, app.core, _first(query.get("format", ""))
+    )
+    return status, out, [(b"content-type", content_type.encode())]
+
+
 RAW_HANDLERS: dict[str, RawHandler] = {
     "sys/health": health,
     "sys/seal-status": seal_status,
@@ -329,6 +347,7 @@ RAW_HANDLERS: dict[str, RawHandler] = {
     "sys/unseal": unseal,
     "sys/seal": seal,
     "sys/step-down": step_down,
+    "sys/metrics": metrics,  # type: ignore[dict-item]
 }
 
 # The key ceremonies (generate-root, rekey) live in their own module, which imports this one.

@@ -9,8 +9,8 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
 from ..framework import FieldData, Operation, Path, Request, Response
+from ..version import VAULT_VERSION
 
 if TYPE_CHECKING:
     from ..core.core import Core
@@ -28,7 +28,7 @@ def this_node(core: Core) -> dict[str, Any]:
         "cluster_address": "",
         "active_node": True,
         "last_echo": None,
-        "version": __version__,
+        "version": VAULT_VERSION,
     }
 
 

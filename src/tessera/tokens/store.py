@@ -28,6 +28,7 @@ import orjson
 from ..core.barrier import Barrier
 from ..framework.errors import PermissionDenied, SealedError
 from ..storage.base import Storage, TxnOp
+from ..telemetry import metrics
 from . import batch
 from .denylist import DenyList
 from .entry import (
@@ -258,6 +259,8 @@ class TokenStore:
             entry.id = batch.encode(self.barrier, entry)
             return entry
         entry.type = SERVICE
+        if "root" in entry.policies:
+            metrics.TOKEN_CREATE_ROOT.inc()
         custom_id = bool(entry.id)
         if custom_id:
             if entry.id.startswith("hvs."):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from ... import __version__
+from ...version import VAULT_VERSION
 from ..api import APIError, ResponseError
 from ..base import FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, Command
 from ..gojson import Struct, dumps_compact
@@ -21,7 +24,8 @@ def seal_status_output(status: dict[str, Any], leader: dict[str, Any]) -> Struct
         n=status.get("n", 0),
         progress=status.get("progress", 0),
         nonce=status.get("nonce", ""),
-        version=status.get("version", ""),
+        # A Tessera server answers as a Vault version (tessera/version.py); its own is shown here.
+        version=status.get("tessera_version") or status.get("version", ""),
         commit_date=status.get("commit_date", ""),
         migration=bool(status.get("migration")),
     )
@@ -182,6 +186,11 @@ Usage: tessera version
 """
 
     def run(self, args: list[str]) -> int:
+        if Path(sys.argv[0]).name == "vault":
+            # Installed as `vault` (a symlink), for tools that read `vault -version` to learn which
+            # Vault API they face: the second word is the Vault version Tessera answers as.
+            self.ui.output(f"Vault v{VAULT_VERSION} (Tessera v{__version__})")
+            return 0
         self.ui.output(f"Tessera v{__version__}")
         return 0
 

@@ -1,0 +1,65 @@
+"""Storage timings: ``vault.<storage>.get|put|delete|list``, as each of Vault's backends names its own."""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+from . import metrics
+
+# Vault's PostgreSQL backend reports as vault.postgres.*.
+_VAULT_NAMES = {"postgresql": "postgres"}
+
+
+class TimedPhysical:
+    """The barrier's view of the physical storage, timing each operation it passes on."""
+
+    def __init__(self, physical: Any, storage_type: str) -> None:
+        self._physical = physical
+        name = _VAULT_NAMES.get(storage_type, storage_type) or "inmem"
+        self._timers = metrics.storage_timers(name)
+
+    def get(self, key: str) -> Any:
+        start = perf_counter()
+        try:
+            return self._physical.get(key)
+        finally:
+            self._timers["get"].since(start)
+
+    def put(self, key: str, value: bytes) -> None:
+        start = perf_counter()
+        try:
+            self._physical.put(key, value)
+        finally:
+            self._timers["put"].since(start)
+
+    def delete(self, key: str) -> None:
+        start = perf_counter()
+        try:
+            self._physical.delete(key)
+        finally:
+            self._timers["delete"].since(start)
+
+    def list(self, prefix: str) -> Any:
+        start = perf_counter()
+        try:
+            return self._physical.list(prefix)
+        finally:
+            self._timers["list"].since(start)
+
+    def list_all(self, prefix: str) -> Any:
+        start = perf_counter()
+        try:
+            return self._physical.list_all(prefix)
+        finally:
+            self._timers["list"].since(start)
+
+    def transaction(self, ops: Any) -> None:
+        start = perf_counter()
+        try:
+            self._physical.transaction(ops)
+        finally:
+            self._timers["put"].since(start)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._physical, name)
