@@ -51,13 +51,6 @@ BASE_HEADERS = [
 BASE_HEADERS_STR = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in BASE_HEADERS]
 
 
-def with_base_headers(extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The base headers and a response's own; its content type (sys/metrics) replaces the base's."""
-    if any(name == b"content-type" for name, _ in extra):
-        return [h for h in BASE_HEADERS if h[0] != b"content-type"] + extra
-    return BASE_HEADERS + extra
-
-
 def injects(path: str) -> bool:
     return path in INJECTED_EXACT or path.startswith(INJECTED_PREFIXES)
 
