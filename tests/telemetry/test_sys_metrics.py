@@ -17,6 +17,7 @@ telemetry {
   disable_hostname          = true
   usage_gauge_period        = "1s"
 }
+unsafe_allow_api_audit_creation = true  # one test enables an audit device through the API
 """
 UNAUTHENTICATED_LISTENER = "  telemetry {\n    unauthenticated_metrics_access = true\n  }\n"
 
