@@ -31,7 +31,7 @@ from ..framework import (
 )
 from ..storage.base import Storage
 from .identity_group_paths import group_paths
-from .identity_groups import GroupStore
+from .identity_groups import ALIAS_LIST_KEYS, GroupStore
 from .identity_oidc import oidc_paths
 from .timeutil import rfc3339_nano
 
@@ -349,19 +349,7 @@ def _paths(store: IdentityStore) -> list[Path]:
             doc = s.entity(eid)
             assert doc is not None
             for a in doc.get("aliases", []):
-                info[a["id"]] = {
-                    k: a.get(k)
-                    for k in (
-                        "canonical_id",
-                        "custom_metadata",
-                        "local",
-                        "metadata",
-                        "mount_accessor",
-                        "mount_path",
-                        "mount_type",
-                        "name",
-                    )
-                }
+                info[a["id"]] = {k: a.get(k) for k in ALIAS_LIST_KEYS}
         keys = sorted(info)
         return Response(data={"keys": keys, "key_info": {k: info[k] for k in keys}})
 

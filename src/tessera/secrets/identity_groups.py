@@ -37,6 +37,18 @@ ALIAS_KEYS = (
     "name",
 )
 
+# the fields of each alias in a LIST of entity or group aliases (``key_info``)
+ALIAS_LIST_KEYS = (
+    "canonical_id",
+    "custom_metadata",
+    "local",
+    "metadata",
+    "mount_accessor",
+    "mount_path",
+    "mount_type",
+    "name",
+)
+
 
 def stable_policies(values: list[str]) -> list[str]:
     """strutil.RemoveDuplicatesStable(lowercase): trimmed, lowercased, first occurrence kept."""
