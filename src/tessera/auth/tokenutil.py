@@ -260,6 +260,19 @@ class TokenParams:
         if self.token_strictly_bind_ip:
             auth.bound_cidrs = parse_addrs([req.remote_addr])
 
+    def renew_auth(self, auth: Auth) -> Auth:
+        """pathLoginRenew's common end: the role's (or user's) current TTLs and period apply."""
+        auth.ttl, auth.max_ttl, auth.period = self.token_ttl, self.token_max_ttl, self.token_period
+        return auth
+
+
+def page_fields() -> dict[str, Field]:
+    """The ``after`` and ``limit`` fields of a paged LIST that ``list_page`` reads."""
+    return {
+        "after": Field(FieldType.STRING, "Optional entry to list begin listing after."),
+        "limit": Field(FieldType.INT, "Optional number of entries to return."),
+    }
+
 
 def list_page(keys: list[str], data: FieldData) -> list[str]:
     """Storage.ListPage: sorted keys after ``after`` (exclusive), at most ``limit`` (<= 0: all)."""

@@ -39,6 +39,7 @@ from .tokenutil import (
     ip_in_cidrs,
     list_page,
     login_entity,
+    page_fields,
     parse_addrs,
     parse_policies,
     token_fields,
@@ -282,10 +283,7 @@ class Userpass:
             return None
         if not equivalent_policies(user.token_policies, auth.token_policies):
             raise InternalError("failed to renew entry: policies have changed, not renewing")
-        auth.period = user.token_period
-        auth.ttl = user.token_ttl
-        auth.max_ttl = user.token_max_ttl
-        return auth
+        return user.renew_auth(auth)
 
 
 def _paths(up: Userpass) -> list[Path]:
@@ -309,10 +307,7 @@ def _paths(up: Userpass) -> list[Path]:
     return [
         Path(
             "users/?$",
-            fields={
-                "after": Field(FieldType.STRING, "Optional entry to list begin listing after."),
-                "limit": Field(FieldType.INT, "Optional number of entries to return."),
-            },
+            fields=page_fields(),
             operations={Operation.LIST: up.list_users},
             synopsis="Manage users allowed to authenticate.",
         ),

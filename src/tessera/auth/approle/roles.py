@@ -26,7 +26,7 @@ from ...framework import (
 )
 from ...framework.durations import format_go_duration
 from ...storage.base import Storage
-from ..tokenutil import invalid_cidr, list_page, parse_addrs, parse_policies, token_fields
+from ..tokenutil import invalid_cidr, list_page, page_fields, parse_addrs, parse_policies, token_fields
 from .store import MAX_HMAC_INPUT, SECRET_ID_LOCAL_PREFIX, Role
 
 if TYPE_CHECKING:
@@ -381,10 +381,7 @@ def role_paths(app: AppRole) -> list[Path]:
     paths = [
         Path(
             "role/?",
-            fields={
-                "after": Field(FieldType.STRING, "Optional entry to list begin listing after."),
-                "limit": Field(FieldType.INT, "Optional number of entries to return."),
-            },
+            fields=page_fields(),
             operations={Operation.LIST: h.list_roles},
             synopsis="Lists all the roles registered with the backend.",
         ),

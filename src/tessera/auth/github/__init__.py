@@ -198,10 +198,7 @@ class GitHubAuth:
         granted = verified.config.token_policies + verified.policies
         if not equivalent_policies(granted, auth.token_policies):
             raise InternalError("policies do not match")
-        auth.period = verified.config.token_period
-        auth.ttl = verified.config.token_ttl
-        auth.max_ttl = verified.config.token_max_ttl
-        return auth
+        return verified.config.renew_auth(auth)
 
 
 def _team_names(teams: list[dict[str, Any]], org_id: int) -> list[str]:
