@@ -150,6 +150,34 @@ def equivalent_policies(a: list[str] | None, b: list[str] | None) -> bool:
     return {p for p in a or [] if p != "default"} == {p for p in b or [] if p != "default"}
 
 
+def upgrade_values(data: FieldData, params: Any, pairs: tuple[tuple[str, str], ...]) -> None:
+    """tokenutil.UpgradeValue for each (deprecated field, ``token_*`` successor) pair.
+
+    The successor sent: the old field mirrors it if it was sent too, else it is emptied. Only the
+    old field sent: it sets both (policies and CIDRs parsed as the successor would be).
+    """
+    for old, new in pairs:
+        if data.has(new):
+            current = getattr(params, new)
+            setattr(params, old, _copy(current) if data.has(old) else _empty(current))
+        elif data.has(old):
+            value = data.get(old)
+            if old == "policies":
+                value = parse_policies(value)
+            elif old == "bound_cidrs":
+                value = parse_addrs(value)
+            setattr(params, old, value)
+            setattr(params, new, _copy(value))
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
+def _empty(value: Any) -> Any:
+    return [] if isinstance(value, list) else 0
+
+
 # -- the parameters --------------------------------------------------------------------------
 @dataclass
 class TokenParams:

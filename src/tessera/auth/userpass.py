@@ -40,9 +40,9 @@ from .tokenutil import (
     list_page,
     login_entity,
     page_fields,
-    parse_addrs,
     parse_policies,
     token_fields,
+    upgrade_values,
 )
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**15, 8, 1, 32
@@ -211,26 +211,16 @@ class Userpass:
     @staticmethod
     def _upgrade(data: FieldData, user: User) -> None:
         """tokenutil.UpgradeValue for policies, ttl, max_ttl and bound_cidrs."""
-        for old, new, attr in (
-            ("policies", "token_policies", "policies"),
-            ("ttl", "token_ttl", "ttl"),
-            ("max_ttl", "token_max_ttl", "max_ttl"),
-            ("bound_cidrs", "token_bound_cidrs", "bound_cidrs"),
-        ):
-            if not data.has(new):
-                if data.has(old):
-                    value = data.get(old)
-                    if old == "policies":
-                        value = parse_policies(value)
-                    elif old == "bound_cidrs":
-                        value = parse_addrs(value)
-                    setattr(user, attr, value)
-                    setattr(user, new, list(value) if isinstance(value, list) else value)
-            elif data.has(old):
-                current = getattr(user, new)
-                setattr(user, attr, list(current) if isinstance(current, list) else current)
-            else:
-                setattr(user, attr, [] if isinstance(getattr(user, attr), list) else 0)
+        upgrade_values(
+            data,
+            user,
+            (
+                ("policies", "token_policies"),
+                ("ttl", "token_ttl"),
+                ("max_ttl", "token_max_ttl"),
+                ("bound_cidrs", "token_bound_cidrs"),
+            ),
+        )
 
     def update_password(self, req: Request, data: FieldData) -> None:
         storage = _storage(req)

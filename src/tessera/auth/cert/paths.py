@@ -18,7 +18,7 @@ from ...framework import (
     generic_name,
 )
 from ...storage.base import Storage
-from ..tokenutil import list_page, parse_addrs, parse_policies, token_fields
+from ..tokenutil import list_page, token_fields, upgrade_values
 from .crls import crl_paths
 from .entries import (
     CERT_PREFIX,
@@ -157,30 +157,9 @@ class CertHandlers:
 
 def _upgrade(data: FieldData, entry: CertEntry) -> None:
     """tokenutil.UpgradeValue for each deprecated field, and the older ``lease`` for the TTL."""
-    for old, new in _UPGRADES:
-        if data.has(new):
-            current = getattr(entry, new)
-            setattr(
-                entry,
-                old,
-                (list(current) if isinstance(current, list) else current)
-                if data.has(old)
-                else _empty(current),
-            )
-        elif data.has(old):
-            value = data.get(old)
-            if old == "policies":
-                value = parse_policies(value)
-            elif old == "bound_cidrs":
-                value = parse_addrs(value)
-            setattr(entry, old, value)
-            setattr(entry, new, list(value) if isinstance(value, list) else value)
+    upgrade_values(data, entry, _UPGRADES)
     if not data.has("token_ttl") and not data.has("ttl") and data.has("lease"):
         entry.ttl = entry.token_ttl = int(data.get("lease"))
-
-
-def _empty(value: Any) -> Any:
-    return [] if isinstance(value, list) else 0
 
 
 def _check_certificate(pem: str) -> None:
