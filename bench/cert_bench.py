@@ -23,12 +23,12 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results import Result  # noqa: E402
 from tests.helpers.pki import Issuer, Pem, start_tls_pair  # noqa: E402
 from tests.helpers.servers import ServerProcess  # noqa: E402
 
@@ -38,31 +38,6 @@ WORKLOADS = {
     "service, keep-alive": ("bench-service", False),
     "batch, new TLS conn": ("bench-batch", True),
 }
-
-
-@dataclass
-class Result:
-    requests: int = 0
-    errors: int = 0
-    latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.elapsed if self.elapsed else 0.0
-
-    def pct(self, p: float) -> float:
-        if not self.latencies:
-            return 0.0
-        data = sorted(self.latencies)
-        return data[min(len(data) - 1, int(p / 100 * len(data)))] * 1000
-
-    def merge(self, part: Result) -> Result:
-        self.requests += part.requests
-        self.errors += part.errors
-        self.latencies.extend(part.latencies)
-        self.elapsed += part.elapsed
-        return self
 
 
 def client_context(ca_file: Path, cert: Pem) -> ssl.SSLContext:

@@ -21,13 +21,13 @@ import statistics
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results import Result  # noqa: E402
 from tests.helpers.servers import ReferenceServer, ServerProcess, TesseraServer  # noqa: E402
 
 KEY = "bench"
@@ -70,29 +70,6 @@ def setup(server: ServerProcess) -> str:
         raise SystemExit(f"{server.name}: batch token -> {status} {resp}")
     conn.close()
     return str(resp["auth"]["client_token"])
-
-
-@dataclass
-class Result:
-    requests: int = 0
-    items: int = 0
-    errors: int = 0
-    latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.elapsed if self.elapsed else 0.0
-
-    @property
-    def ips(self) -> float:
-        return self.items / self.elapsed if self.elapsed else 0.0
-
-    def pct(self, p: float) -> float:
-        if not self.latencies:
-            return 0.0
-        data = sorted(self.latencies)
-        return data[min(len(data) - 1, int(p / 100 * len(data)))] * 1000
 
 
 def make_bodies(server: ServerProcess, token: str, plaintext: bytes) -> dict[str, tuple[str, bytes, int]]:
@@ -159,14 +136,7 @@ def run(
 
 
 def merge(total: Result | None, part: Result) -> Result:
-    if total is None:
-        return part
-    total.requests += part.requests
-    total.items += part.items
-    total.errors += part.errors
-    total.latencies.extend(part.latencies)
-    total.elapsed += part.elapsed
-    return total
+    return part if total is None else total.merge(part)
 
 
 def warm_up(server: ServerProcess, token: str, bodies: dict[str, tuple[str, bytes, int]]) -> None:
