@@ -70,6 +70,24 @@ def token_fields() -> dict[str, Field]:
     }
 
 
+_DEPRECATED_TYPES = {
+    "policies": FieldType.COMMA_STRING_SLICE,
+    "num_uses": FieldType.INT,
+    "ttl": FieldType.DURATION,
+    "max_ttl": FieldType.DURATION,
+    "period": FieldType.DURATION,
+    "bound_cidrs": FieldType.COMMA_STRING_SLICE,
+}
+
+
+def deprecated_token_fields(*names: str) -> dict[str, Field]:
+    """The pre-``token_*`` fields an auth method still accepts, each naming its successor."""
+    return {
+        name: Field(_DEPRECATED_TYPES[name], f"Use 'token_{name}' instead.", deprecated=True)
+        for name in names
+    }
+
+
 # -- CIDR helpers (go-sockaddr, cidrutil) --------------------------------------------------------
 def go_quote_list(items: list[str]) -> str:
     """Go's ``%q`` of a []string: ``["a" "b"]``."""

@@ -35,6 +35,7 @@ from ..storage.base import Storage
 from .tokenutil import (
     AuthBackend,
     TokenParams,
+    deprecated_token_fields,
     equivalent_policies,
     ip_in_cidrs,
     list_page,
@@ -286,12 +287,7 @@ def _paths(up: Userpass) -> list[Path]:
     user_fields = {
         **name,
         **password,
-        "policies": Field(FieldType.COMMA_STRING_SLICE, "Use 'token_policies' instead.", deprecated=True),
-        "ttl": Field(FieldType.DURATION, "Use 'token_ttl' instead.", deprecated=True),
-        "max_ttl": Field(FieldType.DURATION, "Use 'token_max_ttl' instead.", deprecated=True),
-        "bound_cidrs": Field(
-            FieldType.COMMA_STRING_SLICE, "Use 'token_bound_cidrs' instead.", deprecated=True
-        ),
+        **deprecated_token_fields("policies", "ttl", "max_ttl", "bound_cidrs"),
         **token_fields(),
     }
     return [

@@ -18,7 +18,7 @@ from ...framework import (
     generic_name,
 )
 from ...storage.base import Storage
-from ..tokenutil import list_page, token_fields, upgrade_values
+from ..tokenutil import deprecated_token_fields, list_page, token_fields, upgrade_values
 from .crls import crl_paths
 from .entries import (
     CERT_PREFIX,
@@ -222,12 +222,9 @@ def _cert_fields() -> dict[str, Field]:
         ),
         "allowed_metadata_extensions": Field(c, "A comma-separated string or array of oid extensions."),
         "display_name": Field(s, "The display name to use for clients using this certificate."),
-        "policies": Field(c, "Use 'token_policies' instead.", deprecated=True),
+        **deprecated_token_fields("policies"),
         "lease": Field(FieldType.INT, "Use 'token_ttl' instead.", deprecated=True),
-        "ttl": Field(FieldType.DURATION, "Use 'token_ttl' instead.", deprecated=True),
-        "max_ttl": Field(FieldType.DURATION, "Use 'token_max_ttl' instead.", deprecated=True),
-        "period": Field(FieldType.DURATION, "Use 'token_period' instead.", deprecated=True),
-        "bound_cidrs": Field(c, "Use 'token_bound_cidrs' instead.", deprecated=True),
+        **deprecated_token_fields("ttl", "max_ttl", "period", "bound_cidrs"),
     }
     return {**fields, **token_fields()}
 

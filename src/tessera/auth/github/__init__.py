@@ -26,7 +26,15 @@ from ...framework import (
     Response,
 )
 from ...storage.base import Storage
-from ..tokenutil import AuthBackend, TokenParams, equivalent_policies, ip_in_cidrs, login_entity, token_fields
+from ..tokenutil import (
+    AuthBackend,
+    TokenParams,
+    deprecated_token_fields,
+    equivalent_policies,
+    ip_in_cidrs,
+    login_entity,
+    token_fields,
+)
 from .api import GitHubClient, GitHubError, GitHubUnreachable
 from .policymap import PolicyMap
 
@@ -232,8 +240,7 @@ def _paths(gh: GitHubAuth) -> list[Path]:
             "The API endpoint to use. Useful if you are running GitHub Enterprise or an API-compatible "
             "authentication server.",
         ),
-        "ttl": Field(FieldType.DURATION, "Use 'token_ttl' instead.", deprecated=True),
-        "max_ttl": Field(FieldType.DURATION, "Use 'token_max_ttl' instead.", deprecated=True),
+        **deprecated_token_fields("ttl", "max_ttl"),
         **token_fields(),
     }
     return [
