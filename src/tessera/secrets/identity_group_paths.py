@@ -309,6 +309,23 @@ LOOKUP_FIELDS = {
 }
 
 
+def keyed_paths(
+    prefix: str, key: str, fields: dict[str, Field], handlers: tuple[Any, ...], synopses: tuple[str, str]
+) -> list[Path]:
+    """``<prefix>/<key>/`` to LIST and ``<prefix>/<key>/:<key>`` to read, update or delete: the
+    layout the entity, group and group-alias APIs share. ``handlers``: list, read, update, delete."""
+    listing, read, update, delete = handlers
+    return [
+        Path(f"{prefix}/{key}/?$", operations={Operation.LIST: listing}, synopsis=synopses[0]),
+        Path(
+            rf"{prefix}/{key}/(?P<{key}>[^/]+)$",
+            fields=fields,
+            operations={Operation.READ: read, Operation.UPDATE: update, Operation.DELETE: delete},
+            synopsis=synopses[1],
+        ),
+    ]
+
+
 def _group_paths(api: GroupApi) -> list[Path]:
     return [
         Path(
@@ -317,29 +334,19 @@ def _group_paths(api: GroupApi) -> list[Path]:
             operations={Operation.UPDATE: api.register},
             synopsis="Create a group.",
         ),
-        Path("group/id/?$", operations={Operation.LIST: api.list_ids}, synopsis="List all the group IDs."),
-        Path(
-            r"group/id/(?P<id>[^/]+)$",
-            fields=GROUP_FIELDS,
-            operations={
-                Operation.READ: api.read_by_id,
-                Operation.UPDATE: api.update_by_id,
-                Operation.DELETE: api.delete_by_id,
-            },
-            synopsis="Read, update or delete a group by its ID.",
+        *keyed_paths(
+            "group",
+            "id",
+            GROUP_FIELDS,
+            (api.list_ids, api.read_by_id, api.update_by_id, api.delete_by_id),
+            ("List all the group IDs.", "Read, update or delete a group by its ID."),
         ),
-        Path(
-            "group/name/?$", operations={Operation.LIST: api.list_names}, synopsis="List all the group names."
-        ),
-        Path(
-            r"group/name/(?P<name>[^/]+)$",
-            fields=GROUP_FIELDS,
-            operations={
-                Operation.READ: api.read_by_name,
-                Operation.UPDATE: api.update_by_name,
-                Operation.DELETE: api.delete_by_name,
-            },
-            synopsis="Read, create, update or delete a group by its name.",
+        *keyed_paths(
+            "group",
+            "name",
+            GROUP_FIELDS,
+            (api.list_names, api.read_by_name, api.update_by_name, api.delete_by_name),
+            ("List all the group names.", "Read, create, update or delete a group by its name."),
         ),
     ]
 
@@ -352,20 +359,12 @@ def _alias_paths(api: GroupApi) -> list[Path]:
             operations={Operation.UPDATE: api.alias_register},
             synopsis="Create a group alias.",
         ),
-        Path(
-            "group-alias/id/?$",
-            operations={Operation.LIST: api.alias_list},
-            synopsis="List the group alias IDs.",
-        ),
-        Path(
-            r"group-alias/id/(?P<id>[^/]+)$",
-            fields=ALIAS_FIELDS,
-            operations={
-                Operation.READ: api.alias_read,
-                Operation.UPDATE: api.alias_update,
-                Operation.DELETE: api.alias_delete,
-            },
-            synopsis="Read, update or delete a group alias by its ID.",
+        *keyed_paths(
+            "group-alias",
+            "id",
+            ALIAS_FIELDS,
+            (api.alias_list, api.alias_read, api.alias_update, api.alias_delete),
+            ("List the group alias IDs.", "Read, update or delete a group alias by its ID."),
         ),
     ]
 
