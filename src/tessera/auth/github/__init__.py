@@ -34,6 +34,7 @@ from ..tokenutil import (
     ip_in_cidrs,
     login_entity,
     token_fields,
+    upgrade_values,
 )
 from .api import GitHubClient, GitHubError, GitHubUnreachable
 from .policymap import PolicyMap
@@ -139,7 +140,7 @@ class GitHubAuth:
             if config.organization_id == 0:
                 config.organization_id = self._organization_id(config)
             config.parse_token_fields(data)
-            _upgrade(data, config)
+            upgrade_values(data, config, (("ttl", "token_ttl"), ("max_ttl", "token_max_ttl")))
             config.save(storage)
 
     @staticmethod
@@ -220,15 +221,6 @@ def _team_names(teams: list[dict[str, Any]], org_id: int) -> list[str]:
         if slug != name:
             names.append(slug)
     return names
-
-
-def _upgrade(data: FieldData, config: GitHubConfig) -> None:
-    for old, new in (("ttl", "token_ttl"), ("max_ttl", "token_max_ttl")):
-        if data.has(new):
-            setattr(config, old, getattr(config, new) if data.has(old) else 0)
-        elif data.has(old):
-            setattr(config, old, data.get(old))
-            setattr(config, new, data.get(old))
 
 
 def _paths(gh: GitHubAuth) -> list[Path]:
