@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.results import Result  # noqa: E402
+from bench.results import Result, run_threads  # noqa: E402
 from tests.helpers.pki import Issuer, Pem, start_tls_pair  # noqa: E402
 from tests.helpers.servers import ServerProcess  # noqa: E402
 
@@ -72,14 +72,10 @@ def login(conn: http.client.HTTPSConnection, body: bytes) -> int:
 def run(
     server: ServerProcess, ctx: ssl.SSLContext, entry: str, fresh: bool, seconds: float, threads: int
 ) -> Result:
-    result = Result()
-    lock = threading.Lock()
     body = json.dumps({"name": entry}).encode()
     stop = time.perf_counter() + seconds
-    start_gate = threading.Barrier(threads + 1)
 
-    def worker() -> None:
-        local = Result()
+    def work(local: Result, start_gate: threading.Barrier) -> None:
         conn = http.client.HTTPSConnection(server.host, server.port, timeout=30, context=ctx)
         start_gate.wait()
         while time.perf_counter() < stop:
@@ -97,18 +93,8 @@ def run(
             if fresh:
                 conn.close()  # the next login makes a new connection: a full TLS handshake
         conn.close()
-        with lock:
-            result.merge(local)
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    start_gate.wait()
-    began = time.perf_counter()
-    for t in pool:
-        t.join()
-    result.elapsed = time.perf_counter() - began
-    return result
+    return run_threads(threads, work)
 
 
 def main() -> None:

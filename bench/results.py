@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -36,3 +39,27 @@ class Result:
         self.latencies.extend(part.latencies)
         self.elapsed += part.elapsed
         return self
+
+
+def run_threads(threads: int, work: Callable[[Result, threading.Barrier], None]) -> Result:
+    """Run ``work`` on ``threads`` threads; each waits on the barrier once set up (so that all
+    start together) and fills a Result of its own. The sum has the wall time from the start."""
+    result = Result()
+    lock = threading.Lock()
+    start_gate = threading.Barrier(threads + 1)
+
+    def worker() -> None:
+        local = Result()
+        work(local, start_gate)
+        with lock:
+            result.merge(local)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    start_gate.wait()
+    began = time.perf_counter()
+    for t in pool:
+        t.join()
+    result.elapsed = time.perf_counter() - began
+    return result

@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.results import Result  # noqa: E402
+from bench.results import Result, run_threads  # noqa: E402
 from tests.helpers.servers import ReferenceServer, ServerProcess, TesseraServer  # noqa: E402
 
 KEY = "bench"
@@ -99,14 +99,10 @@ def make_bodies(server: ServerProcess, token: str, plaintext: bytes) -> dict[str
 def run(
     server: ServerProcess, token: str, path: str, body: bytes, items: int, seconds: float, threads: int
 ) -> Result:
-    result = Result()
-    lock = threading.Lock()
     stop = time.perf_counter() + seconds
-    start_gate = threading.Barrier(threads + 1)
 
-    def worker() -> None:
+    def work(local: Result, start_gate: threading.Barrier) -> None:
         conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
-        local = Result()
         start_gate.wait()
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
@@ -118,21 +114,8 @@ def run(
             else:
                 local.errors += 1
         conn.close()
-        with lock:
-            result.requests += local.requests
-            result.items += local.items
-            result.errors += local.errors
-            result.latencies.extend(local.latencies)
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    start_gate.wait()
-    began = time.perf_counter()
-    for t in pool:
-        t.join()
-    result.elapsed = time.perf_counter() - began
-    return result
+    return run_threads(threads, work)
 
 
 def merge(total: Result | None, part: Result) -> Result:
