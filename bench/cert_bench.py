@@ -23,12 +23,12 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results import Result, run_threads  # noqa: E402
 from tests.helpers.pki import Issuer, Pem, start_tls_pair  # noqa: E402
 from tests.helpers.servers import ServerProcess  # noqa: E402
 
@@ -38,31 +38,6 @@ WORKLOADS = {
     "service, keep-alive": ("bench-service", False),
     "batch, new TLS conn": ("bench-batch", True),
 }
-
-
-@dataclass
-class Result:
-    requests: int = 0
-    errors: int = 0
-    latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.elapsed if self.elapsed else 0.0
-
-    def pct(self, p: float) -> float:
-        if not self.latencies:
-            return 0.0
-        data = sorted(self.latencies)
-        return data[min(len(data) - 1, int(p / 100 * len(data)))] * 1000
-
-    def merge(self, part: Result) -> Result:
-        self.requests += part.requests
-        self.errors += part.errors
-        self.latencies.extend(part.latencies)
-        self.elapsed += part.elapsed
-        return self
 
 
 def client_context(ca_file: Path, cert: Pem) -> ssl.SSLContext:
@@ -97,14 +72,10 @@ def login(conn: http.client.HTTPSConnection, body: bytes) -> int:
 def run(
     server: ServerProcess, ctx: ssl.SSLContext, entry: str, fresh: bool, seconds: float, threads: int
 ) -> Result:
-    result = Result()
-    lock = threading.Lock()
     body = json.dumps({"name": entry}).encode()
     stop = time.perf_counter() + seconds
-    start_gate = threading.Barrier(threads + 1)
 
-    def worker() -> None:
-        local = Result()
+    def work(local: Result, start_gate: threading.Barrier) -> None:
         conn = http.client.HTTPSConnection(server.host, server.port, timeout=30, context=ctx)
         start_gate.wait()
         while time.perf_counter() < stop:
@@ -122,18 +93,8 @@ def run(
             if fresh:
                 conn.close()  # the next login makes a new connection: a full TLS handshake
         conn.close()
-        with lock:
-            result.merge(local)
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    start_gate.wait()
-    began = time.perf_counter()
-    for t in pool:
-        t.join()
-    result.elapsed = time.perf_counter() - began
-    return result
+    return run_threads(threads, work)
 
 
 def main() -> None:

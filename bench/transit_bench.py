@@ -21,13 +21,13 @@ import statistics
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.results import Result, run_threads  # noqa: E402
 from tests.helpers.servers import ReferenceServer, ServerProcess, TesseraServer  # noqa: E402
 
 KEY = "bench"
@@ -72,29 +72,6 @@ def setup(server: ServerProcess) -> str:
     return str(resp["auth"]["client_token"])
 
 
-@dataclass
-class Result:
-    requests: int = 0
-    items: int = 0
-    errors: int = 0
-    latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.elapsed if self.elapsed else 0.0
-
-    @property
-    def ips(self) -> float:
-        return self.items / self.elapsed if self.elapsed else 0.0
-
-    def pct(self, p: float) -> float:
-        if not self.latencies:
-            return 0.0
-        data = sorted(self.latencies)
-        return data[min(len(data) - 1, int(p / 100 * len(data)))] * 1000
-
-
 def make_bodies(server: ServerProcess, token: str, plaintext: bytes) -> dict[str, tuple[str, bytes, int]]:
     """(path, body, items per request) for each workload; decrypt bodies use real ciphertexts."""
     conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
@@ -122,14 +99,10 @@ def make_bodies(server: ServerProcess, token: str, plaintext: bytes) -> dict[str
 def run(
     server: ServerProcess, token: str, path: str, body: bytes, items: int, seconds: float, threads: int
 ) -> Result:
-    result = Result()
-    lock = threading.Lock()
     stop = time.perf_counter() + seconds
-    start_gate = threading.Barrier(threads + 1)
 
-    def worker() -> None:
+    def work(local: Result, start_gate: threading.Barrier) -> None:
         conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
-        local = Result()
         start_gate.wait()
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
@@ -141,32 +114,12 @@ def run(
             else:
                 local.errors += 1
         conn.close()
-        with lock:
-            result.requests += local.requests
-            result.items += local.items
-            result.errors += local.errors
-            result.latencies.extend(local.latencies)
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    start_gate.wait()
-    began = time.perf_counter()
-    for t in pool:
-        t.join()
-    result.elapsed = time.perf_counter() - began
-    return result
+    return run_threads(threads, work)
 
 
 def merge(total: Result | None, part: Result) -> Result:
-    if total is None:
-        return part
-    total.requests += part.requests
-    total.items += part.items
-    total.errors += part.errors
-    total.latencies.extend(part.latencies)
-    total.elapsed += part.elapsed
-    return total
+    return part if total is None else total.merge(part)
 
 
 def warm_up(server: ServerProcess, token: str, bodies: dict[str, tuple[str, bytes, int]]) -> None:

@@ -433,6 +433,18 @@ BROWSER_ROLE = {
 }
 
 
+def _configure_browser_flow(both: Both, provider: Provider, **extra: str) -> None:
+    """Point the mount at the provider's discovery document, as the OIDC client ``tessera-cli``."""
+    config = {
+        "oidc_discovery_url": provider.url,
+        "oidc_discovery_ca_pem": provider.ca_pem,
+        "oidc_client_id": "tessera-cli",
+        "oidc_client_secret": "s3cret",
+        **extra,
+    }
+    both.status("POST", f"{both.m}/config", 204, json=config)
+
+
 def test_auth_url_refusals(reference: ReferenceServer, tessera: TesseraServer, provider: Provider) -> None:
     both = _mount(reference, tessera, "oidc")
     both.same(
@@ -447,17 +459,7 @@ def test_auth_url_refusals(reference: ReferenceServer, tessera: TesseraServer, p
     both.same(
         "POST", f"{both.m}/oidc/auth_url", json={"role": "web", "redirect_uri": REDIRECT}, tokens=NO_TOKEN
     )
-    both.status(
-        "POST",
-        f"{both.m}/config",
-        204,
-        json={
-            "oidc_discovery_url": provider.url,
-            "oidc_discovery_ca_pem": provider.ca_pem,
-            "oidc_client_id": "tessera-cli",
-            "oidc_client_secret": "s3cret",
-        },
-    )
+    _configure_browser_flow(both, provider)
     both.status("POST", f"{both.m}/role/web", 204, json=BROWSER_ROLE)
     for body in (
         {"redirect_uri": REDIRECT},
@@ -486,18 +488,7 @@ def test_browser_flow_logs_in(
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(provider.ca_pem)
     both = _mount(reference, tessera, "oidc")
-    both.status(
-        "POST",
-        f"{both.m}/config",
-        204,
-        json={
-            "oidc_discovery_url": provider.url,
-            "oidc_discovery_ca_pem": provider.ca_pem,
-            "oidc_client_id": "tessera-cli",
-            "oidc_client_secret": "s3cret",
-            "default_role": "web",
-        },
-    )
+    _configure_browser_flow(both, provider, default_role="web")
     both.status(
         "POST",
         f"{both.m}/role/web",

@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers.http import call
 from tests.helpers.servers import ReferenceServer, ServerProcess, TesseraServer, free_port, hcl_config
-from tests.server.test_workers import _start, _wait_worker
+from tests.helpers.workers import running_pair
 
 pytestmark = pytest.mark.reference
 
@@ -131,16 +131,10 @@ def test_unsafe_allow_api_audit_creation_restores_vaults_behaviour(tmp_path: Pat
 
 def test_a_worker_hides_the_ceremonies_as_its_listener_says(tmp_path: Path) -> None:
     """Tessera alone: a worker process answers the refusal itself (nothing reaches the active one)."""
-    pair = _start(tmp_path)
-    try:
-        pair.server.init()
-        pair.server.unseal()
-        _wait_worker(pair.worker)
+    with running_pair(tmp_path) as pair:
         assert pair.on("worker", "DELETE", "sys/rekey/init", token="") == (
             405,
             {"errors": ["unsupported operation"]},
         )
         assert pair.on("worker", "PUT", "sys/generate-root/attempt", token="", json={})[0] == 405
         assert pair.on("active", "GET", "sys/generate-root/attempt", token="")[0] == 405
-    finally:
-        pair.server.cleanup()

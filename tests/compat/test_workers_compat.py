@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.helpers.servers import ReferenceServer
+from tests.helpers.workers import Pair, running_pair
 from tests.secrets.pairs import Both, mount_kv
-from tests.server.test_workers import Pair, _start, _wait_worker
 
 
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    p = _start(Path(tmp_path_factory.mktemp("workers-compat")))
-    try:
-        p.server.init()
-        p.server.unseal()
-        _wait_worker(p.worker)
+    with running_pair(tmp_path_factory.mktemp("workers-compat")) as p:
         yield p
-    finally:
-        p.server.cleanup()
 
 
 @pytest.fixture

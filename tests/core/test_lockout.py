@@ -15,7 +15,7 @@ from tessera.core.lockout import DEFAULTS, LockoutSettings, parse_user_lockouts,
 from tessera.core.mounts import MountEntry
 from tessera.server.config import ConfigError, parse_config
 from tessera.storage.inmem import InmemPhysical
-from tests.server.test_workers import Pair, _start, _wait_worker
+from tests.helpers.workers import Pair, running_pair
 
 
 def _entry(mtype: str, tuned: dict[str, object] | None = None) -> MountEntry:
@@ -61,14 +61,8 @@ def test_config_errors_name_the_stanza() -> None:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    p = _start(tmp_path_factory.mktemp("lockout-workers"))
-    try:
-        p.server.init()
-        p.server.unseal()
-        _wait_worker(p.worker)
+    with running_pair(tmp_path_factory.mktemp("lockout-workers")) as p:
         yield p
-    finally:
-        p.server.cleanup()
 
 
 def _login(pair: Pair, where: str, mount: str, user: str, password: str) -> int:

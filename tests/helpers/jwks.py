@@ -10,7 +10,6 @@ and ``/token`` (the code for an ID token naming ``user`` with the request's nonc
 
 from __future__ import annotations
 
-import datetime
 import json
 import ssl
 import tempfile
@@ -23,10 +22,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+
+from .pki import Issuer
 
 
 def rsa_key() -> rsa.RSAPrivateKey:
@@ -41,31 +40,6 @@ def public_pem(key: Any) -> str:
     )
 
 
-def _cert(subject: str, key: Any, issuer_key: Any, issuer: x509.Name | None, ca: bool) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        import ipaddress
-
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 class Provider:
     """Keys, a JWKS endpoint and a discovery document on ``https://127.0.0.1:<port>``."""
 
@@ -74,19 +48,11 @@ class Provider:
         self.fetches = 0
         self.codes: dict[str, dict[str, str]] = {}  # authorization code -> the authorize request
         self.user = "alice"
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _cert("jwks test CA", ca_key, ca_key, None, True)
-        leaf_key = ec.generate_private_key(ec.SECP256R1())
-        leaf = _cert("127.0.0.1", leaf_key, ca_key, ca.subject, False)
-        self.ca_pem = ca.public_bytes(serialization.Encoding.PEM).decode()
         self._dir = tempfile.TemporaryDirectory(prefix="jwks-")
-        cert_file, key_file = Path(self._dir.name, "cert.pem"), Path(self._dir.name, "key.pem")
-        cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-        key_file.write_bytes(
-            leaf_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
+        ca = Issuer.root(Path(self._dir.name), "jwks test CA")
+        self.ca_pem = ca.pem
+        leaf = ca.server()
+        cert_file, key_file = leaf.cert, leaf.key
         self.rotate()
         self.rotate(ec.generate_private_key(ec.SECP256R1()))
         provider = self

@@ -1,14 +1,12 @@
 """The TLS listener: HTTPS for real clients (hvac, the bao CLI), mTLS, a minimum version, and no
 plain HTTP unless the configuration says ``tls_disable`` itself. The dev server stays on loopback.
 
-Certificates are made here with ``cryptography``: a CA, a server certificate for 127.0.0.1, and a
+Certificates come from ``tests/helpers/pki.py``: a CA, a server certificate for 127.0.0.1, and a
 client certificate for mTLS.
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import socket
 import ssl
@@ -20,12 +18,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tessera.server.command import parse_flags
+from tests.helpers.pki import Issuer
 from tests.helpers.servers import TesseraServer, find_bao, free_port
 
 
@@ -38,67 +33,11 @@ class Pki:
     client_key: Path
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-
-
-def _issue(
-    subject: str,
-    issuer: x509.Name | None,
-    signer: ec.EllipticCurvePrivateKey | None,
-    *,
-    ca: bool = False,
-    usage: x509.ObjectIdentifier | None = None,
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-    else:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    return builder.sign(signer or key, hashes.SHA256()), key
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    d = tmp_path_factory.mktemp("pki")
-    ca_cert, ca_key = _issue("Tessera test CA", None, None, ca=True)
-    server_cert, server_key = _issue(
-        "127.0.0.1", ca_cert.subject, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH
-    )
-    client_cert, client_key = _issue("client", ca_cert.subject, ca_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
-    pem = serialization.Encoding.PEM
-    pki = Pki(d / "ca.pem", d / "server.pem", d / "server-key.pem", d / "client.pem", d / "client-key.pem")
-    pki.ca.write_bytes(ca_cert.public_bytes(pem))
-    pki.cert.write_bytes(server_cert.public_bytes(pem))
-    pki.client_cert.write_bytes(client_cert.public_bytes(pem))
-    _write_key(pki.key, server_key)
-    _write_key(pki.client_key, client_key)
-    return pki
+    root = Issuer.root(tmp_path_factory.mktemp("pki"), "Tessera test CA")
+    server, client = root.server(), root.issue("client")
+    return Pki(root.write_ca(), server.cert, server.key, client.cert, client.key)
 
 
 def _config(tmp: Path, port: int, listener: str) -> Path:

@@ -18,74 +18,13 @@ from typing import Any
 import pytest
 
 from tests.helpers.http import call
-from tests.helpers.servers import TesseraServer, free_port, hcl_config
-
-
-class Pair:
-    def __init__(self, server: TesseraServer, worker_addr: str) -> None:
-        self.server = server
-        self.active = server.addr
-        self.worker = worker_addr
-
-    @property
-    def root(self) -> str:
-        assert self.server.root_token is not None
-        return self.server.root_token
-
-    def on(self, where: str, method: str, path: str, token: str | None = None, **kw: Any) -> tuple[int, Any]:
-        addr = self.active if where == "active" else self.worker
-        status, body, _ = call(addr, method, path, token=token or self.root, **kw)
-        return status, body
-
-    def worker_pid(self) -> int:
-        assert self.server.process is not None
-        pids = [
-            int(pid)
-            for task in Path(f"/proc/{self.server.process.pid}/task").iterdir()
-            for pid in (task / "children").read_text().split()
-            if _state(int(pid)) != "Z"
-        ]
-        assert len(pids) == 1, pids
-        return pids[0]
-
-
-def _wait_worker(addr: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status, _, _ = call(addr, "GET", "sys/health")
-            if status == 200:
-                return
-        except Exception:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("the worker process never answered")
-        time.sleep(0.1)
-
-
-def _start(directory: Path, **env: str) -> Pair:
-    """A config-mode server on SQLite with ``workers = 2``, the worker on an address of its own."""
-    config = directory / "tessera.hcl"
-    config.write_text(
-        hcl_config(free_port(), storage="sqlite", storage_options={"path": str(directory / "t.db")})
-        + "workers = 2\nunsafe_allow_api_audit_creation = true\n"  # one test enables a device
-    )
-    worker_addr = f"127.0.0.1:{free_port()}"
-    server = TesseraServer(config=config, env={"TESSERA_WORKER_LISTEN": worker_addr, **env})
-    server.start()
-    return Pair(server, "http://" + worker_addr)
+from tests.helpers.workers import Pair, process_state, running_pair, start_pair, wait_worker
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    p = _start(tmp_path_factory.mktemp("workers"))
-    try:
-        p.server.init()
-        p.server.unseal()
-        _wait_worker(p.worker)
+    with running_pair(tmp_path_factory.mktemp("workers")) as p:
         yield p
-    finally:
-        p.server.cleanup()
 
 
 def _token(p: Pair, where: str = "active", **body: Any) -> str:
@@ -246,7 +185,7 @@ def test_a_seal_reaches_the_worker_and_an_unseal_brings_it_back(pair: Pair) -> N
 
 
 def test_the_worker_leaves_with_the_active_process(tmp_path: Path) -> None:
-    p = _start(tmp_path, TESSERA_SCHED_BATCH="0")
+    p = start_pair(tmp_path, TESSERA_SCHED_BATCH="0")
     server = p.server
     try:
         _wait_worker_any(p.worker)
@@ -255,7 +194,7 @@ def test_the_worker_leaves_with_the_active_process(tmp_path: Path) -> None:
         assert server.process is not None
         os.kill(server.process.pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
-        while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+        while Path(f"/proc/{pid}").exists() and process_state(pid) != "Z":
             assert time.monotonic() < deadline, "the worker outlived the active process"
             time.sleep(0.1)
     finally:
@@ -275,13 +214,6 @@ def _wait_worker_any(addr: str, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"
-
-
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -298,12 +230,12 @@ def test_worker_settings_are_checked(text: str, message: str) -> None:
 
 
 def test_a_worker_that_dies_is_started_again_with_the_keyring(tmp_path: Path) -> None:
-    p = _start(tmp_path)
+    p = start_pair(tmp_path)
     server = p.server
     try:
         server.init()
         server.unseal()
-        _wait_worker(p.worker)
+        wait_worker(p.worker)
         first = p.worker_pid()
         os.kill(first, signal.SIGKILL)
         deadline = time.monotonic() + 30
@@ -315,7 +247,7 @@ def test_a_worker_that_dies_is_started_again_with_the_keyring(tmp_path: Path) ->
                 pass
             assert time.monotonic() < deadline, "no new worker"
             time.sleep(0.2)
-        _wait_worker(p.worker)
+        wait_worker(p.worker)
         body = {"type": "batch", "policies": ["default"]}
         assert p.on("worker", "POST", "auth/token/create", json=body)[0] == 200
         assert server.process is not None

@@ -10,19 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.server.test_workers import Pair, _start, _wait_worker
+from tests.helpers.workers import Pair, running_pair
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    p = _start(tmp_path_factory.mktemp("workers-batch"))
-    try:
-        p.server.init()
-        p.server.unseal()
-        _wait_worker(p.worker)
+    with running_pair(tmp_path_factory.mktemp("workers-batch")) as p:
         yield p
-    finally:
-        p.server.cleanup()
 
 
 def _batch(p: Pair, where: str, **body: Any) -> str:

@@ -51,8 +51,16 @@ ACCESSOR = {"accessor": Field(FieldType.STRING, "Accessor of the token")}
 INCREMENT = {"increment": Field(FieldType.DURATION, "The desired increment in seconds", default=0)}
 
 
-def lifecycle_paths(core: Core) -> list[Path]:
-    """lookup*, renew*, revoke*, accessors and tidy."""
+def _accessor_target(core: Core, data: FieldData) -> str | None:
+    """The salted token ID the request's ``accessor`` points at (None: no such accessor)."""
+    accessor = data.get("accessor")
+    if not accessor:
+        raise InvalidRequest("missing accessor")
+    return core.tokens.accessor_target(accessor)  # type: ignore[no-any-return]
+
+
+def _lookup_paths(core: Core) -> list[Path]:
+    """lookup, lookup-accessor and lookup-self."""
 
     def lookup_response(token: str) -> Response:
         if not token:
@@ -70,10 +78,7 @@ def lifecycle_paths(core: Core) -> list[Path]:
         return lookup_response(req.client_token)
 
     def lookup_accessor(req: Request, data: FieldData) -> Response | None:
-        accessor = data.get("accessor")
-        if not accessor:
-            raise InvalidRequest("missing accessor")
-        salted = core.tokens.accessor_target(accessor)
+        salted = _accessor_target(core, data)
         if salted is None:
             raise InvalidRequest("invalid accessor")
         entry = core.tokens.lookup_salted(salted, tainted=True)
@@ -81,36 +86,30 @@ def lifecycle_paths(core: Core) -> list[Path]:
             raise CodedError(403, "bad token")
         return Response(data=lookup_data(core, entry, ""))
 
-    def renew_common(req: Request, token: str, increment: int) -> Response:
-        if not token:
-            raise ErrorResponse("missing token ID")
-        entry = _lookup(core, token)
-        if entry is None:
-            raise ErrorResponse("token not found")
-        if entry.type == BATCH:
-            raise ErrorResponse("batch tokens cannot be renewed")
-        return renew_token(core, req, entry, increment)
+    return [
+        Path(
+            "lookup",
+            fields=TOKEN,
+            operations={Operation.READ: lookup, Operation.UPDATE: lookup},
+            synopsis="Look up a token",
+        ),
+        Path(
+            "lookup-accessor",
+            fields=ACCESSOR,
+            operations={Operation.UPDATE: lookup_accessor},
+            synopsis="Look up a token by its accessor",
+        ),
+        Path(
+            "lookup-self",
+            fields=TOKEN,
+            operations={Operation.READ: lookup_self, Operation.UPDATE: lookup_self},
+            synopsis="Look up the calling token",
+        ),
+    ]
 
-    def renew(req: Request, data: FieldData) -> Response | None:
-        return renew_common(req, data.get("token"), data.get("increment"))
 
-    def renew_self(req: Request, data: FieldData) -> Response | None:
-        return renew_common(req, req.client_token, data.get("increment"))
-
-    def renew_accessor(req: Request, data: FieldData) -> Response | None:
-        accessor = data.get("accessor")
-        if not accessor:
-            raise InvalidRequest("missing accessor")
-        salted = core.tokens.accessor_target(accessor)
-        if salted is None:
-            raise InvalidRequest("invalid accessor")
-        entry = core.tokens.lookup_salted(salted)
-        if entry is None:
-            raise ErrorResponse("token not found")
-        resp = renew_token(core, req, entry, data.get("increment"))
-        if resp.auth is not None:
-            resp.auth.client_token = ""
-        return resp
+def _revoke_paths(core: Core) -> list[Path]:
+    """revoke-accessor, revoke-self, revoke, revoke-orphan and revoke-batch."""
 
     def revoke_common(token: str) -> None:
         entry = _lookup(core, token)
@@ -131,10 +130,7 @@ def lifecycle_paths(core: Core) -> list[Path]:
         return revoke_common(req.client_token)
 
     def revoke_accessor(req: Request, data: FieldData) -> Response | None:
-        accessor = data.get("accessor")
-        if not accessor:
-            raise InvalidRequest("missing accessor")
-        salted = core.tokens.accessor_target(accessor)
+        salted = _accessor_target(core, data)
         if salted is None:
             return Response(warnings=["No token found with this accessor"])
         entry = core.tokens.lookup_salted(salted)
@@ -163,34 +159,7 @@ def lifecycle_paths(core: Core) -> list[Path]:
     def revoke_batch(req: Request, data: FieldData) -> Response | None:
         return revoke_batch_token(core, data.get("token"), data.get("token_sha256"))
 
-    def accessors(req: Request, data: FieldData) -> Response | None:
-        return Response(data={"keys": core.tokens.list_accessors()})
-
-    def tidy(req: Request, data: FieldData) -> Response | None:
-        if not start_tidy(core):
-            return Response(warnings=[TIDY_RUNNING])
-        return Response(warnings=[TIDY_STARTED], status=202)
-
     return [
-        Path("accessors/?", operations={Operation.LIST: accessors}, synopsis="List token accessors"),
-        Path(
-            "lookup",
-            fields=TOKEN,
-            operations={Operation.READ: lookup, Operation.UPDATE: lookup},
-            synopsis="Look up a token",
-        ),
-        Path(
-            "lookup-accessor",
-            fields=ACCESSOR,
-            operations={Operation.UPDATE: lookup_accessor},
-            synopsis="Look up a token by its accessor",
-        ),
-        Path(
-            "lookup-self",
-            fields=TOKEN,
-            operations={Operation.READ: lookup_self, Operation.UPDATE: lookup_self},
-            synopsis="Look up the calling token",
-        ),
         Path(
             "revoke-accessor",
             fields=ACCESSOR,
@@ -223,6 +192,41 @@ def lifecycle_paths(core: Core) -> list[Path]:
             operations={Operation.UPDATE: revoke_batch},
             synopsis="Refuse a batch token from now until it expires (sudo)",
         ),
+    ]
+
+
+def _renew_paths(core: Core) -> list[Path]:
+    """renew-accessor, renew-self and renew."""
+
+    def renew_common(req: Request, token: str, increment: int) -> Response:
+        if not token:
+            raise ErrorResponse("missing token ID")
+        entry = _lookup(core, token)
+        if entry is None:
+            raise ErrorResponse("token not found")
+        if entry.type == BATCH:
+            raise ErrorResponse("batch tokens cannot be renewed")
+        return renew_token(core, req, entry, increment)
+
+    def renew(req: Request, data: FieldData) -> Response | None:
+        return renew_common(req, data.get("token"), data.get("increment"))
+
+    def renew_self(req: Request, data: FieldData) -> Response | None:
+        return renew_common(req, req.client_token, data.get("increment"))
+
+    def renew_accessor(req: Request, data: FieldData) -> Response | None:
+        salted = _accessor_target(core, data)
+        if salted is None:
+            raise InvalidRequest("invalid accessor")
+        entry = core.tokens.lookup_salted(salted)
+        if entry is None:
+            raise ErrorResponse("token not found")
+        resp = renew_token(core, req, entry, data.get("increment"))
+        if resp.auth is not None:
+            resp.auth.client_token = ""
+        return resp
+
+    return [
         Path(
             "renew-accessor",
             fields={**ACCESSOR, **INCREMENT},
@@ -241,6 +245,25 @@ def lifecycle_paths(core: Core) -> list[Path]:
             operations={Operation.UPDATE: renew},
             synopsis="Renew a token",
         ),
+    ]
+
+
+def lifecycle_paths(core: Core) -> list[Path]:
+    """lookup*, renew*, revoke*, accessors and tidy."""
+
+    def accessors(req: Request, data: FieldData) -> Response | None:
+        return Response(data={"keys": core.tokens.list_accessors()})
+
+    def tidy(req: Request, data: FieldData) -> Response | None:
+        if not start_tidy(core):
+            return Response(warnings=[TIDY_RUNNING])
+        return Response(warnings=[TIDY_STARTED], status=202)
+
+    return [
+        Path("accessors/?", operations={Operation.LIST: accessors}, synopsis="List token accessors"),
+        *_lookup_paths(core),
+        *_revoke_paths(core),
+        *_renew_paths(core),
         Path("tidy", operations={Operation.UPDATE: tidy}, synopsis="Clean up dangling token indexes"),
     ]
 

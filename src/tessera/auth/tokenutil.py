@@ -70,6 +70,24 @@ def token_fields() -> dict[str, Field]:
     }
 
 
+_DEPRECATED_TYPES = {
+    "policies": FieldType.COMMA_STRING_SLICE,
+    "num_uses": FieldType.INT,
+    "ttl": FieldType.DURATION,
+    "max_ttl": FieldType.DURATION,
+    "period": FieldType.DURATION,
+    "bound_cidrs": FieldType.COMMA_STRING_SLICE,
+}
+
+
+def deprecated_token_fields(*names: str) -> dict[str, Field]:
+    """The pre-``token_*`` fields an auth method still accepts, each naming its successor."""
+    return {
+        name: Field(_DEPRECATED_TYPES[name], f"Use 'token_{name}' instead.", deprecated=True)
+        for name in names
+    }
+
+
 # -- CIDR helpers (go-sockaddr, cidrutil) --------------------------------------------------------
 def go_quote_list(items: list[str]) -> str:
     """Go's ``%q`` of a []string: ``["a" "b"]``."""
@@ -148,6 +166,34 @@ def parse_policies(values: list[str]) -> list[str]:
 def equivalent_policies(a: list[str] | None, b: list[str] | None) -> bool:
     """policyutil.EquivalentPolicies: the same set once ``default`` is ignored."""
     return {p for p in a or [] if p != "default"} == {p for p in b or [] if p != "default"}
+
+
+def upgrade_values(data: FieldData, params: Any, pairs: tuple[tuple[str, str], ...]) -> None:
+    """tokenutil.UpgradeValue for each (deprecated field, ``token_*`` successor) pair.
+
+    The successor sent: the old field mirrors it if it was sent too, else it is emptied. Only the
+    old field sent: it sets both (policies and CIDRs parsed as the successor would be).
+    """
+    for old, new in pairs:
+        if data.has(new):
+            current = getattr(params, new)
+            setattr(params, old, _copy(current) if data.has(old) else _empty(current))
+        elif data.has(old):
+            value = data.get(old)
+            if old == "policies":
+                value = parse_policies(value)
+            elif old == "bound_cidrs":
+                value = parse_addrs(value)
+            setattr(params, old, value)
+            setattr(params, new, _copy(value))
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
+def _empty(value: Any) -> Any:
+    return [] if isinstance(value, list) else 0
 
 
 # -- the parameters --------------------------------------------------------------------------
@@ -259,6 +305,19 @@ class TokenParams:
         auth.num_uses = self.token_num_uses
         if self.token_strictly_bind_ip:
             auth.bound_cidrs = parse_addrs([req.remote_addr])
+
+    def renew_auth(self, auth: Auth) -> Auth:
+        """pathLoginRenew's common end: the role's (or user's) current TTLs and period apply."""
+        auth.ttl, auth.max_ttl, auth.period = self.token_ttl, self.token_max_ttl, self.token_period
+        return auth
+
+
+def page_fields() -> dict[str, Field]:
+    """The ``after`` and ``limit`` fields of a paged LIST that ``list_page`` reads."""
+    return {
+        "after": Field(FieldType.STRING, "Optional entry to list begin listing after."),
+        "limit": Field(FieldType.INT, "Optional number of entries to return."),
+    }
 
 
 def list_page(keys: list[str], data: FieldData) -> list[str]:

@@ -35,13 +35,15 @@ from ..storage.base import Storage
 from .tokenutil import (
     AuthBackend,
     TokenParams,
+    deprecated_token_fields,
     equivalent_policies,
     ip_in_cidrs,
     list_page,
     login_entity,
-    parse_addrs,
+    page_fields,
     parse_policies,
     token_fields,
+    upgrade_values,
 )
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**15, 8, 1, 32
@@ -210,26 +212,16 @@ class Userpass:
     @staticmethod
     def _upgrade(data: FieldData, user: User) -> None:
         """tokenutil.UpgradeValue for policies, ttl, max_ttl and bound_cidrs."""
-        for old, new, attr in (
-            ("policies", "token_policies", "policies"),
-            ("ttl", "token_ttl", "ttl"),
-            ("max_ttl", "token_max_ttl", "max_ttl"),
-            ("bound_cidrs", "token_bound_cidrs", "bound_cidrs"),
-        ):
-            if not data.has(new):
-                if data.has(old):
-                    value = data.get(old)
-                    if old == "policies":
-                        value = parse_policies(value)
-                    elif old == "bound_cidrs":
-                        value = parse_addrs(value)
-                    setattr(user, attr, value)
-                    setattr(user, new, list(value) if isinstance(value, list) else value)
-            elif data.has(old):
-                current = getattr(user, new)
-                setattr(user, attr, list(current) if isinstance(current, list) else current)
-            else:
-                setattr(user, attr, [] if isinstance(getattr(user, attr), list) else 0)
+        upgrade_values(
+            data,
+            user,
+            (
+                ("policies", "token_policies"),
+                ("ttl", "token_ttl"),
+                ("max_ttl", "token_max_ttl"),
+                ("bound_cidrs", "token_bound_cidrs"),
+            ),
+        )
 
     def update_password(self, req: Request, data: FieldData) -> None:
         storage = _storage(req)
@@ -282,10 +274,7 @@ class Userpass:
             return None
         if not equivalent_policies(user.token_policies, auth.token_policies):
             raise InternalError("failed to renew entry: policies have changed, not renewing")
-        auth.period = user.token_period
-        auth.ttl = user.token_ttl
-        auth.max_ttl = user.token_max_ttl
-        return auth
+        return user.renew_auth(auth)
 
 
 def _paths(up: Userpass) -> list[Path]:
@@ -298,21 +287,13 @@ def _paths(up: Userpass) -> list[Path]:
     user_fields = {
         **name,
         **password,
-        "policies": Field(FieldType.COMMA_STRING_SLICE, "Use 'token_policies' instead.", deprecated=True),
-        "ttl": Field(FieldType.DURATION, "Use 'token_ttl' instead.", deprecated=True),
-        "max_ttl": Field(FieldType.DURATION, "Use 'token_max_ttl' instead.", deprecated=True),
-        "bound_cidrs": Field(
-            FieldType.COMMA_STRING_SLICE, "Use 'token_bound_cidrs' instead.", deprecated=True
-        ),
+        **deprecated_token_fields("policies", "ttl", "max_ttl", "bound_cidrs"),
         **token_fields(),
     }
     return [
         Path(
             "users/?$",
-            fields={
-                "after": Field(FieldType.STRING, "Optional entry to list begin listing after."),
-                "limit": Field(FieldType.INT, "Optional number of entries to return."),
-            },
+            fields=page_fields(),
             operations={Operation.LIST: up.list_users},
             synopsis="Manage users allowed to authenticate.",
         ),

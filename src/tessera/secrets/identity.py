@@ -30,8 +30,8 @@ from ..framework import (
     Response,
 )
 from ..storage.base import Storage
-from .identity_group_paths import group_paths
-from .identity_groups import GroupStore
+from .identity_group_paths import group_paths, keyed_paths
+from .identity_groups import ALIAS_LIST_KEYS, GroupStore
 from .identity_oidc import oidc_paths
 from .timeutil import rfc3339_nano
 
@@ -94,11 +94,8 @@ class IdentityStore:
             self._by_factors[(alias["mount_accessor"], alias["name"])] = doc["id"]
 
     def _mount_path(self, accessor: str) -> str:
-        core = self.core
-        for entry in getattr(core, "auth_mounts", []) or []:
-            if entry.accessor == accessor:
-                return "auth/" + entry.path
-        return ""
+        entry = self.auth_mount(accessor)
+        return "" if entry is None else "auth/" + entry.path
 
     # -- the API auth methods and the policy engine use --------------------------------------
     def lookup_or_create(
@@ -303,21 +300,26 @@ class IdentityBackend(Backend):
         return list(doc.get("policies") or []) + self.identity.groups.entity_policies(entity_id)
 
 
-def _paths(store: IdentityStore) -> list[Path]:
-    def bound(req: Request) -> IdentityStore:
-        store.bind(req.storage)
-        return store
+class EntityApi:
+    """The handlers of the entity API, bound to the identity store."""
 
-    def read_by_id(req: Request, data: FieldData) -> Response | None:
-        doc = bound(req).entity(data.get("id"))
-        return None if doc is None else Response(data=entity_response(store, doc))
+    def __init__(self, store: IdentityStore) -> None:
+        self.store = store
 
-    def read_by_name(req: Request, data: FieldData) -> Response | None:
-        doc = bound(req).entity_by_name(data.get("name"))
-        return None if doc is None else Response(data=entity_response(store, doc))
+    def bound(self, req: Request) -> IdentityStore:
+        self.store.bind(req.storage)
+        return self.store
 
-    def list_ids(req: Request, data: FieldData) -> Response:
-        s = bound(req)
+    def read_by_id(self, req: Request, data: FieldData) -> Response | None:
+        doc = self.bound(req).entity(data.get("id"))
+        return None if doc is None else Response(data=entity_response(self.store, doc))
+
+    def read_by_name(self, req: Request, data: FieldData) -> Response | None:
+        doc = self.bound(req).entity_by_name(data.get("name"))
+        return None if doc is None else Response(data=entity_response(self.store, doc))
+
+    def list_ids(self, req: Request, data: FieldData) -> Response:
+        s = self.bound(req)
         info = {}
         for eid in s.entity_ids():
             doc = s.entity(eid)
@@ -331,42 +333,30 @@ def _paths(store: IdentityStore) -> list[Path]:
             }
         return Response(data={"keys": list(info), "key_info": info})
 
-    def list_names(req: Request, data: FieldData) -> Response:
-        s = bound(req)
+    def list_names(self, req: Request, data: FieldData) -> Response:
+        s = self.bound(req)
         names = [s.entity(eid)["name"] for eid in s.entity_ids()]  # type: ignore[index]
         return Response(data={"keys": sorted(names)})
 
-    def read_alias(req: Request, data: FieldData) -> Response | None:
-        alias = bound(req).alias(data.get("id"))
+    def read_alias(self, req: Request, data: FieldData) -> Response | None:
+        alias = self.bound(req).alias(data.get("id"))
         if alias is None:
             return None
         return Response(data={**alias, "namespace_id": "root"})
 
-    def list_aliases(req: Request, data: FieldData) -> Response:
-        s = bound(req)
+    def list_aliases(self, req: Request, data: FieldData) -> Response:
+        s = self.bound(req)
         info = {}
         for eid in s.entity_ids():
             doc = s.entity(eid)
             assert doc is not None
             for a in doc.get("aliases", []):
-                info[a["id"]] = {
-                    k: a.get(k)
-                    for k in (
-                        "canonical_id",
-                        "custom_metadata",
-                        "local",
-                        "metadata",
-                        "mount_accessor",
-                        "mount_path",
-                        "mount_type",
-                        "name",
-                    )
-                }
+                info[a["id"]] = {k: a.get(k) for k in ALIAS_LIST_KEYS}
         keys = sorted(info)
         return Response(data={"keys": keys, "key_info": {k: info[k] for k in keys}})
 
-    def apply_fields(req: Request, data: FieldData, doc: dict[str, Any]) -> None:
-        s = bound(req)
+    def apply_fields(self, req: Request, data: FieldData, doc: dict[str, Any]) -> None:
+        s = self.bound(req)
         if data.has("name") and data.get("name") and data.get("name") != doc["name"]:
             other = s.entity_by_name(data.get("name"))
             if other is not None and other["id"] != doc["id"]:
@@ -379,106 +369,103 @@ def _paths(store: IdentityStore) -> list[Path]:
         if data.has("disabled"):
             doc["disabled"] = data.get("disabled")
 
-    def create(req: Request, data: FieldData) -> Response | None:
-        s = bound(req)
+    def create(self, req: Request, data: FieldData) -> Response | None:
+        s = self.bound(req)
         name = data.get("name")
         existing = s.entity_by_name(name) if name else None
         if existing is not None:  # Vault updates an entity written again by name
             old = existing["name"]
-            apply_fields(req, data, existing)
+            self.apply_fields(req, data, existing)
             s.save(existing, old_name=old)
             return None
         doc = s.new_entity(name)
-        apply_fields(req, data, doc)
+        self.apply_fields(req, data, doc)
         s.save(doc)
         return Response(data={"aliases": None, "id": doc["id"], "name": doc["name"]})
 
-    def update_by_id(req: Request, data: FieldData) -> Response | None:
-        s = bound(req)
+    def update_by_id(self, req: Request, data: FieldData) -> Response | None:
+        s = self.bound(req)
         doc = s.entity(data.get("id"))
         if doc is None:
             raise ErrorResponse("entity not found from id")
         old = doc["name"]
-        apply_fields(req, data, doc)
+        self.apply_fields(req, data, doc)
         s.save(doc, old_name=old)
         return None
 
-    def update_by_name(req: Request, data: FieldData) -> Response | None:
-        s = bound(req)
+    def update_by_name(self, req: Request, data: FieldData) -> Response | None:
+        s = self.bound(req)
         doc = s.entity_by_name(data.get("name"))
         if doc is None:
             doc = s.new_entity(data.get("name"))
-            apply_fields(req, data, doc)
+            self.apply_fields(req, data, doc)
             s.save(doc)
             return Response(data={"aliases": None, "id": doc["id"], "name": doc["name"]})
-        apply_fields(req, data, doc)
+        self.apply_fields(req, data, doc)
         s.save(doc)
         return None
 
-    def delete_by_id(req: Request, data: FieldData) -> Response | None:
-        bound(req).delete(data.get("id"))
+    def delete_by_id(self, req: Request, data: FieldData) -> Response | None:
+        self.bound(req).delete(data.get("id"))
         return None
 
-    def delete_by_name(req: Request, data: FieldData) -> Response | None:
-        s = bound(req)
+    def delete_by_name(self, req: Request, data: FieldData) -> Response | None:
+        s = self.bound(req)
         doc = s.entity_by_name(data.get("name"))
         if doc is not None:
             s.delete(doc["id"])
         return None
 
-    entity_fields = {
-        "name": Field(FieldType.STRING, "Name of the entity."),
-        "metadata": Field(FieldType.KV_PAIRS, "Metadata to be associated with the entity."),
-        "policies": Field(FieldType.COMMA_STRING_SLICE, "Policies to be tied to the entity."),
-        "disabled": Field(FieldType.BOOL, "Tokens of a disabled entity are refused."),
-    }
-    id_field = {"id": Field(FieldType.STRING, "ID of the entity or alias.")}
-    name_field = {"name": Field(FieldType.STRING, "Name of the entity.")}
+
+ENTITY_FIELDS = {
+    "name": Field(FieldType.STRING, "Name of the entity."),
+    "metadata": Field(FieldType.KV_PAIRS, "Metadata to be associated with the entity."),
+    "policies": Field(FieldType.COMMA_STRING_SLICE, "Policies to be tied to the entity."),
+    "disabled": Field(FieldType.BOOL, "Tokens of a disabled entity are refused."),
+}
+ID_FIELD = {"id": Field(FieldType.STRING, "ID of the entity or alias.")}
+NAME_FIELD = {"name": Field(FieldType.STRING, "Name of the entity.")}
+
+
+def _entity_paths(api: EntityApi) -> list[Path]:
     return [
         Path(
             "entity/?$",
-            fields=entity_fields,
-            operations={Operation.UPDATE: create},
+            fields=ENTITY_FIELDS,
+            operations={Operation.UPDATE: api.create},
             synopsis="Create a new entity.",
         ),
-        Path("entity/id/?$", operations={Operation.LIST: list_ids}, synopsis="List all the entity IDs."),
-        Path(
-            r"entity/id/(?P<id>[^/]+)$",
-            fields={**entity_fields, **id_field},
-            operations={
-                Operation.READ: read_by_id,
-                Operation.UPDATE: update_by_id,
-                Operation.DELETE: delete_by_id,
-            },
-            synopsis="Read, update or delete an entity by its ID.",
+        *keyed_paths(
+            "entity",
+            "id",
+            {**ENTITY_FIELDS, **ID_FIELD},
+            (api.list_ids, api.read_by_id, api.update_by_id, api.delete_by_id),
+            ("List all the entity IDs.", "Read, update or delete an entity by its ID."),
         ),
-        Path(
-            "entity/name/?$", operations={Operation.LIST: list_names}, synopsis="List all the entity names."
-        ),
-        Path(
-            r"entity/name/(?P<name>[^/]+)$",
-            fields={**entity_fields, **name_field},
-            operations={
-                Operation.READ: read_by_name,
-                Operation.UPDATE: update_by_name,
-                Operation.DELETE: delete_by_name,
-            },
-            synopsis="Read, create, update or delete an entity by its name.",
+        *keyed_paths(
+            "entity",
+            "name",
+            {**ENTITY_FIELDS, **NAME_FIELD},
+            (api.list_names, api.read_by_name, api.update_by_name, api.delete_by_name),
+            ("List all the entity names.", "Read, create, update or delete an entity by its name."),
         ),
         Path(
             "entity-alias/id/?$",
-            operations={Operation.LIST: list_aliases},
+            operations={Operation.LIST: api.list_aliases},
             synopsis="List all the alias IDs.",
         ),
         Path(
             r"entity-alias/id/(?P<id>[^/]+)$",
-            fields=id_field,
-            operations={Operation.READ: read_alias},
+            fields=ID_FIELD,
+            operations={Operation.READ: api.read_alias},
             synopsis="Read an entity alias by its ID.",
         ),
-        *group_paths(store),
-        *oidc_paths(store.core),
     ]
+
+
+def _paths(store: IdentityStore) -> list[Path]:
+    """Entities and aliases, then groups and the OIDC token issuer, on one identity store."""
+    return [*_entity_paths(EntityApi(store)), *group_paths(store), *oidc_paths(store.core)]
 
 
 def factory(core: Any, entry: MountEntry | None) -> IdentityBackend:

@@ -37,6 +37,18 @@ ALIAS_KEYS = (
     "name",
 )
 
+# the fields of each alias in a LIST of entity or group aliases (``key_info``)
+ALIAS_LIST_KEYS = (
+    "canonical_id",
+    "custom_metadata",
+    "local",
+    "metadata",
+    "mount_accessor",
+    "mount_path",
+    "mount_type",
+    "name",
+)
+
 
 def stable_policies(values: list[str]) -> list[str]:
     """strutil.RemoveDuplicatesStable(lowercase): trimmed, lowercased, first occurrence kept."""
@@ -104,20 +116,20 @@ class GroupStore:
     def get(self, group_id: str) -> dict[str, Any] | None:
         return self._load().get(group_id)
 
-    def by_name(self, name: str) -> dict[str, Any] | None:
+    def _via(self, index: dict[Any, str], key: Any) -> dict[str, Any] | None:
+        """The group an index names under ``key`` (the indexes fill on first load)."""
         groups = self._load()
-        gid = self._by_name.get(name)
+        gid = index.get(key)
         return None if gid is None else groups.get(gid)
+
+    def by_name(self, name: str) -> dict[str, Any] | None:
+        return self._via(self._by_name, name)
 
     def by_alias_id(self, alias_id: str) -> dict[str, Any] | None:
-        groups = self._load()
-        gid = self._by_alias_id.get(alias_id)
-        return None if gid is None else groups.get(gid)
+        return self._via(self._by_alias_id, alias_id)
 
     def by_alias(self, mount_accessor: str, name: str) -> dict[str, Any] | None:
-        groups = self._load()
-        gid = self._by_alias_factors.get((mount_accessor, name))
-        return None if gid is None else groups.get(gid)
+        return self._via(self._by_alias_factors, (mount_accessor, name))
 
     def ids(self) -> list[str]:
         return sorted(self._load())

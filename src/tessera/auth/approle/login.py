@@ -137,10 +137,7 @@ class LoginHandler:
         role = self.store.role(_storage(req), name)
         if role is None:
             raise InternalError(f'failed to renew entry: role "{name}" does not exist during renewal')
-        auth.ttl = role.token_ttl
-        auth.max_ttl = role.token_max_ttl
-        auth.period = role.token_period
-        return auth
+        return role.renew_auth(auth)
 
 
 def login_paths(app: AppRole) -> tuple[list[Path], LoginHandler]:

@@ -26,7 +26,15 @@ from ...framework import (
 )
 from ...framework.durations import format_go_duration
 from ...storage.base import Storage
-from ..tokenutil import invalid_cidr, list_page, parse_addrs, parse_policies, token_fields
+from ..tokenutil import (
+    invalid_cidr,
+    list_page,
+    page_fields,
+    parse_addrs,
+    parse_policies,
+    token_fields,
+    upgrade_values,
+)
 from .store import MAX_HMAC_INPUT, SECRET_ID_LOCAL_PREFIX, Role
 
 if TYPE_CHECKING:
@@ -181,18 +189,7 @@ class RoleHandlers:
     @staticmethod
     def _upgrade_legacy(data: FieldData, role: Role) -> None:
         """tokenutil.UpgradeValue for ``policies`` and ``period``."""
-        if not data.has("token_policies"):
-            if data.has("policies"):
-                role.policies = parse_policies(data.get("policies"))
-                role.token_policies = list(role.policies)
-        else:
-            role.policies = list(role.token_policies) if data.has("policies") else []
-        if not data.has("token_period"):
-            if data.has("period"):
-                role.period = data.get("period")
-                role.token_period = role.period
-        else:
-            role.period = role.token_period if data.has("period") else 0
+        upgrade_values(data, role, (("policies", "token_policies"), ("period", "token_period")))
 
     def read(self, req: Request, data: FieldData) -> Response | None:
         role = self._role(req, data)
@@ -381,10 +378,7 @@ def role_paths(app: AppRole) -> list[Path]:
     paths = [
         Path(
             "role/?",
-            fields={
-                "after": Field(FieldType.STRING, "Optional entry to list begin listing after."),
-                "limit": Field(FieldType.INT, "Optional number of entries to return."),
-            },
+            fields=page_fields(),
             operations={Operation.LIST: h.list_roles},
             synopsis="Lists all the roles registered with the backend.",
         ),

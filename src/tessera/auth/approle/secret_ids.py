@@ -22,7 +22,7 @@ from ...framework import (
     Response,
 )
 from ...storage.base import Storage
-from ..tokenutil import cidrs_subset, go_quote_list, invalid_cidr
+from ..tokenutil import cidrs_subset, go_quote_list, invalid_cidr, page_fields
 from .roles import NAME_FIELD, ROLE
 from .store import Role, SecretIDEntry, create_hmac, derive_secret_id_ttl, parse_metadata
 
@@ -258,8 +258,7 @@ def secret_id_paths(app: AppRole) -> list[Path]:
             ROLE + "/secret-id/?$",
             fields={
                 **issue_fields,
-                "after": Field(FieldType.STRING, "Optional entry to list begin listing after."),
-                "limit": Field(FieldType.INT, "Optional number of entries to return."),
+                **page_fields(),
             },
             operations={Operation.UPDATE: h.generate, Operation.LIST: h.list_accessors},
             synopsis="Generate a SecretID against this role.",

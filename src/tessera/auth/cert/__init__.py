@@ -103,8 +103,7 @@ class CertAuth:
             return None
         if not equivalent_policies(entry.token_policies, auth.token_policies):
             raise InternalError("policies have changed, not renewing")
-        auth.ttl, auth.max_ttl, auth.period = entry.token_ttl, entry.token_max_ttl, entry.token_period
-        return auth
+        return entry.renew_auth(auth)
 
 
 def _extension_metadata(cert: CertFacts, allowed: list[str] | None) -> dict[str, str]:

@@ -18,7 +18,7 @@ from ...framework import (
     generic_name,
 )
 from ...storage.base import Storage
-from ..tokenutil import list_page, parse_addrs, parse_policies, token_fields
+from ..tokenutil import deprecated_token_fields, list_page, token_fields, upgrade_values
 from .crls import crl_paths
 from .entries import (
     CERT_PREFIX,
@@ -157,30 +157,9 @@ class CertHandlers:
 
 def _upgrade(data: FieldData, entry: CertEntry) -> None:
     """tokenutil.UpgradeValue for each deprecated field, and the older ``lease`` for the TTL."""
-    for old, new in _UPGRADES:
-        if data.has(new):
-            current = getattr(entry, new)
-            setattr(
-                entry,
-                old,
-                (list(current) if isinstance(current, list) else current)
-                if data.has(old)
-                else _empty(current),
-            )
-        elif data.has(old):
-            value = data.get(old)
-            if old == "policies":
-                value = parse_policies(value)
-            elif old == "bound_cidrs":
-                value = parse_addrs(value)
-            setattr(entry, old, value)
-            setattr(entry, new, list(value) if isinstance(value, list) else value)
+    upgrade_values(data, entry, _UPGRADES)
     if not data.has("token_ttl") and not data.has("ttl") and data.has("lease"):
         entry.ttl = entry.token_ttl = int(data.get("lease"))
-
-
-def _empty(value: Any) -> Any:
-    return [] if isinstance(value, list) else 0
 
 
 def _check_certificate(pem: str) -> None:
@@ -243,12 +222,9 @@ def _cert_fields() -> dict[str, Field]:
         ),
         "allowed_metadata_extensions": Field(c, "A comma-separated string or array of oid extensions."),
         "display_name": Field(s, "The display name to use for clients using this certificate."),
-        "policies": Field(c, "Use 'token_policies' instead.", deprecated=True),
+        **deprecated_token_fields("policies"),
         "lease": Field(FieldType.INT, "Use 'token_ttl' instead.", deprecated=True),
-        "ttl": Field(FieldType.DURATION, "Use 'token_ttl' instead.", deprecated=True),
-        "max_ttl": Field(FieldType.DURATION, "Use 'token_max_ttl' instead.", deprecated=True),
-        "period": Field(FieldType.DURATION, "Use 'token_period' instead.", deprecated=True),
-        "bound_cidrs": Field(c, "Use 'token_bound_cidrs' instead.", deprecated=True),
+        **deprecated_token_fields("ttl", "max_ttl", "period", "bound_cidrs"),
     }
     return {**fields, **token_fields()}
 

@@ -26,7 +26,16 @@ from ...framework import (
     Response,
 )
 from ...storage.base import Storage
-from ..tokenutil import AuthBackend, TokenParams, equivalent_policies, ip_in_cidrs, login_entity, token_fields
+from ..tokenutil import (
+    AuthBackend,
+    TokenParams,
+    deprecated_token_fields,
+    equivalent_policies,
+    ip_in_cidrs,
+    login_entity,
+    token_fields,
+    upgrade_values,
+)
 from .api import GitHubClient, GitHubError, GitHubUnreachable
 from .policymap import PolicyMap
 
@@ -131,7 +140,7 @@ class GitHubAuth:
             if config.organization_id == 0:
                 config.organization_id = self._organization_id(config)
             config.parse_token_fields(data)
-            _upgrade(data, config)
+            upgrade_values(data, config, (("ttl", "token_ttl"), ("max_ttl", "token_max_ttl")))
             config.save(storage)
 
     @staticmethod
@@ -198,10 +207,7 @@ class GitHubAuth:
         granted = verified.config.token_policies + verified.policies
         if not equivalent_policies(granted, auth.token_policies):
             raise InternalError("policies do not match")
-        auth.period = verified.config.token_period
-        auth.ttl = verified.config.token_ttl
-        auth.max_ttl = verified.config.token_max_ttl
-        return auth
+        return verified.config.renew_auth(auth)
 
 
 def _team_names(teams: list[dict[str, Any]], org_id: int) -> list[str]:
@@ -217,15 +223,6 @@ def _team_names(teams: list[dict[str, Any]], org_id: int) -> list[str]:
     return names
 
 
-def _upgrade(data: FieldData, config: GitHubConfig) -> None:
-    for old, new in (("ttl", "token_ttl"), ("max_ttl", "token_max_ttl")):
-        if data.has(new):
-            setattr(config, old, getattr(config, new) if data.has(old) else 0)
-        elif data.has(old):
-            setattr(config, old, data.get(old))
-            setattr(config, new, data.get(old))
-
-
 def _paths(gh: GitHubAuth) -> list[Path]:
     config_fields = {
         "organization": Field(FieldType.STRING, "The organization users must be part of"),
@@ -235,8 +232,7 @@ def _paths(gh: GitHubAuth) -> list[Path]:
             "The API endpoint to use. Useful if you are running GitHub Enterprise or an API-compatible "
             "authentication server.",
         ),
-        "ttl": Field(FieldType.DURATION, "Use 'token_ttl' instead.", deprecated=True),
-        "max_ttl": Field(FieldType.DURATION, "Use 'token_max_ttl' instead.", deprecated=True),
+        **deprecated_token_fields("ttl", "max_ttl"),
         **token_fields(),
     }
     return [

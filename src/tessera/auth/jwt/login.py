@@ -188,10 +188,7 @@ class JWTAuth:
         role = self.role(storage, name)
         if role is None:
             raise InternalError(f"failed to renew entry: role {name} does not exist during renewal")
-        auth.ttl = role.token_ttl
-        auth.max_ttl = role.token_max_ttl
-        auth.period = role.token_period
-        return auth
+        return role.renew_auth(auth)
 
 
 _GO_TYPES = (

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType
-from ..tokenutil import TokenParams, parse_addrs, parse_policies, token_fields
+from ..tokenutil import TokenParams, deprecated_token_fields, parse_addrs, parse_policies, token_fields
 from .claims import valid_glob_bounds
 
 ROLE_TYPES = ("oidc", "jwt")
@@ -85,12 +85,7 @@ class Role(TokenParams):
 
 ROLE_FIELDS: dict[str, Field] = {
     "role_type": Field(FieldType.STRING, "Type of the role, either 'jwt' or 'oidc'."),
-    "policies": Field(FieldType.COMMA_STRING_SLICE, "Use 'token_policies' instead.", deprecated=True),
-    "num_uses": Field(FieldType.INT, "Use 'token_num_uses' instead.", deprecated=True),
-    "ttl": Field(FieldType.DURATION, "Use 'token_ttl' instead.", deprecated=True),
-    "max_ttl": Field(FieldType.DURATION, "Use 'token_max_ttl' instead.", deprecated=True),
-    "period": Field(FieldType.DURATION, "Use 'token_period' instead.", deprecated=True),
-    "bound_cidrs": Field(FieldType.COMMA_STRING_SLICE, "Use 'token_bound_cidrs' instead.", deprecated=True),
+    **deprecated_token_fields("policies", "num_uses", "ttl", "max_ttl", "period", "bound_cidrs"),
     "expiration_leeway": Field(
         FieldType.SIGNED_DURATION,
         "Duration in seconds of leeway when validating expiration of a token to account for clock skew. Defaults to 150 (2.5 minutes) if set to 0 and can be disabled if set to -1.",
