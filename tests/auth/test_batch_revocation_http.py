@@ -42,7 +42,7 @@ def _cli(server: TesseraServer, tmp_path: Path, *args: str) -> str:
 
 @pytest.mark.slow
 def test_leaked_batch_token_and_cut_role_hold_across_a_restart(tmp_path: Path) -> None:
-    server = tessera_on_sqlite(tmp_path).start()
+    server = tessera_on_sqlite(tmp_path, extra="unsafe_allow_api_audit_creation = true\n").start()
     try:
         server.init()
         server.unseal()

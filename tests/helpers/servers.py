@@ -446,11 +446,13 @@ class TesseraServer(ServerProcess):
         return env
 
 
-def tessera_on_sqlite(directory: Path) -> TesseraServer:
+def tessera_on_sqlite(directory: Path, extra: str = "") -> TesseraServer:
     """A config-mode Tessera on SQLite in ``directory`` (``t.db``), not started nor initialised."""
     config = directory / "tessera.hcl"
     config.write_text(
-        hcl_config(free_port(), storage="sqlite", storage_options={"path": str(directory / "t.db")})
+        hcl_config(
+            free_port(), storage="sqlite", storage_options={"path": str(directory / "t.db")}, extra=extra
+        )
     )
     return TesseraServer(config=config)
 
