@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from tests.helpers.pki import Issuer
 from tests.helpers.servers import TesseraServer, free_port, hcl_config
-from tests.server.test_tls import _issue, _write_key
 from tests.ui.driver import UITab
 
 LOAD_BUDGET = 1.0  # seconds from the start of a page load until the page has drawn its data
@@ -23,13 +21,9 @@ def _unique(prefix: str) -> str:
 
 def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
     """A CA and a server certificate for 127.0.0.1 it signed: (ca, cert, key)."""
-    ca_cert, ca_key = _issue("Tessera UI test CA", None, None, ca=True)
-    cert, key = _issue("127.0.0.1", ca_cert.subject, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH)
-    paths = folder / "ca.pem", folder / "server.pem", folder / "server-key.pem"
-    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_key(paths[2], key)
-    return paths
+    root = Issuer.root(folder, "Tessera UI test CA")
+    server = root.server()
+    return root.write_ca(), server.cert, server.key
 
 
 def test_initialise_and_unseal_key_by_key_over_tls(browser: Any, screenshots: Path, tmp_path: Path) -> None:

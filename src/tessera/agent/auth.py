@@ -9,6 +9,7 @@ the max TTL near — authenticate again. Each step is logged with Vault Agent's 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 import random
@@ -225,7 +226,7 @@ class JWTMethod:
         if not token:
             self.log.warning("jwt file exists but read empty value, re-using cached value")
             return
-        if token != self.cached:
+        if not hmac.compare_digest(token.encode(), self.cached.encode()):
             self.log.debug("new jwt file found")
         self.cached = token
         if self.remove_after_reading:

@@ -180,8 +180,9 @@ class UserLockout:
         """At an unseal: counters start afresh (Vault keeps them in memory only)."""
         self.core.barrier.delete_prefix(FAILED_PREFIX)
 
-    def tidy(self) -> None:
-        """The ticker's sweep, every TIDY_EVERY seconds: drop locks and counters that ran out."""
+    def tidy(self, budget: float | None = None) -> None:
+        """The ticker's sweep, every TIDY_EVERY seconds: drop locks and counters that ran out.
+        (``budget``, the time a tick hook may take, is far more than this sweep needs.)"""
         now = time.time()
         if now - self._last_tidy < TIDY_EVERY:
             return

@@ -435,13 +435,9 @@ def test_raw_answers_are_audited_with_their_content_type(tmp_path: Path) -> None
 
 def test_pki_through_a_worker_process(tmp_path: Path) -> None:
     """With ``workers = 2`` the worker hands writes (issue, revoke) over and serves the raw fetches itself."""
-    from tests.server.test_workers import _start, _wait_worker
+    from tests.helpers.workers import running_pair
 
-    pair = _start(tmp_path)
-    try:
-        pair.server.init()
-        pair.server.unseal()
-        _wait_worker(pair.worker)
+    with running_pair(tmp_path) as pair:
         path = "pki-" + uuid.uuid4().hex[:6]
         ok(pair.server, "POST", f"sys/mounts/{path}", {"type": "pki"})
         for method, sub, body in (
@@ -466,5 +462,3 @@ def test_pki_through_a_worker_process(tmp_path: Path) -> None:
         pem = requests.get(f"{pair.worker}/v1/{path}/ca/pem", timeout=30)
         assert pem.headers["content-type"] == "application/pem-certificate-chain"
         assert pem.text == issued["data"]["issuing_ca"]
-    finally:
-        pair.server.cleanup()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -134,7 +135,7 @@ class OIDCFlow:
         role = self.auth.role(req.storage, flow.role) if cfg is not None else None
         if cfg is None or role is None:
             raise ErrorResponse(f"{LOGIN_FAILED} Role could not be found")
-        if flow.client_nonce and flow.client_nonce != _first(data.get("client_nonce")):
+        if flow.client_nonce and not _same(flow.client_nonce, _first(data.get("client_nonce"))):
             raise ErrorResponse(f"{LOGIN_FAILED} Client nonce mismatch")
         code = _first(data.get("code"))
         if not code:
@@ -145,7 +146,7 @@ class OIDCFlow:
             claims = self._verify(cfg, provider, raw)
         except SignatureError as exc:
             raise ErrorResponse(f"{LOGIN_FAILED} Error exchanging oidc code: {exc}") from None
-        if claims.get("nonce") != flow.nonce:
+        if not _same(claims.get("nonce", ""), flow.nonce):
             raise ErrorResponse(f"{LOGIN_FAILED} Invalid ID token nonce.")
         if role.bound_subject and claims.get("sub") != role.bound_subject:
             raise ErrorResponse("sub claim does not match bound subject")
@@ -236,3 +237,8 @@ def oidc_paths(flow: OIDCFlow) -> list[Path]:
             synopsis="Callback endpoint to complete an OIDC login.",
         ),
     ]
+
+
+def _same(given: object, expected: str) -> bool:
+    """Nonces compared in constant time (as text of any kind: a claim may be of any JSON type)."""
+    return hmac.compare_digest(str(given).encode(), expected.encode())
