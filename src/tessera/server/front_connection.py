@@ -185,26 +185,30 @@ class FrontConnection:
         self._enter(Phase.HEADERS, now, self.front.timeouts.header)
 
     def _read(self, now: float) -> None:
-        for _ in range(_READS_PER_TURN):
+        """Read and parse until OpenSSL has nothing more or the request is complete: nothing past
+        one record is buffered for a request still to come (a pipelining client waits its turn)."""
+        turns = 0
+        while self.phase in READING:
+            if turns >= _READS_PER_TURN and not self.tls.pending():
+                return  # the socket's readiness brings the reactor back
+            turns += 1
             try:
                 data = self.tls.recv(_CHUNK)
             except SSL.WantReadError:
                 self.want = READ
-                break
+                return
             except SSL.WantWriteError:
                 self.want = WRITE
-                break
-            except SSL.ZeroReturnError:
-                data = b""
-            except SSL.SysCallError:  # the peer vanished without a close_notify
+                return
+            except (SSL.ZeroReturnError, SSL.SysCallError):  # closed, with or without a close_notify
                 data = b""
             if self.phase is Phase.IDLE and data:
                 self.started = now  # the next request's headers are timed from its first byte
                 self._enter(Phase.HEADERS, now, self.front.timeouts.header)
             self.http.receive_data(data)
+            self._advance(now)
             if not data:
-                break
-        self._advance(now)
+                return
 
     def _advance(self, now: float) -> None:
         """Take the parsed events: a complete request goes to the pool."""
@@ -327,7 +331,7 @@ class FrontConnection:
             except SSL.WantReadError:
                 self.want = READ
                 return
-        self.out, self.sent = b"", 0
+        self.out, self.sent, self.want = b"", 0, READ
         if self.phase is Phase.WRITING:
             self._written(now)
 
@@ -346,6 +350,8 @@ class FrontConnection:
             self._advance(now)
         else:
             self._enter(Phase.IDLE, now, self.front.timeouts.idle)
+        if self.phase in READING and self.tls.pending():
+            self._read(now)  # decrypted already: no readiness event would announce it
 
     def _update_interest(self) -> None:
         """Register with the reactor for what the connection waits on now."""

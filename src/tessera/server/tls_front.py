@@ -163,7 +163,7 @@ class TLSFrontServer:
                     elif key.data is self._wake_r:
                         self._drain_wakes(now)
                     else:
-                        key.data.ready(now)
+                        self._ready(key.data, now)
                 now = time.monotonic()
                 if now >= next_sweep:
                     self._sweep(now)
@@ -173,6 +173,14 @@ class TLSFrontServer:
         finally:
             self._shut()
 
+    def _ready(self, conn: FrontConnection, now: float) -> None:
+        """One connection's turn; a failure ends that connection, never the listener."""
+        try:
+            conn.ready(now)
+        except Exception:
+            log.exception("TLS connection from %s failed", conn.remote_addr)
+            conn.close()
+
     def _drain_wakes(self, now: float) -> None:
         try:
             while self._wake_r.recv(4096):
@@ -181,7 +189,11 @@ class TLSFrontServer:
             pass
         while self._answers:
             conn, status, headers, body = self._answers.popleft()
-            conn.deliver(status, headers, body, now)
+            try:
+                conn.deliver(status, headers, body, now)
+            except Exception:
+                log.exception("answering a TLS request from %s failed", conn.remote_addr)
+                conn.close()
 
     def _accept(self, now: float) -> None:
         for _ in range(_ACCEPTS_PER_TURN):
@@ -204,7 +216,7 @@ class TLSFrontServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = FrontConnection(self, sock, addr[0], now)
             self.connections[id(conn)] = conn
-            conn.ready(now)  # registers it; a client may have sent its hello already
+            self._ready(conn, now)  # registers it; a client may have sent its hello already
 
     def _shed(self, now: float) -> bool:
         """Close the connection that has waited longest on its client (idle ones first)."""
