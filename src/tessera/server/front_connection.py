@@ -94,7 +94,7 @@ class Reply:
 
 
 class FrontConnection:
-    """A client connection; every method runs on the reactor thread except :meth:`_run`."""
+    """A client connection; every method runs on the reactor thread (answers arrive through it too)."""
 
     def __init__(self, front: Any, sock: socket.socket, remote_addr: str, now: float) -> None:
         self.front = front
@@ -240,31 +240,20 @@ class FrontConnection:
             self.body += data
 
     def _submit(self, now: float) -> None:
+        """The complete request to the App, answered through a :class:`Reply` from whichever thread."""
         self._enter(Phase.RUNNING, now, None)
-        body = None if self.too_large else bytes(self.body)
+        request, body = self.request, None if self.too_large else bytes(self.body)
         self.body = bytearray()
-        self.front.run(self._run, self.request, body)
-
-    def _run(self, request: h11.Request, body: bytes | None) -> None:
-        """On a pool thread: the complete request through the App (which answers via ``Reply``)."""
+        assert request is not None
         reply = Reply(lambda status, headers, payload: self.front.delivered(self, status, headers, payload))
-        target = request.target.decode("latin-1")
-        path, _, query = target.partition("?")
+        path, _, query = request.target.decode("latin-1").partition("?")
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
-        try:
-            self.front.app._answer(
-                reply,
-                request.method.decode("ascii").upper(),
-                unquote(path, errors="replace"),
-                query.encode("latin-1"),
-                headers,
-                body,
-                self.remote_addr,
-                self.peer,
-            )
-        except Exception:
-            log.exception("TLS request from %s failed", self.remote_addr)
-            reply.response_bytes(500, TIMEOUT_HEADERS, b'{"errors":["internal error"]}\n')
+        method = request.method.decode("ascii").upper()
+        # ``tls`` is the PeerTLS: truthy, and it carries the client's certificates to the request.
+        path = unquote(path, errors="replace")
+        self.front.run(
+            (reply, method, path, query.encode("latin-1"), headers, body, self.remote_addr, self.peer)
+        )
 
     def _respond(self, status: int, headers: list[tuple[str, str]], body: bytes, now: float) -> None:
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]

@@ -43,10 +43,12 @@ from typing import Any
 
 from OpenSSL import SSL
 
+from .app import App
 from .body import MAX_REQUEST_SIZE
 from .config import ListenerConfig
 from .fdlimit import connection_cap
 from .front_connection import WAITING, FrontConnection, Phase, Timeouts
+from .render import BASE_HEADERS_STR, error_body
 
 log = logging.getLogger("tessera.server")
 
@@ -100,11 +102,26 @@ class TLSFrontServer:
         self._wake_w.setblocking(False)
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
         self.pool = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="tessera-tls-req")
+        self._serve_with_runner(app)
         self.connections: dict[int, FrontConnection] = {}
         self._answers: collections.deque[tuple[FrontConnection, int, Any, bytes]] = collections.deque()
         self._accept_paused_until = 0.0
         self.stopped = threading.Event()
         app.set_inline()  # requests run on pool threads (App._drive needs no loop)
+
+    def _serve_with_runner(self, app: Any) -> None:
+        """On local storage, complete requests go where granian's do: the run gate, one runner
+        thread and its side pool for long routes (``server/dispatch.py``), which cost about half
+        the CPU per request of threads taking turns. Elsewhere (PostgreSQL) the front's pool."""
+        from .dispatch import Runner
+        from .listen import _dispatcher_for, _gate_for
+
+        if type(app) is not App:
+            return
+        app.gate = _gate_for(app)
+        app.dispatcher = _dispatcher_for(app)
+        if app.dispatcher is not None:
+            app.runner = Runner()
 
     async def serve(self) -> None:
         reactor = threading.Thread(target=self._reactor, name="tessera-tls-front", daemon=True)
@@ -117,9 +134,20 @@ class TLSFrontServer:
 
     # -- used by connections ---------------------------------------------------------------------
 
-    def run(self, fn: Any, *args: Any) -> None:
-        """A complete request to the pool."""
-        self.pool.submit(fn, *args)
+    def run(self, args: tuple[Any, ...]) -> None:
+        """A complete request to the runner, or to the pool (``args`` as ``App._route`` takes them)."""
+        runner = self.app.runner
+        if runner is not None:
+            runner.submit(self.app._route, args)
+        else:
+            self.pool.submit(self._route, args)
+
+    def _route(self, args: tuple[Any, ...]) -> None:
+        try:
+            self.app._route(*args)
+        except Exception:
+            log.exception("TLS request from %s failed", args[6])
+            args[0].response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
 
     def delivered(self, conn: FrontConnection, status: int, headers: Any, body: bytes) -> None:
         """An answer, from any thread, for the reactor to write."""
@@ -245,6 +273,11 @@ class TLSFrontServer:
         for conn in list(self.connections.values()):
             conn.close()
         self.pool.shutdown(wait=False)
+        app = self.app
+        if app.runner is not None:
+            app.runner.close()
+        if app.dispatcher is not None:
+            app.dispatcher.pool.close()
         for sock in (self.sock, self._wake_r, self._wake_w):
             try:
                 sock.close()
