@@ -21,11 +21,13 @@ handshake, as Vault's listener does.
 
 Hostile clients: one reactor thread (``selectors``) does every handshake and reads every request,
 headers and whole body, with the listener's timeouts as Go applies them
-(``server/front_connection.py``); only complete requests reach the request pool
-(``TESSERA_HTTP_THREADS`` threads). A silent, slow or idle client costs a socket, not a thread.
+(``server/front_connection.py``); only complete requests go on, to the runner as granian's do
+(``server/dispatch.py``; on PostgreSQL, a pool of ``TESSERA_HTTP_THREADS`` threads). A silent,
+slow or idle client costs a socket, not a thread.
 At ``max_connections`` (by default what the open-file limit allows) a new connection sheds the
 oldest one waiting on its client (idle first), so idle sockets never lock others out. It replaced
-a thread per connection, which cost as much CPU per request and a thread per idle socket.
+a thread per connection: a thread per idle socket, no timeouts but a fixed idle one, and requests
+running on threads that took turns (``bench/front_flood.py`` compares).
 """
 
 from __future__ import annotations
