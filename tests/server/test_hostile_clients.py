@@ -193,7 +193,17 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     target.server.cleanup()
 
 
-@pytest.fixture(params=["plain", "tls", "workers", "no_runner", "front"])
+@pytest.fixture(scope="module")
+def front_no_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """The front with requests on its own pool (``TESSERA_HTTP_RUNNER=0``, as on PostgreSQL)."""
+    target = _start(
+        tmp_path_factory.mktemp("front-no-runner"), front=FRONT_LIMITS, env={"TESSERA_HTTP_RUNNER": "0"}
+    )
+    yield target
+    target.server.cleanup()
+
+
+@pytest.fixture(params=["plain", "tls", "workers", "no_runner", "front", "front_no_runner"])
 def target(request: pytest.FixtureRequest) -> Target:
     return request.getfixturevalue(request.param)
 
