@@ -5,6 +5,11 @@ Each test holds a crowd of sockets against a real server (plain and TLS, one pro
 and that everything answers again once the crowd is gone. The reference kept serving in each
 case; before the fix, one slow body stalled every request, an abandoned HTTP/2 stream hung the
 TLS listener for good with a thread spinning, and 1,024 idle sockets locked everyone out.
+
+The ``front`` target is the TLS listener that asks for client certificates (``server/tls_front.py``,
+``tls_disable_client_certs = false``). Before its reactor, it ran a thread per connection with a fixed
+90 s idle timeout: silent and partial-header sockets stayed open, a slow body was never timed out,
+and past 1,024 connections new clients were turned away.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pytest
 import requests
 
 from tests.helpers.hostile import SLOW_BODY, Crowd, client_tls, raise_open_file_limit, self_signed
+from tests.helpers.pki import Issuer
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import ReferenceServer, TesseraServer, free_port, hcl_config
 
@@ -31,6 +37,14 @@ HEADER_TIMEOUT = 2  # http_read_header_timeout of the servers here, in seconds
 LIMITS = f'  http_read_header_timeout = "{HEADER_TIMEOUT}s"\n'
 SLOW_BODIES = 200
 FLOOD = 2000
+# The front's other timeouts, distinct from the header timeout so that each is seen to apply.
+FRONT_READ_TIMEOUT = 3
+FRONT_IDLE_TIMEOUT = 5
+FRONT_LIMITS = (
+    "  tls_disable_client_certs = false\n"
+    f'  http_read_timeout = "{FRONT_READ_TIMEOUT}s"\n'
+    f'  http_idle_timeout = "{FRONT_IDLE_TIMEOUT}s"\n'
+)
 
 
 @dataclass
@@ -55,27 +69,35 @@ def _start(
     directory: Path,
     *,
     tls: bool = False,
+    front: str = "",
     workers: bool = False,
     extra: str = "",
     env: dict[str, str] | None = None,
 ) -> Target:
+    """A started server; ``front``: listener lines that put it on the TLS front (certificates from
+    ``tests/helpers/pki.py``, the server given their CA)."""
     port = free_port()
-    cert, key = self_signed(directory) if tls else (None, None)
+    ca_file = None
+    if front:
+        root = Issuer.root(directory)
+        ca_file, pem = root.write_ca(), root.server()
+        cert, key = pem.cert, pem.key
+    else:
+        cert, key = self_signed(directory) if tls else (None, None)
     storage = {"storage": "sqlite", "storage_options": {"path": str(directory / "t.db")}} if workers else {}
     config = directory / "tessera.hcl"
-    config.write_text(
-        _with_limits(
-            hcl_config(port, tls_cert_file=cert, tls_key_file=key, **storage)  # type: ignore[arg-type]
-            + ("workers = 2\n" if workers else "")
-            + extra
-        )
+    text = _with_limits(
+        hcl_config(port, tls_cert_file=cert, tls_key_file=key, **storage)  # type: ignore[arg-type]
+        + ("workers = 2\n" if workers else "")
+        + extra
     )
+    config.write_text(text.replace("  address = ", front + "  address = ", 1))
     env = dict(env or {})
     worker_addr = ""
     if workers:
         worker_addr = f"127.0.0.1:{free_port()}"
         env["TESSERA_WORKER_LISTEN"] = worker_addr
-    server = TesseraServer(config=config, env=env).start()
+    server = TesseraServer(config=config, env=env, ca_cert=ca_file).start()
     server.init(1, 1)
     server.unseal()
     target = Target(server, [server.addr])
@@ -163,7 +185,25 @@ def no_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     target.server.cleanup()
 
 
-@pytest.fixture(params=["plain", "tls", "workers", "no_runner"])
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """The TLS listener that asks for client certificates (server/tls_front.py)."""
+    target = _start(tmp_path_factory.mktemp("front"), front=FRONT_LIMITS)
+    yield target
+    target.server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def front_no_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """The front with requests on its own pool (``TESSERA_HTTP_RUNNER=0``, as on PostgreSQL)."""
+    target = _start(
+        tmp_path_factory.mktemp("front-no-runner"), front=FRONT_LIMITS, env={"TESSERA_HTTP_RUNNER": "0"}
+    )
+    yield target
+    target.server.cleanup()
+
+
+@pytest.fixture(params=["plain", "tls", "workers", "no_runner", "front", "front_no_runner"])
 def target(request: pytest.FixtureRequest) -> Target:
     return request.getfixturevalue(request.param)
 
@@ -253,9 +293,69 @@ def test_tls_floods_lock_nobody_out(tls: Target) -> None:
     _assert_responsive(tls)
 
 
-def _answer_to_slow_body(addr: str) -> tuple[bytes, float]:
+def test_front_floods_lock_nobody_out(front: Target) -> None:
+    """2,000 sockets on the front: silent before the handshake, silent after it, headers never
+    finished, idle after one request. Others are served; the server closes the first three kinds
+    after ``http_read_header_timeout`` and the idle ones after ``http_idle_timeout``."""
+    host, port = _host_port(front.server.addr)
+    with (
+        Crowd(host, port) as raw,
+        Crowd(host, port, tls=True) as waiting,
+        Crowd(host, port, tls=True) as idle,
+    ):
+        raw.silent(FLOOD // 4)
+        waiting.silent(FLOOD // 4).partial_headers(FLOOD // 4)
+        idle.idle_keepalive(FLOOD // 4)
+        _assert_responsive(front)
+        assert raw.wait_closed_by_server(HEADER_TIMEOUT + 8) == len(raw.sockets)
+        assert waiting.wait_closed_by_server(HEADER_TIMEOUT + 8) == len(waiting.sockets)
+        _assert_responsive(front)
+        assert idle.wait_closed_by_server(FRONT_IDLE_TIMEOUT + 8) == len(idle.sockets)
+    _assert_responsive(front)
+
+
+def test_front_idle_connections_last_the_idle_timeout(front: Target) -> None:
+    """Idle keep-alive connections are closed after ``http_idle_timeout``, not the header timeout."""
+    with Crowd(*_host_port(front.server.addr), tls=True) as crowd:
+        crowd.idle_keepalive(50)
+        started = time.monotonic()
+        assert crowd.wait_closed_by_server(FRONT_IDLE_TIMEOUT + 8) == 50
+        assert time.monotonic() - started > FRONT_IDLE_TIMEOUT - 1
+
+
+def test_front_slow_bodies_get_408_after_the_read_timeout(front: Target) -> None:
+    """A body still incomplete ``http_read_timeout`` after its request began: 408, connection closed."""
+    with Crowd(*_host_port(front.server.addr), tls=True) as crowd:
+        crowd.slow_bodies(100)
+        assert crowd.wait_closed_by_server(FRONT_READ_TIMEOUT + 5) == 100
+    answer, seconds = _answer_to_slow_body(front.server.addr, tls=True)
+    assert FRONT_READ_TIMEOUT - 0.5 < seconds < FRONT_READ_TIMEOUT + 2
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head.lower()
+    assert b"i/o timeout" in body
+    _assert_responsive(front)
+
+
+def test_front_sheds_waiting_connections_at_max_connections(tmp_path: Path) -> None:
+    """``max_connections = 40`` and 60 idle keep-alive connections: the oldest waiting ones are
+    closed to make room (long before their idle timeout), and new clients are still served."""
+    target = _start(tmp_path, front=FRONT_LIMITS + "  max_connections = 40\n")
+    try:
+        with Crowd(*_host_port(target.server.addr), tls=True) as crowd:
+            crowd.idle_keepalive(60)
+            assert crowd.wait_closed_by_server(1.5, at_least=20) >= 20
+            _assert_responsive(target)
+            assert crowd.closed_by_server() < 60  # the newest are kept
+    finally:
+        target.server.cleanup()
+
+
+def _answer_to_slow_body(addr: str, *, tls: bool = False) -> tuple[bytes, float]:
     """What a request whose body never completes gets back, and after how long (until EOF)."""
-    with socket.create_connection(_host_port(addr), timeout=10) as sock:
+    sock = socket.create_connection(_host_port(addr), timeout=10)
+    if tls:
+        sock = client_tls().wrap_socket(sock)
+    with sock:
         sock.sendall(SLOW_BODY)
         started = time.monotonic()
         answer = b""

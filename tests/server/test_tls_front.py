@@ -218,3 +218,58 @@ def test_expect_100_continue(server: TesseraServer, pki: tuple[Issuer, Path, Pem
         assert sock.recv(4096).startswith(b"HTTP/1.1 100 ")
         sock.sendall(body)
         assert sock.recv(4096).startswith(b"HTTP/1.1 204 ")
+
+
+def _statuses(sock: ssl.SSLSocket, count: int) -> list[int]:
+    """The status codes of the next ``count`` answers on ``sock`` (each read whole, by its length)."""
+    data, statuses = b"", []
+    while len(statuses) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end < 0:
+            chunk = sock.recv(65536)
+            assert chunk, "the connection closed early"
+            data += chunk
+            continue
+        head = data[:head_end].decode("latin-1").lower()
+        length = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0])
+        while len(data) < head_end + 4 + length:
+            chunk = sock.recv(65536)
+            assert chunk, "the connection closed early"
+            data += chunk
+        statuses.append(int(head.split()[1]))
+        data = data[head_end + 4 + length :]
+    return statuses
+
+
+def test_pipelined_requests_are_answered_in_order(
+    server: TesseraServer, pki: tuple[Issuer, Path, Pem]
+) -> None:
+    """Three requests in one write (one with a body): three answers, in order, on one connection."""
+    token = f"X-Vault-Token: {server.root_token}\r\n"
+    body = b'{"k":"pipelined"}'
+    with _raw(server, pki[1]) as sock:
+        sock.sendall(
+            f"PUT /v1/cubbyhole/pipe HTTP/1.1\r\nHost: x\r\n{token}Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+            + f"GET /v1/cubbyhole/pipe HTTP/1.1\r\nHost: x\r\n{token}\r\n".encode()
+            + b"GET /v1/sys/nosuchpath HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        assert _statuses(sock, 3) == [204, 200, 403]
+
+
+def test_a_large_answer_goes_out_whole_and_the_connection_is_kept(
+    server: TesseraServer, pki: tuple[Issuer, Path, Pem]
+) -> None:
+    """An answer far larger than the socket's buffers is written as the client reads it."""
+    _, ca_file, _ = pki
+    value = "x" * (4 << 20)
+    headers = {"X-Vault-Token": server.root_token or ""}
+    assert server.call("PUT", "cubbyhole/large", json={"v": value})[0] == 204
+    conn = _connection(server, ca_file)
+    conn.request("GET", "/v1/cubbyhole/large", headers=headers)
+    answer = conn.getresponse()
+    assert answer.status == 200 and len(answer.read()) > len(value)
+    sock = conn.sock
+    conn.request("GET", "/v1/sys/health")
+    assert conn.getresponse().status == 200 and conn.sock is sock
+    conn.close()

@@ -12,38 +12,52 @@ the chain in the ASGI scope, but only on its ASGI interface and only for certifi
 
 - pyOpenSSL does the handshake (the stdlib ``ssl`` module can only ask for a certificate it
   then verifies against a fixed CA list: it has no verify callback);
-- h11 parses HTTP/1.1 (keep-alive, chunked bodies), one thread per connection;
+- h11 parses HTTP/1.1 (keep-alive, chunked bodies);
 - each request goes to :meth:`App._answer` with a :class:`PeerTLS` for ``tls``, the
   certificates the client presented (DER), so ``req.peer_certificates`` holds them.
 
 ``tls_require_and_verify_client_cert`` verifies against ``tls_client_ca_file`` during the
 handshake, as Vault's listener does.
+
+Hostile clients: one reactor thread (``selectors``) does every handshake and reads every request,
+headers and whole body, with the listener's timeouts as Go applies them
+(``server/front_connection.py``); only complete requests go on, to the runner as granian's do
+(``server/dispatch.py``; on PostgreSQL, a pool of ``TESSERA_HTTP_THREADS`` threads). A silent,
+slow or idle client costs a socket, not a thread.
+At ``max_connections`` (by default what the open-file limit allows) a new connection sheds the
+oldest one waiting on its client (idle first), so idle sockets never lock others out. It replaced
+a thread per connection: a thread per idle socket, no timeouts but a fixed idle one, and requests
+running on threads that took turns (``bench/front_flood.py`` compares).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
-import http
 import logging
+import selectors
 import socket
-import struct
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import unquote
 
-import h11
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 
+from .app import App
 from .body import MAX_REQUEST_SIZE
 from .config import ListenerConfig
-from .peer import PeerTLS
+from .fdlimit import connection_cap
+from .front_connection import WAITING, FrontConnection, Phase, Timeouts
+from .render import BASE_HEADERS_STR, error_body
 
 log = logging.getLogger("tessera.server")
 
-MAX_CONNECTIONS = 1024  # open connections (one thread each); more are closed at once, as a full backlog would
-IDLE_TIMEOUT = 90  # seconds a keep-alive connection may wait for its next request (Go's IdleTimeout-ish)
-_READ = 65536
+SWEEP = 0.25  # seconds between deadline sweeps (Vault's timeouts are whole seconds)
+ACCEPT_PAUSE = 0.1  # seconds the listener rests when accept fails (out of file descriptors)
+_ACCEPTS_PER_TURN = 64
+_SHED_ORDER = {Phase.IDLE: 0, Phase.HANDSHAKE: 1, Phase.HEADERS: 2}
 
 
 def tls_context(listener: ListenerConfig) -> SSL.Context:
@@ -73,226 +87,203 @@ class TLSFrontServer:
     """One listener: ``await serve()`` runs it, ``stop()`` ends it (the embedded-server interface)."""
 
     def __init__(self, app: Any, host: str, port: int, listener: ListenerConfig) -> None:
+        from .listen import threads
+
         self.app = app
         self.context = tls_context(listener)
+        self.timeouts = Timeouts.of(listener)
+        self.cap = connection_cap(listener.max_connections)
         self.max_request_size = getattr(app, "max_request_size", MAX_REQUEST_SIZE)
         # SO_REUSEPORT as granian binds: worker processes share the listener (server/workers.py).
         self.sock = socket.create_server((host, port), backlog=1024, reuse_port=True)
+        self.sock.setblocking(False)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.sock, selectors.EVENT_READ, None)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
+        self.pool = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="tessera-tls-req")
+        self._serve_with_runner(app)
+        self.connections: dict[int, FrontConnection] = {}
+        self._answers: collections.deque[tuple[FrontConnection, int, Any, bytes]] = collections.deque()
+        self._accept_paused_until = 0.0
         self.stopped = threading.Event()
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        app.set_inline()  # requests run on the connection's thread (App._drive needs no loop)
+        app.set_inline()  # requests run on pool threads (App._drive needs no loop)
+
+    def _serve_with_runner(self, app: Any) -> None:
+        """On local storage, complete requests go where granian's do: the run gate, one runner
+        thread and its side pool for long routes (``server/dispatch.py``), which cost about half
+        the CPU per request of threads taking turns. Elsewhere (PostgreSQL) the front's pool."""
+        from .dispatch import Runner
+        from .listen import _dispatcher_for, _gate_for
+
+        if type(app) is not App:
+            return
+        app.gate = _gate_for(app)
+        app.dispatcher = _dispatcher_for(app)
+        if app.dispatcher is not None:
+            app.runner = Runner()
 
     async def serve(self) -> None:
-        accept = threading.Thread(target=self._accept_loop, name="tessera-tls-accept", daemon=True)
-        accept.start()
+        reactor = threading.Thread(target=self._reactor, name="tessera-tls-front", daemon=True)
+        reactor.start()
         await asyncio.get_running_loop().run_in_executor(None, self.stopped.wait)
 
     def stop(self) -> None:
         self.stopped.set()
+        self._wake()
+
+    # -- used by connections ---------------------------------------------------------------------
+
+    def run(self, args: tuple[Any, ...]) -> None:
+        """A complete request to the runner, or to the pool (``args`` as ``App._route`` takes them)."""
+        runner = self.app.runner
+        if runner is not None:
+            runner.submit(self.app._route, args)
+        else:
+            self.pool.submit(self._route, args)
+
+    def _route(self, args: tuple[Any, ...]) -> None:
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-
-    def _accept_loop(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, addr = self.sock.accept()
-            except OSError as exc:
-                if self.stopped.is_set():
-                    return
-                log.warning("TLS listener: accept failed: %s", exc)  # e.g. out of file descriptors
-                self.stopped.wait(0.1)  # not a busy loop while the condition lasts
-                continue
-            if not self.slots.acquire(blocking=False):
-                log.warning("TLS listener: %d connections open, closing a new one", MAX_CONNECTIONS)
-                conn.close()
-                continue
-            worker = _Connection(self, conn, addr[0])
-            threading.Thread(target=worker.run, name="tessera-tls-conn", daemon=True).start()
-
-
-class _Reply:
-    """The ``proto`` App._answer writes to; the answer may come from the storage's syncer thread."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.status = 500
-        self.headers: list[tuple[str, str]] = []
-        self.body = b""
-
-    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status, self.headers, self.body = status, headers, body
-        self.done.set()
-
-
-class _Connection:
-    """One client connection: handshake, then requests one after another until either side closes."""
-
-    def __init__(self, server: TLSFrontServer, sock: socket.socket, remote_addr: str) -> None:
-        self.server = server
-        self.sock = sock
-        self.remote_addr = remote_addr
-        self.tls = SSL.Connection(server.context, sock)
-        self.http = h11.Connection(h11.SERVER)
-        self.peer = PeerTLS()
-
-    def run(self) -> None:
-        # A kernel receive timeout keeps the socket blocking for OpenSSL but ends idle connections.
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", IDLE_TIMEOUT, 0))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            self.tls.set_accept_state()
-            self._handshake()
-            self.peer = PeerTLS(_peer_certificates(self.tls))
-            while self._one_request():
-                self.http.start_next_cycle()
-        except h11.RemoteProtocolError as exc:
-            self._bad_request(exc)
-        except (SSL.Error, OSError, h11.ProtocolError) as exc:
-            log.debug("TLS connection from %s ended: %s", self.remote_addr, exc)
+            self.app._route(*args)
         except Exception:
-            log.exception("TLS connection from %s failed", self.remote_addr)
+            log.exception("TLS request from %s failed", args[6])
+            args[0].response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
+
+    def delivered(self, conn: FrontConnection, status: int, headers: Any, body: bytes) -> None:
+        """An answer, from any thread, for the reactor to write."""
+        self._answers.append((conn, status, headers, body))
+        self._wake()
+
+    def watch(self, conn: FrontConnection, old: int, new: int) -> None:
+        fd = conn.sock.fileno()
+        if old and new:
+            self.selector.modify(fd, new, conn)
+        elif new:
+            self.selector.register(fd, new, conn)
+        elif old:
+            self.selector.unregister(fd)
+
+    def forget(self, conn: FrontConnection) -> None:
+        if conn.interest:
+            try:
+                self.selector.unregister(conn.sock.fileno())
+            except (KeyError, ValueError, OSError):
+                pass
+            conn.interest = 0
+        self.connections.pop(id(conn), None)
+
+    # -- the reactor -----------------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already awake (buffer full), or closed
+
+    def _reactor(self) -> None:
+        next_sweep = time.monotonic() + SWEEP
+        try:
+            while not self.stopped.is_set():
+                for key, _mask in self.selector.select(SWEEP):
+                    now = time.monotonic()
+                    if key.data is None:
+                        self._accept(now)
+                    elif key.data is self._wake_r:
+                        self._drain_wakes(now)
+                    else:
+                        self._ready(key.data, now)
+                now = time.monotonic()
+                if now >= next_sweep:
+                    self._sweep(now)
+                    next_sweep = now + SWEEP
+        except Exception:
+            log.exception("TLS listener failed")
         finally:
-            self._close()
-            self.server.slots.release()
+            self._shut()
 
-    def _bad_request(self, exc: h11.RemoteProtocolError) -> None:
-        """Go's server answers a request it cannot parse with a plain 400 and closes."""
-        log.debug("malformed request from %s: %s", self.remote_addr, exc)
-        if self.http.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return
+    def _ready(self, conn: FrontConnection, now: float) -> None:
+        """One connection's turn; a failure ends that connection, never the listener."""
         try:
-            body = b"400 Bad Request"
-            head = h11.Response(
-                status_code=exc.error_status_hint,
-                headers=[
-                    ("content-type", "text/plain; charset=utf-8"),
-                    ("connection", "close"),
-                    ("content-length", str(len(body))),
-                ],
-                reason=b"Bad Request",
-            )
-            self._sendall(
-                self.http.send(head)
-                + self.http.send(h11.Data(data=body))
-                + self.http.send(h11.EndOfMessage())
-            )
-        except (SSL.Error, OSError, h11.ProtocolError):
+            conn.ready(now)
+        except Exception:
+            log.exception("TLS connection from %s failed", conn.remote_addr)
+            conn.close()
+
+    def _drain_wakes(self, now: float) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
             pass
-
-    def _next_event(self) -> Any:
-        while True:
-            event = self.http.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            if self.http.they_are_waiting_for_100_continue:
-                self._sendall(self.http.send(h11.InformationalResponse(status_code=100, headers=[])))
-            self.http.receive_data(self._recv())
-
-    def _one_request(self) -> bool:
-        """Serve one request; False when the connection is done."""
-        event = self._next_event()
-        if not isinstance(event, h11.Request):
-            return False
-        body, too_large = bytearray(), False
-        while True:
-            part = self._next_event()
-            if isinstance(part, h11.Data):
-                # Past the limit the rest is read and dropped (memory stays bounded), so that the
-                # client, still sending, does get its 413 rather than a reset connection.
-                too_large = too_large or len(body) + len(part.data) > self.server.max_request_size
-                if too_large:
-                    body.clear()
-                else:
-                    body += part.data
-            elif isinstance(part, h11.EndOfMessage):
-                break
-            else:
-                return False
-        reply = _Reply()
-        self._answer(event, None if too_large else bytes(body), reply)
-        reply.done.wait()
-        self._send(event.method, reply)
-        return self.http.our_state is h11.DONE and self.http.their_state is h11.DONE  # else: close
-
-    def _answer(self, request: h11.Request, body: bytes | None, reply: _Reply) -> None:
-        target = request.target.decode("latin-1")
-        path, _, query = target.partition("?")
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
-        self.server.app._answer(
-            reply,
-            request.method.decode("ascii").upper(),
-            unquote(path, errors="replace"),
-            query.encode("latin-1"),
-            headers,
-            body,
-            self.remote_addr,
-            self.peer,
-        )
-
-    def _handshake(self) -> None:
-        while True:
+        while self._answers:
+            conn, status, headers, body = self._answers.popleft()
             try:
-                self.tls.do_handshake()
+                conn.deliver(status, headers, body, now)
+            except Exception:
+                log.exception("answering a TLS request from %s failed", conn.remote_addr)
+                conn.close()
+
+    def _accept(self, now: float) -> None:
+        for _ in range(_ACCEPTS_PER_TURN):
+            try:
+                sock, addr = self.sock.accept()
+            except BlockingIOError:
                 return
-            except SSL.SysCallError as exc:
-                if exc.args[0] != errno.EINTR:
-                    raise
-
-    def _recv(self) -> bytes:
-        while True:
-            try:
-                return self.tls.recv(_READ)
-            except SSL.ZeroReturnError:
-                return b""
-            except SSL.SysCallError as exc:
-                if exc.args[0] != errno.EINTR:  # a signal (SIGHUP, a profiler) interrupted the read
-                    raise
-
-    def _sendall(self, data: bytes) -> None:
-        """pyOpenSSL's sendall, but a write interrupted by a signal is retried with the same bytes."""
-        view, offset = memoryview(data), 0
-        while offset < len(data):
-            try:
-                offset += self.tls.send(view[offset : offset + _READ])
-            except SSL.SysCallError as exc:
-                if exc.args[0] != errno.EINTR:
-                    raise
-            except SSL.WantWriteError:
+            except OSError as exc:
+                log.warning("TLS listener: accept failed: %s", exc)  # e.g. out of file descriptors
+                if exc.errno in (errno.EMFILE, errno.ENFILE) and self._shed(now):
+                    continue
+                self.selector.unregister(self.sock)  # not a busy loop while the condition lasts
+                self._accept_paused_until = now + ACCEPT_PAUSE
+                return
+            if len(self.connections) >= self.cap and not self._shed(now):
+                log.warning("TLS listener: %d connections busy, closing a new one", self.cap)
+                sock.close()
                 continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = FrontConnection(self, sock, addr[0], now)
+            self.connections[id(conn)] = conn
+            self._ready(conn, now)  # registers it; a client may have sent its hello already
 
-    def _send(self, method: bytes, reply: _Reply) -> None:
-        headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
-        headers.append(("content-length", str(len(reply.body))))
-        try:
-            reason = http.HTTPStatus(reply.status).phrase.encode()
-        except ValueError:
-            reason = b""
-        out = self.http.send(h11.Response(status_code=reply.status, headers=headers, reason=reason))
-        if method != b"HEAD" and reply.body:
-            out += self.http.send(h11.Data(data=reply.body))
-        out += self.http.send(h11.EndOfMessage())
-        self._sendall(out)
+    def _shed(self, now: float) -> bool:
+        """Close the connection that has waited longest on its client (idle ones first)."""
+        waiting = [c for c in self.connections.values() if c.phase in WAITING]
+        if not waiting:
+            return False
+        victim = min(waiting, key=lambda c: (_SHED_ORDER[c.phase], c.since))
+        log.debug(
+            "TLS listener: at %d connections, closing one %s since %.1fs",
+            self.cap,
+            victim.phase.value,
+            now - victim.since,
+        )
+        victim.close()
+        return True
 
-    def _close(self) -> None:
-        try:
-            self.tls.shutdown()
-        except (SSL.Error, OSError):
-            pass
-        self.sock.close()
+    def _sweep(self, now: float) -> None:
+        if self._accept_paused_until and now >= self._accept_paused_until:
+            self._accept_paused_until = 0.0
+            self.selector.register(self.sock, selectors.EVENT_READ, None)
+        for conn in list(self.connections.values()):
+            if conn.deadline is not None and now >= conn.deadline:
+                conn.expire(now)
 
-
-def _peer_certificates(conn: SSL.Connection) -> tuple[bytes, ...]:
-    """The client's certificate first, then the chain it sent (server side, OpenSSL omits the leaf)."""
-    leaf = conn.get_peer_certificate()
-    if leaf is None:
-        return ()
-    chain = conn.get_peer_cert_chain() or []
-    out = [crypto.dump_certificate(crypto.FILETYPE_ASN1, leaf)]
-    for cert in chain:
-        der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
-        if der != out[0]:
-            out.append(der)
-    return tuple(out)
+    def _shut(self) -> None:
+        for conn in list(self.connections.values()):
+            conn.close()
+        self.pool.shutdown(wait=False)
+        app = self.app
+        if app.runner is not None:
+            app.runner.close()
+        if app.dispatcher is not None:
+            app.dispatcher.pool.close()
+        for sock in (self.sock, self._wake_r, self._wake_w):
+            try:
+                sock.close()
+            except OSError:
+                pass
+        self.selector.close()
+        self.stopped.set()

@@ -1,0 +1,372 @@
+"""One client connection of the TLS front (``server/tls_front.py``), as a non-blocking state machine.
+
+The front's single reactor thread drives every connection: the TLS handshake, reading request
+headers and the whole body, writing the answer. Only a complete request leaves the reactor, for
+the front's small request pool, so a client that is slow, silent or idle costs a socket and a few
+kilobytes, never a thread. Each phase has a deadline, with Go's ``net/http`` semantics for the
+listener's settings (see :class:`Timeouts`); the reactor's sweep calls :meth:`expire` past it.
+"""
+
+from __future__ import annotations
+
+import enum
+import http
+import logging
+import selectors
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import h11
+from OpenSSL import SSL, crypto
+
+from .config import ListenerConfig
+from .intake import TIMEOUT_BODY, TIMEOUT_HEADERS
+from .peer import PeerTLS
+
+log = logging.getLogger("tessera.server")
+
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+_CHUNK = 65536
+_READS_PER_TURN = 16  # records read per readiness event, so one fast sender cannot hog the reactor
+
+
+def _first_set(*seconds: int) -> float | None:
+    """The first non-zero setting (Go's fallbacks), or None: no limit."""
+    return next((float(s) for s in seconds if s > 0), None)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds each phase may last (None: no limit), derived as Go's ``http.Server`` derives them.
+
+    The handshake gets the shortest of the read, header and write timeouts; request headers get
+    ``http_read_header_timeout`` (else ``http_read_timeout``) from the request's first byte; the
+    whole request, body included, ``http_read_timeout``; an idle keep-alive connection
+    ``http_idle_timeout`` (else ``http_read_timeout``); writing the answer ``http_write_timeout``.
+    """
+
+    handshake: float | None
+    header: float | None
+    request: float | None
+    idle: float | None
+    write: float | None
+
+    @classmethod
+    def of(cls, listener: ListenerConfig) -> Timeouts:
+        set_ = [s for s in (listener.http_read_header_timeout, listener.http_read_timeout) if s > 0]
+        set_ += [listener.http_write_timeout] if listener.http_write_timeout > 0 else []
+        return cls(
+            handshake=float(min(set_)) if set_ else None,
+            header=_first_set(listener.http_read_header_timeout, listener.http_read_timeout),
+            request=_first_set(listener.http_read_timeout),
+            idle=_first_set(listener.http_idle_timeout, listener.http_read_timeout),
+            write=_first_set(listener.http_write_timeout),
+        )
+
+
+class Phase(enum.Enum):
+    HANDSHAKE = "handshake"
+    HEADERS = "headers"  # waiting for (the rest of) a request's headers
+    BODY = "body"
+    RUNNING = "running"  # complete request in the pool: nothing read meanwhile
+    WRITING = "writing"
+    IDLE = "idle"  # keep-alive, between requests
+    CLOSED = "closed"
+
+
+READING = frozenset({Phase.HEADERS, Phase.BODY, Phase.IDLE})
+# Connections waiting on their client for a request: what is shed when the connection cap is reached.
+WAITING = frozenset({Phase.IDLE, Phase.HANDSHAKE, Phase.HEADERS})
+
+
+class Reply:
+    """The ``proto`` App._answer writes to, from a pool thread or the storage's syncer thread."""
+
+    def __init__(self, deliver: Callable[[int, list[tuple[str, str]], bytes], None]) -> None:
+        self.deliver = deliver
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.deliver(status, headers, body)
+
+
+class FrontConnection:
+    """A client connection; every method runs on the reactor thread (answers arrive through it too)."""
+
+    def __init__(self, front: Any, sock: socket.socket, remote_addr: str, now: float) -> None:
+        self.front = front
+        self.sock = sock
+        self.remote_addr = remote_addr
+        self.tls = SSL.Connection(front.context, sock)
+        self.tls.set_accept_state()
+        self.http = h11.Connection(h11.SERVER)
+        self.peer = PeerTLS()
+        self.phase = Phase.HANDSHAKE
+        self.since = now  # when the current phase began (the oldest waiting ones are shed first)
+        self.deadline = _after(now, front.timeouts.handshake)
+        self.started = now  # the current request's first byte
+        self.interest = 0
+        self.want = READ  # what OpenSSL last asked to wait for
+        self.out = b""
+        self.sent = 0
+        self.close_after_write = False
+        self.request: h11.Request | None = None
+        self.body = bytearray()
+        self.too_large = False
+
+    # -- events from the reactor ---------------------------------------------------------------
+
+    def ready(self, now: float) -> None:
+        """The socket is readable or writable: make what progress it allows."""
+        try:
+            if self.phase is Phase.HANDSHAKE:
+                self._handshake(now)
+            if self.out and self.phase is not Phase.CLOSED:
+                self._flush(now)
+            if self.phase in READING:
+                self._read(now)
+        except h11.RemoteProtocolError as exc:
+            self._bad_request(exc, now)
+        except (SSL.Error, OSError, h11.ProtocolError) as exc:
+            log.debug("TLS connection from %s ended: %s", self.remote_addr, exc)
+            self.close()
+        self._update_interest()
+
+    def expire(self, now: float) -> None:
+        """Past the phase's deadline: a body gets its 408, anything else is simply closed."""
+        if self.phase is Phase.BODY:
+            log.debug("request body from %s not complete in time", self.remote_addr)
+            self._answer_timeout(now)
+        else:
+            self.close()
+
+    def deliver(self, status: int, headers: list[tuple[str, str]], body: bytes, now: float) -> None:
+        """The answer to the running request, handed back to the reactor thread."""
+        if self.phase is not Phase.RUNNING or self.request is None:
+            return  # closed meanwhile (the server stopping)
+        try:
+            self._respond(status, headers, b"" if self.request.method == b"HEAD" else body, now)
+        except (SSL.Error, OSError, h11.ProtocolError) as exc:
+            log.debug("TLS connection from %s ended: %s", self.remote_addr, exc)
+            self.close()
+        self._update_interest()
+
+    def close(self) -> None:
+        if self.phase is Phase.CLOSED:
+            return
+        self.phase = Phase.CLOSED
+        self.front.forget(self)
+        try:
+            self.tls.shutdown()  # best effort: a close_notify if the socket takes it now
+        except (SSL.Error, OSError):
+            pass
+        self.sock.close()
+
+    # -- phases ------------------------------------------------------------------------------------
+
+    def _enter(self, phase: Phase, now: float, seconds: float | None) -> None:
+        self.phase, self.since, self.deadline = phase, now, _after(now, seconds)
+
+    def _handshake(self, now: float) -> None:
+        try:
+            self.tls.do_handshake()
+        except SSL.WantReadError:
+            self.want = READ
+            return
+        except SSL.WantWriteError:
+            self.want = WRITE
+            return
+        self.want = READ
+        self.peer = PeerTLS(_peer_certificates(self.tls))
+        self.started = now  # Go times the first request's headers from the end of the handshake
+        self._enter(Phase.HEADERS, now, self.front.timeouts.header)
+
+    def _read(self, now: float) -> None:
+        """Read and parse until OpenSSL has nothing more or the request is complete: nothing past
+        one record is buffered for a request still to come (a pipelining client waits its turn)."""
+        turns = 0
+        while self.phase in READING:
+            if turns >= _READS_PER_TURN and not self.tls.pending():
+                return  # the socket's readiness brings the reactor back
+            turns += 1
+            try:
+                data = self.tls.recv(_CHUNK)
+            except SSL.WantReadError:
+                self.want = READ
+                return
+            except SSL.WantWriteError:
+                self.want = WRITE
+                return
+            except (SSL.ZeroReturnError, SSL.SysCallError):  # closed, with or without a close_notify
+                data = b""
+            if self.phase is Phase.IDLE and data:
+                self.started = now  # the next request's headers are timed from its first byte
+                self._enter(Phase.HEADERS, now, self.front.timeouts.header)
+            self.http.receive_data(data)
+            self._advance(now)
+            if not data:
+                return
+
+    def _advance(self, now: float) -> None:
+        """Take the parsed events: a complete request goes to the pool."""
+        while self.phase in READING:
+            event = self.http.next_event()
+            if event is h11.NEED_DATA:
+                if self.http.they_are_waiting_for_100_continue and not self.out:
+                    self._queue(self.http.send(h11.InformationalResponse(status_code=100, headers=[])))
+                    self._flush(now)
+                return
+            if isinstance(event, h11.Request):
+                self.request, self.body, self.too_large = event, bytearray(), False
+                self.phase = Phase.BODY  # its deadline counts from the request's first byte (Go)
+                self.deadline = _after(self.started, self.front.timeouts.request)
+            elif isinstance(event, h11.Data):
+                self._take(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self._submit(now)
+            else:  # ConnectionClosed, or PAUSED after a close
+                self.close()
+
+    def _take(self, data: bytes) -> None:
+        # Past the limit the rest is read and dropped (memory stays bounded), so that the client,
+        # still sending, does get its 413 rather than a reset connection.
+        self.too_large = self.too_large or len(self.body) + len(data) > self.front.max_request_size
+        if self.too_large:
+            self.body.clear()
+        else:
+            self.body += data
+
+    def _submit(self, now: float) -> None:
+        """The complete request to the App, answered through a :class:`Reply` from whichever thread."""
+        self._enter(Phase.RUNNING, now, None)
+        request, body = self.request, None if self.too_large else bytes(self.body)
+        self.body = bytearray()
+        assert request is not None
+        reply = Reply(lambda status, headers, payload: self.front.delivered(self, status, headers, payload))
+        path, _, query = request.target.decode("latin-1").partition("?")
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
+        method = request.method.decode("ascii").upper()
+        # ``tls`` is the PeerTLS: truthy, and it carries the client's certificates to the request.
+        path = unquote(path, errors="replace")
+        self.front.run(
+            (reply, method, path, query.encode("latin-1"), headers, body, self.remote_addr, self.peer)
+        )
+
+    def _respond(self, status: int, headers: list[tuple[str, str]], body: bytes, now: float) -> None:
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers.append(("content-length", str(len(body))))
+        try:
+            reason = http.HTTPStatus(status).phrase.encode()
+        except ValueError:
+            reason = b""
+        out = self.http.send(h11.Response(status_code=status, headers=headers, reason=reason))
+        if body:
+            out += self.http.send(h11.Data(data=body))
+        out += self.http.send(h11.EndOfMessage())
+        self._queue(out)
+        self._enter(Phase.WRITING, now, self.front.timeouts.write)
+        self._flush(now)
+
+    def _answer_timeout(self, now: float) -> None:
+        """Go answers a body past its read deadline with an error and closes; so does this, with 408."""
+        self.close_after_write = True
+        head = b"HTTP/1.1 408 Request Timeout\r\n" + b"".join(
+            f"{k}: {v}\r\n".encode("latin-1") for k, v in TIMEOUT_HEADERS
+        )
+        self._queue(head + f"content-length: {len(TIMEOUT_BODY)}\r\n\r\n".encode() + TIMEOUT_BODY)
+        self._enter(Phase.WRITING, now, self.front.timeouts.write or 1.0)
+        try:
+            self._flush(now)
+        except (SSL.Error, OSError):
+            self.close()
+        self._update_interest()
+
+    def _bad_request(self, exc: h11.RemoteProtocolError, now: float) -> None:
+        """Go's server answers a request it cannot parse with a plain 400 and closes."""
+        log.debug("malformed request from %s: %s", self.remote_addr, exc)
+        if self.http.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            self.close()
+            return
+        body = b"400 Bad Request"
+        head = (
+            f"HTTP/1.1 {exc.error_status_hint} Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+        )
+        self.close_after_write = True
+        self._queue(head.encode("latin-1") + body)
+        self._enter(Phase.WRITING, now, self.front.timeouts.write or 1.0)
+        try:
+            self._flush(now)
+        except (SSL.Error, OSError):
+            self.close()
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def _queue(self, data: bytes) -> None:
+        self.out = self.out[self.sent :] + data if self.out else data
+        self.sent = 0
+
+    def _flush(self, now: float) -> None:
+        view = memoryview(self.out)
+        while self.sent < len(self.out):
+            try:
+                self.sent += self.tls.send(view[self.sent : self.sent + _CHUNK])
+            except SSL.WantWriteError:
+                self.want = WRITE
+                return
+            except SSL.WantReadError:
+                self.want = READ
+                return
+        self.out, self.sent, self.want = b"", 0, READ
+        if self.phase is Phase.WRITING:
+            self._written(now)
+
+    def _written(self, now: float) -> None:
+        """The answer is out: next request on a kept-alive connection, else close."""
+        if self.close_after_write or not (
+            self.http.our_state is h11.DONE and self.http.their_state is h11.DONE
+        ):
+            self.close()
+            return
+        self.http.start_next_cycle()
+        self.request = None
+        if self.http.trailing_data[0]:  # a pipelined request already in
+            self.started = now
+            self._enter(Phase.HEADERS, now, self.front.timeouts.header)
+            self._advance(now)
+        else:
+            self._enter(Phase.IDLE, now, self.front.timeouts.idle)
+        if self.phase in READING and self.tls.pending():
+            self._read(now)  # decrypted already: no readiness event would announce it
+
+    def _update_interest(self) -> None:
+        """Register with the reactor for what the connection waits on now."""
+        if self.phase is Phase.CLOSED:
+            return
+        # Running: nothing is read until the answer is out (a pipelining client waits its turn).
+        waiting = self.phase is Phase.HANDSHAKE or self.phase in READING or bool(self.out)
+        events = self.want if waiting else 0
+        if events != self.interest:
+            self.front.watch(self, self.interest, events)
+            self.interest = events
+
+
+def _after(now: float, seconds: float | None) -> float | None:
+    return None if seconds is None else now + seconds
+
+
+def _peer_certificates(conn: SSL.Connection) -> tuple[bytes, ...]:
+    """The client's certificate first, then the chain it sent (server side, OpenSSL omits the leaf)."""
+    leaf = conn.get_peer_certificate()
+    if leaf is None:
+        return ()
+    chain = conn.get_peer_cert_chain() or []
+    out = [crypto.dump_certificate(crypto.FILETYPE_ASN1, leaf)]
+    for cert in chain:
+        der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+        if der != out[0]:
+            out.append(der)
+    return tuple(out)

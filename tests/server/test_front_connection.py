@@ -1,0 +1,31 @@
+"""How the TLS front derives each phase's deadline from the listener's settings, as Go's ``http.Server``
+does (``server/front_connection.py``); the deadlines themselves are tested against a running server in
+``tests/server/test_hostile_clients.py``."""
+
+from __future__ import annotations
+
+from tessera.server.config import ListenerConfig
+from tessera.server.front_connection import Timeouts
+
+
+def test_defaults_are_vaults() -> None:
+    assert Timeouts.of(ListenerConfig()) == Timeouts(
+        handshake=10, header=10, request=30, idle=300, write=None
+    )
+
+
+def test_zero_header_and_idle_timeouts_fall_back_to_the_read_timeout() -> None:
+    limits = ListenerConfig(http_read_header_timeout=0, http_idle_timeout=0, http_read_timeout=7)
+    assert Timeouts.of(limits) == Timeouts(handshake=7, header=7, request=7, idle=7, write=None)
+
+
+def test_the_handshake_gets_the_shortest_timeout_set() -> None:
+    limits = ListenerConfig(http_read_header_timeout=0, http_read_timeout=30, http_write_timeout=4)
+    assert Timeouts.of(limits).handshake == 4
+
+
+def test_all_zero_means_no_limits() -> None:
+    limits = ListenerConfig(
+        http_read_header_timeout=0, http_read_timeout=0, http_idle_timeout=0, http_write_timeout=0
+    )
+    assert Timeouts.of(limits) == Timeouts(handshake=None, header=None, request=None, idle=None, write=None)
