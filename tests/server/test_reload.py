@@ -1,0 +1,211 @@
+"""SIGHUP reloads each TLS listener's certificate and key, as Vault's listeners do: new
+connections get the renewed certificate, connections already open keep working, and a
+replacement that does not load leaves the old certificate in place with an error in the log."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from tests.helpers.http import call
+from tests.helpers.pki import Issuer, Pem
+from tests.helpers.servers import TesseraServer, free_port, hcl_config
+
+WAIT = 30.0  # seconds: a busy machine starts a granian server slowly
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _client_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the serial is what the test reads, not trust
+    return ctx
+
+
+def served_serial(address: str) -> int | None:
+    """The serial of the certificate a new TLS connection to ``address`` sees (None: no handshake)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with (
+            socket.create_connection((host, int(port)), timeout=5) as raw,
+            _client_context().wrap_socket(raw) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError):
+        return None
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def serves(address: str, pem: Pem, times: int = 5) -> bool:
+    """``times`` new connections in a row all see ``pem`` (no old server left to answer)."""
+    return all(served_serial(address) == pem.certificate.serial_number for _ in range(times))
+
+
+def _install(pem: Pem, cert: Path, key: Path) -> None:
+    """As an operator renews: new files moved over the configured paths."""
+    for source, target in ((pem.cert, cert), (pem.key, key)):
+        staged = target.with_suffix(".new")
+        shutil.copyfile(source, staged)
+        staged.replace(target)
+
+
+class Setup:
+    def __init__(self, tmp_path: Path) -> None:
+        self.ca = Issuer.root(tmp_path)
+        self.a = self._server_cert("server-a")
+        self.b = self._server_cert("server-b")
+        self.cert, self.key = tmp_path / "listener.pem", tmp_path / "listener.key"
+        _install(self.a, self.cert, self.key)
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+
+    def _server_cert(self, name: str) -> Pem:
+        return self.ca.issue(name, ips=("127.0.0.1",), usage=ExtendedKeyUsageOID.SERVER_AUTH)
+
+    def config(self, **options: str) -> str:
+        return hcl_config(self.port, tls_cert_file=self.cert, tls_key_file=self.key, **options)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Setup:
+    return Setup(tmp_path)
+
+
+@pytest.fixture
+def server(setup: Setup, tmp_path: Path) -> Iterator[TesseraServer]:
+    config = tmp_path / "tessera.hcl"
+    config.write_text(setup.config())
+    server = TesseraServer(config=config).start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def _tls_connection(setup: Setup) -> ssl.SSLSocket:
+    raw = socket.create_connection(("127.0.0.1", setup.port), timeout=WAIT)
+    return _client_context().wrap_socket(raw)
+
+
+def _response(conn: ssl.SSLSocket) -> bytes:
+    """One response, read to its end (the server says how long it is)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        assert chunk, data
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_sighup_serves_the_new_certificate_and_lets_requests_in_flight_finish(
+    setup: Setup, server: TesseraServer
+) -> None:
+    assert serves(setup.address, setup.a)
+    # A request in flight across the swap: its headers and half its body sent on certificate A.
+    conn = _tls_connection(setup)
+    body = b'{"secret_shares": 1, "secret_threshold": 1}'
+    conn.sendall(
+        b"PUT /v1/sys/init HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body[:10]
+    )
+
+    _install(setup.b, setup.cert, setup.key)
+    server._signal(signal.SIGHUP)
+    _wait_for(lambda: serves(setup.address, setup.b), "new connections to see certificate B")
+    assert "serving its renewed TLS certificate" in server.output()
+
+    # The old server finishes it: the rest of the body, then the answer (the vault initialised).
+    conn.sendall(body[10:])
+    answer = _response(conn)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert b'"root_token"' in answer
+    assert x509.load_der_x509_certificate(conn.getpeercert(binary_form=True)) == setup.a.certificate
+    conn.close()
+    status, initialized, _ = call(server.addr, "GET", "sys/init", verify=False)
+    assert (status, initialized) == (200, {"initialized": True})
+    assert server.running
+
+
+def test_a_sighup_with_unchanged_files_keeps_connections_open(setup: Setup, server: TesseraServer) -> None:
+    """Log rotation sends SIGHUPs too: with the same certificate, nothing is swapped."""
+    conn = _tls_connection(setup)
+    conn.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert _response(conn).startswith(b"HTTP/1.1 501")
+    server._signal(signal.SIGHUP)
+    _wait_for(lambda: "TLS certificate unchanged" in server.output(), "the SIGHUP to be handled")
+    conn.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert _response(conn).startswith(b"HTTP/1.1 501")  # the same keep-alive connection
+    conn.close()
+    assert serves(setup.address, setup.a)
+    assert "serving its renewed TLS certificate" not in server.output()
+
+
+@pytest.mark.parametrize("breakage", ["mismatched key", "missing key"])
+def test_a_broken_replacement_keeps_the_old_certificate(
+    setup: Setup, server: TesseraServer, breakage: str
+) -> None:
+    assert serves(setup.address, setup.a)
+    if breakage == "mismatched key":
+        shutil.copyfile(setup.b.cert, setup.cert)  # B's certificate, A's key
+        reason = "tls: private key does not match public key"
+    else:
+        setup.key.unlink()
+        reason = f"open {setup.key}: no such file or directory"
+    server._signal(signal.SIGHUP)
+    _wait_for(lambda: "error encountered reloading listener" in server.output(), "the reload error")
+    assert (
+        f"Error(s) were encountered during reload: error encountered reloading listener "
+        f"{setup.address}: {reason}; it keeps its previous certificate"
+    ) in server.output()
+    assert serves(setup.address, setup.a)
+    assert server.running
+
+    # Once the files are right, the next SIGHUP takes them.
+    _install(setup.b, setup.cert, setup.key)
+    server._signal(signal.SIGHUP)
+    _wait_for(lambda: serves(setup.address, setup.b), "certificate B after the files were fixed")
+
+
+def test_sighup_reloads_the_worker_processes_too(setup: Setup, tmp_path: Path) -> None:
+    config = tmp_path / "tessera.hcl"
+    config.write_text(
+        setup.config(storage="sqlite", storage_options={"path": str(tmp_path / "t.db")}) + "workers = 2\n"
+    )
+    worker = f"127.0.0.1:{free_port()}"
+    server = TesseraServer(config=config, env={"TESSERA_WORKER_LISTEN": worker}).start()
+    try:
+        _wait_for(lambda: serves(worker, setup.a, times=1), "the worker to listen on certificate A")
+        _install(setup.b, setup.cert, setup.key)
+        server._signal(signal.SIGHUP)  # to the active process, which passes it on
+        _wait_for(lambda: serves(setup.address, setup.b), "the active process to serve certificate B")
+        _wait_for(lambda: serves(worker, setup.b), "the worker process to serve certificate B")
+        assert server.running
+    finally:
+        server.cleanup()
