@@ -209,3 +209,31 @@ def test_sighup_reloads_the_worker_processes_too(setup: Setup, tmp_path: Path) -
         assert server.running
     finally:
         server.cleanup()
+
+
+def test_the_tls_front_takes_the_new_certificate_for_new_connections(setup: Setup, tmp_path: Path) -> None:
+    """A listener that asks for client certificates (tls_front.py): open connections keep theirs."""
+    config = tmp_path / "tessera.hcl"
+    config.write_text(
+        setup.config().replace("  tls_key_file", "  tls_disable_client_certs = false\n  tls_key_file")
+    )
+    server = TesseraServer(config=config).start()
+    try:
+        conn = _tls_connection(setup)
+        conn.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _response(conn).startswith(b"HTTP/1.1 501")
+
+        shutil.copyfile(setup.b.cert, setup.cert)  # B's certificate, A's key: refused
+        server._signal(signal.SIGHUP)
+        _wait_for(lambda: "error encountered reloading listener" in server.output(), "the reload error")
+        assert "tls: private key does not match public key" in server.output()
+        assert serves(setup.address, setup.a)
+
+        _install(setup.b, setup.cert, setup.key)
+        server._signal(signal.SIGHUP)
+        _wait_for(lambda: serves(setup.address, setup.b), "new connections to see certificate B")
+        conn.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _response(conn).startswith(b"HTTP/1.1 501")  # the connection made on A still serves
+        conn.close()
+    finally:
+        server.cleanup()

@@ -15,6 +15,7 @@ that does not load keeps the old server serving, and the error is logged as Vaul
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -117,33 +118,49 @@ class Listeners:
         if digest == slot.served:  # unchanged (a SIGHUP for log rotation): connections stay as they are
             log.info("listener %s: TLS certificate unchanged", listener.address)
             return
-        if _is_tls_front(slot.server):  # a new context, which new connections take
-            slot.server.context = _front_context(listener)
-            slot.served = digest
-            log.info("listener %s: serving its renewed TLS certificate", listener.address)
-            return
-        assert slot.build is not None
+        old: Any = None
         snapshot = Path(tempfile.mkdtemp(prefix="tessera-tls-", dir=_private_tmp()))
         try:
             files = _snapshot(contents, snapshot)
             _check_pair(files)
-            before = listening_sockets(listener.host_port[1])
-            new = slot.build(listener, files)
-            old_task = slot.task
-            fresh = Slot(new, listener, slot.build)
-            fresh.start()
-            await _wait_listening(fresh, listener.host_port[1], before)
+            if _is_tls_front(slot.server):  # a new context, which new connections take
+                slot.server.context = _front_context(_with_files(listener, files))
+            else:
+                old = await self._start_replacement(slot, files)
         finally:
-            shutil.rmtree(snapshot, ignore_errors=True)  # granian has read its files by now
-        old = slot.server
-        slot.server, slot.task, slot.served = new, fresh.task, digest
-        self._swapped.set()
+            shutil.rmtree(snapshot, ignore_errors=True)  # loaded by now: nothing reads them again
+        slot.served = digest
         log.info("listener %s: serving its renewed TLS certificate", listener.address)
-        # Gracefully: requests in flight finish (hyper closes idle keep-alive connections, and
-        # their clients reconnect to the new server).
-        getattr(old, "retire", old.stop)()
-        if old_task is not None:
-            await asyncio.wait([old_task])
+        if old is not None:
+            await _retire(*old)
+
+    async def _start_replacement(self, slot: Slot, files: TLSFiles) -> tuple[Any, asyncio.Task[None] | None]:
+        """The listener's new server, listening; returns the old one (still serving)."""
+        assert slot.listener is not None and slot.build is not None
+        port = slot.listener.host_port[1]
+        before = listening_sockets(port)
+        fresh = Slot(slot.build(slot.listener, files), slot.listener, slot.build)
+        fresh.start()
+        await _wait_listening(fresh, port, before)
+        old = slot.server, slot.task
+        slot.server, slot.task = fresh.server, fresh.task
+        self._swapped.set()
+        return old
+
+
+async def _retire(server: Any, task: asyncio.Task[None] | None) -> None:
+    """Gracefully: requests in flight finish (hyper closes idle keep-alive connections, whose
+    clients reconnect to the new server)."""
+    getattr(server, "retire", server.stop)()
+    if task is not None:
+        await asyncio.wait([task])
+
+
+def _with_files(listener: ListenerConfig, files: TLSFiles) -> ListenerConfig:
+    ca = str(files.ca) if files.ca else listener.tls_client_ca_file
+    return dataclasses.replace(
+        listener, tls_cert_file=str(files.cert), tls_key_file=str(files.key), tls_client_ca_file=ca
+    )
 
 
 class ReloadError(Exception):
