@@ -167,7 +167,7 @@ def test_a_sighup_with_unchanged_files_keeps_connections_open(setup: Setup, serv
     assert "serving its renewed TLS certificate" not in server.output()
 
 
-@pytest.mark.parametrize("breakage", ["mismatched key", "missing key"])
+@pytest.mark.parametrize("breakage", ["mismatched key", "missing key", "not a certificate"])
 def test_a_broken_replacement_keeps_the_old_certificate(
     setup: Setup, server: TesseraServer, breakage: str
 ) -> None:
@@ -175,9 +175,12 @@ def test_a_broken_replacement_keeps_the_old_certificate(
     if breakage == "mismatched key":
         shutil.copyfile(setup.b.cert, setup.cert)  # B's certificate, A's key
         reason = "tls: private key does not match public key"
-    else:
+    elif breakage == "missing key":
         setup.key.unlink()
         reason = f"open {setup.key}: no such file or directory"
+    else:
+        setup.cert.write_text("half a certificate: the copy was interrupted\n")
+        reason = "tls: failed to find any PEM data in certificate input"
     server._signal(signal.SIGHUP)
     _wait_for(lambda: "error encountered reloading listener" in server.output(), "the reload error")
     assert (

@@ -28,6 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
 from .config import ListenerConfig
 
 log = logging.getLogger("tessera.server")
@@ -67,6 +71,7 @@ class Listeners:
         self.slots: list[Slot] = []
         self._swapped = asyncio.Event()
         self._lock = asyncio.Lock()
+        self.stopping = False
 
     def add(self, server: Any, listener: ListenerConfig | None = None, build: Builder | None = None) -> None:
         slot = Slot(server, listener, build)
@@ -85,12 +90,15 @@ class Listeners:
             swapped = asyncio.ensure_future(self._swapped.wait())
             done, _ = await asyncio.wait([*tasks, swapped], return_when=asyncio.FIRST_COMPLETED)
             swapped.cancel()
-            failed = [t for t in done if t is not swapped and not t.cancelled() and t.exception()]
+            # A server retired by a reload may end as it likes; a current one failing ends them all.
+            current = {slot.task for slot in self.slots}
+            failed = [t for t in done if t in current and not t.cancelled() and t.exception()]
             if failed:
                 self.stop()  # as asyncio.gather did: one listener failing ends the server
                 raise failed[0].exception()  # type: ignore[misc]
 
     def stop(self) -> None:
+        self.stopping = True
         for slot in self.slots:
             slot.server.stop()
 
@@ -142,6 +150,9 @@ class Listeners:
         fresh = Slot(slot.build(slot.listener, files), slot.listener, slot.build)
         fresh.start()
         await _wait_listening(fresh, port, before)
+        if self.stopping:  # SIGTERM meanwhile: the new server stops with the rest
+            await _retire(fresh.server, fresh.task)
+            raise ReloadError("the server is shutting down")
         old = slot.server, slot.task
         slot.server, slot.task = fresh.server, fresh.task
         self._swapped.set()
@@ -186,10 +197,9 @@ def _front_context(listener: ListenerConfig) -> Any:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return f"open {exc.filename}: no such file or directory"
-    if isinstance(exc, ssl.SSLError) and "KEY_VALUES_MISMATCH" in str(exc):
-        return "tls: private key does not match public key"
+    """Go's words where Vault's reload would say the same (``open ...: no such file or directory``)."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"open {exc.filename}: {exc.strerror.lower()}"
     return str(exc) or type(exc).__name__
 
 
@@ -227,7 +237,22 @@ def _snapshot(contents: tuple[bytes, bytes, bytes | None], directory: Path) -> T
 
 
 def _check_pair(files: TLSFiles) -> None:
-    """The key must belong to the certificate (OpenSSL checks, as Go's tls.X509KeyPair)."""
+    """What Go's ``tls.X509KeyPair`` checks, in its words, then OpenSSL's view (granian's)."""
+    try:
+        leaf = x509.load_pem_x509_certificates(files.cert.read_bytes())[0]
+    except ValueError:
+        raise ReloadError("tls: failed to find any PEM data in certificate input") from None
+    try:
+        key = serialization.load_pem_private_key(files.key.read_bytes(), password=None)
+    except TypeError:  # encrypted: granian would ask for the passphrase on the terminal
+        raise ReloadError("tls: the private key is encrypted (no passphrase can be given)") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ReloadError("tls: failed to find any PEM data in key input") from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if leaf.public_key().public_bytes(serialization.Encoding.DER, public) != key.public_key().public_bytes(
+        serialization.Encoding.DER, public
+    ):
+        raise ReloadError("tls: private key does not match public key")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(files.cert), str(files.key))
     if files.ca is not None:
