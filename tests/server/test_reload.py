@@ -184,8 +184,8 @@ def test_a_broken_replacement_keeps_the_old_certificate(
     server._signal(signal.SIGHUP)
     _wait_for(lambda: "error encountered reloading listener" in server.output(), "the reload error")
     assert (
-        f"Error(s) were encountered during reload: error encountered reloading listener "
-        f"{setup.address}: {reason}; it keeps its previous certificate"
+        "Error(s) were encountered during reload: 1 error occurred:\n"
+        f"\t* error encountered reloading listener: {reason} (listener {setup.address} keeps its previous certificate)"
     ) in server.output()
     assert serves(setup.address, setup.a)
     assert server.running

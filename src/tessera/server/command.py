@@ -396,8 +396,9 @@ def reload_tls_soon(listeners: Listeners) -> None:
     """The certificate swap runs on the loop (it waits for the new servers to listen)."""
 
     async def reload() -> None:
-        for error in await listeners.reload_tls():
-            log.error("Error(s) were encountered during reload: %s", error)
+        errors = await listeners.reload_tls()
+        if errors:
+            log.error("Error(s) were encountered during reload: %s", multierror(errors))
 
     task = asyncio.get_running_loop().create_task(reload())
     _RELOADS.add(task)  # the loop keeps only weak references to tasks
@@ -405,6 +406,12 @@ def reload_tls_soon(listeners: Listeners) -> None:
 
 
 _RELOADS: set[asyncio.Task[None]] = set()
+
+
+def multierror(errors: list[str]) -> str:
+    """Errors listed as Vault's (hashicorp/go-multierror) lists them."""
+    head = "1 error occurred:" if len(errors) == 1 else f"{len(errors)} errors occurred:"
+    return head + "".join(f"\n\t* {error}" for error in errors)
 
 
 def _reload_audit(core: Core) -> None:

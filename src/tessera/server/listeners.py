@@ -113,8 +113,8 @@ class Listeners:
                     await self._reload_slot(slot)
                 except (OSError, ssl.SSLError, ValueError, ReloadError) as exc:
                     errors.append(
-                        f"error encountered reloading listener {slot.listener.address}: {_reason(exc)}"
-                        "; it keeps its previous certificate"
+                        f"error encountered reloading listener: {_reason(exc)}"
+                        f" (listener {slot.listener.address} keeps its previous certificate)"
                     )
         return errors
 
