@@ -8,88 +8,24 @@ import shutil
 import signal
 import socket
 import ssl
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.helpers.http import call
-from tests.helpers.pki import Issuer, Pem
-from tests.helpers.servers import TesseraServer, free_port, hcl_config
-
-WAIT = 30.0  # seconds: a busy machine starts a granian server slowly
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def _client_context() -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the serial is what the test reads, not trust
-    return ctx
-
-
-def served_serial(address: str) -> int | None:
-    """The serial of the certificate a new TLS connection to ``address`` sees (None: no handshake)."""
-    host, _, port = address.rpartition(":")
-    try:
-        with (
-            socket.create_connection((host, int(port)), timeout=5) as raw,
-            _client_context().wrap_socket(raw) as tls,
-        ):
-            der = tls.getpeercert(binary_form=True)
-    except (OSError, ssl.SSLError):
-        return None
-    assert der is not None
-    return x509.load_der_x509_certificate(der).serial_number
-
-
-def serves(address: str, pem: Pem, times: int = 5) -> bool:
-    """``times`` new connections in a row all see ``pem`` (no old server left to answer)."""
-    return all(served_serial(address) == pem.certificate.serial_number for _ in range(times))
-
-
-def _install(pem: Pem, cert: Path, key: Path) -> None:
-    """As an operator renews: new files moved over the configured paths."""
-    for source, target in ((pem.cert, cert), (pem.key, key)):
-        staged = target.with_suffix(".new")
-        shutil.copyfile(source, staged)
-        staged.replace(target)
-
-
-class Setup:
-    def __init__(self, tmp_path: Path) -> None:
-        self.ca = Issuer.root(tmp_path)
-        self.a = self._server_cert("server-a")
-        self.b = self._server_cert("server-b")
-        self.cert, self.key = tmp_path / "listener.pem", tmp_path / "listener.key"
-        _install(self.a, self.cert, self.key)
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-
-    def _server_cert(self, name: str) -> Pem:
-        return self.ca.issue(name, ips=("127.0.0.1",), usage=ExtendedKeyUsageOID.SERVER_AUTH)
-
-    def config(self, **options: str) -> str:
-        return hcl_config(self.port, tls_cert_file=self.cert, tls_key_file=self.key, **options)
+from tests.helpers.servers import TesseraServer, free_port
+from tests.helpers.tls_reload import WAIT, CertFiles, client_context, install, serves, wait_for
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Setup:
-    return Setup(tmp_path)
+def setup(tmp_path: Path) -> CertFiles:
+    return CertFiles(tmp_path)
 
 
 @pytest.fixture
-def server(setup: Setup, tmp_path: Path) -> Iterator[TesseraServer]:
+def server(setup: CertFiles, tmp_path: Path) -> Iterator[TesseraServer]:
     config = tmp_path / "tessera.hcl"
     config.write_text(setup.config())
     server = TesseraServer(config=config).start()
@@ -99,9 +35,9 @@ def server(setup: Setup, tmp_path: Path) -> Iterator[TesseraServer]:
         server.cleanup()
 
 
-def _tls_connection(setup: Setup) -> ssl.SSLSocket:
+def _tls_connection(setup: CertFiles) -> ssl.SSLSocket:
     raw = socket.create_connection(("127.0.0.1", setup.port), timeout=WAIT)
-    return _client_context().wrap_socket(raw)
+    return client_context().wrap_socket(raw)
 
 
 def _response(conn: ssl.SSLSocket) -> bytes:
@@ -125,7 +61,7 @@ def _response(conn: ssl.SSLSocket) -> bytes:
 
 
 def test_sighup_serves_the_new_certificate_and_lets_requests_in_flight_finish(
-    setup: Setup, server: TesseraServer
+    setup: CertFiles, server: TesseraServer
 ) -> None:
     assert serves(setup.address, setup.a)
     # A request in flight across the swap: its headers and half its body sent on certificate A.
@@ -136,9 +72,9 @@ def test_sighup_serves_the_new_certificate_and_lets_requests_in_flight_finish(
         b"Content-Length: %d\r\n\r\n" % len(body) + body[:10]
     )
 
-    _install(setup.b, setup.cert, setup.key)
+    install(setup.b, setup.cert, setup.key)
     server._signal(signal.SIGHUP)
-    _wait_for(lambda: serves(setup.address, setup.b), "new connections to see certificate B")
+    wait_for(lambda: serves(setup.address, setup.b), "new connections to see certificate B")
     assert "serving its renewed TLS certificate" in server.output()
 
     # The old server finishes it: the rest of the body, then the answer (the vault initialised).
@@ -153,13 +89,15 @@ def test_sighup_serves_the_new_certificate_and_lets_requests_in_flight_finish(
     assert server.running
 
 
-def test_a_sighup_with_unchanged_files_keeps_connections_open(setup: Setup, server: TesseraServer) -> None:
+def test_a_sighup_with_unchanged_files_keeps_connections_open(
+    setup: CertFiles, server: TesseraServer
+) -> None:
     """Log rotation sends SIGHUPs too: with the same certificate, nothing is swapped."""
     conn = _tls_connection(setup)
     conn.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert _response(conn).startswith(b"HTTP/1.1 501")
     server._signal(signal.SIGHUP)
-    _wait_for(lambda: "TLS certificate unchanged" in server.output(), "the SIGHUP to be handled")
+    wait_for(lambda: "TLS certificate unchanged" in server.output(), "the SIGHUP to be handled")
     conn.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert _response(conn).startswith(b"HTTP/1.1 501")  # the same keep-alive connection
     conn.close()
@@ -169,7 +107,7 @@ def test_a_sighup_with_unchanged_files_keeps_connections_open(setup: Setup, serv
 
 @pytest.mark.parametrize("breakage", ["mismatched key", "missing key", "not a certificate"])
 def test_a_broken_replacement_keeps_the_old_certificate(
-    setup: Setup, server: TesseraServer, breakage: str
+    setup: CertFiles, server: TesseraServer, breakage: str
 ) -> None:
     assert serves(setup.address, setup.a)
     if breakage == "mismatched key":
@@ -182,7 +120,7 @@ def test_a_broken_replacement_keeps_the_old_certificate(
         setup.cert.write_text("half a certificate: the copy was interrupted\n")
         reason = "tls: failed to find any PEM data in certificate input"
     server._signal(signal.SIGHUP)
-    _wait_for(lambda: "error encountered reloading listener" in server.output(), "the reload error")
+    wait_for(lambda: "error encountered reloading listener" in server.output(), "the reload error")
     assert (
         "Error(s) were encountered during reload: 1 error occurred:\n"
         f"\t* error encountered reloading listener: {reason} (listener {setup.address} keeps its previous certificate)"
@@ -191,12 +129,12 @@ def test_a_broken_replacement_keeps_the_old_certificate(
     assert server.running
 
     # Once the files are right, the next SIGHUP takes them.
-    _install(setup.b, setup.cert, setup.key)
+    install(setup.b, setup.cert, setup.key)
     server._signal(signal.SIGHUP)
-    _wait_for(lambda: serves(setup.address, setup.b), "certificate B after the files were fixed")
+    wait_for(lambda: serves(setup.address, setup.b), "certificate B after the files were fixed")
 
 
-def test_sighup_reloads_the_worker_processes_too(setup: Setup, tmp_path: Path) -> None:
+def test_sighup_reloads_the_worker_processes_too(setup: CertFiles, tmp_path: Path) -> None:
     config = tmp_path / "tessera.hcl"
     config.write_text(
         setup.config(storage="sqlite", storage_options={"path": str(tmp_path / "t.db")}) + "workers = 2\n"
@@ -204,17 +142,19 @@ def test_sighup_reloads_the_worker_processes_too(setup: Setup, tmp_path: Path) -
     worker = f"127.0.0.1:{free_port()}"
     server = TesseraServer(config=config, env={"TESSERA_WORKER_LISTEN": worker}).start()
     try:
-        _wait_for(lambda: serves(worker, setup.a, times=1), "the worker to listen on certificate A")
-        _install(setup.b, setup.cert, setup.key)
+        wait_for(lambda: serves(worker, setup.a, times=1), "the worker to listen on certificate A")
+        install(setup.b, setup.cert, setup.key)
         server._signal(signal.SIGHUP)  # to the active process, which passes it on
-        _wait_for(lambda: serves(setup.address, setup.b), "the active process to serve certificate B")
-        _wait_for(lambda: serves(worker, setup.b), "the worker process to serve certificate B")
+        wait_for(lambda: serves(setup.address, setup.b), "the active process to serve certificate B")
+        wait_for(lambda: serves(worker, setup.b), "the worker process to serve certificate B")
         assert server.running
     finally:
         server.cleanup()
 
 
-def test_the_tls_front_takes_the_new_certificate_for_new_connections(setup: Setup, tmp_path: Path) -> None:
+def test_the_tls_front_takes_the_new_certificate_for_new_connections(
+    setup: CertFiles, tmp_path: Path
+) -> None:
     """A listener that asks for client certificates (tls_front.py): open connections keep theirs."""
     config = tmp_path / "tessera.hcl"
     config.write_text(
@@ -228,13 +168,13 @@ def test_the_tls_front_takes_the_new_certificate_for_new_connections(setup: Setu
 
         shutil.copyfile(setup.b.cert, setup.cert)  # B's certificate, A's key: refused
         server._signal(signal.SIGHUP)
-        _wait_for(lambda: "error encountered reloading listener" in server.output(), "the reload error")
+        wait_for(lambda: "error encountered reloading listener" in server.output(), "the reload error")
         assert "tls: private key does not match public key" in server.output()
         assert serves(setup.address, setup.a)
 
-        _install(setup.b, setup.cert, setup.key)
+        install(setup.b, setup.cert, setup.key)
         server._signal(signal.SIGHUP)
-        _wait_for(lambda: serves(setup.address, setup.b), "new connections to see certificate B")
+        wait_for(lambda: serves(setup.address, setup.b), "new connections to see certificate B")
         conn.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert _response(conn).startswith(b"HTTP/1.1 501")  # the connection made on A still serves
         conn.close()
