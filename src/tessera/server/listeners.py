@@ -104,29 +104,36 @@ class Listeners:
 
     async def reload_tls(self) -> list[str]:
         """SIGHUP: each TLS listener's certificate and key read again; returns the errors."""
-        errors = []
+        errors: list[str] = []
+        retiring: list[asyncio.Task[None]] = []
         async with self._lock:  # two SIGHUPs in a row: one swap at a time
             for slot in self.slots:
                 if slot.listener is None or slot.listener.tls_disable:
                     continue
                 try:
-                    await self._reload_slot(slot)
+                    old = await self._reload_slot(slot)
                 except (OSError, ssl.SSLError, ValueError, ReloadError) as exc:
                     errors.append(
                         f"error encountered reloading listener: {_reason(exc)}"
                         f" (listener {slot.listener.address} keeps its previous certificate)"
                     )
+                else:
+                    if old is not None:
+                        retiring.append(old)
+        if retiring:  # outside the lock: an old server may take a while to finish its last requests
+            await asyncio.wait(retiring)
         return errors
 
-    async def _reload_slot(self, slot: Slot) -> None:
+    async def _reload_slot(self, slot: Slot) -> asyncio.Task[None] | None:
+        """The slot on its files as they are now; returns the replaced server's task, still finishing."""
         listener = slot.listener
         assert listener is not None
         contents = _read_files(listener)
         digest = _digest(contents)
         if digest == slot.served:  # unchanged (a SIGHUP for log rotation): connections stay as they are
             log.info("listener %s: TLS certificate unchanged", listener.address)
-            return
-        old: Any = None
+            return None
+        old = None
         snapshot = Path(tempfile.mkdtemp(prefix="tessera-tls-", dir=_private_tmp()))
         try:
             files = _snapshot(contents, snapshot)
@@ -139,11 +146,10 @@ class Listeners:
             shutil.rmtree(snapshot, ignore_errors=True)  # loaded by now: nothing reads them again
         slot.served = digest
         log.info("listener %s: serving its renewed TLS certificate", listener.address)
-        if old is not None:
-            await _retire(*old)
+        return old
 
-    async def _start_replacement(self, slot: Slot, files: TLSFiles) -> tuple[Any, asyncio.Task[None] | None]:
-        """The listener's new server, listening; returns the old one (still serving)."""
+    async def _start_replacement(self, slot: Slot, files: TLSFiles) -> asyncio.Task[None] | None:
+        """The listener's new server, listening, in the old one's place; returns the old one's task."""
         assert slot.listener is not None and slot.build is not None
         port = slot.listener.host_port[1]
         before = listening_sockets(port)
@@ -151,20 +157,19 @@ class Listeners:
         fresh.start()
         await _wait_listening(fresh, port, before)
         if self.stopping:  # SIGTERM meanwhile: the new server stops with the rest
-            await _retire(fresh.server, fresh.task)
+            _retire(fresh.server)
             raise ReloadError("the server is shutting down")
-        old = slot.server, slot.task
+        old_server, old_task = slot.server, slot.task
         slot.server, slot.task = fresh.server, fresh.task
         self._swapped.set()
-        return old
+        _retire(old_server)
+        return old_task
 
 
-async def _retire(server: Any, task: asyncio.Task[None] | None) -> None:
-    """Gracefully: requests in flight finish (hyper closes idle keep-alive connections, whose
-    clients reconnect to the new server)."""
+def _retire(server: Any) -> None:
+    """Stop accepting, gracefully: requests in flight finish (hyper closes idle keep-alive
+    connections, whose clients reconnect to the new server)."""
     getattr(server, "retire", server.stop)()
-    if task is not None:
-        await asyncio.wait([task])
 
 
 def _with_files(listener: ListenerConfig, files: TLSFiles) -> ListenerConfig:
