@@ -81,7 +81,8 @@ class Listeners:
 
     async def serve(self) -> None:
         for slot in self.slots:
-            slot.start()
+            if slot.task is None:
+                slot.start()
         while True:
             tasks = [slot.task for slot in self.slots if slot.task is not None]
             if all(task.done() for task in tasks):
