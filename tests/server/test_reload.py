@@ -17,6 +17,7 @@ from cryptography import x509
 from tests.helpers.http import call
 from tests.helpers.servers import TesseraServer, free_port
 from tests.helpers.tls_reload import WAIT, CertFiles, client_context, install, serves, wait_for
+from tests.helpers.workers import process_state, running_pair
 
 
 @pytest.fixture
@@ -180,3 +181,16 @@ def test_the_tls_front_takes_the_new_certificate_for_new_connections(
         conn.close()
     finally:
         server.cleanup()
+
+
+def test_a_worker_process_outlives_the_sighup_it_is_passed(tmp_path: Path) -> None:
+    """Plain-HTTP listeners have nothing to reload; the worker, signalled too, keeps running."""
+    with running_pair(tmp_path) as pair:
+        worker = pair.worker_pid()
+        assert pair.server.process is not None
+        pair.server._signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP received" in pair.server.output(), "the SIGHUP to be handled")
+        status, _ = pair.on("worker", "GET", "sys/health")
+        assert status == 200
+        assert pair.worker_pid() == worker  # the same process, not a replacement
+        assert process_state(worker) != "Z"
