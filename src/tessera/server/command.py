@@ -22,6 +22,7 @@ from . import logs
 from .app import App
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
 from .fdlimit import raise_open_file_limit
+from .listeners import Listeners, TLSFiles
 from .syshttp_keys import refused_key_endpoints
 
 log = logging.getLogger("tessera.server")
@@ -208,51 +209,69 @@ def core_config(cfg: ServerConfig, *, dev: bool, recovery: bool) -> CoreConfig:
     )
 
 
-def build_servers(cfg: ServerConfig, core: Core, *, recovery: bool = False, prepare: Any = None) -> list[Any]:
-    """One embedded server per listener (threaded or ASGI: see listen.py)."""
-    from granian.constants import SSLProtocols
-
-    from .listen import make_server
-
-    servers = []
+def build_listeners(
+    cfg: ServerConfig, core: Core, *, recovery: bool = False, prepare: Any = None
+) -> Listeners:
+    """One embedded server per listener (threaded or ASGI: see listen.py), rebuilt on SIGHUP."""
     ui = None
     if cfg.ui:
         from ..ui.assets import UIAssets
 
         ui = UIAssets.from_package()
+
+    def build(listener: ListenerConfig, files: TLSFiles | None = None) -> Any:
+        return build_server(listener, core, ui=ui, recovery=recovery, prepare=prepare, files=files)
+
+    listeners = Listeners()
     for listener in cfg.listeners:
-        host, port = listener.host_port
-        app_class: type[App] = App
-        if recovery:
-            from .recovery_app import RecoveryApp
+        listeners.add(build(listener), listener, build)
+    return listeners
 
-            app_class = RecoveryApp
-        app = app_class(core, max_request_size=listener.max_request_size)
-        app.ui = ui
-        app.refused_raw = refused_key_endpoints(listener)
-        app.unauthenticated_metrics_access = listener.unauthenticated_metrics_access
-        if prepare is not None:
-            prepare(app)
-        if not listener.tls_disable and listener.tls_disable_client_certs is False and not recovery:
-            # Client certificates reach the cert auth method only through this listener (tls_front.py),
-            # which a listener asks for explicitly: granian's TLS is faster, speaks HTTP/2 and guards
-            # against slow and idle clients.
-            from .tls_front import TLSFrontServer
 
-            servers.append(TLSFrontServer(app, host, port, listener))
-            continue
-        kwargs: dict[str, object] = {}
-        if not listener.tls_disable:
-            kwargs["ssl_cert"] = Path(listener.tls_cert_file)
-            kwargs["ssl_key"] = Path(listener.tls_key_file)
-            kwargs["ssl_protocol_min"] = (
-                SSLProtocols.tls13 if listener.tls_min_version == "tls13" else SSLProtocols.tls12
-            )
-            if listener.tls_client_ca_file:
-                kwargs["ssl_ca"] = Path(listener.tls_client_ca_file)
-                kwargs["ssl_client_verify"] = listener.tls_require_and_verify_client_cert
-        servers.append(make_server(app, host, port, limits=listener, **kwargs))
-    return servers
+def build_server(
+    listener: ListenerConfig,
+    core: Core,
+    *,
+    ui: Any = None,
+    recovery: bool = False,
+    prepare: Any = None,
+    files: TLSFiles | None = None,
+) -> Any:
+    """The server of one listener; ``files`` stand in for its certificate files (a reload's snapshot)."""
+    from granian.constants import SSLProtocols
+
+    from .listen import make_server
+
+    host, port = listener.host_port
+    app_class: type[App] = App
+    if recovery:
+        from .recovery_app import RecoveryApp
+
+        app_class = RecoveryApp
+    app = app_class(core, max_request_size=listener.max_request_size)
+    app.ui = ui
+    app.refused_raw = refused_key_endpoints(listener)
+    app.unauthenticated_metrics_access = listener.unauthenticated_metrics_access
+    if prepare is not None:
+        prepare(app)
+    if not listener.tls_disable and listener.tls_disable_client_certs is False and not recovery:
+        # Client certificates reach the cert auth method only through this listener (tls_front.py),
+        # which a listener asks for explicitly: granian's TLS is faster, speaks HTTP/2 and guards
+        # against slow and idle clients.
+        from .tls_front import TLSFrontServer
+
+        return TLSFrontServer(app, host, port, listener)
+    kwargs: dict[str, object] = {}
+    if not listener.tls_disable:
+        kwargs["ssl_cert"] = files.cert if files else Path(listener.tls_cert_file)
+        kwargs["ssl_key"] = files.key if files else Path(listener.tls_key_file)
+        kwargs["ssl_protocol_min"] = (
+            SSLProtocols.tls13 if listener.tls_min_version == "tls13" else SSLProtocols.tls12
+        )
+        if listener.tls_client_ca_file:
+            kwargs["ssl_ca"] = files.ca if files and files.ca else Path(listener.tls_client_ca_file)
+            kwargs["ssl_client_verify"] = listener.tls_require_and_verify_client_cert
+    return make_server(app, host, port, limits=listener, **kwargs)
 
 
 async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
@@ -276,7 +295,7 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
         )
     elif core.initialized():
         log.info("storage is initialized; the server starts sealed")
-    servers = build_servers(cfg, core, recovery=flags.recovery)
+    listeners = build_listeners(cfg, core, recovery=flags.recovery)
     pool = None
     if cfg.workers > 1 and not flags.dev and not flags.recovery:
         from .workers import WorkerPool
@@ -287,13 +306,13 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
         internal = App(core)
         internal.forward_secret = pool.secret
         host, _, port = pool.internal.rpartition(":")
-        servers.append(make_server(internal, host, int(port)))
+        listeners.add(make_server(internal, host, int(port)))
     print(_banner(cfg, flags), flush=True)
     if dev_output:
         print(dev_output, flush=True)
     loop = asyncio.get_running_loop()
-    stop_on_signals(loop, servers)
-    loop.add_signal_handler(signal.SIGHUP, _on_sighup, core, flags)
+    stop_on_signals(loop, listeners)
+    loop.add_signal_handler(signal.SIGHUP, _on_sighup, core, flags, listeners, pool)
     if pool is not None:
         pool.start()
     # Everything loaded so far (modules, the core, its mounts) lives as long as the process: the
@@ -301,7 +320,7 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     gc.collect()
     gc.freeze()
     try:
-        await asyncio.gather(*(s.serve() for s in servers))
+        await listeners.serve()
     finally:
         print("==> Tessera shutdown triggered", flush=True)
         if pool is not None:
@@ -310,15 +329,10 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     return 0
 
 
-def stop_on_signals(loop: asyncio.AbstractEventLoop, servers: list[Any]) -> None:
-    """SIGTERM and SIGINT stop every listener (the serve coroutines then return)."""
-
-    def _stop() -> None:
-        for s in servers:
-            s.stop()
-
+def stop_on_signals(loop: asyncio.AbstractEventLoop, listeners: Listeners) -> None:
+    """SIGTERM and SIGINT stop every listener (``listeners.serve()`` then returns)."""
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stop)
+        loop.add_signal_handler(sig, listeners.stop)
 
 
 def _check_bindable(host: str, port: int) -> None:
@@ -360,10 +374,13 @@ def _config_bool(value: object) -> bool:
     return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "t", "yes")
 
 
-def _on_sighup(core: Core, flags: ServerFlags) -> None:
+def _on_sighup(core: Core, flags: ServerFlags, listeners: Listeners, pool: Any = None) -> None:
     """SIGHUP, as Vault's: the log level from the configuration file (unless -log-level set it),
-    then the audit devices."""
-    log.info("SIGHUP received: reloading the log level and the audit devices")
+    the audit devices, and the TLS listeners' certificates (worker processes reload theirs)."""
+    log.info("SIGHUP received: reloading the log level, the audit devices and TLS certificates")
+    if pool is not None:
+        pool.signal(signal.SIGHUP)
+    reload_tls_soon(listeners)
     if flags.config and not flags.log_level:
         try:
             level = logs.log_settings(load_config(flags.config[0]).raw).level
@@ -373,6 +390,28 @@ def _on_sighup(core: Core, flags: ServerFlags) -> None:
             logs.set_level(level)
             log.info("log level is now %s", level)
     _reload_audit(core)
+
+
+def reload_tls_soon(listeners: Listeners) -> None:
+    """The certificate swap runs on the loop (it waits for the new servers to listen)."""
+
+    async def reload() -> None:
+        errors = await listeners.reload_tls()
+        if errors:
+            log.error("Error(s) were encountered during reload: %s", multierror(errors))
+
+    task = asyncio.get_running_loop().create_task(reload())
+    _RELOADS.add(task)  # the loop keeps only weak references to tasks
+    task.add_done_callback(_RELOADS.discard)
+
+
+_RELOADS: set[asyncio.Task[None]] = set()
+
+
+def multierror(errors: list[str]) -> str:
+    """Errors listed as Vault's (hashicorp/go-multierror) lists them."""
+    head = "1 error occurred:" if len(errors) == 1 else f"{len(errors)} errors occurred:"
+    return head + "".join(f"\n\t* {error}" for error in errors)
 
 
 def _reload_audit(core: Core) -> None:

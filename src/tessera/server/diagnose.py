@@ -221,7 +221,7 @@ def _tls_check(listener: ListenerConfig) -> Check:
             check.status, check.message = FAILURE, f"the certificate expired on {expiry:%Y-%m-%d}"
         elif left <= CERT_EXPIRY_WARNING:
             check.status, check.message = WARNING, f"the certificate expires on {expiry:%Y-%m-%d}"
-            check.advice = "Renew it; a SIGHUP does not reload certificates yet, restart the server."
+            check.advice = "Renew it, then send the server a SIGHUP: it reloads the certificate."
         else:
             check.message = f"certificate valid until {expiry:%Y-%m-%d}"
     if listener.tls_client_ca_file and not os.access(listener.tls_client_ca_file, os.R_OK):

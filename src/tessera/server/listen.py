@@ -165,6 +165,11 @@ class _Threaded:
     async def serve(self) -> None:
         await self.server.serve(spawn_target=self.spawn)
 
+    def retire(self) -> None:
+        """Replaced by a new server (a TLS reload): stop accepting, and leave the app's threads
+        to the requests in flight, which granian lets finish after this returns."""
+        self.server.stop()
+
     def stop(self) -> None:
         self.server.stop()
         app = self.app

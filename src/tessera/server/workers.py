@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -138,6 +139,13 @@ class WorkerPool:
         if self.shared is not None:
             self.shared.publish_epoch(0)
 
+    def signal(self, sig: int) -> None:
+        """Pass a signal on (SIGHUP: each worker reloads its own TLS listeners)."""
+        with self._lock:
+            for proc in self.processes:
+                if proc.poll() is None:
+                    proc.send_signal(sig)
+
     def stop(self) -> None:
         self._stopping.set()
         for proc in self.processes:
@@ -181,13 +189,14 @@ def _send(pipe: IO[bytes], message: dict[str, Any]) -> None:
 
 def main() -> int:
     """A worker: the active process's config, its storage read only, its keyring from the pipe."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until its listeners can reload (``_serve``)
     line = sys.stdin.buffer.readline()
     if not line:
         return 1
     hello = json.loads(line)
     os.environ["TESSERA_HTTP_MODE"] = "threaded"  # forwarding lives in the threaded path
     from ..storage.sqlite_reader import SQLiteReader
-    from .command import _setup_logging, build_servers, core_config
+    from .command import _setup_logging, build_listeners, core_config
     from .config import load_config
     from .forward import Standby
 
@@ -209,8 +218,8 @@ def main() -> int:
     def prepare(app: Any) -> None:
         app.standby = standby
 
-    servers = build_servers(cfg, core, prepare=prepare)
-    code = asyncio.run(_serve(servers))
+    listeners = build_listeners(cfg, core, prepare=prepare)
+    code = asyncio.run(_serve(listeners))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # not a normal exit: the pipe thread may be inside a read of stdin
@@ -227,11 +236,14 @@ def _listen(standby: Any) -> None:
     os._exit(0)
 
 
-async def _serve(servers: list[Any]) -> int:
-    from .command import stop_on_signals
+async def _serve(listeners: Any) -> int:
+    """Serve until SIGTERM; SIGHUP (passed on by the active process) reloads TLS certificates."""
+    from .command import reload_tls_soon, stop_on_signals
 
-    stop_on_signals(asyncio.get_running_loop(), servers)
-    await asyncio.gather(*(s.serve() for s in servers))
+    loop = asyncio.get_running_loop()
+    stop_on_signals(loop, listeners)
+    loop.add_signal_handler(signal.SIGHUP, reload_tls_soon, listeners)
+    await listeners.serve()
     return 0
 
 
