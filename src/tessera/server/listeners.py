@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import hmac
 import logging
 import os
 import shutil
@@ -131,7 +132,8 @@ class Listeners:
         assert listener is not None
         contents = _read_files(listener)
         digest = _digest(contents)
-        if digest == slot.served:  # unchanged (a SIGHUP for log rotation): connections stay as they are
+        # Unchanged (a SIGHUP for log rotation): connections stay as they are.
+        if hmac.compare_digest(digest, slot.served):
             log.info("listener %s: TLS certificate unchanged", listener.address)
             return None
         old = None
