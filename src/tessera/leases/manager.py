@@ -175,13 +175,39 @@ class ExpirationManager:
         ops = [TxnOp("id/" + lease.lease_id, lease.to_json())]
         if owner:
             ops.append(TxnOp(self._index_key(owner, lease.lease_id), lease.lease_id.encode()))
-        self.storage.transaction(ops)
+        counter = self._count(lease)
+        try:
+            self.storage.transaction(ops)
+        except BaseException:
+            if counter is not None:
+                counter.release_leases([lease])
+            raise
         self._schedule(lease.expire_time, lease.lease_id)
         secret.lease_id = lease.lease_id
         secret.ttl = ttl
         if last_use:
             self.revoke(lease.lease_id, force=False)
             raise ErrorResponse(LAST_USE_MESSAGE)
+
+    def _count(self, lease: Lease) -> Any:
+        """Count the lease against its lease-count quota; when full, revoke the secret the backend
+        has just made (it was never handed out) and refuse the request."""
+        counter = self.core.lease_counter
+        if counter is None or not counter.active:
+            return None
+        from ..core.lease_quotas import LeaseQuotaExceeded
+
+        try:
+            counter.acquire("l:" + lease.lease_id, lease.path, "")
+        except LeaseQuotaExceeded:
+            self._revoke_in_backend(lease, force=True)
+            raise
+        return counter
+
+    def _uncount(self, leases: list[Lease]) -> None:
+        counter = self.core.lease_counter
+        if counter is not None and counter.active and leases:
+            counter.release_leases(leases)
 
     # -- queries ---------------------------------------------------------------------
     def get(self, lease_id: str) -> Lease | None:
@@ -313,6 +339,7 @@ class ExpirationManager:
             return True
         self._revoke_in_backend(lease, force=force)
         self.storage.transaction(self._forget(lease))
+        self._uncount([lease])
         return True
 
     def _revoke_in_backend(self, lease: Lease, *, force: bool) -> None:
@@ -400,7 +427,7 @@ class ExpirationManager:
             if not due:
                 return done
             ops: list[TxnOp] = []
-            revoked = 0
+            forgotten: list[Lease] = []
             for lease_id in due:
                 lease = self.get(lease_id)
                 if lease is None or (lease.expire_time > now + 0.001 and lease.revoke_attempts == 0):
@@ -410,14 +437,15 @@ class ExpirationManager:
                 except ErrorResponse:
                     continue  # rescheduled with back-off
                 ops.extend(self._forget(lease))
-                revoked += 1
+                forgotten.append(lease)
             try:
                 self.storage.transaction(ops)
             except Exception:
                 for lease_id in due:  # revoked in their backends, not yet forgotten: try again
                     self._schedule(now + 5, lease_id)
                 raise
-            done += revoked
+            self._uncount(forgotten)
+            done += len(forgotten)
             if deadline is not None and time.monotonic() >= deadline:
                 return done  # at least one batch per tick, whatever the budget
 
