@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -192,6 +193,7 @@ class LeaseCounter:
         """Count every stored lease against the current rules, settling the leases that came and
         went during the scan against what it saw."""
         with self._recount_lock:
+            started = time.monotonic()
             rules = list(self.rules.values())
             with self._lock:
                 self._events = {}
@@ -216,6 +218,11 @@ class LeaseCounter:
                     elif not exists and key in seen:
                         counts[seen[key]] -= 1
                 self._counts = counts
+            log.info(
+                "lease-count quotas: %d leases counted in %.1fs",
+                sum(counts.values()),
+                time.monotonic() - started,
+            )
 
     def _rule_among(self, rules: list[LeaseCountQuota], path: str, role: str) -> LeaseCountQuota | None:
         route = self.core.router.match(path)

@@ -180,7 +180,7 @@ class UserLockout:
         """At an unseal: counters start afresh (Vault keeps them in memory only)."""
         self.core.barrier.delete_prefix(FAILED_PREFIX)
 
-    def tidy(self) -> None:
+    def tidy(self, budget: float | None = None) -> None:
         """The ticker's sweep, every TIDY_EVERY seconds: drop locks and counters that ran out."""
         now = time.time()
         if now - self._last_tidy < TIDY_EVERY:

@@ -1,0 +1,111 @@
+"""Lease-count quotas on a real server: tokens and AppRole logins capped, counts kept across a
+restart, and the same cap when requests arrive through a worker process (``workers = 2``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.http import call
+from tests.helpers.servers import TesseraServer, tessera_on_sqlite
+from tests.server.test_workers import _start, _wait_worker
+
+COUNTED = "lease-count quotas:"
+
+
+@pytest.fixture
+def sqlite_tessera(tmp_path: Path) -> Iterator[TesseraServer]:
+    server = tessera_on_sqlite(tmp_path).start()
+    try:
+        server.init(1, 1)
+        server.unseal()
+        yield server
+    finally:
+        server.cleanup()
+
+
+def _counted(server: TesseraServer, times: int, timeout: float = 30.0) -> None:
+    """Until the server has logged ``times`` finished rebuilds of the lease counts."""
+    deadline = time.monotonic() + timeout
+    while server.output().count(COUNTED) < times:
+        assert time.monotonic() < deadline, "lease counts were never rebuilt:\n" + server.output()[-2000:]
+        time.sleep(0.05)
+
+
+def _ok(status: int, body: Any) -> Any:
+    assert status in (200, 204), body
+    return body
+
+
+def _token(server: TesseraServer, **body: Any) -> int:
+    return server.call("POST", "auth/token/create", json={"ttl": "1h", "policies": ["default"], **body})[0]
+
+
+def _approle(server: TesseraServer) -> tuple[str, str]:
+    _ok(*server.call("POST", "sys/auth/approle", json={"type": "approle"})[:2])
+    _ok(*server.call("POST", "auth/approle/role/ci", json={"token_ttl": "1h"})[:2])
+    role_id = server.call("GET", "auth/approle/role/ci/role-id")[1]["data"]["role_id"]
+    return role_id, ""
+
+
+def _login(server: TesseraServer, role_id: str) -> tuple[int, Any]:
+    secret_id = server.call("POST", "auth/approle/role/ci/secret-id")[1]["data"]["secret_id"]
+    status, body, _ = server.call(
+        "POST", "auth/approle/login", json={"role_id": role_id, "secret_id": secret_id}, auth=False
+    )
+    return status, body
+
+
+def test_tokens_and_approle_logins_capped_and_counts_survive_a_restart(sqlite_tessera: TesseraServer) -> None:
+    server = sqlite_tessera
+    role_id, _ = _approle(server)
+    _ok(
+        *server.call(
+            "POST", "sys/quotas/lease-count/ci", json={"path": "auth/approle", "role": "ci", "max_leases": 2}
+        )[:2]
+    )
+    _ok(
+        *server.call("POST", "sys/quotas/lease-count/tokens", json={"path": "auth/token", "max_leases": 3})[
+            :2
+        ]
+    )
+    _counted(server, 2)  # one rebuild per rule written
+    logins = [_login(server, role_id) for _ in range(3)]
+    assert [s for s, _ in logins] == [200, 200, 429]
+    assert logins[2][1] == {
+        "errors": ['1 error occurred:\n\t* request path "auth/approle/login": lease count quota exceeded\n\n']
+    }
+    assert [_token(server) for _ in range(4)] == [200, 200, 200, 429]
+    assert _token(server, type="batch") == 200  # batch tokens are not leases
+
+    before = server.output().count(COUNTED)
+    server.restart()
+    server.unseal()
+    _counted(server, before + 1)  # the log accumulates across restarts
+    assert _token(server) == 429 and _login(server, role_id)[0] == 429
+    revoke = {"token": logins[0][1]["auth"]["client_token"]}
+    _ok(*server.call("POST", "auth/token/revoke", json=revoke)[:2])
+    assert _login(server, role_id)[0] == 200
+    assert _login(server, role_id)[0] == 429
+
+
+def test_cap_holds_through_a_worker(tmp_path: Path) -> None:
+    pair = _start(tmp_path)
+    try:
+        pair.server.init()
+        pair.server.unseal()
+        _wait_worker(pair.worker)
+        _ok(*pair.on("active", "POST", "sys/quotas/lease-count/all", json={"max_leases": 2}))
+        body = {"ttl": "1h", "policies": ["default"]}
+        # A worker writes nothing itself: every creation is counted by the active process.
+        statuses = [
+            call(pair.worker, "POST", "auth/token/create", token=pair.root, json=body)[0] for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        assert pair.on("active", "POST", "auth/token/create", json=body)[0] == 429
+    finally:
+        pair.server.cleanup()
