@@ -26,6 +26,7 @@ import orjson
 from ..framework import ErrorResponse, Operation, Request, Response
 from ..framework.errors import SealedError
 from ..storage.base import Storage, TxnOp
+from ..storage.keyset import KeySet
 from ..tokens.ids import base62
 
 if TYPE_CHECKING:
@@ -479,30 +480,56 @@ class ExpirationManager:
     def tidy(self) -> int:
         """Drop index entries whose lease is gone and leases owned by tokens that no longer exist.
 
-        The index is read a page per query and dangling entries are dropped a page per commit
-        (one query and one commit per entry before: minutes at a million).
+        The leases and the tokens are each read once, a page per query, into compact key sets; the
+        owner index is then checked against them a page at a time, and only an entry that looks
+        dangling costs reads of its own (one query per entry took minutes at a million).
         """
+        leases = self._stored_keys(self.storage)
+        tokens = self.core.tokens
+        owners = self._stored_keys(tokens.storage) if tokens is not None else None
         removed = 0
         after = ""
         while True:
             page, following = self.storage.scan("token/", after, LOAD_PAGE)
             dangling: list[TxnOp] = []
+            orphaned: list[Lease] = []
             for key, raw in page:
                 lease_id = raw.decode()
                 owner = key.split("/")[1]
-                if self.get(lease_id) is None:
+                if lease_id not in leases and self.get(lease_id) is None:
                     dangling.append(TxnOp(key, None))
                 elif (
-                    self.core.tokens is not None
-                    and self.core.tokens.lookup_salted(owner, allow_expired=True) is None
+                    owners is not None
+                    and owner not in owners
+                    and tokens.lookup_salted(owner, allow_expired=True) is None
                 ):
+                    lease = self.get(lease_id)
+                    if lease is None:  # revoked meanwhile
+                        dangling.append(TxnOp(key, None))
+                        continue
                     try:
-                        self.revoke(lease_id, force=False)
+                        self._revoke_in_backend(lease, force=False)
+                        orphaned.append(lease)
                     except ErrorResponse:
-                        pass
+                        pass  # rescheduled with back-off; the next tidy looks again
                     removed += 1
-            self.storage.transaction(dangling)
+            self.storage.transaction(dangling + [op for lease in orphaned for op in self._forget(lease)])
+            self._uncount(orphaned)
             removed += len(dangling)
             if following is None:
                 return removed
+            after = following
+
+    @staticmethod
+    def _stored_keys(storage: Storage) -> KeySet:
+        """The IDs under ``id/`` (leases, or salted token IDs), read a page per query."""
+        found = KeySet()
+        after = ""
+        while True:
+            page, following = storage.scan("id/", after, LOAD_PAGE)
+            for key, _ in page:
+                found.add(key[3:])
+            if following is None:
+                found.freeze()
+                return found
             after = following
