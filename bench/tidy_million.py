@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python bench/tidy_million.py`
@@ -49,7 +50,7 @@ def _physical(kind: str, directory: str, dsn: str) -> object:
     return SQLitePhysical(os.path.join(directory, "t.db"))
 
 
-def _writer(core: Core):  # noqa: ANN202 - a closure over the barrier
+def _writer(core: Core) -> Callable[..., None]:
     physical, barrier = core.physical, core.barrier
     pending: list[TxnOp] = []
 
@@ -134,7 +135,9 @@ def main() -> None:
             started = time.monotonic()
             owners = write_tokens(core, args.count, parent)
             write_leases(core, args.count, owners)
-            print(f"{args.count:,} tokens and {args.count:,} leases written in {time.monotonic() - started:.0f}s")
+            print(
+                f"{args.count:,} tokens and {args.count:,} leases written in {time.monotonic() - started:.0f}s"
+            )
             core.tokens.invalidate()  # tidy starts, as after a restart, with a cold cache
 
             started = time.monotonic()
