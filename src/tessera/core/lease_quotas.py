@@ -118,6 +118,8 @@ class LeaseCounter:
         self._lock = threading.Lock()
         self._recount_lock = threading.Lock()
         self._events: dict[str, tuple[bool, str]] | None = None  # key -> (exists now, rule id)
+        self._rules: tuple[LeaseCountQuota, ...] = ()
+        self._global_only: LeaseCountQuota | None = None
         self._rebuilds = 0  # rebuilds started and not finished
         self.settled = threading.Event()  # set when no rebuild is under way
         self.settled.set()
@@ -129,10 +131,19 @@ class LeaseCounter:
     def count(self, rule: LeaseCountQuota) -> int:
         return self._counts.get(rule.id, 0)
 
+    def rules_changed(self) -> None:
+        """Refresh what the hot path reads (call after changing ``rules``)."""
+        rules = tuple(self.rules.values())
+        self._rules = rules
+        # Only global rules (the common case): no need to find the request's mount.
+        self._global_only = rules[0] if len(rules) == 1 and rules[0].factors == ("", "", "") else None
+
     def rule_for(self, path: str, role: str) -> LeaseCountQuota | None:
+        if self._global_only is not None:
+            return self._global_only
         route = self.core.router.match(path)
         mount_path = route.entry.route_prefix if route is not None else ""
-        return most_specific(list(self.rules.values()), path, mount_path, role)
+        return most_specific(self._rules, path, mount_path, role)
 
     # -- the hooks: a lease written, a lease gone ----------------------------------
     def acquire(self, key: str, path: str, role: str) -> None:

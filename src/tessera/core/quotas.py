@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -189,7 +189,7 @@ def sanitize_quota_path(path: str) -> str:
     return path.lstrip("/")
 
 
-def most_specific(quotas: list[Q], path: str, mount_path: str, role: str) -> Q | None:
+def most_specific(quotas: Sequence[Q], path: str, mount_path: str, role: str) -> Q | None:
     """Vault's queryQuota over rules of one type: a role rule of the login's mount, then a path
     rule (exact, then ``*`` globs from the longest), then the mount's, then the global one."""
     if role:
@@ -269,6 +269,7 @@ class QuotaManager:
             if doc is not None:
                 rule = LeaseCountQuota.from_json(doc)
                 self.leases.rules[rule.name] = rule
+        self.leases.rules_changed()
 
     @property
     def any(self) -> bool:
@@ -316,6 +317,7 @@ class QuotaManager:
         self.storage.put_json(f"{rule.to_json()['type']}/{rule.name}", rule.to_json())
         with self.lock:
             self.leases.rules[rule.name] = rule
+            self.leases.rules_changed()
         self.leases.recount_in_background()
 
     def delete_lease_rule(self, name: str) -> None:
@@ -324,6 +326,7 @@ class QuotaManager:
         self.storage.delete(f"{LEASE_COUNT_TYPE}/{name}")
         with self.lock:
             self.leases.rules.pop(name, None)
+            self.leases.rules_changed()
         self.leases.recount_in_background()
 
     def handle_unmount(self, entry: MountEntry) -> None:

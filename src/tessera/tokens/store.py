@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from ..core.barrier import Barrier
+from ..core.lease_quotas import token_counts, token_role
 from ..framework.errors import PermissionDenied, SealedError
 from ..storage.base import Storage, TxnOp
 from . import batch
@@ -305,8 +306,6 @@ class TokenStore:
         counter = self.lease_counter
         if counter is None or not counter.active:
             return None
-        from ..core.lease_quotas import token_counts, token_role
-
         if not token_counts(entry):
             return None
         counter.acquire("t:" + entry.salted_id, entry.path, token_role(entry))
