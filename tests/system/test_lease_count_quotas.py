@@ -45,15 +45,16 @@ def _token(server: TesseraServer, **body: Any) -> int:
     return server.call("POST", "auth/token/create", json={"ttl": "1h", "policies": ["default"], **body})[0]
 
 
-def _approle(server: TesseraServer) -> tuple[str, str]:
+def _approle(server: TesseraServer, *roles: str) -> list[str]:
+    """Enable AppRole with these roles; their role IDs."""
     _ok(*server.call("POST", "sys/auth/approle", json={"type": "approle"})[:2])
-    _ok(*server.call("POST", "auth/approle/role/ci", json={"token_ttl": "1h"})[:2])
-    role_id = server.call("GET", "auth/approle/role/ci/role-id")[1]["data"]["role_id"]
-    return role_id, ""
+    for role in roles:
+        _ok(*server.call("POST", f"auth/approle/role/{role}", json={"token_ttl": "1h"})[:2])
+    return [server.call("GET", f"auth/approle/role/{role}/role-id")[1]["data"]["role_id"] for role in roles]
 
 
-def _login(server: TesseraServer, role_id: str) -> tuple[int, Any]:
-    secret_id = server.call("POST", "auth/approle/role/ci/secret-id")[1]["data"]["secret_id"]
+def _login(server: TesseraServer, role_id: str, role: str = "ci") -> tuple[int, Any]:
+    secret_id = server.call("POST", f"auth/approle/role/{role}/secret-id")[1]["data"]["secret_id"]
     status, body, _ = server.call(
         "POST", "auth/approle/login", json={"role_id": role_id, "secret_id": secret_id}, auth=False
     )
@@ -62,7 +63,7 @@ def _login(server: TesseraServer, role_id: str) -> tuple[int, Any]:
 
 def test_tokens_and_approle_logins_capped_and_counts_survive_a_restart(sqlite_tessera: TesseraServer) -> None:
     server = sqlite_tessera
-    role_id, _ = _approle(server)
+    role_id, other_id = _approle(server, "ci", "other")
     _ok(
         *server.call(
             "POST", "sys/quotas/lease-count/ci", json={"path": "auth/approle", "role": "ci", "max_leases": 2}
@@ -79,6 +80,7 @@ def test_tokens_and_approle_logins_capped_and_counts_survive_a_restart(sqlite_te
     assert logins[2][1] == {
         "errors": ['1 error occurred:\n\t* request path "auth/approle/login": lease count quota exceeded\n\n']
     }
+    assert _login(server, other_id, "other")[0] == 200  # the rule is the role's alone
     assert [_token(server) for _ in range(4)] == [200, 200, 200, 429]
     assert _token(server, type="batch") == 200  # batch tokens are not leases
 
@@ -109,3 +111,17 @@ def test_cap_holds_through_a_worker(tmp_path: Path) -> None:
         assert pair.on("active", "POST", "auth/token/create", json=body)[0] == 429
     finally:
         pair.server.cleanup()
+
+
+def test_expiry_frees_a_slot(sqlite_tessera: TesseraServer) -> None:
+    server = sqlite_tessera
+    _ok(*server.call("POST", "sys/quotas/lease-count/one", json={"path": "auth/token", "max_leases": 1})[:2])
+    _counted(server, 1)
+    assert _token(server, ttl="2s") == 200
+    created = time.monotonic()
+    assert _token(server) == 429
+    deadline = created + 30
+    while (status := _token(server, ttl="1h")) == 429:  # the ticker revokes it a little after 2 s
+        assert time.monotonic() < deadline, "the expired token never freed its slot"
+        time.sleep(0.1)
+    assert status == 200 and time.monotonic() - created > 1.5
