@@ -125,3 +125,38 @@ def test_expiry_frees_a_slot(sqlite_tessera: TesseraServer) -> None:
         assert time.monotonic() < deadline, "the expired token never freed its slot"
         time.sleep(0.1)
     assert status == 200 and time.monotonic() - created > 1.5
+
+
+@pytest.mark.postgres
+def test_dynamic_secret_refused_under_a_full_rule_leaves_no_user(
+    fresh_tessera: TesseraServer, postgres: Any
+) -> None:
+    from tests.leases.test_database_leases import create_token, read_creds, setup_database
+
+    addr = fresh_tessera.addr
+    creds_path = setup_database(addr, postgres)
+    mount = creds_path.split("/")[0]
+    _ok(
+        *fresh_tessera.call(
+            "POST", "sys/quotas/lease-count/db", json={"path": f"{mount}/creds/*", "max_leases": 1}
+        )[:2]
+    )
+    _counted(fresh_tessera, 1)
+
+    def users() -> int:
+        with postgres.connect() as conn:
+            return int(
+                conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE '%tlease%'").fetchone()[0]
+            )
+
+    batch = create_token(addr, "root", type="batch", policies=["dbcreds"], ttl="30m")["client_token"]
+    before = users()
+    first = read_creds(addr, batch, creds_path)  # a batch token's secret lease counts
+    status, body, _ = call(addr, "GET", creds_path, token=batch)
+    assert (status, body) == (
+        429,
+        {"errors": [f'1 error occurred:\n\t* request path "{creds_path}": lease count quota exceeded\n\n']},
+    )
+    assert users() == before + 1  # the refused request's user was dropped at once
+    _ok(*fresh_tessera.call("PUT", "sys/leases/revoke", json={"lease_id": first["lease_id"]})[:2])
+    read_creds(addr, batch, creds_path)
