@@ -245,6 +245,8 @@ class LeaseCounter:
         from ..tokens.entry import TokenEntry
 
         tokens, leases = self.core.tokens, self.core.lease_manager
+        if tokens is None or leases is None:
+            raise SealedError()  # sealed before the rebuild began
         for key, raw in _pages(tokens.storage, "id/"):
             entry = TokenEntry.from_storage(orjson.loads(raw))
             if token_counts(entry):
