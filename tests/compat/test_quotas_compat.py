@@ -104,6 +104,24 @@ def test_config(clean: Pair) -> None:
     both(clean, "GET", "sys/quotas/config")
 
 
+def test_a_lease_count_rule_leaves_every_rate_limit_answer_alone(clean: Pair) -> None:
+    """Lease-count quotas exist only in Tessera (the reference answers 404 there); with one in
+    place, the rate-limit side still answers exactly as the reference's."""
+    ref, tes = clean
+    status, body, _ = ref.call("POST", "sys/quotas/lease-count/all", json={"max_leases": 1000})
+    assert (status, body) == (404, {"errors": ["1 error occurred:\n\t* unsupported path\n\n"]})
+    assert tes.call("POST", "sys/quotas/lease-count/all", json={"max_leases": 1000})[0] == 204
+    try:
+        both(clean, "GET", "sys/quotas/config")
+        both(clean, "LIST", "sys/quotas/rate-limit")
+        both(clean, "GET", "sys/quotas/rate-limit/all")
+        both(clean, "POST", "sys/quotas/rate-limit/all", {"rate": 1000})  # the name is free there
+        both(clean, "GET", "sys/quotas/rate-limit/all")
+        both(clean, "LIST", "sys/quotas/rate-limit")
+    finally:
+        tes.call("DELETE", "sys/quotas/lease-count/all")
+
+
 def _burst(
     server: ReferenceServer | TesseraServer, path: str, n: int
 ) -> list[tuple[int, Any, dict[str, str]]]:

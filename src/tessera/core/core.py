@@ -121,6 +121,7 @@ class Core:
         self.policy_store: Any = None
         self.audit: Any = None  # the AuditBroker while unsealed
         self.quotas: Any = None  # the QuotaManager (rate limits) while unsealed
+        self.lease_counter: Any = None  # its LeaseCounter (lease-count quotas) while unsealed
         self.lockout = UserLockout(self)
         self.state_lock = threading.RLock()
         # Callables run by the background ticker (lease expiry and the like).
@@ -201,6 +202,7 @@ class Core:
             self.audit = None
         self.tokens = None
         self.quotas = None
+        self.lease_counter = None
         self.policy_store = None
         self.lease_manager = None
         self.standby_backends = {}
@@ -235,6 +237,8 @@ class Core:
 
         self.quotas = QuotaManager(self)
         self.quotas.setup()
+        self.lease_counter = self.tokens.lease_counter = self.quotas.leases
+        self.lease_counter.recount_in_background()
         self.audit = AuditBroker(self)
         self.audit.setup()  # the audit table (core/audit); fails the unseal if no device can start
         self.tokens.revoke_hooks.append(self._destroy_cubbyhole)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
@@ -42,6 +42,15 @@ EXEMPT_TOGGLE_KEY = "default_rate_limit_exempt_paths_toggle"
 ROLE_RESOLVING_TYPES = frozenset({"approle"})
 STALE_AGE = 180.0  # memorystore's SweepMinTTL: a client idle this long loses its bucket
 _NS = 1_000_000_000
+
+
+class _Scoped(Protocol):
+    mount_path: str
+    path_suffix: str
+    role: str
+
+
+Q = TypeVar("Q", bound=_Scoped)
 
 
 @dataclass
@@ -180,6 +189,32 @@ def sanitize_quota_path(path: str) -> str:
     return path.lstrip("/")
 
 
+def most_specific(quotas: Sequence[Q], path: str, mount_path: str, role: str) -> Q | None:
+    """Vault's queryQuota over rules of one type: a role rule of the login's mount, then a path
+    rule (exact, then ``*`` globs from the longest), then the mount's, then the global one."""
+    if role:
+        for q in quotas:
+            if q.mount_path == mount_path and q.role == role and not q.path_suffix:
+                return q
+    suffix = path.removeprefix(mount_path).removesuffix("/") if mount_path else ""
+    by_suffix = {
+        q.path_suffix: q for q in quotas if mount_path and q.mount_path == mount_path and q.path_suffix
+    }
+    if suffix in by_suffix:
+        return by_suffix[suffix]
+    for i in range(len(suffix) + 1):
+        glob = suffix[: len(suffix) - i] + "*"
+        if glob in by_suffix:
+            return by_suffix[glob]
+    for q in quotas:
+        if mount_path and q.mount_path == mount_path and not q.path_suffix and not q.role:
+            return q
+    for q in quotas:
+        if not q.mount_path and not q.path_suffix and not q.role:
+            return q
+    return None
+
+
 def _exempt(patterns: list[str], path: str) -> bool:
     """Vault's pathmanager: an exact path, or a prefix when the entry ends in ``*``."""
     for pattern in patterns:
@@ -204,6 +239,9 @@ class QuotaManager:
             "rate_limit_exempt_paths": list(DEFAULT_EXEMPT_PATHS),
         }
         self.lock = threading.RLock()
+        from .lease_quotas import LeaseCounter
+
+        self.leases = LeaseCounter(core)
 
     def setup(self) -> None:
         stored = self.storage.get_json(CONFIG_KEY)
@@ -221,6 +259,22 @@ class QuotaManager:
             if doc is not None:
                 quota = RateLimitQuota.from_json(doc)
                 self.quotas[quota.name] = quota
+        self._load_lease_rules()
+
+    def _load_lease_rules(self) -> None:
+        from .lease_quotas import LEASE_COUNT_TYPE, LeaseCountQuota
+
+        for name in self.storage.list(LEASE_COUNT_TYPE + "/"):
+            doc = self.storage.get_json(f"{LEASE_COUNT_TYPE}/{name}")
+            if doc is not None:
+                rule = LeaseCountQuota.from_json(doc)
+                self.leases.rules[rule.name] = rule
+        self.leases.rules_changed()
+
+    @property
+    def any(self) -> bool:
+        """Whether any quota of either type exists (workers then forward every request)."""
+        return bool(self.quotas or self.leases.rules)
 
     # -- configuration ---------------------------------------------------------------
     def set_config(self, audit_logging: bool, headers: bool, exempt: list[str]) -> None:
@@ -258,11 +312,31 @@ class QuotaManager:
         with self.lock:
             self.quotas.pop(name, None)
 
+    def save_lease_rule(self, rule: Any) -> None:
+        """Persist a lease-count rule, swap it in, and count the leases it covers afresh."""
+        self.storage.put_json(f"{rule.to_json()['type']}/{rule.name}", rule.to_json())
+        with self.lock:
+            self.leases.rules[rule.name] = rule
+            self.leases.rules_changed()
+        self.leases.recount_in_background()
+
+    def delete_lease_rule(self, name: str) -> None:
+        from .lease_quotas import LEASE_COUNT_TYPE
+
+        self.storage.delete(f"{LEASE_COUNT_TYPE}/{name}")
+        with self.lock:
+            self.leases.rules.pop(name, None)
+            self.leases.rules_changed()
+        self.leases.recount_in_background()
+
     def handle_unmount(self, entry: MountEntry) -> None:
         """A disabled mount takes its quotas with it (HandleBackendDisabling)."""
         for quota in list(self.quotas.values()):
             if quota.mount_path == entry.route_prefix:
                 self.delete(quota.name)
+        for rule in list(self.leases.rules.values()):
+            if rule.mount_path == entry.route_prefix:
+                self.delete_lease_rule(rule.name)
 
     def handle_remount(self, old_prefix: str, new_prefix: str) -> None:
         """A moved mount keeps its quotas (HandleRemount)."""
@@ -270,6 +344,10 @@ class QuotaManager:
             if quota.mount_path == old_prefix:
                 quota.mount_path = new_prefix
                 self.save(quota)
+        for rule in list(self.leases.rules.values()):
+            if rule.mount_path == old_prefix:
+                rule.mount_path = new_prefix
+                self.save_lease_rule(rule)
 
     # -- enforcement -----------------------------------------------------------------
     def needs_role(self, mount_path: str) -> bool:
@@ -292,29 +370,8 @@ class QuotaManager:
         return AppRoleStore().role_id_entry(route.storage, role_id.strip()) or ""
 
     def query(self, path: str, mount_path: str, role: str) -> RateLimitQuota | None:
-        """The most specific rule for a request (queryQuota)."""
-        quotas = list(self.quotas.values())
-        if role:
-            for q in quotas:
-                if q.mount_path == mount_path and q.role == role and not q.path_suffix:
-                    return q
-        suffix = path.removeprefix(mount_path).removesuffix("/") if mount_path else ""
-        by_suffix = {
-            q.path_suffix: q for q in quotas if mount_path and q.mount_path == mount_path and q.path_suffix
-        }
-        if suffix in by_suffix:
-            return by_suffix[suffix]
-        for i in range(len(suffix) + 1):
-            glob = suffix[: len(suffix) - i] + "*"
-            if glob in by_suffix:
-                return by_suffix[glob]
-        for q in quotas:
-            if mount_path and q.mount_path == mount_path and not q.path_suffix and not q.role:
-                return q
-        for q in quotas:
-            if not q.mount_path and not q.path_suffix and not q.role:
-                return q
-        return None
+        """The most specific rate-limit rule for a request (queryQuota)."""
+        return most_specific(list(self.quotas.values()), path, mount_path, role)
 
     def apply(self, path: str, client: str, body: bytes) -> QuotaResult | None:
         """The verdict for one request, or None when no rule applies (or the path is exempt)."""

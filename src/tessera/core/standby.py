@@ -96,7 +96,7 @@ def build_state(core: Core) -> None:
     core.quotas.setup()
     core.audit = AuditBroker(core)  # no devices: nothing is served here while any exist
     audited = any(barrier.get_json(table) for table in (AUDIT_TABLE, LOCAL_AUDIT_TABLE))
-    core.standby_forward_all = audited or bool(core.quotas.quotas)
+    core.standby_forward_all = audited or core.quotas.any
     core.tokens.revoke_hooks.append(core._destroy_cubbyhole)
     core.tokens.revoke_hooks.append(core.lease_manager.revoke_by_token)
     core.standby_backends = {route.entry.storage_prefix: route.backend for route in core.router.routes()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from ..core.lease_quotas import LeaseCountQuota
 from ..core.quotas import ROLE_RESOLVING_TYPES, QuotaManager, RateLimitQuota, sanitize_quota_path
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
 from ..framework.backend import generic_name
@@ -27,6 +28,32 @@ def _manager(core: Core) -> QuotaManager:
     if manager is None:
         raise ErrorResponse("quota manager is not available")
     return manager
+
+
+def _scope(core: Core, data: FieldData) -> tuple[str, str, str]:
+    """A rule's (mount path, path suffix, role) from its ``path`` and ``role``, checked as Vault does."""
+    mount_path = sanitize_quota_path(str(data.get("path") or ""))
+    path_suffix = ""
+    if mount_path:
+        route = core.router.match(mount_path)
+        if route is None:
+            raise ErrorResponse(f'invalid mount path "{mount_path}"')
+        prefix = route.entry.route_prefix
+        path_suffix = mount_path.removeprefix(prefix).removesuffix("/")
+        mount_path = prefix
+    role = str(data.get("role") or "")
+    if role:
+        if path_suffix:
+            raise ErrorResponse(ROLE_AND_SUFFIX)
+        route = core.router.get(mount_path)
+        if route is None or route.backend.kind != "credential":
+            raise ErrorResponse(
+                f'Mount path "{mount_path}" is not a valid auth method and therefore unsuitable '
+                "for use with role-based quotas"
+            )
+        if route.entry.type not in ROLE_RESOLVING_TYPES:
+            raise ErrorResponse(f'Mount path "{mount_path}" does not support use with role-based quotas')
+    return mount_path, path_suffix, role
 
 
 def quota_paths(core: Core) -> list[Path]:
@@ -66,27 +93,7 @@ def quota_paths(core: Core) -> list[Path]:
             raise ErrorResponse("'rate' is invalid")
         interval = int(data.get("interval") or 0) or 1
         block_interval = int(data.get("block_interval") or 0)
-        mount_path = sanitize_quota_path(str(data.get("path") or ""))
-        path_suffix = ""
-        if mount_path:
-            route = core.router.match(mount_path)
-            if route is None:
-                raise ErrorResponse(f'invalid mount path "{mount_path}"')
-            prefix = route.entry.route_prefix
-            path_suffix = mount_path.removeprefix(prefix).removesuffix("/")
-            mount_path = prefix
-        role = str(data.get("role") or "")
-        if role:
-            if path_suffix:
-                raise ErrorResponse(ROLE_AND_SUFFIX)
-            route = core.router.get(mount_path)
-            if route is None or route.backend.kind != "credential":
-                raise ErrorResponse(
-                    f'Mount path "{mount_path}" is not a valid auth method and therefore unsuitable '
-                    "for use with role-based quotas"
-                )
-            if route.entry.type not in ROLE_RESOLVING_TYPES:
-                raise ErrorResponse(f'Mount path "{mount_path}" does not support use with role-based quotas')
+        mount_path, path_suffix, role = _scope(core, data)
         similar = manager.by_factors(mount_path, path_suffix, role)
         if similar is not None and similar.name != name:
             raise ErrorResponse(f'quota rule with similar properties exists under the name "{similar.name}"')
@@ -121,6 +128,7 @@ def quota_paths(core: Core) -> list[Path]:
         "inheritable": Field(FieldType.BOOL, "Whether child namespaces use this quota."),
     }
     return [
+        *lease_count_paths(core),
         Path(
             r"quotas/config$",
             fields={
@@ -151,5 +159,70 @@ def quota_paths(core: Core) -> list[Path]:
                 Operation.DELETE: delete_quota,
             },
             synopsis="Get, create or update rate limit resource quota for an optional namespace or mount.",
+        ),
+    ]
+
+
+def lease_count_paths(core: Core) -> list[Path]:
+    """sys/quotas/lease-count[/<name>] (Vault Enterprise's API; OpenBao has none)."""
+
+    def list_rules(req: Request, data: FieldData) -> Response:
+        return Response(data={"keys": sorted(_manager(core).leases.rules)})
+
+    def read_rule(req: Request, data: FieldData) -> Response | None:
+        rule = _manager(core).leases.rules.get(data.get("name"))
+        return None if rule is None else Response(data=rule.api())
+
+    def delete_rule(req: Request, data: FieldData) -> None:
+        _manager(core).delete_lease_rule(data.get("name"))
+
+    def write_rule(req: Request, data: FieldData) -> None:
+        manager = _manager(core)
+        name = data.get("name")
+        max_leases = int(data.get("max_leases") or 0)
+        if max_leases <= 0:
+            raise ErrorResponse("'max_leases' is invalid")
+        mount_path, path_suffix, role = _scope(core, data)
+        for other in manager.leases.rules.values():
+            if other.factors == (mount_path, path_suffix, role) and other.name != name:
+                raise ErrorResponse(
+                    f'quota rule with similar properties exists under the name "{other.name}"'
+                )
+        inheritable, given = data.get_ok("inheritable")
+        existing = manager.leases.rules.get(name)
+        manager.save_lease_rule(
+            LeaseCountQuota(
+                name=name,
+                mount_path=mount_path,
+                path_suffix=path_suffix,
+                role=existing.role if existing is not None else role,
+                max_leases=max_leases,
+                inheritable=bool(inheritable) if given else mount_path == "",
+                id=existing.id if existing is not None else LeaseCountQuota(name=name).id,
+            )
+        )
+
+    return [
+        Path(
+            r"quotas/lease-count/?$",
+            operations={Operation.LIST: list_rules},
+            synopsis="Lists the names of all the lease count quotas.",
+        ),
+        Path(
+            r"quotas/lease-count/" + generic_name("name"),
+            fields={
+                "type": Field(FieldType.STRING, "Type of the quota rule."),
+                "name": Field(FieldType.STRING, "Name of the quota rule."),
+                "path": Field(FieldType.STRING, "Mount (and path under it) the quota covers; blank: global."),
+                "role": Field(FieldType.STRING, "Login role the quota covers (path must be an auth mount)."),
+                "max_leases": Field(FieldType.INT, "Maximum number of live leases the quota allows."),
+                "inheritable": Field(FieldType.BOOL, "Whether child namespaces use this quota."),
+            },
+            operations={
+                Operation.READ: read_rule,
+                Operation.UPDATE: write_rule,
+                Operation.DELETE: delete_rule,
+            },
+            synopsis="Get, create or update a lease count quota for the server or a mount.",
         ),
     ]

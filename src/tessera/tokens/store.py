@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from ..core.barrier import Barrier
+from ..core.lease_quotas import token_counts, token_role
 from ..framework.errors import PermissionDenied, SealedError
 from ..storage.base import Storage, TxnOp
 from ..telemetry import metrics
@@ -137,6 +138,7 @@ class TokenStore:
         self.issuers = Issuers(storage)
         self._loader: threading.Thread | None = None
         self._stopped = threading.Event()
+        self.lease_counter: Any = None  # core/lease_quotas.LeaseCounter, on the active process
 
     # -- lifecycle -------------------------------------------------------------------
     def setup(self, *, expiry: bool = True, background: bool = True) -> None:
@@ -287,6 +289,32 @@ class TokenStore:
         ]
         if entry.parent:
             ops.append(TxnOp(f"parent/{entry.parent}/{entry.salted_id}", b""))
+        counter = self._count_lease(entry)
+        try:
+            self._commit_new(entry, ops, custom_id)
+        except BaseException:
+            if counter is not None:
+                counter.release_tokens([entry])
+            raise
+        if entry.parent and not self.alive(entry.parent):
+            # The parent's revocation began while this child was being written, possibly after
+            # it listed the children: _destroy marks the parent first, so this check sees it.
+            self._destroy(entry.salted_id, orphan_children=False)
+            raise TokenStoreError("parent token is being revoked")
+        self._schedule(entry)
+        return entry
+
+    def _count_lease(self, entry: TokenEntry) -> Any:
+        """Count the token against its lease-count quota (raises when full); the counter or None."""
+        counter = self.lease_counter
+        if counter is None or not counter.active:
+            return None
+        if not token_counts(entry):
+            return None
+        counter.acquire("t:" + entry.salted_id, entry.path, token_role(entry))
+        return counter
+
+    def _commit_new(self, entry: TokenEntry, ops: list[TxnOp], custom_id: bool) -> None:
         if custom_id:
             # A caller-chosen ID may be taken: check and write as one step.
             with self._lock:
@@ -299,13 +327,6 @@ class TokenStore:
             # concurrent creations then share one fsync (group commit) instead of queueing.
             self.storage.transaction(ops)
             self._remember(entry)
-        if entry.parent and not self.alive(entry.parent):
-            # The parent's revocation began while this child was being written, possibly after
-            # it listed the children: _destroy marks the parent first, so this check sees it.
-            self._destroy(entry.salted_id, orphan_children=False)
-            raise TokenStoreError("parent token is being revoked")
-        self._schedule(entry)
-        return entry
 
     def _schedule(self, entry: TokenEntry) -> None:
         """Make sure the token is looked at no later than its expiry.
@@ -549,6 +570,7 @@ class TokenStore:
             ops.append(TxnOp("id/" + salted_id, None))
             self.storage.transaction(ops)
             self._cache.pop(salted_id, None)
+        self._uncount([entry])
 
     # -- expiry ----------------------------------------------------------------------
     def expire_due(self, now: float | None = None, budget: float | None = None) -> int:
@@ -655,7 +677,13 @@ class TokenStore:
             self.storage.transaction(ops)
             for entry in entries:
                 self._cache.pop(entry.salted_id, None)
+        self._uncount(entries)
         return len(entries)
+
+    def _uncount(self, entries: list[TokenEntry]) -> None:
+        counter = self.lease_counter
+        if counter is not None and counter.active:
+            counter.release_tokens(entries)
 
     def _run_revoke_hooks(self, entries: list[TokenEntry]) -> None:
         """The bulk hooks when every hook has one (a query per batch, not per token), else each

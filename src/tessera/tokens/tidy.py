@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from ..storage.base import Storage, StorageView
+from ..storage.base import Storage, StorageView, TxnOp
+from ..storage.keyset import KeySet
 from .entry import TokenEntry
 
 if TYPE_CHECKING:
     from ..core.core import Core
+    from .store import TokenStore
 
 log = logging.getLogger("tessera.tokens.tidy")
 
@@ -71,59 +73,80 @@ def _scan(storage: Storage, prefix: str) -> Iterator[tuple[str, bytes]]:
         after = following
 
 
+class _Deleter:
+    """Deletes collected and committed a page at a time (one commit per entry took minutes)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.ops: list[TxnOp] = []
+
+    def delete(self, key: str) -> None:
+        self.ops.append(TxnOp(key, None))
+        if len(self.ops) >= SCAN_PAGE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.ops:
+            self.storage.transaction(self.ops)
+            self.ops = []
+
+
 def tidy(core: Core) -> TidyReport:
+    """Token entries are read once, a page per query; the indexes are checked against what that
+    read saw, and only an entry that looks dangling costs a lookup of its own."""
     store = core.tokens
     storage = store.storage
     report = TidyReport()
-    now = time.time()
     # Snapshot the cubbyholes first: a token created while tidy runs then cannot lose its own.
     cubby_views = [
         StorageView(core.barrier, mount.storage_prefix) for mount in core.mounts if mount.type == "cubbyhole"
     ]
     cubby_keys = [(view, view.list("")) for view in cubby_views]
+    in_use = {key.rstrip("/") for _, keys in cubby_keys for key in keys}
 
-    # 1. Parent index: entries under a parent that is gone, or pointing at a child that is gone.
-    for parent in storage.list("parent/"):
-        parent_id = parent.rstrip("/")
-        parent_alive = store.lookup_salted(parent_id, allow_expired=True, tainted=True) is not None
-        for child in storage.list(f"parent/{parent}"):
+    # 1. Expired entries the ticker has not reached (e.g. written by a crashed node).
+    live, valid_cubbyholes = _scan_entries(store, storage, report, in_use)
+
+    def gone(salted_id: str) -> bool:
+        if salted_id in live:
+            return False
+        return store.lookup_salted(salted_id, allow_expired=True, tainted=True) is None
+
+    # 2. Parent index: entries under a parent that is gone, or pointing at a child that is gone.
+    deleter = _Deleter(storage)
+    parents_gone: dict[str, bool] = {}
+    for key, _ in _scan(storage, "parent/"):
+        parent_id, _, child = key[len("parent/") :].partition("/")
+        if parent_id not in parents_gone:
+            parents_gone = {parent_id: gone(parent_id)}  # the index is sorted by parent
+        child_gone = gone(child)
+        if not child_gone and not parents_gone[parent_id]:
+            continue
+        if not child_gone:
             child_entry = store.lookup_salted(child, allow_expired=True, tainted=True)
-            if child_entry is not None and parent_alive:
-                continue
             if child_entry is not None and child_entry.parent == parent_id:
                 child_entry.parent = ""
                 store.save(child_entry)
                 report.children_orphaned += 1
-            storage.delete(f"parent/{parent}{child}")
-            report.parent_entries_removed += 1
-
-    # 2. Expired entries the ticker has not reached (e.g. written by a crashed node). Read in
-    # pages (one query per SCAN_PAGE tokens, not one each), without filling the token cache.
-    valid_cubbyholes: set[str] = set()
-    for key, raw in _scan(storage, "id/"):
-        doc = orjson.loads(raw)
-        expire = float(doc.get("expire_time") or 0)
-        if expire > 0 and now >= expire:
-            store.revoke_tree_salted(key[len("id/") :])
-            report.expired_revoked += 1
-        elif doc.get("cubbyhole_id"):
-            valid_cubbyholes.add(doc["cubbyhole_id"])
+        deleter.delete(key)
+        report.parent_entries_removed += 1
+    deleter.flush()
 
     # 3. Accessor index: accessors whose token is gone lose their leases and the index entry.
-    for full_key, raw in _scan(storage, "accessor/"):
-        key = full_key[len("accessor/") :]
-        doc = orjson.loads(raw)
-        salted_id = (doc or {}).get("salted_id", "")
-        entry = store.lookup_salted(salted_id, allow_expired=True, tainted=True) if salted_id else None
-        if entry is None:
-            ghost = TokenEntry(salted_id=salted_id, accessor=(doc or {}).get("accessor", ""))
-            for hook in store.revoke_hooks:
-                try:
-                    hook(ghost)
-                except Exception:
-                    log.exception("tidy: revoking leases of a vanished token failed")
-            storage.delete("accessor/" + key)
-            report.accessors_removed += 1
+    for key, raw in _scan(storage, "accessor/"):
+        doc = orjson.loads(raw) or {}
+        salted_id = doc.get("salted_id", "")
+        if salted_id and not gone(salted_id):
+            continue
+        ghost = TokenEntry(salted_id=salted_id, accessor=doc.get("accessor", ""))
+        for hook in store.revoke_hooks:
+            try:
+                hook(ghost)
+            except Exception:
+                log.exception("tidy: revoking leases of a vanished token failed")
+        deleter.delete(key)
+        report.accessors_removed += 1
+    deleter.flush()
 
     # 4. Cubbyholes of tokens that no longer exist.
     for view, keys in cubby_keys:
@@ -135,3 +158,26 @@ def tidy(core: Core) -> TidyReport:
                     view.delete(key)
                 report.cubbyholes_removed += 1
     return report
+
+
+def _scan_entries(
+    store: TokenStore, storage: Storage, report: TidyReport, in_use: set[str]
+) -> tuple[KeySet, set[str]]:
+    """Read every token entry without filling the token cache: revoke the expired ones, note the
+    live ones and which of the cubbyholes in use belong to a live token."""
+    now = time.time()
+    live = KeySet()
+    valid_cubbyholes: set[str] = set()
+    for key, raw in _scan(storage, "id/"):
+        doc = orjson.loads(raw)
+        expire = float(doc.get("expire_time") or 0)
+        if expire > 0 and now >= expire:
+            store.revoke_tree_salted(key[len("id/") :])
+            report.expired_revoked += 1
+            continue
+        live.add(key[len("id/") :])
+        cubby = doc.get("cubbyhole_id")
+        if cubby and cubby in in_use:
+            valid_cubbyholes.add(cubby)
+    live.freeze()
+    return live, valid_cubbyholes
