@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.http import call
 from tests.helpers.servers import TesseraServer, tessera_on_sqlite
-from tests.server.test_workers import _start, _wait_worker
+from tests.helpers.workers import running_pair
 
 COUNTED = "lease-count quotas:"
 
@@ -96,11 +96,7 @@ def test_tokens_and_approle_logins_capped_and_counts_survive_a_restart(sqlite_te
 
 
 def test_cap_holds_through_a_worker(tmp_path: Path) -> None:
-    pair = _start(tmp_path)
-    try:
-        pair.server.init()
-        pair.server.unseal()
-        _wait_worker(pair.worker)
+    with running_pair(tmp_path) as pair:
         _ok(*pair.on("active", "POST", "sys/quotas/lease-count/all", json={"max_leases": 2}))
         body = {"ttl": "1h", "policies": ["default"]}
         # A worker writes nothing itself: every creation is counted by the active process.
@@ -109,8 +105,6 @@ def test_cap_holds_through_a_worker(tmp_path: Path) -> None:
         ]
         assert statuses == [200, 200, 429]
         assert pair.on("active", "POST", "auth/token/create", json=body)[0] == 429
-    finally:
-        pair.server.cleanup()
 
 
 def test_expiry_frees_a_slot(sqlite_tessera: TesseraServer) -> None:
