@@ -8,6 +8,8 @@ where the test means it to.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import time
@@ -313,3 +315,33 @@ def test_the_change_log_is_trimmed_once_the_worker_has_seen_it(pair: Pair) -> No
     finally:
         conn.close()
     assert newest - oldest < 2 * changefeed.PRUNE_EVERY, (oldest, newest)
+
+
+def test_a_worker_never_serves_from_half_rebuilt_state(tmp_path: Path) -> None:
+    """Writes through the worker make it rebuild its state as the active process commits them, while
+    other requests run on other threads (granian's intake threads): none may see a half-built state
+    (a 404 for a mounted path, a 500 from a store not yet rebuilt)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with running_pair(tmp_path) as pair:
+        assert pair.on("active", "POST", "sys/mounts/kvw", json={"type": "kv"})[0] == 204
+
+        host, port = pair.worker.removeprefix("http://").split(":")
+        body = json.dumps({"value": "v" * 64})
+        headers = {"X-Vault-Token": pair.root, "Content-Type": "application/json"}
+
+        def writes(n: int) -> list[int]:
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)  # kept alive: many at once
+            out = []
+            for _ in range(400):
+                conn.request("POST", f"/v1/kvw/k{n % 4}", body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                out.append(response.status)
+            conn.close()
+            return out
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = [s for batch in pool.map(writes, range(16)) for s in batch]
+        assert set(statuses) == {204}, {s: statuses.count(s) for s in set(statuses)}
+        assert "Traceback" not in pair.server.output()

@@ -279,6 +279,26 @@ class App:
         remote_addr: str,
         tls: bool,
     ) -> int:
+        if self.standby is not None:
+            # A worker rebuilds its state when the active process commits: never while a request
+            # runs on another thread (intake threads, the side pool), which would see it half-built.
+            with self.core.state_lock:
+                return self._answer_here(
+                    proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls
+                )
+        return self._answer_here(proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
+
+    def _answer_here(
+        self,
+        proto: Any,
+        method: str,
+        raw_path: str,
+        query_string: bytes,
+        headers: dict[str, str],
+        raw_body: bytes | None,
+        remote_addr: str,
+        tls: bool,
+    ) -> int:
         gate = self.gate
         wrote = False
         try:

@@ -113,6 +113,10 @@ class Standby:
 
     def ready(self, method: str, path: str) -> bool:
         """Catch up with the active process; whether this request may be served here."""
+        with self.core.state_lock:  # no request runs meanwhile (App._answer holds it too)
+            return self._ready(method, path)
+
+    def _ready(self, method: str, path: str) -> bool:
         seq, epoch = self.shared.read()
         try:
             if epoch != self.epoch:
