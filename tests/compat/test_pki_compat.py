@@ -411,7 +411,8 @@ def test_issuer_crls_deletion_warnings_and_formats(pki: PKI) -> None:
     for path in ("issuer/r1/crl/pem", "issuer/r1/crl/der", "issuer/r1/pem", "issuer/r1/der"):
         (rs, rct, rb), (ts, tct, tb) = (raw_get(s, f"{pki.m}/{path}") for s in (pki.ref, pki.tes))
         assert (rs, rct) == (ts, tct), path
-        assert rb.endswith(b"\n") == tb.endswith(b"\n"), path
+        if path.endswith("pem"):  # a DER body's last byte is whatever its encoding ends with
+            assert rb.endswith(b"\n") == tb.endswith(b"\n"), path
     pki.same("POST", "roles/by-name", {"allow_any_name": True, "issuer_ref": "r2"})
     pki.same("POST", "roles/by-default", {"allow_any_name": True})
     pki.same("DELETE", "issuer/r2")
