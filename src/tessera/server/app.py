@@ -268,25 +268,14 @@ class App:
         """A worker's request for the active process: written to it here, answered by the relay."""
         return int(self.standby.forward(*args))
 
-    def _answer(
-        self,
-        proto: Any,
-        method: str,
-        raw_path: str,
-        query_string: bytes,
-        headers: dict[str, str],
-        raw_body: bytes | None,
-        remote_addr: str,
-        tls: bool,
-    ) -> int:
+    def _answer(self, *args: Any) -> int:
+        """``_answer_here``; in a worker process, under the core's state lock: a worker rebuilds its
+        state when the active process commits, never while a request runs on another thread (intake
+        threads, the side pool), which would see it half-built."""
         if self.standby is not None:
-            # A worker rebuilds its state when the active process commits: never while a request
-            # runs on another thread (intake threads, the side pool), which would see it half-built.
             with self.core.state_lock:
-                return self._answer_here(
-                    proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls
-                )
-        return self._answer_here(proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
+                return self._answer_here(*args)
+        return self._answer_here(*args)
 
     def _answer_here(
         self,
