@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tessera.agent.tmpl import Renderer, parse
-from tessera.agent.tmplfuncs import Secret, TemplateError, go_float, go_json, loads
+from tessera.agent.tmplfuncs import Secret, TemplateError, go_float, loads, to_json
 
 KV2 = Secret(
     loads(
@@ -132,4 +132,4 @@ def test_go_number_formatting() -> None:
     assert [go_float(v) for v in (1.0, 123456.0, 1234567.0, 0.0001, 0.00001, -2.5)] == [
         "1", "123456", "1.234567e+06", "0.0001", "1e-05", "-2.5",
     ]  # fmt: skip
-    assert go_json({"b": [1, None], "a": "<"}) == '{"a":"\\u003c","b":[1,null]}'
+    assert to_json({"b": [1, None], "a": "<"}) == '{"a":"\\u003c","b":[1,null]}'

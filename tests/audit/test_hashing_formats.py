@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tessera.audit.formats import encode, go_json, jsonx
+from tessera.audit.formats import encode, jsonx
 from tessera.audit.formatter import (
     AuthInfo,
     FormatConfig,
@@ -25,6 +25,7 @@ from tessera.audit.formatter import (
     format_response,
 )
 from tessera.audit.hashing import Salt, elide_list_data, hash_structure, is_timestamp, json_copy
+from tessera.gocompat.json import go_json
 from tests.auth._memstore import MemStorage
 
 

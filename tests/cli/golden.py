@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera import __version__ as TESSERA_VERSION
-from tessera.cli.godur import human_duration
+from tessera.gocompat.durations import human_duration
 from tessera.version import VAULT_VERSION
 
 BAO = shutil.which("bao", path=str(Path(sys.executable).parent)) or shutil.which("bao") or "bao"

@@ -7,8 +7,8 @@ import pytest
 from tessera.cli import gojson, goyaml
 from tessera.cli.args import ArgsError, join_path, parse_args_data
 from tessera.cli.flags import Flag, FlagError, FlagSet, wrap
-from tessera.cli.godur import human_duration, parse_duration_second
 from tessera.cli.output import columnize, go_time_string
+from tessera.gocompat.durations import human_duration, parse_duration_second
 
 
 def _fs() -> FlagSet:

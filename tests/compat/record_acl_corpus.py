@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
-from tessera.framework.durations import parse_duration_second  # noqa: E402
+from tessera.gocompat.durations import parse_duration_second  # noqa: E402
 from tessera.policy.store import DEFAULT_POLICY  # noqa: E402
 from tests.compat.acl_corpus_cases import HAND_SCENARIOS  # noqa: E402
 from tests.compat.acl_parse_cases import PARSE_CASES  # noqa: E402

@@ -90,7 +90,7 @@ def find_bao() -> str:
 
 def listener_of_config(path: str | os.PathLike[str]) -> tuple[str, bool]:
     """(host:port, tls enabled) of the first tcp listener of a Vault-style HCL (or JSON) config file."""
-    from tessera.policy.hcl import decode as decode_hcl
+    from tessera.hcl import decode as decode_hcl
 
     with open(path, encoding="utf-8") as fh:
         raw = decode_hcl(fh.read())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from tessera.policy.hcl import decode as decode_hcl
+from tessera.hcl import decode as decode_hcl
 from tests.hvac_suite.tessera_hvac_plugin import (
     CONFIG_TEMPLATE,
     REFERENCE_LISTENER_EXTRA,

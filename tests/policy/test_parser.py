@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tessera.gocompat.quote import go_quote
 from tessera.policy.parser import (
     DENY,
     LIST,
@@ -13,7 +14,6 @@ from tessera.policy.parser import (
     PolicyParseError,
     TemplateInput,
     duration_seconds,
-    go_quote,
     parse_absolute_time,
     parse_policy,
 )

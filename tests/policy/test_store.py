@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tessera.framework import InternalError
+from tessera.gocompat.times import rfc3339_nano_ns
 from tessera.policy.parser import PolicyParseError
 from tessera.policy.store import (
     DEFAULT_POLICY,
@@ -17,7 +18,6 @@ from tessera.policy.store import (
     PolicyStoreError,
     decode_policy_text,
     parse_time_field,
-    rfc3339nano,
 )
 from tessera.storage.base import StorageView
 
@@ -93,7 +93,7 @@ def test_list_delete_and_prefix(store: PolicyStore) -> None:
 
 def test_expiring_policies_disappear(store: PolicyStore) -> None:
     soon = time.time() + 0.3
-    store.set("brief", READ_A, expiration=(soon, rfc3339nano(int(soon * 1e9))))
+    store.set("brief", READ_A, expiration=(soon, rfc3339_nano_ns(int(soon * 1e9))))
     brief = store.get("brief")
     assert brief is not None and brief.expiration.endswith("Z") and brief.modified
     assert store.acl(("brief",)).capabilities("a") == ["read"]
@@ -150,7 +150,7 @@ def test_concurrent_writes_keep_versions_consistent(store: PolicyStore) -> None:
 def test_helpers() -> None:
     assert decode_policy_text("cGF0aCAiYSIge30=") == 'path "a" {}'
     assert decode_policy_text('path "a" {}') == 'path "a" {}'
-    assert rfc3339nano(1_500_000_000) == "1970-01-01T00:00:01.5Z"
+    assert rfc3339_nano_ns(1_500_000_000) == "1970-01-01T00:00:01.5Z"
     expected = datetime(2999, 1, 1, tzinfo=timezone(timedelta(hours=2))).timestamp() + 0.5
     assert parse_time_field("2999-01-01T00:00:00.500+02:00") == (expected, "2999-01-01T00:00:00.5+02:00")
     assert parse_time_field("2999-01-01T00:00:00+00:00")[1] == "2999-01-01T00:00:00Z"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tessera.framework.durations import DurationError, parse_duration_second
+from tessera.gocompat.durations import DurationError, parse_duration_second
 from tessera.server.app import App
 from tests.reliability.asgi import ROOT, AsgiClient, LogCapture, dev_core
 

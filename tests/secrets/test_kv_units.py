@@ -8,7 +8,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tessera.secrets.kv.common import format_time, go_quote, merge_patch, scan, weak_int, weak_string
+from tessera.gocompat.quote import go_quote
+from tessera.secrets.kv.common import format_time, merge_patch, scan, weak_int, weak_string
 from tessera.secrets.kv.store import Config, KeyMeta, V2Store, deletion_time
 from tessera.storage.base import StorageView, TxnOp
 from tessera.storage.inmem import InmemPhysical

@@ -7,10 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tessera.framework import ErrorResponse, FieldData, Operation
+from tessera.gocompat.durations import human_duration
 from tessera.tokens.entry import TokenEntry
 from tessera.tokens.policies import glob_match, resolve_token_policies, sanitize_policies
 from tessera.tokens.roles import Role, apply_role_update, parse_cidrs
-from tessera.tokens.ttl import TTLError, calculate_ttl, human_duration
+from tessera.tokens.ttl import TTLError, calculate_ttl
 
 H = 3600
 SYS = {"default_ttl": 768 * H, "max_ttl": 768 * H}

@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..gocompat.durations import format_go_duration
 from .client import Client
 from .config import ConfigError, MethodConfig, parse_bool
 from .hclog import kv
@@ -320,8 +321,6 @@ class Backoff:
         self.current = self.min
 
     def __str__(self) -> str:
-        from ..framework.durations import format_go_duration
-
         return format_go_duration(int(self.current * 100) / 100)
 
 

@@ -1,6 +1,6 @@
 """Vault Agent's configuration file (HCL or JSON), decoded and validated like Vault's agent.
 
-HCL is read with Tessera's own HCL v1 reader (``tessera.policy.hcl``, a port of hashicorp/hcl's
+HCL is read with Tessera's own HCL v1 reader (``tessera.hcl``, a port of hashicorp/hcl's
 scanner and parser), not pyhcl, because pyhcl gets three things wrong that agent files rely on:
 it merges repeated top-level blocks into each other (two ``template {}`` blocks come out as one
 dict holding both ``contents`` and ``source``), it reads ``mode = 0640`` as 640 where Go reads
@@ -17,9 +17,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..framework.durations import DurationError, parse_duration_second
-from ..policy.hcl import HCLError
-from ..policy.hcl import decode as decode_hcl
+from ..gocompat.durations import DurationError, parse_duration_second
+from ..hcl import HCLError
+from ..hcl import decode as decode_hcl
 
 
 class ConfigError(Exception):

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..gocompat.durations import format_go_duration
 from .client import Client, ResponseError
 from .config import TemplateConfig, TemplateGlobals
 from .hclog import kv
@@ -336,7 +337,9 @@ class Runner:
                 if self.settings.exit_on_retry_failure and attempt > self.num_retries:
                     raise TemplateFatalError(str(exc)) from None
                 delay = min(0.25 * 2 ** (attempt - 1), 60.0)
-                runner_log.warning(f'(view) {exc} (retry attempt {attempt} after "{_go_dur(delay)}")')
+                runner_log.warning(
+                    f'(view) {exc} (retry attempt {attempt} after "{format_go_duration(delay)}")'
+                )
                 await asyncio.sleep(delay)
                 continue
             if once:
@@ -346,12 +349,6 @@ class Runner:
                 (d.due for d in self.deps.values()), default=now + self.settings.static_secret_render_interval
             )
             await asyncio.sleep(max(due - now, 0.05))
-
-
-def _go_dur(seconds: float) -> str:
-    from ..framework.durations import format_go_duration
-
-    return format_go_duration(seconds)
 
 
 def _dumps(body: Any) -> bytes:

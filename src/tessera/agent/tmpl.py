@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..gocompat.types import go_type
 from .tmplfuncs import MISSING, Secret, TemplateError, fmt_value, pure_functions, truth
 
 # -- lexing -----------------------------------------------------------------------------------------
@@ -557,19 +558,7 @@ class Renderer:
             elif value is None or value is MISSING:
                 raise self._err(node, f"nil pointer evaluating interface {{}}.{name}")
             else:
-                raise self._err(node, f"can't evaluate field {name} in type {_go_type(value)}")
+                raise self._err(
+                    node, f"can't evaluate field {name} in type {go_type(value, json_number=False)}"
+                )
         return value
-
-
-def _go_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, list):
-        return "[]interface {}"
-    return "interface {}"

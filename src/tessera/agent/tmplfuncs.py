@@ -18,6 +18,9 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from ..gocompat.json import go_json_exact
+from ..gocompat.quote import go_quote
+
 
 class TemplateError(Exception):
     """A parse or execution error, worded like Go's ``template: name:line: …``."""
@@ -154,49 +157,12 @@ def _json_numbers(value: Any, marker: str) -> Any:
     return value
 
 
-def go_json(value: Any, indent: int | None = None) -> str:
+def to_json(value: Any, indent: int | None = None) -> str:
     """encoding/json: sorted map keys, HTML characters escaped (\\u003c…), numbers as received."""
     nonce = os.urandom(6).hex()
     plain = _json_numbers(_to_plain(value), f"\x00{nonce}:")
-    text = json.dumps(
-        plain,
-        sort_keys=True,
-        ensure_ascii=False,
-        indent=indent,
-        separators=(",", ": ") if indent else (",", ":"),
-        default=str,
-    )
-    text = re.sub('"\\\\u0000' + nonce + ':([-+.0-9eE]+)"', lambda m: m.group(1), text)
-    for ch, esc in (
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("&", "\\u0026"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-    ):
-        text = text.replace(ch, esc)
-    return text
-
-
-def go_quote(text: str) -> str:
-    """strconv.Quote (ASCII-printable subset plus escapes)."""
-    out = ['"']
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return "".join(out) + '"'
+    text = go_json_exact(plain, sort_keys=True, indent=indent, default=str).decode()
+    return re.sub('"\\\\u0000' + nonce + ':([-+.0-9eE]+)"', lambda m: m.group(1), text)
 
 
 _VERB = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\d+|\*))?([a-zA-Z%])")
@@ -356,8 +322,8 @@ def pure_functions() -> dict[str, Callable[..., Any]]:
         "printf": go_sprintf,
         "println": lambda *a: " ".join(fmt_value(x) for x in a) + "\n",
         "urlquery": lambda *a: urllib.parse.quote_plus(go_sprint(*a)),
-        "toJSON": lambda v: go_json(v),
-        "toJSONPretty": lambda v: go_json(v, indent=2),
+        "toJSON": lambda v: to_json(v),
+        "toJSONPretty": lambda v: to_json(v, indent=2),
         "toYAML": _to_yaml,
         "parseJSON": lambda s: loads(str(s)) if str(s).strip() else MISSING,
         "parseBool": lambda s: _parse_bool(str(s)),

@@ -16,8 +16,8 @@ import time
 import uuid
 from typing import Any
 
-from ..framework.durations import DurationError, parse_duration_second
 from ..framework.errors import multierror
+from ..gocompat.durations import DurationError, parse_duration_second
 from .formats import encode
 from .formatter import FormatConfig, LogInput, RequestInfo, format_request, format_response
 from .hashing import LazySalt, Salt

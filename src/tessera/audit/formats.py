@@ -11,24 +11,9 @@ from typing import Any
 
 import orjson
 
+from ..gocompat.json import go_json
+
 FORMATS = ("json", "jsonx")
-
-_GO_ESCAPES = (
-    (b"<", b"\\u003c"),
-    (b">", b"\\u003e"),
-    (b"&", b"\\u0026"),
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
-)
-
-
-def go_json(value: Any) -> bytes:
-    """json.Marshal's bytes for ``value`` (key order as given; HTML-escaped like Go)."""
-    out = orjson.dumps(value)
-    for raw, escaped in _GO_ESCAPES:
-        if raw in out:
-            out = out.replace(raw, escaped)
-    return out
 
 
 def encode(entry: dict[str, Any], fmt: str, prefix: str = "") -> bytes:

@@ -9,12 +9,11 @@ rules, so a line reads like the reference's.
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from ..gocompat.times import now_rfc3339_nano, rfc3339_seconds
 from .hashing import elide_list_data, hash_structure, json_copy
 
 
@@ -131,19 +130,6 @@ def _put(out: dict[str, Any], key: str, value: Any) -> None:
     out[key] = value
 
 
-def _issue_time(ts: float) -> str:
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def now_rfc3339_nano() -> str:
-    """time.Now().UTC().Format(time.RFC3339Nano): nanoseconds with trailing zeros trimmed."""
-    ns = time.time_ns()
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    digits = f"{frac:09d}".rstrip("0")
-    return f"{base}.{digits}Z" if digits else f"{base}Z"
-
-
 def _hash_auth(auth: AuthInfo, fn: Hasher | None, hmac_accessor: bool) -> AuthInfo:
     if fn is None:
         return auth
@@ -183,7 +169,7 @@ def _auth_json(auth: AuthInfo, *, entry: str, remaining_uses: int = 0) -> dict[s
     out["token_type"] = auth.token_type or "default"
     _put(out, "token_ttl", int(auth.ttl))
     if auth.issue_time:
-        out["token_issue_time"] = _issue_time(auth.issue_time)
+        out["token_issue_time"] = rfc3339_seconds(auth.issue_time)
     return out
 
 

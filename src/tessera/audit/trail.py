@@ -31,6 +31,7 @@ from ..framework.errors import (
     VaultError,
     multierror,
 )
+from ..gocompat.times import parse_rfc3339
 from .formatter import AuthInfo, LogInput, PolicyResults, RequestInfo, ResponseInfo, WrapInfoView
 from .granting import granting_policies
 
@@ -317,8 +318,6 @@ class Trail:
         if getter is None:
             return False
         try:
-            from ..secrets.timeutil import parse_rfc3339
-
             doc = getter(entity_id)
             created = parse_rfc3339(doc["creation_time"]) if doc else 0.0
         except Exception:

@@ -89,11 +89,6 @@ def deprecated_token_fields(*names: str) -> dict[str, Field]:
 
 
 # -- CIDR helpers (go-sockaddr, cidrutil) --------------------------------------------------------
-def go_quote_list(items: list[str]) -> str:
-    """Go's ``%q`` of a []string: ``["a" "b"]``."""
-    return "[" + " ".join(json.dumps(s) for s in items) + "]"
-
-
 def parse_addr(text: str) -> str:
     """One address or CIDR as go-sockaddr prints it: a host (/32, /128) loses its mask."""
     raw = text.strip()

@@ -15,6 +15,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..gocompat.quote import go_quote
 from . import gojson
 from .env import read_env
 
@@ -199,7 +200,7 @@ class Client:
             out += f'-H "{name}: {shown}" '
         if data:
             out += "-d '" + data.decode().replace("'", "'\"'\"'") + "' "
-        return out + gojson.go_quote_url(url)
+        return out + go_quote(url)
 
     def _send(
         self, method: str, url: str, headers: dict[str, str], data: bytes | None, redirects: int

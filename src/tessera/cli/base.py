@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from ..gocompat.durations import format_go_duration
 from . import api
 from .env import lookup_env, read_env
 from .flags import Flag, FlagError, FlagGroup, FlagSet
-from .godur import format_go_duration
 from .output import UI, Secret
 
 PRODUCT = "Vault"

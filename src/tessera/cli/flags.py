@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..gocompat.durations import format_go_duration, parse_duration_second
 from .env import lookup_env
-from .godur import format_go_duration, parse_duration_second
 
 MAX_LINE = 78
 

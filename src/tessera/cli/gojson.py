@@ -120,33 +120,6 @@ def fmt_v(value: Any) -> str:
     return str(value)
 
 
-def go_quote(s: str) -> str:
-    """strconv.Quote: double quotes, Go escapes, printable Unicode kept."""
-    out = ['"']
-    for ch in s:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif not ch.isprintable() and ord(ch) > 0x7F:
-            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def fmt_q_list(values: list[str] | None) -> str:
-    """fmt.Sprintf("%q", []string{...}): ``["a" "b"]``."""
-    return "[" + " ".join(go_quote(v) for v in values or []) + "]"
-
-
 def dumps_compact(obj: Any) -> str:
     """json.Marshal(obj): no whitespace, Go's ordering and escaping."""
     if isinstance(obj, dict):
@@ -155,8 +128,3 @@ def dumps_compact(obj: Any) -> str:
     if isinstance(obj, (list, tuple)):
         return "[" + ",".join(dumps_compact(v) for v in obj) + "]"
     return dumps(obj)
-
-
-def go_quote_url(url: str) -> str:
-    """strconv.Quote of a URL (as ``-output-curl-string`` ends its command)."""
-    return go_quote(url)

@@ -12,10 +12,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from ..gocompat.durations import human_duration
+from ..gocompat.quote import go_quote_list
 from . import gojson, goyaml
 from .flags import wrap_with_padding
-from .godur import human_duration
-from .gojson import Number, Struct, fmt_q_list, fmt_v
+from .gojson import Number, Struct, fmt_v
 
 HOPE_DELIM = "♨"
 FORMATS = ("table", "json", "yaml", "yml", "pretty", "raw")
@@ -248,9 +249,9 @@ def secret_table(ui: UI, secret: Secret) -> None:
             else:
                 out.append(f"token_duration {d} {human_duration(auth['lease_duration'])}")
             out.append(f"token_renewable {d} {'true' if auth['renewable'] else 'false'}")
-            out.append(f"token_policies {d} {fmt_q_list(auth['token_policies'])}")
-            out.append(f"identity_policies {d} {fmt_q_list(auth['identity_policies'])}")
-            out.append(f"policies {d} {fmt_q_list(auth['policies'])}")
+            out.append(f"token_policies {d} {go_quote_list(auth['token_policies'])}")
+            out.append(f"identity_policies {d} {go_quote_list(auth['identity_policies'])}")
+            out.append(f"policies {d} {go_quote_list(auth['policies'])}")
             for k in sorted(auth["metadata"] or {}):
                 out.append(f"token_meta_{k} {d} {auth['metadata'][k]}")
     wrap = secret.wrap_info

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ..framework import PermissionDenied
-from ..framework.durations import DurationError, parse_duration_second
+from ..gocompat.durations import DurationError, parse_duration_second
 
 if TYPE_CHECKING:
     from .core import Core

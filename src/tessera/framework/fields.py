@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .durations import DurationError, parse_duration_second
+from ..gocompat.durations import DurationError, parse_duration_second
+from ..gocompat.types import go_type
 
 
 class FieldType(enum.Enum):
@@ -111,22 +112,6 @@ def zero_value(ftype: FieldType) -> Any:
     return None
 
 
-def _go_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    return "interface {}"
-
-
 def to_string(value: Any) -> str:
     """mapstructure's weak string conversion."""
     if value is None:
@@ -139,7 +124,9 @@ def to_string(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return repr(value)[:-2] if value.is_integer() else repr(value)
-    raise FieldError(f"'' expected type 'string', got unconvertible type '{_go_type(value)}'")
+    raise FieldError(
+        f"'' expected type 'string', got unconvertible type '{go_type(value, json_number=False)}'"
+    )
 
 
 def to_int(value: Any) -> int:
@@ -170,7 +157,7 @@ def _to_int(value: Any) -> int:
             return int(s, 10)
         except ValueError:
             raise FieldError("'' cannot parse value as 'int': strconv.ParseInt: invalid syntax") from None
-    raise FieldError(f"'' expected type 'int', got unconvertible type '{_go_type(value)}'")
+    raise FieldError(f"'' expected type 'int', got unconvertible type '{go_type(value, json_number=False)}'")
 
 
 def _parse_float(text: str) -> float:
@@ -200,7 +187,7 @@ def to_bool(value: Any) -> bool:
         if value in _FALSE or value == "":
             return False
         raise FieldError("'' cannot parse value as 'bool': strconv.ParseBool: invalid syntax")
-    raise FieldError(f"'' expected type 'bool', got unconvertible type '{_go_type(value)}'")
+    raise FieldError(f"'' expected type 'bool', got unconvertible type '{go_type(value, json_number=False)}'")
 
 
 def parse_comma_string_slice(value: Any) -> list[str]:
@@ -268,7 +255,7 @@ def coerce(ftype: FieldType, value: Any) -> Any:
                 return value
             # Vault refuses a JSON string here ({"data": "{...}"}): no parsing.
             raise FieldError(
-                f"'' expected type 'map[string]interface {{}}', got unconvertible type '{_go_type(value)}'"
+                f"'' expected type 'map[string]interface {{}}', got unconvertible type '{go_type(value, json_number=False)}'"
             )
         if ftype == FieldType.KV_PAIRS:
             return to_kv_pairs(value)

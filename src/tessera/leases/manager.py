@@ -25,6 +25,7 @@ import orjson
 
 from ..framework import ErrorResponse, Operation, Request, Response
 from ..framework.errors import SealedError
+from ..gocompat.times import rfc3339_nano
 from ..storage.base import Storage, TxnOp
 from ..storage.keyset import KeySet
 from ..telemetry import metrics
@@ -67,12 +68,6 @@ class Lease:
     @classmethod
     def from_json(cls, raw: bytes) -> Lease:
         return cls(**orjson.loads(raw))
-
-
-def _rfc3339(ts: float) -> str:
-    from ..secrets.timeutil import rfc3339_nano
-
-    return rfc3339_nano(ts)
 
 
 class ExpirationManager:
@@ -232,18 +227,18 @@ class ExpirationManager:
                 raise ErrorResponse("invalid lease")
             return {
                 "id": lease_id,
-                "issue_time": _rfc3339(token.issue_time),
-                "expire_time": _rfc3339(token.expire_time) if token.expire_time else None,
-                "last_renewal": _rfc3339(token.last_renewal_time) if token.last_renewal_time else None,
+                "issue_time": rfc3339_nano(token.issue_time),
+                "expire_time": rfc3339_nano(token.expire_time) if token.expire_time else None,
+                "last_renewal": rfc3339_nano(token.last_renewal_time) if token.last_renewal_time else None,
                 "path": token.path,
                 "renewable": bool(token.renewable and token.expire_time),
                 "ttl": token.remaining_ttl(now),
             }
         return {
             "id": lease.lease_id,
-            "issue_time": _rfc3339(lease.issue_time),
-            "expire_time": _rfc3339(lease.expire_time),
-            "last_renewal": _rfc3339(lease.last_renewal_time) if lease.last_renewal_time else None,
+            "issue_time": rfc3339_nano(lease.issue_time),
+            "expire_time": rfc3339_nano(lease.expire_time),
+            "last_renewal": rfc3339_nano(lease.last_renewal_time) if lease.last_renewal_time else None,
             "path": lease.path,
             "renewable": lease.renewable,
             "ttl": max(0, int(lease.expire_time - now)),

@@ -12,13 +12,14 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from ..framework.durations import DurationError, parse_go_duration
+from .. import hcl
 from ..framework.errors import multierror
-from . import hcl
-from .hcl import GO_NODE_NAMES, HCLError, Item, ListNode, Literal, ObjectNode, Pos
+from ..gocompat.durations import DurationError, parse_go_duration
+from ..gocompat.quote import go_quote
+from ..gocompat.times import parse_rfc3339
+from ..hcl import GO_NODE_NAMES, HCLError, Item, ListNode, Literal, ObjectNode, Pos
 from .templating import TemplateError, populate
 
 DENY, CREATE, READ, UPDATE, DELETE, LIST, SUDO, PATCH, SCAN = (1 << i for i in range(9))
@@ -105,30 +106,6 @@ class TemplateInput:
         return out if self.allow_wildcards else (*out, "*", "+")
 
 
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote (``%q``): printable runes kept, the rest escaped."""
-    out = ['"']
-    for ch in text:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in "\a\b\f\n\r\t\v":
-            out.append(
-                {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}[
-                    ch
-                ]
-            )
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
-
-
 def _fail(msg: str) -> PolicyParseError:
     return PolicyParseError("failed to parse policy: " + msg)
 
@@ -153,31 +130,10 @@ def parse_absolute_time(value: Any) -> float:
         return float(int(text, 10))
     except ValueError:
         pass
-    parsed = parse_rfc3339(text)
-    if parsed is None:
-        raise ValueError("could not parse string as date and time")
-    return parsed
-
-
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
-)
-
-
-def parse_rfc3339(text: str) -> float | None:
-    """Epoch seconds of an RFC 3339 time, or None (Go's time.Parse layouts, not ISO 8601 at large)."""
-    m = _RFC3339.match(text)
-    if not m:
-        return None
-    zone = m.group(8)
-    iso = f"{m.group(1)}-{m.group(2)}-{m.group(3)}T{m.group(4)}:{m.group(5)}:{m.group(6)}"
-    iso += "+00:00" if zone in ("Z", "z") else zone
     try:
-        base = datetime.fromisoformat(iso).timestamp()
+        return parse_rfc3339(text)
     except ValueError:
-        return None
-    frac = m.group(7)
-    return base + (float(frac) if frac else 0.0)
+        raise ValueError("could not parse string as date and time") from None
 
 
 def duration_seconds(value: Any) -> float:

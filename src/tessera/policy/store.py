@@ -13,15 +13,15 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
 from ..framework.errors import InternalError
+from ..gocompat.times import parse_rfc3339, rfc3339_nano_ns
 from ..storage.base import Storage
 from .acl import ACL
-from .parser import Policy, PolicyParseError, TemplateInput, parse_policy, parse_rfc3339
+from .parser import Policy, PolicyParseError, TemplateInput, parse_policy
 
 PREFIX = "policy/"
 DEFAULT_POLICY_NAME = "default"
@@ -147,33 +147,22 @@ def decode_policy_text(text: str) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def rfc3339nano(ns: int, offset_minutes: int = 0) -> str:
-    """Go's time.RFC3339Nano rendering: trailing zeros of the fraction dropped, ``Z`` for UTC."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    tz = UTC if offset_minutes == 0 else timezone(timedelta(minutes=offset_minutes))
-    base = datetime.fromtimestamp(secs, tz).strftime("%Y-%m-%dT%H:%M:%S")
-    if frac:
-        base += "." + f"{frac:09d}".rstrip("0")
-    if offset_minutes == 0:
-        return base + "Z"
-    sign = "+" if offset_minutes > 0 else "-"
-    hours, minutes = divmod(abs(offset_minutes), 60)
-    return f"{base}{sign}{hours:02d}:{minutes:02d}"
-
-
 def parse_time_field(value: Any) -> tuple[float, str]:
     """A TypeTime request field (RFC 3339 or epoch seconds) → (epoch seconds, RFC3339Nano text).
 
     Go keeps the offset it was given and prints ``Z`` for a zero offset; epoch input is UTC.
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value), rfc3339nano(int(value * 1_000_000_000))
+        return float(value), rfc3339_nano_ns(int(value * 1_000_000_000))
     text = str(value)
     if text.lstrip("-").isdigit():
-        return float(int(text)), rfc3339nano(int(text) * 1_000_000_000)
-    epoch = parse_rfc3339(text)
+        return float(int(text)), rfc3339_nano_ns(int(text) * 1_000_000_000)
     m = _RFC3339_PARTS.match(text)
-    if epoch is None or m is None:
+    try:
+        epoch = parse_rfc3339(text)
+    except ValueError:
+        m = None
+    if m is None:
         raise ValueError("could not parse string as date and time")
     frac = (m.group(2) or "").rstrip("0")
     zone = m.group(3)
@@ -364,7 +353,7 @@ class PolicyStore:
                 raw=raw,
                 version=current_version + 1,
                 cas_required=cas_required,
-                modified=rfc3339nano(time.time_ns()),
+                modified=rfc3339_nano_ns(time.time_ns()),
                 expiration=expiration[1] if expiration else "",
                 expires_at=expiration[0] if expiration else 0.0,
                 allow_wildcards_in_identity_templates=allow_wildcards,

@@ -29,11 +29,11 @@ from ..framework import (
     Request,
     Response,
 )
+from ..gocompat.times import rfc3339_nano
 from ..storage.base import Storage
 from .identity_group_paths import group_paths, keyed_paths
 from .identity_groups import ALIAS_LIST_KEYS, GroupStore
 from .identity_oidc import oidc_paths
-from .timeutil import rfc3339_nano
 
 if TYPE_CHECKING:
     from ..core.mounts import MountEntry

@@ -19,8 +19,8 @@ import uuid
 from typing import Any
 
 from ..framework import ErrorResponse
+from ..gocompat.times import rfc3339_nano
 from ..storage.base import Storage
-from .timeutil import rfc3339_nano
 
 INTERNAL, EXTERNAL = "internal", "external"
 MAX_MEMBER_ENTITIES = 512

@@ -15,7 +15,6 @@ from urllib.parse import quote
 import orjson
 
 from ..core.core import Core
-from ..core.gate import RunGate
 from ..core.quotas import check_http as check_quota
 from ..framework import (
     CodedError,
@@ -27,7 +26,8 @@ from ..framework import (
     SealedError,
     VaultError,
 )
-from ..framework.durations import DurationError, parse_duration_second
+from ..gocompat.durations import DurationError, parse_duration_second
+from ..runtime.gate import RunGate
 from ..storage.base import deferred_acknowledgement
 from ..storage.sqlite_reader import StandbyWrite
 from ..ui.assets import NOT_FOUND as UI_NOT_FOUND

@@ -280,7 +280,7 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     for listener in cfg.listeners:
         _check_bindable(*listener.host_port)
     if cfg.workers > 1 and not flags.dev and not flags.recovery:
-        from ..core.scheduling import use_batch_scheduling
+        from ..runtime.scheduling import use_batch_scheduling
 
         use_batch_scheduling()  # before any thread starts: they inherit it (see workers.py)
     physical = open_physical(cfg.storage_type, cfg.storage_options)

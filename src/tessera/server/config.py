@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.lockout import parse_user_lockouts
-from ..framework.durations import DurationError, parse_duration_second
-from ..policy.hcl import HCLError
-from ..policy.hcl import decode as decode_hcl
+from ..gocompat.durations import DurationError, parse_duration_second
+from ..hcl import HCLError
+from ..hcl import decode as decode_hcl
 from ..telemetry.config import TelemetryConfig, TelemetryError, parse_telemetry
 
 

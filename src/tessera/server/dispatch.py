@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..core import gate
+from ..runtime import gate
 
 log = logging.getLogger("tessera.http")
 

@@ -33,8 +33,8 @@ from typing import Any
 from ..core import standby as standby_state
 from ..core.barrier import Keyring
 from ..core.core import Core
-from ..core.scheduling import wake_promptly
 from ..framework.backend import Backend
+from ..runtime.scheduling import wake_promptly
 from ..storage.changefeed import SharedState
 from ..storage.sqlite_reader import SQLiteReader, StandbyWrite
 from .peer import PeerTLS

@@ -34,8 +34,8 @@ import os
 import threading
 from typing import Any
 
-from ..core import gate
-from ..core.gate import RunGate
+from ..runtime import gate
+from ..runtime.gate import RunGate
 from .app import App
 from .config import ListenerConfig
 from .dispatch import Dispatcher, Runner

@@ -35,7 +35,7 @@ import threading
 from typing import IO, Any
 
 from ..core.core import Core
-from ..core.scheduling import use_batch_scheduling
+from ..runtime.scheduling import use_batch_scheduling
 from ..storage.changefeed import SharedState
 
 log = logging.getLogger("tessera.workers")

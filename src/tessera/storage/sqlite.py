@@ -30,8 +30,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..core.gate import stepping_aside
-from ..core.scheduling import wake_promptly
+from ..runtime.gate import stepping_aside
+from ..runtime.scheduling import wake_promptly
 from . import changefeed
 from .base import Physical, TxnOp, acknowledgement_deferred, children
 

@@ -12,7 +12,7 @@ import socket
 import time
 from typing import Any
 
-from ..secrets.timeutil import rfc3339_nano
+from ..gocompat.times import rfc3339_nano
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 

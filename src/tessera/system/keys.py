@@ -10,8 +10,8 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
-from ..framework.durations import format_go_duration
-from ..secrets.timeutil import rfc3339_nano
+from ..gocompat.durations import format_go_duration
+from ..gocompat.times import rfc3339_nano
 
 if TYPE_CHECKING:
     from ..core.core import Core

@@ -14,8 +14,8 @@ from .. import __version__
 from ..core.lockout import LOCKOUT_TYPES, parse_threshold
 from ..core.mounts import MountEntry
 from ..framework import ErrorResponse, FieldData, Response
-from ..framework.durations import DurationError, parse_duration_second
 from ..framework.fields import FieldError
+from ..gocompat.durations import DurationError, parse_duration_second
 
 if TYPE_CHECKING:
     from ..core.core import Core

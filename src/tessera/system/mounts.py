@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.mounts import MountConfig, MountEntry
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
-from ..framework.durations import DurationError, parse_duration_second
+from ..gocompat.durations import DurationError, parse_duration_second
 from .mount_tune import (
     BUILTIN_VERSION,
     LISTING_VISIBILITY,

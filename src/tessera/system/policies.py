@@ -11,14 +11,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
-from ..framework.durations import DurationError, parse_duration_second
+from ..gocompat.durations import DurationError, parse_duration_second
+from ..gocompat.times import rfc3339_nano_ns
 from ..policy.parser import PolicyParseError
 from ..policy.store import (
     PolicyStore,
     PolicyStoreError,
     decode_policy_text,
     parse_time_field,
-    rfc3339nano,
 )
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _lifetime(
         result = expiration
     elif ttl_given:
         ns = time.time_ns() + ttl * 1_000_000_000
-        result = (ns / 1e9, rfc3339nano(ns))
+        result = (ns / 1e9, rfc3339_nano_ns(ns))
     else:
         result = current
     if result is not None and not time.time() < result[0]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..framework.durations import DurationError, parse_duration_second
+from ..gocompat.durations import DurationError, parse_duration_second
 
 DEFAULT_USAGE_GAUGE_PERIOD = 600
 # Sinks Vault offers that Tessera does not: named in the error, not silently ignored.

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..framework import ErrorResponse, FieldData, InternalError, Request, Response
-from ..framework.durations import DurationError, parse_duration_second
+from ..gocompat.durations import DurationError, parse_duration_second
 from ..telemetry import metrics
 from .common import auth_block, entity_for_alias, identity_policies, is_sudo, policy_warnings, token_mount
 from .entry import BATCH, SERVICE, TokenEntry

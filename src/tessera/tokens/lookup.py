@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..secrets.timeutil import rfc3339_nano, rfc3339_seconds
+from ..gocompat.times import rfc3339_nano, rfc3339_seconds
 from .common import identity_policies
 from .entry import BATCH, TokenEntry
 

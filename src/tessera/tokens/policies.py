@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..framework import ErrorResponse
+from ..gocompat.quote import go_quote, go_quote_list
 
 if TYPE_CHECKING:
     from .entry import TokenEntry
@@ -70,11 +71,6 @@ def contains_glob(patterns: Iterable[str], subject: str) -> bool:
     return any(glob_match(p, subject) for p in patterns)
 
 
-def _go_quote_list(items: Sequence[str]) -> str:
-    """Go's ``%q`` of a []string: ``["a" "b"]``."""
-    return "[" + " ".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "]"
-
-
 def resolve_token_policies(
     requested: list[str],
     *,
@@ -103,9 +99,9 @@ def resolve_token_policies(
                 for p in final:
                     if p not in allowed and not contains_glob(allowed_glob, p):
                         raise ErrorResponse(
-                            f"token policies ({_go_quote_list(final)}) must be subset of the role's "
-                            f"allowed policies ({_go_quote_list(allowed)}) or glob policies "
-                            f"({_go_quote_list(allowed_glob)})"
+                            f"token policies ({go_quote_list(final)}) must be subset of the role's "
+                            f"allowed policies ({go_quote_list(allowed)}) or glob policies "
+                            f"({go_quote_list(allowed_glob)})"
                         )
         elif not final:
             final = sanitize_policies(parent.policies, local_default)
@@ -114,7 +110,7 @@ def resolve_token_policies(
             denied_glob = remove_duplicates(role.disallowed_policies_glob)
             for p in final:
                 if p in denied or contains_glob(denied_glob, p):
-                    raise ErrorResponse(f"token policy {_go_quote(p)} is disallowed by this role")
+                    raise ErrorResponse(f"token policy {go_quote(p)} is disallowed by this role")
         policies = final
     elif not policies:
         # Inherit the parent's policies; "default" only if the parent had it.
@@ -132,9 +128,5 @@ def resolve_token_policies(
         final_policies = [p for p in final_policies if p != "default"]
     for p in final_policies:
         if p in NON_ASSIGNABLE:
-            raise ErrorResponse(f"cannot assign policy {_go_quote(p)}")
+            raise ErrorResponse(f"cannot assign policy {go_quote(p)}")
     return final_policies
-
-
-def _go_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -9,53 +9,11 @@ from __future__ import annotations
 import math
 import time
 
+from ..gocompat.durations import human_duration
+
 
 class TTLError(ValueError):
     """A TTL that cannot be granted (e.g. ``past the max TTL, cannot renew``)."""
-
-
-def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String()`` for a whole or fractional number of seconds."""
-    if seconds == 0:
-        return "0s"
-    neg = seconds < 0
-    ns = round(abs(seconds) * 1e9)
-    if ns < 1_000_000_000:
-        if ns < 1000:
-            text = f"{ns}ns"
-        elif ns < 1_000_000:
-            text = _trim(ns / 1000) + "µs"
-        else:
-            text = _trim(ns / 1_000_000) + "ms"
-    else:
-        whole, frac = divmod(ns, 1_000_000_000)
-        hours, rem = divmod(whole, 3600)
-        minutes, secs = divmod(rem, 60)
-        sec_text = str(secs) if not frac else _trim(secs + frac / 1e9)
-        if hours:
-            text = f"{hours}h{minutes}m{sec_text}s"
-        elif minutes:
-            text = f"{minutes}m{sec_text}s"
-        else:
-            text = f"{sec_text}s"
-    return ("-" if neg else "") + text
-
-
-def _trim(x: float) -> str:
-    return f"{x:.9f}".rstrip("0").rstrip(".")
-
-
-def human_duration(seconds: float) -> str:
-    """framework.humanDuration: Go's form without zero minutes/seconds (``768h``, ``1h30s``)."""
-    if seconds == 0:
-        return "0s"
-    text = go_duration(seconds)
-    if text.endswith("m0s"):
-        text = text[:-2]
-    idx = text.find("h0m")
-    if idx > 0:
-        text = text[: idx + 1] + text[idx + 3 :]
-    return text
 
 
 def calculate_ttl(

@@ -23,7 +23,8 @@ from ..framework import (
     Response,
     WrapInfo,
 )
-from ..secrets.timeutil import rfc3339_nano
+from ..framework.envelope import envelope
+from ..gocompat.times import rfc3339_nano
 from ..storage.base import StorageView
 from .batch import MalformedBatchToken
 from .entry import TokenEntry
@@ -59,8 +60,6 @@ def cubby_get(core: Core, entry: TokenEntry, key: str) -> dict[str, Any] | None:
 
 def _response_json(req: Request, resp: Response) -> str:
     """The HTTP body the wrapped request would have produced (Vault's LogicalResponseToHTTPResponse)."""
-    from ..server.render import envelope
-
     body = envelope(resp, req.request_id, "")
     body.pop("mount_type", None)
     body["wrap_info"] = None

@@ -14,8 +14,8 @@ import orjson
 
 from tessera.core.barrier import Barrier
 from tessera.framework import Operation, Request, VaultError
+from tessera.framework.envelope import render_error, render_logical
 from tessera.secrets.transit import factory
-from tessera.server.render import render_error, render_logical
 from tessera.storage.base import StorageView
 from tessera.storage.inmem import InmemPhysical
 

@@ -7,8 +7,9 @@ import json
 import threading
 import time
 
+from tessera.gocompat.json import go_json_exact
+from tessera.gocompat.times import rfc3339_nano_ns
 from tessera.secrets.transit import factory
-from tessera.secrets.transit.encoding import format_time_ns, go_json
 
 from .harness import InProcessTransit
 
@@ -52,7 +53,7 @@ def test_archive_and_policy_entries_are_the_reference_layout(transit: InProcessT
 def test_legacy_policy_is_upgraded_on_load(transit: InProcessTransit) -> None:
     key = b"k" * 32
     legacy = {"name": "old", "key": base64.b64encode(key).decode(), "type": 0}
-    transit.storage.put("policy/old", go_json(legacy))
+    transit.storage.put("policy/old", go_json_exact(legacy))
     doc = _data(transit, "GET", "keys/old")
     assert doc["latest_version"] == 1 and doc["min_decryption_version"] == 1
     stored = json.loads(transit.storage.get("policy/old") or b"")
@@ -66,7 +67,7 @@ def test_old_counter_mode_derivation_still_works(transit: InProcessTransit) -> N
     _data(transit, "POST", "keys/d", {"derived": True})
     stored = json.loads(transit.storage.get("policy/d") or b"")
     stored["kdf"] = 0  # keys derived before HKDF used NIST SP 800-108 counter mode
-    transit.storage.put("policy/d", go_json(stored))
+    transit.storage.put("policy/d", go_json_exact(stored))
     transit.backend = factory(None, None)
     doc = _data(transit, "GET", "keys/d")
     assert doc["kdf"] == "hmac-sha256-counter" and doc["kdf_mode"] == "hmac-sha256-counter"
@@ -78,8 +79,8 @@ def test_auto_rotation_happens_when_the_period_has_passed(transit: InProcessTran
     _data(transit, "POST", "keys/r", {"auto_rotate_period": "1h"})
     assert _data(transit, "GET", "keys/r")["latest_version"] == 1
     stored = json.loads(transit.storage.get("policy/r") or b"")
-    stored["keys"]["1"]["time"] = format_time_ns(time.time_ns() - 2 * 3600 * 10**9)
-    transit.storage.put("policy/r", go_json(stored))
+    stored["keys"]["1"]["time"] = rfc3339_nano_ns(time.time_ns() - 2 * 3600 * 10**9)
+    transit.storage.put("policy/r", go_json_exact(stored))
     transit.backend = factory(None, None)
     assert _data(transit, "GET", "keys/r")["latest_version"] == 2
     assert _data(transit, "GET", "keys/r")["latest_version"] == 2

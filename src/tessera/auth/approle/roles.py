@@ -24,7 +24,7 @@ from ...framework import (
     UnsupportedPath,
     generic_name,
 )
-from ...framework.durations import format_go_duration
+from ...gocompat.durations import format_go_duration
 from ...storage.base import Storage
 from ..tokenutil import (
     invalid_cidr,

@@ -21,8 +21,9 @@ from ...framework import (
     Request,
     Response,
 )
+from ...gocompat.quote import go_quote_list
 from ...storage.base import Storage
-from ..tokenutil import cidrs_subset, go_quote_list, invalid_cidr, page_fields
+from ..tokenutil import cidrs_subset, invalid_cidr, page_fields
 from .roles import NAME_FIELD, ROLE
 from .store import Role, SecretIDEntry, create_hmac, derive_secret_id_ttl, parse_metadata
 

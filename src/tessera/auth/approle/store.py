@@ -18,6 +18,7 @@ from typing import Any
 
 from ...core.keyed_hash import keyed_sha256
 from ...framework import ErrorResponse, InternalError
+from ...gocompat.times import rfc3339_nano
 from ...storage.base import Storage
 from ..tokenutil import TokenParams
 
@@ -137,7 +138,6 @@ class SecretIDEntry:
 
     def response_data(self) -> dict[str, Any]:
         """ToResponseData: the body of secret-id lookups."""
-        from ...secrets.timeutil import rfc3339_nano
 
         def when(ts: float) -> str:
             return rfc3339_nano(ts) if ts else ZERO_TIME

@@ -26,6 +26,7 @@ from ...framework import (
     Request,
     Response,
 )
+from ...gocompat.types import json_kind
 from ...storage.base import Storage
 from ..tokenutil import ip_in_cidrs, login_entity
 from .claims import check_bound_claims, group_names, mapped_metadata, user_alias
@@ -191,27 +192,13 @@ class JWTAuth:
         return role.renew_auth(auth)
 
 
-_GO_TYPES = (
-    (bool, "bool"),
-    (str, "string"),
-    (int, "number"),
-    (float, "number"),
-    (list, "array"),
-    (dict, "object"),
-)
-
-
-def _go_type(value: Any) -> str:
-    return next((name for kind, name in _GO_TYPES if isinstance(value, kind)), "null")
-
-
 def check_registered_types(claims: dict[str, Any]) -> None:
     """The registered claims must have their JSON types, or the reference cannot unmarshal them."""
     for name in ("iss", "sub", "jti"):
         value = claims.get(name)
         if value is not None and not isinstance(value, str):
             raise ErrorResponse(
-                f"{INVALID}json: cannot unmarshal {_go_type(value)} into Go struct field Claims.{name} of type string"
+                f"{INVALID}json: cannot unmarshal {json_kind(value)} into Go struct field Claims.{name} of type string"
             )
     aud = claims.get("aud")
     if aud is not None and not (

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...gocompat.durations import format_go_duration
 from ..api import APIError, ResponseError
 from ..args import ArgsError, parse_args_data
 from ..base import FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, UsageError
 from ..flags import Flag, FlagSet
-from ..godur import format_go_duration
 from ..gojson import Number
 from ..output import Secret, output_data, output_secret, print_raw_field, secret_table
 from .kv import KVCommand, add_prefix, header_for_map, kv_flags, output_path, resolve, stdin_for

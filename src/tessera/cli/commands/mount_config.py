@@ -7,11 +7,11 @@ moving mounts are in ``mounts``.
 
 from __future__ import annotations
 
+from ...gocompat.durations import format_go_duration
 from ..api import APIError
 from ..args import ensure_trailing_slash, sanitize_path
 from ..base import Command
 from ..flags import Flag, FlagGroup, FlagSet
-from ..godur import format_go_duration
 from ..gojson import Struct
 
 

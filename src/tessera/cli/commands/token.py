@@ -3,10 +3,10 @@ command line (``revoke -batch``, ``issuers`` and ``cut-issuer`` are Tessera's ow
 
 from __future__ import annotations
 
+from ...gocompat.durations import format_go_duration
 from ..api import APIError
 from ..base import FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
 from ..flags import Flag, FlagSet
-from ..godur import format_go_duration
 from ..gojson import Struct
 from ..output import output_data, output_secret, print_raw_field, table_output
 

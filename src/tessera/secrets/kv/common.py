@@ -7,7 +7,6 @@ mapstructure's weak decoding) rather than Python's.
 
 from __future__ import annotations
 
-import datetime as _dt
 import threading
 import time
 import zlib
@@ -15,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ...framework import ErrorResponse, FieldData, FieldError, Operation, Path, Request, Response
+from ...gocompat.times import rfc3339_nano_ns
+from ...gocompat.types import go_type
 from ...storage.base import Storage
 
 Handler = Callable[[Request, FieldData], Response | None]
@@ -28,54 +29,7 @@ def format_time(ns: int | None) -> str:
     """Go's ``time.Format(time.RFC3339Nano)`` in UTC; 0/None (unset) prints as ``""``."""
     if not ns:
         return ""
-    secs, frac = divmod(int(ns), 1_000_000_000)
-    base = _dt.datetime.fromtimestamp(secs, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    if frac == 0:
-        return base + "Z"
-    return base + "." + f"{frac:09d}".rstrip("0") + "Z"
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote`` (what ``%q`` prints)."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable() or ch == " ":
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def go_type_name(value: Any) -> str:
-    """The Go type a decoded JSON value has, as mapstructure names it in errors."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "json.Number"
-    if isinstance(value, float):
-        return "json.Number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    return "interface {}"
+    return rfc3339_nano_ns(int(ns))
 
 
 def weak_string(value: Any) -> str:
@@ -91,7 +45,7 @@ def weak_string(value: Any) -> str:
     if isinstance(value, float):
         # Vault keeps the JSON literal (json.Number); repr is the closest text we still have.
         return repr(value)
-    raise ValueError(f"'' expected type 'string', got unconvertible type '{go_type_name(value)}'")
+    raise ValueError(f"'' expected type 'string', got unconvertible type '{go_type(value)}'")
 
 
 def weak_int(value: Any) -> int:

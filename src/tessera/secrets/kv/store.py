@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from ...framework.durations import format_go_duration
+from ...gocompat.durations import format_go_duration
 from ...storage.base import Storage, TxnOp
 from .common import format_time, now_ns
 

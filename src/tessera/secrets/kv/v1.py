@@ -22,7 +22,7 @@ from ...framework import (
     Response,
     match_all,
 )
-from ...framework.durations import DurationError, parse_duration_second
+from ...gocompat.durations import DurationError, parse_duration_second
 from .common import guard_writes, scan, validate_fields
 
 if TYPE_CHECKING:

@@ -18,7 +18,9 @@ from ...framework import (
     match_all,
     multierror,
 )
-from .common import go_quote, go_type_name, merge_patch, now_ns, page, scan, weak_string
+from ...gocompat.quote import go_quote
+from ...gocompat.types import go_type
+from .common import merge_patch, now_ns, page, scan, weak_string
 from .store import DVA_DISABLED, KeyMeta, uint32
 from .v2_data import PATH_FIELD, V2Context
 
@@ -178,7 +180,7 @@ def metadata_paths(ctx: V2Context) -> list[Path]:
                 for name, value in (merged or {}).items():
                     if not isinstance(value, str):
                         # Vault merges the raw JSON and then fails to decode a non-string value.
-                        kind = "number" if go_type_name(value) == "json.Number" else go_type_name(value)
+                        kind = "number" if go_type(value) == "json.Number" else go_type(value)
                         raise InternalError(
                             f"json: cannot unmarshal {kind} into Go struct field .custom_metadata.{name} of type string"
                         )

@@ -15,7 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ...framework import ErrorResponse, FieldData
-from ...framework.durations import format_go_duration
+from ...gocompat.durations import format_go_duration
+from ...gocompat.times import rfc3339_datetime
 from . import x509util
 from .store import Issuer, PKIStore
 
@@ -87,8 +88,8 @@ def _within_ca(not_after: datetime.datetime, ca: x509.Certificate | None, behavi
     if behavior == "truncate":
         return ca.not_valid_after_utc
     raise ErrorResponse(
-        f"cannot satisfy request, as TTL would result in notAfter of {_go_time(not_after)} that is "
-        f"beyond the expiration of the CA certificate at {_go_time(ca.not_valid_after_utc)}"
+        f"cannot satisfy request, as TTL would result in notAfter of {rfc3339_datetime(not_after)} that is "
+        f"beyond the expiration of the CA certificate at {rfc3339_datetime(ca.not_valid_after_utc)}"
     )
 
 
@@ -110,11 +111,6 @@ def requested_not_after(data: Any) -> datetime.datetime | None:
             f'parsing time "{text}" as "2006-01-02T15:04:05Z07:00": cannot parse "{text}" as "2006"'
         )
     return parsed.astimezone(datetime.UTC)
-
-
-def _go_time(dt: datetime.datetime) -> str:
-    """time.Time's String-as-RFC3339Nano, as the reference prints times in its errors."""
-    return x509util.rfc3339(dt)
 
 
 def issuer_chain(issuer: Issuer) -> list[str]:

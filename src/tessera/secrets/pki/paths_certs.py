@@ -324,7 +324,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
 
 
 def _apply_legacy(role: dict[str, Any], data: FieldData) -> None:
-    from ...framework.durations import DurationError, parse_duration_second
+    from ...gocompat.durations import DurationError, parse_duration_second
 
     for old, new in (("lease", "ttl"), ("lease_max", "max_ttl")):
         if data.get(old) and not data.has(new):

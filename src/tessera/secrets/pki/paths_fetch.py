@@ -11,7 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
-from ...framework.durations import DurationError, parse_go_duration
+from ...gocompat.durations import DurationError, parse_go_duration
+from ...gocompat.times import rfc3339_datetime
 from . import issuing, revocation, x509util
 from .paths_issuers import raw
 from .store import CRL_DEFAULTS, URL_DEFAULTS, PKIStore, storage_of
@@ -220,9 +221,9 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
                     "revoked_safety_buffer": buffer,
                     "state": "Finished",
                     "error": None,
-                    "time_started": x509util.rfc3339(started),
-                    "time_finished": x509util.rfc3339(finished),
-                    "last_auto_tidy_finished": x509util.rfc3339(finished),
+                    "time_started": rfc3339_datetime(started),
+                    "time_finished": rfc3339_datetime(finished),
+                    "last_auto_tidy_finished": rfc3339_datetime(finished),
                     "cert_store_deleted_count": deleted,
                     "revoked_cert_deleted_count": revoked_deleted,
                     "message": None,

@@ -10,6 +10,7 @@ from typing import Any
 from cryptography import x509
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
+from ...gocompat.times import rfc3339_datetime
 from . import authority, issuing, revocation, x509util
 from .store import Issuer, Key, PKIStore, storage_of
 from .subject import CA_FIELDS, ca_subject_extra, template_from
@@ -645,7 +646,7 @@ def _revoke_issuer(store: PKIStore, issuer: Issuer) -> list[str]:
     now = time.time()
     issuer.revoked = True
     issuer.revocation_time = int(now)
-    issuer.revocation_time_rfc3339 = x509util.rfc3339(datetime.datetime.fromtimestamp(now, datetime.UTC))
+    issuer.revocation_time_rfc3339 = rfc3339_datetime(datetime.datetime.fromtimestamp(now, datetime.UTC))
     issuer.usage = ",".join(u for u in issuer.usage.split(",") if u != "issuing-certificates")
     store.put_issuer(issuer)
     cert = issuer.cert

@@ -15,7 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ...framework import ErrorResponse
-from ...framework.durations import DurationError, parse_duration_second
+from ...gocompat.durations import DurationError, parse_duration_second
+from ...gocompat.times import rfc3339_datetime
 from . import x509util
 from .store import Issuer, PKIStore
 
@@ -60,7 +61,7 @@ def revoke(store: PKIStore, serial: str, allow_expired: bool | None = None) -> d
     info = {
         "serial": serial,
         "revocation_time": int(now),
-        "revocation_time_rfc3339": x509util.rfc3339(datetime.datetime.fromtimestamp(now, datetime.UTC)),
+        "revocation_time_rfc3339": rfc3339_datetime(datetime.datetime.fromtimestamp(now, datetime.UTC)),
         "issuer_id": issuer.id if issuer is not None else "",
     }
     store.put_revocation(serial, info)

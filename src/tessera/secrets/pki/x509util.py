@@ -208,11 +208,6 @@ def not_after(cert: x509.Certificate) -> datetime.datetime:
     return cert.not_valid_after_utc
 
 
-def rfc3339(dt: datetime.datetime) -> str:
-    text = dt.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
-    return text + "Z"
-
-
 # -- certificates ----------------------------------------------------------------------
 @dataclass
 class Template:

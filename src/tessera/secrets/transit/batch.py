@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...framework import InternalError
+from ...gocompat.types import go_type
 
 _MAPSTRUCTURE = "failed to parse batch input: decoding failed due to the following error(s):\n\n"
 
@@ -26,23 +27,6 @@ class Item:
     associated_data: str = ""
     reference: str = ""
     decoded_context: bytes = b""
-
-
-def go_type(value: Any) -> str:
-    """Go's %T of a JSON-decoded value (numbers are json.Number)."""
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "json.Number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    return "interface {}"
 
 
 def _kind(value: Any) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...framework import ErrorResponse, FieldData, InternalError, Response
+from ...gocompat.times import rfc3339_nano_ns
 from . import consts as C
 from . import ops
-from .encoding import format_time_ns, is_zero_time
+from .encoding import is_zero_time
 from .errors import TransitError
 from .policy import Policy, rsa_public_pem
 
@@ -80,7 +81,7 @@ def key_document(p: Policy, context: bytes | None = None) -> dict[str, Any]:
         for k, v in p.keys.items():
             created = v.time
             if is_zero_time(created):
-                created = format_time_ns(v.creation_time * 1_000_000_000)
+                created = rfc3339_nano_ns(v.creation_time * 1_000_000_000)
             item = {
                 "name": "",
                 "public_key": v.public_key,

@@ -13,6 +13,8 @@ import re
 import time
 from typing import Any
 
+from ...gocompat.times import parse_rfc3339, rfc3339_nano_ns
+
 _STD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -129,55 +131,19 @@ def atoi(text: str) -> int:
 
 # -- time.Time as JSON (RFC 3339 with nanoseconds) ---------------------------------------
 ZERO_TIME = "0001-01-01T00:00:00Z"
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
-)
-
-
-def format_time_ns(ns: int) -> str:
-    """time.Time.MarshalJSON for a UTC instant: trailing zeros of the fraction dropped."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    if frac:
-        text += "." + f"{frac:09d}".rstrip("0")
-    return text + "Z"
 
 
 def now_time() -> tuple[str, int]:
     """The current time as Go's JSON text, and as unix seconds."""
     ns = time.time_ns()
-    return format_time_ns(ns), ns // 1_000_000_000
-
-
-def parse_time(text: str) -> float:
-    """Unix seconds of an RFC 3339 time (Go's zero time gives a large negative number)."""
-    m = _RFC3339.match(text or "")
-    if m is None:
-        raise ValueError(f"parsing time {text!r}: not RFC 3339")
-    year, month, day, hour, minute, sec = (int(m.group(i)) for i in range(1, 7))
-    frac = float("0." + m.group(7)) if m.group(7) else 0.0
-    # calendar.timegm copes with year 1 through the proleptic Gregorian calendar.
-    base = calendar.timegm((year, month, day, hour, minute, sec, 0, 0, 0))
-    if m.group(9):
-        offset = int(m.group(10)) * 3600 + int(m.group(11)) * 60
-        base -= offset if m.group(9) == "+" else -offset
-    return base + frac
+    return rfc3339_nano_ns(ns), ns // 1_000_000_000
 
 
 def is_zero_time(text: str) -> bool:
     try:
-        return parse_time(text) == calendar.timegm((1, 1, 1, 0, 0, 0, 0, 0, 0))
+        return parse_rfc3339(text) == calendar.timegm((1, 1, 1, 0, 0, 0, 0, 0, 0))
     except ValueError:
         return False
-
-
-# -- JSON the way encoding/json writes it --------------------------------------------------
-def go_json(value: Any) -> bytes:
-    """Compact JSON with Go's HTML escaping; big integers stay exact (stdlib json, not orjson)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return text.encode()
 
 
 def load_json(raw: bytes | str) -> Any:

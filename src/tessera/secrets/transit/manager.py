@@ -14,9 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ...gocompat.json import go_json_exact
+from ...gocompat.times import parse_rfc3339
 from ...storage.base import Storage, TxnOp
 from . import consts as C
-from .encoding import b64decode, b64encode, go_json, load_json, now_time, parse_time
+from .encoding import b64decode, b64encode, load_json, now_time
 from .errors import GoError, UserError
 from .gojson_errors import decode_error
 from .policy import KeyEntry, Policy
@@ -95,7 +97,7 @@ class KeyManager:
                 return
             period = p.auto_rotate_period / 1e9
             try:
-                created = parse_time(latest.time)
+                created = parse_rfc3339(latest.time)
             except ValueError:
                 created = float(latest.creation_time)
             if now > created + period and not (p.imported and not p.allow_imported_key_rotation):
@@ -182,7 +184,7 @@ class KeyManager:
             archive = p.load_archive(storage)
             doc = {"policy": p.to_json(), "archived_keys": {"keys": [e.to_json() for e in archive]}}
             self.cache[name] = p
-            return b64encode(go_json(doc) + b"\n")
+            return b64encode(go_json_exact(doc) + b"\n")
 
     def restore(self, storage: Storage, name: str, backup: str, force: bool) -> None:
         """RestorePolicy: the backup's policy (renamed if ``name``) and archive, then a persist."""

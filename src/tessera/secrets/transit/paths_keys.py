@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
+from ...gocompat.json import go_json_exact
 from . import consts as C
 from .common import NAME, go_error, key_document
-from .encoding import Base64Error, b64decode, go_json, load_json
+from .encoding import Base64Error, b64decode, load_json
 from .errors import TransitError
 from .manager import KeyManager, PolicyRequest
 
@@ -221,7 +222,7 @@ def build(manager: KeyManager) -> list[Path]:
     def write_config_keys(req: Request, d: FieldData) -> Response | None:
         value = d.get("disable_upsert")
         if disable_upsert(req) != value:
-            storage(req).put("config/keys", go_json({"disable_upsert": value}))
+            storage(req).put("config/keys", go_json_exact({"disable_upsert": value}))
         return Response(data={"disable_upsert": value})
 
     def read_cache_config(req: Request, d: FieldData) -> Response | None:
@@ -235,7 +236,7 @@ def build(manager: KeyManager) -> list[Path]:
         size = d.get("size")
         if size != 0 and size < 10:
             raise ErrorResponse("size must be 0 or a value greater or equal to 10")
-        storage(req).put("config/cache", go_json({"size": size}))
+        storage(req).put("config/cache", go_json_exact({"size": size}))
         manager.cache_size = size
         return Response(data={"size": size})
 

@@ -14,10 +14,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from ...gocompat.json import go_json_exact
 from ...storage.base import Storage, TxnOp
 from . import consts as C
 from . import crypto
-from .encoding import ZERO_TIME, b64decode, b64encode, go_json, load_json, now_time
+from .encoding import ZERO_TIME, b64decode, b64encode, load_json, now_time
 from .errors import GoError, InternalErr, UserError
 
 
@@ -264,7 +265,7 @@ class Policy:
 
     @staticmethod
     def archive_blob(archive: list[KeyEntry]) -> bytes:
-        return go_json({"keys": [e.to_json() for e in archive]})
+        return go_json_exact({"keys": [e.to_json() for e in archive]})
 
     def persist(self, storage: Storage, extra: list[TxnOp] | None = None) -> None:
         """Archive what needs archiving and write the policy (and archive) in one transaction."""
@@ -278,7 +279,7 @@ class Policy:
             archive_op = self._handle_archiving(storage)
             if archive_op is not None:
                 ops.append(archive_op)
-            ops.append(TxnOp(self._path("policy"), go_json(self.to_json())))
+            ops.append(TxnOp(self._path("policy"), go_json_exact(self.to_json())))
             storage.transaction(ops)
         except Exception:
             self.archive_version = prior_archive_version

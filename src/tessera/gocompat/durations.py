@@ -1,7 +1,7 @@
-"""Go-compatible duration parsing and printing.
+"""Go durations: ``time.ParseDuration``, ``time.Duration.String()`` and Vault's parseutil.
 
-Vault accepts durations as integers (seconds), numeric strings, Go duration strings
-("1h30m") and a ``d`` suffix for days, and prints them the Go way ("768h0m0s").
+Vault accepts durations as integers (seconds), numeric strings, Go duration strings ("1h30m")
+and a ``d`` suffix for days, and prints them the Go way ("768h0m0s").
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ _UNITS = {
 }
 _MAX_SECONDS = (2**63 - 1) // 1_000_000_000
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([a-zµμ]*)")
+_INTEGER = re.compile(r"[+-]?\d+")
+_DAYS = re.compile(r"-?\d+d")
 
 
 class DurationError(ValueError):
@@ -28,14 +30,10 @@ class DurationError(ValueError):
 
 def parse_go_duration(text: str) -> float:
     """Parse a Go ``time.ParseDuration`` string into seconds."""
-    orig = text
-    quoted = '"' + orig + '"'
-    if text == "":
-        raise DurationError(f"time: invalid duration {quoted}")
+    quoted = '"' + text + '"'
     sign = 1.0
-    if text[0] in "+-":
-        if text[0] == "-":
-            sign = -1.0
+    if text[:1] in ("+", "-"):
+        sign = -1.0 if text[0] == "-" else 1.0
         text = text[1:]
     if text == "0":
         return 0.0
@@ -45,7 +43,7 @@ def parse_go_duration(text: str) -> float:
     pos = 0
     while pos < len(text):
         m = _PART.match(text, pos)
-        if not m or m.end() == pos:
+        if not m:
             raise DurationError(f"time: invalid duration {quoted}")
         number, unit = m.group(1), m.group(2)
         if unit == "":
@@ -92,65 +90,59 @@ def _parse_duration_second(value: object) -> int:
     if isinstance(value, float):
         if value.is_integer():
             return int(value)
-        return int(parse_go_duration(_go_float(value)))
+        return int(parse_go_duration(_float_text(value)))
     if isinstance(value, str):
         s = value.strip()
         if s == "":
             return 0
-        if s.endswith("d") and re.fullmatch(r"-?\d+d", s):
+        if _DAYS.fullmatch(s):
             return int(s[:-1]) * 86400
-        if re.fullmatch(r"[+-]?\d+", s):
+        if _INTEGER.fullmatch(s):
             return int(s)
         return int(parse_go_duration(s))
     raise DurationError(f"could not parse duration from input {value!r}")
 
 
-def _go_float(value: float) -> str:
+def _float_text(value: float) -> str:
     text = repr(value)
     return text[:-2] if text.endswith(".0") else text
 
 
 def format_go_duration(seconds: float) -> str:
-    """Print like Go's time.Duration.String(): 2764800 → "768h0m0s", 0 → "0s"."""
+    """Go's ``time.Duration.String()``: 2764800 → "768h0m0s", 90 → "1m30s", 0 → "0s"."""
     if seconds == 0:
         return "0s"
-    neg = seconds < 0
-    s = abs(seconds)
-    if s < 1:
-        ns = round(s * 1e9)
+    sign = "-" if seconds < 0 else ""
+    ns = round(abs(seconds) * 1e9)
+    if ns < 1_000_000_000:
         if ns < 1000:
-            out = f"{ns}ns"
-        elif ns < 1_000_000:
-            out = f"{_trim(ns / 1000)}µs"
-        else:
-            out = f"{_trim(ns / 1_000_000)}ms"
-        return ("-" if neg else "") + out
-    whole = int(s)
-    frac = s - whole
+            return f"{sign}{ns}ns"
+        if ns < 1_000_000:
+            return f"{sign}{_trim(ns / 1000)}µs"
+        return f"{sign}{_trim(ns / 1_000_000)}ms"
+    whole, frac = divmod(ns, 1_000_000_000)
     hours, rem = divmod(whole, 3600)
     minutes, secs = divmod(rem, 60)
-    sec_text = _trim(secs + frac) if frac else str(secs)
+    sec_text = _trim(secs + frac / 1e9) if frac else str(secs)
     if hours:
-        out = f"{hours}h{minutes}m{sec_text}s"
-    elif minutes:
-        out = f"{minutes}m{sec_text}s"
-    else:
-        out = f"{sec_text}s"
-    return ("-" if neg else "") + out
+        return f"{sign}{hours}h{minutes}m{sec_text}s"
+    if minutes:
+        return f"{sign}{minutes}m{sec_text}s"
+    return f"{sign}{sec_text}s"
 
 
-def format_human_duration(seconds: float) -> str:
-    """Print like the Vault CLI: Go's format with trailing zero units dropped ("768h", "1h30m")."""
+def human_duration(seconds: float) -> str:
+    """Vault's humanDuration: Go's form without zero minutes/seconds (``768h``, ``1h30s``)."""
+    if seconds == 0:
+        return "0s"
     text = format_go_duration(seconds)
-    if text == "0s":
-        return text
     if text.endswith("m0s"):
         text = text[:-2]
-    if text.endswith("h0m"):
-        text = text[:-2]
+    idx = text.find("h0m")
+    if idx > 0:
+        text = text[: idx + 1] + text[idx + 3 :]
     return text
 
 
 def _trim(x: float) -> str:
-    text = f"{x:.9f}".rstrip("0").rstrip(".")
-    return text
+    return f"{x:.9f}".rstrip("0").rstrip(".")

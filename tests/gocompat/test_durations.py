@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tessera.framework.durations import (
+from tessera.gocompat.durations import (
     DurationError,
     format_go_duration,
-    format_human_duration,
+    human_duration,
     parse_duration_second,
+    parse_go_duration,
 )
 
 
@@ -64,4 +65,40 @@ def test_parse_duration_errors(raw: object, message: str) -> None:
 )
 def test_format(seconds: int, go: str, human: str) -> None:
     assert format_go_duration(seconds) == go
-    assert format_human_duration(seconds) == human
+    assert human_duration(seconds) == human
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (1.5, "1.5s"),
+        (0.0015, "1.5ms"),
+        (0.000002, "2µs"),
+        (1e-9, "1ns"),
+        (-90, "-1m30s"),
+        (3630, "1h0m30s"),
+        (90.25, "1m30.25s"),
+    ],
+)
+def test_format_fractions_and_signs(seconds: float, text: str) -> None:
+    assert format_go_duration(seconds) == text
+
+
+def test_human_duration_drops_zero_units_inside() -> None:
+    assert human_duration(3630) == "1h30s"
+    assert human_duration(3660) == "1h1m"
+
+
+@pytest.mark.parametrize("text", ["", "-", "+", "1", ".s", "1.5"])
+def test_parse_go_duration_refuses(text: str) -> None:
+    with pytest.raises(DurationError):
+        parse_go_duration(text)
+
+
+def test_parse_go_duration() -> None:
+    assert parse_go_duration("1h2m3.5s") == 3723.5
+    assert parse_go_duration("-1.5h") == -5400
+    assert parse_go_duration("0") == 0
+    assert parse_go_duration("300ms") == pytest.approx(0.3)
+    assert parse_go_duration("1µs") == pytest.approx(1e-6)
+    assert parse_duration_second("-2d") == -172800

@@ -1,6 +1,6 @@
-"""The HCL v1 / JSON scanner of the policy reader: runes in, Go's tokens (and errors) out.
+"""The HCL v1 / JSON scanner of the HCL reader: runes in, Go's tokens (and errors) out.
 
-Split from :mod:`tessera.policy.hcl` so each half stays readable; positions, token names and
+Split from :mod:`tessera.hcl.parser` so each half stays readable; positions, token names and
 error texts follow hashicorp/hcl's scanners because Vault's messages quote them.
 """
 
@@ -289,14 +289,7 @@ class Scanner:
                 ch = self.next()
                 if ch in ("8", "9"):
                     illegal_octal = True
-            if ch in ("e", "E"):
-                self._exponent(ch)
-                return FLOAT
-            if ch == ".":
-                ch = self._fraction(ch)
-                if ch in ("e", "E"):
-                    ch = self.next()
-                    self._exponent(ch)
+            if self._float_tail(ch):
                 return FLOAT
             if illegal_octal:
                 self.err("illegal octal number")
@@ -305,18 +298,24 @@ class Scanner:
             return NUMBER
         self._mantissa(ch)
         ch = self.next()
+        if self._float_tail(ch):
+            return FLOAT
+        if ch != EOF_CH:
+            self.unread()
+        return NUMBER
+
+    def _float_tail(self, ch: str) -> bool:
+        """Scan an exponent or a fraction (and its exponent) after the digits; True if there was one."""
         if ch in ("e", "E"):
             self._exponent(ch)
-            return FLOAT
+            return True
         if ch == ".":
             ch = self._fraction(ch)
             if ch in ("e", "E"):
                 ch = self.next()
                 self._exponent(ch)
-            return FLOAT
-        if ch != EOF_CH:
-            self.unread()
-        return NUMBER
+            return True
+        return False
 
     def _mantissa(self, ch: str) -> str:
         scanned = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tessera.policy import hcl
+from tessera import hcl
 
 
 def test_blocks_keep_duplicates_keys_and_assign_lines() -> None:

@@ -1,4 +1,4 @@
-"""A positional HCL v1 (and HCL-flavoured JSON) reader for ACL policies.
+"""A positional HCL v1 (and HCL-flavoured JSON) reader: ACL policies and configuration files.
 
 pyhcl turns a document into a plain dict, which loses what policy parsing depends on: repeated
 ``path "x"`` blocks (Vault merges them), the line of every ``=`` (named in "invalid key" errors),
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .hcl_scanner import (
+from .scanner import (
     ASSIGN,
     BOOL,
     COLON,
@@ -142,12 +142,12 @@ def _nested(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-class _Parser:
-    """hcl/parser: ObjectList ⟶ ObjectItem(keys, '=' value | '{' ObjectList '}')."""
+class _TokenReader:
+    """Tokens from a scanner with one token of look-back (``unscan``), as both hcl parsers read them."""
 
-    def __init__(self, src: str) -> None:
-        self.sc = Scanner(src.replace("\r\n", "\n"))
-        self.tok = Token(ILLEGAL, "", NOPOS)
+    def __init__(self, sc: Scanner, json: bool) -> None:
+        self.sc = sc
+        self.tok = Token(ILLEGAL, "", NOPOS, json)
         self.buffered = False
         self.depth = 0
 
@@ -155,13 +155,27 @@ class _Parser:
         if self.buffered:
             self.buffered = False
             return self.tok
-        self.tok = self.sc.scan()
-        while self.tok.type == COMMENT:
-            self.tok = self.sc.scan()
+        self.tok = self._next_token()
         return self.tok
 
     def unscan(self) -> None:
         self.buffered = True
+
+    def _next_token(self) -> Token:
+        return self.sc.scan()
+
+
+class _Parser(_TokenReader):
+    """hcl/parser: ObjectList ⟶ ObjectItem(keys, '=' value | '{' ObjectList '}')."""
+
+    def __init__(self, src: str) -> None:
+        super().__init__(Scanner(src.replace("\r\n", "\n")), False)
+
+    def _next_token(self) -> Token:
+        tok = self.sc.scan()
+        while tok.type == COMMENT:
+            tok = self.sc.scan()
+        return tok
 
     def parse(self) -> list[Item]:
         items, err = self.object_list(False)
@@ -297,23 +311,13 @@ class _Parser:
                 return None, _pos_err(t.pos, f"unexpected token while parsing list: {t.type}")
 
 
-class _JSONParser:
+class _JSONParser(_TokenReader):
     """hcl/json/parser: lenient (missing closing braces and trailing garbage pass), no positions
     on values, and the result flattened into HCL's shape (``{"path":{"a":{...}}}`` becomes
     one item with keys ``path``, ``a``)."""
 
     def __init__(self, src: str) -> None:
-        self.sc = Scanner(src, json=True)
-        self.tok = Token(ILLEGAL, "", NOPOS, True)
-        self.buffered = False
-        self.depth = 0
-
-    def scan(self) -> Token:
-        if self.buffered:
-            self.buffered = False
-            return self.tok
-        self.tok = self.sc.scan()
-        return self.tok
+        super().__init__(Scanner(src, json=True), True)
 
     def parse(self) -> list[Item]:
         try:

@@ -1,0 +1,65 @@
+"""JSON as Go's ``encoding/json`` writes it.
+
+Go's encoder escapes ``<``, ``>`` and ``&`` as ``\\u003c``, ``\\u003e``, ``\\u0026`` (unless
+``SetEscapeHTML(false)``) and always escapes U+2028 and U+2029; non-ASCII text otherwise stays
+as UTF-8. orjson already writes compact UTF-8, so only those characters need rewriting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+_HTML_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"))
+_LINE_ESCAPES = (("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+_HTML_BYTES = tuple((raw.encode(), esc.encode()) for raw, esc in _HTML_ESCAPES)
+_LINE_BYTES = tuple((raw.encode(), esc.encode()) for raw, esc in _LINE_ESCAPES)
+
+
+def go_json(value: Any, *, line_separators: bool = True) -> bytes:
+    """json.Marshal's bytes for ``value`` (key order as given).
+
+    ``line_separators=False`` leaves U+2028/U+2029 unescaped: the HTTP envelope has always been
+    written that way here, and keeps doing so until it is deliberately changed.
+    """
+    out = orjson.dumps(value)
+    if b"<" in out or b">" in out or b"&" in out:
+        out = out.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+    if line_separators:
+        for raw, escaped in _LINE_BYTES:
+            if raw in out:
+                out = out.replace(raw, escaped)
+    return out
+
+
+def go_json_exact(
+    value: Any,
+    *,
+    sort_keys: bool = False,
+    indent: int | None = None,
+    default: Callable[[Any], Any] | None = None,
+) -> bytes:
+    """Go's JSON through the standard library: integers of any size stay exact (orjson stops at 64 bits).
+
+    ``indent`` gives json.MarshalIndent's layout; ``sort_keys`` Go's order for maps.
+    """
+    text = json.dumps(
+        value,
+        sort_keys=sort_keys,
+        ensure_ascii=False,
+        indent=indent,
+        separators=(",", ": ") if indent else (",", ":"),
+        default=default,
+    )
+    return go_escape(text).encode()
+
+
+def go_escape(text: str) -> str:
+    """Go's escaping of HTML characters and line separators inside already encoded JSON text."""
+    for raw, escaped in _HTML_ESCAPES + _LINE_ESCAPES:
+        if raw in text:
+            text = text.replace(raw, escaped)
+    return text
