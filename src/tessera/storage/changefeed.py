@@ -61,7 +61,7 @@ class SharedState:
 
     def read(self) -> tuple[int, int]:
         """(newest committed change sequence, unseal epoch or 0 while sealed)."""
-        return _LAYOUT.unpack_from(self._map, 0)  # type: ignore[return-value]
+        return _LAYOUT.unpack_from(self._map, 0)
 
     def publish_sequence(self, seq: int) -> None:
         struct.pack_into("<Q", self._map, 0, seq)

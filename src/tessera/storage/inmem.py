@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import threading
 
-from sortedcontainers import SortedList
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from .base import Physical, TxnOp, children
 
@@ -48,11 +49,13 @@ class InmemPhysical(Physical):
         with self._lock:
             return children(prefix, self._range(prefix))
 
-    def list_all(self, prefix: str) -> list[str]:
+    def list_all(self, prefix: str) -> builtins.list[str]:
         with self._lock:
             return list(self._range(prefix))
 
-    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+    def scan(
+        self, prefix: str, after: str, limit: int
+    ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
         with self._lock:
             found = self._keys.irange(
                 max(after, prefix), prefix + "\U0010ffff", inclusive=(after < prefix, False)
@@ -60,7 +63,7 @@ class InmemPhysical(Physical):
             keys = list(itertools.islice(found, limit))
             return [(k, self._data[k]) for k in keys], (keys[-1] if len(keys) == limit else None)
 
-    def transaction(self, ops: list[TxnOp]) -> None:
+    def transaction(self, ops: builtins.list[TxnOp]) -> None:
         with self._lock:
             for op in ops:
                 if op.value is None:

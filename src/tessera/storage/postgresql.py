@@ -6,6 +6,7 @@ own WAL makes it durable), and ``transaction`` applies several writes atomically
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 import threading
@@ -139,10 +140,10 @@ class PostgreSQLPhysical(Physical):
     def list(self, prefix: str) -> list[str]:
         return children(prefix, self._range(prefix))
 
-    def list_all(self, prefix: str) -> list[str]:
+    def list_all(self, prefix: str) -> builtins.list[str]:
         return self._range(prefix)
 
-    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+    def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
         """One query per ``_PREFIXES_PER_QUERY`` prefixes: for each, an index range scan (the
         LATERAL join makes the planner do exactly that). Written as ORed ranges the query took
         ~65 ms to plan for 128 prefixes; as a plain join with ORDER BY, PostgreSQL walked the
@@ -162,7 +163,7 @@ class PostgreSQLPhysical(Physical):
             keys.sort()
         return out
 
-    def transaction(self, ops: list[TxnOp]) -> None:
+    def transaction(self, ops: builtins.list[TxnOp]) -> None:
         """All writes in one transaction and two statements: each statement is a round trip, and
         revoking a batch of expired tokens writes hundreds of keys."""
         if not ops:

@@ -22,6 +22,7 @@ overlay and caches. Reads go on; a restart resumes from what is on disk.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import logging
 import os
@@ -44,7 +45,6 @@ CHECKPOINT_EVERY = 1000
 # for it): under continuous load the PASSIVE ones never let the WAL start over, and it grew to
 # gigabytes. The passive checkpoints have copied most of it already, so the pause is short.
 WAL_LIMIT = 64 * 1024 * 1024
-_ABSENT = object()
 
 Ready = Callable[[BaseException | None], None]
 
@@ -186,9 +186,9 @@ class SQLitePhysical(Physical):
 
     # -- reads (the overlay first: it is newer than anything on disk) ----------------------
     def get(self, key: str) -> bytes | None:
-        pending = self._overlay.get(key, _ABSENT)
-        if pending is not _ABSENT:
-            return pending[1]  # type: ignore[index]
+        pending = self._overlay.get(key)
+        if pending is not None:
+            return pending[1]
         row = self._reader().execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
@@ -212,7 +212,9 @@ class SQLitePhysical(Physical):
     def list(self, prefix: str) -> list[str]:
         return children(prefix, self._range(prefix))
 
-    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+    def scan(
+        self, prefix: str, after: str, limit: int
+    ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
         """One query per page; writes not yet committed are merged in as reads see them."""
         pending = [(k, v[1]) for k, v in list(self._overlay.items()) if k.startswith(prefix) and k > after]
         rows = (
@@ -233,7 +235,7 @@ class SQLitePhysical(Physical):
                     page[key] = value
         return sorted(page.items()), following
 
-    def list_all(self, prefix: str) -> list[str]:
+    def list_all(self, prefix: str) -> builtins.list[str]:
         return self._range(prefix)
 
     # -- writes ----------------------------------------------------------------------
@@ -243,7 +245,7 @@ class SQLitePhysical(Physical):
     def delete(self, key: str) -> None:
         self.transaction([TxnOp(key, None)])
 
-    def transaction(self, ops: list[TxnOp]) -> None:
+    def transaction(self, ops: builtins.list[TxnOp]) -> None:
         if not ops:
             return
         for op in ops:
@@ -367,7 +369,7 @@ class SQLitePhysical(Physical):
             "wal_pause_total_ms": round(self.wal_pause_total * 1000, 3),
         }
 
-    def _commit(self, batch: list[tuple[int, list[TxnOp]]]) -> BaseException | None:
+    def _commit(self, batch: builtins.list[tuple[int, builtins.list[TxnOp]]]) -> BaseException | None:
         conn = self._writer
         try:
             if self._before_commit is not None:
