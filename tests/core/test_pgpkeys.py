@@ -42,11 +42,6 @@ def test_bad_keys_get_openbaos_texts(key: str, message: str) -> None:
     assert str(info.value) == message
 
 
-@pytest.mark.parametrize("text", ["QUJD", "QUI=", "QQ==", "QUJDRA==\n", "QUJD\r\nRA==", ""])
-def test_go_base64_accepts_what_go_accepts(text: str) -> None:
-    assert pgpkeys.go_std_b64decode(text) == base64.b64decode(text)
-
-
 def test_fingerprint_is_the_lowercase_primary_fingerprint() -> None:
     assert pgpkeys.fingerprints([KEY.pub, KEY.pub + "\n"]) == [KEY.fingerprint] * 2
     assert len(KEY.fingerprint) == 40 and KEY.fingerprint == KEY.fingerprint.lower()

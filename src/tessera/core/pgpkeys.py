@@ -17,6 +17,8 @@ import warnings
 
 import pysequoia
 
+from ..gocompat.base64 import Base64Error, go_b64decode
+
 __all__ = [
     "PGPKeyError",
     "check_keys",
@@ -28,8 +30,6 @@ __all__ = [
     "parse_key_files",
 ]
 
-_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_B64_MAP = {c: i for i, c in enumerate(_B64)}
 # Packet tags go-crypto's packet.Read knows (others are skipped as unknown; 10 is the ignored marker).
 _KNOWN_TAGS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 17, 18, 19, 20}
 _KEY_TAGS = {5, 6}  # secret key, public key
@@ -42,59 +42,6 @@ class PGPKeyError(ValueError):
 
 
 # -- decoding -----------------------------------------------------------------------------------
-def go_std_b64decode(text: str | bytes) -> bytes:
-    """encoding/base64 StdEncoding.DecodeString: padded, CR/LF ignored, Go's error offsets.
-
-    Vault decodes keys with Go's decoder, which (unlike Python's strict mode) skips newlines, so a
-    key file's trailing newline is fine; the error names the byte offset as Go does.
-    """
-    out = bytearray()
-    src = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
-    n, si = len(src), 0
-    while True:
-        vals: list[int] = []
-        j = 0
-        dlen = 4
-        end = False
-        while j < 4:
-            if si == n:
-                if j == 0:
-                    return bytes(out)
-                raise PGPKeyError(f"illegal base64 data at input byte {si - j}")
-            ch = chr(src[si])
-            si += 1
-            if ch in _B64_MAP:
-                vals.append(_B64_MAP[ch])
-                j += 1
-                continue
-            if ch in "\r\n":
-                continue
-            if ch != "=":
-                raise PGPKeyError(f"illegal base64 data at input byte {si - 1}")
-            if j in (0, 1):
-                raise PGPKeyError(f"illegal base64 data at input byte {si - 1}")
-            if j == 2:
-                while si < n and chr(src[si]) in "\r\n":
-                    si += 1
-                if si == n:
-                    raise PGPKeyError(f"illegal base64 data at input byte {n}")
-                if chr(src[si]) != "=":
-                    raise PGPKeyError(f"illegal base64 data at input byte {si - 1}")
-                si += 1
-            while si < n and chr(src[si]) in "\r\n":
-                si += 1
-            if si < n:
-                raise PGPKeyError(f"illegal base64 data at input byte {si}")
-            dlen, end = j, True
-            break
-        val = 0
-        for k in range(4):
-            val = (val << 6) | (vals[k] if k < len(vals) else 0)
-        out += val.to_bytes(3, "big")[: dlen - 1]
-        if end:
-            return bytes(out)
-
-
 def _packet_header(data: bytes, pos: int) -> tuple[int, int, int]:
     """(tag, body start, body end) of the packet at ``pos``, with go-crypto's errors."""
     first = data[pos]
@@ -164,8 +111,8 @@ def _cert(data: bytes) -> pysequoia.Cert:
 def decode_key(key: str) -> pysequoia.Cert:
     """pgpkeys.GetEntities for one key: base64, then the first OpenPGP key in it."""
     try:
-        data = go_std_b64decode(key)
-    except PGPKeyError as exc:
+        data = go_b64decode(key)
+    except Base64Error as exc:
         raise PGPKeyError(f"error decoding given PGP key: {exc}") from None
     try:
         return _cert(data)
@@ -246,9 +193,9 @@ def read_key_file(path: str) -> str:
         if len(certs) == 1:
             return base64.b64encode(bytes(certs[0])).decode()
     try:
-        go_std_b64decode(raw)
+        go_b64decode(raw)
         return raw.decode()
-    except (PGPKeyError, UnicodeDecodeError):
+    except (Base64Error, UnicodeDecodeError):
         return base64.b64encode(raw).decode()
 
 

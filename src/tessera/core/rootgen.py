@@ -10,7 +10,6 @@ time; a root attempt and a recovery attempt share that slot, as in OpenBao.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import logging
 import threading
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..framework import SealedError
+from ..gocompat.base64 import Base64Error, go_b64decode
 from ..tokens.ids import base62
 from . import pgpkeys, shamir
 from .barrier import ROOT_KEY_PATH, BarrierError, open_with
@@ -72,28 +72,13 @@ def encode_token(token: str, otp: str) -> str:
     return base64.b64encode(raw).decode().rstrip("=")
 
 
-def go_b64decode(text: str, *, padded: bool) -> bytes:
-    """base64.StdEncoding / RawStdEncoding.DecodeString with Go's error text."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    body = text.rstrip("=") if padded else text
-    for i, ch in enumerate(body):
-        if ch not in alphabet:
-            raise GenerateRootError(f"illegal base64 data at input byte {i}")
-    if (padded and len(text) % 4) or (not padded and len(text) % 4 == 1):
-        raise GenerateRootError(f"illegal base64 data at input byte {len(text) - len(text) % 4}")
-    try:
-        return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise GenerateRootError(f"illegal base64 data at input byte {len(body)}") from None
-
-
 def decode_token(encoded: str, otp: str, otp_length: int) -> str:
     """roottoken.DecodeToken for OTPs of the Vault >= 1.10 scheme (the only one Tessera issues)."""
     if otp_length == 0:
         # The pre-1.10 scheme: both sides base64, the result formatted as a UUID.
         try:
             raw = xor_bytes(go_b64decode(encoded, padded=True), go_b64decode(otp, padded=True))
-        except GenerateRootError as exc:
+        except (GenerateRootError, Base64Error) as exc:
             raise GenerateRootError(f"error xoring token: {exc}") from None
         if len(raw) != 16:
             raise GenerateRootError(
@@ -102,7 +87,7 @@ def decode_token(encoded: str, otp: str, otp_length: int) -> str:
         return str(uuid.UUID(bytes=raw))
     try:
         raw = go_b64decode(encoded, padded=False)
-    except GenerateRootError as exc:
+    except Base64Error as exc:
         raise GenerateRootError(f"error decoding base64'd token: {exc}") from None
     try:
         return xor_bytes(raw, otp.encode()).decode("utf-8", "replace")

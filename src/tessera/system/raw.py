@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.barrier import KEYRING_PATH, ROOT_KEY_PATH, BarrierError
 from ..core.rekey import BARRIER_BACKUP_PATH, RECOVERY_BACKUP_PATH
-from ..core.rootgen import GenerateRootError, go_b64decode
 from ..core.seal import SEAL_CONFIG_PATH
 from ..framework import (
     ErrorResponse,
@@ -30,6 +29,7 @@ from ..framework import (
     Request,
     Response,
 )
+from ..gocompat.base64 import Base64Error, go_b64decode
 
 if TYPE_CHECKING:
     from ..core.core import Core
@@ -173,8 +173,8 @@ def raw_handlers(core: Core) -> dict[Operation, Any]:
         value = str(data.get("value")).encode()
         if encoding == "base64":
             try:
-                value = go_b64decode(str(data.get("value")), padded=True)
-            except GenerateRootError as exc:
+                value = go_b64decode(str(data.get("value")))
+            except Base64Error as exc:
                 raise ErrorResponse(str(exc)) from None
         storage = _storage(core, path)
         if req.operation == Operation.UPDATE:

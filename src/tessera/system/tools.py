@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import os
 from typing import TYPE_CHECKING
 
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
+from ..gocompat.base64 import Base64Error, go_b64decode
 
 if TYPE_CHECKING:
     from ..core.core import Core
@@ -25,19 +25,6 @@ HASHES = {
 }
 MAX_RANDOM_BYTES = 128 * 1024
 SOURCES = ("", "platform", "seal", "all")
-
-
-def _go_base64(text: str) -> bytes:
-    """base64.StdEncoding.DecodeString, with Go's error for the first bad byte."""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        alphabet = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
-        raw = text.encode()
-        pos = next((i for i, c in enumerate(raw) if c not in alphabet), len(raw) - len(raw) % 4)
-        raise ErrorResponse(
-            f"unable to decode input as base64: illegal base64 data at input byte {pos}"
-        ) from None
 
 
 def _encode(data: bytes, fmt: str) -> str:
@@ -57,7 +44,10 @@ def tools_paths(core: Core) -> list[Path]:
     def hash_write(req: Request, data: FieldData) -> Response:
         algorithm = data.get_raw("urlalgorithm") or data.get("algorithm")
         fmt = data.get("format")
-        payload = _go_base64(data.get("input"))
+        try:
+            payload = go_b64decode(data.get("input"))
+        except Base64Error as exc:
+            raise ErrorResponse(f"unable to decode input as base64: {exc}") from None
         if fmt not in ("hex", "base64"):
             raise ErrorResponse(f'unsupported encoding format {fmt}; must be "hex" or "base64"')
         func = HASHES.get(algorithm)

@@ -13,38 +13,14 @@ import re
 import time
 from typing import Any
 
+from ...gocompat.base64 import URL_MAP, go_b64decode, go_decode
+from ...gocompat.base64 import Base64Error as Base64Error  # transit's modules catch it from here
 from ...gocompat.times import parse_rfc3339, rfc3339_nano_ns
-
-_STD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-def _decode_map(alphabet: bytes) -> list[int]:
-    table = [0xFF] * 256
-    for i, c in enumerate(alphabet):
-        table[c] = i
-    return table
-
-
-_STD_MAP = _decode_map(_STD)
-_URL_MAP = _decode_map(_URL)
-
-
-class Base64Error(ValueError):
-    """Go's base64.CorruptInputError."""
-
-    def __init__(self, offset: int) -> None:
-        super().__init__(f"illegal base64 data at input byte {offset}")
-        self.offset = offset
 
 
 def b64decode(text: str | bytes) -> bytes:
     """base64.StdEncoding.DecodeString: strict padding, CR/LF ignored, Go's error offsets."""
-    data = text.encode() if isinstance(text, str) else text
-    try:
-        return binascii.a2b_base64(data, strict_mode=True)
-    except binascii.Error:
-        return _go_decode(data)
+    return go_b64decode(text)
 
 
 def b64encode(data: bytes) -> str:
@@ -58,62 +34,7 @@ def b64url_raw(data: bytes) -> str:
 
 def b64url_raw_decode(text: str) -> bytes:
     """base64.RawURLEncoding.DecodeString: URL alphabet, no padding."""
-    return _go_decode(text.encode(), _URL_MAP, padded=False)
-
-
-def _go_decode(src: bytes, table: list[int] = _STD_MAP, padded: bool = True) -> bytes:
-    """Go's decodeQuantum loop (encoding/base64), used when the fast path refuses the input."""
-    out = bytearray()
-    si = 0
-    n = len(src)
-    while True:
-        dbuf = [0, 0, 0, 0]
-        dlen = 4
-        j = 0
-        err: int | None = None
-        while j < 4:
-            if si == n:
-                if j == 0:
-                    return bytes(out)
-                if j == 1 or padded:
-                    raise Base64Error(si - j)
-                dlen = j
-                break
-            ch = src[si]
-            si += 1
-            v = table[ch]
-            if v != 0xFF:
-                dbuf[j] = v
-                j += 1
-                continue
-            if ch in (0x0A, 0x0D):
-                continue
-            if ch != 0x3D or not padded:
-                raise Base64Error(si - 1)
-            # padding
-            if j in (0, 1):
-                raise Base64Error(si - 1)
-            if j == 2:
-                while si < n and src[si] in (0x0A, 0x0D):
-                    si += 1
-                if si == n:
-                    raise Base64Error(n)
-                if src[si] != 0x3D:
-                    raise Base64Error(si - 1)
-                si += 1
-            while si < n and src[si] in (0x0A, 0x0D):
-                si += 1
-            if si < n:
-                err = si
-            dlen = j
-            break
-        val = dbuf[0] << 18 | dbuf[1] << 12 | dbuf[2] << 6 | dbuf[3]
-        chunk = bytes(((val >> 16) & 0xFF, (val >> 8) & 0xFF, val & 0xFF))
-        out += chunk[: dlen - 1]
-        if err is not None:
-            raise Base64Error(err)
-        if dlen < 4:
-            return bytes(out)
+    return go_decode(text.encode(), URL_MAP, padded=False)
 
 
 _ATOI = re.compile(r"[+-]?[0-9]+\Z")
