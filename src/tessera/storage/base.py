@@ -37,10 +37,12 @@ def children(prefix: str, keys: Iterable[str]) -> list[str]:
     return sorted(out)
 
 
-class Physical(abc.ABC):
-    """A durable (or in-memory) key/value store of opaque bytes."""
+class KeyValueStore(abc.ABC):
+    """What physical and logical storage both are: keys to bytes, listed one level at a time.
 
-    name: str = "physical"
+    The recursive listing and the paging below work on any of them; backends override them
+    where their queries can do it at once.
+    """
 
     @abc.abstractmethod
     def get(self, key: str) -> bytes | None: ...
@@ -87,14 +89,20 @@ class Physical(abc.ABC):
         a round trip (PostgreSQL) answer all of them in one."""
         return {prefix: self.list_all(prefix) for prefix in prefixes}
 
+
+class Physical(KeyValueStore):
+    """A durable (or in-memory) key/value store of opaque bytes."""
+
+    name: str = "physical"
+
     def after_durable(self, ready: Callable[[BaseException | None], None]) -> bool:
         """Call ``ready`` once every write made so far is durable, or return False if they
         already are (the caller answers at once). Backends whose writes return durable never
         hold (SQLite's deferred acknowledgements do: see ``storage/sqlite.py``)."""
         return False
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        pass
+    def close(self) -> None:
+        """Release connections and files (an optional hook: nothing to do by default)."""
 
 
 _acks = threading.local()
@@ -122,23 +130,8 @@ def acknowledgement_deferred() -> bool:
     return bool(getattr(_acks, "deferred", False))
 
 
-class Storage(abc.ABC):
+class Storage(KeyValueStore):
     """Logical storage as backends see it (values are plaintext here, encrypted below)."""
-
-    @abc.abstractmethod
-    def get(self, key: str) -> bytes | None: ...
-
-    @abc.abstractmethod
-    def put(self, key: str, value: bytes) -> None: ...
-
-    @abc.abstractmethod
-    def delete(self, key: str) -> None: ...
-
-    @abc.abstractmethod
-    def list(self, prefix: str) -> list[str]: ...
-
-    @abc.abstractmethod
-    def transaction(self, ops: builtins.list[TxnOp]) -> None: ...
 
     def get_json(self, key: str) -> Any:
         raw = self.get(key)
@@ -146,30 +139,6 @@ class Storage(abc.ABC):
 
     def put_json(self, key: str, value: Any) -> None:
         self.put(key, orjson.dumps(value))
-
-    def list_all(self, prefix: str) -> builtins.list[str]:
-        out: list[str] = []
-        stack = [prefix]
-        while stack:
-            p = stack.pop()
-            for child in self.list(p):
-                if child.endswith("/"):
-                    stack.append(p + child)
-                else:
-                    out.append(p + child)
-        return sorted(out)
-
-    def scan(
-        self, prefix: str, after: str, limit: int
-    ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
-        """See :meth:`Physical.scan` (values decrypted here)."""
-        keys = [k for k in self.list_all(prefix) if k > after][:limit]
-        page = [(k, v) for k in keys if (v := self.get(k)) is not None]
-        return page, (keys[-1] if len(keys) == limit else None)
-
-    def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
-        """See :meth:`Physical.list_many`."""
-        return {prefix: self.list_all(prefix) for prefix in prefixes}
 
     def delete_prefix(self, prefix: str) -> None:
         keys = self.list_all(prefix)
