@@ -29,40 +29,6 @@ if TYPE_CHECKING:
     from ..core.core import Core
     from ..core.mounts import MountEntry
 
-# The raw HTTP handlers (server/syshttp.py) are not framework paths: described here by hand.
-RAW_SYS_OPENAPI: dict[str, dict[str, Any]] = {
-    "/sys/health": {
-        "description": "Checks the health of the server.",
-        "get": {"summary": "Returns the health status of the server.", "operationId": "read-health-status"},
-        "head": {"summary": "Returns the health status as a status code only.", "operationId": "head-health"},
-    },
-    "/sys/seal-status": {
-        "description": "Returns the seal status of the server.",
-        "get": {"summary": "Check the seal status.", "operationId": "seal-status"},
-    },
-    "/sys/seal": {
-        "description": "Seals the server (needs sudo).",
-        "post": {"summary": "Seal the server.", "operationId": "seal"},
-    },
-    "/sys/unseal": {
-        "description": "Submits an unseal key share, or resets the unseal attempt.",
-        "post": {"summary": "Unseal the server.", "operationId": "unseal"},
-    },
-    "/sys/init": {
-        "description": "Initializes or reports the initialization status of the server.",
-        "get": {"summary": "Returns the initialization status.", "operationId": "read-initialization-status"},
-        "post": {"summary": "Initialize a new server.", "operationId": "initialize"},
-    },
-    "/sys/leader": {
-        "description": "Returns the high availability status and current leader.",
-        "get": {"summary": "Returns the high availability status.", "operationId": "leader-status"},
-    },
-    "/sys/step-down": {
-        "description": "Causes the node to give up active status (needs sudo).",
-        "post": {"summary": "Step down from active duty.", "operationId": "step-down-leader"},
-    },
-}
-
 
 def _tag(prefix: str) -> str:
     return {"cubbyhole/": "secrets", "secret/": "secrets", "sys/": "system", "auth/token/": "auth",
@@ -138,9 +104,6 @@ def internal_paths(core: Core) -> list[Path]:
                         if isinstance(item.get(method), dict):
                             item[method].setdefault("tags", [tag])
                 paths[api_path] = item
-            if entry.type == "system":
-                for api_path, item in RAW_SYS_OPENAPI.items():
-                    paths[api_path] = {k: dict(v) if isinstance(v, dict) else v for k, v in item.items()}
         doc = {
             "openapi": "3.0.2",
             "info": {
@@ -163,17 +126,20 @@ def internal_paths(core: Core) -> list[Path]:
     return [
         Path(
             r"internal/ui/mounts$",
+            unauthenticated=True,
             operations={Operation.READ: ui_mounts},
             synopsis="Information about mounts returned according to their tuned visibility.",
         ),
         Path(
             r"internal/ui/mounts/(?P<path>.+)",
+            unauthenticated=True,
             fields={"path": Field(FieldType.STRING, "The path of the mount.")},
             operations={Operation.READ: ui_mount},
             synopsis="Information about a single mount, for the UI and the CLI's KV version detection.",
         ),
         Path(
             r"internal/specs/openapi$",
+            unauthenticated=True,
             fields={"generic_mount_paths": Field(FieldType.BOOL, "Use generic mount paths.", query=True)},
             operations={Operation.READ: openapi},
             synopsis="Generate an OpenAPI 3 document of all mounted paths.",

@@ -5,8 +5,8 @@
 * ``sys/decode-token``: XOR an encoded token with its OTP (unauthenticated).
 * ``sys/rekey/backup``, ``sys/rekey/recovery-key-backup``: PGP-encrypted shares a rekey kept.
 
-The unauthenticated ``sys/generate-root/*`` and ``sys/rekey/*`` endpoints are raw HTTP handlers
-(``server.syshttp_keys``); the state machines live in ``core.rootgen`` and ``core.rekey``.
+The unauthenticated ``sys/generate-root/*`` and ``sys/rekey/*`` endpoints are raw paths
+(``system.ceremonies``); the state machines live in ``core.rootgen`` and ``core.rekey``.
 """
 
 from __future__ import annotations
@@ -167,6 +167,7 @@ def keyops_paths(core: Core) -> list[Path]:
         ),
         Path(
             "decode-token",
+            unauthenticated=True,
             fields={
                 "encoded_token": Field(
                     FieldType.STRING, "Specifies the encoded token (result from generate-root)."

@@ -93,12 +93,19 @@ def lease_paths(core: Core) -> list[Path]:
         ),
         Path(
             "leases/lookup/(?P<prefix>.+?)?",
+            sudo=True,
+            special=("leases/lookup/*",),
             fields={"prefix": Field(FieldType.STRING, "The path prefix to list.")},
             operations={Operation.LIST: list_leases},
             synopsis="List leases under a prefix.",
         ),
         Path("leases/count", fields={"type": Field(FieldType.STRING)}, operations={Operation.READ: count}),
-        Path("leases", fields={"type": Field(FieldType.STRING)}, operations={Operation.READ: irrevocable}),
+        Path(
+            "leases",
+            fields={"type": Field(FieldType.STRING)},
+            operations={Operation.READ: irrevocable},
+            sudo=True,
+        ),
         Path("leases/tidy", operations={Operation.UPDATE: tidy}, synopsis="Clean up dangling lease indexes."),
     ]
     for base in ("leases/renew", "renew"):
@@ -124,6 +131,7 @@ def lease_paths(core: Core) -> list[Path]:
             Path(
                 base + "/(?P<prefix>.+)",
                 fields={"prefix": prefix, "sync": sync},
+                sudo=True,
                 operations={Operation.UPDATE: revoke_prefix},
                 synopsis="Revoke all secrets generated under a prefix.",
             )
@@ -133,6 +141,7 @@ def lease_paths(core: Core) -> list[Path]:
             Path(
                 base + "/(?P<prefix>.+)",
                 fields={"prefix": prefix},
+                sudo=True,
                 operations={Operation.UPDATE: revoke_force},
                 synopsis="Revoke all secrets under a prefix, ignoring backend errors.",
             )

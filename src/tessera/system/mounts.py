@@ -462,6 +462,7 @@ def mount_paths(core: Core) -> list[Path]:
         ),
         Path(
             r"auth/(?P<path>.+)",
+            sudo=True,
             fields=enable_fields,
             operations={
                 Operation.READ: read_auth,
@@ -472,6 +473,7 @@ def mount_paths(core: Core) -> list[Path]:
         ),
         Path(
             r"remount",
+            sudo=True,
             fields={
                 "from": Field(FieldType.STRING, "The previous mount point."),
                 "to": Field(FieldType.STRING, "The new mount point."),
