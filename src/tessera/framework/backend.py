@@ -251,7 +251,9 @@ class Backend:
                 for name in params
             ]
             body_fields = {n: f for n, f in p.fields.items() if n not in params}
-            methods = [(_OP_METHOD.get(op), op, p.summaries.get(op, p.synopsis)) for op in p.operations]
+            methods: list[tuple[str | None, Operation | None, str]] = [
+                (_OP_METHOD.get(op), op, p.summaries.get(op, p.synopsis)) for op in p.operations
+            ]
             # A raw handler of any method stands in for the logical operations, where a path has none.
             raw = [m for m in p.raw if m != ANY_METHOD or not p.operations]
             methods += [(_RAW_METHOD.get(m), None, p.synopsis) for m in raw]

@@ -394,7 +394,9 @@ class App:
                 return await self._help(path, headers, token, remote_addr, extra_headers)
             declared = self.raw_paths.get(path)
             if declared is not None:
-                answered = await self._raw(declared, path, RawRequest(method, query, body, headers, token))
+                answered = await self._answer_raw_path(
+                    declared, path, RawRequest(method, query, body, headers, token)
+                )
                 if answered is not None:  # None: the logical path serves it after all (sys/metrics)
                     # A response's own headers first: its content type is then the first header.
                     return answered.status, answered.body, answered.headers + extra_headers
@@ -416,7 +418,7 @@ class App:
             status, out = render_error(exc)
             return status, out, extra_headers
 
-    async def _raw(self, declared: Path, path: str, req: RawRequest) -> RawResponse | None:
+    async def _answer_raw_path(self, declared: Path, path: str, req: RawRequest) -> RawResponse | None:
         """A raw path's answer (system/rawhttp.py), unless this listener hides it."""
         if path in self.refused_raw:
             return hidden_endpoint(self, path)

@@ -112,9 +112,9 @@ def decode_struct(raw: bytes, struct: str, fields: dict[str, type]) -> dict[str,
     if parsed is None:
         return out
     if not isinstance(parsed, dict):
-        kind = _json_kind(parsed)
         raise ErrorResponse(
-            f"failed to decode JSON input: json: cannot unmarshal {kind} into Go value of type http.{struct}"
+            f"failed to decode JSON input: json: cannot unmarshal {_json_kind(parsed)} into Go value of "
+            f"type http.{struct}"
         )
     by_lower = {name.lower(): name for name in fields}
     for key, value in parsed.items():
