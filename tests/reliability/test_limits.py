@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tessera.framework.body import MAX_JSON_DEPTH
 from tessera.server.app import App
-from tessera.server.body import MAX_JSON_DEPTH
 from tests.helpers.http import call
 from tests.helpers.servers import TesseraServer, free_port, hcl_config
 from tests.reliability.asgi import ROOT, AsgiClient, LogCapture, dev_core

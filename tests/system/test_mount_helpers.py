@@ -13,12 +13,13 @@ from tessera.framework import ErrorResponse
 from tessera.policy.acl import ACL
 from tessera.policy.parser import parse_policy
 from tessera.server.app import _clean_path
-from tessera.server.syshttp import decode_struct, decode_unseal_key, validate_seal_config
 from tessera.storage.inmem import InmemPhysical
 from tessera.system.hostinfo import host_info
+from tessera.system.lifecycle import validate_seal_config
 from tessera.system.mount_acl import has_mount_access
 from tessera.system.mount_tune import BUILTIN_VERSION, canonical_version
 from tessera.system.mounts import parse_mount_config, sanitize_path
+from tessera.system.rawhttp import decode_struct, decode_unseal_key
 
 
 def acl(*texts: str) -> ACL:

@@ -43,24 +43,6 @@ log = logging.getLogger("tessera.core")
 SYSTEM_DEFAULT_TTL = 768 * 3600
 SYSTEM_MAX_TTL = 768 * 3600
 
-# Paths of the system backend reachable without a token.
-SYS_UNAUTHENTICATED = (
-    "sys/wrapping/lookup",
-    "sys/wrapping/pubkey",
-    "sys/internal/ui/mounts",
-    "sys/internal/ui/mounts/*",
-    "sys/internal/ui/namespaces",
-    "sys/init",
-    "sys/seal-status",
-    "sys/unseal",
-    "sys/leader",
-    "sys/health",
-    "sys/decode-token",
-    "sys/mfa/validate",
-    "sys/internal/specs/openapi",
-    "sys/replication/status",
-)
-
 
 def path_matches(patterns: list[str] | tuple[str, ...], path: str) -> bool:
     """Vault's special-path match: exact, or a prefix when the pattern ends in '*'; a '+' segment
@@ -479,9 +461,7 @@ class Core:
         prefix = route.entry.route_prefix
         rel = full_path[len(prefix) :] if full_path.startswith(prefix) else ""
         backend = route.backend
-        unauth = path_matches(backend.unauthenticated_paths, rel) or (
-            route.entry.type == "system" and path_matches(SYS_UNAUTHENTICATED, full_path)
-        )
+        unauth = path_matches(backend.unauthenticated_paths, rel)
         if full_path.startswith(("sys/wrapping/", "auth/token/")):
             # Token checks Vault makes before the caller's token (e.g. the wrapping token's).
             precheck_request(self, req, full_path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import threading
 import uuid
@@ -55,19 +53,6 @@ class SealConfig:
 class UnsealProgress:
     shares: list[bytes] = field(default_factory=list)
     nonce: str = ""
-
-
-def decode_key(text: str) -> bytes:
-    """Accept an unseal key share as hex or base64, as Vault does."""
-    text = text.strip()
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        pass
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ErrorResponse("'key' must be a valid hex or base64 string") from None
 
 
 class SealManager:

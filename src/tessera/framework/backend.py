@@ -7,13 +7,13 @@ Vault's sdk/framework does.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ErrorResponse, UnsupportedOperation, UnsupportedPath
 from .fields import Field, FieldData, FieldError
-from .logical import Operation, Request, Response
+from .logical import Operation, RawRequest, RawResponse, Request, Response
 
 _ROUTE_CACHE_SIZE = 4096
 
@@ -21,6 +21,11 @@ Handler = Callable[[Request, FieldData], Response | None]
 ExistenceCheck = Callable[[Request, FieldData], bool]
 # Lease callbacks get the request and the secret's internal data (what the backend stored at issue).
 SecretCallback = Callable[[Request, dict[str, Any]], Response | None]
+# A raw path's handler gets the server it runs on (the HTTP layer's host, typed by the backend that
+# declares it) and the HTTP request; None hands the request on to the logical pipeline.
+RawHandler = Callable[[Any, RawRequest], Awaitable[RawResponse | None]]
+# The key of a raw handler that serves every HTTP method.
+ANY_METHOD = "*"
 
 
 @dataclass
@@ -58,9 +63,27 @@ class Path:
     takes_arbitrary_input: bool = False
     # Operation-specific summaries for OpenAPI.
     summaries: dict[Operation, str] = field(default_factory=dict)
+    # Needs no token (Vault's PathsSpecial.Unauthenticated) / needs sudo (PathsSpecial.Root).
+    unauthenticated: bool = False
+    sudo: bool = False
+    # The special-path pattern for the two flags above ('*' prefix, '+' segment), when the
+    # regex does not say it plainly; derived from the regex otherwise (see special_pattern).
+    special: tuple[str, ...] = ()
+    # Answered by the HTTP layer before the logical pipeline, as bare JSON with its own status
+    # (sys/health, sys/init, ...): HTTP method (or ANY_METHOD) -> handler; other methods get a 405.
+    raw: dict[str, RawHandler] = field(default_factory=dict)
+    # A raw path that works while sealed. Otherwise its request is first checked as a logical
+    # request would be, and refused while sealed (OpenBao's key ceremonies).
+    sealed_ok: bool = False
 
     def __post_init__(self) -> None:
         self._regex = re.compile("^" + self.pattern + "$")
+        if self.unauthenticated or self.sudo:
+            self.special = self.special or (special_pattern(self.pattern),)
+
+    def raw_handler(self, method: str) -> RawHandler | None:
+        """The raw handler for an HTTP method, or None when the path has none for it."""
+        return self.raw.get(method) or self.raw.get(ANY_METHOD)
 
     def match(self, path: str) -> re.Match[str] | None:
         return self._regex.match(path)
@@ -92,6 +115,14 @@ class Backend:
     # request is for (a username, a role ID), or None when the request is no login. Methods
     # without one are never locked out.
     login_alias: Callable[[Request], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        """The special paths are the listed ones (Vault paths without a declaration here) and
+        those the declarations flag."""
+        self.root_paths = _merged(self.root_paths, [s for p in self.paths if p.sudo for s in p.special])
+        self.unauthenticated_paths = _merged(
+            self.unauthenticated_paths, [s for p in self.paths if p.unauthenticated for s in p.special]
+        )
 
     @staticmethod
     def keeps_nothing(key: str) -> None:
@@ -205,10 +236,10 @@ class Backend:
         """OpenAPI path items for this backend mounted at ``prefix``."""
         out: dict[str, Any] = {}
         for p in self.paths:
-            item: dict[str, Any] = {"description": p.synopsis}
             api_path, params = _pattern_to_openapi(p.pattern)
             if api_path is None:
                 continue
+            item: dict[str, Any] = {"description": p.synopsis}
             item["parameters"] = [
                 {
                     "name": name,
@@ -220,42 +251,52 @@ class Backend:
                 for name in params
             ]
             body_fields = {n: f for n, f in p.fields.items() if n not in params}
-            for op in p.operations:
-                method = _OP_METHOD.get(op)
-                if method is None:
+            methods: list[tuple[str | None, Operation | None, str]] = [
+                (_OP_METHOD.get(op), op, p.summaries.get(op, p.synopsis)) for op in p.operations
+            ]
+            # A raw handler of any method stands in for the logical operations, where a path has none.
+            raw = [m for m in p.raw if m != ANY_METHOD or not p.operations]
+            methods += [(_RAW_METHOD.get(m), None, p.synopsis) for m in raw]
+            for method, op, summary in methods:
+                if method is None or (method in item and op in (Operation.LIST, None)):
                     continue
                 spec: dict[str, Any] = {
-                    "summary": p.summaries.get(op, p.synopsis),
+                    "summary": summary,
                     "operationId": _operation_id(prefix + api_path, method),
                     "responses": {"200": {"description": "OK"}, "204": {"description": "empty body"}},
                 }
                 if method in ("post", "patch") and body_fields:
-                    spec["requestBody"] = {
-                        "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {n: f.openapi() for n, f in body_fields.items()},
-                                }
-                            }
-                        },
-                    }
+                    spec["requestBody"] = _request_body(body_fields)
                 if op == Operation.LIST:
-                    spec["parameters"] = [
-                        {
-                            "name": "list",
-                            "in": "query",
-                            "required": True,
-                            "schema": {"type": "string", "enum": ["true"]},
-                        }
-                    ]
-                if method == "get" and op == Operation.LIST and "get" in item:
-                    continue
+                    spec["parameters"] = [_LIST_PARAMETER]
                 item[method] = spec
             out["/" + prefix + api_path] = item
         return out
 
+
+def _request_body(fields: dict[str, Field]) -> dict[str, Any]:
+    properties = {n: f.openapi() for n, f in fields.items()}
+    return {
+        "required": False,
+        "content": {"application/json": {"schema": {"type": "object", "properties": properties}}},
+    }
+
+
+_LIST_PARAMETER = {
+    "name": "list",
+    "in": "query",
+    "required": True,
+    "schema": {"type": "string", "enum": ["true"]},
+}
+# A raw path's HTTP methods as OpenAPI operations (one that takes any method is documented as post).
+_RAW_METHOD = {
+    "GET": "get",
+    "HEAD": "head",
+    "POST": "post",
+    "PUT": "post",
+    "DELETE": "delete",
+    ANY_METHOD: "post",
+}
 
 _OP_METHOD = {
     Operation.READ: "get",
@@ -296,6 +337,32 @@ def _named_groups(pattern: str) -> tuple[str, list[str]]:
             out.append(pattern[i])
             i += 1
     return "".join(out), params
+
+
+_MATCH_ALL_TAIL = re.compile(r"\(\?P<\w+>\.[*+]\)$")
+_REGEX_SYNTAX = set("()[]*+?\\|{}^$")
+
+
+def special_pattern(pattern: str) -> str:
+    """A declared pattern as a special path (Vault's PathsSpecial): exact, a '*' prefix for a
+    trailing match-all capture, '+' for a capture spanning one segment. Anything else is an error
+    at declaration: such a path says its special pattern itself (``Path.special``)."""
+    text = pattern.removesuffix("$").removesuffix("/?")
+    tail = ""
+    star = _MATCH_ALL_TAIL.search(text)
+    if star is not None:
+        text, tail = text[: star.start()], "*"
+    text, params = _named_groups(text)
+    captures = {"{" + name + "}" for name in params}
+    segments = ["+" if seg in captures else seg for seg in text.split("/")]
+    if any(_REGEX_SYNTAX & set(seg) for seg in segments if seg != "+"):
+        raise ValueError(f"no special-path form for {pattern!r}: declare Path.special")
+    return "/".join(segments) + tail
+
+
+def _merged(listed: list[str], declared: list[str]) -> list[str]:
+    """Both lists, in order, each pattern once."""
+    return list(dict.fromkeys([*listed, *declared]))
 
 
 def _pattern_to_openapi(pattern: str) -> tuple[str | None, list[str]]:

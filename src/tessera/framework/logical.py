@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
     from ..storage.base import Storage
 
@@ -138,3 +140,45 @@ class Request:
 
     def is_list(self) -> bool:
         return self.operation == Operation.LIST
+
+
+@dataclass
+class RawRequest:
+    """An HTTP request as a raw path sees it (sys/health, sys/init, ...): before any logical
+    request is built, so that these paths work while sealed and read bodies as Go structs."""
+
+    method: str
+    query: dict[str, Any] = field(default_factory=dict)
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    token: str = ""
+
+    def first(self, name: str) -> str:
+        """url.Values.Get: the first of repeated query values, "" when absent."""
+        value = self.query.get(name)
+        if isinstance(value, list):
+            return str(value[0]) if value else ""
+        return "" if value is None else str(value)
+
+
+@dataclass
+class RawResponse:
+    """A raw path's answer: its own status, bare bytes (no envelope) and headers."""
+
+    status: int
+    body: bytes | None = None
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    @classmethod
+    def json(cls, doc: Any, status: int = 200) -> RawResponse:
+        return cls(status, orjson.dumps(doc))
+
+    @classmethod
+    def empty(cls) -> RawResponse:
+        """204 without a body."""
+        return cls(204)
+
+    @classmethod
+    def method_not_allowed(cls) -> RawResponse:
+        """Vault's bare 405 for a method the raw handler does not serve."""
+        return cls(405, b'{"errors":[]}')

@@ -20,25 +20,34 @@ from ..framework import (
     CodedError,
     ErrorResponse,
     Operation,
+    Path,
     PermissionDenied,
     Request,
     Response,
     SealedError,
     VaultError,
 )
+from ..framework.body import (
+    MAX_REQUEST_SIZE,
+    check_patch_media_type,
+    list_scan_flags,
+    parse_body,
+    parse_query,
+)
+from ..framework.logical import RawRequest, RawResponse
 from ..gocompat.durations import DurationError, parse_duration_second
 from ..runtime.gate import RunGate
 from ..storage.base import deferred_acknowledgement
 from ..storage.sqlite_reader import StandbyWrite
+from ..system.backend import raw_endpoints
+from ..system.ceremonies import hidden_endpoint
+from ..system.rawhttp import answer_raw
 from ..ui.assets import NOT_FOUND as UI_NOT_FOUND
 from ..ui.assets import UIAssets
-from . import syshttp
-from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher, Runner
 from .forward import forwarded_client
 from .intake import ANSWERED, ReadWatch, body_expected, read_body
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
-from .syshttp_keys import hidden_endpoint
 
 log = logging.getLogger("tessera.http")
 
@@ -86,7 +95,9 @@ class App:
         # On the active process's internal listener: the secret forwarded requests carry.
         self.forward_secret = ""
         self.ui: UIAssets | None = None  # the web UI's files, when the configuration turns it on
-        # Key-ceremony paths this listener hides (syshttp_keys.refused_key_endpoints).
+        # The system backend's raw paths (sys/health, sys/init, ...), answered before the pipeline.
+        self.raw_paths: dict[str, Path] = raw_endpoints(core)
+        # Key-ceremony paths this listener hides (system.ceremonies.refused_key_endpoints).
         self.refused_raw: frozenset[str] = frozenset()
         # The listener's telemetry { unauthenticated_metrics_access = true }: sys/metrics needs no token.
         self.unauthenticated_metrics_access = False
@@ -381,15 +392,14 @@ class App:
         try:
             if method == "HELP" or _first(query.get("help")):
                 return await self._help(path, headers, token, remote_addr, extra_headers)
-            handler = syshttp.RAW_HANDLERS.get(path)
-            if handler is not None and path in self.refused_raw:
-                return (*hidden_endpoint(self, path), extra_headers)
-            if handler is not None:
-                answered = await handler(self, method, query, body, headers, token)
+            declared = self.raw_paths.get(path)
+            if declared is not None:
+                answered = await self._answer_raw_path(
+                    declared, path, RawRequest(method, query, body, headers, token)
+                )
                 if answered is not None:  # None: the logical path serves it after all (sys/metrics)
-                    status, out, *own = answered
                     # A response's own headers first: its content type is then the first header.
-                    return status, out, (own[0] if own else []) + extra_headers
+                    return answered.status, answered.body, answered.headers + extra_headers
             if method == "HEAD":
                 await self.run(self._head, token)
             req = self._build_request(method, path, query, body, headers, token, remote_addr)
@@ -407,6 +417,12 @@ class App:
         except VaultError as exc:
             status, out = render_error(exc)
             return status, out, extra_headers
+
+    async def _answer_raw_path(self, declared: Path, path: str, req: RawRequest) -> RawResponse | None:
+        """A raw path's answer (system/rawhttp.py), unless this listener hides it."""
+        if path in self.refused_raw:
+            return hidden_endpoint(self, path)
+        return await answer_raw(self, declared, req)
 
     def _ui(
         self, raw_path: str, headers: dict[str, str]
@@ -476,19 +492,11 @@ class App:
         data: dict[str, Any] = {}
         if method == "GET":
             # Vault reads the first value; an empty one means "not set"; only a true flag is removed.
-            flags: list[bool] = []
-            for name in ("list", "scan"):
-                text = _first(query.get(name))
-                value = parse_go_bool(text) if text else False
-                if value is None:
-                    raise CodedError(400, "")
-                flags.append(value)
-            if flags[0] and flags[1]:
-                raise CodedError(400, "")
-            if flags[0]:
+            listing, scanning = list_scan_flags(query)
+            if listing:
                 query.pop("list")
                 op = Operation.LIST
-            elif flags[1]:
+            elif scanning:
                 query.pop("scan")
                 op = Operation.SCAN
             data = dict(query)
@@ -496,13 +504,7 @@ class App:
             data = dict(query)
         else:
             if method == "PATCH":
-                ct = headers.get("content-type", "")
-                if not ct.split(";", 1)[0].strip():
-                    raise ErrorResponse("mime: no media type")  # Go's mime.ParseMediaType
-                if ct.split(";", 1)[0].strip().lower() != "application/merge-patch+json":
-                    raise CodedError(
-                        415, f"PATCH requires Content-Type of application/merge-patch+json, provided {ct}"
-                    )
+                check_patch_media_type(headers)
             parsed = parse_body(raw_body, headers.get("content-type", ""))
             data = parsed or {}
         if op in (Operation.LIST, Operation.SCAN) and not path.endswith("/"):

@@ -15,6 +15,7 @@ from typing import Any
 from .. import __version__
 from ..core.core import Core, CoreConfig
 from ..storage import open_physical
+from ..system.ceremonies import refused_key_endpoints
 from ..telemetry.config import TelemetryConfig
 from ..telemetry.service import Telemetry
 from ..version import VAULT_VERSION
@@ -23,7 +24,6 @@ from .app import App
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
 from .fdlimit import raise_open_file_limit
 from .listeners import Listeners, TLSFiles
-from .syshttp_keys import refused_key_endpoints
 
 log = logging.getLogger("tessera.server")
 

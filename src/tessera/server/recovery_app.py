@@ -17,11 +17,13 @@ import orjson
 
 from ..core.rootgen import generation
 from ..framework import Backend, Operation, Response, VaultError
+from ..framework.body import parse_query
+from ..framework.logical import RawRequest
+from ..system.ceremonies import recovery_paths
 from ..system.raw import raw_path
+from ..system.rawhttp import answer_raw, raw_table
 from .app import App, HTTPError, _clean_path, _redirect
-from .body import parse_query
 from .render import error_body, render_error, render_logical
-from .syshttp_keys import RECOVERY_HANDLERS
 
 log = logging.getLogger("tessera.recovery")
 
@@ -42,6 +44,7 @@ class RecoveryApp(App):
         # OpenBao's raw backend is called directly here, without the router's existence check:
         # a write is always an update, so only keys that already exist can be rewritten.
         self.raw_backend = Backend(paths=[raw_path(core, existence=False)], backend_type="system")
+        self.raw_paths = raw_table(recovery_paths())
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -74,15 +77,17 @@ class RecoveryApp(App):
         if raw_path_ == "/v1/sys/raw":
             return _redirect("/v1/sys/raw/", query_string)
         path = raw_path_[4:] if raw_path_.startswith("/v1/") else ""
-        handler = RECOVERY_HANDLERS.get(path)
-        if handler is None and not path.startswith("sys/raw/"):
+        declared = self.raw_paths.get(path)
+        if declared is None and not path.startswith("sys/raw/"):
             return _NOT_FOUND
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         body = await self._read_body(receive)
         query = parse_query(query_string)
         try:
-            if handler is not None:
-                status, out = await handler(self, method, query, body, headers, "")
+            if declared is not None:
+                answered = await answer_raw(self, declared, RawRequest(method, query, body, headers))
+                assert answered is not None  # the ceremonies always answer
+                status, out = answered.status, answered.body
             else:
                 client = scope.get("client") or ("127.0.0.1", 0)
                 status, out = await self._raw(method, path, query, body, headers, client[0])

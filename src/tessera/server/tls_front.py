@@ -45,8 +45,8 @@ from typing import Any
 
 from OpenSSL import SSL
 
+from ..framework.body import MAX_REQUEST_SIZE
 from .app import App
-from .body import MAX_REQUEST_SIZE
 from .config import ListenerConfig
 from .fdlimit import connection_cap
 from .front_connection import WAITING, FrontConnection, Phase, Timeouts

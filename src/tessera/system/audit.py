@@ -5,7 +5,7 @@ refused (a root token could otherwise make the server append to, and chmod, any 
 unless the configuration sets ``unsafe_allow_api_audit_creation = true``, which gives Vault's
 behaviour (sudo). The ``prefix`` option, the vector of CVE-2025-6000, needs
 ``allow_audit_log_prefixing = true`` as in OpenBao. ``sys/audit`` and
-``sys/audit/*`` need sudo (ROOT_PATHS); the HTTP layer also writes their data at the top level.
+``sys/audit/*`` need sudo (declared so); the HTTP layer also writes their data at the top level.
 """
 
 from __future__ import annotations
@@ -111,11 +111,13 @@ def audit_paths(core: Core) -> list[Path]:
         ),
         Path(
             r"audit$",
+            sudo=True,
             operations={Operation.READ: read_table},
             synopsis="List the currently enabled audit backends.",
         ),
         Path(
             r"audit/(?P<path>.+)",
+            sudo=True,
             fields=device_fields,
             operations={Operation.UPDATE: enable, Operation.DELETE: disable},
             synopsis="Enable or disable audit backends.",

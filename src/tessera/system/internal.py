@@ -29,52 +29,23 @@ if TYPE_CHECKING:
     from ..core.core import Core
     from ..core.mounts import MountEntry
 
-# The raw HTTP handlers (server/syshttp.py) are not framework paths: described here by hand.
-RAW_SYS_OPENAPI: dict[str, dict[str, Any]] = {
-    "/sys/health": {
-        "description": "Checks the health of the server.",
-        "get": {"summary": "Returns the health status of the server.", "operationId": "read-health-status"},
-        "head": {"summary": "Returns the health status as a status code only.", "operationId": "head-health"},
-    },
-    "/sys/seal-status": {
-        "description": "Returns the seal status of the server.",
-        "get": {"summary": "Check the seal status.", "operationId": "seal-status"},
-    },
-    "/sys/seal": {
-        "description": "Seals the server (needs sudo).",
-        "post": {"summary": "Seal the server.", "operationId": "seal"},
-    },
-    "/sys/unseal": {
-        "description": "Submits an unseal key share, or resets the unseal attempt.",
-        "post": {"summary": "Unseal the server.", "operationId": "unseal"},
-    },
-    "/sys/init": {
-        "description": "Initializes or reports the initialization status of the server.",
-        "get": {"summary": "Returns the initialization status.", "operationId": "read-initialization-status"},
-        "post": {"summary": "Initialize a new server.", "operationId": "initialize"},
-    },
-    "/sys/leader": {
-        "description": "Returns the high availability status and current leader.",
-        "get": {"summary": "Returns the high availability status.", "operationId": "leader-status"},
-    },
-    "/sys/step-down": {
-        "description": "Causes the node to give up active status (needs sudo).",
-        "post": {"summary": "Step down from active duty.", "operationId": "step-down-leader"},
-    },
-}
-
 
 def _tag(prefix: str) -> str:
     return {"cubbyhole/": "secrets", "secret/": "secrets", "sys/": "system", "auth/token/": "auth",
             "identity/": "identity"}.get(prefix, "")  # fmt: skip
 
 
-def internal_paths(core: Core) -> list[Path]:
-    def visible_mounts(req: Request) -> tuple[dict[str, MountEntry], dict[str, MountEntry]]:
+class InternalHandlers:
+    """The handlers of sys/internal/* and sys/host-info, over one Core."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def visible_mounts(self, req: Request) -> tuple[dict[str, MountEntry], dict[str, MountEntry]]:
         """The mounts this caller may see: everything reachable with its token, or unauth-listed ones."""
         if req.client_token and req.token_entry is None:
             raise PermissionDenied()
-        acl = core.acl_for(req.token_entry) if req.token_entry is not None else None
+        acl = self.core.acl_for(req.token_entry) if req.token_entry is not None else None
 
         def visible(entry: MountEntry) -> bool:
             if entry.config.listing_visibility == "unauth":
@@ -82,12 +53,12 @@ def internal_paths(core: Core) -> list[Path]:
             return acl is not None and has_mount_access(acl, entry.route_prefix)
 
         return (
-            {e.path: e for e in core.mounts if visible(e)},
-            {e.path: e for e in core.auth_mounts if visible(e)},
+            {e.path: e for e in self.core.mounts if visible(e)},
+            {e.path: e for e in self.core.auth_mounts if visible(e)},
         )
 
-    def ui_mounts(req: Request, data: FieldData) -> Response:
-        secret, auth = visible_mounts(req)
+    def ui_mounts(self, req: Request, data: FieldData) -> Response:
+        secret, auth = self.visible_mounts(req)
 
         def show(entry: MountEntry) -> dict[str, Any]:
             if req.token_entry is not None:
@@ -101,7 +72,7 @@ def internal_paths(core: Core) -> list[Path]:
             }
         )
 
-    def ui_mount(req: Request, data: FieldData) -> Response:
+    def ui_mount(self, req: Request, data: FieldData) -> Response:
         raw = data.get("path")
         if not raw:
             raise ErrorResponse("path not set")
@@ -113,22 +84,22 @@ def internal_paths(core: Core) -> list[Path]:
             "preflight capability check returned 403, please ensure client's policies grant access "
             f'to path "{path}"',
         )
-        route = core.router.match(path)
+        route = self.core.router.match(path)
         # No mount is answered like no access, so the endpoint cannot be used to probe for mounts.
         if route is None:
             raise denied
         entry = route.entry
-        if not has_mount_access(core.acl_for(req.token_entry), entry.route_prefix):
+        if not has_mount_access(self.core.acl_for(req.token_entry), entry.route_prefix):
             raise denied
         out = entry.to_api()
         out["path"] = entry.path
         return Response(data=out)
 
-    def openapi(req: Request, data: FieldData) -> Response:
-        secret, auth = visible_mounts(req)
+    def openapi(self, req: Request, data: FieldData) -> Response:
+        secret, auth = self.visible_mounts(req)
         paths: dict[str, Any] = {}
         for entry in list(secret.values()) + list(auth.values()):
-            route = core.router.get(entry.route_prefix)
+            route = self.core.router.get(entry.route_prefix)
             if route is None:
                 continue
             tag = _tag(entry.route_prefix)
@@ -138,9 +109,6 @@ def internal_paths(core: Core) -> list[Path]:
                         if isinstance(item.get(method), dict):
                             item[method].setdefault("tags", [tag])
                 paths[api_path] = item
-            if entry.type == "system":
-                for api_path, item in RAW_SYS_OPENAPI.items():
-                    paths[api_path] = {k: dict(v) if isinstance(v, dict) else v for k, v in item.items()}
         doc = {
             "openapi": "3.0.2",
             "info": {
@@ -157,30 +125,36 @@ def internal_paths(core: Core) -> list[Path]:
         }
         return Response(raw_body=doc)
 
-    def host(req: Request, data: FieldData) -> Response:
+    def host(self, req: Request, data: FieldData) -> Response:
         return Response(data=host_info())
 
+
+def internal_paths(core: Core) -> list[Path]:
+    h = InternalHandlers(core)
     return [
         Path(
             r"internal/ui/mounts$",
-            operations={Operation.READ: ui_mounts},
+            unauthenticated=True,
+            operations={Operation.READ: h.ui_mounts},
             synopsis="Information about mounts returned according to their tuned visibility.",
         ),
         Path(
             r"internal/ui/mounts/(?P<path>.+)",
+            unauthenticated=True,
             fields={"path": Field(FieldType.STRING, "The path of the mount.")},
-            operations={Operation.READ: ui_mount},
+            operations={Operation.READ: h.ui_mount},
             synopsis="Information about a single mount, for the UI and the CLI's KV version detection.",
         ),
         Path(
             r"internal/specs/openapi$",
+            unauthenticated=True,
             fields={"generic_mount_paths": Field(FieldType.BOOL, "Use generic mount paths.", query=True)},
-            operations={Operation.READ: openapi},
+            operations={Operation.READ: h.openapi},
             synopsis="Generate an OpenAPI 3 document of all mounted paths.",
         ),
         Path(
             r"host-info/?$",
-            operations={Operation.READ: host},
+            operations={Operation.READ: h.host},
             synopsis="Information about the host instance.",
         ),
     ]

@@ -5,8 +5,8 @@
 * ``sys/decode-token``: XOR an encoded token with its OTP (unauthenticated).
 * ``sys/rekey/backup``, ``sys/rekey/recovery-key-backup``: PGP-encrypted shares a rekey kept.
 
-The unauthenticated ``sys/generate-root/*`` and ``sys/rekey/*`` endpoints are raw HTTP handlers
-(``server.syshttp_keys``); the state machines live in ``core.rootgen`` and ``core.rekey``.
+The unauthenticated ``sys/generate-root/*`` and ``sys/rekey/*`` endpoints are raw paths
+(``system.ceremonies``); the state machines live in ``core.rootgen`` and ``core.rekey``.
 """
 
 from __future__ import annotations
@@ -67,26 +67,31 @@ def _decode_key(text: str) -> bytes:
         raise InternalError("'key' must be a valid hex or base64 string") from None
 
 
-def keyops_paths(core: Core) -> list[Path]:
-    def attempt_read(req: Request, data: FieldData) -> Response:
-        return Response(data=root_status(core))
+class KeyOpsHandlers:
+    """The handlers of the authenticated key ceremonies, over one Core."""
 
-    def attempt_init(req: Request, data: FieldData) -> Response:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def attempt_read(self, req: Request, data: FieldData) -> Response:
+        return Response(data=root_status(self.core))
+
+    def attempt_init(self, req: Request, data: FieldData) -> Response:
         otp, pgp_key = data.get("otp"), data.get("pgp_key")
         generated = ""
         if not otp and not pgp_key:
             otp = generated = rootgen.generate_otp()
         try:
-            rootgen.generation(core).init(otp, pgp_key, rootgen.STANDARD)
+            rootgen.generation(self.core).init(otp, pgp_key, rootgen.STANDARD)
         except rootgen.GenerateRootError as exc:
             raise ErrorResponse(str(exc)) from None
-        return Response(data=root_status(core, generated))
+        return Response(data=root_status(self.core, generated))
 
-    def attempt_cancel(req: Request, data: FieldData) -> Response | None:
-        rootgen.generation(core).cancel()
+    def attempt_cancel(self, req: Request, data: FieldData) -> Response | None:
+        rootgen.generation(self.core).cancel()
         return None
 
-    def update(req: Request, data: FieldData) -> Response:
+    def update(self, req: Request, data: FieldData) -> Response:
         nonce, key = data.get("nonce"), data.get("key")
         if not nonce:
             raise ErrorResponse("nonce is required")
@@ -94,7 +99,7 @@ def keyops_paths(core: Core) -> list[Path]:
             raise ErrorResponse("key is required")
         share = _decode_key(key.strip())
         try:
-            result = rootgen.generation(core).update(share, nonce, rootgen.STANDARD)
+            result = rootgen.generation(self.core).update(share, nonce, rootgen.STANDARD)
         except rootgen.GenerateRootError as exc:
             raise InternalError(str(exc)) from None
         return Response(
@@ -109,7 +114,7 @@ def keyops_paths(core: Core) -> list[Path]:
             }
         )
 
-    def decode(req: Request, data: FieldData) -> Response:
+    def decode(self, req: Request, data: FieldData) -> Response:
         encoded, otp = data.get("encoded_token"), data.get("otp")
         if not encoded or not otp:
             raise ErrorResponse("provided 'encoded_token' or 'otp' is empty")
@@ -119,10 +124,10 @@ def keyops_paths(core: Core) -> list[Path]:
             raise ErrorResponse(str(exc)) from None
         return Response(data={"token": token})
 
-    def backup_handlers(recovery: bool) -> dict[Operation, Any]:
+    def backup_handlers(self, recovery: bool) -> dict[Operation, Any]:
         def read(req: Request, data: FieldData) -> Response:
             try:
-                backup = rekey_mod.rekey(core).read_backup(recovery)
+                backup = rekey_mod.rekey(self.core).read_backup(recovery)
             except rekey_mod.RekeyError as exc:
                 raise InternalError(f"unable to look up backed-up keys: {exc}") from None
             if backup is None:
@@ -135,13 +140,16 @@ def keyops_paths(core: Core) -> list[Path]:
 
         def delete(req: Request, data: FieldData) -> Response | None:
             try:
-                rekey_mod.rekey(core).delete_backup(recovery)
+                rekey_mod.rekey(self.core).delete_backup(recovery)
             except rekey_mod.RekeyError as exc:
                 raise InternalError(f"error during deletion of backed-up keys: {exc}") from None
             return None
 
         return {Operation.READ: read, Operation.DELETE: delete}
 
+
+def keyops_paths(core: Core) -> list[Path]:
+    h = KeyOpsHandlers(core)
     return [
         Path(
             "generate-root-token/attempt",
@@ -150,9 +158,9 @@ def keyops_paths(core: Core) -> list[Path]:
                 "pgp_key": Field(FieldType.STRING, "PGP key for encrypting the root token."),
             },
             operations={
-                Operation.READ: attempt_read,
-                Operation.UPDATE: attempt_init,
-                Operation.DELETE: attempt_cancel,
+                Operation.READ: h.attempt_read,
+                Operation.UPDATE: h.attempt_init,
+                Operation.DELETE: h.attempt_cancel,
             },
             synopsis="Reads status, initializes, or cancels a root token generation process.",
         ),
@@ -162,18 +170,19 @@ def keyops_paths(core: Core) -> list[Path]:
                 "key": Field(FieldType.STRING, "Specifies a single unseal key share."),
                 "nonce": Field(FieldType.STRING, "Specifies the nonce of the attempt."),
             },
-            operations={Operation.UPDATE: update},
+            operations={Operation.UPDATE: h.update},
             synopsis="Reads status, initializes, or cancels a root token generation process.",
         ),
         Path(
             "decode-token",
+            unauthenticated=True,
             fields={
                 "encoded_token": Field(
                     FieldType.STRING, "Specifies the encoded token (result from generate-root)."
                 ),
                 "otp": Field(FieldType.STRING, "Specifies the otp code for decode."),
             },
-            operations={Operation.UPDATE: decode},
+            operations={Operation.UPDATE: h.decode},
             synopsis=(
                 "Decodes encoded root token generated through `sys/generate-root-token` or "
                 "unauthenticated `sys/generate-root` endpoint"
@@ -181,12 +190,12 @@ def keyops_paths(core: Core) -> list[Path]:
         ),
         Path(
             "rekey/backup",
-            operations=backup_handlers(False),
+            operations=h.backup_handlers(False),
             synopsis="Allows fetching or deleting the backup of the rotated unseal keys.",
         ),
         Path(
             "rekey/recovery-key-backup",
-            operations=backup_handlers(True),
+            operations=h.backup_handlers(True),
             synopsis="Allows fetching or deleting the backup of the rotated unseal keys.",
         ),
     ]

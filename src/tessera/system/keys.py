@@ -104,6 +104,7 @@ def key_paths(core: Core) -> list[Path]:
         paths.append(
             Path(
                 prefix + "$",
+                sudo=True,
                 operations={Operation.UPDATE: rotate},
                 synopsis="Rotates the backend encryption key used to persist data.",
             )

@@ -14,99 +14,118 @@ if TYPE_CHECKING:
 TIDY_WARNING = "Tidy operation successfully started. Any information from the operation will be printed to Tessera's server logs."
 
 
-def lease_paths(core: Core) -> list[Path]:
-    def manager():
-        if core.lease_manager is None:
-            raise ErrorResponse("expiration manager is not running")
-        return core.lease_manager
+class LeaseHandlers:
+    """The handlers of sys/leases/* (and their older sys/renew, sys/revoke* names), over one Core."""
 
-    def lookup(req: Request, data: FieldData) -> Response:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def manager(self):
+        if self.core.lease_manager is None:
+            raise ErrorResponse("expiration manager is not running")
+        return self.core.lease_manager
+
+    def lookup(self, req: Request, data: FieldData) -> Response:
         lease_id = data.get("lease_id").strip()
         if not lease_id:
             raise ErrorResponse("lease_id must be specified")
-        return Response(data=manager().lookup(lease_id))
+        return Response(data=self.manager().lookup(lease_id))
 
-    def list_leases(req: Request, data: FieldData) -> Response | None:
+    def list_leases(self, req: Request, data: FieldData) -> Response | None:
         prefix = data.get("prefix")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        keys = manager().list_prefix(prefix)
+        keys = self.manager().list_prefix(prefix)
         if not keys:
             raise NotFound()
         return Response(data={"keys": keys})
 
-    def renew(req: Request, data: FieldData) -> Response:
+    def renew(self, req: Request, data: FieldData) -> Response:
         lease_id = (data.get("url_lease_id") or data.get("lease_id")).strip()
         if not lease_id:
             raise ErrorResponse("lease_id must be specified")
-        return manager().renew(lease_id, data.get("increment"))
+        return self.manager().renew(lease_id, data.get("increment"))
 
-    def revoke(req: Request, data: FieldData) -> Response | None:
+    def revoke(self, req: Request, data: FieldData) -> Response | None:
         lease_id = (data.get("url_lease_id") or data.get("lease_id")).strip()
         if not lease_id:
             raise ErrorResponse("lease_id must be specified")
         if data.get("sync"):
-            manager().revoke(lease_id)
+            self.manager().revoke(lease_id)
             return None
-        mgr = manager()
+        mgr = self.manager()
         threading.Thread(target=_quiet(mgr.revoke, lease_id), daemon=True).start()
         return Response(status=202)
 
-    def revoke_prefix(req: Request, data: FieldData) -> Response | None:
+    def revoke_prefix(self, req: Request, data: FieldData) -> Response | None:
         prefix = data.get("prefix")
         if data.get("sync"):
-            manager().revoke_prefix(prefix)
+            self.manager().revoke_prefix(prefix)
             return None
-        mgr = manager()
+        mgr = self.manager()
         threading.Thread(target=_quiet(mgr.revoke_prefix, prefix), daemon=True).start()
         return Response(status=202)
 
-    def revoke_force(req: Request, data: FieldData) -> Response | None:
-        manager().revoke_prefix(data.get("prefix"), force=True)
+    def revoke_force(self, req: Request, data: FieldData) -> Response | None:
+        self.manager().revoke_prefix(data.get("prefix"), force=True)
         return None
 
-    def tidy(req: Request, data: FieldData) -> Response:
-        mgr = manager()
+    def tidy(self, req: Request, data: FieldData) -> Response:
+        mgr = self.manager()
         threading.Thread(target=_quiet(mgr.tidy), daemon=True).start()
         return Response(warnings=[TIDY_WARNING], status=202)
 
-    def count(req: Request, data: FieldData) -> Response | None:
+    def count(self, req: Request, data: FieldData) -> Response | None:
         if data.get("type") != "irrevocable":
             raise NotFound()
         return Response(data={"counts": {}, "lease_count": 0})
 
-    def irrevocable(req: Request, data: FieldData) -> Response | None:
+    def irrevocable(self, req: Request, data: FieldData) -> Response | None:
         if data.get("type") != "irrevocable":
             raise NotFound()
         return Response(data={"lease_count": 0, "leases": []})
 
-    lease_id = Field(FieldType.STRING, "The lease identifier.")
-    sync = Field(FieldType.BOOL, "Wait for the revocation to finish.", default=True)
-    increment = Field(FieldType.DURATION, "The requested amount of time in seconds to extend the lease.")
-    prefix = Field(FieldType.STRING, "The path prefix to revoke.")
+
+_LEASE_ID = Field(FieldType.STRING, "The lease identifier.")
+_SYNC = Field(FieldType.BOOL, "Wait for the revocation to finish.", default=True)
+_INCREMENT = Field(FieldType.DURATION, "The requested amount of time in seconds to extend the lease.")
+_PREFIX = Field(FieldType.STRING, "The path prefix to revoke.")
+
+
+def lease_paths(core: Core) -> list[Path]:
+    h = LeaseHandlers(core)
     paths: list[Path] = [
         Path(
             "leases/lookup",
-            fields={"lease_id": lease_id},
-            operations={Operation.UPDATE: lookup},
+            fields={"lease_id": _LEASE_ID},
+            operations={Operation.UPDATE: h.lookup},
             synopsis="View or list lease metadata.",
         ),
         Path(
             "leases/lookup/(?P<prefix>.+?)?",
+            sudo=True,
+            special=("leases/lookup/*",),
             fields={"prefix": Field(FieldType.STRING, "The path prefix to list.")},
-            operations={Operation.LIST: list_leases},
+            operations={Operation.LIST: h.list_leases},
             synopsis="List leases under a prefix.",
         ),
-        Path("leases/count", fields={"type": Field(FieldType.STRING)}, operations={Operation.READ: count}),
-        Path("leases", fields={"type": Field(FieldType.STRING)}, operations={Operation.READ: irrevocable}),
-        Path("leases/tidy", operations={Operation.UPDATE: tidy}, synopsis="Clean up dangling lease indexes."),
+        Path("leases/count", fields={"type": Field(FieldType.STRING)}, operations={Operation.READ: h.count}),
+        Path(
+            "leases",
+            fields={"type": Field(FieldType.STRING)},
+            operations={Operation.READ: h.irrevocable},
+            sudo=True,
+        ),
+        Path(
+            "leases/tidy", operations={Operation.UPDATE: h.tidy}, synopsis="Clean up dangling lease indexes."
+        ),
     ]
     for base in ("leases/renew", "renew"):
         paths.append(
             Path(
                 base + "(/(?P<url_lease_id>.+))?",
-                fields={"lease_id": lease_id, "url_lease_id": lease_id, "increment": increment},
-                operations={Operation.UPDATE: renew},
+                fields={"lease_id": _LEASE_ID, "url_lease_id": _LEASE_ID, "increment": _INCREMENT},
+                operations={Operation.UPDATE: h.renew},
                 synopsis="Renew a lease on a secret.",
             )
         )
@@ -114,8 +133,8 @@ def lease_paths(core: Core) -> list[Path]:
         paths.append(
             Path(
                 base + "(/(?P<url_lease_id>.+))?",
-                fields={"lease_id": lease_id, "url_lease_id": lease_id, "sync": sync},
-                operations={Operation.UPDATE: revoke},
+                fields={"lease_id": _LEASE_ID, "url_lease_id": _LEASE_ID, "sync": _SYNC},
+                operations={Operation.UPDATE: h.revoke},
                 synopsis="Revoke a leased secret immediately.",
             )
         )
@@ -123,8 +142,9 @@ def lease_paths(core: Core) -> list[Path]:
         paths.append(
             Path(
                 base + "/(?P<prefix>.+)",
-                fields={"prefix": prefix, "sync": sync},
-                operations={Operation.UPDATE: revoke_prefix},
+                fields={"prefix": _PREFIX, "sync": _SYNC},
+                sudo=True,
+                operations={Operation.UPDATE: h.revoke_prefix},
                 synopsis="Revoke all secrets generated under a prefix.",
             )
         )
@@ -132,8 +152,9 @@ def lease_paths(core: Core) -> list[Path]:
         paths.append(
             Path(
                 base + "/(?P<prefix>.+)",
-                fields={"prefix": prefix},
-                operations={Operation.UPDATE: revoke_force},
+                fields={"prefix": _PREFIX},
+                sudo=True,
+                operations={Operation.UPDATE: h.revoke_force},
                 synopsis="Revoke all secrets under a prefix, ignoring backend errors.",
             )
         )

@@ -143,6 +143,22 @@ def _parse_mount_config(core: Core, raw: Any, *, auth: bool) -> tuple[MountConfi
     return config, extra
 
 
+def _new_entry(
+    table: str, path: str, mtype: str, data: FieldData, config: MountConfig, options: dict[str, str] | None
+) -> MountEntry:
+    return MountEntry.new(
+        table,
+        path,
+        mtype,
+        description=data.get("description"),
+        config=config,
+        options=options,
+        local=data.get("local"),
+        seal_wrap=data.get("seal_wrap"),
+        external_entropy_access=data.get("external_entropy_access"),
+    )
+
+
 def _options(data: FieldData) -> dict[str, str] | None:
     """Absent options read as ``{}``, an explicit JSON null as null (what Vault stores and shows)."""
     if not data.has("options"):
@@ -156,51 +172,63 @@ def _check_plugin_version(version: str, mtype: str, kind: str) -> None:
         raise ErrorResponse(f"cannot select non-builtin version of {kind} plugin {mtype}")
 
 
-def mount_paths(core: Core) -> list[Path]:
-    def tables(auth: bool) -> list[MountEntry]:
-        return core.auth_mounts if auth else core.mounts
+class MountHandlers:
+    """The handlers of sys/mounts, sys/auth and sys/remount, over one Core."""
 
-    def check_conflicts(entry: MountEntry) -> None:
-        for existing in tables(entry.table == "auth"):
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def tables(self, auth: bool) -> list[MountEntry]:
+        return self.core.auth_mounts if auth else self.core.mounts
+
+    def check_conflicts(self, entry: MountEntry) -> None:
+        for existing in self.tables(entry.table == "auth"):
             if existing.path.startswith(entry.path) or entry.path.startswith(existing.path):
                 raise ErrorResponse(f"path is already in use at {existing.path}")
-        match = core.router.conflicts(entry.route_prefix)
+        match = self.core.router.conflicts(entry.route_prefix)
         if match:
             raise ErrorResponse(f"existing mount at {match}")
 
     # -- listing and reading ----------------------------------------------------------------
-    def list_mounts(req: Request, data: FieldData) -> Response:
-        return Response(data={e.path: e.to_api() for e in core.mounts})
+    def list_mounts(self, req: Request, data: FieldData) -> Response:
+        return Response(data={e.path: e.to_api() for e in self.core.mounts})
 
-    def list_auth(req: Request, data: FieldData) -> Response:
-        return Response(data={e.path: e.to_api() for e in core.auth_mounts})
+    def list_auth(self, req: Request, data: FieldData) -> Response:
+        return Response(data={e.path: e.to_api() for e in self.core.auth_mounts})
 
-    def read_mount(req: Request, data: FieldData) -> Response:
+    def read_mount(self, req: Request, data: FieldData) -> Response:
         path = sanitize_path(data.get("path"))
-        route = core.router.match(path)
+        route = self.core.router.match(path)
         if route is None:
             raise ErrorResponse(f"No secret engine mount at {path}")
         return Response(data=route.entry.to_api())
 
-    def read_auth(req: Request, data: FieldData) -> Response:
+    def read_auth(self, req: Request, data: FieldData) -> Response:
         path = sanitize_path(data.get("path"))
-        entry = core.find_mount("auth", path)
+        entry = self.core.find_mount("auth", path)
         if entry is None:
             raise ErrorResponse(f"No auth engine at {path}")
         return Response(data=entry.to_api())
 
     # -- enabling ---------------------------------------------------------------------------
-    def enable_mount(req: Request, data: FieldData) -> Response | None:
+    def _requested(
+        self, data: FieldData, *, auth: bool
+    ) -> tuple[str, str, dict[str, str] | None, MountConfig, dict[str, str]]:
+        """An enable request's path, type (a plugin's own name), options, config and plugin fields."""
         path = sanitize_path(data.get("path"))
         mtype = data.get("type")
         options = _options(data)
-        config, extra = parse_mount_config(core, data.get("config"), auth=False)
+        config, extra = parse_mount_config(self.core, data.get("config"), auth=auth)
         if not mtype:
             raise ErrorResponse("backend type must be specified as a string")
         if mtype == "plugin":
             mtype = extra["plugin_name"] or data.get("plugin_name")
             if not mtype:
                 raise ErrorResponse("plugin_name must be provided for plugin backend")
+        return path, mtype, options, config, extra
+
+    def enable_mount(self, req: Request, data: FieldData) -> Response | None:
+        path, mtype, options, config, extra = self._requested(data, auth=False)
         if mtype in ("kv-v1", "kv-v2"):
             options = dict(options or {})
             options["version"] = mtype[-1]
@@ -210,39 +238,20 @@ def mount_paths(core: Core) -> list[Path]:
         _check_plugin_version(extra["plugin_version"], mtype, "secrets")
         if config.listing_visibility not in LISTING_VISIBILITY:
             raise ErrorResponse(f"invalid listing_visibility {config.listing_visibility}")
-        entry = MountEntry.new(
-            "secret",
-            path,
-            mtype,
-            description=data.get("description"),
-            config=config,
-            options=options,
-            local=data.get("local"),
-            seal_wrap=data.get("seal_wrap"),
-            external_entropy_access=data.get("external_entropy_access"),
-        )
-        with core.state_lock:
+        entry = _new_entry("secret", path, mtype, data, config, options)
+        with self.core.state_lock:
             if any(path.startswith(p) for p in PROTECTED_MOUNTS):
                 raise ErrorResponse(f'cannot mount "{path}"')
             if mtype in SINGLETON_TYPES:
                 raise ErrorResponse(f'mount type of "{mtype}" is not mountable')
-            check_conflicts(entry)
-            if not core.backend_exists("secret", mtype):
+            self.check_conflicts(entry)
+            if not self.core.backend_exists("secret", mtype):
                 raise ErrorResponse(f"plugin not found in the catalog: {mtype}")
-            core.mount(entry)
+            self.core.mount(entry)
         return None
 
-    def enable_auth(req: Request, data: FieldData) -> Response | None:
-        path = sanitize_path(data.get("path"))
-        mtype = data.get("type")
-        options = _options(data)
-        config, extra = parse_mount_config(core, data.get("config"), auth=True)
-        if not mtype:
-            raise ErrorResponse("backend type must be specified as a string")
-        if mtype == "plugin":
-            mtype = extra["plugin_name"] or data.get("plugin_name")
-            if not mtype:
-                raise ErrorResponse("plugin_name must be provided for plugin backend")
+    def enable_auth(self, req: Request, data: FieldData) -> Response | None:
+        path, mtype, options, config, extra = self._requested(data, auth=True)
         _check_plugin_version(extra["plugin_version"], mtype, "auth")
         if options and options.get("version"):
             raise ErrorResponse(f'auth method "{mtype}" does not allow setting a version')
@@ -252,84 +261,74 @@ def mount_paths(core: Core) -> list[Path]:
             raise ErrorResponse("token credential backend cannot be instantiated")
         if path == "/":
             raise ErrorResponse("backend path must be specified")
-        entry = MountEntry.new(
-            "auth",
-            path,
-            mtype,
-            description=data.get("description"),
-            config=config,
-            options=options,
-            local=data.get("local"),
-            seal_wrap=data.get("seal_wrap"),
-            external_entropy_access=data.get("external_entropy_access"),
-        )
-        with core.state_lock:
-            check_conflicts(entry)
-            if not core.backend_exists("auth", mtype):
+        entry = _new_entry("auth", path, mtype, data, config, options)
+        with self.core.state_lock:
+            self.check_conflicts(entry)
+            if not self.core.backend_exists("auth", mtype):
                 raise ErrorResponse(f"plugin not found in the catalog: {mtype}")
-            core.mount(entry)
+            self.core.mount(entry)
         return None
 
     # -- disabling --------------------------------------------------------------------------
-    def disable_mount(req: Request, data: FieldData) -> Response | None:
+    def disable_mount(self, req: Request, data: FieldData) -> Response | None:
         path = sanitize_path(data.get("path"))
-        with core.state_lock:
-            route = core.router.match(path)
+        with self.core.state_lock:
+            route = self.core.router.match(path)
             # Success when nothing is mounted there, so the endpoint does not reveal mounts.
             if route is None or route.entry.route_prefix != path:
                 return None
             if any(path.startswith(p) for p in PROTECTED_MOUNTS):
                 raise ErrorResponse(f'cannot unmount "{path}"')
-            core.unmount(route.entry)
+            self.core.unmount(route.entry)
         return None
 
-    def disable_auth(req: Request, data: FieldData) -> Response | None:
+    def disable_auth(self, req: Request, data: FieldData) -> Response | None:
         path = sanitize_path(data.get("path"))
-        with core.state_lock:
-            route = core.router.match("auth/" + path)
+        with self.core.state_lock:
+            route = self.core.router.match("auth/" + path)
             if route is None or route.entry.route_prefix != "auth/" + path:
                 return None
             if path == "token/":
                 raise ErrorResponse("token credential backend cannot be disabled")
-            core.unmount(route.entry)
+            self.core.unmount(route.entry)
         return None
 
     # -- tuning -----------------------------------------------------------------------------
-    def tune_read_common(path: str) -> Response:
+    def tune_read_common(self, path: str) -> Response:
         path = sanitize_path(path)
-        route = core.router.match(path)
+        route = self.core.router.match(path)
         if route is None:
             raise ErrorResponse(f'cannot fetch sysview for path "{path}"')
-        return Response(data=tune_view(core, route.entry))
+        return Response(data=tune_view(self.core, route.entry))
 
-    def tune_write_common(path: str, data: FieldData, is_auth: bool) -> Response | None:
+    def tune_write_common(self, path: str, data: FieldData, is_auth: bool) -> Response | None:
         path = sanitize_path(path)
         untunable = path.startswith(UNTUNABLE_MOUNTS)
         if untunable:
             for name in data.raw:
                 if name in data.schema and name not in UNTUNABLE_ALLOWED:
                     raise ErrorResponse(f"cannot tune parameter {name} of {path}")
-        with core.state_lock:
-            route = core.router.match(path)
+        with self.core.state_lock:
+            route = self.core.router.match(path)
             if route is None:
                 raise ErrorResponse(f'tune of path "{path}" failed: no mount entry found')
-            return apply_tune(core, route, data, is_auth=is_auth, untunable=untunable)
+            return apply_tune(self.core, route, data, is_auth=is_auth, untunable=untunable)
 
-    def mount_tune_read(req: Request, data: FieldData) -> Response:
-        return tune_read_common(data.get("path"))
+    def mount_tune_read(self, req: Request, data: FieldData) -> Response:
+        return self.tune_read_common(data.get("path"))
 
-    def auth_tune_read(req: Request, data: FieldData) -> Response:
-        return tune_read_common("auth/" + data.get("path"))
+    def auth_tune_read(self, req: Request, data: FieldData) -> Response:
+        return self.tune_read_common("auth/" + data.get("path"))
 
-    def mount_tune_write(req: Request, data: FieldData) -> Response | None:
+    def mount_tune_write(self, req: Request, data: FieldData) -> Response | None:
         path = data.get("path")
-        return tune_write_common(path, data, path.startswith("auth/"))
+        return self.tune_write_common(path, data, path.startswith("auth/"))
 
-    def auth_tune_write(req: Request, data: FieldData) -> Response | None:
-        return tune_write_common("auth/" + data.get("path"), data, True)
+    def auth_tune_write(self, req: Request, data: FieldData) -> Response | None:
+        return self.tune_write_common("auth/" + data.get("path"), data, True)
 
     # -- moving -----------------------------------------------------------------------------
-    def remount(req: Request, data: FieldData) -> Response:
+    def remount(self, req: Request, data: FieldData) -> Response:
         src, dst = data.get("from"), data.get("to")
         if not src or not dst:
             raise ErrorResponse("both 'from' and 'to' path must be specified as a string")
@@ -353,14 +352,14 @@ def mount_paths(core: Core) -> list[Path]:
                     raise ErrorResponse(f'cannot remount "{src_path}"')
                 if dst_path.startswith(p):
                     raise ErrorResponse(f"cannot remount to destination {dst_path}")
-        route = core.router.match(src_path)
+        route = self.core.router.match(src_path)
         if route is None:
             raise ErrorResponse(f'no matching mount at "{src_path}"')
-        match = core.router.conflicts(dst_path)
+        match = self.core.router.conflicts(dst_path)
         if match:
             raise ErrorResponse(f'path already in use at "{match}"')
         migration_id = str(uuid.uuid4())
-        migrations = _migrations(core)
+        migrations = _migrations(self.core)
         migrations[migration_id] = {
             "source_mount": src_path,
             "target_mount": dst_path,
@@ -369,120 +368,127 @@ def mount_paths(core: Core) -> list[Path]:
         # Vault moves in the background and answers at once; a move here is only a mount-table
         # update, so it is done before answering and the first status poll sees the outcome.
         try:
-            move_mount(core, route.entry, src_path, dst_path)
+            move_mount(self.core, route.entry, src_path, dst_path)
             migrations[migration_id]["status"] = "success"
         except Exception:
             log.exception("mount move %s failed (migration_id %s)", src_path, migration_id)
             migrations[migration_id]["status"] = "failure"
         return Response(data={"migration_id": migration_id}, warnings=[REMOUNT_WARNING])
 
-    def remount_status(req: Request, data: FieldData) -> Response | None:
+    def remount_status(self, req: Request, data: FieldData) -> Response | None:
         migration_id = data.get("migration_id")
         if not migration_id:
             raise ErrorResponse("migrationID must be specified")
-        info = _migrations(core).get(migration_id)
+        info = _migrations(self.core).get(migration_id)
         if info is None:
             return None
         return Response(data={"migration_id": migration_id, "migration_info": dict(info)})
 
-    path_field = Field(FieldType.STRING, "The path of the mount.")
-    enable_fields = {
-        "path": path_field,
-        "type": Field(FieldType.STRING, 'The type of the backend. Example: "kv"'),
-        "description": Field(FieldType.STRING, "User-friendly description for this mount."),
-        "config": Field(
-            FieldType.MAP, "Configuration for this mount, such as default_lease_ttl and max_lease_ttl."
-        ),
-        "local": Field(FieldType.BOOL, "Mark the mount as a local mount (not replicated).", default=False),
-        "seal_wrap": Field(FieldType.BOOL, "Whether to turn on seal wrapping for the mount.", default=False),
-        "external_entropy_access": Field(
-            FieldType.BOOL, "Whether to give the mount access to external entropy.", default=False
-        ),
-        "plugin_name": Field(FieldType.STRING, "Name of the plugin to mount based from the name registered."),
-        "options": Field(FieldType.KV_PAIRS, "Backend-specific options, e.g. the KV version."),
-        "plugin_version": Field(FieldType.STRING, "The semantic version of the plugin to use."),
-    }
-    tune_fields = {
-        "path": path_field,
-        "default_lease_ttl": Field(FieldType.STRING, "The default lease TTL for this mount."),
-        "max_lease_ttl": Field(FieldType.STRING, "The max lease TTL for this mount."),
-        "description": Field(FieldType.STRING, "User-friendly description for this mount."),
-        "audit_non_hmac_request_keys": Field(
-            FieldType.COMMA_STRING_SLICE, "Request keys audit devices do not HMAC."
-        ),
-        "audit_non_hmac_response_keys": Field(
-            FieldType.COMMA_STRING_SLICE, "Response keys audit devices do not HMAC."
-        ),
-        "options": Field(FieldType.KV_PAIRS, "Backend-specific options, e.g. the KV version."),
-        "listing_visibility": Field(
-            FieldType.STRING, "Whether to show this mount in the UI listing: '', hidden, unauth."
-        ),
-        "passthrough_request_headers": Field(
-            FieldType.COMMA_STRING_SLICE, "Headers passed through to the backend."
-        ),
-        "allowed_response_headers": Field(
-            FieldType.COMMA_STRING_SLICE, "Headers the backend may set on responses."
-        ),
-        "token_type": Field(FieldType.STRING, "The type of tokens an auth mount issues."),
-        "user_lockout_config": Field(
-            FieldType.MAP, "User lockout settings of an auth mount (core/lockout.py)."
-        ),
-        "plugin_version": Field(FieldType.STRING, "The semantic version of the plugin to use."),
-    }
+
+_PATH_FIELD = Field(FieldType.STRING, "The path of the mount.")
+_ENABLE_FIELDS = {
+    "path": _PATH_FIELD,
+    "type": Field(FieldType.STRING, 'The type of the backend. Example: "kv"'),
+    "description": Field(FieldType.STRING, "User-friendly description for this mount."),
+    "config": Field(
+        FieldType.MAP, "Configuration for this mount, such as default_lease_ttl and max_lease_ttl."
+    ),
+    "local": Field(FieldType.BOOL, "Mark the mount as a local mount (not replicated).", default=False),
+    "seal_wrap": Field(FieldType.BOOL, "Whether to turn on seal wrapping for the mount.", default=False),
+    "external_entropy_access": Field(
+        FieldType.BOOL, "Whether to give the mount access to external entropy.", default=False
+    ),
+    "plugin_name": Field(FieldType.STRING, "Name of the plugin to mount based from the name registered."),
+    "options": Field(FieldType.KV_PAIRS, "Backend-specific options, e.g. the KV version."),
+    "plugin_version": Field(FieldType.STRING, "The semantic version of the plugin to use."),
+}
+_TUNE_FIELDS = {
+    "path": _PATH_FIELD,
+    "default_lease_ttl": Field(FieldType.STRING, "The default lease TTL for this mount."),
+    "max_lease_ttl": Field(FieldType.STRING, "The max lease TTL for this mount."),
+    "description": Field(FieldType.STRING, "User-friendly description for this mount."),
+    "audit_non_hmac_request_keys": Field(
+        FieldType.COMMA_STRING_SLICE, "Request keys audit devices do not HMAC."
+    ),
+    "audit_non_hmac_response_keys": Field(
+        FieldType.COMMA_STRING_SLICE, "Response keys audit devices do not HMAC."
+    ),
+    "options": Field(FieldType.KV_PAIRS, "Backend-specific options, e.g. the KV version."),
+    "listing_visibility": Field(
+        FieldType.STRING, "Whether to show this mount in the UI listing: '', hidden, unauth."
+    ),
+    "passthrough_request_headers": Field(
+        FieldType.COMMA_STRING_SLICE, "Headers passed through to the backend."
+    ),
+    "allowed_response_headers": Field(
+        FieldType.COMMA_STRING_SLICE, "Headers the backend may set on responses."
+    ),
+    "token_type": Field(FieldType.STRING, "The type of tokens an auth mount issues."),
+    "user_lockout_config": Field(FieldType.MAP, "User lockout settings of an auth mount (core/lockout.py)."),
+    "plugin_version": Field(FieldType.STRING, "The semantic version of the plugin to use."),
+}
+
+
+def mount_paths(core: Core) -> list[Path]:
+    h = MountHandlers(core)
     return [
         Path(
-            r"mounts$", operations={Operation.READ: list_mounts}, synopsis="List the mounted secrets engines."
+            r"mounts$",
+            operations={Operation.READ: h.list_mounts},
+            synopsis="List the mounted secrets engines.",
         ),
         Path(
             r"mounts/(?P<path>.+?)/tune$",
-            fields=tune_fields,
-            operations={Operation.READ: mount_tune_read, Operation.UPDATE: mount_tune_write},
+            fields=_TUNE_FIELDS,
+            operations={Operation.READ: h.mount_tune_read, Operation.UPDATE: h.mount_tune_write},
             synopsis="Tune backend configuration parameters for this mount.",
         ),
         Path(
             r"mounts/(?P<path>.+?)",
-            fields=enable_fields,
+            fields=_ENABLE_FIELDS,
             operations={
-                Operation.READ: read_mount,
-                Operation.UPDATE: enable_mount,
-                Operation.DELETE: disable_mount,
+                Operation.READ: h.read_mount,
+                Operation.UPDATE: h.enable_mount,
+                Operation.DELETE: h.disable_mount,
             },
             synopsis="Mount a new backend at a new path.",
         ),
         Path(
             r"auth$",
-            operations={Operation.READ: list_auth},
+            operations={Operation.READ: h.list_auth},
             synopsis="List the currently enabled credential backends.",
         ),
         Path(
             r"auth/(?P<path>.+?)/tune$",
-            fields=tune_fields,
-            operations={Operation.READ: auth_tune_read, Operation.UPDATE: auth_tune_write},
+            fields=_TUNE_FIELDS,
+            operations={Operation.READ: h.auth_tune_read, Operation.UPDATE: h.auth_tune_write},
             synopsis="Tune the configuration parameters for an auth path.",
         ),
         Path(
             r"auth/(?P<path>.+)",
-            fields=enable_fields,
+            sudo=True,
+            fields=_ENABLE_FIELDS,
             operations={
-                Operation.READ: read_auth,
-                Operation.UPDATE: enable_auth,
-                Operation.DELETE: disable_auth,
+                Operation.READ: h.read_auth,
+                Operation.UPDATE: h.enable_auth,
+                Operation.DELETE: h.disable_auth,
             },
             synopsis="Enable a new credential backend with a name.",
         ),
         Path(
             r"remount",
+            sudo=True,
             fields={
                 "from": Field(FieldType.STRING, "The previous mount point."),
                 "to": Field(FieldType.STRING, "The new mount point."),
             },
-            operations={Operation.UPDATE: remount},
+            operations={Operation.UPDATE: h.remount},
             synopsis="Move the mount point of an already-mounted backend.",
         ),
         Path(
             r"remount/status/(?P<migration_id>.+?)$",
             fields={"migration_id": Field(FieldType.STRING, "The ID of the migration operation.")},
-            operations={Operation.READ: remount_status},
+            operations={Operation.READ: h.remount_status},
             synopsis="Check the status of a mount move operation.",
         ),
     ]

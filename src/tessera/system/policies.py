@@ -109,10 +109,15 @@ def _save(store: PolicyStore, name: str, raw: str, **kwargs: Any) -> None:
         raise ErrorResponse(str(exc)) from None
 
 
-def policy_paths(core: Core) -> list[Path]:
-    def list_policies(req: Request, data: FieldData) -> Response:
+class PolicyHandlers:
+    """The handlers of sys/policy and sys/policies/acl, over one Core."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def list_policies(self, req: Request, data: FieldData) -> Response:
         prefix = data.get("name") if "name" in data.schema else ""
-        keys = _store(core).list(prefix)
+        keys = _store(self.core).list(prefix)
         if prefix == "":
             keys.append("root")
         out: dict[str, Any] = {"keys": keys}
@@ -120,13 +125,13 @@ def policy_paths(core: Core) -> list[Path]:
             out["policies"] = keys
         return Response(data=out)
 
-    def read_policy(req: Request, data: FieldData) -> Response | None:
-        policy = _store(core).get(data.get("name"))
+    def read_policy(self, req: Request, data: FieldData) -> Response | None:
+        policy = _store(self.core).get(data.get("name"))
         if policy is None:
             return None
         return Response(data=policy.read_data(legacy=req.path.startswith("policy/")))
 
-    def write_policy(req: Request, data: FieldData) -> Response | None:
+    def write_policy(self, req: Request, data: FieldData) -> Response | None:
         lifetime = _validated_lifetime(data)
         name = data.get("name").lower()
         if not name:
@@ -142,7 +147,7 @@ def policy_paths(core: Core) -> list[Path]:
         expiration = _lifetime(lifetime, None)
         cas, cas_given = data.get_ok("cas")
         _save(
-            _store(core),
+            _store(self.core),
             name,
             raw,
             cas=cas if cas_given else None,
@@ -153,12 +158,12 @@ def policy_paths(core: Core) -> list[Path]:
         )
         return resp
 
-    def patch_policy(req: Request, data: FieldData) -> Response | None:
+    def patch_policy(self, req: Request, data: FieldData) -> Response | None:
         lifetime = _validated_lifetime(data)
         name = data.get("name").lower()
         if not name:
             raise ErrorResponse("policy name must be provided in the URL")
-        store = _store(core)
+        store = _store(self.core)
         old = store.get(name)
         if old is None:
             raise ErrorResponse("policy not found")
@@ -190,45 +195,50 @@ def policy_paths(core: Core) -> list[Path]:
         # Vault answers a patch with an empty (but present) response: 200, not 204.
         return Response(status=200)
 
-    def delete_policy(req: Request, data: FieldData) -> Response | None:
+    def delete_policy(self, req: Request, data: FieldData) -> Response | None:
         try:
-            _store(core).delete(data.get("name"))
+            _store(self.core).delete(data.get("name"))
         except PolicyStoreError as exc:
             raise ErrorResponse(str(exc)) from None
         return None
 
-    name_field = {"name": _FIELDS["name"]}
+
+_NAME_FIELD = {"name": _FIELDS["name"]}
+
+
+def policy_paths(core: Core) -> list[Path]:
+    h = PolicyHandlers(core)
     return [
         Path(
             "policy/?",
-            operations={Operation.READ: list_policies, Operation.LIST: list_policies},
+            operations={Operation.READ: h.list_policies, Operation.LIST: h.list_policies},
             synopsis="List the configured access control policies.",
         ),
         Path(
             "policy/(?P<name>.+)",
             fields=_LEGACY_FIELDS,
             operations={
-                Operation.READ: read_policy,
-                Operation.UPDATE: write_policy,
-                Operation.DELETE: delete_policy,
+                Operation.READ: h.read_policy,
+                Operation.UPDATE: h.write_policy,
+                Operation.DELETE: h.delete_policy,
             },
             takes_arbitrary_input=True,
             synopsis="Read, write or delete an access control policy (legacy path).",
         ),
         Path(
             "policies/acl/?",
-            operations={Operation.LIST: list_policies},
+            operations={Operation.LIST: h.list_policies},
             synopsis="List the configured access control policies.",
         ),
         Path(
             "policies/acl/(?P<name>.+)",
-            fields=_FIELDS | name_field,
+            fields=_FIELDS | _NAME_FIELD,
             operations={
-                Operation.READ: read_policy,
-                Operation.UPDATE: write_policy,
-                Operation.PATCH: patch_policy,
-                Operation.DELETE: delete_policy,
-                Operation.LIST: list_policies,
+                Operation.READ: h.read_policy,
+                Operation.UPDATE: h.write_policy,
+                Operation.PATCH: h.patch_policy,
+                Operation.DELETE: h.delete_policy,
+                Operation.LIST: h.list_policies,
             },
             takes_arbitrary_input=True,
             synopsis="Read, write, patch or delete an access control policy.",

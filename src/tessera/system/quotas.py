@@ -56,9 +56,14 @@ def _scope(core: Core, data: FieldData) -> tuple[str, str, str]:
     return mount_path, path_suffix, role
 
 
-def quota_paths(core: Core) -> list[Path]:
-    def read_config(req: Request, data: FieldData) -> Response:
-        config = _manager(core).config
+class QuotaHandlers:
+    """The handlers of sys/quotas/*, over one Core."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def read_config(self, req: Request, data: FieldData) -> Response:
+        config = _manager(self.core).config
         return Response(
             data={
                 "enable_rate_limit_audit_logging": config["enable_rate_limit_audit_logging"],
@@ -67,33 +72,33 @@ def quota_paths(core: Core) -> list[Path]:
             }
         )
 
-    def write_config(req: Request, data: FieldData) -> None:
+    def write_config(self, req: Request, data: FieldData) -> None:
         # As Vault: every field is set from the request, so an omitted one falls back to its zero value.
-        _manager(core).set_config(
+        _manager(self.core).set_config(
             bool(data.get("enable_rate_limit_audit_logging")),
             bool(data.get("enable_rate_limit_response_headers")),
             [str(p) for p in data.get("rate_limit_exempt_paths") or []],
         )
 
-    def list_quotas(req: Request, data: FieldData) -> Response:
-        return Response(data={"keys": _manager(core).names()})
+    def list_quotas(self, req: Request, data: FieldData) -> Response:
+        return Response(data={"keys": _manager(self.core).names()})
 
-    def read_quota(req: Request, data: FieldData) -> Response | None:
-        quota = _manager(core).by_name(data.get("name"))
+    def read_quota(self, req: Request, data: FieldData) -> Response | None:
+        quota = _manager(self.core).by_name(data.get("name"))
         return None if quota is None else Response(data=quota.api())
 
-    def delete_quota(req: Request, data: FieldData) -> None:
-        _manager(core).delete(data.get("name"))
+    def delete_quota(self, req: Request, data: FieldData) -> None:
+        _manager(self.core).delete(data.get("name"))
 
-    def write_quota(req: Request, data: FieldData) -> None:
-        manager = _manager(core)
+    def write_quota(self, req: Request, data: FieldData) -> None:
+        manager = _manager(self.core)
         name = data.get("name")
         rate = float(data.get("rate") or 0)
         if not rate > 0 or not math.isfinite(rate):
             raise ErrorResponse("'rate' is invalid")
         interval = int(data.get("interval") or 0) or 1
         block_interval = int(data.get("block_interval") or 0)
-        mount_path, path_suffix, role = _scope(core, data)
+        mount_path, path_suffix, role = _scope(self.core, data)
         similar = manager.by_factors(mount_path, path_suffix, role)
         if similar is not None and similar.name != name:
             raise ErrorResponse(f'quota rule with similar properties exists under the name "{similar.name}"')
@@ -115,18 +120,21 @@ def quota_paths(core: Core) -> list[Path]:
             )
         )
 
-    quota_fields = {
-        "type": Field(FieldType.STRING, "Type of the quota rule."),
-        "name": Field(FieldType.STRING, "Name of the quota rule."),
-        "path": Field(FieldType.STRING, "Path of the mount to apply the quota to; blank for a global quota."),
-        "role": Field(FieldType.STRING, "Login role to apply this quota to (path must be an auth mount)."),
-        "rate": Field(FieldType.FLOAT, "The maximum number of requests in a given interval (positive)."),
-        "interval": Field(FieldType.DURATION, "The duration to enforce rate limiting for (default '1s')."),
-        "block_interval": Field(
-            FieldType.DURATION, "If set, a client over the limit is refused for this long."
-        ),
-        "inheritable": Field(FieldType.BOOL, "Whether child namespaces use this quota."),
-    }
+
+_QUOTA_FIELDS = {
+    "type": Field(FieldType.STRING, "Type of the quota rule."),
+    "name": Field(FieldType.STRING, "Name of the quota rule."),
+    "path": Field(FieldType.STRING, "Path of the mount to apply the quota to; blank for a global quota."),
+    "role": Field(FieldType.STRING, "Login role to apply this quota to (path must be an auth mount)."),
+    "rate": Field(FieldType.FLOAT, "The maximum number of requests in a given interval (positive)."),
+    "interval": Field(FieldType.DURATION, "The duration to enforce rate limiting for (default '1s')."),
+    "block_interval": Field(FieldType.DURATION, "If set, a client over the limit is refused for this long."),
+    "inheritable": Field(FieldType.BOOL, "Whether child namespaces use this quota."),
+}
+
+
+def quota_paths(core: Core) -> list[Path]:
+    h = QuotaHandlers(core)
     return [
         *lease_count_paths(core),
         Path(
@@ -142,21 +150,21 @@ def quota_paths(core: Core) -> list[Path]:
                     FieldType.BOOL, "If set, add rate limit quota headers to responses."
                 ),
             },
-            operations={Operation.READ: read_config, Operation.UPDATE: write_config},
+            operations={Operation.READ: h.read_config, Operation.UPDATE: h.write_config},
             synopsis="Create, update and read the quota configuration.",
         ),
         Path(
             r"quotas/rate-limit/?$",
-            operations={Operation.LIST: list_quotas},
+            operations={Operation.LIST: h.list_quotas},
             synopsis="Lists the names of all the rate limit quotas.",
         ),
         Path(
             r"quotas/rate-limit/" + generic_name("name"),
-            fields=quota_fields,
+            fields=_QUOTA_FIELDS,
             operations={
-                Operation.READ: read_quota,
-                Operation.UPDATE: write_quota,
-                Operation.DELETE: delete_quota,
+                Operation.READ: h.read_quota,
+                Operation.UPDATE: h.write_quota,
+                Operation.DELETE: h.delete_quota,
             },
             synopsis="Get, create or update rate limit resource quota for an optional namespace or mount.",
         ),

@@ -4,9 +4,6 @@ It is the repair tool of last resort (fix a corrupt mount table, drop a broken l
 unless the config says ``raw_storage_endpoint = true`` (dev mode turns it on, as OpenBao's does) and
 needs sudo. In recovery mode it is the only API, behind the recovery token. The barrier's own keys
 and the cluster identity stay out of reach; the seal configuration is read from physical storage.
-
-``raw_paths`` is also the system backend's hook for the key-ceremony paths of ``system.keyops``
-(generate-root-token, decode-token, rekey backups): they have no PATH_MODULES entry of their own.
 """
 
 from __future__ import annotations
@@ -233,6 +230,8 @@ def raw_path(core: Core, *, existence: bool = True) -> Path:
 
     return Path(
         r"raw(?:/?|/(?P<path>.+))",
+        sudo=True,
+        special=("raw", "raw/*"),
         fields=RAW_FIELDS,
         operations=raw_handlers(core),
         existence_check=exists if existence else None,
@@ -245,9 +244,5 @@ def raw_path(core: Core, *, existence: bool = True) -> Path:
 
 
 def raw_paths(core: Core) -> list[Path]:
-    from .keyops import keyops_paths
-
-    paths = keyops_paths(core)
-    if raw_enabled(core):
-        paths.append(raw_path(core))
-    return paths
+    """sys/raw, where the configuration turns it on."""
+    return [raw_path(core)] if raw_enabled(core) else []

@@ -43,6 +43,7 @@ def wrapping_paths(core: Core) -> list[Path]:
         ),
         Path(
             "wrapping/lookup",
+            unauthenticated=True,
             fields=TOKEN,
             operations={Operation.UPDATE: lookup, Operation.READ: lookup},
             synopsis="Looks up the properties of a response-wrapped token",

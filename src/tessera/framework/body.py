@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from ..framework import CodedError, ErrorResponse
+from .errors import CodedError, ErrorResponse
 
 MAX_REQUEST_SIZE = 33554432
 MAX_JSON_STRINGS = 1000
@@ -122,3 +122,31 @@ def parse_go_bool(text: str) -> bool | None:
     if text in ("0", "f", "F", "FALSE", "false", "False"):
         return False
     return None
+
+
+def list_scan_flags(query: dict[str, Any]) -> tuple[bool, bool]:
+    """The ``list`` and ``scan`` flags of a GET, as Vault reads them: the first value, "" for unset,
+    and a 400 for a value that is no Go bool or for both set."""
+    flags: list[bool] = []
+    for name in ("list", "scan"):
+        value = query.get(name)
+        if isinstance(value, list):
+            value = value[0] if value else ""
+        text = "" if value is None else str(value)
+        flag = parse_go_bool(text) if text else False
+        if flag is None:
+            raise CodedError(400, "")
+        flags.append(flag)
+    if flags[0] and flags[1]:
+        raise CodedError(400, "")
+    return flags[0], flags[1]
+
+
+def check_patch_media_type(headers: dict[str, str]) -> None:
+    """A PATCH must say it is a JSON merge patch (Go's mime.ParseMediaType first)."""
+    ct = headers.get("content-type", "")
+    media_type = ct.split(";", 1)[0].strip()
+    if not media_type:
+        raise ErrorResponse("mime: no media type")
+    if media_type.lower() != "application/merge-patch+json":
+        raise CodedError(415, f"PATCH requires Content-Type of application/merge-patch+json, provided {ct}")
