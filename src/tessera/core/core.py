@@ -11,11 +11,16 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+import orjson
+
+from ..audit.broker import AuditBroker
+from ..audit.trail import Trail
 from ..framework import (
+    Backend,
     CodedError,
     ErrorResponse,
     InvalidCredentials,
@@ -25,23 +30,31 @@ from ..framework import (
     Response,
     SealedError,
 )
+from ..leases.manager import ExpirationManager
+from ..policy.acl import ACL, ACLResult
+from ..policy.store import PolicyStore
 from ..storage.base import Physical, StorageView, TxnOp
 from ..telemetry import metrics
 from ..telemetry.storage import TimedPhysical
 from ..tokens.batch import MalformedBatchToken  # at import, not per request (~1 µs each time)
+from ..tokens.common import identity_policies
+from ..tokens.entry import TokenEntry
+from ..tokens.issue import issue_login_token
 from ..tokens.precheck import precheck_request
-from . import registry
+from ..tokens.store import TokenStore
+from ..tokens.wrapping import wrap_response
+from . import registry, shamir
 from .barrier import Barrier
+from .config import CoreConfig
 from .expiry_watch import Backlog, ExpiryWatch
+from .lease_quotas import LeaseCounter
 from .lockout import UserLockout
 from .mounts import AUTH_TABLE, SECRETS_TABLE, MountConfig, MountEntry
+from .quotas import QuotaManager
 from .router import Route, Router
 from .seal import SealManager
 
 log = logging.getLogger("tessera.core")
-
-SYSTEM_DEFAULT_TTL = 768 * 3600
-SYSTEM_MAX_TTL = 768 * 3600
 
 # Paths of the system backend reachable without a token.
 SYS_UNAUTHENTICATED = (
@@ -88,17 +101,6 @@ def _segments_match(pattern: str, path: str) -> bool:
     return all(w == "+" or w == h for w, h in zip(want, have, strict=True))
 
 
-@dataclass
-class CoreConfig:
-    default_lease_ttl: int = SYSTEM_DEFAULT_TTL
-    max_lease_ttl: int = SYSTEM_MAX_TTL
-    cluster_name: str = ""
-    api_addr: str = ""
-    storage_type: str = "inmem"
-    dev: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 # Seconds one background pass may spend on each kind of expiry before the others get a turn.
 TICK_BUDGET = 2.0
 
@@ -117,24 +119,37 @@ class Core:
         self.auth_mounts: list[MountEntry] = []
         self.cluster_id = ""
         self.cluster_name = self.config.cluster_name
-        self.tokens: Any = None
-        self.policy_store: Any = None
-        self.audit: Any = None  # the AuditBroker while unsealed
-        self.quotas: Any = None  # the QuotaManager (rate limits) while unsealed
-        self.lease_counter: Any = None  # its LeaseCounter (lease-count quotas) while unsealed
+        self._drop_parts()
         self.lockout = UserLockout(self)
         self.state_lock = threading.RLock()
-        # Callables run by the background ticker (lease expiry and the like).
-        self.tick_hooks: list[Any] = []
+        # Callables run by the background ticker (lease expiry and the like), given a time budget.
+        self.tick_hooks: list[Callable[..., Any]] = []
         self.expiry_backlog = Backlog()  # as last measured by the ticker (sys/metrics)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         # In a worker process (core/standby.py), which reads the active process's storage:
-        self.standby_backends: dict[str, Any] = {}  # storage prefix -> backend, for invalidation
+        self.standby_backends: dict[str, Backend] = {}  # storage prefix -> backend, for invalidation
         self.standby_forward_all = False  # audit devices or quotas: only the active process serves
         # Called after an unseal and after a seal (the active process tells its workers).
-        self.unseal_hooks: list[Any] = []
-        self.seal_hooks: list[Any] = []
+        self.unseal_hooks: list[Callable[[], None]] = []
+        self.seal_hooks: list[Callable[[], None]] = []
+
+    # The parts an unseal builds. While sealed they are None; nothing reads them then, since
+    # every request stops at the seal check first, so they are typed as present.
+    tokens: TokenStore
+    policy_store: PolicyStore
+    lease_manager: ExpirationManager
+    audit: AuditBroker | None
+    quotas: QuotaManager | None
+    lease_counter: LeaseCounter | None
+
+    def _drop_parts(self) -> None:
+        self.tokens = None  # type: ignore[assignment]  # sealed: see the note above
+        self.policy_store = None  # type: ignore[assignment]
+        self.lease_manager = None  # type: ignore[assignment]
+        self.audit = None
+        self.quotas = None
+        self.lease_counter = None
 
     # -- seal state ------------------------------------------------------------------
     @property
@@ -151,7 +166,7 @@ class Core:
                 raise ErrorResponse("Vault is already initialized")
             keys = self.seal_manager.initialize(shares, threshold)
             # Unseal briefly to lay down the initial state, then seal again as Vault does.
-            self.barrier.unseal(keys[0] if len(keys) == 1 else _combine(keys[:threshold]))
+            self.barrier.unseal(keys[0] if len(keys) == 1 else shamir.combine(keys[:threshold]))
             self._post_unseal(first_time=True)
             root = self.create_root_token(path="auth/token/root", display_name="root")
             self.seal()
@@ -199,12 +214,7 @@ class Core:
         self.router.clear()
         if self.audit is not None:
             self.audit.teardown()
-            self.audit = None
-        self.tokens = None
-        self.quotas = None
-        self.lease_counter = None
-        self.policy_store = None
-        self.lease_manager = None
+        self._drop_parts()
         self.standby_backends = {}
 
     def shutdown(self) -> None:
@@ -212,9 +222,6 @@ class Core:
         self.physical.close()
 
     def _post_unseal(self, *, first_time: bool) -> None:
-        from ..policy.store import PolicyStore
-        from ..tokens.store import TokenStore
-
         ident = self.barrier.get_json("core/cluster")
         if ident is None:
             self.cluster_id = str(uuid.uuid4())
@@ -227,20 +234,15 @@ class Core:
         self.policy_store.setup()
         self.tokens = TokenStore(StorageView(self.barrier, "sys/token/"), self.barrier)
         self.tokens.setup()
-        from ..leases.manager import ExpirationManager
-
         self.lease_manager = ExpirationManager(self, StorageView(self.barrier, "sys/expire/"))
         self._load_tables()
         self.lease_manager.setup()
-        from ..audit.broker import AuditBroker
-        from .quotas import QuotaManager
-
-        self.quotas = QuotaManager(self)
-        self.quotas.setup()
-        self.lease_counter = self.tokens.lease_counter = self.quotas.leases
-        self.lease_counter.recount_in_background()
-        self.audit = AuditBroker(self)
-        self.audit.setup()  # the audit table (core/audit); fails the unseal if no device can start
+        quotas = self.quotas = QuotaManager(self)
+        quotas.setup()
+        self.lease_counter = self.tokens.lease_counter = quotas.leases
+        quotas.leases.recount_in_background()
+        audit = self.audit = AuditBroker(self)
+        audit.setup()  # the audit table (core/audit); fails the unseal if no device can start
         self.tokens.revoke_hooks.append(self._destroy_cubbyhole)
         self.tokens.revoke_hooks.append(self.lease_manager.revoke_by_token)
         self.lockout.reset_counters()
@@ -291,8 +293,6 @@ class Core:
             self._activate(entry)
 
     def _persist_tables(self) -> None:
-        import orjson
-
         self.barrier.transaction(
             [
                 TxnOp(SECRETS_TABLE, orjson.dumps([m.to_json() for m in self.mounts])),
@@ -387,8 +387,6 @@ class Core:
     def create_root_token(
         self, *, token_id: str = "", path: str = "auth/token/root", display_name: str = "root"
     ) -> str:
-        from ..tokens.entry import TokenEntry
-
         entry = TokenEntry(
             id=token_id,
             policies=["root"],
@@ -398,7 +396,7 @@ class Core:
         )
         return str(self.tokens.create(entry).id)
 
-    def _destroy_cubbyholes(self, entries: list[Any]) -> None:
+    def _destroy_cubbyholes(self, entries: list[TokenEntry]) -> None:
         """``_destroy_cubbyhole`` for many tokens: one query finds what their cubbyholes hold."""
         prefixes = [e.cubbyhole_id + "/" for e in entries if e.cubbyhole_id]
         for mount in self.mounts:
@@ -409,7 +407,7 @@ class Core:
                 if doomed:
                     view.transaction(doomed)
 
-    def _destroy_cubbyhole(self, entry: Any) -> None:
+    def _destroy_cubbyhole(self, entry: TokenEntry) -> None:
         for mount in self.mounts:
             if mount.type == "cubbyhole" and entry.cubbyhole_id:
                 StorageView(self.barrier, mount.storage_prefix).delete_prefix(entry.cubbyhole_id + "/")
@@ -469,7 +467,7 @@ class Core:
             raise
         return trail.respond(resp)
 
-    def _handle_request(self, req: Request, trail: Any) -> Response | None:
+    def _handle_request(self, req: Request, trail: Trail | None) -> Response | None:
         full_path = req.path
         req.full_path = full_path
         route = self.router.match(full_path)
@@ -510,10 +508,11 @@ class Core:
                 has_check, exists = backend.existence(req)
                 if has_check and not exists:
                     req.operation = Operation.CREATE
+            granted = None
             if not unauth and req.operation != Operation.HELP:
-                self._check_acl(req, entry, full_path, route)
+                granted = self._check_acl(req, entry, full_path, route)  # type: ignore[arg-type]
             if trail is not None:
-                trail.log_request()  # fail closed: unrecorded requests never reach the backend
+                trail.log_request(granted)  # fail closed: unrecorded requests never reach the backend
             routed = perf_counter()
             try:
                 resp = self._route_login(req, route, backend) if unauth else backend.handle_request(req)
@@ -525,8 +524,6 @@ class Core:
                 and not resp.auth.client_token
                 and backend.kind == "credential"
             ):
-                from ..tokens.issue import issue_login_token
-
                 issue_login_token(self, req, route.entry, resp)
             if resp is not None and resp.secret is not None and not resp.secret.lease_id:
                 self.register_lease(req, resp, route.entry, entry, last_use)
@@ -534,8 +531,6 @@ class Core:
                 req.wrap_ttl or (resp.wrap_info is not None and not resp.wrap_info.token)
             ):
                 # X-Vault-Wrap-TTL, or a handler asking to be wrapped (sys/wrapping/rewrap).
-                from ..tokens.wrapping import wrap_response
-
                 resp = wrap_response(self, req, resp)
             return resp
         finally:
@@ -545,7 +540,7 @@ class Core:
                 except Exception:
                     log.exception("revoking a used-up token failed")
 
-    def _route_login(self, req: Request, route: Route, backend: Any) -> Response | None:
+    def _route_login(self, req: Request, route: Route, backend: Backend) -> Response | None:
         """An unauthenticated request, with user lockout around it when it is a login."""
         look_ahead = getattr(backend, "login_alias", None)
         alias = look_ahead(req) if look_ahead is not None else None
@@ -562,7 +557,7 @@ class Core:
             self.lockout.succeeded(route.entry, alias)  # only then a write (a worker hands it over)
         return resp  # type: ignore[no-any-return]
 
-    def resolve_token(self, token_id: str) -> Any:
+    def resolve_token(self, token_id: str) -> TokenEntry | None:
         """The live entry for a token presented by a client, or None."""
         if token_id.startswith(("hvr.", "r.")):
             return None  # recovery tokens live only in a recovery-mode server: a plain 403 here
@@ -572,7 +567,7 @@ class Core:
             return None
 
     @staticmethod
-    def _cidr_ok(entry: Any, remote_addr: str) -> bool:
+    def _cidr_ok(entry: TokenEntry, remote_addr: str) -> bool:
         if not entry.bound_cidrs or (entry.type != "batch" and entry.expire_time <= 0):
             return True
         try:
@@ -587,7 +582,7 @@ class Core:
                 continue
         return False
 
-    def entity_for(self, entry: Any) -> dict[str, Any] | None:
+    def entity_for(self, entry: TokenEntry | None) -> dict[str, Any] | None:
         """The identity entity a token acts as (for templated policies)."""
         if entry is None or not entry.entity_id:
             return None
@@ -597,12 +592,10 @@ class Core:
         getter = getattr(identity.backend, "entity_view", None)
         return getter(entry.entity_id) if getter else {"id": entry.entity_id}
 
-    def acl_for(self, entry: Any) -> Any:
+    def acl_for(self, entry: TokenEntry) -> ACL:
         """The token's policies plus its entity's, read now (entity policies are never frozen)."""
         names = tuple(entry.policies)
         if entry.entity_id and names != ("root",):
-            from ..tokens.common import identity_policies
-
             extra = [p for p in identity_policies(self, entry.entity_id) if p not in names]
             if extra:
                 names = names + tuple(extra)
@@ -627,7 +620,7 @@ class Core:
         if self.tokens.use(entry):
             self.tokens.revoke_tree(entry)
 
-    def _check_acl(self, req: Request, entry: Any, full_path: str, route: Route) -> None:
+    def _check_acl(self, req: Request, entry: TokenEntry, full_path: str, route: Route) -> ACLResult:
         needs_sudo = path_matches(route.backend.root_paths, req.path)
         acl = self.acl_for(entry)
         result = acl.allow_operation(req.operation.value, full_path, req.data, req.wrap_ttl, needs_sudo)
@@ -635,8 +628,9 @@ class Core:
             raise PermissionDenied(acl=True)
         req.is_root = bool(result.is_root)
         req.has_sudo = bool(result.root_privs or result.is_root)
+        return result
 
-    def check_sudo(self, token_id: str, path: str, operation: str = "update") -> Any:
+    def check_sudo(self, token_id: str, path: str, operation: str = "update") -> TokenEntry:
         """For raw HTTP handlers (sys/seal, sys/step-down): a valid token with sudo on ``path``."""
         if self.sealed:
             raise SealedError()
@@ -652,10 +646,8 @@ class Core:
         return entry
 
     # -- leases (the expiration manager plugs in here) ---------------------------------
-    lease_manager: Any = None
-
     def register_lease(
-        self, req: Request, resp: Response, mount: MountEntry, entry: Any, last_use: bool
+        self, req: Request, resp: Response, mount: MountEntry, entry: TokenEntry | None, last_use: bool
     ) -> None:
         if self.lease_manager is not None:
             self.lease_manager.register(req, resp, mount, entry, last_use)
@@ -667,9 +659,3 @@ class Core:
 
     def now(self) -> float:
         return time.time()
-
-
-def _combine(shares: list[bytes]) -> bytes:
-    from . import shamir
-
-    return shamir.combine(shares)

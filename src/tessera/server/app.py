@@ -16,7 +16,6 @@ import orjson
 
 from ..core.core import Core
 from ..core.gate import RunGate
-from ..core.quotas import check_http as check_quota
 from ..framework import (
     CodedError,
     ErrorResponse,
@@ -37,6 +36,7 @@ from .body import MAX_REQUEST_SIZE, parse_body, parse_go_bool, parse_query
 from .dispatch import Dispatcher, Runner
 from .forward import forwarded_client
 from .intake import ANSWERED, ReadWatch, body_expected, read_body
+from .quota_http import check_http as check_quota
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 from .syshttp_keys import hidden_endpoint
 

@@ -8,22 +8,20 @@ Without an identity engine tokens simply carry no entity.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..core.mounts import MountEntry
 from ..framework import Auth, Request, Response
 from .entry import BATCH, TokenEntry
+from .host import TokenHost
 from .policies import remove_duplicates
 
-if TYPE_CHECKING:
-    from ..core.core import Core
-    from ..core.mounts import MountEntry
 
-
-def token_mount(core: Core) -> MountEntry | None:
+def token_mount(core: TokenHost) -> MountEntry | None:
     return core.find_mount("auth", "token/")
 
 
-def is_sudo(core: Core, req: Request) -> bool:
+def is_sudo(core: TokenHost, req: Request) -> bool:
     """Vault's SudoPrivilege on the request path: root, or a policy granting ``sudo`` there."""
     if req.is_root or req.has_sudo:
         return True
@@ -40,12 +38,12 @@ def is_sudo(core: Core, req: Request) -> bool:
     return bool(getattr(result, "allowed", False) and (result.root_privs or result.is_root))
 
 
-def _identity_backend(core: Core) -> Any:
+def _identity_backend(core: TokenHost) -> Any:
     route = core.router.get("identity/")
     return None if route is None else route.backend
 
 
-def identity_policies(core: Core, entity_id: str) -> list[str]:
+def identity_policies(core: TokenHost, entity_id: str) -> list[str]:
     """Policies the entity (and its groups) add at request time; not stored in the token."""
     if not entity_id:
         return []
@@ -60,7 +58,7 @@ def identity_policies(core: Core, entity_id: str) -> list[str]:
 
 
 def entity_for_alias(
-    core: Core, mount: MountEntry, alias_name: str, metadata: dict[str, str] | None = None
+    core: TokenHost, mount: MountEntry, alias_name: str, metadata: dict[str, str] | None = None
 ) -> str:
     """The entity ID for an alias on ``mount``, created on first sight (Vault's CreateOrFetchEntity)."""
     backend = _identity_backend(core)
@@ -78,7 +76,7 @@ def entity_for_alias(
     )
 
 
-def policy_warnings(core: Core, policies: list[str], resp: Response) -> None:
+def policy_warnings(core: TokenHost, policies: list[str], resp: Response) -> None:
     """``Policy "x" does not exist`` for every named policy the policy store does not know."""
     store = core.policy_store
     getter = getattr(store, "get", None)
@@ -95,7 +93,7 @@ def policy_warnings(core: Core, policies: list[str], resp: Response) -> None:
             resp.add_warning(f'Policy "{name}" does not exist')
 
 
-def auth_block(core: Core, entry: TokenEntry, *, ttl: int, renewable: bool, num_uses: int) -> Auth:
+def auth_block(core: TokenHost, entry: TokenEntry, *, ttl: int, renewable: bool, num_uses: int) -> Auth:
     """The ``auth`` object of create/renew/login responses for ``entry``."""
     ident = identity_policies(core, entry.entity_id)
     token_policies = list(entry.policies)
