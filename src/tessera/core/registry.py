@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable
+
 from ..framework import Backend
 from .host import Host
 from .mounts import MountEntry
