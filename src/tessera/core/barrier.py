@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -53,8 +54,8 @@ class Key:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, object]) -> Key:
-        return cls(int(d["term"]), base64.b64decode(str(d["value"])), float(d["install_time"]))  # type: ignore[arg-type]
+    def from_json(cls, d: dict[str, Any]) -> Key:
+        return cls(int(d["term"]), base64.b64decode(str(d["value"])), float(d["install_time"]))
 
 
 class Keyring:

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -112,7 +112,9 @@ class Core:
         # The barrier's storage operations are timed (vault.<storage>.get, ...) on the backends
         # Vault times too; in-memory storage is not (nor is Vault's inmem), which saves its cost.
         timed = self.config.storage_type not in ("", "inmem")
-        self.barrier = Barrier(TimedPhysical(physical, self.config.storage_type) if timed else physical)
+        # (TimedPhysical passes every call on: it is a Physical in all but name.)
+        below = cast(Physical, TimedPhysical(physical, self.config.storage_type)) if timed else physical
+        self.barrier = Barrier(below)
         self.seal_manager = SealManager(physical, self.barrier)
         self.router = Router()
         self.mounts: list[MountEntry] = []
@@ -542,11 +544,11 @@ class Core:
 
     def _route_login(self, req: Request, route: Route, backend: Backend) -> Response | None:
         """An unauthenticated request, with user lockout around it when it is a login."""
-        look_ahead = getattr(backend, "login_alias", None)
+        look_ahead = backend.login_alias
         alias = look_ahead(req) if look_ahead is not None else None
         settings = self.lockout.settings(route.entry) if alias else None
-        if settings is None:
-            return backend.handle_request(req)  # type: ignore[no-any-return]
+        if settings is None or alias is None:
+            return backend.handle_request(req)
         counted = self.lockout.check(route.entry, alias, settings)
         try:
             resp = backend.handle_request(req)
@@ -555,7 +557,7 @@ class Core:
             raise
         if counted and resp is not None and resp.auth is not None:
             self.lockout.succeeded(route.entry, alias)  # only then a write (a worker hands it over)
-        return resp  # type: ignore[no-any-return]
+        return resp
 
     def resolve_token(self, token_id: str) -> TokenEntry | None:
         """The live entry for a token presented by a client, or None."""
@@ -654,7 +656,7 @@ class Core:
             return
         # Without an expiration manager, leased responses still report their TTL.
         default, maximum = self.mount_ttls(mount)
-        ttl = resp.secret.ttl or default  # type: ignore[union-attr]
+        ttl = (resp.secret.ttl if resp.secret is not None else 0) or default
         resp.lease_duration_override = min(ttl, maximum) if maximum else ttl
 
     def now(self) -> float:

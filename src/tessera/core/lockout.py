@@ -212,6 +212,6 @@ def locked_users_view(lockout: UserLockout, accessor: str = "") -> dict[str, Any
         {"mount_accessor": acc, "counts": len(aliases), "alias_identifiers": aliases or None}
         for acc, aliases in by_accessor.items()
     ]
-    total = sum(m["counts"] for m in mounts)
+    total = sum(len(aliases) for aliases in by_accessor.values())
     namespace = {"namespace_id": "root", "namespace_path": "", "counts": total, "mount_accessors": mounts}
     return {"by_namespace": [namespace], "total": total}

@@ -133,8 +133,8 @@ class RateLimitQuota:
                 if now - blocked_at >= self.block_interval:
                     del self._blocked[client]
                 else:
-                    retry = max(0, int(blocked_at + self.block_interval - now - 1e-6))
-                    return QuotaResult(False, [(b"retry-after", str(retry).encode())])
+                    wait = max(0, int(blocked_at + self.block_interval - now - 1e-6))
+                    return QuotaResult(False, [(b"retry-after", str(wait).encode())])
             bucket = self._buckets.get(client)
             if bucket is None:
                 self._sweep(now)

@@ -8,7 +8,6 @@ and ``StorageView`` confines a backend to its own prefix.
 from __future__ import annotations
 
 import abc
-import builtins
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -52,13 +51,13 @@ class Physical(abc.ABC):
     def delete(self, key: str) -> None: ...
 
     @abc.abstractmethod
-    def list(self, prefix: str) -> builtins.list[str]: ...
+    def list(self, prefix: str) -> list[str]: ...
 
     @abc.abstractmethod
-    def transaction(self, ops: builtins.list[TxnOp]) -> None:
+    def transaction(self, ops: list[TxnOp]) -> None:
         """Apply every op or none."""
 
-    def list_all(self, prefix: str) -> builtins.list[str]:
+    def list_all(self, prefix: str) -> list[str]:
         """Every key under ``prefix`` (recursive); backends may override for speed."""
         out: list[str] = []
         stack = [prefix]
@@ -71,9 +70,7 @@ class Physical(abc.ABC):
                     out.append(p + child)
         return sorted(out)
 
-    def scan(
-        self, prefix: str, after: str, limit: int
-    ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
         """A page of ``(key, value)`` under ``prefix`` with keys after ``after``, in key order,
         and where the next page starts (None at the end). Reading a million entries by ``list``
         and ``get`` took a query each; backends override this with one query per page."""
@@ -81,7 +78,7 @@ class Physical(abc.ABC):
         page = [(k, v) for k in keys if (v := self.get(k)) is not None]
         return page, (keys[-1] if len(keys) == limit else None)
 
-    def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
         """Every key under each prefix (recursive), for many prefixes at once: revoking a batch of
         tokens asks for each one's children, cubbyhole and leases. Backends whose every query is
         a round trip (PostgreSQL) answer all of them in one."""
@@ -135,10 +132,10 @@ class Storage(abc.ABC):
     def delete(self, key: str) -> None: ...
 
     @abc.abstractmethod
-    def list(self, prefix: str) -> builtins.list[str]: ...
+    def list(self, prefix: str) -> list[str]: ...
 
     @abc.abstractmethod
-    def transaction(self, ops: builtins.list[TxnOp]) -> None: ...
+    def transaction(self, ops: list[TxnOp]) -> None: ...
 
     def get_json(self, key: str) -> Any:
         raw = self.get(key)
@@ -147,7 +144,7 @@ class Storage(abc.ABC):
     def put_json(self, key: str, value: Any) -> None:
         self.put(key, orjson.dumps(value))
 
-    def list_all(self, prefix: str) -> builtins.list[str]:
+    def list_all(self, prefix: str) -> list[str]:
         out: list[str] = []
         stack = [prefix]
         while stack:
@@ -159,15 +156,13 @@ class Storage(abc.ABC):
                     out.append(p + child)
         return sorted(out)
 
-    def scan(
-        self, prefix: str, after: str, limit: int
-    ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
         """See :meth:`Physical.scan` (values decrypted here)."""
         keys = [k for k in self.list_all(prefix) if k > after][:limit]
         page = [(k, v) for k in keys if (v := self.get(k)) is not None]
         return page, (keys[-1] if len(keys) == limit else None)
 
-    def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
         """See :meth:`Physical.list_many`."""
         return {prefix: self.list_all(prefix) for prefix in prefixes}
 
@@ -198,20 +193,18 @@ class StorageView(Storage):
     def delete(self, key: str) -> None:
         self.inner.delete(self._k(key))
 
-    def list(self, prefix: str) -> builtins.list[str]:
+    def list(self, prefix: str) -> list[str]:
         return self.inner.list(self._k(prefix))
 
-    def transaction(self, ops: builtins.list[TxnOp]) -> None:
+    def transaction(self, ops: list[TxnOp]) -> None:
         self.inner.transaction([TxnOp(self._k(op.key), op.value) for op in ops])
 
-    def scan(
-        self, prefix: str, after: str, limit: int
-    ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
         cut = len(self.prefix)
         page, following = self.inner.scan(self._k(prefix), self.prefix + after if after else "", limit)
         return [(k[cut:], v) for k, v in page], (following[cut:] if following is not None else None)
 
-    def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
+    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
         cut = len(self.prefix)
         found = self.inner.list_many([self._k(p) for p in prefixes])
         return {p: [k[cut:] for k in found[self._k(p)]] for p in prefixes}

@@ -57,7 +57,7 @@ def _backend_grant(core: TokenHost, req: Request, entry: TokenEntry) -> Auth:
         return auth
     route = core.router.match(entry.path)
     hook = getattr(route.backend, "auth_renew", None) if route is not None else None
-    if hook is None:
+    if hook is None or route is None:
         return auth
     renew_req = Request(
         operation=Operation.RENEW,
@@ -80,9 +80,10 @@ def _backend_grant(core: TokenHost, req: Request, entry: TokenEntry) -> Auth:
     except Exception as exc:
         log.exception("auth method renewal failed for %s", entry.path)
         raise InternalError(f"failed to renew entry: {exc}") from None
-    if resp is None or resp.auth is None:
+    renewed: Auth | None = None if resp is None else resp.auth
+    if renewed is None:
         raise ErrorResponse("lease is not renewable")
-    return resp.auth
+    return renewed
 
 
 def renew_token(core: TokenHost, req: Request, entry: TokenEntry, increment: int) -> Response:

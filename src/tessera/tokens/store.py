@@ -376,10 +376,10 @@ class TokenStore:
             if self.batch_refusal(entry, tag) is not None:
                 return None
             return entry
-        entry = self.lookup_salted(self.salted(token_id), allow_expired=allow_expired, tainted=tainted)
-        if entry is not None:
-            entry.id = token_id
-        return entry
+        found = self.lookup_salted(self.salted(token_id), allow_expired=allow_expired, tainted=tainted)
+        if found is not None:
+            found.id = token_id
+        return found
 
     def batch_refusal(self, entry: TokenEntry, tag: bytes) -> str | None:
         """Why a batch token that decrypts is refused all the same, or None."""
