@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import Any
 
 import orjson
 
@@ -129,7 +128,7 @@ def open_token(barrier: Barrier, token_id: str) -> tuple[TokenEntry, bytes] | No
     return entry, blob[-TAG_SIZE:]
 
 
-def _fields(plain: bytes) -> dict[str, Any] | None:
+def _fields(plain: bytes) -> dict | None:
     if plain[:1] != b"{":
         return batch_codec.unpack(plain)
     doc = orjson.loads(plain)
