@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.mounts import MountEntry
+from ..core.router import Router
 from ..framework import Auth, Request, Response
 from .entry import BATCH, TokenEntry
 from .host import TokenHost
@@ -38,16 +39,21 @@ def is_sudo(core: TokenHost, req: Request) -> bool:
     return bool(getattr(result, "allowed", False) and (result.root_privs or result.is_root))
 
 
-def _identity_backend(core: TokenHost) -> Any:
-    route = core.router.get("identity/")
+def _identity_backend(router: Router) -> Any:
+    route = router.get("identity/")
     return None if route is None else route.backend
 
 
 def identity_policies(core: TokenHost, entity_id: str) -> list[str]:
     """Policies the entity (and its groups) add at request time; not stored in the token."""
+    return entity_policy_names(core.router, entity_id)
+
+
+def entity_policy_names(router: Router, entity_id: str) -> list[str]:
+    """``identity_policies`` given only the router the identity engine is mounted on."""
     if not entity_id:
         return []
-    backend = _identity_backend(core)
+    backend = _identity_backend(router)
     getter = getattr(backend, "entity_policies", None)
     if getter is None:
         return []
@@ -61,7 +67,7 @@ def entity_for_alias(
     core: TokenHost, mount: MountEntry, alias_name: str, metadata: dict[str, str] | None = None
 ) -> str:
     """The entity ID for an alias on ``mount``, created on first sight (Vault's CreateOrFetchEntity)."""
-    backend = _identity_backend(core)
+    backend = _identity_backend(core.router)
     maker = getattr(backend, "create_or_fetch_entity", None)
     if maker is None or not alias_name:
         return ""
