@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import os
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -142,6 +143,4 @@ class SealManager:
 
 
 def _random_key() -> bytes:
-    import os
-
     return os.urandom(32)
