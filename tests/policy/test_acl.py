@@ -178,3 +178,19 @@ def test_rule_capabilities_for_mount_access() -> None:
         caps("a/b", "read") + caps("c/*", "deny") + caps("d/+/e*", "list")
     ).rule_capabilities()
     assert exact == {"a/b": {"read"}} and prefix == {"c/": {"deny"}} and segment == {"d/+/e*": {"list"}}
+
+
+def test_the_result_names_the_policies_that_granted_it() -> None:
+    a = acl(
+        caps("kv/data/*", "read"),
+        caps("kv/data/*", "update") + caps("kv/data/*", "read"),
+        caps("kv/data/x", "read"),
+        caps("kv/*", "read", "update"),
+    )
+    wide = a.allow_operation("read", "kv/data/y")
+    assert wide.allowed and wide.granting_policies("read") == ["p0", "p1"]
+    assert a.allow_operation("update", "kv/data/y").granting_policies("update") == ["p1"]
+    assert a.allow_operation("read", "kv/data/x").granting_policies("read") == ["p2"]
+    assert a.allow_operation("delete", "kv/data/y").granting_policies("delete") == []
+    root = ACL([Policy(name="root")])
+    assert root.allow_operation("read", "anything").granting_policies("read") == ["root"]

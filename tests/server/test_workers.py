@@ -284,7 +284,7 @@ def _prompt_threads(pid: int) -> int:
 
 
 def test_worker_mode_runs_its_threads_under_batch_scheduling(pair: Pair) -> None:
-    """Wake-ups do not preempt a request in the middle (core/scheduling.py says what it measured),
+    """Wake-ups do not preempt a request in the middle (runtime/scheduling.py says what it measured),
     except those that send answers: the active's SQLite committer and a worker's relay."""
     assert pair.server.process is not None
     assert os.SCHED_BATCH in _policies(pair.server.process.pid)

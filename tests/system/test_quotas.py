@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tessera.core.quotas import QuotaManager, RateLimitQuota, quota_path
+from tessera.core.quotas import QuotaManager, RateLimitQuota
 from tessera.server.app import App
+from tessera.server.quota_http import quota_path
 from tests.reliability.asgi import ROOT, AsgiClient, dev_core
 
 A = ("10.0.0.1", 1000)

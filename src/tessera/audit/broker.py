@@ -15,18 +15,18 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import orjson
+
+from ..core.host import Host
 from ..framework import Request
 from ..storage.base import StorageView, TxnOp
 from ..telemetry import metrics
 from .devices import Device, DeviceError, create_device
-from .formatter import LogInput
+from .formatter import AuthInfo, LogInput, RequestInfo
 from .hashing import LazySalt
-
-if TYPE_CHECKING:
-    from ..core.core import Core
-    from .trail import Trail
+from .trail import Trail
 
 _AUDIT_METRICS = {
     "request": (metrics.AUDIT_LOG_REQUEST, metrics.AUDIT_LOG_REQUEST_FAILURE),
@@ -94,7 +94,7 @@ def sanitize_path(path: str) -> str:
 class AuditBroker:
     """Enabled devices of one unsealed core, and the requests they record."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Host) -> None:
         self.core = core
         self.lock = threading.RLock()
         self.entries: list[AuditEntry] = []
@@ -152,8 +152,6 @@ class AuditBroker:
         return create_device(entry.type, dict(entry.options), LazySalt(self._view(entry)))
 
     def _persist(self, entries: list[AuditEntry]) -> None:
-        import orjson
-
         shared = [asdict(e) for e in entries if not e.local]
         local = [asdict(e) for e in entries if e.local]
         self.core.barrier.transaction(
@@ -291,16 +289,12 @@ class AuditBroker:
         """The audit record of one request, or None when no device is enabled (no cost then)."""
         if not self.devices:
             return None
-        from .trail import Trail
-
         return Trail(self.core, self, req)
 
     # -- logging ----------------------------------------------------------------------------
     def log_privileged(self, entry: Any, token_id: str, path: str, operation: str) -> bool:
         """sys/seal and sys/step-down (raw handlers): Vault records the request alone, with the
         caller's token facts, before its ACL check. True when recorded (or nothing to record to)."""
-        from .formatter import AuthInfo, RequestInfo
-
         if not self.devices:
             return True
         auth = AuthInfo(

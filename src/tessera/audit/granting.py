@@ -1,77 +1,32 @@
 """Which policies granted a request (``policy_results.granting_policies`` in an audit line).
 
-OpenBao's ACL remembers, per merged rule and capability, the policies that contributed it. Only
-the single most specific rule decides a request, so the granting policies are those with a rule
-of exactly that pattern carrying the operation's capability, in the token's policy order.
+OpenBao's ACL remembers, per merged rule and capability, the policies that contributed it; ours
+does too (``ACLResult.granted_by``). Only the single most specific rule decides a request, so the
+granting policies are the token's policies with a block of that rule carrying the operation's
+capability, in the token's policy order.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ..framework import Operation, Request
-
-if TYPE_CHECKING:
-    from ..core.core import Core
+from ..policy.acl import ACL, ACLResult
+from ..tokens.entry import TokenEntry
 
 _LISTING = ("list", "scan")
 
 
-def _winning_pattern(acl: Any, perms: Any) -> tuple[str, str] | None:
-    """(pattern, kind) of the merged rule ``perms`` in ``acl``: exact, prefix or wildcard."""
-    for pattern, candidate in getattr(acl, "_exact", {}).items():
-        if candidate is perms:
-            return pattern, "exact"
-    for pattern, candidate in getattr(acl, "_prefix", {}).items():
-        if candidate is perms:
-            return pattern, "prefix"
-    for wildcard in getattr(acl, "_wildcards", ()):
-        if wildcard.perms is perms:
-            return wildcard.pattern, "wildcard"
-    return None
+def decided_by(acl: ACL, req: Request) -> ACLResult | None:
+    """The answer of the rule that governs ``req`` (None when no rule does)."""
+    path = (req.full_path or req.path).lstrip("/")
+    perms = acl.lookup(path, req.operation.value in _LISTING)
+    return None if perms is None else perms.result
 
 
-def _kind(rule: Any) -> str:
-    if rule.has_segment_wildcards:
-        return "wildcard"
-    return "prefix" if rule.is_prefix else "exact"
-
-
-def granting_policies(core: Core, entry: Any, req: Request) -> list[str]:
-    """Names of the policies that granted ``req`` to ``entry`` (``["root"]`` for a root token)."""
-    from ..policy.acl import OPERATION_BITS
-
+def granting_policies(entry: TokenEntry, req: Request, result: ACLResult | None) -> list[str]:
+    """Names of the token's policies that granted ``req`` (``["root"]`` for a root token)."""
     if list(entry.policies) == ["root"]:
         return ["root"]
-    op = req.operation.value
-    if req.operation == Operation.HELP:
+    if req.operation == Operation.HELP or result is None:
         return []
-    need = OPERATION_BITS.get(op)
-    store = core.policy_store
-    if need is None or store is None:
-        return []
-    try:
-        acl = core.acl_for(entry)
-        path = (req.full_path or req.path).lstrip("/")
-        perms = acl.lookup(path, op in _LISTING)
-        found = _winning_pattern(acl, perms) if perms is not None else None
-    except Exception:
-        return []
-    if found is None:
-        return []
-    pattern, kind = found
-    entity = core.entity_for(entry)
-    names: list[str] = []
-    for name in entry.policies:
-        stored = store.get(name)
-        if stored is None:
-            continue
-        try:
-            policy = store._resolve(stored, entity)
-        except Exception:
-            continue
-        for rule in policy.paths:
-            if rule.path == pattern and _kind(rule) == kind and rule.bitmap & need:
-                names.append(name)
-                break
-    return names
+    own = set(entry.policies)
+    return [name for name in result.granting_policies(req.operation.value) if name in own]

@@ -8,6 +8,7 @@ keys listed as non-HMAC; numbers, booleans and nulls are kept as they are.
 
 from __future__ import annotations
 
+import base64
 import calendar
 import re
 import threading
@@ -103,8 +104,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if isinstance(value, bytes):
-        import base64
-
         return base64.b64encode(value).decode()
     return str(value)
 

@@ -13,11 +13,12 @@ import base64
 import hashlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from .. import __version__
+from ..core.host import Host
 from ..framework import Operation, Request, Response
 from ..framework.errors import (
     CodedError,
@@ -31,13 +32,14 @@ from ..framework.errors import (
     VaultError,
     multierror,
 )
+from ..framework.fields import FieldError
 from ..gocompat.times import parse_rfc3339
+from ..policy.acl import ACLResult
+from ..tokens.common import identity_policies
+from ..tokens.entry import TokenEntry
 from .formatter import AuthInfo, LogInput, PolicyResults, RequestInfo, ResponseInfo, WrapInfoView
-from .granting import granting_policies
-
-if TYPE_CHECKING:
-    from ..core.core import Core
-    from .broker import AuditBroker
+from .granting import decided_by, granting_policies
+from .hashing import json_copy
 
 log = logging.getLogger("tessera.audit")
 
@@ -72,10 +74,18 @@ def _failure() -> CodedError:
     return CodedError(500, "internal error")
 
 
+class AuditSink(Protocol):
+    """Where a trail sends its lines (the AuditBroker): True when some device recorded one."""
+
+    def log_request(self, inp: LogInput) -> bool: ...
+
+    def log_response(self, inp: LogInput) -> bool: ...
+
+
 class Trail:
     """One request's audit record, built as the core pipeline goes."""
 
-    def __init__(self, core: Core, broker: AuditBroker, req: Request) -> None:
+    def __init__(self, core: Host, broker: AuditSink, req: Request) -> None:
         self.core = core
         self.broker = broker
         self.req = req
@@ -95,11 +105,12 @@ class Trail:
         self.remaining_uses = int(entry.num_uses) if entry is not None and entry.num_uses > 0 else 0
         self.stage = "token"
 
-    def log_request(self) -> None:
-        """The request passed the token and ACL checks: record it or refuse it (500)."""
+    def log_request(self, granted: ACLResult | None = None) -> None:
+        """The request passed the token and ACL checks (``granted``: the ACL's answer): record it
+        or refuse it (500)."""
         if self._cubbyhole_refused() and self.req.operation in (Operation.CREATE, Operation.UPDATE):
             self._cubbyhole_quirk()
-        self.auth = self._caller_auth(allowed=True)
+        self.auth = self._caller_auth(allowed=True, granted=granted)
         inp = self._input(self.auth)
         self.stage = "logged"
         if not self.broker.log_request(inp):
@@ -193,8 +204,6 @@ class Trail:
         if isinstance(exc, ErrorResponse) and outer is not None:
             return {"error": exc.message}, str(outer), False
         if isinstance(exc, ErrorResponse):
-            from ..framework.fields import FieldError
-
             if isinstance(exc.__context__, FieldError):
                 return {"error": exc.message}, INVALID_REQUEST, False
             if self.req.unauthenticated and exc.message in INVALID_CREDENTIALS:
@@ -254,14 +263,12 @@ class Trail:
             non_hmac_response_keys=self.non_hmac_response,
         )
 
-    def _caller_auth(self, *, allowed: bool) -> AuthInfo:
+    def _caller_auth(self, *, allowed: bool, granted: ACLResult | None = None) -> AuthInfo:
         """CheckToken's Auth: the caller's token facts and the policy decision."""
         req, entry = self.req, self.entry
         auth = AuthInfo(client_token=req.client_token)
         granting: list[str] = []
         if entry is not None:
-            from ..tokens.common import identity_policies
-
             ident = identity_policies(self.core, entry.entity_id)
             auth.accessor = entry.accessor or ""
             auth.token_policies = list(entry.policies)
@@ -274,9 +281,16 @@ class Trail:
             auth.ttl = int(entry.creation_ttl or entry.ttl or 0)  # te.TTL: as issued, not as renewed
             auth.issue_time = float(entry.creation_time or 0)
             if allowed and not req.unauthenticated:
-                granting = granting_policies(self.core, entry, req)
+                granting = granting_policies(entry, req, granted or self._decided(entry))
         auth.policy_results = PolicyResults(allowed=allowed, granting=granting)
         return auth
+
+    def _decided(self, entry: TokenEntry) -> ACLResult | None:
+        """The ACL's answer for a request the pipeline did not check itself (e.g. unrouted)."""
+        try:
+            return decided_by(self.core.acl_for(entry), self.req)
+        except Exception:
+            return None
 
     def _response_auth(self, resp: Response | None) -> AuthInfo | None:
         """A login's line carries the token it issued as its auth; others the caller's."""
@@ -427,7 +441,5 @@ def _request_data(data: dict[str, Any] | None) -> dict[str, Any] | None:
     """The request's data as it stood when audited (handlers may change it later)."""
     if not data:
         return None
-    from .hashing import json_copy
-
     copied = json_copy(data)
     return copied if isinstance(copied, dict) else None

@@ -6,8 +6,7 @@ thin: the rules live in ``tessera.tokens`` so the core, logins and wrapping shar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..core.mounts import MountEntry
 from ..framework import (
     Backend,
     CodedError,
@@ -24,6 +23,7 @@ from ..framework import (
 from ..tokens.batch import MalformedBatchToken
 from ..tokens.common import is_sudo
 from ..tokens.entry import BATCH, TokenEntry
+from ..tokens.host import TokenHost
 from ..tokens.lookup import lookup_data
 from ..tokens.renew import renew_token
 from ..tokens.revoke_batch import revoke_batch_token
@@ -31,17 +31,13 @@ from ..tokens.store import TokenStoreError
 from ..tokens.tidy import TIDY_RUNNING, TIDY_STARTED, start_tidy
 from .token_create import create_paths, role_paths
 
-if TYPE_CHECKING:
-    from ..core.core import Core
-    from ..core.mounts import MountEntry
-
 # Root-protected paths of the token backend (spec tokens.md §2.9).
 ROOT_PATHS = ["revoke-orphan/*", "accessors*", "revoke-batch"]
 
 
-def _lookup(core: Core, token: str, *, tainted: bool = False) -> TokenEntry | None:
+def _lookup(core: TokenHost, token: str, *, tainted: bool = False) -> TokenEntry | None:
     try:
-        return core.tokens.lookup(token, tainted=tainted)  # type: ignore[no-any-return]
+        return core.tokens.lookup(token, tainted=tainted)
     except MalformedBatchToken:
         return None
 
@@ -51,15 +47,15 @@ ACCESSOR = {"accessor": Field(FieldType.STRING, "Accessor of the token")}
 INCREMENT = {"increment": Field(FieldType.DURATION, "The desired increment in seconds", default=0)}
 
 
-def _accessor_target(core: Core, data: FieldData) -> str | None:
+def _accessor_target(core: TokenHost, data: FieldData) -> str | None:
     """The salted token ID the request's ``accessor`` points at (None: no such accessor)."""
     accessor = data.get("accessor")
     if not accessor:
         raise InvalidRequest("missing accessor")
-    return core.tokens.accessor_target(accessor)  # type: ignore[no-any-return]
+    return core.tokens.accessor_target(accessor)
 
 
-def _lookup_paths(core: Core) -> list[Path]:
+def _lookup_paths(core: TokenHost) -> list[Path]:
     """lookup, lookup-accessor and lookup-self."""
 
     def lookup_response(token: str) -> Response:
@@ -108,7 +104,7 @@ def _lookup_paths(core: Core) -> list[Path]:
     ]
 
 
-def _revoke_paths(core: Core) -> list[Path]:
+def _revoke_paths(core: TokenHost) -> list[Path]:
     """revoke-accessor, revoke-self, revoke, revoke-orphan and revoke-batch."""
 
     def revoke_common(token: str) -> None:
@@ -124,10 +120,12 @@ def _revoke_paths(core: Core) -> list[Path]:
         token = data.get("token")
         if not token:
             raise ErrorResponse("missing token ID")
-        return revoke_common(token)
+        revoke_common(token)
+        return None
 
     def revoke_self(req: Request, data: FieldData) -> Response | None:
-        return revoke_common(req.client_token)
+        revoke_common(req.client_token)
+        return None
 
     def revoke_accessor(req: Request, data: FieldData) -> Response | None:
         salted = _accessor_target(core, data)
@@ -195,7 +193,7 @@ def _revoke_paths(core: Core) -> list[Path]:
     ]
 
 
-def _renew_paths(core: Core) -> list[Path]:
+def _renew_paths(core: TokenHost) -> list[Path]:
     """renew-accessor, renew-self and renew."""
 
     def renew_common(req: Request, token: str, increment: int) -> Response:
@@ -248,7 +246,7 @@ def _renew_paths(core: Core) -> list[Path]:
     ]
 
 
-def lifecycle_paths(core: Core) -> list[Path]:
+def lifecycle_paths(core: TokenHost) -> list[Path]:
     """lookup*, renew*, revoke*, accessors and tidy."""
 
     def accessors(req: Request, data: FieldData) -> Response | None:
@@ -268,7 +266,7 @@ def lifecycle_paths(core: Core) -> list[Path]:
     ]
 
 
-def factory(core: Core, entry: MountEntry) -> Backend:
+def factory(core: TokenHost, entry: MountEntry) -> Backend:
     # Every pattern is anchored, so order only matters for readability.
     return Backend(
         paths=[*create_paths(core), *lifecycle_paths(core), *role_paths(core)],

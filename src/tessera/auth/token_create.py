@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..framework import (
     ErrorResponse,
     Field,
@@ -18,11 +16,9 @@ from ..framework import (
     generic_name,
 )
 from ..tokens.common import token_mount
+from ..tokens.host import TokenHost
 from ..tokens.issue import create_token
 from ..tokens.roles import Role, RoleStore, apply_role_update
-
-if TYPE_CHECKING:
-    from ..core.core import Core
 
 CREATE_FIELDS: dict[str, Field] = {
     "display_name": Field(FieldType.STRING, "Name to associate with this token"),
@@ -75,7 +71,7 @@ ROLE_FIELDS: dict[str, Field] = {
 }
 
 
-def create_paths(core: Core) -> list[Path]:
+def create_paths(core: TokenHost) -> list[Path]:
     def create(req: Request, data: FieldData) -> Response | None:
         return create_token(core, req, data, orphan=False, role=None)
 
@@ -100,7 +96,7 @@ def create_paths(core: Core) -> list[Path]:
     ]  # fmt: skip
 
 
-def role_paths(core: Core) -> list[Path]:
+def role_paths(core: TokenHost) -> list[Path]:
     def roles() -> RoleStore:
         return RoleStore(core.tokens.storage)
 

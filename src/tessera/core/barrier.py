@@ -12,6 +12,7 @@ writer of the storage (in memory, SQLite); every write through the barrier inval
 from __future__ import annotations
 
 import base64
+import builtins
 import os
 import struct
 import threading
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -52,8 +54,8 @@ class Key:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, object]) -> Key:
-        return cls(int(d["term"]), base64.b64decode(str(d["value"])), float(d["install_time"]))  # type: ignore[arg-type]
+    def from_json(cls, d: dict[str, Any]) -> Key:
+        return cls(int(d["term"]), base64.b64decode(str(d["value"])), float(d["install_time"]))
 
 
 class Keyring:
@@ -379,7 +381,7 @@ class Barrier(Storage):
         finally:
             self.cache.end_write(marked)
 
-    def list(self, prefix: str) -> list[str]:
+    def list(self, prefix: str) -> builtins.list[str]:
         start = perf_counter()
         self.keyring()
         try:
@@ -387,21 +389,23 @@ class Barrier(Storage):
         finally:
             metrics.BARRIER_LIST.since(start)
 
-    def list_all(self, prefix: str) -> list[str]:
+    def list_all(self, prefix: str) -> builtins.list[str]:
         self.keyring()
         return self.physical.list_all(prefix)
 
-    def list_many(self, prefixes: list[str]) -> dict[str, list[str]]:
+    def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
         self.keyring()
         return self.physical.list_many(prefixes)
 
-    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+    def scan(
+        self, prefix: str, after: str, limit: int
+    ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
         """A page decrypted straight from the backend: bulk loads do not churn the read cache."""
         self.keyring()
         page, following = self.physical.scan(prefix, after, limit)
         return [(k, self.decrypt(k, v)) for k, v in page], following
 
-    def transaction(self, ops: list[TxnOp]) -> None:
+    def transaction(self, ops: builtins.list[TxnOp]) -> None:
         enc = [TxnOp(op.key, None if op.value is None else self.encrypt(op.key, op.value)) for op in ops]
         if self.cache is None:
             self.physical.transaction(enc)

@@ -18,35 +18,23 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from ..framework.errors import SealedError, VaultError
-from .quotas import most_specific
-
-if TYPE_CHECKING:
-    from ..leases.manager import Lease
-    from ..tokens.entry import TokenEntry
-    from .core import Core
+from ..framework.errors import SealedError
+from ..leases.manager import Lease
+from ..tokens.counting import LeaseQuotaExceeded, token_counts, token_role
+from ..tokens.entry import TokenEntry
+from .host import Host
+from .quota_rules import most_specific
 
 LEASE_COUNT_TYPE = "lease-count"
-WRAPPING_POLICY = "response-wrapping"
 SCAN_PAGE = 5000
-ROLE_META = "role_name"  # where a login (AppRole) leaves the role its token was issued for
 
 log = logging.getLogger("tessera.quotas")
-
-
-class LeaseQuotaExceeded(VaultError):
-    """Vault's ErrLeaseCountQuotaExceeded, wrapped with the request path: 429 in multierror form."""
-
-    status = 429
-    wrapped = True
-
-    def __init__(self, path: str) -> None:
-        super().__init__(f"request path {orjson.dumps(path).decode()}: lease count quota exceeded")
 
 
 @dataclass
@@ -99,19 +87,10 @@ class LeaseCountQuota:
         }
 
 
-def token_counts(entry: TokenEntry) -> bool:
-    """Whether a token is a lease for quota purposes: a service token that expires, not a wrapper."""
-    return entry.type == "service" and entry.expire_time > 0 and WRAPPING_POLICY not in entry.policies
-
-
-def token_role(entry: TokenEntry) -> str:
-    return (entry.meta or {}).get(ROLE_META, "")
-
-
 class LeaseCounter:
     """The lease-count rules of an unsealed core and how many live leases each covers."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Host) -> None:
         self.core = core
         self.rules: dict[str, LeaseCountQuota] = {}
         self._counts: dict[str, int] = {}  # rule id -> live leases
@@ -169,7 +148,7 @@ class LeaseCounter:
             if self._events is not None:
                 self._events[key] = (False, rule.id)
 
-    def release_tokens(self, entries: list[TokenEntry]) -> None:
+    def release_tokens(self, entries: Sequence[TokenEntry]) -> None:
         for entry in entries:
             if token_counts(entry):
                 self.release("t:" + entry.salted_id, entry.path, token_role(entry))
@@ -240,10 +219,8 @@ class LeaseCounter:
         mount_path = route.entry.route_prefix if route is not None else ""
         return most_specific(rules, path, mount_path, role)
 
-    def _stored_leases(self) -> Any:
+    def _stored_leases(self) -> Iterator[tuple[str, str, str]]:
         """(key, path, role) of every stored lease: service tokens, then secrets' leases."""
-        from ..tokens.entry import TokenEntry
-
         tokens, leases = self.core.tokens, self.core.lease_manager
         if tokens is None or leases is None:
             raise SealedError()  # sealed before the rebuild began

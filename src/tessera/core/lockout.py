@@ -18,15 +18,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from ..framework import PermissionDenied
 from ..gocompat.durations import DurationError, parse_duration_second
-
-if TYPE_CHECKING:
-    from .core import Core
-    from .mounts import MountEntry
+from .host import Host
+from .mounts import MountEntry
 
 # Auth types that may be configured and tuned (Vault's list; ldap for the method to come).
 LOCKOUT_TYPES = ("userpass", "approle", "ldap")
@@ -91,7 +89,7 @@ def parse_threshold(value: Any, prefix: str) -> int:
     return int(text)
 
 
-def settings_for(core: Core, entry: MountEntry) -> LockoutSettings:
+def settings_for(core: Host, entry: MountEntry) -> LockoutSettings:
     """getUserLockoutConfiguration: the config's block for the type (else "all", else the
     defaults), then each value the mount's tuning sets to something other than zero."""
     blocks: dict[str, LockoutSettings] = core.config.extra.get("user_lockouts") or {}
@@ -119,7 +117,7 @@ def _key(prefix: str, accessor: str, alias: str) -> str:
 class UserLockout:
     """Counts failed logins and answers whether an alias is locked, for one core."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Host) -> None:
         self.core = core
         self.lock = threading.Lock()  # one failure at a time: counts are read, then written
         self._last_tidy = 0.0
@@ -214,6 +212,6 @@ def locked_users_view(lockout: UserLockout, accessor: str = "") -> dict[str, Any
         {"mount_accessor": acc, "counts": len(aliases), "alias_identifiers": aliases or None}
         for acc, aliases in by_accessor.items()
     ]
-    total = sum(m["counts"] for m in mounts)
+    total = sum(len(aliases) for aliases in by_accessor.values())
     namespace = {"namespace_id": "root", "namespace_path": "", "counts": total, "mount_accessors": mounts}
     return {"by_namespace": [namespace], "total": total}

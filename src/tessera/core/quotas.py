@@ -14,17 +14,17 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any
 
 import orjson
 
+from ..framework import Operation, Request
 from ..storage.base import StorageView
-
-if TYPE_CHECKING:
-    from .core import Core
-    from .mounts import MountEntry
+from .host import Host
+from .lease_quotas import LEASE_COUNT_TYPE, LeaseCounter, LeaseCountQuota
+from .mounts import MountEntry
+from .quota_rules import most_specific
 
 QUOTA_TYPE = "rate-limit"
 DEFAULT_EXEMPT_PATHS = [
@@ -38,19 +38,8 @@ DEFAULT_EXEMPT_PATHS = [
 ]
 CONFIG_KEY = "config"
 EXEMPT_TOGGLE_KEY = "default_rate_limit_exempt_paths_toggle"
-# Auth methods whose login can name the role a request acts for (Vault's ResolveRoleOperation).
-ROLE_RESOLVING_TYPES = frozenset({"approle"})
 STALE_AGE = 180.0  # memorystore's SweepMinTTL: a client idle this long loses its bucket
 _NS = 1_000_000_000
-
-
-class _Scoped(Protocol):
-    mount_path: str
-    path_suffix: str
-    role: str
-
-
-Q = TypeVar("Q", bound=_Scoped)
 
 
 @dataclass
@@ -144,8 +133,8 @@ class RateLimitQuota:
                 if now - blocked_at >= self.block_interval:
                     del self._blocked[client]
                 else:
-                    retry = max(0, int(blocked_at + self.block_interval - now - 1e-6))
-                    return QuotaResult(False, [(b"retry-after", str(retry).encode())])
+                    wait = max(0, int(blocked_at + self.block_interval - now - 1e-6))
+                    return QuotaResult(False, [(b"retry-after", str(wait).encode())])
             bucket = self._buckets.get(client)
             if bucket is None:
                 self._sweep(now)
@@ -189,32 +178,6 @@ def sanitize_quota_path(path: str) -> str:
     return path.lstrip("/")
 
 
-def most_specific(quotas: Sequence[Q], path: str, mount_path: str, role: str) -> Q | None:
-    """Vault's queryQuota over rules of one type: a role rule of the login's mount, then a path
-    rule (exact, then ``*`` globs from the longest), then the mount's, then the global one."""
-    if role:
-        for q in quotas:
-            if q.mount_path == mount_path and q.role == role and not q.path_suffix:
-                return q
-    suffix = path.removeprefix(mount_path).removesuffix("/") if mount_path else ""
-    by_suffix = {
-        q.path_suffix: q for q in quotas if mount_path and q.mount_path == mount_path and q.path_suffix
-    }
-    if suffix in by_suffix:
-        return by_suffix[suffix]
-    for i in range(len(suffix) + 1):
-        glob = suffix[: len(suffix) - i] + "*"
-        if glob in by_suffix:
-            return by_suffix[glob]
-    for q in quotas:
-        if mount_path and q.mount_path == mount_path and not q.path_suffix and not q.role:
-            return q
-    for q in quotas:
-        if not q.mount_path and not q.path_suffix and not q.role:
-            return q
-    return None
-
-
 def _exempt(patterns: list[str], path: str) -> bool:
     """Vault's pathmanager: an exact path, or a prefix when the entry ends in ``*``."""
     for pattern in patterns:
@@ -229,7 +192,7 @@ def _exempt(patterns: list[str], path: str) -> bool:
 class QuotaManager:
     """The quota rules of an unsealed core, kept in ``sys/quotas/`` behind the barrier."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Host) -> None:
         self.core = core
         self.storage = StorageView(core.barrier, "sys/quotas/")
         self.quotas: dict[str, RateLimitQuota] = {}
@@ -239,8 +202,6 @@ class QuotaManager:
             "rate_limit_exempt_paths": list(DEFAULT_EXEMPT_PATHS),
         }
         self.lock = threading.RLock()
-        from .lease_quotas import LeaseCounter
-
         self.leases = LeaseCounter(core)
 
     def setup(self) -> None:
@@ -262,8 +223,6 @@ class QuotaManager:
         self._load_lease_rules()
 
     def _load_lease_rules(self) -> None:
-        from .lease_quotas import LEASE_COUNT_TYPE, LeaseCountQuota
-
         for name in self.storage.list(LEASE_COUNT_TYPE + "/"):
             doc = self.storage.get_json(f"{LEASE_COUNT_TYPE}/{name}")
             if doc is not None:
@@ -312,7 +271,7 @@ class QuotaManager:
         with self.lock:
             self.quotas.pop(name, None)
 
-    def save_lease_rule(self, rule: Any) -> None:
+    def save_lease_rule(self, rule: LeaseCountQuota) -> None:
         """Persist a lease-count rule, swap it in, and count the leases it covers afresh."""
         self.storage.put_json(f"{rule.to_json()['type']}/{rule.name}", rule.to_json())
         with self.lock:
@@ -321,8 +280,6 @@ class QuotaManager:
         self.leases.recount_in_background()
 
     def delete_lease_rule(self, name: str) -> None:
-        from .lease_quotas import LEASE_COUNT_TYPE
-
         self.storage.delete(f"{LEASE_COUNT_TYPE}/{name}")
         with self.lock:
             self.leases.rules.pop(name, None)
@@ -354,20 +311,19 @@ class QuotaManager:
         return any(q.mount_path == mount_path and q.role and not q.path_suffix for q in self.quotas.values())
 
     def resolve_role(self, mount_path: str, body: bytes) -> str:
-        """The role a login request names (AppRole: the role of its role_id), "" when none."""
+        """The role a login request names (Vault's ResolveRoleOperation: the mount's backend
+        answers, e.g. AppRole the role of a role_id), "" when none."""
         route = self.core.router.get(mount_path)
-        if route is None or route.entry.type not in ROLE_RESOLVING_TYPES:
+        if route is None or route.backend.resolve_role is None:
             return ""
         try:
             data = orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError:
             return ""
-        role_id = data.get("role_id") if isinstance(data, dict) else None
-        if not isinstance(role_id, str) or not role_id.strip():
+        if not isinstance(data, dict):
             return ""
-        from ..auth.approle.store import AppRoleStore
-
-        return AppRoleStore().role_id_entry(route.storage, role_id.strip()) or ""
+        req = Request(Operation.UPDATE, "login", data=data, mount_point=mount_path, storage=route.storage)
+        return route.backend.resolve_role(req)
 
     def query(self, path: str, mount_path: str, role: str) -> RateLimitQuota | None:
         """The most specific rate-limit rule for a request (queryQuota)."""
@@ -387,39 +343,3 @@ class QuotaManager:
         if not self.config["enable_rate_limit_response_headers"]:
             result.headers = []
         return result
-
-
-def quota_path(method: str, path: str, query: dict[str, Any]) -> str:
-    """buildLogicalPath: a listing's (or scan's) path ends in a slash."""
-    listing = method == "LIST"
-    if method == "GET":
-        for name in ("list", "scan"):
-            value = query.get(name)
-            text = str(value[0] if isinstance(value, list) and value else value or "")
-            listing = listing or text in ("1", "t", "T", "TRUE", "true", "True")
-    if listing and not path.endswith("/"):
-        return path + "/"
-    return path
-
-
-async def check_http(
-    core: Core,
-    run: Callable[..., Awaitable[Any]],
-    method: str,
-    path: str,
-    query: dict[str, Any],
-    body: bytes,
-    client: str,
-) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | list[tuple[bytes, bytes]]:
-    """The HTTP layer's quota step: a 429 answer to send, or the headers to add to the real one."""
-    manager: QuotaManager | None = getattr(core, "quotas", None)
-    if manager is None or not manager.quotas:
-        return []
-    logical = quota_path(method, path, query)
-    result = await run(manager.apply, logical, client, body)
-    if result is None:
-        return []
-    if result.allowed:
-        return result.headers
-    message = f"request path {orjson.dumps(logical).decode()}: rate limit quota exceeded"
-    return 429, orjson.dumps({"errors": [message]}), result.headers

@@ -5,15 +5,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..framework import Backend
+from .host import Host
+from .mounts import MountEntry
 
-if TYPE_CHECKING:
-    from .core import Core
-    from .mounts import MountEntry
-
-Factory = Callable[["Core", "MountEntry"], Backend]
+# Builds the backend of one mount; given the running core (it satisfies Host) and the entry.
+Factory = Callable[[Host, MountEntry], Backend]
 
 # type -> "module:function"
 SECRETS_ENGINES: dict[str, str] = {

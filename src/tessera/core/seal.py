@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -127,6 +128,4 @@ class SealManager:
 
 
 def _random_key() -> bytes:
-    import os
-
     return os.urandom(32)

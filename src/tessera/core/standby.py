@@ -100,3 +100,4 @@ def build_state(core: Core) -> None:
     core.tokens.revoke_hooks.append(core._destroy_cubbyhole)
     core.tokens.revoke_hooks.append(core.lease_manager.revoke_by_token)
     core.standby_backends = {route.entry.storage_prefix: route.backend for route in core.router.routes()}
+    core.wire_pipeline()

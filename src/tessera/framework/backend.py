@@ -115,6 +115,9 @@ class Backend:
     # request is for (a username, a role ID), or None when the request is no login. Methods
     # without one are never locked out.
     login_alias: Callable[[Request], str | None] | None = None
+    # An auth method's role look-ahead for role-based quotas (Vault's ResolveRoleOperation): the
+    # role a login request acts for, "" when none. Methods without one take no role quotas.
+    resolve_role: Callable[[Request], str] | None = None
 
     def __post_init__(self) -> None:
         """The special paths are the listed ones (Vault paths without a declaration here) and

@@ -19,21 +19,21 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
-from ..framework import ErrorResponse, Operation, Request, Response
+from ..core.mounts import MountEntry
+from ..core.router import Route, Router
+from ..framework import ErrorResponse, Operation, Request, Response, Secret
 from ..framework.errors import SealedError
 from ..gocompat.times import rfc3339_nano
 from ..storage.base import Storage, TxnOp
 from ..storage.keyset import KeySet
 from ..telemetry import metrics
+from ..tokens.counting import LeaseCounting, LeaseQuotaExceeded
 from ..tokens.ids import base62
-
-if TYPE_CHECKING:
-    from ..core.core import Core
-    from ..core.mounts import MountEntry
+from ..tokens.store import TokenStore
 
 log = logging.getLogger("tessera.leases")
 
@@ -70,8 +70,29 @@ class Lease:
         return cls(**orjson.loads(raw))
 
 
+class LeaseCounts(LeaseCounting, Protocol):
+    """The lease-count quotas as the manager sees them (core/lease_quotas.py)."""
+
+    def release_leases(self, leases: list[Lease]) -> None: ...
+
+
+class LeaseHost(Protocol):
+    """What the manager needs of the running core: tokens own leases, mounts revoke them."""
+
+    @property
+    def tokens(self) -> TokenStore: ...
+
+    @property
+    def router(self) -> Router: ...
+
+    @property
+    def lease_counter(self) -> LeaseCounts | None: ...
+
+    def mount_ttls(self, entry: MountEntry | None) -> tuple[int, int]: ...
+
+
 class ExpirationManager:
-    def __init__(self, core: Core, storage: Storage) -> None:
+    def __init__(self, core: LeaseHost, storage: Storage) -> None:
         self.core = core
         self.storage = storage
         self._heap: list[tuple[float, str]] = []
@@ -192,8 +213,6 @@ class ExpirationManager:
         counter = self.core.lease_counter
         if counter is None or not counter.active:
             return None
-        from ..core.lease_quotas import LeaseQuotaExceeded
-
         try:
             counter.acquire("l:" + lease.lease_id, lease.path, "")
         except LeaseQuotaExceeded:
@@ -304,15 +323,13 @@ class ExpirationManager:
         lease.ttl = ttl
         self.storage.put("id/" + lease.lease_id, lease.to_json())
         self._schedule(lease.expire_time, lease.lease_id)
-        from ..framework import Secret
-
         out = Response(
             data=None, warnings=warnings, secret=Secret(ttl=ttl, renewable=True, lease_id=lease.lease_id)
         )
         return out
 
     # -- revocation ------------------------------------------------------------------
-    def _backend_request(self, lease: Lease, route: Any, op: Operation) -> Request:
+    def _backend_request(self, lease: Lease, route: Route, op: Operation) -> Request:
         rel = (
             lease.path[len(lease.mount_prefix) :] if lease.path.startswith(lease.mount_prefix) else lease.path
         )

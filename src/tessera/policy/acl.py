@@ -60,6 +60,7 @@ class Permissions:
         "caps",
         "check_params",
         "denied",
+        "granted_by",
         "list_result",
         "max_wrap",
         "mfa",
@@ -71,8 +72,10 @@ class Permissions:
         "wrap_limits",
     )
 
-    def __init__(self, rules: PathRules) -> None:
+    def __init__(self, rules: PathRules, policy: str = "") -> None:
         self.bitmap = rules.bitmap
+        # (policy name, its block's capability bits) in policy order: who grants what here.
+        self.granted_by: list[tuple[str, int]] = [(policy, rules.bitmap)]
         self.min_wrap = rules.min_wrapping_ttl
         self.max_wrap = rules.max_wrapping_ttl
         self.allowed = (
@@ -95,10 +98,11 @@ class Permissions:
         self.result = DENIED
         self.list_result = DENIED
 
-    def merge(self, rules: PathRules) -> None:
+    def merge(self, rules: PathRules, policy: str = "") -> None:
         """Add another policy's block for the same pattern (deny wipes, TTLs take the smaller)."""
         if self.bitmap & DENY:
             return
+        self.granted_by.append((policy, rules.bitmap))
         if rules.bitmap & DENY:
             self.bitmap = DENY
             self.allowed = None
@@ -131,8 +135,11 @@ class Permissions:
         self.wrap_limits = bool(self.min_wrap or self.max_wrap)
         sudo = bool(self.bitmap & SUDO)
         mfa = tuple(self.mfa or ())
-        self.result = ACLResult(True, sudo, False, self.caps, mfa, "")
-        self.list_result = ACLResult(True, sudo, False, self.caps, mfa, self.response_keys_filter_path)
+        grants = tuple(self.granted_by)
+        self.result = ACLResult(True, sudo, False, self.caps, mfa, "", grants)
+        self.list_result = ACLResult(
+            True, sudo, False, self.caps, mfa, self.response_keys_filter_path, grants
+        )
 
 
 def _merge_params(
@@ -158,6 +165,18 @@ class ACLResult:
     capabilities: frozenset[str] = frozenset()
     mfa_methods: tuple[str, ...] = ()
     response_keys_filter_path: str = ""
+    # (policy name, capability bits) of every policy block behind the deciding rule.
+    granted_by: tuple[tuple[str, int], ...] = ()
+
+    def granting_policies(self, op: str) -> list[str]:
+        """The policies whose block of the deciding rule carries ``op``'s capability, in order
+        (audit's ``policy_results.granting_policies``; ``["root"]`` for a root token)."""
+        if self.is_root:
+            return ["root"]
+        need = OPERATION_BITS.get(op)
+        if need is None or not self.allowed:
+            return []
+        return list(dict.fromkeys(name for name, bits in self.granted_by if bits & need))
 
 
 DENIED = ACLResult(False)
@@ -202,9 +221,9 @@ class ACL:
                     store = self._prefix if rules.is_prefix else self._exact
                 existing = store.get(rules.path)
                 if existing is None:
-                    store[rules.path] = Permissions(rules)
+                    store[rules.path] = Permissions(rules, policy.name)
                 else:
-                    existing.merge(rules)
+                    existing.merge(rules, policy.name)
         for perms in (*self._exact.values(), *self._prefix.values(), *wildcard_perms.values()):
             perms.seal()
         self._prefix_trie = _PrefixTrie(self._prefix)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import re
 import threading
 import time
@@ -282,7 +283,7 @@ class PolicyStore:
             return None
         return policy
 
-    def list(self, prefix: str = "") -> list[str]:
+    def list(self, prefix: str = "") -> builtins.list[str]:
         """Sorted assignable policy names starting with ``prefix`` (callers append ``root``)."""
         names = []
         for key in self.storage.list_all(PREFIX):
@@ -391,7 +392,7 @@ class PolicyStore:
         self._by_names = {}
 
     # -- ACLs -------------------------------------------------------------------------------
-    def acl(self, names: tuple[str, ...] | list[str], entity: dict[str, Any] | None = None) -> ACL:
+    def acl(self, names: tuple[str, ...] | builtins.list[str], entity: dict[str, Any] | None = None) -> ACL:
         """The ACL for a token's policy names (missing policies are skipped, as in Vault).
 
         ``entity`` fills templated policies: ``{"id", "name", "metadata": {...}, "aliases":

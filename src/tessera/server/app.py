@@ -15,7 +15,6 @@ from urllib.parse import quote
 import orjson
 
 from ..core.core import Core
-from ..core.quotas import check_http as check_quota
 from ..framework import (
     CodedError,
     ErrorResponse,
@@ -47,6 +46,7 @@ from ..ui.assets import UIAssets
 from .dispatch import Dispatcher, Runner
 from .forward import forwarded_client
 from .intake import ANSWERED, ReadWatch, body_expected, read_body
+from .quota_http import check_http as check_quota
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 
 log = logging.getLogger("tessera.http")
@@ -85,7 +85,7 @@ class App:
         self.core = core
         self.max_request_size = max_request_size
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tessera-req")
-        self.gate: RunGate | None = None  # set by the threaded listener (see core/gate.py)
+        self.gate: RunGate | None = None  # set by the threaded listener (see runtime/gate.py)
         self.dispatcher: Dispatcher | None = None  # likewise (see server/dispatch.py)
         self.intake: ReadWatch | None = None  # likewise: bounds body reads (server/intake.py)
         self.runner: Runner | None = None  # likewise: serves complete requests (server/dispatch.py)

@@ -296,7 +296,7 @@ class SQLitePhysical(Physical):
 
     # -- the committer -------------------------------------------------------------------
     def _commit_loop(self) -> None:
-        wake_promptly()  # it releases held answers (core/scheduling.py)
+        wake_promptly()  # it releases held answers (runtime/scheduling.py)
         while True:
             with self._cond:
                 while not self._queue and not self._closed:

@@ -10,7 +10,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..core.lease_quotas import LeaseCountQuota
-from ..core.quotas import ROLE_RESOLVING_TYPES, QuotaManager, RateLimitQuota, sanitize_quota_path
+from ..core.quotas import QuotaManager, RateLimitQuota, sanitize_quota_path
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
 from ..framework.backend import generic_name
 
@@ -51,7 +51,7 @@ def _scope(core: Core, data: FieldData) -> tuple[str, str, str]:
                 f'Mount path "{mount_path}" is not a valid auth method and therefore unsuitable '
                 "for use with role-based quotas"
             )
-        if route.entry.type not in ROLE_RESOLVING_TYPES:
+        if route.backend.resolve_role is None:
             raise ErrorResponse(f'Mount path "{mount_path}" does not support use with role-based quotas')
     return mount_path, path_suffix, role
 

@@ -8,22 +8,21 @@ Without an identity engine tokens simply carry no entity.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..core.mounts import MountEntry
+from ..core.router import Router
 from ..framework import Auth, Request, Response
 from .entry import BATCH, TokenEntry
+from .host import TokenHost
 from .policies import remove_duplicates
 
-if TYPE_CHECKING:
-    from ..core.core import Core
-    from ..core.mounts import MountEntry
 
-
-def token_mount(core: Core) -> MountEntry | None:
+def token_mount(core: TokenHost) -> MountEntry | None:
     return core.find_mount("auth", "token/")
 
 
-def is_sudo(core: Core, req: Request) -> bool:
+def is_sudo(core: TokenHost, req: Request) -> bool:
     """Vault's SudoPrivilege on the request path: root, or a policy granting ``sudo`` there."""
     if req.is_root or req.has_sudo:
         return True
@@ -40,16 +39,21 @@ def is_sudo(core: Core, req: Request) -> bool:
     return bool(getattr(result, "allowed", False) and (result.root_privs or result.is_root))
 
 
-def _identity_backend(core: Core) -> Any:
-    route = core.router.get("identity/")
+def _identity_backend(router: Router) -> Any:
+    route = router.get("identity/")
     return None if route is None else route.backend
 
 
-def identity_policies(core: Core, entity_id: str) -> list[str]:
+def identity_policies(core: TokenHost, entity_id: str) -> list[str]:
     """Policies the entity (and its groups) add at request time; not stored in the token."""
+    return entity_policy_names(core.router, entity_id)
+
+
+def entity_policy_names(router: Router, entity_id: str) -> list[str]:
+    """``identity_policies`` given only the router the identity engine is mounted on."""
     if not entity_id:
         return []
-    backend = _identity_backend(core)
+    backend = _identity_backend(router)
     getter = getattr(backend, "entity_policies", None)
     if getter is None:
         return []
@@ -60,10 +64,10 @@ def identity_policies(core: Core, entity_id: str) -> list[str]:
 
 
 def entity_for_alias(
-    core: Core, mount: MountEntry, alias_name: str, metadata: dict[str, str] | None = None
+    core: TokenHost, mount: MountEntry, alias_name: str, metadata: dict[str, str] | None = None
 ) -> str:
     """The entity ID for an alias on ``mount``, created on first sight (Vault's CreateOrFetchEntity)."""
-    backend = _identity_backend(core)
+    backend = _identity_backend(core.router)
     maker = getattr(backend, "create_or_fetch_entity", None)
     if maker is None or not alias_name:
         return ""
@@ -78,7 +82,7 @@ def entity_for_alias(
     )
 
 
-def policy_warnings(core: Core, policies: list[str], resp: Response) -> None:
+def policy_warnings(core: TokenHost, policies: list[str], resp: Response) -> None:
     """``Policy "x" does not exist`` for every named policy the policy store does not know."""
     store = core.policy_store
     getter = getattr(store, "get", None)
@@ -95,7 +99,7 @@ def policy_warnings(core: Core, policies: list[str], resp: Response) -> None:
             resp.add_warning(f'Policy "{name}" does not exist')
 
 
-def auth_block(core: Core, entry: TokenEntry, *, ttl: int, renewable: bool, num_uses: int) -> Auth:
+def auth_block(core: TokenHost, entry: TokenEntry, *, ttl: int, renewable: bool, num_uses: int) -> Auth:
     """The ``auth`` object of create/renew/login responses for ``entry``."""
     ident = identity_policies(core, entry.entity_id)
     token_policies = list(entry.policies)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..core.mounts import MountEntry
 from ..framework import ErrorResponse, FieldData, InternalError, Request, Response
 from ..gocompat.durations import DurationError, parse_duration_second
 from ..telemetry import metrics
 from .common import auth_block, entity_for_alias, identity_policies, is_sudo, policy_warnings, token_mount
 from .entry import BATCH, SERVICE, TokenEntry
+from .host import TokenHost
 from .policies import (
     NON_ASSIGNABLE,
     contains_glob,
@@ -24,12 +26,8 @@ from .policies import (
     sanitize_policies,
 )
 from .roles import Role
-from .store import TokenStoreError
+from .store import TokenStore, TokenStoreError
 from .ttl import TTLError, calculate_ttl
-
-if TYPE_CHECKING:
-    from ..core.core import Core
-    from ..core.mounts import MountEntry
 
 _DISPLAY_SANITIZE = re.compile(r"[^a-zA-Z0-9-]")
 
@@ -47,112 +45,33 @@ def _duration(text: str) -> int:
         raise ErrorResponse(str(exc)) from None
 
 
-def count_creation(core: Core, auth_method: str, mount_point: str, entry: TokenEntry) -> None:
+def count_creation(core: TokenHost, auth_method: str, mount_point: str, entry: TokenEntry) -> None:
     """vault.token.creation, labelled as Vault's token store labels it."""
     metrics.TOKEN_CREATION.inc(
         auth_method, mount_point, metrics.ttl_bucket(entry.ttl), entry.type, "root", core.cluster_name
     )
 
 
-def mount_ttls(core: Core, mount: MountEntry | None) -> tuple[int, int]:
-    return core.mount_ttls(mount)  # type: ignore[no-any-return]
+def mount_ttls(core: TokenHost, mount: MountEntry | None) -> tuple[int, int]:
+    return core.mount_ttls(mount)
 
 
 # -- auth/token/create, create-orphan, create/:role ------------------------------------------
-def create_token(core: Core, req: Request, data: FieldData, *, orphan: bool, role: Role | None) -> Response:
+def create_token(
+    core: TokenHost, req: Request, data: FieldData, *, orphan: bool, role: Role | None
+) -> Response:
     resp = Response()
-    store = core.tokens
-    # The entry the core resolved for this request saves an HMAC and a copy. A limited-use token
-    # is looked up again: the core just spent one of its uses, and after its last one it is gone,
-    # as Vault's second lookup sees it.
-    parent = req.token_entry
-    if parent is None or parent.num_uses != 0:
-        parent = store.lookup(req.client_token) if req.client_token else None
-    if parent is None:
-        raise ErrorResponse("parent token lookup failed: no parent found")
-    if parent.type == BATCH:
-        raise ErrorResponse("batch tokens cannot create more tokens")
-    if parent.num_uses > 0:
-        raise ErrorResponse("restricted use token cannot generate child tokens")
+    parent = _creating_parent(core.tokens, req)
     sudo = is_sudo(core, req)
-
-    token_type_str: str = data.get("type")
-    if role is not None:
-        if role.token_type in ("default", "default-service"):
-            pass
-        elif role.token_type == "default-batch":
-            token_type_str = token_type_str or BATCH
-        elif role.token_type in (SERVICE, BATCH):
-            token_type_str = role.token_type
-        else:
-            raise ErrorResponse(
-                f'role being used for token creation contains invalid token type "{role.token_type}"'
-            )
-
-    token_type = SERVICE
-    renewable: bool = data.get("renewable")
-    explicit_raw: str = data.get("explicit_max_ttl")
+    token_type, renewable = _token_type(data, role)
     num_uses: int = data.get("num_uses")
-    period_raw: str = data.get("period")
-    if token_type_str in ("", SERVICE):
-        pass
-    elif token_type_str == BATCH:
-        bad = ""
-        if explicit_raw != "":
-            try:
-                if parse_duration_second(explicit_raw) != 0:
-                    bad = "explicit_max_ttl"
-            except DurationError:
-                raise ErrorResponse("'explicit_max_ttl' value could not be parsed") from None
-        elif num_uses != 0:
-            bad = "num_uses"
-        elif period_raw != "":
-            try:
-                if parse_duration_second(period_raw) != 0:
-                    bad = "period"
-            except DurationError:
-                raise ErrorResponse("'period' value could not be parsed") from None
-        if bad:
-            raise ErrorResponse(f'batch tokens cannot have "{bad}" set')
-        token_type = BATCH
-        renewable = False
-    else:
-        raise ErrorResponse("invalid 'token_type' value")
     if num_uses < 0:
         raise ErrorResponse("number of uses cannot be negative")
-
     explicit_entity = _resolve_entity_alias(core, req, data, role)
-    meta, meta_given = data.get_ok("meta")
-
-    entry = TokenEntry(
-        parent=parent.salted_id,
-        path="auth/token/" + req.path,
-        meta=dict(meta) if meta_given and meta is not None else None,
-        display_name="token",
-        num_uses=num_uses,
-        creation_time=float(int(time.time())),
-        type=token_type,
-    )
+    entry = _new_entry(req, data, parent, token_type, num_uses)
     if role is not None:
-        entry.role = role.name
-        if renewable and not role.renewable:
-            renewable = False
-        if role.token_num_uses and (entry.num_uses == 0 or role.token_num_uses < entry.num_uses):
-            entry.num_uses = role.token_num_uses
-        if role.path_suffix:
-            entry.path = f"{entry.path}/{role.path_suffix}"
-
-    display_name: str = data.get("display_name")
-    if display_name:
-        full = _DISPLAY_SANITIZE.sub("-", "token-" + display_name)
-        entry.display_name = full[:-1] if full.endswith("-") else full
-
-    custom_id: str = data.get("id")
-    if custom_id:
-        if not sudo:
-            raise ErrorResponse("root or sudo privileges required to specify token id")
-        entry.id = custom_id
-
+        renewable = _apply_role(entry, role, renewable)
+    _name_and_id(entry, data, sudo)
     entry.policies = resolve_token_policies(
         data.get("policies"),
         no_default_policy=data.get("no_default_policy"),
@@ -165,7 +84,136 @@ def create_token(core: Core, req: Request, data: FieldData, *, orphan: bool, rol
             raise ErrorResponse("root tokens may not be created without parent token being root")
         if entry.type == BATCH:
             raise ErrorResponse("batch tokens cannot be root tokens")
+    _set_parentage(entry, data, role, parent, orphan=orphan, sudo=sudo, explicit_entity=explicit_entity)
+    explicit_max, period = _merge_ttl_period(
+        data, role, entry, sudo, data.get("explicit_max_ttl"), data.get("period"), resp
+    )
+    entry.renewable = _settle_ttl(core, entry, parent, explicit_max, period, resp) and renewable
+    if entry.id:
+        resp.add_warning(CUSTOM_ID_WARNING)
+    try:
+        core.tokens.create(entry)
+    except TokenStoreError as exc:
+        raise ErrorResponse(str(exc)) from None
+    count_creation(core, "token", req.mount_point or "auth/token/", entry)
+    resp.auth = auth_block(core, entry, ttl=entry.ttl, renewable=entry.renewable, num_uses=entry.num_uses)
+    resp.auth.period = period
+    resp.auth.explicit_max_ttl = explicit_max
+    policy_warnings(core, entry.policies, resp)
+    return resp
 
+
+def _creating_parent(store: TokenStore, req: Request) -> TokenEntry:
+    """The token creating the new one, refused when it may not create tokens.
+
+    The entry the core resolved for this request saves an HMAC and a copy. A limited-use token
+    is looked up again: the core just spent one of its uses, and after its last one it is gone,
+    as Vault's second lookup sees it.
+    """
+    parent: TokenEntry | None = req.token_entry
+    if parent is None or parent.num_uses != 0:
+        parent = store.lookup(req.client_token) if req.client_token else None
+    if parent is None:
+        raise ErrorResponse("parent token lookup failed: no parent found")
+    if parent.type == BATCH:
+        raise ErrorResponse("batch tokens cannot create more tokens")
+    if parent.num_uses > 0:
+        raise ErrorResponse("restricted use token cannot generate child tokens")
+    return parent
+
+
+def _token_type(data: FieldData, role: Role | None) -> tuple[str, bool]:
+    """(service or batch, renewable as asked): the role's type, else the request's."""
+    token_type_str: str = data.get("type")
+    if role is not None:
+        if role.token_type in ("default", "default-service"):
+            pass
+        elif role.token_type == "default-batch":
+            token_type_str = token_type_str or BATCH
+        elif role.token_type in (SERVICE, BATCH):
+            token_type_str = role.token_type
+        else:
+            raise ErrorResponse(
+                f'role being used for token creation contains invalid token type "{role.token_type}"'
+            )
+    renewable: bool = data.get("renewable")
+    if token_type_str in ("", SERVICE):
+        return SERVICE, renewable
+    if token_type_str != BATCH:
+        raise ErrorResponse("invalid 'token_type' value")
+    bad = _batch_refusal(data)
+    if bad:
+        raise ErrorResponse(f'batch tokens cannot have "{bad}" set')
+    return BATCH, False
+
+
+def _batch_refusal(data: FieldData) -> str:
+    """The first field a batch token cannot have that the request sets, or ""."""
+    explicit_raw: str = data.get("explicit_max_ttl")
+    period_raw: str = data.get("period")
+    if explicit_raw != "":
+        try:
+            return "explicit_max_ttl" if parse_duration_second(explicit_raw) != 0 else ""
+        except DurationError:
+            raise ErrorResponse("'explicit_max_ttl' value could not be parsed") from None
+    if data.get("num_uses") != 0:
+        return "num_uses"
+    if period_raw != "":
+        try:
+            return "period" if parse_duration_second(period_raw) != 0 else ""
+        except DurationError:
+            raise ErrorResponse("'period' value could not be parsed") from None
+    return ""
+
+
+def _new_entry(
+    req: Request, data: FieldData, parent: TokenEntry, token_type: str, num_uses: int
+) -> TokenEntry:
+    meta, meta_given = data.get_ok("meta")
+    return TokenEntry(
+        parent=parent.salted_id,
+        path="auth/token/" + req.path,
+        meta=dict(meta) if meta_given and meta is not None else None,
+        display_name="token",
+        num_uses=num_uses,
+        creation_time=float(int(time.time())),
+        type=token_type,
+    )
+
+
+def _apply_role(entry: TokenEntry, role: Role, renewable: bool) -> bool:
+    """The role's name, use limit and path suffix on the entry; whether it stays renewable."""
+    entry.role = role.name
+    if role.token_num_uses and (entry.num_uses == 0 or role.token_num_uses < entry.num_uses):
+        entry.num_uses = role.token_num_uses
+    if role.path_suffix:
+        entry.path = f"{entry.path}/{role.path_suffix}"
+    return bool(renewable and role.renewable)
+
+
+def _name_and_id(entry: TokenEntry, data: FieldData, sudo: bool) -> None:
+    display_name: str = data.get("display_name")
+    if display_name:
+        full = _DISPLAY_SANITIZE.sub("-", "token-" + display_name)
+        entry.display_name = full[:-1] if full.endswith("-") else full
+    custom_id: str = data.get("id")
+    if custom_id:
+        if not sudo:
+            raise ErrorResponse("root or sudo privileges required to specify token id")
+        entry.id = custom_id
+
+
+def _set_parentage(
+    entry: TokenEntry,
+    data: FieldData,
+    role: Role | None,
+    parent: TokenEntry,
+    *,
+    orphan: bool,
+    sudo: bool,
+    explicit_entity: str,
+) -> None:
+    """Orphan or child, and the entity and CIDR bounds that come with it."""
     if role is not None:
         if role.orphan:
             entry.parent = ""
@@ -177,7 +225,6 @@ def create_token(core: Core, req: Request, data: FieldData, *, orphan: bool, rol
         entry.parent = ""
     elif orphan:
         entry.parent = ""
-
     if explicit_entity:
         entry.entity_id = explicit_entity
     elif entry.parent:
@@ -185,7 +232,12 @@ def create_token(core: Core, req: Request, data: FieldData, *, orphan: bool, rol
         if role is None:
             entry.bound_cidrs = list(parent.bound_cidrs)
 
-    explicit_max, period = _merge_ttl_period(data, role, entry, sudo, explicit_raw, period_raw, resp)
+
+def _settle_ttl(
+    core: TokenHost, entry: TokenEntry, parent: TokenEntry, explicit_max: int, period: int, resp: Response
+) -> bool:
+    """The entry's TTL from the mount's limits; False when the token ends up non-expiring (then
+    it cannot be renewable)."""
     default_ttl, max_ttl = mount_ttls(core, token_mount(core))
     if period > 0 or entry.ttl > 0 or "root" not in entry.policies:
         try:
@@ -206,26 +258,12 @@ def create_token(core: Core, req: Request, data: FieldData, *, orphan: bool, rol
     if entry.ttl == 0:
         if parent.creation_ttl != 0:
             raise ErrorResponse("expiring root tokens cannot create non-expiring root tokens")
-        renewable = False
         entry.bound_cidrs = []
-    entry.renewable = renewable
-
-    if entry.id:
-        resp.add_warning(CUSTOM_ID_WARNING)
-    try:
-        store.create(entry)
-    except TokenStoreError as exc:
-        raise ErrorResponse(str(exc)) from None
-    count_creation(core, "token", req.mount_point or "auth/token/", entry)
-
-    resp.auth = auth_block(core, entry, ttl=entry.ttl, renewable=renewable, num_uses=entry.num_uses)
-    resp.auth.period = period
-    resp.auth.explicit_max_ttl = explicit_max
-    policy_warnings(core, entry.policies, resp)
-    return resp
+        return False
+    return True
 
 
-def _resolve_entity_alias(core: Core, req: Request, data: FieldData, role: Role | None) -> str:
+def _resolve_entity_alias(core: TokenHost, req: Request, data: FieldData, role: Role | None) -> str:
     alias: str = data.get("entity_alias")
     if not alias:
         return ""
@@ -330,7 +368,7 @@ def login_issuer(mount_entry: MountEntry, path: str, internal_data: dict[str, An
     return path
 
 
-def issue_login_token(core: Core, req: Request, mount_entry: MountEntry, resp: Response) -> None:
+def issue_login_token(core: TokenHost, req: Request, mount_entry: MountEntry, resp: Response) -> None:
     """Create the token for a successful login and fill ``resp.auth`` (Vault's LoginCreateToken)."""
     auth = resp.auth
     assert auth is not None

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..gocompat.times import rfc3339_nano, rfc3339_seconds
 from .common import identity_policies
 from .entry import BATCH, TokenEntry
-
-if TYPE_CHECKING:
-    from ..core.core import Core
+from .host import TokenHost
 
 
 def lease_renewable(entry: TokenEntry, now: float | None = None) -> bool:
@@ -22,7 +20,7 @@ def lease_renewable(entry: TokenEntry, now: float | None = None) -> bool:
     return entry.renewable
 
 
-def lookup_data(core: Core, entry: TokenEntry, token_id: str) -> dict[str, Any]:
+def lookup_data(core: TokenHost, entry: TokenEntry, token_id: str) -> dict[str, Any]:
     now = time.time()
     data: dict[str, Any] = {
         "accessor": entry.accessor,

@@ -7,14 +7,24 @@ the same way, and the subset rules are the part of the token system most worth t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..framework import ErrorResponse
 from ..gocompat.quote import go_quote, go_quote_list
+from .entry import TokenEntry
 
-if TYPE_CHECKING:
-    from .entry import TokenEntry
-    from .roles import Role
+
+class PolicyLimits(Protocol):
+    """What a token role (tokens/roles.py ``Role``) says about the policies of its tokens."""
+
+    token_no_default_policy: bool
+    allowed_policies: list[str]
+    allowed_policies_glob: list[str]
+    disallowed_policies: list[str]
+    disallowed_policies_glob: list[str]
+
+    def has_policy_lists(self) -> bool: ...
+
 
 # Policies no token may carry (OpenBao: only response-wrapping; Vault adds control-group).
 NON_ASSIGNABLE = ("response-wrapping",)
@@ -75,7 +85,7 @@ def resolve_token_policies(
     requested: list[str],
     *,
     no_default_policy: bool,
-    role: Role | None,
+    role: PolicyLimits | None,
     parent: TokenEntry,
     is_sudo: bool,
 ) -> list[str]:

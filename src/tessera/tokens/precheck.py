@@ -7,12 +7,9 @@ parameter on auth/token/{lookup,renew,revoke,revoke-orphan} is refused as ``inva
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..framework import CodedError, Request
-
-if TYPE_CHECKING:
-    from ..core.core import Core
+from .host import TokenHost
+from .wrapping import validate_wrapping_request
 
 WRAPPING_PATHS = frozenset({"sys/wrapping/lookup", "sys/wrapping/unwrap", "sys/wrapping/rewrap"})
 TOKEN_PARAM_PATHS = frozenset(
@@ -20,10 +17,8 @@ TOKEN_PARAM_PATHS = frozenset(
 )
 
 
-def precheck_request(core: Core, req: Request, full_path: str) -> None:
+def precheck_request(core: TokenHost, req: Request, full_path: str) -> None:
     if full_path in WRAPPING_PATHS:
-        from .wrapping import validate_wrapping_request
-
         validate_wrapping_request(core, req)
     elif full_path in TOKEN_PARAM_PATHS and "token" in req.data and not isinstance(req.data["token"], str):
         raise CodedError(403, "invalid token")

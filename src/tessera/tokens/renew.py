@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from ..framework import Auth, ErrorResponse, InternalError, Operation, Request, Response, VaultError
 from .common import auth_block
 from .entry import BATCH, TokenEntry
+from .host import TokenHost
 from .roles import RoleStore
 from .ttl import TTLError, calculate_ttl
-
-if TYPE_CHECKING:
-    from ..core.core import Core
 
 log = logging.getLogger("tessera.tokens")
 
@@ -45,7 +42,7 @@ def _stored_auth(entry: TokenEntry) -> Auth:
     )
 
 
-def _backend_grant(core: Core, req: Request, entry: TokenEntry) -> Auth:
+def _backend_grant(core: TokenHost, req: Request, entry: TokenEntry) -> Auth:
     """Ask the issuing backend what the renewed grant looks like."""
     auth = _stored_auth(entry)
     if entry.path.startswith("auth/token/"):
@@ -60,7 +57,7 @@ def _backend_grant(core: Core, req: Request, entry: TokenEntry) -> Auth:
         return auth
     route = core.router.match(entry.path)
     hook = getattr(route.backend, "auth_renew", None) if route is not None else None
-    if hook is None:
+    if hook is None or route is None:
         return auth
     renew_req = Request(
         operation=Operation.RENEW,
@@ -83,12 +80,13 @@ def _backend_grant(core: Core, req: Request, entry: TokenEntry) -> Auth:
     except Exception as exc:
         log.exception("auth method renewal failed for %s", entry.path)
         raise InternalError(f"failed to renew entry: {exc}") from None
-    if resp is None or resp.auth is None:
+    renewed: Auth | None = None if resp is None else resp.auth
+    if renewed is None:
         raise ErrorResponse("lease is not renewable")
-    return resp.auth
+    return renewed
 
 
-def renew_token(core: Core, req: Request, entry: TokenEntry, increment: int) -> Response:
+def renew_token(core: TokenHost, req: Request, entry: TokenEntry, increment: int) -> Response:
     if entry.type == BATCH:
         raise ErrorResponse("batch tokens cannot be renewed")
     now = time.time()

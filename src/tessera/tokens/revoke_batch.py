@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
 
 from ..framework import ErrorResponse, Response
 from . import batch
 from .entry import is_batch_id
-
-if TYPE_CHECKING:
-    from ..core.core import Core
+from .host import TokenHost
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
-def revoke_batch_token(core: Core, token: str, token_sha256: str) -> Response | None:
+def revoke_batch_token(core: TokenHost, token: str, token_sha256: str) -> Response | None:
     if bool(token) == bool(token_sha256):
         raise ErrorResponse('exactly one of "token" or "token_sha256" is required')
     store = core.tokens

@@ -151,7 +151,23 @@ def _nonneg_duration(data: FieldData, name: str) -> tuple[int, bool]:
 
 def apply_role_update(role: Role, data: FieldData, operation: Operation, mount_max_ttl: int) -> list[str]:
     """Apply a create/update request to ``role`` in place; returns warnings (token_store.go order)."""
-    create = operation == Operation.CREATE
+    _apply_own_fields(role, data, create=operation == Operation.CREATE)
+    _apply_token_type(role, data)
+    warnings = _apply_deprecated_fields(role, data)
+    warnings += _explicit_max_ttl(role, data, mount_max_ttl)
+    value, ok = data.get_ok("token_num_uses")
+    if ok:
+        role.token_num_uses = int(value)
+    if role.token_type == "batch":
+        _check_batch(role)
+    value, ok = data.get_ok("allowed_entity_aliases")
+    if ok:
+        role.allowed_entity_aliases = remove_duplicates(value)
+    return warnings
+
+
+def _apply_own_fields(role: Role, data: FieldData, *, create: bool) -> None:
+    """orphan, renewable, path_suffix and the policy lists (on create, absent ones reset)."""
 
     def take(name: str) -> tuple[Any, bool]:
         value, ok = data.get_ok(name)
@@ -185,7 +201,9 @@ def apply_role_update(role: Role, data: FieldData, operation: Operation, mount_m
     if ok:
         role.disallowed_policies_glob = remove_duplicates(value)
 
-    # token_type is handled after the tokenutil fields, as Vault does (its checks see the old type).
+
+def _apply_token_type(role: Role, data: FieldData) -> None:
+    """The tokenutil fields, then token_type, as Vault does (its checks see the old type)."""
     new_type: str | None = None
     old_type = role.token_type
     if "token_type" in data.raw:
@@ -201,6 +219,9 @@ def apply_role_update(role: Role, data: FieldData, operation: Operation, mount_m
             raise ErrorResponse(f"invalid 'token_type' value \"{new_type}\"")
         role.token_type = new_type
 
+
+def _apply_deprecated_fields(role: Role, data: FieldData) -> list[str]:
+    """period and bound_cidrs, unless their token_* successors are given (then a warning)."""
     warnings: list[str] = []
     _, has_new = data.get_ok("token_period")
     if not has_new:
@@ -230,7 +251,12 @@ def apply_role_update(role: Role, data: FieldData, operation: Operation, mount_m
                 "Both 'token_bound_cidrs' and deprecated 'bound_cidrs' value supplied, ignoring the deprecated value"
             )
         role.bound_cidrs = []
+    return warnings
 
+
+def _explicit_max_ttl(role: Role, data: FieldData, mount_max_ttl: int) -> list[str]:
+    """explicit_max_ttl (deprecated) against token_explicit_max_ttl, and the mount's limit."""
+    warnings: list[str] = []
     final_explicit = role.token_explicit_max_ttl
     _, has_new = data.get_ok("token_explicit_max_ttl")
     if not has_new:
@@ -252,31 +278,21 @@ def apply_role_update(role: Role, data: FieldData, operation: Operation, mount_m
             f"{mount_max_ttl} seconds; until this is fixed attempting to create tokens against this role "
             "will result in an error"
         )
-
-    value, ok = data.get_ok("token_num_uses")
-    if ok:
-        role.token_num_uses = int(value)
-
-    if role.token_type == "batch":
-        if not role.orphan:
-            raise ErrorResponse(
-                "'token_type' cannot be 'batch' when role is set to generate non-orphan tokens"
-            )
-        if role.period or role.token_period:
-            raise ErrorResponse("'token_type' cannot be 'batch' when role is set to generate periodic tokens")
-        if role.renewable:
-            raise ErrorResponse(
-                "'token_type' cannot be 'batch' when role is set to generate renewable tokens"
-            )
-        if role.explicit_max_ttl or role.token_explicit_max_ttl:
-            raise ErrorResponse(
-                "'token_type' cannot be 'batch' when role is set to generate tokens with an explicit max TTL"
-            )
-
-    value, ok = data.get_ok("allowed_entity_aliases")
-    if ok:
-        role.allowed_entity_aliases = remove_duplicates(value)
     return warnings
+
+
+def _check_batch(role: Role) -> None:
+    """A batch role cannot promise what batch tokens lack."""
+    if not role.orphan:
+        raise ErrorResponse("'token_type' cannot be 'batch' when role is set to generate non-orphan tokens")
+    if role.period or role.token_period:
+        raise ErrorResponse("'token_type' cannot be 'batch' when role is set to generate periodic tokens")
+    if role.renewable:
+        raise ErrorResponse("'token_type' cannot be 'batch' when role is set to generate renewable tokens")
+    if role.explicit_max_ttl or role.token_explicit_max_ttl:
+        raise ErrorResponse(
+            "'token_type' cannot be 'batch' when role is set to generate tokens with an explicit max TTL"
+        )
 
 
 def _parse_token_fields(role: Role, data: FieldData) -> None:

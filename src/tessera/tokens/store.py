@@ -26,11 +26,11 @@ from typing import Any
 import orjson
 
 from ..core.barrier import Barrier
-from ..core.lease_quotas import token_counts, token_role
 from ..framework.errors import PermissionDenied, SealedError
 from ..storage.base import Storage, TxnOp
 from ..telemetry import metrics
 from . import batch
+from .counting import LeaseCounting, token_counts, token_role
 from .denylist import DenyList
 from .entry import (
     BATCH,
@@ -138,7 +138,7 @@ class TokenStore:
         self.issuers = Issuers(storage)
         self._loader: threading.Thread | None = None
         self._stopped = threading.Event()
-        self.lease_counter: Any = None  # core/lease_quotas.LeaseCounter, on the active process
+        self.lease_counter: LeaseCounting | None = None  # the lease-count quotas, on the active process
 
     # -- lifecycle -------------------------------------------------------------------
     def setup(self, *, expiry: bool = True, background: bool = True) -> None:
@@ -376,10 +376,10 @@ class TokenStore:
             if self.batch_refusal(entry, tag) is not None:
                 return None
             return entry
-        entry = self.lookup_salted(self.salted(token_id), allow_expired=allow_expired, tainted=tainted)
-        if entry is not None:
-            entry.id = token_id
-        return entry
+        found = self.lookup_salted(self.salted(token_id), allow_expired=allow_expired, tainted=tainted)
+        if found is not None:
+            found.id = token_id
+        return found
 
     def batch_refusal(self, entry: TokenEntry, tag: bytes) -> str | None:
         """Why a batch token that decrypts is refused all the same, or None."""

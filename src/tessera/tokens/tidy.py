@@ -12,17 +12,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import orjson
 
 from ..storage.base import Storage, StorageView, TxnOp
 from ..storage.keyset import KeySet
 from .entry import TokenEntry
-
-if TYPE_CHECKING:
-    from ..core.core import Core
-    from .store import TokenStore
+from .host import TokenHost
+from .store import TokenStore
 
 log = logging.getLogger("tessera.tokens.tidy")
 
@@ -45,7 +42,7 @@ class TidyReport:
     cubbyholes_removed: int = 0
 
 
-def start_tidy(core: Core) -> bool:
+def start_tidy(core: TokenHost) -> bool:
     """Run tidy in the background; False when one is already running."""
     if not _tidy_lock.acquire(blocking=False):
         return False
@@ -91,7 +88,7 @@ class _Deleter:
             self.ops = []
 
 
-def tidy(core: Core) -> TidyReport:
+def tidy(core: TokenHost) -> TidyReport:
     """Token entries are read once, a page per query; the indexes are checked against what that
     read saw, and only an entry that looks dangling costs a lookup of its own."""
     store = core.tokens

@@ -9,7 +9,7 @@ Cubbyhole layout (shared with the cubbyhole engine): ``<cubbyhole_id>/<path>`` â
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -28,9 +28,7 @@ from ..gocompat.times import rfc3339_nano
 from ..storage.base import StorageView
 from .batch import MalformedBatchToken
 from .entry import TokenEntry
-
-if TYPE_CHECKING:
-    from ..core.core import Core
+from .host import TokenHost
 
 WRAPPING_POLICY = "response-wrapping"
 INVALID_WRAPPING_TOKEN = "wrapping token is not valid or does not exist"
@@ -42,18 +40,18 @@ def is_wrapping_token(entry: TokenEntry) -> bool:
     return entry.policies == [WRAPPING_POLICY]
 
 
-def _cubbyhole(core: Core) -> StorageView:
+def _cubbyhole(core: TokenHost) -> StorageView:
     for mount in core.mounts:
         if mount.type == "cubbyhole":
             return StorageView(core.barrier, mount.storage_prefix)
     raise InternalError("no cubby mount entry")
 
 
-def cubby_put(core: Core, entry: TokenEntry, key: str, data: dict[str, Any]) -> None:
+def cubby_put(core: TokenHost, entry: TokenEntry, key: str, data: dict[str, Any]) -> None:
     _cubbyhole(core).put(f"{entry.cubbyhole_id}/{key}", orjson.dumps(data))
 
 
-def cubby_get(core: Core, entry: TokenEntry, key: str) -> dict[str, Any] | None:
+def cubby_get(core: TokenHost, entry: TokenEntry, key: str) -> dict[str, Any] | None:
     doc = _cubbyhole(core).get_json(f"{entry.cubbyhole_id}/{key}")
     return doc if isinstance(doc, dict) else None
 
@@ -66,7 +64,7 @@ def _response_json(req: Request, resp: Response) -> str:
     return orjson.dumps(body).decode()
 
 
-def wrap_response(core: Core, req: Request, resp: Response) -> Response:
+def wrap_response(core: TokenHost, req: Request, resp: Response) -> Response:
     """Store ``resp`` in a new wrapping token's cubbyhole and answer with its wrap_info only."""
     ttl = 0
     creation_path = ""
@@ -140,7 +138,7 @@ def wrap_response(core: Core, req: Request, resp: Response) -> Response:
 
 
 # -- the sys/wrapping/* side -------------------------------------------------------------------
-def validate_wrapping_request(core: Core, req: Request) -> None:
+def validate_wrapping_request(core: TokenHost, req: Request) -> None:
     """Vault's validateWrappingToken, run before the token check on lookup/unwrap/rewrap."""
     third_party = req.data.get("token") is not None
     if third_party:
@@ -161,7 +159,7 @@ def validate_wrapping_request(core: Core, req: Request) -> None:
         raise ErrorResponse(INVALID_WRAPPING_TOKEN)
 
 
-def _target(core: Core, req: Request, token_field: str) -> tuple[TokenEntry, bool]:
+def _target(core: TokenHost, req: Request, token_field: str) -> tuple[TokenEntry, bool]:
     token = token_field or req.client_token
     third_party = bool(token_field)
     try:
@@ -176,7 +174,7 @@ def _target(core: Core, req: Request, token_field: str) -> tuple[TokenEntry, boo
     return entry, third_party
 
 
-def _consume(core: Core, entry: TokenEntry) -> None:
+def _consume(core: TokenHost, entry: TokenEntry) -> None:
     """A third party unwrapping spends the wrapping token's only use (exactly one caller wins)."""
     try:
         won = core.tokens.use(entry)
@@ -186,14 +184,14 @@ def _consume(core: Core, entry: TokenEntry) -> None:
         raise ErrorResponse(INVALID_WRAPPING_TOKEN)
 
 
-def _read_wrapinfo(core: Core, entry: TokenEntry) -> dict[str, Any]:
+def _read_wrapinfo(core: TokenHost, entry: TokenEntry) -> dict[str, Any]:
     info = cubby_get(core, entry, "wrapinfo")
     if info is None:
         raise ErrorResponse("no information found; wrapping token may be from a previous OpenBao version")
     return info
 
 
-def unwrap(core: Core, req: Request, token_field: str) -> Response | None:
+def unwrap(core: TokenHost, req: Request, token_field: str) -> Response | None:
     entry, third_party = _target(core, req, token_field)
     if third_party:
         _consume(core, entry)
@@ -212,7 +210,7 @@ def unwrap(core: Core, req: Request, token_field: str) -> Response | None:
     return Response(raw_body=orjson.loads(response), status=200)
 
 
-def lookup(core: Core, req: Request, token_field: str) -> Response | None:
+def lookup(core: TokenHost, req: Request, token_field: str) -> Response | None:
     token = token_field or req.client_token
     if not token:
         raise ErrorResponse('missing "token" value in input')
@@ -228,7 +226,7 @@ def lookup(core: Core, req: Request, token_field: str) -> Response | None:
     return Response(data=data)
 
 
-def rewrap(core: Core, req: Request, token_field: str) -> Response | None:
+def rewrap(core: TokenHost, req: Request, token_field: str) -> Response | None:
     entry, third_party = _target(core, req, token_field)
     if third_party:
         _consume(core, entry)

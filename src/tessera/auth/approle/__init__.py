@@ -55,6 +55,14 @@ def login_alias(req: Request) -> str | None:
     return str(req.data.get("role_id") or "").strip() or None
 
 
+def resolve_role(req: Request) -> str:
+    """The role a login names through its role_id, for role-based quotas ("" when none)."""
+    role_id = req.data.get("role_id")
+    if not isinstance(role_id, str) or not role_id.strip() or req.storage is None:
+        return ""
+    return AppRoleStore().role_id_entry(req.storage, role_id.strip()) or ""
+
+
 def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
     app = AppRole(core, entry)
     login, handler = login_paths(app)
@@ -67,4 +75,5 @@ def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
         renew_hook=handler.renew,
         invalidate=AuthBackend.keeps_nothing,
         login_alias=login_alias,
+        resolve_role=resolve_role,
     )

@@ -1,0 +1,147 @@
+"""The secrets and auth mount tables: loaded at unseal, persisted on every change, each entry
+routed to the backend its registry factory builds.
+
+What a mount change means elsewhere (its leases and tokens revoked, its quotas moved) is the
+Core's to orchestrate; this module only keeps the tables, the routes and the mounts' storage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import orjson
+
+from ..framework import Backend
+from ..storage.base import StorageView, TxnOp
+from . import registry
+from .barrier import Barrier
+from .mounts import AUTH_TABLE, SECRETS_TABLE, MountConfig, MountEntry
+from .router import Route, Router
+
+log = logging.getLogger("tessera.core")
+
+# Builds one mount's backend (the registry's factory, bound to the running core), or None
+# when no backend of that type exists.
+BackendBuilder = Callable[[MountEntry], Backend | None]
+
+
+def default_mounts() -> tuple[list[MountEntry], list[MountEntry]]:
+    """The tables of a new server: cubbyhole, identity and sys; the token auth method."""
+    secrets = [
+        MountEntry.new(
+            "secret",
+            "cubbyhole/",
+            "cubbyhole",
+            description="per-token private secret storage",
+            local=True,
+        ),
+        MountEntry.new(
+            "secret",
+            "identity/",
+            "identity",
+            description="identity store",
+            config=MountConfig(passthrough_request_headers=["Authorization"]),
+        ),
+        MountEntry.new(
+            "secret",
+            "sys/",
+            "system",
+            description="system endpoints used for control, policy and debugging",
+            seal_wrap=True,
+            config=MountConfig(passthrough_request_headers=["Accept"]),
+        ),
+    ]
+    auth = [MountEntry.new("auth", "token/", "token", description="token based credentials")]
+    return secrets, auth
+
+
+class MountTable:
+    """Both mount tables of one core and the routes built from them."""
+
+    def __init__(self, barrier: Barrier, router: Router, build: BackendBuilder) -> None:
+        self.barrier = barrier
+        self.router = router
+        self.build = build
+        self.mounts: list[MountEntry] = []
+        self.auth_mounts: list[MountEntry] = []
+
+    def table(self, name: str) -> list[MountEntry]:
+        return self.auth_mounts if name == "auth" else self.mounts
+
+    def load(self) -> None:
+        """Read both tables (or lay down the defaults) and route every entry."""
+        secrets_doc = self.barrier.get_json(SECRETS_TABLE)
+        auth_doc = self.barrier.get_json(AUTH_TABLE)
+        if secrets_doc is None or auth_doc is None:
+            self.mounts, self.auth_mounts = default_mounts()
+            self.persist()
+        else:
+            self.mounts = [MountEntry.from_json(d) for d in secrets_doc]
+            self.auth_mounts = [MountEntry.from_json(d) for d in auth_doc]
+        self.router.clear()
+        for entry in self.mounts + self.auth_mounts:
+            self.activate(entry)
+
+    def persist(self) -> None:
+        self.barrier.transaction(
+            [
+                TxnOp(SECRETS_TABLE, orjson.dumps([m.to_json() for m in self.mounts])),
+                TxnOp(AUTH_TABLE, orjson.dumps([m.to_json() for m in self.auth_mounts])),
+            ]
+        )
+
+    def activate(self, entry: MountEntry) -> None:
+        backend = self.build(entry)
+        if backend is None:
+            log.error("no backend for mount %s of type %s; it stays unavailable", entry.path, entry.type)
+            return
+        self.router.mount(Route(entry, backend, StorageView(self.barrier, entry.storage_prefix)))
+
+    @staticmethod
+    def backend_exists(table: str, mtype: str) -> bool:
+        return registry.lookup(table, mtype) is not None
+
+    def add(self, entry: MountEntry) -> None:
+        """Add a mount and persist the table (the caller has validated it)."""
+        table = self.table(entry.table)
+        table.append(entry)
+        try:
+            self.persist()
+        except Exception:
+            table.remove(entry)
+            raise
+        self.activate(entry)
+
+    def remove(self, entry: MountEntry) -> None:
+        """Drop a mount from its table, its route and its storage."""
+        self.table(entry.table).remove(entry)
+        self.persist()
+        self.retire(entry.route_prefix)
+        StorageView(self.barrier, entry.storage_prefix).delete_prefix("")
+
+    def move(self, entry: MountEntry, new_path: str) -> None:
+        self.retire(entry.route_prefix)
+        entry.path = new_path
+        self.persist()
+        self.activate(entry)
+
+    def update(self, entry: MountEntry) -> None:
+        """Persist a tuned entry and rebuild its backend (options may change behaviour)."""
+        self.persist()
+        self.retire(entry.route_prefix)
+        self.activate(entry)
+
+    def retire(self, prefix: str) -> None:
+        """Unroute a backend and let it close its connections and threads before a new one takes over."""
+        route = self.router.get(prefix)
+        if route is not None and route.backend.cleanup is not None:
+            route.backend.cleanup()
+        self.router.unmount(prefix)
+
+    def find(self, table: str, path: str) -> MountEntry | None:
+        path = path if path.endswith("/") else path + "/"
+        for entry in self.table(table):
+            if entry.path == path:
+                return entry
+        return None

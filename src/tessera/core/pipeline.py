@@ -1,0 +1,200 @@
+"""The one request pipeline every logical request takes, as a short sequence of typed stages.
+
+route → (token prechecks) → resolve the caller → count a use → create-vs-update → ACL → audit the
+request → the backend (with user lockout around logins) → issue tokens for logins → leases →
+response wrapping → revoke a token whose last use this was.
+
+It is built at unseal from the parts it needs, handed over as typed objects; nothing here reaches
+back through the Core. The token functions it calls (prechecks, login tokens, wrapping) are given
+the running core as a ``TokenHost``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from time import perf_counter
+
+from ..audit.broker import AuditBroker
+from ..audit.trail import Trail
+from ..framework import (
+    Backend,
+    CodedError,
+    InvalidCredentials,
+    Operation,
+    PermissionDenied,
+    Request,
+    Response,
+)
+from ..leases.manager import ExpirationManager
+from ..policy.acl import ACLResult
+from ..policy.store import PolicyStore
+from ..telemetry import metrics
+from ..tokens.caller import resolve_caller
+from ..tokens.entry import TokenEntry
+from ..tokens.host import TokenHost
+from ..tokens.issue import issue_login_token
+from ..tokens.precheck import precheck_request
+from ..tokens.store import TokenStore
+from ..tokens.wrapping import wrap_response
+from .access import acl_for
+from .lockout import UserLockout
+from .matching import path_matches
+from .router import Route, Router
+
+log = logging.getLogger("tessera.core")
+
+_PRECHECKED = ("sys/wrapping/", "auth/token/")
+
+
+@dataclass(slots=True)
+class Pipeline:
+    """The stages of request handling and the parts each one uses."""
+
+    router: Router
+    tokens: TokenStore
+    policies: PolicyStore
+    leases: ExpirationManager
+    audit: AuditBroker | None
+    lockout: UserLockout
+    host: TokenHost  # for the token functions: prechecks, login tokens, wrapping
+
+    def handle(self, req: Request) -> Response | None:
+        """One request, audited when any audit device is enabled."""
+        trail = self.audit.trail(req) if self.audit is not None else None
+        if trail is None:
+            return self.run(req, None)
+        # Audited: the request is recorded before its backend runs (see run), and the answer or
+        # the error after; a device failure turns either into a 500.
+        try:
+            resp = self.run(req, trail)
+        except Exception as exc:
+            trail.failed(exc)
+            raise
+        return trail.respond(resp)
+
+    def run(self, req: Request, trail: Trail | None) -> Response | None:
+        full_path = req.path
+        req.full_path = full_path
+        route = self.router.match(full_path)
+        if route is None:
+            self.refuse_unrouted(req, full_path)
+            raise CodedError(404, f'no handler for route "{full_path}". route entry not found.')
+        prefix = route.entry.route_prefix
+        rel = full_path[len(prefix) :] if full_path.startswith(prefix) else ""
+        unauth = path_matches(route.backend.unauthenticated_paths, rel)
+        if full_path.startswith(_PRECHECKED):
+            # Token checks Vault makes before the caller's token (e.g. the wrapping token's).
+            precheck_request(self.host, req, full_path)
+        entry = resolve_caller(self.tokens, req.client_token, req.remote_addr)
+        if trail is not None:
+            trail.token(entry)  # before a use is counted: the line shows the uses left
+        last_use = False
+        if not unauth:
+            if entry is None:
+                raise PermissionDenied()
+            last_use = self.tokens.use(entry)
+        _enter_mount(req, route, rel, entry, unauth)
+        try:
+            return self.serve(req, route, entry, trail, last_use)
+        finally:
+            if last_use and entry is not None:
+                self.spend_last_use(entry)
+
+    def serve(
+        self, req: Request, route: Route, entry: TokenEntry | None, trail: Trail | None, last_use: bool
+    ) -> Response | None:
+        """The routed request: authorised, recorded, handled and its answer completed."""
+        backend = route.backend
+        if req.operation == Operation.UPDATE:
+            has_check, exists = backend.existence(req)
+            if has_check and not exists:
+                req.operation = Operation.CREATE
+        granted = None
+        if entry is not None and not req.unauthenticated and req.operation != Operation.HELP:
+            granted = self.authorize(req, entry, route)
+        if trail is not None:
+            trail.log_request(granted)  # fail closed: unrecorded requests never reach the backend
+        routed = perf_counter()
+        try:
+            resp = self.login(req, route, backend) if req.unauthenticated else backend.handle_request(req)
+        finally:
+            metrics.route_timer(req.operation, route.entry.route_prefix).since(routed)
+        if resp is None:
+            return None
+        return self.complete(req, resp, route, entry, last_use)
+
+    def authorize(self, req: Request, entry: TokenEntry, route: Route) -> ACLResult:
+        """The ACL check on the full path (with sudo for the backend's root paths)."""
+        needs_sudo = path_matches(route.backend.root_paths, req.path)
+        acl = acl_for(self.policies, self.router, entry)
+        result = acl.allow_operation(req.operation.value, req.full_path, req.data, req.wrap_ttl, needs_sudo)
+        if not result.allowed:
+            raise PermissionDenied(acl=True)
+        req.is_root = bool(result.is_root)
+        req.has_sudo = bool(result.root_privs or result.is_root)
+        return result
+
+    def login(self, req: Request, route: Route, backend: Backend) -> Response | None:
+        """An unauthenticated request, with user lockout around it when it is a login."""
+        look_ahead = backend.login_alias
+        alias = look_ahead(req) if look_ahead is not None else None
+        settings = self.lockout.settings(route.entry) if alias else None
+        if settings is None or alias is None:
+            return backend.handle_request(req)
+        counted = self.lockout.check(route.entry, alias, settings)
+        try:
+            resp = backend.handle_request(req)
+        except InvalidCredentials:
+            self.lockout.failed(route.entry, alias, settings)
+            raise
+        if counted and resp is not None and resp.auth is not None:
+            self.lockout.succeeded(route.entry, alias)  # only then a write (a worker hands it over)
+        return resp
+
+    def complete(
+        self, req: Request, resp: Response, route: Route, entry: TokenEntry | None, last_use: bool
+    ) -> Response:
+        """A login's token, a secret's lease, and wrapping when asked for."""
+        if resp.auth is not None and not resp.auth.client_token and route.backend.kind == "credential":
+            issue_login_token(self.host, req, route.entry, resp)
+        if resp.secret is not None and not resp.secret.lease_id:
+            self.leases.register(req, resp, route.entry, entry, last_use)
+        if req.wrap_ttl or (resp.wrap_info is not None and not resp.wrap_info.token):
+            # X-Vault-Wrap-TTL, or a handler asking to be wrapped (sys/wrapping/rewrap).
+            return wrap_response(self.host, req, resp)
+        return resp
+
+    def spend_last_use(self, entry: TokenEntry) -> None:
+        try:
+            self.tokens.revoke_tree(entry)
+        except Exception:
+            log.exception("revoking a used-up token failed")
+
+    def refuse_unrouted(self, req: Request, full_path: str) -> None:
+        """Vault checks the token (and spends a use) before routing: only a caller allowed there learns of the 404.
+
+        No token or a bad one is 403 ``permission denied``, a token whose policies do not reach the
+        path the ACL's 403 (e.g. ``bao login -method=userpass`` with no such mount).
+        """
+        entry = resolve_caller(self.tokens, req.client_token, req.remote_addr)
+        if entry is None:
+            raise PermissionDenied()
+        acl = acl_for(self.policies, self.router, entry)
+        result = acl.allow_operation(req.operation.value, full_path, req.data, req.wrap_ttl, False)
+        if not result.allowed:
+            raise PermissionDenied(acl=True)
+        if self.tokens.use(entry):
+            self.tokens.revoke_tree(entry)
+
+
+def _enter_mount(req: Request, route: Route, rel: str, entry: TokenEntry | None, unauth: bool) -> None:
+    """The request as its backend sees it: relative to the mount, with the mount's storage."""
+    req.path = rel
+    req.mount_point = route.entry.route_prefix
+    req.mount_type = route.entry.type
+    req.mount_accessor = route.entry.accessor
+    req.mount_uuid = route.entry.uuid
+    req.storage = route.storage
+    req.token_entry = entry
+    req.unauthenticated = unauth
