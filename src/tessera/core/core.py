@@ -129,9 +129,6 @@ class Core:
         self.expiry_backlog = Backlog()  # as last measured by the ticker (sys/metrics)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
-        # In a worker process (core/standby.py), which reads the active process's storage:
-        self.standby_backends: dict[str, Any] = {}  # storage prefix -> backend, for invalidation
-        self.standby_forward_all = False  # audit devices or quotas: only the active process serves
         # Called after an unseal and after a seal (the active process tells its workers).
         self.unseal_hooks: list[Any] = []
         self.seal_hooks: list[Any] = []
@@ -205,7 +202,6 @@ class Core:
         self.lease_counter = None
         self.policy_store = None
         self.lease_manager = None
-        self.standby_backends = {}
 
     def shutdown(self) -> None:
         self._stop_ticker()
