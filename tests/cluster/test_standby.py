@@ -53,7 +53,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     worker = Core(reader, CoreConfig(storage_type="sqlite"))
     feed = SQLiteChangeFeed(SharedState(str(tmp_path / "shm"), create=False), reader, slot=0)
     standby = Standby(worker, feed, Forwarded())
-    standby.offer_keyring(1, active.barrier.keyring().serialize())
+    standby.follower.offer_keyring(1, active.barrier.keyring().serialize())
     shared.publish_epoch(1)
     try:
         yield Pair(active, worker, standby, shared)
@@ -116,7 +116,7 @@ def test_a_request_never_sees_a_half_rebuilt_state(pair: Pair) -> None:
     deadline = time.monotonic() + 1.5
     rebuilds = 0
     while time.monotonic() < deadline:
-        standby.reload()
+        standby.follower.reload()
         rebuilds += 1
     stop.set()
     for thread in threads:
@@ -132,7 +132,7 @@ def test_a_request_to_a_mount_that_keeps_state_runs_alone(pair: Pair) -> None:
     pair.active.mount(MountEntry.new("secret", "kv/", "kv"))
     pair.active.physical.wait_durable()  # type: ignore[attr-defined]
     assert pair.standby.ready("GET", "/v1/transit/keys")
-    lock = pair.standby.lock
+    lock = pair.standby.follower.lock
     seen: dict[str, bool] = {}
 
     def request(proto: Any, method: str, path: str, *rest: Any) -> int:

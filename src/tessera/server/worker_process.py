@@ -47,7 +47,10 @@ def main() -> int:
     forwarder = HTTPForwarder(hello["internal"], hello["secret"], (BASE_HEADERS_STR, error_body([NO_ACTIVE])))
     standby = Standby(core, feed, forwarder)
     pipe = threading.Thread(
-        target=follow_keyrings, args=(standby.offer_keyring,), name="tessera-worker-pipe", daemon=True
+        target=follow_keyrings,
+        args=(standby.follower.offer_keyring,),
+        name="tessera-worker-pipe",
+        daemon=True,
     )
     pipe.start()
 
