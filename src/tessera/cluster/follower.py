@@ -63,12 +63,9 @@ class Follower:
         """Whether this worker holds the state of the active process's newest commit (catching
         up first if it can); False while the active process is sealed or the keyring awaited."""
         seq, epoch = self.feed.position()  # two words read from a mapping: the usual answer
-        if not epoch:
-            if self.epoch:  # sealed: drop the keys before anything is served from them
-                with self.lock.exclusive:
-                    self._sync()
-            return False
-        return (epoch == self.epoch and seq == self.seen) or self._synced()
+        if epoch == self.epoch and (seq == self.seen or not epoch):
+            return bool(epoch)
+        return self._synced()  # a seal drops the keys there before anything is served from them
 
     def _synced(self) -> bool:
         """Caught up, alone (no request runs meanwhile); False while this worker cannot serve."""

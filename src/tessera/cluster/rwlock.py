@@ -16,6 +16,8 @@ them (as one plain lock did) cost a quarter of a worker's throughput. So:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from threading import get_ident
 from types import TracebackType
 
 
@@ -23,51 +25,59 @@ class ReadWriteLock:
     """Shared by requests, exclusive for a rebuild; writers preferred (see the module)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self._readers = 0  # threads holding it shared (each counted once)
         self._writer = 0  # the exclusive holder's thread ident, 0 if none
         self._writer_depth = 0
         self._writers_waiting = 0
-        self._mine = threading.local()  # this thread's shared depth, and whether it was counted
-        self.shared = _Shared(self)
-        self.exclusive = _Exclusive(self)
+        # Thread ident -> its shared depth: positive when counted in ``_readers``, negative when
+        # taken inside its own exclusive hold (not counted). Each thread touches only its own key.
+        self._held: dict[int, int] = {}
+        self.shared = _Hold(self.acquire_shared, self.release_shared)
+        self.exclusive = _Hold(self.acquire_exclusive, self.release_exclusive)
 
     def acquire_shared(self) -> None:
-        mine = self._mine
-        depth: int = getattr(mine, "depth", 0)
+        me = get_ident()
+        held = self._held
+        depth = held.get(me, 0)
         if depth:
-            mine.depth = depth + 1
+            held[me] = depth + 1 if depth > 0 else depth - 1
             return
-        if self._writer == threading.get_ident():
-            mine.depth, mine.counted = 1, False  # inside its own exclusive hold
+        if self._writer == me:
+            held[me] = -1  # inside its own exclusive hold
             return
-        with self._cond:
+        with self._mutex:
             while self._writer or self._writers_waiting:
                 self._cond.wait()
             self._readers += 1
-        mine.depth, mine.counted = 1, True
+        held[me] = 1
 
     def release_shared(self) -> None:
-        mine = self._mine
-        depth: int = getattr(mine, "depth", 0)
-        if not depth:
+        me = get_ident()
+        held = self._held
+        depth = held.get(me, 0)
+        if depth == 1:
+            del held[me]
+            with self._mutex:
+                self._readers -= 1
+                if not self._readers and self._writers_waiting:
+                    self._cond.notify_all()
+        elif depth == -1:
+            del held[me]
+        elif depth:
+            held[me] = depth - 1 if depth > 0 else depth + 1
+        else:
             raise RuntimeError("release of a shared hold this thread does not have")
-        mine.depth = depth - 1
-        if depth > 1 or not mine.counted:
-            return
-        with self._cond:
-            self._readers -= 1
-            if not self._readers and self._writers_waiting:
-                self._cond.notify_all()
 
     def acquire_exclusive(self) -> None:
-        me = threading.get_ident()
+        me = get_ident()
         if self._writer == me:
             self._writer_depth += 1
             return
-        if getattr(self._mine, "depth", 0):
+        if self._held.get(me, 0):
             raise RuntimeError("a shared hold cannot become exclusive: it would wait for itself")
-        with self._cond:
+        with self._mutex:
             self._writers_waiting += 1
             try:
                 while self._writer or self._readers:
@@ -77,45 +87,30 @@ class ReadWriteLock:
             self._writer, self._writer_depth = me, 1
 
     def release_exclusive(self) -> None:
-        if self._writer != threading.get_ident():
+        if self._writer != get_ident():
             raise RuntimeError("release of an exclusive hold this thread does not have")
         self._writer_depth -= 1
         if self._writer_depth:
             return
-        with self._cond:
+        with self._mutex:
             self._writer = 0
             self._cond.notify_all()
 
 
-class _Shared:
-    """``with lock.shared:`` (an object, not a generator: this runs on every request)."""
+class _Hold:
+    """``with lock.shared:`` / ``with lock.exclusive:``: an object with bound methods, not a
+    generator, since this runs on every request."""
 
-    __slots__ = ("_lock",)
+    __slots__ = ("_acquire", "_release")
 
-    def __init__(self, lock: ReadWriteLock) -> None:
-        self._lock = lock
+    def __init__(self, acquire: Callable[[], None], release: Callable[[], None]) -> None:
+        self._acquire = acquire
+        self._release = release
 
     def __enter__(self) -> None:
-        self._lock.acquire_shared()
+        self._acquire()
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._lock.release_shared()
-
-
-class _Exclusive:
-    """``with lock.exclusive:``."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self, lock: ReadWriteLock) -> None:
-        self._lock = lock
-
-    def __enter__(self) -> None:
-        self._lock.acquire_exclusive()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._lock.release_exclusive()
+        self._release()
