@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tessera.cluster.feed import SQLiteChangeFeed
+from tessera.cluster.interfaces import HandedOver
 from tessera.cluster.shared_state import SharedState
 from tessera.cluster.standby import Standby
 from tessera.core import registry
@@ -28,8 +29,8 @@ class Forwarded:
 
     requests: list[tuple[str, str]] = field(default_factory=list)
 
-    def forward(self, proto: Any, method: str, raw_path: str, *rest: Any) -> None:
-        self.requests.append((method, raw_path))
+    def forward(self, request: HandedOver) -> None:
+        self.requests.append((request.method, request.raw_path))
 
 
 @dataclass
@@ -147,3 +148,9 @@ def test_a_request_to_a_mount_that_keeps_state_runs_alone(pair: Pair) -> None:
         "/v1/auth/token/create": False,
         "/v1/nowhere": True,
     }
+
+
+def test_a_request_is_handed_over_whole(pair: Pair) -> None:
+    request = (None, "POST", "/v1/sys/mounts/x", b"a=1", {"x-vault-token": "t"}, b"{}", "10.0.0.1", True)
+    assert pair.standby.forward(request) == 0
+    assert pair.standby.forwarder.requests == [("POST", "/v1/sys/mounts/x")]  # type: ignore[attr-defined]

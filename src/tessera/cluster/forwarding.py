@@ -9,8 +9,8 @@ back through the :class:`~.relay.Relay`.
 from __future__ import annotations
 
 import hmac
-from typing import Any
 
+from .interfaces import HandedOver
 from .relay import Relay
 
 FORWARD_HEADER = "x-tessera-forward"
@@ -45,32 +45,24 @@ class HTTPForwarder:
         self.secret = secret
         self.relay = Relay(self.address, unreachable)
 
-    def forward(
-        self,
-        proto: Any,
-        method: str,
-        raw_path: str,
-        query_string: bytes,
-        headers: dict[str, str],
-        body: bytes | None,
-        remote_addr: str,
-        tls: bool,
-    ) -> None:
+    def forward(self, request: HandedOver) -> None:
         """Send the request to the active process; its answer goes out from the relay thread."""
-        target = raw_path + ("?" + query_string.decode("latin-1") if query_string else "")
+        method, body, tls = request.method, request.body, request.tls
+        query = request.query_string.decode("latin-1")
+        target = request.raw_path + ("?" + query if query else "")
         lines = [f"{method} {target} HTTP/1.1", f"host: {self.address[0]}:{self.address[1]}"]
-        lines += [f"{k}: {v}" for k, v in headers.items() if k not in _HOP]
+        lines += [f"{k}: {v}" for k, v in request.headers.items() if k not in _HOP]
         lines += [
             f"{FORWARD_HEADER}: {self.secret}",
-            f"{CLIENT_HEADER}: {remote_addr}",
+            f"{CLIENT_HEADER}: {request.remote_addr}",
             f"{TLS_HEADER}: {'1' if tls else '0'}",
             f"content-length: {len(body or b'')}",
         ]
         certificates = getattr(tls, "peer_certificates", None)  # server/peer.py's PeerTLS
         if certificates:  # for the cert auth method
             lines.append(f"{PEER_CERTS_HEADER}: {tls.header_value()}")  # type: ignore[attr-defined]
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
-        self.relay.send(proto, request, method == "HEAD")
+        wire = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        self.relay.send(request.proto, wire, method == "HEAD")
 
 
 def read_forwarded(headers: dict[str, str], secret: str) -> tuple[str, bool, str | None] | None:

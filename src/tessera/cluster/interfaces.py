@@ -11,7 +11,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+
+class HandedOver(NamedTuple):
+    """A request as the HTTP layer holds it when it hands one over (``App._route``'s arguments)."""
+
+    proto: Any  # the listener's protocol object: ``response_bytes(status, headers, body)``
+    method: str
+    raw_path: str
+    query_string: bytes
+    headers: dict[str, str]
+    body: bytes | None
+    remote_addr: str
+    tls: bool  # or server/peer.py's PeerTLS, true, with the client's certificates
 
 
 class NodeRole(Protocol):
@@ -29,18 +42,9 @@ class NodeRole(Protocol):
     def served(self, method: str, path: str) -> None:
         """The request was served here without writing."""
 
-    def forward(
-        self,
-        proto: Any,
-        method: str,
-        raw_path: str,
-        query_string: bytes,
-        headers: dict[str, str],
-        body: bytes | None,
-        remote_addr: str,
-        tls: bool,
-    ) -> int:
-        """Hand the request to the active node; its answer reaches ``proto`` later."""
+    def forward(self, request: Sequence[Any]) -> int:
+        """Hand the request (a :class:`HandedOver`'s fields) to the active node; its answer
+        reaches the client later."""
 
 
 class ChangeFeed(Protocol):
@@ -59,15 +63,5 @@ class ChangeFeed(Protocol):
 class Forwarder(Protocol):
     """A standby's way to the active node."""
 
-    def forward(
-        self,
-        proto: Any,
-        method: str,
-        raw_path: str,
-        query_string: bytes,
-        headers: dict[str, str],
-        body: bytes | None,
-        remote_addr: str,
-        tls: bool,
-    ) -> None:
-        """Send the request on; the answer goes to ``proto.response_bytes`` when it arrives."""
+    def forward(self, request: HandedOver) -> None:
+        """Send the request on; the answer goes to ``request.proto`` when it arrives."""

@@ -29,7 +29,7 @@ from typing import Any
 from ..core.core import Core
 from ..framework.backend import Backend
 from .follower import Follower
-from .interfaces import ChangeFeed, Forwarder
+from .interfaces import ChangeFeed, Forwarder, HandedOver
 
 PROBE_EVERY = 64  # requests of a writing route per local try, doubling up to PROBE_MAX
 PROBE_MAX = 256
@@ -100,17 +100,7 @@ class Standby:
         """Served here without writing: a route probed after it wrote is served here again."""
         self._writers.pop((method, path), None)
 
-    def forward(
-        self,
-        proto: Any,
-        method: str,
-        raw_path: str,
-        query_string: bytes,
-        headers: dict[str, str],
-        body: bytes | None,
-        remote_addr: str,
-        tls: bool,
-    ) -> int:
+    def forward(self, request: Sequence[Any]) -> int:
         """Hand the request over; its answer goes out when the active process sends it."""
-        self.forwarder.forward(proto, method, raw_path, query_string, headers, body, remote_addr, tls)
+        self.forwarder.forward(HandedOver(*request))
         return 0

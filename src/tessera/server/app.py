@@ -268,7 +268,7 @@ class App:
     def _hand_over(self, args: tuple[Any, ...]) -> int:
         """A worker's request for the active process: written to it here, answered by the relay."""
         assert self.standby is not None
-        return self.standby.forward(*args)
+        return self.standby.forward(args)
 
     def _answer(self, *args: Any) -> int:
         """``_answer_here``; in a worker process, through its role: a worker rebuilds its state
