@@ -8,6 +8,7 @@ active process's commits, and each statement sees the newest commit.
 
 from __future__ import annotations
 
+import builtins  # ``list`` in this class is the method from its definition on
 import sqlite3
 import threading
 from pathlib import Path
@@ -62,7 +63,9 @@ class SQLiteReader(Physical):
     def list(self, prefix: str) -> list[str]:
         return children(prefix, self._range(prefix))
 
-    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+    def scan(
+        self, prefix: str, after: str, limit: int
+    ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
         rows = (
             self._conn()
             .execute(
@@ -73,7 +76,7 @@ class SQLiteReader(Physical):
         )
         return [(k, bytes(v)) for k, v in rows], (rows[-1][0] if len(rows) == limit else None)
 
-    def list_all(self, prefix: str) -> list[str]:
+    def list_all(self, prefix: str) -> builtins.list[str]:
         return self._range(prefix)
 
     def put(self, key: str, value: bytes) -> None:
@@ -82,11 +85,11 @@ class SQLiteReader(Physical):
     def delete(self, key: str) -> None:
         raise StandbyWrite(key)
 
-    def transaction(self, ops: list[TxnOp]) -> None:
+    def transaction(self, ops: builtins.list[TxnOp]) -> None:
         if ops:
             raise StandbyWrite(ops[0].key)
 
-    def changes_since(self, seq: int) -> list[tuple[int, str]]:
+    def changes_since(self, seq: int) -> builtins.list[tuple[int, str]]:
         return changefeed.since(self._conn(), seq)
 
     def close(self) -> None:
