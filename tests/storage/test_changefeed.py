@@ -1,4 +1,5 @@
-"""The change feed worker processes follow (storage/changefeed.py, storage/sqlite_reader.py)."""
+"""The change feed worker processes follow (storage/changefeed.py, storage/sqlite_reader.py,
+cluster/shared_state.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tessera.cluster.shared_state import SharedState
 from tessera.storage import changefeed
 from tessera.storage.base import TxnOp
-from tessera.storage.changefeed import SharedState
 from tessera.storage.sqlite import SQLitePhysical
 from tessera.storage.sqlite_reader import SQLiteReader, StandbyWrite
 

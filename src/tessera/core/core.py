@@ -78,9 +78,6 @@ class Core:
         self.tick_hooks: list[Callable[..., Any]] = []
         self.expiry_backlog = Backlog()  # as last measured by the ticker (sys/metrics)
         self._ticker: Ticker | None = None
-        # In a worker process (core/standby.py), which reads the active process's storage:
-        self.standby_backends: dict[str, Backend] = {}  # storage prefix -> backend, for invalidation
-        self.standby_forward_all = False  # audit devices or quotas: only the active process serves
 
     # The parts an unseal builds. While sealed they are None; nothing reads them then, since
     # every request stops at the seal check first, so they are typed as present.
@@ -133,7 +130,6 @@ class Core:
         if self.audit is not None:
             self.audit.teardown()
         self._drop_parts()
-        self.standby_backends = {}
 
     def shutdown(self) -> None:
         self._stop_ticker()

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import orjson
 
+from ..cluster.interfaces import NodeRole
 from ..core.core import Core
 from ..framework import (
     CodedError,
@@ -90,8 +91,8 @@ class App:
         self.intake: ReadWatch | None = None  # likewise: bounds body reads (server/intake.py)
         self.runner: Runner | None = None  # likewise: serves complete requests (server/dispatch.py)
         self.slots: threading.BoundedSemaphore | None = None  # requests served at once, no runner
-        # In a worker process: its sync with the active process (server/forward.py).
-        self.standby: Any = None
+        # In a worker process: its sync with the active process (cluster/standby.py).
+        self.standby: NodeRole | None = None
         # On the active process's internal listener: the secret forwarded requests carry.
         self.forward_secret = ""
         self.ui: UIAssets | None = None  # the web UI's files, when the configuration turns it on
@@ -277,15 +278,15 @@ class App:
 
     def _hand_over(self, args: tuple[Any, ...]) -> int:
         """A worker's request for the active process: written to it here, answered by the relay."""
-        return int(self.standby.forward(*args))
+        assert self.standby is not None
+        return self.standby.forward(args)
 
     def _answer(self, *args: Any) -> int:
-        """``_answer_here``; in a worker process, under the core's state lock: a worker rebuilds its
-        state when the active process commits, never while a request runs on another thread (intake
+        """``_answer_here``; in a worker process, through its role: a worker rebuilds its state
+        when the active process commits, never while a request runs on another thread (intake
         threads, the side pool), which would see it half-built."""
         if self.standby is not None:
-            with self.core.state_lock:
-                return self._answer_here(*args)
+            return self.standby.answer(self._answer_here, args)
         return self._answer_here(*args)
 
     def _answer_here(
@@ -318,7 +319,7 @@ class App:
                 )
         except HTTPError as exc:
             status, body, extra = exc.status, exc.body, exc.headers
-        except StandbyWrite:  # a worker process's request that must write: see server/forward.py
+        except StandbyWrite:  # a worker process's request that must write: see cluster/standby.py
             wrote = True
         except Exception:
             log.exception("unhandled error serving %s %s", method, raw_path)

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..cluster.pool import WorkerPool
 from ..core.core import Core, CoreConfig
+from ..runtime.scheduling import use_batch_scheduling
 from ..storage import open_physical
 from ..system.ceremonies import refused_key_endpoints
 from ..telemetry.config import TelemetryConfig
@@ -104,7 +106,7 @@ def parse_flags(argv: list[str]) -> ServerFlags:
     return flags
 
 
-def _setup_logging(level: str, raw: dict[str, Any] | None = None) -> None:
+def setup_logging(level: str, raw: dict[str, Any] | None = None) -> None:
     """The log as configured; worker processes pass no ``raw`` (the active process owns the file)."""
     settings = logs.log_settings({k: v for k, v in (raw or {}).items() if k != "log_file"}, level)
     if raw and raw.get("log_file"):
@@ -280,9 +282,7 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     for listener in cfg.listeners:
         _check_bindable(*listener.host_port)
     if cfg.workers > 1 and not flags.dev and not flags.recovery:
-        from ..runtime.scheduling import use_batch_scheduling
-
-        use_batch_scheduling()  # before any thread starts: they inherit it (see workers.py)
+        use_batch_scheduling()  # before any thread starts: they inherit it (see cluster/pool.py)
     physical = open_physical(cfg.storage_type, cfg.storage_options)
     core = Core(physical, core_config(cfg, dev=flags.dev, recovery=flags.recovery))
     core.config.extra["telemetry"].apply()
@@ -298,8 +298,6 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     listeners = build_listeners(cfg, core, recovery=flags.recovery)
     pool = None
     if cfg.workers > 1 and not flags.dev and not flags.recovery:
-        from .workers import WorkerPool
-
         pool = WorkerPool(
             core, flags.config[0], cfg.workers, cfg.storage_options["path"], flags.log_level or cfg.log_level
         )
@@ -374,7 +372,7 @@ def _config_bool(value: object) -> bool:
     return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "t", "yes")
 
 
-def _on_sighup(core: Core, flags: ServerFlags, listeners: Listeners, pool: Any = None) -> None:
+def _on_sighup(core: Core, flags: ServerFlags, listeners: Listeners, pool: WorkerPool | None = None) -> None:
     """SIGHUP, as Vault's: the log level from the configuration file (unless -log-level set it),
     the audit devices, and the TLS listeners' certificates (worker processes reload theirs)."""
     log.info("SIGHUP received: reloading the log level, the audit devices and TLS certificates")

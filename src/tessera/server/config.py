@@ -65,7 +65,7 @@ class ServerConfig:
     ui: bool = False
     # sys/raw (decrypted storage access) is served only when the operator asks for it.
     raw_storage_endpoint: bool = False
-    # Processes serving the listeners (server/workers.py): the active one plus workers.
+    # Processes serving the listeners (cluster/pool.py): the active one plus workers.
     workers: int = 1
     # user_lockout "all" | "<auth type>" blocks (core/lockout.py), by type.
     user_lockouts: dict[str, Any] = field(default_factory=dict)

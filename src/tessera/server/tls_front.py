@@ -94,7 +94,7 @@ class TLSFrontServer:
         self.timeouts = Timeouts.of(listener)
         self.cap = connection_cap(listener.max_connections)
         self.max_request_size = getattr(app, "max_request_size", MAX_REQUEST_SIZE)
-        # SO_REUSEPORT as granian binds: worker processes share the listener (server/workers.py).
+        # SO_REUSEPORT as granian binds: worker processes share the listener (cluster/pool.py).
         self.sock = socket.create_server((host, port), backlog=1024, reuse_port=True)
         self.sock.setblocking(False)
         self.selector = selectors.DefaultSelector()

@@ -146,7 +146,7 @@ class SQLitePhysical(Physical):
         self.wal_pause_total = 0.0
         self.wal_pause_max = 0.0
         # Set while worker processes read this database (changefeed.py): commits log their keys.
-        self._feed: changefeed.SharedState | None = None
+        self._feed: changefeed.Publisher | None = None
         self._thread = threading.Thread(target=self._commit_loop, name="sqlite-committer", daemon=True)
         self._thread.start()
         self._checkpointer.start()
@@ -165,7 +165,7 @@ class SQLitePhysical(Physical):
             self._all_conns.append(conn)
         return conn
 
-    def enable_change_feed(self, shared: changefeed.SharedState) -> int:
+    def enable_change_feed(self, shared: changefeed.Publisher) -> int:
         """From now on every commit logs its keys and publishes its sequence to ``shared``.
 
         Returns the newest sequence already in the log (workers start from there). Called

@@ -1,14 +1,14 @@
 """A worker process's view of the active process's SQLite database: reads only.
 
 A worker never writes: a request that tries to is stopped by :class:`StandbyWrite` before
-anything reaches storage and is sent to the active process instead (``server/forward.py``).
+anything reaches storage and is sent to the active process instead (``cluster/standby.py``).
 Each thread reads through its own read-only connection; in WAL mode those never block the
 active process's commits, and each statement sees the newest commit.
 """
 
 from __future__ import annotations
 
-import builtins
+import builtins  # ``list`` in this class is the method from its definition on
 import sqlite3
 import threading
 from pathlib import Path

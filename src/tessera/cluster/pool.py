@@ -1,4 +1,4 @@
-"""Worker processes: more than one core's worth of Python serving the same listeners.
+"""The active process's side of worker-process mode: the workers, their keyrings, the feed.
 
 One Python process runs one request's Python at a time (the GIL), so a server that is only
 Python-bound (batch-token creation, logins, reads) cannot use a second core. With
@@ -7,40 +7,39 @@ listeners (``SO_REUSEPORT``: the kernel spreads connections among them):
 
 - the **active** process, the one started: it alone writes storage, expires and revokes,
   audits, and answers ``sys/``;
-- N-1 **workers**, started by it (``python -m tessera.server.workers``): each reads the same
-  SQLite file and serves what needs no write, handing the rest to the active process over its
-  internal listener (``server/forward.py``), as Vault's performance standbys do.
+- N-1 **workers**, started by it (``python -m tessera.server.worker_process``): each reads the
+  same SQLite file and serves what needs no write, handing the rest to the active process over
+  its internal listener (``forwarding.py``), as Vault's performance standbys do (``standby.py``).
 
 The active process gives each worker, over the worker's standard input: where things are (the
 config file, the internal listener, the shared state file, a secret that marks forwarded
 requests) and, at each unseal, its keyring. Nothing secret goes through the command line or the
 environment. A worker exits when that pipe closes, so it never outlives the active process.
-Caches stay exact through the change feed (``storage/changefeed.py``, ``core/standby.py``).
+Caches stay exact through the change feed (``storage/changefeed.py``, ``shared_state.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import dataclasses
 import json
 import logging
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import IO, Any
 
 from ..core.core import Core
-from ..runtime.scheduling import use_batch_scheduling
-from ..storage.changefeed import SharedState
+from .shared_state import SharedState
 
 log = logging.getLogger("tessera.workers")
 
 RESPAWN_CHECK = 1.0  # seconds between checks that every worker still runs
+# What a worker runs: its bootstrap needs the listeners and the config, which live in server/.
+WORKER_MODULE = "tessera.server.worker_process"
 
 
 def free_loopback_port() -> int:
@@ -98,9 +97,7 @@ class WorkerPool:
 
     def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
         """Worker number ``slot`` (a replacement takes the slot of the one it replaces)."""
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tessera.server.workers"], stdin=subprocess.PIPE, close_fds=True
-        )
+        proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE], stdin=subprocess.PIPE, close_fds=True)
         assert proc.stdin is not None
         _send(proc.stdin, dict(self._hello, slot=slot))
         return proc
@@ -184,68 +181,21 @@ def _send(pipe: IO[bytes], message: dict[str, Any]) -> None:
     pipe.flush()
 
 
-# -- the worker process ---------------------------------------------------------------------------
+# -- the worker's end of the pipe -----------------------------------------------------------------
 
 
-def main() -> int:
-    """A worker: the active process's config, its storage read only, its keyring from the pipe."""
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until its listeners can reload (``_serve``)
+def read_hello() -> dict[str, Any] | None:
+    """A worker's first line from the active process: where things are (see ``WorkerPool.start``)."""
     line = sys.stdin.buffer.readline()
-    if not line:
-        return 1
-    hello = json.loads(line)
-    os.environ["TESSERA_HTTP_MODE"] = "threaded"  # forwarding lives in the threaded path
-    from ..storage.sqlite_reader import SQLiteReader
-    from .command import _setup_logging, build_listeners, core_config
-    from .config import load_config
-    from .forward import Standby
-
-    use_batch_scheduling()  # inherited from the active process already; again for its own threads
-    cfg = load_config(hello["config"])
-    if hello.get("listen"):  # workers on an address of their own (tests, a proxy in front)
-        first = cfg.listeners[0]
-        cfg.listeners = [dataclasses.replace(first, address=hello["listen"])]
-    _setup_logging(hello.get("log_level") or cfg.log_level)
-    physical = SQLiteReader(cfg.storage_options["path"])
-    core = Core(physical, core_config(cfg, dev=False, recovery=False))
-    from ..core import registry
-
-    registry.import_all()
-    shared = SharedState(hello["shared"], create=False)
-    standby = Standby(core, physical, shared, hello["internal"], hello["secret"], int(hello.get("slot", -1)))
-    threading.Thread(target=_listen, args=(standby,), name="tessera-worker-pipe", daemon=True).start()
-
-    def prepare(app: Any) -> None:
-        app.standby = standby
-
-    listeners = build_listeners(cfg, core, prepare=prepare)
-    code = asyncio.run(_serve(listeners))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # not a normal exit: the pipe thread may be inside a read of stdin
+    return json.loads(line) if line else None
 
 
-def _listen(standby: Any) -> None:
-    """Keyrings from the active process; when it is gone, so is this worker."""
+def follow_keyrings(offer: Callable[[int, bytes], None]) -> None:
+    """Keyrings from the active process, to ``offer``; when it is gone, so is this worker."""
     for line in sys.stdin.buffer:
         try:
             message = json.loads(line)
-            standby.offer_keyring(int(message["epoch"]), base64.b64decode(message["keyring"]))
+            offer(int(message["epoch"]), base64.b64decode(message["keyring"]))
         except (ValueError, KeyError, TypeError):
             log.error("unreadable message from the active process")
     os._exit(0)
-
-
-async def _serve(listeners: Any) -> int:
-    """Serve until SIGTERM; SIGHUP (passed on by the active process) reloads TLS certificates."""
-    from .command import reload_tls_soon, stop_on_signals
-
-    loop = asyncio.get_running_loop()
-    stop_on_signals(loop, listeners)
-    loop.add_signal_handler(signal.SIGHUP, reload_tls_soon, listeners)
-    await listeners.serve()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
