@@ -32,10 +32,13 @@ from .paths_keys import disable_upsert
 S = FieldType.STRING
 
 
-def build(manager: KeyManager) -> list[Path]:
-    """The data paths of one mount."""
+class CryptHandlers:
+    """The data-path handlers of one mount, over its key manager."""
 
-    def encrypt(req: Request, d: FieldData) -> Response | None:
+    def __init__(self, manager: KeyManager) -> None:
+        self.manager = manager
+
+    def encrypt(self, req: Request, d: FieldData) -> Response | None:
         name = sget(d, "name")
         batch_raw = d.raw.get("batch_input")
         if batch_raw is not None:
@@ -89,11 +92,11 @@ def build(manager: KeyManager) -> list[Path]:
                 upsert=not disable_upsert(req),
             )
             try:
-                p = manager.get_or_create(req.storage, preq)
+                p = self.manager.get_or_create(req.storage, preq)
             except TransitError as exc:
                 raise go_error(exc) from None
         else:
-            p = manager.get(req.storage, name)
+            p = self.manager.get(req.storage, name)
         if p is None:
             raise ErrorResponse("encryption key not found")
 
@@ -150,10 +153,10 @@ def build(manager: KeyManager) -> list[Path]:
             )
         return batch_response(d, resp, successes, user_err, internal_err)
 
-    def encrypt_exists(req: Request, d: FieldData) -> bool:
-        return manager.get(req.storage, sget(d, "name")) is not None
+    def encrypt_exists(self, req: Request, d: FieldData) -> bool:
+        return self.manager.get(req.storage, sget(d, "name")) is not None
 
-    def decrypt(req: Request, d: FieldData) -> Response | None:
+    def decrypt(self, req: Request, d: FieldData) -> Response | None:
         batch_raw = d.raw.get("batch_input")
         if batch_raw is not None:
             items = fast_items(batch_raw, require_plaintext=False, require_ciphertext=True)
@@ -187,7 +190,7 @@ def build(manager: KeyManager) -> list[Path]:
                 except Base64Error as exc:
                     user_err = True
                     errors[i] = str(exc)
-        p = manager.get(req.storage, sget(d, "name"))
+        p = self.manager.get(req.storage, sget(d, "name"))
         if p is None:
             raise ErrorResponse("encryption key not found")
         aead_ok = p.type in C.ASSOCIATED_DATA
@@ -241,7 +244,7 @@ def build(manager: KeyManager) -> list[Path]:
             resp = Response(data={"plaintext": results[0]["plaintext"]})
         return batch_response(d, resp, successes, user_err, internal_err)
 
-    def rewrap(req: Request, d: FieldData) -> Response | None:
+    def rewrap(self, req: Request, d: FieldData) -> Response | None:
         batch_raw = d.raw.get("batch_input")
         if batch_raw is not None:
             items = struct_items(batch_raw)
@@ -265,7 +268,7 @@ def build(manager: KeyManager) -> list[Path]:
                     it.decoded_context = b64decode(it.context)
                 except Base64Error as exc:
                     errors[i] = str(exc)
-        p = manager.get(req.storage, d.get("name"))
+        p = self.manager.get(req.storage, d.get("name"))
         if p is None:
             raise ErrorResponse("encryption key not found")
         results: list[dict[str, Any]] = []
@@ -295,7 +298,7 @@ def build(manager: KeyManager) -> list[Path]:
             data={"ciphertext": results[0]["ciphertext"], "key_version": results[0]["key_version"]}
         )
 
-    def datakey(req: Request, d: FieldData) -> Response | None:
+    def datakey(self, req: Request, d: FieldData) -> Response | None:
         name = d.get("name")
         ver = d.get("key_version")
         kind = d.get("plaintext")
@@ -308,7 +311,7 @@ def build(manager: KeyManager) -> list[Path]:
                 context = b64decode(raw_context)
             except Base64Error:
                 raise ErrorResponse("failed to base64-decode context") from None
-        p = manager.get(req.storage, name)
+        p = self.manager.get(req.storage, name)
         if p is None:
             raise ErrorResponse("encryption key not found")
         bits = d.get("bits")
@@ -329,6 +332,11 @@ def build(manager: KeyManager) -> list[Path]:
             data["plaintext"] = b64encode(new_key)
         return Response(data=data)
 
+
+def build(manager: KeyManager) -> list[Path]:
+    """The data paths of one mount."""
+    h = CryptHandlers(manager)
+
     name_field = {"name": Field(S, description="Name of the key")}
     batch = Field(FieldType.SLICE, description="A list of items to process in one request.")
     return [
@@ -345,8 +353,8 @@ def build(manager: KeyManager) -> list[Path]:
                 "associated_data": Field(S),
                 "batch_input": batch,
             },
-            operations={Operation.CREATE: encrypt, Operation.UPDATE: encrypt},
-            existence_check=encrypt_exists,
+            operations={Operation.CREATE: h.encrypt, Operation.UPDATE: h.encrypt},
+            existence_check=h.encrypt_exists,
             synopsis="Encrypt a plaintext value or a batch of plaintext blocks using a named key",
         ),
         Path(
@@ -359,7 +367,7 @@ def build(manager: KeyManager) -> list[Path]:
                 "associated_data": Field(S),
                 "batch_input": batch,
             },
-            operations={Operation.UPDATE: decrypt},
+            operations={Operation.UPDATE: h.decrypt},
             synopsis="Decrypt a ciphertext value using a named key",
         ),
         Path(
@@ -371,7 +379,7 @@ def build(manager: KeyManager) -> list[Path]:
                 "key_version": Field(FieldType.INT),
                 "batch_input": batch,
             },
-            operations={Operation.UPDATE: rewrap},
+            operations={Operation.UPDATE: h.rewrap},
             synopsis="Rewrap ciphertext",
         ),
         Path(
@@ -384,7 +392,7 @@ def build(manager: KeyManager) -> list[Path]:
                 "key_version": Field(FieldType.INT),
                 "associated_data": Field(S),
             },
-            operations={Operation.UPDATE: datakey},
+            operations={Operation.UPDATE: h.datakey},
             synopsis="Generate a data key",
         ),
     ]

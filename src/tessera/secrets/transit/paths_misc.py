@@ -72,13 +72,16 @@ def random_response(d: FieldData) -> Response:
     return Response(data={"random_bytes": text}, warnings=warnings)
 
 
-def build(manager: KeyManager) -> list[Path]:
-    """random, hash, export, backup and restore paths."""
+class MiscHandlers:
+    """The random, hash, export, backup and restore handlers of one mount, over its key manager."""
 
-    def random_write(req: Request, d: FieldData) -> Response | None:
+    def __init__(self, manager: KeyManager) -> None:
+        self.manager = manager
+
+    def random_write(self, req: Request, d: FieldData) -> Response | None:
         return random_response(d)
 
-    def hash_write(req: Request, d: FieldData) -> Response | None:
+    def hash_write(self, req: Request, d: FieldData) -> Response | None:
         value, given = d.get_ok("input")
         if not given:
             raise ErrorResponse("input missing")
@@ -96,7 +99,7 @@ def build(manager: KeyManager) -> list[Path]:
         digest = hashlib.new(name, data).digest()
         return Response(data={"sum": digest.hex() if fmt == "hex" else b64encode(digest)})
 
-    def export_read(req: Request, d: FieldData) -> Response | None:
+    def export_read(self, req: Request, d: FieldData) -> Response | None:
         export_type = d.get("type")
         name = d.get("name")
         version = d.get("version")
@@ -111,7 +114,7 @@ def build(manager: KeyManager) -> list[Path]:
             raise ErrorResponse(f"invalid export type: {export_type}")
         if fmt not in ("", "raw", "der", "pem"):
             raise ErrorResponse(f"invalid format: {fmt}")
-        p = manager.get(req.storage, name)
+        p = self.manager.get(req.storage, name)
         if p is None:
             return None
         if not p.exportable and export_type not in ("public-key", "certificate-chain"):
@@ -147,14 +150,14 @@ def build(manager: KeyManager) -> list[Path]:
             raise go_error(exc) from None
         return Response(data={"name": p.name, "type": C.type_name(p.type), "keys": keys})
 
-    def backup_read(req: Request, d: FieldData) -> Response | None:
+    def backup_read(self, req: Request, d: FieldData) -> Response | None:
         try:
-            blob = manager.backup(req.storage, d.get("name"))
+            blob = self.manager.backup(req.storage, d.get("name"))
         except TransitError as exc:
             raise go_error(exc) from None
         return Response(data={"backup": blob})
 
-    def restore_write(req: Request, d: FieldData) -> Response | None:
+    def restore_write(self, req: Request, d: FieldData) -> Response | None:
         backup = d.get("backup")
         force = d.get("force")
         if not backup:
@@ -163,10 +166,15 @@ def build(manager: KeyManager) -> list[Path]:
         if "/" in name:
             raise go_error(TransitError("key names cannot be paths"))
         try:
-            manager.restore(req.storage, name, backup, force)
+            self.manager.restore(req.storage, name, backup, force)
         except TransitError as exc:
             raise go_error(exc) from None
         return None
+
+
+def build(manager: KeyManager) -> list[Path]:
+    """random, hash, export, backup and restore paths."""
+    h = MiscHandlers(manager)
 
     return [
         Path(
@@ -177,7 +185,7 @@ def build(manager: KeyManager) -> list[Path]:
                 "format": Field(S, default="base64"),
                 "source": Field(S, default="platform"),
             },
-            operations={Operation.UPDATE: random_write},
+            operations={Operation.UPDATE: h.random_write},
             synopsis="Generate random bytes",
         ),
         Path(
@@ -188,25 +196,25 @@ def build(manager: KeyManager) -> list[Path]:
                 "urlalgorithm": Field(S),
                 "format": Field(S, default="hex"),
             },
-            operations={Operation.UPDATE: hash_write},
+            operations={Operation.UPDATE: h.hash_write},
             synopsis="Generate a hash sum for input data",
         ),
         Path(
             rf"export/(?P<type>{_GENERIC})/" + NAME + r"(/(?P<version>.+))?",
             fields={"type": Field(S), "name": Field(S), "version": Field(S), "format": Field(S)},
-            operations={Operation.READ: export_read},
+            operations={Operation.READ: h.export_read},
             synopsis="Export named encryption or signing key",
         ),
         Path(
             "backup/" + NAME,
             fields={"name": Field(S)},
-            operations={Operation.READ: backup_read},
+            operations={Operation.READ: h.backup_read},
             synopsis="Backup the named key",
         ),
         Path(
             r"restore(/(?P<name>.+))?",
             fields={"backup": Field(S), "name": Field(S), "force": Field(FieldType.BOOL, default=False)},
-            operations={Operation.UPDATE: restore_write},
+            operations={Operation.UPDATE: h.restore_write},
             synopsis="Restore the named key",
         ),
     ]

@@ -77,14 +77,17 @@ def _single_or_batch(
     return Response(data=single)
 
 
-def build(manager: KeyManager) -> list[Path]:
-    """HMAC, sign and verify paths."""
+class SignHandlers:
+    """The sign, verify and HMAC handlers of one mount, over its key manager."""
 
-    def hmac_write(req: Request, d: FieldData) -> Response | None:
+    def __init__(self, manager: KeyManager) -> None:
+        self.manager = manager
+
+    def hmac_write(self, req: Request, d: FieldData) -> Response | None:
         name = d.get("name")
         ver = d.get("key_version")
         algorithm = d.get("urlalgorithm") or d.get("algorithm")
-        p = manager.get(req.storage, name)
+        p = self.manager.get(req.storage, name)
         if p is None:
             raise ErrorResponse("encryption key not found")
         if ver == 0:
@@ -131,13 +134,15 @@ def build(manager: KeyManager) -> list[Path]:
                 errs.append(exc)
         return _single_or_batch(batch_raw, results, errs, items, {"hmac": results[0].get("hmac")})
 
-    def hmac_verify(req: Request, d: FieldData, items: list[dict[str, str]], batch_raw: Any) -> Response:
+    def hmac_verify(
+        self, req: Request, d: FieldData, items: list[dict[str, str]], batch_raw: Any
+    ) -> Response:
         name = d.get("name")
         algorithm = _hash_name(d)
         hash_type = C.HASH_TYPES.get(algorithm)
         if hash_type is None:
             raise ErrorResponse(f'invalid hash algorithm "{algorithm}"')
-        p = manager.get(req.storage, name)
+        p = self.manager.get(req.storage, name)
         if p is None:
             raise ErrorResponse("encryption key not found")
         if hash_type == C.HASH_NONE:
@@ -149,7 +154,7 @@ def build(manager: KeyManager) -> list[Path]:
             out: dict[str, Any] = {}
             results.append(out)
             try:
-                out["valid"] = _verify_one_hmac(p, item, digest)
+                out["valid"] = self._verify_one_hmac(p, item, digest)
                 errs.append(None)
             except _ItemError as exc:
                 out["error"] = exc.message
@@ -159,7 +164,7 @@ def build(manager: KeyManager) -> list[Path]:
                 del out["valid"]  # omitempty
         return _single_or_batch(batch_raw, results, errs, items, {"valid": bool(results[0].get("valid"))})
 
-    def _verify_one_hmac(p: Any, item: dict[str, str], digest: str) -> bool:
+    def _verify_one_hmac(self, p: Any, item: dict[str, str], digest: str) -> bool:
         if "input" not in item:
             raise _ItemError("missing input")
         try:
@@ -193,7 +198,7 @@ def build(manager: KeyManager) -> list[Path]:
             raise _ItemError(exc.message) from None
         return _hmac.compare_digest(_hmac.new(key, data, digest).digest(), expected)
 
-    def _signature_params(d: FieldData) -> tuple[int, bool, str, int]:
+    def _signature_params(self, d: FieldData) -> tuple[int, bool, str, int]:
         """Marshaling, prehashed, signature algorithm and salt: checked before the key is looked up."""
         marshaling_name = d.get("marshaling_algorithm")
         marshaling = C.MARSHALING_TYPES.get(marshaling_name)
@@ -201,7 +206,7 @@ def build(manager: KeyManager) -> list[Path]:
             raise ErrorResponse(f'invalid marshaling type "{marshaling_name}"')
         return marshaling, d.get("prehashed"), d.get("signature_algorithm"), _salt_length(d)
 
-    def _hash_for(d: FieldData, p: Any, prehashed: bool, sig_alg: str) -> int:
+    def _hash_for(self, d: FieldData, p: Any, prehashed: bool, sig_alg: str) -> int:
         """The hash algorithm, checked once the key is known (``none`` matters only if input is hashed)."""
         algorithm = _hash_name(d)
         hash_type = C.HASH_TYPES.get(algorithm)
@@ -217,16 +222,16 @@ def build(manager: KeyManager) -> list[Path]:
             )
         return hash_type
 
-    def sign_write(req: Request, d: FieldData) -> Response | None:
+    def sign_write(self, req: Request, d: FieldData) -> Response | None:
         name = d.get("name")
         ver = d.get("key_version")
-        marshaling, prehashed, sig_alg, salt = _signature_params(d)
-        p = manager.get(req.storage, name)
+        marshaling, prehashed, sig_alg, salt = self._signature_params(d)
+        p = self.manager.get(req.storage, name)
         if p is None:
             raise ErrorResponse("signing key not found")
         if p.type not in C.SIGNING:
             raise ErrorResponse(f"key type {C.type_name(p.type)} does not support signing")
-        hash_type = _hash_for(d, p, prehashed, sig_alg)
+        hash_type = self._hash_for(d, p, prehashed, sig_alg)
         batch_raw = d.raw.get("batch_input")
         if batch_raw is not None:
             items = string_map_items(batch_raw, "transit.batchRequestSignItem")
@@ -279,7 +284,7 @@ def build(manager: KeyManager) -> list[Path]:
             return Response(data=single)
         return _single_or_batch(batch_raw, results, errs, items, {})
 
-    def verify_write(req: Request, d: FieldData) -> Response | None:
+    def verify_write(self, req: Request, d: FieldData) -> Response | None:
         batch_raw = d.raw.get("batch_input")
         if batch_raw is not None:
             items = string_map_items(batch_raw, "transit.batchRequestVerifyItem")
@@ -314,15 +319,15 @@ def build(manager: KeyManager) -> list[Path]:
         if missing:
             raise ErrorResponse("no batch_input elements have 'signature' or 'hmac'")
         if hmac_found:
-            return hmac_verify(req, d, items, batch_raw)
+            return self.hmac_verify(req, d, items, batch_raw)
 
-        marshaling, prehashed, sig_alg, salt = _signature_params(d)
-        p = manager.get(req.storage, d.get("name"))
+        marshaling, prehashed, sig_alg, salt = self._signature_params(d)
+        p = self.manager.get(req.storage, d.get("name"))
         if p is None:
             raise ErrorResponse("signature verification key not found")
         if p.type not in C.SIGNING:
             raise ErrorResponse(f"key type {C.type_name(p.type)} does not support verification")
-        hash_type = _hash_for(d, p, prehashed, sig_alg)
+        hash_type = self._hash_for(d, p, prehashed, sig_alg)
         results: list[dict[str, Any]] = []
         errs: list[_ItemError | None] = []
         for it in items:
@@ -362,6 +367,11 @@ def build(manager: KeyManager) -> list[Path]:
                 errs.append(exc)
         return _single_or_batch(batch_raw, results, errs, items, {"valid": results[0]["valid"]})
 
+
+def build(manager: KeyManager) -> list[Path]:
+    """HMAC, sign and verify paths."""
+    h = SignHandlers(manager)
+
     name_field = {"name": Field(S, description="The key to use")}
     sign_fields = {
         **name_field,
@@ -387,19 +397,19 @@ def build(manager: KeyManager) -> list[Path]:
                 "key_version": Field(FieldType.INT),
                 "batch_input": Field(FieldType.SLICE),
             },
-            operations={Operation.UPDATE: hmac_write},
+            operations={Operation.UPDATE: h.hmac_write},
             synopsis="Generate an HMAC for input data using the named key",
         ),
         Path(
             "sign/" + NAME + r"(/(?P<urlalgorithm>.+))?",
             fields={**sign_fields, "key_version": Field(FieldType.INT)},
-            operations={Operation.UPDATE: sign_write},
+            operations={Operation.UPDATE: h.sign_write},
             synopsis="Generate a signature for input data using the named key",
         ),
         Path(
             "verify/" + NAME + r"(/(?P<urlalgorithm>.+))?",
             fields={**sign_fields, "signature": Field(S), "hmac": Field(S)},
-            operations={Operation.UPDATE: verify_write},
+            operations={Operation.UPDATE: h.verify_write},
             synopsis="Verify a signature or HMAC for input data created using the named key",
         ),
     ]
