@@ -241,25 +241,23 @@ class FetchHandlers:
             return Response(data=dict(self.tidy_state))
 
 
-def build(tidy_state: dict[str, Any]) -> list[Path]:
-    # -- unauthenticated CA and CRL fetches --------------------------------------------
-    h = FetchHandlers(tidy_state)
+_URL_FIELDS = {
+    name: Field(FieldType.COMMA_STRING_SLICE, f"The {name.replace('_', ' ')} URLs.")
+    for name in (
+        "issuing_certificates",
+        "crl_distribution_points",
+        "delta_crl_distribution_points",
+        "ocsp_servers",
+    )
+} | {"enable_templating": Field(FieldType.BOOL, "Template the URLs.", default=False)}
+_CRL_FIELDS: dict[str, Field] = {
+    name: Field(FieldType.BOOL if isinstance(default, bool) else FieldType.STRING, f"CRL setting {name}.")
+    for name, default in CRL_DEFAULTS.items()
+}
+_REF = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
 
-    url_fields = {
-        name: Field(FieldType.COMMA_STRING_SLICE, f"The {name.replace('_', ' ')} URLs.")
-        for name in (
-            "issuing_certificates",
-            "crl_distribution_points",
-            "delta_crl_distribution_points",
-            "ocsp_servers",
-        )
-    }
-    url_fields["enable_templating"] = Field(FieldType.BOOL, "Template the URLs.", default=False)
-    crl_fields: dict[str, Field] = {
-        name: Field(FieldType.BOOL if isinstance(default, bool) else FieldType.STRING, f"CRL setting {name}.")
-        for name, default in CRL_DEFAULTS.items()
-    }
-    ref = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
+
+def _fetch_paths(h: FetchHandlers) -> list[Path]:
     return [
         Path(
             "ca", operations={Operation.READ: h.ca_der}, synopsis="Fetch the default CA certificate in DER."
@@ -274,7 +272,7 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         Path("crl/pem", operations={Operation.READ: h.crl_pem}, synopsis="Fetch the CRL in PEM."),
         Path("crl/rotate", operations={Operation.READ: h.rotate_crl}, synopsis="Force a rebuild of the CRL."),
         Path(
-            "issuer/" + ref + "/crl(?P<kind>/pem|/der)?",
+            "issuer/" + _REF + "/crl(?P<kind>/pem|/der)?",
             fields={
                 "issuer_ref": Field(FieldType.STRING, "The issuer."),
                 "kind": Field(FieldType.STRING, ""),
@@ -297,6 +295,11 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
             operations={Operation.LIST: h.list_certs},
             synopsis="Fetch a list of all issued certificates.",
         ),
+    ]
+
+
+def _admin_paths(h: FetchHandlers) -> list[Path]:
+    return [
         Path(
             "certs/revoked/?",
             operations={Operation.LIST: h.list_revoked},
@@ -313,13 +316,13 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         ),
         Path(
             "config/urls",
-            fields=url_fields,
+            fields=_URL_FIELDS,
             operations={Operation.READ: h.read_urls, Operation.UPDATE: h.write_urls},
             synopsis="Set the URLs for the issuing CA, CRL distribution points, and OCSP servers.",
         ),
         Path(
             "config/crl",
-            fields=crl_fields,
+            fields=_CRL_FIELDS,
             operations={Operation.READ: h.read_crl_config, Operation.UPDATE: h.write_crl_config},
             synopsis="Configure the CRL expiration.",
         ),
@@ -356,6 +359,11 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
             synopsis="Status of the last tidy operation.",
         ),
     ]
+
+
+def build(tidy_state: dict[str, Any]) -> list[Path]:
+    h = FetchHandlers(tidy_state)
+    return _fetch_paths(h) + _admin_paths(h)
 
 
 AUTO_TIDY_DEFAULTS: dict[str, Any] = {

@@ -443,89 +443,89 @@ class IssuerHandlers:
         return Response(data=cfg)
 
 
-def build(mount_ttls: MountTTLs) -> list[Path]:
-    h = IssuerHandlers(mount_ttls)
+_GEN_FIELDS = {**CA_FIELDS, "exported": Field(FieldType.STRING, "internal, exported, existing or kms.")}
+_SIGN_FIELDS = {
+    **CA_FIELDS,
+    "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
+    "use_csr_values": Field(FieldType.BOOL, "Take the subject and SANs from the CSR.", default=False),
+    "issuer_ref": Field(FieldType.STRING, "The issuer to sign with.", default="default"),
+}
+_IMPORT_FIELDS = {
+    "pem_bundle": Field(FieldType.STRING, "PEM bundle of CA certificates and keys."),
+    "certificate": Field(FieldType.STRING, "The signed intermediate certificate (and chain)."),
+}
+_ISSUER_REF = {"issuer_ref": Field(FieldType.STRING, "An issuer ID, name or 'default'.")}
+_KEY_REF = {"key_ref": Field(FieldType.STRING, "A key ID, name or 'default'.")}
+_ISSUER_UPDATE_FIELDS = {
+    **_ISSUER_REF,
+    "issuer_name": Field(FieldType.STRING, "A name for the issuer."),
+    "leaf_not_after_behavior": Field(FieldType.STRING, "err, truncate or permit.", default="err"),
+    "usage": Field(FieldType.COMMA_STRING_SLICE, "What the issuer may be used for."),
+    "manual_chain": Field(FieldType.COMMA_STRING_SLICE, "An explicit chain."),
+    "revocation_signature_algorithm": Field(FieldType.STRING, "The CRL signature algorithm."),
+    "issuing_certificates": Field(FieldType.COMMA_STRING_SLICE, "AIA issuing certificate URLs."),
+    "crl_distribution_points": Field(FieldType.COMMA_STRING_SLICE, "CRL distribution points."),
+    "ocsp_servers": Field(FieldType.COMMA_STRING_SLICE, "OCSP server URLs."),
+    "enable_aia_url_templating": Field(FieldType.BOOL, "Template the AIA URLs.", default=False),
+}
+_GEN = r"(?P<exported>\w(([\w\-.]+)?\w)?)"
+_REF = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
+_KREF = r"(?P<key_ref>\w(([\w\-.]+)?\w)?)"
 
-    gen_fields = {**CA_FIELDS, "exported": Field(FieldType.STRING, "internal, exported, existing or kms.")}
-    sign_fields = {
-        **CA_FIELDS,
-        "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
-        "use_csr_values": Field(FieldType.BOOL, "Take the subject and SANs from the CSR.", default=False),
-        "issuer_ref": Field(FieldType.STRING, "The issuer to sign with.", default="default"),
-    }
-    import_fields = {
-        "pem_bundle": Field(FieldType.STRING, "PEM bundle of CA certificates and keys."),
-        "certificate": Field(FieldType.STRING, "The signed intermediate certificate (and chain)."),
-    }
-    issuer_ref = {"issuer_ref": Field(FieldType.STRING, "An issuer ID, name or 'default'.")}
-    key_ref = {"key_ref": Field(FieldType.STRING, "A key ID, name or 'default'.")}
-    issuer_update_fields = {
-        **issuer_ref,
-        "issuer_name": Field(FieldType.STRING, "A name for the issuer."),
-        "leaf_not_after_behavior": Field(FieldType.STRING, "err, truncate or permit.", default="err"),
-        "usage": Field(FieldType.COMMA_STRING_SLICE, "What the issuer may be used for."),
-        "manual_chain": Field(FieldType.COMMA_STRING_SLICE, "An explicit chain."),
-        "revocation_signature_algorithm": Field(FieldType.STRING, "The CRL signature algorithm."),
-        "issuing_certificates": Field(FieldType.COMMA_STRING_SLICE, "AIA issuing certificate URLs."),
-        "crl_distribution_points": Field(FieldType.COMMA_STRING_SLICE, "CRL distribution points."),
-        "ocsp_servers": Field(FieldType.COMMA_STRING_SLICE, "OCSP server URLs."),
-        "enable_aia_url_templating": Field(FieldType.BOOL, "Template the AIA URLs.", default=False),
-    }
-    gen = r"(?P<exported>\w(([\w\-.]+)?\w)?)"
-    ref = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
-    kref = r"(?P<key_ref>\w(([\w\-.]+)?\w)?)"
+
+def _generate_paths(h: IssuerHandlers) -> list[Path]:
     return [
         Path(
-            "root/generate/" + gen,
-            fields=gen_fields,
+            "root/generate/" + _GEN,
+            fields=_GEN_FIELDS,
             operations={Operation.UPDATE: h.generate_root},
             synopsis="Generate a new CA certificate and private key used for signing.",
         ),
         Path(
-            "issuers/generate/root/" + gen,
-            fields=gen_fields,
+            "issuers/generate/root/" + _GEN,
+            fields=_GEN_FIELDS,
             operations={Operation.UPDATE: h.generate_root},
             synopsis="Generate a new CA certificate and private key used for signing.",
         ),
         Path(
-            "intermediate/generate/" + gen,
-            fields=gen_fields,
+            "intermediate/generate/" + _GEN,
+            fields=_GEN_FIELDS,
             operations={Operation.UPDATE: h.generate_intermediate},
             synopsis="Generate a new CSR and private key used for signing.",
         ),
         Path(
-            "issuers/generate/intermediate/" + gen,
-            fields=gen_fields,
+            "issuers/generate/intermediate/" + _GEN,
+            fields=_GEN_FIELDS,
             operations={Operation.UPDATE: h.generate_intermediate},
             synopsis="Generate a new CSR and private key used for signing.",
         ),
         Path(
             "root/sign-intermediate",
-            fields=sign_fields,
+            fields=_SIGN_FIELDS,
             operations={Operation.UPDATE: h.sign_intermediate},
             synopsis="Issue an intermediate CA certificate based on the provided CSR.",
         ),
         Path(
-            "issuer/" + ref + "/sign-intermediate",
-            fields=sign_fields,
+            "issuer/" + _REF + "/sign-intermediate",
+            fields=_SIGN_FIELDS,
             operations={Operation.UPDATE: h.sign_intermediate},
             synopsis="Issue an intermediate CA certificate based on the provided CSR.",
         ),
         Path(
             "intermediate/set-signed",
-            fields=import_fields,
+            fields=_IMPORT_FIELDS,
             operations={Operation.UPDATE: h.import_certificate},
             synopsis="Provide the signed intermediate CA cert.",
         ),
         Path(
             "config/ca",
-            fields=import_fields,
+            fields=_IMPORT_FIELDS,
             operations={Operation.UPDATE: h.import_certificate},
             synopsis="Set the CA certificate and private key used for generated credentials.",
         ),
         Path(
             "issuers/import/(cert|bundle)",
-            fields=import_fields,
+            fields=_IMPORT_FIELDS,
             operations={Operation.UPDATE: h.import_certificate},
             synopsis="Import the specified issuing certificates.",
         ),
@@ -542,8 +542,8 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             synopsis="Signs another CA's self-issued certificate.",
         ),
         Path(
-            "issuer/" + ref + "/revoke",
-            fields=issuer_ref,
+            "issuer/" + _REF + "/revoke",
+            fields=_ISSUER_REF,
             operations={Operation.UPDATE: h.revoke_issuer},
             synopsis="Revoke the specified issuer certificate.",
         ),
@@ -552,32 +552,37 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             operations={Operation.DELETE: h.delete_root},
             synopsis="Deletes the root CA key to allow a new one to be generated.",
         ),
+    ]
+
+
+def _issuer_paths(h: IssuerHandlers) -> list[Path]:
+    return [
         Path(
             "issuers/?",
             operations={Operation.LIST: h.list_issuers},
             synopsis="Fetch a list of CA certificates.",
         ),
         Path(
-            "issuer/" + ref + "/json",
-            fields=issuer_ref,
+            "issuer/" + _REF + "/json",
+            fields=_ISSUER_REF,
             operations={Operation.READ: h.read_issuer_json},
             synopsis="Fetch a CA, its chain and its name.",
         ),
         Path(
-            "issuer/" + ref + "/pem",
-            fields=issuer_ref,
+            "issuer/" + _REF + "/pem",
+            fields=_ISSUER_REF,
             operations={Operation.READ: h.read_issuer_pem},
             synopsis="Fetch a CA certificate in PEM.",
         ),
         Path(
-            "issuer/" + ref + "/der",
-            fields=issuer_ref,
+            "issuer/" + _REF + "/der",
+            fields=_ISSUER_REF,
             operations={Operation.READ: h.read_issuer_der},
             synopsis="Fetch a CA certificate in DER.",
         ),
         Path(
-            "issuer/" + ref,
-            fields=issuer_update_fields,
+            "issuer/" + _REF,
+            fields=_ISSUER_UPDATE_FIELDS,
             operations={
                 Operation.READ: h.read_issuer,
                 Operation.UPDATE: h.update_issuer,
@@ -598,6 +603,11 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             operations={Operation.UPDATE: h.generate_key},
             synopsis="Generate a new private key used for signing.",
         ),
+    ]
+
+
+def _key_paths(h: IssuerHandlers) -> list[Path]:
+    return [
         Path(
             "keys/import",
             fields={
@@ -609,8 +619,8 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         ),
         Path("keys/?", operations={Operation.LIST: h.list_keys}, synopsis="Fetch a list of all issuer keys."),
         Path(
-            "key/" + kref,
-            fields={**key_ref, "key_name": Field(FieldType.STRING, "A name for the key.")},
+            "key/" + _KREF,
+            fields={**_KEY_REF, "key_name": Field(FieldType.STRING, "A name for the key.")},
             operations={
                 Operation.READ: h.read_key,
                 Operation.UPDATE: h.update_key,
@@ -636,6 +646,11 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             synopsis="Read and set the default key.",
         ),
     ]
+
+
+def build(mount_ttls: MountTTLs) -> list[Path]:
+    h = IssuerHandlers(mount_ttls)
+    return _generate_paths(h) + _issuer_paths(h) + _key_paths(h)
 
 
 def raw(body: bytes, content_type: str) -> Response:
