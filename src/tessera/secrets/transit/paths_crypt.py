@@ -195,21 +195,19 @@ def _rewrap_items(p: Policy, items: list[Item], errors: list[str]) -> list[dict[
     """Decrypt and encrypt again with the latest (or the asked) version; user errors stay per item."""
     results: list[dict[str, Any]] = []
     for i, it in enumerate(items):
-        out: dict[str, Any] = {}
-        results.append(out)
         if errors[i]:
-            out["error"] = errors[i]
+            results.append({"error": errors[i]})
             continue
         try:
             plain = ops.decrypt(p, it.decoded_context, it.ciphertext)
             ct = ops.encrypt(p, it.key_version, it.decoded_context, plain)
         except UserError as exc:
-            errors[i] = out["error"] = exc.message
+            errors[i] = exc.message
+            results.append({"error": exc.message})
             continue
         except TransitError as exc:
             raise go_error(exc) from None
-        out["ciphertext"] = ct
-        out["key_version"] = it.key_version or p.latest_version
+        results.append({"ciphertext": ct, "key_version": it.key_version or p.latest_version})
     return results
 
 

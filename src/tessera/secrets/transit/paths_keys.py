@@ -13,6 +13,16 @@ from .manager import KeyManager, PolicyRequest
 
 S = FieldType.STRING
 
+# What keys/:name/config may change: restored when the update fails half-way.
+_CONFIGURABLE = (
+    "min_decryption_version",
+    "min_encryption_version",
+    "deletion_allowed",
+    "exportable",
+    "allow_plaintext_backup",
+    "auto_rotate_period",
+)
+
 
 class KeyHandlers:
     """The key-management handlers of one mount, over its key manager."""
@@ -154,25 +164,12 @@ class KeyHandlers:
             p = self.manager.get(self.storage(req), name)
             if p is None:
                 raise ErrorResponse(f"no existing key named {name} could be found")
-            original = (
-                p.min_decryption_version,
-                p.min_encryption_version,
-                p.deletion_allowed,
-                p.exportable,
-                p.allow_plaintext_backup,
-                p.auto_rotate_period,
-            )
+            original = {attr: getattr(p, attr) for attr in _CONFIGURABLE}
             try:
                 resp = _configure(p, d, self.storage(req))
             except BaseException:
-                (
-                    p.min_decryption_version,
-                    p.min_encryption_version,
-                    p.deletion_allowed,
-                    p.exportable,
-                    p.allow_plaintext_backup,
-                    p.auto_rotate_period,
-                ) = original
+                for attr, value in original.items():
+                    setattr(p, attr, value)
                 raise
             p.rotate_due = None
             return resp
