@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
+from ...framework.random_api import random_response
 from . import consts as C
 from .common import NAME, go_error
 from .encoding import Base64Error, atoi, b64decode, b64encode
@@ -17,7 +17,6 @@ from .manager import KeyManager
 from .policy import KeyEntry, Policy
 
 S = FieldType.STRING
-MAX_RANDOM_BYTES = 128 * 1024
 _GENERIC = r"\w(([\w\-.]+)?\w)?"
 _HASHES = {
     "sha2-224": "sha224",
@@ -32,44 +31,6 @@ _HASHES = {
 
 
 _RANDOM_PATTERN = rf"random(/(?P<source>{_GENERIC}))?(/(?P<urlbytes>.+))?"
-
-
-def random_response(d: FieldData) -> Response:
-    """HandleRandomAPI: ``random[/source][/bytes]`` with the reference's parsing of the URL."""
-    source_raw = str(d.raw.get("source") or "")
-    url_bytes = str(d.raw.get("urlbytes") or "")
-    source = "platform"
-    if source_raw == "":
-        count = d.get("bytes")
-    elif url_bytes == "" and source_raw in ("", "platform", "seal", "all"):
-        source = source_raw
-        count = d.get("bytes")
-    elif url_bytes == "":
-        try:
-            count = atoi(source_raw)
-        except ValueError as exc:
-            raise ErrorResponse(f"error parsing url-set byte count: {exc}") from None
-    else:
-        source = source_raw
-        try:
-            count = atoi(url_bytes)
-        except ValueError as exc:
-            raise ErrorResponse(f"error parsing url-set byte count: {exc}") from None
-    fmt = d.get("format")
-    if count < 1:
-        raise ErrorResponse("'bytes' cannot be less than 1")
-    if count > MAX_RANDOM_BYTES:
-        raise ErrorResponse(f"'bytes' should be less than {MAX_RANDOM_BYTES}")
-    if fmt not in ("hex", "base64"):
-        raise ErrorResponse(f'unsupported encoding format "{fmt}"; must be "hex" or "base64"')
-    warnings = []
-    if source == "seal":
-        warnings.append("no seal/entropy augmentation available, using platform entropy source")
-    elif source not in ("", "platform", "all"):
-        raise ErrorResponse(f'unsupported entropy source "{source}"; must be "platform" or "seal", or "all"')
-    data = os.urandom(count)
-    text = data.hex() if fmt == "hex" else b64encode(data)
-    return Response(data={"random_bytes": text}, warnings=warnings)
 
 
 class MiscHandlers:
