@@ -6,6 +6,8 @@ versions pruned by max_versions, destroyed version data) goes in one storage tra
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,7 @@ from ...framework import (
 )
 from ...storage.base import Storage
 from .common import KeyLocks, merge_patch, now_ns, validate_fields, weak_int
-from .store import Config, KeyMeta, V2Store, deletion_time
+from .store import Config, KeyMeta, V2Store, VersionMeta, deletion_time
 
 PATH_FIELD = Field(FieldType.STRING, "Location of the secret.")
 
@@ -43,6 +45,13 @@ class V2Context:
         """Existence check of data/ and metadata/: the key has metadata (create vs update ACL)."""
         validate_fields(data)
         return self.store.meta(self.storage(req), data.get("path")) is not None
+
+    @contextmanager
+    def locked_meta(self, req: Request, key: str) -> Iterator[tuple[Storage, KeyMeta | None]]:
+        """The key's metadata, read under the key's lock and kept locked for a read-modify-write."""
+        storage = self.storage(req)
+        with self.locks.for_key(key):
+            yield storage, self.store.meta(storage, key)
 
     def version_data(self, storage: Storage, key: str, number: int) -> Any:
         try:
@@ -64,6 +73,13 @@ def check_cas(data: FieldData, config: Config, meta: KeyMeta) -> None:
             raise ErrorResponse("check-and-set parameter did not match the current version")
     elif config.cas_required or meta.cas_required:
         raise ErrorResponse("check-and-set parameter required for this call")
+
+
+def _wanted_version(meta: KeyMeta, data: FieldData) -> tuple[int, VersionMeta | None]:
+    """The version a read asks for (0: the current one) and its metadata, if it has any."""
+    wanted = data.get("version")
+    number = wanted if wanted > 0 else meta.current_version
+    return number, meta.versions.get(number)
 
 
 def _remove_values(value: dict[str, Any], max_depth: int) -> None:
@@ -108,23 +124,27 @@ class DataHandlers:
             check_cas(data, config, meta)
             return self.add_version(storage, meta, config, payload)
 
-    def data_read(self, req: Request, data: FieldData) -> Response | None:
-        storage = self.ctx.storage(req)
+    def read_version(self, req: Request, data: FieldData) -> tuple[dict[str, Any], bool, Any] | None:
+        """(the asked version's metadata, whether it is live, its data), read under the key's lock."""
         key = data.get("path")
-        with self.locks.for_key(key):
-            meta = self.store.meta(storage, key)
+        with self.ctx.locked_meta(req, key) as (storage, meta):
             if meta is None:
                 return None
-            wanted = data.get("version")
-            number = wanted if wanted > 0 else meta.current_version
-            vm = meta.versions.get(number)
+            number, vm = _wanted_version(meta, data)
             if vm is None:
                 return None
-            body: dict[str, Any] = {"data": None, "metadata": meta.version_api(number, vm)}
             if vm.deleted(now_ns()) or vm.destroyed:
-                return Response(data=body, status=404)
-            body["data"] = self.ctx.version_data(storage, key, number)
-        return Response(data=body)
+                return meta.version_api(number, vm), False, None
+            return meta.version_api(number, vm), True, self.ctx.version_data(storage, key, number)
+
+    def data_read(self, req: Request, data: FieldData) -> Response | None:
+        found = self.read_version(req, data)
+        if found is None:
+            return None
+        version, live, value = found
+        if not live:
+            return Response(data={"data": None, "metadata": version}, status=404)
+        return Response(data={"data": value, "metadata": version})
 
     def data_patch(self, req: Request, data: FieldData) -> Response | None:
         storage = self.ctx.storage(req)
@@ -149,10 +169,7 @@ class DataHandlers:
 
     def data_delete(self, req: Request, data: FieldData) -> Response | None:
         """Soft-delete the latest version (undone by undelete/)."""
-        storage = self.ctx.storage(req)
-        key = data.get("path")
-        with self.locks.for_key(key):
-            meta = self.store.meta(storage, key)
+        with self.ctx.locked_meta(req, data.get("path")) as (storage, meta):
             if meta is None:
                 return None
             latest = meta.versions.get(meta.current_version)
@@ -164,25 +181,15 @@ class DataHandlers:
         return None
 
     def subkeys_read(self, req: Request, data: FieldData) -> Response | None:
-        storage = self.ctx.storage(req)
-        key = data.get("path")
-        with self.locks.for_key(key):
-            meta = self.store.meta(storage, key)
-            if meta is None:
-                return None
-            wanted = data.get("version")
-            number = wanted if wanted > 0 else meta.current_version
-            vm = meta.versions.get(number)
-            if vm is None:
-                return None
-            body: dict[str, Any] = {"metadata": meta.version_api(number, vm), "subkeys": None}
-            if vm.deleted(now_ns()) or vm.destroyed:
-                return Response(data=body, status=404)
-            value = self.ctx.version_data(storage, key, number)
+        found = self.read_version(req, data)
+        if found is None:
+            return None
+        version, live, value = found
+        if not live:
+            return Response(data={"metadata": version, "subkeys": None}, status=404)
         if isinstance(value, dict):
             _remove_values(value, data.get("depth"))
-        body["subkeys"] = value
-        return Response(data=body)
+        return Response(data={"metadata": version, "subkeys": value})
 
     def versions_of(self, data: FieldData, message: str) -> list[int]:
         versions = data.get("versions")
@@ -191,11 +198,9 @@ class DataHandlers:
         return list(versions)
 
     def delete_versions(self, req: Request, data: FieldData) -> Response | None:
-        storage = self.ctx.storage(req)
         key = data.get("path")
         versions = self.versions_of(data, "No version number provided")
-        with self.locks.for_key(key):
-            meta = self.store.meta(storage, key)
+        with self.ctx.locked_meta(req, key) as (storage, meta):
             if meta is None:
                 return None
             now = now_ns()
@@ -208,12 +213,10 @@ class DataHandlers:
         return None
 
     def undelete_versions(self, req: Request, data: FieldData) -> Response | None:
-        storage = self.ctx.storage(req)
         key = data.get("path")
         versions = self.versions_of(data, "No version number provided")
-        config = self.store.config(storage)
-        with self.locks.for_key(key):
-            meta = self.store.meta(storage, key)
+        config = self.store.config(self.ctx.storage(req))
+        with self.ctx.locked_meta(req, key) as (storage, meta):
             if meta is None:
                 return None
             for number in versions:
@@ -226,11 +229,9 @@ class DataHandlers:
         return None
 
     def destroy_versions(self, req: Request, data: FieldData) -> Response | None:
-        storage = self.ctx.storage(req)
         key = data.get("path")
         versions = self.versions_of(data, "no version number provided")
-        with self.locks.for_key(key):
-            meta = self.store.meta(storage, key)
+        with self.ctx.locked_meta(req, key) as (storage, meta):
             if meta is None:
                 return None
             for number in versions:

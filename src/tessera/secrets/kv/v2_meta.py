@@ -198,10 +198,8 @@ class MetadataHandlers:
 
     def metadata_delete(self, req: Request, data: FieldData) -> Response | None:
         """Remove the key and every version it still has."""
-        storage = self.ctx.storage(req)
         key = data.get("path")
-        with self.locks.for_key(key):
-            meta = self.store.meta(storage, key)
+        with self.ctx.locked_meta(req, key) as (storage, meta):
             if meta is None:
                 return None
             ops = [self.store.delete_version_op(key, n) for n in sorted(meta.versions)]
