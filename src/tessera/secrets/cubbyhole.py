@@ -26,7 +26,7 @@ from ..framework import (
     match_all,
 )
 from ..storage.base import Storage
-from .kv.common import guard_writes, validate_fields
+from .kv.common import guard_writes, list_prefix, validate_fields
 
 if TYPE_CHECKING:
     from ..core.core import Core
@@ -112,11 +112,7 @@ def _delete(req: Request, data: FieldData) -> Response | None:
 
 
 def _list(req: Request, data: FieldData) -> Response | None:
-    scope = _scope(req)
-    prefix = data.get("path")
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    return Response(data={"keys": _storage(req).list(scope + prefix)})
+    return Response(data={"keys": _storage(req).list(_scope(req) + list_prefix(data))})
 
 
 def _legacy_response_warning(req: Request, resp: Response) -> None:

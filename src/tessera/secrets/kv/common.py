@@ -150,6 +150,14 @@ def reject_trailing_slash(req: Request) -> None:
 _WRITES = (Operation.CREATE, Operation.UPDATE, Operation.PATCH)
 
 
+def list_prefix(data: FieldData) -> str:
+    """The storage prefix a LIST of ``path`` covers: the path as a folder (trailing slash)."""
+    prefix: str = data.get("path")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return prefix
+
+
 def guard_writes(paths: list[Path]) -> list[Path]:
     """Put the trailing-slash refusal in front of every write handler of ``paths``."""
 
