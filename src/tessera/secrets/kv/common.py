@@ -14,7 +14,19 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from ...framework import ErrorResponse, FieldData, FieldError, Operation, Path, Request, Response
+from ...framework import (
+    Backend,
+    ErrorResponse,
+    Field,
+    FieldData,
+    FieldError,
+    FieldType,
+    Operation,
+    Path,
+    Request,
+    Response,
+    match_all,
+)
 from ...storage.base import Storage
 
 Handler = Callable[[Request, FieldData], Response | None]
@@ -217,3 +229,30 @@ def page(keys: list[str], after: str, limit: int) -> list[str]:
     if limit > 0:
         keys = keys[:limit]
     return keys
+
+
+def passthrough_backend(
+    backend_type: str,
+    help_text: str,
+    synopsis: str,
+    path_description: str,
+    operations: dict[Operation, Handler],
+    exists: Callable[[Request, FieldData], bool],
+) -> Backend:
+    """One catch-all ``path`` over the mount's storage: the shape of KV v1 and the cubbyhole."""
+    path = Path(
+        match_all("path"),
+        fields={"path": Field(FieldType.STRING, path_description)},
+        operations=operations,
+        existence_check=exists,
+        # Writes return nothing (so no warning); reads warn about unknown query parameters.
+        synopsis=synopsis,
+        description=synopsis,
+    )
+    return Backend(
+        paths=guard_writes([path]),
+        help=help_text,
+        backend_type=backend_type,
+        kind="logical",
+        invalidate=Backend.keeps_nothing,
+    )

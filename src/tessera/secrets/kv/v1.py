@@ -13,17 +13,13 @@ import orjson
 from ...framework import (
     Backend,
     ErrorResponse,
-    Field,
     FieldData,
-    FieldType,
     Operation,
-    Path,
     Request,
     Response,
-    match_all,
 )
 from ...framework.durations import DurationError, parse_duration_second
-from .common import guard_writes, list_prefix, scan, validate_fields
+from .common import list_prefix, passthrough_backend, scan, validate_fields
 
 if TYPE_CHECKING:
     from ...core.core import Core
@@ -102,29 +98,12 @@ class V1Handlers:
 
 def build(core: Core, entry: MountEntry) -> Backend:
     h = V1Handlers(core, entry)
-
-    path = Path(
-        match_all("path"),
-        fields={
-            "path": Field(FieldType.STRING, "Location of the secret."),
-        },
-        operations={
-            Operation.READ: h.read,
-            Operation.CREATE: h.write,
-            Operation.UPDATE: h.write,
-            Operation.DELETE: h.delete,
-            Operation.LIST: h.list_keys,
-            Operation.SCAN: h.scan_keys,
-        },
-        existence_check=h.exists,
-        # Writes return nothing (so no warning); reads warn about unknown query parameters.
-        synopsis=SYNOPSIS,
-        description=SYNOPSIS,
-    )
-    return Backend(
-        paths=guard_writes([path]),
-        help=HELP,
-        backend_type="kv",
-        kind="logical",
-        invalidate=Backend.keeps_nothing,
-    )
+    operations = {
+        Operation.READ: h.read,
+        Operation.CREATE: h.write,
+        Operation.UPDATE: h.write,
+        Operation.DELETE: h.delete,
+        Operation.LIST: h.list_keys,
+        Operation.SCAN: h.scan_keys,
+    }
+    return passthrough_backend("kv", HELP, SYNOPSIS, "Location of the secret.", operations, h.exists)
