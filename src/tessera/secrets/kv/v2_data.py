@@ -247,7 +247,6 @@ class DataHandlers:
 
 def data_paths(ctx: V2Context) -> list[Path]:
     h = DataHandlers(ctx)
-
     versions_field = Field(FieldType.COMMA_INT_SLICE, "The versions to act on.")
     return [
         Path(

@@ -250,7 +250,6 @@ class MetadataHandlers:
 
 def metadata_paths(ctx: V2Context) -> list[Path]:
     h = MetadataHandlers(ctx)
-
     list_fields = {
         "after": Field(FieldType.STRING, "Optional entry to begin listing after (listing only)."),
         "limit": Field(FieldType.INT, "Optional number of entries to return (listing only)."),

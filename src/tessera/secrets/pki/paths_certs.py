@@ -249,7 +249,6 @@ class CertHandlers:
 def build(mount_ttls: MountTTLs) -> list[Path]:
     # -- roles -----------------------------------------------------------------------
     h = CertHandlers(mount_ttls)
-
     # -- leases ----------------------------------------------------------------------
     # (revocation is wired in __init__, which owns the revocation module's store access)
 

@@ -353,7 +353,6 @@ class CryptHandlers:
 def build(manager: KeyManager) -> list[Path]:
     """The data paths of one mount."""
     h = CryptHandlers(manager)
-
     name_field = {"name": Field(S, description="Name of the key")}
     batch = Field(FieldType.SLICE, description="A list of items to process in one request.")
     return [

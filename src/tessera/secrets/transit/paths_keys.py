@@ -243,7 +243,6 @@ class KeyHandlers:
 def build(manager: KeyManager) -> list[Path]:
     """The key-management paths of one mount."""
     h = KeyHandlers(manager)
-
     name_field = {"name": Field(S, description="Name of the key")}
     return [
         Path(

@@ -136,7 +136,6 @@ class MiscHandlers:
 def build(manager: KeyManager) -> list[Path]:
     """random, hash, export, backup and restore paths."""
     h = MiscHandlers(manager)
-
     return [
         Path(
             _RANDOM_PATTERN,

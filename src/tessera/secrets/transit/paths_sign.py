@@ -401,7 +401,6 @@ class SignHandlers:
 def build(manager: KeyManager) -> list[Path]:
     """HMAC, sign and verify paths."""
     h = SignHandlers(manager)
-
     name_field = {"name": Field(S, description="The key to use")}
     sign_fields = {
         **name_field,
