@@ -9,7 +9,7 @@ from . import consts as C
 from .common import NAME, go_error, key_document
 from .encoding import Base64Error, b64decode, go_json, load_json
 from .errors import TransitError
-from .manager import KeyManager, PolicyRequest
+from .manager import KeyManager, PolicyRequest, configured_cache_size
 
 S = FieldType.STRING
 
@@ -225,8 +225,6 @@ class KeyHandlers:
         return Response(data={"disable_upsert": value})
 
     def read_cache_config(self, req: Request, d: FieldData) -> Response | None:
-        from .manager import configured_cache_size
-
         size = configured_cache_size(self.storage(req))
         self.manager.cache_size = size
         return Response(data={"size": size})

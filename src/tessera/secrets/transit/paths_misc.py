@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from ...framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
 from ...framework.random_api import random_response
 from . import consts as C
-from .common import NAME, go_error
+from .common import NAME, go_error, pem_chain
 from .encoding import Base64Error, atoi, b64decode, b64encode
 from .errors import GoError, TransitError
 from .manager import KeyManager
@@ -243,9 +243,7 @@ def export_key(p: Policy, entry: KeyEntry, export_type: str, fmt: str) -> str:
     elif export_type == "certificate-chain":
         if not entry.certificate_chain:
             raise GoError("selected key version does not have a certificate chain imported")
-        from .common import _pem_chain
-
-        return _pem_chain(entry.certificate_chain)
+        return pem_chain(entry.certificate_chain)
     raise GoError(f"unknown key type {C.type_name(kt)} for export type {export_type}")
 
 
