@@ -11,7 +11,7 @@ import datetime as _dt
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...framework import (
@@ -236,14 +236,14 @@ def passthrough_backend(
     help_text: str,
     synopsis: str,
     path_description: str,
-    operations: dict[Operation, Handler],
+    operations: Mapping[Operation, Handler],
     exists: Callable[[Request, FieldData], bool],
 ) -> Backend:
     """One catch-all ``path`` over the mount's storage: the shape of KV v1 and the cubbyhole."""
     path = Path(
         match_all("path"),
         fields={"path": Field(FieldType.STRING, path_description)},
-        operations=operations,
+        operations=dict(operations),
         existence_check=exists,
         # Writes return nothing (so no warning); reads warn about unknown query parameters.
         synopsis=synopsis,
