@@ -246,74 +246,76 @@ class CertHandlers:
         return t, public_key, private  # type: ignore[return-value]
 
 
-def build(mount_ttls: MountTTLs) -> list[Path]:
-    # -- roles -----------------------------------------------------------------------
-    h = CertHandlers(mount_ttls)
-    # -- leases ----------------------------------------------------------------------
-    # (revocation is wired in __init__, which owns the revocation module's store access)
+_ROLE_NAME = {"name": Field(FieldType.STRING, "Name of the role.")}
+_ROLE_REF = {
+    "role": Field(FieldType.STRING, "The role to issue under."),
+    "issuer_ref": Field(FieldType.STRING, "The issuer to sign with (instead of the role's)."),
+}
+_ISSUE_FIELDS = {
+    **SUBJECT_FIELDS,
+    **_ROLE_REF,
+    "key_type": Field(FieldType.STRING, "Key type when the role allows any."),
+    "key_bits": Field(FieldType.INT, "Key bits when the role allows any."),
+}
+_SIGN_FIELDS = {
+    **SUBJECT_FIELDS,
+    **_ROLE_REF,
+    "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
+}
+_VERBATIM_FIELDS = {
+    **_SIGN_FIELDS,
+    "key_usage": roles.ROLE_FIELDS["key_usage"],
+    "ext_key_usage": roles.ROLE_FIELDS["ext_key_usage"],
+    "ext_key_usage_oids": roles.ROLE_FIELDS["ext_key_usage_oids"],
+}
+_ROLE_FIELDS = {**_ROLE_NAME, **roles.ROLE_FIELDS, **roles.LEGACY_FIELDS}
+_REF = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
+_NAME = r"(?P<role>\w(([\w\-.]+)?\w)?)"
 
-    role_name = {"name": Field(FieldType.STRING, "Name of the role.")}
-    role_ref = {
-        "role": Field(FieldType.STRING, "The role to issue under."),
-        "issuer_ref": Field(FieldType.STRING, "The issuer to sign with (instead of the role's)."),
-    }
-    issue_fields = {
-        **SUBJECT_FIELDS,
-        **role_ref,
-        "key_type": Field(FieldType.STRING, "Key type when the role allows any."),
-        "key_bits": Field(FieldType.INT, "Key bits when the role allows any."),
-    }
-    sign_fields = {
-        **SUBJECT_FIELDS,
-        **role_ref,
-        "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
-    }
-    verbatim_fields = {
-        **sign_fields,
-        "key_usage": roles.ROLE_FIELDS["key_usage"],
-        "ext_key_usage": roles.ROLE_FIELDS["ext_key_usage"],
-        "ext_key_usage_oids": roles.ROLE_FIELDS["ext_key_usage_oids"],
-    }
-    role_fields = {**role_name, **roles.ROLE_FIELDS, **roles.LEGACY_FIELDS}
-    ref = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
-    name = r"(?P<role>\w(([\w\-.]+)?\w)?)"
+
+def _issue_paths(h: CertHandlers) -> list[Path]:
     return [
         Path(
-            "issue/" + name,
-            fields=issue_fields,
+            "issue/" + _NAME,
+            fields=_ISSUE_FIELDS,
             operations={Operation.UPDATE: h.issue},
             synopsis="Request a certificate using a certain role with the provided details.",
         ),
         Path(
-            "issuer/" + ref + "/issue/" + name,
-            fields=issue_fields,
+            "issuer/" + _REF + "/issue/" + _NAME,
+            fields=_ISSUE_FIELDS,
             operations={Operation.UPDATE: h.issue},
             synopsis="Request a certificate using a certain role with the provided details.",
         ),
         Path(
-            "sign/" + name,
-            fields=sign_fields,
+            "sign/" + _NAME,
+            fields=_SIGN_FIELDS,
             operations={Operation.UPDATE: h.sign},
             synopsis="Request certificates using a certain role with the provided details.",
         ),
         Path(
-            "issuer/" + ref + "/sign/" + name,
-            fields=sign_fields,
+            "issuer/" + _REF + "/sign/" + _NAME,
+            fields=_SIGN_FIELDS,
             operations={Operation.UPDATE: h.sign},
             synopsis="Request certificates using a certain role with the provided details.",
         ),
         Path(
-            "sign-verbatim(/" + name + ")?",
-            fields=verbatim_fields,
+            "sign-verbatim(/" + _NAME + ")?",
+            fields=_VERBATIM_FIELDS,
             operations={Operation.UPDATE: h.sign_verbatim},
             synopsis="Request a certificate using a CSR, signed as it asks.",
         ),
         Path(
-            "issuer/" + ref + "/sign-verbatim(/" + name + ")?",
-            fields=verbatim_fields,
+            "issuer/" + _REF + "/sign-verbatim(/" + _NAME + ")?",
+            fields=_VERBATIM_FIELDS,
             operations={Operation.UPDATE: h.sign_verbatim},
             synopsis="Request a certificate using a CSR, signed as it asks.",
         ),
+    ]
+
+
+def _role_paths(h: CertHandlers) -> list[Path]:
+    return [
         Path(
             "roles/?",
             operations={Operation.LIST: h.list_roles},
@@ -321,7 +323,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         ),
         Path(
             "roles/" + r"(?P<name>\w(([\w\-.]+)?\w)?)",
-            fields=role_fields,
+            fields=_ROLE_FIELDS,
             operations={
                 Operation.READ: h.read_role,
                 Operation.CREATE: h.write_role,
@@ -332,6 +334,12 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             synopsis="Manage the roles that can be created with this backend.",
         ),
     ]
+
+
+def build(mount_ttls: MountTTLs) -> list[Path]:
+    # (lease revocation is wired in __init__, which owns the revocation module's store access)
+    h = CertHandlers(mount_ttls)
+    return _issue_paths(h) + _role_paths(h)
 
 
 def _apply_legacy(role: dict[str, Any], data: FieldData) -> None:

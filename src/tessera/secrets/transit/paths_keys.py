@@ -238,10 +238,10 @@ class KeyHandlers:
         return Response(data={"size": size})
 
 
-def build(manager: KeyManager) -> list[Path]:
-    """The key-management paths of one mount."""
-    h = KeyHandlers(manager)
-    name_field = {"name": Field(S, description="Name of the key")}
+_NAME_FIELD = {"name": Field(S, description="Name of the key")}
+
+
+def _key_paths(h: KeyHandlers) -> list[Path]:
     return [
         Path(
             r"keys/?",
@@ -252,7 +252,7 @@ def build(manager: KeyManager) -> list[Path]:
         Path(
             "keys/" + NAME,
             fields={
-                **name_field,
+                **_NAME_FIELD,
                 "type": Field(S, default="aes256-gcm96", description="The type of key to create."),
                 "derived": Field(FieldType.BOOL),
                 "convergent_encryption": Field(FieldType.BOOL),
@@ -272,26 +272,26 @@ def build(manager: KeyManager) -> list[Path]:
         ),
         Path(
             "keys/" + NAME + "/soft-delete",
-            fields=dict(name_field),
+            fields=dict(_NAME_FIELD),
             operations={Operation.DELETE: h.set_soft_deleted(True, "key was already marked as soft deleted")},
             synopsis="Soft-delete a named key",
         ),
         Path(
             "keys/" + NAME + "/soft-delete-restore",
-            fields=dict(name_field),
+            fields=dict(_NAME_FIELD),
             operations={Operation.UPDATE: h.set_soft_deleted(False, "key was already restored")},
             synopsis="Restore a soft-deleted key",
         ),
         Path(
             "keys/" + NAME + "/rotate",
-            fields={**name_field, "external_key_ref": Field(S)},
+            fields={**_NAME_FIELD, "external_key_ref": Field(S)},
             operations={Operation.UPDATE: h.rotate},
             synopsis="Rotate named encryption key",
         ),
         Path(
             "keys/" + NAME + "/config",
             fields={
-                **name_field,
+                **_NAME_FIELD,
                 "min_decryption_version": Field(FieldType.INT),
                 "min_encryption_version": Field(FieldType.INT),
                 "deletion_allowed": Field(FieldType.BOOL),
@@ -304,10 +304,15 @@ def build(manager: KeyManager) -> list[Path]:
         ),
         Path(
             "keys/" + NAME + "/trim",
-            fields={**name_field, "min_available_version": Field(FieldType.INT)},
+            fields={**_NAME_FIELD, "min_available_version": Field(FieldType.INT)},
             operations={Operation.UPDATE: h.trim},
             synopsis="Trim key versions of a named key",
         ),
+    ]
+
+
+def _config_paths(h: KeyHandlers) -> list[Path]:
+    return [
         Path(
             "config/keys",
             fields={"disable_upsert": Field(FieldType.BOOL)},
@@ -325,6 +330,12 @@ def build(manager: KeyManager) -> list[Path]:
             synopsis="Configure caching strategy",
         ),
     ]
+
+
+def build(manager: KeyManager) -> list[Path]:
+    """The key-management paths of one mount."""
+    h = KeyHandlers(manager)
+    return _key_paths(h) + _config_paths(h)
 
 
 def disable_upsert(req: Request) -> bool:
