@@ -15,18 +15,14 @@ import orjson
 from ..framework import (
     Backend,
     ErrorResponse,
-    Field,
     FieldData,
-    FieldType,
     InternalError,
     Operation,
-    Path,
     Request,
     Response,
-    match_all,
 )
 from ..storage.base import Storage
-from .kv.common import guard_writes, validate_fields
+from .kv.common import list_prefix, passthrough_backend, validate_fields
 
 if TYPE_CHECKING:
     from ..core.core import Core
@@ -112,11 +108,7 @@ def _delete(req: Request, data: FieldData) -> Response | None:
 
 
 def _list(req: Request, data: FieldData) -> Response | None:
-    scope = _scope(req)
-    prefix = data.get("path")
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    return Response(data={"keys": _storage(req).list(scope + prefix)})
+    return Response(data={"keys": _storage(req).list(_scope(req) + list_prefix(data))})
 
 
 def _legacy_response_warning(req: Request, resp: Response) -> None:
@@ -127,25 +119,13 @@ def _legacy_response_warning(req: Request, resp: Response) -> None:
 
 
 def factory(core: Core, entry: MountEntry) -> Backend:
-    path = Path(
-        match_all("path"),
-        fields={"path": Field(FieldType.STRING, "Specifies the path of the secret.")},
-        operations={
-            Operation.READ: _read,
-            Operation.CREATE: _write,
-            Operation.UPDATE: _write,
-            Operation.DELETE: _delete,
-            Operation.LIST: _list,
-        },
-        existence_check=_exists,
-        # Writes return nothing (so no warning); reads warn about unknown query parameters.
-        synopsis=SYNOPSIS,
-        description=SYNOPSIS,
-    )
-    return Backend(
-        paths=guard_writes([path]),
-        help=HELP,
-        backend_type="cubbyhole",
-        kind="logical",
-        invalidate=Backend.keeps_nothing,
+    operations = {
+        Operation.READ: _read,
+        Operation.CREATE: _write,
+        Operation.UPDATE: _write,
+        Operation.DELETE: _delete,
+        Operation.LIST: _list,
+    }
+    return passthrough_backend(
+        "cubbyhole", HELP, SYNOPSIS, "Specifies the path of the secret.", operations, _exists
     )

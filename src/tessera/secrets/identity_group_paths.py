@@ -22,7 +22,7 @@ from .identity_groups import (
 )
 
 if TYPE_CHECKING:
-    from .identity import IdentityStore
+    from .identity_store import IdentityStore
 
 Doc = dict[str, Any]
 

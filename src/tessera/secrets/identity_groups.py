@@ -24,30 +24,19 @@ from ..storage.base import Storage
 
 INTERNAL, EXTERNAL = "internal", "external"
 MAX_MEMBER_ENTITIES = 512
+# what an alias shows of its mount (sorted: both key lists below end with it)
+_ALIAS_MOUNT_KEYS = ("metadata", "mount_accessor", "mount_path", "mount_type", "name")
 ALIAS_KEYS = (
     "canonical_id",
     "creation_time",
     "id",
     "last_update_time",
     "merged_from_canonical_ids",
-    "metadata",
-    "mount_accessor",
-    "mount_path",
-    "mount_type",
-    "name",
+    *_ALIAS_MOUNT_KEYS,
 )
 
 # the fields of each alias in a LIST of entity or group aliases (``key_info``)
-ALIAS_LIST_KEYS = (
-    "canonical_id",
-    "custom_metadata",
-    "local",
-    "metadata",
-    "mount_accessor",
-    "mount_path",
-    "mount_type",
-    "name",
-)
+ALIAS_LIST_KEYS = ("canonical_id", "custom_metadata", "local", *_ALIAS_MOUNT_KEYS)
 
 
 def stable_policies(values: list[str]) -> list[str]:

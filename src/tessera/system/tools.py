@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from typing import TYPE_CHECKING
 
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
+from ..framework.random_api import random_response
 from ..gocompat.base64 import Base64Error, go_b64decode
 
 if TYPE_CHECKING:
@@ -23,21 +23,10 @@ HASHES = {
     "sha3-384": hashlib.sha3_384,
     "sha3-512": hashlib.sha3_512,
 }
-MAX_RANDOM_BYTES = 128 * 1024
-SOURCES = ("", "platform", "seal", "all")
 
 
 def _encode(data: bytes, fmt: str) -> str:
     return data.hex() if fmt == "hex" else base64.b64encode(data).decode()
-
-
-def _atoi(text: str) -> int:
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise ErrorResponse(
-            f'error parsing url-set byte count: strconv.Atoi: parsing "{text}": invalid syntax'
-        ) from None
 
 
 def tools_paths(core: Core) -> list[Path]:
@@ -56,33 +45,7 @@ def tools_paths(core: Core) -> list[Path]:
         return Response(data={"sum": _encode(func(payload).digest(), fmt)})
 
     def random_write(req: Request, data: FieldData) -> Response:
-        # Parsed as in Vault so that ACLs may name both the source and the byte count in the URL.
-        url_source = str(data.get_raw("source") or "")
-        url_bytes = str(data.get_raw("urlbytes") or "")
-        source = "platform"
-        if not url_source:
-            count = data.get("bytes")
-        elif not url_bytes and url_source in SOURCES:
-            source, count = url_source, data.get("bytes")
-        elif not url_bytes:
-            count = _atoi(url_source)
-        else:
-            source, count = url_source, _atoi(url_bytes)
-        fmt = data.get("format")
-        if count < 1:
-            raise ErrorResponse("'bytes' cannot be less than 1")
-        if count > MAX_RANDOM_BYTES:
-            raise ErrorResponse(f"'bytes' should be less than {MAX_RANDOM_BYTES}")
-        if fmt not in ("hex", "base64"):
-            raise ErrorResponse(f'unsupported encoding format "{fmt}"; must be "hex" or "base64"')
-        if source not in SOURCES:
-            raise ErrorResponse(
-                f'unsupported entropy source "{source}"; must be "platform" or "seal", or "all"'
-            )
-        resp = Response(data={"random_bytes": _encode(os.urandom(count), fmt)})
-        if source == "seal":
-            resp.add_warning("no seal/entropy augmentation available, using platform entropy source")
-        return resp
+        return random_response(data)
 
     hash_fields = {
         "input": Field(FieldType.STRING, "The base64-encoded input data"),

@@ -358,8 +358,8 @@ class RoleHandlers:
             self._save(req, role, previous)
 
 
-def role_paths(app: AppRole) -> list[Path]:
-    h = RoleHandlers(app)
+def _field_paths(h: RoleHandlers, all_fields: dict[str, Field]) -> list[Path]:
+    """``role/:name/<field>``: read, update and reset one setting of a role."""
     single = [
         ("policies", {"token_policies", "policies"}, h.update_policies, ("token_policies", "policies")),
         ("period", {"token_period", "period"}, h.update_period, ("token_period", "period")),
@@ -374,21 +374,7 @@ def role_paths(app: AppRole) -> list[Path]:
         ),
         ("secret-id-ttl", {"secret_id_ttl"}, h.update_simple("secret_id_ttl", "secret_id_ttl"), None),
     ]
-    all_fields = role_fields()
-    paths = [
-        Path(
-            "role/?",
-            fields=page_fields(),
-            operations={Operation.LIST: h.list_roles},
-            synopsis="Lists all the roles registered with the backend.",
-        ),
-        Path(
-            ROLE + "/local-secret-ids$",
-            fields=dict(NAME_FIELD),
-            operations={Operation.READ: h.read_local},
-            synopsis="Enables cluster local secret IDs",
-        ),
-    ]
+    paths: list[Path] = []
     for suffix, keys, updater, read_keys in single:
         fields = {**NAME_FIELD, **{k: all_fields[k] for k in keys}}
         paths.append(
@@ -403,6 +389,12 @@ def role_paths(app: AppRole) -> list[Path]:
                 synopsis=f"The {suffix} of the role.",
             )
         )
+    return paths
+
+
+def _cidr_paths(h: RoleHandlers, all_fields: dict[str, Field]) -> list[Path]:
+    """``role/:name/<cidr list>``: the role's CIDR restrictions, one list each."""
+    paths: list[Path] = []
     for suffix, key in (
         ("bound-cidr-list", "bound_cidr_list"),
         ("secret-id-bound-cidrs", "secret_id_bound_cidrs"),
@@ -425,6 +417,28 @@ def role_paths(app: AppRole) -> list[Path]:
                 synopsis=f"The {key} of the role.",
             )
         )
+    return paths
+
+
+def role_paths(app: AppRole) -> list[Path]:
+    h = RoleHandlers(app)
+    all_fields = role_fields()
+    paths = [
+        Path(
+            "role/?",
+            fields=page_fields(),
+            operations={Operation.LIST: h.list_roles},
+            synopsis="Lists all the roles registered with the backend.",
+        ),
+        Path(
+            ROLE + "/local-secret-ids$",
+            fields=dict(NAME_FIELD),
+            operations={Operation.READ: h.read_local},
+            synopsis="Enables cluster local secret IDs",
+        ),
+        *_field_paths(h, all_fields),
+        *_cidr_paths(h, all_fields),
+    ]
     paths.append(
         Path(
             ROLE + "/role-id$",

@@ -144,16 +144,18 @@ class SecretIDHandlers:
         return Response(data={"keys": self.store.secret_accessors(storage, role)})
 
     # -- by value ------------------------------------------------------------------------
-    def lookup(self, req: Request, data: FieldData) -> Response | None:
-        name: str = data.get("role_name")
-        if not name:
+    def _by_value(self, req: Request, data: FieldData, secret_id: str) -> tuple[Storage, Role, str]:
+        """Storage, role and the secret ID's HMAC for a call naming the secret ID itself."""
+        if not data.get("role_name"):
             raise ErrorResponse("missing role_name")
-        secret_id: str = data.get("secret_id")
         if not secret_id:
             raise ErrorResponse("missing secret_id")
         storage = _storage(req)
         role = self._role_or_500(req, data)
-        secret_hmac = create_hmac(role.hmac_key, secret_id)
+        return storage, role, create_hmac(role.hmac_key, secret_id)
+
+    def lookup(self, req: Request, data: FieldData) -> Response | None:
+        storage, role, secret_hmac = self._by_value(req, data, data.get("secret_id"))
         with self.store.lock:
             entry = self.store.secret(storage, role, secret_hmac)
             if entry is None:
@@ -167,15 +169,8 @@ class SecretIDHandlers:
         return Response(data=entry.response_data())
 
     def destroy(self, req: Request, data: FieldData) -> None:
-        name: str = data.get("role_name")
-        if not name:
-            raise ErrorResponse("missing role_name")
         secret_id: str = data.get("secret_id") or str(req.query.get("secret_id", "") or "")
-        if not secret_id:
-            raise ErrorResponse("missing secret_id")
-        storage = _storage(req)
-        role = self._role_or_500(req, data)
-        secret_hmac = create_hmac(role.hmac_key, secret_id)
+        storage, role, secret_hmac = self._by_value(req, data, secret_id)
         with self.store.lock:
             entry = self.store.secret(storage, role, secret_hmac)
             if entry is not None:

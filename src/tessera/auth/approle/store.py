@@ -9,6 +9,8 @@ cannot be replayed as a login. Role IDs and accessors are salted with a mount-wi
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import threading
 import time
@@ -314,9 +316,6 @@ def derive_secret_id_ttl(ttl: int, max_ttl: int) -> int:
 
 def parse_metadata(text: str) -> dict[str, str]:
     """strutil.ParseArbitraryKeyValues: a JSON object of strings, or ``k=v,k2=v2``."""
-    import base64
-    import json
-
     out: dict[str, str] = {}
     text = text.strip()
     if not text:

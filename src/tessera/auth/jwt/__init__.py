@@ -25,72 +25,88 @@ The JWT backend plugin allows authentication using JWTs (including OIDC).
 """
 
 
-def _config_paths(handler: JWTAuth) -> list[Path]:
-    def read(req: Request, data: FieldData) -> Response | None:
+class ConfigHandlers:
+    """The config/ handlers of one mount, over its JWT login handler (key cache)."""
+
+    def __init__(self, handler: JWTAuth) -> None:
+        self.handler = handler
+
+    def read(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
-        cfg = handler.config(req.storage)
+        cfg = self.handler.config(req.storage)
         return None if cfg is None else Response(data=cfg.read())
 
-    def write(req: Request, data: FieldData) -> None:
+    def write(self, req: Request, data: FieldData) -> None:
         assert req.storage is not None
-        cfg = parse_config(data, handler.local_fetch)
+        cfg = parse_config(data, self.handler.local_fetch)
         req.storage.put_json("config", cfg.to_json())
-        handler.forget_keys()
+        self.handler.forget_keys()
 
+
+def _config_paths(handler: JWTAuth) -> list[Path]:
+    h = ConfigHandlers(handler)
     return [
         Path(
             "config$",
             fields=CONFIG_FIELDS,
-            operations={Operation.READ: read, Operation.UPDATE: write, Operation.CREATE: write},
+            operations={Operation.READ: h.read, Operation.UPDATE: h.write, Operation.CREATE: h.write},
             synopsis="Configure the JWT authentication backend.",
         )
     ]
 
 
-def _role_paths(handler: JWTAuth) -> list[Path]:
-    def exists(req: Request, data: FieldData) -> bool:
-        assert req.storage is not None
-        return handler.role(req.storage, data.get("name")) is not None
+class RoleHandlers:
+    """The role/ handlers of one mount, over its JWT login handler (role cache)."""
 
-    def read(req: Request, data: FieldData) -> Response | None:
+    def __init__(self, handler: JWTAuth) -> None:
+        self.handler = handler
+
+    def exists(self, req: Request, data: FieldData) -> bool:
         assert req.storage is not None
-        role = handler.role(req.storage, data.get("name"))
+        return self.handler.role(req.storage, data.get("name")) is not None
+
+    def read(self, req: Request, data: FieldData) -> Response | None:
+        assert req.storage is not None
+        role = self.handler.role(req.storage, data.get("name"))
         return None if role is None else Response(data=role.read())
 
-    def write(req: Request, data: FieldData) -> None:
+    def write(self, req: Request, data: FieldData) -> None:
         assert req.storage is not None
         name = str(data.get("name")).lower()
-        stored = handler.role(req.storage, name)
+        stored = self.handler.role(req.storage, name)
         role = (
             Role() if stored is None else Role.from_json(asdict(stored))
         )  # a copy: the parsed one is shared
         apply_role_fields(role, data, stored is None)
         req.storage.put_json("role/" + name, asdict(role))
 
-    def delete(req: Request, data: FieldData) -> None:
+    def delete(self, req: Request, data: FieldData) -> None:
         assert req.storage is not None
         req.storage.delete("role/" + str(data.get("name")).lower())
 
-    def list_roles(req: Request, data: FieldData) -> Response:
+    def list_roles(self, req: Request, data: FieldData) -> Response:
         assert req.storage is not None
         return Response(data={"keys": list_page(req.storage.list("role/"), data)})
 
+
+def _role_paths(handler: JWTAuth) -> list[Path]:
+    h = RoleHandlers(handler)
     return [
         Path(
             "role/?$",
-            operations={Operation.LIST: list_roles},
+            operations={Operation.LIST: h.list_roles},
             synopsis="Lists all the roles registered with the backend.",
         ),
         Path(
             "role/" + generic_name("name") + "$",
             fields={"name": Field(FieldType.STRING, "Name of the role."), **ROLE_FIELDS},
             operations={
-                Operation.READ: read,
-                Operation.CREATE: write,
-                Operation.UPDATE: write,
-                Operation.DELETE: delete,
+                Operation.READ: h.read,
+                Operation.CREATE: h.write,
+                Operation.UPDATE: h.write,
+                Operation.DELETE: h.delete,
             },
-            existence_check=exists,
+            existence_check=h.exists,
             synopsis="Register an role with the backend.",
         ),
     ]

@@ -45,23 +45,29 @@ def _plugin(cfg: dict[str, Any]) -> PostgreSQL:
     )
 
 
-def factory(core: Core, entry: MountEntry) -> Backend:
-    def load_config(req: Request, name: str) -> dict[str, Any] | None:
+class DatabaseHandlers:
+    """The handlers of one mount: connections, roles, credentials and their leases."""
+
+    def __init__(self, core: Core, entry: MountEntry) -> None:
+        self.core = core
+        self.entry = entry
+
+    def load_config(self, req: Request, name: str) -> dict[str, Any] | None:
         assert req.storage is not None
         return req.storage.get_json("config/" + name)
 
-    def load_role(req: Request, name: str) -> dict[str, Any] | None:
+    def load_role(self, req: Request, name: str) -> dict[str, Any] | None:
         assert req.storage is not None
         return req.storage.get_json("role/" + name)
 
     # -- config ----------------------------------------------------------------------
-    def config_exists(req: Request, data: FieldData) -> bool:
-        return load_config(req, data.get("name")) is not None
+    def config_exists(self, req: Request, data: FieldData) -> bool:
+        return self.load_config(req, data.get("name")) is not None
 
-    def config_write(req: Request, data: FieldData) -> Response | None:
+    def config_write(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
         name = data.get("name")
-        existing = load_config(req, name) or {}
+        existing = self.load_config(req, name) or {}
         plugin = data.get("plugin_name") or existing.get("plugin_name", "")
         if not plugin:
             raise ErrorResponse("empty plugin name")
@@ -102,8 +108,8 @@ def factory(core: Core, entry: MountEntry) -> Backend:
         req.storage.put_json("config/" + name, cfg)
         return None
 
-    def config_read(req: Request, data: FieldData) -> Response | None:
-        cfg = load_config(req, data.get("name"))
+    def config_read(self, req: Request, data: FieldData) -> Response | None:
+        cfg = self.load_config(req, data.get("name"))
         if cfg is None:
             return None
         details = {k: v for k, v in cfg["connection_details"].items() if k != "password"}
@@ -119,19 +125,19 @@ def factory(core: Core, entry: MountEntry) -> Backend:
             }
         )
 
-    def config_delete(req: Request, data: FieldData) -> Response | None:
+    def config_delete(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
         req.storage.delete("config/" + data.get("name"))
         return None
 
-    def config_list(req: Request, data: FieldData) -> Response:
+    def config_list(self, req: Request, data: FieldData) -> Response:
         assert req.storage is not None
         return Response(data={"keys": req.storage.list("config/")})
 
-    def rotate_root(req: Request, data: FieldData) -> Response | None:
+    def rotate_root(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
         name = data.get("name")
-        cfg = load_config(req, name)
+        cfg = self.load_config(req, name)
         if cfg is None:
             raise ErrorResponse(
                 "failed to find entry for connection with name: " + repr(name).replace("'", '"')
@@ -147,19 +153,19 @@ def factory(core: Core, entry: MountEntry) -> Backend:
         req.storage.put_json("config/" + name, cfg)
         return None
 
-    def reset(req: Request, data: FieldData) -> Response | None:
-        if load_config(req, data.get("name")) is None:
+    def reset(self, req: Request, data: FieldData) -> Response | None:
+        if self.load_config(req, data.get("name")) is None:
             raise ErrorResponse("failed to find entry for connection")
         return None
 
     # -- roles -----------------------------------------------------------------------
-    def role_exists(req: Request, data: FieldData) -> bool:
-        return load_role(req, data.get("name")) is not None
+    def role_exists(self, req: Request, data: FieldData) -> bool:
+        return self.load_role(req, data.get("name")) is not None
 
-    def role_write(req: Request, data: FieldData) -> Response | None:
+    def role_write(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
         name = data.get("name")
-        existing = load_role(req, name)
+        existing = self.load_role(req, name)
         role = existing or {
             "db_name": "",
             "creation_statements": [],
@@ -190,36 +196,36 @@ def factory(core: Core, entry: MountEntry) -> Backend:
         req.storage.put_json("role/" + name, role)
         return None
 
-    def role_read(req: Request, data: FieldData) -> Response | None:
-        role = load_role(req, data.get("name"))
+    def role_read(self, req: Request, data: FieldData) -> Response | None:
+        role = self.load_role(req, data.get("name"))
         if role is None:
             return None
         out = dict(role)
         out.setdefault("credential_config", {})
         return Response(data=out)
 
-    def role_delete(req: Request, data: FieldData) -> Response | None:
+    def role_delete(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
         req.storage.delete("role/" + data.get("name"))
         return None
 
-    def role_list(req: Request, data: FieldData) -> Response:
+    def role_list(self, req: Request, data: FieldData) -> Response:
         assert req.storage is not None
         return Response(data={"keys": req.storage.list("role/")})
 
     # -- credentials -----------------------------------------------------------------
-    def creds(req: Request, data: FieldData) -> Response:
+    def creds(self, req: Request, data: FieldData) -> Response:
         name = data.get("name")
-        role = load_role(req, name)
+        role = self.load_role(req, name)
         if role is None:
             raise ErrorResponse(f"unknown role: {name}")
-        cfg = load_config(req, role["db_name"])
+        cfg = self.load_config(req, role["db_name"])
         if cfg is None:
             raise ErrorResponse(f'failed to find entry for connection with name: "{role["db_name"]}"')
         allowed = cfg.get("allowed_roles", [])
         if not allowed or ("*" not in allowed and name not in allowed):
             raise ErrorResponse(f'"{name}" is not an allowed role')
-        default, maximum = core.mount_ttls(entry)
+        default, maximum = self.core.mount_ttls(self.entry)
         ttl = role.get("default_ttl") or default
         max_ttl = role.get("max_ttl") or maximum
         ttl = min(ttl, max_ttl) if max_ttl else ttl
@@ -246,7 +252,7 @@ def factory(core: Core, entry: MountEntry) -> Backend:
             ),
         )
 
-    def secret_revoke(req: Request, internal: dict[str, Any]) -> Response | None:
+    def secret_revoke(self, req: Request, internal: dict[str, Any]) -> Response | None:
         assert req.storage is not None
         cfg = req.storage.get_json("config/" + internal["db_name"])
         if cfg is None:
@@ -255,7 +261,7 @@ def factory(core: Core, entry: MountEntry) -> Backend:
         _plugin(cfg).revoke_user(role.get("revocation_statements", []), internal["username"])
         return None
 
-    def secret_renew(req: Request, internal: dict[str, Any]) -> Response | None:
+    def secret_renew(self, req: Request, internal: dict[str, Any]) -> Response | None:
         assert req.storage is not None
         role = req.storage.get_json("role/" + internal["role"])
         if role is None:
@@ -272,105 +278,111 @@ def factory(core: Core, entry: MountEntry) -> Backend:
             raise ErrorResponse(f"failed to renew user: {exc}") from None
         return Response(secret=Secret(ttl=ttl))
 
-    name = {"name": Field(FieldType.STRING, "Name of this database connection or role.")}
-    statements = Field(
-        FieldType.STRING_SLICE, "SQL statements; {{name}}, {{password}} and {{expiration}} are filled in."
-    )
+
+_NAME = {"name": Field(FieldType.STRING, "Name of this database connection or role.")}
+_STATEMENTS = Field(
+    FieldType.STRING_SLICE, "SQL statements; {{name}}, {{password}} and {{expiration}} are filled in."
+)
+
+_CONFIG_FIELDS = {
+    **_NAME,
+    "plugin_name": Field(FieldType.STRING, "The name of a builtin or previously registered plugin."),
+    "verify_connection": Field(FieldType.BOOL, "Verify the connection during initialization.", default=True),
+    "allowed_roles": Field(
+        FieldType.COMMA_STRING_SLICE, "Roles allowed to use this connection ('*' for all)."
+    ),
+    "root_rotation_statements": Field(
+        FieldType.COMMA_STRING_SLICE, "Statements to rotate the root user's password."
+    ),
+    "password_policy": Field(FieldType.STRING, "Password policy to use when generating passwords."),
+    "connection_url": Field(FieldType.STRING, "Connection string with {{username}} and {{password}}."),
+    "username": Field(FieldType.STRING, "The root user name."),
+    "password": Field(FieldType.STRING, "The root user's password."),
+    "max_open_connections": Field(FieldType.INT, "Maximum open connections."),
+    "max_idle_connections": Field(FieldType.INT, "Maximum idle connections."),
+    "max_connection_lifetime": Field(FieldType.DURATION, "Maximum connection lifetime."),
+    "username_template": Field(FieldType.STRING, "Template for generated user names."),
+}
+
+_ROLE_FIELDS = {
+    **_NAME,
+    "db_name": Field(FieldType.STRING, "Name of the database connection this role uses."),
+    "creation_statements": _STATEMENTS,
+    "revocation_statements": _STATEMENTS,
+    "rollback_statements": _STATEMENTS,
+    "renew_statements": _STATEMENTS,
+    "default_ttl": Field(FieldType.DURATION, "Default TTL for the role's credentials."),
+    "max_ttl": Field(FieldType.DURATION, "Maximum TTL for the role's credentials."),
+    "credential_type": Field(FieldType.STRING, "The type of credential.", default="password"),
+    "credential_config": Field(FieldType.MAP, "Credential configuration."),
+}
+
+
+def database_paths(h: DatabaseHandlers) -> list[Path]:
+    """The declared paths of one mount, over its handlers."""
+    return [
+        Path(
+            "config/?",
+            operations={Operation.LIST: h.config_list},
+            synopsis="Configure connection details to a database plugin.",
+        ),
+        Path(
+            "config/" + generic_name("name"),
+            fields=_CONFIG_FIELDS,
+            existence_check=h.config_exists,
+            operations={
+                Operation.CREATE: h.config_write,
+                Operation.UPDATE: h.config_write,
+                Operation.READ: h.config_read,
+                Operation.DELETE: h.config_delete,
+            },
+            synopsis="Configure connection details to a database plugin.",
+        ),
+        Path(
+            "reset/" + generic_name("name"),
+            fields=_NAME,
+            operations={Operation.UPDATE: h.reset},
+            synopsis="Reset a connection.",
+        ),
+        Path(
+            "rotate-root/" + generic_name("name"),
+            fields=_NAME,
+            operations={Operation.UPDATE: h.rotate_root},
+            synopsis="Rotate the root user's credentials.",
+        ),
+        Path(
+            "roles/?",
+            operations={Operation.LIST: h.role_list},
+            synopsis="Manage the roles that can be created with this backend.",
+        ),
+        Path(
+            "roles/" + generic_name("name"),
+            fields=_ROLE_FIELDS,
+            existence_check=h.role_exists,
+            operations={
+                Operation.CREATE: h.role_write,
+                Operation.UPDATE: h.role_write,
+                Operation.READ: h.role_read,
+                Operation.DELETE: h.role_delete,
+            },
+            synopsis="Manage the roles that can be created with this backend.",
+        ),
+        Path(
+            "creds/" + generic_name("name"),
+            fields=_NAME,
+            operations={Operation.READ: h.creds},
+            synopsis="Request database credentials for a certain role.",
+        ),
+    ]
+
+
+def factory(core: Core, entry: MountEntry) -> Backend:
+    h = DatabaseHandlers(core, entry)
     return Backend(
         backend_type="database",
         help="The database backend supports using many different databases as secret backends.",
-        secrets={SECRET_TYPE: SecretType(SECRET_TYPE, revoke=secret_revoke, renew=secret_renew)},
-        paths=[
-            Path(
-                "config/?",
-                operations={Operation.LIST: config_list},
-                synopsis="Configure connection details to a database plugin.",
-            ),
-            Path(
-                "config/" + generic_name("name"),
-                fields={
-                    **name,
-                    "plugin_name": Field(
-                        FieldType.STRING, "The name of a builtin or previously registered plugin."
-                    ),
-                    "verify_connection": Field(
-                        FieldType.BOOL, "Verify the connection during initialization.", default=True
-                    ),
-                    "allowed_roles": Field(
-                        FieldType.COMMA_STRING_SLICE, "Roles allowed to use this connection ('*' for all)."
-                    ),
-                    "root_rotation_statements": Field(
-                        FieldType.COMMA_STRING_SLICE, "Statements to rotate the root user's password."
-                    ),
-                    "password_policy": Field(
-                        FieldType.STRING, "Password policy to use when generating passwords."
-                    ),
-                    "connection_url": Field(
-                        FieldType.STRING, "Connection string with {{username}} and {{password}}."
-                    ),
-                    "username": Field(FieldType.STRING, "The root user name."),
-                    "password": Field(FieldType.STRING, "The root user's password."),
-                    "max_open_connections": Field(FieldType.INT, "Maximum open connections."),
-                    "max_idle_connections": Field(FieldType.INT, "Maximum idle connections."),
-                    "max_connection_lifetime": Field(FieldType.DURATION, "Maximum connection lifetime."),
-                    "username_template": Field(FieldType.STRING, "Template for generated user names."),
-                },
-                existence_check=config_exists,
-                operations={
-                    Operation.CREATE: config_write,
-                    Operation.UPDATE: config_write,
-                    Operation.READ: config_read,
-                    Operation.DELETE: config_delete,
-                },
-                synopsis="Configure connection details to a database plugin.",
-            ),
-            Path(
-                "reset/" + generic_name("name"),
-                fields=name,
-                operations={Operation.UPDATE: reset},
-                synopsis="Reset a connection.",
-            ),
-            Path(
-                "rotate-root/" + generic_name("name"),
-                fields=name,
-                operations={Operation.UPDATE: rotate_root},
-                synopsis="Rotate the root user's credentials.",
-            ),
-            Path(
-                "roles/?",
-                operations={Operation.LIST: role_list},
-                synopsis="Manage the roles that can be created with this backend.",
-            ),
-            Path(
-                "roles/" + generic_name("name"),
-                fields={
-                    **name,
-                    "db_name": Field(FieldType.STRING, "Name of the database connection this role uses."),
-                    "creation_statements": statements,
-                    "revocation_statements": statements,
-                    "rollback_statements": statements,
-                    "renew_statements": statements,
-                    "default_ttl": Field(FieldType.DURATION, "Default TTL for the role's credentials."),
-                    "max_ttl": Field(FieldType.DURATION, "Maximum TTL for the role's credentials."),
-                    "credential_type": Field(FieldType.STRING, "The type of credential.", default="password"),
-                    "credential_config": Field(FieldType.MAP, "Credential configuration."),
-                },
-                existence_check=role_exists,
-                operations={
-                    Operation.CREATE: role_write,
-                    Operation.UPDATE: role_write,
-                    Operation.READ: role_read,
-                    Operation.DELETE: role_delete,
-                },
-                synopsis="Manage the roles that can be created with this backend.",
-            ),
-            Path(
-                "creds/" + generic_name("name"),
-                fields=name,
-                operations={Operation.READ: creds},
-                synopsis="Request database credentials for a certain role.",
-            ),
-        ],
+        secrets={SECRET_TYPE: SecretType(SECRET_TYPE, revoke=h.secret_revoke, renew=h.secret_renew)},
+        paths=database_paths(h),
     )
 
 

@@ -10,10 +10,22 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ...framework import ErrorResponse, FieldData, FieldError, Operation, Path, Request, Response
+from ...framework import (
+    Backend,
+    ErrorResponse,
+    Field,
+    FieldData,
+    FieldError,
+    FieldType,
+    Operation,
+    Path,
+    Request,
+    Response,
+    match_all,
+)
 from ...gocompat.times import rfc3339_nano_ns
 from ...gocompat.types import go_type
 from ...storage.base import Storage
@@ -104,6 +116,14 @@ def reject_trailing_slash(req: Request) -> None:
 _WRITES = (Operation.CREATE, Operation.UPDATE, Operation.PATCH)
 
 
+def list_prefix(data: FieldData) -> str:
+    """The storage prefix a LIST of ``path`` covers: the path as a folder (trailing slash)."""
+    prefix: str = data.get("path")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return prefix
+
+
 def guard_writes(paths: list[Path]) -> list[Path]:
     """Put the trailing-slash refusal in front of every write handler of ``paths``."""
 
@@ -163,3 +183,30 @@ def page(keys: list[str], after: str, limit: int) -> list[str]:
     if limit > 0:
         keys = keys[:limit]
     return keys
+
+
+def passthrough_backend(
+    backend_type: str,
+    help_text: str,
+    synopsis: str,
+    path_description: str,
+    operations: Mapping[Operation, Handler],
+    exists: Callable[[Request, FieldData], bool],
+) -> Backend:
+    """One catch-all ``path`` over the mount's storage: the shape of KV v1 and the cubbyhole."""
+    path = Path(
+        match_all("path"),
+        fields={"path": Field(FieldType.STRING, path_description)},
+        operations=dict(operations),
+        existence_check=exists,
+        # Writes return nothing (so no warning); reads warn about unknown query parameters.
+        synopsis=synopsis,
+        description=synopsis,
+    )
+    return Backend(
+        paths=guard_writes([path]),
+        help=help_text,
+        backend_type=backend_type,
+        kind="logical",
+        invalidate=Backend.keeps_nothing,
+    )

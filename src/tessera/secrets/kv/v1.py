@@ -13,17 +13,13 @@ import orjson
 from ...framework import (
     Backend,
     ErrorResponse,
-    Field,
     FieldData,
-    FieldType,
     Operation,
-    Path,
     Request,
     Response,
-    match_all,
 )
 from ...gocompat.durations import DurationError, parse_duration_second
-from .common import guard_writes, scan, validate_fields
+from .common import list_prefix, passthrough_backend, scan, validate_fields
 
 if TYPE_CHECKING:
     from ...core.core import Core
@@ -44,24 +40,30 @@ SYNOPSIS = (
 )
 
 
-def build(core: Core, entry: MountEntry) -> Backend:
-    def default_ttl(req: Request) -> int:
-        # Look the entry up again: a tune may have replaced the TTLs since the backend was built.
-        current = core.find_mount("secret", req.mount_point) if req.mount_point else None
-        return core.mount_ttls(current or entry)[0]
+class V1Handlers:
+    """The handlers of one KV v1 mount; reads look up the mount's current default TTL."""
 
-    def exists(req: Request, data: FieldData) -> bool:
+    def __init__(self, core: Core, entry: MountEntry) -> None:
+        self.core = core
+        self.entry = entry
+
+    def default_ttl(self, req: Request) -> int:
+        # Look the entry up again: a tune may have replaced the TTLs since the backend was built.
+        current = self.core.find_mount("secret", req.mount_point) if req.mount_point else None
+        return self.core.mount_ttls(current or self.entry)[0]
+
+    def exists(self, req: Request, data: FieldData) -> bool:
         validate_fields(data)
         assert req.storage is not None
         return req.storage.get(data.get("path")) is not None
 
-    def read(req: Request, data: FieldData) -> Response | None:
+    def read(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
         raw = req.storage.get(data.get("path"))
         if raw is None:
             return None
         stored = orjson.loads(raw)
-        ttl = default_ttl(req)
+        ttl = self.default_ttl(req)
         if isinstance(stored, dict) and ("ttl" in stored or "lease" in stored):
             hint = stored["ttl"] if "ttl" in stored else stored["lease"]
             try:
@@ -70,7 +72,7 @@ def build(core: Core, entry: MountEntry) -> Backend:
                 pass  # a bad hint is accepted at write time and ignored here, as in Vault
         return Response(data=stored, secret=None, lease_duration_override=ttl)
 
-    def write(req: Request, data: FieldData) -> Response | None:
+    def write(self, req: Request, data: FieldData) -> Response | None:
         key = data.get("path")
         if key == "":
             raise ErrorResponse("missing path")
@@ -80,47 +82,28 @@ def build(core: Core, entry: MountEntry) -> Backend:
         req.storage.put(key, orjson.dumps(req.data))
         return None
 
-    def delete(req: Request, data: FieldData) -> Response | None:
+    def delete(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
         req.storage.delete(data.get("path"))
         return None
 
-    def list_keys(req: Request, data: FieldData) -> Response | None:
+    def list_keys(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
-        prefix = data.get("path")
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        return Response(data={"keys": req.storage.list(prefix)})
+        return Response(data={"keys": req.storage.list(list_prefix(data))})
 
-    def scan_keys(req: Request, data: FieldData) -> Response | None:
+    def scan_keys(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
-        prefix = data.get("path")
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        return Response(data={"keys": scan(req.storage, prefix)})
+        return Response(data={"keys": scan(req.storage, list_prefix(data))})
 
-    path = Path(
-        match_all("path"),
-        fields={
-            "path": Field(FieldType.STRING, "Location of the secret."),
-        },
-        operations={
-            Operation.READ: read,
-            Operation.CREATE: write,
-            Operation.UPDATE: write,
-            Operation.DELETE: delete,
-            Operation.LIST: list_keys,
-            Operation.SCAN: scan_keys,
-        },
-        existence_check=exists,
-        # Writes return nothing (so no warning); reads warn about unknown query parameters.
-        synopsis=SYNOPSIS,
-        description=SYNOPSIS,
-    )
-    return Backend(
-        paths=guard_writes([path]),
-        help=HELP,
-        backend_type="kv",
-        kind="logical",
-        invalidate=Backend.keeps_nothing,
-    )
+
+def build(core: Core, entry: MountEntry) -> Backend:
+    h = V1Handlers(core, entry)
+    operations = {
+        Operation.READ: h.read,
+        Operation.CREATE: h.write,
+        Operation.UPDATE: h.write,
+        Operation.DELETE: h.delete,
+        Operation.LIST: h.list_keys,
+        Operation.SCAN: h.scan_keys,
+    }
+    return passthrough_backend("kv", HELP, SYNOPSIS, "Location of the secret.", operations, h.exists)

@@ -6,6 +6,8 @@ versions pruned by max_versions, destroyed version data) goes in one storage tra
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,7 @@ from ...framework import (
 )
 from ...storage.base import Storage
 from .common import KeyLocks, merge_patch, now_ns, validate_fields, weak_int
-from .store import Config, KeyMeta, V2Store, deletion_time
+from .store import Config, KeyMeta, V2Store, VersionMeta, deletion_time
 
 PATH_FIELD = Field(FieldType.STRING, "Location of the secret.")
 
@@ -43,6 +45,13 @@ class V2Context:
         """Existence check of data/ and metadata/: the key has metadata (create vs update ACL)."""
         validate_fields(data)
         return self.store.meta(self.storage(req), data.get("path")) is not None
+
+    @contextmanager
+    def locked_meta(self, req: Request, key: str) -> Iterator[tuple[Storage, KeyMeta | None]]:
+        """The key's metadata, read under the key's lock and kept locked for a read-modify-write."""
+        storage = self.storage(req)
+        with self.locks.for_key(key):
+            yield storage, self.store.meta(storage, key)
 
     def version_data(self, storage: Storage, key: str, number: int) -> Any:
         try:
@@ -66,6 +75,13 @@ def check_cas(data: FieldData, config: Config, meta: KeyMeta) -> None:
         raise ErrorResponse("check-and-set parameter required for this call")
 
 
+def _wanted_version(meta: KeyMeta, data: FieldData) -> tuple[int, VersionMeta | None]:
+    """The version a read asks for (0: the current one) and its metadata, if it has any."""
+    wanted = data.get("version")
+    number = wanted if wanted > 0 else meta.current_version
+    return number, meta.versions.get(number)
+
+
 def _remove_values(value: dict[str, Any], max_depth: int) -> None:
     """Replace leaves with null, stopping at ``max_depth`` (0 = no limit), as Vault's subkeys."""
 
@@ -79,60 +95,68 @@ def _remove_values(value: dict[str, Any], max_depth: int) -> None:
     walk(value, 1)
 
 
-def data_paths(ctx: V2Context) -> list[Path]:
-    store, locks = ctx.store, ctx.locks
+class DataHandlers:
+    """The data/ handlers of one KV v2 mount."""
 
-    def add_version(storage: Storage, meta: KeyMeta, config: Config, payload: Any) -> Response:
+    def __init__(self, ctx: V2Context) -> None:
+        self.ctx = ctx
+        self.store, self.locks = ctx.store, ctx.locks
+
+    def add_version(self, storage: Storage, meta: KeyMeta, config: Config, payload: Any) -> Response:
         created = now_ns()
         vm, pruned = meta.add_version(created, deletion_time(created, config, meta), config.max_versions)
-        ops = [store.version_op(meta.key, meta.current_version, payload), store.meta_op(meta)]
-        ops += [store.delete_version_op(meta.key, n) for n in pruned]
+        ops = [self.store.version_op(meta.key, meta.current_version, payload), self.store.meta_op(meta)]
+        ops += [self.store.delete_version_op(meta.key, n) for n in pruned]
         storage.transaction(ops)
         return Response(data=meta.version_api(meta.current_version, vm))
 
-    def data_write(req: Request, data: FieldData) -> Response | None:
-        storage = ctx.storage(req)
+    def data_write(self, req: Request, data: FieldData) -> Response | None:
+        storage = self.ctx.storage(req)
         key = data.get("path")
         if key == "":
             raise ErrorResponse("missing path")
-        config = store.config(storage)
+        config = self.store.config(storage)
         payload, given = data.get_ok("data")
         if not given:
             raise ErrorResponse("no data provided")
-        with locks.for_key(key):
-            meta = store.meta(storage, key) or KeyMeta(key=key)
+        with self.locks.for_key(key):
+            meta = self.store.meta(storage, key) or KeyMeta(key=key)
             check_cas(data, config, meta)
-            return add_version(storage, meta, config, payload)
+            return self.add_version(storage, meta, config, payload)
 
-    def data_read(req: Request, data: FieldData) -> Response | None:
-        storage = ctx.storage(req)
+    def read_version(self, req: Request, data: FieldData) -> tuple[dict[str, Any], bool, Any] | None:
+        """(the asked version's metadata, whether it is live, its data), read under the key's lock."""
         key = data.get("path")
-        with locks.for_key(key):
-            meta = store.meta(storage, key)
+        with self.ctx.locked_meta(req, key) as (storage, meta):
             if meta is None:
                 return None
-            wanted = data.get("version")
-            number = wanted if wanted > 0 else meta.current_version
-            vm = meta.versions.get(number)
+            number, vm = _wanted_version(meta, data)
             if vm is None:
                 return None
-            body: dict[str, Any] = {"data": None, "metadata": meta.version_api(number, vm)}
             if vm.deleted(now_ns()) or vm.destroyed:
-                return Response(data=body, status=404)
-            body["data"] = ctx.version_data(storage, key, number)
-        return Response(data=body)
+                return meta.version_api(number, vm), False, None
+            return meta.version_api(number, vm), True, self.ctx.version_data(storage, key, number)
 
-    def data_patch(req: Request, data: FieldData) -> Response | None:
-        storage = ctx.storage(req)
+    def data_read(self, req: Request, data: FieldData) -> Response | None:
+        found = self.read_version(req, data)
+        if found is None:
+            return None
+        version, live, value = found
+        if not live:
+            return Response(data={"data": None, "metadata": version}, status=404)
+        return Response(data={"data": value, "metadata": version})
+
+    def data_patch(self, req: Request, data: FieldData) -> Response | None:
+        storage = self.ctx.storage(req)
         key = data.get("path")
         patch, given = data.get_ok("data")
         if not given:
             raise ErrorResponse("no data provided")
-        with locks.for_key(key):
-            meta = store.meta(storage, key)
+        with self.locks.for_key(key):
+            meta = self.store.meta(storage, key)
             if meta is None:
                 return Response(status=404)
-            config = store.config(storage)
+            config = self.store.config(storage)
             check_cas(data, config, meta)
             current = meta.current_version
             vm = meta.versions.get(current)
@@ -140,15 +164,12 @@ def data_paths(ctx: V2Context) -> list[Path]:
                 return Response(status=404)
             if vm.deleted(now_ns()) or vm.destroyed:
                 return Response(data=meta.version_api(current, vm), status=404)
-            existing = ctx.version_data(storage, key, current)
-            return add_version(storage, meta, config, merge_patch(existing, patch))
+            existing = self.ctx.version_data(storage, key, current)
+            return self.add_version(storage, meta, config, merge_patch(existing, patch))
 
-    def data_delete(req: Request, data: FieldData) -> Response | None:
+    def data_delete(self, req: Request, data: FieldData) -> Response | None:
         """Soft-delete the latest version (undone by undelete/)."""
-        storage = ctx.storage(req)
-        key = data.get("path")
-        with locks.for_key(key):
-            meta = store.meta(storage, key)
+        with self.ctx.locked_meta(req, data.get("path")) as (storage, meta):
             if meta is None:
                 return None
             latest = meta.versions.get(meta.current_version)
@@ -156,42 +177,30 @@ def data_paths(ctx: V2Context) -> list[Path]:
             if latest is None or latest.destroyed or latest.deleted(now):
                 return None
             latest.deletion_time = now
-            storage.transaction([store.meta_op(meta)])
+            storage.transaction([self.store.meta_op(meta)])
         return None
 
-    def subkeys_read(req: Request, data: FieldData) -> Response | None:
-        storage = ctx.storage(req)
-        key = data.get("path")
-        with locks.for_key(key):
-            meta = store.meta(storage, key)
-            if meta is None:
-                return None
-            wanted = data.get("version")
-            number = wanted if wanted > 0 else meta.current_version
-            vm = meta.versions.get(number)
-            if vm is None:
-                return None
-            body: dict[str, Any] = {"metadata": meta.version_api(number, vm), "subkeys": None}
-            if vm.deleted(now_ns()) or vm.destroyed:
-                return Response(data=body, status=404)
-            value = ctx.version_data(storage, key, number)
+    def subkeys_read(self, req: Request, data: FieldData) -> Response | None:
+        found = self.read_version(req, data)
+        if found is None:
+            return None
+        version, live, value = found
+        if not live:
+            return Response(data={"metadata": version, "subkeys": None}, status=404)
         if isinstance(value, dict):
             _remove_values(value, data.get("depth"))
-        body["subkeys"] = value
-        return Response(data=body)
+        return Response(data={"metadata": version, "subkeys": value})
 
-    def versions_of(data: FieldData, message: str) -> list[int]:
+    def versions_of(self, data: FieldData, message: str) -> list[int]:
         versions = data.get("versions")
         if not versions:
             raise ErrorResponse(message)
         return list(versions)
 
-    def delete_versions(req: Request, data: FieldData) -> Response | None:
-        storage = ctx.storage(req)
+    def delete_versions(self, req: Request, data: FieldData) -> Response | None:
         key = data.get("path")
-        versions = versions_of(data, "No version number provided")
-        with locks.for_key(key):
-            meta = store.meta(storage, key)
+        versions = self.versions_of(data, "No version number provided")
+        with self.ctx.locked_meta(req, key) as (storage, meta):
             if meta is None:
                 return None
             now = now_ns()
@@ -200,16 +209,14 @@ def data_paths(ctx: V2Context) -> list[Path]:
                 if vm is None or vm.destroyed or vm.deleted(now):
                     continue
                 vm.deletion_time = now
-            storage.transaction([store.meta_op(meta)])
+            storage.transaction([self.store.meta_op(meta)])
         return None
 
-    def undelete_versions(req: Request, data: FieldData) -> Response | None:
-        storage = ctx.storage(req)
+    def undelete_versions(self, req: Request, data: FieldData) -> Response | None:
         key = data.get("path")
-        versions = versions_of(data, "No version number provided")
-        config = store.config(storage)
-        with locks.for_key(key):
-            meta = store.meta(storage, key)
+        versions = self.versions_of(data, "No version number provided")
+        config = self.store.config(self.ctx.storage(req))
+        with self.ctx.locked_meta(req, key) as (storage, meta):
             if meta is None:
                 return None
             for number in versions:
@@ -218,25 +225,28 @@ def data_paths(ctx: V2Context) -> list[Path]:
                     continue
                 # A mount or key delete_version_after schedules the next deletion from now.
                 vm.deletion_time = deletion_time(now_ns(), config, meta)
-            storage.transaction([store.meta_op(meta)])
+            storage.transaction([self.store.meta_op(meta)])
         return None
 
-    def destroy_versions(req: Request, data: FieldData) -> Response | None:
-        storage = ctx.storage(req)
+    def destroy_versions(self, req: Request, data: FieldData) -> Response | None:
         key = data.get("path")
-        versions = versions_of(data, "no version number provided")
-        with locks.for_key(key):
-            meta = store.meta(storage, key)
+        versions = self.versions_of(data, "no version number provided")
+        with self.ctx.locked_meta(req, key) as (storage, meta):
             if meta is None:
                 return None
             for number in versions:
                 vm = meta.versions.get(number)
                 if vm is not None:
                     vm.destroyed = True
-            ops = [store.meta_op(meta)] + [store.delete_version_op(key, n) for n in sorted(set(versions))]
+            ops = [self.store.meta_op(meta)] + [
+                self.store.delete_version_op(key, n) for n in sorted(set(versions))
+            ]
             storage.transaction(ops)
         return None
 
+
+def data_paths(ctx: V2Context) -> list[Path]:
+    h = DataHandlers(ctx)
     versions_field = Field(FieldType.COMMA_INT_SLICE, "The versions to act on.")
     return [
         Path(
@@ -252,11 +262,11 @@ def data_paths(ctx: V2Context) -> list[Path]:
                 ),
             },
             operations={
-                Operation.READ: data_read,
-                Operation.CREATE: data_write,
-                Operation.UPDATE: data_write,
-                Operation.PATCH: data_patch,
-                Operation.DELETE: data_delete,
+                Operation.READ: h.data_read,
+                Operation.CREATE: h.data_write,
+                Operation.UPDATE: h.data_write,
+                Operation.PATCH: h.data_patch,
+                Operation.DELETE: h.data_delete,
             },
             existence_check=ctx.exists,
             synopsis="Write, Patch, Read, and Delete data in the Key-Value Store.",
@@ -268,25 +278,25 @@ def data_paths(ctx: V2Context) -> list[Path]:
                 "depth": Field(FieldType.INT, "The maximum depth to traverse (0 = no limit)."),
                 "version": Field(FieldType.INT, "Which version to read (default: the current one)."),
             },
-            operations={Operation.READ: subkeys_read},
+            operations={Operation.READ: h.subkeys_read},
             synopsis="Read the structure of a secret entry from the Key-Value store with the values removed.",
         ),
         Path(
             "delete/" + match_all("path"),
             fields={"path": PATH_FIELD, "versions": versions_field},
-            operations={Operation.UPDATE: delete_versions},
+            operations={Operation.UPDATE: h.delete_versions},
             synopsis="Marks one or more versions as deleted in the KV store.",
         ),
         Path(
             "undelete/" + match_all("path"),
             fields={"path": PATH_FIELD, "versions": versions_field},
-            operations={Operation.UPDATE: undelete_versions},
+            operations={Operation.UPDATE: h.undelete_versions},
             synopsis="Undeletes one or more versions from the KV store.",
         ),
         Path(
             "destroy/" + match_all("path"),
             fields={"path": PATH_FIELD, "versions": versions_field},
-            operations={Operation.UPDATE: destroy_versions},
+            operations={Operation.UPDATE: h.destroy_versions},
             synopsis="Permanently removes one or more versions in the KV store",
         ),
     ]

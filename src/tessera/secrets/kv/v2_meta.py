@@ -89,10 +89,14 @@ def _join(prefix: str, sub: str) -> str:
     return posixpath.normpath(joined) if joined else ""
 
 
-def metadata_paths(ctx: V2Context) -> list[Path]:
-    store, locks = ctx.store, ctx.locks
+class MetadataHandlers:
+    """The metadata/ handlers of one KV v2 mount."""
 
-    def cas_warnings(data: FieldData, config: Any) -> list[str]:
+    def __init__(self, ctx: V2Context) -> None:
+        self.ctx = ctx
+        self.store, self.locks = ctx.store, ctx.locks
+
+    def cas_warnings(self, data: FieldData, config: Any) -> list[str]:
         warnings = []
         cas, given = data.get_ok("cas_required")
         if given and config.cas_required and not cas:
@@ -107,7 +111,7 @@ def metadata_paths(ctx: V2Context) -> list[Path]:
             )
         return warnings
 
-    def check_metadata_cas(data: FieldData, config: Any, meta: KeyMeta | None) -> None:
+    def check_metadata_cas(self, data: FieldData, config: Any, meta: KeyMeta | None) -> None:
         required = (meta is not None and meta.metadata_cas_required) or config.metadata_cas_required
         value, given = data.get_ok("metadata_cas")
         if required and not given:
@@ -120,22 +124,22 @@ def metadata_paths(ctx: V2Context) -> list[Path]:
         elif value != meta.current_metadata_version:
             raise ErrorResponse("metadata check-and-set parameter does not match the current version")
 
-    def metadata_write(req: Request, data: FieldData) -> Response | None:
-        storage = ctx.storage(req)
+    def metadata_write(self, req: Request, data: FieldData) -> Response | None:
+        storage = self.ctx.storage(req)
         key = data.get("path")
         if key == "":
             raise ErrorResponse("missing path")
         if not any(data.has(f) for f in PATCHABLE):
             return None
-        config = store.config(storage)
+        config = self.store.config(storage)
         custom: dict[str, str] | None = None
         if data.has("custom_metadata"):
             custom = parse_custom_metadata(data.get("custom_metadata"), skip_nulls=False)
             validate_custom_metadata(custom)
-        warnings = cas_warnings(data, config)
-        with locks.for_key(key):
-            meta = store.meta(storage, key)
-            check_metadata_cas(data, config, meta)
+        warnings = self.cas_warnings(data, config)
+        with self.locks.for_key(key):
+            meta = self.store.meta(storage, key)
+            self.check_metadata_cas(data, config, meta)
             now = now_ns()
             if meta is None:
                 meta = KeyMeta(key=key, created_time=now, updated_time=now, current_metadata_version=1)
@@ -152,11 +156,11 @@ def metadata_paths(ctx: V2Context) -> list[Path]:
                 meta.delete_version_after = data.get("delete_version_after")
             if custom is not None:
                 meta.custom_metadata = custom or None
-            storage.transaction([store.meta_op(meta)])
+            storage.transaction([self.store.meta_op(meta)])
         return Response(warnings=warnings) if warnings else None
 
-    def metadata_patch(req: Request, data: FieldData) -> Response | None:
-        storage = ctx.storage(req)
+    def metadata_patch(self, req: Request, data: FieldData) -> Response | None:
+        storage = self.ctx.storage(req)
         if not any(data.has(f) for f in PATCHABLE):
             return None
         key = data.get("path")
@@ -164,13 +168,13 @@ def metadata_paths(ctx: V2Context) -> list[Path]:
             raise ErrorResponse("missing path")
         if data.has("custom_metadata"):
             validate_custom_metadata(parse_custom_metadata(data.get("custom_metadata"), skip_nulls=True))
-        config = store.config(storage)
-        with locks.for_key(key):
-            meta = store.meta(storage, key)
+        config = self.store.config(storage)
+        with self.locks.for_key(key):
+            meta = self.store.meta(storage, key)
             if meta is None:
                 return Response(status=404)
-            check_metadata_cas(data, config, meta)
-            warnings = cas_warnings(data, config)
+            self.check_metadata_cas(data, config, meta)
+            warnings = self.cas_warnings(data, config)
             for name in ("max_versions", "cas_required", "metadata_cas_required", "delete_version_after"):
                 if data.has(name):
                     value = data.get(name)
@@ -187,54 +191,52 @@ def metadata_paths(ctx: V2Context) -> list[Path]:
                 meta.custom_metadata = merged or None
             meta.current_metadata_version += 1
             meta.updated_time = now_ns()
-            storage.transaction([store.meta_op(meta)])
+            storage.transaction([self.store.meta_op(meta)])
         return Response(warnings=warnings) if warnings else None
 
-    def metadata_read(req: Request, data: FieldData) -> Response | None:
-        meta = store.meta(ctx.storage(req), data.get("path"))
+    def metadata_read(self, req: Request, data: FieldData) -> Response | None:
+        meta = self.store.meta(self.ctx.storage(req), data.get("path"))
         return None if meta is None else Response(data=meta.to_api())
 
-    def metadata_delete(req: Request, data: FieldData) -> Response | None:
+    def metadata_delete(self, req: Request, data: FieldData) -> Response | None:
         """Remove the key and every version it still has."""
-        storage = ctx.storage(req)
         key = data.get("path")
-        with locks.for_key(key):
-            meta = store.meta(storage, key)
+        with self.ctx.locked_meta(req, key) as (storage, meta):
             if meta is None:
                 return None
-            ops = [store.delete_version_op(key, n) for n in sorted(meta.versions)]
-            ops.append(store.delete_meta_op(key))
+            ops = [self.store.delete_version_op(key, n) for n in sorted(meta.versions)]
+            ops.append(self.store.delete_meta_op(key))
             storage.transaction(ops)
         return None
 
-    def listing(req: Request, data: FieldData, keys: list[str]) -> Response:
+    def listing(self, req: Request, data: FieldData, keys: list[str]) -> Response:
         if not req.path.startswith("detailed-metadata/"):
             return Response(data={"keys": keys})
-        storage = ctx.storage(req)
+        storage = self.ctx.storage(req)
         prefix = data.get("path")
         info: dict[str, Any] = {}
         for sub in keys:
-            meta = store.meta(storage, _join(prefix, sub))
+            meta = self.store.meta(storage, _join(prefix, sub))
             info[sub] = {} if meta is None else meta.to_api()
         return Response(data={"keys": keys, "key_info": info})
 
-    def metadata_list(req: Request, data: FieldData) -> Response | None:
-        keys = store.list_keys(ctx.storage(req), data.get("path"))
-        return listing(req, data, page(keys, data.get("after"), data.get("limit")))
+    def metadata_list(self, req: Request, data: FieldData) -> Response | None:
+        keys = self.store.list_keys(self.ctx.storage(req), data.get("path"))
+        return self.listing(req, data, page(keys, data.get("after"), data.get("limit")))
 
-    def metadata_scan(req: Request, data: FieldData) -> Response | None:
-        return listing(req, data, scan(ctx.storage(req), store.meta_key(data.get("path"))))
+    def metadata_scan(self, req: Request, data: FieldData) -> Response | None:
+        return self.listing(req, data, scan(self.ctx.storage(req), self.store.meta_key(data.get("path"))))
 
-    def config_read(req: Request, data: FieldData) -> Response | None:
-        return Response(data=store.config(ctx.storage(req)).to_api())
+    def config_read(self, req: Request, data: FieldData) -> Response | None:
+        return Response(data=self.store.config(self.ctx.storage(req)).to_api())
 
-    def config_write(req: Request, data: FieldData) -> Response | None:
+    def config_write(self, req: Request, data: FieldData) -> Response | None:
         names = ("max_versions", "cas_required", "metadata_cas_required", "delete_version_after")
         if not any(data.has(n) for n in names):
             return None
-        storage = ctx.storage(req)
-        with locks.for_key("\x00config"):
-            config = store.config(storage)
+        storage = self.ctx.storage(req)
+        with self.locks.for_key("\x00config"):
+            config = self.store.config(storage)
             if data.has("max_versions"):
                 config.max_versions = uint32(data.get("max_versions"))
             if data.has("cas_required"):
@@ -244,9 +246,12 @@ def metadata_paths(ctx: V2Context) -> list[Path]:
             if data.has("delete_version_after"):
                 dva = data.get("delete_version_after")
                 config.delete_version_after = DVA_DISABLED if dva < 0 else dva
-            store.put_config(storage, config)
+            self.store.put_config(storage, config)
         return None
 
+
+def metadata_paths(ctx: V2Context) -> list[Path]:
+    h = MetadataHandlers(ctx)
     list_fields = {
         "after": Field(FieldType.STRING, "Optional entry to begin listing after (listing only)."),
         "limit": Field(FieldType.INT, "Optional number of entries to return (listing only)."),
@@ -264,7 +269,7 @@ def metadata_paths(ctx: V2Context) -> list[Path]:
                     FieldType.SIGNED_DURATION, "Time before a version is deleted; negative disables."
                 ),
             },
-            operations={Operation.READ: config_read, Operation.UPDATE: config_write},
+            operations={Operation.READ: h.config_read, Operation.UPDATE: h.config_write},
             synopsis="Configures settings for the KV store",
         ),
         Path(
@@ -286,13 +291,13 @@ def metadata_paths(ctx: V2Context) -> list[Path]:
                 **list_fields,
             },
             operations={
-                Operation.READ: metadata_read,
-                Operation.CREATE: metadata_write,
-                Operation.UPDATE: metadata_write,
-                Operation.PATCH: metadata_patch,
-                Operation.DELETE: metadata_delete,
-                Operation.LIST: metadata_list,
-                Operation.SCAN: metadata_scan,
+                Operation.READ: h.metadata_read,
+                Operation.CREATE: h.metadata_write,
+                Operation.UPDATE: h.metadata_write,
+                Operation.PATCH: h.metadata_patch,
+                Operation.DELETE: h.metadata_delete,
+                Operation.LIST: h.metadata_list,
+                Operation.SCAN: h.metadata_scan,
             },
             existence_check=ctx.exists,
             synopsis="Allows interaction with key metadata and settings in the KV store.",
@@ -300,7 +305,7 @@ def metadata_paths(ctx: V2Context) -> list[Path]:
         Path(
             "detailed-metadata/" + match_all("path"),
             fields={"path": PATH_FIELD, **list_fields},
-            operations={Operation.LIST: metadata_list, Operation.SCAN: metadata_scan},
+            operations={Operation.LIST: h.metadata_list, Operation.SCAN: h.metadata_scan},
             existence_check=ctx.exists,
             synopsis="Allows listing detailed information about key metadata in the KV store.",
         ),

@@ -8,6 +8,7 @@ is stored in the mount's barrier-encrypted view; certificates come from the ``cr
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ...framework import Backend, Request, Response, SecretType
@@ -55,9 +56,7 @@ def _revoke_lease(req: Request, internal: dict[str, Any]) -> Response | None:
 
 
 def factory(core: Core, entry: MountEntry) -> Backend:
-    def mount_ttls() -> tuple[int, int]:
-        return core.mount_ttls(entry)
-
+    mount_ttls = partial(core.mount_ttls, entry)
     tidy_state = paths_fetch.initial_tidy_state()
     paths = paths_certs.build(mount_ttls) + paths_issuers.build(mount_ttls) + paths_fetch.build(tidy_state)
     return Backend(

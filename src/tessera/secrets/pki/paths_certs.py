@@ -61,20 +61,25 @@ def _verbatim_role() -> dict[str, Any]:
     return roles.role_view({})
 
 
-def build(mount_ttls: MountTTLs) -> list[Path]:
+class CertHandlers:
+    """The role, issue, sign and revoke handlers of one mount, with the mount's TTLs."""
+
+    def __init__(self, mount_ttls: MountTTLs) -> None:
+        self.mount_ttls = mount_ttls
+
     # -- roles -----------------------------------------------------------------------
-    def write_role(req: Request, data: FieldData) -> Response:
+    def write_role(self, req: Request, data: FieldData) -> Response:
         role = roles.role_from_fields(data)
         _apply_legacy(role, data)
-        return _save_role(req, data, role)
+        return self._save_role(req, data, role)
 
-    def patch_role(req: Request, data: FieldData) -> Response:
+    def patch_role(self, req: Request, data: FieldData) -> Response:
         stored = load_role(req, data.get("name"))
         if stored is None:
             raise ErrorResponse("Unable to fetch role entry to patch")
-        return _save_role(req, data, roles.role_from_fields(data, roles.role_view(stored)))
+        return self._save_role(req, data, roles.role_from_fields(data, roles.role_view(stored)))
 
-    def _save_role(req: Request, data: FieldData, role: dict[str, Any]) -> Response:
+    def _save_role(self, req: Request, data: FieldData, role: dict[str, Any]) -> Response:
         storage_of(req).put_json("role/" + data.get("name"), role)
         warnings = []
         if role["generate_lease"]:
@@ -83,26 +88,26 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             warnings.append(NO_DEFAULT_ISSUER_WARNING)
         return Response(data=roles.role_view(role), warnings=warnings)
 
-    def read_role(req: Request, data: FieldData) -> Response | None:
+    def read_role(self, req: Request, data: FieldData) -> Response | None:
         role = load_role(req, data.get("name"))
         return None if role is None else Response(data=roles.role_view(role))
 
-    def delete_role(req: Request, data: FieldData) -> None:
+    def delete_role(self, req: Request, data: FieldData) -> None:
         storage_of(req).delete("role/" + data.get("name"))
 
-    def list_roles(req: Request, data: FieldData) -> Response:
+    def list_roles(self, req: Request, data: FieldData) -> Response:
         return Response(data={"keys": storage_of(req).list("role/")})
 
     # -- issuing ---------------------------------------------------------------------
-    def role_for(req: Request, data: FieldData) -> dict[str, Any]:
+    def role_for(self, req: Request, data: FieldData) -> dict[str, Any]:
         name = data.get("role")
         role = load_role(req, name)
         if role is None:
             raise ErrorResponse(f"unknown role: {name}")
         return roles.role_view(role)
 
-    def issue(req: Request, data: FieldData) -> Response:
-        role = role_for(req, data)
+    def issue(self, req: Request, data: FieldData) -> Response:
+        role = self.role_for(req, data)
         if role["key_type"] == "any":
             if not data.get("key_type") or data.get("key_type") == "any":
                 raise ErrorResponse(
@@ -111,14 +116,14 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
                 )
             role["key_type"] = data.get("key_type")
             role["key_bits"] = x509util.validate_key_params(role["key_type"], data.get("key_bits"))
-        return _sign(req, data, role, None)
+        return self._sign(req, data, role, None)
 
-    def sign(req: Request, data: FieldData) -> Response:
-        role = role_for(req, data)
-        return _sign(req, data, role, x509util.parse_csr(data.get("csr")))
+    def sign(self, req: Request, data: FieldData) -> Response:
+        role = self.role_for(req, data)
+        return self._sign(req, data, role, x509util.parse_csr(data.get("csr")))
 
-    def sign_verbatim(req: Request, data: FieldData) -> Response:
-        role = role_for(req, data) if data.get("role") else _verbatim_role()
+    def sign_verbatim(self, req: Request, data: FieldData) -> Response:
+        role = self.role_for(req, data) if data.get("role") else _verbatim_role()
         csr = x509util.parse_csr(data.get("csr"))
         verbatim = dict(role)
         verbatim.update(
@@ -136,9 +141,10 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             ext_key_usage=data.get("ext_key_usage"),
             ext_key_usage_oids=data.get("ext_key_usage_oids"),
         )
-        return _sign(req, data, verbatim, csr, subject_from_csr=True)
+        return self._sign(req, data, verbatim, csr, subject_from_csr=True)
 
     def _sign(
+        self,
         req: Request,
         data: FieldData,
         role: dict[str, Any],
@@ -162,7 +168,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         issuer, ca_key = store.signing_issuer(ref)
         warnings: list[str] = []
         cn = data.get("common_name")
-        t, public_key, private = _names(data, role, csr, cn, warnings)
+        t, public_key, private = self._names(data, role, csr, cn, warnings)
         if subject_from_csr and csr is not None:
             t = _verbatim_template(t, csr)
         if not t.common_name and role["require_cn"]:
@@ -174,7 +180,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             data.get("ttl"),
             role["ttl"],
             role["max_ttl"],
-            mount_ttls(),
+            self.mount_ttls(),
             role["not_before_duration"],
             issuer.cert,
             issuer.leaf_not_after_behavior,
@@ -206,6 +212,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         return resp
 
     def _names(
+        self,
         data: FieldData,
         role: dict[str, Any],
         csr: x509.CertificateSigningRequest | None,
@@ -238,89 +245,101 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             roles.check_uri_sans(role, t.uris)
         return t, public_key, private  # type: ignore[return-value]
 
-    # -- leases ----------------------------------------------------------------------
-    # (revocation is wired in __init__, which owns the revocation module's store access)
 
-    role_name = {"name": Field(FieldType.STRING, "Name of the role.")}
-    role_ref = {
-        "role": Field(FieldType.STRING, "The role to issue under."),
-        "issuer_ref": Field(FieldType.STRING, "The issuer to sign with (instead of the role's)."),
-    }
-    issue_fields = {
-        **SUBJECT_FIELDS,
-        **role_ref,
-        "key_type": Field(FieldType.STRING, "Key type when the role allows any."),
-        "key_bits": Field(FieldType.INT, "Key bits when the role allows any."),
-    }
-    sign_fields = {
-        **SUBJECT_FIELDS,
-        **role_ref,
-        "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
-    }
-    verbatim_fields = {
-        **sign_fields,
-        "key_usage": roles.ROLE_FIELDS["key_usage"],
-        "ext_key_usage": roles.ROLE_FIELDS["ext_key_usage"],
-        "ext_key_usage_oids": roles.ROLE_FIELDS["ext_key_usage_oids"],
-    }
-    role_fields = {**role_name, **roles.ROLE_FIELDS, **roles.LEGACY_FIELDS}
-    ref = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
-    name = r"(?P<role>\w(([\w\-.]+)?\w)?)"
+_ROLE_NAME = {"name": Field(FieldType.STRING, "Name of the role.")}
+_ROLE_REF = {
+    "role": Field(FieldType.STRING, "The role to issue under."),
+    "issuer_ref": Field(FieldType.STRING, "The issuer to sign with (instead of the role's)."),
+}
+_ISSUE_FIELDS = {
+    **SUBJECT_FIELDS,
+    **_ROLE_REF,
+    "key_type": Field(FieldType.STRING, "Key type when the role allows any."),
+    "key_bits": Field(FieldType.INT, "Key bits when the role allows any."),
+}
+_SIGN_FIELDS = {
+    **SUBJECT_FIELDS,
+    **_ROLE_REF,
+    "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
+}
+_VERBATIM_FIELDS = {
+    **_SIGN_FIELDS,
+    "key_usage": roles.ROLE_FIELDS["key_usage"],
+    "ext_key_usage": roles.ROLE_FIELDS["ext_key_usage"],
+    "ext_key_usage_oids": roles.ROLE_FIELDS["ext_key_usage_oids"],
+}
+_ROLE_FIELDS = {**_ROLE_NAME, **roles.ROLE_FIELDS, **roles.LEGACY_FIELDS}
+_REF = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
+_NAME = r"(?P<role>\w(([\w\-.]+)?\w)?)"
+
+
+def _issue_paths(h: CertHandlers) -> list[Path]:
     return [
         Path(
-            "issue/" + name,
-            fields=issue_fields,
-            operations={Operation.UPDATE: issue},
+            "issue/" + _NAME,
+            fields=_ISSUE_FIELDS,
+            operations={Operation.UPDATE: h.issue},
             synopsis="Request a certificate using a certain role with the provided details.",
         ),
         Path(
-            "issuer/" + ref + "/issue/" + name,
-            fields=issue_fields,
-            operations={Operation.UPDATE: issue},
+            "issuer/" + _REF + "/issue/" + _NAME,
+            fields=_ISSUE_FIELDS,
+            operations={Operation.UPDATE: h.issue},
             synopsis="Request a certificate using a certain role with the provided details.",
         ),
         Path(
-            "sign/" + name,
-            fields=sign_fields,
-            operations={Operation.UPDATE: sign},
+            "sign/" + _NAME,
+            fields=_SIGN_FIELDS,
+            operations={Operation.UPDATE: h.sign},
             synopsis="Request certificates using a certain role with the provided details.",
         ),
         Path(
-            "issuer/" + ref + "/sign/" + name,
-            fields=sign_fields,
-            operations={Operation.UPDATE: sign},
+            "issuer/" + _REF + "/sign/" + _NAME,
+            fields=_SIGN_FIELDS,
+            operations={Operation.UPDATE: h.sign},
             synopsis="Request certificates using a certain role with the provided details.",
         ),
         Path(
-            "sign-verbatim(/" + name + ")?",
-            fields=verbatim_fields,
-            operations={Operation.UPDATE: sign_verbatim},
+            "sign-verbatim(/" + _NAME + ")?",
+            fields=_VERBATIM_FIELDS,
+            operations={Operation.UPDATE: h.sign_verbatim},
             synopsis="Request a certificate using a CSR, signed as it asks.",
         ),
         Path(
-            "issuer/" + ref + "/sign-verbatim(/" + name + ")?",
-            fields=verbatim_fields,
-            operations={Operation.UPDATE: sign_verbatim},
+            "issuer/" + _REF + "/sign-verbatim(/" + _NAME + ")?",
+            fields=_VERBATIM_FIELDS,
+            operations={Operation.UPDATE: h.sign_verbatim},
             synopsis="Request a certificate using a CSR, signed as it asks.",
         ),
+    ]
+
+
+def _role_paths(h: CertHandlers) -> list[Path]:
+    return [
         Path(
             "roles/?",
-            operations={Operation.LIST: list_roles},
+            operations={Operation.LIST: h.list_roles},
             synopsis="List the existing roles in this backend.",
         ),
         Path(
             "roles/" + r"(?P<name>\w(([\w\-.]+)?\w)?)",
-            fields=role_fields,
+            fields=_ROLE_FIELDS,
             operations={
-                Operation.READ: read_role,
-                Operation.CREATE: write_role,
-                Operation.UPDATE: write_role,
-                Operation.PATCH: patch_role,
-                Operation.DELETE: delete_role,
+                Operation.READ: h.read_role,
+                Operation.CREATE: h.write_role,
+                Operation.UPDATE: h.write_role,
+                Operation.PATCH: h.patch_role,
+                Operation.DELETE: h.delete_role,
             },
             synopsis="Manage the roles that can be created with this backend.",
         ),
     ]
+
+
+def build(mount_ttls: MountTTLs) -> list[Path]:
+    # (lease revocation is wired in __init__, which owns the revocation module's store access)
+    h = CertHandlers(mount_ttls)
+    return _issue_paths(h) + _role_paths(h)
 
 
 def _apply_legacy(role: dict[str, Any], data: FieldData) -> None:

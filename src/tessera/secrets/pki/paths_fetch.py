@@ -36,36 +36,42 @@ def _default_issuer(store: PKIStore) -> Any:
     return store.find_issuer("default")
 
 
-def build(tidy_state: dict[str, Any]) -> list[Path]:
+class FetchHandlers:
+    """The fetch, CRL and tidy handlers of one mount, with its tidy state."""
+
+    def __init__(self, tidy_state: dict[str, Any]) -> None:
+        self.tidy_state = tidy_state
+        self.tidy_lock = threading.Lock()
+
     # -- unauthenticated CA and CRL fetches --------------------------------------------
-    def ca_der(req: Request, data: FieldData) -> Response:
+    def ca_der(self, req: Request, data: FieldData) -> Response:
         issuer = _default_issuer(_store(req))
         body = b"" if issuer is None else issuer.cert.public_bytes(serialization.Encoding.DER)
         return raw(body, "application/pkix-cert")
 
-    def ca_pem(req: Request, data: FieldData) -> Response:
+    def ca_pem(self, req: Request, data: FieldData) -> Response:
         issuer = _default_issuer(_store(req))
         body = b"" if issuer is None else issuer.certificate.encode()
         return raw(body, "application/pem-certificate-chain")
 
-    def ca_chain(req: Request, data: FieldData) -> Response:
+    def ca_chain(self, req: Request, data: FieldData) -> Response:
         issuer = _default_issuer(_store(req))
         body = b"" if issuer is None else _chain_text(issuing.issuer_chain(issuer)).encode()
         return raw(body, "application/pkix-cert")
 
-    def crl(req: Request, data: FieldData) -> Response:
+    def crl(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         issuer = _default_issuer(store)
         der = b"" if issuer is None else revocation.crl_der(store, issuer)
         return raw(der, "application/pkix-crl")
 
-    def crl_pem(req: Request, data: FieldData) -> Response:
+    def crl_pem(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         issuer = _default_issuer(store)
         pem = "" if issuer is None else revocation.crl_pem(revocation.crl_der(store, issuer))
         return raw(pem.encode(), "application/x-pem-file")
 
-    def issuer_crl(req: Request, data: FieldData) -> Response:
+    def issuer_crl(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         issuer = store.resolve_issuer(data.get("issuer_ref"))
         der = revocation.crl_der(store, issuer)
@@ -76,7 +82,7 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
             return raw(revocation.crl_pem(der).encode() + b"\n", "application/x-pem-file")
         return Response(data={"crl": revocation.crl_pem(der)})
 
-    def read_cert(req: Request, data: FieldData) -> Response | None:
+    def read_cert(self, req: Request, data: FieldData) -> Response | None:
         store = _store(req)
         serial = data.get("serial")
         unrevoked = {"revocation_time": 0, "revocation_time_rfc3339": ""}
@@ -106,14 +112,14 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
             }
         )
 
-    def list_certs(req: Request, data: FieldData) -> Response:
+    def list_certs(self, req: Request, data: FieldData) -> Response:
         return Response(data={"keys": _store(req).cert_serials()})
 
-    def list_revoked(req: Request, data: FieldData) -> Response:
+    def list_revoked(self, req: Request, data: FieldData) -> Response:
         return Response(data={"keys": _store(req).revoked_serials()})
 
     # -- revocation ------------------------------------------------------------------
-    def revoke(req: Request, data: FieldData) -> Response | None:
+    def revoke(self, req: Request, data: FieldData) -> Response | None:
         store = _store(req)
         serial = data.get("serial_number")
         pem = data.get("certificate")
@@ -142,15 +148,15 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
             return Response(warnings=[str(exc)])
         return Response(data=answer)
 
-    def rotate_crl(req: Request, data: FieldData) -> Response:
+    def rotate_crl(self, req: Request, data: FieldData) -> Response:
         revocation.rebuild_crls(_store(req))
         return Response(data={"success": True})
 
     # -- settings --------------------------------------------------------------------
-    def read_urls(req: Request, data: FieldData) -> Response:
+    def read_urls(self, req: Request, data: FieldData) -> Response:
         return Response(data=_store(req).urls())
 
-    def write_urls(req: Request, data: FieldData) -> Response:
+    def write_urls(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         urls = store.urls()
         for name in URL_DEFAULTS:
@@ -165,10 +171,10 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         store.s.put_json("config/urls", urls)
         return Response(data=urls)
 
-    def read_crl_config(req: Request, data: FieldData) -> Response:
+    def read_crl_config(self, req: Request, data: FieldData) -> Response:
         return Response(data=_store(req).crl_config())
 
-    def write_crl_config(req: Request, data: FieldData) -> Response:
+    def write_crl_config(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         cfg = store.crl_config()
         for name in CRL_DEFAULTS:
@@ -185,26 +191,26 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         return Response(data=cfg)
 
     # -- features not built: their settings read as disabled, and stay so ----------------
-    def read_auto_tidy(req: Request, data: FieldData) -> Response:
+    def read_auto_tidy(self, req: Request, data: FieldData) -> Response:
         return Response(data=dict(AUTO_TIDY_DEFAULTS))
 
-    def write_auto_tidy(req: Request, data: FieldData) -> Response:
+    def write_auto_tidy(self, req: Request, data: FieldData) -> Response:
         if data.get("enabled"):
             raise ErrorResponse(
                 "automatic tidy is not supported by this server; call tidy on a schedule instead"
             )
         return Response(data=dict(AUTO_TIDY_DEFAULTS))
 
-    def read_acme(req: Request, data: FieldData) -> Response:
+    def read_acme(self, req: Request, data: FieldData) -> Response:
         return Response(data=dict(ACME_DEFAULTS))
 
-    def write_acme(req: Request, data: FieldData) -> Response:
+    def write_acme(self, req: Request, data: FieldData) -> Response:
         if data.get("enabled"):
             raise ErrorResponse("ACME is not supported by this server")
         return Response(data=dict(ACME_DEFAULTS))
 
     # -- tidy ------------------------------------------------------------------------
-    def tidy(req: Request, data: FieldData) -> Response:
+    def tidy(self, req: Request, data: FieldData) -> Response:
         ops = {name: data.get(name) for name in TIDY_OPS}
         if not any(ops.values()):
             return Response(warnings=[TIDY_NOTHING], status=202)
@@ -213,8 +219,8 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
         started = datetime.datetime.now(datetime.UTC)
         deleted, revoked_deleted = _tidy(store, ops, buffer)
         finished = datetime.datetime.now(datetime.UTC)
-        with tidy_lock:
-            tidy_state.update(
+        with self.tidy_lock:
+            self.tidy_state.update(
                 {
                     **ops,
                     "safety_buffer": buffer,
@@ -231,42 +237,48 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
             )
         return Response(warnings=[TIDY_STARTED], status=202)
 
-    def tidy_status(req: Request, data: FieldData) -> Response:
-        with tidy_lock:
-            return Response(data=dict(tidy_state))
+    def tidy_status(self, req: Request, data: FieldData) -> Response:
+        with self.tidy_lock:
+            return Response(data=dict(self.tidy_state))
 
-    tidy_lock = threading.Lock()
-    url_fields = {
-        name: Field(FieldType.COMMA_STRING_SLICE, f"The {name.replace('_', ' ')} URLs.")
-        for name in (
-            "issuing_certificates",
-            "crl_distribution_points",
-            "delta_crl_distribution_points",
-            "ocsp_servers",
-        )
-    }
-    url_fields["enable_templating"] = Field(FieldType.BOOL, "Template the URLs.", default=False)
-    crl_fields: dict[str, Field] = {
-        name: Field(FieldType.BOOL if isinstance(default, bool) else FieldType.STRING, f"CRL setting {name}.")
-        for name, default in CRL_DEFAULTS.items()
-    }
-    ref = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
+
+_URL_FIELDS = {
+    name: Field(FieldType.COMMA_STRING_SLICE, f"The {name.replace('_', ' ')} URLs.")
+    for name in (
+        "issuing_certificates",
+        "crl_distribution_points",
+        "delta_crl_distribution_points",
+        "ocsp_servers",
+    )
+} | {"enable_templating": Field(FieldType.BOOL, "Template the URLs.", default=False)}
+_CRL_FIELDS: dict[str, Field] = {
+    name: Field(FieldType.BOOL if isinstance(default, bool) else FieldType.STRING, f"CRL setting {name}.")
+    for name, default in CRL_DEFAULTS.items()
+}
+_REF = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
+
+
+def _fetch_paths(h: FetchHandlers) -> list[Path]:
     return [
-        Path("ca", operations={Operation.READ: ca_der}, synopsis="Fetch the default CA certificate in DER."),
         Path(
-            "ca/pem", operations={Operation.READ: ca_pem}, synopsis="Fetch the default CA certificate in PEM."
+            "ca", operations={Operation.READ: h.ca_der}, synopsis="Fetch the default CA certificate in DER."
         ),
-        Path("ca_chain", operations={Operation.READ: ca_chain}, synopsis="Fetch the CA chain in PEM."),
-        Path("crl", operations={Operation.READ: crl}, synopsis="Fetch the CRL in DER."),
-        Path("crl/pem", operations={Operation.READ: crl_pem}, synopsis="Fetch the CRL in PEM."),
-        Path("crl/rotate", operations={Operation.READ: rotate_crl}, synopsis="Force a rebuild of the CRL."),
         Path(
-            "issuer/" + ref + "/crl(?P<kind>/pem|/der)?",
+            "ca/pem",
+            operations={Operation.READ: h.ca_pem},
+            synopsis="Fetch the default CA certificate in PEM.",
+        ),
+        Path("ca_chain", operations={Operation.READ: h.ca_chain}, synopsis="Fetch the CA chain in PEM."),
+        Path("crl", operations={Operation.READ: h.crl}, synopsis="Fetch the CRL in DER."),
+        Path("crl/pem", operations={Operation.READ: h.crl_pem}, synopsis="Fetch the CRL in PEM."),
+        Path("crl/rotate", operations={Operation.READ: h.rotate_crl}, synopsis="Force a rebuild of the CRL."),
+        Path(
+            "issuer/" + _REF + "/crl(?P<kind>/pem|/der)?",
             fields={
                 "issuer_ref": Field(FieldType.STRING, "The issuer."),
                 "kind": Field(FieldType.STRING, ""),
             },
-            operations={Operation.READ: issuer_crl},
+            operations={Operation.READ: h.issuer_crl},
             synopsis="Fetch an issuer's CRL.",
         ),
         Path(
@@ -276,17 +288,22 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
                     FieldType.STRING, "Certificate serial number, in colon- or hyphen-separated hex."
                 )
             },
-            operations={Operation.READ: read_cert},
+            operations={Operation.READ: h.read_cert},
             synopsis="Fetch a CA, CRL or non-revoked certificate.",
         ),
         Path(
             "certs/?",
-            operations={Operation.LIST: list_certs},
+            operations={Operation.LIST: h.list_certs},
             synopsis="Fetch a list of all issued certificates.",
         ),
+    ]
+
+
+def _admin_paths(h: FetchHandlers) -> list[Path]:
+    return [
         Path(
             "certs/revoked/?",
-            operations={Operation.LIST: list_revoked},
+            operations={Operation.LIST: h.list_revoked},
             synopsis="List all revoked serial numbers within the local cluster.",
         ),
         Path(
@@ -295,19 +312,19 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
                 "serial_number": Field(FieldType.STRING, "The serial number of the certificate to revoke."),
                 "certificate": Field(FieldType.STRING, "The certificate to revoke, in PEM."),
             },
-            operations={Operation.UPDATE: revoke},
+            operations={Operation.UPDATE: h.revoke},
             synopsis="Revoke a certificate by serial number or with the certificate.",
         ),
         Path(
             "config/urls",
-            fields=url_fields,
-            operations={Operation.READ: read_urls, Operation.UPDATE: write_urls},
+            fields=_URL_FIELDS,
+            operations={Operation.READ: h.read_urls, Operation.UPDATE: h.write_urls},
             synopsis="Set the URLs for the issuing CA, CRL distribution points, and OCSP servers.",
         ),
         Path(
             "config/crl",
-            fields=crl_fields,
-            operations={Operation.READ: read_crl_config, Operation.UPDATE: write_crl_config},
+            fields=_CRL_FIELDS,
+            operations={Operation.READ: h.read_crl_config, Operation.UPDATE: h.write_crl_config},
             synopsis="Configure the CRL expiration.",
         ),
         Path(
@@ -322,27 +339,32 @@ def build(tidy_state: dict[str, Any]) -> list[Path]:
                 ),
                 "pause_duration": Field(FieldType.STRING, "Pause between certificates.", default="0s"),
             },
-            operations={Operation.UPDATE: tidy},
+            operations={Operation.UPDATE: h.tidy},
             synopsis="Tidy up the backend by removing expired certificates.",
         ),
         Path(
             "config/auto-tidy",
             fields=_setting_fields(AUTO_TIDY_DEFAULTS, "Auto-tidy"),
-            operations={Operation.READ: read_auto_tidy, Operation.UPDATE: write_auto_tidy},
+            operations={Operation.READ: h.read_auto_tidy, Operation.UPDATE: h.write_auto_tidy},
             synopsis="Automatic tidy (not built: always disabled).",
         ),
         Path(
             "config/acme",
             fields=_setting_fields(ACME_DEFAULTS, "ACME"),
-            operations={Operation.READ: read_acme, Operation.UPDATE: write_acme},
+            operations={Operation.READ: h.read_acme, Operation.UPDATE: h.write_acme},
             synopsis="ACME (not built: always disabled).",
         ),
         Path(
             "tidy-status",
-            operations={Operation.READ: tidy_status},
+            operations={Operation.READ: h.tidy_status},
             synopsis="Status of the last tidy operation.",
         ),
     ]
+
+
+def build(tidy_state: dict[str, Any]) -> list[Path]:
+    h = FetchHandlers(tidy_state)
+    return _fetch_paths(h) + _admin_paths(h)
 
 
 AUTO_TIDY_DEFAULTS: dict[str, Any] = {

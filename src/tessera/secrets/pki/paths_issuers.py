@@ -63,8 +63,13 @@ def _key_answer(out: dict[str, Any], kind: str, key: x509util.PrivateKey, fmt: s
         out["private_key_type"] = x509util.key_type_of(key)
 
 
-def build(mount_ttls: MountTTLs) -> list[Path]:
-    def generate_root(req: Request, data: FieldData) -> Response:
+class IssuerHandlers:
+    """The issuer and key handlers of one mount, with the mount's TTLs."""
+
+    def __init__(self, mount_ttls: MountTTLs) -> None:
+        self.mount_ttls = mount_ttls
+
+    def generate_root(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         kind = _gen_type(data)
         fmt = issuing.check_format(data)
@@ -76,7 +81,9 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         t = template_from(data, cn, ca_subject_extra(data))
         t.is_ca, t.max_path_length = True, data.get("max_path_length")
         t.key_usage = ["CertSign", "CRLSign"]
-        window = issuing.validity(data.get("ttl"), 0, 0, mount_ttls(), data.get("not_before_duration"), None)
+        window = issuing.validity(
+            data.get("ttl"), 0, 0, self.mount_ttls(), data.get("not_before_duration"), None
+        )
         t.not_before, t.not_after = window.not_before, window.not_after
         has_aia = issuing.aia_template(store, None, t)
         cert = x509util.build_certificate(t, private.public_key(), private, None)  # type: ignore[arg-type]
@@ -102,7 +109,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             warnings.append(issuing.AIA_WARNING)
         return Response(data=out, warnings=warnings)
 
-    def generate_intermediate(req: Request, data: FieldData) -> Response:
+    def generate_intermediate(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         kind = _gen_type(data)
         fmt = issuing.check_format(data)
@@ -121,7 +128,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         warnings = [] if store.urls()["issuing_certificates"] else [INTERMEDIATE_AIA_WARNING]
         return Response(data=out, warnings=warnings)
 
-    def sign_intermediate(req: Request, data: FieldData) -> Response:
+    def sign_intermediate(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         fmt = issuing.check_format(data)
         issuer, key = store.signing_issuer(data.get("issuer_ref") or "default")
@@ -133,7 +140,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         t.is_ca, t.max_path_length = True, data.get("max_path_length")
         t.key_usage = ["CertSign", "CRLSign"]
         window = issuing.validity(
-            data.get("ttl"), 0, 0, mount_ttls(), data.get("not_before_duration"), issuer.cert, "permit"
+            data.get("ttl"), 0, 0, self.mount_ttls(), data.get("not_before_duration"), issuer.cert, "permit"
         )
         t.not_before, t.not_after = window.not_before, window.not_after
         has_aia = issuing.aia_template(store, issuer, t)
@@ -159,7 +166,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             warnings.append(issuing.AIA_WARNING)
         return Response(data=out, warnings=warnings)
 
-    def sign_self_issued(req: Request, data: FieldData) -> Response:
+    def sign_self_issued(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         issuer, key = store.signing_issuer(data.get("issuer_ref") or "default")
         blocks = [
@@ -180,7 +187,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         signed = authority.resign(cert, issuer.cert, x509util.load_private_key(key.private_key))
         return Response(data={"certificate": x509util.cert_pem(signed), "issuing_ca": issuer.certificate})
 
-    def import_certificate(req: Request, data: FieldData) -> Response:
+    def import_certificate(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         bundle = data.get("certificate") or data.get("pem_bundle")
         if not bundle:
@@ -190,7 +197,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         warnings = [] if store.urls()["issuing_certificates"] else [issuing.AIA_WARNING]
         return Response(data=out, warnings=warnings)
 
-    def delete_root(req: Request, data: FieldData) -> Response:
+    def delete_root(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         for issuer_id in store.issuer_ids():
             store.delete_issuer(issuer_id)
@@ -201,7 +208,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         return Response(warnings=[DELETE_ROOT_WARNING])
 
     # -- issuers ---------------------------------------------------------------------
-    def list_issuers(req: Request, data: FieldData) -> Response:
+    def list_issuers(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         default = store.issuers_config()["default"]
         issuers = store.issuers()
@@ -216,7 +223,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         }
         return Response(data={"keys": [i.id for i in issuers], "key_info": info})
 
-    def issuer_view(issuer: Issuer) -> dict[str, Any]:
+    def issuer_view(self, issuer: Issuer) -> dict[str, Any]:
         revoked = (
             {
                 "revocation_time": issuer.revocation_time,
@@ -243,10 +250,10 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             "usage": issuer.usage,
         }
 
-    def read_issuer(req: Request, data: FieldData) -> Response:
-        return Response(data=issuer_view(_store(req).resolve_issuer(data.get("issuer_ref"))))
+    def read_issuer(self, req: Request, data: FieldData) -> Response:
+        return Response(data=self.issuer_view(_store(req).resolve_issuer(data.get("issuer_ref"))))
 
-    def update_issuer(req: Request, data: FieldData) -> Response:
+    def update_issuer(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         issuer = store.resolve_issuer(data.get("issuer_ref"))
         if data.has("issuer_name"):
@@ -271,9 +278,9 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         else:
             issuer.revocation_signature_algorithm = ""  # the reference clears it on an update
         store.put_issuer(issuer)
-        return Response(data=issuer_view(issuer))
+        return Response(data=self.issuer_view(issuer))
 
-    def delete_issuer(req: Request, data: FieldData) -> Response | None:
+    def delete_issuer(self, req: Request, data: FieldData) -> Response | None:
         store = _store(req)
         ref = data.get("issuer_ref")
         issuer = store.find_issuer(ref)
@@ -291,15 +298,15 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         warnings += _role_reference_warnings(storage_of(req), issuer, was_default)
         return Response(warnings=warnings) if warnings else None
 
-    def revoke_issuer(req: Request, data: FieldData) -> Response:
+    def revoke_issuer(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         issuer = store.resolve_issuer(data.get("issuer_ref"))
         warnings: list[str] = []
         if not issuer.revoked:
             warnings = _revoke_issuer(store, issuer)
-        return Response(data=issuer_view(issuer), warnings=warnings)
+        return Response(data=self.issuer_view(issuer), warnings=warnings)
 
-    def read_issuer_json(req: Request, data: FieldData) -> Response:
+    def read_issuer_json(self, req: Request, data: FieldData) -> Response:
         issuer = _store(req).resolve_issuer(data.get("issuer_ref"))
         return Response(
             data={
@@ -310,26 +317,26 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             }
         )
 
-    def read_issuer_pem(req: Request, data: FieldData) -> Response:
+    def read_issuer_pem(self, req: Request, data: FieldData) -> Response:
         issuer = _store(req).resolve_issuer(data.get("issuer_ref"))
         chain = issuing.issuer_chain(issuer)
         return raw("".join(pem + "\n" for pem in chain).encode(), "application/pem-certificate-chain")
 
-    def read_issuer_der(req: Request, data: FieldData) -> Response:
+    def read_issuer_der(self, req: Request, data: FieldData) -> Response:
         issuer = _store(req).resolve_issuer(data.get("issuer_ref"))
         from cryptography.hazmat.primitives import serialization
 
         return raw(issuer.cert.public_bytes(serialization.Encoding.DER), "application/pkix-cert")
 
     # -- keys ------------------------------------------------------------------------
-    def list_keys(req: Request, data: FieldData) -> Response:
+    def list_keys(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         default = store.keys_config()["default"]
         keys = store.all_keys()
         info = {k.id: {"is_default": k.id == default, "key_name": k.name} for k in keys}
         return Response(data={"keys": [k.id for k in keys], "key_info": info})
 
-    def key_view(key: Key) -> dict[str, Any]:
+    def key_view(self, key: Key) -> dict[str, Any]:
         private = x509util.load_private_key(key.private_key)
         ski = x509.SubjectKeyIdentifier.from_public_key(private.public_key()).digest  # type: ignore[arg-type]
         return {
@@ -339,7 +346,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             "subject_key_id": x509util.hex_id(ski),
         }
 
-    def generate_key(req: Request, data: FieldData) -> Response:
+    def generate_key(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         kind = data.get("exported")
         if kind == "kms":
@@ -357,7 +364,7 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             out["private_key"] = issuing.key_output(private, "pem", "der")
         return Response(data=out)
 
-    def import_key(req: Request, data: FieldData) -> Response:
+    def import_key(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         bundle = data.get("pem_bundle")
         if len(bundle.strip()) < 75:
@@ -382,10 +389,10 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         key = store.add_key(private, name)
         return Response(data={"key_id": key.id, "key_name": key.name, "key_type": key.type})
 
-    def read_key(req: Request, data: FieldData) -> Response:
-        return Response(data=key_view(_store(req).resolve_key(data.get("key_ref"))))
+    def read_key(self, req: Request, data: FieldData) -> Response:
+        return Response(data=self.key_view(_store(req).resolve_key(data.get("key_ref"))))
 
-    def update_key(req: Request, data: FieldData) -> Response:
+    def update_key(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         key = store.resolve_key(data.get("key_ref"))
         name = data.get("key_name")
@@ -393,9 +400,9 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
             raise ErrorResponse("key name already in use")
         key.name = name
         store.put_key(key)
-        return Response(data=key_view(key))
+        return Response(data=self.key_view(key))
 
-    def delete_key(req: Request, data: FieldData) -> Response | None:
+    def delete_key(self, req: Request, data: FieldData) -> Response | None:
         store = _store(req)
         key = store.find_key(data.get("key_ref"))
         if key is None:
@@ -409,10 +416,10 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         return None
 
     # -- defaults --------------------------------------------------------------------
-    def read_issuers_config(req: Request, data: FieldData) -> Response:
+    def read_issuers_config(self, req: Request, data: FieldData) -> Response:
         return Response(data=_store(req).issuers_config())
 
-    def write_issuers_config(req: Request, data: FieldData) -> Response:
+    def write_issuers_config(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         cfg = store.issuers_config()
         if data.has("default"):
@@ -427,96 +434,100 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
         store.s.put_json("config/issuers", cfg)
         return Response(data=cfg)
 
-    def read_keys_config(req: Request, data: FieldData) -> Response:
+    def read_keys_config(self, req: Request, data: FieldData) -> Response:
         return Response(data=_store(req).keys_config())
 
-    def write_keys_config(req: Request, data: FieldData) -> Response:
+    def write_keys_config(self, req: Request, data: FieldData) -> Response:
         store = _store(req)
         cfg = {"default": store.resolve_key(data.get("default")).id}
         store.s.put_json("config/keys", cfg)
         return Response(data=cfg)
 
-    gen_fields = {**CA_FIELDS, "exported": Field(FieldType.STRING, "internal, exported, existing or kms.")}
-    sign_fields = {
-        **CA_FIELDS,
-        "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
-        "use_csr_values": Field(FieldType.BOOL, "Take the subject and SANs from the CSR.", default=False),
-        "issuer_ref": Field(FieldType.STRING, "The issuer to sign with.", default="default"),
-    }
-    import_fields = {
-        "pem_bundle": Field(FieldType.STRING, "PEM bundle of CA certificates and keys."),
-        "certificate": Field(FieldType.STRING, "The signed intermediate certificate (and chain)."),
-    }
-    issuer_ref = {"issuer_ref": Field(FieldType.STRING, "An issuer ID, name or 'default'.")}
-    key_ref = {"key_ref": Field(FieldType.STRING, "A key ID, name or 'default'.")}
-    issuer_update_fields = {
-        **issuer_ref,
-        "issuer_name": Field(FieldType.STRING, "A name for the issuer."),
-        "leaf_not_after_behavior": Field(FieldType.STRING, "err, truncate or permit.", default="err"),
-        "usage": Field(FieldType.COMMA_STRING_SLICE, "What the issuer may be used for."),
-        "manual_chain": Field(FieldType.COMMA_STRING_SLICE, "An explicit chain."),
-        "revocation_signature_algorithm": Field(FieldType.STRING, "The CRL signature algorithm."),
-        "issuing_certificates": Field(FieldType.COMMA_STRING_SLICE, "AIA issuing certificate URLs."),
-        "crl_distribution_points": Field(FieldType.COMMA_STRING_SLICE, "CRL distribution points."),
-        "ocsp_servers": Field(FieldType.COMMA_STRING_SLICE, "OCSP server URLs."),
-        "enable_aia_url_templating": Field(FieldType.BOOL, "Template the AIA URLs.", default=False),
-    }
-    gen = r"(?P<exported>\w(([\w\-.]+)?\w)?)"
-    ref = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
-    kref = r"(?P<key_ref>\w(([\w\-.]+)?\w)?)"
+
+_GEN_FIELDS = {**CA_FIELDS, "exported": Field(FieldType.STRING, "internal, exported, existing or kms.")}
+_SIGN_FIELDS = {
+    **CA_FIELDS,
+    "csr": Field(FieldType.STRING, "The PEM-encoded CSR to sign."),
+    "use_csr_values": Field(FieldType.BOOL, "Take the subject and SANs from the CSR.", default=False),
+    "issuer_ref": Field(FieldType.STRING, "The issuer to sign with.", default="default"),
+}
+_IMPORT_FIELDS = {
+    "pem_bundle": Field(FieldType.STRING, "PEM bundle of CA certificates and keys."),
+    "certificate": Field(FieldType.STRING, "The signed intermediate certificate (and chain)."),
+}
+_ISSUER_REF = {"issuer_ref": Field(FieldType.STRING, "An issuer ID, name or 'default'.")}
+_KEY_REF = {"key_ref": Field(FieldType.STRING, "A key ID, name or 'default'.")}
+_ISSUER_UPDATE_FIELDS = {
+    **_ISSUER_REF,
+    "issuer_name": Field(FieldType.STRING, "A name for the issuer."),
+    "leaf_not_after_behavior": Field(FieldType.STRING, "err, truncate or permit.", default="err"),
+    "usage": Field(FieldType.COMMA_STRING_SLICE, "What the issuer may be used for."),
+    "manual_chain": Field(FieldType.COMMA_STRING_SLICE, "An explicit chain."),
+    "revocation_signature_algorithm": Field(FieldType.STRING, "The CRL signature algorithm."),
+    "issuing_certificates": Field(FieldType.COMMA_STRING_SLICE, "AIA issuing certificate URLs."),
+    "crl_distribution_points": Field(FieldType.COMMA_STRING_SLICE, "CRL distribution points."),
+    "ocsp_servers": Field(FieldType.COMMA_STRING_SLICE, "OCSP server URLs."),
+    "enable_aia_url_templating": Field(FieldType.BOOL, "Template the AIA URLs.", default=False),
+}
+_GEN = r"(?P<exported>\w(([\w\-.]+)?\w)?)"
+_REF = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
+_KREF = r"(?P<key_ref>\w(([\w\-.]+)?\w)?)"
+
+
+def _generate_paths(h: IssuerHandlers) -> list[Path]:
     return [
         Path(
-            "root/generate/" + gen,
-            fields=gen_fields,
-            operations={Operation.UPDATE: generate_root},
+            "root/generate/" + _GEN,
+            fields=_GEN_FIELDS,
+            operations={Operation.UPDATE: h.generate_root},
             synopsis="Generate a new CA certificate and private key used for signing.",
         ),
         Path(
-            "issuers/generate/root/" + gen,
-            fields=gen_fields,
-            operations={Operation.UPDATE: generate_root},
+            "issuers/generate/root/" + _GEN,
+            fields=_GEN_FIELDS,
+            operations={Operation.UPDATE: h.generate_root},
             synopsis="Generate a new CA certificate and private key used for signing.",
         ),
         Path(
-            "intermediate/generate/" + gen,
-            fields=gen_fields,
-            operations={Operation.UPDATE: generate_intermediate},
+            "intermediate/generate/" + _GEN,
+            fields=_GEN_FIELDS,
+            operations={Operation.UPDATE: h.generate_intermediate},
             synopsis="Generate a new CSR and private key used for signing.",
         ),
         Path(
-            "issuers/generate/intermediate/" + gen,
-            fields=gen_fields,
-            operations={Operation.UPDATE: generate_intermediate},
+            "issuers/generate/intermediate/" + _GEN,
+            fields=_GEN_FIELDS,
+            operations={Operation.UPDATE: h.generate_intermediate},
             synopsis="Generate a new CSR and private key used for signing.",
         ),
         Path(
             "root/sign-intermediate",
-            fields=sign_fields,
-            operations={Operation.UPDATE: sign_intermediate},
+            fields=_SIGN_FIELDS,
+            operations={Operation.UPDATE: h.sign_intermediate},
             synopsis="Issue an intermediate CA certificate based on the provided CSR.",
         ),
         Path(
-            "issuer/" + ref + "/sign-intermediate",
-            fields=sign_fields,
-            operations={Operation.UPDATE: sign_intermediate},
+            "issuer/" + _REF + "/sign-intermediate",
+            fields=_SIGN_FIELDS,
+            operations={Operation.UPDATE: h.sign_intermediate},
             synopsis="Issue an intermediate CA certificate based on the provided CSR.",
         ),
         Path(
             "intermediate/set-signed",
-            fields=import_fields,
-            operations={Operation.UPDATE: import_certificate},
+            fields=_IMPORT_FIELDS,
+            operations={Operation.UPDATE: h.import_certificate},
             synopsis="Provide the signed intermediate CA cert.",
         ),
         Path(
             "config/ca",
-            fields=import_fields,
-            operations={Operation.UPDATE: import_certificate},
+            fields=_IMPORT_FIELDS,
+            operations={Operation.UPDATE: h.import_certificate},
             synopsis="Set the CA certificate and private key used for generated credentials.",
         ),
         Path(
             "issuers/import/(cert|bundle)",
-            fields=import_fields,
-            operations={Operation.UPDATE: import_certificate},
+            fields=_IMPORT_FIELDS,
+            operations={Operation.UPDATE: h.import_certificate},
             synopsis="Import the specified issuing certificates.",
         ),
         Path(
@@ -528,50 +539,55 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
                     FieldType.BOOL, "Require the same key algorithm as the issuer.", default=False
                 ),
             },
-            operations={Operation.UPDATE: sign_self_issued},
+            operations={Operation.UPDATE: h.sign_self_issued},
             synopsis="Signs another CA's self-issued certificate.",
         ),
         Path(
-            "issuer/" + ref + "/revoke",
-            fields=issuer_ref,
-            operations={Operation.UPDATE: revoke_issuer},
+            "issuer/" + _REF + "/revoke",
+            fields=_ISSUER_REF,
+            operations={Operation.UPDATE: h.revoke_issuer},
             synopsis="Revoke the specified issuer certificate.",
         ),
         Path(
             "root",
-            operations={Operation.DELETE: delete_root},
+            operations={Operation.DELETE: h.delete_root},
             synopsis="Deletes the root CA key to allow a new one to be generated.",
         ),
+    ]
+
+
+def _issuer_paths(h: IssuerHandlers) -> list[Path]:
+    return [
         Path(
             "issuers/?",
-            operations={Operation.LIST: list_issuers},
+            operations={Operation.LIST: h.list_issuers},
             synopsis="Fetch a list of CA certificates.",
         ),
         Path(
-            "issuer/" + ref + "/json",
-            fields=issuer_ref,
-            operations={Operation.READ: read_issuer_json},
+            "issuer/" + _REF + "/json",
+            fields=_ISSUER_REF,
+            operations={Operation.READ: h.read_issuer_json},
             synopsis="Fetch a CA, its chain and its name.",
         ),
         Path(
-            "issuer/" + ref + "/pem",
-            fields=issuer_ref,
-            operations={Operation.READ: read_issuer_pem},
+            "issuer/" + _REF + "/pem",
+            fields=_ISSUER_REF,
+            operations={Operation.READ: h.read_issuer_pem},
             synopsis="Fetch a CA certificate in PEM.",
         ),
         Path(
-            "issuer/" + ref + "/der",
-            fields=issuer_ref,
-            operations={Operation.READ: read_issuer_der},
+            "issuer/" + _REF + "/der",
+            fields=_ISSUER_REF,
+            operations={Operation.READ: h.read_issuer_der},
             synopsis="Fetch a CA certificate in DER.",
         ),
         Path(
-            "issuer/" + ref,
-            fields=issuer_update_fields,
+            "issuer/" + _REF,
+            fields=_ISSUER_UPDATE_FIELDS,
             operations={
-                Operation.READ: read_issuer,
-                Operation.UPDATE: update_issuer,
-                Operation.DELETE: delete_issuer,
+                Operation.READ: h.read_issuer,
+                Operation.UPDATE: h.update_issuer,
+                Operation.DELETE: h.delete_issuer,
             },
             synopsis="Fetch, update or delete a single issuer.",
         ),
@@ -585,23 +601,32 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
                 "managed_key_name": Field(FieldType.STRING, "Managed keys are not supported."),
                 "managed_key_id": Field(FieldType.STRING, "Managed keys are not supported."),
             },
-            operations={Operation.UPDATE: generate_key},
+            operations={Operation.UPDATE: h.generate_key},
             synopsis="Generate a new private key used for signing.",
         ),
+    ]
+
+
+def _key_paths(h: IssuerHandlers) -> list[Path]:
+    return [
         Path(
             "keys/import",
             fields={
                 "pem_bundle": Field(FieldType.STRING, "The PEM-encoded private key."),
                 "key_name": Field(FieldType.STRING, "A name for the key."),
             },
-            operations={Operation.UPDATE: import_key},
+            operations={Operation.UPDATE: h.import_key},
             synopsis="Import the specified key.",
         ),
-        Path("keys/?", operations={Operation.LIST: list_keys}, synopsis="Fetch a list of all issuer keys."),
+        Path("keys/?", operations={Operation.LIST: h.list_keys}, synopsis="Fetch a list of all issuer keys."),
         Path(
-            "key/" + kref,
-            fields={**key_ref, "key_name": Field(FieldType.STRING, "A name for the key.")},
-            operations={Operation.READ: read_key, Operation.UPDATE: update_key, Operation.DELETE: delete_key},
+            "key/" + _KREF,
+            fields={**_KEY_REF, "key_name": Field(FieldType.STRING, "A name for the key.")},
+            operations={
+                Operation.READ: h.read_key,
+                Operation.UPDATE: h.update_key,
+                Operation.DELETE: h.delete_key,
+            },
             synopsis="Fetch, update or delete a single key.",
         ),
         Path(
@@ -612,16 +637,21 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
                     FieldType.BOOL, "Make new issuers the default.", default=False
                 ),
             },
-            operations={Operation.READ: read_issuers_config, Operation.UPDATE: write_issuers_config},
+            operations={Operation.READ: h.read_issuers_config, Operation.UPDATE: h.write_issuers_config},
             synopsis="Read and set the default issuer.",
         ),
         Path(
             "config/keys",
             fields={"default": Field(FieldType.STRING, "The default key.")},
-            operations={Operation.READ: read_keys_config, Operation.UPDATE: write_keys_config},
+            operations={Operation.READ: h.read_keys_config, Operation.UPDATE: h.write_keys_config},
             synopsis="Read and set the default key.",
         ),
     ]
+
+
+def build(mount_ttls: MountTTLs) -> list[Path]:
+    h = IssuerHandlers(mount_ttls)
+    return _generate_paths(h) + _issuer_paths(h) + _key_paths(h)
 
 
 def raw(body: bytes, content_type: str) -> Response:

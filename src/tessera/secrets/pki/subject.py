@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType
 from . import x509util
+from .roles import valid_hostname
 
 _LIST = FieldType.COMMA_STRING_SLICE
 
@@ -81,14 +83,10 @@ def template_from(
 
 
 def _hostname_like(name: str) -> bool:
-    from .roles import valid_hostname
-
     return valid_hostname(name)
 
 
 def _check_ip(ip: str) -> None:
-    import ipaddress
-
     try:
         ipaddress.ip_address(ip)
     except ValueError:

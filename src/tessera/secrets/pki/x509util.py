@@ -6,6 +6,7 @@ only knows *how*, the way Vault's sdk/helper/certutil does.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import functools
 import ipaddress
@@ -157,8 +158,6 @@ def hex_id(data: bytes) -> str:
 
 def split_pem_blocks(text: str) -> list[tuple[str, bytes]]:
     """Every PEM block in ``text`` as (type, DER); text outside blocks is ignored."""
-    import base64
-
     blocks: list[tuple[str, bytes]] = []
     lines = iter(text.replace("\r\n", "\n").split("\n"))
     for line in lines:

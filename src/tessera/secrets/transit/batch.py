@@ -50,6 +50,27 @@ def _fail(message: str) -> InternalError:
     return InternalError("failed to parse batch input: " + message)
 
 
+# A float where an int belongs, in each decoder's words ({i}: the item, {v}: the value's text).
+_JSON_NUMBER_ERROR = (
+    'error decoding json.Number into [{i}].key_version: strconv.ParseInt: parsing "{v}": invalid syntax'
+)
+_MAPSTRUCTURE_INT_ERROR = (
+    "'[{i}].key_version' cannot parse value as 'int': strconv.ParseInt: parsing \"{v}\": invalid syntax"
+)
+
+
+def _key_version(it: Item, v: Any, i: int, errs: list[str], float_error: str) -> None:
+    """Decode an item's key_version: an int, nothing, or an error in the decoder's words."""
+    if v is None:
+        return
+    if isinstance(v, int) and not isinstance(v, bool):
+        it.key_version = v
+    elif isinstance(v, float):
+        errs.append(float_error.format(i=i, v=repr(v)))
+    else:
+        errs.append(f"'[{i}].key_version' expected type 'int', got unconvertible type '{go_type(v)}'")
+
+
 def fast_items(src: Any, *, require_plaintext: bool, require_ciphertext: bool) -> list[Item]:
     """decodeBatchRequestItems (encrypt, decrypt): strings must be JSON strings."""
     if not isinstance(src, list):
@@ -91,18 +112,7 @@ def fast_items(src: Any, *, require_plaintext: bool, require_ciphertext: bool) -
         elif require_plaintext:
             errs.append(f"'[{i}].plaintext' missing plaintext to encrypt")
         if "key_version" in raw:
-            v = raw["key_version"]
-            if v is None:
-                pass
-            elif isinstance(v, int) and not isinstance(v, bool):
-                it.key_version = v
-            elif isinstance(v, float):
-                errs.append(
-                    f'error decoding json.Number into [{i}].key_version: strconv.ParseInt: parsing "{v!r}": '
-                    "invalid syntax"
-                )
-            else:
-                errs.append(f"'[{i}].key_version' expected type 'int', got unconvertible type '{go_type(v)}'")
+            _key_version(it, raw["key_version"], i, errs, _JSON_NUMBER_ERROR)
         items.append(it)
     if errs:
         raise _fail("\n".join(errs))
@@ -131,18 +141,7 @@ def struct_items(src: Any) -> list[Item]:
                 setattr(it, name, _number_text(v))
             else:
                 errs.append(f"'[{i}].{name}' expected type 'string', got unconvertible type '{go_type(v)}'")
-        v = lowered.get("key_version")
-        if v is None:
-            pass
-        elif isinstance(v, int) and not isinstance(v, bool):
-            it.key_version = v
-        elif isinstance(v, float):
-            errs.append(
-                f"'[{i}].key_version' cannot parse value as 'int': strconv.ParseInt: parsing \"{v!r}\": "
-                "invalid syntax"
-            )
-        else:
-            errs.append(f"'[{i}].key_version' expected type 'int', got unconvertible type '{go_type(v)}'")
+        _key_version(it, lowered.get("key_version"), i, errs, _MAPSTRUCTURE_INT_ERROR)
         items.append(it)
     if errs:
         raise InternalError(_MAPSTRUCTURE + "\n".join(errs))

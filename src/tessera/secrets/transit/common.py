@@ -85,7 +85,7 @@ def key_document(p: Policy, context: bytes | None = None) -> dict[str, Any]:
             item = {
                 "name": "",
                 "public_key": v.public_key,
-                "certificate_chain": _pem_chain(v.certificate_chain),
+                "certificate_chain": pem_chain(v.certificate_chain),
                 "creation_time": created,
             }
             if kt in C.ECDSA:
@@ -118,7 +118,8 @@ def key_document(p: Policy, context: bytes | None = None) -> dict[str, Any]:
     return data
 
 
-def _pem_chain(chain: list[str] | None) -> str:
+def pem_chain(chain: list[str] | None) -> str:
+    """A key version's imported certificate chain (base64 DER each) as PEM blocks."""
     if not chain:
         return ""
     import textwrap

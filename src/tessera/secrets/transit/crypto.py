@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -168,8 +169,6 @@ def ed25519_from_go(key: bytes) -> ed25519.Ed25519PrivateKey:
 
 def ed25519_go_bytes(priv: ed25519.Ed25519PrivateKey) -> tuple[bytes, bytes]:
     """(64-byte Go private key, 32-byte public key)."""
-    from cryptography.hazmat.primitives import serialization as ser
-
     seed = priv.private_bytes(ser.Encoding.Raw, ser.PrivateFormat.Raw, ser.NoEncryption())
     pub = priv.public_key().public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
     return seed + pub, pub

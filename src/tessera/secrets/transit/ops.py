@@ -240,6 +240,63 @@ def _max_pss_salt(bits: int, hash_type: int) -> int:
     return (bits - 1 + 7) // 8 - 2 - C.HASH_SIZES[hash_type]
 
 
+def _derived_ed25519(p: Policy, context: bytes, ver: int) -> bytes:
+    """The derived ed25519 key of a version for this context (seed ‖ public, as Go keeps it)."""
+    try:
+        return get_key(p, context, ver, 32)
+    except (UserError, InternalErr, GoError) as exc:
+        raise InternalErr(f"error deriving key: {exc}") from None
+
+
+def _signing_version(p: Policy, ver: int) -> int:
+    """The version to sign with (0: the latest), checked against the key's bounds."""
+    if ver == 0:
+        return p.latest_version
+    if ver < 0:
+        raise UserError("requested version for signing is negative")
+    if ver > p.latest_version:
+        raise UserError("requested version for signing is higher than the latest key version")
+    if p.min_encryption_version > 0 and ver < p.min_encryption_version:
+        raise UserError("requested version for signing is less than the minimum encryption key version")
+    return ver
+
+
+def _sign_ecdsa(kt: int, entry: KeyEntry, data: bytes, marshaling: int) -> bytes:
+    try:
+        r, s = crypto.ecdsa_sign(kt, entry.ec_private(kt), data)
+    except ValueError as exc:
+        raise GoError(str(exc)) from None
+    if marshaling == C.MARSHALING_ASN1:
+        return utils.encode_dss_signature(r, s)
+    if marshaling == C.MARSHALING_JWS:
+        size = (C.ECDSA_CURVE_BITS[kt] + 7) // 8
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    raise UserError("requested marshaling type is invalid")
+
+
+def _sign_rsa(entry: KeyEntry, data: bytes, hash_type: int, sig_algorithm: str, salt_length: int) -> bytes:
+    priv_rsa = entry.rsa_private()
+    if priv_rsa is None:
+        raise UserError("requested version for signing does not contain a private part")
+    sig_algorithm = sig_algorithm or "pss"
+    if sig_algorithm not in ("pss", "pkcs1v15"):
+        raise InternalErr(f"unsupported rsa signature algorithm {sig_algorithm}")
+    if sig_algorithm == "pss":
+        if hash_type == C.HASH_NONE:
+            raise GoError("crypto/rsa: PSS requires a hash function")
+        if not (C.PSS_SALT_EQUALS_HASH <= salt_length <= _max_pss_salt(priv_rsa.key_size, hash_type)):
+            raise UserError(f"requested salt length {salt_length} is invalid")
+    try:
+        if sig_algorithm == "pss":
+            pss = crypto.pss_padding(hash_type, salt_length, signing=True)
+            return priv_rsa.sign(data, pss, utils.Prehashed(C.CRYPTO_HASHES[hash_type]()))
+        if hash_type == C.HASH_NONE:
+            return crypto.rsa_sign_raw_pkcs1v15(priv_rsa, data)
+        return priv_rsa.sign(data, padding.PKCS1v15(), utils.Prehashed(C.CRYPTO_HASHES[hash_type]()))
+    except ValueError:
+        raise GoError("crypto/rsa: input must be hashed with given hash") from None
+
+
 def sign(
     p: Policy,
     ver: int,
@@ -256,75 +313,126 @@ def sign(
     kt = p.type
     if kt not in C.SIGNING:
         raise GoError(f"message signing not supported for key type {C.type_name(kt)}")
-    if ver == 0:
-        ver = p.latest_version
-    elif ver < 0:
-        raise UserError("requested version for signing is negative")
-    elif ver > p.latest_version:
-        raise UserError("requested version for signing is higher than the latest key version")
-    elif p.min_encryption_version > 0 and ver < p.min_encryption_version:
-        raise UserError("requested version for signing is less than the minimum encryption key version")
+    ver = _signing_version(p, ver)
     entry = p.entry(ver)
     if entry.private_key_missing():
         raise UserError("requested version for signing does not contain a private part")
     pub_out: bytes | None = None
     if kt in C.ECDSA:
-        try:
-            r, s = crypto.ecdsa_sign(kt, entry.ec_private(kt), data)
-        except ValueError as exc:
-            raise GoError(str(exc)) from None
-        if marshaling == C.MARSHALING_ASN1:
-            sig = utils.encode_dss_signature(r, s)
-        elif marshaling == C.MARSHALING_JWS:
-            size = (C.ECDSA_CURVE_BITS[kt] + 7) // 8
-            sig = r.to_bytes(size, "big") + s.to_bytes(size, "big")
-        else:
-            raise UserError("requested marshaling type is invalid")
+        sig = _sign_ecdsa(kt, entry, data, marshaling)
     elif kt == C.ED25519:
         if p.derived:
-            try:
-                full = get_key(p, context, ver, 32)
-            except (UserError, InternalErr, GoError) as exc:
-                raise InternalErr(f"error deriving key: {exc}") from None
+            full = _derived_ed25519(p, context, ver)
             priv = crypto.ed25519_from_go(full)
             pub_out = full[32:]
         else:
             priv = entry.ed25519_private()
         sig = priv.sign(data)
     elif kt in C.RSA:
-        priv_rsa = entry.rsa_private()
-        if priv_rsa is None:
-            raise UserError("requested version for signing does not contain a private part")
-        sig_algorithm = sig_algorithm or "pss"
-        if sig_algorithm == "pss":
-            if hash_type == C.HASH_NONE:
-                raise GoError("crypto/rsa: PSS requires a hash function")
-            bits = priv_rsa.key_size
-            if not (C.PSS_SALT_EQUALS_HASH <= salt_length <= _max_pss_salt(bits, hash_type)):
-                raise UserError(f"requested salt length {salt_length} is invalid")
-            algo = C.CRYPTO_HASHES[hash_type]()
-            try:
-                sig = priv_rsa.sign(
-                    data, crypto.pss_padding(hash_type, salt_length, signing=True), utils.Prehashed(algo)
-                )
-            except ValueError:
-                raise GoError("crypto/rsa: input must be hashed with given hash") from None
-        elif sig_algorithm == "pkcs1v15":
-            try:
-                if hash_type == C.HASH_NONE:
-                    sig = crypto.rsa_sign_raw_pkcs1v15(priv_rsa, data)
-                else:
-                    sig = priv_rsa.sign(
-                        data, padding.PKCS1v15(), utils.Prehashed(C.CRYPTO_HASHES[hash_type]())
-                    )
-            except ValueError:
-                raise GoError("crypto/rsa: input must be hashed with given hash") from None
-        else:
-            raise InternalErr(f"unsupported rsa signature algorithm {sig_algorithm}")
+        sig = _sign_rsa(entry, data, hash_type, sig_algorithm, salt_length)
     else:
         raise GoError(f"unsupported key type {C.type_name(kt)}")
     encoded = b64url_raw(sig) if marshaling == C.MARSHALING_JWS else b64encode(sig)
     return p.version_prefix(ver) + encoded, pub_out
+
+
+def _signature_bytes(payload: str, marshaling: int) -> bytes:
+    """The signature's bytes: standard base64 for ASN.1, raw URL base64 for JWS."""
+    try:
+        if marshaling == C.MARSHALING_ASN1:
+            return b64decode(payload)
+        if marshaling == C.MARSHALING_JWS:
+            return b64url_raw_decode(payload)
+    except Base64Error:
+        raise UserError("invalid base64 signature value") from None
+    raise UserError("requested marshaling type is invalid")
+
+
+def _ed25519_public(p: Policy, context: bytes, ver: int) -> ed25519.Ed25519PublicKey:
+    """The version's public key: derived for this context, else the stored one."""
+    if p.derived:
+        return ed25519.Ed25519PublicKey.from_public_bytes(_derived_ed25519(p, context, ver)[32:])
+    try:
+        raw_pub = b64decode(p.entry(ver).public_key)
+    except Base64Error as exc:
+        raise GoError(str(exc)) from None
+    if len(raw_pub) != 32:
+        raise GoError(f"ed25519: bad public key length: {len(raw_pub)}")
+    return ed25519.Ed25519PublicKey.from_public_bytes(raw_pub)
+
+
+def _verify_ed25519(p: Policy, context: bytes, ver: int, data: bytes, sig: bytes) -> bool:
+    pub = _ed25519_public(p, context, ver)
+    if len(sig) != 64:
+        return False
+    try:
+        pub.verify(sig, data)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _verify_rsa(
+    entry: KeyEntry, data: bytes, sig: bytes, hash_type: int, sig_algorithm: str, salt_length: int
+) -> bool:
+    pub_rsa = entry.rsa_public()
+    sig_algorithm = sig_algorithm or "pss"
+    if pub_rsa is None:
+        raise GoError("crypto/rsa: missing public modulus")
+    pad: padding.AsymmetricPadding
+    if sig_algorithm == "pss":
+        if hash_type == C.HASH_NONE:
+            return False
+        if not (C.PSS_SALT_EQUALS_HASH <= salt_length <= _max_pss_salt(pub_rsa.key_size, hash_type)):
+            raise UserError(f"requested salt length {salt_length} is invalid")
+        pad = crypto.pss_padding(hash_type, salt_length, signing=False)
+    elif sig_algorithm == "pkcs1v15":
+        if hash_type == C.HASH_NONE:
+            return crypto.rsa_verify_raw_pkcs1v15(pub_rsa, data, sig)
+        pad = padding.PKCS1v15()
+    else:
+        raise InternalErr(f"unsupported rsa signature algorithm {sig_algorithm}")
+    try:
+        pub_rsa.verify(sig, data, pad, utils.Prehashed(C.CRYPTO_HASHES[hash_type]()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def verify(
+    p: Policy,
+    context: bytes,
+    data: bytes,
+    signature: str,
+    hash_type: int,
+    sig_algorithm: str,
+    marshaling: int,
+    salt_length: int,
+) -> bool:
+    """VerifySignatureWithOptions."""
+    if p.soft_deleted:
+        raise UserError(C.ERR_SOFT_DELETED)
+    kt = p.type
+    if kt not in C.SIGNING:
+        raise UserError(f"message verification not supported for key type {C.type_name(kt)}")
+    ver, payload = parse_versioned(p, signature, "signature")
+    if ver > p.latest_version:
+        raise UserError("invalid signature: version is too new")
+    if p.min_decryption_version > 0 and ver < p.min_decryption_version:
+        raise UserError(C.ERR_TOO_OLD)
+    sig = _signature_bytes(payload, marshaling)
+    if kt in C.ECDSA:
+        if marshaling == C.MARSHALING_ASN1:
+            r, s = _decode_der_signature(sig)
+        else:
+            half = len(sig) // 2
+            r, s = int.from_bytes(sig[:half], "big"), int.from_bytes(sig[half:], "big")
+        return crypto.ecdsa_verify(kt, p.entry(ver).ec_public(kt), data, r, s)
+    if kt == C.ED25519:
+        return _verify_ed25519(p, context, ver, data, sig)
+    if kt in C.RSA:
+        return _verify_rsa(p.entry(ver), data, sig, hash_type, sig_algorithm, salt_length)
+    raise InternalErr(f"unsupported key type {C.type_name(kt)}")
 
 
 def _decode_der_signature(raw: bytes) -> tuple[int, int]:
@@ -349,95 +457,6 @@ def _decode_der_signature(raw: bytes) -> tuple[int, int]:
     if end != len(raw):
         raise UserError("supplied signature contains extra data")
     return r, s
-
-
-def verify(
-    p: Policy,
-    context: bytes,
-    data: bytes,
-    signature: str,
-    hash_type: int,
-    sig_algorithm: str,
-    marshaling: int,
-    salt_length: int,
-) -> bool:
-    """VerifySignatureWithOptions."""
-    if p.soft_deleted:
-        raise UserError(C.ERR_SOFT_DELETED)
-    kt = p.type
-    if kt not in C.SIGNING:
-        raise UserError(f"message verification not supported for key type {C.type_name(kt)}")
-    ver, payload = parse_versioned(p, signature, "signature")
-    if ver > p.latest_version:
-        raise UserError("invalid signature: version is too new")
-    if p.min_decryption_version > 0 and ver < p.min_decryption_version:
-        raise UserError(C.ERR_TOO_OLD)
-    try:
-        if marshaling == C.MARSHALING_ASN1:
-            sig = b64decode(payload)
-        elif marshaling == C.MARSHALING_JWS:
-            sig = b64url_raw_decode(payload)
-        else:
-            raise UserError("requested marshaling type is invalid")
-    except Base64Error:
-        raise UserError("invalid base64 signature value") from None
-
-    if kt in C.ECDSA:
-        if marshaling == C.MARSHALING_ASN1:
-            r, s = _decode_der_signature(sig)
-        else:
-            half = len(sig) // 2
-            r, s = int.from_bytes(sig[:half], "big"), int.from_bytes(sig[half:], "big")
-        entry = p.entry(ver)
-        return crypto.ecdsa_verify(kt, entry.ec_public(kt), data, r, s)
-    if kt == C.ED25519:
-        if p.derived:
-            try:
-                full = get_key(p, context, ver, 32)
-            except (UserError, InternalErr, GoError) as exc:
-                raise InternalErr(f"error deriving key: {exc}") from None
-            pub = ed25519.Ed25519PublicKey.from_public_bytes(full[32:])
-        else:
-            entry = p.entry(ver)
-            try:
-                raw_pub = b64decode(entry.public_key)
-            except Base64Error as exc:
-                raise GoError(str(exc)) from None
-            if len(raw_pub) != 32:
-                raise GoError(f"ed25519: bad public key length: {len(raw_pub)}")
-            pub = ed25519.Ed25519PublicKey.from_public_bytes(raw_pub)
-        if len(sig) != 64:
-            return False
-        try:
-            pub.verify(sig, data)
-        except InvalidSignature:
-            return False
-        return True
-    if kt in C.RSA:
-        entry = p.entry(ver)
-        pub_rsa = entry.rsa_public()
-        sig_algorithm = sig_algorithm or "pss"
-        if pub_rsa is None:
-            raise GoError("crypto/rsa: missing public modulus")
-        if sig_algorithm == "pss":
-            if hash_type == C.HASH_NONE:
-                return False
-            if not (C.PSS_SALT_EQUALS_HASH <= salt_length <= _max_pss_salt(pub_rsa.key_size, hash_type)):
-                raise UserError(f"requested salt length {salt_length} is invalid")
-            pad = crypto.pss_padding(hash_type, salt_length, signing=False)
-            algo = utils.Prehashed(C.CRYPTO_HASHES[hash_type]())
-        elif sig_algorithm == "pkcs1v15":
-            if hash_type == C.HASH_NONE:
-                return crypto.rsa_verify_raw_pkcs1v15(pub_rsa, data, sig)
-            pad, algo = padding.PKCS1v15(), utils.Prehashed(C.CRYPTO_HASHES[hash_type]())
-        else:
-            raise InternalErr(f"unsupported rsa signature algorithm {sig_algorithm}")
-        try:
-            pub_rsa.verify(sig, data, pad, algo)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-    raise InternalErr(f"unsupported key type {C.type_name(kt)}")
 
 
 def hash_input(hash_type: int, data: bytes) -> bytes:

@@ -10,20 +10,33 @@ from . import consts as C
 from .common import NAME, go_error, key_document
 from .encoding import Base64Error, b64decode, load_json
 from .errors import TransitError
-from .manager import KeyManager, PolicyRequest
+from .manager import KeyManager, PolicyRequest, configured_cache_size
 
 S = FieldType.STRING
 
+# What keys/:name/config may change: restored when the update fails half-way.
+_CONFIGURABLE = (
+    "min_decryption_version",
+    "min_encryption_version",
+    "deletion_allowed",
+    "exportable",
+    "allow_plaintext_backup",
+    "auto_rotate_period",
+)
 
-def build(manager: KeyManager) -> list[Path]:
-    """The key-management paths of one mount."""
 
-    def storage(req: Request) -> Any:
+class KeyHandlers:
+    """The key-management handlers of one mount, over its key manager."""
+
+    def __init__(self, manager: KeyManager) -> None:
+        self.manager = manager
+
+    def storage(self, req: Request) -> Any:
         return req.storage
 
     # -- keys/ (list) ------------------------------------------------------------------------
-    def list_keys(req: Request, d: FieldData) -> Response | None:
-        names = sorted(storage(req).list("policy/"))
+    def list_keys(self, req: Request, d: FieldData) -> Response | None:
+        names = sorted(self.storage(req).list("policy/"))
         after = d.get("after")
         if after:
             names = [n for n in names if n > after]
@@ -33,7 +46,7 @@ def build(manager: KeyManager) -> list[Path]:
         return Response(data={"keys": names})
 
     # -- keys/:name ------------------------------------------------------------------------
-    def write_key(req: Request, d: FieldData) -> Response | None:
+    def write_key(self, req: Request, d: FieldData) -> Response | None:
         name = d.get("name")
         derived = d.get("derived")
         convergent = d.get("convergent_encryption")
@@ -75,15 +88,15 @@ def build(manager: KeyManager) -> list[Path]:
             auto_rotate_period=period,
         )
         try:
-            p = manager.get_or_create(storage(req), preq)
+            p = self.manager.get_or_create(self.storage(req), preq)
         except TransitError as exc:
             raise go_error(exc) from None
         if p is None:
             raise go_error(TransitError("error generating key: returned policy was nil"))
         return Response(data=key_document(p))
 
-    def read_key(req: Request, d: FieldData) -> Response | None:
-        p = manager.get(storage(req), d.get("name"))
+    def read_key(self, req: Request, d: FieldData) -> Response | None:
+        p = self.manager.get(self.storage(req), d.get("name"))
         if p is None:
             return None
         context = None
@@ -95,24 +108,24 @@ def build(manager: KeyManager) -> list[Path]:
                 raise ErrorResponse("failed to base64-decode context") from None
         return Response(data=key_document(p, context))
 
-    def delete_key(req: Request, d: FieldData) -> Response | None:
+    def delete_key(self, req: Request, d: FieldData) -> Response | None:
         name = d.get("name")
         try:
-            manager.delete(storage(req), name)
+            self.manager.delete(self.storage(req), name)
         except TransitError as exc:
             raise ErrorResponse(f"error deleting policy {name}: {exc}") from None
         return None
 
-    def set_soft_deleted(value: bool, warning: str) -> Any:
+    def set_soft_deleted(self, value: bool, warning: str) -> Any:
         def handler(req: Request, d: FieldData) -> Response | None:
-            with manager.lock:
-                p = manager.get(storage(req), d.get("name"))
+            with self.manager.lock:
+                p = self.manager.get(self.storage(req), d.get("name"))
                 if p is None:
                     return None
                 original = p.soft_deleted
                 p.soft_deleted = value
                 try:
-                    p.persist(storage(req))
+                    p.persist(self.storage(req))
                 except TransitError as exc:
                     p.soft_deleted = original
                     raise go_error(exc) from None
@@ -124,9 +137,9 @@ def build(manager: KeyManager) -> list[Path]:
         return handler
 
     # -- keys/:name/rotate ---------------------------------------------------------------
-    def rotate(req: Request, d: FieldData) -> Response | None:
-        with manager.lock:
-            p = manager.get(storage(req), d.get("name"))
+    def rotate(self, req: Request, d: FieldData) -> Response | None:
+        with self.manager.lock:
+            p = self.manager.get(self.storage(req), d.get("name"))
             if p is None:
                 raise ErrorResponse("key not found")
             ref = d.get("external_key_ref")
@@ -139,46 +152,33 @@ def build(manager: KeyManager) -> list[Path]:
             if ref:
                 raise ErrorResponse(f"cannot use external_key_ref on key of type {C.type_name(p.type)}")
             try:
-                p.rotate(storage(req))
+                p.rotate(self.storage(req))
             except TransitError as exc:
                 raise go_error(exc) from None
             p.rotate_due = None
             return Response(data=key_document(p))
 
     # -- keys/:name/config ---------------------------------------------------------------
-    def configure(req: Request, d: FieldData) -> Response | None:
+    def configure(self, req: Request, d: FieldData) -> Response | None:
         name = d.get("name")
-        with manager.lock:
-            p = manager.get(storage(req), name)
+        with self.manager.lock:
+            p = self.manager.get(self.storage(req), name)
             if p is None:
                 raise ErrorResponse(f"no existing key named {name} could be found")
-            original = (
-                p.min_decryption_version,
-                p.min_encryption_version,
-                p.deletion_allowed,
-                p.exportable,
-                p.allow_plaintext_backup,
-                p.auto_rotate_period,
-            )
+            original = {attr: getattr(p, attr) for attr in _CONFIGURABLE}
             try:
-                resp = _configure(p, d, storage(req))
+                resp = _configure(p, d, self.storage(req))
             except BaseException:
-                (
-                    p.min_decryption_version,
-                    p.min_encryption_version,
-                    p.deletion_allowed,
-                    p.exportable,
-                    p.allow_plaintext_backup,
-                    p.auto_rotate_period,
-                ) = original
+                for attr, value in original.items():
+                    setattr(p, attr, value)
                 raise
             p.rotate_due = None
             return resp
 
     # -- keys/:name/trim -----------------------------------------------------------------
-    def trim(req: Request, d: FieldData) -> Response | None:
-        with manager.lock:
-            p = manager.get(storage(req), d.get("name"))
+    def trim(self, req: Request, d: FieldData) -> Response | None:
+        with self.manager.lock:
+            p = self.manager.get(self.storage(req), d.get("name"))
             if p is None:
                 raise ErrorResponse("invalid key name")
             value, given = d.get_ok("min_available_version")
@@ -209,49 +209,51 @@ def build(manager: KeyManager) -> list[Path]:
             original = p.min_available_version
             p.min_available_version = value
             try:
-                p.persist(storage(req))
+                p.persist(self.storage(req))
             except TransitError as exc:
                 p.min_available_version = original
                 raise go_error(exc) from None
             return Response(data=key_document(p))
 
     # -- config/keys and cache-config ----------------------------------------------------
-    def read_config_keys(req: Request, d: FieldData) -> Response | None:
+    def read_config_keys(self, req: Request, d: FieldData) -> Response | None:
         return Response(data={"disable_upsert": disable_upsert(req)})
 
-    def write_config_keys(req: Request, d: FieldData) -> Response | None:
+    def write_config_keys(self, req: Request, d: FieldData) -> Response | None:
         value = d.get("disable_upsert")
         if disable_upsert(req) != value:
-            storage(req).put("config/keys", go_json_exact({"disable_upsert": value}))
+            self.storage(req).put("config/keys", go_json_exact({"disable_upsert": value}))
         return Response(data={"disable_upsert": value})
 
-    def read_cache_config(req: Request, d: FieldData) -> Response | None:
-        from .manager import configured_cache_size
-
-        size = configured_cache_size(storage(req))
-        manager.cache_size = size
+    def read_cache_config(self, req: Request, d: FieldData) -> Response | None:
+        size = configured_cache_size(self.storage(req))
+        self.manager.cache_size = size
         return Response(data={"size": size})
 
-    def write_cache_config(req: Request, d: FieldData) -> Response | None:
+    def write_cache_config(self, req: Request, d: FieldData) -> Response | None:
         size = d.get("size")
         if size != 0 and size < 10:
             raise ErrorResponse("size must be 0 or a value greater or equal to 10")
-        storage(req).put("config/cache", go_json_exact({"size": size}))
-        manager.cache_size = size
+        self.storage(req).put("config/cache", go_json_exact({"size": size}))
+        self.manager.cache_size = size
         return Response(data={"size": size})
 
-    name_field = {"name": Field(S, description="Name of the key")}
+
+_NAME_FIELD = {"name": Field(S, description="Name of the key")}
+
+
+def _key_paths(h: KeyHandlers) -> list[Path]:
     return [
         Path(
             r"keys/?",
             fields={"after": Field(S), "limit": Field(FieldType.INT)},
-            operations={Operation.LIST: list_keys},
+            operations={Operation.LIST: h.list_keys},
             synopsis="Managed named encryption keys",
         ),
         Path(
             "keys/" + NAME,
             fields={
-                **name_field,
+                **_NAME_FIELD,
                 "type": Field(S, default="aes256-gcm96", description="The type of key to create."),
                 "derived": Field(FieldType.BOOL),
                 "convergent_encryption": Field(FieldType.BOOL),
@@ -262,31 +264,35 @@ def build(manager: KeyManager) -> list[Path]:
                 "key_size": Field(FieldType.INT, default=0),
                 "external_key_ref": Field(S),
             },
-            operations={Operation.UPDATE: write_key, Operation.READ: read_key, Operation.DELETE: delete_key},
+            operations={
+                Operation.UPDATE: h.write_key,
+                Operation.READ: h.read_key,
+                Operation.DELETE: h.delete_key,
+            },
             synopsis="Managed named encryption keys",
         ),
         Path(
             "keys/" + NAME + "/soft-delete",
-            fields=dict(name_field),
-            operations={Operation.DELETE: set_soft_deleted(True, "key was already marked as soft deleted")},
+            fields=dict(_NAME_FIELD),
+            operations={Operation.DELETE: h.set_soft_deleted(True, "key was already marked as soft deleted")},
             synopsis="Soft-delete a named key",
         ),
         Path(
             "keys/" + NAME + "/soft-delete-restore",
-            fields=dict(name_field),
-            operations={Operation.UPDATE: set_soft_deleted(False, "key was already restored")},
+            fields=dict(_NAME_FIELD),
+            operations={Operation.UPDATE: h.set_soft_deleted(False, "key was already restored")},
             synopsis="Restore a soft-deleted key",
         ),
         Path(
             "keys/" + NAME + "/rotate",
-            fields={**name_field, "external_key_ref": Field(S)},
-            operations={Operation.UPDATE: rotate},
+            fields={**_NAME_FIELD, "external_key_ref": Field(S)},
+            operations={Operation.UPDATE: h.rotate},
             synopsis="Rotate named encryption key",
         ),
         Path(
             "keys/" + NAME + "/config",
             fields={
-                **name_field,
+                **_NAME_FIELD,
                 "min_decryption_version": Field(FieldType.INT),
                 "min_encryption_version": Field(FieldType.INT),
                 "deletion_allowed": Field(FieldType.BOOL),
@@ -294,32 +300,43 @@ def build(manager: KeyManager) -> list[Path]:
                 "allow_plaintext_backup": Field(FieldType.BOOL),
                 "auto_rotate_period": Field(FieldType.DURATION),
             },
-            operations={Operation.UPDATE: configure},
+            operations={Operation.UPDATE: h.configure},
             synopsis="Configure a named encryption key",
         ),
         Path(
             "keys/" + NAME + "/trim",
-            fields={**name_field, "min_available_version": Field(FieldType.INT)},
-            operations={Operation.UPDATE: trim},
+            fields={**_NAME_FIELD, "min_available_version": Field(FieldType.INT)},
+            operations={Operation.UPDATE: h.trim},
             synopsis="Trim key versions of a named key",
         ),
+    ]
+
+
+def _config_paths(h: KeyHandlers) -> list[Path]:
+    return [
         Path(
             "config/keys",
             fields={"disable_upsert": Field(FieldType.BOOL)},
-            operations={Operation.READ: read_config_keys, Operation.UPDATE: write_config_keys},
+            operations={Operation.READ: h.read_config_keys, Operation.UPDATE: h.write_config_keys},
             synopsis="Configuration common across all keys",
         ),
         Path(
             "cache-config",
             fields={"size": Field(FieldType.INT, default=0)},
             operations={
-                Operation.READ: read_cache_config,
-                Operation.UPDATE: write_cache_config,
-                Operation.CREATE: write_cache_config,
+                Operation.READ: h.read_cache_config,
+                Operation.UPDATE: h.write_cache_config,
+                Operation.CREATE: h.write_cache_config,
             },
             synopsis="Configure caching strategy",
         ),
     ]
+
+
+def build(manager: KeyManager) -> list[Path]:
+    """The key-management paths of one mount."""
+    h = KeyHandlers(manager)
+    return _key_paths(h) + _config_paths(h)
 
 
 def disable_upsert(req: Request) -> bool:

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import os
 
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
+from ...framework.random_api import random_response
 from . import consts as C
-from .common import NAME, go_error
+from .common import NAME, go_error, pem_chain
 from .encoding import Base64Error, atoi, b64decode, b64encode
 from .errors import GoError, TransitError
 from .manager import KeyManager
 from .policy import KeyEntry, Policy
 
 S = FieldType.STRING
-MAX_RANDOM_BYTES = 128 * 1024
 _GENERIC = r"\w(([\w\-.]+)?\w)?"
 _HASHES = {
     "sha2-224": "sha224",
@@ -34,51 +33,16 @@ _HASHES = {
 _RANDOM_PATTERN = rf"random(/(?P<source>{_GENERIC}))?(/(?P<urlbytes>.+))?"
 
 
-def random_response(d: FieldData) -> Response:
-    """HandleRandomAPI: ``random[/source][/bytes]`` with the reference's parsing of the URL."""
-    source_raw = str(d.raw.get("source") or "")
-    url_bytes = str(d.raw.get("urlbytes") or "")
-    source = "platform"
-    if source_raw == "":
-        count = d.get("bytes")
-    elif url_bytes == "" and source_raw in ("", "platform", "seal", "all"):
-        source = source_raw
-        count = d.get("bytes")
-    elif url_bytes == "":
-        try:
-            count = atoi(source_raw)
-        except ValueError as exc:
-            raise ErrorResponse(f"error parsing url-set byte count: {exc}") from None
-    else:
-        source = source_raw
-        try:
-            count = atoi(url_bytes)
-        except ValueError as exc:
-            raise ErrorResponse(f"error parsing url-set byte count: {exc}") from None
-    fmt = d.get("format")
-    if count < 1:
-        raise ErrorResponse("'bytes' cannot be less than 1")
-    if count > MAX_RANDOM_BYTES:
-        raise ErrorResponse(f"'bytes' should be less than {MAX_RANDOM_BYTES}")
-    if fmt not in ("hex", "base64"):
-        raise ErrorResponse(f'unsupported encoding format "{fmt}"; must be "hex" or "base64"')
-    warnings = []
-    if source == "seal":
-        warnings.append("no seal/entropy augmentation available, using platform entropy source")
-    elif source not in ("", "platform", "all"):
-        raise ErrorResponse(f'unsupported entropy source "{source}"; must be "platform" or "seal", or "all"')
-    data = os.urandom(count)
-    text = data.hex() if fmt == "hex" else b64encode(data)
-    return Response(data={"random_bytes": text}, warnings=warnings)
+class MiscHandlers:
+    """The random, hash, export, backup and restore handlers of one mount, over its key manager."""
 
+    def __init__(self, manager: KeyManager) -> None:
+        self.manager = manager
 
-def build(manager: KeyManager) -> list[Path]:
-    """random, hash, export, backup and restore paths."""
-
-    def random_write(req: Request, d: FieldData) -> Response | None:
+    def random_write(self, req: Request, d: FieldData) -> Response | None:
         return random_response(d)
 
-    def hash_write(req: Request, d: FieldData) -> Response | None:
+    def hash_write(self, req: Request, d: FieldData) -> Response | None:
         value, given = d.get_ok("input")
         if not given:
             raise ErrorResponse("input missing")
@@ -96,7 +60,7 @@ def build(manager: KeyManager) -> list[Path]:
         digest = hashlib.new(name, data).digest()
         return Response(data={"sum": digest.hex() if fmt == "hex" else b64encode(digest)})
 
-    def export_read(req: Request, d: FieldData) -> Response | None:
+    def export_read(self, req: Request, d: FieldData) -> Response | None:
         export_type = d.get("type")
         name = d.get("name")
         version = d.get("version")
@@ -111,7 +75,7 @@ def build(manager: KeyManager) -> list[Path]:
             raise ErrorResponse(f"invalid export type: {export_type}")
         if fmt not in ("", "raw", "der", "pem"):
             raise ErrorResponse(f"invalid format: {fmt}")
-        p = manager.get(req.storage, name)
+        p = self.manager.get(req.storage, name)
         if p is None:
             return None
         if not p.exportable and export_type not in ("public-key", "certificate-chain"):
@@ -147,14 +111,14 @@ def build(manager: KeyManager) -> list[Path]:
             raise go_error(exc) from None
         return Response(data={"name": p.name, "type": C.type_name(p.type), "keys": keys})
 
-    def backup_read(req: Request, d: FieldData) -> Response | None:
+    def backup_read(self, req: Request, d: FieldData) -> Response | None:
         try:
-            blob = manager.backup(req.storage, d.get("name"))
+            blob = self.manager.backup(req.storage, d.get("name"))
         except TransitError as exc:
             raise go_error(exc) from None
         return Response(data={"backup": blob})
 
-    def restore_write(req: Request, d: FieldData) -> Response | None:
+    def restore_write(self, req: Request, d: FieldData) -> Response | None:
         backup = d.get("backup")
         force = d.get("force")
         if not backup:
@@ -163,11 +127,15 @@ def build(manager: KeyManager) -> list[Path]:
         if "/" in name:
             raise go_error(TransitError("key names cannot be paths"))
         try:
-            manager.restore(req.storage, name, backup, force)
+            self.manager.restore(req.storage, name, backup, force)
         except TransitError as exc:
             raise go_error(exc) from None
         return None
 
+
+def build(manager: KeyManager) -> list[Path]:
+    """random, hash, export, backup and restore paths."""
+    h = MiscHandlers(manager)
     return [
         Path(
             _RANDOM_PATTERN,
@@ -177,7 +145,7 @@ def build(manager: KeyManager) -> list[Path]:
                 "format": Field(S, default="base64"),
                 "source": Field(S, default="platform"),
             },
-            operations={Operation.UPDATE: random_write},
+            operations={Operation.UPDATE: h.random_write},
             synopsis="Generate random bytes",
         ),
         Path(
@@ -188,25 +156,25 @@ def build(manager: KeyManager) -> list[Path]:
                 "urlalgorithm": Field(S),
                 "format": Field(S, default="hex"),
             },
-            operations={Operation.UPDATE: hash_write},
+            operations={Operation.UPDATE: h.hash_write},
             synopsis="Generate a hash sum for input data",
         ),
         Path(
             rf"export/(?P<type>{_GENERIC})/" + NAME + r"(/(?P<version>.+))?",
             fields={"type": Field(S), "name": Field(S), "version": Field(S), "format": Field(S)},
-            operations={Operation.READ: export_read},
+            operations={Operation.READ: h.export_read},
             synopsis="Export named encryption or signing key",
         ),
         Path(
             "backup/" + NAME,
             fields={"name": Field(S)},
-            operations={Operation.READ: backup_read},
+            operations={Operation.READ: h.backup_read},
             synopsis="Backup the named key",
         ),
         Path(
             r"restore(/(?P<name>.+))?",
             fields={"backup": Field(S), "name": Field(S), "force": Field(FieldType.BOOL, default=False)},
-            operations={Operation.UPDATE: restore_write},
+            operations={Operation.UPDATE: h.restore_write},
             synopsis="Restore the named key",
         ),
     ]
@@ -275,9 +243,7 @@ def export_key(p: Policy, entry: KeyEntry, export_type: str, fmt: str) -> str:
     elif export_type == "certificate-chain":
         if not entry.certificate_chain:
             raise GoError("selected key version does not have a certificate chain imported")
-        from .common import _pem_chain
-
-        return _pem_chain(entry.certificate_chain)
+        return pem_chain(entry.certificate_chain)
     raise GoError(f"unknown key type {C.type_name(kt)} for export type {export_type}")
 
 
