@@ -19,8 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from granian.constants import Interfaces, SSLProtocols
+from granian.server.embed import Server
+
 from .. import __version__
 from ..cli.env import read_env
+from ..clientutil import TLSSettings
 from . import hclog
 from .auth import AuthFatalError, AuthHandler, new_method
 from .cache import LeaseCache
@@ -133,8 +137,7 @@ def build_client(cfg: AgentConfig, flags: Flags) -> Client:
     skip = flags.bools.get("tls-skip-verify")
     if skip is None:
         skip = bool(vc and vc.tls_skip_verify) or read_env("VAULT_SKIP_VERIFY").lower() in ("1", "t", "true")
-    return Client(
-        _setting(flags, "address", vc.address if vc else "", "VAULT_ADDR", "https://127.0.0.1:8200"),
+    tls = TLSSettings(
         ca_cert=_setting(flags, "ca-cert", vc.ca_cert if vc else "", "VAULT_CACERT"),
         ca_path=_setting(flags, "ca-path", vc.ca_path if vc else "", "VAULT_CAPATH"),
         client_cert=_setting(flags, "client-cert", vc.client_cert if vc else "", "VAULT_CLIENT_CERT"),
@@ -142,8 +145,10 @@ def build_client(cfg: AgentConfig, flags: Flags) -> Client:
         tls_server_name=_setting(
             flags, "tls-server-name", vc.tls_server_name if vc else "", "VAULT_TLS_SERVER_NAME"
         ),
-        tls_skip_verify=skip,
+        skip_verify=skip,
     )
+    address = _setting(flags, "address", vc.address if vc else "", "VAULT_ADDR", "https://127.0.0.1:8200")
+    return Client(address, tls)
 
 
 def _banner(cfg: AgentConfig, level: str) -> str:
@@ -212,9 +217,6 @@ def build(cfg: AgentConfig, flags: Flags) -> Agent:
 
 async def serve(agent: Agent) -> int:
     """Run until a signal (0), a fatal error (1), or, with exit_after_auth, the first delivery (0)."""
-    from granian.constants import Interfaces, SSLProtocols
-    from granian.server.embed import Server
-
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -298,6 +300,7 @@ async def serve(agent: Agent) -> int:
                 task.cancel()
         stopper.cancel()
         await asyncio.gather(*work.values(), return_exceptions=True)
+        await agent.client.aclose()
         log.info("sinks finished, exiting")
     return code
 
