@@ -15,7 +15,9 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..clientutil import TLSSettings, go_op
 from . import gojson
+from .args import join_path
 from .env import read_env
 
 LAST_CURL: str | None = None
@@ -89,10 +91,6 @@ def _nameserver() -> str:
     return ""
 
 
-def _go_op(method: str) -> str:
-    return method[:1].upper() + method[1:].lower()
-
-
 class Client:
     """One CLI invocation's connection settings (address, token, TLS, namespace, wrapping)."""
 
@@ -101,12 +99,7 @@ class Client:
         address: str,
         token: str = "",
         *,
-        ca_cert: str = "",
-        ca_path: str = "",
-        client_cert: str = "",
-        client_key: str = "",
-        tls_server_name: str = "",
-        skip_verify: bool = False,
+        tls: TLSSettings | None = None,
         namespace: str = "",
         wrap_ttl: str = "",
         output_curl: bool = False,
@@ -116,12 +109,7 @@ class Client:
     ) -> None:
         self.address = address.rstrip("/") if address else "https://127.0.0.1:8200"
         self.token = token
-        self.ca_cert = ca_cert
-        self.ca_path = ca_path
-        self.client_cert = client_cert
-        self.client_key = client_key
-        self.tls_server_name = tls_server_name
-        self.skip_verify = skip_verify
+        self.tls = tls or TLSSettings()
         self.namespace = namespace
         self.wrap_ttl = wrap_ttl
         self.output_curl = output_curl
@@ -131,18 +119,7 @@ class Client:
 
     # -- transport ---------------------------------------------------------------------------------
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=self.ca_cert or None, capath=self.ca_path or None)
-        if self.skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if self.client_cert:
-            ctx.load_cert_chain(self.client_cert, self.client_key or None)
-        return ctx
-
     def url_for(self, path: str, params: list[tuple[str, str]] | None = None) -> str:
-        from .args import join_path
-
         base = urllib.parse.urlsplit(self.address)
         full = join_path(base.path or "/", "/v1/" + path)
         full = urllib.parse.quote(full, safe="/-_.~!$&'()*+,;=:@")
@@ -184,14 +161,15 @@ class Client:
 
     def _curl(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> str:
         out = "curl "
-        if self.skip_verify:
+        tls = self.tls
+        if tls.skip_verify:
             out += "--insecure "
         if method != "GET":
             out += f"-X {method} "
-        for flag, value in (("--cacert", self.ca_cert), ("--capath", self.ca_path)):
+        for flag, value in (("--cacert", tls.ca_cert), ("--capath", tls.ca_path)):
             if value:
                 out += f"{flag} '{value.replace(chr(39), chr(39) + chr(34) + chr(39) + chr(34) + chr(39))}' "
-        for flag, value in (("--cert", self.client_cert), ("--key", self.client_key)):
+        for flag, value in (("--cert", tls.client_cert), ("--key", tls.client_key)):
             if value:
                 out += f"{flag} '{value.replace(chr(39), chr(39) + chr(34) + chr(39) + chr(34) + chr(39))}' "
         for name, value in headers.items():
@@ -211,9 +189,9 @@ class Client:
         try:
             if parts.scheme == "https":
                 conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    host, port, timeout=self.timeout, context=self._ssl_context()
+                    host, port, timeout=self.timeout, context=self.tls.ssl_context()
                 )
-                if self.tls_server_name:
+                if self.tls.tls_server_name:
                     conn._tunnel_host = None  # type: ignore[attr-defined]
             else:
                 conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
@@ -224,7 +202,7 @@ class Client:
             conn.close()
         except Exception as exc:
             raise APIError(
-                f'{_go_op(method)} "{url}": {_transport_error(exc, parts.scheme, host, port)}'
+                f'{go_op(method)} "{url}": {_transport_error(exc, parts.scheme, host, port)}'
             ) from None
         if resp.status in (301, 302, 307) and redirects > 0 and "location" in resp_headers:
             location = urllib.parse.urljoin(url, resp_headers["location"])

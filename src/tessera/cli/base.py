@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from ..clientutil import TLSSettings
 from . import api
 from .env import lookup_env, read_env
-from .flags import Flag, FlagError, FlagGroup, FlagSet
+from .flags import Flag, FlagError, FlagGroup, FlagSet, parse_bool
 from .godur import format_go_duration
-from .output import UI, Secret
+from .output import UI, Secret, output_secret
 
 PRODUCT = "Vault"
 BINARY = "tessera"
@@ -316,8 +317,6 @@ class Command:
         skip = read_env("VAULT_SKIP_VERIFY")
         skip_verify = False
         if skip:
-            from .flags import parse_bool
-
             try:
                 skip_verify = parse_bool(skip)
             except ValueError:
@@ -335,12 +334,14 @@ class Command:
         return api.Client(
             address,
             lookup_env("VAULT_TOKEN") or "",
-            ca_cert=self._opt("ca-cert", "VAULT_CACERT"),
-            ca_path=self._opt("ca-path", "VAULT_CAPATH"),
-            client_cert=self._opt("client-cert", "VAULT_CLIENT_CERT"),
-            client_key=self._opt("client-key", "VAULT_CLIENT_KEY"),
-            tls_server_name=self._opt("tls-server-name", "VAULT_TLS_SERVER_NAME"),
-            skip_verify=skip_verify,
+            tls=TLSSettings(
+                ca_cert=self._opt("ca-cert", "VAULT_CACERT"),
+                ca_path=self._opt("ca-path", "VAULT_CAPATH"),
+                client_cert=self._opt("client-cert", "VAULT_CLIENT_CERT"),
+                client_key=self._opt("client-key", "VAULT_CLIENT_KEY"),
+                tls_server_name=self._opt("tls-server-name", "VAULT_TLS_SERVER_NAME"),
+                skip_verify=skip_verify,
+            ),
             namespace=namespace,
             wrap_ttl=format_go_duration(wrap_ttl) if wrap_ttl else "",
             output_curl=self.output_curl,
@@ -411,8 +412,6 @@ class Command:
         self.ui.error(f"{prefix}: {exc}")
         secret = getattr(exc, "secret", None)
         if secret is not None:
-            from .output import output_secret
-
             output_secret(self.ui, secret)
         return code
 
