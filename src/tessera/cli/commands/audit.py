@@ -33,22 +33,14 @@ Usage: tessera audit enable [options] TYPE [CONFIG K=V...]
 
     def add_flags(self, fs: FlagSet) -> None:
         group = self.command_group()
-        fs.add(
+        fs.add_rows(
             group,
-            Flag(
-                "description",
-                "string",
-                "Human-friendly description for the purpose of this audit device.",
-                "",
+            (
+                ("description", "string", "Human-friendly description for the purpose of this audit device."),
+                ("path", "string", 'Place where the audit device will be accessible. Defaults to "TYPE".'),
+                ("local", "bool", "Mark the audit device as a local-only device."),
             ),
         )
-        fs.add(
-            group,
-            Flag(
-                "path", "string", 'Place where the audit device will be accessible. Defaults to "TYPE".', ""
-            ),
-        )
-        fs.add(group, Flag("local", "bool", "Mark the audit device as a local-only device.", False))
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)

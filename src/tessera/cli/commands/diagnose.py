@@ -8,7 +8,7 @@ from ... import __version__
 from ...server.diagnose import diagnose, exit_code, render
 from ...version import VAULT_VERSION
 from ..base import Command, UsageError
-from ..flags import Flag, FlagSet
+from ..flags import FlagSet
 
 
 class OperatorDiagnoseCommand(Command):
@@ -29,8 +29,13 @@ Usage: tessera operator diagnose -config=<path> [options]
 
     def add_flags(self, fs: FlagSet) -> None:
         g = self.command_group()
-        fs.add(g, Flag("config", "string", "Path to the configuration file to check.", ""))
-        fs.add(g, Flag("format", "string", 'Output format: "table" or "json".', "table"))
+        fs.add_rows(
+            g,
+            (
+                ("config", "string", "Path to the configuration file to check."),
+                ("format", "string", 'Output format: "table" or "json".', "table"),
+            ),
+        )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)

@@ -194,16 +194,17 @@ Usage: tessera list [options] PATH
 
     def add_flags(self, fs: FlagSet) -> None:
         g = self.command_group()
-        fs.add(
+        fs.add_rows(
             g,
-            Flag(
-                "after",
-                "string",
-                "Last seen key on applicable endpoints; the next keyalphabetically will be the first returned.",
-                "",
+            (
+                (
+                    "after",
+                    "string",
+                    "Last seen key on applicable endpoints; the next keyalphabetically will be the first returned.",
+                ),
+                ("limit", "int", "Limits the number of list responses on applicable endpoints.", -1),
             ),
         )
-        fs.add(g, Flag("limit", "int", "Limits the number of list responses on applicable endpoints.", -1))
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)

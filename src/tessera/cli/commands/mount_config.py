@@ -39,123 +39,84 @@ def _mount_flags(cmd: Command, fs: FlagSet, *, auth: bool, tune: bool) -> None:
             ),
         )
     else:
-        fs.add(
+        fs.add_rows(
             g,
-            Flag("description", "string", f"Human-friendly description for the purpose of this {what}.", ""),
-        )
-        fs.add(
-            g,
-            Flag(
-                "path",
-                "string",
-                f'Place where the {what} will be accessible. This must be unique cross all {what}s. This defaults to the "type" of the {what}.',
-                "",
+            (
+                ("description", "string", f"Human-friendly description for the purpose of this {what}."),
+                (
+                    "path",
+                    "string",
+                    f'Place where the {what} will be accessible. This must be unique cross all {what}s. This defaults to the "type" of the {what}.',
+                ),
             ),
         )
-    fs.add(
+    fs.add_rows(
         g,
-        Flag(
-            "default-lease-ttl",
-            "duration",
-            f"The default lease TTL for this {what}. If unspecified, this defaults to the Vault server's globally configured default lease TTL.",
-            0,
+        (
+            (
+                "default-lease-ttl",
+                "duration",
+                f"The default lease TTL for this {what}. If unspecified, this defaults to the Vault server's globally configured default lease TTL.",
+            ),
+            (
+                "max-lease-ttl",
+                "duration",
+                f"The maximum lease TTL for this {what}. If unspecified, this defaults to the Vault server's globally configured maximum lease TTL.",
+            ),
+            (
+                "audit-non-hmac-request-keys",
+                "slice",
+                "Key that will not be HMAC'd by audit devices in the request data object. To specify multiple values, specify this flag multiple times.",
+            ),
+            (
+                "audit-non-hmac-response-keys",
+                "slice",
+                "Key that will not be HMAC'd by audit devices in the response data object. To specify multiple values, specify this flag multiple times.",
+            ),
+            (
+                "listing-visibility",
+                "string",
+                "Determines the visibility of the mount in the UI-specific listing endpoint.",
+            ),
+            (
+                "passthrough-request-headers",
+                "slice",
+                "Request header value that will be sent to the plugin. To specify multiple values, specify this flag multiple times.",
+            ),
+            (
+                "allowed-response-headers",
+                "slice",
+                "Response header value that plugins will be allowed to set. To specify multiple values, specify this flag multiple times.",
+            ),
+            (
+                "options",
+                "map",
+                "Key-value pair provided as key=value for the mount options. This can be specified multiple times.",
+            ),
+            ("version", "int", "Select the version of the engine to run. Not supported by all engines."),
+            ("plugin-version", "string", "Select the semantic version of the plugin to enable."),
         ),
     )
-    fs.add(
-        g,
-        Flag(
-            "max-lease-ttl",
-            "duration",
-            f"The maximum lease TTL for this {what}. If unspecified, this defaults to the Vault server's globally configured maximum lease TTL.",
-            0,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "audit-non-hmac-request-keys",
-            "slice",
-            "Key that will not be HMAC'd by audit devices in the request data object. To specify multiple values, specify this flag multiple times.",
-            None,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "audit-non-hmac-response-keys",
-            "slice",
-            "Key that will not be HMAC'd by audit devices in the response data object. To specify multiple values, specify this flag multiple times.",
-            None,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "listing-visibility",
-            "string",
-            "Determines the visibility of the mount in the UI-specific listing endpoint.",
-            "",
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "passthrough-request-headers",
-            "slice",
-            "Request header value that will be sent to the plugin. To specify multiple values, specify this flag multiple times.",
-            None,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "allowed-response-headers",
-            "slice",
-            "Response header value that plugins will be allowed to set. To specify multiple values, specify this flag multiple times.",
-            None,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "options",
-            "map",
-            "Key-value pair provided as key=value for the mount options. This can be specified multiple times.",
-            None,
-        ),
-    )
-    fs.add(
-        g, Flag("version", "int", "Select the version of the engine to run. Not supported by all engines.", 0)
-    )
-    fs.add(g, Flag("plugin-version", "string", "Select the semantic version of the plugin to enable.", ""))
     if auth:
         fs.add(g, Flag("token-type", "string", "Sets a forced token type for the mount.", ""))
     if auth and tune:
         _lockout_flags(fs, g)
     if not tune:
-        fs.add(g, Flag("plugin-name", "string", "Name of the plugin to use.", ""))
-        fs.add(
+        fs.add_rows(
             g,
-            Flag(
-                "local",
-                "bool",
-                "Mark the mount as a local-only mount. Local mounts are not replicated nor (if a secondary) removed by replication.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "seal-wrap", "bool", "Enable seal wrapping of critical values in the secrets engine.", False
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "external-entropy-access",
-                "bool",
-                "Enable the mount to access Vault's external entropy source.",
-                False,
+            (
+                ("plugin-name", "string", "Name of the plugin to use."),
+                (
+                    "local",
+                    "bool",
+                    "Mark the mount as a local-only mount. Local mounts are not replicated nor (if a secondary) removed by replication.",
+                ),
+                ("seal-wrap", "bool", "Enable seal wrapping of critical values in the secrets engine."),
+                (
+                    "external-entropy-access",
+                    "bool",
+                    "Enable the mount to access Vault's external entropy source.",
+                ),
             ),
         )
         if not auth:

@@ -53,79 +53,61 @@ Usage: tessera operator init [options]
 
     def add_flags(self, fs: FlagSet) -> None:
         g = self.command_group("Common Options")
-        fs.add(
+        fs.add_rows(
             g,
-            Flag(
-                "status",
-                "bool",
-                "Print the current initialization status. An exit code of 0 means the Vault is already initialized. An exit code of 1 means an error occurred. An exit code of 2 means the Vault is not initialized.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "key-shares",
-                "int",
-                'Number of key shares to split the generated root key into. This is the number of "unseal keys" to generate.',
-                0,
-                aliases=("n",),
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "key-threshold",
-                "int",
-                "Number of key shares required to reconstruct the root key. This must be less than or equal to -key-shares.",
-                0,
-                aliases=("t",),
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "pgp-keys",
-                "slice",
-                "Comma-separated list of paths to files on disk containing public PGP keys.",
-                None,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "root-token-pgp-key",
-                "string",
-                "Path to a file on disk containing a binary or base64-encoded public PGP key.",
-                "",
+            (
+                (
+                    "status",
+                    "bool",
+                    "Print the current initialization status. An exit code of 0 means the Vault is already initialized. An exit code of 1 means an error occurred. An exit code of 2 means the Vault is not initialized.",
+                ),
+                Flag(
+                    "key-shares",
+                    "int",
+                    'Number of key shares to split the generated root key into. This is the number of "unseal keys" to generate.',
+                    0,
+                    aliases=("n",),
+                ),
+                Flag(
+                    "key-threshold",
+                    "int",
+                    "Number of key shares required to reconstruct the root key. This must be less than or equal to -key-shares.",
+                    0,
+                    aliases=("t",),
+                ),
+                (
+                    "pgp-keys",
+                    "slice",
+                    "Comma-separated list of paths to files on disk containing public PGP keys.",
+                ),
+                (
+                    "root-token-pgp-key",
+                    "string",
+                    "Path to a file on disk containing a binary or base64-encoded public PGP key.",
+                ),
             ),
         )
         g = self.command_group("Auto Unseal Options")
-        fs.add(
+        fs.add_rows(
             g,
-            Flag(
-                "recovery-shares",
-                "int",
-                "Number of key shares to split the recovery key into. This is only used in Auto Unseal mode.",
-                5,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "recovery-threshold",
-                "int",
-                "Number of key shares required to reconstruct the recovery key. This is only used in Auto Unseal mode.",
-                3,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "recovery-pgp-keys",
-                "slice",
-                "Behaves like -pgp-keys, but for the recovery key shares. This is only used in Auto Unseal mode.",
-                None,
+            (
+                (
+                    "recovery-shares",
+                    "int",
+                    "Number of key shares to split the recovery key into. This is only used in Auto Unseal mode.",
+                    5,
+                ),
+                (
+                    "recovery-threshold",
+                    "int",
+                    "Number of key shares required to reconstruct the recovery key. This is only used in Auto Unseal mode.",
+                    3,
+                ),
+                (
+                    "recovery-pgp-keys",
+                    "slice",
+                    "Behaves like -pgp-keys, but for the recovery key shares. This is only used in Auto Unseal mode.",
+                ),
             ),
         )
 
@@ -260,14 +242,15 @@ Usage: tessera operator unseal [options] [KEY]
 
     def add_flags(self, fs: FlagSet) -> None:
         g = self.command_group()
-        fs.add(g, Flag("reset", "bool", "Discard any previously entered keys to the unseal process.", False))
-        fs.add(
+        fs.add_rows(
             g,
-            Flag(
-                "migrate",
-                "bool",
-                "Indicate that this share is provided with the intent that it is part of a seal migration process.",
-                False,
+            (
+                ("reset", "bool", "Discard any previously entered keys to the unseal process."),
+                (
+                    "migrate",
+                    "bool",
+                    "Indicate that this share is provided with the intent that it is part of a seal migration process.",
+                ),
             ),
         )
 

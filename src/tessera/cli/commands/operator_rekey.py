@@ -162,104 +162,76 @@ Usage: tessera operator rekey [options] [KEY]
 
     def add_flags(self, fs: FlagSet) -> None:
         g = self.command_group("Common Options")
-        fs.add(
+        fs.add_rows(
             g,
-            Flag(
-                "init",
-                "bool",
-                "Initialize the rekeying operation. This can only be done if no rekeying operation is in progress. Customize the new number of key shares and key threshold using the -key-shares and -key-threshold flags.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "cancel",
-                "bool",
-                "Reset the rekeying progress. This will discard any submitted unseal keys, recovery keys, or configuration.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "status",
-                "bool",
-                "Print the status of the current attempt without providing an unseal or recovery key.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "key-shares",
-                "int",
-                'Number of key shares to split the generated root key into. This is the number of "unseal keys" or "recovery keys" to generate.',
-                5,
-                aliases=("n",),
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "key-threshold",
-                "int",
-                "Number of key shares required to reconstruct the root key. This must be less than or equal to -key-shares.",
-                3,
-                aliases=("t",),
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "nonce",
-                "string",
-                "Nonce value provided at initialization. The same nonce value must be provided with each unseal or recovery key.",
-                "",
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "target", "string", 'Target for rekeying. "recovery" only applies for auto-seals.', "barrier"
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "verify",
-                "bool",
-                "Indicates that the action (-status, -cancel, or providing a key share) will be affecting verification for the current rekey attempt.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "pgp-keys",
-                "slice",
-                'Comma-separated list of paths to files on disk containing public PGP keys OR a comma-separated list of Keybase usernames using the format "keybase:<username>". When supplied, the generated unseal or recovery keys will be encrypted and base64-encoded in the order specified in this list.',
-                None,
+            (
+                (
+                    "init",
+                    "bool",
+                    "Initialize the rekeying operation. This can only be done if no rekeying operation is in progress. Customize the new number of key shares and key threshold using the -key-shares and -key-threshold flags.",
+                ),
+                (
+                    "cancel",
+                    "bool",
+                    "Reset the rekeying progress. This will discard any submitted unseal keys, recovery keys, or configuration.",
+                ),
+                (
+                    "status",
+                    "bool",
+                    "Print the status of the current attempt without providing an unseal or recovery key.",
+                ),
+                Flag(
+                    "key-shares",
+                    "int",
+                    'Number of key shares to split the generated root key into. This is the number of "unseal keys" or "recovery keys" to generate.',
+                    5,
+                    aliases=("n",),
+                ),
+                Flag(
+                    "key-threshold",
+                    "int",
+                    "Number of key shares required to reconstruct the root key. This must be less than or equal to -key-shares.",
+                    3,
+                    aliases=("t",),
+                ),
+                (
+                    "nonce",
+                    "string",
+                    "Nonce value provided at initialization. The same nonce value must be provided with each unseal or recovery key.",
+                ),
+                (
+                    "target",
+                    "string",
+                    'Target for rekeying. "recovery" only applies for auto-seals.',
+                    "barrier",
+                ),
+                (
+                    "verify",
+                    "bool",
+                    "Indicates that the action (-status, -cancel, or providing a key share) will be affecting verification for the current rekey attempt.",
+                ),
+                (
+                    "pgp-keys",
+                    "slice",
+                    'Comma-separated list of paths to files on disk containing public PGP keys OR a comma-separated list of Keybase usernames using the format "keybase:<username>". When supplied, the generated unseal or recovery keys will be encrypted and base64-encoded in the order specified in this list.',
+                ),
             ),
         )
         g = self.command_group("Backup Options")
-        fs.add(
+        fs.add_rows(
             g,
-            Flag(
-                "backup",
-                "bool",
-                "Store a backup of the current PGP encrypted unseal or recovery keys in Vault's core. The encrypted values can be recovered in the event of failure or discarded after success. See the -backup-delete and -backup-retrieve options for more information. This option only applies when the existing unseal or recovery keys were PGP encrypted.",
-                False,
-            ),
-        )
-        fs.add(g, Flag("backup-delete", "bool", "Delete any stored backup unseal or recovery keys.", False))
-        fs.add(
-            g,
-            Flag(
-                "backup-retrieve",
-                "bool",
-                "Retrieve the backed-up unseal or recovery keys. This option is only available if the PGP keys were provided and the backup has not been deleted.",
-                False,
+            (
+                (
+                    "backup",
+                    "bool",
+                    "Store a backup of the current PGP encrypted unseal or recovery keys in Vault's core. The encrypted values can be recovered in the event of failure or discarded after success. See the -backup-delete and -backup-retrieve options for more information. This option only applies when the existing unseal or recovery keys were PGP encrypted.",
+                ),
+                ("backup-delete", "bool", "Delete any stored backup unseal or recovery keys."),
+                (
+                    "backup-retrieve",
+                    "bool",
+                    "Retrieve the backed-up unseal or recovery keys. This option is only available if the PGP keys were provided and the backup has not been deleted.",
+                ),
             ),
         )
 
