@@ -186,6 +186,8 @@ class Command:
     flag_bits: ClassVar[int] = FLAGS_HTTP
     #: a trailing ``-flag`` after positional arguments is warned about (as Vault does)
     warn_trailing_flags: ClassVar[bool] = True
+    #: the command's own flags, when they are a fixed table ("Command Options")
+    command_flags: ClassVar[tuple[FlagRow, ...]] = ()
 
     def __init__(self, ui: UI, output_curl: bool = False) -> None:
         self.ui = ui
@@ -203,10 +205,12 @@ class Command:
         output = [row for bit, row in OUTPUT_FLAGS if self.flag_bits & bit]
         if output:
             fs.add_rows(fs.group("Output Options"), output)
+        if self.command_flags:
+            fs.add_rows(self.command_group(), self.command_flags)
         self.add_flags(fs)
 
     def add_flags(self, fs: FlagSet) -> None:
-        """Declare the command's own flags (override)."""
+        """Declare the command's own flags when they are not a fixed table (override)."""
 
     def command_group(self, title: str = "Command Options") -> FlagGroup:
         return self.fs.group(title)

@@ -8,7 +8,6 @@ from ... import __version__
 from ...server.diagnose import diagnose, exit_code, render
 from ...version import VAULT_VERSION
 from ..base import Command, UsageError
-from ..flags import FlagSet
 
 
 class OperatorDiagnoseCommand(Command):
@@ -27,15 +26,10 @@ Usage: tessera operator diagnose -config=<path> [options]
       $ tessera operator diagnose -config=/etc/tessera/config.hcl
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add_rows(
-            g,
-            (
-                ("config", "string", "Path to the configuration file to check."),
-                ("format", "string", 'Output format: "table" or "json".', "table"),
-            ),
-        )
+    command_flags = (
+        ("config", "string", "Path to the configuration file to check."),
+        ("format", "string", 'Output format: "table" or "json".', "table"),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)

@@ -192,19 +192,14 @@ Usage: tessera list [options] PATH
   corresponds to the secret engine in use. Not all engines support listing.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add_rows(
-            g,
-            (
-                (
-                    "after",
-                    "string",
-                    "Last seen key on applicable endpoints; the next keyalphabetically will be the first returned.",
-                ),
-                ("limit", "int", "Limits the number of list responses on applicable endpoints.", -1),
-            ),
-        )
+    command_flags = (
+        (
+            "after",
+            "string",
+            "Last seen key on applicable endpoints; the next keyalphabetically will be the first returned.",
+        ),
+        ("limit", "int", "Limits the number of list responses on applicable endpoints.", -1),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)

@@ -116,30 +116,25 @@ Usage: tessera lease revoke [options] ID
   For a full list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add_rows(
-            g,
-            (
-                Flag(
-                    "force",
-                    "bool",
-                    "Delete the lease from Vault even if the secret engine revocation fails. This is meant for recovery situations where the secret in the target secret engine was manually removed. If this flag is specified, -prefix is also required.",
-                    False,
-                    aliases=("f",),
-                ),
-                (
-                    "prefix",
-                    "bool",
-                    "Treat the ID as a prefix instead of an exact lease ID. This can revoke multiple leases simultaneously.",
-                ),
-                (
-                    "sync",
-                    "bool",
-                    "Force a synchronous operation; on failure returns an error and it is up to the caller to retry.",
-                ),
-            ),
-        )
+    command_flags = (
+        Flag(
+            "force",
+            "bool",
+            "Delete the lease from Vault even if the secret engine revocation fails. This is meant for recovery situations where the secret in the target secret engine was manually removed. If this flag is specified, -prefix is also required.",
+            False,
+            aliases=("f",),
+        ),
+        (
+            "prefix",
+            "bool",
+            "Treat the ID as a prefix instead of an exact lease ID. This can revoke multiple leases simultaneously.",
+        ),
+        (
+            "sync",
+            "bool",
+            "Force a synchronous operation; on failure returns an error and it is up to the caller to retry.",
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)

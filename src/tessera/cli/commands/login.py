@@ -11,7 +11,7 @@ from ..api import APIError
 from ..args import ArgsError, ensure_trailing_slash, parse_args_data_string, sanitize_path
 from ..base import BINARY, FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, PRODUCT, Command, UsageError
 from ..env import read_env
-from ..flags import FlagSet, parse_bool, wrap
+from ..flags import parse_bool, wrap
 from ..gojson import Struct
 from ..output import Secret, output_secret, print_raw_field
 
@@ -50,39 +50,34 @@ Usage: tessera login [options] [AUTH K=V...]
   a given auth method, use the "tessera auth help TYPE" command.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add_rows(
-            g,
-            (
-                (
-                    "method",
-                    "string",
-                    'Type of authentication to use such as "userpass" or "ldap". Note this corresponds to the TYPE, not the enabled path. Use -path to specify the path where the authentication is enabled.',
-                    "token",
-                ),
-                (
-                    "path",
-                    "string",
-                    "Remote path in Vault where the auth method is enabled. This defaults to the TYPE of method (e.g. userpass -> userpass/).",
-                ),
-                (
-                    "no-store",
-                    "bool",
-                    "Do not persist the token to the token helper (usually the local filesystem) after authentication for use in future requests. The token will only be displayed in the command output.",
-                ),
-                (
-                    "no-print",
-                    "bool",
-                    "Do not display the token. The token will be still be stored to the configured token helper.",
-                ),
-                (
-                    "token-only",
-                    "bool",
-                    'Output only the token with no verification. This flag is a shortcut for "-field=token -no-store". Setting those flags to other values will have no affect.',
-                ),
-            ),
-        )
+    command_flags = (
+        (
+            "method",
+            "string",
+            'Type of authentication to use such as "userpass" or "ldap". Note this corresponds to the TYPE, not the enabled path. Use -path to specify the path where the authentication is enabled.',
+            "token",
+        ),
+        (
+            "path",
+            "string",
+            "Remote path in Vault where the auth method is enabled. This defaults to the TYPE of method (e.g. userpass -> userpass/).",
+        ),
+        (
+            "no-store",
+            "bool",
+            "Do not persist the token to the token helper (usually the local filesystem) after authentication for use in future requests. The token will only be displayed in the command output.",
+        ),
+        (
+            "no-print",
+            "bool",
+            "Do not display the token. The token will be still be stored to the configured token helper.",
+        ),
+        (
+            "token-only",
+            "bool",
+            'Output only the token with no verification. This flag is a shortcut for "-field=token -no-store". Setting those flags to other values will have no affect.',
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)

@@ -240,19 +240,14 @@ Usage: tessera operator unseal [options] [KEY]
       Key (will be hidden): IXyR0OJnSFobekZMMCKCoVEpT7wI6l+USMzE3IcyDyo=
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add_rows(
-            g,
-            (
-                ("reset", "bool", "Discard any previously entered keys to the unseal process."),
-                (
-                    "migrate",
-                    "bool",
-                    "Indicate that this share is provided with the intent that it is part of a seal migration process.",
-                ),
-            ),
-        )
+    command_flags = (
+        ("reset", "bool", "Discard any previously entered keys to the unseal process."),
+        (
+            "migrate",
+            "bool",
+            "Indicate that this share is provided with the intent that it is part of a seal migration process.",
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)

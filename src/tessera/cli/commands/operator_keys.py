@@ -16,7 +16,7 @@ from ...core import pgpkeys
 from ...core.rootgen import OTP_LENGTH, GenerateRootError, decode_token, generate_otp
 from ..api import APIError
 from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
-from ..flags import FlagSet, wrap
+from ..flags import wrap
 from ..gojson import Struct
 from ..output import columnize, output_data, print_raw
 
@@ -118,54 +118,49 @@ Usage: tessera operator generate-root [options] [KEY]
       $ tessera operator generate-root -otp="..."
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add_rows(
-            g,
-            (
-                (
-                    "init",
-                    "bool",
-                    "Start a root token generation. This can only be done if there is not currently one in progress.",
-                ),
-                (
-                    "cancel",
-                    "bool",
-                    "Reset the root token generation progress. This will discard any submitted unseal keys or configuration.",
-                ),
-                (
-                    "status",
-                    "bool",
-                    "Print the status of the current attempt without providing an unseal key.",
-                ),
-                (
-                    "decode",
-                    "string",
-                    'The value to decode; setting this triggers a decode operation.  If the value is "-" then read the encoded token from stdin.',
-                ),
-                (
-                    "generate-otp",
-                    "bool",
-                    'Generate and print a high-entropy one-time-password (OTP) suitable for use with the "-init" flag.',
-                ),
-                (
-                    "recovery-token",
-                    "bool",
-                    "Set this flag to do generate root operations on Recovery Operational tokens.",
-                ),
-                ("otp", "string", 'OTP code to use with "-decode" or "-init".'),
-                (
-                    "pgp-key",
-                    "string",
-                    'Path to a file on disk containing a binary or base64-encoded public PGP key. This can also be specified as a Keybase username using the format "keybase:<username>". When supplied, the generated root token will be encrypted and base64-encoded with the given public key.',
-                ),
-                (
-                    "nonce",
-                    "string",
-                    "Nonce value provided at initialization. The same nonce value must be provided with each unseal key.",
-                ),
-            ),
-        )
+    command_flags = (
+        (
+            "init",
+            "bool",
+            "Start a root token generation. This can only be done if there is not currently one in progress.",
+        ),
+        (
+            "cancel",
+            "bool",
+            "Reset the root token generation progress. This will discard any submitted unseal keys or configuration.",
+        ),
+        (
+            "status",
+            "bool",
+            "Print the status of the current attempt without providing an unseal key.",
+        ),
+        (
+            "decode",
+            "string",
+            'The value to decode; setting this triggers a decode operation.  If the value is "-" then read the encoded token from stdin.',
+        ),
+        (
+            "generate-otp",
+            "bool",
+            'Generate and print a high-entropy one-time-password (OTP) suitable for use with the "-init" flag.',
+        ),
+        (
+            "recovery-token",
+            "bool",
+            "Set this flag to do generate root operations on Recovery Operational tokens.",
+        ),
+        ("otp", "string", 'OTP code to use with "-decode" or "-init".'),
+        (
+            "pgp-key",
+            "string",
+            'Path to a file on disk containing a binary or base64-encoded public PGP key. This can also be specified as a Keybase username using the format "keybase:<username>". When supplied, the generated root token will be encrypted and base64-encoded with the given public key.',
+        ),
+        (
+            "nonce",
+            "string",
+            "Nonce value provided at initialization. The same nonce value must be provided with each unseal key.",
+        ),
+    )
 
     def _base(self) -> str:
         return "sys/generate-recovery-token" if self.flag("recovery-token") else "sys/generate-root"

@@ -34,75 +34,70 @@ Usage: tessera token create [options]
   If a role is specified, the role may override parameters specified here.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add_rows(
-            g,
-            (
-                (
-                    "id",
-                    "string",
-                    "Value for the token. By default, this is an auto-generated string. Specifying this value requires sudo permissions.",
-                ),
-                (
-                    "display-name",
-                    "string",
-                    "Name to associate with this token. This is a non-sensitive value that can be used to help identify created secrets (e.g. prefixes).",
-                ),
-                (
-                    "ttl",
-                    "duration",
-                    'Initial TTL to associate with the token. Token renewals may be able to extend beyond this value, depending on the configured maximum TTLs. This is specified as a numeric string with suffix like "30s" or "5m".',
-                ),
-                (
-                    "explicit-max-ttl",
-                    "duration",
-                    'Explicit maximum lifetime for the token. Unlike normal TTLs, the maximum TTL is a hard limit and cannot be exceeded. This is specified as a numeric string with suffix like "30s" or "5m".',
-                ),
-                (
-                    "period",
-                    "duration",
-                    'If specified, every renewal will use the given period. Periodic tokens do not expire (unless -explicit-max-ttl is also provided). Setting this value requires sudo permissions. This is specified as a numeric string with suffix like "30s" or "5m".',
-                ),
-                ("renewable", "bool", "Allow the token to be renewed up to it's maximum TTL.", True),
-                (
-                    "orphan",
-                    "bool",
-                    "Create the token with no parent. This prevents the token from being revoked when the token which created it expires. Setting this value requires root or sudo permissions.",
-                ),
-                (
-                    "no-default-policy",
-                    "bool",
-                    'Detach the "default" policy from the policy set for this token.',
-                ),
-                (
-                    "use-limit",
-                    "int",
-                    "Number of times this token can be used. After the last use, the token is automatically revoked. By default, tokens can be used an unlimited number of times until their expiration.",
-                ),
-                (
-                    "role",
-                    "string",
-                    'Name of the role to create the token against. Specifying -role may override other arguments. The locally authenticated Vault token must have permission for "auth/token/create/<role>".',
-                ),
-                ("type", "string", 'The type of token to create. Can be "service" or "batch".', "service"),
-                (
-                    "metadata",
-                    "map",
-                    "Arbitrary key=value metadata to associate with the token. This metadata will show in the audit log when the token is used. This can be specified multiple times to add multiple pieces of metadata.",
-                ),
-                (
-                    "policy",
-                    "slice",
-                    "Name of a policy to associate with this token. This can be specified multiple times to attach multiple policies.",
-                ),
-                (
-                    "entity-alias",
-                    "string",
-                    "Name of the entity alias to associate with during token creation. Only works in combination with -role argument and used entity alias must be listed in allowed_entity_aliases. If this has been specified, the entity will not be inherited from the parent.",
-                ),
-            ),
-        )
+    command_flags = (
+        (
+            "id",
+            "string",
+            "Value for the token. By default, this is an auto-generated string. Specifying this value requires sudo permissions.",
+        ),
+        (
+            "display-name",
+            "string",
+            "Name to associate with this token. This is a non-sensitive value that can be used to help identify created secrets (e.g. prefixes).",
+        ),
+        (
+            "ttl",
+            "duration",
+            'Initial TTL to associate with the token. Token renewals may be able to extend beyond this value, depending on the configured maximum TTLs. This is specified as a numeric string with suffix like "30s" or "5m".',
+        ),
+        (
+            "explicit-max-ttl",
+            "duration",
+            'Explicit maximum lifetime for the token. Unlike normal TTLs, the maximum TTL is a hard limit and cannot be exceeded. This is specified as a numeric string with suffix like "30s" or "5m".',
+        ),
+        (
+            "period",
+            "duration",
+            'If specified, every renewal will use the given period. Periodic tokens do not expire (unless -explicit-max-ttl is also provided). Setting this value requires sudo permissions. This is specified as a numeric string with suffix like "30s" or "5m".',
+        ),
+        ("renewable", "bool", "Allow the token to be renewed up to it's maximum TTL.", True),
+        (
+            "orphan",
+            "bool",
+            "Create the token with no parent. This prevents the token from being revoked when the token which created it expires. Setting this value requires root or sudo permissions.",
+        ),
+        (
+            "no-default-policy",
+            "bool",
+            'Detach the "default" policy from the policy set for this token.',
+        ),
+        (
+            "use-limit",
+            "int",
+            "Number of times this token can be used. After the last use, the token is automatically revoked. By default, tokens can be used an unlimited number of times until their expiration.",
+        ),
+        (
+            "role",
+            "string",
+            'Name of the role to create the token against. Specifying -role may override other arguments. The locally authenticated Vault token must have permission for "auth/token/create/<role>".',
+        ),
+        ("type", "string", 'The type of token to create. Can be "service" or "batch".', "service"),
+        (
+            "metadata",
+            "map",
+            "Arbitrary key=value metadata to associate with the token. This metadata will show in the audit log when the token is used. This can be specified multiple times to add multiple pieces of metadata.",
+        ),
+        (
+            "policy",
+            "slice",
+            "Name of a policy to associate with this token. This can be specified multiple times to attach multiple policies.",
+        ),
+        (
+            "entity-alias",
+            "string",
+            "Name of the entity alias to associate with during token creation. Only works in combination with -role argument and used entity alias must be listed in allowed_entity_aliases. If this has been specified, the entity will not be inherited from the parent.",
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
@@ -230,25 +225,20 @@ Usage: tessera token renew [options] [TOKEN]
   For a full list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add_rows(
-            g,
-            (
-                (
-                    "accessor",
-                    "bool",
-                    "Treat the argument as an accessor instead of a token. When this option is selected, the output will NOT include the token.",
-                ),
-                Flag(
-                    "increment",
-                    "duration",
-                    'Request a specific increment for renewal. This increment may not be honored, for instance in the case of periodic tokens. If not supplied, Vault will use the default TTL. This is specified as a numeric string with suffix like "30s" or "5m".',
-                    0,
-                    aliases=("i",),
-                ),
-            ),
-        )
+    command_flags = (
+        (
+            "accessor",
+            "bool",
+            "Treat the argument as an accessor instead of a token. When this option is selected, the output will NOT include the token.",
+        ),
+        Flag(
+            "increment",
+            "duration",
+            'Request a specific increment for renewal. This increment may not be honored, for instance in the case of periodic tokens. If not supplied, Vault will use the default TTL. This is specified as a numeric string with suffix like "30s" or "5m".',
+            0,
+            aliases=("i",),
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
@@ -303,25 +293,20 @@ Usage: tessera token revoke [options] [TOKEN | ACCESSOR]
   For a full list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add_rows(
-            g,
-            (
-                ("accessor", "bool", "Treat the argument as an accessor instead of a token."),
-                ("self", "bool", "Perform the revocation on the currently authenticated token."),
-                (
-                    "batch",
-                    "bool",
-                    "Put a batch token on the deny-list until it would expire (Tessera only; sudo).",
-                ),
-                (
-                    "mode",
-                    "string",
-                    'Type of revocation to perform. If unspecified, Vault will revoke the token and all of the token\'s children. If "orphan", Vault will revoke only the token, leaving the children as orphans. If "path", tokens created from the given authentication path prefix are deleted along with their children.',
-                ),
-            ),
-        )
+    command_flags = (
+        ("accessor", "bool", "Treat the argument as an accessor instead of a token."),
+        ("self", "bool", "Perform the revocation on the currently authenticated token."),
+        (
+            "batch",
+            "bool",
+            "Put a batch token on the deny-list until it would expire (Tessera only; sudo).",
+        ),
+        (
+            "mode",
+            "string",
+            'Type of revocation to perform. If unspecified, Vault will revoke the token and all of the token\'s children. If "orphan", Vault will revoke only the token, leaving the children as orphans. If "path", tokens created from the given authentication path prefix are deleted along with their children.',
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
