@@ -188,6 +188,8 @@ class Command:
     warn_trailing_flags: ClassVar[bool] = True
     #: the command's own flags, when they are a fixed table ("Command Options")
     command_flags: ClassVar[tuple[FlagRow, ...]] = ()
+    #: further titled groups of fixed flags, after those
+    flag_groups: ClassVar[tuple[tuple[str, tuple[FlagRow, ...]], ...]] = ()
 
     def __init__(self, ui: UI, output_curl: bool = False) -> None:
         self.ui = ui
@@ -207,6 +209,8 @@ class Command:
             fs.add_rows(fs.group("Output Options"), output)
         if self.command_flags:
             fs.add_rows(self.command_group(), self.command_flags)
+        for title, rows in self.flag_groups:
+            fs.add_rows(self.command_group(title), rows)
         self.add_flags(fs)
 
     def add_flags(self, fs: FlagSet) -> None:
@@ -362,6 +366,12 @@ class Command:
         if secret is not None:
             output_secret(self.ui, secret)
         return code
+
+    def parse_args(self, argv: list[str], low: int, high: int | None = None, what: str = "") -> list[str]:
+        """Parse the flags, then check the number of arguments left (see :meth:`nargs`)."""
+        args = self.parse(argv)
+        self.nargs(args, low, high, what)
+        return args
 
     def nargs(self, args: list[str], low: int, high: int | None = None, what: str = "") -> None:
         """The CLI's argument-count messages."""

@@ -85,8 +85,7 @@ Usage: tessera audit disable [options] PATH
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         path = ensure_trailing_slash(sanitize_path(args[0]))
         try:
             self.client().request("DELETE", f"sys/audit/{path}")
@@ -127,8 +126,7 @@ Usage: tessera audit list [options]
         )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 0)
+        args = self.parse_args(args, 0)
         try:
             body = self.client().request("GET", "sys/audit").json() or {}
         except APIError as exc:

@@ -7,7 +7,7 @@ import orjson
 from ... import __version__
 from ...server.diagnose import diagnose, exit_code, render
 from ...version import VAULT_VERSION
-from ..base import Command, UsageError
+from ..base import Command
 
 
 class OperatorDiagnoseCommand(Command):
@@ -32,9 +32,7 @@ Usage: tessera operator diagnose -config=<path> [options]
     )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         path = self.flag("config")
         if not path:
             self.ui.error("Must specify a configuration file using -config.")

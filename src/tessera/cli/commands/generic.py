@@ -202,8 +202,7 @@ Usage: tessera list [options] PATH
     )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         path = sanitize_path(args[0])
         params = [("list", "true")]
         if self.flag("after") or self.flag("limit") > 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..api import APIError
 from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
-from ..flags import Flag, FlagSet, wrap
+from ..flags import Flag, wrap
 from ..output import output_secret
 
 
@@ -67,16 +67,13 @@ Usage: tessera lease renew [options] ID
   For a full list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        fs.add(
-            self.command_group(),
-            Flag(
-                "increment",
-                "duration",
-                "Request a specific increment in seconds. Vault is not required to honor this request.",
-                0,
-            ),
-        )
+    command_flags = (
+        (
+            "increment",
+            "duration",
+            "Request a specific increment in seconds. Vault is not required to honor this request.",
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         lease_id = _one_id(self.parse(args), "1-2")
@@ -137,8 +134,7 @@ Usage: tessera lease revoke [options] ID
     )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         force, prefix, sync = self.flag("force"), self.flag("prefix"), self.flag("sync")
         if force and not prefix:
             raise UsageError("Specifying -force requires also specifying -prefix")

@@ -232,8 +232,7 @@ Usage: tessera path-help [options] PATH
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         from ..args import sanitize_path
 
         path = sanitize_path(args[0])

@@ -10,11 +10,11 @@ from typing import Any
 
 from ..api import APIError
 from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
-from ..flags import Flag, FlagSet, wrap
+from ..flags import Flag, wrap
 from ..gojson import Struct
 from ..output import columnize, output_data, table_output
 from .misc import output_seal_status
-from .operator_keys import pgp_key_file, pgp_key_files
+from .operator_keys import KEY_THRESHOLD_USAGE, pgp_key_file, pgp_key_files
 
 
 class OperatorInitCommand(Command):
@@ -51,10 +51,9 @@ Usage: tessera operator init [options]
   For a complete list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group("Common Options")
-        fs.add_rows(
-            g,
+    flag_groups = (
+        (
+            "Common Options",
             (
                 (
                     "status",
@@ -68,13 +67,7 @@ Usage: tessera operator init [options]
                     0,
                     aliases=("n",),
                 ),
-                Flag(
-                    "key-threshold",
-                    "int",
-                    "Number of key shares required to reconstruct the root key. This must be less than or equal to -key-shares.",
-                    0,
-                    aliases=("t",),
-                ),
+                Flag("key-threshold", "int", KEY_THRESHOLD_USAGE, 0, aliases=("t",)),
                 (
                     "pgp-keys",
                     "slice",
@@ -86,10 +79,9 @@ Usage: tessera operator init [options]
                     "Path to a file on disk containing a binary or base64-encoded public PGP key.",
                 ),
             ),
-        )
-        g = self.command_group("Auto Unseal Options")
-        fs.add_rows(
-            g,
+        ),
+        (
+            "Auto Unseal Options",
             (
                 (
                     "recovery-shares",
@@ -109,12 +101,11 @@ Usage: tessera operator init [options]
                     "Behaves like -pgp-keys, but for the recovery key shares. This is only used in Auto Unseal mode.",
                 ),
             ),
-        )
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         client = self.client()
         saved, client.output_curl = client.output_curl, False
         try:
@@ -250,9 +241,7 @@ Usage: tessera operator unseal [options] [KEY]
     )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if len(args) > 1:
-            raise UsageError(f"Too many arguments (expected 1, got {len(args)})")
+        args = self.parse_args(args, 0, 1, "1")
         key = args[0].strip() if args else ""
         client = self.client()
         if self.flag("reset"):
@@ -312,9 +301,7 @@ Usage: tessera operator seal [options]
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         try:
             self.client().request("PUT", "sys/seal")
         except APIError as exc:
@@ -379,9 +366,7 @@ Usage: tessera operator rotate [options]
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         try:
             self.client().request("POST", "sys/rotate/keyring")
         except APIError as exc:
@@ -416,9 +401,7 @@ Usage: tessera operator key-status [options]
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         try:
             data = _key_status(self)
         except APIError as exc:

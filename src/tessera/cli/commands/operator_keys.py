@@ -20,6 +20,9 @@ from ..flags import wrap
 from ..gojson import Struct
 from ..output import columnize, output_data, print_raw
 
+#: -key-threshold of operator init and operator rekey
+KEY_THRESHOLD_USAGE = "Number of key shares required to reconstruct the root key. This must be less than or equal to -key-shares."
+
 
 def read_stdin(cmd: Command) -> str:
     if cmd.flag("non-interactive"):
@@ -263,32 +266,7 @@ Usage: tessera operator generate-root [options] [KEY]
                 )
             )
             return 1
-        nonce = self.flag("nonce")
-        if key == "-":
-            key = read_stdin(self)
-        elif not key:
-            nonce = status["nonce"]
-            if self.flag("non-interactive"):
-                raise UsageError(
-                    wrap(
-                        "Refusing to read from stdin with -non-interactive specified; specify nonce via the -nonce flag"
-                    )
-                )
-            sys.stdout.write(f"Operation nonce: {nonce}\n")
-            try:
-                key = prompt_hidden("Unseal Key (will be hidden): ")
-            except (OSError, EOFError) as exc:
-                raise UsageError(
-                    wrap(
-                        "An error occurred attempting to ask for the unseal key. The raw error message is shown "
-                        "below, but usually this is because you attempted to pipe a value into the command or "
-                        "you are executing outside of a terminal (tty). If you want to pipe the value, pass "
-                        f'"-" as the argument to read from stdin. The raw error was: {exc}'
-                    )
-                ) from None
-        key = key.strip()
-        if not nonce:
-            raise UsageError("Missing nonce value: specify it via the -nonce flag")
+        key, nonce = read_key_share(self, key, status["nonce"])
         try:
             body = (
                 self.client()
@@ -327,3 +305,38 @@ Usage: tessera operator generate-root [options] [KEY]
             out.append(f"OTP Length | {status['otp_length']}")
         self.ui.output(columnize(out))
         return 0
+
+
+def read_key_share(
+    cmd: Command, key: str, nonce: str, kind: str = "Unseal", label: str = "Operation"
+) -> tuple[str, str]:
+    """The key share to submit (``-`` reads stdin, none prompts) and the nonce to submit it with.
+
+    The nonce is the -nonce flag's, or, when the key is prompted for, the operation's own ``nonce``.
+    """
+    given = cmd.flag("nonce")
+    if key == "-":
+        key = read_stdin(cmd)
+    elif not key:
+        if cmd.flag("non-interactive"):
+            raise UsageError(
+                wrap(
+                    "Refusing to read from stdin with -non-interactive specified; specify nonce via the -nonce flag"
+                )
+            )
+        given = nonce
+        sys.stdout.write(f"{label} nonce: {nonce}\n")
+        try:
+            key = prompt_hidden(f"{kind} Key (will be hidden): ")
+        except (OSError, EOFError) as exc:
+            raise UsageError(
+                wrap(
+                    f"An error occurred attempting to ask for the {kind.lower()} key. The raw error "
+                    "message is shown below, but usually this is because you attempted to pipe a value into "
+                    "the command or you are executing outside of a terminal (tty). If you want to pipe the "
+                    f'value, pass "-" as the argument to read from stdin. The raw error was: {exc}'
+                )
+            ) from None
+    if not given:
+        raise UsageError("Missing nonce value: specify it via the -nonce flag")
+    return key.strip(), given

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from ..api import APIError
 from ..base import FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
-from ..flags import Flag, FlagSet
+from ..flags import Flag, FlagRow
 from ..godur import format_go_duration
 from ..gojson import Struct
 from ..output import output_data, output_secret, print_raw_field, table_output
+
+#: token lookup's and renew's -accessor
+_ACCESSOR_FLAG: FlagRow = (
+    "accessor",
+    "bool",
+    "Treat the argument as an accessor instead of a token. When this option is selected, the output will NOT include the token.",
+)
 
 
 class TokenCreateCommand(Command):
@@ -100,9 +107,7 @@ Usage: tessera token create [options]
     )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         f = self.flag
         renewable = f("renewable") and f("type") != "batch"
         body = Struct()
@@ -161,16 +166,7 @@ Usage: tessera token lookup [options] [TOKEN | ACCESSOR]
   For a full list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        fs.add(
-            self.command_group(),
-            Flag(
-                "accessor",
-                "bool",
-                "Treat the argument as an accessor instead of a token. When this option is selected, the output will NOT include the token.",
-                False,
-            ),
-        )
+    command_flags = (_ACCESSOR_FLAG,)
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
@@ -226,11 +222,7 @@ Usage: tessera token renew [options] [TOKEN]
 """
 
     command_flags = (
-        (
-            "accessor",
-            "bool",
-            "Treat the argument as an accessor instead of a token. When this option is selected, the output will NOT include the token.",
-        ),
+        _ACCESSOR_FLAG,
         Flag(
             "increment",
             "duration",
@@ -241,9 +233,7 @@ Usage: tessera token renew [options] [TOKEN]
     )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if len(args) > 1:
-            raise UsageError(f"Too many arguments (expected 1, got {len(args)})")
+        args = self.parse_args(args, 0, 1, "1")
         token = args[0].strip() if args else ""
         inc = max(self.flag("increment"), 0)
         try:
@@ -413,8 +403,7 @@ Usage: tessera token issuers [options]
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 0)
+        args = self.parse_args(args, 0)
         try:
             body = self.client().request("LIST", "sys/token-issuers").json() or {}
         except APIError as exc:
@@ -445,8 +434,7 @@ Usage: tessera token cut-issuer [options] ID
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         issuer = args[0].strip().strip("/")
         try:
             body = self.client().request("POST", f"sys/token-issuers/{issuer}/bump").json() or {}
