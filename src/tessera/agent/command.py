@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from granian.server.embed import Server
 from .. import __version__
 from ..cli.env import read_env
 from ..clientutil import TLSSettings
+from ..cmdutil import bind_error, flag_value
 from . import hclog
 from .auth import AuthFatalError, AuthHandler, new_method
 from .cache import LeaseCache
@@ -108,11 +108,7 @@ def parse_flags(argv: list[str]) -> Flags:
                 raise UsageError(f'invalid boolean value "{value}" for -{name}: parse error')
             flags.bools[name] = value.lower() in ("1", "t", "true") if eq else True
         elif name in _STRING_FLAGS:
-            if not eq:
-                i += 1
-                if i >= len(argv):
-                    raise UsageError(f"flag needs an argument: -{name}")
-                value = argv[i]
+            value, i = flag_value(argv, i, name, value if eq else None, UsageError)
             if name == "config":
                 flags.config.append(value)
             else:
@@ -307,14 +303,10 @@ async def serve(agent: Agent) -> int:
 
 def _check_bind(host: str, port: int) -> None:
     """Fail before starting when the address is taken (granian would only report it from Rust)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
-            raise OSError(f"listen tcp {host}:{port}: bind: {reason}") from None
+    exc = bind_error(host, port)
+    if exc is not None:
+        reason = (exc.strerror or str(exc)).lower()
+        raise OSError(f"listen tcp {host}:{port}: bind: {reason}")
 
 
 def run(argv: list[str]) -> int:
