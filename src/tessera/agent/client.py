@@ -123,9 +123,14 @@ class Client:
         self._http: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def with_tls(self, **changes: str) -> Client:
+    def with_tls(self, *, ca_cert: str = "", client_cert: str = "", client_key: str = "") -> Client:
         """The same server with other TLS files (a login method's own client certificate)."""
-        tls = dataclasses.replace(self.tls, **{k: v for k, v in changes.items() if v})
+        tls = dataclasses.replace(
+            self.tls,
+            ca_cert=ca_cert or self.tls.ca_cert,
+            client_cert=client_cert or self.tls.client_cert,
+            client_key=client_key or self.tls.client_key,
+        )
         return Client(self.address, tls, timeout=self.timeout)
 
     def url(self, target: str) -> str:

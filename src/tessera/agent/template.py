@@ -22,6 +22,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from ..framework.durations import format_go_duration
 from .client import Client, ResponseError
 from .config import TemplateConfig, TemplateGlobals
 from .hclog import kv
@@ -349,14 +352,10 @@ class Runner:
 
 
 def _go_dur(seconds: float) -> str:
-    from ..framework.durations import format_go_duration
-
     return format_go_duration(seconds)
 
 
 def _dumps(body: Any) -> bytes:
-    import orjson
-
     return orjson.dumps(body)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 
 from ..api import APIError, ResponseError
@@ -12,8 +13,6 @@ from ..output import Secret, output_data, output_list, output_secret, print_raw_
 
 
 def _stdin(cmd: Command):  # type: ignore[no-untyped-def]
-    import io
-
     return io.StringIO("") if cmd.flag("non-interactive") else sys.stdin
 
 

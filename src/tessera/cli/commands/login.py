@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .. import api
@@ -14,9 +15,19 @@ from ..env import read_env
 from ..flags import parse_bool, wrap
 from ..gojson import Struct
 from ..output import Secret, output_secret, print_raw_field
+from .login_oidc import oidc_login
 
 #: login methods the CLI knows (as Vault: approle is API-only)
-METHODS = ("token", "userpass", "radius", "ldap", "oidc", "cert", "github")
+#: The auth types ``-method`` accepts, each with the LoginCommand method that logs in with it.
+LOGIN_HANDLERS = {
+    "token": "_token_auth",
+    "userpass": "_userpass_auth",
+    "radius": "_userpass_auth",
+    "ldap": "_userpass_auth",
+    "oidc": "_oidc_auth",
+    "cert": "_cert_auth",
+    "github": "_github_auth",
+}
 
 
 class LoginCommand(Command):
@@ -89,7 +100,7 @@ Usage: tessera login [options] [AUTH K=V...]
             raise UsageError(wrap("-no-store and -no-print cannot be used together"))
         method = sanitize_path(self.flag("method")) or "token"
         mount = self.flag("path") or ensure_trailing_slash(method)
-        if method not in METHODS:
+        if method not in LOGIN_HANDLERS:
             raise UsageError(
                 wrap(
                     f'Unknown auth method: {method}. Use "{BINARY} auth list" to see the complete list of auth '
@@ -180,17 +191,14 @@ Usage: tessera login [options] [AUTH K=V...]
             )
 
     def _auth(self, method: str, config: dict[str, str]) -> Secret | None:
-        if method == "token":
-            return self._token_auth(config)
-        if method == "oidc":
-            from .login_oidc import oidc_login
+        handler: Callable[[str, dict[str, str]], Secret | None] = getattr(self, LOGIN_HANDLERS[method])
+        return handler(method, config)
 
-            return oidc_login(self, config)  # type: ignore[no-any-return]
-        if method == "cert":
-            return self._login_write(config.get("mount") or "cert", {"name": config.get("name", "")})
-        if method == "github":
-            return self._github_auth(config)
-        return self._userpass_auth(method, config)
+    def _oidc_auth(self, method: str, config: dict[str, str]) -> Secret | None:
+        return oidc_login(self, config)  # type: ignore[no-any-return]
+
+    def _cert_auth(self, method: str, config: dict[str, str]) -> Secret | None:
+        return self._login_write(config.get("mount") or "cert", {"name": config.get("name", "")})
 
     def _login_write(self, mount: str, body: dict[str, str]) -> Secret | None:
         """``auth/<mount>/login`` with ``body``: the client certificate, if any, goes in the TLS handshake."""
@@ -199,7 +207,7 @@ Usage: tessera login [options] [AUTH K=V...]
             raise APIError("empty response from credential provider")
         return secret
 
-    def _github_auth(self, config: dict[str, str]) -> Secret | None:
+    def _github_auth(self, method: str, config: dict[str, str]) -> Secret | None:
         """Vault's github CLI handler: ``token=``, else VAULT_AUTH_GITHUB_TOKEN, else a prompt."""
         token = config.get("token") or read_env("VAULT_AUTH_GITHUB_TOKEN")
         if not token:
@@ -208,7 +216,7 @@ Usage: tessera login [options] [AUTH K=V...]
             token = _prompt("GitHub Personal Access Token (will be hidden): ")
         return self._login_write(config.get("mount") or "github", {"token": token.strip()})
 
-    def _token_auth(self, config: dict[str, str]) -> Secret | None:
+    def _token_auth(self, method: str, config: dict[str, str]) -> Secret | None:
         """The token method: look the token up (``lookup=false`` skips it) and build the auth block."""
         lookup = True
         if "lookup" in config:

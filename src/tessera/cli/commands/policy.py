@@ -6,6 +6,7 @@ import os
 import re
 import sys
 
+from ...policy.parser import PolicyParseError, parse_policy
 from ..api import APIError, ResponseError
 from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command
 from ..gojson import Struct
@@ -194,8 +195,6 @@ Usage: tessera policy fmt [options] PATH
 
 def validate_policy(text: str) -> None:
     """Parse the policy with the server's own parser, so ``policy fmt`` refuses what the server would."""
-    from ...policy.parser import PolicyParseError, parse_policy
-
     try:
         parse_policy(text)
     except PolicyParseError as exc:
