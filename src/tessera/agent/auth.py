@@ -13,6 +13,7 @@ import hmac
 import logging
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from .client import Client
 from .config import ConfigError, MethodConfig, parse_bool
 from .hclog import kv
 from .lifetime import Lifetime, LifetimeWatcher, renew_token
+from .sink import encode_wrap_info
 from .tokens import TokenBus
 
 log = logging.getLogger("agent.auth.handler")
@@ -291,17 +293,21 @@ def _optional_str(config: dict[str, Any], key: str) -> str:
 AuthMethod = AppRoleMethod | TokenFileMethod | JWTMethod | CertMethod
 
 
+#: The auto-auth method types the agent knows, each with how to build it from its configuration.
+METHODS: dict[str, Callable[[MethodConfig, Client], AuthMethod]] = {
+    "approle": lambda cfg, client: AppRoleMethod(cfg.mount_path, cfg.config, client),
+    "token_file": lambda cfg, client: TokenFileMethod(cfg.config),
+    "jwt": lambda cfg, client: JWTMethod(cfg.mount_path, cfg.config),
+    "cert": lambda cfg, client: CertMethod(cfg.mount_path, cfg.config, client),
+}
+
+
 def new_method(cfg: MethodConfig, client: Client) -> AuthMethod:
     """GetAutoAuthMethodFromConfig for the methods Tessera serves."""
-    if cfg.type == "approle":
-        return AppRoleMethod(cfg.mount_path, cfg.config, client)
-    if cfg.type == "token_file":
-        return TokenFileMethod(cfg.config)
-    if cfg.type == "jwt":
-        return JWTMethod(cfg.mount_path, cfg.config)
-    if cfg.type == "cert":
-        return CertMethod(cfg.mount_path, cfg.config, client)
-    raise ConfigError(f'unknown auth method "{cfg.type}"')
+    build = METHODS.get(cfg.type)
+    if build is None:
+        raise ConfigError(f'unknown auth method "{cfg.type}"')
+    return build(cfg, client)
 
 
 class Backoff:
@@ -444,8 +450,6 @@ class AuthHandler:
 
     async def _publish_wrapped(self, resp: dict[str, Any]) -> bool:
         """Wrapped login: the sink gets the wrap_info JSON and the handler waits (nothing to renew)."""
-        from .sink import encode_wrap_info
-
         info = resp.get("wrap_info")
         if not isinstance(info, dict):
             await self._fail("authentication returned nil wrap info", None)

@@ -1,28 +1,34 @@
-"""A small asyncio HTTP/1.1 client for the Vault API.
+"""The agent's HTTP client for the Vault API, on httpx (asyncio, HTTP/1.1, pooled connections).
 
 The agent spends its life waiting: on timers, on the server, on its own listener. Doing its HTTP on
-asyncio streams (instead of blocking calls in threads) means a SIGTERM cancels an in-flight request
-at once, and the proxy needs no thread per request. Errors read like the Go client's, because that
-is the text operators search for: ``Error making API request.`` for HTTP errors and Go's
-``url.Error`` wording (``Put "http://…": dial tcp 127.0.0.1:1: connect: connection refused``) for
-transport failures.
+asyncio means a SIGTERM cancels an in-flight request at once, and the proxy needs no thread per
+request. Errors read like the Go client's, because that is the text operators search for:
+``Error making API request.`` for HTTP errors and Go's ``url.Error`` wording
+(``Put "http://…": dial tcp 127.0.0.1:1: connect: connection refused``) for transport failures, which
+:func:`_transport_text` derives from the OS or TLS error beneath httpx's exception.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import orjson
 
 from .. import __version__
+from ..clientutil import TLSSettings, go_op
 
 USER_AGENT = f"Tessera Agent/{__version__}"
 DEFAULT_TIMEOUT = 60.0
 MAX_RESPONSE = 64 * 1024 * 1024
+# httpx's own defaults (Accept, Accept-Encoding, User-Agent) are not sent: the proxy forwards
+# exactly the application's headers and passes bodies through undecoded.
+_HTTPX_DEFAULTS = ("accept", "accept-encoding", "user-agent")
 
 
 class TransportError(Exception):
@@ -64,52 +70,44 @@ class RawResponse:
         return orjson.loads(self.body) if self.body.strip() else None
 
 
-def go_op(method: str) -> str:
-    """Go's url.Error prefix: ``Put``, ``Get``…"""
-    return method[:1].upper() + method[1:].lower()
+def _root_cause(exc: BaseException) -> BaseException:
+    """The OS or TLS error beneath httpx's, httpcore's and anyio's wrappers (or ``exc`` itself)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, BaseExceptionGroup):
+            seen = seen.exceptions[0]
+            continue
+        if isinstance(seen, ssl.SSLError) or (isinstance(seen, OSError) and seen.errno):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
 
 
 def _transport_text(exc: BaseException, host: str, port: int) -> str:
     addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"dial tcp {addr}: connect: connection refused"
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
         return f"dial tcp {addr}: i/o timeout"
-    if isinstance(exc, ConnectionResetError):
+    cause = _root_cause(exc)
+    if isinstance(cause, ConnectionRefusedError):
+        return f"dial tcp {addr}: connect: connection refused"
+    if isinstance(cause, ConnectionResetError):
         return f"read tcp {addr}: read: connection reset by peer"
-    if isinstance(exc, asyncio.IncompleteReadError):
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"tls: failed to verify certificate: x509: {cause.verify_message or cause}"
+    if isinstance(cause, httpx.RemoteProtocolError) and "without sending" in str(cause):
         return "EOF"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"tls: failed to verify certificate: x509: {exc.verify_message or exc}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"dial tcp {addr}: connect: {exc.strerror.lower()}"
-    return str(exc) or type(exc).__name__
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"dial tcp {addr}: connect: {cause.strerror.lower()}"
+    return str(cause) or type(cause).__name__
 
 
 class Client:
-    """Connection settings for one Vault address; every request opens its own connection."""
+    """Connection settings for one Vault address, and a connection pool per event loop."""
 
     def __init__(
-        self,
-        address: str,
-        *,
-        ca_cert: str = "",
-        ca_path: str = "",
-        client_cert: str = "",
-        client_key: str = "",
-        tls_server_name: str = "",
-        tls_skip_verify: bool = False,
-        timeout: float = DEFAULT_TIMEOUT,
+        self, address: str, tls: TLSSettings | None = None, *, timeout: float = DEFAULT_TIMEOUT
     ) -> None:
-        self.settings = {
-            "ca_cert": ca_cert,
-            "ca_path": ca_path,
-            "client_cert": client_cert,
-            "client_key": client_key,
-            "tls_server_name": tls_server_name,
-            "tls_skip_verify": tls_skip_verify,
-            "timeout": timeout,
-        }
+        self.tls = tls or TLSSettings()
         self.address = (address or "https://127.0.0.1:8200").rstrip("/")
         parts = urllib.parse.urlsplit(self.address)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -119,26 +117,42 @@ class Client:
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.netloc = parts.netloc
         self.base_path = parts.path.rstrip("/")
-        self.tls_server_name = tls_server_name
         self.timeout = timeout
-        self._ssl: ssl.SSLContext | None = None
-        if self.scheme == "https":
-            ctx = ssl.create_default_context(cafile=ca_cert or None, capath=ca_path or None)
-            if tls_skip_verify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            if client_cert:
-                ctx.load_cert_chain(client_cert, client_key or None)
-            self._ssl = ctx
+        self._ssl = self.tls.ssl_context() if self.scheme == "https" else None
+        self._extensions = {"sni_hostname": self.tls.tls_server_name} if self.tls.tls_server_name else {}
+        self._http: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def with_tls(self, **changes: str) -> Client:
+    def with_tls(self, *, ca_cert: str = "", client_cert: str = "", client_key: str = "") -> Client:
         """The same server with other TLS files (a login method's own client certificate)."""
-        settings: dict[str, Any] = dict(self.settings)
-        settings.update({k: v for k, v in changes.items() if v})
-        return Client(self.address, **settings)
+        tls = dataclasses.replace(
+            self.tls,
+            ca_cert=ca_cert or self.tls.ca_cert,
+            client_cert=client_cert or self.tls.client_cert,
+            client_key=client_key or self.tls.client_key,
+        )
+        return Client(self.address, tls, timeout=self.timeout)
 
     def url(self, target: str) -> str:
         return f"{self.scheme}://{self.netloc}{self.base_path}{target}"
+
+    def _pool(self) -> httpx.AsyncClient:
+        """The connection pool of the running event loop (connections cannot cross loops)."""
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._loop is not loop:
+            self._http = httpx.AsyncClient(
+                verify=self._ssl or False, timeout=None, trust_env=False, follow_redirects=False
+            )
+            for name in _HTTPX_DEFAULTS:
+                del self._http.headers[name]
+            self._loop = loop
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the pooled connections (at shutdown)."""
+        if self._http is not None and self._loop is asyncio.get_running_loop():
+            await self._http.aclose()
+        self._http = self._loop = None
 
     async def send(
         self,
@@ -152,49 +166,29 @@ class Client:
         """One raw exchange; ``target`` is the path and query (``/v1/...``)."""
         try:
             async with asyncio.timeout(timeout or self.timeout):
-                return await self._exchange(method, self.base_path + target, headers or [], body)
-        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError, ssl.SSLError) as exc:
+                return await self._exchange(method, self.url(target), headers or [], body)
+        except (OSError, TimeoutError, ValueError, ssl.SSLError, httpx.TransportError) as exc:
             raise TransportError(
                 f'{go_op(method)} "{self.url(target)}": {_transport_text(exc, self.host, self.port)}'
             ) from None
 
     async def _exchange(
-        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
     ) -> RawResponse:
-        server_name = self.tls_server_name or (self.host if self._ssl else None)
-        reader, writer = await asyncio.open_connection(
-            self.host, self.port, ssl=self._ssl, server_hostname=server_name if self._ssl else None
-        )
+        pool = self._pool()
+        clean = [(n, v.replace("\r", "").replace("\n", "")) for n, v in headers if not _framing(n)]
+        request = pool.build_request(method, url, headers=clean, content=body, extensions=self._extensions)
+        response = await pool.send(request, stream=True)
         try:
-            lines = [f"{method} {target} HTTP/1.1", f"Host: {self.netloc}", "Connection: close"]
-            for name, value in headers:
-                if name.lower() in ("host", "connection", "content-length", "transfer-encoding"):
-                    continue
-                lines.append(f"{name}: {value}".replace("\r", "").replace("\n", ""))
-            if body is not None or method in ("POST", "PUT", "PATCH"):
-                lines.append(f"Content-Length: {len(body or b'')}")
-            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
-            await writer.drain()
-            while True:  # skip interim 1xx answers
-                status, resp_headers = await _read_head(reader)
-                if not 100 <= status < 200:
-                    break
-            resp = RawResponse(status, resp_headers)
-            if method == "HEAD" or status in (204, 304):
-                return resp
-            if resp.header("transfer-encoding").lower() == "chunked":
-                resp.body = await _read_chunked(reader)
-            elif resp.header("content-length"):
-                resp.body = await reader.readexactly(int(resp.header("content-length")))
-            else:
-                resp.body = await reader.read(MAX_RESPONSE)
-            return resp
+            out = bytearray()
+            async for chunk in response.aiter_raw():
+                out += chunk
+                if len(out) > MAX_RESPONSE:
+                    raise ValueError("response too large")
         finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (OSError, ssl.SSLError):
-                pass
+            await response.aclose()
+        decoded = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]
+        return RawResponse(response.status_code, decoded, bytes(out))
 
     async def request(
         self,
@@ -222,53 +216,24 @@ class Client:
             body = orjson.dumps(data)
             hdrs.append(("Content-Type", "application/json"))
         resp = await self.send(method, target, hdrs, body)
-        decoded: Any = None
-        try:
-            decoded = resp.json()
-        except orjson.JSONDecodeError:
-            if 200 <= resp.status < 400:
-                raise TransportError(
-                    f'{go_op(method)} "{self.url(target)}": invalid JSON in response'
-                ) from None
+        return _decode(method, self.url(target), resp)
+
+
+def _framing(name: str) -> bool:
+    """Headers httpx sets itself from the URL and the body."""
+    return name.lower() in ("host", "connection", "content-length", "transfer-encoding")
+
+
+def _decode(method: str, url: str, resp: RawResponse) -> dict[str, Any] | None:
+    """The JSON object of a 2xx/3xx answer; ResponseError (Go's text) for any other status."""
+    decoded: Any = None
+    try:
+        decoded = resp.json()
+    except orjson.JSONDecodeError:
         if 200 <= resp.status < 400:
-            return decoded if isinstance(decoded, dict) else None
-        if isinstance(decoded, dict) and isinstance(decoded.get("errors"), list):
-            raise ResponseError(
-                method, self.url(target), resp.status, [str(e) for e in decoded["errors"]], False, decoded
-            )
-        raise ResponseError(
-            method, self.url(target), resp.status, [resp.body.decode("utf-8", "replace")], True, decoded
-        )
-
-
-async def _read_head(reader: asyncio.StreamReader) -> tuple[int, list[tuple[str, str]]]:
-    status_line = await reader.readline()
-    if not status_line:
-        raise asyncio.IncompleteReadError(b"", None)
-    parts = status_line.decode("latin-1").split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise ValueError(f"malformed HTTP response {status_line[:40]!r}")
-    headers: list[tuple[str, str]] = []
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n", b""):
-            return int(parts[1]), headers
-        name, _, value = line.decode("latin-1").partition(":")
-        headers.append((name.strip(), value.strip()))
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    out = bytearray()
-    while True:
-        size_line = await reader.readline()
-        if not size_line:
-            raise asyncio.IncompleteReadError(bytes(out), None)
-        size = int(size_line.split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass
-            return bytes(out)
-        out += await reader.readexactly(size)
-        if len(out) > MAX_RESPONSE:
-            raise ValueError("response too large")
-        await reader.readline()
+            raise TransportError(f'{go_op(method)} "{url}": invalid JSON in response') from None
+    if 200 <= resp.status < 400:
+        return decoded if isinstance(decoded, dict) else None
+    if isinstance(decoded, dict) and isinstance(decoded.get("errors"), list):
+        raise ResponseError(method, url, resp.status, [str(e) for e in decoded["errors"]], False, decoded)
+    raise ResponseError(method, url, resp.status, [resp.body.decode("utf-8", "replace")], True, decoded)

@@ -13,14 +13,18 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from granian.constants import Interfaces, SSLProtocols
+from granian.server.embed import Server
+
 from .. import __version__
 from ..cli.env import read_env
+from ..clientutil import TLSSettings
+from ..cmdutil import bind_error, flag_value
 from . import hclog
 from .auth import AuthFatalError, AuthHandler, new_method
 from .cache import LeaseCache
@@ -104,11 +108,7 @@ def parse_flags(argv: list[str]) -> Flags:
                 raise UsageError(f'invalid boolean value "{value}" for -{name}: parse error')
             flags.bools[name] = value.lower() in ("1", "t", "true") if eq else True
         elif name in _STRING_FLAGS:
-            if not eq:
-                i += 1
-                if i >= len(argv):
-                    raise UsageError(f"flag needs an argument: -{name}")
-                value = argv[i]
+            value, i = flag_value(argv, i, name, value if eq else None, UsageError)
             if name == "config":
                 flags.config.append(value)
             else:
@@ -133,8 +133,7 @@ def build_client(cfg: AgentConfig, flags: Flags) -> Client:
     skip = flags.bools.get("tls-skip-verify")
     if skip is None:
         skip = bool(vc and vc.tls_skip_verify) or read_env("VAULT_SKIP_VERIFY").lower() in ("1", "t", "true")
-    return Client(
-        _setting(flags, "address", vc.address if vc else "", "VAULT_ADDR", "https://127.0.0.1:8200"),
+    tls = TLSSettings(
         ca_cert=_setting(flags, "ca-cert", vc.ca_cert if vc else "", "VAULT_CACERT"),
         ca_path=_setting(flags, "ca-path", vc.ca_path if vc else "", "VAULT_CAPATH"),
         client_cert=_setting(flags, "client-cert", vc.client_cert if vc else "", "VAULT_CLIENT_CERT"),
@@ -142,8 +141,10 @@ def build_client(cfg: AgentConfig, flags: Flags) -> Client:
         tls_server_name=_setting(
             flags, "tls-server-name", vc.tls_server_name if vc else "", "VAULT_TLS_SERVER_NAME"
         ),
-        tls_skip_verify=skip,
+        skip_verify=skip,
     )
+    address = _setting(flags, "address", vc.address if vc else "", "VAULT_ADDR", "https://127.0.0.1:8200")
+    return Client(address, tls)
 
 
 def _banner(cfg: AgentConfig, level: str) -> str:
@@ -212,9 +213,6 @@ def build(cfg: AgentConfig, flags: Flags) -> Agent:
 
 async def serve(agent: Agent) -> int:
     """Run until a signal (0), a fatal error (1), or, with exit_after_auth, the first delivery (0)."""
-    from granian.constants import Interfaces, SSLProtocols
-    from granian.server.embed import Server
-
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -298,20 +296,17 @@ async def serve(agent: Agent) -> int:
                 task.cancel()
         stopper.cancel()
         await asyncio.gather(*work.values(), return_exceptions=True)
+        await agent.client.aclose()
         log.info("sinks finished, exiting")
     return code
 
 
 def _check_bind(host: str, port: int) -> None:
     """Fail before starting when the address is taken (granian would only report it from Rust)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
-            raise OSError(f"listen tcp {host}:{port}: bind: {reason}") from None
+    exc = bind_error(host, port)
+    if exc is not None:
+        reason = (exc.strerror or str(exc)).lower()
+        raise OSError(f"listen tcp {host}:{port}: bind: {reason}")
 
 
 def run(argv: list[str]) -> int:

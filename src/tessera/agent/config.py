@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -335,8 +336,6 @@ def _parse_template(body: dict[str, Any]) -> TemplateConfig:
             command = exec_block.get("command", command)
             timeout = exec_block.get("timeout", timeout)
     if isinstance(command, str) and command:
-        import shlex
-
         tc.command = shlex.split(command)
     elif isinstance(command, list):
         tc.command = [str(c) for c in command]

@@ -10,14 +10,9 @@ import sys
 import time
 from typing import Any
 
-_LEVELS = {
-    "trace": logging.DEBUG,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-}
+from ..cmdutil import HCLOG_LEVELS
+
+_LEVELS = HCLOG_LEVELS
 _LABELS = {
     logging.DEBUG: "[DEBUG]",
     logging.INFO: "[INFO] ",

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from ..asgiutil import answer_lifespan, read_body
 from .cache import CachedResponse, LeaseCache, ProxyRequest
 from .client import USER_AGENT, Client, RawResponse, TransportError
 from .config import ProxyConfig
@@ -63,13 +64,8 @@ class ProxyApp:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         try:
@@ -82,21 +78,6 @@ class ProxyApp:
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
-    async def _read_body(self, receive: Any) -> bytes | None:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_REQUEST_SIZE:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        return b"".join(chunks)
-
     async def _handle(self, scope: dict[str, Any], receive: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         method = scope["method"].upper()
         raw_path = scope.get("raw_path") or scope["path"].encode()
@@ -104,7 +85,7 @@ class ProxyApp:
         path = path.split("?", 1)[0]
         query = scope.get("query_string", b"").decode("latin-1")
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
-        body = await self._read_body(receive)
+        body = await read_body(receive, MAX_REQUEST_SIZE)
         if body is None:
             return _error(413, "http: request body too large")
         if path == "/agent/v1/cache-clear":

@@ -18,6 +18,11 @@ import uuid
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .client import Client
 from .config import ConfigError, SinkConfig
@@ -96,12 +101,6 @@ class FileSink:
 
     def encrypt(self, token: str) -> str:
         """dhutil: X25519 with the public key in ``dh_path``, optional HKDF, AES-GCM with ``aad``."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
         if not self._dh_remote:
             try:
                 with open(self.cfg.dh_path, "rb") as fh:

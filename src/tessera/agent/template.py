@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..gocompat.durations import format_go_duration
 from .client import Client, ResponseError
 from .config import TemplateConfig, TemplateGlobals
@@ -351,9 +353,11 @@ class Runner:
             await asyncio.sleep(max(due - now, 0.05))
 
 
-def _dumps(body: Any) -> bytes:
-    import orjson
+def _go_dur(seconds: float) -> str:
+    return format_go_duration(seconds)
 
+
+def _dumps(body: Any) -> bytes:
     return orjson.dumps(body)
 
 

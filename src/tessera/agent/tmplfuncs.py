@@ -16,7 +16,10 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
+
+import yaml
 
 from ..gocompat.json import go_json_exact
 from ..gocompat.quote import go_quote
@@ -81,8 +84,6 @@ class Secret:
 
 def go_float(value: float) -> str:
     """strconv.FormatFloat(v, 'g', -1, 64), as ``%v`` prints a float64: ``123456``, ``1e+06``."""
-    from decimal import Decimal
-
     if value != value:
         return "NaN"
     if value in (float("inf"), float("-inf")):
@@ -277,8 +278,6 @@ def _b64decode(text: str) -> str:
 
 
 def _to_yaml(value: Any) -> str:
-    import yaml
-
     return str(yaml.safe_dump(_to_plain(value), default_flow_style=False, sort_keys=True)).rstrip("\n")
 
 

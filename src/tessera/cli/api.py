@@ -15,8 +15,10 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..clientutil import TLSSettings, go_op
 from ..gocompat.quote import go_quote
 from . import gojson
+from .args import join_path
 from .env import read_env
 
 LAST_CURL: str | None = None
@@ -90,10 +92,6 @@ def _nameserver() -> str:
     return ""
 
 
-def _go_op(method: str) -> str:
-    return method[:1].upper() + method[1:].lower()
-
-
 class Client:
     """One CLI invocation's connection settings (address, token, TLS, namespace, wrapping)."""
 
@@ -102,12 +100,7 @@ class Client:
         address: str,
         token: str = "",
         *,
-        ca_cert: str = "",
-        ca_path: str = "",
-        client_cert: str = "",
-        client_key: str = "",
-        tls_server_name: str = "",
-        skip_verify: bool = False,
+        tls: TLSSettings | None = None,
         namespace: str = "",
         wrap_ttl: str = "",
         output_curl: bool = False,
@@ -117,12 +110,7 @@ class Client:
     ) -> None:
         self.address = address.rstrip("/") if address else "https://127.0.0.1:8200"
         self.token = token
-        self.ca_cert = ca_cert
-        self.ca_path = ca_path
-        self.client_cert = client_cert
-        self.client_key = client_key
-        self.tls_server_name = tls_server_name
-        self.skip_verify = skip_verify
+        self.tls = tls or TLSSettings()
         self.namespace = namespace
         self.wrap_ttl = wrap_ttl
         self.output_curl = output_curl
@@ -132,18 +120,7 @@ class Client:
 
     # -- transport ---------------------------------------------------------------------------------
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=self.ca_cert or None, capath=self.ca_path or None)
-        if self.skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if self.client_cert:
-            ctx.load_cert_chain(self.client_cert, self.client_key or None)
-        return ctx
-
     def url_for(self, path: str, params: list[tuple[str, str]] | None = None) -> str:
-        from .args import join_path
-
         base = urllib.parse.urlsplit(self.address)
         full = join_path(base.path or "/", "/v1/" + path)
         full = urllib.parse.quote(full, safe="/-_.~!$&'()*+,;=:@")
@@ -185,14 +162,15 @@ class Client:
 
     def _curl(self, method: str, url: str, headers: dict[str, str], data: bytes | None) -> str:
         out = "curl "
-        if self.skip_verify:
+        tls = self.tls
+        if tls.skip_verify:
             out += "--insecure "
         if method != "GET":
             out += f"-X {method} "
-        for flag, value in (("--cacert", self.ca_cert), ("--capath", self.ca_path)):
+        for flag, value in (("--cacert", tls.ca_cert), ("--capath", tls.ca_path)):
             if value:
                 out += f"{flag} '{value.replace(chr(39), chr(39) + chr(34) + chr(39) + chr(34) + chr(39))}' "
-        for flag, value in (("--cert", self.client_cert), ("--key", self.client_key)):
+        for flag, value in (("--cert", tls.client_cert), ("--key", tls.client_key)):
             if value:
                 out += f"{flag} '{value.replace(chr(39), chr(39) + chr(34) + chr(39) + chr(34) + chr(39))}' "
         for name, value in headers.items():
@@ -212,9 +190,9 @@ class Client:
         try:
             if parts.scheme == "https":
                 conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    host, port, timeout=self.timeout, context=self._ssl_context()
+                    host, port, timeout=self.timeout, context=self.tls.ssl_context()
                 )
-                if self.tls_server_name:
+                if self.tls.tls_server_name:
                     conn._tunnel_host = None  # type: ignore[attr-defined]
             else:
                 conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
@@ -225,7 +203,7 @@ class Client:
             conn.close()
         except Exception as exc:
             raise APIError(
-                f'{_go_op(method)} "{url}": {_transport_error(exc, parts.scheme, host, port)}'
+                f'{go_op(method)} "{url}": {_transport_error(exc, parts.scheme, host, port)}'
             ) from None
         if resp.status in (301, 302, 307) and redirects > 0 and "location" in resp_headers:
             location = urllib.parse.urljoin(url, resp_headers["location"])

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from ..clientutil import TLSSettings
 from ..gocompat.durations import format_go_duration
 from . import api
 from .env import lookup_env, read_env
-from .flags import Flag, FlagError, FlagGroup, FlagSet
-from .output import UI, Secret
+from .flags import Flag, FlagError, FlagGroup, FlagRow, FlagSet, parse_bool
+from .output import UI, Secret, output_secret
 
 PRODUCT = "Vault"
 BINARY = "tessera"
@@ -23,6 +24,148 @@ FLAGS_FORMAT = 4
 FLAGS_DETAILED = 8
 
 GLOBAL_FLAGS = ("output-curl-string", "output-policy", "format", "detailed")
+
+
+#: The HTTP Options every API command has (the Vault CLI's names, defaults and variables).
+HTTP_FLAGS: tuple[FlagRow, ...] = (
+    (
+        "address",
+        "string",
+        "Address of the Vault server.",
+        "https://127.0.0.1:8200",
+        "VAULT_ADDR",
+    ),
+    ("agent-address", "string", "Address of the Agent.", "", "VAULT_AGENT_ADDR"),
+    (
+        "ca-cert",
+        "string",
+        "Path on the local disk to a single PEM-encoded CA certificate to verify the Vault server's SSL certificate. This takes precedence over -ca-path.",
+        "",
+        "VAULT_CACERT",
+    ),
+    (
+        "ca-path",
+        "string",
+        "Path on the local disk to a directory of PEM-encoded CA certificates to verify the Vault server's SSL certificate.",
+        "",
+        "VAULT_CAPATH",
+    ),
+    (
+        "client-cert",
+        "string",
+        "Path on the local disk to a single PEM-encoded CA certificate to use for TLS authentication to the Vault server. If this flag is specified, -client-key is also required.",
+        "",
+        "VAULT_CLIENT_CERT",
+    ),
+    (
+        "client-key",
+        "string",
+        "Path on the local disk to a single PEM-encoded private key matching the client certificate from -client-cert.",
+        "",
+        "VAULT_CLIENT_KEY",
+    ),
+    (
+        "namespace",
+        "string",
+        "The namespace to use for the command. Setting this is not necessary but allows using relative paths. -ns can be used as shortcut.",
+        "(not set)",
+        "VAULT_NAMESPACE",
+    ),
+    Flag(
+        "ns",
+        "string",
+        "Alias for -namespace. This takes precedence over -namespace.",
+        "(not set)",
+        hidden=True,
+    ),
+    (
+        "tls-server-name",
+        "string",
+        "Name to use as the SNI host when connecting to the Vault server via TLS.",
+        "",
+        "VAULT_TLS_SERVER_NAME",
+    ),
+    (
+        "tls-skip-verify",
+        "bool",
+        "Disable verification of TLS certificates. Using this option is highly discouraged as it decreases the security of data transmissions to and from the Vault server.",
+        False,
+        "VAULT_SKIP_VERIFY",
+    ),
+    (
+        "disable-redirects",
+        "bool",
+        "Disable the default client behavior, which honors a single redirect response from a request.",
+        False,
+        "VAULT_DISABLE_REDIRECTS",
+    ),
+    (
+        "policy-override",
+        "bool",
+        "Override a Sentinel policy that has a soft-mandatory enforcement_level specified.",
+    ),
+    (
+        "wrap-ttl",
+        "duration",
+        'Wraps the response in a cubbyhole token with the requested TTL. The response is available via the "tessera unwrap" command. The TTL is specified as a numeric string with suffix like "30s" or "5m".',
+        0,
+        "VAULT_WRAP_TTL",
+    ),
+    (
+        "mfa",
+        "slice",
+        "Supply MFA credentials as part of X-Vault-MFA header.",
+        None,
+        "VAULT_MFA",
+    ),
+    (
+        "output-curl-string",
+        "bool",
+        "Instead of executing the request, print an equivalent cURL command string and exit.",
+    ),
+    (
+        "output-policy",
+        "bool",
+        "Instead of executing the request, print an example HCL policy that would be required to run this command and exit.",
+    ),
+    ("unlock-key", "string", "Key to unlock a namespace API lock."),
+    (
+        "header",
+        "map",
+        "Key-value pair provided as key=value to provide http header added to any request done by the CLI. Trying to add headers starting with 'X-Vault-' is forbidden and will make the command fail. This can be specified multiple times.",
+    ),
+    (
+        "non-interactive",
+        "bool",
+        "When set true, prevents asking the user for input via the terminal.",
+    ),
+)
+
+#: The Output Options, each for the commands whose ``flag_bits`` include its bit.
+OUTPUT_FLAGS: tuple[tuple[int, FlagRow], ...] = (
+    (
+        FLAGS_FIELD,
+        (
+            "field",
+            "string",
+            "Print only the field with the given name. Specifying this option will take precedence over other formatting directives. The result will not have a trailing newline making it ideal for piping to other processes.",
+        ),
+    ),
+    (
+        FLAGS_FORMAT,
+        (
+            "format",
+            "string",
+            'Print the output in the given format. Valid formats are "table", "json", "yaml", or "pretty". "raw" is allowed for \'tessera read\' operations only.',
+            "table",
+            "VAULT_FORMAT",
+        ),
+    ),
+    (
+        FLAGS_DETAILED,
+        ("detailed", "bool", "Enables additional metadata during some operations.", False, "VAULT_DETAILED"),
+    ),
+)
 
 
 def env_display(name: str) -> str:
@@ -43,6 +186,10 @@ class Command:
     flag_bits: ClassVar[int] = FLAGS_HTTP
     #: a trailing ``-flag`` after positional arguments is warned about (as Vault does)
     warn_trailing_flags: ClassVar[bool] = True
+    #: the command's own flags, when they are a fixed table ("Command Options")
+    command_flags: ClassVar[tuple[FlagRow, ...]] = ()
+    #: further titled groups of fixed flags, after those
+    flag_groups: ClassVar[tuple[tuple[str, tuple[FlagRow, ...]], ...]] = ()
 
     def __init__(self, ui: UI, output_curl: bool = False) -> None:
         self.ui = ui
@@ -56,212 +203,18 @@ class Command:
     def _build_flags(self) -> None:
         fs = self.fs
         if self.flag_bits & FLAGS_HTTP:
-            g = fs.group("HTTP Options")
-            fs.add(
-                g,
-                Flag(
-                    "address",
-                    "string",
-                    "Address of the Vault server.",
-                    "https://127.0.0.1:8200",
-                    env="VAULT_ADDR",
-                ),
-            )
-            fs.add(g, Flag("agent-address", "string", "Address of the Agent.", "", env="VAULT_AGENT_ADDR"))
-            fs.add(
-                g,
-                Flag(
-                    "ca-cert",
-                    "string",
-                    "Path on the local disk to a single PEM-encoded CA certificate to verify the Vault server's SSL certificate. This takes precedence over -ca-path.",
-                    "",
-                    env="VAULT_CACERT",
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "ca-path",
-                    "string",
-                    "Path on the local disk to a directory of PEM-encoded CA certificates to verify the Vault server's SSL certificate.",
-                    "",
-                    env="VAULT_CAPATH",
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "client-cert",
-                    "string",
-                    "Path on the local disk to a single PEM-encoded CA certificate to use for TLS authentication to the Vault server. If this flag is specified, -client-key is also required.",
-                    "",
-                    env="VAULT_CLIENT_CERT",
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "client-key",
-                    "string",
-                    "Path on the local disk to a single PEM-encoded private key matching the client certificate from -client-cert.",
-                    "",
-                    env="VAULT_CLIENT_KEY",
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "namespace",
-                    "string",
-                    "The namespace to use for the command. Setting this is not necessary but allows using relative paths. -ns can be used as shortcut.",
-                    "(not set)",
-                    env="VAULT_NAMESPACE",
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "ns",
-                    "string",
-                    "Alias for -namespace. This takes precedence over -namespace.",
-                    "(not set)",
-                    hidden=True,
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "tls-server-name",
-                    "string",
-                    "Name to use as the SNI host when connecting to the Vault server via TLS.",
-                    "",
-                    env="VAULT_TLS_SERVER_NAME",
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "tls-skip-verify",
-                    "bool",
-                    "Disable verification of TLS certificates. Using this option is highly discouraged as it decreases the security of data transmissions to and from the Vault server.",
-                    False,
-                    env="VAULT_SKIP_VERIFY",
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "disable-redirects",
-                    "bool",
-                    "Disable the default client behavior, which honors a single redirect response from a request.",
-                    False,
-                    env="VAULT_DISABLE_REDIRECTS",
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "policy-override",
-                    "bool",
-                    "Override a Sentinel policy that has a soft-mandatory enforcement_level specified.",
-                    False,
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "wrap-ttl",
-                    "duration",
-                    'Wraps the response in a cubbyhole token with the requested TTL. The response is available via the "tessera unwrap" command. The TTL is specified as a numeric string with suffix like "30s" or "5m".',
-                    0,
-                    env="VAULT_WRAP_TTL",
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "mfa",
-                    "slice",
-                    "Supply MFA credentials as part of X-Vault-MFA header.",
-                    None,
-                    env="VAULT_MFA",
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "output-curl-string",
-                    "bool",
-                    "Instead of executing the request, print an equivalent cURL command string and exit.",
-                    False,
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "output-policy",
-                    "bool",
-                    "Instead of executing the request, print an example HCL policy that would be required to run this command and exit.",
-                    False,
-                ),
-            )
-            fs.add(g, Flag("unlock-key", "string", "Key to unlock a namespace API lock.", ""))
-            fs.add(
-                g,
-                Flag(
-                    "header",
-                    "map",
-                    "Key-value pair provided as key=value to provide http header added to any request done by the CLI. Trying to add headers starting with 'X-Vault-' is forbidden and will make the command fail. This can be specified multiple times.",
-                    None,
-                ),
-            )
-            fs.add(
-                g,
-                Flag(
-                    "non-interactive",
-                    "bool",
-                    "When set true, prevents asking the user for input via the terminal.",
-                    False,
-                ),
-            )
-        if self.flag_bits & (FLAGS_FIELD | FLAGS_FORMAT | FLAGS_DETAILED):
-            g = fs.group("Output Options")
-            if self.flag_bits & FLAGS_FIELD:
-                fs.add(
-                    g,
-                    Flag(
-                        "field",
-                        "string",
-                        "Print only the field with the given name. Specifying this option will take precedence over other formatting directives. The result will not have a trailing newline making it ideal for piping to other processes.",
-                        "",
-                    ),
-                )
-            if self.flag_bits & FLAGS_FORMAT:
-                fs.add(
-                    g,
-                    Flag(
-                        "format",
-                        "string",
-                        'Print the output in the given format. Valid formats are "table", "json", "yaml", or "pretty". "raw" is allowed for \'tessera read\' operations only.',
-                        "table",
-                        env="VAULT_FORMAT",
-                    ),
-                )
-            if self.flag_bits & FLAGS_DETAILED:
-                fs.add(
-                    g,
-                    Flag(
-                        "detailed",
-                        "bool",
-                        "Enables additional metadata during some operations.",
-                        False,
-                        env="VAULT_DETAILED",
-                    ),
-                )
+            fs.add_rows(fs.group("HTTP Options"), HTTP_FLAGS)
+        output = [row for bit, row in OUTPUT_FLAGS if self.flag_bits & bit]
+        if output:
+            fs.add_rows(fs.group("Output Options"), output)
+        if self.command_flags:
+            fs.add_rows(self.command_group(), self.command_flags)
+        for title, rows in self.flag_groups:
+            fs.add_rows(self.command_group(title), rows)
         self.add_flags(fs)
 
     def add_flags(self, fs: FlagSet) -> None:
-        """Declare the command's own flags (override)."""
+        """Declare the command's own flags when they are not a fixed table (override)."""
 
     def command_group(self, title: str = "Command Options") -> FlagGroup:
         return self.fs.group(title)
@@ -316,8 +269,6 @@ class Command:
         skip = read_env("VAULT_SKIP_VERIFY")
         skip_verify = False
         if skip:
-            from .flags import parse_bool
-
             try:
                 skip_verify = parse_bool(skip)
             except ValueError:
@@ -335,12 +286,14 @@ class Command:
         return api.Client(
             address,
             lookup_env("VAULT_TOKEN") or "",
-            ca_cert=self._opt("ca-cert", "VAULT_CACERT"),
-            ca_path=self._opt("ca-path", "VAULT_CAPATH"),
-            client_cert=self._opt("client-cert", "VAULT_CLIENT_CERT"),
-            client_key=self._opt("client-key", "VAULT_CLIENT_KEY"),
-            tls_server_name=self._opt("tls-server-name", "VAULT_TLS_SERVER_NAME"),
-            skip_verify=skip_verify,
+            tls=TLSSettings(
+                ca_cert=self._opt("ca-cert", "VAULT_CACERT"),
+                ca_path=self._opt("ca-path", "VAULT_CAPATH"),
+                client_cert=self._opt("client-cert", "VAULT_CLIENT_CERT"),
+                client_key=self._opt("client-key", "VAULT_CLIENT_KEY"),
+                tls_server_name=self._opt("tls-server-name", "VAULT_TLS_SERVER_NAME"),
+                skip_verify=skip_verify,
+            ),
             namespace=namespace,
             wrap_ttl=format_go_duration(wrap_ttl) if wrap_ttl else "",
             output_curl=self.output_curl,
@@ -411,10 +364,14 @@ class Command:
         self.ui.error(f"{prefix}: {exc}")
         secret = getattr(exc, "secret", None)
         if secret is not None:
-            from .output import output_secret
-
             output_secret(self.ui, secret)
         return code
+
+    def parse_args(self, argv: list[str], low: int, high: int | None = None, what: str = "") -> list[str]:
+        """Parse the flags, then check the number of arguments left (see :meth:`nargs`)."""
+        args = self.parse(argv)
+        self.nargs(args, low, high, what)
+        return args
 
     def nargs(self, args: list[str], low: int, high: int | None = None, what: str = "") -> None:
         """The CLI's argument-count messages."""

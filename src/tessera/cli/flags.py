@@ -8,7 +8,8 @@ text is rendered the same way (``-name=<type>`` then the wrapped usage, sorted b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +152,22 @@ class Flag:
         return d or ""
 
 
+# The default of a flag declared without one, by kind.
+KIND_DEFAULTS: dict[str, Any] = {"string": "", "bool": False, "int": 0, "uint": 0, "duration": 0}
+
+#: One row of a flag table: ``(name, kind, usage[, default[, env]])``, or a Flag for anything more.
+FlagRow = tuple[Any, ...] | Flag
+
+
+def flag_from_row(row: FlagRow) -> Flag:
+    """A Flag from a table row; a row without a default takes its kind's."""
+    if isinstance(row, Flag):
+        return dataclasses.replace(row)  # a table's Flag is a template: each command parses its own
+    name, kind, usage, *rest = row
+    default = rest[0] if rest else KIND_DEFAULTS.get(kind)
+    return Flag(name, kind, usage, default, env=rest[1] if len(rest) > 1 else "")
+
+
 @dataclass
 class FlagGroup:
     """A titled group of flags, as the help shows them ("HTTP Options:", "Command Options:")."""
@@ -179,6 +196,11 @@ class FlagSet:
         for alias in flag.aliases:
             self.by_name[alias] = flag
         return flag
+
+    def add_rows(self, grp: FlagGroup, rows: Iterable[FlagRow]) -> None:
+        """Declare a table of flags (see :func:`flag_from_row`) in one group."""
+        for row in rows:
+            self.add(grp, flag_from_row(row))
 
     def __getitem__(self, name: str) -> Any:
         return self.by_name[name].value

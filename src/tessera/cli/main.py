@@ -10,9 +10,11 @@ traceback: unexpected failures are reported as ``Error …`` with exit code 1 (l
 from __future__ import annotations
 
 import importlib
+import io
 import sys
 from typing import Any
 
+from . import api
 from .env import read_env
 from .output import FORMATS, UI
 
@@ -305,8 +307,6 @@ def run(argv: list[str]) -> int:
         sys.stderr.write(text + "\n")
         return 1
     if curl:
-        import io
-
         ui.stderr = io.StringIO()
     code = cmd.main(sub_args)
     if curl:
@@ -315,8 +315,6 @@ def run(argv: list[str]) -> int:
 
 
 def _curl_result(ui: UI, code: int) -> int:
-    from . import api
-
     curl = api.LAST_CURL
     if code == 0 or curl is None:
         if code == 0:
@@ -339,10 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         code = 0
     except Exception as exc:
-        from .api import APIError
-
         sys.stderr.write(f"Error: {exc}\n")
-        code = 2 if isinstance(exc, APIError) else 1
+        code = 2 if isinstance(exc, api.APIError) else 1
     try:
         sys.stdout.flush()
     except BrokenPipeError:

@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 import orjson
 
+from ..asgiutil import answer_lifespan
+from ..asgiutil import read_body as read_asgi_body
 from ..cluster.interfaces import NodeRole
 from ..core.core import Core
 from ..framework import (
@@ -139,29 +141,13 @@ class App:
         )
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await answer_lifespan(receive, send)
 
     async def _read_body(self, receive: Any) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_request_size:
-                raise HTTPError(413, error_body(["http: request body too large"]))
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        return b"".join(chunks)
+        body = await read_asgi_body(receive, self.max_request_size)
+        if body is None:
+            raise HTTPError(413, error_body(["http: request body too large"]))
+        return body
 
     async def run(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import __version__
 from ..cluster.pool import WorkerPool
+from ..cmdutil import bind_error, flag_value
 from ..core.core import Core, CoreConfig
 from ..runtime.scheduling import use_batch_scheduling
 from ..storage import open_physical
@@ -85,11 +86,7 @@ def parse_flags(argv: list[str]) -> ServerFlags:
         if name in bool_flags:
             setattr(flags, name, value.lower() not in ("false", "0", "f") if eq else True)
         elif name in ("config", "dev-root-token-id", "dev-listen-address", "log-level"):
-            if not eq:
-                i += 1
-                if i >= len(argv):
-                    raise UsageError(f"flag needs an argument: -{name}")
-                value = argv[i]
+            value, i = flag_value(argv, i, name, value if eq else None, UsageError)
             if name == "config":
                 flags.config.append(value)
             elif name == "dev-root-token-id":
@@ -335,17 +332,11 @@ def stop_on_signals(loop: asyncio.AbstractEventLoop, listeners: Listeners) -> No
 
 def _check_bindable(host: str, port: int) -> None:
     """Refuse a taken address up front: granian binds with SO_REUSEPORT, which would share the port."""
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise ListenerError(
-                f"Error initializing listener of type tcp: listen tcp {host}:{port}: bind: {exc.strerror.lower()}"
-            ) from None
+    exc = bind_error(host, port)
+    if exc is not None:
+        raise ListenerError(
+            f"Error initializing listener of type tcp: listen tcp {host}:{port}: bind: {exc.strerror.lower()}"
+        )
 
 
 class ListenerError(Exception):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from ..cmdutil import bind_error
 from ..core.seal import SEAL_CONFIG_PATH
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config
 from .logs import LogConfigError, log_file_path, log_settings
@@ -184,21 +184,17 @@ def _listener_check(listener: ListenerConfig) -> Check:
 
 
 def _bind_check(host: str, port: int) -> Check:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return Check(
-                    "Bind",
-                    WARNING,
-                    f"{host}:{port} is in use",
-                    "Fine if it is this server running; otherwise another process holds the port.",
-                )
-            return Check("Bind", FAILURE, f"cannot listen on {host}:{port}: {exc.strerror}")
-    return Check("Bind", SUCCESS, f"{host}:{port} is free")
+    exc = bind_error(host, port)
+    if exc is None:
+        return Check("Bind", SUCCESS, f"{host}:{port} is free")
+    if exc.errno == errno.EADDRINUSE:
+        return Check(
+            "Bind",
+            WARNING,
+            f"{host}:{port} is in use",
+            "Fine if it is this server running; otherwise another process holds the port.",
+        )
+    return Check("Bind", FAILURE, f"cannot listen on {host}:{port}: {exc.strerror}")
 
 
 def _tls_check(listener: ListenerConfig) -> Check:

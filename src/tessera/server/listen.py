@@ -34,6 +34,10 @@ import os
 import threading
 from typing import Any
 
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.server.embed import Server
+
 from ..runtime import gate
 from ..runtime.gate import RunGate
 from .app import App
@@ -78,9 +82,6 @@ def make_server(
     app: Any, host: str, port: int, *, limits: ListenerConfig | None = None, **kwargs: Any
 ) -> Any:
     """A granian embedded server for ``app``; ``await s.serve()`` runs it, ``s.stop()`` ends it."""
-    from granian.constants import HTTPModes, Interfaces
-    from granian.server.embed import Server
-
     limits = limits or ListenerConfig()
     # Plain HTTP is HTTP/1 only, as in Go's server (no h2c): hyper's HTTP/1 connection applies the
     # header timeout from the first byte it waits for, where the version sniffing of "auto" mode
@@ -120,8 +121,6 @@ def make_server(
 def _http1_settings(limits: ListenerConfig) -> Any:
     """hyper's header read timeout is also how long an idle keep-alive connection may wait for
     its next request: the shorter of Vault's two settings (a zero means none, as in Go)."""
-    from granian.http import HTTP1Settings
-
     timeouts = [t for t in (limits.http_read_header_timeout, limits.http_idle_timeout) if t > 0]
     # hyper needs some timeout; without either setting, a day stands for "none".
     seconds = min(timeouts) if timeouts else 86400
@@ -181,34 +180,48 @@ class _Threaded:
             app.dispatcher.pool.close()
 
 
+# The positional arguments granian's embedded Server passes a worker target after the event loop,
+# as its own ``Server._spawn_asgi_worker`` declares them (checked against granian 2.8.9;
+# tests/server/test_listen_granian.py fails if a granian release changes them).
+GRANIAN_SPAWN_ARGS = (
+    "worker_id",
+    "shutdown_event",
+    "callback",
+    "sock",
+    "loop",
+    "runtime_threads",
+    "runtime_blocking_threads",
+    "blocking_threads",
+    "blocking_threads_idle_timeout",
+    "backpressure",
+    "task_impl",
+    "http_mode",
+    "http1_settings",
+    "http2_settings",
+    "websockets",
+    "static_path",
+    "log_access_fmt",
+    "ssl_ctx",
+    "scope_opts",
+)
+
+
 def _threaded_spawner(callback: Any, py_threads: int) -> Any:
-    """granian's worker target, as its own multi-threaded server writes it for WSGI."""
+    """granian's worker target, as its own multi-threaded server writes it for WSGI.
+
+    The one place that uses granian's private API (checked against granian 2.8.9): embedding
+    offers ASGI and RSGI workers only, so the WSGI worker, its callback scheduler and the target
+    wrapper come from granian's internals. They are imported here, where an ImportError means
+    "serve over ASGI instead" (see make_server).
+    """
     from granian._futures import _new_cbscheduler
     from granian._granian import WSGIWorker
     from granian.server.embed import AsyncWorker
 
     @AsyncWorker.wrap_target  # type: ignore[misc]
-    async def spawn(
-        worker_id: int,
-        shutdown_event: Any,
-        _target: Any,
-        sock: Any,
-        loop: Any,
-        runtime_threads: int,
-        runtime_blocking_threads: int | None,
-        _blocking_threads: int,
-        blocking_threads_idle_timeout: int,
-        backpressure: int,
-        _task_impl: Any,
-        http_mode: Any,
-        http1_settings: Any,
-        http2_settings: Any,
-        _websockets: bool,
-        static_path: Any,
-        _log_access_fmt: str | None,
-        ssl_ctx: Any,
-        _scope_opts: dict[str, Any],
-    ) -> None:
+    async def spawn(*args: Any) -> None:
+        a = dict(zip(GRANIAN_SPAWN_ARGS, args, strict=True))
+        loop, shutdown_event = a["loop"], a["shutdown_event"]
         done = loop.create_future()
 
         def on_shutdown() -> None:
@@ -216,19 +229,19 @@ def _threaded_spawner(callback: Any, py_threads: int) -> Any:
 
         shutdown_event.add_cb(on_shutdown)
         worker = WSGIWorker(
-            worker_id,
-            sock,
+            a["worker_id"],
+            a["sock"],
             None,
-            runtime_threads,
-            runtime_blocking_threads,
+            a["runtime_threads"],
+            a["runtime_blocking_threads"],
             py_threads,
-            blocking_threads_idle_timeout,
-            backpressure,
-            http_mode,
-            http1_settings,
-            http2_settings,
-            static_path,
-            *ssl_ctx,
+            a["blocking_threads_idle_timeout"],
+            a["backpressure"],
+            a["http_mode"],
+            a["http1_settings"],
+            a["http2_settings"],
+            a["static_path"],
+            *a["ssl_ctx"],
             (None, None),
         )
         worker.serve_mtr(_new_cbscheduler(loop, callback, impl_asyncio=True), loop, shutdown_event)

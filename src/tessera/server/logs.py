@@ -20,14 +20,9 @@ from typing import Any
 
 import orjson
 
-LEVELS = {
-    "trace": logging.DEBUG,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-}
+from ..cmdutil import HCLOG_LEVELS
+
+LEVELS = HCLOG_LEVELS
 STANDARD_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
 DEFAULT_FILE_NAME = "tessera.log"
 # Loggers of the embedded HTTP server: only their warnings are worth an operator's attention.

@@ -33,22 +33,14 @@ Usage: tessera audit enable [options] TYPE [CONFIG K=V...]
 
     def add_flags(self, fs: FlagSet) -> None:
         group = self.command_group()
-        fs.add(
+        fs.add_rows(
             group,
-            Flag(
-                "description",
-                "string",
-                "Human-friendly description for the purpose of this audit device.",
-                "",
+            (
+                ("description", "string", "Human-friendly description for the purpose of this audit device."),
+                ("path", "string", 'Place where the audit device will be accessible. Defaults to "TYPE".'),
+                ("local", "bool", "Mark the audit device as a local-only device."),
             ),
         )
-        fs.add(
-            group,
-            Flag(
-                "path", "string", 'Place where the audit device will be accessible. Defaults to "TYPE".', ""
-            ),
-        )
-        fs.add(group, Flag("local", "bool", "Mark the audit device as a local-only device.", False))
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
@@ -93,8 +85,7 @@ Usage: tessera audit disable [options] PATH
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         path = ensure_trailing_slash(sanitize_path(args[0]))
         try:
             self.client().request("DELETE", f"sys/audit/{path}")
@@ -135,8 +126,7 @@ Usage: tessera audit list [options]
         )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 0)
+        args = self.parse_args(args, 0)
         try:
             body = self.client().request("GET", "sys/audit").json() or {}
         except APIError as exc:

@@ -7,8 +7,7 @@ import orjson
 from ... import __version__
 from ...server.diagnose import diagnose, exit_code, render
 from ...version import VAULT_VERSION
-from ..base import Command, UsageError
-from ..flags import Flag, FlagSet
+from ..base import Command
 
 
 class OperatorDiagnoseCommand(Command):
@@ -27,15 +26,13 @@ Usage: tessera operator diagnose -config=<path> [options]
       $ tessera operator diagnose -config=/etc/tessera/config.hcl
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add(g, Flag("config", "string", "Path to the configuration file to check.", ""))
-        fs.add(g, Flag("format", "string", 'Output format: "table" or "json".', "table"))
+    command_flags = (
+        ("config", "string", "Path to the configuration file to check."),
+        ("format", "string", 'Output format: "table" or "json".', "table"),
+    )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         path = self.flag("config")
         if not path:
             self.ui.error("Must specify a configuration file using -config.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 
 from ..api import APIError, ResponseError
@@ -12,8 +13,6 @@ from ..output import Secret, output_data, output_list, output_secret, print_raw_
 
 
 def _stdin(cmd: Command):  # type: ignore[no-untyped-def]
-    import io
-
     return io.StringIO("") if cmd.flag("non-interactive") else sys.stdin
 
 
@@ -192,22 +191,17 @@ Usage: tessera list [options] PATH
   corresponds to the secret engine in use. Not all engines support listing.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add(
-            g,
-            Flag(
-                "after",
-                "string",
-                "Last seen key on applicable endpoints; the next keyalphabetically will be the first returned.",
-                "",
-            ),
-        )
-        fs.add(g, Flag("limit", "int", "Limits the number of list responses on applicable endpoints.", -1))
+    command_flags = (
+        (
+            "after",
+            "string",
+            "Last seen key on applicable endpoints; the next keyalphabetically will be the first returned.",
+        ),
+        ("limit", "int", "Limits the number of list responses on applicable endpoints.", -1),
+    )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         path = sanitize_path(args[0])
         params = [("list", "true")]
         if self.flag("after") or self.flag("limit") > 0:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 from ..api import APIError, ResponseError
 from ..args import ArgsError, join_path, parse_args_data, sanitize_path
 from ..base import FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
-from ..flags import Flag, FlagSet
+from ..flags import Flag, FlagRow, FlagSet
 from ..gojson import Struct
 from ..output import Secret, output_data, output_list, output_secret, print_raw_field, print_warnings
 from .generic import list_output
@@ -95,13 +95,6 @@ def v1_path(cmd: Command, partial: str, mount: str) -> str:
     return join_path(mount, partial) if cmd.flag("mount") else partial
 
 
-def kv_flags(cmd: Command, fs: FlagSet, extra: list[Flag] | None = None) -> None:
-    g = cmd.command_group("Common Options")
-    for flag in extra or []:
-        fs.add(g, flag)
-    fs.add(g, Flag("mount", "string", MOUNT_USAGE, ""))
-
-
 def header_for_map(title: str, data: dict[str, Any]) -> str:
     """getHeaderForMap: a ``=== Title ===`` banner as wide as the table below it."""
     longest = max((len(k) for k in data), default=0)
@@ -138,6 +131,42 @@ def versions_list(values: list[str]) -> list[str]:
 class KVCommand(Command):
     """A kv command: the preflight error is printed bare with exit code 2."""
 
+    #: the command's flags before -mount, in the Go CLI's "Common Options" group
+    common_flags: ClassVar[tuple[FlagRow, ...]] = ()
+
+    def add_flags(self, fs: FlagSet) -> None:
+        fs.add_rows(
+            self.command_group("Common Options"), (*self.common_rows(), ("mount", "string", MOUNT_USAGE))
+        )
+
+    def common_rows(self) -> tuple[FlagRow, ...]:
+        return self.common_flags
+
+    def write(self, method: str, full: str, **kwargs: Any) -> Secret | int:
+        """Write to ``full``: the answer to show, or the exit code when there is none (or it failed)."""
+        try:
+            secret = self.logical(method, full, **kwargs)
+        except APIError as exc:
+            return self.fail(f"Error writing data to {full}", exc)
+        if secret is None:
+            if self.ui.format == "table":
+                self.ui.info(f"Success! Data written to: {full}")
+            return 0
+        return secret
+
+    def show_written(self, full: str, secret: Secret) -> int:
+        """A write's answer: the -field, the wrapped answer, or the path and the version's metadata."""
+        if self.flag("field"):
+            return print_raw_field(self.ui, secret, self.flag("field"))
+        if secret.wrap_info is not None and secret.wrap_info["ttl"] != 0:
+            return output_secret(self.ui, secret)
+        if self.ui.format == "table":
+            output_path(self, full, "Secret Path")
+            metadata = secret.data or {}
+            self.ui.info(header_for_map("Metadata", metadata))
+            return output_data(self.ui, metadata)
+        return output_secret(self.ui, secret)
+
     def main(self, argv: list[str]) -> int:
         try:
             return super().main(argv)
@@ -150,6 +179,14 @@ class KVPutCommand(KVCommand):
     name = "kv put"
     synopsis = "Sets or updates data in the KV store"
     flag_bits = FLAGS_HTTP | FLAGS_FIELD | FLAGS_FORMAT
+    common_flags = (
+        Flag(
+            "cas",
+            "int",
+            "Specifies to use a Check-And-Set operation. If not set the write will be allowed. If set to 0 a write will only be allowed if the key doesn't exist. If the index is non-zero the write will only be allowed if the key's current version matches the version specified in the cas parameter.",
+            -1,
+        ),
+    )
     usage = """
 Usage: tessera kv put [options] KEY [DATA]
 
@@ -182,20 +219,6 @@ Usage: tessera kv put [options] KEY [DATA]
   Additional flags and more advanced use cases are detailed below.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        kv_flags(
-            self,
-            fs,
-            [
-                Flag(
-                    "cas",
-                    "int",
-                    "Specifies to use a Check-And-Set operation. If not set the write will be allowed. If set to 0 a write will only be allowed if the key doesn't exist. If the index is non-zero the write will only be allowed if the key's current version matches the version specified in the cas parameter.",
-                    -1,
-                )
-            ],
-        )
-
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
         if not args:
@@ -216,24 +239,10 @@ Usage: tessera kv put [options] KEY [DATA]
             data = {"data": data, "options": options}
         else:
             full = v1_path(self, partial, mount)
-        try:
-            secret = self.logical("PUT", full, body=data, has_body=True)
-        except APIError as exc:
-            return self.fail(f"Error writing data to {full}", exc)
-        if secret is None:
-            if self.ui.format == "table":
-                self.ui.info(f"Success! Data written to: {full}")
-            return 0
-        if self.flag("field"):
-            return print_raw_field(self.ui, secret, self.flag("field"))
-        if secret.wrap_info is not None and secret.wrap_info["ttl"] != 0:
-            return output_secret(self.ui, secret)
-        if self.ui.format == "table":
-            output_path(self, full, "Secret Path")
-            metadata = secret.data or {}
-            self.ui.info(header_for_map("Metadata", metadata))
-            return output_data(self.ui, metadata)
-        return output_secret(self.ui, secret)
+        secret = self.write("PUT", full, body=data, has_body=True)
+        if isinstance(secret, int):
+            return secret
+        return self.show_written(full, secret)
 
 
 class KVGetCommand(KVCommand):
@@ -263,16 +272,12 @@ Usage: tessera kv get [options] KEY
   Additional flags and more advanced use cases are detailed below.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        kv_flags(
-            self,
-            fs,
-            [Flag("version", "int", "If passed, the value at the version number will be returned.", 0)],
-        )
+    common_flags = (
+        Flag("version", "int", "If passed, the value at the version number will be returned.", 0),
+    )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         self.client()
         partial, mount, v2 = resolve(self, args[0], strip_leading_only=True)
         params: list[tuple[str, str]] = []
@@ -343,12 +348,10 @@ Usage: tessera kv delete [options] PATH
   Additional flags and more advanced use cases are detailed below.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        kv_flags(self, fs, [Flag("versions", "slice", "Specifies the version numbers to delete.", None)])
+    common_flags = (Flag("versions", "slice", "Specifies the version numbers to delete.", None),)
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         self.client()
         partial, mount, v2 = resolve(self, args[0])
         try:
@@ -381,14 +384,11 @@ class _VersionsCommand(KVCommand):
     action = ""
     flag_bits = FLAGS_HTTP | FLAGS_FORMAT
 
-    def add_flags(self, fs: FlagSet) -> None:
-        kv_flags(
-            self, fs, [Flag("versions", "slice", f"Specifies the version numbers to {self.action}.", None)]
-        )
+    def common_rows(self) -> tuple[FlagRow, ...]:
+        return (Flag("versions", "slice", f"Specifies the version numbers to {self.action}.", None),)
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         if not self.flag("versions"):
             raise UsageError(
                 f'No versions provided, use the "-versions" flag to specify the version to {self.action}.'
@@ -466,9 +466,6 @@ Usage: tessera kv list [options] PATH
 
   Additional flags and more advanced use cases are detailed below.
 """
-
-    def add_flags(self, fs: FlagSet) -> None:
-        kv_flags(self, fs)
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)

@@ -8,10 +8,10 @@ from ...gocompat.durations import format_go_duration
 from ..api import APIError, ResponseError
 from ..args import ArgsError, parse_args_data
 from ..base import FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, UsageError
-from ..flags import Flag, FlagSet
+from ..flags import Flag, FlagRow
 from ..gojson import Number
 from ..output import Secret, output_data, output_secret, print_raw_field, secret_table
-from .kv import KVCommand, add_prefix, header_for_map, kv_flags, output_path, resolve, stdin_for
+from .kv import KVCommand, add_prefix, header_for_map, output_path, resolve, stdin_for
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -44,31 +44,26 @@ Usage: tessera kv patch [options] KEY [DATA]
   Additional flags and more advanced use cases are detailed below.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        kv_flags(
-            self,
-            fs,
-            [
-                Flag(
-                    "cas",
-                    "int",
-                    "Specifies to use a Check-And-Set operation. If set to 0 or not set, the patch will be allowed. If the index is non-zero the patch will only be allowed if the key's current version matches the version specified in the cas parameter.",
-                    0,
-                ),
-                Flag(
-                    "method",
-                    "string",
-                    'Specifies which method of patching to use. If set to "patch", then an HTTP PATCH request will be issued. If set to "rw", then a read will be performed, then a local update, followed by a remote update.',
-                    "",
-                ),
-                Flag(
-                    "remove-data",
-                    "slice",
-                    "Key to remove from data. To specify multiple values, specify this flag multiple times.",
-                    [],
-                ),
-            ],
-        )
+    common_flags = (
+        Flag(
+            "cas",
+            "int",
+            "Specifies to use a Check-And-Set operation. If set to 0 or not set, the patch will be allowed. If the index is non-zero the patch will only be allowed if the key's current version matches the version specified in the cas parameter.",
+            0,
+        ),
+        Flag(
+            "method",
+            "string",
+            'Specifies which method of patching to use. If set to "patch", then an HTTP PATCH request will be issued. If set to "rw", then a read will be performed, then a local update, followed by a remote update.',
+            "",
+        ),
+        Flag(
+            "remove-data",
+            "slice",
+            "Key to remove from data. To specify multiple values, specify this flag multiple times.",
+            [],
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
@@ -98,15 +93,7 @@ Usage: tessera kv patch [options] KEY [DATA]
             return 2
         if code != 0 or secret is None:
             return code
-        if self.flag("field"):
-            return print_raw_field(self.ui, secret, self.flag("field"))
-        if secret.wrap_info is not None and secret.wrap_info["ttl"] != 0:
-            return output_secret(self.ui, secret)
-        if self.ui.format == "table":
-            output_path(self, full, "Secret Path")
-            self.ui.info(header_for_map("Metadata", secret.data or {}))
-            return output_data(self.ui, secret.data or {})
-        return output_secret(self.ui, secret)
+        return self.show_written(full, secret)
 
     def _finish(self, path: str, secret: Secret | None) -> tuple[Secret | None, int]:
         if secret is None:
@@ -189,12 +176,9 @@ Usage: tessera kv rollback [options] KEY
   Additional flags and more advanced use cases are detailed below.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        kv_flags(
-            self,
-            fs,
-            [Flag("version", "int", "Specifies the version number that should be made current again.", 0)],
-        )
+    common_flags = (
+        Flag("version", "int", "Specifies the version number that should be made current again.", 0),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
@@ -257,14 +241,13 @@ Usage: tessera kv rollback [options] KEY
 
 
 class _MetaCommand(KVCommand):
-    def add_flags(self, fs: FlagSet) -> None:
-        kv_flags(self, fs)
-
-    def meta_path(self, arg: str) -> str | int:
-        partial, mount, v2 = resolve(self, arg)
+    def meta_target(self, args: list[str]) -> str:
+        """Parse the one KEY argument and return its metadata path (KV version 2 only)."""
+        args = self.parse_args(args, 1)
+        self.client()
+        partial, mount, v2 = resolve(self, args[0])
         if not v2:
-            self.ui.error("Metadata not supported on KV Version 1")
-            return 1
+            raise UsageError("Metadata not supported on KV Version 1")
         return add_prefix(partial, mount, "metadata")
 
 
@@ -284,12 +267,7 @@ Usage: tessera kv metadata get [options] KEY
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
-        self.client()
-        full = self.meta_path(args[0])
-        if isinstance(full, int):
-            return full
+        full = self.meta_target(args)
         try:
             secret = self.logical("GET", full)
         except APIError as exc:
@@ -321,43 +299,38 @@ Usage: tessera kv metadata get [options] KEY
         return 0
 
 
-def _meta_flags(cmd: _MetaCommand, fs: FlagSet, patch: bool) -> None:
-    flags = [
-        Flag(
-            "max-versions",
-            "int",
-            "The number of versions to keep. If not set, the backend's configured max version is used.",
-            -1,
-        ),
-        Flag(
-            "cas-required",
-            "boolptr",
-            "If true the key will require the cas parameter to be set on all write requests. If false, the backend's configuration will be used.",
-            None,
-        ),
-        Flag(
-            "delete-version-after",
-            "duration",
-            'Specifies the length of time before a version is deleted. If not set, the backend\'s configured delete-version-after is used. Cannot be greater than the backend\'s delete-version-after. The delete-version-after is specified as a numeric string with a suffix like "30s" or "3h25m19s".',
-            -1,
-        ),
-        Flag(
-            "custom-metadata",
-            "map",
-            "Specifies arbitrary version-agnostic key=value metadata meant to describe a secret.This can be specified multiple times to add multiple pieces of metadata.",
-            {},
-        ),
-    ]
-    if patch:
-        flags.append(
-            Flag(
-                "remove-custom-metadata",
-                "slice",
-                "Key to remove from custom metadata. To specify multiple values, specify this flag multiple times.",
-                [],
-            )
-        )
-    kv_flags(cmd, fs, flags)
+_META_FLAGS: tuple[FlagRow, ...] = (
+    Flag(
+        "max-versions",
+        "int",
+        "The number of versions to keep. If not set, the backend's configured max version is used.",
+        -1,
+    ),
+    Flag(
+        "cas-required",
+        "boolptr",
+        "If true the key will require the cas parameter to be set on all write requests. If false, the backend's configuration will be used.",
+        None,
+    ),
+    Flag(
+        "delete-version-after",
+        "duration",
+        'Specifies the length of time before a version is deleted. If not set, the backend\'s configured delete-version-after is used. Cannot be greater than the backend\'s delete-version-after. The delete-version-after is specified as a numeric string with a suffix like "30s" or "3h25m19s".',
+        -1,
+    ),
+    Flag(
+        "custom-metadata",
+        "map",
+        "Specifies arbitrary version-agnostic key=value metadata meant to describe a secret.This can be specified multiple times to add multiple pieces of metadata.",
+        {},
+    ),
+)
+_REMOVE_CUSTOM_METADATA = Flag(
+    "remove-custom-metadata",
+    "slice",
+    "Key to remove from custom metadata. To specify multiple values, specify this flag multiple times.",
+    [],
+)
 
 
 class KVMetadataPutCommand(_MetaCommand):
@@ -386,16 +359,11 @@ Usage: tessera kv metadata put [options] KEY
   Additional flags and more advanced use cases are detailed below.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        _meta_flags(self, fs, patch=self.method == "PATCH")
+    def common_rows(self) -> tuple[FlagRow, ...]:
+        return (*_META_FLAGS, _REMOVE_CUSTOM_METADATA) if self.method == "PATCH" else _META_FLAGS
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
-        self.client()
-        full = self.meta_path(args[0])
-        if isinstance(full, int):
-            return full
+        full = self.meta_target(args)
         data: dict[str, Any] = {}
         if self.flag("max-versions") >= 0:
             data["max_versions"] = self.flag("max-versions")
@@ -412,15 +380,8 @@ Usage: tessera kv metadata put [options] KEY
             kwargs["content_type"] = MERGE_PATCH
         elif self.flag("custom-metadata"):
             data["custom_metadata"] = self.flag("custom-metadata")
-        try:
-            secret = self.logical(self.method, full, body=data, **kwargs)
-        except APIError as exc:
-            return self.fail(f"Error writing data to {full}", exc)
-        if secret is None:
-            if self.ui.format == "table":
-                self.ui.info(f"Success! Data written to: {full}")
-            return 0
-        return output_secret(self.ui, secret)
+        secret = self.write(self.method, full, body=data, **kwargs)
+        return secret if isinstance(secret, int) else output_secret(self.ui, secret)
 
 
 class KVMetadataPatchCommand(KVMetadataPutCommand):
@@ -456,12 +417,7 @@ Usage: tessera kv metadata delete [options] PATH
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
-        self.client()
-        full = self.meta_path(args[0])
-        if isinstance(full, int):
-            return full
+        full = self.meta_target(args)
         try:
             self.logical("DELETE", full)
         except APIError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..api import APIError
 from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
-from ..flags import Flag, FlagSet, wrap
+from ..flags import Flag, wrap
 from ..output import output_secret
 
 
@@ -67,16 +67,13 @@ Usage: tessera lease renew [options] ID
   For a full list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        fs.add(
-            self.command_group(),
-            Flag(
-                "increment",
-                "duration",
-                "Request a specific increment in seconds. Vault is not required to honor this request.",
-                0,
-            ),
-        )
+    command_flags = (
+        (
+            "increment",
+            "duration",
+            "Request a specific increment in seconds. Vault is not required to honor this request.",
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         lease_id = _one_id(self.parse(args), "1-2")
@@ -116,40 +113,28 @@ Usage: tessera lease revoke [options] ID
   For a full list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add(
-            g,
-            Flag(
-                "force",
-                "bool",
-                "Delete the lease from Vault even if the secret engine revocation fails. This is meant for recovery situations where the secret in the target secret engine was manually removed. If this flag is specified, -prefix is also required.",
-                False,
-                aliases=("f",),
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "prefix",
-                "bool",
-                "Treat the ID as a prefix instead of an exact lease ID. This can revoke multiple leases simultaneously.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "sync",
-                "bool",
-                "Force a synchronous operation; on failure returns an error and it is up to the caller to retry.",
-                False,
-            ),
-        )
+    command_flags = (
+        Flag(
+            "force",
+            "bool",
+            "Delete the lease from Vault even if the secret engine revocation fails. This is meant for recovery situations where the secret in the target secret engine was manually removed. If this flag is specified, -prefix is also required.",
+            False,
+            aliases=("f",),
+        ),
+        (
+            "prefix",
+            "bool",
+            "Treat the ID as a prefix instead of an exact lease ID. This can revoke multiple leases simultaneously.",
+        ),
+        (
+            "sync",
+            "bool",
+            "Force a synchronous operation; on failure returns an error and it is up to the caller to retry.",
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         force, prefix, sync = self.flag("force"), self.flag("prefix"), self.flag("sync")
         if force and not prefix:
             raise UsageError("Specifying -force requires also specifying -prefix")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .. import api
@@ -11,12 +12,22 @@ from ..api import APIError
 from ..args import ArgsError, ensure_trailing_slash, parse_args_data_string, sanitize_path
 from ..base import BINARY, FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, PRODUCT, Command, UsageError
 from ..env import read_env
-from ..flags import Flag, FlagSet, parse_bool, wrap
+from ..flags import parse_bool, wrap
 from ..gojson import Struct
 from ..output import Secret, output_secret, print_raw_field
+from .login_oidc import oidc_login
 
 #: login methods the CLI knows (as Vault: approle is API-only)
-METHODS = ("token", "userpass", "radius", "ldap", "oidc", "cert", "github")
+#: The auth types ``-method`` accepts, each with the LoginCommand method that logs in with it.
+LOGIN_HANDLERS = {
+    "token": "_token_auth",
+    "userpass": "_userpass_auth",
+    "radius": "_userpass_auth",
+    "ldap": "_userpass_auth",
+    "oidc": "_oidc_auth",
+    "cert": "_cert_auth",
+    "github": "_github_auth",
+}
 
 
 class LoginCommand(Command):
@@ -50,53 +61,34 @@ Usage: tessera login [options] [AUTH K=V...]
   a given auth method, use the "tessera auth help TYPE" command.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add(
-            g,
-            Flag(
-                "method",
-                "string",
-                'Type of authentication to use such as "userpass" or "ldap". Note this corresponds to the TYPE, not the enabled path. Use -path to specify the path where the authentication is enabled.',
-                "token",
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "path",
-                "string",
-                "Remote path in Vault where the auth method is enabled. This defaults to the TYPE of method (e.g. userpass -> userpass/).",
-                "",
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "no-store",
-                "bool",
-                "Do not persist the token to the token helper (usually the local filesystem) after authentication for use in future requests. The token will only be displayed in the command output.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "no-print",
-                "bool",
-                "Do not display the token. The token will be still be stored to the configured token helper.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "token-only",
-                "bool",
-                'Output only the token with no verification. This flag is a shortcut for "-field=token -no-store". Setting those flags to other values will have no affect.',
-                False,
-            ),
-        )
+    command_flags = (
+        (
+            "method",
+            "string",
+            'Type of authentication to use such as "userpass" or "ldap". Note this corresponds to the TYPE, not the enabled path. Use -path to specify the path where the authentication is enabled.',
+            "token",
+        ),
+        (
+            "path",
+            "string",
+            "Remote path in Vault where the auth method is enabled. This defaults to the TYPE of method (e.g. userpass -> userpass/).",
+        ),
+        (
+            "no-store",
+            "bool",
+            "Do not persist the token to the token helper (usually the local filesystem) after authentication for use in future requests. The token will only be displayed in the command output.",
+        ),
+        (
+            "no-print",
+            "bool",
+            "Do not display the token. The token will be still be stored to the configured token helper.",
+        ),
+        (
+            "token-only",
+            "bool",
+            'Output only the token with no verification. This flag is a shortcut for "-field=token -no-store". Setting those flags to other values will have no affect.',
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
@@ -108,7 +100,7 @@ Usage: tessera login [options] [AUTH K=V...]
             raise UsageError(wrap("-no-store and -no-print cannot be used together"))
         method = sanitize_path(self.flag("method")) or "token"
         mount = self.flag("path") or ensure_trailing_slash(method)
-        if method not in METHODS:
+        if method not in LOGIN_HANDLERS:
             raise UsageError(
                 wrap(
                     f'Unknown auth method: {method}. Use "{BINARY} auth list" to see the complete list of auth '
@@ -199,17 +191,14 @@ Usage: tessera login [options] [AUTH K=V...]
             )
 
     def _auth(self, method: str, config: dict[str, str]) -> Secret | None:
-        if method == "token":
-            return self._token_auth(config)
-        if method == "oidc":
-            from .login_oidc import oidc_login
+        handler: Callable[[str, dict[str, str]], Secret | None] = getattr(self, LOGIN_HANDLERS[method])
+        return handler(method, config)
 
-            return oidc_login(self, config)  # type: ignore[no-any-return]
-        if method == "cert":
-            return self._login_write(config.get("mount") or "cert", {"name": config.get("name", "")})
-        if method == "github":
-            return self._github_auth(config)
-        return self._userpass_auth(method, config)
+    def _oidc_auth(self, method: str, config: dict[str, str]) -> Secret | None:
+        return oidc_login(self, config)  # type: ignore[no-any-return]
+
+    def _cert_auth(self, method: str, config: dict[str, str]) -> Secret | None:
+        return self._login_write(config.get("mount") or "cert", {"name": config.get("name", "")})
 
     def _login_write(self, mount: str, body: dict[str, str]) -> Secret | None:
         """``auth/<mount>/login`` with ``body``: the client certificate, if any, goes in the TLS handshake."""
@@ -218,7 +207,7 @@ Usage: tessera login [options] [AUTH K=V...]
             raise APIError("empty response from credential provider")
         return secret
 
-    def _github_auth(self, config: dict[str, str]) -> Secret | None:
+    def _github_auth(self, method: str, config: dict[str, str]) -> Secret | None:
         """Vault's github CLI handler: ``token=``, else VAULT_AUTH_GITHUB_TOKEN, else a prompt."""
         token = config.get("token") or read_env("VAULT_AUTH_GITHUB_TOKEN")
         if not token:
@@ -227,7 +216,7 @@ Usage: tessera login [options] [AUTH K=V...]
             token = _prompt("GitHub Personal Access Token (will be hidden): ")
         return self._login_write(config.get("mount") or "github", {"token": token.strip()})
 
-    def _token_auth(self, config: dict[str, str]) -> Secret | None:
+    def _token_auth(self, method: str, config: dict[str, str]) -> Secret | None:
         """The token method: look the token up (``lookup=false`` skips it) and build the auth block."""
         lookup = True
         if "lookup" in config:

@@ -9,6 +9,7 @@ from typing import Any
 from ... import __version__
 from ...version import VAULT_VERSION
 from ..api import APIError, ResponseError
+from ..args import sanitize_path
 from ..base import FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, Command
 from ..gojson import Struct, dumps_compact
 from ..output import UI, output_data, print_raw_field, table_output
@@ -232,10 +233,7 @@ Usage: tessera path-help [options] PATH
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
-        from ..args import sanitize_path
-
+        args = self.parse_args(args, 1)
         path = sanitize_path(args[0])
         try:
             resp = self.client().request("GET", path, params=[("help", "1")])

@@ -11,7 +11,7 @@ from ...gocompat.durations import format_go_duration
 from ..api import APIError
 from ..args import ensure_trailing_slash, sanitize_path
 from ..base import Command
-from ..flags import Flag, FlagGroup, FlagSet
+from ..flags import Flag, FlagGroup, FlagRow, FlagSet
 from ..gojson import Struct
 
 
@@ -24,150 +24,97 @@ def _ttl_to_api(seconds: int) -> str:
     return format_go_duration(seconds)
 
 
+#: Flag tables of the four commands; ``{what}`` is "secrets engine" or "auth method".
+_Row = tuple[str, str, str]
+_TUNE_DESCRIPTION: tuple[_Row, ...] = (
+    (
+        "description",
+        "string",
+        "Human-friendly description of this {what}. This overrides the current stored value, if any.",
+    ),
+)
+_ENABLE_DESCRIPTION: tuple[_Row, ...] = (
+    ("description", "string", "Human-friendly description for the purpose of this {what}."),
+    (
+        "path",
+        "string",
+        'Place where the {what} will be accessible. This must be unique cross all {what}s. This defaults to the "type" of the {what}.',
+    ),
+)
+_MOUNT_SETTINGS: tuple[_Row, ...] = (
+    (
+        "default-lease-ttl",
+        "duration",
+        "The default lease TTL for this {what}. If unspecified, this defaults to the Vault server's globally configured default lease TTL.",
+    ),
+    (
+        "max-lease-ttl",
+        "duration",
+        "The maximum lease TTL for this {what}. If unspecified, this defaults to the Vault server's globally configured maximum lease TTL.",
+    ),
+    (
+        "audit-non-hmac-request-keys",
+        "slice",
+        "Key that will not be HMAC'd by audit devices in the request data object. To specify multiple values, specify this flag multiple times.",
+    ),
+    (
+        "audit-non-hmac-response-keys",
+        "slice",
+        "Key that will not be HMAC'd by audit devices in the response data object. To specify multiple values, specify this flag multiple times.",
+    ),
+    (
+        "listing-visibility",
+        "string",
+        "Determines the visibility of the mount in the UI-specific listing endpoint.",
+    ),
+    (
+        "passthrough-request-headers",
+        "slice",
+        "Request header value that will be sent to the plugin. To specify multiple values, specify this flag multiple times.",
+    ),
+    (
+        "allowed-response-headers",
+        "slice",
+        "Response header value that plugins will be allowed to set. To specify multiple values, specify this flag multiple times.",
+    ),
+    (
+        "options",
+        "map",
+        "Key-value pair provided as key=value for the mount options. This can be specified multiple times.",
+    ),
+    ("version", "int", "Select the version of the engine to run. Not supported by all engines."),
+    ("plugin-version", "string", "Select the semantic version of the plugin to enable."),
+)
+_AUTH_TOKEN_TYPE: _Row = ("token-type", "string", "Sets a forced token type for the mount.")
+_ENABLE_ONLY: tuple[FlagRow, ...] = (
+    ("plugin-name", "string", "Name of the plugin to use."),
+    (
+        "local",
+        "bool",
+        "Mark the mount as a local-only mount. Local mounts are not replicated nor (if a secondary) removed by replication.",
+    ),
+    ("seal-wrap", "bool", "Enable seal wrapping of critical values in the secrets engine."),
+    ("external-entropy-access", "bool", "Enable the mount to access Vault's external entropy source."),
+)
+_SECRETS_ENABLE_ONLY: FlagRow = (
+    "force-no-cache",
+    "bool",
+    "Force the secrets engine to disable caching. If unspecified, this defaults to the Vault server's globally configured cache settings. This does not affect caching of the underlying encrypted data storage.",
+)
+
+
 def _mount_flags(cmd: Command, fs: FlagSet, *, auth: bool, tune: bool) -> None:
     """The four commands' flags in the Go CLI's order (help text and unknown-flag errors follow it)."""
     g = cmd.command_group()
     what = "auth method" if auth else "secrets engine"
-    if tune:
-        fs.add(
-            g,
-            Flag(
-                "description",
-                "string",
-                f"Human-friendly description of this {what}. This overrides the current stored value, if any.",
-                "",
-            ),
-        )
-    else:
-        fs.add(
-            g,
-            Flag("description", "string", f"Human-friendly description for the purpose of this {what}.", ""),
-        )
-        fs.add(
-            g,
-            Flag(
-                "path",
-                "string",
-                f'Place where the {what} will be accessible. This must be unique cross all {what}s. This defaults to the "type" of the {what}.',
-                "",
-            ),
-        )
-    fs.add(
-        g,
-        Flag(
-            "default-lease-ttl",
-            "duration",
-            f"The default lease TTL for this {what}. If unspecified, this defaults to the Vault server's globally configured default lease TTL.",
-            0,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "max-lease-ttl",
-            "duration",
-            f"The maximum lease TTL for this {what}. If unspecified, this defaults to the Vault server's globally configured maximum lease TTL.",
-            0,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "audit-non-hmac-request-keys",
-            "slice",
-            "Key that will not be HMAC'd by audit devices in the request data object. To specify multiple values, specify this flag multiple times.",
-            None,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "audit-non-hmac-response-keys",
-            "slice",
-            "Key that will not be HMAC'd by audit devices in the response data object. To specify multiple values, specify this flag multiple times.",
-            None,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "listing-visibility",
-            "string",
-            "Determines the visibility of the mount in the UI-specific listing endpoint.",
-            "",
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "passthrough-request-headers",
-            "slice",
-            "Request header value that will be sent to the plugin. To specify multiple values, specify this flag multiple times.",
-            None,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "allowed-response-headers",
-            "slice",
-            "Response header value that plugins will be allowed to set. To specify multiple values, specify this flag multiple times.",
-            None,
-        ),
-    )
-    fs.add(
-        g,
-        Flag(
-            "options",
-            "map",
-            "Key-value pair provided as key=value for the mount options. This can be specified multiple times.",
-            None,
-        ),
-    )
-    fs.add(
-        g, Flag("version", "int", "Select the version of the engine to run. Not supported by all engines.", 0)
-    )
-    fs.add(g, Flag("plugin-version", "string", "Select the semantic version of the plugin to enable.", ""))
+    head = [*(_TUNE_DESCRIPTION if tune else _ENABLE_DESCRIPTION), *_MOUNT_SETTINGS]
     if auth:
-        fs.add(g, Flag("token-type", "string", "Sets a forced token type for the mount.", ""))
+        head.append(_AUTH_TOKEN_TYPE)
+    fs.add_rows(g, [(name, kind, usage.format(what=what)) for name, kind, usage in head])
     if auth and tune:
         _lockout_flags(fs, g)
     if not tune:
-        fs.add(g, Flag("plugin-name", "string", "Name of the plugin to use.", ""))
-        fs.add(
-            g,
-            Flag(
-                "local",
-                "bool",
-                "Mark the mount as a local-only mount. Local mounts are not replicated nor (if a secondary) removed by replication.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "seal-wrap", "bool", "Enable seal wrapping of critical values in the secrets engine.", False
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "external-entropy-access",
-                "bool",
-                "Enable the mount to access Vault's external entropy source.",
-                False,
-            ),
-        )
-        if not auth:
-            fs.add(
-                g,
-                Flag(
-                    "force-no-cache",
-                    "bool",
-                    "Force the secrets engine to disable caching. If unspecified, this defaults to the Vault server's globally configured cache settings. This does not affect caching of the underlying encrypted data storage.",
-                    False,
-                ),
-            )
+        fs.add_rows(g, _ENABLE_ONLY if auth else (*_ENABLE_ONLY, _SECRETS_ENABLE_ONLY))
 
 
 _LOCKOUT_FLAGS = (

@@ -7,7 +7,7 @@ shows exactly the keys ``bao`` shows; enabling and tuning are in ``mount_config`
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from ..api import APIError
 from ..args import ensure_trailing_slash, sanitize_path
@@ -187,7 +187,25 @@ Usage: tessera auth list [options]
         return _list(self, args, auth=True)
 
 
-class SecretsDisableCommand(Command):
+class _DisableCommand(Command):
+    """``secrets disable`` and ``auth disable``: one DELETE on the mount table."""
+
+    table: ClassVar[str] = "mounts"
+    what: ClassVar[str] = "secrets engine"
+
+    def run(self, args: list[str]) -> int:
+        args = self.parse_args(args, 1)
+        client = self.client()
+        path = ensure_trailing_slash(sanitize_path(args[0]))
+        try:
+            client.request("DELETE", f"sys/{self.table}/{path}")
+        except APIError as exc:
+            return self.fail(f"Error disabling {self.what} at {path}", exc)
+        self.ui.output(f"Success! Disabled the {self.what} (if it existed) at: {path}")
+        return 0
+
+
+class SecretsDisableCommand(_DisableCommand):
     name = "secrets disable"
     synopsis = "Disable a secret engine"
     usage = """
@@ -202,22 +220,12 @@ Usage: tessera secrets disable [options] PATH
       $ tessera secrets disable aws/
 """
 
-    def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
-        client = self.client()
-        path = ensure_trailing_slash(sanitize_path(args[0]))
-        try:
-            client.request("DELETE", f"sys/mounts/{path}")
-        except APIError as exc:
-            return self.fail(f"Error disabling secrets engine at {path}", exc)
-        self.ui.output(f"Success! Disabled the secrets engine (if it existed) at: {path}")
-        return 0
 
-
-class AuthDisableCommand(Command):
+class AuthDisableCommand(_DisableCommand):
     name = "auth disable"
     synopsis = "Disables an auth method"
+    table = "auth"
+    what = "auth method"
     usage = """
 Usage: tessera auth disable [options] PATH
 
@@ -232,18 +240,6 @@ Usage: tessera auth disable [options] PATH
 
       $ tessera auth disable userpass/
 """
-
-    def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
-        client = self.client()
-        path = ensure_trailing_slash(sanitize_path(args[0]))
-        try:
-            client.request("DELETE", f"sys/auth/{path}")
-        except APIError as exc:
-            return self.fail(f"Error disabling auth method at {path}", exc)
-        self.ui.output(f"Success! Disabled the auth method (if it existed) at: {path}")
-        return 0
 
 
 class SecretsMoveCommand(Command):
@@ -265,8 +261,7 @@ Usage: tessera secrets move [options] SOURCE DESTINATION
     poll_seconds = 10.0
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 2)
+        args = self.parse_args(args, 2)
         src, dst = ensure_trailing_slash(args[0]), ensure_trailing_slash(args[1])
         client = self.client()
         try:

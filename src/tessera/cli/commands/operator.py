@@ -10,11 +10,11 @@ from typing import Any
 
 from ..api import APIError
 from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
-from ..flags import Flag, FlagSet, wrap
+from ..flags import Flag, wrap
 from ..gojson import Struct
 from ..output import columnize, output_data, table_output
 from .misc import output_seal_status
-from .operator_keys import pgp_key_file, pgp_key_files
+from .operator_keys import KEY_THRESHOLD_USAGE, pgp_key_file, pgp_key_files
 
 
 class OperatorInitCommand(Command):
@@ -51,88 +51,61 @@ Usage: tessera operator init [options]
   For a complete list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group("Common Options")
-        fs.add(
-            g,
-            Flag(
-                "status",
-                "bool",
-                "Print the current initialization status. An exit code of 0 means the Vault is already initialized. An exit code of 1 means an error occurred. An exit code of 2 means the Vault is not initialized.",
-                False,
+    flag_groups = (
+        (
+            "Common Options",
+            (
+                (
+                    "status",
+                    "bool",
+                    "Print the current initialization status. An exit code of 0 means the Vault is already initialized. An exit code of 1 means an error occurred. An exit code of 2 means the Vault is not initialized.",
+                ),
+                Flag(
+                    "key-shares",
+                    "int",
+                    'Number of key shares to split the generated root key into. This is the number of "unseal keys" to generate.',
+                    0,
+                    aliases=("n",),
+                ),
+                Flag("key-threshold", "int", KEY_THRESHOLD_USAGE, 0, aliases=("t",)),
+                (
+                    "pgp-keys",
+                    "slice",
+                    "Comma-separated list of paths to files on disk containing public PGP keys.",
+                ),
+                (
+                    "root-token-pgp-key",
+                    "string",
+                    "Path to a file on disk containing a binary or base64-encoded public PGP key.",
+                ),
             ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "key-shares",
-                "int",
-                'Number of key shares to split the generated root key into. This is the number of "unseal keys" to generate.',
-                0,
-                aliases=("n",),
+        ),
+        (
+            "Auto Unseal Options",
+            (
+                (
+                    "recovery-shares",
+                    "int",
+                    "Number of key shares to split the recovery key into. This is only used in Auto Unseal mode.",
+                    5,
+                ),
+                (
+                    "recovery-threshold",
+                    "int",
+                    "Number of key shares required to reconstruct the recovery key. This is only used in Auto Unseal mode.",
+                    3,
+                ),
+                (
+                    "recovery-pgp-keys",
+                    "slice",
+                    "Behaves like -pgp-keys, but for the recovery key shares. This is only used in Auto Unseal mode.",
+                ),
             ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "key-threshold",
-                "int",
-                "Number of key shares required to reconstruct the root key. This must be less than or equal to -key-shares.",
-                0,
-                aliases=("t",),
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "pgp-keys",
-                "slice",
-                "Comma-separated list of paths to files on disk containing public PGP keys.",
-                None,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "root-token-pgp-key",
-                "string",
-                "Path to a file on disk containing a binary or base64-encoded public PGP key.",
-                "",
-            ),
-        )
-        g = self.command_group("Auto Unseal Options")
-        fs.add(
-            g,
-            Flag(
-                "recovery-shares",
-                "int",
-                "Number of key shares to split the recovery key into. This is only used in Auto Unseal mode.",
-                5,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "recovery-threshold",
-                "int",
-                "Number of key shares required to reconstruct the recovery key. This is only used in Auto Unseal mode.",
-                3,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "recovery-pgp-keys",
-                "slice",
-                "Behaves like -pgp-keys, but for the recovery key shares. This is only used in Auto Unseal mode.",
-                None,
-            ),
-        )
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         client = self.client()
         saved, client.output_curl = client.output_curl, False
         try:
@@ -258,23 +231,17 @@ Usage: tessera operator unseal [options] [KEY]
       Key (will be hidden): IXyR0OJnSFobekZMMCKCoVEpT7wI6l+USMzE3IcyDyo=
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add(g, Flag("reset", "bool", "Discard any previously entered keys to the unseal process.", False))
-        fs.add(
-            g,
-            Flag(
-                "migrate",
-                "bool",
-                "Indicate that this share is provided with the intent that it is part of a seal migration process.",
-                False,
-            ),
-        )
+    command_flags = (
+        ("reset", "bool", "Discard any previously entered keys to the unseal process."),
+        (
+            "migrate",
+            "bool",
+            "Indicate that this share is provided with the intent that it is part of a seal migration process.",
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if len(args) > 1:
-            raise UsageError(f"Too many arguments (expected 1, got {len(args)})")
+        args = self.parse_args(args, 0, 1, "1")
         key = args[0].strip() if args else ""
         client = self.client()
         if self.flag("reset"):
@@ -334,9 +301,7 @@ Usage: tessera operator seal [options]
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         try:
             self.client().request("PUT", "sys/seal")
         except APIError as exc:
@@ -401,9 +366,7 @@ Usage: tessera operator rotate [options]
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         try:
             self.client().request("POST", "sys/rotate/keyring")
         except APIError as exc:
@@ -438,9 +401,7 @@ Usage: tessera operator key-status [options]
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         try:
             data = _key_status(self)
         except APIError as exc:

@@ -16,9 +16,12 @@ from ...core import pgpkeys
 from ...core.rootgen import OTP_LENGTH, GenerateRootError, decode_token, generate_otp
 from ..api import APIError
 from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
-from ..flags import Flag, FlagSet, wrap
+from ..flags import wrap
 from ..gojson import Struct
 from ..output import columnize, output_data, print_raw
+
+#: -key-threshold of operator init and operator rekey
+KEY_THRESHOLD_USAGE = "Number of key shares required to reconstruct the root key. This must be less than or equal to -key-shares."
 
 
 def read_stdin(cmd: Command) -> str:
@@ -118,81 +121,49 @@ Usage: tessera operator generate-root [options] [KEY]
       $ tessera operator generate-root -otp="..."
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add(
-            g,
-            Flag(
-                "init",
-                "bool",
-                "Start a root token generation. This can only be done if there is not currently one in progress.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "cancel",
-                "bool",
-                "Reset the root token generation progress. This will discard any submitted unseal keys or configuration.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "status",
-                "bool",
-                "Print the status of the current attempt without providing an unseal key.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "decode",
-                "string",
-                'The value to decode; setting this triggers a decode operation.  If the value is "-" then read the encoded token from stdin.',
-                "",
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "generate-otp",
-                "bool",
-                'Generate and print a high-entropy one-time-password (OTP) suitable for use with the "-init" flag.',
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "recovery-token",
-                "bool",
-                "Set this flag to do generate root operations on Recovery Operational tokens.",
-                False,
-            ),
-        )
-        fs.add(g, Flag("otp", "string", 'OTP code to use with "-decode" or "-init".', ""))
-        fs.add(
-            g,
-            Flag(
-                "pgp-key",
-                "string",
-                'Path to a file on disk containing a binary or base64-encoded public PGP key. This can also be specified as a Keybase username using the format "keybase:<username>". When supplied, the generated root token will be encrypted and base64-encoded with the given public key.',
-                "",
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "nonce",
-                "string",
-                "Nonce value provided at initialization. The same nonce value must be provided with each unseal key.",
-                "",
-            ),
-        )
+    command_flags = (
+        (
+            "init",
+            "bool",
+            "Start a root token generation. This can only be done if there is not currently one in progress.",
+        ),
+        (
+            "cancel",
+            "bool",
+            "Reset the root token generation progress. This will discard any submitted unseal keys or configuration.",
+        ),
+        (
+            "status",
+            "bool",
+            "Print the status of the current attempt without providing an unseal key.",
+        ),
+        (
+            "decode",
+            "string",
+            'The value to decode; setting this triggers a decode operation.  If the value is "-" then read the encoded token from stdin.',
+        ),
+        (
+            "generate-otp",
+            "bool",
+            'Generate and print a high-entropy one-time-password (OTP) suitable for use with the "-init" flag.',
+        ),
+        (
+            "recovery-token",
+            "bool",
+            "Set this flag to do generate root operations on Recovery Operational tokens.",
+        ),
+        ("otp", "string", 'OTP code to use with "-decode" or "-init".'),
+        (
+            "pgp-key",
+            "string",
+            'Path to a file on disk containing a binary or base64-encoded public PGP key. This can also be specified as a Keybase username using the format "keybase:<username>". When supplied, the generated root token will be encrypted and base64-encoded with the given public key.',
+        ),
+        (
+            "nonce",
+            "string",
+            "Nonce value provided at initialization. The same nonce value must be provided with each unseal key.",
+        ),
+    )
 
     def _base(self) -> str:
         return "sys/generate-recovery-token" if self.flag("recovery-token") else "sys/generate-root"
@@ -295,32 +266,7 @@ Usage: tessera operator generate-root [options] [KEY]
                 )
             )
             return 1
-        nonce = self.flag("nonce")
-        if key == "-":
-            key = read_stdin(self)
-        elif not key:
-            nonce = status["nonce"]
-            if self.flag("non-interactive"):
-                raise UsageError(
-                    wrap(
-                        "Refusing to read from stdin with -non-interactive specified; specify nonce via the -nonce flag"
-                    )
-                )
-            sys.stdout.write(f"Operation nonce: {nonce}\n")
-            try:
-                key = prompt_hidden("Unseal Key (will be hidden): ")
-            except (OSError, EOFError) as exc:
-                raise UsageError(
-                    wrap(
-                        "An error occurred attempting to ask for the unseal key. The raw error message is shown "
-                        "below, but usually this is because you attempted to pipe a value into the command or "
-                        "you are executing outside of a terminal (tty). If you want to pipe the value, pass "
-                        f'"-" as the argument to read from stdin. The raw error was: {exc}'
-                    )
-                ) from None
-        key = key.strip()
-        if not nonce:
-            raise UsageError("Missing nonce value: specify it via the -nonce flag")
+        key, nonce = read_key_share(self, key, status["nonce"])
         try:
             body = (
                 self.client()
@@ -359,3 +305,38 @@ Usage: tessera operator generate-root [options] [KEY]
             out.append(f"OTP Length | {status['otp_length']}")
         self.ui.output(columnize(out))
         return 0
+
+
+def read_key_share(
+    cmd: Command, key: str, nonce: str, kind: str = "Unseal", label: str = "Operation"
+) -> tuple[str, str]:
+    """The key share to submit (``-`` reads stdin, none prompts) and the nonce to submit it with.
+
+    The nonce is the -nonce flag's, or, when the key is prompted for, the operation's own ``nonce``.
+    """
+    given = cmd.flag("nonce")
+    if key == "-":
+        key = read_stdin(cmd)
+    elif not key:
+        if cmd.flag("non-interactive"):
+            raise UsageError(
+                wrap(
+                    "Refusing to read from stdin with -non-interactive specified; specify nonce via the -nonce flag"
+                )
+            )
+        given = nonce
+        sys.stdout.write(f"{label} nonce: {nonce}\n")
+        try:
+            key = prompt_hidden(f"{kind} Key (will be hidden): ")
+        except (OSError, EOFError) as exc:
+            raise UsageError(
+                wrap(
+                    f"An error occurred attempting to ask for the {kind.lower()} key. The raw error "
+                    "message is shown below, but usually this is because you attempted to pipe a value into "
+                    "the command or you are executing outside of a terminal (tty). If you want to pipe the "
+                    f'value, pass "-" as the argument to read from stdin. The raw error was: {exc}'
+                )
+            ) from None
+    if not given:
+        raise UsageError("Missing nonce value: specify it via the -nonce flag")
+    return key.strip(), given

@@ -6,15 +6,14 @@ Talks to the unauthenticated ``sys/rekey/*`` endpoints (``-target=recovery``: ``
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from ..api import APIError
 from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
-from ..flags import Flag, FlagSet, wrap
+from ..flags import Flag, wrap
 from ..gojson import Struct
 from ..output import Secret, output_data, output_secret, table_output
-from .operator_keys import pgp_key_files, prompt_hidden, read_stdin
+from .operator_keys import KEY_THRESHOLD_USAGE, pgp_key_files, read_key_share
 
 
 def _strs(value: Any) -> list[str] | None:
@@ -113,6 +112,73 @@ class OperatorRekeyCommand(Command):
     name = "operator rekey"
     synopsis = "Generates new unseal keys"
     flag_bits = FLAGS_HTTP | FLAGS_FORMAT
+    flag_groups = (
+        (
+            "Common Options",
+            (
+                (
+                    "init",
+                    "bool",
+                    "Initialize the rekeying operation. This can only be done if no rekeying operation is in progress. Customize the new number of key shares and key threshold using the -key-shares and -key-threshold flags.",
+                ),
+                (
+                    "cancel",
+                    "bool",
+                    "Reset the rekeying progress. This will discard any submitted unseal keys, recovery keys, or configuration.",
+                ),
+                (
+                    "status",
+                    "bool",
+                    "Print the status of the current attempt without providing an unseal or recovery key.",
+                ),
+                Flag(
+                    "key-shares",
+                    "int",
+                    'Number of key shares to split the generated root key into. This is the number of "unseal keys" or "recovery keys" to generate.',
+                    5,
+                    aliases=("n",),
+                ),
+                Flag("key-threshold", "int", KEY_THRESHOLD_USAGE, 3, aliases=("t",)),
+                (
+                    "nonce",
+                    "string",
+                    "Nonce value provided at initialization. The same nonce value must be provided with each unseal or recovery key.",
+                ),
+                (
+                    "target",
+                    "string",
+                    'Target for rekeying. "recovery" only applies for auto-seals.',
+                    "barrier",
+                ),
+                (
+                    "verify",
+                    "bool",
+                    "Indicates that the action (-status, -cancel, or providing a key share) will be affecting verification for the current rekey attempt.",
+                ),
+                (
+                    "pgp-keys",
+                    "slice",
+                    'Comma-separated list of paths to files on disk containing public PGP keys OR a comma-separated list of Keybase usernames using the format "keybase:<username>". When supplied, the generated unseal or recovery keys will be encrypted and base64-encoded in the order specified in this list.',
+                ),
+            ),
+        ),
+        (
+            "Backup Options",
+            (
+                (
+                    "backup",
+                    "bool",
+                    "Store a backup of the current PGP encrypted unseal or recovery keys in Vault's core. The encrypted values can be recovered in the event of failure or discarded after success. See the -backup-delete and -backup-retrieve options for more information. This option only applies when the existing unseal or recovery keys were PGP encrypted.",
+                ),
+                ("backup-delete", "bool", "Delete any stored backup unseal or recovery keys."),
+                (
+                    "backup-retrieve",
+                    "bool",
+                    "Retrieve the backed-up unseal or recovery keys. This option is only available if the PGP keys were provided and the backup has not been deleted.",
+                ),
+            ),
+        ),
+    )
     usage = """
 Usage: tessera operator rekey [options] [KEY]
 
@@ -159,109 +225,6 @@ Usage: tessera operator rekey [options] [KEY]
 
       $ tessera operator rekey -backup-delete
 """
-
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group("Common Options")
-        fs.add(
-            g,
-            Flag(
-                "init",
-                "bool",
-                "Initialize the rekeying operation. This can only be done if no rekeying operation is in progress. Customize the new number of key shares and key threshold using the -key-shares and -key-threshold flags.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "cancel",
-                "bool",
-                "Reset the rekeying progress. This will discard any submitted unseal keys, recovery keys, or configuration.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "status",
-                "bool",
-                "Print the status of the current attempt without providing an unseal or recovery key.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "key-shares",
-                "int",
-                'Number of key shares to split the generated root key into. This is the number of "unseal keys" or "recovery keys" to generate.',
-                5,
-                aliases=("n",),
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "key-threshold",
-                "int",
-                "Number of key shares required to reconstruct the root key. This must be less than or equal to -key-shares.",
-                3,
-                aliases=("t",),
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "nonce",
-                "string",
-                "Nonce value provided at initialization. The same nonce value must be provided with each unseal or recovery key.",
-                "",
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "target", "string", 'Target for rekeying. "recovery" only applies for auto-seals.', "barrier"
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "verify",
-                "bool",
-                "Indicates that the action (-status, -cancel, or providing a key share) will be affecting verification for the current rekey attempt.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "pgp-keys",
-                "slice",
-                'Comma-separated list of paths to files on disk containing public PGP keys OR a comma-separated list of Keybase usernames using the format "keybase:<username>". When supplied, the generated unseal or recovery keys will be encrypted and base64-encoded in the order specified in this list.',
-                None,
-            ),
-        )
-        g = self.command_group("Backup Options")
-        fs.add(
-            g,
-            Flag(
-                "backup",
-                "bool",
-                "Store a backup of the current PGP encrypted unseal or recovery keys in Vault's core. The encrypted values can be recovered in the event of failure or discarded after success. See the -backup-delete and -backup-retrieve options for more information. This option only applies when the existing unseal or recovery keys were PGP encrypted.",
-                False,
-            ),
-        )
-        fs.add(g, Flag("backup-delete", "bool", "Delete any stored backup unseal or recovery keys.", False))
-        fs.add(
-            g,
-            Flag(
-                "backup-retrieve",
-                "bool",
-                "Retrieve the backed-up unseal or recovery keys. This option is only available if the PGP keys were provided and the backup has not been deleted.",
-                False,
-            ),
-        )
 
     # -- target-dependent paths ------------------------------------------------------------------
     def _target(self) -> str:
@@ -377,32 +340,7 @@ Usage: tessera operator rekey [options] [KEY]
                 )
             )
             return 1
-        nonce = self.flag("nonce")
-        if key == "-":
-            key = read_stdin(self)
-        elif not key:
-            if self.flag("non-interactive"):
-                raise UsageError(
-                    wrap(
-                        "Refusing to read from stdin with -non-interactive specified; specify nonce via the -nonce flag"
-                    )
-                )
-            nonce = status["nonce"]
-            sys.stdout.write(f"Rekey operation nonce: {nonce}\n")
-            try:
-                key = prompt_hidden(f"{key_type} Key (will be hidden): ")
-            except (OSError, EOFError) as exc:
-                raise UsageError(
-                    wrap(
-                        f"An error occurred attempting to ask for the {key_type.lower()} key. The raw error "
-                        "message is shown below, but usually this is because you attempted to pipe a value into "
-                        "the command or you are executing outside of a terminal (tty). If you want to pipe the "
-                        f'value, pass "-" as the argument to read from stdin. The raw error was: {exc}'
-                    )
-                ) from None
-        key = key.strip()
-        if not nonce:
-            raise UsageError("Missing nonce value: specify it via the -nonce flag")
+        key, nonce = read_key_share(self, key, status["nonce"], key_type, "Rekey operation")
         path = f"{self._base()}/{'verify' if verify else 'update'}"
         try:
             resp = self.client().request("PUT", path, body={"key": key, "nonce": nonce}).json() or {}

@@ -6,8 +6,9 @@ import os
 import re
 import sys
 
+from ...policy.parser import PolicyParseError, parse_policy
 from ..api import APIError, ResponseError
-from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
+from ..base import FLAGS_FORMAT, FLAGS_HTTP, Command
 from ..gojson import Struct
 from ..output import output_data
 
@@ -33,8 +34,7 @@ Usage: tessera policy write [options] NAME PATH
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 2)
+        args = self.parse_args(args, 2)
         client = self.client()
         name = args[0]
         formatted = name.lower().strip()
@@ -74,10 +74,8 @@ Usage: tessera policy read [options] [NAME]
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        name = _policy_name(self, args)
         client = self.client()
-        name = args[0].strip().lower()
         try:
             body = client.request("GET", f"sys/policies/acl/{name}").json() or {}
             rules = str(((body.get("data") or {}).get("policy")) or "")
@@ -113,9 +111,7 @@ Usage: tessera policy list [options]
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         try:
             body = self.client().request("GET", "sys/policies/acl", params=[("list", "true")]).json() or {}
         except APIError as exc:
@@ -147,10 +143,8 @@ Usage: tessera policy delete [options] NAME
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        name = _policy_name(self, args)
         client = self.client()
-        name = args[0].strip().lower()
         try:
             client.request("DELETE", f"sys/policies/acl/{name}")
         except APIError as exc:
@@ -176,8 +170,7 @@ Usage: tessera policy fmt [options] PATH
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         path = os.path.expanduser(args[0].strip())
         try:
             with open(path, encoding="utf-8") as fh:
@@ -202,8 +195,6 @@ Usage: tessera policy fmt [options] PATH
 
 def validate_policy(text: str) -> None:
     """Parse the policy with the server's own parser, so ``policy fmt`` refuses what the server would."""
-    from ...policy.parser import PolicyParseError, parse_policy
-
     try:
         parse_policy(text)
     except PolicyParseError as exc:
@@ -235,3 +226,8 @@ def format_hcl(text: str) -> str:
     result = "\n".join(out).strip("\n")
     result = re.sub(r"\n{3,}", "\n\n", result)
     return result + "\n"
+
+
+def _policy_name(cmd: Command, args: list[str]) -> str:
+    """The one NAME argument, as the server stores policy names (trimmed, lower case)."""
+    return cmd.parse_args(args, 1)[0].strip().lower()

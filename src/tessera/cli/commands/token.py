@@ -6,9 +6,16 @@ from __future__ import annotations
 from ...gocompat.durations import format_go_duration
 from ..api import APIError
 from ..base import FLAGS_FIELD, FLAGS_FORMAT, FLAGS_HTTP, Command, UsageError
-from ..flags import Flag, FlagSet
+from ..flags import Flag, FlagRow
 from ..gojson import Struct
 from ..output import output_data, output_secret, print_raw_field, table_output
+
+#: token lookup's and renew's -accessor
+_ACCESSOR_FLAG: FlagRow = (
+    "accessor",
+    "bool",
+    "Treat the argument as an accessor instead of a token. When this option is selected, the output will NOT include the token.",
+)
 
 
 class TokenCreateCommand(Command):
@@ -34,125 +41,73 @@ Usage: tessera token create [options]
   If a role is specified, the role may override parameters specified here.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add(
-            g,
-            Flag(
-                "id",
-                "string",
-                "Value for the token. By default, this is an auto-generated string. Specifying this value requires sudo permissions.",
-                "",
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "display-name",
-                "string",
-                "Name to associate with this token. This is a non-sensitive value that can be used to help identify created secrets (e.g. prefixes).",
-                "",
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "ttl",
-                "duration",
-                'Initial TTL to associate with the token. Token renewals may be able to extend beyond this value, depending on the configured maximum TTLs. This is specified as a numeric string with suffix like "30s" or "5m".',
-                0,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "explicit-max-ttl",
-                "duration",
-                'Explicit maximum lifetime for the token. Unlike normal TTLs, the maximum TTL is a hard limit and cannot be exceeded. This is specified as a numeric string with suffix like "30s" or "5m".',
-                0,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "period",
-                "duration",
-                'If specified, every renewal will use the given period. Periodic tokens do not expire (unless -explicit-max-ttl is also provided). Setting this value requires sudo permissions. This is specified as a numeric string with suffix like "30s" or "5m".',
-                0,
-            ),
-        )
-        fs.add(g, Flag("renewable", "bool", "Allow the token to be renewed up to it's maximum TTL.", True))
-        fs.add(
-            g,
-            Flag(
-                "orphan",
-                "bool",
-                "Create the token with no parent. This prevents the token from being revoked when the token which created it expires. Setting this value requires root or sudo permissions.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "no-default-policy",
-                "bool",
-                'Detach the "default" policy from the policy set for this token.',
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "use-limit",
-                "int",
-                "Number of times this token can be used. After the last use, the token is automatically revoked. By default, tokens can be used an unlimited number of times until their expiration.",
-                0,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "role",
-                "string",
-                'Name of the role to create the token against. Specifying -role may override other arguments. The locally authenticated Vault token must have permission for "auth/token/create/<role>".',
-                "",
-            ),
-        )
-        fs.add(
-            g, Flag("type", "string", 'The type of token to create. Can be "service" or "batch".', "service")
-        )
-        fs.add(
-            g,
-            Flag(
-                "metadata",
-                "map",
-                "Arbitrary key=value metadata to associate with the token. This metadata will show in the audit log when the token is used. This can be specified multiple times to add multiple pieces of metadata.",
-                None,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "policy",
-                "slice",
-                "Name of a policy to associate with this token. This can be specified multiple times to attach multiple policies.",
-                None,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "entity-alias",
-                "string",
-                "Name of the entity alias to associate with during token creation. Only works in combination with -role argument and used entity alias must be listed in allowed_entity_aliases. If this has been specified, the entity will not be inherited from the parent.",
-                "",
-            ),
-        )
+    command_flags = (
+        (
+            "id",
+            "string",
+            "Value for the token. By default, this is an auto-generated string. Specifying this value requires sudo permissions.",
+        ),
+        (
+            "display-name",
+            "string",
+            "Name to associate with this token. This is a non-sensitive value that can be used to help identify created secrets (e.g. prefixes).",
+        ),
+        (
+            "ttl",
+            "duration",
+            'Initial TTL to associate with the token. Token renewals may be able to extend beyond this value, depending on the configured maximum TTLs. This is specified as a numeric string with suffix like "30s" or "5m".',
+        ),
+        (
+            "explicit-max-ttl",
+            "duration",
+            'Explicit maximum lifetime for the token. Unlike normal TTLs, the maximum TTL is a hard limit and cannot be exceeded. This is specified as a numeric string with suffix like "30s" or "5m".',
+        ),
+        (
+            "period",
+            "duration",
+            'If specified, every renewal will use the given period. Periodic tokens do not expire (unless -explicit-max-ttl is also provided). Setting this value requires sudo permissions. This is specified as a numeric string with suffix like "30s" or "5m".',
+        ),
+        ("renewable", "bool", "Allow the token to be renewed up to it's maximum TTL.", True),
+        (
+            "orphan",
+            "bool",
+            "Create the token with no parent. This prevents the token from being revoked when the token which created it expires. Setting this value requires root or sudo permissions.",
+        ),
+        (
+            "no-default-policy",
+            "bool",
+            'Detach the "default" policy from the policy set for this token.',
+        ),
+        (
+            "use-limit",
+            "int",
+            "Number of times this token can be used. After the last use, the token is automatically revoked. By default, tokens can be used an unlimited number of times until their expiration.",
+        ),
+        (
+            "role",
+            "string",
+            'Name of the role to create the token against. Specifying -role may override other arguments. The locally authenticated Vault token must have permission for "auth/token/create/<role>".',
+        ),
+        ("type", "string", 'The type of token to create. Can be "service" or "batch".', "service"),
+        (
+            "metadata",
+            "map",
+            "Arbitrary key=value metadata to associate with the token. This metadata will show in the audit log when the token is used. This can be specified multiple times to add multiple pieces of metadata.",
+        ),
+        (
+            "policy",
+            "slice",
+            "Name of a policy to associate with this token. This can be specified multiple times to attach multiple policies.",
+        ),
+        (
+            "entity-alias",
+            "string",
+            "Name of the entity alias to associate with during token creation. Only works in combination with -role argument and used entity alias must be listed in allowed_entity_aliases. If this has been specified, the entity will not be inherited from the parent.",
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if args:
-            raise UsageError(f"Too many arguments (expected 0, got {len(args)})")
+        self.parse_args(args, 0)
         f = self.flag
         renewable = f("renewable") and f("type") != "batch"
         body = Struct()
@@ -211,16 +166,7 @@ Usage: tessera token lookup [options] [TOKEN | ACCESSOR]
   For a full list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        fs.add(
-            self.command_group(),
-            Flag(
-                "accessor",
-                "bool",
-                "Treat the argument as an accessor instead of a token. When this option is selected, the output will NOT include the token.",
-                False,
-            ),
-        )
+    command_flags = (_ACCESSOR_FLAG,)
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
@@ -275,32 +221,19 @@ Usage: tessera token renew [options] [TOKEN]
   For a full list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add(
-            g,
-            Flag(
-                "accessor",
-                "bool",
-                "Treat the argument as an accessor instead of a token. When this option is selected, the output will NOT include the token.",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "increment",
-                "duration",
-                'Request a specific increment for renewal. This increment may not be honored, for instance in the case of periodic tokens. If not supplied, Vault will use the default TTL. This is specified as a numeric string with suffix like "30s" or "5m".',
-                0,
-                aliases=("i",),
-            ),
-        )
+    command_flags = (
+        _ACCESSOR_FLAG,
+        Flag(
+            "increment",
+            "duration",
+            'Request a specific increment for renewal. This increment may not be honored, for instance in the case of periodic tokens. If not supplied, Vault will use the default TTL. This is specified as a numeric string with suffix like "30s" or "5m".',
+            0,
+            aliases=("i",),
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        if len(args) > 1:
-            raise UsageError(f"Too many arguments (expected 1, got {len(args)})")
+        args = self.parse_args(args, 0, 1, "1")
         token = args[0].strip() if args else ""
         inc = max(self.flag("increment"), 0)
         try:
@@ -350,28 +283,20 @@ Usage: tessera token revoke [options] [TOKEN | ACCESSOR]
   For a full list of examples, please see the documentation.
 """
 
-    def add_flags(self, fs: FlagSet) -> None:
-        g = self.command_group()
-        fs.add(g, Flag("accessor", "bool", "Treat the argument as an accessor instead of a token.", False))
-        fs.add(g, Flag("self", "bool", "Perform the revocation on the currently authenticated token.", False))
-        fs.add(
-            g,
-            Flag(
-                "batch",
-                "bool",
-                "Put a batch token on the deny-list until it would expire (Tessera only; sudo).",
-                False,
-            ),
-        )
-        fs.add(
-            g,
-            Flag(
-                "mode",
-                "string",
-                'Type of revocation to perform. If unspecified, Vault will revoke the token and all of the token\'s children. If "orphan", Vault will revoke only the token, leaving the children as orphans. If "path", tokens created from the given authentication path prefix are deleted along with their children.',
-                "",
-            ),
-        )
+    command_flags = (
+        ("accessor", "bool", "Treat the argument as an accessor instead of a token."),
+        ("self", "bool", "Perform the revocation on the currently authenticated token."),
+        (
+            "batch",
+            "bool",
+            "Put a batch token on the deny-list until it would expire (Tessera only; sudo).",
+        ),
+        (
+            "mode",
+            "string",
+            'Type of revocation to perform. If unspecified, Vault will revoke the token and all of the token\'s children. If "orphan", Vault will revoke only the token, leaving the children as orphans. If "path", tokens created from the given authentication path prefix are deleted along with their children.',
+        ),
+    )
 
     def run(self, args: list[str]) -> int:
         args = self.parse(args)
@@ -478,8 +403,7 @@ Usage: tessera token issuers [options]
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 0)
+        args = self.parse_args(args, 0)
         try:
             body = self.client().request("LIST", "sys/token-issuers").json() or {}
         except APIError as exc:
@@ -510,8 +434,7 @@ Usage: tessera token cut-issuer [options] ID
 """
 
     def run(self, args: list[str]) -> int:
-        args = self.parse(args)
-        self.nargs(args, 1)
+        args = self.parse_args(args, 1)
         issuer = args[0].strip().strip("/")
         try:
             body = self.client().request("POST", f"sys/token-issuers/{issuer}/bump").json() or {}
