@@ -1,0 +1,38 @@
+"""Tessera's layers, bottom first: the one list that the import-graph test holds the code to.
+
+A module may import modules of its own layer or of any layer below it, never above, and no import
+may close a loop. docs/architecture.md draws the same list.
+"""
+
+from __future__ import annotations
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    # Go compatibility, the HCL reader, runtime helpers, the web UI's files: they import nothing of ours.
+    ("tessera", "tessera.version", "tessera.gocompat", "tessera.hcl", "tessera.runtime", "tessera.ui"),
+    ("tessera.storage",),  # physical backends: opaque bytes by key
+    ("tessera.framework", "tessera.telemetry"),  # declared paths, fields, envelope; metrics
+    ("tessera.policy", "tessera.tokens", "tessera.leases"),  # ACLs, the token store, the expiration manager
+    ("tessera.core",),  # the barrier, seal, mount tables and the typed request pipeline
+    ("tessera.audit", "tessera.system", "tessera.auth", "tessera.secrets"),  # backends
+    ("tessera.cluster",),  # several processes and nodes: forwarding, change feeds, invalidation
+    ("tessera.server", "tessera.testing"),  # listeners, config, the app, process lifecycle
+    ("tessera.cli", "tessera.agent", "tessera.__main__"),  # the command line and the agent
+)
+
+# Third-party packages that a function may import where it needs them: each serves one optional
+# feature, and importing it at start-up would cost every server that does not use the feature.
+LAZY_THIRD_PARTY = frozenset({"psycopg", "pysequoia", "OpenSSL", "prometheus_client", "jwt", "yaml", "h11"})
+
+
+def layer_of(module: str) -> int:
+    """The index of the layer holding ``module`` (by its longest listed prefix)."""
+    best, found = -1, -1
+    for index, names in enumerate(LAYERS):
+        for name in names:
+            exact = name == "tessera"
+            if (module == name) if exact else (module == name or module.startswith(name + ".")):
+                if len(name) > best:
+                    best, found = len(name), index
+    if found < 0:
+        raise LookupError(f"{module} is in no layer: add its package to tests/architecture/layers.py")
+    return found
