@@ -7,8 +7,19 @@ may close a loop. docs/architecture.md draws the same list.
 from __future__ import annotations
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # Go compatibility, the HCL reader, runtime helpers, the web UI's files: they import nothing of ours.
-    ("tessera", "tessera.version", "tessera.gocompat", "tessera.hcl", "tessera.runtime", "tessera.ui"),
+    # Go compatibility, the HCL reader, runtime helpers, the web UI's files, and the small pieces the
+    # server and its clients share (ASGI plumbing, command-line and HTTP-client helpers).
+    (
+        "tessera",
+        "tessera.version",
+        "tessera.gocompat",
+        "tessera.hcl",
+        "tessera.runtime",
+        "tessera.ui",
+        "tessera.asgiutil",
+        "tessera.clientutil",
+        "tessera.cmdutil",
+    ),
     ("tessera.storage",),  # physical backends: opaque bytes by key
     ("tessera.framework", "tessera.telemetry"),  # declared paths, fields, envelope; metrics
     ("tessera.policy", "tessera.tokens", "tessera.leases"),  # ACLs, the token store, the expiration manager
