@@ -31,6 +31,7 @@ from . import access, registry
 from .barrier import Barrier
 from .config import CoreConfig
 from .expiry_watch import Backlog, ExpiryWatch
+from .ha import HAView
 from .lease_quotas import LeaseCounter
 from .lockout import UserLockout
 from .mount_table import MountTable
@@ -78,6 +79,7 @@ class Core:
         self.tick_hooks: list[Callable[..., Any]] = []
         self.expiry_backlog = Backlog()  # as last measured by the ticker (sys/metrics)
         self._ticker: Ticker | None = None
+        self.ha: HAView | None = None  # HA on PostgreSQL: set by cluster/ha/node.py
 
     # The parts an unseal builds. While sealed they are None; nothing reads them then, since
     # every request stops at the seal check first, so they are typed as present.

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..cluster.ha import HARole, attach_ha
 from ..cluster.pool import WorkerPool
 from ..cmdutil import bind_error, flag_value
 from ..core.core import Core, CoreConfig
 from ..runtime.scheduling import use_batch_scheduling
 from ..storage import open_physical
+from ..storage.postgresql import PostgreSQLPhysical
 from ..system.ceremonies import refused_key_endpoints
 from ..telemetry.config import TelemetryConfig
 from ..telemetry.service import Telemetry
@@ -292,7 +294,8 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
         )
     elif core.initialized():
         log.info("storage is initialized; the server starts sealed")
-    listeners = build_listeners(cfg, core, recovery=flags.recovery)
+    ha = _ha_role(cfg, core, physical, flags)
+    listeners = build_listeners(cfg, core, recovery=flags.recovery, prepare=ha and ha.prepare)
     pool = None
     if cfg.workers > 1 and not flags.dev and not flags.recovery:
         pool = WorkerPool(
@@ -320,8 +323,19 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
         print("==> Tessera shutdown triggered", flush=True)
         if pool is not None:
             pool.stop()
+        if ha is not None:
+            ha.close()
         core.shutdown()
     return 0
+
+
+def _ha_role(cfg: ServerConfig, core: Core, physical: object, flags: ServerFlags) -> HARole | None:
+    """``storage "postgresql" { ha_enabled = "true" }``: this server is a node of an HA cluster."""
+    if not isinstance(physical, PostgreSQLPhysical) or not physical.settings.ha_enabled:
+        return None
+    if flags.dev or flags.recovery:
+        return None
+    return attach_ha(core, physical, _api_addr(cfg), str(cfg.raw.get("cluster_addr", "")))
 
 
 def stop_on_signals(loop: asyncio.AbstractEventLoop, listeners: Listeners) -> None:

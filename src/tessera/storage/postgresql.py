@@ -2,18 +2,23 @@
 
 Values are opaque barrier ciphertext; each write is its own committed transaction (PostgreSQL's
 own WAL makes it durable), and ``transaction`` applies several writes atomically.
+
+With ``ha_enabled`` the writes are fenced (see :class:`Fencing`): only the node that holds the
+HA epoch (``cluster/ha/``) commits anything.
 """
 
 from __future__ import annotations
 
 import builtins
 import logging
-import re
 import threading
 
 import psycopg
 
 from .base import Physical, TxnOp, children
+from .pg_fencing import Fencing, create_ha_tables
+from .pg_options import PostgreSQLOptions
+from .sqlite_reader import StandbyWrite
 
 log = logging.getLogger("tessera.storage")
 
@@ -23,20 +28,22 @@ _PREFIXES_PER_QUERY = 1024
 VACUUM_CHECK_SECONDS = 15.0
 VACUUM_MIN_DEAD = 10_000
 VACUUM_DEAD_SHARE = 0.2
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# With HA on: a session idle inside a transaction this long is ended by PostgreSQL (see _conn).
+IDLE_IN_TRANSACTION_MS = 5000
 
 
 class PostgreSQLPhysical(Physical):
     name = "postgresql"
 
     def __init__(self, options: dict[str, str]) -> None:
-        self.dsn = options.get("connection_url") or options.get("connection_string") or ""
-        if not self.dsn:
-            raise ValueError('storage "postgresql" needs a "connection_url"')
-        table = options.get("table", "tessera_kv")
-        if not _TABLE_NAME.match(table):
-            raise ValueError(f"invalid table name {table!r}")
-        self.table = table
+        settings = PostgreSQLOptions.parse(options)
+        self.settings = settings
+        self.dsn = settings.connection_url
+        self.table = settings.table
+        # Vault's permit pool: at most ``max_parallel`` statements in flight from this node.
+        self._permits = threading.BoundedSemaphore(settings.max_parallel)
+        # HA: None until this node joins the election (then writes are fenced, see Fencing).
+        self.fencing: Fencing | None = None
         self._local = threading.local()
         self._conns: list[psycopg.Connection] = []
         self._lock = threading.Lock()
@@ -45,6 +52,8 @@ class PostgreSQLPhysical(Physical):
                 f'CREATE TABLE IF NOT EXISTS {self.table} (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)'
             )
         self._tune_autovacuum()
+        if settings.ha_enabled:
+            create_ha_tables(self._conn(), settings.ha_table)
         self._closed = threading.Event()
         self.vacuums = 0
         self._vacuumer = threading.Thread(target=self._vacuum_loop, name="pg-vacuum", daemon=True)
@@ -103,13 +112,17 @@ class PostgreSQLPhysical(Physical):
             # Every query here is a short index lookup: JIT compiling one costs more than it runs
             # (33 ms of 34 for a 256-prefix list_many), and the planner's row estimates trigger it.
             conn.execute("SET jit = off")
+            if self.settings.ha_enabled:
+                # A paused node must not hold its fencing share lock (and so a takeover) forever.
+                conn.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
             self._local.conn = conn
             with self._lock:
                 self._conns.append(conn)
         return conn
 
     def get(self, key: str) -> bytes | None:
-        row = self._conn().execute(f"SELECT value FROM {self.table} WHERE key = %s", (key,)).fetchone()
+        with self._permits:
+            row = self._conn().execute(f"SELECT value FROM {self.table} WHERE key = %s", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
     def put(self, key: str, value: bytes) -> None:
@@ -119,22 +132,24 @@ class PostgreSQLPhysical(Physical):
         self.transaction([TxnOp(key, None)])
 
     def _range(self, prefix: str) -> list[str]:
-        rows = self._conn().execute(
-            f"SELECT key FROM {self.table} WHERE key >= %s AND key < %s ORDER BY key",
-            (prefix, prefix + _HIGH),
-        )
-        return [r[0] for r in rows]
+        with self._permits:
+            rows = self._conn().execute(
+                f"SELECT key FROM {self.table} WHERE key >= %s AND key < %s ORDER BY key",
+                (prefix, prefix + _HIGH),
+            )
+            return [r[0] for r in rows]
 
     def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
-        rows = (
-            self._conn()
-            .execute(
-                f"SELECT key, value FROM {self.table} WHERE key > %s AND key >= %s AND key < %s "
-                "ORDER BY key LIMIT %s",
-                (after, prefix, prefix + _HIGH, limit),
+        with self._permits:
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT key, value FROM {self.table} WHERE key > %s AND key >= %s AND key < %s "
+                    "ORDER BY key LIMIT %s",
+                    (after, prefix, prefix + _HIGH, limit),
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
         return [(k, bytes(v)) for k, v in rows], (rows[-1][0] if len(rows) == limit else None)
 
     def list(self, prefix: str) -> list[str]:
@@ -152,11 +167,16 @@ class PostgreSQLPhysical(Physical):
         unique = sorted(out)
         for i in range(0, len(unique), _PREFIXES_PER_QUERY):
             part = unique[i : i + _PREFIXES_PER_QUERY]
-            rows = self._conn().execute(
-                "SELECT r.lo, k.key FROM unnest(%s::text[], %s::text[]) AS r(lo, hi) CROSS JOIN LATERAL "
-                f'(SELECT key FROM {self.table} WHERE key >= r.lo COLLATE "C" AND key < r.hi COLLATE "C") k',
-                (part, [prefix + _HIGH for prefix in part]),
-            )
+            with self._permits:
+                rows = (
+                    self._conn()
+                    .execute(
+                        "SELECT r.lo, k.key FROM unnest(%s::text[], %s::text[]) AS r(lo, hi) CROSS JOIN LATERAL "
+                        f'(SELECT key FROM {self.table} WHERE key >= r.lo COLLATE "C" AND key < r.hi COLLATE "C") k',
+                        (part, [prefix + _HIGH for prefix in part]),
+                    )
+                    .fetchall()
+                )
             for prefix, key in rows:
                 out[prefix].append(key)
         for keys in out.values():
@@ -171,8 +191,13 @@ class PostgreSQLPhysical(Physical):
         final = {op.key: op.value for op in ops}  # only each key's last write matters
         deletes = [key for key, value in final.items() if value is None]
         upserts = [(key, value) for key, value in final.items() if value is not None]
+        fencing = self.fencing
+        if fencing is not None and fencing.epoch is None:
+            raise StandbyWrite()  # a standby's request: the active node serves it (cluster/ha/role.py)
         conn = self._conn()
-        with conn.transaction(), conn.cursor() as cur:
+        with self._permits, conn.transaction(), conn.cursor() as cur:
+            if fencing is not None:
+                fencing.prove(cur)
             if deletes:
                 cur.execute(f"DELETE FROM {self.table} WHERE key = ANY(%s)", (deletes,))
             if upserts:
@@ -184,6 +209,7 @@ class PostgreSQLPhysical(Physical):
 
     def close(self) -> None:
         self._closed.set()
+        self.fencing = None
         if self._vacuumer is not threading.current_thread():
             self._vacuumer.join(timeout=30)
         with self._lock:

@@ -1,4 +1,4 @@
-"""sys/ha-status: the nodes of the cluster, which for Tessera (no HA) is this server alone.
+"""sys/ha-status: the nodes of the cluster; without HA, this server alone.
 
 ``bao operator members`` reads it; Vault answers with its own node first (the one handling the
 request is always the active one), so a single-node server lists exactly one active node.
@@ -36,7 +36,9 @@ def ha_status_paths(core: Core) -> list[Path]:
     """The sys/ha-status path (read only; any other operation is Vault's 405)."""
 
     def ha_status(req: Request, data: FieldData) -> Response:
-        return Response(data={"nodes": [this_node(core)]})
+        # With HA (answered by the active node: standbys forward it) every node heard from lately.
+        nodes = core.ha.nodes() if core.ha is not None else []
+        return Response(data={"nodes": nodes or [this_node(core)]})
 
     return [
         Path(

@@ -12,15 +12,18 @@ import time
 from typing import Any
 
 from ..core import pgpkeys
+from ..core.ha import HAView
 from ..core.seal import seal_config_problem
-from ..framework import ErrorResponse, Field, FieldType, Path
+from ..framework import CodedError, ErrorResponse, Field, FieldType, Path, SealedError
 from ..framework.body import parse_go_bool
 from ..framework.logical import RawRequest, RawResponse
+from ..gocompat.times import rfc3339_nano
 from ..version import TESSERA_VERSION, VAULT_VERSION
 from .rawhttp import RawHost, decode_struct, decode_unseal_key, parse_logical_body
 
 COMMIT_DATE = "2026-11-23T00:00:00Z"
 _INT = re.compile(r"^[+-]?\d+$")
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # a zero time.Time, as Go's JSON writes it
 
 
 def seal_status_doc(host: RawHost) -> dict[str, Any]:
@@ -73,16 +76,19 @@ async def health(host: RawHost, req: RawRequest) -> RawResponse:
     core = host.core
     initialized = core.initialized()
     sealed = core.sealed
+    standby = sealed or (core.ha is not None and not core.ha.active)
     if not initialized:
         status = codes["uninitcode"]
     elif sealed:
         status = codes["sealedcode"]
+    elif standby and not parse_go_bool(req.first("standbyok") or "false"):
+        status = codes["standbycode"]
     else:
         status = codes["activecode"]
     doc: dict[str, Any] = {
         "initialized": initialized,
         "sealed": sealed,
-        "standby": sealed,
+        "standby": standby,
         "replication_performance_mode": "unknown" if sealed else "disabled",
         "replication_dr_mode": "unknown" if sealed else "disabled",
         "server_time_utc": int(time.time()),
@@ -100,8 +106,29 @@ async def seal_status(host: RawHost, req: RawRequest) -> RawResponse:
 
 
 async def leader(host: RawHost, req: RawRequest) -> RawResponse:
-    """No HA: the same answer sealed or not."""
-    return RawResponse.json({"ha_enabled": False})
+    """Without HA the same answer sealed or not; with it, the active node as the HA table names
+    it (a sealed node knows none: Vault's 503)."""
+    core = host.core
+    if core.ha is None:
+        return RawResponse.json({"ha_enabled": False})
+    if core.sealed:
+        raise SealedError()
+    return RawResponse.json(leader_doc(core.ha))
+
+
+def leader_doc(ha: HAView) -> dict[str, Any]:
+    """Vault's LeaderResponse (no performance standbys yet, no raft indexes)."""
+    found = ha.leader()
+    is_self = ha.active
+    return {
+        "ha_enabled": True,
+        "is_self": is_self,
+        "active_time": rfc3339_nano(found.active_since) if is_self and found else GO_ZERO_TIME,
+        "leader_address": found.api_addr if found else "",
+        "leader_cluster_address": found.cluster_addr if found else "",
+        "performance_standby": False,
+        "performance_standby_last_remote_wal": 0,
+    }
 
 
 _INIT_FIELDS: dict[str, type] = {
@@ -194,14 +221,22 @@ async def seal(host: RawHost, req: RawRequest) -> RawResponse:
     core = host.core
     if core.sealed:
         return RawResponse.empty()
+    if core.ha is not None and not core.ha.active:
+        raise CodedError(500, "vault cannot seal when in standby mode; please restart instead")
     await host.run(core.check_sudo, req.token, "sys/seal", "update")
     await host.run(core.seal)
     return RawResponse.empty()
 
 
 async def step_down(host: RawHost, req: RawRequest) -> RawResponse:
-    """Without HA there is nothing to step down from: Vault answers 204 before checking the token."""
+    """Without HA there is nothing to step down from: Vault answers 204 before checking the token.
+    With HA (on the active node: standbys forward it) the token needs sudo; the lock is released
+    soon after the answer and another node takes over."""
     parse_logical_body(req)
+    ha = host.core.ha
+    if ha is not None and ha.active:
+        await host.run(host.core.check_sudo, req.token, "sys/step-down", "update")
+        ha.step_down()
     return RawResponse.empty()
 
 

@@ -1,0 +1,28 @@
+"""High availability on PostgreSQL: one active node, standbys that forward to it.
+
+- ``election.py``: a session advisory lock on a dedicated connection and the epoch it bumps;
+- ``node.py``: what becoming active or standby does to this node's core (its state, its fencing);
+- ``role.py`` and ``forwarder.py``: a standby's requests, handed to the active node over HTTP.
+
+The fencing itself is the storage's (``storage/pg_fencing.py``): every write of the active node
+proves it still holds the epoch, so a node that lost the lock commits nothing more.
+"""
+
+from __future__ import annotations
+
+from ...core.core import Core
+from ...storage.postgresql import PostgreSQLPhysical
+from .election import NodeInfo
+from .forwarder import ActiveForwarder
+from .node import HANode
+from .role import HARole
+
+
+def attach_ha(core: Core, physical: PostgreSQLPhysical, api_addr: str, cluster_addr: str) -> HARole:
+    """Make ``core`` an HA node (it joins the election once unsealed); the role the HTTP layer
+    consults for every request (``App.standby``)."""
+    node = HANode(core, physical, api_addr, cluster_addr)
+    return HARole(core, node, ActiveForwarder(node.leader, node.info.node_id))
+
+
+__all__ = ["ActiveForwarder", "HANode", "HARole", "NodeInfo", "attach_ha"]

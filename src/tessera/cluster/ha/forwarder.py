@@ -1,0 +1,95 @@
+"""Handing a standby's request to the active node over HTTP, and its answer back unchanged.
+
+The request goes to the ``api_addr`` the active node advertises in the HA table, with the
+client's address added to ``X-Forwarded-For``; the answer (status, headers, body) goes to the
+client as the active node gave it. A request that never reached the active node (it was just
+killed, another one is taking over) is tried again while the HA table names a new one, for up
+to ``RETRY_SECONDS``; one that reached it is never sent twice.
+
+This is plain request forwarding over the API listener: cluster traffic on ``cluster_addr``
+with mutual TLS is a later step (see the README).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+
+import httpx
+import orjson
+
+from ...core.ha import LeaderInfo
+from ..interfaces import HandedOver
+
+log = logging.getLogger("tessera.ha")
+
+RETRY_SECONDS = 5.0
+TIMEOUT = httpx.Timeout(connect=2.0, read=90.0, write=30.0, pool=10.0)
+NO_ACTIVE = "local node not active but active cluster node not found"
+_REQUEST_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "upgrade"}
+)
+_ANSWER_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"})
+
+
+class ActiveForwarder:
+    """Sends requests to the active node that ``leader()`` names (``self_id``: this node)."""
+
+    def __init__(self, leader: Callable[[], LeaderInfo | None], self_id: str) -> None:
+        self.leader = leader
+        self.self_id = self_id
+        # TLS to the active node's API listener: the system's CAs, or VAULT_CACERT's.
+        verify: str | bool = os.environ.get("VAULT_CACERT") or True
+        self.client = httpx.Client(timeout=TIMEOUT, verify=verify, follow_redirects=False)
+
+    def forward(self, request: HandedOver) -> int:
+        """Answer ``request`` with the active node's answer; the status sent."""
+        try:
+            answer = self._send(request)
+        except (httpx.HTTPError, LookupError) as exc:
+            log.warning("HA: forwarding %s %s failed: %s", request.method, request.raw_path, exc)
+            body = orjson.dumps({"errors": [NO_ACTIVE if isinstance(exc, LookupError) else str(exc)]})
+            request.proto.response_bytes(500, [("content-type", "application/json")], body)
+            return 500
+        headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in _ANSWER_HOP]
+        body = b"" if request.method == "HEAD" else answer.content
+        request.proto.response_bytes(answer.status_code, headers, body)
+        return answer.status_code
+
+    def _send(self, request: HandedOver) -> httpx.Response:
+        """One request to the active node; another while a connection was refused and the HA
+        table named a new active node since."""
+        headers = [(k, v) for k, v in request.headers.items() if k not in _REQUEST_HOP]
+        forwarded = request.headers.get("x-forwarded-for")
+        headers.append(
+            ("x-forwarded-for", f"{forwarded}, {request.remote_addr}" if forwarded else request.remote_addr)
+        )
+        query = request.query_string.decode("latin-1")
+        deadline = time.monotonic() + RETRY_SECONDS
+        while True:
+            leader = self.leader()
+            if leader is None or not leader.api_addr or leader.node_id == self.self_id:
+                if time.monotonic() > deadline:
+                    raise LookupError(NO_ACTIVE)
+                time.sleep(0.1)
+                continue
+            url = leader.api_addr.rstrip("/") + request.raw_path + ("?" + query if query else "")
+            try:
+                return self.client.request(request.method, url, headers=headers, content=request.body or b"")
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                self._await_other(leader, deadline)
+
+    def _await_other(self, tried: LeaderInfo, deadline: float) -> None:
+        """Wait (bounded) until the HA table names another active node than ``tried``."""
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.leader()
+            if now is not None and now != tried:
+                return
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,160 @@
+"""One node of an HA cluster: its core follows the election.
+
+Unsealed, the node joins the election as a standby: its barrier is open (it reads the cluster's
+identity) but it builds no stores, runs no expiry and writes nothing; every request but the
+node's own status goes to the active node (``role.py``). Winning the lock, it builds the state an
+unseal builds (stores, mounts, audit devices, the ticker) under the epoch it was given; losing
+it, it stops serving at once, refuses writes and drops that state again.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+from ...core.core import Core
+from ...core.ha import LeaderInfo
+from ...gocompat.times import rfc3339_nano
+from ...storage.pg_fencing import Fencing
+from ...storage.postgresql import PostgreSQLPhysical
+from ...version import VAULT_VERSION
+from .election import Election, NodeInfo
+
+log = logging.getLogger("tessera.ha")
+
+FRESH_ECHO_SECONDS = 30.0  # standbys not heard from for longer leave sys/ha-status
+
+
+class HANode:
+    """The :class:`~tessera.core.ha.HAView` of this node, and what moves its core between roles."""
+
+    def __init__(self, core: Core, physical: PostgreSQLPhysical, api_addr: str, cluster_addr: str) -> None:
+        self.core = core
+        self.physical = physical
+        self.info = NodeInfo(str(uuid.uuid4()), socket.gethostname(), api_addr, cluster_addr, VAULT_VERSION)
+        self.fencing = Fencing(physical.settings.ha_table)
+        self._active = False
+        self.active_since = 0.0
+        self._election: Election | None = None
+        self._lock = threading.Lock()  # joins and leaves
+        lifecycle = core.lifecycle
+        self._open_state, self._close_state = lifecycle.open_state, lifecycle.close_state
+        lifecycle.open_state, lifecycle.close_state = self._on_unseal, self._on_seal
+        core.ha = self
+
+    # -- HAView ----------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    @property
+    def joined(self) -> bool:
+        return self._election is not None
+
+    def leader(self) -> LeaderInfo | None:
+        election = self._election
+        if election is None:
+            return None
+        return election.current
+
+    def nodes(self) -> list[dict[str, Any]]:
+        election = self._election
+        leader = self.leader()
+        if election is None or leader is None:
+            return []
+        out = []
+        for node_id, hostname, api_addr, cluster_addr, version, echo in election.nodes(FRESH_ECHO_SECONDS):
+            active = node_id == leader.node_id
+            out.append(
+                {
+                    "hostname": hostname,
+                    "api_address": api_addr,
+                    "cluster_address": cluster_addr,
+                    "active_node": active,
+                    "last_echo": None if active else rfc3339_nano(float(echo)),
+                    "version": version,
+                }
+            )
+        out.sort(key=lambda node: not node["active_node"])  # the active node first, as Vault
+        return out
+
+    def step_down(self) -> None:
+        election = self._election
+        if election is not None:
+            election.step_down()
+
+    # -- the seal lifecycle ----------------------------------------------------------------
+    def _on_unseal(self, first_time: bool) -> None:
+        """In place of the core's ``open_state``: join as a standby (``sys/init`` builds the
+        initial state as without HA, before any node is unsealed)."""
+        if first_time:
+            self._open_state(True)
+            return
+        ident = self.core.barrier.get_json("core/cluster") or {}
+        self.core.cluster_id = ident.get("id", "")
+        self.core.cluster_name = self.core.config.cluster_name or ident.get("name", "")
+        self.fencing.epoch = None
+        self.physical.fencing = self.fencing
+        with self._lock:
+            if self._election is None:
+                election = Election(
+                    self.physical.dsn, self.fencing.ha_table, self.info, self._became_active, self._lost
+                )
+                self.fencing.on_fenced[:] = [election.check_now]
+                self._election = election
+                election.start()
+                log.info("HA: joined the election as node %s (standby)", self.info.node_id)
+
+    def _on_seal(self) -> None:
+        """In place of the core's ``close_state``: leave the election, drop the state if active."""
+        with self._lock:
+            election, self._election = self._election, None
+        if election is not None:
+            election.stop()
+            election.join(5.0)
+        self.fencing.epoch = None
+        if self._active:
+            self._active = False
+        self._close_state()
+
+    def close(self) -> None:
+        """The server stops: leave the election (the lock goes with the connection)."""
+        election, self._election = self._election, None
+        if election is not None:
+            election.stop()
+            election.join(5.0)
+
+    # -- the election's callbacks (on its thread) ------------------------------------------
+    def _became_active(self, epoch: int) -> bool:
+        """Build the unsealed state under ``epoch``; False (stay standby) if that fails."""
+        started = time.monotonic()
+        self.fencing.epoch = epoch
+        try:
+            with self.core.state_lock:
+                if self.core.sealed or self._election is None:
+                    self.fencing.epoch = None
+                    return False
+                self._open_state(False)
+        except Exception:
+            log.exception("HA: becoming active failed: standing down")
+            self.fencing.epoch = None
+            with self.core.state_lock:
+                self._close_state()
+            return False
+        self.active_since = time.time()
+        self._active = True
+        log.info("HA: active (epoch %d) in %.3f s", epoch, time.monotonic() - started)
+        return True
+
+    def _lost(self) -> None:
+        """No longer the leader: stop serving first, then drop what only the active node runs."""
+        self._active = False
+        self.fencing.epoch = None
+        log.warning("HA: lost leadership: standby now")
+        with self.core.state_lock:
+            if not self.core.sealed:
+                self._close_state()
