@@ -1,0 +1,122 @@
+"""Three Tessera nodes on one PostgreSQL: one active, standbys that forward, Vault's HA answers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster.ha_cluster import HACluster, ha_cluster
+from tests.helpers.postgres import Postgres
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HACluster]:
+    with ha_cluster(postgres, tmp_path_factory.mktemp("ha")) as made:
+        yield made
+
+
+def test_writes_through_any_node_are_read_on_all(cluster: HACluster) -> None:
+    for number, node in enumerate(cluster.nodes):
+        status, body, _ = node.call("PUT", f"kv/from-{number}", json={"node": number}, token=cluster.token)
+        assert status == 204, (status, body)
+    for node in cluster.nodes:
+        for number in range(len(cluster.nodes)):
+            status, body, _ = node.call("GET", f"kv/from-{number}", token=cluster.token)
+            assert status == 200 and body["data"] == {"node": number}, (node, status, body)
+
+
+def test_a_standby_returns_the_active_nodes_errors_unchanged(cluster: HACluster) -> None:
+    active = cluster.active()
+    standby = cluster.standbys(active)[0]
+    here = active.call("GET", "kv/missing", token=cluster.token)
+    there = standby.call("GET", "kv/missing", token=cluster.token)
+    assert there[0] == here[0] == 404 and there[1] == here[1] == {"errors": []}
+    denied = standby.call("GET", "kv/x", token="hvs.nonsense")
+    assert denied[0] == 403 and denied[1] == {"errors": ["permission denied"]}
+    created = standby.call("POST", "auth/token/create", json={"policies": ["default"]}, token=cluster.token)
+    assert created[0] == 200 and created[1]["auth"]["client_token"]
+    looked = active.call("GET", "auth/token/lookup-self", token=created[1]["auth"]["client_token"])
+    assert looked[0] == 200, looked
+
+
+def test_leader_answers(cluster: HACluster) -> None:
+    active = cluster.active()
+    mine = cluster.leader(active)
+    assert mine["ha_enabled"] is True and mine["is_self"] is True
+    assert mine["leader_address"] == active.addr
+    assert str(mine["leader_cluster_address"]).startswith("https://127.0.0.1:")
+    assert mine["active_time"] != "0001-01-01T00:00:00Z"
+    for standby in cluster.standbys(active):
+        theirs = cluster.leader(standby)
+        assert theirs["is_self"] is False and theirs["active_time"] == "0001-01-01T00:00:00Z"
+        assert theirs["leader_address"] == active.addr
+        assert theirs["leader_cluster_address"] == mine["leader_cluster_address"]
+
+
+def test_health_codes(cluster: HACluster) -> None:
+    active = cluster.active()
+    status, body, _ = active.call("GET", "sys/health", auth=False)
+    assert status == 200 and body["standby"] is False
+    for standby in cluster.standbys(active):
+        status, body, _ = standby.call("GET", "sys/health", auth=False)
+        assert status == 429 and body["standby"] is True and body["sealed"] is False
+        assert standby.call("GET", "sys/health", auth=False, params={"standbyok": "true"})[0] == 200
+        assert standby.call("GET", "sys/health", auth=False, params={"standbycode": "299"})[0] == 299
+
+
+def test_ha_status_lists_every_node(cluster: HACluster) -> None:
+    active = cluster.active()
+    for node in cluster.nodes:  # a standby forwards it to the active node
+        status, body, _ = node.call("GET", "sys/ha-status", token=cluster.token)
+        assert status == 200, (status, body)
+        nodes = body["data"]["nodes"]
+        assert sorted(n["api_address"] for n in nodes) == sorted(n.addr for n in cluster.nodes)
+        assert nodes[0]["active_node"] is True and nodes[0]["api_address"] == active.addr
+        assert nodes[0]["last_echo"] is None
+        assert all(n["last_echo"] and not n["active_node"] for n in nodes[1:])
+        assert all(n["cluster_address"].startswith("https://") for n in nodes)
+
+
+def test_standby_refuses_to_seal(cluster: HACluster) -> None:
+    standby = cluster.standbys(cluster.active())[0]
+    status, body, _ = standby.call("PUT", "sys/seal", token=cluster.token)
+    assert status == 500
+    assert body == {"errors": ["vault cannot seal when in standby mode; please restart instead"]}
+    assert standby.seal_status()["sealed"] is False
+
+
+def _status(addr: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env["VAULT_ADDR"] = addr
+    done = subprocess.run(
+        [sys.executable, "-m", "tessera", "status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_status_command(cluster: HACluster) -> None:
+    active = cluster.active()
+    rows = _rows(_status(active.addr))
+    assert rows["HA Enabled"] == "true" and rows["HA Mode"] == "active"
+    assert rows["HA Cluster"].startswith("https://127.0.0.1:") and rows["Active Since"]
+    standby = cluster.standbys(active)[0]
+    rows = _rows(_status(standby.addr))
+    assert rows["HA Enabled"] == "true" and rows["HA Mode"] == "standby"
+    assert rows["Active Node Address"] == active.addr
+    assert rows["HA Cluster"].startswith("https://127.0.0.1:")
+
+
+def _rows(table: str) -> dict[str, str]:
+    """``Key   Value`` rows: keys are the words before the run of spaces."""
+    out = {}
+    for line in table.splitlines()[2:]:
+        key, _, value = line.partition("  ")
+        out[key.strip()] = value.strip()
+    return out
