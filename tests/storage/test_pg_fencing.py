@@ -28,7 +28,9 @@ def ha_physical(postgres: Postgres) -> Iterator[PostgreSQLPhysical]:
 def _bump(physical: PostgreSQLPhysical) -> int:
     """What a new leader does (cluster/ha/election.py): the next epoch."""
     conn = physical._conn()
-    row = conn.execute(f"UPDATE {physical.settings.ha_table} SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch")
+    row = conn.execute(
+        f"UPDATE {physical.settings.ha_table} SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch"
+    )
     return int(row.fetchone()[0])  # type: ignore[index]
 
 
@@ -59,7 +61,9 @@ def test_writes_need_the_current_epoch(ha_physical: PostgreSQLPhysical) -> None:
     assert told == [True]
 
 
-def test_a_takeover_waits_for_the_write_in_flight(ha_physical: PostgreSQLPhysical, postgres: Postgres) -> None:
+def test_a_takeover_waits_for_the_write_in_flight(
+    ha_physical: PostgreSQLPhysical, postgres: Postgres
+) -> None:
     """The new leader's UPDATE waits for the old leader's share lock: the write in flight commits
     under the old epoch, before the takeover, never after it."""
     fencing = Fencing(ha_physical.settings.ha_table)

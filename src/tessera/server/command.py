@@ -335,6 +335,11 @@ def _ha_role(cfg: ServerConfig, core: Core, physical: object, flags: ServerFlags
         return None
     if flags.dev or flags.recovery:
         return None
+    if os.environ.get("TESSERA_HTTP_MODE", "threaded").lower() == "asgi":
+        # The ASGI entry point serves every request here: a standby would answer what it cannot.
+        raise ValueError(
+            'storage "postgresql" with ha_enabled needs the threaded listener, not TESSERA_HTTP_MODE=asgi'
+        )
     return attach_ha(core, physical, _api_addr(cfg), str(cfg.raw.get("cluster_addr", "")))
 
 

@@ -22,7 +22,7 @@ from ...gocompat.times import rfc3339_nano
 from ...storage.pg_fencing import Fencing
 from ...storage.postgresql import PostgreSQLPhysical
 from ...version import VAULT_VERSION
-from .election import Election, NodeInfo
+from .election import INTERVAL, Election, NodeInfo
 
 log = logging.getLogger("tessera.ha")
 
@@ -32,8 +32,16 @@ FRESH_ECHO_SECONDS = 30.0  # standbys not heard from for longer leave sys/ha-sta
 class HANode:
     """The :class:`~tessera.core.ha.HAView` of this node, and what moves its core between roles."""
 
-    def __init__(self, core: Core, physical: PostgreSQLPhysical, api_addr: str, cluster_addr: str) -> None:
+    def __init__(
+        self,
+        core: Core,
+        physical: PostgreSQLPhysical,
+        api_addr: str,
+        cluster_addr: str,
+        interval: float = INTERVAL,
+    ) -> None:
         self.core = core
+        self.interval = interval  # the election's: between lock attempts and liveness checks
         self.physical = physical
         self.info = NodeInfo(str(uuid.uuid4()), socket.gethostname(), api_addr, cluster_addr, VAULT_VERSION)
         self.fencing = Fencing(physical.settings.ha_table)
@@ -102,7 +110,12 @@ class HANode:
         with self._lock:
             if self._election is None:
                 election = Election(
-                    self.physical.dsn, self.fencing.ha_table, self.info, self._became_active, self._lost
+                    self.physical.dsn,
+                    self.fencing.ha_table,
+                    self.info,
+                    self._became_active,
+                    self._lost,
+                    self.interval,
                 )
                 self.fencing.on_fenced[:] = [election.check_now]
                 self._election = election

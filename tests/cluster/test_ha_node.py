@@ -1,0 +1,122 @@
+"""Two HA nodes in one process on PostgreSQL: what the election does to each core, and fencing
+when the old leader has not noticed yet that it lost the lock (deterministic: its election
+looks only every 60 s, unless a refused write wakes it)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tessera.cluster.ha import HANode
+from tessera.core.config import CoreConfig
+from tessera.core.core import Core
+from tessera.framework import Operation, Request
+from tessera.storage.pg_fencing import Fenced
+from tessera.storage.postgresql import PostgreSQLPhysical
+from tests.helpers.postgres import Postgres
+
+pytestmark = pytest.mark.postgres
+SLOW = 60.0  # an election that would not notice anything during the test by itself
+FAST = 0.1
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _node(dsn: str, number: int, interval: float) -> tuple[Core, HANode]:
+    physical = PostgreSQLPhysical({"connection_url": dsn, "ha_enabled": "true"})
+    core = Core(physical, CoreConfig(storage_type="postgresql", api_addr=f"http://127.0.0.1:{9000 + number}"))
+    return core, HANode(core, physical, core.config.api_addr, "", interval=interval)
+
+
+@pytest.fixture
+def pair(postgres: Postgres) -> Iterator[tuple[Core, HANode, Core, HANode, Postgres]]:
+    dsn = postgres.create_database("ha_nodes")
+    first, first_node = _node(dsn, 1, FAST)
+    second, second_node = _node(dsn, 2, FAST)
+    try:
+        keys = first.initialize(1, 1)["keys"]
+        first.unseal(keys[0])
+        _wait_for(lambda: first_node.active)
+        second.unseal(keys[0])
+        yield first, first_node, second, second_node, postgres
+    finally:
+        for core, node in ((first, first_node), (second, second_node)):
+            node.close()
+            core.shutdown()
+        postgres.drop_database("ha_nodes")
+
+
+def test_one_active_node_and_a_standby_without_state(
+    pair: tuple[Core, HANode, Core, HANode, Postgres],
+) -> None:
+    first, first_node, second, second_node, _ = pair
+    time.sleep(3 * FAST)
+    assert first_node.active and not second_node.active
+    assert first.tokens is not None and first._ticker is not None
+    assert second.tokens is None and second._ticker is None  # a standby builds nothing, expires nothing
+    assert not second.sealed and second.cluster_id == first.cluster_id
+    leader = second_node.leader()
+    assert leader is not None and leader.api_addr == "http://127.0.0.1:9001"
+
+
+def test_sealing_the_active_node_hands_over(pair: tuple[Core, HANode, Core, HANode, Postgres]) -> None:
+    first, first_node, second, second_node, _ = pair
+    first.seal()
+    _wait_for(lambda: second_node.active)
+    assert not first_node.active and not first_node.joined
+    assert second.tokens is not None
+    second.barrier.put("test/after", b"x")
+
+
+def test_an_old_leader_that_has_not_noticed_writes_nothing(
+    pair: tuple[Core, HANode, Core, HANode, Postgres],
+) -> None:
+    first, first_node, second, second_node, postgres = pair
+    first_node._election.interval = SLOW  # type: ignore[union-attr]
+    first_node._election.check_now()  # type: ignore[union-attr]  # picks up the slow interval
+    time.sleep(3 * FAST)
+    first.barrier.put("test/before", b"x")
+    with postgres.connect(dbname="ha_nodes") as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (f"tessera-ha-{first_node.info.node_id}",),
+        )
+    _wait_for(lambda: second_node.active)
+    assert first_node.active  # not noticed yet: its election sleeps
+    with pytest.raises(Fenced):
+        first.barrier.put("test/late", b"x")
+    _wait_for(lambda: not first_node.active, timeout=5)  # the refused write woke its election
+    assert second.barrier.get("test/late") is None
+    assert second.barrier.get("test/before") == b"x"
+    assert first.tokens is None  # its active-only state is gone
+
+
+def test_a_request_on_the_old_leader_fails_without_writing(
+    pair: tuple[Core, HANode, Core, HANode, Postgres],
+) -> None:
+    """Through the whole pipeline: a KV write on the old leader is an error, and nothing is stored."""
+    first, first_node, second, second_node, postgres = pair
+    root = first.create_root_token()
+    mount = Request(operation=Operation.UPDATE, path="sys/mounts/kv", data={"type": "kv"}, client_token=root)
+    first.handle_request(mount)
+    first_node._election.interval = SLOW  # type: ignore[union-attr]
+    first_node._election.check_now()  # type: ignore[union-attr]
+    time.sleep(3 * FAST)
+    with postgres.connect(dbname="ha_nodes") as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (f"tessera-ha-{first_node.info.node_id}",),
+        )
+    _wait_for(lambda: second_node.active)
+    put = Request(operation=Operation.UPDATE, path="kv/late", data={"v": 1}, client_token=root)
+    with pytest.raises(Fenced):
+        first.handle_request(put)
+    read = Request(operation=Operation.READ, path="kv/late", client_token=root)
+    assert second.handle_request(read) is None
