@@ -40,10 +40,9 @@ def layer_of(module: str) -> int:
     best, found = -1, -1
     for index, names in enumerate(LAYERS):
         for name in names:
-            exact = name == "tessera"
-            if (module == name) if exact else (module == name or module.startswith(name + ".")):
-                if len(name) > best:
-                    best, found = len(name), index
+            inside = module == name or (name != "tessera" and module.startswith(name + "."))
+            if inside and len(name) > best:
+                best, found = len(name), index
     if found < 0:
         raise LookupError(f"{module} is in no layer: add its package to tests/architecture/layers.py")
     return found

@@ -8,7 +8,7 @@ login for it answers 403 ``permission denied`` before the backend runs. A succes
 the counter; ``sys/locked-users/:accessor/unlock/:alias`` lifts a lock.
 
 As in Vault, the counters live only as long as an unseal (cleared at each) while locks are kept
-through restarts. Both are kept in storage, under the barrier: a worker process (server/workers.py)
+through restarts. Both are kept in storage, under the barrier: a worker process (cluster/pool.py)
 reads them, and its attempt to write one is refused by its read-only storage, which hands the whole
 login to the active process, so every failure counts exactly once whichever process took it.
 """

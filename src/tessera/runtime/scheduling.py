@@ -1,4 +1,4 @@
-"""Linux scheduling policy for the threads of a server with worker processes (server/workers.py)."""
+"""Linux scheduling policy for the threads of a server with worker processes (cluster/pool.py)."""
 
 from __future__ import annotations
 
