@@ -34,12 +34,20 @@ _REQUEST_HOP = frozenset(
 _ANSWER_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"})
 
 
-class ActiveForwarder:
-    """Sends requests to the active node that ``leader()`` names (``self_id``: this node)."""
+class ServeHere(Exception):
+    """While the request waited for an active node, this node became it: serve it here."""
 
-    def __init__(self, leader: Callable[[], LeaderInfo | None], self_id: str) -> None:
+
+class ActiveForwarder:
+    """Sends requests to the active node that ``leader()`` names (``self_id``: this node, which
+    ``is_active()`` tells)."""
+
+    def __init__(
+        self, leader: Callable[[], LeaderInfo | None], self_id: str, is_active: Callable[[], bool]
+    ) -> None:
         self.leader = leader
         self.self_id = self_id
+        self.is_active = is_active
         # TLS to the active node's API listener: the system's CAs, or VAULT_CACERT's.
         verify: str | bool = os.environ.get("VAULT_CACERT") or True
         self.client = httpx.Client(timeout=TIMEOUT, verify=verify, follow_redirects=False)
@@ -71,6 +79,8 @@ class ActiveForwarder:
         while True:
             leader = self.leader()
             if leader is None or not leader.api_addr or leader.node_id == self.self_id:
+                if self.is_active():
+                    raise ServeHere()
                 if time.monotonic() > deadline:
                     raise LookupError(NO_ACTIVE)
                 time.sleep(0.1)

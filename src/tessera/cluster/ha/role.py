@@ -14,7 +14,7 @@ from typing import Any
 
 from ...core.core import Core
 from ..interfaces import HandedOver
-from .forwarder import ActiveForwarder
+from .forwarder import ActiveForwarder, ServeHere
 from .node import HANode
 
 LOCAL_PATHS = frozenset(
@@ -29,6 +29,9 @@ class HARole:
         self.core = core
         self.node = node
         self.forwarder = forwarder
+        # A listener's way to serve a request here (``App._answer_here``), for a request that
+        # waited for an active node while this one became it.
+        self._serve_here: Callable[..., int] | None = None
 
     def ready(self, method: str, path: str) -> bool:
         """Served here when active, sealed or out of the cluster, or when it is about this node."""
@@ -47,11 +50,16 @@ class HARole:
         """Nothing to remember: which requests stay here depends on the role alone."""
 
     def forward(self, request: Sequence[Any]) -> int:
-        return self.forwarder.forward(HandedOver(*request))
+        try:
+            return self.forwarder.forward(HandedOver(*request))
+        except ServeHere:
+            assert self._serve_here is not None  # set with the role (prepare)
+            return self._serve_here(*request)
 
     def prepare(self, app: Any) -> None:
         """Every listener's app consults this role (``build_listeners``'s ``prepare``)."""
         app.standby = self
+        self._serve_here = app._answer_here
 
     def close(self) -> None:
         self.node.close()

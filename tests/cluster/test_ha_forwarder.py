@@ -1,0 +1,125 @@
+"""A standby's forwarder: the active node's answer unchanged, retries only for undelivered requests."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from tessera.cluster.ha import forwarder as forwarding
+from tessera.cluster.ha.forwarder import NO_ACTIVE, ActiveForwarder, ServeHere
+from tessera.cluster.interfaces import HandedOver
+from tessera.core.ha import LeaderInfo
+from tests.helpers.servers import free_port
+
+
+class _Active(BaseHTTPRequestHandler):
+    seen: list[dict[str, Any]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        _Active.seen.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body,
+            }
+        )
+        payload = json.dumps({"errors": ["permission denied"]}).encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_PUT = do_POST = do_LIST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def active() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Active)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Active.seen = []
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Proto:
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, list[tuple[str, str]], bytes]] = []
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.answers.append((status, headers, body))
+
+
+def _request(proto: _Proto, method: str = "PUT") -> HandedOver:
+    headers = {
+        "x-vault-token": "t",
+        "content-type": "application/json",
+        "host": "standby",
+        "connection": "close",
+    }
+    return HandedOver(proto, method, "/v1/kv/a", b"x=1", headers, b'{"v":1}', "10.1.2.3", False)
+
+
+def test_the_answer_is_relayed_unchanged(active: str) -> None:
+    leader = LeaderInfo("other", active, "", 0.0)
+    forwarder = ActiveForwarder(lambda: leader, "me", lambda: False)
+    proto = _Proto()
+    assert forwarder.forward(_request(proto)) == 403
+    status, headers, body = proto.answers[0]
+    assert status == 403 and json.loads(body) == {"errors": ["permission denied"]}
+    names = {k.lower(): v for k, v in headers}
+    assert names["content-type"] == "application/json" and names["cache-control"] == "no-store"
+    assert "content-length" not in names
+    sent = _Active.seen[0]
+    assert (sent["method"], sent["path"], sent["body"]) == ("PUT", "/v1/kv/a?x=1", b'{"v":1}')
+    assert sent["headers"]["x-vault-token"] == "t" and sent["headers"]["x-forwarded-for"] == "10.1.2.3"
+    forwarder.close()
+
+
+def test_an_undelivered_request_goes_to_the_next_active_node(active: str) -> None:
+    dead = LeaderInfo("dead", f"http://127.0.0.1:{free_port()}", "", 0.0)
+    alive = LeaderInfo("next", active, "", 1.0)
+    calls = {"n": 0}
+
+    def leader() -> LeaderInfo:
+        calls["n"] += 1
+        return dead if calls["n"] < 3 else alive
+
+    forwarder = ActiveForwarder(leader, "me", lambda: False)
+    proto = _Proto()
+    assert forwarder.forward(_request(proto, "LIST")) == 403
+    assert len(_Active.seen) == 1 and _Active.seen[0]["method"] == "LIST"
+    forwarder.close()
+
+
+def test_no_active_node_is_a_500_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forwarding, "RETRY_SECONDS", 0.3)
+    forwarder = ActiveForwarder(lambda: None, "me", lambda: False)
+    proto = _Proto()
+    assert forwarder.forward(_request(proto)) == 500
+    assert json.loads(proto.answers[0][2]) == {"errors": [NO_ACTIVE]}
+    forwarder.close()
+
+
+def test_a_node_that_became_active_serves_the_request_itself() -> None:
+    me = LeaderInfo("me", "http://127.0.0.1:1", "", 0.0)
+    forwarder = ActiveForwarder(lambda: me, "me", lambda: True)
+    with pytest.raises(ServeHere):
+        forwarder.forward(_request(_Proto()))
+    forwarder.close()
