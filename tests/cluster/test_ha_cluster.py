@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
@@ -120,3 +121,35 @@ def _rows(table: str) -> dict[str, str]:
         key, _, value = line.partition("  ")
         out[key.strip()] = value.strip()
     return out
+
+
+def _put_from(addr: str, source: str, token: str, key: str) -> int:
+    """A write from the loopback address ``source`` (127.0.0.x), to tell clients from nodes."""
+    host, _, port = addr.removeprefix("http://").rpartition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source, 0))
+    try:
+        conn.request("PUT", f"/v1/kv/{key}", body=b'{"v":1}', headers={"X-Vault-Token": token})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_the_active_node_sees_the_clients_address_not_the_standbys(cluster: HACluster) -> None:
+    """A token bound to 127.0.0.2 works from there through a standby (which calls from 127.0.0.1),
+    and not from 127.0.0.1: the active node checked the client's address."""
+    active = cluster.active()
+    standby = cluster.standbys(active)[0]
+    policy = {"policy": 'path "kv/*" { capabilities = ["create", "update"] }'}
+    assert standby.call("PUT", "sys/policies/acl/kv-writer", json=policy, token=cluster.token)[0] == 204
+    role = {"token_bound_cidrs": ["127.0.0.2/32"], "token_ttl": "1h", "allowed_policies": ["kv-writer"]}
+    assert standby.call("POST", "auth/token/roles/bound", json=role, token=cluster.token)[0] == 204
+    status, body, _ = standby.call(
+        "POST", "auth/token/create/bound", json={"policies": ["kv-writer"]}, token=cluster.token
+    )
+    assert status == 200, (status, body)
+    bound = body["auth"]["client_token"]
+    assert _put_from(standby.addr, "127.0.0.2", bound, "bound-ok") == 204
+    assert _put_from(standby.addr, "127.0.0.1", bound, "bound-refused") == 403
+    assert _put_from(active.addr, "127.0.0.2", bound, "bound-direct") == 204
+    spoofed = {"X-Vault-Token": bound, "X-Tessera-Forward": "guess", "X-Tessera-Client": "127.0.0.2"}
+    assert active.call("PUT", "kv/spoofed", json={"v": 1}, headers=spoofed, auth=False)[0] == 403

@@ -78,7 +78,7 @@ def _request(proto: _Proto, method: str = "PUT") -> HandedOver:
 
 def test_the_answer_is_relayed_unchanged(active: str) -> None:
     leader = LeaderInfo("other", active, "", 0.0)
-    forwarder = ActiveForwarder(lambda: leader, "me", lambda: False)
+    forwarder = ActiveForwarder(lambda: leader, "me", lambda: False, lambda: "s3cret")
     proto = _Proto()
     assert forwarder.forward(_request(proto)) == 403
     status, headers, body = proto.answers[0]
@@ -89,6 +89,9 @@ def test_the_answer_is_relayed_unchanged(active: str) -> None:
     sent = _Active.seen[0]
     assert (sent["method"], sent["path"], sent["body"]) == ("PUT", "/v1/kv/a?x=1", b'{"v":1}')
     assert sent["headers"]["x-vault-token"] == "t" and sent["headers"]["x-forwarded-for"] == "10.1.2.3"
+    # who the client is, believed by the active node beside the cluster's secret only
+    assert sent["headers"]["x-tessera-forward"] == "s3cret"
+    assert (sent["headers"]["x-tessera-client"], sent["headers"]["x-tessera-tls"]) == ("10.1.2.3", "0")
     forwarder.close()
 
 
@@ -105,6 +108,7 @@ def test_an_undelivered_request_goes_to_the_next_active_node(active: str) -> Non
     proto = _Proto()
     assert forwarder.forward(_request(proto, "LIST")) == 403
     assert len(_Active.seen) == 1 and _Active.seen[0]["method"] == "LIST"
+    assert "x-tessera-forward" not in _Active.seen[0]["headers"]  # no secret yet: no claim either
     forwarder.close()
 
 

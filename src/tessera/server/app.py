@@ -8,6 +8,7 @@ import os
 import posixpath
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ import orjson
 
 from ..asgiutil import answer_lifespan
 from ..asgiutil import read_body as read_asgi_body
+from ..cluster.forwarding import FORWARD_HEADER
 from ..cluster.interfaces import NodeRole
 from ..core.core import Core
 from ..framework import (
@@ -97,6 +99,8 @@ class App:
         self.standby: NodeRole | None = None
         # On the active process's internal listener: the secret forwarded requests carry.
         self.forward_secret = ""
+        # HA (cluster/ha/role.py): the secret beside which a standby node names its client.
+        self.peer_secret: Callable[[], str] | None = None
         self.ui: UIAssets | None = None  # the web UI's files, when the configuration turns it on
         # The system backend's raw paths (sys/health, sys/init, ...), answered before the pipeline.
         self.raw_paths: dict[str, Path] = raw_endpoints(core)
@@ -251,6 +255,11 @@ class App:
                 proto.response_bytes(403, BASE_HEADERS_STR, error_body(["permission denied"]))
                 return 403
             remote_addr, tls = client
+        elif self.peer_secret is not None and FORWARD_HEADER in headers:
+            # From a standby node: its client's address and TLS, if it knows the cluster's secret.
+            client = forwarded_client(headers, self.peer_secret())
+            if client is not None:
+                remote_addr, tls = client
         args = (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
         standby = self.standby
         if standby is not None and not standby.ready(method, raw_path):

@@ -1,8 +1,10 @@
 """Handing a standby's request to the active node over HTTP, and its answer back unchanged.
 
-The request goes to the ``api_addr`` the active node advertises in the HA table, with the
-client's address added to ``X-Forwarded-For``; the answer (status, headers, body) goes to the
-client as the active node gave it. A request that never reached the active node (it was just
+The request goes to the ``api_addr`` the active node advertises in the HA table with the
+client's address, scheme and certificates in the headers worker processes use
+(``cluster/forwarding.py``), which the active node believes only beside the cluster's forwarding
+secret (kept behind the barrier, ``node.py``); ``X-Forwarded-For`` gets the address too. The
+answer (status, headers, body) goes to the client as the active node gave it. A request that never reached the active node (it was just
 killed, another one is taking over) is tried again while the HA table names a new one, for up
 to ``RETRY_SECONDS``; one that reached it is never sent twice.
 
@@ -21,6 +23,7 @@ import httpx
 import orjson
 
 from ...core.ha import LeaderInfo
+from ..forwarding import CLIENT_HEADER, FORWARD_HEADER, PEER_CERTS_HEADER, TLS_HEADER
 from ..interfaces import HandedOver
 
 log = logging.getLogger("tessera.ha")
@@ -29,7 +32,19 @@ RETRY_SECONDS = 5.0
 TIMEOUT = httpx.Timeout(connect=2.0, read=90.0, write=30.0, pool=10.0)
 NO_ACTIVE = "local node not active but active cluster node not found"
 _REQUEST_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "upgrade"}
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "host",
+        "te",
+        "upgrade",
+        FORWARD_HEADER,
+        CLIENT_HEADER,
+        TLS_HEADER,
+        PEER_CERTS_HEADER,
+    }
 )
 _ANSWER_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"})
 
@@ -43,11 +58,16 @@ class ActiveForwarder:
     ``is_active()`` tells)."""
 
     def __init__(
-        self, leader: Callable[[], LeaderInfo | None], self_id: str, is_active: Callable[[], bool]
+        self,
+        leader: Callable[[], LeaderInfo | None],
+        self_id: str,
+        is_active: Callable[[], bool],
+        secret: Callable[[], str] = str,
     ) -> None:
         self.leader = leader
         self.self_id = self_id
         self.is_active = is_active
+        self.secret = secret  # the cluster's forwarding secret ("" until the active node made it)
         # TLS to the active node's API listener: the system's CAs, or VAULT_CACERT's.
         verify: str | bool = os.environ.get("VAULT_CACERT") or True
         self.client = httpx.Client(timeout=TIMEOUT, verify=verify, follow_redirects=False)
@@ -69,11 +89,7 @@ class ActiveForwarder:
     def _send(self, request: HandedOver) -> httpx.Response:
         """One request to the active node; another while a connection was refused and the HA
         table named a new active node since."""
-        headers = [(k, v) for k, v in request.headers.items() if k not in _REQUEST_HOP]
-        forwarded = request.headers.get("x-forwarded-for")
-        headers.append(
-            ("x-forwarded-for", f"{forwarded}, {request.remote_addr}" if forwarded else request.remote_addr)
-        )
+        headers = self._headers(request)
         query = request.query_string.decode("latin-1")
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
@@ -92,6 +108,25 @@ class ActiveForwarder:
                 if time.monotonic() > deadline:
                     raise
                 self._await_other(leader, deadline)
+
+    def _headers(self, request: HandedOver) -> list[tuple[str, str]]:
+        """The client's headers, and who the client is (believed with the secret only)."""
+        headers = [(k, v) for k, v in request.headers.items() if k not in _REQUEST_HOP]
+        forwarded = request.headers.get("x-forwarded-for")
+        headers.append(
+            ("x-forwarded-for", f"{forwarded}, {request.remote_addr}" if forwarded else request.remote_addr)
+        )
+        secret = self.secret()
+        if secret:
+            tls = request.tls
+            headers += [
+                (FORWARD_HEADER, secret),
+                (CLIENT_HEADER, request.remote_addr),
+                (TLS_HEADER, "1" if tls else "0"),
+            ]
+            if getattr(tls, "peer_certificates", None):  # server/peer.py's PeerTLS: for cert logins
+                headers.append((PEER_CERTS_HEADER, tls.header_value()))  # type: ignore[attr-defined]
+        return headers
 
     def _await_other(self, tried: LeaderInfo, deadline: float) -> None:
         """Wait (bounded) until the HA table names another active node than ``tried``."""

@@ -10,6 +10,7 @@ it, it stops serving at once, refuses writes and drops that state again.
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -27,6 +28,9 @@ from .election import INTERVAL, Election, NodeInfo
 log = logging.getLogger("tessera.ha")
 
 FRESH_ECHO_SECONDS = 30.0  # standbys not heard from for longer leave sys/ha-status
+# Behind the barrier: the secret beside which the active node believes a standby's word about
+# who its client is (address, TLS, certificates). Made by the first active node.
+FORWARDING_KEY = "core/ha/forwarding"
 
 
 class HANode:
@@ -49,6 +53,7 @@ class HANode:
         self.active_since = 0.0
         self._election: Election | None = None
         self._lock = threading.Lock()  # joins and leaves
+        self._secret = ""
         lifecycle = core.lifecycle
         self._open_state, self._close_state = lifecycle.open_state, lifecycle.close_state
         lifecycle.open_state, lifecycle.close_state = self._on_unseal, self._on_seal
@@ -95,6 +100,20 @@ class HANode:
         if election is not None:
             election.step_down()
 
+    def forwarding_secret(self) -> str:
+        """The cluster's forwarding secret ("" while sealed or before an active node made it)."""
+        if not self._secret and not self.core.sealed:
+            stored = self.core.barrier.get_json(FORWARDING_KEY)
+            self._secret = stored.get("secret", "") if stored else ""
+        return self._secret
+
+    def _make_secret(self) -> None:
+        """On becoming active: the forwarding secret, made once for the cluster (a fenced write)."""
+        if not self.forwarding_secret():
+            secret = secrets.token_urlsafe(32)
+            self.core.barrier.put_json(FORWARDING_KEY, {"secret": secret})
+            self._secret = secret
+
     # -- the seal lifecycle ----------------------------------------------------------------
     def _on_unseal(self, first_time: bool) -> None:
         """In place of the core's ``open_state``: join as a standby (``sys/init`` builds the
@@ -130,8 +149,8 @@ class HANode:
             election.stop()
             election.join(5.0)
         self.fencing.epoch = None
-        if self._active:
-            self._active = False
+        self._active = False
+        self._secret = ""
         self._close_state()
 
     def close(self) -> None:
@@ -152,6 +171,7 @@ class HANode:
                     self.fencing.epoch = None
                     return False
                 self._open_state(False)
+                self._make_secret()
         except Exception:
             log.exception("HA: becoming active failed: standing down")
             self.fencing.epoch = None

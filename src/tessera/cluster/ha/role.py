@@ -59,6 +59,7 @@ class HARole:
     def prepare(self, app: Any) -> None:
         """Every listener's app consults this role (``build_listeners``'s ``prepare``)."""
         app.standby = self
+        app.peer_secret = self.node.forwarding_secret
         self._serve_here = app._answer_here
 
     def close(self) -> None:
