@@ -1,0 +1,67 @@
+"""PostgreSQL restarts under the write load of a three-node cluster: the nodes reconnect, one is
+active again, and every write acknowledged before, during or after is there. The database is one
+of this test's own (it restarts it), not the shared ``postgres`` fixture's."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.ha_cluster import WriteLoad, ha_cluster
+from tests.cluster.test_ha_failover import _stored_keys, _wait_for
+from tests.helpers.postgres import Postgres, PostgresUnavailable, ThrowawayCluster
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[tuple[ThrowawayCluster, Postgres]]:
+    try:
+        cluster = ThrowawayCluster()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster, cluster.start()
+    finally:
+        cluster.stop()
+
+
+def test_a_database_restart_loses_no_acknowledged_write(
+    own_postgres: tuple[ThrowawayCluster, Postgres], tmp_path: Path
+) -> None:
+    database, postgres = own_postgres
+    with ha_cluster(postgres, tmp_path) as cluster:
+        active = cluster.active()
+        with WriteLoad([node.addr for node in cluster.nodes], cluster.token) as load:
+            _wait_for(lambda: len(load.acknowledged) >= 50, 30, "writes before the restart")
+            started = time.monotonic()
+            database._run(
+                "pg_ctl",
+                "-D",
+                str(database.data),
+                "-l",
+                str(database.root / "log"),
+                "-m",
+                "fast",
+                "-w",
+                "restart",
+            )
+            restarted = time.monotonic() - started
+            at_restart = len(load.acknowledged)
+            _wait_for(
+                lambda: len(load.acknowledged) > at_restart, 30, "a write acknowledged after the restart"
+            )
+            back = time.monotonic() - started
+            _wait_for(lambda: len(load.acknowledged) >= at_restart + 50, 30, "writes after the restart")
+        successor = cluster.active(timeout=10)
+        print(
+            f"\nHA across a database restart ({restarted:.3f} s): writes acknowledged again after {back:.3f} s, "
+            f"active: {'the same' if successor is active else 'another'} node; writes acknowledged "
+            f"{len(load.acknowledged)}, failed {load.failed}"
+        )
+        missing = set(load.acknowledged) - _stored_keys(cluster, successor)
+        assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
+        assert sum(1 for node in cluster.nodes if cluster.leader(node)["is_self"]) == 1
