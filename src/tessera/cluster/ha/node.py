@@ -22,6 +22,7 @@ from ...core.ha import LeaderInfo
 from ...gocompat.times import rfc3339_nano
 from ...storage.pg_fencing import Fencing
 from ...storage.postgresql import PostgreSQLPhysical
+from ...storage.sqlite_reader import StandbyWrite
 from ...version import VAULT_VERSION
 from .election import INTERVAL, Election, NodeInfo
 
@@ -132,7 +133,7 @@ class HANode:
                     self.physical.dsn,
                     self.fencing.ha_table,
                     self.info,
-                    self._became_active,
+                    lambda epoch: self._became_active(election, epoch),
                     self._lost,
                     self.interval,
                 )
@@ -142,16 +143,18 @@ class HANode:
                 log.info("HA: joined the election as node %s (standby)", self.info.node_id)
 
     def _on_seal(self) -> None:
-        """In place of the core's ``close_state``: leave the election, drop the state if active."""
+        """In place of the core's ``close_state``: drop the state (still holding the lock, so its
+        last writes are fenced under this node's epoch), then leave the election."""
         with self._lock:
             election, self._election = self._election, None
-        if election is not None:
-            election.stop()
-            election.join(5.0)
-        self.fencing.epoch = None
         self._active = False
-        self._secret = ""
-        self._close_state()
+        try:
+            self._close_state()
+        finally:
+            self.fencing.epoch = None
+            self._secret = ""
+            if election is not None:
+                election.stop()  # not joined: its thread may wait for the state lock held here
 
     def close(self) -> None:
         """The server stops: leave the election (the lock goes with the connection)."""
@@ -161,22 +164,20 @@ class HANode:
             election.join(5.0)
 
     # -- the election's callbacks (on its thread) ------------------------------------------
-    def _became_active(self, epoch: int) -> bool:
-        """Build the unsealed state under ``epoch``; False (stay standby) if that fails."""
+    def _became_active(self, election: Election, epoch: int) -> bool:
+        """Build the unsealed state under ``epoch``; False (stay standby) if that fails or the
+        node left this election meanwhile (sealed, perhaps unsealed again)."""
         started = time.monotonic()
-        self.fencing.epoch = epoch
         try:
             with self.core.state_lock:
-                if self.core.sealed or self._election is None:
-                    self.fencing.epoch = None
+                if self.core.sealed or self._election is not election:
                     return False
+                self.fencing.epoch = epoch
                 self._open_state(False)
                 self._make_secret()
-        except Exception:
+        except (Exception, StandbyWrite):
             log.exception("HA: becoming active failed: standing down")
-            self.fencing.epoch = None
-            with self.core.state_lock:
-                self._close_state()
+            self._drop_state()
             return False
         self.active_since = time.time()
         self._active = True
@@ -186,8 +187,16 @@ class HANode:
     def _lost(self) -> None:
         """No longer the leader: stop serving first, then drop what only the active node runs."""
         self._active = False
-        self.fencing.epoch = None
         log.warning("HA: lost leadership: standby now")
+        self._drop_state()
+
+    def _drop_state(self) -> None:
+        """Refuse writes, then drop what the unseal built (unless sealed meanwhile: done then)."""
+        self.fencing.epoch = None
         with self.core.state_lock:
-            if not self.core.sealed:
+            if self.core.sealed:
+                return
+            try:
                 self._close_state()
+            except (Exception, StandbyWrite):  # a write while tearing down: refused, nothing to undo
+                log.exception("HA: dropping the active node's state failed")
