@@ -92,14 +92,35 @@ def test_standby_refuses_to_seal(cluster: HACluster) -> None:
     assert standby.seal_status()["sealed"] is False
 
 
-def _status(addr: str) -> str:
+def _status(addr: str, *command: str, token: str = "") -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
     env["VAULT_ADDR"] = addr
+    if token:
+        env["VAULT_TOKEN"] = token
     done = subprocess.run(
-        [sys.executable, "-m", "tessera", "status"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tessera", *(command or ("status",))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def test_operator_members_through_a_standby(cluster: HACluster) -> None:
+    active = cluster.active()
+    standby = cluster.standbys(active)[0]
+    lines = _status(standby.addr, "operator", "members", token=cluster.token).splitlines()
+    assert lines[0].split() == [
+        "Host", "Name", "API", "Address", "Cluster", "Address", "Active", "Node", "Version", "Upgrade",
+        "Version", "Last", "Echo",
+    ]  # fmt: skip
+    rows = [line.split() for line in lines[2:]]
+    assert len(rows) == len(cluster.nodes)
+    assert rows[0][1] == active.addr and rows[0][3] == "true"
+    assert sorted(row[1] for row in rows) == sorted(node.addr for node in cluster.nodes)
+    assert all(row[3] == "false" and row[-1].endswith("Z") for row in rows[1:])
 
 
 def test_status_command(cluster: HACluster) -> None:
