@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tessera.cluster.ha import HANode
+from tessera.cluster.ha.node import FORWARDING_KEY
 from tessera.core.config import CoreConfig
 from tessera.core.core import Core
 from tessera.framework import Operation, Request
@@ -120,3 +121,17 @@ def test_a_request_on_the_old_leader_fails_without_writing(
         first.handle_request(put)
     read = Request(operation=Operation.READ, path="kv/late", client_token=root)
     assert second.handle_request(read) is None
+
+
+def test_a_standby_that_takes_over_after_a_key_rotation_reads_the_new_terms(
+    pair: tuple[Core, HANode, Core, HANode, Postgres],
+) -> None:
+    first, _, second, second_node, _ = pair
+    first.barrier.rotate()  # sys/rotate on the active node: the standby's keyring is older
+    first.barrier.put("test/new-term", b"secret")
+    first.barrier.put_json(FORWARDING_KEY, {"secret": "under-the-new-term"})
+    assert second_node.forwarding_secret() == "under-the-new-term"  # a standby reads across it
+    first.seal()
+    _wait_for(lambda: second_node.active)
+    assert second.barrier.get("test/new-term") == b"secret"
+    assert second.tokens is not None

@@ -17,6 +17,7 @@ import time
 import uuid
 from typing import Any
 
+from ...core.barrier import BarrierError
 from ...core.core import Core
 from ...core.ha import LeaderInfo
 from ...gocompat.times import rfc3339_nano
@@ -104,7 +105,11 @@ class HANode:
     def forwarding_secret(self) -> str:
         """The cluster's forwarding secret ("" while sealed or before an active node made it)."""
         if not self._secret and not self.core.sealed:
-            stored = self.core.barrier.get_json(FORWARDING_KEY)
+            try:
+                stored = self.core.barrier.get_json(FORWARDING_KEY)
+            except BarrierError:  # written under a key term newer than this node's keyring
+                self.core.barrier.reload_keyring()
+                stored = self.core.barrier.get_json(FORWARDING_KEY)
             self._secret = stored.get("secret", "") if stored else ""
         return self._secret
 
@@ -173,6 +178,8 @@ class HANode:
                 if self.core.sealed or self._election is not election:
                     return False
                 self.fencing.epoch = epoch
+                # The keyring as stored: the active node may have rotated it since this unseal.
+                self.core.barrier.reload_keyring()
                 self._open_state(False)
                 self._make_secret()
         except (Exception, StandbyWrite):
