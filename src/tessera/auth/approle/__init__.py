@@ -15,6 +15,7 @@ from .login import login_paths
 from .mount import AppRole
 from .roles import role_paths
 from .secret_ids import secret_id_paths
+from .store import AppRoleStore
 
 if TYPE_CHECKING:
     from ...core.mounts import MountEntry
@@ -50,3 +51,6 @@ def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
         invalidate=AuthBackend.keeps_nothing,
         login_alias=login_alias,
     )
+
+
+__all__ = ["AppRole", "AppRoleStore", "factory", "login_alias"]
