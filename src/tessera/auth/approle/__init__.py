@@ -7,12 +7,12 @@ backend per mount; its ``renew_check``/``auth_renew`` let token renewal re-check
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from ...framework import Request
 from ..tokenutil import AuthBackend
 from .login import login_paths
+from .mount import AppRole
 from .roles import role_paths
 from .secret_ids import secret_id_paths
 from .store import AppRoleStore
@@ -29,23 +29,6 @@ It can be retrieved from the 'role/<appname>/role-id' endpoint.
 The default constraint configuration is 'bind_secret_id', which requires
 the credential 'secret_id' to be presented during login. Refer to the
 documentation for other types of constraints."""
-
-
-class AppRole:
-    """What the handlers of one mount share: the core, the mount entry and the store."""
-
-    def __init__(self, core: Any, entry: MountEntry | None) -> None:
-        self.core = core
-        self.entry = entry
-        self.store = AppRoleStore()
-        self.tidy_guard = threading.Lock()
-
-    def mount_ttls(self) -> tuple[int, int]:
-        """The mount's effective (default, max) lease TTLs."""
-        if self.core is None:
-            return 768 * 3600, 768 * 3600
-        default, maximum = self.core.mount_ttls(self.entry)
-        return int(default), int(maximum)
 
 
 def login_alias(req: Request) -> str | None:
@@ -77,3 +60,6 @@ def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
         login_alias=login_alias,
         resolve_role=resolve_role,
     )
+
+
+__all__ = ["AppRole", "AppRoleStore", "factory", "login_alias"]

@@ -33,7 +33,7 @@ from .entries import (
 )
 
 if TYPE_CHECKING:
-    from . import CertAuth
+    from .login import CertAuth
 
 _LISTS = (
     "allowed_names",
