@@ -186,18 +186,7 @@ class App:
         if not raw_path.isascii():  # WSGI strings are bytes as Latin-1; ASGI decodes UTF-8
             raw_path = raw_path.encode("latin-1").decode("utf-8", "replace")
         try:
-            headers = {}
-            for key, value in scope.items():
-                name = _CGI_HEADER_NAMES.get(key)
-                if name is None:
-                    if not key.startswith("HTTP_"):
-                        continue
-                    name = _cgi_header_name(key)
-                headers[name] = value
-            if "CONTENT_TYPE" in scope:
-                headers["content-type"] = scope["CONTENT_TYPE"]
-            if "CONTENT_LENGTH" in scope:
-                headers["content-length"] = scope["CONTENT_LENGTH"]
+            headers = cgi_headers(scope)
         except Exception:
             log.exception("unhandled error reading %s %s", method, raw_path)
             proto.response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
@@ -553,12 +542,34 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
 
 
+# Environ key -> header name, "" for the keys that are not headers (granian's fixed CGI keys).
 _CGI_HEADER_NAMES: dict[str, str] = {}
 
 
+def cgi_headers(scope: dict[str, Any]) -> dict[str, str]:
+    """The request's headers by lower-case name, from granian's CGI-style environ.
+
+    One dict look-up per environ key: every request comes here with ~20 keys.
+    """
+    names = _CGI_HEADER_NAMES
+    headers = {}
+    for key, value in scope.items():
+        name = names.get(key)
+        if name is None:
+            name = _cgi_header_name(key)
+        if name:
+            headers[name] = value
+    if "CONTENT_TYPE" in scope:
+        headers["content-type"] = scope["CONTENT_TYPE"]
+    if "CONTENT_LENGTH" in scope:
+        headers["content-length"] = scope["CONTENT_LENGTH"]
+    return headers
+
+
 def _cgi_header_name(key: str) -> str:
-    """``HTTP_X_VAULT_TOKEN`` → ``x-vault-token``, remembered for the names clients keep sending."""
-    name = key[5:].lower().replace("_", "-")
+    """``HTTP_X_VAULT_TOKEN`` → ``x-vault-token`` ("" for a key that is not a header),
+    remembered for the names clients keep sending."""
+    name = key[5:].lower().replace("_", "-") if key.startswith("HTTP_") else ""
     if len(_CGI_HEADER_NAMES) < 1024:
         _CGI_HEADER_NAMES[key] = name
     return name
