@@ -339,13 +339,14 @@ class App:
         tls: bool,
     ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
         """Everything after the transport: ``read_body`` is awaited once, when the body is needed."""
-        refused = _refuse_path(raw_path)
-        if refused is not None:
-            return refused
-        # Go's ServeMux answers unclean paths (//, /./, /../) and a few bare subtrees with a redirect.
-        clean = _clean_path(raw_path)
-        if clean != raw_path:
-            return _redirect(clean, query_string)
+        if not _plain_path(raw_path):
+            refused = _refuse_path(raw_path)
+            if refused is not None:
+                return refused
+            # Go's ServeMux answers unclean paths (//, /./, /../) and a few bare subtrees with a redirect.
+            clean = _clean_path(raw_path)
+            if clean != raw_path:
+                return _redirect(clean, query_string)
         if raw_path in ("/", "/ui") or raw_path.startswith("/ui/"):
             return self._ui(raw_path, headers)
         if raw_path == "/v1/sys":
@@ -363,12 +364,13 @@ class App:
         query = parse_query(query_string) if query_string else {}
         token = _token_from_headers(headers)
         # Rate-limit quotas come first, as Vault's rateLimitQuotaWrapping: before the raw handlers.
-        quota = await check_quota(self.core, self.run, method, path, query, body, remote_addr)
-        if isinstance(quota, tuple):
-            return quota[0], quota[1], extra_headers + quota[2]
-        extra_headers += quota
+        if _quotas_configured(self.core):
+            quota = await check_quota(self.core, self.run, method, path, query, body, remote_addr)
+            if isinstance(quota, tuple):
+                return quota[0], quota[1], extra_headers + quota[2]
+            extra_headers += quota
         try:
-            if method == "HELP" or _first(query.get("help")):
+            if method == "HELP" or (query and _first(query.get("help"))):
                 return await self._help(path, headers, token, remote_addr, extra_headers)
             handler = syshttp.RAW_HANDLERS.get(path)
             if handler is not None and path in self.refused_raw:
@@ -626,6 +628,17 @@ def _refuse_path(path: str) -> tuple[int, bytes | None, list[tuple[bytes, bytes]
                 return 400, error_body(["relative paths not supported"]), []
             return 404, error_body([]), []
     return None
+
+
+def _plain_path(path: str) -> bool:
+    """A path neither ``_refuse_path`` nor ``_clean_path`` has anything to say about (nearly all)."""
+    return path.startswith("/") and "//" not in path and "/." not in path
+
+
+def _quotas_configured(core: Core) -> bool:
+    """Whether any rate-limit quota exists: without one the quota step has nothing to do."""
+    manager = getattr(core, "quotas", None)
+    return manager is not None and bool(manager.quotas)
 
 
 def _clean_path(path: str) -> str:
