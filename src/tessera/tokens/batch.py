@@ -187,10 +187,11 @@ def _thaw(frozen: Frozen) -> TokenEntry:
 
 
 class OpenedTokens:
-    """Entries of batch tokens opened under one keyring, bounded; a new keyring starts afresh
-    (seal, unseal, ``sys/rotate``, a worker's reload), so nothing outlives the key that opened it."""
+    """Entries of batch tokens opened under one keyring, bounded (~1.3 KB an entry, so at most
+    ~5 MB); a new keyring starts afresh (seal, unseal, ``sys/rotate``, a worker's reload), so
+    nothing outlives the key that opened it."""
 
-    def __init__(self, limit: int = 8192) -> None:
+    def __init__(self, limit: int = 4096) -> None:
         self.limit = limit
         # One tuple, replaced whole: a thread never files an entry under another keyring.
         self._state: tuple[Keyring | None, dict[bytes, tuple[Frozen, bytes]]] = (None, {})
