@@ -312,8 +312,10 @@ class App:
                     (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
                 )
             standby.served(method, raw_path)
-        base = _BASE_UNTYPED_STR if _own_content_type(extra) else BASE_HEADERS_STR
-        out = base + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
+        out = BASE_HEADERS_STR  # shared, never changed: granian only reads it
+        if extra:
+            base = _BASE_UNTYPED_STR if _own_content_type(extra) else BASE_HEADERS_STR
+            out = base + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
         payload = b"" if body is None or method == "HEAD" else body
 
         def send(error: BaseException | None) -> None:
@@ -465,7 +467,7 @@ class App:
         if op is None:
             raise CodedError(405, "")
         data: dict[str, Any] = {}
-        if method == "GET":
+        if method == "GET" and query:
             # Vault reads the first value; an empty one means "not set"; only a true flag is removed.
             flags: list[bool] = []
             for name in ("list", "scan"):
@@ -483,7 +485,7 @@ class App:
                 query.pop("scan")
                 op = Operation.SCAN
             data = dict(query)
-        elif method in ("LIST", "SCAN", "DELETE"):
+        elif method in ("GET", "LIST", "SCAN", "DELETE"):
             data = dict(query)
         else:
             if method == "PATCH":
