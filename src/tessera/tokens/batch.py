@@ -217,7 +217,7 @@ class OpenedTokens:
 OPENED = OpenedTokens()
 
 
-def _fields(plain: bytes) -> dict | None:
+def _fields(plain: bytes) -> dict[str, Any] | None:
     if plain[:1] != b"{":
         return batch_codec.unpack(plain)
     doc = orjson.loads(plain)
