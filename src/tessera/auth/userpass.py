@@ -330,8 +330,14 @@ def _paths(up: Userpass) -> list[Path]:
             fields={**name, "password": Field(FieldType.STRING, "Password for this user.")},
             operations={Operation.UPDATE: up.login},
             synopsis="Log in with a username and password.",
+            unauthenticated=True,
+            special=("login/*",),
         ),
     ]
+
+
+# Open without a path of its own: a login that names no user needs no token either.
+UNDECLARED_UNAUTHENTICATED_PATHS = ["login"]
 
 
 def factory(core: Any, entry: Any) -> AuthBackend:
@@ -339,7 +345,7 @@ def factory(core: Any, entry: Any) -> AuthBackend:
     return AuthBackend(
         paths=_paths(up),
         help=HELP,
-        unauthenticated_paths=["login", "login/*"],
+        unauthenticated_paths=list(UNDECLARED_UNAUTHENTICATED_PATHS),
         backend_type="userpass",
         kind="credential",
         renew_hook=up.renew,

@@ -46,13 +46,17 @@ def resolve_role(req: Request) -> str:
     return AppRoleStore().role_id_entry(req.storage, role_id.strip()) or ""
 
 
+# Open without a path of its own (login is declared): kept from the method's first hand list.
+UNDECLARED_UNAUTHENTICATED_PATHS = ["login/*"]
+
+
 def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
     app = AppRole(core, entry)
     login, handler = login_paths(app)
     return AuthBackend(
         paths=[*role_paths(app), *secret_id_paths(app), *login],
         help=HELP,
-        unauthenticated_paths=["login", "login/*"],
+        unauthenticated_paths=list(UNDECLARED_UNAUTHENTICATED_PATHS),
         backend_type="approle",
         kind="credential",
         renew_hook=handler.renew,
