@@ -139,7 +139,7 @@ class Pipeline:
         """An unauthenticated request, with user lockout around it when it is a login."""
         look_ahead = backend.login_alias
         alias = look_ahead(req) if look_ahead is not None else None
-        settings = self.lockout.settings(route.entry) if alias else None
+        settings = self.lockout.settings(route.entry, backend) if alias else None
         if settings is None or alias is None:
             return backend.handle_request(req)
         counted = self.lockout.check(route.entry, alias, settings)

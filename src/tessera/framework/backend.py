@@ -127,6 +127,11 @@ class Backend:
             self.unauthenticated_paths, [s for p in self.paths if p.unauthenticated for s in p.special]
         )
 
+    @property
+    def locks_out_users(self) -> bool:
+        """Whether user lockout applies to this method's logins (and its mounts may tune it)."""
+        return self.login_alias is not None
+
     @staticmethod
     def keeps_nothing(key: str) -> None:
         """``invalidate`` of a backend that keeps nothing of its storage in memory."""
