@@ -162,7 +162,7 @@ class Pipeline:
             self.leases.register(req, resp, route.entry, entry, last_use)
         if req.wrap_ttl or (resp.wrap_info is not None and not resp.wrap_info.token):
             # X-Vault-Wrap-TTL, or a handler asking to be wrapped (sys/wrapping/rewrap).
-            return wrap_response(self.host, req, resp)
+            return wrap_response(self.host, req, resp, route.backend.wrapped_accessor_field)
         return resp
 
     def spend_last_use(self, entry: TokenEntry) -> None:

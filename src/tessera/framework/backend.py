@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ErrorResponse, UnsupportedOperation, UnsupportedPath
 from .fields import Field, FieldData, FieldError
 from .logical import Operation, RawRequest, RawResponse, Request, Response
+
+if TYPE_CHECKING:
+    from ..storage.base import Storage
 
 _ROUTE_CACHE_SIZE = 4096
 
@@ -118,6 +121,12 @@ class Backend:
     # An auth method's role look-ahead for role-based quotas (Vault's ResolveRoleOperation): the
     # role a login request acts for, "" when none. Methods without one take no role quotas.
     resolve_role: Callable[[Request], str] | None = None
+    # An auth method's paths that mint batch tokens (relative to the mount, e.g. AppRole's
+    # ``role/<name>``), read from the mount's storage, for sys/token-issuers. None: it names none.
+    batch_token_issuers: Callable[[Storage], list[str]] | None = None
+    # The response data field naming the accessor of a credential this backend hands out that is
+    # no token (AppRole's secret_id_accessor): a wrapped response shows it as wrap_info.accessor.
+    wrapped_accessor_field: str = ""
 
     def __post_init__(self) -> None:
         """The special paths are the listed ones (Vault paths without a declaration here) and

@@ -19,6 +19,7 @@ from .store import AppRoleStore
 
 if TYPE_CHECKING:
     from ...core.mounts import MountEntry
+    from ...storage.base import Storage
 
 HELP = """
 Any registered Role can authenticate itself with OpenBao. The credentials
@@ -50,6 +51,11 @@ def resolve_role(req: Request) -> str:
 UNDECLARED_UNAUTHENTICATED_PATHS = ["login/*"]
 
 
+def batch_token_issuers(storage: Storage) -> list[str]:
+    """Each role logs in to its own path, so each is a batch-token issuer of its own."""
+    return [f"role/{name}" for name in AppRoleStore().role_names(storage)]
+
+
 def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
     app = AppRole(core, entry)
     login, handler = login_paths(app)
@@ -63,6 +69,8 @@ def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
         invalidate=AuthBackend.keeps_nothing,
         login_alias=login_alias,
         resolve_role=resolve_role,
+        batch_token_issuers=batch_token_issuers,
+        wrapped_accessor_field="secret_id_accessor",
     )
 
 
