@@ -127,6 +127,12 @@ class Backend:
     # The response data field naming the accessor of a credential this backend hands out that is
     # no token (AppRole's secret_id_accessor): a wrapped response shows it as wrap_info.accessor.
     wrapped_accessor_field: str = ""
+    # Only service tokens may use it (the cubbyhole: storage per token). Vault's router refuses
+    # other callers' writes before the backend, so their audit lines name no mount accessor.
+    service_tokens_only: bool = False
+    # Reads answer as a lease-less secret (Vault's passthrough backend, KV v1): their audit line
+    # shows an empty lease_id.
+    reads_as_secrets: bool = False
 
     def __post_init__(self) -> None:
         """The special paths are the listed ones (Vault paths without a declaration here) and
