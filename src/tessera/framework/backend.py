@@ -94,7 +94,19 @@ class Path:
 
 @dataclass
 class Backend:
-    """A mounted backend (secrets engine or auth method) built from path declarations."""
+    """A mounted backend (secrets engine or auth method) built from path declarations.
+
+    Everything the core, audit, tokens and system backend need to know about a backend type is
+    said here, so that none of them names a type and a new engine or method is a package plus
+    one line in core/registry.py:
+
+    - special paths: ``Path.unauthenticated`` / ``Path.sudo`` (listed here only for Vault paths
+      the backend does not serve);
+    - lifecycle: ``cleanup``, ``periodic``, ``invalidate``; leases: ``secrets``;
+    - logins: ``login_alias`` (user lockout: ``locks_out_users``), ``resolve_role`` (role quotas);
+    - tokens: ``batch_token_issuers`` (sys/token-issuers), ``wrapped_accessor_field`` (wrapping);
+    - audit: ``service_tokens_only``, ``reads_as_secrets``.
+    """
 
     paths: list[Path] = field(default_factory=list)
     help: str = ""

@@ -1,5 +1,6 @@
-"""Each auth method's and engine's special paths come from its declarations and keep the lists
-they had when written by hand (Vault's PathsSpecial, plus what Tessera added)."""
+"""What each registered auth method and engine declares about itself: its special paths (from
+the path declarations, keeping the lists once written by hand: Vault's PathsSpecial plus what
+Tessera added), and which backend hooks it has (what core, audit and tokens once knew by name)."""
 
 from __future__ import annotations
 
@@ -44,13 +45,40 @@ def core():  # type: ignore[no-untyped-def]
     core.seal()
 
 
-@pytest.mark.parametrize(("table", "mtype"), sorted(SPECIAL))
-def test_special_paths_keep_their_lists(core, table: str, mtype: str) -> None:  # type: ignore[no-untyped-def]
+def _backend(core, table: str, mtype: str):  # type: ignore[no-untyped-def]
+    """The type's backend: the built-in mount, else one mounted for the test."""
     route = core.router.get(("auth/" if table == "auth" else "") + mtype + "/")
-    if route is None or route.backend.backend_type != mtype:
+    if route is None or route.entry.type != mtype:
         entry = MountEntry.new(table, f"pinned-{mtype}/", mtype)
         core.mount(entry)
         route = core.router.get(entry.route_prefix)
+    return route.backend
+
+
+@pytest.mark.parametrize(("table", "mtype"), sorted(SPECIAL))
+def test_special_paths_keep_their_lists(core, table: str, mtype: str) -> None:  # type: ignore[no-untyped-def]
+    backend = _backend(core, table, mtype)
     root, unauthenticated = SPECIAL[(table, mtype)]
-    assert set(route.backend.root_paths) == root
-    assert set(route.backend.unauthenticated_paths) == unauthenticated
+    assert set(backend.root_paths) == root
+    assert set(backend.unauthenticated_paths) == unauthenticated
+
+
+# hook -> the types that have it (every other registered type has none).
+HOOKS = {
+    "locks_out_users": {("auth", "userpass"), ("auth", "approle")},
+    "resolve_role": {("auth", "approle")},
+    "batch_token_issuers": {("auth", "approle")},
+    "wrapped_accessor_field": {("auth", "approle")},
+    "service_tokens_only": {("secret", "cubbyhole")},
+    "reads_as_secrets": {("secret", "kv"), ("secret", "generic")},  # KV v1 only
+}
+
+
+@pytest.mark.parametrize("hook", sorted(HOOKS))
+def test_backend_hooks_replace_type_names(core, hook: str) -> None:  # type: ignore[no-untyped-def]
+    having = {key for key in sorted(SPECIAL) if getattr(_backend(core, *key), hook)}
+    assert having == HOOKS[hook]
+
+
+def test_kv_v2_reads_are_no_secrets(core) -> None:  # type: ignore[no-untyped-def]
+    assert not core.router.get("secret/").backend.reads_as_secrets  # dev_core's KV v2
