@@ -336,7 +336,8 @@ def _paths(up: Userpass) -> list[Path]:
     ]
 
 
-# Open without a path of its own: a login that names no user needs no token either.
+# Open though no path serves it (login/<username> is declared): a token-less login naming no
+# user answers "unsupported path" rather than "permission denied", as it always has here.
 UNDECLARED_UNAUTHENTICATED_PATHS = ["login"]
 
 

@@ -47,7 +47,8 @@ def resolve_role(req: Request) -> str:
     return AppRoleStore().role_id_entry(req.storage, role_id.strip()) or ""
 
 
-# Open without a path of its own (login is declared): kept from the method's first hand list.
+# Open though no path serves it (login itself is declared): a token-less request for a login
+# sub-path answers "unsupported path" rather than "permission denied", as it always has here.
 UNDECLARED_UNAUTHENTICATED_PATHS = ["login/*"]
 
 
