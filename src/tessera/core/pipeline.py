@@ -139,7 +139,7 @@ class Pipeline:
         """An unauthenticated request, with user lockout around it when it is a login."""
         look_ahead = backend.login_alias
         alias = look_ahead(req) if look_ahead is not None else None
-        settings = self.lockout.settings(route.entry) if alias else None
+        settings = self.lockout.settings(route.entry, backend) if alias else None
         if settings is None or alias is None:
             return backend.handle_request(req)
         counted = self.lockout.check(route.entry, alias, settings)
@@ -162,7 +162,7 @@ class Pipeline:
             self.leases.register(req, resp, route.entry, entry, last_use)
         if req.wrap_ttl or (resp.wrap_info is not None and not resp.wrap_info.token):
             # X-Vault-Wrap-TTL, or a handler asking to be wrapped (sys/wrapping/rewrap).
-            return wrap_response(self.host, req, resp)
+            return wrap_response(self.host, req, resp, route.backend.wrapped_accessor_field)
         return resp
 
     def spend_last_use(self, entry: TokenEntry) -> None:

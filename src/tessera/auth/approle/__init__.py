@@ -19,6 +19,7 @@ from .store import AppRoleStore
 
 if TYPE_CHECKING:
     from ...core.mounts import MountEntry
+    from ...storage.base import Storage
 
 HELP = """
 Any registered Role can authenticate itself with OpenBao. The credentials
@@ -46,19 +47,31 @@ def resolve_role(req: Request) -> str:
     return AppRoleStore().role_id_entry(req.storage, role_id.strip()) or ""
 
 
+# Open though no path serves it (login itself is declared): a token-less request for a login
+# sub-path answers "unsupported path" rather than "permission denied", as it always has here.
+UNDECLARED_UNAUTHENTICATED_PATHS = ["login/*"]
+
+
+def batch_token_issuers(storage: Storage) -> list[str]:
+    """Each role logs in to its own path, so each is a batch-token issuer of its own."""
+    return [f"role/{name}" for name in AppRoleStore().role_names(storage)]
+
+
 def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
     app = AppRole(core, entry)
     login, handler = login_paths(app)
     return AuthBackend(
         paths=[*role_paths(app), *secret_id_paths(app), *login],
         help=HELP,
-        unauthenticated_paths=["login", "login/*"],
+        unauthenticated_paths=list(UNDECLARED_UNAUTHENTICATED_PATHS),
         backend_type="approle",
         kind="credential",
         renew_hook=handler.renew,
         invalidate=AuthBackend.keeps_nothing,
         login_alias=login_alias,
         resolve_role=resolve_role,
+        batch_token_issuers=batch_token_issuers,
+        wrapped_accessor_field="secret_id_accessor",
     )
 
 

@@ -154,5 +154,6 @@ def login_paths(app: AppRole) -> tuple[list[Path], LoginHandler]:
         },
         operations={Operation.UPDATE: h.login},
         synopsis="Issue a token based on the credentials supplied",
+        unauthenticated=True,
     )
     return [path], h

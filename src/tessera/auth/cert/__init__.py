@@ -31,7 +31,6 @@ def factory(core: Any, entry: Any) -> AuthBackend:
     return AuthBackend(
         paths=cert_paths(cert),
         help=HELP,
-        unauthenticated_paths=["login"],
         backend_type="cert",
         kind="credential",
         renew_hook=cert.renew,

@@ -270,5 +270,6 @@ def cert_paths(cert: CertAuth) -> list[Path]:
             },
             operations={Operation.UPDATE: cert.login},
             synopsis="Log in with a TLS client certificate.",
+            unauthenticated=True,
         ),
     ]
