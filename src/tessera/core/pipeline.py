@@ -15,8 +15,6 @@ import logging
 from dataclasses import dataclass
 from time import perf_counter
 
-from ..audit.broker import AuditBroker
-from ..audit.trail import Trail
 from ..framework import (
     Backend,
     CodedError,
@@ -40,6 +38,7 @@ from ..tokens.wrapping import wrap_response
 from .access import acl_for
 from .lockout import UserLockout
 from .matching import path_matches
+from .recording import AuditRecorder, RequestTrail
 from .router import Route, Router
 
 log = logging.getLogger("tessera.core")
@@ -55,7 +54,7 @@ class Pipeline:
     tokens: TokenStore
     policies: PolicyStore
     leases: ExpirationManager
-    audit: AuditBroker | None
+    audit: AuditRecorder | None
     lockout: UserLockout
     host: TokenHost  # for the token functions: prechecks, login tokens, wrapping
 
@@ -73,7 +72,7 @@ class Pipeline:
             raise
         return trail.respond(resp)
 
-    def run(self, req: Request, trail: Trail | None) -> Response | None:
+    def run(self, req: Request, trail: RequestTrail | None) -> Response | None:
         full_path = req.path
         req.full_path = full_path
         route = self.router.match(full_path)
@@ -102,7 +101,7 @@ class Pipeline:
                 self.spend_last_use(entry)
 
     def serve(
-        self, req: Request, route: Route, entry: TokenEntry | None, trail: Trail | None, last_use: bool
+        self, req: Request, route: Route, entry: TokenEntry | None, trail: RequestTrail | None, last_use: bool
     ) -> Response | None:
         """The routed request: authorised, recorded, handled and its answer completed."""
         backend = route.backend
