@@ -1,12 +1,14 @@
 """The Python side of each scenario, in process: µs per request with no network and no wrk.
 
-    python -m bench.inproc [--scenarios kv1,lookup] [--requests 20000] [--sqlite] [--profile]
+    python -m bench.inproc [--scenarios kv1,lookup] [--requests 20000] [--sqlite] [--profile] [--split]
 
 A dev core (or one on SQLite) behind the real :class:`App`, called through
 ``App.serve_threaded`` exactly as granian's worker calls it, with the state of
 ``bench/state.py``. The figure excludes what Rust and the kernel spend per request, and it is
 far steadier than a load test on a busy machine: it is how each optimisation was judged.
-``--profile`` prints cProfile's top functions per scenario.
+``--profile`` prints cProfile's top functions per scenario. ``--split`` times each scenario again
+with the core answering a prepared response at once: what the HTTP layer (``App``: headers, body,
+request building, rendering) costs, and by difference what the core and the handler cost.
 """
 
 from __future__ import annotations
@@ -127,6 +129,25 @@ class InProcess:
         proto.wait()
         return proto.status, (orjson.loads(proto.body) if proto.body else None), {}
 
+    def app_only(self, req: BenchRequest, count: int) -> float:
+        """``time`` with ``Core.handle_request`` answering the scenario's response at once."""
+        core = self.core
+        real = core.handle_request
+        answers: list[Any] = []
+
+        def capture(request: Any) -> Any:
+            answers.append(real(request))
+            return answers[-1]
+
+        core.handle_request = capture  # type: ignore[method-assign]
+        try:
+            self.time(req, 1)
+            answer = answers[0]
+            core.handle_request = lambda _request: answer  # type: ignore[method-assign]
+            return self.time(req, count)[0]
+        finally:
+            core.handle_request = real  # type: ignore[method-assign]
+
     def time(self, req: BenchRequest, count: int) -> tuple[float, int]:
         """CPU µs of this thread per request (steady on a busy machine), and how many were not 2xx.
 
@@ -154,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sqlite", action="store_true", help="SQLite storage instead of memory")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--split", action="store_true", help="also the HTTP layer alone")
     args = parser.parse_args(argv)
     wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
     with tempfile.TemporaryDirectory(prefix="tessera-inproc-") as tmp:
@@ -175,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
                 prof.enable()
             us, bad = server.time(req, args.requests)
             print(f"{scenario.name:26} {us:8.1f} us/request  non-2xx {bad}", flush=True)
+            if args.split:
+                app = server.app_only(req, args.requests)
+                print(f"{'':26} {app:8.1f} us in the HTTP layer, {us - app:.1f} in the core", flush=True)
             if args.profile:
                 prof.disable()
                 out = io.StringIO()

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tessera.framework", "tessera.telemetry"),  # declared paths, fields, envelope; metrics
     ("tessera.policy", "tessera.tokens", "tessera.leases"),  # ACLs, the token store, the expiration manager
     ("tessera.core",),  # the barrier, seal, mount tables and the typed request pipeline
-    ("tessera.audit", "tessera.system", "tessera.auth", "tessera.secrets"),  # backends
+    ("tessera.audit", "tessera.system", "tessera.auth", "tessera.secrets"),  # backends and audit devices
     ("tessera.cluster",),  # several processes and nodes: forwarding, change feeds, invalidation
     ("tessera.server", "tessera.testing"),  # listeners, config, the app, process lifecycle
     ("tessera.cli", "tessera.agent", "tessera.__main__"),  # the command line and the agent

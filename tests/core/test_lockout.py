@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tessera.auth.token import factory as token_factory
+from tessera.auth.userpass import factory as userpass_factory
 from tessera.core.core import Core, CoreConfig
 from tessera.core.lockout import DEFAULTS, LockoutSettings, parse_user_lockouts, settings_for
 from tessera.core.mounts import MountEntry
@@ -47,8 +49,10 @@ def test_a_mounts_tuning_overrides_what_it_sets_to_non_zero() -> None:
     tuned = _entry("userpass", {"threshold": 0, "duration": 60, "counter_reset": 0, "disabled": False})
     assert settings_for(core, tuned) == LockoutSettings(threshold=3, duration=60, counter_reset=900)
     assert settings_for(core, _entry("userpass", {"disabled": True})).disabled
-    assert core.lockout.settings(_entry("token")) is None  # only the methods Vault locks out
-    assert core.lockout.settings(_entry("userpass", {"disabled": True})) is None
+    token, userpass = token_factory(core, _entry("token")), userpass_factory(core, _entry("userpass"))
+    assert core.lockout.settings(_entry("token"), token) is None  # only the methods Vault locks out
+    assert core.lockout.settings(_entry("userpass", {"disabled": True}), userpass) is None
+    assert core.lockout.settings(_entry("userpass"), userpass) == LockoutSettings(threshold=3)
 
 
 def test_config_errors_name_the_stanza() -> None:

@@ -155,3 +155,35 @@ def test_tampering_with_the_issuer_or_epoch_breaks_the_token(harness: CoreHarnes
         with pytest.raises(CodedError) as refused:  # not "refused (...)": it never decrypted
             harness.request(Operation.UPDATE, "auth/token/lookup", data={"token": forged})
         assert (refused.value.status, str(refused.value)) == (403, "bad token")
+
+
+_SOME_UUID = "9da152c6-ed2d-42f0-96f9-8750326266fb"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _SOME_UUID,
+        "00000000-0000-0000-0000-000000000000",
+        _SOME_UUID.upper(),
+        "{" + _SOME_UUID + "}",
+        _SOME_UUID.replace("-", ""),
+        "urn:uuid:" + _SOME_UUID,
+        "1234567-89ab-cdef-0123-456789abcdef0",
+        "12345678-9abc-def0-1234-56789abcdef ",
+        "12345678-9abc-def0-12 4-56789abcdef0",
+        "not-a-uuid",
+        "",
+    ],
+)
+def test_entity_ids_are_packed_raw_only_in_their_canonical_spelling(text: str) -> None:
+    try:
+        canonical = str(uuid.UUID(text)) == text
+    except ValueError:
+        canonical = False
+    raw = batch_codec._uuid_bytes(text)
+    assert (raw is not None) == canonical
+    if raw is not None:
+        assert raw == uuid.UUID(text).bytes and batch_codec._uuid_text(raw) == text
+    back = batch_codec.unpack(batch_codec.pack(_fields(entity_id=text)))
+    assert back["entity_id"] == text

@@ -94,3 +94,17 @@ def test_expired_wrapping_token_loses_its_cubbyhole(harness: CoreHarness) -> Non
     harness.store.expire_due(now=time.time() + 120)
     assert harness.store.lookup(token, allow_expired=True, tainted=True) is None
     assert cubby_get(harness.core, entry, "response") is None
+
+
+def test_a_wrapped_secret_id_names_its_accessor(harness: CoreHarness) -> None:
+    """The backend's wrapped_accessor_field (AppRole's secret_id_accessor) becomes wrap_info's accessor."""
+    harness.request(Operation.UPDATE, "sys/auth/approle", data={"type": "approle"})
+    harness.request(Operation.UPDATE, "auth/approle/role/ci", data={"policies": ["default"]})
+    resp = harness.request(Operation.UPDATE, "auth/approle/role/ci/secret-id", wrap_ttl=60)
+    token = resp.wrap_info.token
+    out = harness.request(Operation.UPDATE, "sys/wrapping/unwrap", data={"token": token})
+    assert resp.wrap_info.wrapped_accessor == out.raw_body["data"]["secret_id_accessor"] != ""
+    resp = harness.request(
+        Operation.UPDATE, "sys/wrapping/wrap", data={"secret_id_accessor": "x"}, wrap_ttl=60
+    )
+    assert resp.wrap_info.wrapped_accessor == ""  # sys answers name no accessor field

@@ -54,6 +54,7 @@ INVALID_REQUEST_MODULES = (
     "tessera.system.mounts",
     "tessera.system.mount_tune",
 )
+_UNMATCHED = object()  # a trail's route before it is looked up
 CUBBYHOLE_REFUSED = "cubbyhole operations are only supported by 'service' type tokens"
 # ErrorResponses whose text Vault also returns as the error (handleError with a coded error).
 CODED_MESSAGES = ("path is already in use",)
@@ -97,6 +98,7 @@ class Trail:
         self.auth: AuthInfo | None = None
         self.non_hmac_request: list[str] = []
         self.non_hmac_response: list[str] = []
+        self._route: Any = _UNMATCHED
 
     # -- hooks the core calls ---------------------------------------------------------------
     def token(self, entry: Any) -> None:
@@ -233,7 +235,7 @@ class Trail:
             remote_port=int(getattr(req, "remote_port", 0) or 0),
             wrap_ttl=int(req.wrap_ttl or 0),
         )
-        route = self.core.router.match(full_path)
+        route = self._mount()
         if route is not None:
             mount = route.entry
             info.mount_point = mount.route_prefix
@@ -252,8 +254,18 @@ class Trail:
         self.info = info
         return info
 
+    def _mount(self) -> Any:
+        """The request's route (None when no mount matches), looked up once."""
+        if self._route is _UNMATCHED:
+            self._route = self.core.router.match(self.req.full_path or self.req.path)
+        return self._route
+
     def _cubbyhole_refused(self) -> bool:
-        return self.req.mount_type == "cubbyhole" and (self.entry is None or self.entry.type != "service")
+        """A caller without a service token that entered a mount only service tokens may use."""
+        if not self.req.mount_point or (self.entry is not None and self.entry.type == "service"):
+            return False
+        route = self._mount()
+        return route is not None and bool(route.backend.service_tokens_only)
 
     def _input(self, auth: AuthInfo | None) -> LogInput:
         return LogInput(
@@ -367,11 +379,10 @@ class Trail:
         return out
 
     def _kv_v1_read(self, resp: Response) -> bool:
-        if self.req.mount_type not in ("kv", "generic") or self.req.operation != Operation.READ:
+        if self.req.operation != Operation.READ or resp.data is None or not self.req.mount_point:
             return False
-        route = self.core.router.match(self.req.full_path)
-        options = route.entry.options if route is not None else None
-        return resp.data is not None and (options or {}).get("version", "1") != "2"
+        route = self._mount()
+        return route is not None and bool(route.backend.reads_as_secrets)
 
     def _raw_response(self, resp: Response) -> ResponseInfo:
         """An unwrapped answer is logged as the response it wraps; other raw bodies as Vault's

@@ -31,8 +31,10 @@ from ..tokens.store import TokenStoreError
 from ..tokens.tidy import TIDY_RUNNING, TIDY_STARTED, start_tidy
 from .token_create import create_paths, role_paths
 
-# Root-protected paths of the token backend (spec tokens.md §2.9).
-ROOT_PATHS = ["revoke-orphan/*", "accessors*", "revoke-batch"]
+# Vault's sudo pattern for revoke-orphan names the token in the path, which this backend does not
+# serve (the token comes in the body, and the handler checks root itself, as Vault's does). The
+# other sudo paths (spec tokens.md §2.9) are declared.
+UNDECLARED_ROOT_PATHS = ["revoke-orphan/*"]
 
 
 def _lookup(core: TokenHost, token: str, *, tainted: bool = False) -> TokenEntry | None:
@@ -189,6 +191,7 @@ def _revoke_paths(core: TokenHost) -> list[Path]:
             },
             operations={Operation.UPDATE: revoke_batch},
             synopsis="Refuse a batch token from now until it expires (sudo)",
+            sudo=True,
         ),
     ]
 
@@ -258,7 +261,13 @@ def lifecycle_paths(core: TokenHost) -> list[Path]:
         return Response(warnings=[TIDY_STARTED], status=202)
 
     return [
-        Path("accessors/?", operations={Operation.LIST: accessors}, synopsis="List token accessors"),
+        Path(
+            "accessors/?",
+            operations={Operation.LIST: accessors},
+            synopsis="List token accessors",
+            sudo=True,
+            special=("accessors*",),
+        ),
         *_lookup_paths(core),
         *_revoke_paths(core),
         *_renew_paths(core),
@@ -275,7 +284,7 @@ def factory(core: TokenHost, entry: MountEntry) -> Backend:
             "are used to identify a client and to allow Tessera to associate policies and ACLs "
             "which are enforced on every request."
         ),
-        root_paths=list(ROOT_PATHS),
+        root_paths=list(UNDECLARED_ROOT_PATHS),
         backend_type="token",
         kind="credential",
     )

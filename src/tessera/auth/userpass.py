@@ -330,8 +330,15 @@ def _paths(up: Userpass) -> list[Path]:
             fields={**name, "password": Field(FieldType.STRING, "Password for this user.")},
             operations={Operation.UPDATE: up.login},
             synopsis="Log in with a username and password.",
+            unauthenticated=True,
+            special=("login/*",),
         ),
     ]
+
+
+# Open though no path serves it (login/<username> is declared): a token-less login naming no
+# user answers "unsupported path" rather than "permission denied", as it always has here.
+UNDECLARED_UNAUTHENTICATED_PATHS = ["login"]
 
 
 def factory(core: Any, entry: Any) -> AuthBackend:
@@ -339,7 +346,7 @@ def factory(core: Any, entry: Any) -> AuthBackend:
     return AuthBackend(
         paths=_paths(up),
         help=HELP,
-        unauthenticated_paths=["login", "login/*"],
+        unauthenticated_paths=list(UNDECLARED_UNAUTHENTICATED_PATHS),
         backend_type="userpass",
         kind="credential",
         renew_hook=up.renew,

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any, cast
 
-from ..audit.broker import AuditBroker
 from ..framework import Backend, CodedError, PermissionDenied, Request, Response, SealedError
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACL
@@ -38,6 +37,7 @@ from .mount_table import MountTable
 from .mounts import MountEntry
 from .pipeline import Pipeline
 from .quotas import QuotaManager
+from .recording import AuditRecorder
 from .router import Router
 from .seal import SealManager
 from .seal_lifecycle import SealLifecycle
@@ -87,7 +87,7 @@ class Core:
     policy_store: PolicyStore
     lease_manager: ExpirationManager
     pipeline: Pipeline
-    audit: AuditBroker | None
+    audit: AuditRecorder | None
     quotas: QuotaManager | None
     lease_counter: LeaseCounter | None
 
@@ -151,7 +151,7 @@ class Core:
         quotas.setup()
         self.lease_counter = tokens.lease_counter = quotas.leases
         quotas.leases.recount_in_background()
-        audit = self.audit = AuditBroker(self)
+        audit = self.audit = registry.audit_broker(self)
         audit.setup()  # the audit table (core/audit); fails the unseal if no device can start
         tokens.revoke_hooks.append(self._destroy_cubbyhole)
         tokens.revoke_hooks.append(leases.revoke_by_token)

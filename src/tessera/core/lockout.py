@@ -21,13 +21,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
-from ..framework import PermissionDenied
+from ..framework import Backend, PermissionDenied
 from ..gocompat.durations import DurationError, parse_duration_second
 from .host import Host
 from .mounts import MountEntry
 
-# Auth types that may be configured and tuned (Vault's list; ldap for the method to come).
-LOCKOUT_TYPES = ("userpass", "approle", "ldap")
+# The auth types a server configuration's user_lockout stanza may name: Vault's config grammar,
+# ldap included though no ldap method is served. Which mounts are locked out (and may tune it) is
+# the backend's to say: those with a login alias (Backend.locks_out_users).
+CONFIGURABLE_TYPES = ("userpass", "approle", "ldap")
 LOCKED_PREFIX = "core/login/lockedUsers/"
 FAILED_PREFIX = "core/login/failedLogins/"
 TIDY_EVERY = 15 * 60  # seconds between sweeps of expired locks, as Vault's
@@ -50,7 +52,7 @@ def parse_user_lockouts(blocks: list[tuple[str, dict[str, Any]]]) -> dict[str, L
     given: dict[str, dict[str, Any]] = {}
     for index, (kind, body) in enumerate(blocks):
         kind = kind.lower()
-        if kind != "all" and kind not in LOCKOUT_TYPES:
+        if kind != "all" and kind not in CONFIGURABLE_TYPES:
             raise ValueError(f'user_lockouts.{index}: unsupported auth type "{kind}"')
         given[kind] = _parse_block(index, body)
     base = replace(DEFAULTS, **given.get("all", {}))
@@ -122,9 +124,10 @@ class UserLockout:
         self.lock = threading.Lock()  # one failure at a time: counts are read, then written
         self._last_tidy = 0.0
 
-    def settings(self, entry: MountEntry) -> LockoutSettings | None:
-        """The settings of a mount whose logins are locked out, or None (other types, disabled)."""
-        if entry.type.lower() not in LOCKOUT_TYPES:
+    def settings(self, entry: MountEntry, backend: Backend) -> LockoutSettings | None:
+        """The settings of a mount whose logins are locked out, or None (a method without
+        lockout, or lockout disabled)."""
+        if not backend.locks_out_users:
             return None
         settings = settings_for(self.core, entry)
         return None if settings.disabled else settings

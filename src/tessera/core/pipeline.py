@@ -15,8 +15,6 @@ import logging
 from dataclasses import dataclass
 from time import perf_counter
 
-from ..audit.broker import AuditBroker
-from ..audit.trail import Trail
 from ..framework import (
     Backend,
     CodedError,
@@ -40,6 +38,7 @@ from ..tokens.wrapping import wrap_response
 from .access import acl_for
 from .lockout import UserLockout
 from .matching import path_matches
+from .recording import AuditRecorder, RequestTrail
 from .router import Route, Router
 
 log = logging.getLogger("tessera.core")
@@ -55,7 +54,7 @@ class Pipeline:
     tokens: TokenStore
     policies: PolicyStore
     leases: ExpirationManager
-    audit: AuditBroker | None
+    audit: AuditRecorder | None
     lockout: UserLockout
     host: TokenHost  # for the token functions: prechecks, login tokens, wrapping
 
@@ -73,7 +72,7 @@ class Pipeline:
             raise
         return trail.respond(resp)
 
-    def run(self, req: Request, trail: Trail | None) -> Response | None:
+    def run(self, req: Request, trail: RequestTrail | None) -> Response | None:
         full_path = req.path
         req.full_path = full_path
         route = self.router.match(full_path)
@@ -102,7 +101,7 @@ class Pipeline:
                 self.spend_last_use(entry)
 
     def serve(
-        self, req: Request, route: Route, entry: TokenEntry | None, trail: Trail | None, last_use: bool
+        self, req: Request, route: Route, entry: TokenEntry | None, trail: RequestTrail | None, last_use: bool
     ) -> Response | None:
         """The routed request: authorised, recorded, handled and its answer completed."""
         backend = route.backend
@@ -139,7 +138,7 @@ class Pipeline:
         """An unauthenticated request, with user lockout around it when it is a login."""
         look_ahead = backend.login_alias
         alias = look_ahead(req) if look_ahead is not None else None
-        settings = self.lockout.settings(route.entry) if alias else None
+        settings = self.lockout.settings(route.entry, backend) if alias else None
         if settings is None or alias is None:
             return backend.handle_request(req)
         counted = self.lockout.check(route.entry, alias, settings)
@@ -162,7 +161,7 @@ class Pipeline:
             self.leases.register(req, resp, route.entry, entry, last_use)
         if req.wrap_ttl or (resp.wrap_info is not None and not resp.wrap_info.token):
             # X-Vault-Wrap-TTL, or a handler asking to be wrapped (sys/wrapping/rewrap).
-            return wrap_response(self.host, req, resp)
+            return wrap_response(self.host, req, resp, route.backend.wrapped_accessor_field)
         return resp
 
     def spend_last_use(self, entry: TokenEntry) -> None:

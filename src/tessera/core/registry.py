@@ -9,6 +9,7 @@ from collections.abc import Callable
 from ..framework import Backend
 from .host import Host
 from .mounts import MountEntry
+from .recording import AuditRecorder
 
 # Builds the backend of one mount; given the running core (it satisfies Host) and the entry.
 Factory = Callable[[Host, MountEntry], Backend]
@@ -34,6 +35,17 @@ AUTH_METHODS: dict[str, str] = {
     "cert": "tessera.auth.cert:factory",
     "github": "tessera.auth.github:factory",
 }
+
+
+# The audit broker: audit devices sit above the core, which builds the broker by name as it builds backends.
+AUDIT_BROKER = "tessera.audit.broker:AuditBroker"
+
+
+def audit_broker(host: Host) -> AuditRecorder:
+    """A new audit broker for the running core (its devices are loaded by ``setup``)."""
+    module, name = AUDIT_BROKER.split(":", 1)
+    build: Callable[[Host], AuditRecorder] = getattr(importlib.import_module(module), name)
+    return build(host)
 
 
 def _available(spec: str) -> bool:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ErrorResponse, UnsupportedOperation, UnsupportedPath
 from .fields import Field, FieldData, FieldError
 from .logical import Operation, RawRequest, RawResponse, Request, Response
+
+if TYPE_CHECKING:
+    from ..storage.base import Storage
 
 _ROUTE_CACHE_SIZE = 4096
 
@@ -91,7 +94,19 @@ class Path:
 
 @dataclass
 class Backend:
-    """A mounted backend (secrets engine or auth method) built from path declarations."""
+    """A mounted backend (secrets engine or auth method) built from path declarations.
+
+    Everything the core, audit, tokens and system backend need to know about a backend type is
+    said here, so that none of them names a type and a new engine or method is a package plus
+    one line in core/registry.py:
+
+    - special paths: ``Path.unauthenticated`` / ``Path.sudo`` (listed here only for Vault paths
+      the backend does not serve);
+    - lifecycle: ``cleanup``, ``periodic``, ``invalidate``; leases: ``secrets``;
+    - logins: ``login_alias`` (user lockout: ``locks_out_users``), ``resolve_role`` (role quotas);
+    - tokens: ``batch_token_issuers`` (sys/token-issuers), ``wrapped_accessor_field`` (wrapping);
+    - audit: ``service_tokens_only``, ``reads_as_secrets``.
+    """
 
     paths: list[Path] = field(default_factory=list)
     help: str = ""
@@ -118,6 +133,18 @@ class Backend:
     # An auth method's role look-ahead for role-based quotas (Vault's ResolveRoleOperation): the
     # role a login request acts for, "" when none. Methods without one take no role quotas.
     resolve_role: Callable[[Request], str] | None = None
+    # An auth method's paths that mint batch tokens (relative to the mount, e.g. AppRole's
+    # ``role/<name>``), read from the mount's storage, for sys/token-issuers. None: it names none.
+    batch_token_issuers: Callable[[Storage], list[str]] | None = None
+    # The response data field naming the accessor of a credential this backend hands out that is
+    # no token (AppRole's secret_id_accessor): a wrapped response shows it as wrap_info.accessor.
+    wrapped_accessor_field: str = ""
+    # Only service tokens may use it (the cubbyhole: storage per token). Vault's router refuses
+    # other callers' writes before the backend, so their audit lines name no mount accessor.
+    service_tokens_only: bool = False
+    # Reads answer as a lease-less secret (Vault's passthrough backend, KV v1): their audit line
+    # shows an empty lease_id.
+    reads_as_secrets: bool = False
 
     def __post_init__(self) -> None:
         """The special paths are the listed ones (Vault paths without a declaration here) and
@@ -126,6 +153,11 @@ class Backend:
         self.unauthenticated_paths = _merged(
             self.unauthenticated_paths, [s for p in self.paths if p.unauthenticated for s in p.special]
         )
+
+    @property
+    def locks_out_users(self) -> bool:
+        """Whether user lockout applies to this method's logins (and its mounts may tune it)."""
+        return self.login_alias is not None
 
     @staticmethod
     def keeps_nothing(key: str) -> None:

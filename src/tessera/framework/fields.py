@@ -298,11 +298,9 @@ class FieldData:
     _typed: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, name: str) -> Any:
-        value, _ = self.get_ok(name)
-        return value
+        """The typed value: the caller's, else the field's default or zero value.
 
-    def get_ok(self, name: str) -> tuple[Any, bool]:
-        """The typed value and whether the caller supplied it."""
+        Handlers call this a dozen times a request, so it does the work itself (no tuple)."""
         spec = self.schema.get(name)
         if spec is None:
             raise KeyError(f"field {name!r} is not in the path's schema")
@@ -311,14 +309,19 @@ class FieldData:
             if name in typed:
                 value = typed[name]
                 # Each get() hands out its own list or dict, as a fresh conversion would.
-                return (value.copy() if type(value) in _MUTABLE else value), True
-            return self._convert(name, spec, self.raw[name]), True
+                return value.copy() if type(value) in _MUTABLE else value
+            return self._convert(name, spec, self.raw[name])
         if spec.default is not None:
-            return spec.default, False
+            return spec.default
         zero = spec.scalar_zero
         if zero is not _NO_SCALAR:
-            return zero, False
-        return zero_value(spec.type), False  # a fresh list each time
+            return zero
+        return zero_value(spec.type)  # a fresh list each time
+
+    def get_ok(self, name: str) -> tuple[Any, bool]:
+        """The typed value and whether the caller supplied it."""
+        value = self.get(name)
+        return value, name in self.raw
 
     def set_raw(self, name: str, value: Any) -> None:
         """Replace a supplied value (a handler adjusting input), dropping its converted form."""

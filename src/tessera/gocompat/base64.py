@@ -37,12 +37,20 @@ class Base64Error(ValueError):
 def go_b64decode(text: str | bytes, *, padded: bool = True) -> bytes:
     """StdEncoding (``padded``) or RawStdEncoding ``DecodeString``."""
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
-    if padded:
+    if padded and _plainly_padded(data):
         try:
             return binascii.a2b_base64(data, strict_mode=True)
         except binascii.Error:
             pass
     return go_decode(data, STD_MAP, padded=padded)
+
+
+def _plainly_padded(data: bytes) -> bool:
+    """Whole quanta with ``=`` only in the last two places: binascii's strict mode is Go's there.
+
+    (It also accepts ``QUJD==``, padding after a complete quantum, which Go refuses.)
+    """
+    return len(data) % 4 == 0 and data.find(b"=") in (-1, len(data) - 1, len(data) - 2)
 
 
 def go_decode(src: bytes, table: list[int] = STD_MAP, padded: bool = True) -> bytes:

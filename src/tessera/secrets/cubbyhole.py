@@ -127,5 +127,11 @@ def factory(core: Core, entry: MountEntry) -> Backend:
         Operation.LIST: _list,
     }
     return passthrough_backend(
-        "cubbyhole", HELP, SYNOPSIS, "Specifies the path of the secret.", operations, _exists
+        "cubbyhole",
+        HELP,
+        SYNOPSIS,
+        "Specifies the path of the secret.",
+        operations,
+        _exists,
+        service_tokens_only=True,
     )

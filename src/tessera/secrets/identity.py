@@ -301,7 +301,6 @@ def factory(core: Any, entry: MountEntry | None) -> IdentityBackend:
         paths=_paths(store),
         help=HELP,
         backend_type="identity",
-        unauthenticated_paths=["oidc/.well-known/*"],
     )
     backend.identity = store
     return backend

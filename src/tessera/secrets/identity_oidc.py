@@ -279,11 +279,15 @@ def oidc_paths(core: Any) -> list[Path]:
         ),
         Path(
             r"oidc/\.well-known/openid-configuration/?$",
+            unauthenticated=True,
+            special=("oidc/.well-known/*",),
             operations={Operation.READ: issuer.discovery},
             synopsis="Query OIDC configurations",
         ),
         Path(
             r"oidc/\.well-known/keys/?$",
+            unauthenticated=True,
+            special=("oidc/.well-known/*",),
             operations={Operation.READ: issuer.jwks},
             synopsis="Retrieve public keys",
         ),

@@ -188,18 +188,7 @@ class App:
         if not raw_path.isascii():  # WSGI strings are bytes as Latin-1; ASGI decodes UTF-8
             raw_path = raw_path.encode("latin-1").decode("utf-8", "replace")
         try:
-            headers = {}
-            for key, value in scope.items():
-                name = _CGI_HEADER_NAMES.get(key)
-                if name is None:
-                    if not key.startswith("HTTP_"):
-                        continue
-                    name = _cgi_header_name(key)
-                headers[name] = value
-            if "CONTENT_TYPE" in scope:
-                headers["content-type"] = scope["CONTENT_TYPE"]
-            if "CONTENT_LENGTH" in scope:
-                headers["content-length"] = scope["CONTENT_LENGTH"]
+            headers = cgi_headers(scope)
         except Exception:
             log.exception("unhandled error reading %s %s", method, raw_path)
             proto.response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
@@ -330,8 +319,10 @@ class App:
                     (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
                 )
             standby.served(method, raw_path)
-        base = _BASE_UNTYPED_STR if _own_content_type(extra) else BASE_HEADERS_STR
-        out = base + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
+        out = BASE_HEADERS_STR  # shared, never changed: granian only reads it
+        if extra:
+            base = _BASE_UNTYPED_STR if _own_content_type(extra) else BASE_HEADERS_STR
+            out = base + [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
         payload = b"" if body is None or method == "HEAD" else body
 
         def send(error: BaseException | None) -> None:
@@ -357,13 +348,14 @@ class App:
         tls: bool,
     ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
         """Everything after the transport: ``read_body`` is awaited once, when the body is needed."""
-        refused = _refuse_path(raw_path)
-        if refused is not None:
-            return refused
-        # Go's ServeMux answers unclean paths (//, /./, /../) and a few bare subtrees with a redirect.
-        clean = _clean_path(raw_path)
-        if clean != raw_path:
-            return _redirect(clean, query_string)
+        if not _plain_path(raw_path):
+            refused = _refuse_path(raw_path)
+            if refused is not None:
+                return refused
+            # Go's ServeMux answers unclean paths (//, /./, /../) and a few bare subtrees with a redirect.
+            clean = _clean_path(raw_path)
+            if clean != raw_path:
+                return _redirect(clean, query_string)
         if raw_path in ("/", "/ui") or raw_path.startswith("/ui/"):
             return self._ui(raw_path, headers)
         if raw_path == "/v1/sys":
@@ -381,12 +373,13 @@ class App:
         query = parse_query(query_string) if query_string else {}
         token = _token_from_headers(headers)
         # Rate-limit quotas come first, as Vault's rateLimitQuotaWrapping: before the raw handlers.
-        quota = await check_quota(self.core, self.run, method, path, query, body, remote_addr)
-        if isinstance(quota, tuple):
-            return quota[0], quota[1], extra_headers + quota[2]
-        extra_headers += quota
+        if _quotas_configured(self.core):
+            quota = await check_quota(self.core, self.run, method, path, query, body, remote_addr)
+            if isinstance(quota, tuple):
+                return quota[0], quota[1], extra_headers + quota[2]
+            extra_headers += quota
         try:
-            if method == "HELP" or _first(query.get("help")):
+            if method == "HELP" or (query and _first(query.get("help"))):
                 return await self._help(path, headers, token, remote_addr, extra_headers)
             declared = self.raw_paths.get(path)
             if declared is not None:
@@ -486,7 +479,7 @@ class App:
         if op is None:
             raise CodedError(405, "")
         data: dict[str, Any] = {}
-        if method == "GET":
+        if method == "GET" and query:
             # Vault reads the first value; an empty one means "not set"; only a true flag is removed.
             listing, scanning = list_scan_flags(query)
             if listing:
@@ -496,7 +489,7 @@ class App:
                 query.pop("scan")
                 op = Operation.SCAN
             data = dict(query)
-        elif method in ("LIST", "SCAN", "DELETE"):
+        elif method in ("GET", "LIST", "SCAN", "DELETE"):
             data = dict(query)
         else:
             if method == "PATCH":
@@ -551,12 +544,34 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
 
 
+# Environ key -> header name, "" for the keys that are not headers (granian's fixed CGI keys).
 _CGI_HEADER_NAMES: dict[str, str] = {}
 
 
+def cgi_headers(scope: dict[str, Any]) -> dict[str, str]:
+    """The request's headers by lower-case name, from granian's CGI-style environ.
+
+    One dict look-up per environ key: every request comes here with ~20 keys.
+    """
+    names = _CGI_HEADER_NAMES
+    headers = {}
+    for key, value in scope.items():
+        name = names.get(key)
+        if name is None:
+            name = _cgi_header_name(key)
+        if name:
+            headers[name] = value
+    if "CONTENT_TYPE" in scope:
+        headers["content-type"] = scope["CONTENT_TYPE"]
+    if "CONTENT_LENGTH" in scope:
+        headers["content-length"] = scope["CONTENT_LENGTH"]
+    return headers
+
+
 def _cgi_header_name(key: str) -> str:
-    """``HTTP_X_VAULT_TOKEN`` → ``x-vault-token``, remembered for the names clients keep sending."""
-    name = key[5:].lower().replace("_", "-")
+    """``HTTP_X_VAULT_TOKEN`` → ``x-vault-token`` ("" for a key that is not a header),
+    remembered for the names clients keep sending."""
+    name = key[5:].lower().replace("_", "-") if key.startswith("HTTP_") else ""
     if len(_CGI_HEADER_NAMES) < 1024:
         _CGI_HEADER_NAMES[key] = name
     return name
@@ -613,6 +628,17 @@ def _refuse_path(path: str) -> tuple[int, bytes | None, list[tuple[bytes, bytes]
                 return 400, error_body(["relative paths not supported"]), []
             return 404, error_body([]), []
     return None
+
+
+def _plain_path(path: str) -> bool:
+    """A path neither ``_refuse_path`` nor ``_clean_path`` has anything to say about (nearly all)."""
+    return path.startswith("/") and "//" not in path and "/." not in path
+
+
+def _quotas_configured(core: Core) -> bool:
+    """Whether any rate-limit quota exists: without one the quota step has nothing to do."""
+    manager = getattr(core, "quotas", None)
+    return manager is not None and bool(manager.quotas)
 
 
 def _clean_path(path: str) -> str:

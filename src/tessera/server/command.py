@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..audit.broker import AuditBroker
 from ..cluster.ha import HARole, attach_ha
 from ..cluster.pool import WorkerPool
 from ..cmdutil import bind_error, flag_value
@@ -425,7 +426,7 @@ def multierror(errors: list[str]) -> str:
 def _reload_audit(core: Core) -> None:
     """SIGHUP: audit devices reopen their files (log rotation) or reconnect."""
     broker = core.audit
-    if broker is None:
+    if not isinstance(broker, AuditBroker):
         return
     for error in broker.reload():
         log.error(error)

@@ -33,9 +33,9 @@ def _refuse(message: str) -> ErrorResponse:
 
 def _broker(core: Core) -> AuditBroker:
     broker = core.audit
-    if broker is None:
+    if not isinstance(broker, AuditBroker):
         raise ErrorResponse("audit broker is not available")
-    return broker  # type: ignore[no-any-return]
+    return broker
 
 
 def audit_paths(core: Core) -> list[Path]:

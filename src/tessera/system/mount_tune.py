@@ -11,9 +11,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..core.lockout import LOCKOUT_TYPES, parse_threshold
+from ..core.lockout import parse_threshold
 from ..core.mounts import MountEntry
-from ..framework import ErrorResponse, FieldData, Response
+from ..framework import Backend, ErrorResponse, FieldData, Response
 from ..framework.fields import FieldError
 from ..gocompat.durations import DurationError, parse_duration_second
 
@@ -117,7 +117,7 @@ def apply_tune(
                     )
                 cfg.default_lease_ttl, cfg.max_lease_ttl = new_default, new_max
             if data.has("user_lockout_config"):
-                cfg.user_lockout_config = tune_lockout(entry, data.get("user_lockout_config"))
+                cfg.user_lockout_config = tune_lockout(entry, route.backend, data.get("user_lockout_config"))
         if data.has("description"):
             new.description = data.get("description")
         if data.has("plugin_version"):
@@ -157,7 +157,7 @@ def apply_tune(
 _LOCKOUT_KEYS = ("lockout_threshold", "lockout_duration", "lockout_counter_reset_duration", "lockout_disable")
 
 
-def tune_lockout(entry: MountEntry, given: dict[str, Any]) -> dict[str, Any]:
+def tune_lockout(entry: MountEntry, backend: Backend, given: dict[str, Any]) -> dict[str, Any]:
     """user_lockout_config: each given value replaces the mount's, the others stay (Vault's
     handleTuneWriteCommon, whose mapstructure decoding takes strings and numbers, and a bool only
     for ``lockout_disable``)."""
@@ -166,7 +166,7 @@ def tune_lockout(entry: MountEntry, given: dict[str, Any]) -> dict[str, Any]:
         wrong = isinstance(value, bool) != (key == "lockout_disable") and value is not None
         if wrong or isinstance(value, (dict, list)):
             raise ErrorResponse("unable to convert given user lockout config information")
-    if entry.type.lower() not in LOCKOUT_TYPES:
+    if not backend.locks_out_users:
         raise ErrorResponse(f'tuning of user lockout configuration for auth type "{entry.type}" not allowed')
     tuned = dict(entry.config.user_lockout_config or {})
     threshold = _go_number_text(given.get("lockout_threshold"))

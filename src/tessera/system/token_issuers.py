@@ -34,10 +34,10 @@ def known_issuers(core: Core) -> list[str]:
     found = {"auth/token/create", "auth/token/create-orphan"}
     found.update(f"auth/token/create/{name}" for name in RoleStore(core.tokens.storage).list())
     for route in core.router.routes():
-        entry = route.entry
-        if entry.type == "approle":
-            view = StorageView(core.barrier, entry.storage_prefix)
-            found.update(f"auth/{entry.path}role/{name}" for name in view.list("role/"))
+        issuers = route.backend.batch_token_issuers
+        if issuers is not None:
+            view = StorageView(core.barrier, route.entry.storage_prefix)
+            found.update(route.entry.route_prefix + path for path in issuers(view))
     found.update(core.tokens.issuers.bumped())
     return sorted(found)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import struct
-import uuid
 from itertools import chain
 from typing import Any
 
@@ -130,11 +129,24 @@ def _parent_bytes(parent: str) -> bytes:
 
 
 def _uuid_bytes(value: str) -> bytes | None:
+    """The 16 bytes of a UUID in its canonical spelling (lower-case, dashed), else None.
+
+    Checked by spelling it back, as ``str(uuid.UUID(value)) == value`` did, without building a
+    ``uuid.UUID`` (~3 µs on every AppRole batch login)."""
+    digits = value.replace("-", "")
+    if len(value) != 36 or len(digits) != 32:
+        return None
     try:
-        parsed = uuid.UUID(value)
+        raw = bytes.fromhex(digits)
     except ValueError:
         return None
-    return parsed.bytes if str(parsed) == value else None
+    return raw if _uuid_text(raw) == value else None
+
+
+def _uuid_text(raw: bytes) -> str:
+    """``str(uuid.UUID(bytes=raw))``."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _pairs(texts: list[str], at: int, count: int) -> dict[str, str]:
@@ -160,7 +172,7 @@ def unpack(data: bytes) -> dict[str, Any]:
         parent = "h" + data[pos : pos + 32].hex()
         pos += 32
     if flags & _ENTITY_UUID:
-        entity = str(uuid.UUID(bytes=data[pos : pos + 16]))
+        entity = _uuid_text(data[pos : pos + 16])
         pos += 16
     texts = [_TEXT_OF.get(t, t) for t in data[pos:].decode().split(_SEP)]
     path = issuer = texts[0]

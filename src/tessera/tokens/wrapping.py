@@ -64,8 +64,11 @@ def _response_json(req: Request, resp: Response) -> str:
     return orjson.dumps(body).decode()
 
 
-def wrap_response(core: TokenHost, req: Request, resp: Response) -> Response:
-    """Store ``resp`` in a new wrapping token's cubbyhole and answer with its wrap_info only."""
+def wrap_response(core: TokenHost, req: Request, resp: Response, accessor_field: str = "") -> Response:
+    """Store ``resp`` in a new wrapping token's cubbyhole and answer with its wrap_info only.
+
+    ``accessor_field`` is the answering backend's ``wrapped_accessor_field``: the data field
+    whose accessor the wrap_info names when the response carries no token."""
     ttl = 0
     creation_path = ""
     if resp.wrap_info is not None:
@@ -129,10 +132,8 @@ def wrap_response(core: TokenHost, req: Request, resp: Response) -> Response:
     )
     if resp.auth is not None and resp.auth.accessor:
         info.wrapped_accessor = resp.auth.accessor
-    elif (
-        resp.auth is None and req.mount_type == "approle" and resp.data and "secret_id_accessor" in resp.data
-    ):
-        info.wrapped_accessor = str(resp.data["secret_id_accessor"])
+    elif resp.auth is None and accessor_field and resp.data and accessor_field in resp.data:
+        info.wrapped_accessor = str(resp.data[accessor_field])
     # Vault's HTTP layer answers a wrapped response with wrap_info alone (no warnings).
     return Response(wrap_info=info)
 

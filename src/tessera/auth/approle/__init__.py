@@ -7,18 +7,19 @@ backend per mount; its ``renew_check``/``auth_renew`` let token renewal re-check
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from ...framework import Request
 from ..tokenutil import AuthBackend
 from .login import login_paths
+from .mount import AppRole
 from .roles import role_paths
 from .secret_ids import secret_id_paths
 from .store import AppRoleStore
 
 if TYPE_CHECKING:
     from ...core.mounts import MountEntry
+    from ...storage.base import Storage
 
 HELP = """
 Any registered Role can authenticate itself with OpenBao. The credentials
@@ -29,23 +30,6 @@ It can be retrieved from the 'role/<appname>/role-id' endpoint.
 The default constraint configuration is 'bind_secret_id', which requires
 the credential 'secret_id' to be presented during login. Refer to the
 documentation for other types of constraints."""
-
-
-class AppRole:
-    """What the handlers of one mount share: the core, the mount entry and the store."""
-
-    def __init__(self, core: Any, entry: MountEntry | None) -> None:
-        self.core = core
-        self.entry = entry
-        self.store = AppRoleStore()
-        self.tidy_guard = threading.Lock()
-
-    def mount_ttls(self) -> tuple[int, int]:
-        """The mount's effective (default, max) lease TTLs."""
-        if self.core is None:
-            return 768 * 3600, 768 * 3600
-        default, maximum = self.core.mount_ttls(self.entry)
-        return int(default), int(maximum)
 
 
 def login_alias(req: Request) -> str | None:
@@ -63,17 +47,32 @@ def resolve_role(req: Request) -> str:
     return AppRoleStore().role_id_entry(req.storage, role_id.strip()) or ""
 
 
+# Open though no path serves it (login itself is declared): a token-less request for a login
+# sub-path answers "unsupported path" rather than "permission denied", as it always has here.
+UNDECLARED_UNAUTHENTICATED_PATHS = ["login/*"]
+
+
+def batch_token_issuers(storage: Storage) -> list[str]:
+    """Each role logs in to its own path, so each is a batch-token issuer of its own."""
+    return [f"role/{name}" for name in AppRoleStore().role_names(storage)]
+
+
 def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
     app = AppRole(core, entry)
     login, handler = login_paths(app)
     return AuthBackend(
         paths=[*role_paths(app), *secret_id_paths(app), *login],
         help=HELP,
-        unauthenticated_paths=["login", "login/*"],
+        unauthenticated_paths=list(UNDECLARED_UNAUTHENTICATED_PATHS),
         backend_type="approle",
         kind="credential",
         renew_hook=handler.renew,
         invalidate=AuthBackend.keeps_nothing,
         login_alias=login_alias,
         resolve_role=resolve_role,
+        batch_token_issuers=batch_token_issuers,
+        wrapped_accessor_field="secret_id_accessor",
     )
+
+
+__all__ = ["AppRole", "AppRoleStore", "factory", "login_alias"]

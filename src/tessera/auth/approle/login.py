@@ -34,7 +34,7 @@ from .secret_ids import verify_cidr_subset
 from .store import Role, SecretIDEntry, create_hmac
 
 if TYPE_CHECKING:
-    from . import AppRole
+    from .mount import AppRole
 
 INVALID = "invalid role or secret ID"
 _DUMMY_KEY = secrets.token_hex(16)
@@ -154,5 +154,6 @@ def login_paths(app: AppRole) -> tuple[list[Path], LoginHandler]:
         },
         operations={Operation.UPDATE: h.login},
         synopsis="Issue a token based on the credentials supplied",
+        unauthenticated=True,
     )
     return [path], h

@@ -38,7 +38,7 @@ from ..tokenutil import (
 from .store import MAX_HMAC_INPUT, SECRET_ID_LOCAL_PREFIX, Role
 
 if TYPE_CHECKING:
-    from . import AppRole
+    from .mount import AppRole
 
 ROLE = "role/" + generic_name("role_name")
 NAME_FIELD = {"role_name": Field(FieldType.STRING, "Name of the role. Must be less than 4096 bytes.")}

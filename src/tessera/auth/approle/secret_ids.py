@@ -28,7 +28,7 @@ from .roles import NAME_FIELD, ROLE
 from .store import Role, SecretIDEntry, create_hmac, derive_secret_id_ttl, parse_metadata
 
 if TYPE_CHECKING:
-    from . import AppRole
+    from .mount import AppRole
 
 TIDY_STARTED = (
     "Tidy operation successfully started. Any information from the operation will be printed to "

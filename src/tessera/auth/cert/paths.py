@@ -33,7 +33,7 @@ from .entries import (
 )
 
 if TYPE_CHECKING:
-    from . import CertAuth
+    from .login import CertAuth
 
 _LISTS = (
     "allowed_names",
@@ -270,5 +270,6 @@ def cert_paths(cert: CertAuth) -> list[Path]:
             },
             operations={Operation.UPDATE: cert.login},
             synopsis="Log in with a TLS client certificate.",
+            unauthenticated=True,
         ),
     ]

@@ -247,6 +247,7 @@ def _paths(gh: GitHubAuth) -> list[Path]:
             fields={"token": Field(FieldType.STRING, "GitHub personal API token")},
             operations={Operation.UPDATE: gh.login},
             synopsis="Log in with a GitHub personal API token.",
+            unauthenticated=True,
         ),
         *gh.teams.paths(),
         *gh.users.paths(),
@@ -258,7 +259,6 @@ def factory(core: Any, entry: Any) -> AuthBackend:
     return AuthBackend(
         paths=_paths(gh),
         help=HELP,
-        unauthenticated_paths=["login"],
         backend_type="github",
         kind="credential",
         renew_hook=gh.renew,

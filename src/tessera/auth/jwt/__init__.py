@@ -112,6 +112,10 @@ def _role_paths(handler: JWTAuth) -> list[Path]:
     ]
 
 
+# Vault's open paths this method does not serve (the device flow's poll); the rest are declared.
+UNDECLARED_UNAUTHENTICATED_PATHS = ["oidc/poll"]
+
+
 def factory(core: Any, entry: Any) -> AuthBackend:
     handler = JWTAuth(core)
     return AuthBackend(
@@ -122,7 +126,7 @@ def factory(core: Any, entry: Any) -> AuthBackend:
             *oidc_paths(OIDCFlow(handler)),
         ],
         help=HELP,
-        unauthenticated_paths=["login", "oidc/auth_url", "oidc/callback", "oidc/poll"],
+        unauthenticated_paths=list(UNDECLARED_UNAUTHENTICATED_PATHS),
         backend_type="jwt",
         kind="credential",
         renew_hook=handler.renew,

@@ -258,5 +258,6 @@ def login_paths(handler: JWTAuth) -> list[Path]:
             },
             operations={Operation.UPDATE: handler.login},
             synopsis="Authenticates to OpenBao using a JWT (or OIDC) token.",
+            unauthenticated=True,
         )
     ]

@@ -224,6 +224,7 @@ def oidc_paths(flow: OIDCFlow) -> list[Path]:
             },
             operations={Operation.UPDATE: flow.auth_url},
             synopsis="Request an authorization URL to start an OIDC login flow.",
+            unauthenticated=True,
         ),
         Path(
             "oidc/callback$",
@@ -235,6 +236,7 @@ def oidc_paths(flow: OIDCFlow) -> list[Path]:
             },
             operations={Operation.READ: flow.callback, Operation.UPDATE: flow.callback},
             synopsis="Callback endpoint to complete an OIDC login.",
+            unauthenticated=True,
         ),
     ]
 

@@ -192,6 +192,9 @@ def passthrough_backend(
     path_description: str,
     operations: Mapping[Operation, Handler],
     exists: Callable[[Request, FieldData], bool],
+    *,
+    reads_as_secrets: bool = False,
+    service_tokens_only: bool = False,
 ) -> Backend:
     """One catch-all ``path`` over the mount's storage: the shape of KV v1 and the cubbyhole."""
     path = Path(
@@ -209,4 +212,6 @@ def passthrough_backend(
         backend_type=backend_type,
         kind="logical",
         invalidate=Backend.keeps_nothing,
+        reads_as_secrets=reads_as_secrets,
+        service_tokens_only=service_tokens_only,
     )

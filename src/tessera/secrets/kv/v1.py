@@ -106,4 +106,6 @@ def build(core: Core, entry: MountEntry) -> Backend:
         Operation.LIST: h.list_keys,
         Operation.SCAN: h.scan_keys,
     }
-    return passthrough_backend("kv", HELP, SYNOPSIS, "Location of the secret.", operations, h.exists)
+    return passthrough_backend(
+        "kv", HELP, SYNOPSIS, "Location of the secret.", operations, h.exists, reads_as_secrets=True
+    )

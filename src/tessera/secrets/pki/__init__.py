@@ -26,22 +26,6 @@ After mounting this backend, configure the CA using the "pem_bundle" endpoint wi
 the "config/" path.
 """
 
-UNAUTHENTICATED = [
-    "cert/*",
-    "ca/pem",
-    "ca_chain",
-    "ca",
-    "crl/pem",
-    "crl",
-    "issuer/+/crl/der",
-    "issuer/+/crl/pem",
-    "issuer/+/crl",
-    "issuer/+/pem",
-    "issuer/+/der",
-    "issuer/+/json",
-    "issuers/",
-]
-
 
 def _revoke_lease(req: Request, internal: dict[str, Any]) -> Response | None:
     """A certificate's lease ended (by TTL, with its token, or on demand): the certificate is revoked."""
@@ -64,8 +48,6 @@ def factory(core: Core, entry: MountEntry) -> Backend:
         help=HELP,
         backend_type="pki",
         kind="logical",
-        root_paths=["root", "root/sign-self-issued"],
-        unauthenticated_paths=UNAUTHENTICATED,
         secrets={paths_certs.SECRET_TYPE: SecretType(paths_certs.SECRET_TYPE, revoke=_revoke_lease)},
         invalidate=Backend.keeps_nothing,
     )

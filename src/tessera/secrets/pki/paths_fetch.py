@@ -261,16 +261,32 @@ _REF = r"(?P<issuer_ref>\w(([\w\-.]+)?\w)?)"
 def _fetch_paths(h: FetchHandlers) -> list[Path]:
     return [
         Path(
-            "ca", operations={Operation.READ: h.ca_der}, synopsis="Fetch the default CA certificate in DER."
+            "ca",
+            operations={Operation.READ: h.ca_der},
+            synopsis="Fetch the default CA certificate in DER.",
+            unauthenticated=True,
         ),
         Path(
             "ca/pem",
             operations={Operation.READ: h.ca_pem},
             synopsis="Fetch the default CA certificate in PEM.",
+            unauthenticated=True,
         ),
-        Path("ca_chain", operations={Operation.READ: h.ca_chain}, synopsis="Fetch the CA chain in PEM."),
-        Path("crl", operations={Operation.READ: h.crl}, synopsis="Fetch the CRL in DER."),
-        Path("crl/pem", operations={Operation.READ: h.crl_pem}, synopsis="Fetch the CRL in PEM."),
+        Path(
+            "ca_chain",
+            operations={Operation.READ: h.ca_chain},
+            synopsis="Fetch the CA chain in PEM.",
+            unauthenticated=True,
+        ),
+        Path(
+            "crl", operations={Operation.READ: h.crl}, synopsis="Fetch the CRL in DER.", unauthenticated=True
+        ),
+        Path(
+            "crl/pem",
+            operations={Operation.READ: h.crl_pem},
+            synopsis="Fetch the CRL in PEM.",
+            unauthenticated=True,
+        ),
         Path("crl/rotate", operations={Operation.READ: h.rotate_crl}, synopsis="Force a rebuild of the CRL."),
         Path(
             "issuer/" + _REF + "/crl(?P<kind>/pem|/der)?",
@@ -280,6 +296,8 @@ def _fetch_paths(h: FetchHandlers) -> list[Path]:
             },
             operations={Operation.READ: h.issuer_crl},
             synopsis="Fetch an issuer's CRL.",
+            unauthenticated=True,
+            special=("issuer/+/crl/der", "issuer/+/crl/pem", "issuer/+/crl"),
         ),
         Path(
             "cert/(?P<serial>ca_chain|[0-9A-Fa-f:_-]+|ca|crl|delta-crl)",
@@ -290,6 +308,8 @@ def _fetch_paths(h: FetchHandlers) -> list[Path]:
             },
             operations={Operation.READ: h.read_cert},
             synopsis="Fetch a CA, CRL or non-revoked certificate.",
+            unauthenticated=True,
+            special=("cert/*",),
         ),
         Path(
             "certs/?",

@@ -541,6 +541,7 @@ def _generate_paths(h: IssuerHandlers) -> list[Path]:
             },
             operations={Operation.UPDATE: h.sign_self_issued},
             synopsis="Signs another CA's self-issued certificate.",
+            sudo=True,
         ),
         Path(
             "issuer/" + _REF + "/revoke",
@@ -552,6 +553,7 @@ def _generate_paths(h: IssuerHandlers) -> list[Path]:
             "root",
             operations={Operation.DELETE: h.delete_root},
             synopsis="Deletes the root CA key to allow a new one to be generated.",
+            sudo=True,
         ),
     ]
 
@@ -562,22 +564,27 @@ def _issuer_paths(h: IssuerHandlers) -> list[Path]:
             "issuers/?",
             operations={Operation.LIST: h.list_issuers},
             synopsis="Fetch a list of CA certificates.",
+            unauthenticated=True,
+            special=("issuers/",),
         ),
         Path(
             "issuer/" + _REF + "/json",
             fields=_ISSUER_REF,
+            unauthenticated=True,
             operations={Operation.READ: h.read_issuer_json},
             synopsis="Fetch a CA, its chain and its name.",
         ),
         Path(
             "issuer/" + _REF + "/pem",
             fields=_ISSUER_REF,
+            unauthenticated=True,
             operations={Operation.READ: h.read_issuer_pem},
             synopsis="Fetch a CA certificate in PEM.",
         ),
         Path(
             "issuer/" + _REF + "/der",
             fields=_ISSUER_REF,
+            unauthenticated=True,
             operations={Operation.READ: h.read_issuer_der},
             synopsis="Fetch a CA certificate in DER.",
         ),

@@ -16,6 +16,7 @@ from typing import Any
 
 from ...gocompat.json import go_json_exact
 from ...gocompat.times import parse_rfc3339
+from ...gocompat.types import json_kind
 from ...storage.base import Storage, TxnOp
 from . import consts as C
 from .encoding import b64decode, b64encode, load_json, now_time
@@ -200,7 +201,7 @@ class KeyManager:
         pdoc = lower.get("policy")
         if pdoc is not None and not isinstance(pdoc, dict):
             raise GoError(
-                f"json: cannot unmarshal {_json_kind(pdoc)} into Go struct field KeyData.policy of type keysutil.Policy"
+                f"json: cannot unmarshal {json_kind(pdoc)} into Go struct field KeyData.policy of type keysutil.Policy"
             )
         if pdoc is None:
             raise GoError("runtime error: invalid memory address or nil pointer dereference")
@@ -231,16 +232,6 @@ class KeyManager:
             if existing is not None:
                 existing.deleted = True
             self.cache[name] = policy
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def configured_cache_size(storage: Storage) -> int:
