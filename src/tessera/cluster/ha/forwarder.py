@@ -23,30 +23,17 @@ import httpx
 import orjson
 
 from ...core.ha import LeaderInfo
-from ..forwarding import CLIENT_HEADER, FORWARD_HEADER, PEER_CERTS_HEADER, TLS_HEADER
+from ..forwarding import CLIENT_HEADER, FORWARD_HEADER, NO_ACTIVE, PEER_CERTS_HEADER, TLS_HEADER
 from ..interfaces import HandedOver
 
 log = logging.getLogger("tessera.ha")
 
 RETRY_SECONDS = 5.0
 TIMEOUT = httpx.Timeout(connect=2.0, read=90.0, write=30.0, pool=10.0)
-NO_ACTIVE = "local node not active but active cluster node not found"
-_REQUEST_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "content-length",
-        "host",
-        "te",
-        "upgrade",
-        FORWARD_HEADER,
-        CLIENT_HEADER,
-        TLS_HEADER,
-        PEER_CERTS_HEADER,
-    }
-)
-_ANSWER_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"})
+# Headers of one connection; on the way in also the claims about the client only this node makes.
+_CONNECTION = ("connection", "keep-alive", "transfer-encoding", "content-length", "te", "upgrade")
+_REQUEST_HOP = frozenset((*_CONNECTION, "host", FORWARD_HEADER, CLIENT_HEADER, TLS_HEADER, PEER_CERTS_HEADER))
+_ANSWER_HOP = frozenset((*_CONNECTION, "date", "server"))
 
 
 class ServeHere(Exception):
