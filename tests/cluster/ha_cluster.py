@@ -48,6 +48,13 @@ class HACluster:
             assert time.monotonic() < deadline, "no node became active"
             time.sleep(0.05)
 
+    def wait_until_all_name(self, active: TesseraServer, timeout: float = 10.0) -> None:
+        """Every node's sys/leader names ``active`` (standbys read the HA table every second)."""
+        deadline = time.monotonic() + timeout
+        while any(self.leader(node).get("leader_address") != active.addr for node in self.nodes):
+            assert time.monotonic() < deadline, "the nodes do not agree on the active node"
+            time.sleep(0.05)
+
     def standbys(self, active: TesseraServer) -> list[TesseraServer]:
         return [node for node in self.nodes if node is not active and node.running()]
 
@@ -90,6 +97,7 @@ def ha_cluster(postgres: Postgres, tmp_path: Path, size: int = 3) -> Iterator[HA
             node.unseal()
         cluster = HACluster(postgres, dbname, nodes)
         active = cluster.active()
+        cluster.wait_until_all_name(active)
         status, body, _ = active.call("POST", "sys/mounts/kv", json={"type": "kv"})
         assert status == 204, (status, body)
         yield cluster

@@ -53,7 +53,14 @@ def test_kill_the_active_node_under_write_load(postgres: Postgres, tmp_path: Pat
         missing = set(load.acknowledged) - _stored_keys(cluster, successor)
         assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
         for node in cluster.standbys(active):  # both survivors agree on the new active node
-            assert cluster.leader(node)["leader_address"] == successor.addr
+            _learns(cluster, node, successor)
+
+
+def _learns(cluster: HACluster, node: TesseraServer, successor: TesseraServer) -> None:
+    """``node`` names ``successor`` as the active node within its next election rounds."""
+    _wait_for(
+        lambda: cluster.leader(node)["leader_address"] == successor.addr, 5, f"{node} to learn the new leader"
+    )
 
 
 def _late_writes(addr: str, token: str, count: int) -> tuple[list[threading.Thread], dict[str, int]]:
@@ -104,7 +111,7 @@ def test_a_paused_active_node_acknowledges_no_write_after_a_takeover(
         assert acknowledged <= stored  # acknowledged only once the new active node committed them
         assert not (refused & stored)  # a refused write left nothing behind
         _wait_for(lambda: cluster.leader(active)["is_self"] is False, 5, "the old node to step down")
-        assert cluster.leader(active)["leader_address"] == successor.addr
+        _learns(cluster, active, successor)
         assert active.call("GET", "sys/health", auth=False)[0] == 429
         status, _, _ = active.call("PUT", "kv/after-wake", json={"x": 1}, token=cluster.token)
         assert status == 204 and "after-wake" in _stored_keys(cluster, successor)  # forwarded now
@@ -123,7 +130,7 @@ def test_step_down_hands_over_to_another_node(postgres: Postgres, tmp_path: Path
         successor = cluster.active(among=cluster.standbys(active), timeout=TAKEOVER_LIMIT + 5)
         print(f"\nHA takeover after sys/step-down: {time.monotonic() - started:.3f} s")
         assert cluster.leader(active)["is_self"] is False
-        assert cluster.leader(active)["leader_address"] == successor.addr
+        _learns(cluster, active, successor)
         status, _, _ = active.call("PUT", "kv/after-step-down", json={"x": 1}, token=cluster.token)
         assert status == 204
         assert "after-step-down" in _stored_keys(cluster, successor)
