@@ -32,7 +32,7 @@ if __package__ in (None, ""):
     __package__ = "bench"
 
 from tessera.core.core import Core, CoreConfig
-from tessera.core.mounts import MountEntry
+from tessera.routing.mounts import MountEntry
 from tessera.server.app import App
 from tessera.storage.base import Physical
 from tessera.storage.inmem import InmemPhysical

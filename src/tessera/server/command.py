@@ -17,11 +17,11 @@ from ..audit.broker import AuditBroker
 from ..cluster.pool import WorkerPool
 from ..cmdutil import bind_error, flag_value
 from ..core.core import Core, CoreConfig
+from ..core.telemetry import Telemetry
 from ..runtime.scheduling import use_batch_scheduling
 from ..storage import open_physical
 from ..system.ceremonies import refused_key_endpoints
 from ..telemetry.config import TelemetryConfig
-from ..telemetry.service import Telemetry
 from ..version import VAULT_VERSION
 from . import logs
 from .app import App

@@ -6,7 +6,7 @@ import base64
 import os
 
 from ..core.core import Core
-from ..core.mounts import MountEntry
+from ..routing.mounts import MountEntry
 
 
 def setup_dev(core: Core, root_token_id: str, api_addr: str) -> str:

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...core.keyed_hash import keyed_sha256
+from ...barrier.keyed_hash import keyed_sha256
 from ...framework import ErrorResponse, InternalError
 from ...gocompat.times import rfc3339_nano
 from ...storage.base import Storage

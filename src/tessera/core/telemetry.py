@@ -8,13 +8,13 @@ import time
 from collections import Counter as Tally
 from typing import TYPE_CHECKING
 
-from ..core.expiry_watch import measure
-from . import metrics
-from .config import TelemetryConfig
-from .exposition import JSON_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, Exposition, local_hostname
+from ..telemetry import metrics
+from ..telemetry.config import TelemetryConfig
+from ..telemetry.exposition import JSON_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, Exposition, local_hostname
+from .expiry_watch import measure
 
 if TYPE_CHECKING:
-    from ..core.core import Core
+    from .core import Core
 
 log = logging.getLogger("tessera.telemetry")
 NAMESPACE = "root"
