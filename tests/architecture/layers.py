@@ -33,7 +33,23 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 
 # Third-party packages that a function may import where it needs them: each serves one optional
 # feature, and importing it at start-up would cost every server that does not use the feature.
-LAZY_THIRD_PARTY = frozenset({"psycopg", "pysequoia", "OpenSSL", "prometheus_client", "jwt", "yaml", "h11"})
+# hvac serves testing.server's hvac_client(): a test-only package that servers never import.
+LAZY_THIRD_PARTY = frozenset(
+    {"psycopg", "pysequoia", "OpenSSL", "prometheus_client", "jwt", "yaml", "h11", "hvac"}
+)
+
+# Single modules allowed one lazy import more, each with its reason: (importer, imported) -> why.
+LAZY_IN_MODULE: dict[tuple[str, str], str] = {
+    # granian's private API (its WSGI worker) is isolated in listen._threaded_spawner: an ImportError
+    # there means "serve over ASGI instead", an optional feature that must not fail the import.
+    ("tessera.server.listen", "granian"): "granian's private WSGI worker, with ASGI as the fallback",
+}
+
+# Modules loaded by name with importlib, outside the import graph, each with its reason:
+#   tessera.server.command, tessera.agent.command (cli/processes.py): the server costs ~1.5 s to import
+#     and ``tessera kv get`` must not pay for it.
+#   tessera.storage.postgresql (storage/opening.py): psycopg costs ~180 ms; only a server configured
+#     for PostgreSQL loads it.
 
 
 def layer_of(module: str) -> int:

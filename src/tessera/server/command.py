@@ -12,22 +12,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from granian.constants import SSLProtocols
+
 from .. import __version__
-from ..audit.broker import AuditBroker
+from ..audit.broker import AuditBroker, parse_declared
 from ..cluster.pool import WorkerPool
 from ..cmdutil import bind_error, flag_value
 from ..core.core import Core, CoreConfig
 from ..core.telemetry import Telemetry
 from ..runtime.scheduling import use_batch_scheduling
-from ..storage import open_physical
+from ..storage.opening import open_physical
 from ..system.ceremonies import refused_key_endpoints
 from ..telemetry.config import TelemetryConfig
+from ..ui.assets import UIAssets
 from ..version import VAULT_VERSION
 from . import logs
 from .app import App
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
+from .dev import setup_dev
 from .fdlimit import raise_open_file_limit
+from .listen import make_server
 from .listeners import Listeners, TLSFiles
+from .recovery_app import RecoveryApp
+from .tls_front import TLSFrontServer
 
 log = logging.getLogger("tessera.server")
 
@@ -215,8 +222,6 @@ def build_listeners(
     """One embedded server per listener (threaded or ASGI: see listen.py), rebuilt on SIGHUP."""
     ui = None
     if cfg.ui:
-        from ..ui.assets import UIAssets
-
         ui = UIAssets.from_package()
 
     def build(listener: ListenerConfig, files: TLSFiles | None = None) -> Any:
@@ -238,15 +243,9 @@ def build_server(
     files: TLSFiles | None = None,
 ) -> Any:
     """The server of one listener; ``files`` stand in for its certificate files (a reload's snapshot)."""
-    from granian.constants import SSLProtocols
-
-    from .listen import make_server
-
     host, port = listener.host_port
     app_class: type[App] = App
     if recovery:
-        from .recovery_app import RecoveryApp
-
         app_class = RecoveryApp
     app = app_class(core, max_request_size=listener.max_request_size)
     app.ui = ui
@@ -258,8 +257,6 @@ def build_server(
         # Client certificates reach the cert auth method only through this listener (tls_front.py),
         # which a listener asks for explicitly: granian's TLS is faster, speaks HTTP/2 and guards
         # against slow and idle clients.
-        from .tls_front import TLSFrontServer
-
         return TLSFrontServer(app, host, port, listener)
     kwargs: dict[str, object] = {}
     if not listener.tls_disable:
@@ -275,8 +272,6 @@ def build_server(
 
 
 async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
-    from .listen import make_server
-
     for listener in cfg.listeners:
         _check_bindable(*listener.host_port)
     if cfg.workers > 1 and not flags.dev and not flags.recovery:
@@ -286,8 +281,6 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     core.config.extra["telemetry"].apply()
     dev_output = ""
     if flags.dev and not flags.recovery:
-        from .dev import setup_dev
-
         dev_output = await asyncio.get_running_loop().run_in_executor(
             None, setup_dev, core, flags.dev_root_token_id, _api_addr(cfg)
         )
@@ -349,8 +342,6 @@ AUDIT_CONFIG_KEYS = ("audit", "unsafe_allow_api_audit_creation", "allow_audit_lo
 
 def _audit_settings(cfg: ServerConfig) -> dict[str, object]:
     """What the audit broker reads from the configuration (OpenBao's audit settings)."""
-    from ..audit.broker import parse_declared
-
     raw = cfg.raw
     return {
         # OpenBao's safe default (dev mode too): `unsafe_allow_api_audit_creation = true` restores Vault's.

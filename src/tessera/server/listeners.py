@@ -34,6 +34,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from .config import ListenerConfig
+from .tls_front import TLSFrontServer, tls_context
 
 log = logging.getLogger("tessera.server")
 
@@ -187,16 +188,12 @@ class ReloadError(Exception):
 
 
 def _is_tls_front(server: Any) -> bool:
-    from .tls_front import TLSFrontServer
-
     return isinstance(server, TLSFrontServer)
 
 
 def _front_context(listener: ListenerConfig) -> Any:
     """The TLS front's context (pyOpenSSL, which raises rather than aborts on a bad file)."""
     from OpenSSL import SSL
-
-    from .tls_front import tls_context
 
     try:
         return tls_context(listener)
