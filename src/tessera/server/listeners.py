@@ -32,6 +32,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from OpenSSL import SSL
 
 from .config import ListenerConfig
 from .tls_front import TLSFrontServer, tls_context
@@ -193,8 +194,6 @@ def _is_tls_front(server: Any) -> bool:
 
 def _front_context(listener: ListenerConfig) -> Any:
     """The TLS front's context (pyOpenSSL, which raises rather than aborts on a bad file)."""
-    from OpenSSL import SSL
-
     try:
         return tls_context(listener)
     except SSL.Error as exc:
