@@ -1,4 +1,5 @@
-"""One server's telemetry: its configuration, its exposition, and the gauges read at a scrape."""
+"""One server's telemetry: its configuration, its exposition, and the core's gauges read at a scrape
+(here in core/ because it samples the Core; the metrics themselves live in tessera.telemetry)."""
 
 from __future__ import annotations
 
