@@ -1,4 +1,4 @@
-"""The running core as the services built at unseal see it (quotas, lockout), as a Protocol.
+"""The running core as the services built at unseal see it (audit, quotas, lockout), as a Protocol.
 
 They are built by the Core and reach back into it; naming this instead of ``Core`` keeps the
 imports running one way (core.py imports them, they import only this).
