@@ -209,9 +209,9 @@ class App:
             raw_body = body  # type: ignore[assignment]
         args = (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
         runner = self.runner
-        # A request whose body was just read runs here when the runner has nothing to do: this
-        # thread has the GIL back already, and handing over would cost one more switch.
-        if runner is not None and (not raw_body or not runner.idle()):
+        # A request runs here when the runner has nothing to do: this thread holds the GIL
+        # already, and handing over would cost a wake-up and a GIL switch each way.
+        if runner is not None and not runner.idle():
             runner.submit(self._route, args)
             return 0  # answered by the runner
         slots = self.slots
