@@ -6,7 +6,8 @@ A dev core (or one on SQLite) behind the real :class:`App`, called through
 ``App.serve_threaded`` exactly as granian's worker calls it, with the state of
 ``bench/state.py``. The figure excludes what Rust and the kernel spend per request, and it is
 far steadier than a load test on a busy machine: it is how each optimisation was judged.
-``--profile`` prints cProfile's top functions per scenario. ``--split`` times each scenario again
+``--profile`` prints cProfile's top functions per scenario. ``--runner`` puts a runner thread behind the app as a server has (``server/dispatch.py``) and
+counts the CPU of every thread of the process: what a hand-over to the runner costs. ``--split`` times each scenario again
 with the core answering a prepared response at once: what the HTTP layer (``App``: headers, body,
 request building, rendering) costs, and by difference what the core and the handler cost.
 """
@@ -32,8 +33,9 @@ if __package__ in (None, ""):
     __package__ = "bench"
 
 from tessera.core.core import Core, CoreConfig
-from tessera.core.mounts import MountEntry
+from tessera.routing.mounts import MountEntry
 from tessera.server.app import App
+from tessera.server.dispatch import Runner
 from tessera.storage.base import Physical
 from tessera.storage.inmem import InmemPhysical
 from tessera.tokens.entry import TokenEntry
@@ -157,13 +159,14 @@ class InProcess:
         bad = 0
         serve = self.app.serve_threaded
         proto = _Proto()
-        start = time.thread_time()
+        clock = time.thread_time if self.app.runner is None else time.process_time
+        start = clock()
         for _ in range(count):
             serve(proto, self.scope(req.method, req.path, req.token, body))
             proto.wait()
             if not 200 <= proto.status < 300:
                 bad += 1
-        return (time.thread_time() - start) / count * 1e6, bad
+        return (clock() - start) / count * 1e6, bad
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--split", action="store_true", help="also the HTTP layer alone")
+    parser.add_argument("--runner", action="store_true", help="behind a runner thread; all threads' CPU")
     args = parser.parse_args(argv)
     wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
     with tempfile.TemporaryDirectory(prefix="tessera-inproc-") as tmp:
@@ -187,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             physical = InmemPhysical()
         server = InProcess(physical)
         state = prepare(server)  # type: ignore[arg-type]
+        if args.runner:
+            server.app.runner = Runner()
         for scenario in SCENARIOS:
             if wanted and not any(w in scenario.name for w in wanted):
                 continue

@@ -2,18 +2,14 @@
 
 import sys
 
+from .cli.main import main
+from .cli.processes import process_command
+
 
 def _main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "server":
-        from .server.command import run
-
+    run = process_command(sys.argv[1]) if len(sys.argv) > 1 else None
+    if run is not None:
         return run(sys.argv[2:])
-    if len(sys.argv) > 1 and sys.argv[1] == "agent":
-        from .agent.command import run as agent_run
-
-        return agent_run(sys.argv[2:])
-    from .cli.main import main
-
     return main()
 
 

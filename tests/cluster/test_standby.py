@@ -18,7 +18,7 @@ from tessera.cluster.shared_state import SharedState
 from tessera.cluster.standby import Standby
 from tessera.core import registry
 from tessera.core.core import Core, CoreConfig
-from tessera.core.mounts import MountEntry
+from tessera.routing.mounts import MountEntry
 from tessera.storage.sqlite import SQLitePhysical
 from tessera.storage.sqlite_reader import SQLiteReader
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tessera.core.mounts import MountEntry
 from tessera.core.registry import AUTH_METHODS, SECRETS_ENGINES
+from tessera.routing.mounts import MountEntry
 from tests.reliability.asgi import dev_core
 
 PKI_UNAUTHENTICATED = {

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tessera.barrier.aes_gcm import Barrier, BarrierError
 from tessera.core import shamir
-from tessera.core.barrier import Barrier, BarrierError
 from tessera.framework import SealedError
 from tessera.storage.inmem import InmemPhysical
 

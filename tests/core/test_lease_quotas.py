@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from tessera.core.lease_quotas import LeaseCounter
-from tessera.core.mounts import MountEntry
 from tessera.framework.logical import Operation, Request, Response, Secret
+from tessera.routing.mounts import MountEntry
 from tessera.server.app import App
 from tests.reliability.asgi import ROOT, AsgiClient, dev_core
 

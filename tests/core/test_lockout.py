@@ -14,7 +14,7 @@ from tessera.auth.token import factory as token_factory
 from tessera.auth.userpass import factory as userpass_factory
 from tessera.core.core import Core, CoreConfig
 from tessera.core.lockout import DEFAULTS, LockoutSettings, parse_user_lockouts, settings_for
-from tessera.core.mounts import MountEntry
+from tessera.routing.mounts import MountEntry
 from tessera.server.config import ConfigError, parse_config
 from tessera.storage.inmem import InmemPhysical
 from tests.helpers.workers import Pair, running_pair

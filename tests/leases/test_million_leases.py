@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bench.soak import gauges
-from tessera.core.barrier import Barrier
+from tessera.barrier.aes_gcm import Barrier
 from tessera.leases.manager import Lease
 from tessera.storage.base import TxnOp
 from tessera.storage.sqlite import SQLitePhysical

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from tessera.core.core import Core, CoreConfig
-from tessera.core.mounts import MountEntry
+from tessera.routing.mounts import MountEntry
 from tessera.server.app import App
 from tessera.storage.base import Physical, TxnOp
 from tessera.storage.inmem import InmemPhysical

@@ -7,7 +7,7 @@ import random
 import threading
 import time
 
-from tessera.core.barrier import Barrier
+from tessera.barrier.aes_gcm import Barrier
 from tessera.storage.base import TxnOp
 from tessera.storage.inmem import InmemPhysical
 from tests.perf.conftest import CountingPhysical, Server

@@ -17,9 +17,9 @@ import orjson
 import pytest
 import requests
 
+from tessera.barrier.aes_gcm import Barrier
 from tessera.core import shamir
-from tessera.core.barrier import Barrier
-from tessera.core.mounts import SECRETS_TABLE
+from tessera.routing.mounts import SECRETS_TABLE
 from tessera.storage.sqlite import SQLitePhysical
 from tests.cli.golden import BAO, TESSERA, cli_env, run_cli
 from tests.helpers.servers import TesseraServer, free_port, hcl_config

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from tessera.core.core import Core, CoreConfig
-from tessera.core.mounts import MountEntry
+from tessera.routing.mounts import MountEntry
 from tessera.server.app import App
 from tessera.storage.base import Physical
 from tessera.storage.inmem import InmemPhysical

@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from tessera.server.dispatch import Dispatcher, RouteHistory, SidePool, parent_of
+from tessera.server.dispatch import Dispatcher, RouteHistory, Runner, SidePool, parent_of
+from tessera.storage.inmem import InmemPhysical
 from tessera.storage.sqlite import SQLitePhysical
 from tests.perf.conftest import Server, _Body, _Proto
 
@@ -122,4 +123,38 @@ def test_answers_wait_for_the_fsync_of_what_they_wrote_or_read(tmp_path: Path) -
         assert calls
     finally:
         gate.set()
+        server.core.shutdown()
+
+
+def test_requests_run_on_the_calling_thread_only_while_the_runner_is_idle() -> None:
+    """GETs and bodies alike: an idle runner is not woken; a busy one gets the request queued."""
+    server = Server(InmemPhysical())
+    server.app.runner = runner = Runner()
+    served_on: list[str] = []
+    real = server.core.handle_request
+
+    def noting(request: Any) -> Any:
+        served_on.append(threading.current_thread().name)
+        return real(request)
+
+    server.core.handle_request = noting  # type: ignore[method-assign]
+    try:
+        for method, body in (("GET", None), ("POST", {"a": "1"}), ("GET", None)):
+            proto = _call(server, method, "kv1/x", body)
+            assert proto.answered.wait(10) and proto.status in (200, 204, 404)
+        assert served_on == [threading.current_thread().name] * 3
+        release, busy = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            busy.set()
+            release.wait(10)
+
+        runner.submit(hold, ())
+        assert busy.wait(10)
+        proto = _call(server, "GET", "kv1/x")
+        assert not proto.answered.wait(0.2)  # queued behind the runner's work, not run here
+        release.set()
+        assert proto.answered.wait(10) and proto.status == 200
+        assert served_on[-1] == "tessera-runner"
+    finally:
         server.core.shutdown()

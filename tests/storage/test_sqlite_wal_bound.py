@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tessera.storage import open_physical
 from tessera.storage.base import TxnOp
+from tessera.storage.opening import open_physical
 from tessera.storage.sqlite import SQLitePhysical
 
 LIMIT = 1024 * 1024

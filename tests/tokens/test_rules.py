@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from tessera.framework import ErrorResponse, FieldData, Operation
 from tessera.gocompat.durations import human_duration
 from tessera.tokens.entry import TokenEntry
-from tessera.tokens.policies import glob_match, resolve_token_policies, sanitize_policies
+from tessera.tokens.policies import (
+    SANITIZED_MEMO_LIST,
+    _sanitize,
+    _sanitized,
+    glob_match,
+    resolve_token_policies,
+    sanitize_policies,
+)
 from tessera.tokens.roles import Role, apply_role_update, parse_cidrs
 from tessera.tokens.ttl import TTLError, calculate_ttl
 
@@ -188,3 +195,29 @@ def test_parse_cidrs() -> None:
     ]
     with pytest.raises(ValueError, match='Unable to convert "abc"'):
         parse_cidrs(["abc"])
+
+
+def test_sanitize_policies_memo_gives_each_caller_its_own_list() -> None:
+    first = sanitize_policies(["B", "a"], True)
+    first.append("mutated")
+    assert sanitize_policies(["B", "a"], True) == ["a", "b", "default"]
+    assert sanitize_policies(["B", "a"], False) == ["a", "b"]  # add_default is part of the key
+
+
+def test_sanitize_policies_memo_agrees_with_a_fresh_computation() -> None:
+    cases: list[list[str]] = [
+        [],
+        ["root", "x"],
+        [" Default "],
+        ["p"] * 3,
+        [f"p{i}" for i in range(40)],
+        ["a", ""],
+    ]
+    for policies in cases:
+        for add_default in (True, False):
+            assert sanitize_policies(policies, add_default) == _sanitize(policies, add_default)
+            assert sanitize_policies(policies, add_default) == _sanitize(policies, add_default)
+    long = [f"p{i}" for i in range(SANITIZED_MEMO_LIST + 1)]
+    before = _sanitized.cache_info().currsize
+    sanitize_policies(long, False)
+    assert _sanitized.cache_info().currsize == before  # long lists are not remembered

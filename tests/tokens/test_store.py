@@ -7,8 +7,8 @@ import time
 import pytest
 
 from tessera.core import registry
-from tessera.core.mounts import MountEntry
 from tessera.framework import Auth, Backend, Field, FieldData, FieldType, Operation, Path, Request, Response
+from tessera.routing.mounts import MountEntry
 from tessera.storage.base import StorageView
 from tessera.tokens.entry import BATCH, TokenEntry
 from tessera.tokens.store import TokenStoreError

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ..core.keyed_hash import KeyedSha256
+from ..barrier.keyed_hash import KeyedSha256
 from ..storage.base import Storage
 
 HMAC_TYPE = "hmac-sha256"

@@ -6,7 +6,6 @@ thin: the rules live in ``tessera.tokens`` so the core, logins and wrapping shar
 
 from __future__ import annotations
 
-from ..core.mounts import MountEntry
 from ..framework import (
     Backend,
     CodedError,
@@ -20,6 +19,7 @@ from ..framework import (
     Request,
     Response,
 )
+from ..routing.mounts import MountEntry
 from ..tokens.batch import MalformedBatchToken
 from ..tokens.common import is_sudo
 from ..tokens.entry import BATCH, TokenEntry

@@ -17,6 +17,7 @@ from typing import Any
 from . import api
 from .env import read_env
 from .output import FORMATS, UI
+from .processes import process_command
 
 #: command name -> "module:Class" (imported only when used, to keep startup fast)
 COMMANDS: dict[str, str] = {
@@ -264,24 +265,18 @@ def group_help(name: str) -> str:
 
 def run(argv: list[str]) -> int:
     """Run one CLI invocation and return its exit code."""
-    if argv[:1] == ["server"]:
-        from tessera.server.command import run as server_run
-
-        return int(server_run(argv[1:]) or 0)
-    if argv[:1] == ["agent"]:
-        from tessera.agent.command import run as agent_run
-
-        return int(agent_run(argv[1:]) or 0)
+    process = process_command(argv[0]) if argv else None
+    if process is not None:
+        return int(process(argv[1:]) or 0)
     args, fmt, detailed, curl = _setup_env(argv)
     ui = UI(format=fmt, detailed=detailed)
     if fmt not in FORMATS:
         ui.error(f"Invalid output format: {fmt}")
         return 1
     name, sub_args, is_help, top_flags = _resolve(args)
-    if name == "server":
-        from tessera.server.command import run as server_run
-
-        return int(server_run(sub_args) or 0)
+    process = process_command(name) if name == "server" else None
+    if process is not None:
+        return int(process(sub_args) or 0)
     if not name or (name not in COMMANDS and name not in GROUPS):
         if not name and is_help:
             print(top_help())

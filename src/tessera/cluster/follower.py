@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 
-from ..core.barrier import Keyring
+from ..barrier.aes_gcm import Keyring
 from ..core.core import Core
 from ..storage.sqlite_reader import StandbyWrite
 from .interfaces import ChangeFeed

@@ -10,9 +10,9 @@ from typing import Any
 
 from ..policy.acl import ACL
 from ..policy.store import PolicyStore
+from ..routing.router import Router
 from ..tokens.common import entity_policy_names
 from ..tokens.entry import TokenEntry
-from .router import Router
 
 
 def entity_view(router: Router, entry: TokenEntry | None) -> dict[str, Any] | None:

@@ -16,10 +16,13 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any, cast
 
+from ..barrier.aes_gcm import Barrier
 from ..framework import Backend, CodedError, PermissionDenied, Request, Response, SealedError
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACL
 from ..policy.store import PolicyStore
+from ..routing.mounts import MountEntry
+from ..routing.router import Router
 from ..storage.base import Physical, StorageView, TxnOp
 from ..telemetry import metrics
 from ..telemetry.storage import TimedPhysical
@@ -27,18 +30,15 @@ from ..tokens.caller import resolve_token
 from ..tokens.entry import TokenEntry
 from ..tokens.store import TokenStore
 from . import access, registry
-from .barrier import Barrier
 from .config import CoreConfig
 from .expiry_watch import Backlog, ExpiryWatch
 from .ha import HAView
 from .lease_quotas import LeaseCounter
 from .lockout import UserLockout
 from .mount_table import MountTable
-from .mounts import MountEntry
 from .pipeline import Pipeline
 from .quotas import QuotaManager
 from .recording import AuditRecorder
-from .router import Router
 from .seal import SealManager
 from .seal_lifecycle import SealLifecycle
 from .ticker import TICK_BUDGET, Ticker

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..leases.manager import ExpirationManager, LeaseCounts
+from ..routing.mounts import MountEntry
 from ..tokens.host import TokenHost
 from .config import CoreConfig
-from .mounts import MountEntry
 
 
 class Host(TokenHost, Protocol):

@@ -26,6 +26,7 @@ import orjson
 
 from ..framework.errors import SealedError
 from ..leases.manager import Lease
+from ..storage.base import scan_all
 from ..tokens.counting import LeaseQuotaExceeded, token_counts, token_role
 from ..tokens.entry import TokenEntry
 from .host import Host
@@ -224,19 +225,9 @@ class LeaseCounter:
         tokens, leases = self.core.tokens, self.core.lease_manager
         if tokens is None or leases is None:
             raise SealedError()  # sealed before the rebuild began
-        for key, raw in _pages(tokens.storage, "id/"):
+        for key, raw in scan_all(tokens.storage, "id/", SCAN_PAGE):
             entry = TokenEntry.from_storage(orjson.loads(raw))
             if token_counts(entry):
                 yield "t:" + key[3:], entry.path, token_role(entry)
-        for key, raw in _pages(leases.storage, "id/"):
+        for key, raw in scan_all(leases.storage, "id/", SCAN_PAGE):
             yield "l:" + key[3:], str(orjson.loads(raw)["path"]), ""
-
-
-def _pages(storage: Any, prefix: str) -> Any:
-    after = ""
-    while True:
-        page, following = storage.scan(prefix, after, SCAN_PAGE)
-        yield from page
-        if following is None:
-            return
-        after = following

@@ -23,8 +23,8 @@ from urllib.parse import unquote
 
 from ..framework import Backend, PermissionDenied
 from ..gocompat.durations import DurationError, parse_duration_second
+from ..routing.mounts import MountEntry
 from .host import Host
-from .mounts import MountEntry
 
 # The auth types a server configuration's user_lockout stanza may name: Vault's config grammar,
 # ldap included though no ldap method is served. Which mounts are locked out (and may tune it) is

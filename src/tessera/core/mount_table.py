@@ -12,12 +12,12 @@ from collections.abc import Callable
 
 import orjson
 
+from ..barrier.aes_gcm import Barrier
 from ..framework import Backend
+from ..routing.mounts import AUTH_TABLE, SECRETS_TABLE, MountConfig, MountEntry
+from ..routing.router import Route, Router
 from ..storage.base import StorageView, TxnOp
 from . import registry
-from .barrier import Barrier
-from .mounts import AUTH_TABLE, SECRETS_TABLE, MountConfig, MountEntry
-from .router import Route, Router
 
 log = logging.getLogger("tessera.core")
 

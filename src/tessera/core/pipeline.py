@@ -27,6 +27,7 @@ from ..framework import (
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACLResult
 from ..policy.store import PolicyStore
+from ..routing.router import Route, Router
 from ..telemetry import metrics
 from ..tokens.caller import resolve_caller
 from ..tokens.entry import TokenEntry
@@ -39,7 +40,6 @@ from .access import acl_for
 from .lockout import UserLockout
 from .matching import path_matches
 from .recording import AuditRecorder, RequestTrail
-from .router import Route, Router
 
 log = logging.getLogger("tessera.core")
 

@@ -20,10 +20,10 @@ from typing import Any
 import orjson
 
 from ..framework import Operation, Request
+from ..routing.mounts import MountEntry
 from ..storage.base import StorageView
 from .host import Host
 from .lease_quotas import LEASE_COUNT_TYPE, LeaseCounter, LeaseCountQuota
-from .mounts import MountEntry
 from .quota_rules import most_specific
 
 QUOTA_TYPE = "rate-limit"

@@ -7,8 +7,8 @@ import importlib.util
 from collections.abc import Callable
 
 from ..framework import Backend
+from ..routing.mounts import MountEntry
 from .host import Host
-from .mounts import MountEntry
 from .recording import AuditRecorder
 
 # Builds the backend of one mount; given the running core (it satisfies Host) and the entry.

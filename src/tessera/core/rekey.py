@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..barrier.aes_gcm import ROOT_KEY_PATH, BarrierError, open_with, seal_with
 from ..storage.base import TxnOp
 from . import pgpkeys, shamir
-from .barrier import ROOT_KEY_PATH, BarrierError, open_with, seal_with
 from .seal import SEAL_CONFIG_PATH, seal_config_problem
 
 if TYPE_CHECKING:

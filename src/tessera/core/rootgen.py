@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..barrier.aes_gcm import ROOT_KEY_PATH, BarrierError, open_with
 from ..framework import SealedError
 from ..gocompat.base64 import Base64Error, go_b64decode
 from ..tokens.ids import base62
 from . import pgpkeys, shamir
-from .barrier import ROOT_KEY_PATH, BarrierError, open_with
 
 if TYPE_CHECKING:
     from .core import Core

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from ..barrier.aes_gcm import Barrier, BarrierError
 from ..framework.errors import ErrorResponse
 from ..storage.base import Physical
 from . import pgpkeys, shamir
-from .barrier import Barrier, BarrierError
 
 SEAL_CONFIG_PATH = "core/seal-config"
 

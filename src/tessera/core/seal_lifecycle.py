@@ -12,10 +12,10 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+from ..barrier.aes_gcm import Barrier
 from ..framework import ErrorResponse
 from ..telemetry import metrics
 from . import shamir
-from .barrier import Barrier
 from .seal import SealManager
 
 

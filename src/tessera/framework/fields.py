@@ -112,8 +112,9 @@ def zero_value(ftype: FieldType) -> Any:
     return None
 
 
-def to_string(value: Any) -> str:
-    """mapstructure's weak string conversion."""
+def weak_text(value: Any) -> str | None:
+    """mapstructure's weak string conversion of null, strings, booleans and integers; None for
+    anything else, whose handling (floats above all) differs between its callers."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -122,6 +123,14 @@ def to_string(value: Any) -> str:
         return "1" if value else "0"
     if isinstance(value, int):
         return str(value)
+    return None
+
+
+def to_string(value: Any) -> str:
+    """mapstructure's weak string conversion."""
+    text = weak_text(value)
+    if text is not None:
+        return text
     if isinstance(value, float):
         return repr(value)[:-2] if value.is_integer() else repr(value)
     raise FieldError(

@@ -23,11 +23,11 @@ from typing import Any, Protocol
 
 import orjson
 
-from ..core.mounts import MountEntry
-from ..core.router import Route, Router
 from ..framework import ErrorResponse, Operation, Request, Response, Secret
 from ..framework.errors import SealedError
 from ..gocompat.times import rfc3339_nano
+from ..routing.mounts import MountEntry
+from ..routing.router import Route, Router
 from ..storage.base import Storage, TxnOp
 from ..storage.keyset import KeySet
 from ..telemetry import metrics

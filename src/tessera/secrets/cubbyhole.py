@@ -26,7 +26,7 @@ from .kv.common import list_prefix, passthrough_backend, validate_fields
 
 if TYPE_CHECKING:
     from ..core.core import Core
-    from ..core.mounts import MountEntry
+    from ..routing.mounts import MountEntry
 
 HELP = (
     "The cubbyhole backend reads and writes arbitrary secrets to the backend.\n"

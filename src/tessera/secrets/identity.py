@@ -32,7 +32,7 @@ from .identity_oidc import oidc_paths
 from .identity_store import IdentityStore
 
 if TYPE_CHECKING:
-    from ..core.mounts import MountEntry
+    from ..routing.mounts import MountEntry
 
 HELP = "Identity backend: entities and aliases that tie logins from several auth methods to one identity."
 

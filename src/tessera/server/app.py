@@ -213,9 +213,9 @@ class App:
             raw_body = body  # type: ignore[assignment]
         args = (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
         runner = self.runner
-        # A request whose body was just read runs here when the runner has nothing to do: this
-        # thread has the GIL back already, and handing over would cost one more switch.
-        if runner is not None and (not raw_body or not runner.idle()):
+        # A request runs here when the runner has nothing to do: this thread holds the GIL
+        # already, and handing over would cost a wake-up and a GIL switch each way.
+        if runner is not None and not runner.idle():
             runner.submit(self._route, args)
             return 0  # answered by the runner
         slots = self.slots
@@ -224,32 +224,24 @@ class App:
         with slots:
             return self._route(*args)
 
-    def _route(
-        self,
-        proto: Any,
-        method: str,
-        raw_path: str,
-        query_string: bytes,
-        headers: dict[str, str],
-        raw_body: bytes | None,
-        remote_addr: str,
-        tls: bool,
-    ) -> int:
-        """A complete request to whoever answers it: the active process, the pool or this thread."""
+    def _route(self, *args: Any) -> int:
+        """A complete request to whoever answers it: the active process, the pool or this thread.
+        ``args`` are ``_answer_here``'s: (proto, method, raw_path, query_string, headers, raw_body,
+        remote_addr, tls)."""
         if self.forward_secret:
             # The internal listener: only for requests a worker forwards (plain HTTP on loopback,
             # so it must not become a way around the public listener's TLS or client certificates).
-            client = forwarded_client(headers, self.forward_secret)
+            client = forwarded_client(args[4], self.forward_secret)
             if client is None:
-                proto.response_bytes(403, BASE_HEADERS_STR, error_body(["permission denied"]))
+                args[0].response_bytes(403, BASE_HEADERS_STR, error_body(["permission denied"]))
                 return 403
-            remote_addr, tls = client
-        elif self.peer_secret is not None and FORWARD_HEADER in headers:
+            args = (*args[:6], *client)
+        elif self.peer_secret is not None and FORWARD_HEADER in args[4]:
             # From a standby node: its client's address and TLS, if it knows the cluster's secret.
-            client = forwarded_client(headers, self.peer_secret())
+            client = forwarded_client(args[4], self.peer_secret())
             if client is not None:
-                remote_addr, tls = client
-        args = (proto, method, raw_path, query_string, headers, raw_body, remote_addr, tls)
+                args = (*args[:6], *client)
+        method, raw_path = args[1], args[2]
         standby = self.standby
         if standby is not None and not standby.ready(method, raw_path):
             if self.refused_raw and raw_path[4:] in self.refused_raw:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import logging
 import os
 import signal
@@ -12,24 +13,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from granian.constants import SSLProtocols
+
 from .. import __version__
-from ..audit.broker import AuditBroker
-from ..cluster.ha import HARole, attach_ha
+from ..audit.broker import AuditBroker, parse_declared
 from ..cluster.pool import WorkerPool
 from ..cmdutil import bind_error, flag_value
 from ..core.core import Core, CoreConfig
+from ..core.telemetry import Telemetry
 from ..runtime.scheduling import use_batch_scheduling
-from ..storage import open_physical
-from ..storage.postgresql import PostgreSQLPhysical
+from ..storage.base import Physical
+from ..storage.opening import open_physical
+from ..storage.pg_options import PostgreSQLOptions
 from ..system.ceremonies import refused_key_endpoints
 from ..telemetry.config import TelemetryConfig
-from ..telemetry.service import Telemetry
+from ..ui.assets import UIAssets
 from ..version import VAULT_VERSION
 from . import logs
 from .app import App
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
+from .dev import setup_dev
 from .fdlimit import raise_open_file_limit
+from .listen import make_server
 from .listeners import Listeners, TLSFiles
+from .recovery_app import RecoveryApp
+from .tls_front import TLSFrontServer
 
 log = logging.getLogger("tessera.server")
 
@@ -217,8 +225,6 @@ def build_listeners(
     """One embedded server per listener (threaded or ASGI: see listen.py), rebuilt on SIGHUP."""
     ui = None
     if cfg.ui:
-        from ..ui.assets import UIAssets
-
         ui = UIAssets.from_package()
 
     def build(listener: ListenerConfig, files: TLSFiles | None = None) -> Any:
@@ -240,15 +246,9 @@ def build_server(
     files: TLSFiles | None = None,
 ) -> Any:
     """The server of one listener; ``files`` stand in for its certificate files (a reload's snapshot)."""
-    from granian.constants import SSLProtocols
-
-    from .listen import make_server
-
     host, port = listener.host_port
     app_class: type[App] = App
     if recovery:
-        from .recovery_app import RecoveryApp
-
         app_class = RecoveryApp
     app = app_class(core, max_request_size=listener.max_request_size)
     app.ui = ui
@@ -260,8 +260,6 @@ def build_server(
         # Client certificates reach the cert auth method only through this listener (tls_front.py),
         # which a listener asks for explicitly: granian's TLS is faster, speaks HTTP/2 and guards
         # against slow and idle clients.
-        from .tls_front import TLSFrontServer
-
         return TLSFrontServer(app, host, port, listener)
     kwargs: dict[str, object] = {}
     if not listener.tls_disable:
@@ -277,8 +275,6 @@ def build_server(
 
 
 async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
-    from .listen import make_server
-
     for listener in cfg.listeners:
         _check_bindable(*listener.host_port)
     if cfg.workers > 1 and not flags.dev and not flags.recovery:
@@ -288,8 +284,6 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     core.config.extra["telemetry"].apply()
     dev_output = ""
     if flags.dev and not flags.recovery:
-        from .dev import setup_dev
-
         dev_output = await asyncio.get_running_loop().run_in_executor(
             None, setup_dev, core, flags.dev_root_token_id, _api_addr(cfg)
         )
@@ -330,18 +324,25 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
     return 0
 
 
-def _ha_role(cfg: ServerConfig, core: Core, physical: object, flags: ServerFlags) -> HARole | None:
-    """``storage "postgresql" { ha_enabled = "true" }``: this server is a node of an HA cluster."""
-    if not isinstance(physical, PostgreSQLPhysical) or not physical.settings.ha_enabled:
+# HA needs PostgreSQL's driver (~180 ms to import, see storage/opening.py): only a server
+# configured with ``storage "postgresql" { ha_enabled = "true" }`` loads it, by this name.
+HA_MODULE = "tessera.cluster.ha"
+
+
+def _ha_role(cfg: ServerConfig, core: Core, physical: Physical, flags: ServerFlags) -> Any:
+    """``storage "postgresql" { ha_enabled = "true" }``: this server is a node of an HA cluster
+    (the role its listeners consult: cluster/ha/role.py)."""
+    if cfg.storage_type not in ("postgresql", "postgres") or flags.dev or flags.recovery:
         return None
-    if flags.dev or flags.recovery:
+    if not PostgreSQLOptions.parse(cfg.storage_options).ha_enabled:
         return None
     if os.environ.get("TESSERA_HTTP_MODE", "threaded").lower() == "asgi":
         # The ASGI entry point serves every request here: a standby would answer what it cannot.
         raise ValueError(
             'storage "postgresql" with ha_enabled needs the threaded listener, not TESSERA_HTTP_MODE=asgi'
         )
-    return attach_ha(core, physical, _api_addr(cfg), str(cfg.raw.get("cluster_addr", "")))
+    ha: Any = importlib.import_module(HA_MODULE)
+    return ha.attach_ha(core, physical, _api_addr(cfg), str(cfg.raw.get("cluster_addr", "")))
 
 
 def stop_on_signals(loop: asyncio.AbstractEventLoop, listeners: Listeners) -> None:
@@ -368,8 +369,6 @@ AUDIT_CONFIG_KEYS = ("audit", "unsafe_allow_api_audit_creation", "allow_audit_lo
 
 def _audit_settings(cfg: ServerConfig) -> dict[str, object]:
     """What the audit broker reads from the configuration (OpenBao's audit settings)."""
-    from ..audit.broker import parse_declared
-
     raw = cfg.raw
     return {
         # OpenBao's safe default (dev mode too): `unsafe_allow_api_audit_creation = true` restores Vault's.

@@ -6,7 +6,8 @@ import base64
 import os
 
 from ..core.core import Core
-from ..core.mounts import MountEntry
+from ..routing.mounts import MountEntry
+from ..tokens.entry import TokenEntry
 
 
 def setup_dev(core: Core, root_token_id: str, api_addr: str) -> str:
@@ -16,8 +17,6 @@ def setup_dev(core: Core, root_token_id: str, api_addr: str) -> str:
     root = result["root_token"]
     if root_token_id:
         # Vault's dev mode creates the custom root through auth/token/create and revokes the first.
-        from ..tokens.entry import TokenEntry
-
         first = core.tokens.lookup(root)
         core.tokens.create(
             TokenEntry(

@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography import x509
+
 from ..cmdutil import bind_error
 from ..core.seal import SEAL_CONFIG_PATH
+from ..storage.opening import open_physical
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config
 from .logs import LogConfigError, log_file_path, log_settings
 
@@ -138,8 +141,6 @@ def _sqlite_check(check: Check, path: str) -> Check:
 
 def _opened(check: Check, cfg: ServerConfig) -> Check:
     """Open the storage and read the seal configuration: reachable, and initialised or not."""
-    from ..storage import open_physical
-
     try:
         physical = open_physical(cfg.storage_type, cfg.storage_options)
     except Exception as exc:
@@ -227,8 +228,6 @@ def _tls_check(listener: ListenerConfig) -> Check:
 
 
 def _certificate_expiry(path: str) -> datetime | None:
-    from cryptography import x509
-
     try:
         cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
     except (ValueError, OSError):

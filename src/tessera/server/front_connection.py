@@ -173,11 +173,8 @@ class FrontConnection:
     def _handshake(self, now: float) -> None:
         try:
             self.tls.do_handshake()
-        except SSL.WantReadError:
-            self.want = READ
-            return
-        except SSL.WantWriteError:
-            self.want = WRITE
+        except (SSL.WantReadError, SSL.WantWriteError) as exc:
+            self.want = _wanted(exc)
             return
         self.want = READ
         self.peer = PeerTLS(_peer_certificates(self.tls))
@@ -194,11 +191,8 @@ class FrontConnection:
             turns += 1
             try:
                 data = self.tls.recv(_CHUNK)
-            except SSL.WantReadError:
-                self.want = READ
-                return
-            except SSL.WantWriteError:
-                self.want = WRITE
+            except (SSL.WantReadError, SSL.WantWriteError) as exc:
+                self.want = _wanted(exc)
                 return
             except (SSL.ZeroReturnError, SSL.SysCallError):  # closed, with or without a close_notify
                 data = b""
@@ -352,6 +346,11 @@ class FrontConnection:
         if events != self.interest:
             self.front.watch(self, self.interest, events)
             self.interest = events
+
+
+def _wanted(exc: SSL.Error) -> int:
+    """The readiness OpenSSL waits for before the call that raised ``exc`` can go on."""
+    return READ if isinstance(exc, SSL.WantReadError) else WRITE
 
 
 def _after(now: float, seconds: float | None) -> float | None:

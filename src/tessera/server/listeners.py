@@ -32,8 +32,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from OpenSSL import SSL
 
 from .config import ListenerConfig
+from .tls_front import TLSFrontServer, tls_context
 
 log = logging.getLogger("tessera.server")
 
@@ -187,17 +189,11 @@ class ReloadError(Exception):
 
 
 def _is_tls_front(server: Any) -> bool:
-    from .tls_front import TLSFrontServer
-
     return isinstance(server, TLSFrontServer)
 
 
 def _front_context(listener: ListenerConfig) -> Any:
     """The TLS front's context (pyOpenSSL, which raises rather than aborts on a bad file)."""
-    from OpenSSL import SSL
-
-    from .tls_front import tls_context
-
     try:
         return tls_context(listener)
     except SSL.Error as exc:

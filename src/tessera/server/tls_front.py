@@ -48,8 +48,10 @@ from OpenSSL import SSL
 from ..framework.body import MAX_REQUEST_SIZE
 from .app import App
 from .config import ListenerConfig
+from .dispatch import Runner
 from .fdlimit import connection_cap
 from .front_connection import WAITING, FrontConnection, Phase, Timeouts
+from .listen import _dispatcher_for, _gate_for, threads
 from .render import BASE_HEADERS_STR, error_body
 
 log = logging.getLogger("tessera.server")
@@ -87,8 +89,6 @@ class TLSFrontServer:
     """One listener: ``await serve()`` runs it, ``stop()`` ends it (the embedded-server interface)."""
 
     def __init__(self, app: Any, host: str, port: int, listener: ListenerConfig) -> None:
-        from .listen import threads
-
         self.app = app
         self.context = tls_context(listener)
         self.timeouts = Timeouts.of(listener)
@@ -115,9 +115,6 @@ class TLSFrontServer:
         """On local storage, complete requests go where granian's do: the run gate, one runner
         thread and its side pool for long routes (``server/dispatch.py``), which cost about half
         the CPU per request of threads taking turns. Elsewhere (PostgreSQL) the front's pool."""
-        from .dispatch import Runner
-        from .listen import _dispatcher_for, _gate_for
-
         if type(app) is not App:
             return
         app.gate = _gate_for(app)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import builtins
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +88,17 @@ class KeyValueStore(abc.ABC):
         tokens asks for each one's children, cubbyhole and leases. Backends whose every query is
         a round trip (PostgreSQL) answer all of them in one."""
         return {prefix: self.list_all(prefix) for prefix in prefixes}
+
+
+def scan_all(store: KeyValueStore, prefix: str, page_size: int) -> Iterator[tuple[str, bytes]]:
+    """Every ``(key, value)`` under ``prefix`` in key order, read ``page_size`` at a time by ``scan``."""
+    after = ""
+    while True:
+        page, following = store.scan(prefix, after, page_size)
+        yield from page
+        if following is None:
+            return
+        after = following
 
 
 class Physical(KeyValueStore):

@@ -92,6 +92,16 @@ def _upsert_sql(count: int) -> str:
     )
 
 
+def scan_rows(conn: sqlite3.Connection, prefix: str, after: str, limit: int) -> list[tuple[str, bytes]]:
+    """One page of committed ``(key, value)`` rows under ``prefix`` after ``after``, in key order:
+    the query of both the writing backend and a standby's reader."""
+    rows: list[tuple[str, bytes]] = conn.execute(
+        "SELECT key, value FROM entries WHERE key > ? AND key >= ? AND key < ? ORDER BY key LIMIT ?",
+        (after, prefix, prefix + _HIGH, limit),
+    ).fetchall()
+    return rows
+
+
 class SQLitePhysical(Physical):
     name = "sqlite"
 
@@ -217,14 +227,7 @@ class SQLitePhysical(Physical):
     ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
         """One query per page; writes not yet committed are merged in as reads see them."""
         pending = [(k, v[1]) for k, v in list(self._overlay.items()) if k.startswith(prefix) and k > after]
-        rows = (
-            self._reader()
-            .execute(
-                "SELECT key, value FROM entries WHERE key > ? AND key >= ? AND key < ? ORDER BY key LIMIT ?",
-                (after, prefix, prefix + _HIGH, limit),
-            )
-            .fetchall()
-        )
+        rows = scan_rows(self._reader(), prefix, after, limit)
         following = rows[-1][0] if len(rows) == limit else None
         page = {k: bytes(v) for k, v in rows}
         for key, value in pending:

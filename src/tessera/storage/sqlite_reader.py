@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import changefeed
 from .base import Physical, TxnOp, children
+from .sqlite import scan_rows
 
 _HIGH = "\U0010ffff"
 
@@ -66,14 +67,7 @@ class SQLiteReader(Physical):
     def scan(
         self, prefix: str, after: str, limit: int
     ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT key, value FROM entries WHERE key > ? AND key >= ? AND key < ? ORDER BY key LIMIT ?",
-                (after, prefix, prefix + _HIGH, limit),
-            )
-            .fetchall()
-        )
+        rows = scan_rows(self._conn(), prefix, after, limit)
         return [(k, bytes(v)) for k, v in rows], (rows[-1][0] if len(rows) == limit else None)
 
     def list_all(self, prefix: str) -> builtins.list[str]:

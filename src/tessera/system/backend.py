@@ -32,7 +32,7 @@ from .wrapping import wrapping_paths
 
 if TYPE_CHECKING:
     from ..core.core import Core
-    from ..core.mounts import MountEntry
+    from ..routing.mounts import MountEntry
 
 # Each takes the Core and returns its Paths, in routing order.
 PATH_SOURCES: list[Callable[[Core], list[Path]]] = [

@@ -27,7 +27,7 @@ from .mounts import sanitize_path
 
 if TYPE_CHECKING:
     from ..core.core import Core
-    from ..core.mounts import MountEntry
+    from ..routing.mounts import MountEntry
 
 
 def _tag(prefix: str) -> str:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..core.telemetry import telemetry_of
 from ..framework import Field, FieldData, FieldType, Operation, Path, Request, Response
 from ..framework.backend import ANY_METHOD
 from ..framework.logical import RawRequest, RawResponse
-from ..telemetry.service import telemetry_of
 from .rawhttp import RawHost
 
 if TYPE_CHECKING:

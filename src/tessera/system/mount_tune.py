@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..core.lockout import parse_threshold
-from ..core.mounts import MountEntry
 from ..framework import Backend, ErrorResponse, FieldData, Response
 from ..framework.fields import FieldError
 from ..gocompat.durations import DurationError, parse_duration_second
+from ..routing.mounts import MountEntry
 
 if TYPE_CHECKING:
     from ..core.core import Core
-    from ..core.router import Route
+    from ..routing.router import Route
 
 LISTING_VISIBILITY = ("", "hidden", "unauth")
 # The version string the mount table shows for Tessera's builtin plugins.

@@ -11,9 +11,9 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..core.mounts import MountConfig, MountEntry
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
 from ..gocompat.durations import DurationError, parse_duration_second
+from ..routing.mounts import MountConfig, MountEntry
 from .mount_tune import (
     BUILTIN_VERSION,
     LISTING_VISIBILITY,

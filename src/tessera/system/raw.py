@@ -12,7 +12,7 @@ import base64
 import gzip
 from typing import TYPE_CHECKING, Any
 
-from ..core.barrier import KEYRING_PATH, ROOT_KEY_PATH, BarrierError
+from ..barrier.aes_gcm import KEYRING_PATH, ROOT_KEY_PATH, BarrierError
 from ..core.rekey import BARRIER_BACKUP_PATH, RECOVERY_BACKUP_PATH
 from ..core.seal import SEAL_CONFIG_PATH
 from ..framework import (

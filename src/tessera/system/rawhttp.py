@@ -18,6 +18,7 @@ from ..core.rekey import KEY_MAX, KEY_MIN
 from ..framework import CodedError, ErrorResponse, Path, SealedError
 from ..framework.body import check_patch_media_type, list_scan_flags, parse_body
 from ..framework.logical import RawRequest, RawResponse
+from ..gocompat.types import json_kind
 
 if TYPE_CHECKING:
     from ..core.core import Core
@@ -76,18 +77,6 @@ def parse_logical_body(req: RawRequest) -> None:
 _GO_TYPES = {int: "int", str: "string", bool: "bool", list: "[]string"}
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _fits(kind: type, value: Any) -> bool:
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
@@ -113,7 +102,7 @@ def decode_struct(raw: bytes, struct: str, fields: dict[str, type]) -> dict[str,
         return out
     if not isinstance(parsed, dict):
         raise ErrorResponse(
-            f"failed to decode JSON input: json: cannot unmarshal {_json_kind(parsed)} into Go value of "
+            f"failed to decode JSON input: json: cannot unmarshal {json_kind(parsed)} into Go value of "
             f"type http.{struct}"
         )
     by_lower = {name.lower(): name for name in fields}
@@ -123,7 +112,7 @@ def decode_struct(raw: bytes, struct: str, fields: dict[str, type]) -> dict[str,
             continue
         kind = fields[name]
         if not _fits(kind, value):
-            shown = _json_kind(value)
+            shown = json_kind(value)
             if kind is int and isinstance(value, float):
                 shown = f"number {value!r}"
             raise ErrorResponse(

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ..core.barrier import Barrier, BarrierError, Keyring
+from ..barrier.aes_gcm import Barrier, BarrierError, Keyring
 from . import batch_codec
 from .entry import BATCH, BATCH_PREFIXES, TokenEntry
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.mounts import MountEntry
-from ..core.router import Router
 from ..framework import Auth, Request, Response
+from ..routing.mounts import MountEntry
+from ..routing.router import Router
 from .entry import BATCH, TokenEntry
 from .host import TokenHost
 from .policies import remove_duplicates

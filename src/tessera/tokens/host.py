@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ..core.barrier import Barrier
-from ..core.mounts import MountEntry
-from ..core.router import Router
+from ..barrier.aes_gcm import Barrier
 from ..policy.acl import ACL
 from ..policy.store import PolicyStore
+from ..routing.mounts import MountEntry
+from ..routing.router import Router
 from .entry import TokenEntry
 from .store import TokenStore
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from ..core.keyed_hash import KeyedSha256
+from ..barrier.keyed_hash import KeyedSha256
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

@@ -11,9 +11,9 @@ import re
 import time
 from typing import Any
 
-from ..core.mounts import MountEntry
 from ..framework import ErrorResponse, FieldData, InternalError, Request, Response
 from ..gocompat.durations import DurationError, parse_duration_second
+from ..routing.mounts import MountEntry
 from ..telemetry import metrics
 from .common import auth_block, entity_for_alias, identity_policies, is_sudo, policy_warnings, token_mount
 from .entry import BATCH, SERVICE, TokenEntry

@@ -7,6 +7,7 @@ the same way, and the subset rules are the part of the token system most worth t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Protocol
 
 from ..framework import ErrorResponse
@@ -42,7 +43,29 @@ def remove_duplicates(items: Iterable[str], lowercase: bool = True) -> list[str]
 
 
 def sanitize_policies(policies: Sequence[str], add_default: bool) -> list[str]:
-    """policyutil.SanitizePolicies: ``root`` swallows everything else; ``default`` added on request."""
+    """policyutil.SanitizePolicies: ``root`` swallows everything else; ``default`` added on request.
+
+    Every login and creation sanitises the same few short lists (twice a login): the answers
+    for the last ``SANITIZED_MEMO_SIZE`` distinct lists of at most ``SANITIZED_MEMO_LIST`` names
+    are remembered (so a client's long lists cannot fill memory); each caller gets its own copy."""
+    if len(policies) > SANITIZED_MEMO_LIST:
+        return _sanitize(policies, add_default)
+    try:
+        return list(_sanitized(tuple(policies), add_default))
+    except TypeError:  # an unhashable item: refused below exactly as before
+        return _sanitize(policies, add_default)
+
+
+SANITIZED_MEMO_SIZE = 1024
+SANITIZED_MEMO_LIST = 16
+
+
+@lru_cache(maxsize=SANITIZED_MEMO_SIZE)
+def _sanitized(policies: tuple[str, ...], add_default: bool) -> tuple[str, ...]:
+    return tuple(_sanitize(policies, add_default))
+
+
+def _sanitize(policies: Sequence[str], add_default: bool) -> list[str]:
     cleaned = [p.strip().lower() for p in policies]
     default_found = False
     for p in cleaned:

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ..core.barrier import Barrier
+from ..barrier.aes_gcm import Barrier
 from ..framework.errors import PermissionDenied, SealedError
 from ..storage.base import Storage, TxnOp
 from ..telemetry import metrics

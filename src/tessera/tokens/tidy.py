@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
 
-from ..storage.base import Storage, StorageView, TxnOp
+from ..storage.base import Storage, StorageView, TxnOp, scan_all
 from ..storage.keyset import KeySet
 from .entry import TokenEntry
 from .host import TokenHost
@@ -60,16 +59,6 @@ def start_tidy(core: TokenHost) -> bool:
     return True
 
 
-def _scan(storage: Storage, prefix: str) -> Iterator[tuple[str, bytes]]:
-    after = ""
-    while True:
-        page, following = storage.scan(prefix, after, SCAN_PAGE)
-        yield from page
-        if following is None:
-            return
-        after = following
-
-
 class _Deleter:
     """Deletes collected and committed a page at a time (one commit per entry took minutes)."""
 
@@ -112,7 +101,7 @@ def tidy(core: TokenHost) -> TidyReport:
     # 2. Parent index: entries under a parent that is gone, or pointing at a child that is gone.
     deleter = _Deleter(storage)
     parents_gone: dict[str, bool] = {}
-    for key, _ in _scan(storage, "parent/"):
+    for key, _ in scan_all(storage, "parent/", SCAN_PAGE):
         parent_id, _, child = key[len("parent/") :].partition("/")
         if parent_id not in parents_gone:
             parents_gone = {parent_id: gone(parent_id)}  # the index is sorted by parent
@@ -130,7 +119,7 @@ def tidy(core: TokenHost) -> TidyReport:
     deleter.flush()
 
     # 3. Accessor index: accessors whose token is gone lose their leases and the index entry.
-    for key, raw in _scan(storage, "accessor/"):
+    for key, raw in scan_all(storage, "accessor/", SCAN_PAGE):
         doc = orjson.loads(raw) or {}
         salted_id = doc.get("salted_id", "")
         if salted_id and not gone(salted_id):
@@ -165,7 +154,7 @@ def _scan_entries(
     now = time.time()
     live = KeySet()
     valid_cubbyholes: set[str] = set()
-    for key, raw in _scan(storage, "id/"):
+    for key, raw in scan_all(storage, "id/", SCAN_PAGE):
         doc = orjson.loads(raw)
         expire = float(doc.get("expire_time") or 0)
         if expire > 0 and now >= expire:

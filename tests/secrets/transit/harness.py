@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from tessera.core.barrier import Barrier
+from tessera.barrier.aes_gcm import Barrier
 from tessera.framework import Operation, Request, VaultError
 from tessera.framework.envelope import render_error, render_logical
 from tessera.secrets.transit import factory

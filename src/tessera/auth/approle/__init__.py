@@ -18,7 +18,7 @@ from .secret_ids import secret_id_paths
 from .store import AppRoleStore
 
 if TYPE_CHECKING:
-    from ...core.mounts import MountEntry
+    from ...routing.mounts import MountEntry
     from ...storage.base import Storage
 
 HELP = """

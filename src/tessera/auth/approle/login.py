@@ -51,8 +51,10 @@ class LoginHandler:
         self.store = app.store
 
     def _role_for(self, storage: Storage, role_id: str) -> Role | None:
+        """The role a role ID names (shared, read-only: see ``AppRoleStore.login_role``)."""
         name = self.store.role_id_entry(storage, role_id)
-        return None if not name else self.store.role(storage, name)
+        parsed = None if not name else self.store.login_role(storage, name)
+        return None if parsed is None else parsed.role
 
     def _decoy(self, storage: Storage, secret_id: str) -> None:
         """The work of a secret ID look-up, for a role ID that matched nothing."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .store import AppRoleStore
 
 if TYPE_CHECKING:
-    from ...core.mounts import MountEntry
+    from ...routing.mounts import MountEntry
 
 
 class AppRole:

@@ -18,7 +18,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...core.keyed_hash import keyed_sha256
+import orjson
+
+from ...barrier.keyed_hash import keyed_sha256
 from ...framework import ErrorResponse, InternalError
 from ...gocompat.times import rfc3339_nano
 from ...storage.base import Storage
@@ -30,6 +32,7 @@ ACCESSOR_PREFIX = "accessor/"
 ACCESSOR_LOCAL_PREFIX = "accessor_local/"
 MAX_HMAC_INPUT = 4096
 ZERO_TIME = "0001-01-01T00:00:00Z"
+SALTED_MEMO_SIZE = 4096
 
 
 def create_hmac(key: str, value: str) -> str:
@@ -157,12 +160,29 @@ class SecretIDEntry:
         }
 
 
+@dataclass(frozen=True)
+class ParsedRole:
+    """A role as a login reads it: parsed once per stored document, with its name's HMAC.
+
+    ``raw`` is the stored document the role was parsed from: a login reads the role's bytes
+    every time and reuses this only when they are the same, so an update or deletion (by this
+    process or another) is seen at the next login without any invalidation. ``role`` is shared
+    by every login of the role and must not be modified.
+    """
+
+    raw: bytes
+    role: Role
+    name_hmac: str
+
+
 class AppRoleStore:
     """Storage operations, serialised by one lock so use counts and indexes stay consistent."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self._salt: str | None = None
+        self._parsed: dict[str, ParsedRole] = {}
+        self._salted: dict[str, str] = {}
 
     # -- the mount-wide salt -------------------------------------------------------------
     def salt(self, storage: Storage) -> str:
@@ -176,7 +196,17 @@ class AppRoleStore:
         return self._salt
 
     def salt_id(self, storage: Storage, value: str) -> str:
-        return create_hmac(self.salt(storage), value)
+        """The salted HMAC of a role ID or accessor, remembered: every login salts both.
+
+        The memo holds whatever was asked (known or not), so a hit says only that the same value
+        was salted before, never whether a role has it; it is bounded by starting afresh."""
+        salted = self._salted.get(value)
+        if salted is None:
+            salted = create_hmac(self.salt(storage), value)
+            if len(self._salted) >= SALTED_MEMO_SIZE:
+                self._salted.clear()
+            self._salted[value] = salted
+        return salted
 
     # -- roles -------------------------------------------------------------------------
     def role(self, storage: Storage, name: str) -> Role | None:
@@ -186,6 +216,21 @@ class AppRoleStore:
         role = Role.from_json(doc)
         role.name = role.name or name.lower()
         return role
+
+    def login_role(self, storage: Storage, name: str) -> ParsedRole | None:
+        """The role for a login, parsed only when its stored document changed (read-only)."""
+        key = name.lower()
+        raw = storage.get("role/" + key)
+        if raw is None:
+            self._parsed.pop(key, None)
+            return None
+        parsed = self._parsed.get(key)
+        if parsed is None or parsed.raw != raw:
+            role = Role.from_json(orjson.loads(raw))
+            role.name = role.name or key
+            parsed = ParsedRole(raw, role, create_hmac(role.hmac_key, role.name))
+            self._parsed[key] = parsed
+        return parsed
 
     def role_names(self, storage: Storage) -> list[str]:
         return sorted(storage.list("role/"))
@@ -220,9 +265,10 @@ class AppRoleStore:
         storage.delete("role/" + role.name.lower())
 
     # -- secret IDs ----------------------------------------------------------------------
-    @staticmethod
-    def secret_key(role: Role, secret_hmac: str) -> str:
-        return f"{role.secret_id_prefix}{create_hmac(role.hmac_key, role.name)}/{secret_hmac}"
+    def secret_key(self, role: Role, secret_hmac: str) -> str:
+        parsed = self._parsed.get(role.name.lower())
+        name_hmac = parsed.name_hmac if parsed is not None and parsed.role is role else None
+        return f"{role.secret_id_prefix}{name_hmac or create_hmac(role.hmac_key, role.name)}/{secret_hmac}"
 
     @staticmethod
     def _secret_at(storage: Storage, key: str) -> SecretIDEntry | None:

@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from ...core.barrier import BarrierError
+from ...barrier.aes_gcm import BarrierError
 from ...core.core import Core
 from ...core.ha import LeaderInfo
 from ...gocompat.times import rfc3339_nano

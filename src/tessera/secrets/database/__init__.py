@@ -29,7 +29,7 @@ from .postgres import PLUGIN_NAME, Connection, PluginError, PostgreSQL, generate
 
 if TYPE_CHECKING:
     from ...core.core import Core
-    from ...core.mounts import MountEntry
+    from ...routing.mounts import MountEntry
 
 SECRET_TYPE = "creds"
 

@@ -8,8 +8,8 @@ from . import v1, v2
 
 if TYPE_CHECKING:
     from ...core.core import Core
-    from ...core.mounts import MountEntry
     from ...framework import Backend
+    from ...routing.mounts import MountEntry
 
 
 def factory(core: Core, entry: MountEntry) -> Backend:

@@ -26,6 +26,7 @@ from ...framework import (
     Response,
     match_all,
 )
+from ...framework.fields import weak_text
 from ...gocompat.times import rfc3339_nano_ns
 from ...gocompat.types import go_type
 from ...storage.base import Storage
@@ -46,14 +47,9 @@ def format_time(ns: int | None) -> str:
 
 def weak_string(value: Any) -> str:
     """mapstructure.WeakDecode into a string (custom_metadata values: ``1`` → ``"1"``)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
+    text = weak_text(value)
+    if text is not None:
+        return text
     if isinstance(value, float):
         # Vault keeps the JSON literal (json.Number); repr is the closest text we still have.
         return repr(value)

@@ -23,7 +23,7 @@ from .common import list_prefix, passthrough_backend, scan, validate_fields
 
 if TYPE_CHECKING:
     from ...core.core import Core
-    from ...core.mounts import MountEntry
+    from ...routing.mounts import MountEntry
 
 HELP = (
     "The kv backend reads and writes arbitrary secrets to the backend.\n"

@@ -17,7 +17,7 @@ from .v2_meta import metadata_paths
 
 if TYPE_CHECKING:
     from ...core.core import Core
-    from ...core.mounts import MountEntry
+    from ...routing.mounts import MountEntry
 
 HELP = (
     "This backend provides a versioned key-value store. The kv backend reads and\n"

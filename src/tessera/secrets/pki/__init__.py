@@ -17,7 +17,7 @@ from .store import PKIStore, storage_of
 
 if TYPE_CHECKING:
     from ...core.core import Core
-    from ...core.mounts import MountEntry
+    from ...routing.mounts import MountEntry
 
 HELP = """
 The PKI backend dynamically generates X509 server and client certificates.

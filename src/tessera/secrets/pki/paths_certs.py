@@ -19,6 +19,7 @@ from ...framework import (
     Response,
     Secret,
 )
+from ...gocompat.durations import DurationError, parse_duration_second
 from . import issuing, roles, x509util
 from .store import PKIStore, storage_of
 from .subject import SUBJECT_FIELDS, role_subject_extra, template_from
@@ -343,8 +344,6 @@ def build(mount_ttls: MountTTLs) -> list[Path]:
 
 
 def _apply_legacy(role: dict[str, Any], data: FieldData) -> None:
-    from ...gocompat.durations import DurationError, parse_duration_second
-
     for old, new in (("lease", "ttl"), ("lease_max", "max_ttl")):
         if data.get(old) and not data.has(new):
             try:

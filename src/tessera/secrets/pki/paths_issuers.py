@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import time
 from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
 from ...gocompat.times import rfc3339_datetime
@@ -119,10 +121,6 @@ class IssuerHandlers:
         key = existing or store.add_key(private, data.get("key_name"))
         out: dict[str, Any] = {"csr": x509util.csr_pem(csr), "key_id": key.id}
         if fmt == "der":
-            import base64
-
-            from cryptography.hazmat.primitives import serialization
-
             out["csr"] = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
         _key_answer(out, kind, private, fmt, data.get("private_key_format"))
         warnings = [] if store.urls()["issuing_certificates"] else [INTERMEDIATE_AIA_WARNING]
@@ -324,8 +322,6 @@ class IssuerHandlers:
 
     def read_issuer_der(self, req: Request, data: FieldData) -> Response:
         issuer = _store(req).resolve_issuer(data.get("issuer_ref"))
-        from cryptography.hazmat.primitives import serialization
-
         return raw(issuer.cert.public_bytes(serialization.Encoding.DER), "application/pkix-cert")
 
     # -- keys ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from .manager import KeyManager
 
 if TYPE_CHECKING:
     from ...core.core import Core
-    from ...core.mounts import MountEntry
+    from ...routing.mounts import MountEntry
 
 HELP = """
 The transit backend provides key management, encryption, decryption, signing,

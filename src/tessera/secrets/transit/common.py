@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from ...framework import ErrorResponse, FieldData, InternalError, Response
 from ...gocompat.times import rfc3339_nano_ns
 from . import consts as C
 from . import ops
-from .encoding import is_zero_time
+from .encoding import b64encode, is_zero_time
 from .errors import TransitError
 from .policy import Policy, rsa_public_pem
 
@@ -101,8 +102,6 @@ def key_document(p: Policy, context: bytes | None = None) -> dict[str, Any]:
                             raise InternalError(
                                 f"failed to derive key to return public component: {exc}"
                             ) from None
-                        from .encoding import b64encode
-
                         item["public_key"] = b64encode(full[32:])
                 item["name"] = "ed25519"
             else:
@@ -122,8 +121,6 @@ def pem_chain(chain: list[str] | None) -> str:
     """A key version's imported certificate chain (base64 DER each) as PEM blocks."""
     if not chain:
         return ""
-    import textwrap
-
     blocks = []
     for der_b64 in chain:
         body = "\n".join(textwrap.wrap(der_b64, 64))

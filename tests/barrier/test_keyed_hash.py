@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tessera.core.keyed_hash import KeyedSha256, keyed_sha256
+from tessera.barrier.keyed_hash import KeyedSha256, keyed_sha256
 
 
 @pytest.mark.parametrize("key_len", [0, 1, 16, 32, 63, 64, 65, 128, 300])

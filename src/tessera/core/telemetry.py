@@ -1,4 +1,5 @@
-"""One server's telemetry: its configuration, its exposition, and the gauges read at a scrape."""
+"""One server's telemetry: its configuration, its exposition, and the core's gauges read at a scrape
+(here in core/ because it samples the Core; the metrics themselves live in tessera.telemetry)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import time
 from collections import Counter as Tally
 from typing import TYPE_CHECKING
 
-from ..core.expiry_watch import measure
-from . import metrics
-from .config import TelemetryConfig
-from .exposition import JSON_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, Exposition, local_hostname
+from ..telemetry import metrics
+from ..telemetry.config import TelemetryConfig
+from ..telemetry.exposition import JSON_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, Exposition, local_hostname
+from .expiry_watch import measure
 
 if TYPE_CHECKING:
-    from ..core.core import Core
+    from .core import Core
 
 log = logging.getLogger("tessera.telemetry")
 NAMESPACE = "root"
