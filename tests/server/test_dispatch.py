@@ -126,8 +126,9 @@ def test_answers_wait_for_the_fsync_of_what_they_wrote_or_read(tmp_path: Path) -
         server.core.shutdown()
 
 
-def test_requests_run_on_the_calling_thread_only_while_the_runner_is_idle() -> None:
-    """GETs and bodies alike: an idle runner is not woken; a busy one gets the request queued."""
+def test_only_requests_with_a_body_run_on_the_calling_thread_and_only_while_the_runner_is_idle() -> None:
+    """A body just read runs here when the runner is idle; a bodiless request always goes to the
+    runner (run on granian's threads, reads under load lost ~35% of their throughput)."""
     server = Server(InmemPhysical())
     server.app.runner = runner = Runner()
     served_on: list[str] = []
@@ -142,7 +143,8 @@ def test_requests_run_on_the_calling_thread_only_while_the_runner_is_idle() -> N
         for method, body in (("GET", None), ("POST", {"a": "1"}), ("GET", None)):
             proto = _call(server, method, "kv1/x", body)
             assert proto.answered.wait(10) and proto.status in (200, 204, 404)
-        assert served_on == [threading.current_thread().name] * 3
+        here = threading.current_thread().name
+        assert served_on == ["tessera-runner", here, "tessera-runner"]
         release, busy = threading.Event(), threading.Event()
 
         def hold() -> None:
@@ -151,10 +153,10 @@ def test_requests_run_on_the_calling_thread_only_while_the_runner_is_idle() -> N
 
         runner.submit(hold, ())
         assert busy.wait(10)
-        proto = _call(server, "GET", "kv1/x")
+        proto = _call(server, "POST", "kv1/x", {"a": "2"})
         assert not proto.answered.wait(0.2)  # queued behind the runner's work, not run here
         release.set()
-        assert proto.answered.wait(10) and proto.status == 200
+        assert proto.answered.wait(10) and proto.status in (200, 204)
         assert served_on[-1] == "tessera-runner"
     finally:
         server.core.shutdown()
