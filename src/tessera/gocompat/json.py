@@ -15,7 +15,6 @@ import orjson
 
 _HTML_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"))
 _LINE_ESCAPES = (("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
-_HTML_BYTES = tuple((raw.encode(), esc.encode()) for raw, esc in _HTML_ESCAPES)
 _LINE_BYTES = tuple((raw.encode(), esc.encode()) for raw, esc in _LINE_ESCAPES)
 
 
