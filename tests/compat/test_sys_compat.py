@@ -530,6 +530,7 @@ def test_tools(reference: ReferenceServer, tessera: TesseraServer) -> None:
         ("sys/tools/random/x", None),
         ("sys/tools/random", {"format": "x"}),
         ("sys/tools/random/bogus/8", None),
+        ("sys/tools/random/1_0", None),  # the count is parsed as Go's strconv.Atoi parses it
     ):
         same(reference, tessera, "POST", path, json=body)
     for path, body, size in (
