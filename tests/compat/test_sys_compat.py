@@ -539,6 +539,9 @@ def test_tools(reference: ReferenceServer, tessera: TesseraServer) -> None:
         ("sys/tools/random/platform/8", None, 8),
         ("sys/tools/random/seal/8", None, 8),
         ("sys/tools/random/all", {"bytes": 4, "format": "hex"}, 4),
+        # Not a source name: Vault's pattern takes the segment as a URL count and then ignores it.
+        ("sys/tools/random/+8", None, 32),
+        ("sys/tools/random/8-", {"bytes": 5, "format": "hex"}, 5),
     ):
         _, ref_body, tes_body = same(reference, tessera, "POST", path, json=body, values=False)
         assert ref_body["warnings"] == tes_body["warnings"]

@@ -7,6 +7,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
+from ..framework.backend import generic_name
 from ..framework.random_api import random_response
 from ..gocompat.base64 import Base64Error, go_b64decode
 
@@ -65,7 +66,6 @@ def tools_paths(core: Core) -> list[Path]:
     }
     hash_ops = {Operation.UPDATE: hash_write}
     random_ops = {Operation.UPDATE: random_write}
-    source = r"(?P<source>\w[\w\-.]*)"
     return [
         Path(
             r"tools/hash$",
@@ -79,15 +79,10 @@ def tools_paths(core: Core) -> list[Path]:
             operations=hash_ops,
             synopsis="Generate a hash sum",
         ),
-        Path(r"tools/random$", fields=random_fields, operations=random_ops, synopsis="Generate random bytes"),
+        # Vault's pattern exactly: a segment the source name cannot be ("+8", "8-") is the byte
+        # count's place, which HandleRandomAPI then ignores for the body's ``bytes``.
         Path(
-            rf"tools/random/{source}$",
-            fields=random_fields,
-            operations=random_ops,
-            synopsis="Generate random bytes",
-        ),
-        Path(
-            rf"tools/random/{source}/(?P<urlbytes>.+)",
+            r"tools/random(/" + generic_name("source") + r")?(/(?P<urlbytes>.+))?$",
             fields=random_fields,
             operations=random_ops,
             synopsis="Generate random bytes",
