@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from tests.helpers.http import call
 from tests.helpers.servers import ReferenceServer, TesseraServer
@@ -56,6 +57,19 @@ def test_v1_write_read_list_delete(kv1: Both) -> None:
     kv1.same("DELETE", f"{m}/a")
     kv1.same("GET", f"{m}/a")
     kv1.same("GET", f"{m}/")
+
+
+def test_v1_read_bytes_escape_as_go(kv1: Both) -> None:
+    """The envelope's bytes, not just its JSON: Go escapes <, >, & and U+2028/U+2029 in strings."""
+    bodies = []
+    for server in (kv1.ref, kv1.tes):
+        url = f"{server.addr}/v1/{kv1.m}/esc"
+        headers = {"X-Vault-Token": str(server.root_token)}
+        assert requests.put(url, json={"v": "a\u2028b\u2029c<d>&"}, headers=headers, timeout=10).ok
+        raw = requests.get(url, headers=headers, timeout=10).content
+        bodies.append(raw[raw.index(b'"data"') : raw.index(b'"wrap_info"')])
+    assert bodies[0] == bodies[1]
+    assert b"\\u2028" in bodies[1] and b"\\u003c" in bodies[1]
 
 
 def test_v1_ttl_hint_becomes_lease_duration(kv1: Both) -> None:

@@ -16,10 +16,6 @@ def test_go_json_keeps_non_ascii_and_order() -> None:
     assert go_json({"z": "é日本", "a": 1}) == '{"z":"é日本","a":1}'.encode()
 
 
-def test_go_json_envelope_mode_leaves_line_separators() -> None:
-    assert go_json({"a": "<\u2028"}, line_separators=False) == '{"a":"\\u003c\u2028"}'.encode()
-
-
 def test_go_json_exact_big_integers_sorted_and_indented() -> None:
     assert go_json_exact({"b": 2**70, "a": "&"}) == b'{"b":1180591620717411303424,"a":"\\u0026"}'
     assert (

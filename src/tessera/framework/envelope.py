@@ -111,7 +111,7 @@ def error_body(errors: list[str], data: Any = None) -> bytes:
     body: dict[str, Any] = {"errors": errors}
     if data is not None:
         body["data"] = data
-    return go_json(body, line_separators=False)
+    return go_json(body)
 
 
 def render_error(exc: VaultError) -> tuple[int, bytes]:
@@ -132,7 +132,7 @@ def render_logical(
     if resp.raw_body is not None:
         if isinstance(resp.raw_body, bytes):  # served as is, with the content type in resp.headers
             return resp.status or 200, resp.raw_body
-        return resp.status or 200, go_json(resp.raw_body, line_separators=False)
+        return resp.status or 200, go_json(resp.raw_body)
     if (
         operation == Operation.LIST
         and resp.wrap_info is None
@@ -161,4 +161,4 @@ def render_logical(
         merged.update(body)
         body = merged
     status = resp.status or 200
-    return status, go_json(body, line_separators=False)
+    return status, go_json(body)

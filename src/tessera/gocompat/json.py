@@ -18,19 +18,14 @@ _LINE_ESCAPES = (("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 _LINE_BYTES = tuple((raw.encode(), esc.encode()) for raw, esc in _LINE_ESCAPES)
 
 
-def go_json(value: Any, *, line_separators: bool = True) -> bytes:
-    """json.Marshal's bytes for ``value`` (key order as given).
-
-    ``line_separators=False`` leaves U+2028/U+2029 unescaped: the HTTP envelope has always been
-    written that way here, and keeps doing so until it is deliberately changed.
-    """
+def go_json(value: Any) -> bytes:
+    """json.Marshal's bytes for ``value`` (key order as given), as the HTTP envelope sends them."""
     out = orjson.dumps(value)
     if b"<" in out or b">" in out or b"&" in out:
         out = out.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
-    if line_separators:
-        for raw, escaped in _LINE_BYTES:
-            if raw in out:
-                out = out.replace(raw, escaped)
+    for raw, escaped in _LINE_BYTES:
+        if raw in out:
+            out = out.replace(raw, escaped)
     return out
 
 
