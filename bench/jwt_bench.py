@@ -50,7 +50,8 @@ def signing_key(alg: str) -> Any:
     return ec.generate_private_key(ec.SECP256R1()) if alg == "ES256" else rsa_key()
 
 
-def github_token(key: Any, alg: str) -> str:
+def github_token(key: Any, alg: str, **extra: str) -> str:
+    """A GitHub Actions-style identity token; ``extra`` claims replace the defaults."""
     now = int(time.time())
     claims = {
         "iss": "https://token.actions.githubusercontent.com",
@@ -64,6 +65,7 @@ def github_token(key: Any, alg: str) -> str:
         "iat": now,
         "nbf": now,
         "exp": now + 3600,
+        **extra,
     }
     return jwt.encode(claims, key, algorithm=alg, headers={"kid": "bench"})
 

@@ -88,3 +88,30 @@ def test_leaked_batch_token_and_cut_role_hold_across_a_restart(tmp_path: Path) -
         assert leaked not in text and hashlib.sha256(leaked.encode()).hexdigest() not in text
     finally:
         server.cleanup()
+
+
+def test_cutting_a_parent_with_the_cli_refuses_its_children(
+    fresh_tessera: TesseraServer, tmp_path: Path
+) -> None:
+    """``tessera token cut-issuer auth/token/parent/<accessor>``: the parent's earlier child batch
+    tokens are refused, its new ones and another parent's work, and the cut parent is listed."""
+    server = fresh_tessera
+    policy = 'path "auth/token/create" { capabilities = ["update"] }'
+    _ok(server, "PUT", "sys/policies/acl/minter", json={"policy": policy})
+    minter = {"policies": ["minter"], "ttl": "1h"}
+    created = _ok(server, "POST", "auth/token/create", json=minter)["auth"]
+    parent, issuer = created["client_token"], "auth/token/parent/" + created["accessor"]
+    other = _ok(server, "POST", "auth/token/create", json=minter)["auth"]
+
+    def child(token: str) -> str:
+        auth = _ok(server, "POST", "auth/token/create", json={"type": "batch", "ttl": "10m"}, token=token)
+        return str(auth["auth"]["client_token"])
+
+    older, cousin = child(parent), child(other["client_token"])
+    assert issuer not in json.loads(_cli(server, tmp_path, "token", "issuers", "-format=json"))
+    assert f"Success! Cut {issuer}" in _cli(server, tmp_path, "token", "cut-issuer", issuer)
+    assert _status(server, older) == (403, {"errors": ["permission denied"]})
+    status, body, _ = server.call("POST", "auth/token/lookup", json={"token": older})
+    assert (status, body) == (403, {"errors": ["bad token: batch token refused (issuer epoch)"]})
+    assert _status(server, cousin)[0] == 200 and _status(server, child(parent))[0] == 200
+    assert json.loads(_cli(server, tmp_path, "token", "issuers", "-format=json"))[issuer] == 1

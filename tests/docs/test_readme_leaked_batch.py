@@ -26,4 +26,5 @@ def test_readme_leaked_batch_token_block_runs(fresh_tessera: TesseraServer, tmp_
     assert "bad token: batch token refused (revoked)" in err
     assert re.search(r"^auth/approle/role/ci\s+0$", out, re.M), "the issuers table before the cut"
     assert "Success! Cut auth/approle/role/ci" in out
+    assert re.search(r"^Success! Cut auth/token/parent/\S+: ", out, re.M), "a parent cut by accessor"
     assert re.search(r"^hvb\.\S+$", out.strip().splitlines()[-1]), "a fresh login after the cut"

@@ -52,6 +52,7 @@ _KEYS = [
     "no_identity_policies",
     "issuer",
     "epoch",
+    "parent_epoch",
 ]
 
 
@@ -64,6 +65,8 @@ _KEYS = [
         {"issuer": "auth/approle/login", "path": "auth/approle/login", "epoch": 0},
         {"path": "sys/odd/path", "issuer": "elsewhere", "display_name": "token", "epoch": 2**32 - 1},
         {"policies": ["default", "ünïcode", ""], "meta": {"e": "", "ü": "ß"}, "role": "r1"},
+        {"parent_epoch": 1, "epoch": 0},
+        {"parent_epoch": 0xFFFF, "epoch": 0xFFFF},
     ],
 )
 def test_pack_round_trips_every_field(overrides: dict) -> None:
@@ -89,6 +92,8 @@ def test_bytes_no_encoder_wrote_are_rejected(mangle: Callable[[bytes], bytes]) -
         {"policies": [f"p{i}" for i in range(300)]},
         {"epoch": 2**32},
         {"meta": {"k": 5}},
+        {"parent_epoch": 0x10000},
+        {"parent_epoch": 1, "epoch": 0x10000},
     ],
 )
 def test_what_the_compact_form_cannot_hold_falls_back_to_json(harness: CoreHarness, overrides: dict) -> None:
@@ -100,6 +105,7 @@ def test_what_the_compact_form_cannot_hold_falls_back_to_json(harness: CoreHarne
     token = batch.encode(harness.core.barrier, entry)
     back = batch.decode(harness.core.barrier, token)
     assert back is not None and back.issuer == "auth/approle/role/ci" and back.epoch == entry.epoch
+    assert back.parent_epoch == entry.parent_epoch
     assert (back.policies, back.meta) == (entry.policies, entry.meta)
 
 

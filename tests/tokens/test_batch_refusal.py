@@ -170,3 +170,72 @@ def test_bump_needs_sudo_and_read_does_not(harness: CoreHarness) -> None:
         harness.request(Operation.UPDATE, "sys/token-issuers/auth/token/create/bump", caller)
     read = harness.request(Operation.READ, "sys/token-issuers/auth/token/create", caller)
     assert read is not None and read.data["epoch"] == 0
+
+
+def _parent(h: CoreHarness) -> tuple[str, str]:
+    """A service token that may mint child batch tokens: (token, its parent issuer id)."""
+    policy = 'path "auth/token/create" { capabilities = ["update"] }'
+    h.request(Operation.UPDATE, "sys/policies/acl/minter", data={"policy": policy})
+    resp = h.request(Operation.UPDATE, "auth/token/create", data={"policies": ["minter"], "ttl": "1h"})
+    assert resp is not None and resp.auth is not None
+    return resp.auth.client_token, f"auth/token/parent/{resp.auth.accessor}"
+
+
+def test_cutting_a_parent_refuses_its_children_only(harness: CoreHarness) -> None:
+    parent, issuer = _parent(harness)
+    other_parent, _ = _parent(harness)
+    children = [harness.create(parent, type="batch", ttl="15m") for _ in range(2)]
+    cousin = harness.create(other_parent, type="batch", ttl="15m")
+    orphan = _batch(harness, no_parent=True)  # the same path (auth/token/create), another parent
+    resp = harness.request(Operation.UPDATE, f"sys/token-issuers/{issuer}/bump")
+    assert resp is not None and resp.data == {"id": issuer, "epoch": 1}
+    for child in children:
+        assert isinstance(_self_status(harness, child), PermissionDenied)
+        assert _lookup_error(harness, child) == "bad token: batch token refused (issuer epoch)"
+    for unaffected in (cousin, orphan, parent):
+        assert _self_status(harness, unaffected) is None
+    fresh = harness.create(parent, type="batch", ttl="15m")  # the parent mints again at once
+    assert _self_status(harness, fresh) is None
+    assert len(fresh) == len(children[0])  # the parent's epoch costs no byte in the token
+    listed = harness.request(Operation.LIST, "sys/token-issuers")
+    assert listed is not None and listed.data["key_info"][issuer] == {"epoch": 1}
+    read = harness.request(Operation.READ, f"sys/token-issuers/{issuer}")
+    assert read is not None and read.data == {"id": issuer, "epoch": 1}
+    harness.request(Operation.UPDATE, f"sys/token-issuers/{issuer}/bump")
+    assert isinstance(_self_status(harness, fresh), PermissionDenied)
+    newest = harness.create(parent, type="batch", ttl="15m")
+    harness.core.seal()
+    harness.core.unseal(harness.key)
+    assert isinstance(_self_status(harness, children[0]), PermissionDenied)
+    assert isinstance(_self_status(harness, fresh), PermissionDenied)
+    assert _self_status(harness, newest) is None and _self_status(harness, cousin) is None
+
+
+def test_a_childs_path_and_parent_are_two_issuers(harness: CoreHarness) -> None:
+    parent, issuer = _parent(harness)
+    harness.request(Operation.UPDATE, f"sys/token-issuers/{issuer}/bump")
+    child = harness.create(parent, type="batch", ttl="15m")  # minted at the parent's epoch 1
+    assert _self_status(harness, child) is None
+    harness.request(Operation.UPDATE, "sys/token-issuers/auth/token/create/bump")
+    assert isinstance(_self_status(harness, child), PermissionDenied)  # its path was cut too
+    assert _self_status(harness, harness.create(parent, type="batch", ttl="15m")) is None
+
+
+def test_epochs_past_the_compact_fields_fall_back_to_json(harness: CoreHarness) -> None:
+    parent, issuer = _parent(harness)
+    salted = harness.store.accessor_target(issuer.rsplit("/", 1)[1])
+    harness.store.issuers.bump(issuer, salted)
+    harness.store.issuers._parents[salted] = 70_000  # past 16 bits: the token carries JSON
+    harness.store.issuers._epochs[issuer] = 70_000
+    child = harness.create(parent, type="batch", ttl="15m")
+    assert _self_status(harness, child) is None
+    harness.request(Operation.UPDATE, f"sys/token-issuers/{issuer}/bump")
+    assert isinstance(_self_status(harness, child), PermissionDenied)
+
+
+def test_a_parent_issuer_names_a_known_accessor(harness: CoreHarness) -> None:
+    with pytest.raises(ErrorResponse) as bad:
+        harness.request(Operation.UPDATE, "sys/token-issuers/auth/token/parent/nosuchaccessor/bump")
+    assert str(bad.value) == "invalid accessor"
+    listed = harness.request(Operation.LIST, "sys/token-issuers")
+    assert listed is not None and not any(k.startswith("auth/token/parent/") for k in listed.data["keys"])

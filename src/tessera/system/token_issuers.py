@@ -1,7 +1,8 @@
 """sys/token-issuers: the issuance paths of batch tokens and their epochs (tokens/issuers.py).
 
 ``LIST`` names every path that can mint batch tokens now (the token-create paths, each token
-role, each AppRole role) plus every path ever cut; ``GET <id>`` reads one's epoch (0 until cut);
+role, each AppRole role) plus every path ever cut, parents (``auth/token/parent/<accessor>``)
+included; ``GET <id>`` reads one's epoch (0 until cut);
 ``POST <id>/bump`` (sudo) cuts it: every batch token it minted before is refused from then on,
 while tokens it mints afterwards work at once.
 """
@@ -16,6 +17,7 @@ from ..framework.errors import PermissionDenied
 from ..storage.base import StorageView
 from ..tokens.common import is_sudo
 from ..tokens.roles import RoleStore
+from ..tokens.store import TokenStoreError
 
 if TYPE_CHECKING:
     from ..core.core import Core
@@ -62,7 +64,10 @@ def token_issuer_paths(core: Core) -> list[Path]:
         if not is_sudo(core, req):
             raise PermissionDenied()
         issuer = checked(data)
-        return Response(data={"id": issuer, "epoch": core.tokens.issuers.bump(issuer)})
+        try:
+            return Response(data={"id": issuer, "epoch": core.tokens.bump_issuer(issuer)})
+        except TokenStoreError as exc:
+            raise ErrorResponse(str(exc)) from None
 
     return [
         Path(

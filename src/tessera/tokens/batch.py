@@ -47,6 +47,7 @@ _FIELDS = (
     ("x", "no_identity_policies"),
     ("I", "issuer"),
     ("E", "epoch"),
+    ("q", "parent_epoch"),
 )
 
 

@@ -9,7 +9,9 @@ every string joined by NUL and read by one ``split``. Frequent strings (``defaul
 
 Header: version ``0x01`` (JSON always starts with ``{``, so older tokens stay readable), flags,
 creation time, TTL, epoch, and how many policies, metadata pairs, CIDRs and internal pairs
-follow. Strings that would be ambiguous here (control characters, too many items) make
+follow. A child token minted after its parent was cut sets ``_PARENT_EPOCH`` and splits the epoch
+field in two 16-bit halves (parent's epoch high, issuer's low): no byte more, and every token
+minted before (flag unset) reads as it did. Strings that would be ambiguous here (control characters, too many items) make
 ``pack`` return None, and the caller falls back to JSON, which carries the same fields.
 """
 
@@ -30,6 +32,8 @@ _ENTITY_UUID = 1 << 3
 _ENTITY = 1 << 4  # an entity ID that is not a UUID, as a string
 _NAMESPACE = 1 << 5
 _NO_IDENTITY_POLICIES = 1 << 6
+_PARENT_EPOCH = 1 << 7  # the epoch field holds the parent's epoch too
+_HALF = 0xFFFF
 
 _SEP = "\x00"
 # One control character each. Append only: a token minted with a code must keep its meaning.
@@ -66,11 +70,18 @@ def pack(fields: dict[str, Any]) -> bytes | None:
     texts = [path, fields["display_name"], fields["role"]]
     flags = 0
     raw = b""
+    epoch = fields["epoch"]
     if parent:
         if len(parent) != 65 or parent[0] != "h":
             return None
         flags = _PARENT
         raw = _parent_bytes(parent)
+        parent_epoch = fields.get("parent_epoch", 0)
+        if parent_epoch:
+            if not 0 < parent_epoch <= _HALF or not 0 <= epoch <= _HALF:
+                return None  # an epoch past 65535: JSON carries it
+            flags |= _PARENT_EPOCH
+            epoch |= parent_epoch << 16
     if issuer == path:
         flags |= _ISSUER_IS_PATH
     else:
@@ -101,7 +112,7 @@ def pack(fields: dict[str, Any]) -> bytes | None:
             flags,
             int(fields["creation_time"]),
             fields["ttl"],
-            fields["epoch"],
+            epoch,
             len(policies),
             len(meta) if meta else 0,
             len(cidrs),
@@ -168,9 +179,12 @@ def unpack(data: bytes) -> dict[str, Any]:
     _, flags, created, ttl, epoch, n_pol, n_meta, n_cidr, n_int = _HEADER.unpack_from(data)
     pos = _HEADER.size
     parent = entity = ""
+    parent_epoch = 0
     if flags & _PARENT:
         parent = "h" + data[pos : pos + 32].hex()
         pos += 32
+        if flags & _PARENT_EPOCH:
+            parent_epoch, epoch = epoch >> 16, epoch & _HALF
     if flags & _ENTITY_UUID:
         entity = _uuid_text(data[pos : pos + 16])
         pos += 16
@@ -205,4 +219,5 @@ def unpack(data: bytes) -> dict[str, Any]:
         "no_identity_policies": bool(flags & _NO_IDENTITY_POLICIES),
         "issuer": issuer,
         "epoch": epoch,
+        "parent_epoch": parent_epoch,
     }

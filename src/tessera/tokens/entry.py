@@ -58,9 +58,11 @@ class TokenEntry:
     max_ttl: int = 0
     auth_num_uses: int = 0
     auth_internal_data: dict[str, Any] = field(default_factory=dict)
-    # Batch tokens: the issuance path that minted it and that path's epoch then (tokens/issuers.py).
+    # Batch tokens: the issuance path that minted it and that path's epoch then (tokens/issuers.py),
+    # and for a child token its parent's epoch then (the parent is an issuer too).
     issuer: str = ""
     epoch: int = 0
+    parent_epoch: int = 0
 
     @property
     def orphan(self) -> bool:

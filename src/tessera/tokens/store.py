@@ -42,7 +42,7 @@ from .entry import (
     is_batch_id,
 )
 from .ids import Salt, base62, new_accessor, new_service_id
-from .issuers import Issuers
+from .issuers import PARENT_PREFIX, Issuers
 
 log = logging.getLogger("tessera.tokens")
 
@@ -258,6 +258,7 @@ class TokenStore:
             entry.creation_ttl = entry.ttl
             entry.issuer = entry.issuer or entry.path
             entry.epoch = self.issuers.epoch(entry.issuer)
+            entry.parent_epoch = self.issuers.parent_epoch(entry.parent) if entry.parent else 0
             entry.id = batch.encode(self.barrier, entry)
             return entry
         entry.type = SERVICE
@@ -385,9 +386,22 @@ class TokenStore:
         """Why a batch token that decrypts is refused all the same, or None."""
         if self.denylist.denied(entry.id if entry.id.startswith("hvb.") else batch.canonical(entry.id), tag):
             return REFUSED_REVOKED
-        if self.issuers.stale(entry.issuer, entry.epoch):
+        issuers = self.issuers
+        if issuers.stale(entry.issuer, entry.epoch) or (
+            entry.parent and issuers.stale_parent(entry.parent, entry.parent_epoch)
+        ):
             return REFUSED_EPOCH
         return None
+
+    def bump_issuer(self, issuer: str) -> int:
+        """Cut an issuer (tokens/issuers.py); a parent's (``auth/token/parent/<accessor>``)
+        must name a token's accessor. Raises TokenStoreError otherwise."""
+        if not issuer.startswith(PARENT_PREFIX):
+            return self.issuers.bump(issuer)
+        salted_id = self.accessor_target(issuer[len(PARENT_PREFIX) :])
+        if not salted_id:
+            raise TokenStoreError("invalid accessor")
+        return self.issuers.bump(issuer, salted_id)
 
     def refusal_of(self, token_id: str) -> str | None:
         """For a privileged lookup: why this batch token is refused though it decrypts."""

@@ -34,5 +34,5 @@ def factory(core: Any, entry: Any) -> AuthBackend:
         backend_type="cert",
         kind="credential",
         renew_hook=cert.renew,
-        invalidate=AuthBackend.keeps_nothing,
+        invalidate=cert.invalidate,
     )

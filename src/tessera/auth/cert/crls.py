@@ -2,11 +2,15 @@
 
 A CRL is stored as the set of serial numbers it revokes; a chain with any revoked serial in it
 matches no entry. The CRL's own validity dates are ignored, as Vault ignores them: delete a
-CRL that no longer applies.
+CRL that no longer applies. Logins read the union of all CRLs from :class:`RevokedSerials`,
+kept in memory until a CRL is written (here, or by another process: the backend's
+``invalidate``), so a login lists no storage folder.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
@@ -36,6 +40,35 @@ def revoked_serials(storage: Storage) -> set[int]:
     return serials
 
 
+class RevokedSerials:
+    """One mount's revoked serials as logins read them, computed again after any CRL change.
+
+    A login that began reading before a change does not keep what it read (the generation
+    moved), so once ``forget`` returns no login sees the CRLs as they were before."""
+
+    def __init__(self) -> None:
+        self._serials: frozenset[int] | None = None
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, storage: Storage) -> frozenset[int]:
+        found = self._serials
+        if found is not None:
+            return found
+        generation = self._generation
+        serials = frozenset(revoked_serials(storage))
+        with self._lock:
+            if generation == self._generation:
+                self._serials = serials
+        return serials
+
+    def forget(self) -> None:
+        """A CRL was written or deleted (after the write landed)."""
+        with self._lock:
+            self._generation += 1
+            self._serials = None
+
+
 def _parse(text: str) -> x509.CertificateRevocationList:
     raw = text.encode("latin-1", "replace")
     try:
@@ -63,7 +96,7 @@ def read_crl(req: Request, data: FieldData) -> Response:
     return Response(data={"serials": doc.get("serials") or {}})  # no "cdp": no distribution points yet
 
 
-def write_crl(req: Request, data: FieldData) -> None:
+def _write_crl(req: Request, data: FieldData) -> None:
     name = str(data.get("name")).lower()
     text, ok = data.get_ok("crl")
     if not ok:
@@ -75,7 +108,7 @@ def write_crl(req: Request, data: FieldData) -> None:
     _storage(req).put_json(PREFIX + name, {"serials": serials})
 
 
-def delete_crl(req: Request, data: FieldData) -> None:
+def _delete_crl(req: Request, data: FieldData) -> None:
     name = str(data.get("name")).lower()
     storage = _storage(req)
     if storage.get_json(PREFIX + name) is None:
@@ -83,8 +116,22 @@ def delete_crl(req: Request, data: FieldData) -> None:
     storage.delete(PREFIX + name)
 
 
-def crl_paths() -> list[Path]:
+def crl_paths(changed: Callable[[], None]) -> list[Path]:
+    """The crls/ paths; ``changed`` is called after every write or deletion of a CRL."""
     synopsis = "Manage Certificate Revocation Lists checked during authentication."
+
+    def write_crl(req: Request, data: FieldData) -> None:
+        try:
+            _write_crl(req, data)
+        finally:
+            changed()
+
+    def delete_crl(req: Request, data: FieldData) -> None:
+        try:
+            _delete_crl(req, data)
+        finally:
+            changed()
+
     return [
         Path("crls/?$", fields={}, operations={Operation.LIST: list_crls}, synopsis=synopsis),
         Path(

@@ -79,7 +79,10 @@ def save_entry(storage: Storage, entry: CertEntry) -> None:
 
 
 def load_config(storage: Storage) -> CertConfig:
-    doc = storage.get_json(CONFIG_KEY) or {}
+    return config_from_json(storage.get_json(CONFIG_KEY) or {})
+
+
+def config_from_json(doc: dict[str, Any]) -> CertConfig:
     return CertConfig(**{k: v for k, v in doc.items() if k in CertConfig.__dataclass_fields__})
 
 

@@ -9,8 +9,11 @@ from typing import Any
 
 from ...framework import Auth, ErrorResponse, FieldData, InternalError, PermissionDenied, Request, Response
 from ...storage.base import Storage
+from ..parsed import ParsedDocs
 from ..tokenutil import equivalent_policies, ip_in_cidrs, login_entity
-from .entries import load_config, load_entry
+from .crls import PREFIX as CRL_PREFIX
+from .crls import RevokedSerials
+from .entries import CERT_PREFIX, CONFIG_KEY, CertConfig, CertEntry, config_from_json, load_config, load_entry
 from .facts import CertFacts
 from .verify import verify_login
 
@@ -27,6 +30,16 @@ class CertAuth:
         self.core = core
         self.entry = entry
         self.lock = threading.RLock()
+        self._docs = ParsedDocs()  # config and entries as logins read them (never changed)
+        self.revoked = RevokedSerials()
+
+    def _config(self, storage: Storage) -> CertConfig:
+        found: CertConfig | None = self._docs.get(storage, CONFIG_KEY, config_from_json)
+        return CertConfig() if found is None else found
+
+    def _entry(self, storage: Storage, name: str) -> CertEntry | None:
+        found: CertEntry | None = self._docs.get(storage, CERT_PREFIX + name.lower(), CertEntry.from_json)
+        return found
 
     def mount_ttls(self) -> tuple[int, int]:
         if self.core is None:
@@ -38,8 +51,10 @@ class CertAuth:
         if not req.peer_certificates:  # the reference's alias lookahead answers first, over TLS or not
             raise ErrorResponse("no client certificate found")
         storage = _storage(req)
-        config = load_config(storage)
-        trusted, client = verify_login(storage, req.peer_certificates, data.get("name"))
+        config = self._config(storage)
+        trusted, client = verify_login(
+            storage, req.peer_certificates, data.get("name"), self._entry, self.revoked.get
+        )
         entry = trusted.entry
         if entry.token_bound_cidrs and not ip_in_cidrs(req.remote_addr, entry.token_bound_cidrs):
             raise PermissionDenied()
@@ -66,6 +81,12 @@ class CertAuth:
         alias_meta = metadata if config.enable_identity_alias_metadata else None
         auth.entity_id = login_entity(self.core, req, common_name, alias_meta)
         return Response(auth=auth)
+
+    def invalidate(self, key: str) -> None:
+        """Another process wrote ``key`` of this mount: parsed documents check their bytes at
+        each read anyway; the revoked serials are computed again after a CRL change."""
+        if key.startswith(CRL_PREFIX):
+            self.revoked.forget()
 
     def renew(self, req: Request, auth: Auth) -> Auth | None:
         """pathLoginRenew: the same certificate must be presented, unless ``disable_binding``.

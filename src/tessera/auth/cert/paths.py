@@ -232,7 +232,7 @@ def _cert_fields() -> dict[str, Field]:
 def cert_paths(cert: CertAuth) -> list[Path]:
     h = CertHandlers(cert)
     return [
-        *crl_paths(),
+        *crl_paths(cert.revoked.forget),
         Path(
             "certs/?$",
             fields=_list_fields(),

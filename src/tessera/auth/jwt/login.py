@@ -11,8 +11,6 @@ import time
 import urllib.parse
 from typing import Any
 
-import orjson
-
 from ...framework import (
     Auth,
     ErrorResponse,
@@ -28,6 +26,7 @@ from ...framework import (
 )
 from ...gocompat.types import json_kind
 from ...storage.base import Storage
+from ..parsed import ParsedDocs
 from ..tokenutil import ip_in_cidrs, login_entity
 from .claims import check_bound_claims, group_names, mapped_metadata, user_alias
 from .config import JWTConfig
@@ -35,7 +34,6 @@ from .keys import RemoteKeys, SignatureError, StaticKeys
 from .role import Role
 
 INVALID = "error validating token: "
-MAX_CACHED_DOCS = 1024
 
 
 class JWTAuth:
@@ -45,29 +43,14 @@ class JWTAuth:
         self.core = core
         self.lock = threading.Lock()
         self._keys: tuple[str, StaticKeys | RemoteKeys] | None = None
-        self._docs: dict[str, tuple[bytes, Any]] = {}
+        self._docs = ParsedDocs()
 
     # -- storage ------------------------------------------------------------------------------
-    def _parsed(self, storage: Storage, key: str, parse: Any) -> Any:
-        """The stored document at ``key``, parsed once per stored value (storage is still read
-        every time, so a change made by another process is seen at once)."""
-        raw = storage.get(key)
-        if raw is None:
-            return None
-        cached = self._docs.get(key)
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        value = parse(orjson.loads(raw))
-        if len(self._docs) >= MAX_CACHED_DOCS:
-            self._docs.clear()
-        self._docs[key] = (raw, value)
-        return value
-
     def config(self, storage: Storage) -> JWTConfig | None:
-        return self._parsed(storage, "config", JWTConfig.from_json)  # type: ignore[no-any-return]
+        return self._docs.get(storage, "config", JWTConfig.from_json)  # type: ignore[no-any-return]
 
     def role(self, storage: Storage, name: str) -> Role | None:
-        return self._parsed(storage, "role/" + name.lower(), Role.from_json)  # type: ignore[no-any-return]
+        return self._docs.get(storage, "role/" + name.lower(), Role.from_json)  # type: ignore[no-any-return]
 
     def key_source(self, cfg: JWTConfig) -> StaticKeys | RemoteKeys:
         """The config's keys, built once per config (a JWKS keeps its cache between logins)."""

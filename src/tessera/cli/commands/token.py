@@ -397,7 +397,8 @@ class TokenIssuersCommand(Command):
 Usage: tessera token issuers [options]
 
   Lists the paths that mint batch tokens (token-create paths, token roles,
-  AppRole roles, and every path ever cut) with each one's epoch. Tessera only.
+  AppRole roles, and every path ever cut, parent tokens included) with each
+  one's epoch. Tessera only.
 
       $ tessera token issuers
 """
@@ -428,9 +429,11 @@ Usage: tessera token cut-issuer [options] ID
 
   Raises the epoch of an issuance path (see "tessera token issuers"): every
   batch token it minted before now is refused, while new logins work at once.
-  Requires sudo. Tessera only.
+  Requires sudo. Tessera only. A parent token is an issuer too, named by its
+  accessor: cutting it refuses the child batch tokens it created so far.
 
       $ tessera token cut-issuer auth/approle/role/ci
+      $ tessera token cut-issuer auth/token/parent/<accessor>
 """
 
     def run(self, args: list[str]) -> int:

@@ -1,0 +1,139 @@
+"""The cert method's per-mount memos (parsed entries and config, revoked serials), in process:
+whatever changes what a login may do is seen by the next login, in this process or another.
+
+A real Core (``tests/tokens/conftest.py``) with a ``cert`` mount; the client certificate is put on
+the request as the TLS front puts it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from tessera.framework import ErrorResponse, Operation, Request
+from tests.helpers.pki import Issuer, Pem
+from tests.tokens.conftest import CoreHarness
+
+
+@pytest.fixture
+def h() -> Iterator[CoreHarness]:
+    harness = CoreHarness()
+    harness.request(Operation.UPDATE, "sys/auth/cert", data={"type": "cert"})
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+def _login(h: CoreHarness, cert: Pem, name: str = "ci") -> Any:
+    der = cert.certificate.public_bytes(serialization.Encoding.DER)
+    req = Request(operation=Operation.UPDATE, path="auth/cert/login", data={"name": name}, request_id="t")
+    req.peer_certificates = (der,)
+    req.tls = True
+    resp = h.core.handle_request(req)
+    assert resp is not None and resp.auth is not None
+    return resp.auth
+
+
+def _refused(h: CoreHarness, cert: Pem) -> str:
+    with pytest.raises(ErrorResponse) as refused:
+        _login(h, cert)
+    return str(refused.value)
+
+
+def _crl(issuer: Issuer, serials: list[int]) -> str:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.certificate.subject)
+        .last_update(now)
+        .next_update(now + datetime.timedelta(days=1))
+    )
+    for serial in serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+        )
+    return builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.fixture
+def root(h: CoreHarness, tmp_path: Path) -> Issuer:
+    ca = Issuer.root(tmp_path)
+    entry = {"certificate": ca.pem, "token_type": "batch", "token_ttl": "5m", "token_policies": "a"}
+    h.request(Operation.UPDATE, "auth/cert/certs/ci", data=entry)
+    return ca
+
+
+def test_a_crl_written_or_deleted_applies_to_the_next_login(h: CoreHarness, root: Issuer) -> None:
+    leaked, kept = root.issue("job-1"), root.issue("job-2")
+    assert _login(h, leaked).token_type == "batch" and _login(h, kept)
+    crl = _crl(root, [leaked.certificate.serial_number])
+    h.request(Operation.UPDATE, "auth/cert/crls/main", data={"crl": crl})
+    no_match = "no chain matching all constraints could be found for this login certificate"
+    assert _refused(h, leaked) == no_match
+    assert _login(h, kept).token_type == "batch"
+    h.request(Operation.DELETE, "auth/cert/crls/main")
+    assert _login(h, leaked).token_type == "batch"
+
+
+def test_another_process_writing_a_crl_reaches_logins_through_invalidate(
+    h: CoreHarness, root: Issuer
+) -> None:
+    leaked = root.issue("job-1")
+    _login(h, leaked)  # the mount now remembers "no CRL"
+    mount = h.core.router.get("auth/cert/")
+    crl = {"serials": {str(leaked.certificate.serial_number): {}}}
+    h.core.barrier.put(mount.entry.storage_prefix + "crls/other", orjson.dumps(crl))
+    assert _login(h, leaked)  # not told yet: what a worker does before invalidation
+    mount.backend.invalidate("crls/other")  # what cluster/invalidation.py calls
+    assert _refused(h, leaked).startswith("no chain matching")
+
+
+def test_entry_and_config_changes_apply_to_the_next_login(h: CoreHarness, root: Issuer) -> None:
+    client = root.issue("job-1")
+    assert _login(h, client).policies == ["a", "default"]
+    h.request(Operation.UPDATE, "auth/cert/certs/ci", data={"certificate": root.pem, "token_policies": "b"})
+    assert _login(h, client).policies == ["b", "default"]
+    h.request(
+        Operation.UPDATE,
+        "auth/cert/certs/ci",
+        data={"certificate": root.pem, "allowed_common_names": "web-*"},
+    )
+    assert _refused(h, client).startswith("no chain matching")
+    h.request(
+        Operation.UPDATE,
+        "auth/cert/certs/ci",
+        data={"certificate": root.pem, "allowed_common_names": "job-*"},
+    )
+    assert _login(h, client).policies == ["b", "default"]
+    assert _alias_metadata(h, _login(h, client).entity_id) in (None, {})
+    h.request(Operation.UPDATE, "auth/cert/config", data={"enable_identity_alias_metadata": True})
+    newcomer = root.issue("job-2")  # a new alias: metadata is written when an alias is created
+    assert (_alias_metadata(h, _login(h, newcomer).entity_id) or {}).get("common_name") == "job-2"
+
+
+def _alias_metadata(h: CoreHarness, entity_id: str) -> Any:
+    resp = h.request(Operation.READ, f"identity/entity/id/{entity_id}")
+    assert resp is not None
+    return resp.data["aliases"][0]["metadata"]
+
+
+def test_a_batch_login_of_a_known_certificate_writes_nothing(
+    h: CoreHarness, root: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = root.issue("job-1")
+    _login(h, client)
+    writes: list[str] = []
+    for name in ("put", "delete", "transaction"):
+        real = getattr(h.core.barrier, name)
+        monkeypatch.setattr(h.core.barrier, name, lambda *a, _r=real, _n=name: writes.append(_n) or _r(*a))
+    _login(h, client)
+    _login(h, client)
+    assert writes == []
