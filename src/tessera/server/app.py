@@ -44,6 +44,7 @@ from ..storage.sqlite_reader import StandbyWrite
 from ..system.backend import raw_endpoints
 from ..system.ceremonies import hidden_endpoint
 from ..system.rawhttp import answer_raw
+from ..telemetry import metrics
 from ..ui.assets import NOT_FOUND as UI_NOT_FOUND
 from ..ui.assets import UIAssets
 from .dispatch import Dispatcher, Runner
@@ -242,6 +243,7 @@ class App:
             if found is None:
                 args[0].response_bytes(403, BASE_HEADERS_STR, error_body(["permission denied"]))
                 return 403
+            metrics.HA_CLUSTER_REQUESTS.inc()
             args = (*args[:6], *found)
         method, raw_path = args[1], args[2]
         standby = self.standby
