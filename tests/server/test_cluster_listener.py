@@ -18,7 +18,8 @@ from tessera.cluster.ha.node_tls import CA_KEY, NodeCertificates
 from tessera.core.core import Core, CoreConfig
 from tessera.server.app import App
 from tessera.server.cluster_listener import ClusterFrontServer, cluster_listener_configs
-from tessera.server.config import ListenerConfig
+from tessera.server.command import _cluster_addr
+from tessera.server.config import ListenerConfig, parse_config
 from tessera.storage.inmem import InmemPhysical
 from tests.helpers.servers import free_port
 
@@ -118,3 +119,14 @@ def test_cluster_listeners_bind_at_the_port_after_each_api_listener_unless_set()
         "10.0.0.11:9999",
         "[::1]:8201",
     ]
+
+
+def test_the_cluster_address_defaults_to_the_api_addresss_next_port_over_https() -> None:
+    listener = 'listener "tcp" {\n  address = "10.0.0.11:8200"\n  tls_disable = true\n}\n'
+    assert (
+        _cluster_addr(parse_config(listener + 'api_addr = "http://10.0.0.11:8200"\n'))
+        == "https://10.0.0.11:8201"
+    )
+    assert _cluster_addr(parse_config(listener)) == "https://10.0.0.11:8201"  # api_addr from the listener
+    chosen = parse_config(listener + 'cluster_addr = "https://node-a.example:9201"\n')
+    assert _cluster_addr(chosen) == "https://node-a.example:9201"

@@ -67,8 +67,8 @@ class ActiveForwarder:
         self._client: tuple[NodeTLS, httpx.Client] | None = None
 
     def _client_for(self, tls: NodeTLS) -> httpx.Client:
-        """A client with ``tls`` as its certificate (a new one when the certificate was re-issued;
-        the old one's pooled connections go with it)."""
+        """A client with ``tls`` as its certificate: a new one when the certificate was re-issued
+        (the old one is left to requests still using it, and to the garbage collector)."""
         held = self._client
         if held is not None and held[0] is tls:
             return held[1]
