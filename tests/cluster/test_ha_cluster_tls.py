@@ -33,7 +33,7 @@ COUNTER = "tessera.ha.cluster_requests"
 
 @pytest.fixture(scope="module")
 def cluster(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HACluster]:
-    extra = "unsafe_allow_api_audit_creation = true\n"
+    extra = "unsafe_allow_api_audit_creation = true\nraw_storage_endpoint = true\n"
     with ha_cluster(postgres, tmp_path_factory.mktemp("ha-tls"), extra=extra) as made:
         yield made
 
@@ -153,6 +153,9 @@ def test_the_ca_is_stored_only_encrypted(cluster: HACluster) -> None:
     everything = cluster.sql("SELECT key, value FROM tessera_kv")
     assert everything and not [key for key, value in everything if b"-----BEGIN" in bytes(value)]  # type: ignore[arg-type]
     assert b"PRIVATE KEY" not in bytes(rows[0][1])  # type: ignore[arg-type]
+    for node in cluster.nodes:  # nor through sys/raw, as Vault keeps core/cluster/local/info out of it
+        status, body, _ = node.call("GET", "sys/raw/core/cluster/tls", token=cluster.token)
+        assert status == 400 and body == {"errors": ['cannot access "core/cluster/tls"']}, (status, body)
 
 
 def test_a_takeover_after_kill_still_forwards_through_the_cluster_port(cluster: HACluster) -> None:
