@@ -210,3 +210,18 @@ def test_a_node_that_became_active_serves_the_request_itself() -> None:
     with pytest.raises(ServeHere):
         forwarder.forward(_request(_Proto()))
     forwarder.close()
+
+
+def test_a_certificate_that_cannot_be_had_is_waited_for_not_a_traceback(
+    active: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forwarding, "RETRY_SECONDS", 0.3)
+
+    def unreadable() -> NodeTLS:
+        raise OSError("the database is down")
+
+    forwarder = ActiveForwarder(lambda: _leader(active), "me", lambda: False, tls=unreadable)
+    proto = _Proto()
+    assert forwarder.forward(_request(proto)) == 500
+    assert json.loads(proto.answers[0][2]) == {"errors": [NO_ACTIVE]} and _Active.seen == []
+    forwarder.close()

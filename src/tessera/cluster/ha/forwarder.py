@@ -98,7 +98,7 @@ class ActiveForwarder:
         query = request.query_string.decode("latin-1")
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
-            leader, tls = self.leader(), self.tls()
+            leader, tls = self.leader(), self._certificate()
             if leader is None or not leader.cluster_addr or leader.node_id == self.self_id or tls is None:
                 if self.is_active():
                     raise ServeHere()
@@ -113,6 +113,14 @@ class ActiveForwarder:
                 if time.monotonic() > deadline:
                     raise LookupError(NO_ACTIVE) from None
                 time.sleep(RETRY_PAUSE)  # then the node the HA table names by now
+
+    def _certificate(self) -> NodeTLS | None:
+        """This node's certificate; None (wait, as for an active node) if the CA cannot be read now."""
+        try:
+            return self.tls()
+        except Exception as exc:  # the storage is down, or the stored CA does not load
+            log.warning("HA: no cluster certificate to forward with: %s", exc)
+            return None
 
     def _deliver(
         self, tls: NodeTLS, method: str, url: str, headers: list[tuple[str, str]], body: bytes
