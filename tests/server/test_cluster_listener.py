@@ -18,7 +18,7 @@ from tessera.cluster.ha.node_tls import CA_KEY, NodeCertificates
 from tessera.core.core import Core, CoreConfig
 from tessera.server.app import App
 from tessera.server.cluster_listener import ClusterFrontServer, cluster_listener_configs
-from tessera.server.command import _cluster_addr
+from tessera.server.command import ServerFlags, _banner, _cluster_addr
 from tessera.server.config import ListenerConfig, parse_config
 from tessera.storage.inmem import InmemPhysical
 from tests.helpers.servers import free_port
@@ -130,3 +130,11 @@ def test_the_cluster_address_defaults_to_the_api_addresss_next_port_over_https()
     assert _cluster_addr(parse_config(listener)) == "https://10.0.0.11:8201"  # api_addr from the listener
     chosen = parse_config(listener + 'cluster_addr = "https://node-a.example:9201"\n')
     assert _cluster_addr(chosen) == "https://node-a.example:9201"
+
+
+def test_the_banner_names_an_ha_nodes_cluster_address() -> None:
+    listener = 'listener "tcp" {\n  address = "10.0.0.11:8200"\n  tls_disable = true\n}\n'
+    storage = 'storage "postgresql" {\n  connection_url = "postgresql://x@db/t"\n  ha_enabled = "true"\n}\n'
+    flags = ServerFlags(config=[])
+    assert "Cluster Address: https://10.0.0.11:8201" in _banner(parse_config(storage + listener), flags)
+    assert "Cluster Address: none" in _banner(parse_config(listener), flags)  # no HA: no cluster listener

@@ -349,9 +349,7 @@ HA_MODULE = "tessera.cluster.ha"
 def _ha_role(cfg: ServerConfig, core: Core, physical: Physical, flags: ServerFlags) -> Any:
     """``storage "postgresql" { ha_enabled = "true" }``: this server is a node of an HA cluster
     (the role its listeners consult: cluster/ha/role.py)."""
-    if cfg.storage_type not in ("postgresql", "postgres") or flags.dev or flags.recovery:
-        return None
-    if not PostgreSQLOptions.parse(cfg.storage_options).ha_enabled:
+    if not _ha_enabled(cfg, flags):
         return None
     if os.environ.get("TESSERA_HTTP_MODE", "threaded").lower() == "asgi":
         # The ASGI entry point serves every request here: a standby would answer what it cannot.
@@ -360,6 +358,12 @@ def _ha_role(cfg: ServerConfig, core: Core, physical: Physical, flags: ServerFla
         )
     ha: Any = importlib.import_module(HA_MODULE)
     return ha.attach_ha(core, physical, _api_addr(cfg), _cluster_addr(cfg))
+
+
+def _ha_enabled(cfg: ServerConfig, flags: ServerFlags) -> bool:
+    if cfg.storage_type not in ("postgresql", "postgres") or flags.dev or flags.recovery:
+        return False
+    return PostgreSQLOptions.parse(cfg.storage_options).ha_enabled
 
 
 def stop_on_signals(loop: asyncio.AbstractEventLoop, listeners: Listeners) -> None:
@@ -453,7 +457,10 @@ def _banner(cfg: ServerConfig, flags: ServerFlags) -> str:
     rows = [
         ("Api Address", _api_addr(cfg)),
         # Only HA nodes listen for cluster traffic (server/cluster_listener.py).
-        ("Cluster Address", str(cfg.raw.get("cluster_addr", "")) or "none"),
+        (
+            "Cluster Address",
+            _cluster_addr(cfg) if _ha_enabled(cfg, flags) else str(cfg.raw.get("cluster_addr", "")) or "none",
+        ),
     ]
     for number, ln in enumerate(cfg.listeners, 1):
         tls = "disabled" if ln.tls_disable else "enabled"
