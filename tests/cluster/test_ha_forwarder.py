@@ -1,24 +1,36 @@
-"""A standby's forwarder: the active node's answer unchanged, retries only for undelivered requests."""
+"""A standby's forwarder: over the cluster's mutual TLS to the active node's cluster address,
+its answer unchanged, retries only for undelivered requests."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from tessera.cluster.cluster_tls import ClusterCA, NodeTLS, issue_node, make_ca
 from tessera.cluster.ha import forwarder as forwarding
 from tessera.cluster.ha.forwarder import NO_ACTIVE, ActiveForwarder, ServeHere
+from tessera.cluster.ha.peer_role import NOT_ACTIVE_HEADER
 from tessera.cluster.interfaces import HandedOver
 from tessera.core.ha import LeaderInfo
 from tests.helpers.servers import free_port
 
+CA = make_ca("test", time.time())
+MINE = issue_node(CA, "127.0.0.1", "standby", time.time())
+
 
 class _Active(BaseHTTPRequestHandler):
     seen: list[dict[str, Any]] = []
+    not_active = 0  # how many requests to refuse as a node that is not active
 
     def _answer(self) -> None:
         length = int(self.headers.get("content-length") or 0)
@@ -29,8 +41,16 @@ class _Active(BaseHTTPRequestHandler):
                 "path": self.path,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": body,
+                "peer": self.connection.getpeercert(),  # type: ignore[attr-defined]
             }
         )
+        if _Active.not_active:
+            _Active.not_active -= 1
+            self.send_response(503)
+            self.send_header(NOT_ACTIVE_HEADER, "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         payload = json.dumps({"errors": ["permission denied"]}).encode()
         self.send_response(403)
         self.send_header("Content-Type", "application/json")
@@ -45,17 +65,50 @@ class _Active(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def active() -> Iterator[str]:
+def _server_context(ca: ClusterCA, directory: Path) -> ssl.SSLContext:
+    """The active node's side: its certificate from ``ca``, a client certificate of ``CA`` required."""
+    node = issue_node(ca, "127.0.0.1", "active", time.time())
+    cert, key = directory / "active.pem", directory / "active.key"
+    cert.write_bytes(node.cert.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        node.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(cadata=CA.cert.public_bytes(serialization.Encoding.PEM).decode())
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+@contextmanager
+def _serve(ctx: ssl.SSLContext) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Active)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    _Active.seen = []
+    _Active.seen, _Active.not_active = [], 0
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"https://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def active(tmp_path: Path) -> Iterator[str]:
+    """The active node's cluster address (a cluster listener's stand-in)."""
+    with _serve(_server_context(CA, tmp_path)) as url:
+        yield url
+
+
+def _leader(cluster_addr: str, node_id: str = "other") -> LeaderInfo:
+    return LeaderInfo(node_id, "http://127.0.0.1:1", cluster_addr, 0.0)
+
+
+def _forwarder(leader: Any, active: bool = False, tls: NodeTLS | None = MINE) -> ActiveForwarder:
+    return ActiveForwarder(leader, "me", lambda: active, tls=lambda: tls)
 
 
 class _Proto:
@@ -77,8 +130,7 @@ def _request(proto: _Proto, method: str = "PUT") -> HandedOver:
 
 
 def test_the_answer_is_relayed_unchanged(active: str) -> None:
-    leader = LeaderInfo("other", active, "", 0.0)
-    forwarder = ActiveForwarder(lambda: leader, "me", lambda: False, lambda: "s3cret")
+    forwarder = _forwarder(lambda: _leader(active))
     proto = _Proto()
     assert forwarder.forward(_request(proto)) == 403
     status, headers, body = proto.answers[0]
@@ -89,41 +141,87 @@ def test_the_answer_is_relayed_unchanged(active: str) -> None:
     sent = _Active.seen[0]
     assert (sent["method"], sent["path"], sent["body"]) == ("PUT", "/v1/kv/a?x=1", b'{"v":1}')
     assert sent["headers"]["x-vault-token"] == "t" and sent["headers"]["x-forwarded-for"] == "10.1.2.3"
-    # who the client is, believed by the active node beside the cluster's secret only
-    assert sent["headers"]["x-tessera-forward"] == "s3cret"
+    # who the client is: believed on the cluster listener, whose handshake proved the sender
     assert (sent["headers"]["x-tessera-client"], sent["headers"]["x-tessera-tls"]) == ("10.1.2.3", "0")
+    assert "x-tessera-forward" not in sent["headers"]  # no shared secret on the wire
+    assert ("commonName", "node-standby") in sent["peer"]["subject"][0]  # this node's certificate
     forwarder.close()
 
 
 def test_an_undelivered_request_goes_to_the_next_active_node(active: str) -> None:
-    dead = LeaderInfo("dead", f"http://127.0.0.1:{free_port()}", "", 0.0)
-    alive = LeaderInfo("next", active, "", 1.0)
+    dead = _leader(f"https://127.0.0.1:{free_port()}", "dead")
     calls = {"n": 0}
 
     def leader() -> LeaderInfo:
         calls["n"] += 1
-        return dead if calls["n"] < 3 else alive
+        return dead if calls["n"] < 3 else _leader(active, "next")
 
-    forwarder = ActiveForwarder(leader, "me", lambda: False)
+    forwarder = _forwarder(leader)
     proto = _Proto()
     assert forwarder.forward(_request(proto, "LIST")) == 403
     assert len(_Active.seen) == 1 and _Active.seen[0]["method"] == "LIST"
-    assert "x-tessera-forward" not in _Active.seen[0]["headers"]  # no secret yet: no claim either
+    forwarder.close()
+
+
+def test_a_node_that_is_not_active_refuses_and_the_request_is_sent_again(active: str) -> None:
+    _Active.not_active = 2  # e.g. the node the HA table names is still building its state
+    forwarder = _forwarder(lambda: _leader(active))
+    proto = _Proto()
+    assert forwarder.forward(_request(proto)) == 403
+    assert len(_Active.seen) == 3 and proto.answers[0][0] == 403
     forwarder.close()
 
 
 def test_no_active_node_is_a_500_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forwarding, "RETRY_SECONDS", 0.3)
-    forwarder = ActiveForwarder(lambda: None, "me", lambda: False)
+    forwarder = _forwarder(lambda: None)
     proto = _Proto()
     assert forwarder.forward(_request(proto)) == 500
     assert json.loads(proto.answers[0][2]) == {"errors": [NO_ACTIVE]}
     forwarder.close()
 
 
+def test_nothing_is_sent_without_a_cluster_certificate(active: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sealed, or before an active node made the CA: no request leaves, in clear or otherwise."""
+    monkeypatch.setattr(forwarding, "RETRY_SECONDS", 0.3)
+    forwarder = _forwarder(lambda: _leader(active), tls=None)
+    proto = _Proto()
+    assert forwarder.forward(_request(proto)) == 500
+    assert json.loads(proto.answers[0][2]) == {"errors": [NO_ACTIVE]} and _Active.seen == []
+    forwarder.close()
+
+
+def test_a_node_with_another_cas_certificate_is_not_sent_the_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster's CA is the forwarder's only trust root: an impostor gets no token."""
+    monkeypatch.setattr(forwarding, "RETRY_SECONDS", 0.3)
+    impostor = make_ca("impostor", time.time())
+    with _serve(_server_context(impostor, tmp_path)) as url:
+        forwarder = _forwarder(lambda: _leader(url))
+        proto = _Proto()
+        assert forwarder.forward(_request(proto)) == 500
+        assert _Active.seen == []
+        forwarder.close()
+
+
 def test_a_node_that_became_active_serves_the_request_itself() -> None:
-    me = LeaderInfo("me", "http://127.0.0.1:1", "", 0.0)
-    forwarder = ActiveForwarder(lambda: me, "me", lambda: True)
+    forwarder = _forwarder(lambda: _leader("https://127.0.0.1:1", "me"), active=True)
     with pytest.raises(ServeHere):
         forwarder.forward(_request(_Proto()))
+    forwarder.close()
+
+
+def test_a_certificate_that_cannot_be_had_is_waited_for_not_a_traceback(
+    active: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forwarding, "RETRY_SECONDS", 0.3)
+
+    def unreadable() -> NodeTLS:
+        raise OSError("the database is down")
+
+    forwarder = ActiveForwarder(lambda: _leader(active), "me", lambda: False, tls=unreadable)
+    proto = _Proto()
+    assert forwarder.forward(_request(proto)) == 500
+    assert json.loads(proto.answers[0][2]) == {"errors": [NO_ACTIVE]} and _Active.seen == []
     forwarder.close()

@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tessera.cluster.cluster_tls import make_ca
 from tessera.cluster.ha import HANode
-from tessera.cluster.ha.node import FORWARDING_KEY
+from tessera.cluster.ha.node_tls import CA_KEY
 from tessera.core.config import CoreConfig
 from tessera.core.core import Core
 from tessera.framework import Operation, Request
@@ -129,8 +130,10 @@ def test_a_standby_that_takes_over_after_a_key_rotation_reads_the_new_terms(
     first, _, second, second_node, _ = pair
     first.barrier.rotate()  # sys/rotate on the active node: the standby's keyring is older
     first.barrier.put("test/new-term", b"secret")
-    first.barrier.put_json(FORWARDING_KEY, {"secret": "under-the-new-term"})
-    assert second_node.forwarding_secret() == "under-the-new-term"  # a standby reads across it
+    ca = make_ca("", time.time())
+    first.barrier.put_json(CA_KEY, ca.stored())
+    mine = second_node.tls.material()  # a standby reads the CA across it, and signs with it
+    assert mine is not None and mine.ca == ca.cert
     first.seal()
     _wait_for(lambda: second_node.active)
     assert second.barrier.get("test/new-term") == b"secret"

@@ -70,9 +70,17 @@ def read_forwarded(headers: dict[str, str], secret: str) -> tuple[str, bool, str
     over TLS, and its certificates header, if the request carries the workers' secret. The
     headers are removed either way."""
     given = headers.pop(FORWARD_HEADER, None)
+    claims = read_claims(headers)
+    if given is None or not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        return None
+    return claims
+
+
+def read_claims(headers: dict[str, str]) -> tuple[str, bool, str | None]:
+    """The client's address, TLS and certificates a forwarding node names (removed from
+    ``headers``), for a listener that knows the sender otherwise (the HA cluster listener,
+    whose mutual TLS proved it a node of the cluster)."""
     client = headers.pop(CLIENT_HEADER, None)
     tls = headers.pop(TLS_HEADER, None)
     certs = headers.pop(PEER_CERTS_HEADER, None)
-    if given is None or not secret or not hmac.compare_digest(given.encode(), secret.encode()):
-        return None
     return client or "127.0.0.1", tls == "1", certs if tls == "1" else None

@@ -8,7 +8,6 @@ import os
 import posixpath
 import threading
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
@@ -17,7 +16,6 @@ import orjson
 
 from ..asgiutil import answer_lifespan
 from ..asgiutil import read_body as read_asgi_body
-from ..cluster.forwarding import FORWARD_HEADER
 from ..cluster.interfaces import NodeRole
 from ..core.core import Core
 from ..framework import (
@@ -46,10 +44,11 @@ from ..storage.sqlite_reader import StandbyWrite
 from ..system.backend import raw_endpoints
 from ..system.ceremonies import hidden_endpoint
 from ..system.rawhttp import answer_raw
+from ..telemetry import metrics
 from ..ui.assets import NOT_FOUND as UI_NOT_FOUND
 from ..ui.assets import UIAssets
 from .dispatch import Dispatcher, Runner
-from .forward import forwarded_client
+from .forward import cluster_client, forwarded_client
 from .intake import ANSWERED, ReadWatch, body_expected, read_body
 from .quota_http import check_http as check_quota
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
@@ -99,8 +98,8 @@ class App:
         self.standby: NodeRole | None = None
         # On the active process's internal listener: the secret forwarded requests carry.
         self.forward_secret = ""
-        # HA (cluster/ha/role.py): the secret beside which a standby node names its client.
-        self.peer_secret: Callable[[], str] | None = None
+        # HA's cluster listener (server/cluster_listener.py): requests standby nodes forward.
+        self.cluster_listener = False
         self.ui: UIAssets | None = None  # the web UI's files, when the configuration turns it on
         # The system backend's raw paths (sys/health, sys/init, ...), answered before the pipeline.
         self.raw_paths: dict[str, Path] = raw_endpoints(core)
@@ -238,11 +237,14 @@ class App:
                 args[0].response_bytes(403, BASE_HEADERS_STR, error_body(["permission denied"]))
                 return 403
             args = (*args[:6], *client)
-        elif self.peer_secret is not None and FORWARD_HEADER in args[4]:
-            # From a standby node: its client's address and TLS, if it knows the cluster's secret.
-            client = forwarded_client(args[4], self.peer_secret())
-            if client is not None:
-                args = (*args[:6], *client)
+        elif self.cluster_listener:
+            # From a standby node (its cluster certificate proved it): who its client is.
+            found = cluster_client(args[4])
+            if found is None:
+                args[0].response_bytes(403, BASE_HEADERS_STR, error_body(["permission denied"]))
+                return 403
+            metrics.HA_CLUSTER_REQUESTS.inc()
+            args = (*args[:6], *found)
         method, raw_path = args[1], args[2]
         standby = self.standby
         if standby is not None and not standby.ready(method, raw_path):

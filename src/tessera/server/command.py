@@ -31,6 +31,7 @@ from ..ui.assets import UIAssets
 from ..version import VAULT_VERSION
 from . import logs
 from .app import App
+from .cluster_listener import build_cluster_server, cluster_listener_configs
 from .config import ConfigError, ListenerConfig, ServerConfig, load_config, workers_setting
 from .dev import setup_dev
 from .fdlimit import raise_open_file_limit
@@ -201,6 +202,18 @@ def _api_addr(cfg: ServerConfig) -> str:
     return f"{scheme}://{listener.address}"
 
 
+def _cluster_addr(cfg: ServerConfig) -> str:
+    """As Vault: ``cluster_addr``, or else the API address's host at the port after it, over https."""
+    configured = str(cfg.raw.get("cluster_addr", ""))
+    if configured:
+        return configured
+    rest = _api_addr(cfg).split("://", 1)[-1].split("/", 1)[0]
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        return ""
+    return f"https://{host}:{int(port) + 1}"
+
+
 def core_config(cfg: ServerConfig, *, dev: bool, recovery: bool) -> CoreConfig:
     return CoreConfig(
         default_lease_ttl=cfg.default_lease_ttl,
@@ -291,6 +304,10 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
         log.info("storage is initialized; the server starts sealed")
     ha = _ha_role(cfg, core, physical, flags)
     listeners = build_listeners(cfg, core, recovery=flags.recovery, prepare=ha and ha.prepare)
+    if ha is not None:  # HA: standbys forward to the active node's cluster listener
+        for listener in cluster_listener_configs(cfg.listeners):
+            _check_bindable(*listener.host_port)
+            listeners.add(build_cluster_server(listener, core, ha))
     pool = None
     if cfg.workers > 1 and not flags.dev and not flags.recovery:
         pool = WorkerPool(
@@ -332,9 +349,7 @@ HA_MODULE = "tessera.cluster.ha"
 def _ha_role(cfg: ServerConfig, core: Core, physical: Physical, flags: ServerFlags) -> Any:
     """``storage "postgresql" { ha_enabled = "true" }``: this server is a node of an HA cluster
     (the role its listeners consult: cluster/ha/role.py)."""
-    if cfg.storage_type not in ("postgresql", "postgres") or flags.dev or flags.recovery:
-        return None
-    if not PostgreSQLOptions.parse(cfg.storage_options).ha_enabled:
+    if not _ha_enabled(cfg, flags):
         return None
     if os.environ.get("TESSERA_HTTP_MODE", "threaded").lower() == "asgi":
         # The ASGI entry point serves every request here: a standby would answer what it cannot.
@@ -342,7 +357,13 @@ def _ha_role(cfg: ServerConfig, core: Core, physical: Physical, flags: ServerFla
             'storage "postgresql" with ha_enabled needs the threaded listener, not TESSERA_HTTP_MODE=asgi'
         )
     ha: Any = importlib.import_module(HA_MODULE)
-    return ha.attach_ha(core, physical, _api_addr(cfg), str(cfg.raw.get("cluster_addr", "")))
+    return ha.attach_ha(core, physical, _api_addr(cfg), _cluster_addr(cfg))
+
+
+def _ha_enabled(cfg: ServerConfig, flags: ServerFlags) -> bool:
+    if cfg.storage_type not in ("postgresql", "postgres") or flags.dev or flags.recovery:
+        return False
+    return PostgreSQLOptions.parse(cfg.storage_options).ha_enabled
 
 
 def stop_on_signals(loop: asyncio.AbstractEventLoop, listeners: Listeners) -> None:
@@ -435,8 +456,11 @@ def _banner(cfg: ServerConfig, flags: ServerFlags) -> str:
     """Vault's start-up banner: what an operator checks first (addresses, storage, version)."""
     rows = [
         ("Api Address", _api_addr(cfg)),
-        # Tessera has no cluster listener (no request forwarding between nodes): say so.
-        ("Cluster Address", str(cfg.raw.get("cluster_addr", "")) or "none"),
+        # Only HA nodes listen for cluster traffic (server/cluster_listener.py).
+        (
+            "Cluster Address",
+            _cluster_addr(cfg) if _ha_enabled(cfg, flags) else str(cfg.raw.get("cluster_addr", "")) or "none",
+        ),
     ]
     for number, ln in enumerate(cfg.listeners, 1):
         tls = "disabled" if ln.tls_disable else "enabled"

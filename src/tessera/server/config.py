@@ -43,6 +43,8 @@ class ListenerConfig:
     max_connections: int = 0
     # telemetry { unauthenticated_metrics_access = true }: sys/metrics without a token.
     unauthenticated_metrics_access: bool = False
+    # Where an HA node's cluster listener binds ("": the address's port + 1, as Vault's).
+    cluster_address: str = ""
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -123,6 +125,7 @@ def parse_config(text: str) -> ServerConfig:
                 _bool(body["tls_disable_client_certs"]) if "tls_disable_client_certs" in body else None
             ),
             tls_min_version=str(body.get("tls_min_version", "tls12")),
+            cluster_address=str(body.get("cluster_address", "")),
             disable_unauthed_rekey_endpoints=_bool(body.get("disable_unauthed_rekey_endpoints", True)),
             disable_unauthed_generate_root_endpoints=_bool(
                 body.get("disable_unauthed_generate_root_endpoints", True)

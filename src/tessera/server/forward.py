@@ -1,12 +1,14 @@
-"""The active process's internal listener: who a request a worker forwarded came from.
+"""Who a forwarded request came from: on the active process's internal listener, and on the
+HA cluster listener.
 
-Only requests carrying the secret the active process gave its workers are accepted there
-(``cluster/forwarding.py`` sends them); the client's certificates become a :class:`PeerTLS`.
+The internal listener accepts only requests carrying the secret the active process gave its
+workers (``cluster/forwarding.py`` sends them); the cluster listener believes a standby node's
+word, its mutual TLS having proved the sender. The client's certificates become a :class:`PeerTLS`.
 """
 
 from __future__ import annotations
 
-from ..cluster.forwarding import read_forwarded
+from ..cluster.forwarding import CLIENT_HEADER, read_claims, read_forwarded
 from .peer import PeerTLS
 
 
@@ -16,7 +18,18 @@ def forwarded_client(headers: dict[str, str], secret: str) -> tuple[str, bool | 
     found = read_forwarded(headers, secret)
     if found is None:
         return None
-    client, tls, certs = found
+    return _client(*found)
+
+
+def cluster_client(headers: dict[str, str]) -> tuple[str, bool | PeerTLS] | None:
+    """On the cluster listener: the client a standby names, None if it names none (the cluster
+    listener serves forwarded requests only). The headers are removed."""
+    if CLIENT_HEADER not in headers:
+        return None
+    return _client(*read_claims(headers))
+
+
+def _client(client: str, tls: bool, certs: str | None) -> tuple[str, bool | PeerTLS]:
     if tls and certs:
         return client, PeerTLS.from_header(certs)
     return client, tls

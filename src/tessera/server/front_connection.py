@@ -100,7 +100,7 @@ class FrontConnection:
         self.front = front
         self.sock = sock
         self.remote_addr = remote_addr
-        self.tls = SSL.Connection(front.context, sock)
+        self.tls = SSL.Connection(front.handshake_context(), sock)
         self.tls.set_accept_state()
         self.http = h11.Connection(h11.SERVER)
         self.peer = PeerTLS()

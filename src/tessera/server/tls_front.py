@@ -88,9 +88,11 @@ def tls_context(listener: ListenerConfig) -> SSL.Context:
 class TLSFrontServer:
     """One listener: ``await serve()`` runs it, ``stop()`` ends it (the embedded-server interface)."""
 
-    def __init__(self, app: Any, host: str, port: int, listener: ListenerConfig) -> None:
+    def __init__(
+        self, app: Any, host: str, port: int, listener: ListenerConfig, context: SSL.Context | None = None
+    ) -> None:
         self.app = app
-        self.context = tls_context(listener)
+        self.context = context if context is not None else tls_context(listener)
         self.timeouts = Timeouts.of(listener)
         self.cap = connection_cap(listener.max_connections)
         self.max_request_size = getattr(app, "max_request_size", MAX_REQUEST_SIZE)
@@ -132,6 +134,10 @@ class TLSFrontServer:
         self._wake()
 
     # -- used by connections ---------------------------------------------------------------------
+
+    def handshake_context(self) -> SSL.Context:
+        """The context a new connection's handshake uses."""
+        return self.context
 
     def run(self, args: tuple[Any, ...]) -> None:
         """A complete request to the runner, or to the pool (``args`` as ``App._route`` takes them)."""

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 def this_node(core: Core) -> dict[str, Any]:
     """HAStatusNode of the answering server, in Go's field order.
 
-    ``cluster_address`` stays empty: Tessera has no cluster listener (the reference names its
-    port + 1 there), and an address nobody listens on would mislead an operator.
+    ``cluster_address`` stays empty: without HA Tessera has no cluster listener (the reference
+    names its port + 1 there), and an address nobody listens on would mislead an operator.
     """
     return {
         "hostname": socket.gethostname(),

@@ -198,6 +198,8 @@ AUDIT_LOG_RESPONSE = timer("vault.audit.log_response")
 AUDIT_LOG_REQUEST_FAILURE = counter("vault.audit.log_request_failure")
 AUDIT_LOG_RESPONSE_FAILURE = counter("vault.audit.log_response_failure")
 # -- seal and role ----------------------------------------------------------------------------
+# HA: requests standby nodes forwarded, as the active node's cluster listener received them.
+HA_CLUSTER_REQUESTS = counter("tessera.ha.cluster_requests")
 CORE_UNSEALED = gauge("vault.core.unsealed", "cluster")
 CORE_ACTIVE = gauge("vault.core.active", "cluster")
 CORE_UNSEAL = timer("vault.core.unseal")

@@ -2,7 +2,9 @@
 
 - ``election.py``: a session advisory lock on a dedicated connection and the epoch it bumps;
 - ``node.py``: what becoming active or standby does to this node's core (its state, its fencing);
-- ``role.py`` and ``forwarder.py``: a standby's requests, handed to the active node over HTTP.
+- ``role.py`` and ``forwarder.py``: a standby's requests, handed to the active node over the
+  cluster's mutual TLS (``node_tls.py``: the CA and this node's certificate), which its cluster
+  listener serves (``peer_role.py``).
 
 The fencing itself is the storage's (``storage/pg_fencing.py``): every write of the active node
 proves it still holds the epoch, so a node that lost the lock commits nothing more.
@@ -22,7 +24,7 @@ def attach_ha(core: Core, physical: PostgreSQLPhysical, api_addr: str, cluster_a
     """Make ``core`` an HA node (it joins the election once unsealed); the role the HTTP layer
     consults for every request (``App.standby``)."""
     node = HANode(core, physical, api_addr, cluster_addr)
-    forwarder = ActiveForwarder(node.leader, node.info.node_id, lambda: node.active, node.forwarding_secret)
+    forwarder = ActiveForwarder(node.leader, node.info.node_id, lambda: node.active, tls=node.tls.material)
     return HARole(core, node, forwarder)
 
 

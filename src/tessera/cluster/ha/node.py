@@ -10,14 +10,12 @@ it, it stops serving at once, refuses writes and drops that state again.
 from __future__ import annotations
 
 import logging
-import secrets
 import socket
 import threading
 import time
 import uuid
 from typing import Any
 
-from ...barrier.aes_gcm import BarrierError
 from ...core.core import Core
 from ...core.ha import LeaderInfo
 from ...gocompat.times import rfc3339_nano
@@ -26,13 +24,11 @@ from ...storage.postgresql import PostgreSQLPhysical
 from ...storage.sqlite_reader import StandbyWrite
 from ...version import VAULT_VERSION
 from .election import INTERVAL, Election, NodeInfo
+from .node_tls import NodeCertificates
 
 log = logging.getLogger("tessera.ha")
 
 FRESH_ECHO_SECONDS = 30.0  # standbys not heard from for longer leave sys/ha-status
-# Behind the barrier: the secret beside which the active node believes a standby's word about
-# who its client is (address, TLS, certificates). Made by the first active node.
-FORWARDING_KEY = "core/ha/forwarding"
 
 
 class HANode:
@@ -55,7 +51,8 @@ class HANode:
         self.active_since = 0.0
         self._election: Election | None = None
         self._lock = threading.Lock()  # joins and leaves
-        self._secret = ""
+        # The cluster's TLS: the CA behind the barrier, this node's certificate (node_tls.py).
+        self.tls = NodeCertificates(core, self.info.node_id, cluster_addr)
         lifecycle = core.lifecycle
         self._open_state, self._close_state = lifecycle.open_state, lifecycle.close_state
         lifecycle.open_state, lifecycle.close_state = self._on_unseal, self._on_seal
@@ -102,24 +99,6 @@ class HANode:
         if election is not None:
             election.step_down()
 
-    def forwarding_secret(self) -> str:
-        """The cluster's forwarding secret ("" while sealed or before an active node made it)."""
-        if not self._secret and not self.core.sealed:
-            try:
-                stored = self.core.barrier.get_json(FORWARDING_KEY)
-            except BarrierError:  # written under a key term newer than this node's keyring
-                self.core.barrier.reload_keyring()
-                stored = self.core.barrier.get_json(FORWARDING_KEY)
-            self._secret = stored.get("secret", "") if stored else ""
-        return self._secret
-
-    def _make_secret(self) -> None:
-        """On becoming active: the forwarding secret, made once for the cluster (a fenced write)."""
-        if not self.forwarding_secret():
-            secret = secrets.token_urlsafe(32)
-            self.core.barrier.put_json(FORWARDING_KEY, {"secret": secret})
-            self._secret = secret
-
     # -- the seal lifecycle ----------------------------------------------------------------
     def _on_unseal(self, first_time: bool) -> None:
         """In place of the core's ``open_state``: join as a standby (``sys/init`` builds the
@@ -157,7 +136,7 @@ class HANode:
             self._close_state()
         finally:
             self.fencing.epoch = None
-            self._secret = ""
+            self.tls.forget()
             if election is not None:
                 election.stop()  # not joined: its thread may wait for the state lock held here
 
@@ -181,7 +160,7 @@ class HANode:
                 # The keyring as stored: the active node may have rotated it since this unseal.
                 self.core.barrier.reload_keyring()
                 self._open_state(False)
-                self._make_secret()
+                self.tls.ensure_ca()
         except (Exception, StandbyWrite):
             log.exception("HA: becoming active failed: standing down")
             self._drop_state()

@@ -13,9 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...core.core import Core
+from ..cluster_tls import NodeTLS
 from ..interfaces import HandedOver
 from .forwarder import ActiveForwarder, ServeHere
 from .node import HANode
+from .peer_role import PeerRole
 
 LOCAL_PATHS = frozenset(
     "/v1/sys/" + name for name in ("health", "seal-status", "leader", "init", "unseal", "seal")
@@ -59,8 +61,16 @@ class HARole:
     def prepare(self, app: Any) -> None:
         """Every listener's app consults this role (``build_listeners``'s ``prepare``)."""
         app.standby = self
-        app.peer_secret = self.node.forwarding_secret
         self._serve_here = app._answer_here
+
+    def prepare_cluster(self, app: Any) -> None:
+        """The cluster listener's app: forwarded requests, served while this node is active."""
+        app.standby = PeerRole(self.node)
+        app.cluster_listener = True
+
+    def cluster_tls(self) -> NodeTLS | None:
+        """This node's cluster certificate, for its cluster listener."""
+        return self.node.tls.material()
 
     def close(self) -> None:
         self.node.close()
