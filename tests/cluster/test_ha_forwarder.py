@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
 from tessera.cluster.ha import forwarder as forwarding
@@ -126,4 +129,48 @@ def test_a_node_that_became_active_serves_the_request_itself() -> None:
     forwarder = ActiveForwarder(lambda: me, "me", lambda: True)
     with pytest.raises(ServeHere):
         forwarder.forward(_request(_Proto()))
+    forwarder.close()
+
+
+def test_an_unreachable_active_node_is_a_500_naming_it_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forwarding, "RETRY_SECONDS", 0.3)
+    dead = LeaderInfo("dead", f"http://127.0.0.1:{free_port()}", "", 0.0)
+    forwarder = ActiveForwarder(lambda: dead, "me", lambda: False)
+    proto = _Proto()
+    started = time.monotonic()
+    assert forwarder.forward(_request(proto)) == 500
+    assert time.monotonic() - started < 3  # bounded: RETRY_SECONDS, not the read timeout
+    (message,) = json.loads(proto.answers[0][2])["errors"]
+    assert message.startswith(f"error forwarding the request to the active node at {dead.api_addr}: ")
+    assert "refused" in message.lower(), message
+    forwarder.close()
+
+
+def test_an_active_node_that_does_not_answer_in_time_is_a_500_sent_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It may have received the request: it is not sent again, and the client hears why."""
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    silent = LeaderInfo("silent", f"http://127.0.0.1:{listener.getsockname()[1]}", "", 0.0)
+    monkeypatch.setattr(forwarding, "TIMEOUT", httpx.Timeout(0.5))
+    forwarder = ActiveForwarder(lambda: silent, "me", lambda: False)
+    proto = _Proto()
+    try:
+        assert forwarder.forward(_request(proto)) == 500
+        (message,) = json.loads(proto.answers[0][2])["errors"]
+        assert message == f"error forwarding the request to the active node at {silent.api_addr}: timed out"
+    finally:
+        forwarder.close()
+        listener.close()
+
+
+def test_a_node_that_cannot_reach_the_database_says_so_at_once() -> None:
+    """No active node can be known while the database is out of reach: a 503 naming it, no wait."""
+    cause = "storage backend unavailable: connection failed: Connection refused"
+    forwarder = ActiveForwarder(lambda: None, "me", lambda: False, storage_failure=lambda: cause)
+    proto = _Proto()
+    started = time.monotonic()
+    assert forwarder.forward(_request(proto)) == 503
+    assert time.monotonic() - started < 0.5
+    assert json.loads(proto.answers[0][2]) == {"errors": [cause]}
     forwarder.close()

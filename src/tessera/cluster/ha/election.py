@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 
 from ...core.ha import LeaderInfo
+from ...storage.pg_connections import unavailable
 
 log = logging.getLogger("tessera.ha")
 
@@ -68,6 +69,9 @@ class Election:
         self.active = False
         self.epoch = 0
         self.current: LeaderInfo | None = None  # the HA table's row, as last read
+        # Why the database could not be reached ("" once a connection is made again): a node
+        # that knows no other active node answers with it at once (``forwarder.py``).
+        self.failure = ""
         self._conn: psycopg.Connection[Any] | None = None
         self._stopped = threading.Event()
         self._wake = threading.Event()
@@ -102,6 +106,7 @@ class Election:
                 self._round()
             except psycopg.Error as exc:
                 log.warning("HA: the lock connection failed: %s", exc)
+                self.failure = str(unavailable(exc))
                 self._drop()
             except Exception:
                 log.exception("HA: election round failed")
@@ -138,6 +143,7 @@ class Election:
             )
             conn.execute("SET statement_timeout = 30000")
             self._conn = conn
+            self.failure = ""
         return conn
 
     def _try_lock(self, conn: psycopg.Connection[Any]) -> None:
@@ -187,13 +193,16 @@ class Election:
 
     def nodes(self, fresh_seconds: float) -> list[tuple[Any, ...]]:
         """The nodes heard from in the last ``fresh_seconds`` (a connection of its own: this
-        runs on a request thread)."""
-        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
-            return conn.execute(
-                f"SELECT node_id, hostname, api_addr, cluster_addr, version, extract(epoch FROM last_echo) "
-                f"FROM {self.table}_nodes WHERE last_echo > now() - make_interval(secs => %s) ORDER BY node_id",
-                (fresh_seconds,),
-            ).fetchall()
+        runs on a request thread); StorageUnavailable if the database cannot be reached."""
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                return conn.execute(
+                    f"SELECT node_id, hostname, api_addr, cluster_addr, version, extract(epoch FROM last_echo) "
+                    f"FROM {self.table}_nodes WHERE last_echo > now() - make_interval(secs => %s) ORDER BY node_id",
+                    (fresh_seconds,),
+                ).fetchall()
+        except psycopg.OperationalError as exc:
+            raise unavailable(exc) from None
 
     def _drop(self) -> None:
         """The lock connection is gone (or we leave): the lock with it, so no longer active."""

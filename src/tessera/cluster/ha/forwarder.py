@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from ...core.ha import LeaderInfo
+from ...storage.base import StorageUnavailable
 from ..forwarding import CLIENT_HEADER, FORWARD_HEADER, NO_ACTIVE, PEER_CERTS_HEADER, TLS_HEADER
 from ..interfaces import HandedOver
 
@@ -40,6 +41,14 @@ class ServeHere(Exception):
     """While the request waited for an active node, this node became it: serve it here."""
 
 
+class ForwardFailed(Exception):
+    """The active node could not be reached, or its answer not read: the message names it and why."""
+
+    def __init__(self, leader: LeaderInfo, exc: httpx.HTTPError) -> None:
+        cause = str(exc) or type(exc).__name__
+        super().__init__(f"error forwarding the request to the active node at {leader.api_addr}: {cause}")
+
+
 class ActiveForwarder:
     """Sends requests to the active node that ``leader()`` names (``self_id``: this node, which
     ``is_active()`` tells)."""
@@ -50,11 +59,14 @@ class ActiveForwarder:
         self_id: str,
         is_active: Callable[[], bool],
         secret: Callable[[], str] = str,
+        storage_failure: Callable[[], str] = str,
     ) -> None:
         self.leader = leader
         self.self_id = self_id
         self.is_active = is_active
         self.secret = secret  # the cluster's forwarding secret ("" until the active node made it)
+        # Why this node cannot reach the database ("" while it can): then it knows no active node.
+        self.storage_failure = storage_failure
         # TLS to the active node's API listener: the system's CAs, or VAULT_CACERT's.
         verify: str | bool = os.environ.get("VAULT_CACERT") or True
         self.client = httpx.Client(timeout=TIMEOUT, verify=verify, follow_redirects=False)
@@ -63,11 +75,12 @@ class ActiveForwarder:
         """Answer ``request`` with the active node's answer; the status sent."""
         try:
             answer = self._send(request)
-        except (httpx.HTTPError, LookupError) as exc:
+        except (ForwardFailed, LookupError, StorageUnavailable) as exc:
             log.warning("HA: forwarding %s %s failed: %s", request.method, request.raw_path, exc)
+            status = 503 if isinstance(exc, StorageUnavailable) else 500
             body = orjson.dumps({"errors": [NO_ACTIVE if isinstance(exc, LookupError) else str(exc)]})
-            request.proto.response_bytes(500, [("content-type", "application/json")], body)
-            return 500
+            request.proto.response_bytes(status, [("content-type", "application/json")], body)
+            return status
         headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in _ANSWER_HOP]
         body = b"" if request.method == "HEAD" else answer.content
         request.proto.response_bytes(answer.status_code, headers, body)
@@ -84,6 +97,9 @@ class ActiveForwarder:
             if leader is None or not leader.api_addr or leader.node_id == self.self_id:
                 if self.is_active():
                     raise ServeHere()
+                failure = self.storage_failure()
+                if failure:  # no active node can be known: say why now rather than wait
+                    raise StorageUnavailable(failure)
                 if time.monotonic() > deadline:
                     raise LookupError(NO_ACTIVE)
                 time.sleep(0.1)
@@ -91,10 +107,12 @@ class ActiveForwarder:
             url = leader.api_addr.rstrip("/") + request.raw_path + ("?" + query if query else "")
             try:
                 return self.client.request(request.method, url, headers=headers, content=request.body or b"")
-            except httpx.ConnectError:
+            except httpx.ConnectError as exc:
                 if time.monotonic() > deadline:
-                    raise
+                    raise ForwardFailed(leader, exc) from None
                 self._await_other(leader, deadline)
+            except httpx.HTTPError as exc:  # reached it, or may have: never sent twice
+                raise ForwardFailed(leader, exc) from None
 
     def _headers(self, request: HandedOver) -> list[tuple[str, str]]:
         """The client's headers, and who the client is (believed with the secret only)."""

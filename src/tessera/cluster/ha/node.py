@@ -76,6 +76,11 @@ class HANode:
             return None
         return election.current
 
+    def storage_failure(self) -> str:
+        """Why the election cannot reach the database ("" while it can, or outside the election)."""
+        election = self._election
+        return election.failure if election is not None else ""
+
     def nodes(self) -> list[dict[str, Any]]:
         election = self._election
         leader = self.leader()
