@@ -174,3 +174,45 @@ def test_a_node_that_cannot_reach_the_database_says_so_at_once() -> None:
     assert time.monotonic() - started < 0.5
     assert json.loads(proto.answers[0][2]) == {"errors": [cause]}
     forwarder.close()
+
+
+def test_a_forwarded_request_is_not_forwarded_again() -> None:
+    """Two nodes that each take the other for the active one: the second refuses (421), it does
+    not send the request back (where its headers would grow to a 431)."""
+    forwarder = ActiveForwarder(lambda: None, "second", lambda: False)
+    proto = _Proto()
+    request = _request(proto)
+    request.headers[forwarding.HOP_HEADER] = "first"
+    assert forwarder.forward(request) == 421
+    _, headers, body = proto.answers[0]
+    assert (forwarding.HOP_HEADER, "second") in headers
+    assert json.loads(body) == {"errors": ["node second is not the active node"]}
+    forwarder.close()
+
+
+class _NotActive(BaseHTTPRequestHandler):
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(421)
+        self.send_header(forwarding.HOP_HEADER, "stale")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_misdirected_request_goes_to_the_node_named_next(active: str) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotActive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stale = LeaderInfo("stale", f"http://127.0.0.1:{server.server_address[1]}", "", 0.0)
+    views = iter([stale, stale])
+    forwarder = ActiveForwarder(lambda: next(views, LeaderInfo("next", active, "", 1.0)), "me", lambda: False)
+    proto = _Proto()
+    try:
+        assert forwarder.forward(_request(proto)) == 403  # the active node's own answer
+        assert _Active.seen[0]["headers"][forwarding.HOP_HEADER] == "me"
+    finally:
+        forwarder.close()
+        server.shutdown()
+        server.server_close()

@@ -30,10 +30,18 @@ from ..interfaces import HandedOver
 log = logging.getLogger("tessera.ha")
 
 RETRY_SECONDS = 5.0
+# On a request one node forwards to another. A node that is not active either (their views of the
+# HA table differ for a moment during a takeover) answers it with 421 and this header instead of
+# forwarding it on: two standbys would pass it to and fro, its headers growing, until a 431. The
+# sender, knowing it was not served, waits for the table to name another node.
+HOP_HEADER = "x-tessera-ha-hop"
+MISDIRECTED = 421
 TIMEOUT = httpx.Timeout(connect=2.0, read=90.0, write=30.0, pool=10.0)
 # Headers of one connection; on the way in also the claims about the client only this node makes.
 _CONNECTION = ("connection", "keep-alive", "transfer-encoding", "content-length", "te", "upgrade")
-_REQUEST_HOP = frozenset((*_CONNECTION, "host", FORWARD_HEADER, CLIENT_HEADER, TLS_HEADER, PEER_CERTS_HEADER))
+_REQUEST_HOP = frozenset(
+    (*_CONNECTION, "host", FORWARD_HEADER, CLIENT_HEADER, TLS_HEADER, PEER_CERTS_HEADER, HOP_HEADER)
+)
 _ANSWER_HOP = frozenset((*_CONNECTION, "date", "server"))
 
 
@@ -73,6 +81,11 @@ class ActiveForwarder:
 
     def forward(self, request: HandedOver) -> int:
         """Answer ``request`` with the active node's answer; the status sent."""
+        if HOP_HEADER in request.headers:  # another node took this one for the active node
+            body = orjson.dumps({"errors": [f"node {self.self_id} is not the active node"]})
+            headers = [("content-type", "application/json"), (HOP_HEADER, self.self_id)]
+            request.proto.response_bytes(MISDIRECTED, headers, body)
+            return MISDIRECTED
         try:
             answer = self._send(request)
         except (ForwardFailed, LookupError, StorageUnavailable) as exc:
@@ -97,22 +110,36 @@ class ActiveForwarder:
             if leader is None or not leader.api_addr or leader.node_id == self.self_id:
                 if self.is_active():
                     raise ServeHere()
-                failure = self.storage_failure()
-                if failure:  # no active node can be known: say why now rather than wait
-                    raise StorageUnavailable(failure)
-                if time.monotonic() > deadline:
-                    raise LookupError(NO_ACTIVE)
+                self._none_known(deadline)
                 time.sleep(0.1)
                 continue
             url = leader.api_addr.rstrip("/") + request.raw_path + ("?" + query if query else "")
             try:
-                return self.client.request(request.method, url, headers=headers, content=request.body or b"")
+                answer = self.client.request(
+                    request.method, url, headers=headers, content=request.body or b""
+                )
             except httpx.ConnectError as exc:
                 if time.monotonic() > deadline:
                     raise ForwardFailed(leader, exc) from None
                 self._await_other(leader, deadline)
+                continue
             except httpx.HTTPError as exc:  # reached it, or may have: never sent twice
                 raise ForwardFailed(leader, exc) from None
+            if answer.status_code != MISDIRECTED or HOP_HEADER not in answer.headers:
+                return answer
+            # It served nothing: ask again soon (it may be the node just taking over), as if the
+            # table named no node meanwhile.
+            self._none_known(deadline)
+            time.sleep(0.1)
+
+    def _none_known(self, deadline: float) -> None:
+        """No active node known: if this node cannot read the HA table, say why at once (rather
+        than wait); past ``deadline``, that none was found."""
+        failure = self.storage_failure()
+        if failure:
+            raise StorageUnavailable(failure)
+        if time.monotonic() > deadline:
+            raise LookupError(NO_ACTIVE)
 
     def _headers(self, request: HandedOver) -> list[tuple[str, str]]:
         """The client's headers, and who the client is (believed with the secret only)."""
@@ -121,6 +148,7 @@ class ActiveForwarder:
         headers.append(
             ("x-forwarded-for", f"{forwarded}, {request.remote_addr}" if forwarded else request.remote_addr)
         )
+        headers.append((HOP_HEADER, self.self_id))
         secret = self.secret()
         if secret:
             tls = request.tls
