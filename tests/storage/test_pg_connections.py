@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -19,36 +20,41 @@ from tests.helpers.postgres import Postgres
 from tests.helpers.servers import free_port
 
 pytestmark = pytest.mark.postgres
-DBNAME = "pgconnections"
 
 
 @pytest.fixture
 def physical(postgres: Postgres) -> Iterator[PostgreSQLPhysical]:
-    dsn = postgres.create_database(DBNAME)
-    backend = PostgreSQLPhysical({"connection_url": dsn})
+    """A backend on a database of its own (the tests end every session on it)."""
+    dbname = "pgconn_" + uuid.uuid4().hex[:12]
+    backend = PostgreSQLPhysical({"connection_url": postgres.create_database(dbname)})
     try:
         yield backend
     finally:
         backend.close()
-        postgres.drop_database(DBNAME)
+        postgres.drop_database(dbname)
 
 
-def _terminate_sessions(postgres: Postgres) -> int:
-    """End every session on the test database but our own, as a restart would."""
+def _dbname(physical: PostgreSQLPhysical) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(physical.dsn)["dbname"])
+
+
+def _terminate_sessions(postgres: Postgres, physical: PostgreSQLPhysical) -> int:
+    """End every session on the backend's database, as a restart would."""
     with postgres.connect() as conn:
         rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (DBNAME,),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (_dbname(physical),)
         ).fetchall()
     time.sleep(0.2)  # the backends exit asynchronously
     return len(rows)
 
 
-def test_reads_after_the_sessions_were_ended_succeed(physical: PostgreSQLPhysical, postgres: Postgres) -> None:
+def test_reads_after_the_sessions_were_ended_succeed(
+    physical: PostgreSQLPhysical, postgres: Postgres
+) -> None:
     physical.put("a", b"1")
-    assert _terminate_sessions(postgres) >= 1
+    assert _terminate_sessions(postgres, physical) >= 1
     assert physical.get("a") == b"1"  # the dead connection is dropped, the read runs on a new one
-    assert _terminate_sessions(postgres) >= 1
+    assert _terminate_sessions(postgres, physical) >= 1
     assert physical.list("") == ["a"]
 
 
@@ -57,7 +63,7 @@ def test_a_write_whose_begin_failed_is_sent_once_on_a_new_connection(
 ) -> None:
     """The BEGIN found the connection dead: nothing was sent, so the write goes on a new one."""
     physical.put("a", b"1")
-    _terminate_sessions(postgres)
+    _terminate_sessions(postgres, physical)
     physical.transaction([TxnOp("b", b"2"), TxnOp("a", None)])
     assert physical.get("b") == b"2"
     assert physical.get("a") is None
@@ -67,7 +73,7 @@ def test_a_write_cut_after_its_begin_is_not_retried(physical: PostgreSQLPhysical
     """The session ends while the transaction holds a lock: the caller hears the storage was
     unavailable, and the write is not sent again behind its back."""
     physical.put("k", b"old")
-    with postgres.connect(dbname=DBNAME) as blocker, blocker.transaction():
+    with postgres.connect(dbname=_dbname(physical)) as blocker, blocker.transaction():
         blocker.execute(f"SELECT 1 FROM {physical.table} WHERE key = 'k' FOR UPDATE")
         errors: list[BaseException] = []
 
@@ -84,7 +90,7 @@ def test_a_write_cut_after_its_begin_is_not_retried(physical: PostgreSQLPhysical
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                 "AND wait_event_type = 'Lock'",
-                (DBNAME,),
+                (_dbname(physical),),
             )
         writer.join(10)
     assert len(errors) == 1 and isinstance(errors[0], StorageUnavailable), errors
@@ -94,7 +100,7 @@ def test_a_write_cut_after_its_begin_is_not_retried(physical: PostgreSQLPhysical
 
 
 def test_an_unreachable_database_is_storage_unavailable_at_once(physical: PostgreSQLPhysical) -> None:
-    physical.connections.dsn = f"host=127.0.0.1 port={free_port()} user=postgres dbname={DBNAME}"
+    physical.connections.dsn = f"host=127.0.0.1 port={free_port()} user=postgres dbname=test"
     physical.connections.close()
     for call in (lambda: physical.get("a"), lambda: physical.put("a", b"1"), lambda: physical.list("")):
         started = time.monotonic()
@@ -115,6 +121,6 @@ def test_a_statements_own_error_is_not_storage_unavailable(physical: PostgreSQLP
 def test_broken_connections_are_forgotten(physical: PostgreSQLPhysical, postgres: Postgres) -> None:
     for _ in range(3):
         physical.get("a")
-        _terminate_sessions(postgres)
+        _terminate_sessions(postgres, physical)
     physical.get("a")
     assert len(physical.connections._all) == 1

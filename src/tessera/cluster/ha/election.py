@@ -69,8 +69,9 @@ class Election:
         self.active = False
         self.epoch = 0
         self.current: LeaderInfo | None = None  # the HA table's row, as last read
-        # Why the database could not be reached ("" once a connection is made again): a node
-        # that knows no other active node answers with it at once (``forwarder.py``).
+        # Why the last attempt to connect failed ("" once one succeeds): a node that knows no
+        # other active node answers with it at once (``forwarder.py``). A connection that broke is
+        # not enough (a takeover ends the old leader's session): the database must refuse a new one.
         self.failure = ""
         self._conn: psycopg.Connection[Any] | None = None
         self._stopped = threading.Event()
@@ -106,7 +107,6 @@ class Election:
                 self._round()
             except psycopg.Error as exc:
                 log.warning("HA: the lock connection failed: %s", exc)
-                self.failure = str(unavailable(exc))
                 self._drop()
             except Exception:
                 log.exception("HA: election round failed")
@@ -134,13 +134,17 @@ class Election:
     def _connection(self) -> psycopg.Connection[Any]:
         conn = self._conn
         if conn is None or conn.closed:
-            conn = psycopg.connect(
-                self.dsn,
-                autocommit=True,
-                application_name=f"tessera-ha-{self.node.node_id}",
-                connect_timeout=5,
-                **_KEEPALIVES,  # type: ignore[arg-type]
-            )
+            try:
+                conn = psycopg.connect(
+                    self.dsn,
+                    autocommit=True,
+                    application_name=f"tessera-ha-{self.node.node_id}",
+                    connect_timeout=5,
+                    **_KEEPALIVES,  # type: ignore[arg-type]
+                )
+            except psycopg.Error as exc:
+                self.failure = str(unavailable(exc))
+                raise
             conn.execute("SET statement_timeout = 30000")
             self._conn = conn
             self.failure = ""
