@@ -77,8 +77,11 @@ class HACluster:
 
 
 @contextmanager
-def ha_cluster(postgres: Postgres, tmp_path: Path, size: int = 3) -> Iterator[HACluster]:
-    """``size`` nodes, initialised through the first, all unsealed, one active; a kv v1 mount."""
+def ha_cluster(
+    postgres: Postgres, tmp_path: Path, size: int = 3, listener_options: str = ""
+) -> Iterator[HACluster]:
+    """``size`` nodes, initialised through the first, all unsealed, one active; a kv v1 mount.
+    ``listener_options``: lines for each node's listener block."""
     dbname = "ha_" + uuid.uuid4().hex[:12]
     dsn = postgres.create_database(dbname)
     nodes: list[TesseraServer] = []
@@ -88,7 +91,10 @@ def ha_cluster(postgres: Postgres, tmp_path: Path, size: int = 3) -> Iterator[HA
             config = tmp_path / f"node{number}.hcl"
             extra = f'api_addr = "http://127.0.0.1:{port}"\ncluster_addr = "https://127.0.0.1:{port + 1}"\n'
             options = {"connection_url": dsn, "ha_enabled": "true"}
-            config.write_text(hcl_config(port, storage="postgresql", storage_options=options, extra=extra))
+            text = hcl_config(port, storage="postgresql", storage_options=options, extra=extra)
+            config.write_text(
+                text.replace("  tls_disable = true\n", "  tls_disable = true\n" + listener_options)
+            )
             nodes.append(TesseraServer(config=config).start())
         first = nodes[0]
         first.init()
