@@ -6,6 +6,7 @@ administrator ends them; "down" is a port nothing listens on.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from tessera.storage import pg_connections
 from tessera.storage.base import StorageUnavailable, TxnOp
 from tessera.storage.postgresql import PostgreSQLPhysical
 from tests.helpers.postgres import Postgres
@@ -124,3 +126,22 @@ def test_broken_connections_are_forgotten(physical: PostgreSQLPhysical, postgres
         _terminate_sessions(postgres, physical)
     physical.get("a")
     assert len(physical.connections._all) == 1
+
+
+def test_a_server_that_never_answers_is_storage_unavailable_within_the_connect_timeout(
+    physical: PostgreSQLPhysical, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listener that takes the connection and says nothing (a hung server): the call gives up
+    after ``CONNECT_TIMEOUT`` instead of hanging."""
+    monkeypatch.setattr(pg_connections, "CONNECT_TIMEOUT", 2)  # libpq's smallest
+    silent = socket.create_server(("127.0.0.1", 0))
+    try:
+        physical.connections.dsn = f"host=127.0.0.1 port={silent.getsockname()[1]} user=postgres dbname=test"
+        physical.connections.close()
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable) as caught:
+            physical.get("a")
+        assert 1.5 < time.monotonic() - started < 6
+        assert "timeout" in str(caught.value), caught.value
+    finally:
+        silent.close()
