@@ -38,10 +38,15 @@ KEEPALIVES: dict[str, Any] = {
 }
 
 
+def cause(exc: psycopg.Error) -> str:
+    """The driver's first line, which names the cause (the rest is a hint for a person)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def unavailable(exc: psycopg.Error) -> StorageUnavailable:
-    """The error the client sees: the driver's first line, which names the cause."""
-    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return StorageUnavailable(f"storage backend unavailable: {cause}")
+    """The error the client sees."""
+    return StorageUnavailable(f"storage backend unavailable: {cause(exc)}")
 
 
 def _unreachable(exc: psycopg.Error, conn: psycopg.Connection[Any] | None) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from ...core.ha import LeaderInfo
-from ...storage.pg_connections import unavailable
+from ...storage.pg_connections import cause, unavailable
 
 log = logging.getLogger("tessera.ha")
 
@@ -106,7 +106,7 @@ class Election:
             try:
                 self._round()
             except psycopg.Error as exc:
-                log.warning("HA: the lock connection failed: %s", exc)
+                log.warning("HA: the lock connection failed: %s", cause(exc))
                 self._drop()
             except Exception:
                 log.exception("HA: election round failed")
