@@ -77,9 +77,12 @@ class HACluster:
 
 
 @contextmanager
-def ha_cluster(postgres: Postgres, tmp_path: Path, size: int = 3, extra: str = "") -> Iterator[HACluster]:
+def ha_cluster(
+    postgres: Postgres, tmp_path: Path, size: int = 3, extra: str = "", listener_options: str = ""
+) -> Iterator[HACluster]:
     """``size`` nodes, initialised through the first, all unsealed, one active; a kv v1 mount.
-    ``extra``: more lines for every node's config."""
+    ``extra``: more lines for every node's config; ``listener_options``: lines for each node's
+    listener block."""
     dbname = "ha_" + uuid.uuid4().hex[:12]
     dsn = postgres.create_database(dbname)
     nodes: list[TesseraServer] = []
@@ -89,8 +92,9 @@ def ha_cluster(postgres: Postgres, tmp_path: Path, size: int = 3, extra: str = "
             config = tmp_path / f"node{number}.hcl"
             addrs = f'api_addr = "http://127.0.0.1:{port}"\ncluster_addr = "https://127.0.0.1:{port + 1}"\n'
             options = {"connection_url": dsn, "ha_enabled": "true"}
+            text = hcl_config(port, storage="postgresql", storage_options=options, extra=addrs + extra)
             config.write_text(
-                hcl_config(port, storage="postgresql", storage_options=options, extra=addrs + extra)
+                text.replace("  tls_disable = true\n", "  tls_disable = true\n" + listener_options)
             )
             nodes.append(TesseraServer(config=config).start())
         first = nodes[0]

@@ -1,32 +1,19 @@
 """PostgreSQL restarts under the write load of a three-node cluster: the nodes reconnect, one is
 active again, and every write acknowledged before, during or after is there. The database is one
-of this test's own (it restarts it), not the shared ``postgres`` fixture's."""
+of this test's own (``own_postgres``: it restarts it), not the shared ``postgres`` fixture's."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cluster.ha_cluster import WriteLoad, ha_cluster
 from tests.cluster.test_ha_failover import _stored_keys, _wait_for
-from tests.helpers.postgres import Postgres, PostgresUnavailable, ThrowawayCluster
+from tests.helpers.postgres import Postgres, ThrowawayCluster
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[tuple[ThrowawayCluster, Postgres]]:
-    try:
-        cluster = ThrowawayCluster()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield cluster, cluster.start()
-    finally:
-        cluster.stop()
 
 
 def test_a_database_restart_loses_no_acknowledged_write(

@@ -4,6 +4,7 @@ its answer unchanged, retries only for undelivered requests."""
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 import time
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -224,4 +226,49 @@ def test_a_certificate_that_cannot_be_had_is_waited_for_not_a_traceback(
     proto = _Proto()
     assert forwarder.forward(_request(proto)) == 500
     assert json.loads(proto.answers[0][2]) == {"errors": [NO_ACTIVE]} and _Active.seen == []
+    forwarder.close()
+
+
+def test_an_unreachable_active_node_is_a_500_naming_it_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forwarding, "RETRY_SECONDS", 0.3)
+    dead = _leader(f"https://127.0.0.1:{free_port()}", "dead")
+    forwarder = _forwarder(lambda: dead)
+    proto = _Proto()
+    started = time.monotonic()
+    assert forwarder.forward(_request(proto)) == 500
+    assert time.monotonic() - started < 3  # bounded: RETRY_SECONDS, not the read timeout
+    (message,) = json.loads(proto.answers[0][2])["errors"]
+    assert message.startswith(f"error forwarding the request to the active node at {dead.cluster_addr}: ")
+    assert "refused" in message.lower(), message
+    forwarder.close()
+
+
+def test_an_active_node_that_does_not_answer_in_time_is_a_500_sent_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It may have received the request: it is not sent again, and the client hears why."""
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    silent = _leader(f"https://127.0.0.1:{listener.getsockname()[1]}", "silent")
+    monkeypatch.setattr(forwarding, "TIMEOUT", httpx.Timeout(0.5))
+    forwarder = _forwarder(lambda: silent)
+    proto = _Proto()
+    try:
+        assert forwarder.forward(_request(proto)) == 500
+        (message,) = json.loads(proto.answers[0][2])["errors"]
+        prefix = f"error forwarding the request to the active node at {silent.cluster_addr}: "
+        assert message.startswith(prefix) and "timed out" in message, message
+    finally:
+        forwarder.close()
+        listener.close()
+
+
+def test_a_node_that_cannot_reach_the_database_says_so_at_once() -> None:
+    """No active node can be known while the database is out of reach: a 503 naming it, no wait."""
+    cause = "storage backend unavailable: connection failed: Connection refused"
+    forwarder = ActiveForwarder(lambda: None, "me", lambda: False, storage_failure=lambda: cause)
+    proto = _Proto()
+    started = time.monotonic()
+    assert forwarder.forward(_request(proto)) == 503
+    assert time.monotonic() - started < 0.5
+    assert json.loads(proto.answers[0][2]) == {"errors": [cause]}
     forwarder.close()

@@ -17,6 +17,7 @@ from tessera.core.core import Core
 from tessera.framework import Operation, Request
 from tessera.storage.pg_fencing import Fenced
 from tessera.storage.postgresql import PostgreSQLPhysical
+from tessera.storage.sqlite_reader import StandbyWrite
 from tests.helpers.postgres import Postgres
 
 pytestmark = pytest.mark.postgres
@@ -98,6 +99,28 @@ def test_an_old_leader_that_has_not_noticed_writes_nothing(
     assert second.barrier.get("test/late") is None
     assert second.barrier.get("test/before") == b"x"
     _wait_for(lambda: first.tokens is None, timeout=5)  # its active-only state goes next
+
+
+def test_a_fenced_write_is_handed_over_and_the_node_stops_serving_at_once(
+    pair: tuple[Core, HANode, Core, HANode, Postgres],
+) -> None:
+    """Fenced is a StandbyWrite: the HTTP layer hands the request to the active node (as a
+    standby's write), where an ``except Exception`` could have answered it; and the node forwards
+    the requests after it without waiting for its election's next round."""
+    first, first_node, _, second_node, postgres = pair
+    first_node._election.interval = SLOW  # type: ignore[union-attr]
+    first_node._election.check_now()  # type: ignore[union-attr]
+    time.sleep(3 * FAST)
+    with postgres.connect(dbname="ha_nodes") as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (f"tessera-ha-{first_node.info.node_id}",),
+        )
+    _wait_for(lambda: second_node.active)
+    assert first_node.active
+    with pytest.raises(StandbyWrite):
+        first.barrier.put("test/late", b"x")
+    assert not first_node.active
 
 
 def test_a_request_on_the_old_leader_fails_without_writing(

@@ -128,6 +128,13 @@ class ThrowawayCluster:
         hba = self.data / "pg_hba.conf"
         # The superuser connects without a password; every other role must prove its password.
         hba.write_text(f"host all {SUPERUSER} 127.0.0.1/32 trust\n" + hba.read_text())
+        server = self.start_server()
+        with server.connect(dbname="postgres") as conn:
+            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        return server
+
+    def start_server(self) -> Postgres:
+        """Start the server (again, after ``stop_server``) and wait until it takes connections."""
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -147,9 +154,11 @@ class ThrowawayCluster:
         )
         server = Postgres(host="127.0.0.1", port=self.port)
         _wait_for(server)
-        with server.connect(dbname="postgres") as conn:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
         return server
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data (``fast``: sessions are ended, as an administrator's shutdown)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def stop(self) -> None:
         try:

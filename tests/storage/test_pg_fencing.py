@@ -27,7 +27,7 @@ def ha_physical(postgres: Postgres) -> Iterator[PostgreSQLPhysical]:
 
 def _bump(physical: PostgreSQLPhysical) -> int:
     """What a new leader does (cluster/ha/election.py): the next epoch."""
-    conn = physical._conn()
+    conn, _ = physical.connections.current()
     row = conn.execute(
         f"UPDATE {physical.settings.ha_table} SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch"
     )
@@ -69,7 +69,7 @@ def test_a_takeover_waits_for_the_write_in_flight(
     fencing = Fencing(ha_physical.settings.ha_table)
     ha_physical.fencing = fencing
     fencing.epoch = _bump(ha_physical)
-    conn = ha_physical._conn()
+    conn, _ = ha_physical.connections.current()
     bumped = threading.Event()
     with conn.transaction():
         conn.execute(f"SELECT epoch FROM {fencing.ha_table} WHERE id = 1 FOR SHARE")

@@ -39,7 +39,7 @@ from ..framework.body import (
 from ..framework.logical import RawRequest, RawResponse
 from ..gocompat.durations import DurationError, parse_duration_second
 from ..runtime.gate import RunGate
-from ..storage.base import deferred_acknowledgement
+from ..storage.base import StorageUnavailable, deferred_acknowledgement
 from ..storage.sqlite_reader import StandbyWrite
 from ..system.backend import raw_endpoints
 from ..system.ceremonies import hidden_endpoint
@@ -125,6 +125,8 @@ class App:
             status, body, headers = await self._handle(scope, receive)
         except HTTPError as exc:
             status, body, headers = exc.status, exc.body, exc.headers
+        except StorageUnavailable as exc:
+            status, body, headers = storage_unavailable(exc, scope.get("method"), scope.get("path"))
         except Exception:
             log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
             status, body, headers = 500, error_body(["internal error"]), []
@@ -301,6 +303,8 @@ class App:
             status, body, extra = exc.status, exc.body, exc.headers
         except StandbyWrite:  # a worker process's request that must write: see cluster/standby.py
             wrote = True
+        except StorageUnavailable as exc:
+            status, body, extra = storage_unavailable(exc, method, raw_path)
         except Exception:
             log.exception("unhandled error serving %s %s", method, raw_path)
             status, body, extra = 500, error_body(["internal error"]), []
@@ -521,6 +525,15 @@ _ID_RANDOM = threading.local()
 _ID_RANDOM_CHUNK = 4096
 _UUID_VARIANT = "89ab89ab89ab89ab"  # first hex digit of the variant byte: 10xx in binary
 os.register_at_fork(after_in_child=_ID_RANDOM.__dict__.clear)  # a child draws its own bytes
+
+
+def storage_unavailable(
+    exc: StorageUnavailable, method: object, path: object
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """A 503 naming why the storage cannot be reached (Vault answers its storage errors with a
+    500; a 503 tells clients and load balancers to try again or elsewhere: see the README)."""
+    log.warning("storage unavailable serving %s %s: %s", method, path, exc)
+    return 503, error_body([str(exc)]), []
 
 
 def new_request_id() -> str:

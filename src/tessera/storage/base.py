@@ -17,6 +17,14 @@ from typing import Any
 import orjson
 
 
+class StorageUnavailable(Exception):
+    """The physical storage cannot be reached (a database that is down or restarting).
+
+    The message names the cause; the HTTP layer answers it with a 503 (``server/app.py``), and
+    the node keeps running: the backend reconnects on a later call.
+    """
+
+
 @dataclass(frozen=True)
 class TxnOp:
     """One write inside a transaction: ``value is None`` means delete."""

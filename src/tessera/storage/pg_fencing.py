@@ -13,9 +13,15 @@ from typing import Any
 
 import psycopg
 
+from .sqlite_reader import StandbyWrite
 
-class Fenced(Exception):
-    """This node's HA epoch is no longer the table's: another node took over, nothing is written."""
+
+class Fenced(StandbyWrite):
+    """This node's HA epoch is no longer the table's: another node took over, nothing is written.
+
+    A :class:`StandbyWrite` (a BaseException): the request that tried is handed to the node that is
+    active now, as a standby's write is, and no handler's ``except Exception`` answers it instead.
+    """
 
 
 class Fencing:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import builtins
 import logging
 import threading
+from typing import Any
 
 import psycopg
 
 from .base import Physical, TxnOp, children
+from .pg_connections import CONNECT_TIMEOUT, Connections
 from .pg_fencing import Fencing, create_ha_tables
 from .pg_options import PostgreSQLOptions
 from .sqlite_reader import StandbyWrite
@@ -28,7 +30,7 @@ _PREFIXES_PER_QUERY = 1024
 VACUUM_CHECK_SECONDS = 15.0
 VACUUM_MIN_DEAD = 10_000
 VACUUM_DEAD_SHARE = 0.2
-# With HA on: a session idle inside a transaction this long is ended by PostgreSQL (see _conn).
+# With HA on: a session idle inside a transaction this long is ended by PostgreSQL (see _session).
 IDLE_IN_TRANSACTION_MS = 5000
 
 
@@ -44,16 +46,16 @@ class PostgreSQLPhysical(Physical):
         self._permits = threading.BoundedSemaphore(settings.max_parallel)
         # HA: None until this node joins the election (then writes are fenced, see Fencing).
         self.fencing: Fencing | None = None
-        self._local = threading.local()
-        self._conns: list[psycopg.Connection] = []
-        self._lock = threading.Lock()
-        with self._conn().cursor() as cur:
-            cur.execute(
+        # One connection per serving thread; an unreachable database is StorageUnavailable.
+        self.connections = Connections(self.dsn, self._session)
+        self.connections.read(
+            lambda conn: conn.execute(
                 f'CREATE TABLE IF NOT EXISTS {self.table} (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)'
             )
+        )
         self._tune_autovacuum()
         if settings.ha_enabled:
-            create_ha_tables(self._conn(), settings.ha_table)
+            self.connections.read(lambda conn: create_ha_tables(conn, settings.ha_table))
         self._closed = threading.Event()
         self.vacuums = 0
         self._vacuumer = threading.Thread(target=self._vacuum_loop, name="pg-vacuum", daemon=True)
@@ -67,7 +69,7 @@ class PostgreSQLPhysical(Physical):
         steady create/expire cycle. Best effort: a role that does not own the table keeps them.
         """
         try:
-            self._conn().execute(
+            self._query(
                 f"ALTER TABLE {self.table} SET (autovacuum_vacuum_scale_factor = 0.02, "
                 "autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02, "
                 "autovacuum_vacuum_cost_delay = 1)"
@@ -88,7 +90,7 @@ class PostgreSQLPhysical(Physical):
                 conn = (
                     conn
                     if conn is not None and not conn.closed
-                    else psycopg.connect(self.dsn, autocommit=True)
+                    else psycopg.connect(self.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
                 )
                 row = conn.execute(
                     "SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relid = %s::regclass",
@@ -105,25 +107,24 @@ class PostgreSQLPhysical(Physical):
         if conn is not None:
             conn.close()
 
-    def _conn(self) -> psycopg.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self.dsn, autocommit=True)
-            # Every query here is a short index lookup: JIT compiling one costs more than it runs
-            # (33 ms of 34 for a 256-prefix list_many), and the planner's row estimates trigger it.
-            conn.execute("SET jit = off")
-            if self.settings.ha_enabled:
-                # A paused node must not hold its fencing share lock (and so a takeover) forever.
-                conn.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
-            self._local.conn = conn
-            with self._lock:
-                self._conns.append(conn)
-        return conn
+    def _session(self, conn: psycopg.Connection) -> None:
+        """The settings of every new connection."""
+        # Every query here is a short index lookup: JIT compiling one costs more than it runs
+        # (33 ms of 34 for a 256-prefix list_many), and the planner's row estimates trigger it.
+        conn.execute("SET jit = off")
+        if self.settings.ha_enabled:
+            # A paused node must not hold its fencing share lock (and so a takeover) forever.
+            conn.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
+
+    def _query(self, query: str, params: tuple[Any, ...] | builtins.list[Any] = ()) -> builtins.list[Any]:
+        """The rows of one read query (none for a statement), retried once on a connection that
+        had died idle (see ``pg_connections.py``)."""
+        return self.connections.read(lambda conn: _rows(conn.execute(query, params)))
 
     def get(self, key: str) -> bytes | None:
         with self._permits:
-            row = self._conn().execute(f"SELECT value FROM {self.table} WHERE key = %s", (key,)).fetchone()
-        return None if row is None else bytes(row[0])
+            rows = self._query(f"SELECT value FROM {self.table} WHERE key = %s", (key,))
+        return bytes(rows[0][0]) if rows else None
 
     def put(self, key: str, value: bytes) -> None:
         self.transaction([TxnOp(key, value)])
@@ -133,7 +134,7 @@ class PostgreSQLPhysical(Physical):
 
     def _range(self, prefix: str) -> list[str]:
         with self._permits:
-            rows = self._conn().execute(
+            rows = self._query(
                 f"SELECT key FROM {self.table} WHERE key >= %s AND key < %s ORDER BY key",
                 (prefix, prefix + _HIGH),
             )
@@ -141,14 +142,10 @@ class PostgreSQLPhysical(Physical):
 
     def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
         with self._permits:
-            rows = (
-                self._conn()
-                .execute(
-                    f"SELECT key, value FROM {self.table} WHERE key > %s AND key >= %s AND key < %s "
-                    "ORDER BY key LIMIT %s",
-                    (after, prefix, prefix + _HIGH, limit),
-                )
-                .fetchall()
+            rows = self._query(
+                f"SELECT key, value FROM {self.table} WHERE key > %s AND key >= %s AND key < %s "
+                "ORDER BY key LIMIT %s",
+                (after, prefix, prefix + _HIGH, limit),
             )
         return [(k, bytes(v)) for k, v in rows], (rows[-1][0] if len(rows) == limit else None)
 
@@ -168,14 +165,10 @@ class PostgreSQLPhysical(Physical):
         for i in range(0, len(unique), _PREFIXES_PER_QUERY):
             part = unique[i : i + _PREFIXES_PER_QUERY]
             with self._permits:
-                rows = (
-                    self._conn()
-                    .execute(
-                        "SELECT r.lo, k.key FROM unnest(%s::text[], %s::text[]) AS r(lo, hi) CROSS JOIN LATERAL "
-                        f'(SELECT key FROM {self.table} WHERE key >= r.lo COLLATE "C" AND key < r.hi COLLATE "C") k',
-                        (part, [prefix + _HIGH for prefix in part]),
-                    )
-                    .fetchall()
+                rows = self._query(
+                    "SELECT r.lo, k.key FROM unnest(%s::text[], %s::text[]) AS r(lo, hi) CROSS JOIN LATERAL "
+                    f'(SELECT key FROM {self.table} WHERE key >= r.lo COLLATE "C" AND key < r.hi COLLATE "C") k',
+                    (part, [prefix + _HIGH for prefix in part]),
                 )
             for prefix, key in rows:
                 out[prefix].append(key)
@@ -194,8 +187,7 @@ class PostgreSQLPhysical(Physical):
         fencing = self.fencing
         if fencing is not None and fencing.epoch is None:
             raise StandbyWrite()  # a standby's request: the active node serves it (cluster/ha/role.py)
-        conn = self._conn()
-        with self._permits, conn.transaction(), conn.cursor() as cur:
+        with self._permits, self.connections.transaction() as conn, conn.cursor() as cur:
             if fencing is not None:
                 fencing.prove(cur)
             if deletes:
@@ -212,10 +204,8 @@ class PostgreSQLPhysical(Physical):
         self.fencing = None
         if self._vacuumer is not threading.current_thread():
             self._vacuumer.join(timeout=30)
-        with self._lock:
-            for conn in self._conns:
-                try:
-                    conn.close()
-                except psycopg.Error:
-                    pass
-            self._conns.clear()
+        self.connections.close()
+
+
+def _rows(cur: psycopg.Cursor[Any]) -> builtins.list[Any]:
+    return cur.fetchall() if cur.description is not None else []

@@ -24,7 +24,13 @@ def attach_ha(core: Core, physical: PostgreSQLPhysical, api_addr: str, cluster_a
     """Make ``core`` an HA node (it joins the election once unsealed); the role the HTTP layer
     consults for every request (``App.standby``)."""
     node = HANode(core, physical, api_addr, cluster_addr)
-    forwarder = ActiveForwarder(node.leader, node.info.node_id, lambda: node.active, tls=node.tls.material)
+    forwarder = ActiveForwarder(
+        node.leader,
+        node.info.node_id,
+        lambda: node.active,
+        tls=node.tls.material,
+        storage_failure=node.storage_failure,
+    )
     return HARole(core, node, forwarder)
 
 

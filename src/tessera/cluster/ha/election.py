@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 
 from ...core.ha import LeaderInfo
+from ...storage.pg_connections import cause, unavailable
 
 log = logging.getLogger("tessera.ha")
 
@@ -68,6 +69,10 @@ class Election:
         self.active = False
         self.epoch = 0
         self.current: LeaderInfo | None = None  # the HA table's row, as last read
+        # Why the last attempt to connect failed ("" once one succeeds): a node that knows no
+        # other active node answers with it at once (``forwarder.py``). A connection that broke is
+        # not enough (a takeover ends the old leader's session): the database must refuse a new one.
+        self.failure = ""
         self._conn: psycopg.Connection[Any] | None = None
         self._stopped = threading.Event()
         self._wake = threading.Event()
@@ -101,7 +106,7 @@ class Election:
             try:
                 self._round()
             except psycopg.Error as exc:
-                log.warning("HA: the lock connection failed: %s", exc)
+                log.warning("HA: the lock connection failed: %s", cause(exc))
                 self._drop()
             except Exception:
                 log.exception("HA: election round failed")
@@ -129,15 +134,20 @@ class Election:
     def _connection(self) -> psycopg.Connection[Any]:
         conn = self._conn
         if conn is None or conn.closed:
-            conn = psycopg.connect(
-                self.dsn,
-                autocommit=True,
-                application_name=f"tessera-ha-{self.node.node_id}",
-                connect_timeout=5,
-                **_KEEPALIVES,  # type: ignore[arg-type]
-            )
+            try:
+                conn = psycopg.connect(
+                    self.dsn,
+                    autocommit=True,
+                    application_name=f"tessera-ha-{self.node.node_id}",
+                    connect_timeout=5,
+                    **_KEEPALIVES,  # type: ignore[arg-type]
+                )
+            except psycopg.Error as exc:
+                self.failure = str(unavailable(exc))
+                raise
             conn.execute("SET statement_timeout = 30000")
             self._conn = conn
+            self.failure = ""
         return conn
 
     def _try_lock(self, conn: psycopg.Connection[Any]) -> None:
@@ -187,13 +197,16 @@ class Election:
 
     def nodes(self, fresh_seconds: float) -> list[tuple[Any, ...]]:
         """The nodes heard from in the last ``fresh_seconds`` (a connection of its own: this
-        runs on a request thread)."""
-        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
-            return conn.execute(
-                f"SELECT node_id, hostname, api_addr, cluster_addr, version, extract(epoch FROM last_echo) "
-                f"FROM {self.table}_nodes WHERE last_echo > now() - make_interval(secs => %s) ORDER BY node_id",
-                (fresh_seconds,),
-            ).fetchall()
+        runs on a request thread); StorageUnavailable if the database cannot be reached."""
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                return conn.execute(
+                    f"SELECT node_id, hostname, api_addr, cluster_addr, version, extract(epoch FROM last_echo) "
+                    f"FROM {self.table}_nodes WHERE last_echo > now() - make_interval(secs => %s) ORDER BY node_id",
+                    (fresh_seconds,),
+                ).fetchall()
+        except psycopg.OperationalError as exc:
+            raise unavailable(exc) from None
 
     def _drop(self) -> None:
         """The lock connection is gone (or we leave): the lock with it, so no longer active."""

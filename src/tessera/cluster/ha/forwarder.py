@@ -24,6 +24,7 @@ import httpx
 import orjson
 
 from ...core.ha import LeaderInfo
+from ...storage.base import StorageUnavailable
 from ..cluster_tls import NodeTLS, client_context
 from ..forwarding import CLIENT_HEADER, FORWARD_HEADER, NO_ACTIVE, PEER_CERTS_HEADER, TLS_HEADER
 from ..interfaces import HandedOver
@@ -48,6 +49,14 @@ class _Undelivered(Exception):
     """The node reached did not take the request (not active): nothing ran, send it again."""
 
 
+class ForwardFailed(Exception):
+    """The active node could not be reached, or its answer not read: the message names it and why."""
+
+    def __init__(self, leader: LeaderInfo, exc: httpx.HTTPError) -> None:
+        cause = str(exc) or type(exc).__name__
+        super().__init__(f"error forwarding the request to the active node at {leader.cluster_addr}: {cause}")
+
+
 class ActiveForwarder:
     """Sends requests to the active node that ``leader()`` names (``self_id``: this node, which
     ``is_active()`` tells)."""
@@ -59,10 +68,13 @@ class ActiveForwarder:
         is_active: Callable[[], bool],
         *,
         tls: Callable[[], NodeTLS | None] = lambda: None,
+        storage_failure: Callable[[], str] = str,
     ) -> None:
         self.leader = leader
         self.self_id = self_id
         self.is_active = is_active
+        # Why this node cannot reach the database ("" while it can): then it knows no active node.
+        self.storage_failure = storage_failure
         self.tls = tls  # this node's cluster certificate (None while sealed or before the CA)
         self._client: tuple[NodeTLS, httpx.Client] | None = None
 
@@ -81,11 +93,12 @@ class ActiveForwarder:
         """Answer ``request`` with the active node's answer; the status sent."""
         try:
             answer = self._send(request)
-        except (httpx.HTTPError, LookupError) as exc:
+        except (ForwardFailed, LookupError, StorageUnavailable) as exc:
             log.warning("HA: forwarding %s %s failed: %s", request.method, request.raw_path, exc)
+            status = 503 if isinstance(exc, StorageUnavailable) else 500
             body = orjson.dumps({"errors": [NO_ACTIVE if isinstance(exc, LookupError) else str(exc)]})
-            request.proto.response_bytes(500, [("content-type", "application/json")], body)
-            return 500
+            request.proto.response_bytes(status, [("content-type", "application/json")], body)
+            return status
         headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in _ANSWER_HOP]
         body = b"" if request.method == "HEAD" else answer.content
         request.proto.response_bytes(answer.status_code, headers, body)
@@ -102,17 +115,29 @@ class ActiveForwarder:
             if leader is None or not leader.cluster_addr or leader.node_id == self.self_id or tls is None:
                 if self.is_active():
                     raise ServeHere()
-                if time.monotonic() > deadline:
-                    raise LookupError(NO_ACTIVE)
+                self._none_known(deadline)
                 time.sleep(RETRY_PAUSE)
                 continue
             url = leader.cluster_addr.rstrip("/") + request.raw_path + ("?" + query if query else "")
             try:
                 return self._deliver(tls, request.method, url, headers, request.body or b"")
-            except (httpx.ConnectError, _Undelivered):
+            except _Undelivered:
+                self._none_known(deadline)
+            except httpx.ConnectError as exc:
                 if time.monotonic() > deadline:
-                    raise LookupError(NO_ACTIVE) from None
-                time.sleep(RETRY_PAUSE)  # then the node the HA table names by now
+                    raise ForwardFailed(leader, exc) from None
+            except httpx.HTTPError as exc:  # reached it, or may have: never sent twice
+                raise ForwardFailed(leader, exc) from None
+            time.sleep(RETRY_PAUSE)  # then the node the HA table names by now
+
+    def _none_known(self, deadline: float) -> None:
+        """No active node known: if this node cannot read the HA table, say why at once (rather
+        than wait); past ``deadline``, that none was found."""
+        failure = self.storage_failure()
+        if failure:
+            raise StorageUnavailable(failure)
+        if time.monotonic() > deadline:
+            raise LookupError(NO_ACTIVE)
 
     def _certificate(self) -> NodeTLS | None:
         """This node's certificate; None (wait, as for an active node) if the CA cannot be read now."""

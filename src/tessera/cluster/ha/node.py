@@ -73,6 +73,11 @@ class HANode:
             return None
         return election.current
 
+    def storage_failure(self) -> str:
+        """Why the election cannot reach the database ("" while it can, or outside the election)."""
+        election = self._election
+        return election.failure if election is not None else ""
+
     def nodes(self) -> list[dict[str, Any]]:
         election = self._election
         leader = self.leader()
@@ -121,7 +126,7 @@ class HANode:
                     self._lost,
                     self.interval,
                 )
-                self.fencing.on_fenced[:] = [election.check_now]
+                self.fencing.on_fenced[:] = [self._fenced, election.check_now]
                 self._election = election
                 election.start()
                 log.info("HA: joined the election as node %s (standby)", self.info.node_id)
@@ -169,6 +174,11 @@ class HANode:
         self._active = True
         log.info("HA: active (epoch %d) in %.3f s", epoch, time.monotonic() - started)
         return True
+
+    def _fenced(self) -> None:
+        """A write found another node's epoch: serve nothing more (requests are forwarded) before
+        the election, woken next, confirms the loss and drops the state."""
+        self._active = False
 
     def _lost(self) -> None:
         """No longer the leader: stop serving first, then drop what only the active node runs."""
