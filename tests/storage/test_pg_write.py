@@ -57,6 +57,19 @@ class _Counting:
         return getattr(self.conn, name)
 
 
+def test_a_fenced_delete_alone_and_an_unfenced_write_of_both_kinds(ha_physical: PostgreSQLPhysical) -> None:
+    ha_physical.transaction([TxnOp("x", b"1"), TxnOp("y", b"2")])  # before the election: unfenced
+    ha_physical.transaction([TxnOp("x", None), TxnOp("z", b"3")])
+    assert (ha_physical.get("x"), ha_physical.get("y"), ha_physical.get("z")) == (None, b"2", b"3")
+    fencing = _lead(ha_physical)
+    ha_physical.delete("y")
+    assert ha_physical.get("y") is None
+    _bump(ha_physical._conn(), fencing.ha_table)
+    with pytest.raises(Fenced):
+        ha_physical.delete("z")
+    assert ha_physical.get("z") == b"3"
+
+
 def test_a_fenced_write_of_many_keys_is_one_statement(
     ha_physical: PostgreSQLPhysical, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,9 +167,17 @@ def test_a_takeover_waits_for_the_fenced_write_in_flight(
 
 
 def test_the_statement_text_does_not_depend_on_the_number_of_keys() -> None:
-    """One text for every write, so PostgreSQL keeps one prepared plan per connection."""
-    fenced = write_statement("t", Fencing("t_ha").fence_cte())
-    assert "FOR SHARE" in fenced and fenced.count("%(epoch)s") == 2
-    assert "%(epoch)s" not in write_statement("t", None)
-    params = WriteParams.of([("a", b"1"), ("b", None), ("c", b"3")]).bind(7)
-    assert params == {"deletes": ["b"], "keys": ["a", "c"], "values": [b"1", b"3"], "epoch": 7}
+    """One text per kind of write, so PostgreSQL keeps a prepared plan for each per connection;
+    a part with nothing to do is left out."""
+    fence = Fencing("t_ha").fence_cte()
+    write = WriteParams.of([("a", b"1"), ("b", None), ("c", b"3")])
+    assert write.bind(7) == {"deletes": ["b"], "keys": ["a", "c"], "values": [b"1", b"3"], "epoch": 7}
+    both = write.statement("t", fence)
+    assert "FOR SHARE" in both and both.count("fence.epoch = %(epoch)s") == 2
+    assert WriteParams.of([("a", b"1"), ("c", b"2")]).statement("t", fence) == write_statement(
+        "t", fence, False, True
+    )
+    assert "DELETE" not in write_statement("t", fence, False, True)
+    assert "INSERT" not in write_statement("t", fence, True, False)
+    assert write_statement("t", None, True, False).startswith("DELETE")  # unfenced: the bare statement
+    assert "%(epoch)s" not in write_statement("t", None, True, True)

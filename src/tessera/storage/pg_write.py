@@ -4,9 +4,9 @@ On an autocommit connection one statement is one round trip and its own transact
 out, a fenced write took BEGIN, the proof, a DELETE, one INSERT per key and COMMIT: four round
 trips and four statements or more, with the epoch's share lock held across them. As CTEs of one
 statement, every key is passed in arrays (one text, however many keys, so it stays prepared) and
-each data-modifying CTE is guarded by the proof: when the epoch is not this node's, the statement
+each data-modifying CTE is joined to the proof: when the epoch is not this node's, the statement
 commits having written nothing, and the caller raises ``Fenced`` (``Fencing.check``). Another
-write that must commit with these is one more CTE, guarded the same way (``GUARD``).
+write that must commit with these is one more CTE, joined the same way (``FENCED_BY``).
 """
 
 from __future__ import annotations
@@ -14,24 +14,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Inside a data-modifying CTE's WHERE: true only when the share-locked epoch is this node's.
-GUARD = "EXISTS (SELECT 1 FROM fence WHERE epoch = %(epoch)s::bigint)"
+# Joined into each data-modifying part: rows to write exist only when the share-locked epoch
+# (the ``fence`` CTE) is this node's.
+FENCED_BY = "fence.epoch = %(epoch)s::bigint"
 
 
-@lru_cache(maxsize=16)
-def write_statement(table: str, fence_cte: str | None) -> str:
-    """Deletes and upserts of ``table`` in one statement; with ``fence_cte`` (a CTE named
-    ``fence``) guarded by it, and answering the epoch it locked."""
-    guard = f" AND {GUARD}" if fence_cte else ""
-    parts = [fence_cte] if fence_cte else []
-    parts += [
-        f"deleted AS (DELETE FROM {table} WHERE key = ANY(%(deletes)s::text[]){guard})",
-        f"upserted AS (INSERT INTO {table} (key, value) "
-        "SELECT k, v FROM unnest(%(keys)s::text[], %(values)s::bytea[]) AS u(k, v) "
-        f"WHERE true{guard} ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value)",
-    ]
-    answer = "SELECT (SELECT epoch FROM fence)" if fence_cte else "SELECT NULL::bigint"
-    return "WITH " + ", ".join(parts) + " " + answer
+@lru_cache(maxsize=32)
+def write_statement(table: str, fence_cte: str | None, deletes: bool, upserts: bool) -> str:
+    """Deletes and/or upserts of ``table`` in one statement; with ``fence_cte`` (a CTE named
+    ``fence``) joined to each, answering the epoch it locked. A part with nothing to do is left
+    out: even on an empty array it costs the server a third more than the rest of the write."""
+    using, guard = (" USING fence", f"{FENCED_BY} AND ") if fence_cte else ("", "")
+    parts = []
+    if deletes:
+        parts.append(f"DELETE FROM {table}{using} WHERE {guard}key = ANY(%(deletes)s::text[])")
+    if upserts:
+        source = "fence, " if fence_cte else ""
+        where = f" WHERE {FENCED_BY}" if fence_cte else ""
+        parts.append(
+            f"INSERT INTO {table} (key, value) SELECT k, v FROM {source}"
+            f"unnest(%(keys)s::text[], %(values)s::bytea[]) AS u(k, v){where} "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+        )
+    if not fence_cte and len(parts) == 1:
+        return parts[0]
+    ctes = [fence_cte] if fence_cte else []
+    ctes += [f"w{n} AS ({part})" for n, part in enumerate(parts)]
+    answer = "SELECT epoch FROM fence" if fence_cte else "SELECT 1"
+    return "WITH " + ", ".join(ctes) + " " + answer
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,9 @@ class WriteParams:
             keys=[key for key, _ in upserts],
             values=[value for _, value in upserts],
         )
+
+    def statement(self, table: str, fence_cte: str | None) -> str:
+        return write_statement(table, fence_cte, bool(self.deletes), bool(self.keys))
 
     def bind(self, epoch: int | None) -> dict[str, object]:
         return {"deletes": self.deletes, "keys": self.keys, "values": self.values, "epoch": epoch}

@@ -18,7 +18,7 @@ import psycopg
 from .base import Physical, TxnOp, children
 from .pg_fencing import Fencing, create_ha_tables
 from .pg_options import PostgreSQLOptions
-from .pg_write import WriteParams, write_statement
+from .pg_write import WriteParams
 from .sqlite_reader import StandbyWrite
 
 log = logging.getLogger("tessera.storage")
@@ -193,10 +193,11 @@ class PostgreSQLPhysical(Physical):
         if fencing is not None and fencing.epoch is None:
             raise StandbyWrite()  # a standby's request: the active node serves it (cluster/ha/role.py)
         epoch = fencing.epoch if fencing is not None else None
-        statement = write_statement(self.table, fencing.fence_cte() if fencing is not None else None)
-        params = WriteParams.of([(op.key, op.value) for op in ops]).bind(epoch)
+        write = WriteParams.of([(op.key, op.value) for op in ops])
+        statement = write.statement(self.table, fencing.fence_cte() if fencing is not None else None)
         with self._permits:
-            row = self._conn().execute(statement, params, prepare=True).fetchone()
+            cur = self._conn().execute(statement, write.bind(epoch), prepare=True)
+            row = cur.fetchone() if fencing is not None else None
         if fencing is not None:
             fencing.check(epoch, None if row is None else row[0])
 
