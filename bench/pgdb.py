@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -39,19 +38,22 @@ def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
-@dataclass(frozen=True)
 class BenchDatabase:
-    """A database of its own for one bench run, created fresh and dropped at the end."""
+    """A database of its own for one bench run, created fresh and dropped at the end. It keeps
+    one connection (to the server's own database) for the whole run: a shared server may have
+    no connection slot left in the middle of a run."""
 
-    admin_dsn: str
-    name: str
+    def __init__(self, admin_dsn: str, name: str) -> None:
+        self.admin_dsn = admin_dsn
+        self.name = name
+        self._admin = psycopg.connect(admin_dsn, autocommit=True)
 
     @classmethod
     def create(cls, admin_dsn: str | None = None) -> BenchDatabase:
-        admin = admin_dsn or os.environ.get(BENCH_PG_ENV) or DEFAULT_DSN
-        db = cls(admin, "tessera_bench_" + secrets.token_hex(4))
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db.name}"')
+        db = cls(
+            admin_dsn or os.environ.get(BENCH_PG_ENV) or DEFAULT_DSN, "tessera_bench_" + secrets.token_hex(4)
+        )
+        db._admin.execute(f'CREATE DATABASE "{db.name}"')
         return db
 
     @property
@@ -63,13 +65,12 @@ class BenchDatabase:
 
     def backends(self) -> dict[int, float]:
         """{pid: CPU seconds so far} of every backend connected to the bench's database."""
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.name,)
-            ).fetchall()
+        rows = self._admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.name,)
+        ).fetchall()
         snapshot = {int(pid): process_seconds(int(pid)) for (pid,) in rows}
         return {pid: seconds for pid, seconds in snapshot.items() if seconds is not None}
 
     def drop(self) -> None:
-        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self._admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        self._admin.close()
