@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tessera.storage.base import TxnOp
-from tessera.storage.pg_fencing import Fenced, Fencing
+from tessera.storage.pg_fencing import FENCED_BY, Fenced, Fencing, Proof
 from tessera.storage.pg_write import WriteParams, write_statement
 from tessera.storage.postgresql import PostgreSQLPhysical
 from tests.helpers.postgres import Postgres
@@ -169,7 +169,7 @@ def test_a_takeover_waits_for_the_fenced_write_in_flight(
 def test_the_statement_text_does_not_depend_on_the_number_of_keys() -> None:
     """One text per kind of write, so PostgreSQL keeps a prepared plan for each per connection;
     a part with nothing to do is left out."""
-    fence = Fencing("t_ha").fence_cte()
+    fence = Fencing("t_ha").proof()
     write = WriteParams.of([("a", b"1"), ("b", None), ("c", b"3")])
     assert write.bind(7) == {"deletes": ["b"], "keys": ["a", "c"], "values": [b"1", b"3"], "epoch": 7}
     both = write.statement("t", fence)
@@ -181,3 +181,22 @@ def test_the_statement_text_does_not_depend_on_the_number_of_keys() -> None:
     assert "INSERT" not in write_statement("t", fence, True, False)
     assert write_statement("t", None, True, False).startswith("DELETE")  # unfenced: the bare statement
     assert "%(epoch)s" not in write_statement("t", None, True, True)
+
+
+def test_a_proofs_own_writes_commit_with_the_write_and_only_under_the_fence(
+    ha_physical: PostgreSQLPhysical, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a change feed adds to the proof (one more CTE joined to ``fence``) commits exactly
+    when the write does: once per write, nothing from a fenced node."""
+    fencing = _lead(ha_physical)
+    conn = ha_physical._conn()
+    conn.execute("CREATE TABLE side (key TEXT NOT NULL)")
+    base = fencing.proof()
+    feed = f"feed AS (INSERT INTO side (key) SELECT unnest(%(deletes)s::text[] || %(keys)s::text[]) FROM fence WHERE {FENCED_BY})"
+    monkeypatch.setattr(fencing, "proof", lambda: Proof((*base.ctes, feed), base.answer))
+    ha_physical.transaction([TxnOp("a", b"1"), TxnOp("b", None)])
+    _bump(conn, fencing.ha_table)
+    with pytest.raises(Fenced):
+        ha_physical.transaction([TxnOp("c", b"1"), TxnOp("d", None)])
+    assert sorted(key for (key,) in conn.execute("SELECT key FROM side").fetchall()) == ["a", "b"]
+    assert ha_physical.get("c") is None

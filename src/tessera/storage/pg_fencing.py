@@ -9,9 +9,24 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+
+# In each write a fenced statement makes: rows to write exist only when the epoch the ``fence``
+# CTE share-locked is this node's (joined to ``fence``, with the statement's ``%(epoch)s``).
+FENCED_BY = "fence.epoch = %(epoch)s::bigint"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """How a fenced statement proves the epoch: its leading CTEs (the first, ``fence``, locks the
+    epoch row; any others write only under ``FENCED_BY``) and its answer, whose first column is
+    the epoch it locked (no row: the HA table has none)."""
+
+    ctes: tuple[str, ...]
+    answer: str = "SELECT epoch FROM fence"
 
 
 class Fenced(Exception):
@@ -21,7 +36,7 @@ class Fenced(Exception):
 class Fencing:
     """What a write of an HA node proves: the HA table still holds this node's epoch.
 
-    ``SELECT ... FOR SHARE`` on the epoch row, in the write's own statement (``fence_cte``): a new
+    ``SELECT ... FOR SHARE`` on the epoch row, in the write's own statement (``proof``): a new
     leader's ``UPDATE ... SET epoch = epoch + 1`` waits for every such transaction in flight, and
     every later one sees the new epoch and writes nothing. So no write of an old leader commits
     after a takeover, however long that leader was paused. ``epoch`` is None on a standby: it
@@ -33,9 +48,9 @@ class Fencing:
         self.epoch: int | None = None
         self.on_fenced: list[Callable[[], None]] = []  # told when a write found another epoch
 
-    def fence_cte(self) -> str:
-        """The proof as a CTE named ``fence``: the epoch row, share-locked before anything is written."""
-        return f"fence AS MATERIALIZED (SELECT epoch FROM {self.ha_table} WHERE id = 1 FOR SHARE)"
+    def proof(self) -> Proof:
+        """The epoch row, share-locked by the statement before it writes anything."""
+        return Proof((f"fence AS MATERIALIZED (SELECT epoch FROM {self.ha_table} WHERE id = 1 FOR SHARE)",))
 
     def check(self, expected: int | None, seen: int | None) -> None:
         """After a fenced statement: ``seen`` is the epoch it locked (None: no row). The statement

@@ -6,7 +6,8 @@ trips and four statements or more, with the epoch's share lock held across them.
 statement, every key is passed in arrays (one text, however many keys, so it stays prepared) and
 each data-modifying CTE is joined to the proof: when the epoch is not this node's, the statement
 commits having written nothing, and the caller raises ``Fenced`` (``Fencing.check``). Another
-write that must commit with these is one more CTE, joined the same way (``FENCED_BY``).
+write that must commit with these is one more CTE of the ``Proof``, joined the same way
+(``FENCED_BY``).
 """
 
 from __future__ import annotations
@@ -14,34 +15,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Joined into each data-modifying part: rows to write exist only when the share-locked epoch
-# (the ``fence`` CTE) is this node's.
-FENCED_BY = "fence.epoch = %(epoch)s::bigint"
+from .pg_fencing import FENCED_BY, Proof
 
 
 @lru_cache(maxsize=32)
-def write_statement(table: str, fence_cte: str | None, deletes: bool, upserts: bool) -> str:
-    """Deletes and/or upserts of ``table`` in one statement; with ``fence_cte`` (a CTE named
-    ``fence``) joined to each, answering the epoch it locked. A part with nothing to do is left
+def write_statement(table: str, proof: Proof | None, deletes: bool, upserts: bool) -> str:
+    """Deletes and/or upserts of ``table`` in one statement; with a ``proof``, each joined to its
+    ``fence`` and the statement answering the epoch it locked. A part with nothing to do is left
     out: even on an empty array it costs the server a third more than the rest of the write."""
-    using, guard = (" USING fence", f"{FENCED_BY} AND ") if fence_cte else ("", "")
+    using, guard = (" USING fence", f"{FENCED_BY} AND ") if proof else ("", "")
     parts = []
     if deletes:
         parts.append(f"DELETE FROM {table}{using} WHERE {guard}key = ANY(%(deletes)s::text[])")
     if upserts:
-        source = "fence, " if fence_cte else ""
-        where = f" WHERE {FENCED_BY}" if fence_cte else ""
+        source = "fence, " if proof else ""
+        where = f" WHERE {FENCED_BY}" if proof else ""
         parts.append(
             f"INSERT INTO {table} (key, value) SELECT k, v FROM {source}"
             f"unnest(%(keys)s::text[], %(values)s::bytea[]) AS u(k, v){where} "
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
         )
-    if not fence_cte and len(parts) == 1:
+    if not proof and len(parts) == 1:
         return parts[0]
-    ctes = [fence_cte] if fence_cte else []
+    ctes = list(proof.ctes) if proof else []
     ctes += [f"w{n} AS ({part})" for n, part in enumerate(parts)]
-    answer = "SELECT epoch FROM fence" if fence_cte else "SELECT 1"
-    return "WITH " + ", ".join(ctes) + " " + answer
+    return "WITH " + ", ".join(ctes) + " " + (proof.answer if proof else "SELECT 1")
 
 
 @dataclass(frozen=True)
@@ -62,8 +60,8 @@ class WriteParams:
             values=[value for _, value in upserts],
         )
 
-    def statement(self, table: str, fence_cte: str | None) -> str:
-        return write_statement(table, fence_cte, bool(self.deletes), bool(self.keys))
+    def statement(self, table: str, proof: Proof | None) -> str:
+        return write_statement(table, proof, bool(self.deletes), bool(self.keys))
 
     def bind(self, epoch: int | None) -> dict[str, object]:
         return {"deletes": self.deletes, "keys": self.keys, "values": self.values, "epoch": epoch}

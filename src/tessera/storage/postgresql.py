@@ -194,7 +194,7 @@ class PostgreSQLPhysical(Physical):
             raise StandbyWrite()  # a standby's request: the active node serves it (cluster/ha/role.py)
         epoch = fencing.epoch if fencing is not None else None
         write = WriteParams.of([(op.key, op.value) for op in ops])
-        statement = write.statement(self.table, fencing.fence_cte() if fencing is not None else None)
+        statement = write.statement(self.table, fencing.proof() if fencing is not None else None)
         with self._permits:
             cur = self._conn().execute(statement, write.bind(epoch), prepare=True)
             row = cur.fetchone() if fencing is not None else None
