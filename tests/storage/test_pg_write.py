@@ -171,7 +171,13 @@ def test_the_statement_text_does_not_depend_on_the_number_of_keys() -> None:
     a part with nothing to do is left out."""
     fence = Fencing("t_ha").proof()
     write = WriteParams.of([("a", b"1"), ("b", None), ("c", b"3")])
-    assert write.bind(7) == {"deletes": ["b"], "keys": ["a", "c"], "values": [b"1", b"3"], "epoch": 7}
+    assert write.bind(7) == {
+        "deletes": ["b"],
+        "keys": ["a", "c"],
+        "values": [b"1", b"3"],
+        "touched": ["a", "b", "c"],
+        "epoch": 7,
+    }
     both = write.statement("t", fence)
     assert "FOR SHARE" in both and both.count("fence.epoch = %(epoch)s") == 2
     assert WriteParams.of([("a", b"1"), ("c", b"2")]).statement("t", fence) == write_statement(
@@ -192,11 +198,11 @@ def test_a_proofs_own_writes_commit_with_the_write_and_only_under_the_fence(
     conn = ha_physical._conn()
     conn.execute("CREATE TABLE side (key TEXT NOT NULL)")
     base = fencing.proof()
-    feed = f"feed AS (INSERT INTO side (key) SELECT unnest(%(deletes)s::text[] || %(keys)s::text[]) FROM fence WHERE {FENCED_BY})"
+    feed = f"feed AS (INSERT INTO side (key) SELECT unnest(%(touched)s::text[]) FROM fence WHERE {FENCED_BY})"
     monkeypatch.setattr(fencing, "proof", lambda: Proof((*base.ctes, feed), base.answer))
-    ha_physical.transaction([TxnOp("a", b"1"), TxnOp("b", None)])
+    ha_physical.transaction([TxnOp("b", None), TxnOp("a", b"1"), TxnOp("b", None)])
     _bump(conn, fencing.ha_table)
     with pytest.raises(Fenced):
         ha_physical.transaction([TxnOp("c", b"1"), TxnOp("d", None)])
-    assert sorted(key for (key,) in conn.execute("SELECT key FROM side").fetchall()) == ["a", "b"]
+    assert [key for (key,) in conn.execute("SELECT key FROM side").fetchall()] == ["b", "a"]
     assert ha_physical.get("c") is None

@@ -44,11 +44,13 @@ def write_statement(table: str, proof: Proof | None, deletes: bool, upserts: boo
 
 @dataclass(frozen=True)
 class WriteParams:
-    """The arrays a write statement takes: only each key's last write, deletes apart."""
+    """The arrays a write statement takes: only each key's last write, deletes apart, and every
+    key the write touches in the order first written (``touched``, for a proof's own record)."""
 
     deletes: list[str]
     keys: list[str]
     values: list[bytes]
+    touched: list[str]
 
     @classmethod
     def of(cls, ops: list[tuple[str, bytes | None]]) -> WriteParams:
@@ -58,10 +60,17 @@ class WriteParams:
             deletes=[key for key, value in final.items() if value is None],
             keys=[key for key, _ in upserts],
             values=[value for _, value in upserts],
+            touched=list(final),
         )
 
     def statement(self, table: str, proof: Proof | None) -> str:
         return write_statement(table, proof, bool(self.deletes), bool(self.keys))
 
     def bind(self, epoch: int | None) -> dict[str, object]:
-        return {"deletes": self.deletes, "keys": self.keys, "values": self.values, "epoch": epoch}
+        return {
+            "deletes": self.deletes,
+            "keys": self.keys,
+            "values": self.values,
+            "touched": self.touched,
+            "epoch": epoch,
+        }
