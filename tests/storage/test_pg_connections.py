@@ -60,10 +60,11 @@ def test_reads_after_the_sessions_were_ended_succeed(
     assert physical.list("") == ["a"]
 
 
-def test_a_write_whose_begin_failed_is_sent_once_on_a_new_connection(
+def test_a_write_on_a_connection_the_server_closed_goes_on_a_new_one(
     physical: PostgreSQLPhysical, postgres: Postgres
 ) -> None:
-    """The BEGIN found the connection dead: nothing was sent, so the write goes on a new one."""
+    """The server ended the idle session (its socket says so): nothing was sent, so the write
+    goes on a new connection, once."""
     physical.put("a", b"1")
     _terminate_sessions(postgres, physical)
     physical.transaction([TxnOp("b", b"2"), TxnOp("a", None)])
@@ -71,7 +72,7 @@ def test_a_write_whose_begin_failed_is_sent_once_on_a_new_connection(
     assert physical.get("a") is None
 
 
-def test_a_write_cut_after_its_begin_is_not_retried(physical: PostgreSQLPhysical, postgres: Postgres) -> None:
+def test_a_write_cut_while_it_runs_is_not_retried(physical: PostgreSQLPhysical, postgres: Postgres) -> None:
     """The session ends while the transaction holds a lock: the caller hears the storage was
     unavailable, and the write is not sent again behind its back."""
     physical.put("k", b"old")

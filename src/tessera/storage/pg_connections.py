@@ -8,13 +8,15 @@ that broke is dropped, and the thread's next call opens a new one, so the node s
 soon as the database is back, without a restart.
 
 Retries are only made where they cannot apply anything twice: a read that failed on a connection
-that had died while idle (a database restart) is run again once on a fresh one; a write only when
-its ``BEGIN`` failed, before any of its statements was sent.
+that had died while idle (a database restart) is run again once on a fresh one; a write (one
+statement, ``statement``) is never sent twice, but goes on a new connection when the server had
+already closed the old one while it was idle, which the socket tells without a round trip.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -54,6 +56,17 @@ def _unreachable(exc: psycopg.Error, conn: psycopg.Connection[Any] | None) -> bo
     if isinstance(exc, psycopg.OperationalError):
         return True
     return isinstance(exc, psycopg.InterfaceError) and conn is not None and (conn.closed or conn.broken)
+
+
+def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:
+    """An idle autocommit session has nothing to read unless the server ended it (its FATAL
+    message, then end of file): a restart or ``pg_terminate_backend``. A spurious wake-up only
+    costs a new connection."""
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
 
 
 def _entered(stack: ExitStack, conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
@@ -133,6 +146,20 @@ class Connections:
         try:
             with stack:
                 yield conn
+        except psycopg.Error as exc:
+            self._failed(exc, conn)
+            raise unavailable(exc) from None
+
+    def statement(self, run: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``run`` (one statement that writes) once: on a new connection if the server closed this
+        thread's while it was idle; a failure while it runs is reported, never retried (the
+        statement may have committed)."""
+        conn, fresh = self.current()
+        if not fresh and _closed_by_server(conn):
+            self.drop(conn)
+            conn, _ = self.current()
+        try:
+            return run(conn)
         except psycopg.Error as exc:
             self._failed(exc, conn)
             raise unavailable(exc) from None

@@ -9,11 +9,26 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from .sqlite_reader import StandbyWrite
+
+# In each write a fenced statement makes: rows to write exist only when the epoch the ``fence``
+# CTE share-locked is this node's (joined to ``fence``, with the statement's ``%(epoch)s``).
+FENCED_BY = "fence.epoch = %(epoch)s::bigint"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """How a fenced statement proves the epoch: its leading CTEs (the first, ``fence``, locks the
+    epoch row; any others write only under ``FENCED_BY``) and its answer, whose first column is
+    the epoch it locked (no row: the HA table has none)."""
+
+    ctes: tuple[str, ...]
+    answer: str = "SELECT epoch FROM fence"
 
 
 class Fenced(StandbyWrite):
@@ -25,12 +40,13 @@ class Fenced(StandbyWrite):
 
 
 class Fencing:
-    """What a write of an HA node proves first: the HA table still holds this node's epoch.
+    """What a write of an HA node proves: the HA table still holds this node's epoch.
 
-    ``SELECT ... FOR SHARE`` on the epoch row, inside the write's transaction: a new leader's
-    ``UPDATE ... SET epoch = epoch + 1`` waits for every such transaction in flight, and every
-    later one sees the new epoch and aborts. So no write of an old leader commits after a takeover,
-    however long that leader was paused. ``epoch`` is None on a standby: it writes nothing.
+    ``SELECT ... FOR SHARE`` on the epoch row, in the write's own statement (``proof``): a new
+    leader's ``UPDATE ... SET epoch = epoch + 1`` waits for every such transaction in flight, and
+    every later one sees the new epoch and writes nothing. So no write of an old leader commits
+    after a takeover, however long that leader was paused. ``epoch`` is None on a standby: it
+    writes nothing.
     """
 
     def __init__(self, ha_table: str) -> None:
@@ -38,13 +54,17 @@ class Fencing:
         self.epoch: int | None = None
         self.on_fenced: list[Callable[[], None]] = []  # told when a write found another epoch
 
-    def prove(self, cur: psycopg.Cursor[Any]) -> None:
-        epoch = self.epoch
-        row = cur.execute(f"SELECT epoch FROM {self.ha_table} WHERE id = 1 FOR SHARE").fetchone()
-        if epoch is None or row is None or row[0] != epoch:
+    def proof(self) -> Proof:
+        """The epoch row, share-locked by the statement before it writes anything."""
+        return Proof((f"fence AS MATERIALIZED (SELECT epoch FROM {self.ha_table} WHERE id = 1 FOR SHARE)",))
+
+    def check(self, expected: int | None, seen: int | None) -> None:
+        """After a fenced statement: ``seen`` is the epoch it locked (None: no row). The statement
+        wrote nothing unless it matched ``expected``; say so, and tell the ``on_fenced`` hooks."""
+        if expected is None or seen is None or seen != expected:
             for hook in self.on_fenced:
                 hook()
-            raise Fenced(f"this node's HA epoch {epoch} is not the cluster's {row[0] if row else None}")
+            raise Fenced(f"this node's HA epoch {expected} is not the cluster's {seen}")
 
 
 def schema_lock_key(ha_table: str) -> int:

@@ -20,6 +20,7 @@ from .base import Physical, TxnOp, children
 from .pg_connections import CONNECT_TIMEOUT, Connections
 from .pg_fencing import Fencing, create_ha_tables
 from .pg_options import PostgreSQLOptions
+from .pg_write import WriteParams
 from .sqlite_reader import StandbyWrite
 
 log = logging.getLogger("tessera.storage")
@@ -177,27 +178,26 @@ class PostgreSQLPhysical(Physical):
         return out
 
     def transaction(self, ops: builtins.list[TxnOp]) -> None:
-        """All writes in one transaction and two statements: each statement is a round trip, and
-        revoking a batch of expired tokens writes hundreds of keys."""
+        """All writes, and with HA their fencing proof, in one statement (``pg_write.py``): each
+        statement is a round trip, and revoking a batch of expired tokens writes hundreds of keys."""
         if not ops:
             return
-        final = {op.key: op.value for op in ops}  # only each key's last write matters
-        deletes = [key for key, value in final.items() if value is None]
-        upserts = [(key, value) for key, value in final.items() if value is not None]
         fencing = self.fencing
         if fencing is not None and fencing.epoch is None:
             raise StandbyWrite()  # a standby's request: the active node serves it (cluster/ha/role.py)
-        with self._permits, self.connections.transaction() as conn, conn.cursor() as cur:
-            if fencing is not None:
-                fencing.prove(cur)
-            if deletes:
-                cur.execute(f"DELETE FROM {self.table} WHERE key = ANY(%s)", (deletes,))
-            if upserts:
-                cur.executemany(
-                    f"INSERT INTO {self.table}(key, value) VALUES (%s, %s) "
-                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                    upserts,
-                )
+        epoch = fencing.epoch if fencing is not None else None
+        write = WriteParams.of([(op.key, op.value) for op in ops])
+        statement = write.statement(self.table, fencing.proof() if fencing is not None else None)
+        params = write.bind(epoch)
+
+        def run(conn: psycopg.Connection[Any]) -> Any:
+            cur = conn.execute(statement, params, prepare=True)
+            return cur.fetchone() if fencing is not None else None
+
+        with self._permits:
+            row = self.connections.statement(run)
+        if fencing is not None:
+            fencing.check(epoch, None if row is None else row[0])
 
     def close(self) -> None:
         self._closed.set()
