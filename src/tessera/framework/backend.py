@@ -200,15 +200,18 @@ class Backend:
     def existence(self, req: Request) -> tuple[bool, bool]:
         """(has a check, item exists) for the request's path."""
         routed = self._lookup(req.path)
-        if routed is None or routed[0].existence_check is None:
+        if routed is None:
             return False, False
         path, captures = routed
+        check = path.existence_check
+        if check is None:
+            return False, False
         data = FieldData({**req.data, **captures}, path.fields)
         try:
             data.validate()  # Vault converts fields during the existence check: a bad value is a bare 400
         except FieldError as exc:
             raise ErrorResponse(str(exc)) from None
-        exists = bool(path.existence_check(req, data))
+        exists = bool(check(req, data))
         req.checked_fields = (path, req.data, data)
         return True, exists
 
