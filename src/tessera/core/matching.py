@@ -31,7 +31,6 @@ def _segments_match(pattern: str, path: str) -> bool:
     return all(w == "+" or w == h for w, h in zip(want, have, strict=True))
 
 
-
 _PLAN_CACHE_SIZE = 4096
 
 
