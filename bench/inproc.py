@@ -7,7 +7,10 @@ A dev core (or one on SQLite) behind the real :class:`App`, called through
 ``bench/state.py``. The figure excludes what Rust and the kernel spend per request, and it is
 far steadier than a load test on a busy machine: it is how each optimisation was judged.
 ``--profile`` prints cProfile's top functions per scenario. ``--runner`` puts a runner thread behind the app as a server has (``server/dispatch.py``) and
-counts the CPU of every thread of the process: what a hand-over to the runner costs. ``--split`` times each scenario again
+counts the CPU of every thread of the process: what a hand-over to the runner costs. ``--waiters N`` runs N more threads that wake every 200 µs and run a little
+Python, as granian's threads do between requests, and counts the CPU of every thread: what a
+request pays when it lets go of the GIL (a system call that releases it wakes a waiter).
+``--split`` times each scenario again
 with the core answering a prepared response at once: what the HTTP layer (``App``: headers, body,
 request building, rendering) costs, and by difference what the core and the handler cost.
 """
@@ -80,6 +83,7 @@ class InProcess:
     """Enough of ``ServerProcess`` for ``bench.state.prepare``: ``call``, ``root_token``, ``name``."""
 
     name = "tessera (in process)"
+    waiting = False
 
     def __init__(self, physical: Physical) -> None:
         core = Core(physical, CoreConfig(dev=True))
@@ -131,6 +135,18 @@ class InProcess:
         proto.wait()
         return proto.status, (orjson.loads(proto.body) if proto.body else None), {}
 
+    def waiters(self, count: int) -> None:
+        """Threads standing in for granian's: blocked outside the GIL, then a little Python."""
+
+        def wake() -> None:
+            while True:
+                time.sleep(0.0002)
+                sum(range(50))
+
+        for _ in range(count):
+            threading.Thread(target=wake, daemon=True).start()
+        self.waiting = True
+
     def app_only(self, req: BenchRequest, count: int) -> float:
         """``time`` with ``Core.handle_request`` answering the scenario's response at once."""
         core = self.core
@@ -159,7 +175,7 @@ class InProcess:
         bad = 0
         serve = self.app.serve_threaded
         proto = _Proto()
-        clock = time.thread_time if self.app.runner is None else time.process_time
+        clock = time.thread_time if self.app.runner is None and not self.waiting else time.process_time
         start = clock()
         for _ in range(count):
             serve(proto, self.scope(req.method, req.path, req.token, body))
@@ -180,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--split", action="store_true", help="also the HTTP layer alone")
     parser.add_argument("--runner", action="store_true", help="behind a runner thread; all threads' CPU")
+    parser.add_argument("--waiters", type=int, default=0, help="threads waking meanwhile; all threads' CPU")
     args = parser.parse_args(argv)
     wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
     with tempfile.TemporaryDirectory(prefix="tessera-inproc-") as tmp:
@@ -193,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         state = prepare(server)  # type: ignore[arg-type]
         if args.runner:
             server.app.runner = Runner()
+        if args.waiters:
+            server.waiters(args.waiters)
         for scenario in SCENARIOS:
             if wanted and not any(w in scenario.name for w in wanted):
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..routing.router import Route
+
 
 def path_matches(patterns: list[str] | tuple[str, ...], path: str) -> bool:
     """Vault's special-path match: exact, or a prefix when the pattern ends in '*'; a '+' segment
@@ -27,3 +29,33 @@ def _segments_match(pattern: str, path: str) -> bool:
     elif len(want) != len(have):
         return False
     return all(w == "+" or w == h for w, h in zip(want, have, strict=True))
+
+
+_PLAN_CACHE_SIZE = 4096
+
+
+class SpecialPaths:
+    """The special-path answers per full request path: (needs no token, needs sudo).
+
+    Every request asks both of its backend; the token store lists dozens of root paths, and the
+    same few paths come back request after request. An answer is kept with the route it was
+    computed for and used only while the router still gives that route (a remount starts afresh).
+    """
+
+    __slots__ = ("_answers",)
+
+    def __init__(self) -> None:
+        self._answers: dict[str, tuple[Route, bool, bool]] = {}
+
+    def flags(self, route: Route, full_path: str, rel: str) -> tuple[bool, bool]:
+        answers = self._answers
+        found = answers.get(full_path)
+        if found is not None and found[0] is route:
+            return found[1], found[2]
+        backend = route.backend
+        unauth = path_matches(backend.unauthenticated_paths, rel)
+        sudo = path_matches(backend.root_paths, rel)
+        if len(answers) >= _PLAN_CACHE_SIZE:
+            answers.clear()  # bounded: a flood of distinct paths only costs matching again
+        answers[full_path] = (route, unauth, sudo)
+        return unauth, sudo

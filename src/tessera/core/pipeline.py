@@ -12,7 +12,7 @@ the running core as a ``TokenHost``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 
 from ..framework import (
@@ -38,7 +38,7 @@ from ..tokens.store import TokenStore
 from ..tokens.wrapping import wrap_response
 from .access import acl_for
 from .lockout import UserLockout
-from .matching import path_matches
+from .matching import SpecialPaths
 from .recording import AuditRecorder, RequestTrail
 
 log = logging.getLogger("tessera.core")
@@ -57,6 +57,7 @@ class Pipeline:
     audit: AuditRecorder | None
     lockout: UserLockout
     host: TokenHost  # for the token functions: prechecks, login tokens, wrapping
+    special: SpecialPaths = field(default_factory=SpecialPaths)
 
     def handle(self, req: Request) -> Response | None:
         """One request, audited when any audit device is enabled."""
@@ -81,7 +82,7 @@ class Pipeline:
             raise CodedError(404, f'no handler for route "{full_path}". route entry not found.')
         prefix = route.entry.route_prefix
         rel = full_path[len(prefix) :] if full_path.startswith(prefix) else ""
-        unauth = path_matches(route.backend.unauthenticated_paths, rel)
+        unauth, needs_sudo = self.special.flags(route, full_path, rel)
         if full_path.startswith(_PRECHECKED):
             # Token checks Vault makes before the caller's token (e.g. the wrapping token's).
             precheck_request(self.host, req, full_path)
@@ -95,13 +96,19 @@ class Pipeline:
             last_use = self.tokens.use(entry)
         _enter_mount(req, route, rel, entry, unauth)
         try:
-            return self.serve(req, route, entry, trail, last_use)
+            return self.serve(req, route, entry, trail, last_use, needs_sudo)
         finally:
             if last_use and entry is not None:
                 self.spend_last_use(entry)
 
     def serve(
-        self, req: Request, route: Route, entry: TokenEntry | None, trail: RequestTrail | None, last_use: bool
+        self,
+        req: Request,
+        route: Route,
+        entry: TokenEntry | None,
+        trail: RequestTrail | None,
+        last_use: bool,
+        needs_sudo: bool,
     ) -> Response | None:
         """The routed request: authorised, recorded, handled and its answer completed."""
         backend = route.backend
@@ -111,7 +118,7 @@ class Pipeline:
                 req.operation = Operation.CREATE
         granted = None
         if entry is not None and not req.unauthenticated and req.operation != Operation.HELP:
-            granted = self.authorize(req, entry, route)
+            granted = self.authorize(req, entry, needs_sudo)
         if trail is not None:
             trail.log_request(granted)  # fail closed: unrecorded requests never reach the backend
         routed = perf_counter()
@@ -123,9 +130,8 @@ class Pipeline:
             return None
         return self.complete(req, resp, route, entry, last_use)
 
-    def authorize(self, req: Request, entry: TokenEntry, route: Route) -> ACLResult:
-        """The ACL check on the full path (with sudo for the backend's root paths)."""
-        needs_sudo = path_matches(route.backend.root_paths, req.path)
+    def authorize(self, req: Request, entry: TokenEntry, needs_sudo: bool) -> ACLResult:
+        """The ACL check on the full path (with sudo when the path is one of the backend's root paths)."""
         acl = acl_for(self.policies, self.router, entry)
         result = acl.allow_operation(req.operation.value, req.full_path, req.data, req.wrap_ttl, needs_sudo)
         if not result.allowed:

@@ -199,23 +199,24 @@ class Backend:
 
     def existence(self, req: Request) -> tuple[bool, bool]:
         """(has a check, item exists) for the request's path."""
-        routed = self.route(req.path)
+        routed = self._lookup(req.path)
         if routed is None:
             return False, False
         path, captures = routed
-        if path.existence_check is None:
+        check = path.existence_check
+        if check is None:
             return False, False
         data = FieldData({**req.data, **captures}, path.fields)
         try:
             data.validate()  # Vault converts fields during the existence check: a bad value is a bare 400
         except FieldError as exc:
             raise ErrorResponse(str(exc)) from None
-        exists = bool(path.existence_check(req, data))
+        exists = bool(check(req, data))
         req.checked_fields = (path, req.data, data)
         return True, exists
 
     def handle_request(self, req: Request) -> Response | None:
-        routed = self.route(req.path)
+        routed = self._lookup(req.path)  # shared: read, never changed here
         if req.operation == Operation.HELP:
             return self.help_response(req.path, routed[0] if routed else None)
         if routed is None:
@@ -227,21 +228,22 @@ class Backend:
         if handler is None:
             raise UnsupportedOperation()
         # Captures from the URL take priority over body fields of the same name, with a warning.
-        replaced = sorted(k for k, v in captures.items() if req.data.get(k) is not None)
+        replaced = sorted(k for k, v in captures.items() if req.data.get(k) is not None) if captures else []
         checked, req.checked_fields = req.checked_fields, None
         if checked is not None and checked[0] is path and checked[1] is req.data:
             data = checked[2]  # the existence check converted the same input a moment ago
         else:
             raw = dict(req.data)
-            raw.update(captures)
+            if captures:
+                raw.update(captures)
             data = FieldData(raw, path.fields)
             try:
                 data.validate()
             except FieldError as exc:
                 raise ErrorResponse(f"Field validation failed: {exc}") from None
         resp = handler(req, data)
-        ignored = []
-        if not path.takes_arbitrary_input:
+        ignored: list[str] = []
+        if not path.takes_arbitrary_input and not path.fields.keys() >= req.data.keys():
             # Reads and lists too: Vault also warns about unknown query parameters.
             ignored = sorted(k for k in req.data if k not in path.fields)
         # Vault warns only on a non-empty response: a handler returning nothing still gives 204.

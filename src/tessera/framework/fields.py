@@ -242,57 +242,79 @@ def to_kv_pairs(value: Any) -> dict[str, str]:
     return out
 
 
+def _to_lowercase(value: Any) -> str:
+    return to_string(value).lower()
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return _parse_float(to_string(value))
+
+
+def _to_map(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value
+    # Vault refuses a JSON string here ({"data": "{...}"}): no parsing.
+    raise FieldError(
+        f"'' expected type 'map[string]interface {{}}', got unconvertible type '{go_type(value, json_number=False)}'"
+    )
+
+
+def _to_duration(value: Any) -> int:
+    secs = parse_duration_second(value)
+    if secs < 0:
+        raise FieldError(f"cannot provide negative value '{secs}'")  # Go prints the seconds
+    return secs
+
+
+def _to_int_slice(value: Any) -> list[int]:
+    out = []
+    for idx, item in enumerate(parse_comma_string_slice(value)):
+        try:
+            out.append(to_int(item))
+        except FieldError:
+            raise FieldError(
+                "decoding failed due to the following error(s):\n\n"
+                f"'[{idx}]' cannot parse value as 'int': strconv.ParseInt: invalid syntax"
+            ) from None
+    return out
+
+
+def _to_slice(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+# One converter per type: a field's value takes one dict look-up to its conversion.
+_CONVERTERS: dict[FieldType, Any] = {
+    FieldType.STRING: to_string,
+    FieldType.NAME: to_string,
+    FieldType.LOWERCASE_STRING: _to_lowercase,
+    FieldType.INT: to_int,
+    FieldType.FLOAT: _to_float,
+    FieldType.BOOL: to_bool,
+    FieldType.MAP: _to_map,
+    FieldType.HEADER: _to_map,
+    FieldType.KV_PAIRS: to_kv_pairs,
+    FieldType.DURATION: _to_duration,
+    FieldType.SIGNED_DURATION: parse_duration_second,
+    FieldType.STRING_SLICE: to_string_slice,
+    FieldType.COMMA_STRING_SLICE: parse_comma_string_slice,
+    FieldType.COMMA_INT_SLICE: _to_int_slice,
+    FieldType.SLICE: _to_slice,
+}
+
+
 def coerce(ftype: FieldType, value: Any) -> Any:
     """Convert a raw JSON/form/query value to the field's type or raise FieldError."""
     if value is None:
         return zero_value(ftype)
     try:
-        if ftype in (FieldType.STRING, FieldType.NAME):
-            return to_string(value)
-        if ftype == FieldType.LOWERCASE_STRING:
-            return to_string(value).lower()
-        if ftype == FieldType.INT:
-            return to_int(value)
-        if ftype == FieldType.FLOAT:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-            return _parse_float(to_string(value))
-        if ftype == FieldType.BOOL:
-            return to_bool(value)
-        if ftype in (FieldType.MAP, FieldType.HEADER):
-            if isinstance(value, dict):
-                return value
-            # Vault refuses a JSON string here ({"data": "{...}"}): no parsing.
-            raise FieldError(
-                f"'' expected type 'map[string]interface {{}}', got unconvertible type '{go_type(value, json_number=False)}'"
-            )
-        if ftype == FieldType.KV_PAIRS:
-            return to_kv_pairs(value)
-        if ftype == FieldType.DURATION:
-            secs = parse_duration_second(value)
-            if secs < 0:
-                raise FieldError(f"cannot provide negative value '{secs}'")  # Go prints the seconds
-            return secs
-        if ftype == FieldType.SIGNED_DURATION:
-            return parse_duration_second(value)
-        if ftype == FieldType.STRING_SLICE:
-            return to_string_slice(value)
-        if ftype == FieldType.COMMA_STRING_SLICE:
-            return parse_comma_string_slice(value)
-        if ftype == FieldType.COMMA_INT_SLICE:
-            out = []
-            for idx, item in enumerate(parse_comma_string_slice(value)):
-                try:
-                    out.append(to_int(item))
-                except FieldError:
-                    raise FieldError(
-                        "decoding failed due to the following error(s):\n\n"
-                        f"'[{idx}]' cannot parse value as 'int': strconv.ParseInt: invalid syntax"
-                    ) from None
-            return out
-        if ftype == FieldType.SLICE:
-            return value if isinstance(value, list) else [value]
-        return value
+        return _CONVERTERS.get(ftype, _as_is)(value)
     except DurationError as exc:
         raise FieldError(str(exc)) from None
 

@@ -540,8 +540,8 @@ def new_request_id() -> str:
     """A random (version 4) UUID as text, without building a ``uuid.UUID`` (a few µs per request).
 
     The bytes come 4 KiB at a time from ``os.urandom``, per thread: one system call for 256
-    request IDs. Request IDs correlate log lines; they are not secrets (nonces and token IDs
-    are drawn from the system's generator directly).
+    request IDs. Request IDs correlate log lines; they are not secrets (token IDs are drawn from
+    the system's generator directly, AES-GCM nonces from OpenSSL's: runtime/nonces.py).
     """
     local = _ID_RANDOM
     pos = getattr(local, "pos", _ID_RANDOM_CHUNK)

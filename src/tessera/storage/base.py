@@ -173,7 +173,7 @@ class StorageView(Storage):
         self.prefix = prefix
 
     def _k(self, key: str) -> str:
-        if ".." in key.split("/"):
+        if ".." in key and ".." in key.split("/"):  # the split only when it can matter
             raise ValueError("key cannot contain parent references")
         return self.prefix + key
 

@@ -61,24 +61,33 @@ class Timer(Metric):
                 self._fold()
 
     def _fold(self) -> None:
+        """Move the pending readings into the totals: the unlabelled ones (most timers have no
+        labels) summed as one batch, the labelled ones one by one."""
         with self._lock:
-            pending, totals = self._pending, self._values
-            while pending:
-                try:
-                    item = pending.popleft()
-                except IndexError:
-                    break
-                key, millis = ((), item) if type(item) is float else item
-                cell = totals.get(key)
-                if cell is None:
-                    totals[key] = [1, millis, millis, millis]
-                    continue
-                cell[0] += 1
-                cell[1] += millis
-                if millis < cell[2]:
-                    cell[2] = millis
-                if millis > cell[3]:
-                    cell[3] = millis
+            pending = self._pending
+            popleft = pending.popleft
+            # What is there now; readings added meanwhile wait for the next fold.
+            taken = [popleft() for _ in range(len(pending))]
+            bare = [item for item in taken if type(item) is float]
+            if bare:
+                self._add((), len(bare), sum(bare), min(bare), max(bare))
+            if len(bare) < len(taken):
+                for item in taken:
+                    if type(item) is not float:
+                        key, millis = item  # type: ignore[misc]
+                        self._add(key, 1, millis, millis, millis)
+
+    def _add(self, key: tuple[str, ...], count: int, total: float, low: float, high: float) -> None:
+        cell = self._values.get(key)
+        if cell is None:
+            self._values[key] = [count, total, low, high]
+            return
+        cell[0] += count
+        cell[1] += total
+        if low < cell[2]:
+            cell[2] = low
+        if high > cell[3]:
+            cell[3] = high
 
     def series(self) -> Iterator[tuple[dict[str, str], object]]:
         self._fold()

@@ -10,12 +10,12 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac as _hmac
-import os
 from collections.abc import Callable
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, utils
 
+from ...runtime.nonces import nonce_bytes
 from . import consts as C
 from . import crypto
 from .encoding import Base64Error, atoi, b64decode, b64encode, b64url_raw, b64url_raw_decode
@@ -94,7 +94,7 @@ def encrypt(p: Policy, ver: int, context: bytes, plaintext: bytes, aad_b64: str 
                 raise InternalErr("could not derive key, length too small")
             aad = _aad(aad_b64) if aad_b64 else None
             aead = entry.aead(kt)
-            nonce = os.urandom(crypto.nonce_size(kt))
+            nonce = nonce_bytes(crypto.nonce_size(kt))
             sealed = nonce + aead.encrypt(nonce, plaintext, aad)
             return p.version_prefix(ver) + b64encode(sealed)
         cv = p.convergent_version_of(ver)
@@ -142,7 +142,7 @@ def _symmetric_encrypt(
             raise InternalErr("invalid hmac key length of zero")
         nonce = _hmac.digest(hmac_key, plaintext, "sha256")[:size]
     else:
-        nonce = os.urandom(size)
+        nonce = nonce_bytes(size)
     return nonce + aead.encrypt(nonce, plaintext, aad)
 
 

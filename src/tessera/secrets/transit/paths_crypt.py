@@ -21,6 +21,7 @@ from ...framework import (
     Request,
     Response,
 )
+from ...runtime.nonces import nonce_bytes
 from . import consts as C
 from . import ops
 from .batch import Item, fast_items, struct_items
@@ -133,7 +134,7 @@ def _encrypt_items(
     fast = ops.fast_encryptor(p)
     if fast is not None:
         prefix, aead, size = fast
-        nonces = os.urandom(size * len(items))
+        nonces = nonce_bytes(size * len(items))
     for i, it in enumerate(items):
         out: dict[str, Any] = {}
         results.append(out)
