@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
-import secrets
 
 from ..barrier.keyed_hash import KeyedSha256
+from ..runtime.nonces import secret_bytes
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -18,10 +18,12 @@ _REJECTED = bytes(range(248, 256))
 
 
 def base62(length: int) -> str:
-    """Uniform random base62 string; the byte loop done by bytes.translate in C."""
+    """Uniform random base62 string; the byte loop done by bytes.translate in C. The bytes come
+    from OpenSSL's CSPRNG with the GIL held (``runtime/nonces.py``): ``secrets`` let go of it on
+    every token, waking the server's waiting threads."""
     out = b""
     while len(out) < length:
-        out += secrets.token_bytes(length + 8).translate(_TO_BASE62, _REJECTED)
+        out += secret_bytes(length + 8).translate(_TO_BASE62, _REJECTED)
     return out[:length].decode()
 
 
