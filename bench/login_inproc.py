@@ -4,8 +4,8 @@
 
 The real :class:`App` over a dev core, as ``bench/inproc.py`` drives it, with the ``jwt`` mount
 of ``bench/jwt_bench.py`` and the ``cert`` mount of ``bench/cert_bench.py``. JWT logins are timed
-twice: the same token every time (what ``jwt_bench.py``'s wrk posts) and a fresh token per login
-(what a CI fleet presents). The cert login is given its client certificate as the TLS front gives
+twice: the same token every time (``jwt_bench.py --same-token``'s row) and a fresh token per login
+(what a CI fleet presents, and ``jwt_bench.py``'s default). The cert login is given its client certificate as the TLS front gives
 it (``tls.peer_certificates``). The figure is this thread's CPU, steady on a busy machine; it
 leaves out what granian or the TLS front spend.
 """
