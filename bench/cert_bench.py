@@ -6,7 +6,9 @@ made by ``tests/helpers/pki.py``), get a ``cert`` mount trusting one CA, and a `
 ``bench-service`` entry. Client threads then log in for a fixed time, the two servers taking
 alternating turns, either over kept-alive connections or with a new TLS connection (a full
 handshake with the client certificate) per login, as a fresh CI job would. Printed: logins/s,
-latency percentiles, and the Tessera/reference ratio.
+latency percentiles, each server's CPU per login (user + system time of its process tree, the
+figure a busy machine disturbs least: the client threads share its cores), and the
+Tessera/reference ratios.
 
     python bench/cert_bench.py [--seconds 8] [--rounds 4] [--concurrency 4]
 """
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.results import Result, run_threads  # noqa: E402
+from bench.run import cpu_seconds  # noqa: E402
 from tests.helpers.pki import Issuer, Pem, start_tls_pair  # noqa: E402
 from tests.helpers.servers import ServerProcess  # noqa: E402
 
@@ -111,6 +114,7 @@ def main() -> None:
     servers = {"reference": reference, "tessera": tessera}
     ctx = client_context(ca_file, root.issue("bench-client"))
     results: dict[str, dict[str, Result]] = {label: {} for label in servers}
+    cpu: dict[str, dict[str, float]] = {label: {} for label in servers}  # seconds, per workload
     try:
         for server in servers.values():
             setup(server, root)
@@ -121,9 +125,13 @@ def main() -> None:
             for round_no in range(args.rounds):
                 order = ["reference", "tessera"] if round_no % 2 == 0 else ["tessera", "reference"]
                 for label in order:
+                    assert servers[label].process is not None
+                    before = cpu_seconds(servers[label].process.pid)
                     part = run(
                         servers[label], ctx, entry, fresh, args.seconds / args.rounds, args.concurrency
                     )
+                    used = cpu_seconds(servers[label].process.pid) - before
+                    cpu[label][workload] = cpu[label].get(workload, 0.0) + used
                     results[label].setdefault(workload, Result()).merge(part)
     finally:
         for server in servers.values():
@@ -134,21 +142,32 @@ def main() -> None:
         f"{args.seconds:.0f}s per workload and server in {args.rounds} alternating turns, "
         f"{os.cpu_count()} CPUs shared by client and servers\n"
     )
-    header = f"{'workload':<21} {'server':<10} {'logins/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+    header = (
+        f"{'workload':<21} {'server':<10} {'logins/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu us/login':>13} {'errors':>7}"
+    )
     print(header)
     print("-" * len(header))
     ratios = []
     for workload in WORKLOADS:
         for label in ("reference", "tessera"):
             r = results[label][workload]
+            per_login = cpu[label][workload] / max(1, r.requests) * 1e6
             print(
-                f"{workload:<21} {label:<10} {r.rps:>9.0f} {r.pct(50):>8.2f} {r.pct(99):>8.2f} {r.errors:>7}"
+                f"{workload:<21} {label:<10} {r.rps:>9.0f} {r.pct(50):>8.2f} {r.pct(99):>8.2f}"
+                f" {per_login:>13.0f} {r.errors:>7}"
             )
         ref, tes = results["reference"][workload], results["tessera"][workload]
         ratio = tes.rps / ref.rps if ref.rps else float("nan")
         if ref.rps:
             ratios.append(ratio)
-        print(f"{'':<21} {'ratio':<10} {ratio:>9.2f}   (Tessera / reference throughput)")
+        ref_cpu = cpu["reference"][workload] / max(1, ref.requests)
+        tes_cpu = cpu["tessera"][workload] / max(1, tes.requests)
+        cpu_ratio = ref_cpu / tes_cpu if tes_cpu else float("nan")
+        print(
+            f"{'':<21} {'ratio':<10} {ratio:>9.2f}   (Tessera / reference throughput; "
+            f"CPU per login {cpu_ratio:.2f}x less)"
+        )
     if ratios:
         print(f"\ngeometric mean ratio (Tessera / reference): {statistics.geometric_mean(ratios):.2f}")
 

@@ -3,13 +3,22 @@
 The CI pattern: every job presents the identity token its platform signed and gets a short batch
 token. Both servers are started here (dev mode, free ports) and given the same ``jwt`` mount: a
 PEM public key in the config, a role binding the audience and a glob on ``repository`` with
-``token_type=batch``. wrk then posts the same signed GitHub Actions-style token to
-``auth/jwt/login`` for a fixed time, the servers taking alternating turns; each answer is a fresh
-batch token. Printed: successful logins/s, p50/p99, the server's CPU per login (user + system time
-of its process tree, the figure least disturbed by a busy machine), non-2xx answers, and the
-Tessera/reference ratios.
+``token_type=batch``. wrk then posts GitHub Actions-style tokens to ``auth/jwt/login`` for a
+fixed time, the servers taking alternating turns; each answer is a fresh batch token.
 
-    python bench/jwt_bench.py [--seconds 10] [--rounds 2] [--alg RS256] [--connections 16]
+Every login presents a token of its own, as every CI job does: ``--tokens`` (20,000) are signed
+beforehand, each with its own ``run_id`` and ``jti``, and wrk's threads cycle through them, so a
+token comes back only after all the others: more than Tessera's memo of verified tokens holds
+(``auth/jwt/keys.py``), which therefore never spares a signature check here. ``--same-token``
+adds a second, labelled row per server where one token is posted for the whole run (a client
+logging in again with the same JWT, which the memo does spare).
+
+Printed per algorithm: successful logins/s, p50/p99, the server's CPU per login (user + system
+time of its process tree, the figure least disturbed by a busy machine), non-2xx answers, and
+the Tessera/reference ratios.
+
+    python bench/jwt_bench.py [--seconds 10] [--rounds 2] [--alg RS256|ES256|all]
+                              [--tokens 20000] [--same-token] [--connections 16]
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +38,9 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from bench.run import cpu_seconds  # noqa: E402
 from bench.scenarios import Request  # noqa: E402
-from bench.wrk import WrkResult, WrkSettings  # noqa: E402
+from bench.wrk import WrkResult, WrkSettings, write_bodies  # noqa: E402
 from bench.wrk import run as run_wrk  # noqa: E402
+from tessera.auth.jwt.keys import Verified  # noqa: E402
 from tests.helpers.jwks import public_pem, rsa_key  # noqa: E402
 from tests.helpers.servers import ReferenceServer, ServerProcess, TesseraServer  # noqa: E402
 
@@ -89,62 +100,105 @@ def setup(server: ServerProcess, key: Any) -> None:
             raise SystemExit(f"{server.name}: {method} {path} -> {status} {answer}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--alg", choices=["RS256", "ES256"], default="RS256")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=16)
-    args = parser.parse_args()
+@dataclass
+class Workload:
+    """One row per server: a label, the request, and (for fresh tokens) the file of bodies."""
 
-    key = signing_key(args.alg)
-    token = github_token(key, args.alg)
-    request = Request("POST", "auth/jwt/login", body={"role": "deploy", "jwt": token})
+    label: str
+    request: Request
+    bodies: Path | None = None
+    results: dict[str, list[WrkResult]] = field(default_factory=dict)
+    cpu_us: dict[str, list[float]] = field(default_factory=dict)
+
+
+def workloads(key: Any, alg: str, tokens: int, same_token: bool) -> list[Workload]:
+    """Fresh tokens (one per login, cycled through ``tokens`` signed ones), and the same token."""
+    started = time.monotonic()
+    bodies = [
+        {"role": "deploy", "jwt": github_token(key, alg, run_id=str(i), jti=f"bench-{i}")}
+        for i in range(tokens)
+    ]
+    print(f"{alg}: signed {tokens} tokens in {time.monotonic() - started:.1f}s", flush=True)
+    out = [Workload("fresh tokens", Request("POST", "auth/jwt/login", body=bodies[0]), write_bodies(bodies))]
+    if same_token:
+        out.append(Workload("same token", Request("POST", "auth/jwt/login", body=bodies[0])))
+    return out
+
+
+def measure(alg: str, args: argparse.Namespace) -> list[Workload]:
+    """Both servers, alternating turns per round, over each workload of ``alg``."""
+    key = signing_key(alg)
+    loads = workloads(key, alg, args.tokens, args.same_token)
     settings = WrkSettings(threads=args.threads, connections=args.connections, duration=args.seconds)
     servers: list[ServerProcess] = [ReferenceServer(), TesseraServer()]
-    results: dict[str, list[WrkResult]] = {s.name: [] for s in servers}
-    cpu_us: dict[str, list[float]] = {s.name: [] for s in servers}
     try:
         for server in servers:
             server.start()
             setup(server, key)
-            status, answer, _ = server.call("POST", "auth/jwt/login", json=request.body, token=None)
+            status, answer, _ = server.call("POST", "auth/jwt/login", json=loads[0].request.body, token=None)
             assert status == 200 and answer["auth"]["token_type"] == "batch", answer
         for _ in range(args.rounds):
-            for server in servers:
-                assert server.process is not None
-                before = cpu_seconds(server.process.pid)
-                result = run_wrk(server.addr, request, settings)
-                used = cpu_seconds(server.process.pid) - before
-                results[server.name].append(result)
-                cpu_us[server.name].append(used / max(1, result.requests - result.non2xx) * 1e6)
+            for load in loads:
+                for server in servers:
+                    assert server.process is not None
+                    before = cpu_seconds(server.process.pid)
+                    result = run_wrk(server.addr, load.request, settings, load.bodies)
+                    used = cpu_seconds(server.process.pid) - before
+                    load.results.setdefault(server.name, []).append(result)
+                    ok = max(1, result.requests - result.non2xx)
+                    load.cpu_us.setdefault(server.name, []).append(used / ok * 1e6)
     finally:
         for server in servers:
             server.stop()
+        for load in loads:
+            if load.bodies is not None:
+                load.bodies.unlink(missing_ok=True)
+    return loads
 
+
+def report(alg: str, loads: list[Workload], args: argparse.Namespace) -> None:
     print(
-        f"\nJWT login ({args.alg}) -> batch token, {args.rounds} x {args.seconds:.0f}s per server, "
-        f"wrk -t{args.threads} -c{args.connections}"
+        f"\nJWT login ({alg}) -> batch token, {args.rounds} x {args.seconds:.0f}s per server and row, "
+        f"wrk -t{args.threads} -c{args.connections}, {args.tokens} distinct tokens cycled for 'fresh'"
     )
-    print(f"{'server':<10} {'logins/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'cpu us/login':>13} {'non-2xx':>8}")
-    best: dict[str, float] = {}
-    cpu: dict[str, float] = {}
-    for name, runs in results.items():
-        top = max(runs, key=lambda r: r.ok_rps)
-        best[name] = top.ok_rps
-        cpu[name] = min(cpu_us[name])
+    print(
+        f"{'server':<10} {'tokens':<13} {'logins/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'cpu us/login':>13} {'non-2xx':>8}"
+    )
+    for load in loads:
+        best: dict[str, float] = {}
+        cpu: dict[str, float] = {}
+        for name, runs in load.results.items():
+            top = max(runs, key=lambda r: r.ok_rps)
+            best[name] = top.ok_rps
+            cpu[name] = min(load.cpu_us[name])
+            print(
+                f"{name:<10} {load.label:<13} {top.ok_rps:>10.0f} {top.p50_ms:>8.2f} {top.p99_ms:>8.2f}"
+                f" {cpu[name]:>13.0f} {sum(r.failed for r in runs):>8}"
+            )
+        reference, tessera = list(best)  # the order the servers ran in: the reference first
+        ratio = best[tessera] / best[reference] if best[reference] else float("nan")
         print(
-            f"{name:<10} {top.ok_rps:>10.0f} {top.p50_ms:>8.2f} {top.p99_ms:>8.2f} {cpu[name]:>13.0f}"
-            f" {sum(r.failed for r in runs):>8}"
+            f"  {load.label}: tessera / reference {ratio:.2f}x logins/s (best round of each); "
+            f"server CPU per login {cpu[reference] / cpu[tessera]:.2f}x less"
         )
-    ref, tes = (best[s.name] for s in servers)
-    ratio = tes / ref if ref else float("nan")
-    ref_cpu, tes_cpu = (cpu[s.name] for s in servers)
-    print(
-        f"tessera / reference: {ratio:.2f}x logins/s (best round of each); "
-        f"server CPU per login {ref_cpu / tes_cpu:.2f}x less (steadier on a busy machine)"
-    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--alg", choices=["RS256", "ES256", "all"], default="RS256")
+    parser.add_argument("--tokens", type=int, default=20_000, help="distinct tokens cycled through")
+    parser.add_argument("--same-token", action="store_true", help="add a row posting one token throughout")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if args.tokens <= Verified().limit:
+        print(f"warning: {args.tokens} tokens fit in the memo of verified tokens: 'fresh' is not fresh")
+    algs = ["RS256", "ES256"] if args.alg == "all" else [args.alg]
+    for alg in algs:
+        report(alg, measure(alg, args), args)
 
 
 if __name__ == "__main__":

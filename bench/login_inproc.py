@@ -4,8 +4,8 @@
 
 The real :class:`App` over a dev core, as ``bench/inproc.py`` drives it, with the ``jwt`` mount
 of ``bench/jwt_bench.py`` and the ``cert`` mount of ``bench/cert_bench.py``. JWT logins are timed
-twice: the same token every time (what ``jwt_bench.py``'s wrk posts) and a fresh token per login
-(what a CI fleet presents). The cert login is given its client certificate as the TLS front gives
+twice: the same token every time (``jwt_bench.py --same-token``'s row) and a fresh token per login
+(what a CI fleet presents, and ``jwt_bench.py``'s default). The cert login is given its client certificate as the TLS front gives
 it (``tls.peer_certificates``). The figure is this thread's CPU, steady on a busy machine; it
 leaves out what granian or the TLS front spend.
 """
@@ -40,12 +40,12 @@ from .jwt_bench import github_token, setup, signing_key
 
 
 def jwt_logins(server: InProcess, alg: str, count: int, fresh: bool) -> Callable[[int], None]:
-    """A login function over ``count`` request bodies (all the same unless ``fresh``)."""
+    """A login function over ``count`` (+ warm-up) request bodies (all the same unless ``fresh``)."""
     key = signing_key(alg)
     setup(server, key)
     tokens = [github_token(key, alg)]
     if fresh:
-        tokens = [github_token(key, alg, run_id=str(i)) for i in range(count)]
+        tokens = [github_token(key, alg, run_id=str(i)) for i in range(count + WARM)]
     bodies = [orjson.dumps({"role": "deploy", "jwt": t}) for t in tokens]
     proto = _Proto()
 
@@ -94,9 +94,12 @@ def cert_logins(server: InProcess) -> Callable[[int], None]:
     return login
 
 
+WARM = 200
+
+
 def timed(login: Callable[[int], None], count: int, profile: bool) -> float:
-    for i in range(min(200, count)):
-        login(i)  # warm caches
+    for i in range(WARM):
+        login(count + i)  # warm caches (with tokens of their own: none is seen again when timed)
     prof = cProfile.Profile() if profile else None
     if prof is not None:
         prof.enable()

@@ -2,6 +2,9 @@
 
 The script's ``response`` hook counts every non-2xx answer per thread (wrk itself only counts
 status >= 400), and ``done`` prints totals and latency percentiles, in microseconds, as JSON.
+Given a file of request bodies (one per line), each request posts the next one: thread ``k`` of
+``n`` takes bodies ``k, k + n, k + 2n, ...`` cyclically, so no two threads send the same body at
+the same moment and a body comes back only after the whole file has been sent.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .scenarios import Request
 
@@ -25,11 +29,13 @@ wrk.body = {body}
 local threads = {{}}
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("first", #threads)
 end
 function init(args)
   non2xx = 0
+{init_bodies}
 end
-function response(status, headers, body)
+{request_hook}function response(status, headers, body)
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
   end
@@ -98,7 +104,29 @@ def _lua_string(text: str) -> str:
     return f"[{'=' * level}[{text}]{'=' * level}]"
 
 
-def script(req: Request) -> str:
+INIT_BODIES = """
+  bodies = {{}}
+  for line in io.lines({path}) do
+    table.insert(bodies, line)
+  end
+  step = {step}
+  next_body = first
+"""
+
+REQUEST_HOOK = """
+function request()
+  local body = bodies[next_body]
+  next_body = next_body + step
+  if next_body > #bodies then
+    next_body = next_body - #bodies
+  end
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def script(req: Request, bodies: Path | None = None, threads: int = 1) -> str:
+    """The Lua script; with ``bodies`` (a file, one JSON body a line) the body changes per request."""
     body = "" if req.body is None else json.dumps(req.body)
     token_line = f'wrk.headers["X-Vault-Token"] = {_lua_string(req.token)}' if req.token else ""
     return LUA.format(
@@ -106,14 +134,25 @@ def script(req: Request) -> str:
         path=_lua_string("/v1/" + req.path),
         token_line=token_line,
         body="nil" if req.body is None else _lua_string(body),
+        init_bodies="" if bodies is None else INIT_BODIES.format(path=_lua_string(str(bodies)), step=threads),
+        request_hook="" if bodies is None else REQUEST_HOOK,
     )
 
 
-def run(addr: str, req: Request, settings: WrkSettings) -> WrkResult:
-    """Load ``addr`` with ``req`` for ``settings.duration`` seconds and return the totals."""
+def write_bodies(bodies: list[Any]) -> Path:
+    """A temporary file of JSON bodies, one a line, for :func:`run`'s ``bodies``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
+        for body in bodies:
+            fh.write(json.dumps(body, separators=(",", ":")) + "\n")
+    return Path(fh.name)
+
+
+def run(addr: str, req: Request, settings: WrkSettings, bodies: Path | None = None) -> WrkResult:
+    """Load ``addr`` with ``req`` for ``settings.duration`` seconds and return the totals; with
+    ``bodies`` (see :func:`write_bodies`) each request posts the next body of that file."""
     binary = ensure_wrk()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(script(req))
+        fh.write(script(req, bodies, settings.threads))
         lua = Path(fh.name)
     try:
         proc = subprocess.run(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import http
 import logging
+import re
 import selectors
 import socket
 from collections.abc import Callable
@@ -113,6 +114,7 @@ class FrontConnection:
         self.out = b""
         self.sent = 0
         self.close_after_write = False
+        self.closing = False  # the answer being written ends the connection (client's wish, HTTP/1.0)
         self.request: h11.Request | None = None
         self.body = bytearray()
         self.too_large = False
@@ -250,17 +252,17 @@ class FrontConnection:
         )
 
     def _respond(self, status: int, headers: list[tuple[str, str]], body: bytes, now: float) -> None:
-        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-        headers.append(("content-length", str(len(body))))
-        try:
-            reason = http.HTTPStatus(status).phrase.encode()
-        except ValueError:
-            reason = b""
-        out = self.http.send(h11.Response(status_code=status, headers=headers, reason=reason))
-        if body:
-            out += self.http.send(h11.Data(data=body))
-        out += self.http.send(h11.EndOfMessage())
-        self._queue(out)
+        """The answer's bytes, written here rather than by h11 (its events, header normalisation
+        and state machine cost more than the rest of the front per request; ``bench.cert_threads``).
+        The bytes are h11's: status line, the headers as given (checked with h11's own grammar),
+        ``content-length``, and ``Connection: close`` when the client asked to close or spoke
+        HTTP/1.0 (h11 says so by ``their_state`` MUST_CLOSE). The next request gets a new
+        h11 parser (``_written``)."""
+        self.closing = self.http.their_state is h11.MUST_CLOSE
+        if status in (204, 304):
+            body = b""  # never a body (h11 refused one)
+        head = _response_head(status, headers, len(body), self.closing)
+        self._queue(head + body if body else head)
         self._enter(Phase.WRITING, now, self.front.timeouts.write)
         self._flush(now)
 
@@ -320,12 +322,15 @@ class FrontConnection:
 
     def _written(self, now: float) -> None:
         """The answer is out: next request on a kept-alive connection, else close."""
-        if self.close_after_write or not (
-            self.http.our_state is h11.DONE and self.http.their_state is h11.DONE
-        ):
+        if self.close_after_write or self.closing or self.http.their_state is not h11.DONE:
             self.close()
             return
-        self.http.start_next_cycle()
+        pending, closed = self.http.trailing_data
+        self.http = h11.Connection(h11.SERVER)  # as start_next_cycle, for a response h11 never saw
+        if pending or closed:
+            self.http.receive_data(pending)
+            if closed:
+                self.http.receive_data(b"")
         self.request = None
         if self.http.trailing_data[0]:  # a pipelined request already in
             self.started = now
@@ -346,6 +351,33 @@ class FrontConnection:
         if events != self.interest:
             self.front.watch(self, self.interest, events)
             self.interest = events
+
+
+_REASONS = {int(s): s.phrase.encode() for s in http.HTTPStatus}
+# Header lines as h11 validates each: a token, then a field value (no NUL, CR, LF, and no white
+# space at either end); the whole block is matched at once.
+_HEADER_LINES = re.compile(rb"(?:[-!#$%&'*+.^_`|~0-9a-zA-Z]+: (?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?\r\n)*")
+
+
+def _response_head(status: int, headers: list[tuple[str, str]], length: int, closing: bool) -> bytes:
+    """Status line and headers as h11 wrote them; h11's LocalProtocolError for a header it refused."""
+    lines = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "content-length" or (closing and lowered == "connection"):
+            continue
+        lines.append(f"{name}: {value}\r\n")
+    lines.append(f"content-length: {length}\r\n")
+    if closing:
+        lines.append("Connection: close\r\n")
+    try:
+        block = "".join(lines).encode("ascii")
+    except UnicodeEncodeError:
+        raise h11.LocalProtocolError("Illegal header: not ASCII") from None
+    # A line break inside a value would make two valid-looking lines: count them too.
+    if block.count(b"\n") != len(lines) or not _HEADER_LINES.fullmatch(block):
+        raise h11.LocalProtocolError("Illegal header name or value")
+    return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, _REASONS.get(status, b""), block)
 
 
 def _wanted(exc: SSL.Error) -> int:
