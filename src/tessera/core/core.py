@@ -24,6 +24,7 @@ from ..policy.store import PolicyStore
 from ..routing.mounts import MountEntry
 from ..routing.router import Router
 from ..storage.base import Physical, StorageView, TxnOp
+from ..storage.tap import TappedPhysical
 from ..telemetry import metrics
 from ..telemetry.storage import TimedPhysical
 from ..tokens.caller import resolve_token
@@ -53,10 +54,12 @@ class Core:
         # The barrier's storage operations are timed (vault.<storage>.get, ...) on the backends
         # Vault times too; in-memory storage is not (nor is Vault's inmem), which saves its cost.
         # (TimedPhysical passes every call on: it is a Physical in all but name.)
+        # Every write of the barrier and the seal passes the tap, where replication logs it.
+        tap = self.storage_tap = TappedPhysical(physical)
         timed = self.config.storage_type not in ("", "inmem")
-        below = cast(Physical, TimedPhysical(physical, self.config.storage_type)) if timed else physical
+        below = cast(Physical, TimedPhysical(tap, self.config.storage_type)) if timed else tap
         self.barrier = Barrier(below)
-        self.seal_manager = SealManager(physical, self.barrier)
+        self.seal_manager = SealManager(tap, self.barrier)
         self.router = Router()
         self.mount_table = MountTable(self.barrier, self.router, self._build_backend)
         self.cluster_id = ""
