@@ -21,6 +21,7 @@ from ..framework import Backend, CodedError, PermissionDenied, Request, Response
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACL
 from ..policy.store import PolicyStore
+from ..replication.manager import Replication, default_cluster_addr
 from ..routing.mounts import MountEntry
 from ..routing.router import Router
 from ..storage.base import Physical, StorageView, TxnOp
@@ -83,6 +84,7 @@ class Core:
         self.expiry_backlog = Backlog()  # as last measured by the ticker (sys/metrics)
         self._ticker: Ticker | None = None
         self.ha: HAView | None = None  # HA on PostgreSQL: set by cluster/ha/node.py
+        self.replication = Replication(tap, self.barrier, self.replication_mounts, self.replication_addresses)
 
     # The parts an unseal builds. While sealed they are None; nothing reads them then, since
     # every request stops at the seal check first, so they are typed as present.
@@ -124,6 +126,7 @@ class Core:
     def release_state(self) -> None:
         """Stop the ticker and drop what the unseal built (mounts, audit devices, stores)."""
         self._stop_ticker()
+        self.replication.unload()
         if self.lease_manager is not None:
             self.lease_manager.stop()
         if self.tokens is not None:
@@ -156,6 +159,7 @@ class Core:
         quotas.leases.recount_in_background()
         audit = self.audit = registry.audit_broker(self)
         audit.setup()  # the audit table (core/audit); fails the unseal if no device can start
+        self.replication.load()
         tokens.revoke_hooks.append(self._destroy_cubbyhole)
         tokens.revoke_hooks.append(leases.revoke_by_token)
         self.lockout.reset_counters()
@@ -174,6 +178,18 @@ class Core:
         else:
             self.cluster_id = ident["id"]
             self.cluster_name = self.config.cluster_name or ident["name"]
+
+    def replication_mounts(self) -> list[tuple[str, str, bool]]:
+        """Each mount's and audit device's storage prefix, type and locality (replication/keys.py)."""
+        found = [(m.storage_prefix, m.type, m.local) for m in self.mounts + self.auth_mounts]
+        if self.audit is not None:
+            found += self.audit.storage_views()
+        return found
+
+    def replication_addresses(self) -> tuple[str, str]:
+        """This server's API and cluster addresses, as a secondary would reach them."""
+        api_addr = self.config.api_addr
+        return api_addr, str(self.config.extra.get("cluster_addr") or default_cluster_addr(api_addr))
 
     def wire_pipeline(self) -> None:
         """Hand the request pipeline the parts just built (after an unseal or a worker's reload)."""

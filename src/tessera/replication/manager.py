@@ -1,0 +1,305 @@
+"""One cluster's replication, both kinds: the state ``sys/replication/*`` shows and changes.
+
+The log (``log.py``) runs while the cluster is a primary of either kind; the state and the CA
+live behind the barrier (``state.py``) and are loaded at unseal. Secondary activation, streaming
+and promotion build on this (not yet here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..framework.errors import ErrorResponse
+from ..storage.base import Storage
+from ..storage.tap import TappedPhysical
+from . import ca as replication_ca
+from .keys import KeyClassifier
+from .log import RETAIN, MountLister, ReplicationLog
+from .state import (
+    DISABLED,
+    KINDS,
+    PRIMARY,
+    SECONDARY,
+    KindState,
+    PathsFilter,
+    Secondary,
+    load_ca,
+    load_state,
+    save_ca,
+    save_state,
+)
+
+LABELS = {"performance": "performance", "dr": "DR"}
+DEFAULT_TOKEN_TTL = 30 * 60
+GO_ZERO_EPOCH = "-62135596800"  # Vault's last_corruption_check_epoch before any check
+WARNINGS = {
+    "enable": "This cluster is being enabled as a primary for replication. Vault will be unavailable "
+    "for a brief period and will resume service shortly.",
+    "disable": "This cluster is having replication disabled. Vault will be unavailable for a brief "
+    "period and will resume service shortly.",
+    "demote": "This cluster is being demoted to a replication secondary. Vault will be unavailable "
+    "for a brief period and will resume service shortly.",
+}
+
+
+def default_cluster_addr(api_addr: str) -> str:
+    """Vault's default cluster address: the API host, one port up, over TLS."""
+    parts = urlsplit(api_addr)
+    if not parts.hostname or parts.port is None:
+        return ""
+    return f"https://{parts.hostname}:{parts.port + 1}"
+
+
+class Replication:
+    """Both kinds' state and the log; every change holds the lock and persists before it returns."""
+
+    def __init__(
+        self,
+        tap: TappedPhysical,
+        storage: Storage,
+        mounts: MountLister,
+        addresses: Callable[[], tuple[str, str]],
+    ) -> None:
+        self.tap = tap
+        self.storage = storage  # the barrier: only usable while unsealed
+        self.mounts = mounts
+        self.addresses = addresses  # (api address, cluster address) of this server
+        self.lock = threading.RLock()
+        self.states: dict[str, KindState] = {kind: KindState() for kind in KINDS}
+        self.retain = RETAIN
+        self.log: ReplicationLog | None = None
+
+    # -- unseal and seal --------------------------------------------------------------------
+    def load(self) -> None:
+        with self.lock:
+            storage = self.storage
+            self.states = {kind: load_state(storage, kind) for kind in KINDS}
+            self._run_log()
+
+    def unload(self) -> None:
+        with self.lock:
+            self._stop_log()
+            self.states = {kind: KindState() for kind in KINDS}
+
+    def _run_log(self) -> None:
+        primary = any(state.mode == PRIMARY for state in self.states.values())
+        if primary and self.log is None:
+            self.log = ReplicationLog(self.tap, KeyClassifier(), self.mounts, self.retain)
+            self.log.start()
+        elif not primary:
+            self._stop_log()
+
+    def _stop_log(self) -> None:
+        if self.log is not None:
+            self.log.stop()
+            self.log = None
+
+    # -- reading ----------------------------------------------------------------------------
+    def mode(self, kind: str) -> str:
+        return self.states[kind].mode
+
+    def last_wal(self) -> int:
+        log = self.log
+        return 0 if log is None else log.last_wal
+
+    def status(self, kind: str) -> dict[str, Any]:
+        with self.lock:
+            state = self.states[kind]
+            if state.mode == DISABLED:
+                return {"mode": DISABLED}
+            if state.mode == SECONDARY:
+                return self._secondary_status(state)
+            return self._primary_status(kind, state)
+
+    def _hash_and_wals(self) -> tuple[str, int, int]:
+        log = self.log
+        if log is None:
+            return "", 0, 0
+        return log.hash.root(), log.last_wal, log.last_performance_wal
+
+    def _primary_status(self, kind: str, state: KindState) -> dict[str, Any]:
+        root, last_wal, last_performance_wal = self._hash_and_wals()
+        out: dict[str, Any] = {
+            "cluster_id": state.cluster_id,
+            "corrupted_merkle_tree": False,
+            "known_secondaries": sorted(state.secondaries),
+            "last_corruption_check_epoch": GO_ZERO_EPOCH,
+            "last_reindex_epoch": "0",
+            "last_wal": last_wal,
+            "merkle_root": root,
+            "mode": PRIMARY,
+            "primary_cluster_addr": state.primary_cluster_addr,
+            "secondaries": [
+                self._secondary_row(s) for _, s in sorted(state.secondaries.items()) if s.activated
+            ],
+            "state": "running",
+        }
+        if kind == "dr":
+            out["last_dr_wal"] = last_wal
+        else:
+            out["last_performance_wal"] = last_performance_wal
+            out["ssct_generation_counter"] = 0
+        return out
+
+    @staticmethod
+    def _secondary_row(secondary: Secondary) -> dict[str, Any]:
+        beat = secondary.last_heartbeat
+        return {
+            "api_address": secondary.api_address,
+            "clock_skew_ms": "0",
+            "cluster_address": secondary.cluster_address,
+            "connection_state": "ready" if beat else "idle",
+            "connection_status": "connected" if beat and time.time() - beat < 30 else "disconnected",
+            "last_heartbeat": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(beat)) if beat else "",
+            "node_id": secondary.id,
+        }
+
+    def _secondary_status(self, state: KindState) -> dict[str, Any]:
+        root, _, _ = self._hash_and_wals()
+        return {
+            "cluster_id": state.cluster_id,
+            "connection_state": "idle",
+            "known_primary_cluster_addrs": [],
+            "last_remote_wal": 0,
+            "merkle_root": root,
+            "mode": SECONDARY,
+            "primaries": [],
+            "primary_cluster_addr": state.primary_cluster_addr,
+            "secondary_id": "",
+            "state": "idle",
+        }
+
+    # -- the primary's changes --------------------------------------------------------------
+    def _save(self, kind: str, state: KindState) -> None:
+        save_state(self.storage, kind, state)
+        self.states[kind] = state
+        self._run_log()
+
+    def _primary(self, kind: str) -> KindState:
+        state = self.states[kind]
+        if state.mode != PRIMARY:
+            raise ErrorResponse(f"this cluster is not a {LABELS[kind]} primary")
+        return state
+
+    def enable_primary(self, kind: str, primary_cluster_addr: str) -> list[str]:
+        with self.lock:
+            state = self.states[kind]
+            if state.mode == PRIMARY:
+                raise ErrorResponse(f"this cluster is already a {LABELS[kind]} primary")
+            if state.mode == SECONDARY:
+                raise ErrorResponse(
+                    f"this cluster is a {LABELS[kind]} secondary: promote it instead of enabling it as a primary"
+                )
+            storage = self.storage
+            if load_ca(storage) is None:
+                save_ca(storage, replication_ca.new_ca(str(uuid.uuid4())))
+            new = KindState(
+                mode=PRIMARY, cluster_id=str(uuid.uuid4()), primary_cluster_addr=primary_cluster_addr
+            )
+            self._save(kind, new)
+            return [WARNINGS["enable"]]
+
+    def disable_primary(self, kind: str) -> list[str]:
+        with self.lock:
+            self._primary(kind)
+            self._save(kind, KindState())
+            return [WARNINGS["disable"]]
+
+    def demote(self, kind: str) -> list[str]:
+        with self.lock:
+            state = self._primary(kind)
+            demoted = KindState(mode=SECONDARY, cluster_id=state.cluster_id, secondaries=state.secondaries)
+            self._save(kind, demoted)
+            return [WARNINGS["demote"]]
+
+    def secondary_token(self, kind: str, secondary_id: str, ttl: int) -> dict[str, Any]:
+        """Register ``secondary_id`` and return what its activation token carries."""
+        with self.lock:
+            state = self._primary(kind)
+            if not secondary_id:
+                raise ErrorResponse("missing id")
+            if secondary_id in state.secondaries:
+                raise ErrorResponse(f'a secondary with id "{secondary_id}" already exists; revoke it first')
+            storage = self.storage
+            authority = load_ca(storage)
+            if authority is None:
+                raise ErrorResponse("the replication CA is missing: disable and enable replication again")
+            credential = secrets.token_urlsafe(32)
+            leaf = replication_ca.issue(authority, f"rep-secondary-{secondary_id}")
+            now = time.time()
+            secondary = Secondary(
+                id=secondary_id,
+                credential_sha256=hashlib.sha256(credential.encode()).hexdigest(),
+                issued=now,
+                expires=now + ttl,
+            )
+            updated = replace(state, secondaries={**state.secondaries, secondary_id: secondary})
+            self._save(kind, updated)
+            api_addr, cluster_addr = self.addresses()
+            return {
+                "type": kind,
+                "cluster_id": state.cluster_id,
+                "secondary_id": secondary_id,
+                "primary_api_addr": api_addr,
+                "primary_cluster_addr": state.primary_cluster_addr or cluster_addr,
+                "ca_cert": authority.cert_pem,
+                "client_cert": leaf.cert_pem,
+                "client_key": leaf.key_pem,
+                "credential": credential,
+            }
+
+    def check_credential(self, kind: str, secondary_id: str, credential: str) -> bool:
+        """A secondary's first connection: its one-time credential, within the token's TTL, once."""
+        with self.lock:
+            state = self.states[kind]
+            secondary = state.secondaries.get(secondary_id)
+            if state.mode != PRIMARY or secondary is None or secondary.activated:
+                return False
+            given = hashlib.sha256(credential.encode()).hexdigest()
+            if not hmac.compare_digest(given, secondary.credential_sha256) or time.time() > secondary.expires:
+                return False
+            secondary.activated = True
+            self._save(kind, state)
+            return True
+
+    def revoke_secondary(self, kind: str, secondary_id: str) -> None:
+        with self.lock:
+            state = self._primary(kind)
+            if not secondary_id:
+                raise ErrorResponse("missing id")
+            if secondary_id not in state.secondaries:
+                raise ErrorResponse(f'no secondary with id "{secondary_id}" is known')
+            remaining = {k: v for k, v in state.secondaries.items() if k != secondary_id}
+            filters = {k: v for k, v in state.paths_filters.items() if k != secondary_id}
+            self._save(kind, replace(state, secondaries=remaining, paths_filters=filters))
+
+    # -- paths filters (performance only) -----------------------------------------------------
+    def set_paths_filter(self, filter_id: str, mode: str, paths: list[str]) -> None:
+        with self.lock:
+            state = self._primary("performance")
+            if mode not in ("allow", "deny"):
+                raise ErrorResponse(f'invalid mode "{mode}": must be "allow" or "deny"')
+            if not paths:
+                raise ErrorResponse("paths must be given: the mounts to allow or deny")
+            cleaned = sorted({p.strip("/") + "/" for p in paths if p.strip("/")})
+            filters = {**state.paths_filters, filter_id: PathsFilter(mode=mode, paths=cleaned)}
+            self._save("performance", replace(state, paths_filters=filters))
+
+    def paths_filter(self, filter_id: str) -> PathsFilter | None:
+        with self.lock:
+            return self._primary("performance").paths_filters.get(filter_id)
+
+    def delete_paths_filter(self, filter_id: str) -> None:
+        with self.lock:
+            state = self._primary("performance")
+            filters = {k: v for k, v in state.paths_filters.items() if k != filter_id}
+            self._save("performance", replace(state, paths_filters=filters))
