@@ -79,11 +79,14 @@ class Replication:
         self.log: ReplicationLog | None = None
 
     # -- unseal and seal --------------------------------------------------------------------
-    def load(self) -> None:
+    def load(self, *, observe: bool = True) -> None:
+        """Read both kinds' state; a primary's log starts observing writes unless ``observe`` is
+        False (a worker process: it writes nothing, the active process keeps the log)."""
         with self.lock:
             storage = self.storage
             self.states = {kind: load_state(storage, kind) for kind in KINDS}
-            self._run_log()
+            if observe:
+                self._run_log()
 
     def unload(self) -> None:
         with self.lock:
