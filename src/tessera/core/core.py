@@ -85,6 +85,7 @@ class Core:
         self._ticker: Ticker | None = None
         self.ha: HAView | None = None  # HA on PostgreSQL: set by cluster/ha/node.py
         self.replication = Replication(tap, self.barrier, self.replication_mounts, self.replication_addresses)
+        self.replication.changed = self._replicated_writes
 
     # The parts an unseal builds. While sealed they are None; nothing reads them then, since
     # every request stops at the seal check first, so they are typed as present.
@@ -190,6 +191,20 @@ class Core:
         """This server's API and cluster addresses, as a secondary would reach them."""
         api_addr = self.config.api_addr
         return api_addr, str(self.config.extra.get("cluster_addr") or default_cluster_addr(api_addr))
+
+    def _replicated_writes(self, keys: list[str]) -> None:
+        """A secondary stored its primary's writes below the barrier: drop what they make stale."""
+        cache = self.barrier.cache
+        for key in keys:
+            if cache is not None:
+                cache.invalidate(key)
+            if key.startswith("sys/token/") and self.tokens is not None:
+                self.tokens.invalidate_key(key[len("sys/token/") :])
+        if any(key in ("core/mounts", "core/auth") for key in keys):
+            with self.state_lock:
+                self.mount_table.load()
+        if any(key.startswith("sys/policy/") for key in keys) and self.policy_store is not None:
+            self.policy_store.invalidate()
 
     def wire_pipeline(self) -> None:
         """Hand the request pipeline the parts just built (after an unseal or a worker's reload)."""

@@ -88,19 +88,25 @@ class MountTable:
             local_auth = self.barrier.get_json(LOCAL_AUTH_TABLE) or []
             self.mounts = [MountEntry.from_json(d) for d in local_secrets + secrets_doc]
             self.auth_mounts = [MountEntry.from_json(d) for d in local_auth + auth_doc]
+            if not any(m.type == "cubbyhole" for m in self.mounts):
+                # A performance secondary gets the replicated tables only: its cubbyhole is its own.
+                self.mounts.insert(0, default_mounts()[0][0])
+                self.persist(shared=False)
         self.router.clear()
         for entry in self.mounts + self.auth_mounts:
             self.activate(entry)
 
-    def persist(self) -> None:
+    def persist(self, *, shared: bool = True) -> None:
         """Write both tables, local entries apart (Vault's core/local-mounts and core/local-auth):
-        a secondary's replicated tables then never name the primary's local mounts."""
+        a secondary's replicated tables then never name the primary's local mounts. ``shared=False``
+        writes the local ones alone (a secondary leaves its primary's tables as they came)."""
         ops = []
         for shared_key, local_key, table in (
             (SECRETS_TABLE, LOCAL_SECRETS_TABLE, self.mounts),
             (AUTH_TABLE, LOCAL_AUTH_TABLE, self.auth_mounts),
         ):
-            ops.append(TxnOp(shared_key, orjson.dumps([m.to_json() for m in table if not m.local])))
+            if shared:
+                ops.append(TxnOp(shared_key, orjson.dumps([m.to_json() for m in table if not m.local])))
             ops.append(TxnOp(local_key, orjson.dumps([m.to_json() for m in table if m.local])))
         self.barrier.transaction(ops)
 

@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..framework.errors import ErrorResponse
-from ..storage.base import Storage
+from ..storage.base import Storage, TxnOp
 from ..storage.tap import TappedPhysical
 from . import ca as replication_ca
-from .keys import KeyClassifier
-from .log import RETAIN, MountLister, ReplicationLog
+from .channel import server_context
+from .keys import REPLICATED, KeyClassifier
+from .listener import ReplicationListener
+from .log import RETAIN, TABLE_KEYS, MountLister, ReplicationLog
+from .merkle import KeyspaceHash
+from .secondary import activate, connection_of, copy_primary
+from .source import Source
 from .state import (
     DISABLED,
     KINDS,
@@ -37,6 +44,9 @@ from .state import (
     save_ca,
     save_state,
 )
+from .stream import Stream
+
+log = logging.getLogger("tessera.replication")
 
 LABELS = {"performance": "performance", "dr": "DR"}
 DEFAULT_TOKEN_TTL = 30 * 60
@@ -48,6 +58,10 @@ WARNINGS = {
     "period and will resume service shortly.",
     "demote": "This cluster is being demoted to a replication secondary. Vault will be unavailable "
     "for a brief period and will resume service shortly.",
+    "secondary": "Vault has successfully found secondary information; it may take a while to perform "
+    "setup tasks. Vault will be unavailable until these tasks and initial sync complete.",
+    "unseal": "This server now holds the primary's data and seals itself: unseal it with the primary's "
+    "unseal keys.",
 }
 
 
@@ -77,6 +91,13 @@ class Replication:
         self.states: dict[str, KindState] = {kind: KindState() for kind in KINDS}
         self.retain = RETAIN
         self.log: ReplicationLog | None = None
+        self.listener: ReplicationListener | None = None
+        # A secondary: its streams, the state an enable left for the next unseal, and its hash.
+        self.streams: dict[str, Stream] = {}
+        self.pending: dict[str, KindState] = {}
+        self.secondary_hash = KeyspaceHash()
+        self.secondary_classes = KeyClassifier()
+        self.changed: Callable[[list[str]], None] = lambda keys: None  # the core's cache invalidation
 
     # -- unseal and seal --------------------------------------------------------------------
     def load(self, *, observe: bool = True) -> None:
@@ -84,13 +105,20 @@ class Replication:
         False (a worker process: it writes nothing, the active process keeps the log)."""
         with self.lock:
             storage = self.storage
+            for kind, pending in self.pending.items():  # an enable, kept until the primary's keys came
+                save_state(storage, kind, pending)
+            self.pending = {}
             self.states = {kind: load_state(storage, kind) for kind in KINDS}
             if observe:
                 self._run_log()
+                self._follow()
 
     def unload(self) -> None:
         with self.lock:
             self._stop_log()
+            streams, self.streams = self.streams, {}
+            for stream in streams.values():
+                stream.stop()
             self.states = {kind: KindState() for kind in KINDS}
 
     def _run_log(self) -> None:
@@ -98,13 +126,34 @@ class Replication:
         if primary and self.log is None:
             self.log = ReplicationLog(self.tap, KeyClassifier(), self.mounts, self.retain)
             self.log.start()
+            self._listen(self.log)
         elif not primary:
             self._stop_log()
 
     def _stop_log(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
         if self.log is not None:
             self.log.stop()
             self.log = None
+
+    def _listen(self, replication_log: ReplicationLog) -> None:
+        """The replication listener on the primary's cluster address (a failure is logged: the
+        primary still runs, its secondaries cannot connect)."""
+        given = next((s.primary_cluster_addr for s in self.states.values() if s.primary_cluster_addr), "")
+        address = urlsplit(given or self.addresses()[1])
+        authority = load_ca(self.storage)
+        if authority is None or address.hostname is None or address.port is None:
+            log.error("replication listener: no CA or no cluster address (%s)", given or self.addresses()[1])
+            return
+        leaf = replication_ca.issue(authority, "rep-primary", server=True)
+        source = Source(self.tap, replication_log, lambda: self.states, self.activate_secondary)
+        try:
+            context = server_context(authority.cert_pem, leaf)
+            self.listener = ReplicationListener(address.hostname, address.port, context, source.serve)
+        except OSError as exc:
+            log.error("replication listener on %s:%s: %s", address.hostname, address.port, exc)
 
     # -- reading ----------------------------------------------------------------------------
     def mode(self, kind: str) -> str:
@@ -120,7 +169,7 @@ class Replication:
             if state.mode == DISABLED:
                 return {"mode": DISABLED}
             if state.mode == SECONDARY:
-                return self._secondary_status(state)
+                return self._secondary_status(kind, state)
             return self._primary_status(kind, state)
 
     def _hash_and_wals(self) -> tuple[str, int, int]:
@@ -166,19 +215,31 @@ class Replication:
             "node_id": secondary.id,
         }
 
-    def _secondary_status(self, state: KindState) -> dict[str, Any]:
-        root, _, _ = self._hash_and_wals()
+    def _secondary_status(self, kind: str, state: KindState) -> dict[str, Any]:
+        stream = self.streams.get(kind)
+        addr = state.primary_cluster_addr
+        primaries = []
+        if state.connection:
+            beat = stream.last_heartbeat if stream is not None else 0.0
+            primaries.append(
+                {
+                    "api_address": state.connection.get("primary_api_addr", ""),
+                    "cluster_address": addr,
+                    "connection_status": "connected" if beat and time.time() - beat < 30 else "disconnected",
+                    "last_heartbeat": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(beat)) if beat else "",
+                }
+            )
         return {
             "cluster_id": state.cluster_id,
-            "connection_state": "idle",
-            "known_primary_cluster_addrs": [],
-            "last_remote_wal": 0,
-            "merkle_root": root,
+            "connection_state": stream.connection_state if stream is not None else "idle",
+            "known_primary_cluster_addrs": [addr] if addr else [],
+            "last_remote_wal": stream.last_remote_wal if stream is not None else state.last_remote_wal,
+            "merkle_root": self.secondary_hash.root() if state.connection else self._hash_and_wals()[0],
             "mode": SECONDARY,
-            "primaries": [],
-            "primary_cluster_addr": state.primary_cluster_addr,
-            "secondary_id": "",
-            "state": "idle",
+            "primaries": primaries,
+            "primary_cluster_addr": addr,
+            "secondary_id": state.connection.get("secondary_id", ""),
+            "state": stream.state if stream is not None else "idle",
         }
 
     # -- the primary's changes --------------------------------------------------------------
@@ -274,6 +335,13 @@ class Replication:
             self._save(kind, state)
             return True
 
+    def activate_secondary(self, kind: str, secondary_id: str, credential: str, api_address: str) -> bool:
+        """The replication listener's activation: the credential, once; then the secondary is known."""
+        if kind not in self.states or not self.check_credential(kind, secondary_id, credential):
+            return False
+        self.states[kind].secondaries[secondary_id].api_address = api_address
+        return True
+
     def revoke_secondary(self, kind: str, secondary_id: str) -> None:
         with self.lock:
             state = self._primary(kind)
@@ -306,3 +374,75 @@ class Replication:
             state = self._primary("performance")
             filters = {k: v for k, v in state.paths_filters.items() if k != filter_id}
             self._save("performance", replace(state, paths_filters=filters))
+
+    # -- a secondary -------------------------------------------------------------------------
+    def enable_secondary(self, kind: str, token: str, primary_api_addr: str, ca_file: str) -> list[str]:
+        """Activate with the primary and copy its data; the caller seals this server next."""
+        with self.lock:
+            if kind != "performance":
+                raise ErrorResponse("DR secondaries are not supported yet")
+            if self.states[kind].mode != DISABLED or any(s.mode == PRIMARY for s in self.states.values()):
+                raise ErrorResponse(
+                    "replication must be disabled on this cluster before it becomes a secondary"
+                )
+            if not token:
+                raise ErrorResponse("missing token")
+            if not primary_api_addr:
+                raise ErrorResponse("primary_api_addr is required: the activation token does not embed it")
+            activation = activate(kind, token, primary_api_addr, ca_file, self.addresses()[0])
+            wal = copy_primary(activation, self.tap)
+            state = KindState(
+                mode=SECONDARY,
+                cluster_id=activation.cluster_id,
+                primary_cluster_addr=activation.bundle["primary_cluster_addr"],
+                connection=connection_of(activation.bundle, primary_api_addr),
+                last_remote_wal=wal,
+            )
+            self.pending[kind] = self.states[kind] = state
+            return [WARNINGS["secondary"], WARNINGS["unseal"]]
+
+    def _follow(self) -> None:
+        followed = [k for k, s in self.states.items() if s.mode == SECONDARY and s.connection]
+        if not followed:
+            return
+        self.secondary_classes.update(self.mounts())
+        self.secondary_hash = KeyspaceHash()
+        for key in self.tap.list_all(""):
+            value = self.tap.get(key)
+            if value is not None and self.secondary_classes.classify(key) == REPLICATED:
+                self.secondary_hash.set(key, hashlib.sha256(value).digest())
+        for kind in followed:
+            state = self.states[kind]
+            stream = Stream(
+                self.tap,
+                kind,
+                state.connection,
+                state.last_remote_wal,
+                self._applied,
+                partial(self._reached, kind),
+            )
+            self.streams[kind] = stream
+            stream.start()
+
+    def _applied(self, ops: list[TxnOp]) -> None:
+        """A record from the primary is stored: the hash and the core's caches follow."""
+        keys = [op.key for op in ops]
+        self.changed(keys)
+        if any(key in TABLE_KEYS for key in keys):
+            self.secondary_classes.update(self.mounts())
+        for op in ops:
+            if self.secondary_classes.classify(op.key) == REPLICATED:
+                self.secondary_hash.set(
+                    op.key, None if op.value is None else hashlib.sha256(op.value).digest()
+                )
+
+    def _reached(self, kind: str, wal: int) -> None:
+        """Keep the stream's index (without the lock: unload holds it while the stream stops)."""
+        state = self.states.get(kind)
+        if state is None or state.mode != SECONDARY or state.last_remote_wal == wal:
+            return
+        state.last_remote_wal = wal
+        try:
+            save_state(self.storage, kind, state)
+        except Exception as exc:  # sealed meanwhile: the stream resumes from the older index
+            log.warning("replication: could not keep the stream's index %d: %s", wal, exc)

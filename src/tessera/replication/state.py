@@ -49,6 +49,9 @@ class KindState:
     primary_cluster_addr: str = ""
     secondaries: dict[str, Secondary] = field(default_factory=dict)
     paths_filters: dict[str, PathsFilter] = field(default_factory=dict)
+    # A secondary's way to its primary (secondary.connection_of) and the log index it has reached.
+    connection: dict[str, Any] = field(default_factory=dict)
+    last_remote_wal: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +64,8 @@ class KindState:
             primary_cluster_addr=str(doc.get("primary_cluster_addr", "")),
             secondaries={k: Secondary(**v) for k, v in (doc.get("secondaries") or {}).items()},
             paths_filters={k: PathsFilter(**v) for k, v in (doc.get("paths_filters") or {}).items()},
+            connection=dict(doc.get("connection") or {}),
+            last_remote_wal=int(doc.get("last_remote_wal", 0)),
         )
 
 

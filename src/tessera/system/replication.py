@@ -8,6 +8,7 @@ revocations, and the performance paths filters.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ..framework import Field, FieldData, FieldType, Operation, Path, Request, Response, WrapInfo
@@ -30,6 +31,13 @@ _TOKEN = {
     "secondary_public_key": Field(FieldType.STRING, "Not supported: the token is response-wrapped."),
 }
 _REVOKE = {"id": Field(FieldType.STRING, "The secondary to revoke.")}
+_SECONDARY = {
+    "token": Field(FieldType.STRING, "The activation token from the primary's secondary-token."),
+    "primary_api_addr": Field(FieldType.STRING, "The primary's API address, where the token is unwrapped."),
+    "ca_file": Field(FieldType.STRING, "A CA file to verify the primary's API address with."),
+    "ca_path": Field(FieldType.STRING, "Not supported: use ca_file."),
+}
+SEAL_DELAY = 0.5  # seconds: the enable's answer goes out before the server seals
 _FILTER = {
     "id": Field(FieldType.STRING, "The secondary the filter applies to."),
     "mode": Field(FieldType.STRING, "allow or deny: what the listed paths are.", default="allow"),
@@ -60,7 +68,21 @@ def replication_paths(core: Core) -> list[Path]:
         core.replication.delete_paths_filter(str(data.get("id")))
         return None
 
+    def secondary_enable(req: Request, data: FieldData) -> Response:
+        warnings = core.replication.enable_secondary(
+            "performance", str(data.get("token")), str(data.get("primary_api_addr")), str(data.get("ca_file"))
+        )
+        # The storage now holds the primary's keyring: seal, to be unsealed with the primary's keys.
+        threading.Timer(SEAL_DELAY, core.seal).start()
+        return Response(warnings=warnings)
+
     paths = [
+        Path(
+            "replication/performance/secondary/enable",
+            fields=_SECONDARY,
+            operations={Operation.UPDATE: secondary_enable},
+            synopsis="Make this cluster a performance secondary of the primary that issued the token.",
+        ),
         Path(
             "replication/status",
             operations={Operation.READ: status_all},

@@ -1,0 +1,105 @@
+"""A secondary's stream: the primary's log, applied in order, from where it last stopped.
+
+A thread asks the primary's replication listener for the records after ``last_remote_wal`` and
+writes each record's keys as the primary stores them (ciphertext: the keyring is shared), then
+tells the core which keys changed so its caches drop them. The index it has reached is kept
+behind the barrier, so a restart resumes there. A primary that no longer keeps those records
+answers 409: the stream stops and says so (a new snapshot is the next slice's).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..storage.base import TxnOp
+from ..storage.tap import TappedPhysical
+from .channel import ChannelError, request_json
+from .secondary import mtls_context
+
+log = logging.getLogger("tessera.replication")
+
+POLL = 0.2  # seconds between asks while the primary has nothing new
+SAVE_EVERY = 2.0  # seconds between saves of the index reached
+
+
+class Stream:
+    """Follows one primary; ``applied(keys)`` after each record, ``reached(index)`` now and then."""
+
+    def __init__(
+        self,
+        tap: TappedPhysical,
+        kind: str,
+        connection: dict[str, Any],
+        start: int,
+        applied: Callable[[list[TxnOp]], None],
+        reached: Callable[[int], None],
+    ) -> None:
+        self.tap = tap
+        self.kind = kind
+        self.connection = connection
+        self.last_remote_wal = start
+        self.applied = applied
+        self.reached = reached
+        self.state = "stream-wals"
+        self.connection_state = "connecting"
+        self.last_heartbeat = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"replication-{kind}-stream", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self.reached(self.last_remote_wal)
+
+    def _run(self) -> None:
+        context = mtls_context(self.connection)
+        saved, saved_at = self.last_remote_wal, time.monotonic()
+        while not self._stop.is_set():
+            try:
+                more = self._step(context)
+            except ChannelError as exc:
+                self.connection_state = "connecting"
+                if exc.status == 409:
+                    self.state = "needs-snapshot"
+                    log.error("replication stream stopped: %s", exc)
+                    return
+                log.warning("replication stream: %s", exc)
+                more = False
+            except Exception:
+                log.exception("replication stream failed to apply a record")
+                more = False
+            if self.last_remote_wal != saved and time.monotonic() - saved_at > SAVE_EVERY:
+                saved, saved_at = self.last_remote_wal, time.monotonic()
+                self.reached(saved)
+            if not more:
+                self._stop.wait(POLL)
+
+    def _step(self, context: Any) -> bool:
+        """Apply one page of records; True when the primary may have more."""
+        query = {"kind": self.kind, "after": self.last_remote_wal}
+        page = request_json(
+            self.connection["primary_cluster_addr"],
+            "GET",
+            "/v1/replication/log",
+            context=context,
+            query=query,
+        )
+        self.connection_state, self.last_heartbeat = "ready", time.time()
+        for record in page["records"]:
+            ops = [
+                TxnOp(key, None if value is None else base64.b64decode(value)) for key, value in record["ops"]
+            ]
+            if ops:
+                self.tap.transaction(ops)
+                self.applied(ops)
+            self.last_remote_wal = int(record["wal"])
+        return bool(page["records"]) and self.last_remote_wal < int(page["last_wal"])

@@ -1,0 +1,113 @@
+"""A performance secondary in a second Tessera process: activated by the primary's wrapped token,
+it copies the primary, unseals with the primary's keys and follows its log over mutual TLS."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
+
+P = "sys/replication/performance"
+
+
+def _until(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _ok(server: TesseraServer, method: str, path: str, body: dict[str, Any] | None = None, **kw: Any) -> Any:
+    status, answer, _ = server.call(method, path, json=body, **kw)
+    assert status < 400, (method, path, status, answer)
+    return answer
+
+
+def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "s").mkdir()
+    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
+    secondary = tessera_on_sqlite(tmp_path / "s")
+    try:
+        for server in (primary, secondary):
+            server.start()
+            server.init()
+            server.unseal()
+        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
+        _ok(primary, "PUT", "kv/before", {"v": "1"})
+        _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
+        batch = _ok(
+            primary, "POST", "auth/token/create", {"type": "batch", "no_parent": True, "policies": ["reader"]}
+        )
+        orphan_batch = batch["auth"]["client_token"]
+        service = _ok(primary, "POST", "auth/token/create", {"policies": ["reader"]})["auth"]["client_token"]
+        _ok(primary, "POST", f"{P}/primary/enable")
+        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
+
+        # A wrong token is refused and nothing is applied.
+        status, body, _ = secondary.call(
+            "POST", f"{P}/secondary/enable", json={"token": "hvs.nope", "primary_api_addr": primary.addr}
+        )
+        assert status == 400 and "unwrapping the activation token" in body["errors"][0]
+        assert secondary.call("GET", f"{P}/status")[1]["data"] == {"mode": "disabled"}
+
+        answer = _ok(
+            secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr}
+        )
+        assert any("primary's unseal keys" in w for w in answer["warnings"])
+        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        secondary.unseal(primary.keys)
+
+        assert secondary.call("GET", "kv/before", token=orphan_batch)[1]["data"] == {"v": "1"}
+        assert secondary.call("GET", "kv/before", token=service)[0] == 403  # local to the primary
+        _ok(primary, "PUT", "kv/after", {"v": "2"})
+        _until("the write to arrive", lambda: secondary.call("GET", "kv/after", token=orphan_batch)[0] == 200)
+        assert secondary.call("GET", "kv/after", token=orphan_batch)[1]["data"] == {"v": "2"}
+
+        rows = _ok(primary, "GET", f"{P}/status")["data"]
+        assert rows["known_secondaries"] == ["perf-1"]
+        assert [s["node_id"] for s in rows["secondaries"]] == ["perf-1"]
+        assert rows["secondaries"][0]["connection_status"] == "connected"
+
+        def caught_up() -> dict[str, Any] | None:
+            mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
+            theirs = _ok(primary, "GET", f"{P}/status")["data"]
+            same = (mine["last_remote_wal"], mine["merkle_root"]) == (
+                theirs["last_wal"],
+                theirs["merkle_root"],
+            )
+            return mine if same else None
+
+        mine = _until("the secondary's hash to match the primary's", caught_up)
+        assert (
+            mine["mode"] == "secondary"
+            and mine["secondary_id"] == "perf-1"
+            and mine["state"] == "stream-wals"
+        )
+        assert mine["primaries"][0]["connection_status"] == "connected"
+        health = secondary.call("GET", "sys/health", auth=False)[1]
+        assert health["replication_performance_mode"] == "secondary"
+
+        # A restart resumes the stream from the index kept behind the barrier.
+        secondary.restart()
+        secondary.unseal(primary.keys)
+        _ok(primary, "PUT", "kv/third", {"v": "3"})
+        _until(
+            "the stream to resume", lambda: secondary.call("GET", "kv/third", token=orphan_batch)[0] == 200
+        )
+        _until("the hashes to match again", caught_up)
+
+        # A revoked secondary is refused by the primary's listener: its stream stops advancing.
+        _ok(primary, "POST", f"{P}/primary/revoke-secondary", {"id": "perf-1"})
+        _ok(primary, "PUT", "kv/fourth", {"v": "4"})
+        time.sleep(1.0)
+        assert secondary.call("GET", "kv/fourth", token=orphan_batch)[0] == 404
+    finally:
+        primary.cleanup()
+        secondary.cleanup()
