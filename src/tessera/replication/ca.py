@@ -71,3 +71,9 @@ def issue(ca: KeyPair, common_name: str, *, server: bool = False) -> KeyPair:
     builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key))
+
+
+def fingerprint(cert_pem: str) -> str:
+    """SHA-256 of the certificate's DER: what the listener matches a client certificate against."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    return cert.fingerprint(hashes.SHA256()).hex()

@@ -1,12 +1,13 @@
 """The primary's replication listener: HTTPS with mutual TLS on the cluster address.
 
 Every connection must present a certificate the replication CA signed; the handler is told the
-certificate's common name (``rep-secondary-<id>``) and answers JSON. It runs in threads of its own,
+certificate's common name (``rep-secondary-<id>``) and fingerprint, and answers JSON. It runs in threads of its own,
 beside the API listener, while this cluster is a primary.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import ssl
 import threading
@@ -19,18 +20,23 @@ import orjson
 
 log = logging.getLogger("tessera.replication")
 
-# (method, path, query, body, the client certificate's common name) -> (status, JSON answer)
-Serve = Callable[[str, str, dict[str, str], Any, str], tuple[int, Any]]
+# (method, path, query, body, the client certificate's (common name, SHA-256)) -> (status, JSON)
+Serve = Callable[[str, str, dict[str, str], Any, tuple[str, str]], tuple[int, Any]]
 MAX_BODY = 1 << 20
 
 
-def _common_name(sock: Any) -> str:
-    cert: Any = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
+def _peer(sock: Any) -> tuple[str, str]:
+    """The client certificate's common name and SHA-256 (of its DER), or empty strings."""
+    if not isinstance(sock, ssl.SSLSocket):
+        return "", ""
+    cert: Any = sock.getpeercert()
+    der = sock.getpeercert(binary_form=True) or b""
+    name = ""
     for rdn in (cert or {}).get("subject", ()):
         for pair in rdn:
             if pair[0] == "commonName":
-                return str(pair[1])
-    return ""
+                name = str(pair[1])
+    return name, hashlib.sha256(der).hexdigest() if der else ""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -52,9 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body = None
             query = dict(parse_qsl(parts.query))
             try:
-                status, doc = self.server.serve(
-                    self.command, parts.path, query, body, _common_name(self.connection)
-                )
+                status, doc = self.server.serve(self.command, parts.path, query, body, _peer(self.connection))
             except Exception:
                 log.exception("replication listener: %s %s failed", self.command, parts.path)
                 status, doc = 500, {"errors": ["internal error"]}

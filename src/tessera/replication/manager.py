@@ -25,6 +25,7 @@ from ..storage.base import Storage, TxnOp
 from ..storage.tap import TappedPhysical
 from . import ca as replication_ca
 from .channel import server_context
+from .guard import SecondaryGuard
 from .keys import REPLICATED, KeyClassifier
 from .listener import ReplicationListener
 from .log import RETAIN, TABLE_KEYS, MountLister, ReplicationLog
@@ -119,6 +120,8 @@ class Replication:
             streams, self.streams = self.streams, {}
             for stream in streams.values():
                 stream.stop()
+            if isinstance(self.tap.observer, SecondaryGuard):
+                self.tap.observer = None
             self.states = {kind: KindState() for kind in KINDS}
 
     def _run_log(self) -> None:
@@ -263,6 +266,8 @@ class Replication:
                 raise ErrorResponse(
                     f"this cluster is a {LABELS[kind]} secondary: promote it instead of enabling it as a primary"
                 )
+            if any(s.mode == SECONDARY for s in self.states.values()):
+                raise ErrorResponse("a secondary cannot also be a primary yet: disable its replication first")
             storage = self.storage
             if load_ca(storage) is None:
                 save_ca(storage, replication_ca.new_ca(str(uuid.uuid4())))
@@ -305,6 +310,7 @@ class Replication:
                 credential_sha256=hashlib.sha256(credential.encode()).hexdigest(),
                 issued=now,
                 expires=now + ttl,
+                cert_sha256=replication_ca.fingerprint(leaf.cert_pem),
             )
             updated = replace(state, secondaries={**state.secondaries, secondary_id: secondary})
             self._save(kind, updated)
@@ -411,6 +417,8 @@ class Replication:
             value = self.tap.get(key)
             if value is not None and self.secondary_classes.classify(key) == REPLICATED:
                 self.secondary_hash.set(key, hashlib.sha256(value).digest())
+        if "performance" in followed:
+            self.tap.observer = SecondaryGuard(self.secondary_classes)
         for kind in followed:
             state = self.states[kind]
             stream = Stream(

@@ -15,6 +15,7 @@ A secondary whose certificate names no activated, unrevoked secondary of that ki
 from __future__ import annotations
 
 import base64
+import hmac
 import time
 from collections.abc import Callable
 from typing import Any
@@ -53,17 +54,21 @@ class Source:
         self.activate = activate
 
     def serve(
-        self, method: str, path: str, query: dict[str, str], body: Any, common_name: str
+        self, method: str, path: str, query: dict[str, str], body: Any, peer: tuple[str, str]
     ) -> tuple[int, Any]:
-        if not common_name.startswith(CN_PREFIX):
-            return 403, {"errors": ["permission denied"]}
-        secondary_id = common_name[len(CN_PREFIX) :]
-        if method == "POST" and path == "/v1/replication/activate":
-            return self._activate(secondary_id, body if isinstance(body, dict) else {})
-        kind = query.get("kind", "")
+        common_name, cert_sha256 = peer
+        args = body if isinstance(body, dict) else {}
+        kind = str(args.get("kind", "")) if method == "POST" else query.get("kind", "")
         state = self.states().get(kind)
+        secondary_id = common_name[len(CN_PREFIX) :] if common_name.startswith(CN_PREFIX) else ""
         secondary = None if state is None or state.mode != PRIMARY else state.secondaries.get(secondary_id)
-        if secondary is None or not secondary.activated:
+        # The certificate issued with this secondary's token, not merely one the CA signed for its
+        # id: a revoked secondary's certificate stays refused when the id is issued again.
+        if secondary is None or not hmac.compare_digest(secondary.cert_sha256, cert_sha256):
+            return 403, {"errors": ["permission denied"]}
+        if method == "POST" and path == "/v1/replication/activate":
+            return self._activate(secondary_id, args)
+        if not secondary.activated:
             return 403, {"errors": ["permission denied"]}
         secondary.last_heartbeat = time.time()
         if method == "GET" and path == "/v1/replication/snapshot":

@@ -30,6 +30,7 @@ class Secondary:
     credential_sha256: str  # of the one-time credential in its activation token
     issued: float
     expires: float  # the activation token's end: the credential is refused after it
+    cert_sha256: str = ""  # of the client certificate issued with the token: the only one accepted
     activated: bool = False
     api_address: str = ""
     cluster_address: str = ""

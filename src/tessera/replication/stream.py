@@ -1,7 +1,8 @@
 """A secondary's stream: the primary's log, applied in order, from where it last stopped.
 
 A thread asks the primary's replication listener for the records after ``last_remote_wal`` and
-writes each record's keys as the primary stores them (ciphertext: the keyring is shared), then
+writes each record's keys as the primary stores them (ciphertext: the keyring is shared; below
+the storage tap, where ``guard.py`` refuses other writes of replicated keys), then
 tells the core which keys changed so its caches drop them. The index it has reached is kept
 behind the barrier, so a restart resumes there. A primary that no longer keeps those records
 answers 409: the stream stops and says so (a new snapshot is the next slice's).
@@ -99,7 +100,7 @@ class Stream:
                 TxnOp(key, None if value is None else base64.b64decode(value)) for key, value in record["ops"]
             ]
             if ops:
-                self.tap.transaction(ops)
+                self.tap.inner.transaction(ops)  # below the tap: past a secondary's guard
                 self.applied(ops)
             self.last_remote_wal = int(record["wal"])
         return bool(page["records"]) and self.last_remote_wal < int(page["last_wal"])

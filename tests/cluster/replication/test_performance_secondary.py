@@ -94,6 +94,21 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         health = secondary.call("GET", "sys/health", auth=False)[1]
         assert health["replication_performance_mode"] == "secondary"
 
+        # A write of replicated data on the secondary is refused, not applied (no forwarding yet).
+        _ok(
+            primary, "PUT", "sys/policies/acl/writer", {"policy": 'path "kv/*" { capabilities = ["update"] }'}
+        )
+        writer = _ok(
+            primary, "POST", "auth/token/create", {"type": "batch", "no_parent": True, "policies": ["writer"]}
+        )
+        _until("the policy to arrive", caught_up)
+        status, body, _ = secondary.call(
+            "PUT", "kv/before", json={"v": "changed"}, token=writer["auth"]["client_token"]
+        )
+        assert status == 503 and "performance secondary" in body["errors"][0]
+        assert secondary.call("GET", "kv/before", token=orphan_batch)[1]["data"] == {"v": "1"}
+        assert caught_up()
+
         # A restart resumes the stream from the index kept behind the barrier.
         secondary.restart()
         secondary.unseal(primary.keys)
@@ -106,8 +121,12 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         # A revoked secondary is refused by the primary's listener: its stream stops advancing.
         _ok(primary, "POST", f"{P}/primary/revoke-secondary", {"id": "perf-1"})
         _ok(primary, "PUT", "kv/fourth", {"v": "4"})
+        # The id issued again makes a new certificate: the revoked one stays refused.
+        _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})
         time.sleep(1.0)
         assert secondary.call("GET", "kv/fourth", token=orphan_batch)[0] == 404
+        mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
+        assert mine["connection_state"] == "connecting"
     finally:
         primary.cleanup()
         secondary.cleanup()
