@@ -21,6 +21,7 @@ from ..framework import Backend, CodedError, PermissionDenied, Request, Response
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACL
 from ..policy.store import PolicyStore
+from ..replication.log import RETAIN
 from ..replication.manager import Replication, default_cluster_addr
 from ..routing.mounts import MountEntry
 from ..routing.router import Router
@@ -86,6 +87,7 @@ class Core:
         self.ha: HAView | None = None  # HA on PostgreSQL: set by cluster/ha/node.py
         self.replication = Replication(tap, self.barrier, self.replication_mounts, self.replication_addresses)
         self.replication.changed = self._replicated_writes
+        self.replication.retain = int(self.config.extra.get("replication_log_retention") or RETAIN)
 
     # The parts an unseal builds. While sealed they are None; nothing reads them then, since
     # every request stops at the seal check first, so they are typed as present.

@@ -30,7 +30,7 @@ from .keys import REPLICATED, KeyClassifier
 from .listener import ReplicationListener
 from .log import RETAIN, TABLE_KEYS, MountLister, ReplicationLog
 from .merkle import KeyspaceHash
-from .secondary import activate, connection_of, copy_primary
+from .secondary import activate, connection_of, copy_primary, fetch_snapshot, install
 from .source import Source
 from .state import (
     DISABLED,
@@ -428,6 +428,7 @@ class Replication:
                 state.last_remote_wal,
                 self._applied,
                 partial(self._reached, kind),
+                partial(self._resync, kind),
             )
             self.streams[kind] = stream
             stream.start()
@@ -443,6 +444,16 @@ class Replication:
                 self.secondary_hash.set(
                     op.key, None if op.value is None else hashlib.sha256(op.value).digest()
                 )
+
+    def _resync(self, kind: str, context: Any) -> int:
+        """Copy the primary's keyspace again over this secondary's replicated keys (its local keys
+        stay); the caches, tables and hash follow as for any applied record."""
+        wal, entries = fetch_snapshot(self.states[kind].primary_cluster_addr, kind, context)
+        replaced = [
+            key for key in self.tap.list_all("") if self.secondary_classes.classify(key) == REPLICATED
+        ]
+        self._applied(install(self.tap, entries, replaced))
+        return wal
 
     def _reached(self, kind: str, wal: int) -> None:
         """Keep the stream's index (without the lock: unload holds it while the stream stops)."""

@@ -83,27 +83,38 @@ def activate(kind: str, token: str, primary_api_addr: str, ca_file: str, own_api
     return Activation(kind, bundle, context, str(answer.get("cluster_id", "")))
 
 
-def copy_primary(activation: Activation, tap: TappedPhysical) -> int:
-    """Replace this server's storage with the primary's keyspace; the log index it is current to."""
-    base = activation.bundle["primary_cluster_addr"]
+def fetch_snapshot(base: str, kind: str, context: ssl.SSLContext) -> tuple[int, list[tuple[str, bytes]]]:
+    """The primary's keyspace for ``kind``, page by page, and the log index it is current to."""
     entries: list[tuple[str, bytes]] = []
     after, wal = "", -1
     while True:
-        query = {"kind": activation.kind, "after": after}
-        try:
-            page = request_json(
-                base, "GET", "/v1/replication/snapshot", context=activation.context, query=query
-            )
-        except ChannelError as exc:
-            raise ErrorResponse(f"error copying the primary's data: {exc}") from None
+        query = {"kind": kind, "after": after}
+        page = request_json(base, "GET", "/v1/replication/snapshot", context=context, query=query)
         if wal < 0:
             wal = int(page["wal"])
         entries += [(key, base64.b64decode(value)) for key, value in page["entries"]]
         if page["next"] is None:
-            break
+            return wal, entries
         after = str(page["next"])
-    wipe = [TxnOp(key, None) for key in tap.list_all("")]
-    ops = wipe + [TxnOp(key, value) for key, value in entries]
+
+
+def install(tap: TappedPhysical, entries: list[tuple[str, bytes]], replaced: list[str]) -> list[TxnOp]:
+    """Delete ``replaced`` keys the copy lacks, write the copy (below the tap); the ops written."""
+    present = {key for key, _ in entries}
+    ops = [TxnOp(key, None) for key in replaced if key not in present]
+    ops += [TxnOp(key, value) for key, value in entries]
     for i in range(0, len(ops), CHUNK):
-        tap.transaction(ops[i : i + CHUNK])
+        tap.inner.transaction(ops[i : i + CHUNK])
+    return ops
+
+
+def copy_primary(activation: Activation, tap: TappedPhysical) -> int:
+    """Replace this server's storage with the primary's keyspace; the log index it is current to."""
+    try:
+        wal, entries = fetch_snapshot(
+            activation.bundle["primary_cluster_addr"], activation.kind, activation.context
+        )
+    except ChannelError as exc:
+        raise ErrorResponse(f"error copying the primary's data: {exc}") from None
+    install(tap, entries, tap.list_all(""))
     return wal

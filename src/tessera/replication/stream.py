@@ -5,7 +5,8 @@ writes each record's keys as the primary stores them (ciphertext: the keyring is
 the storage tap, where ``guard.py`` refuses other writes of replicated keys), then
 tells the core which keys changed so its caches drop them. The index it has reached is kept
 behind the barrier, so a restart resumes there. A primary that no longer keeps those records
-answers 409: the stream stops and says so (a new snapshot is the next slice's).
+answers 409: the secondary copies the primary's keyspace again (its own local keys stay) and
+streams on from the index that copy is current to.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Stream:
         start: int,
         applied: Callable[[list[TxnOp]], None],
         reached: Callable[[int], None],
+        resync: Callable[[Any], int],
     ) -> None:
         self.tap = tap
         self.kind = kind
@@ -46,6 +48,7 @@ class Stream:
         self.last_remote_wal = start
         self.applied = applied
         self.reached = reached
+        self.resync = resync  # copies the primary's keyspace again; the index it is current to
         self.state = "stream-wals"
         self.connection_state = "connecting"
         self.last_heartbeat = 0.0
@@ -70,11 +73,10 @@ class Stream:
             except ChannelError as exc:
                 self.connection_state = "connecting"
                 if exc.status == 409:
-                    self.state = "needs-snapshot"
-                    log.error("replication stream stopped: %s", exc)
-                    return
-                log.warning("replication stream: %s", exc)
-                more = False
+                    more = self._start_over(context, exc)
+                else:
+                    log.warning("replication stream: %s", exc)
+                    more = False
             except Exception:
                 log.exception("replication stream failed to apply a record")
                 more = False
@@ -83,6 +85,19 @@ class Stream:
                 self.reached(saved)
             if not more:
                 self._stop.wait(POLL)
+
+    def _start_over(self, context: Any, why: Exception) -> bool:
+        """Behind the primary's log: copy its keyspace again, then stream from there."""
+        log.warning("replication stream fell behind the primary's log (%s): copying its data again", why)
+        self.state = "bootstrapping"
+        try:
+            self.last_remote_wal = self.resync(context)
+        except ChannelError as exc:
+            log.warning("replication stream: copying the primary's data failed: %s", exc)
+            return False
+        self.state = "stream-wals"
+        self.reached(self.last_remote_wal)
+        return True
 
     def _step(self, context: Any) -> bool:
         """Apply one page of records; True when the primary may have more."""

@@ -130,3 +130,55 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
     finally:
         primary.cleanup()
         secondary.cleanup()
+
+
+def _caught_up(primary: TesseraServer, secondary: TesseraServer) -> bool:
+    mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
+    theirs = _ok(primary, "GET", f"{P}/status")["data"]
+    return (mine.get("last_remote_wal"), mine.get("merkle_root")) == (
+        theirs["last_wal"],
+        theirs["merkle_root"],
+    )
+
+
+def test_a_secondary_behind_the_log_comes_back_through_a_snapshot(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "s").mkdir()
+    extra = f'cluster_addr = "https://127.0.0.1:{free_port()}"\nreplication_log_retention = 5\n'
+    primary = tessera_on_sqlite(tmp_path / "p", extra=extra)
+    secondary = tessera_on_sqlite(tmp_path / "s")
+    try:
+        for server in (primary, secondary):
+            server.start()
+            server.init()
+            server.unseal()
+        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
+        _ok(primary, "PUT", "kv/gone", {"v": "0"})
+        _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
+        body = {"type": "batch", "no_parent": True, "policies": ["reader"]}
+        reader = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+        _ok(primary, "POST", f"{P}/primary/enable")
+        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "late"})["wrap_info"]["token"]
+        _ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
+        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        secondary.unseal(primary.keys)
+        assert secondary.call("GET", "kv/gone", token=reader)[1]["data"] == {"v": "0"}
+
+        secondary.stop()
+        for i in range(12):  # more records than the primary keeps
+            _ok(primary, "PUT", f"kv/k{i}", {"v": i})
+        _ok(primary, "DELETE", "kv/gone")
+        secondary.start()
+        secondary.unseal(primary.keys)
+        _until("the copy to arrive", lambda: secondary.call("GET", "kv/k11", token=reader)[0] == 200)
+        assert secondary.call("GET", "kv/k0", token=reader)[1]["data"] == {"v": 0}
+        assert secondary.call("GET", "kv/gone", token=reader)[0] == 404
+        _until("the hashes to match", lambda: _caught_up(primary, secondary))
+        mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
+        assert mine["state"] == "stream-wals"
+        assert "fell behind the primary's log" in secondary.output()
+        _ok(primary, "PUT", "kv/after", {"v": "a"})
+        _until("streaming again", lambda: secondary.call("GET", "kv/after", token=reader)[0] == 200)
+    finally:
+        primary.cleanup()
+        secondary.cleanup()
