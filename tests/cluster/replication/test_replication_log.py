@@ -11,10 +11,12 @@ import pytest
 from tessera.replication.keys import KeyClassifier
 from tessera.replication.log import LOG_PREFIX, LogTruncated, ReplicationLog
 from tessera.replication.merkle import KeyspaceHash
+from tessera.server.config import ConfigError, parse_config
 from tessera.storage.base import Physical, TxnOp
 from tessera.storage.inmem import InmemPhysical
 from tessera.storage.sqlite import SQLitePhysical
 from tessera.storage.tap import TappedPhysical
+from tests.helpers.servers import hcl_config
 
 MOUNTS = [("logical/kv/", "kv", False), ("logical/cubby/", "cubbyhole", True)]
 
@@ -146,3 +148,15 @@ def test_mount_table_writes_reload_the_classes(opener: Callable[[], Physical]) -
     tap.put("logical/new/b", b"2")
     records = log.since(0, 10)
     assert [r["ops"][0][1] for r in records] == ["replicated", "local", "local"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", 0), ("replication_log_retention = 50\n", 50)])
+def test_retention_setting(value: str, expected: int) -> None:
+    text = hcl_config(8200) + value
+    assert parse_config(text).replication_log_retention == expected
+
+
+def test_retention_setting_must_be_a_count() -> None:
+    text = hcl_config(8200) + 'replication_log_retention = "lots"\n'
+    with pytest.raises(ConfigError, match="replication_log_retention"):
+        parse_config(text)
