@@ -23,6 +23,7 @@ UNAUTHENTICATED = {
     "internal/ui/namespaces", "init", "seal-status", "unseal", "leader", "health", "decode-token",
     "mfa/validate", "internal/specs/openapi", "replication/status",
     "replication/dr/status",  # Vault Enterprise's: a DR secondary answers it to anyone
+    "replication/dr/secondary/promote",  # authorised by its dr_operation_token
 }  # fmt: skip
 
 

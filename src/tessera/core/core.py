@@ -17,12 +17,12 @@ from time import perf_counter
 from typing import Any, cast
 
 from ..barrier.aes_gcm import Barrier
-from ..framework import Backend, CodedError, PermissionDenied, Request, Response, SealedError
+from ..framework import Backend, CodedError, ErrorResponse, PermissionDenied, Request, Response, SealedError
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACL
 from ..policy.store import PolicyStore
 from ..replication.log import RETAIN
-from ..replication.manager import Replication, default_cluster_addr
+from ..replication.manager import DR_SECONDARY_PATHS, DR_SECONDARY_REFUSAL, Replication, default_cluster_addr
 from ..routing.mounts import MountEntry
 from ..routing.router import Router
 from ..storage.base import Physical, StorageView, TxnOp
@@ -342,6 +342,8 @@ class Core:
     def handle_request(self, req: Request) -> Response | None:
         if self.sealed:
             raise SealedError()
+        if self.replication.dr_secondary and not req.path.startswith(DR_SECONDARY_PATHS):
+            raise ErrorResponse(DR_SECONDARY_REFUSAL)
         start = perf_counter()
         try:
             return self.pipeline.handle(req)

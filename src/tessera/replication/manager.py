@@ -63,7 +63,12 @@ WARNINGS = {
     "setup tasks. Vault will be unavailable until these tasks and initial sync complete.",
     "unseal": "This server now holds the primary's data and seals itself: unseal it with the primary's "
     "unseal keys.",
+    "promote": "This cluster is being promoted to a replication primary. Vault will be unavailable for a "
+    "brief period and will resume service shortly.",
 }
+# What a DR secondary answers besides its raw status paths (Vault's DR secondary mode).
+DR_SECONDARY_PATHS = ("sys/replication/status", "sys/replication/dr/status", "sys/replication/dr/secondary/")
+DR_SECONDARY_REFUSAL = "path disabled in replication DR secondary mode"
 
 
 def default_cluster_addr(api_addr: str) -> str:
@@ -99,6 +104,7 @@ class Replication:
         self.secondary_hash = KeyspaceHash()
         self.secondary_classes = KeyClassifier()
         self.changed: Callable[[list[str]], None] = lambda keys: None  # the core's cache invalidation
+        self.dr_secondary = False  # read on every request: a DR secondary answers almost nothing
 
     # -- unseal and seal --------------------------------------------------------------------
     def load(self, *, observe: bool = True) -> None:
@@ -110,6 +116,7 @@ class Replication:
                 save_state(storage, kind, pending)
             self.pending = {}
             self.states = {kind: load_state(storage, kind) for kind in KINDS}
+            self.dr_secondary = self.states["dr"].mode == SECONDARY
             if observe:
                 self._run_log()
                 self._follow()
@@ -123,6 +130,7 @@ class Replication:
             if isinstance(self.tap.observer, SecondaryGuard):
                 self.tap.observer = None
             self.states = {kind: KindState() for kind in KINDS}
+            self.dr_secondary = False
 
     def _run_log(self) -> None:
         primary = any(state.mode == PRIMARY for state in self.states.values())
@@ -385,8 +393,6 @@ class Replication:
     def enable_secondary(self, kind: str, token: str, primary_api_addr: str, ca_file: str) -> list[str]:
         """Activate with the primary and copy its data; the caller seals this server next."""
         with self.lock:
-            if kind != "performance":
-                raise ErrorResponse("DR secondaries are not supported yet")
             if self.states[kind].mode != DISABLED or any(s.mode == PRIMARY for s in self.states.values()):
                 raise ErrorResponse(
                     "replication must be disabled on this cluster before it becomes a secondary"
@@ -417,8 +423,7 @@ class Replication:
             value = self.tap.get(key)
             if value is not None and self.secondary_classes.classify(key) == REPLICATED:
                 self.secondary_hash.set(key, hashlib.sha256(value).digest())
-        if "performance" in followed:
-            self.tap.observer = SecondaryGuard(self.secondary_classes)
+        self.tap.observer = SecondaryGuard(self.secondary_classes)
         for kind in followed:
             state = self.states[kind]
             stream = Stream(
@@ -465,3 +470,18 @@ class Replication:
             save_state(self.storage, kind, state)
         except Exception as exc:  # sealed meanwhile: the stream resumes from the older index
             log.warning("replication: could not keep the stream's index %d: %s", wal, exc)
+
+    def promote(self, kind: str) -> list[str]:
+        """A secondary becomes the primary of its replication set (its cluster id stays)."""
+        with self.lock:
+            state = self.states[kind]
+            if state.mode != SECONDARY:
+                raise ErrorResponse(f"this cluster is not a {LABELS[kind]} secondary")
+            stream = self.streams.pop(kind, None)
+            if stream is not None:
+                stream.stop()
+            if not self.streams and isinstance(self.tap.observer, SecondaryGuard):
+                self.tap.observer = None
+            self._save(kind, KindState(mode=PRIMARY, cluster_id=state.cluster_id))
+            self.dr_secondary = self.states["dr"].mode == SECONDARY
+            return [WARNINGS["promote"]]

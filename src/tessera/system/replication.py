@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..framework import Field, FieldData, FieldType, Operation, Path, Request, Response, WrapInfo
 from ..framework.backend import Handler
-from ..framework.errors import NotFound
+from ..framework.errors import NotFound, PermissionDenied
 from ..replication.manager import DEFAULT_TOKEN_TTL, LABELS
 from ..replication.state import KINDS
 
@@ -36,6 +36,11 @@ _SECONDARY = {
     "primary_api_addr": Field(FieldType.STRING, "The primary's API address, where the token is unwrapped."),
     "ca_file": Field(FieldType.STRING, "A CA file to verify the primary's API address with."),
     "ca_path": Field(FieldType.STRING, "Not supported: use ca_file."),
+}
+_PROMOTE = {
+    "dr_operation_token": Field(FieldType.STRING, "A DR operation token (DR secondaries)."),
+    "primary_cluster_addr": Field(FieldType.STRING, "Not supported yet."),
+    "force": Field(FieldType.BOOL, "Not needed: promotion does not wait for the old primary."),
 }
 SEAL_DELAY = 0.5  # seconds: the enable's answer goes out before the server seals
 _FILTER = {
@@ -68,21 +73,7 @@ def replication_paths(core: Core) -> list[Path]:
         core.replication.delete_paths_filter(str(data.get("id")))
         return None
 
-    def secondary_enable(req: Request, data: FieldData) -> Response:
-        warnings = core.replication.enable_secondary(
-            "performance", str(data.get("token")), str(data.get("primary_api_addr")), str(data.get("ca_file"))
-        )
-        # The storage now holds the primary's keyring: seal, to be unsealed with the primary's keys.
-        threading.Timer(SEAL_DELAY, core.seal).start()
-        return Response(warnings=warnings)
-
     paths = [
-        Path(
-            "replication/performance/secondary/enable",
-            fields=_SECONDARY,
-            operations={Operation.UPDATE: secondary_enable},
-            synopsis="Make this cluster a performance secondary of the primary that issued the token.",
-        ),
         Path(
             "replication/status",
             operations={Operation.READ: status_all},
@@ -134,6 +125,19 @@ def _kind_paths(core: Core, kind: str) -> list[Path]:
         core.replication.revoke_secondary(kind, str(data.get("id")))
         return None
 
+    def secondary_enable(req: Request, data: FieldData) -> Response:
+        warnings = core.replication.enable_secondary(
+            kind, str(data.get("token")), str(data.get("primary_api_addr")), str(data.get("ca_file"))
+        )
+        # The storage now holds the primary's keyring: seal, to be unsealed with the primary's keys.
+        threading.Timer(SEAL_DELAY, core.seal).start()
+        return Response(warnings=warnings)
+
+    def promote(req: Request, data: FieldData) -> Response:
+        if kind == "dr":
+            check_dr_operation_token(core, str(data.get("dr_operation_token")), req.full_path)
+        return Response(warnings=core.replication.promote(kind))
+
     def post(name: str, handler: Handler, synopsis: str, **extra: Any) -> Path:
         return Path(
             f"{base}/primary/{name}", operations={Operation.UPDATE: handler}, synopsis=synopsis, **extra
@@ -157,4 +161,28 @@ def _kind_paths(core: Core, kind: str) -> list[Path]:
             sudo=True,
         ),
         post("revoke-secondary", revoke, f"Disconnect a {label} secondary for good.", fields=_REVOKE),
+        Path(
+            f"{base}/secondary/enable",
+            fields=_SECONDARY,
+            operations={Operation.UPDATE: secondary_enable},
+            synopsis=f"Make this cluster a {label} secondary of the primary that issued the token.",
+        ),
+        Path(
+            f"{base}/secondary/promote",
+            fields=_PROMOTE,
+            operations={Operation.UPDATE: promote},
+            # A DR secondary has no usable token store: its dr_operation_token is checked instead.
+            unauthenticated=kind == "dr",
+            synopsis=f"Make this {label} secondary the primary.",
+        ),
     ]
+
+
+def check_dr_operation_token(core: Core, token: str, path: str) -> None:
+    """A DR operation: ``dr_operation_token`` must be a live token (a batch token of the primary's,
+    read with the replicated keyring) whose policies allow ``update`` on the operation's path."""
+    entry = core.resolve_token(token) if token else None
+    if entry is None:
+        raise PermissionDenied()
+    if not core.acl_for(entry).allow_operation("update", path, None, 0, False).allowed:
+        raise PermissionDenied(acl=True)
