@@ -47,6 +47,8 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         )
         orphan_batch = batch["auth"]["client_token"]
         service = _ok(primary, "POST", "auth/token/create", {"policies": ["reader"]})["auth"]["client_token"]
+        child = _ok(primary, "POST", "auth/token/create", {"type": "batch", "policies": ["reader"]})
+        non_orphan_batch = child["auth"]["client_token"]
         _ok(primary, "POST", f"{P}/primary/enable")
         token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
 
@@ -66,6 +68,9 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
 
         assert secondary.call("GET", "kv/before", token=orphan_batch)[1]["data"] == {"v": "1"}
         assert secondary.call("GET", "kv/before", token=service)[0] == 403  # local to the primary
+        # A batch token with a parent is checked against its parent, a service token the secondary lacks.
+        assert primary.call("GET", "kv/before", token=non_orphan_batch)[0] == 200
+        assert secondary.call("GET", "kv/before", token=non_orphan_batch)[0] == 403
         _ok(primary, "PUT", "kv/after", {"v": "2"})
         _until("the write to arrive", lambda: secondary.call("GET", "kv/after", token=orphan_batch)[0] == 200)
         assert secondary.call("GET", "kv/after", token=orphan_batch)[1]["data"] == {"v": "2"}
