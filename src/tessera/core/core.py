@@ -86,7 +86,7 @@ class Core:
         self._ticker: Ticker | None = None
         self.ha: HAView | None = None  # HA on PostgreSQL: set by cluster/ha/node.py
         self.replication = Replication(tap, self.barrier, self.replication_mounts, self.replication_addresses)
-        self.replication.changed = self._replicated_writes
+        self.replication.follower.changed = self._replicated_writes
         self.replication.retain = int(self.config.extra.get("replication_log_retention") or RETAIN)
 
     # The parts an unseal builds. While sealed they are None; nothing reads them then, since

@@ -1,8 +1,8 @@
 """One cluster's replication, both kinds: the state ``sys/replication/*`` shows and changes.
 
-The log (``log.py``) runs while the cluster is a primary of either kind; the state and the CA
-live behind the barrier (``state.py``) and are loaded at unseal. Secondary activation, streaming
-and promotion build on this (not yet here).
+The log (``log.py``) and the replication listener (``listener.py`` serving ``source.py``) run
+while the cluster is a primary of either kind; a secondary's streams run in ``follower.py``. The
+state and the CA live behind the barrier (``state.py``) and are loaded at unseal.
 """
 
 from __future__ import annotations
@@ -16,21 +16,19 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..framework.errors import ErrorResponse
-from ..storage.base import Storage, TxnOp
+from ..storage.base import Storage
 from ..storage.tap import TappedPhysical
 from . import ca as replication_ca
 from .channel import server_context
-from .guard import SecondaryGuard
-from .keys import REPLICATED, KeyClassifier
+from .follower import Follower
+from .keys import KeyClassifier
 from .listener import ReplicationListener
-from .log import RETAIN, TABLE_KEYS, MountLister, ReplicationLog
-from .merkle import KeyspaceHash
-from .secondary import activate, connection_of, copy_primary, fetch_snapshot, install
+from .log import RETAIN, MountLister, ReplicationLog
+from .secondary import activate, connection_of, copy_primary
 from .source import Source
 from .state import (
     DISABLED,
@@ -45,13 +43,12 @@ from .state import (
     save_ca,
     save_state,
 )
-from .stream import Stream
+from .status import primary_status, secondary_status
 
 log = logging.getLogger("tessera.replication")
 
 LABELS = {"performance": "performance", "dr": "DR"}
 DEFAULT_TOKEN_TTL = 30 * 60
-GO_ZERO_EPOCH = "-62135596800"  # Vault's last_corruption_check_epoch before any check
 WARNINGS = {
     "enable": "This cluster is being enabled as a primary for replication. Vault will be unavailable "
     "for a brief period and will resume service shortly.",
@@ -98,12 +95,9 @@ class Replication:
         self.retain = RETAIN
         self.log: ReplicationLog | None = None
         self.listener: ReplicationListener | None = None
-        # A secondary: its streams, the state an enable left for the next unseal, and its hash.
-        self.streams: dict[str, Stream] = {}
+        # A secondary: its streams, and the state an enable left for the next unseal.
+        self.follower = Follower(tap, storage, mounts)
         self.pending: dict[str, KindState] = {}
-        self.secondary_hash = KeyspaceHash()
-        self.secondary_classes = KeyClassifier()
-        self.changed: Callable[[list[str]], None] = lambda keys: None  # the core's cache invalidation
         self.dr_secondary = False  # read on every request: a DR secondary answers almost nothing
 
     # -- unseal and seal --------------------------------------------------------------------
@@ -119,16 +113,12 @@ class Replication:
             self.dr_secondary = self.states["dr"].mode == SECONDARY
             if observe:
                 self._run_log()
-                self._follow()
+                self.follower.start(self.states)
 
     def unload(self) -> None:
         with self.lock:
             self._stop_log()
-            streams, self.streams = self.streams, {}
-            for stream in streams.values():
-                stream.stop()
-            if isinstance(self.tap.observer, SecondaryGuard):
-                self.tap.observer = None
+            self.follower.stop()
             self.states = {kind: KindState() for kind in KINDS}
             self.dr_secondary = False
 
@@ -179,79 +169,19 @@ class Replication:
             state = self.states[kind]
             if state.mode == DISABLED:
                 return {"mode": DISABLED}
-            if state.mode == SECONDARY:
-                return self._secondary_status(kind, state)
-            return self._primary_status(kind, state)
+            root, last_wal, last_performance_wal = self._hash_and_wals()
+            if state.mode == PRIMARY:
+                return primary_status(kind, state, root, last_wal, last_performance_wal)
+            followed = state.connection and kind in self.follower.streams
+            return secondary_status(
+                state, self.follower.streams.get(kind), self.follower.hash.root() if followed else root
+            )
 
     def _hash_and_wals(self) -> tuple[str, int, int]:
         log = self.log
         if log is None:
             return "", 0, 0
         return log.hash.root(), log.last_wal, log.last_performance_wal
-
-    def _primary_status(self, kind: str, state: KindState) -> dict[str, Any]:
-        root, last_wal, last_performance_wal = self._hash_and_wals()
-        out: dict[str, Any] = {
-            "cluster_id": state.cluster_id,
-            "corrupted_merkle_tree": False,
-            "known_secondaries": sorted(state.secondaries),
-            "last_corruption_check_epoch": GO_ZERO_EPOCH,
-            "last_reindex_epoch": "0",
-            "last_wal": last_wal,
-            "merkle_root": root,
-            "mode": PRIMARY,
-            "primary_cluster_addr": state.primary_cluster_addr,
-            "secondaries": [
-                self._secondary_row(s) for _, s in sorted(state.secondaries.items()) if s.activated
-            ],
-            "state": "running",
-        }
-        if kind == "dr":
-            out["last_dr_wal"] = last_wal
-        else:
-            out["last_performance_wal"] = last_performance_wal
-            out["ssct_generation_counter"] = 0
-        return out
-
-    @staticmethod
-    def _secondary_row(secondary: Secondary) -> dict[str, Any]:
-        beat = secondary.last_heartbeat
-        return {
-            "api_address": secondary.api_address,
-            "clock_skew_ms": "0",
-            "cluster_address": secondary.cluster_address,
-            "connection_state": "ready" if beat else "idle",
-            "connection_status": "connected" if beat and time.time() - beat < 30 else "disconnected",
-            "last_heartbeat": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(beat)) if beat else "",
-            "node_id": secondary.id,
-        }
-
-    def _secondary_status(self, kind: str, state: KindState) -> dict[str, Any]:
-        stream = self.streams.get(kind)
-        addr = state.primary_cluster_addr
-        primaries = []
-        if state.connection:
-            beat = stream.last_heartbeat if stream is not None else 0.0
-            primaries.append(
-                {
-                    "api_address": state.connection.get("primary_api_addr", ""),
-                    "cluster_address": addr,
-                    "connection_status": "connected" if beat and time.time() - beat < 30 else "disconnected",
-                    "last_heartbeat": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(beat)) if beat else "",
-                }
-            )
-        return {
-            "cluster_id": state.cluster_id,
-            "connection_state": stream.connection_state if stream is not None else "idle",
-            "known_primary_cluster_addrs": [addr] if addr else [],
-            "last_remote_wal": stream.last_remote_wal if stream is not None else state.last_remote_wal,
-            "merkle_root": self.secondary_hash.root() if state.connection else self._hash_and_wals()[0],
-            "mode": SECONDARY,
-            "primaries": primaries,
-            "primary_cluster_addr": addr,
-            "secondary_id": state.connection.get("secondary_id", ""),
-            "state": stream.state if stream is not None else "idle",
-        }
 
     # -- the primary's changes --------------------------------------------------------------
     def _save(self, kind: str, state: KindState) -> None:
@@ -413,75 +343,13 @@ class Replication:
             self.pending[kind] = self.states[kind] = state
             return [WARNINGS["secondary"], WARNINGS["unseal"]]
 
-    def _follow(self) -> None:
-        followed = [k for k, s in self.states.items() if s.mode == SECONDARY and s.connection]
-        if not followed:
-            return
-        self.secondary_classes.update(self.mounts())
-        self.secondary_hash = KeyspaceHash()
-        for key in self.tap.list_all(""):
-            value = self.tap.get(key)
-            if value is not None and self.secondary_classes.classify(key) == REPLICATED:
-                self.secondary_hash.set(key, hashlib.sha256(value).digest())
-        self.tap.observer = SecondaryGuard(self.secondary_classes)
-        for kind in followed:
-            state = self.states[kind]
-            stream = Stream(
-                self.tap,
-                kind,
-                state.connection,
-                state.last_remote_wal,
-                self._applied,
-                partial(self._reached, kind),
-                partial(self._resync, kind),
-            )
-            self.streams[kind] = stream
-            stream.start()
-
-    def _applied(self, ops: list[TxnOp]) -> None:
-        """A record from the primary is stored: the hash and the core's caches follow."""
-        keys = [op.key for op in ops]
-        self.changed(keys)
-        if any(key in TABLE_KEYS for key in keys):
-            self.secondary_classes.update(self.mounts())
-        for op in ops:
-            if self.secondary_classes.classify(op.key) == REPLICATED:
-                self.secondary_hash.set(
-                    op.key, None if op.value is None else hashlib.sha256(op.value).digest()
-                )
-
-    def _resync(self, kind: str, context: Any) -> int:
-        """Copy the primary's keyspace again over this secondary's replicated keys (its local keys
-        stay); the caches, tables and hash follow as for any applied record."""
-        wal, entries = fetch_snapshot(self.states[kind].primary_cluster_addr, kind, context)
-        replaced = [
-            key for key in self.tap.list_all("") if self.secondary_classes.classify(key) == REPLICATED
-        ]
-        self._applied(install(self.tap, entries, replaced))
-        return wal
-
-    def _reached(self, kind: str, wal: int) -> None:
-        """Keep the stream's index (without the lock: unload holds it while the stream stops)."""
-        state = self.states.get(kind)
-        if state is None or state.mode != SECONDARY or state.last_remote_wal == wal:
-            return
-        state.last_remote_wal = wal
-        try:
-            save_state(self.storage, kind, state)
-        except Exception as exc:  # sealed meanwhile: the stream resumes from the older index
-            log.warning("replication: could not keep the stream's index %d: %s", wal, exc)
-
     def promote(self, kind: str) -> list[str]:
         """A secondary becomes the primary of its replication set (its cluster id stays)."""
         with self.lock:
             state = self.states[kind]
             if state.mode != SECONDARY:
                 raise ErrorResponse(f"this cluster is not a {LABELS[kind]} secondary")
-            stream = self.streams.pop(kind, None)
-            if stream is not None:
-                stream.stop()
-            if not self.streams and isinstance(self.tap.observer, SecondaryGuard):
-                self.tap.observer = None
+            self.follower.stop(kind)
             self._save(kind, KindState(mode=PRIMARY, cluster_id=state.cluster_id))
             self.dr_secondary = self.states["dr"].mode == SECONDARY
             return [WARNINGS["promote"]]
