@@ -13,6 +13,7 @@ come; a secondary further behind starts over from a snapshot.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -59,6 +60,7 @@ class ReplicationLog:
         self.hash = KeyspaceHash()
         self._tables_changed = True
         self._pending: tuple[list[tuple[str, Class, bytes | None]], int] = ([], 0)
+        self._grown = threading.Condition()  # secondaries waiting for a record wake on each one
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -130,6 +132,13 @@ class ReplicationLog:
         for key, cls, digest in entries:
             if cls == REPLICATED:
                 self.hash.set(key, digest)
+        with self._grown:
+            self._grown.notify_all()
+
+    def wait_beyond(self, wal: int, timeout: float) -> None:
+        """Until a record after ``wal`` exists or ``timeout`` seconds passed (a secondary's long poll)."""
+        with self._grown:
+            self._grown.wait_for(lambda: self.last_wal > wal, timeout)
 
     # -- reading ----------------------------------------------------------------------------
     def record(self, wal: int) -> dict[str, Any]:

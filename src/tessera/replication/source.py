@@ -5,8 +5,8 @@
 - ``GET /v1/replication/snapshot?kind&after&limit``: a page of the keyspace the kind receives
   (replicated keys; local ones too for DR) as stored, ciphertext in base64, and with the first page
   the log index the snapshot starts from;
-- ``GET /v1/replication/log?kind&after&limit``: the records after an index, each op with the key's
-  current ciphertext (or null: deleted). A performance secondary's records carry replicated ops only.
+- ``GET /v1/replication/log?kind&after&limit``: the records after an index (waiting up to a second
+  for one), each op with the key's current ciphertext (or null: deleted). A performance secondary's records carry replicated ops only.
   409 when the log no longer reaches back that far: the secondary starts over from a snapshot.
 
 A secondary whose certificate names no activated, unrevoked secondary of that kind gets a 403.
@@ -27,6 +27,7 @@ from .state import PRIMARY, KindState
 
 CN_PREFIX = "rep-secondary-"
 PAGE = 512
+LONG_POLL = 1.0  # seconds a log request waits for a record when the secondary is up to date
 
 
 def _b64(value: bytes | None) -> str | None:
@@ -98,6 +99,7 @@ class Source:
         return {"wal": wal, "entries": entries, "next": following}
 
     def _records(self, kind: str, after: int, limit: int) -> dict[str, Any]:
+        self.log.wait_beyond(after, LONG_POLL)  # an idle secondary hears of a write at once
         records = []
         for record in self.log.since(after, limit):
             ops = [op[0] for op in record["ops"] if op[1] == REPLICATED or kind == "dr"]

@@ -25,7 +25,7 @@ from .secondary import mtls_context
 
 log = logging.getLogger("tessera.replication")
 
-POLL = 0.2  # seconds between asks while the primary has nothing new
+POLL = 0.02  # seconds between asks when the primary had nothing new (it waited a second first)
 SAVE_EVERY = 2.0  # seconds between saves of the index reached
 
 
