@@ -343,6 +343,16 @@ class Replication:
             self.pending[kind] = self.states[kind] = state
             return [WARNINGS["secondary"], WARNINGS["unseal"]]
 
+    def disable_secondary(self, kind: str) -> list[str]:
+        """A secondary stops following its primary and keeps what it has, as a cluster of its own."""
+        with self.lock:
+            if self.states[kind].mode != SECONDARY:
+                raise ErrorResponse(f"this cluster is not a {LABELS[kind]} secondary")
+            self.follower.stop(kind)
+            self._save(kind, KindState())
+            self.dr_secondary = self.states["dr"].mode == SECONDARY
+            return [WARNINGS["disable"]]
+
     def promote(self, kind: str) -> list[str]:
         """A secondary becomes the primary of its replication set (its cluster id stays)."""
         with self.lock:

@@ -138,6 +138,11 @@ def _kind_paths(core: Core, kind: str) -> list[Path]:
             check_dr_operation_token(core, str(data.get("dr_operation_token")), req.full_path)
         return Response(warnings=core.replication.promote(kind))
 
+    def secondary_disable(req: Request, data: FieldData) -> Response:
+        if kind == "dr":
+            check_dr_operation_token(core, str(data.get("dr_operation_token")), req.full_path)
+        return Response(warnings=core.replication.disable_secondary(kind))
+
     def post(name: str, handler: Handler, synopsis: str, **extra: Any) -> Path:
         return Path(
             f"{base}/primary/{name}", operations={Operation.UPDATE: handler}, synopsis=synopsis, **extra
@@ -174,6 +179,13 @@ def _kind_paths(core: Core, kind: str) -> list[Path]:
             # A DR secondary has no usable token store: its dr_operation_token is checked instead.
             unauthenticated=kind == "dr",
             synopsis=f"Make this {label} secondary the primary.",
+        ),
+        Path(
+            f"{base}/secondary/disable",
+            fields={"dr_operation_token": _PROMOTE["dr_operation_token"]},
+            operations={Operation.UPDATE: secondary_disable},
+            unauthenticated=kind == "dr",
+            synopsis=f"Stop following the primary; this {label} secondary keeps its data.",
         ),
     ]
 

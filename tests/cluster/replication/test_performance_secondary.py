@@ -162,6 +162,11 @@ def test_a_secondary_behind_the_log_comes_back_through_a_snapshot(tmp_path: Path
         _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
         body = {"type": "batch", "no_parent": True, "policies": ["reader"]}
         reader = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+        admin_policy = 'path "sys/replication/*" { capabilities = ["read", "update"] }\n'
+        admin_policy += 'path "kv/*" { capabilities = ["create", "update", "read"] }\n'
+        _ok(primary, "PUT", "sys/policies/acl/admin", {"policy": admin_policy})
+        body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "1h"}
+        admin = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
         _ok(primary, "POST", f"{P}/primary/enable")
         token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "late"})["wrap_info"]["token"]
         _ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
@@ -184,6 +189,19 @@ def test_a_secondary_behind_the_log_comes_back_through_a_snapshot(tmp_path: Path
         assert "fell behind the primary's log" in secondary.output()
         _ok(primary, "PUT", "kv/after", {"v": "a"})
         _until("streaming again", lambda: secondary.call("GET", "kv/after", token=reader)[0] == 200)
+
+        # Disabled, the secondary keeps its copy, stops following, and takes writes of its own.
+        assert secondary.call("POST", f"{P}/secondary/disable", token=reader)[0] == 403
+        # (the primary's root token is a service token: local to the primary, unknown here)
+        assert secondary.call("POST", f"{P}/secondary/disable", token=primary.root_token)[0] == 403
+        answer = _ok(secondary, "POST", f"{P}/secondary/disable", token=admin)
+        assert answer["warnings"] and secondary.call("GET", f"{P}/status", auth=False)[0] == 403
+        assert _ok(secondary, "GET", f"{P}/status", token=admin)["data"] == {"mode": "disabled"}
+        _ok(primary, "PUT", "kv/not-followed", {"v": "b"})
+        _ok(secondary, "PUT", "kv/mine", {"v": "c"}, token=admin)
+        time.sleep(1.0)
+        assert secondary.call("GET", "kv/not-followed", token=reader)[0] == 404
+        assert secondary.call("GET", "kv/after", token=reader)[1]["data"] == {"v": "a"}
     finally:
         primary.cleanup()
         secondary.cleanup()
