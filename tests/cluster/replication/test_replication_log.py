@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tessera.replication.merkle import KeyspaceHash
 from tessera.server.config import ConfigError, parse_config
 from tessera.storage.base import Physical, TxnOp
 from tessera.storage.inmem import InmemPhysical
+from tessera.storage.postgresql import PostgreSQLPhysical
 from tessera.storage.sqlite import SQLitePhysical
 from tessera.storage.tap import TappedPhysical
 from tests.helpers.servers import hcl_config
@@ -25,20 +27,29 @@ def _mounts() -> list[tuple[str, str, bool]]:
     return list(MOUNTS)
 
 
-@pytest.fixture(params=["sqlite", "inmem"])
+@pytest.fixture(params=["sqlite", "inmem", "postgresql"])
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Physical]]:
-    """Opens the same storage again (the SQLite file; the one in-memory store)."""
+    """Opens the same storage again (the SQLite file, the PostgreSQL table; the one in-memory store)."""
     shared = InmemPhysical()
     opened: list[Physical] = []
+    pg = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    table = "tessera_rep_" + uuid.uuid4().hex[:8]
 
     def open_it() -> Physical:
-        physical: Physical = SQLitePhysical(str(tmp_path / "t.db")) if request.param == "sqlite" else shared
+        physical: Physical = shared
+        if request.param == "sqlite":
+            physical = SQLitePhysical(str(tmp_path / "t.db"))
+        elif pg is not None:
+            physical = PostgreSQLPhysical({"connection_url": pg.dsn, "table": table})
         opened.append(physical)
         return physical
 
     yield open_it
     for physical in opened:
         physical.close()
+    if pg is not None:
+        with pg.connect() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _started(physical: Physical, retain: int = 1000) -> tuple[TappedPhysical, ReplicationLog]:
@@ -78,7 +89,7 @@ def test_log_resumes_after_reopening(opener: Callable[[], Physical]) -> None:
     log.stop()
     tap.put("logical/kv/after-stop", b"not logged")
     tap.delete("logical/kv/after-stop")
-    if isinstance(tap.inner, SQLitePhysical):
+    if not isinstance(tap.inner, InmemPhysical):
         tap.inner.close()
     tap, log = _started(opener())
     assert (log.last_wal, log.last_performance_wal, log.first) == (6, 5, 1)
