@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.cluster.replication.cli import tessera_cli
-from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
+from tests.helpers.postgres import Postgres
+from tests.helpers.servers import TesseraServer, free_port, hcl_config, tessera_on_sqlite
 
 D = "sys/replication/dr"
 PROMOTION_POLICY = 'path "sys/replication/dr/secondary/promote" { capabilities = ["update"] }\n'
@@ -28,11 +32,30 @@ def _wait(what: str, check: object, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
-def test_seed_001_dr_promotion(tmp_path: Path) -> None:
+def _on_postgresql(directory: Path, postgres: Postgres, name: str) -> TesseraServer:
+    dsn = postgres.create_database(name)
+    config = directory / "tessera.hcl"
+    extra = f'cluster_addr = "https://127.0.0.1:{free_port()}"\n'
+    config.write_text(
+        hcl_config(free_port(), storage="postgresql", storage_options={"connection_url": dsn}, extra=extra)
+    )
+    return TesseraServer(config=config)
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
+def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.FixtureRequest) -> None:
+    """The primary on SQLite; the DR secondary on SQLite or on PostgreSQL."""
     (tmp_path / "p").mkdir()
     (tmp_path / "s").mkdir()
     primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
-    secondary = tessera_on_sqlite(tmp_path / "s", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
+    database = f"replication_{uuid.uuid4().hex[:8]}"
+    postgres: Postgres | None = request.getfixturevalue("postgres") if storage == "postgresql" else None
+    if postgres is not None:
+        secondary = _on_postgresql(tmp_path / "s", postgres, database)
+    else:
+        secondary = tessera_on_sqlite(
+            tmp_path / "s", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n'
+        )
     try:
         for server in (primary, secondary):
             server.start()
@@ -103,3 +126,6 @@ def test_seed_001_dr_promotion(tmp_path: Path) -> None:
     finally:
         primary.cleanup()
         secondary.cleanup()
+        if postgres is not None:
+            with postgres.connect() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
