@@ -24,7 +24,7 @@ UNAUTHENTICATED = {
     "mfa/validate", "internal/specs/openapi", "replication/status",
     "replication/dr/status",  # Vault Enterprise's: a DR secondary answers it to anyone
     "replication/dr/secondary/promote",  # authorised by its dr_operation_token
-    "replication/dr/secondary/disable",
+    "replication/dr/secondary/disable", "replication/dr/secondary/operation-token/delete",
 }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..core import rootgen
 from ..framework import Field, FieldData, FieldType, Operation, Path, Request, Response, WrapInfo
 from ..framework.backend import Handler
 from ..framework.errors import NotFound, PermissionDenied
@@ -138,6 +139,14 @@ def _kind_paths(core: Core, kind: str) -> list[Path]:
             check_dr_operation_token(core, str(data.get("dr_operation_token")), req.full_path)
         return Response(warnings=core.replication.promote(kind))
 
+    def delete_operation_token(req: Request, data: FieldData) -> Response | None:
+        token = str(data.get("dr_operation_token"))
+        check_dr_operation_token(core, token, req.full_path)
+        generation = rootgen.generation(core)
+        if generation.check_dr_token(token):
+            generation.dr_token = ""
+        return None
+
     def secondary_disable(req: Request, data: FieldData) -> Response:
         if kind == "dr":
             check_dr_operation_token(core, str(data.get("dr_operation_token")), req.full_path)
@@ -180,6 +189,19 @@ def _kind_paths(core: Core, kind: str) -> list[Path]:
             unauthenticated=kind == "dr",
             synopsis=f"Make this {label} secondary the primary.",
         ),
+        *(
+            [
+                Path(
+                    f"{base}/secondary/operation-token/delete",
+                    fields={"dr_operation_token": _PROMOTE["dr_operation_token"]},
+                    operations={Operation.UPDATE: delete_operation_token},
+                    unauthenticated=True,
+                    synopsis="Forget the DR operation token generated on this secondary.",
+                )
+            ]
+            if kind == "dr"
+            else []
+        ),
         Path(
             f"{base}/secondary/disable",
             fields={"dr_operation_token": _PROMOTE["dr_operation_token"]},
@@ -191,8 +213,11 @@ def _kind_paths(core: Core, kind: str) -> list[Path]:
 
 
 def check_dr_operation_token(core: Core, token: str, path: str) -> None:
-    """A DR operation: ``dr_operation_token`` must be a live token (a batch token of the primary's,
-    read with the replicated keyring) whose policies allow ``update`` on the operation's path."""
+    """A DR operation: ``dr_operation_token`` must be the one generated here from the primary's key
+    shares, or a live token (a batch token of the primary's, read with the replicated keyring)
+    whose policies allow ``update`` on the operation's path."""
+    if rootgen.generation(core).check_dr_token(token):
+        return
     entry = core.resolve_token(token) if token else None
     if entry is None:
         raise PermissionDenied()

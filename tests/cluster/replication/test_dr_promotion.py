@@ -106,6 +106,29 @@ def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.Fix
 
         primary.kill()  # kill -9
 
+        # A DR operation token generated on the secondary from the primary's key shares (seed 001's other way).
+        started = json.loads(
+            _cli(secondary, "operator", "generate-root", "-dr-token", "-init", "-format=json")
+        )
+        nonce, otp = started["nonce"], started["otp"]
+        done = json.loads(
+            _cli(
+                secondary,
+                "operator",
+                "generate-root",
+                "-dr-token",
+                f"-nonce={nonce}",
+                "-format=json",
+                primary.keys[0],
+            )
+        )
+        assert done["complete"] is True
+        generated = _cli(secondary, "operator", "generate-root", "-dr-token", f"-decode={done['encoded_token']}",
+                         f"-otp={otp}").strip()  # fmt: skip
+        _cli(secondary, "write", f"{D}/secondary/operation-token/delete", f"dr_operation_token={generated}")
+        deleted = tessera_cli(secondary, "write", f"{D}/secondary/promote", f"dr_operation_token={generated}")
+        assert deleted.returncode != 0 and "permission denied" in deleted.stderr
+
         refused = tessera_cli(secondary, "write", f"{D}/secondary/promote", "dr_operation_token=hvb.forged")
         assert refused.returncode != 0 and "permission denied" in refused.stderr
         assert secondary.call("GET", f"{D}/status", auth=False)[1]["data"]["mode"] == "secondary"
