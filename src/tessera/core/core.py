@@ -322,9 +322,10 @@ class Core:
         self._ticker = None
 
     def _tick(self, watch: ExpiryWatch) -> None:
-        """One background pass: token and lease expiry, then the backends' periodic work."""
+        """One background pass: token and lease expiry, then the backends' periodic work. A DR
+        secondary does none: its primary expires tokens and leases, and the deletes stream in."""
         try:
-            if self.tokens is not None and not self.sealed:
+            if self.tokens is not None and not self.sealed and not self.replication.dr_secondary:
                 watch.check(self)  # before the pass, which would hide what it drains
                 self.tokens.expire_due(budget=TICK_BUDGET)
                 self.tokens.denylist.prune()

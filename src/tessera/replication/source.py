@@ -23,7 +23,7 @@ from typing import Any
 from ..storage.tap import TappedPhysical
 from .keys import LOCAL, REPLICATED
 from .log import LogTruncated, ReplicationLog
-from .state import PRIMARY, KindState
+from .state import PRIMARY, KindState, Secondary
 
 CN_PREFIX = "rep-secondary-"
 PAGE = 512
@@ -57,18 +57,13 @@ class Source:
     def serve(
         self, method: str, path: str, query: dict[str, str], body: Any, peer: tuple[str, str]
     ) -> tuple[int, Any]:
-        common_name, cert_sha256 = peer
         args = body if isinstance(body, dict) else {}
         kind = str(args.get("kind", "")) if method == "POST" else query.get("kind", "")
-        state = self.states().get(kind)
-        secondary_id = common_name[len(CN_PREFIX) :] if common_name.startswith(CN_PREFIX) else ""
-        secondary = None if state is None or state.mode != PRIMARY else state.secondaries.get(secondary_id)
-        # The certificate issued with this secondary's token, not merely one the CA signed for its
-        # id: a revoked secondary's certificate stays refused when the id is issued again.
-        if secondary is None or not hmac.compare_digest(secondary.cert_sha256, cert_sha256):
+        secondary = self._secondary(kind, peer)
+        if secondary is None:
             return 403, {"errors": ["permission denied"]}
         if method == "POST" and path == "/v1/replication/activate":
-            return self._activate(secondary_id, args)
+            return self._activate(secondary.id, args)
         if not secondary.activated:
             return 403, {"errors": ["permission denied"]}
         secondary.last_heartbeat = time.time()
@@ -76,11 +71,26 @@ class Source:
             return 200, self._snapshot(kind, query.get("after", ""), _limit(query))
         if method == "GET" and path == "/v1/replication/log":
             after = query.get("after", "0")
+            self.log.wait_beyond(int(after) if after.isdigit() else 0, LONG_POLL)  # a write wakes it
+            if self._secondary(kind, peer) is None:  # revoked while it waited
+                return 403, {"errors": ["permission denied"]}
             try:
                 return 200, self._records(kind, int(after) if after.isdigit() else 0, _limit(query))
             except LogTruncated as exc:
                 return 409, {"errors": [str(exc)]}
         return 404, {"errors": ["unsupported path"]}
+
+    def _secondary(self, kind: str, peer: tuple[str, str]) -> Secondary | None:
+        """The secondary this certificate was issued to, if it is still known. The certificate
+        issued with its token, not merely one the CA signed for its id: a revoked secondary's
+        certificate stays refused when the id is issued again."""
+        common_name, cert_sha256 = peer
+        state = self.states().get(kind)
+        secondary_id = common_name[len(CN_PREFIX) :] if common_name.startswith(CN_PREFIX) else ""
+        secondary = None if state is None or state.mode != PRIMARY else state.secondaries.get(secondary_id)
+        if secondary is None or not hmac.compare_digest(secondary.cert_sha256, cert_sha256):
+            return None
+        return secondary
 
     def _activate(self, secondary_id: str, body: dict[str, Any]) -> tuple[int, Any]:
         kind, credential = str(body.get("kind", "")), str(body.get("credential", ""))
@@ -99,7 +109,6 @@ class Source:
         return {"wal": wal, "entries": entries, "next": following}
 
     def _records(self, kind: str, after: int, limit: int) -> dict[str, Any]:
-        self.log.wait_beyond(after, LONG_POLL)  # an idle secondary hears of a write at once
         records = []
         for record in self.log.since(after, limit):
             ops = [op[0] for op in record["ops"] if op[1] == REPLICATED or kind == "dr"]
