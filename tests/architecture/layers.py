@@ -24,7 +24,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tessera.framework", "tessera.telemetry"),  # declared paths, fields, envelope; metrics
     ("tessera.barrier", "tessera.routing"),  # the barrier and keyed hash; mount entries and the router
     ("tessera.policy", "tessera.tokens", "tessera.leases"),  # ACLs, the token store, the expiration manager
-    ("tessera.core",),  # seal, mount tables, telemetry's gauges and the typed request pipeline
+    (
+        "tessera.core",
+        "tessera.replication",
+    ),  # seal, mount tables, gauges, the request pipeline; replication state
     ("tessera.audit", "tessera.system", "tessera.auth", "tessera.secrets"),  # backends and audit devices
     ("tessera.cluster",),  # several processes and nodes: forwarding, change feeds, invalidation
     ("tessera.server", "tessera.testing"),  # listeners, config, the app, process lifecycle

@@ -15,11 +15,16 @@ ROOT = {
     "config/cors", "config/auditing/*", "config/ui/headers/*", "plugins/catalog/*", "revoke-prefix/*",
     "revoke-force/*", "leases/revoke-prefix/*", "leases/revoke-force/*", "leases/lookup/*", "leases",
     "internal/inspect/*",
+    # Vault Enterprise's: activation tokens need sudo.
+    "replication/performance/primary/secondary-token", "replication/dr/primary/secondary-token",
 }  # fmt: skip
 UNAUTHENTICATED = {
     "wrapping/lookup", "wrapping/pubkey", "internal/ui/mounts", "internal/ui/mounts/*",
     "internal/ui/namespaces", "init", "seal-status", "unseal", "leader", "health", "decode-token",
     "mfa/validate", "internal/specs/openapi", "replication/status",
+    "replication/dr/status",  # Vault Enterprise's: a DR secondary answers it to anyone
+    "replication/dr/secondary/promote",  # authorised by its dr_operation_token
+    "replication/dr/secondary/disable", "replication/dr/secondary/operation-token/delete",
 }  # fmt: skip
 
 

@@ -145,6 +145,10 @@ class AuditBroker:
         for device in devices.values():
             device.close()
 
+    def storage_views(self) -> list[tuple[str, str, bool]]:
+        with self.lock:
+            return [(AUDIT_VIEW_PREFIX + e.uuid + "/", e.type, e.local) for e in self.entries]
+
     def _view(self, entry: AuditEntry) -> StorageView:
         return StorageView(self.core.barrier, AUDIT_VIEW_PREFIX + entry.uuid + "/")
 

@@ -2,8 +2,9 @@
 
 Before a request, a worker applies the keys committed since the last one (``standby.py``):
 
-- token store keys (``sys/token/...``) and leases (``sys/expire/...``): the read cache's
-  entry, and the token store's cached entry, deny-list entry or issuer epoch;
+- token store keys (``sys/token/...``), leases (``sys/expire/...``) and the replication log's
+  records: the read cache's entry, and the token store's cached entry, deny-list entry or issuer
+  epoch;
 - a mount's keys: its backend's ``invalidate`` (Vault's InvalidateFunc) says what it drops;
 - anything else (the mount and audit tables, policies, quotas, the keyring, a mount whose backend
   cannot say): everything is rebuilt, as at an unseal. Those change rarely.
@@ -17,6 +18,7 @@ import logging
 from collections.abc import Iterable
 
 from ..core.core import Core
+from ..replication.log import LOG_PREFIX
 from .standby_state import StandbyState, build_state
 
 log = logging.getLogger("tessera.standby")
@@ -35,7 +37,7 @@ def apply_changes(core: Core, state: StandbyState, keys: Iterable[str]) -> bool:
             if core.tokens is not None:  # entries, the batch deny-list, issuer epochs
                 core.tokens.invalidate_key(key[len(_TOKEN_STORE) :])
             continue
-        if key.startswith("sys/expire/"):
+        if key.startswith(("sys/expire/", LOG_PREFIX)):  # no cache holds leases or log records
             continue
         if key.startswith(("logical/", "auth/")):
             table, _, rest = key.partition("/")

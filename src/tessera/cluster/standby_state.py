@@ -46,6 +46,7 @@ def build_state(core: Core) -> StandbyState:
     audited = any(barrier.get_json(table) for table in (AUDIT_TABLE, LOCAL_AUDIT_TABLE))
     core.tokens.revoke_hooks.append(core._destroy_cubbyhole)
     core.tokens.revoke_hooks.append(core.lease_manager.revoke_by_token)
+    core.replication.load(observe=False)  # sys/health's modes; the active process keeps the log
     core.wire_pipeline()
     return StandbyState(
         backends={route.entry.storage_prefix: route.backend for route in core.router.routes()},

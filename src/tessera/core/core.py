@@ -17,13 +17,16 @@ from time import perf_counter
 from typing import Any, cast
 
 from ..barrier.aes_gcm import Barrier
-from ..framework import Backend, CodedError, PermissionDenied, Request, Response, SealedError
+from ..framework import Backend, CodedError, ErrorResponse, PermissionDenied, Request, Response, SealedError
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACL
 from ..policy.store import PolicyStore
+from ..replication.log import RETAIN
+from ..replication.manager import DR_SECONDARY_PATHS, DR_SECONDARY_REFUSAL, Replication, default_cluster_addr
 from ..routing.mounts import MountEntry
 from ..routing.router import Router
 from ..storage.base import Physical, StorageView, TxnOp
+from ..storage.tap import TappedPhysical
 from ..telemetry import metrics
 from ..telemetry.storage import TimedPhysical
 from ..tokens.caller import resolve_token
@@ -53,10 +56,12 @@ class Core:
         # The barrier's storage operations are timed (vault.<storage>.get, ...) on the backends
         # Vault times too; in-memory storage is not (nor is Vault's inmem), which saves its cost.
         # (TimedPhysical passes every call on: it is a Physical in all but name.)
+        # Every write of the barrier and the seal passes the tap, where replication logs it.
+        tap = self.storage_tap = TappedPhysical(physical)
         timed = self.config.storage_type not in ("", "inmem")
-        below = cast(Physical, TimedPhysical(physical, self.config.storage_type)) if timed else physical
+        below = cast(Physical, TimedPhysical(tap, self.config.storage_type)) if timed else tap
         self.barrier = Barrier(below)
-        self.seal_manager = SealManager(physical, self.barrier)
+        self.seal_manager = SealManager(tap, self.barrier)
         self.router = Router()
         self.mount_table = MountTable(self.barrier, self.router, self._build_backend)
         self.cluster_id = ""
@@ -80,6 +85,9 @@ class Core:
         self.expiry_backlog = Backlog()  # as last measured by the ticker (sys/metrics)
         self._ticker: Ticker | None = None
         self.ha: HAView | None = None  # HA on PostgreSQL: set by cluster/ha/node.py
+        self.replication = Replication(tap, self.barrier, self.replication_mounts, self.replication_addresses)
+        self.replication.follower.changed = self._replicated_writes
+        self.replication.retain = int(self.config.extra.get("replication_log_retention") or RETAIN)
 
     # The parts an unseal builds. While sealed they are None; nothing reads them then, since
     # every request stops at the seal check first, so they are typed as present.
@@ -121,6 +129,7 @@ class Core:
     def release_state(self) -> None:
         """Stop the ticker and drop what the unseal built (mounts, audit devices, stores)."""
         self._stop_ticker()
+        self.replication.unload()
         if self.lease_manager is not None:
             self.lease_manager.stop()
         if self.tokens is not None:
@@ -153,6 +162,7 @@ class Core:
         quotas.leases.recount_in_background()
         audit = self.audit = registry.audit_broker(self)
         audit.setup()  # the audit table (core/audit); fails the unseal if no device can start
+        self.replication.load()
         tokens.revoke_hooks.append(self._destroy_cubbyhole)
         tokens.revoke_hooks.append(leases.revoke_by_token)
         self.lockout.reset_counters()
@@ -171,6 +181,32 @@ class Core:
         else:
             self.cluster_id = ident["id"]
             self.cluster_name = self.config.cluster_name or ident["name"]
+
+    def replication_mounts(self) -> list[tuple[str, str, bool]]:
+        """Each mount's and audit device's storage prefix, type and locality (replication/keys.py)."""
+        found = [(m.storage_prefix, m.type, m.local) for m in self.mounts + self.auth_mounts]
+        if self.audit is not None:
+            found += self.audit.storage_views()
+        return found
+
+    def replication_addresses(self) -> tuple[str, str]:
+        """This server's API and cluster addresses, as a secondary would reach them."""
+        api_addr = self.config.api_addr
+        return api_addr, str(self.config.extra.get("cluster_addr") or default_cluster_addr(api_addr))
+
+    def _replicated_writes(self, keys: list[str]) -> None:
+        """A secondary stored its primary's writes below the barrier: drop what they make stale."""
+        cache = self.barrier.cache
+        for key in keys:
+            if cache is not None:
+                cache.invalidate(key)
+            if key.startswith("sys/token/") and self.tokens is not None:
+                self.tokens.invalidate_key(key[len("sys/token/") :])
+        if any(key in ("core/mounts", "core/auth") for key in keys):
+            with self.state_lock:
+                self.mount_table.load()
+        if any(key.startswith("sys/policy/") for key in keys) and self.policy_store is not None:
+            self.policy_store.invalidate()
 
     def wire_pipeline(self) -> None:
         """Hand the request pipeline the parts just built (after an unseal or a worker's reload)."""
@@ -286,9 +322,10 @@ class Core:
         self._ticker = None
 
     def _tick(self, watch: ExpiryWatch) -> None:
-        """One background pass: token and lease expiry, then the backends' periodic work."""
+        """One background pass: token and lease expiry, then the backends' periodic work. A DR
+        secondary does none: its primary expires tokens and leases, and the deletes stream in."""
         try:
-            if self.tokens is not None and not self.sealed:
+            if self.tokens is not None and not self.sealed and not self.replication.dr_secondary:
                 watch.check(self)  # before the pass, which would hide what it drains
                 self.tokens.expire_due(budget=TICK_BUDGET)
                 self.tokens.denylist.prune()
@@ -306,6 +343,8 @@ class Core:
     def handle_request(self, req: Request) -> Response | None:
         if self.sealed:
             raise SealedError()
+        if self.replication.dr_secondary and not req.path.startswith(DR_SECONDARY_PATHS):
+            raise ErrorResponse(DR_SECONDARY_REFUSAL)
         start = perf_counter()
         try:
             return self.pipeline.handle(req)

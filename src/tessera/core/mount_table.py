@@ -14,7 +14,14 @@ import orjson
 
 from ..barrier.aes_gcm import Barrier
 from ..framework import Backend
-from ..routing.mounts import AUTH_TABLE, SECRETS_TABLE, MountConfig, MountEntry
+from ..routing.mounts import (
+    AUTH_TABLE,
+    LOCAL_AUTH_TABLE,
+    LOCAL_SECRETS_TABLE,
+    SECRETS_TABLE,
+    MountConfig,
+    MountEntry,
+)
 from ..routing.router import Route, Router
 from ..storage.base import StorageView, TxnOp
 from . import registry
@@ -77,19 +84,31 @@ class MountTable:
             self.mounts, self.auth_mounts = default_mounts()
             self.persist()
         else:
-            self.mounts = [MountEntry.from_json(d) for d in secrets_doc]
-            self.auth_mounts = [MountEntry.from_json(d) for d in auth_doc]
+            local_secrets = self.barrier.get_json(LOCAL_SECRETS_TABLE) or []
+            local_auth = self.barrier.get_json(LOCAL_AUTH_TABLE) or []
+            self.mounts = [MountEntry.from_json(d) for d in local_secrets + secrets_doc]
+            self.auth_mounts = [MountEntry.from_json(d) for d in local_auth + auth_doc]
+            if not any(m.type == "cubbyhole" for m in self.mounts):
+                # A performance secondary gets the replicated tables only: its cubbyhole is its own.
+                self.mounts.insert(0, default_mounts()[0][0])
+                self.persist(shared=False)
         self.router.clear()
         for entry in self.mounts + self.auth_mounts:
             self.activate(entry)
 
-    def persist(self) -> None:
-        self.barrier.transaction(
-            [
-                TxnOp(SECRETS_TABLE, orjson.dumps([m.to_json() for m in self.mounts])),
-                TxnOp(AUTH_TABLE, orjson.dumps([m.to_json() for m in self.auth_mounts])),
-            ]
-        )
+    def persist(self, *, shared: bool = True) -> None:
+        """Write both tables, local entries apart (Vault's core/local-mounts and core/local-auth):
+        a secondary's replicated tables then never name the primary's local mounts. ``shared=False``
+        writes the local ones alone (a secondary leaves its primary's tables as they came)."""
+        ops = []
+        for shared_key, local_key, table in (
+            (SECRETS_TABLE, LOCAL_SECRETS_TABLE, self.mounts),
+            (AUTH_TABLE, LOCAL_AUTH_TABLE, self.auth_mounts),
+        ):
+            if shared:
+                ops.append(TxnOp(shared_key, orjson.dumps([m.to_json() for m in table if not m.local])))
+            ops.append(TxnOp(local_key, orjson.dumps([m.to_json() for m in table if m.local])))
+        self.barrier.transaction(ops)
 
     def activate(self, entry: MountEntry) -> None:
         backend = self.build(entry)

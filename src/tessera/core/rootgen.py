@@ -40,6 +40,8 @@ KEY_MIN, KEY_MAX = 16, 33
 STANDARD = "root"
 RECOVERY = "recovery"
 RECOVERY_PREFIX = "hvr."
+DR = "dr"  # a DR operation token, generated on a DR secondary from the primary's key shares
+DR_PREFIX = "hvs."
 
 ALREADY_UNSEALED = "attempted to generate recovery operation token when already unsealed"
 
@@ -155,8 +157,10 @@ class RootGeneration:
         self.core = core
         self.lock = threading.Lock()
         self.attempt: Attempt | None = None
-        # The recovery token minted by a completed recovery attempt (memory only, one at a time).
+        # The recovery token minted by a completed recovery attempt (memory only, one at a time),
+        # and likewise the DR operation token of a DR secondary.
         self.recovery_token = ""
+        self.dr_token = ""
 
     @property
     def recovery_mode(self) -> bool:
@@ -181,6 +185,8 @@ class RootGeneration:
 
     def init(self, otp: str, pgp_key: str, strategy: str) -> None:
         self.check()
+        if strategy == DR and not self.core.replication.dr_secondary:
+            raise GenerateRootError("DR operation tokens are generated on a DR secondary only")
         if otp:
             if len(otp) != OTP_LENGTH:
                 raise GenerateRootError("OTP string has incorrect length")
@@ -278,6 +284,14 @@ class RootGeneration:
                 self.recovery_token = ""
 
             return token, forget
+        if strategy == DR:
+            token = DR_PREFIX + base62(TOKEN_LENGTH)
+            self.dr_token = token
+
+            def forget_dr() -> None:
+                self.dr_token = ""
+
+            return token, forget_dr
         core = self.core
         token = core.create_root_token(path="auth/token/root", display_name="root")
 
@@ -293,9 +307,14 @@ class RootGeneration:
         current = self.recovery_token
         return bool(presented and current) and hmac.compare_digest(presented.encode(), current.encode())
 
+    def check_dr_token(self, presented: str) -> bool:
+        """Constant-time comparison with the generated DR operation token (none: nothing matches)."""
+        current = self.dr_token
+        return bool(presented and current) and hmac.compare_digest(presented.encode(), current.encode())
+
 
 def _kind(strategy: str) -> str:
-    return "recovery operation token" if strategy == RECOVERY else "root"
+    return {RECOVERY: "recovery operation token", DR: "DR operation token"}.get(strategy, "root")
 
 
 _GENERATIONS: weakref.WeakKeyDictionary[Core, RootGeneration] = weakref.WeakKeyDictionary()

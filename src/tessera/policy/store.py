@@ -385,6 +385,10 @@ class PolicyStore:
                 self.storage.delete(PREFIX + policy.name)
             self._invalidate()
 
+    def invalidate(self) -> None:
+        """Policies changed under the store (a replication secondary applied its primary's)."""
+        self._invalidate()
+
     def _invalidate(self) -> None:
         self._generation += 1
         self._policies = {}

@@ -11,6 +11,9 @@ from .. import __version__
 
 SECRETS_TABLE = "core/mounts"
 AUTH_TABLE = "core/auth"
+# Mounts enabled with -local, kept apart so that the tables above replicate without them.
+LOCAL_SECRETS_TABLE = "core/local-mounts"
+LOCAL_AUTH_TABLE = "core/local-auth"
 
 # Types that Vault treats as "core" (no deprecation_status, not removable, local).
 CORE_TYPES = {"cubbyhole", "system", "identity", "token"}

@@ -67,6 +67,8 @@ class ServerConfig:
     ui: bool = False
     # sys/raw (decrypted storage access) is served only when the operator asks for it.
     raw_storage_endpoint: bool = False
+    # Records the replication log keeps (Tessera's own setting; 0: replication/log.py's default).
+    replication_log_retention: int = 0
     # Processes serving the listeners (cluster/pool.py): the active one plus workers.
     workers: int = 1
     # user_lockout "all" | "<auth type>" blocks (core/lockout.py), by type.
@@ -157,6 +159,10 @@ def parse_config(text: str) -> ServerConfig:
     cfg.log_level = str(raw.get("log_level", "info"))
     cfg.ui = _bool(raw.get("ui", False))
     cfg.raw_storage_endpoint = _bool(raw.get("raw_storage_endpoint", False))
+    retention = str(raw.get("replication_log_retention", "0"))
+    if not retention.isdigit():
+        raise ConfigError(f"replication_log_retention: {retention!r} is not a whole number of records")
+    cfg.replication_log_retention = int(retention)
     try:
         cfg.telemetry = parse_telemetry(raw.get("telemetry"))
     except TelemetryError as exc:

@@ -26,6 +26,7 @@ from .policies import policy_paths
 from .quotas import quota_paths
 from .raw import raw_paths
 from .rawhttp import raw_table
+from .replication import replication_paths
 from .token_issuers import token_issuer_paths
 from .tools import tools_paths
 from .wrapping import wrapping_paths
@@ -52,6 +53,7 @@ PATH_SOURCES: list[Callable[[Core], list[Path]]] = [
     raw_paths,
     locked_users_paths,
     metrics_paths,
+    replication_paths,
 ]
 
 # Vault's special paths of the system backend for which Tessera declares no path: they keep their
@@ -70,7 +72,6 @@ UNDECLARED_UNAUTHENTICATED_PATHS = [
     "wrapping/pubkey",
     "internal/ui/namespaces",
     "mfa/validate",
-    "replication/status",
 ]
 
 

@@ -121,6 +121,7 @@ _UPDATE_FIELDS = {
 }
 ROOT_TOKEN = RootTokenCeremony(rootgen.STANDARD)
 RECOVERY_TOKEN = RootTokenCeremony(rootgen.RECOVERY)
+DR_OPERATION_TOKEN = RootTokenCeremony(rootgen.DR)
 
 
 # -- rekey ------------------------------------------------------------------------------------
@@ -337,8 +338,12 @@ def _rekey_paths() -> list[Path]:
 
 
 def ceremony_paths() -> list[Path]:
-    """The key ceremonies of a server in normal mode."""
-    return [*ROOT_TOKEN.paths("generate-root", sealed_ok=False), *_rekey_paths()]
+    """The key ceremonies of a server in normal mode (a DR secondary's operation token among them)."""
+    return [
+        *ROOT_TOKEN.paths("generate-root", sealed_ok=False),
+        *DR_OPERATION_TOKEN.paths("replication/dr/secondary/generate-operation-token", sealed_ok=False),
+        *_rekey_paths(),
+    ]
 
 
 def recovery_paths() -> list[Path]:

@@ -89,8 +89,8 @@ async def health(host: RawHost, req: RawRequest) -> RawResponse:
         "initialized": initialized,
         "sealed": sealed,
         "standby": standby,
-        "replication_performance_mode": "unknown" if sealed else "disabled",
-        "replication_dr_mode": "unknown" if sealed else "disabled",
+        "replication_performance_mode": "unknown" if sealed else core.replication.mode("performance"),
+        "replication_dr_mode": "unknown" if sealed else core.replication.mode("dr"),
         "server_time_utc": int(time.time()),
         "version": VAULT_VERSION,
         "tessera_version": TESSERA_VERSION,
@@ -110,10 +110,16 @@ async def leader(host: RawHost, req: RawRequest) -> RawResponse:
     it (a sealed node knows none: Vault's 503)."""
     core = host.core
     if core.ha is None:
-        return RawResponse.json({"ha_enabled": False})
-    if core.sealed:
+        doc: dict[str, Any] = {"ha_enabled": False}
+    elif core.sealed:
         raise SealedError()
-    return RawResponse.json(leader_doc(core.ha))
+    else:
+        doc = leader_doc(core.ha)
+    # Vault's sys/leader names the replication log's index on an active node or a lone server.
+    last_wal = core.replication.last_wal()
+    if last_wal and (core.ha is None or core.ha.active):
+        doc["last_wal"] = last_wal
+    return RawResponse.json(doc)
 
 
 def leader_doc(ha: HAView) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def seal_status_output(status: dict[str, Any], leader: dict[str, Any]) -> Struct
     for key in ("is_self", "active_time", "leader_address", "leader_cluster_address"):
         if leader.get(key) and leader.get(key) != "0001-01-01T00:00:00Z":
             out[key] = leader[key]
-    for key in ("raft_committed_index", "raft_applied_index"):
+    for key in ("last_wal", "raft_committed_index", "raft_applied_index"):
         if leader.get(key):
             out[key] = leader[key]
     return out
@@ -89,6 +89,8 @@ def seal_status_rows(s: Struct, full: bool = True) -> list[str]:
         out.append(f"Raft Committed Index | {s['raft_committed_index']}")
     if s.get("raft_applied_index"):
         out.append(f"Raft Applied Index | {s['raft_applied_index']}")
+    if s.get("last_wal"):
+        out.append(f"Last WAL | {s['last_wal']}")
     return out
 
 

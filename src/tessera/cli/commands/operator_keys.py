@@ -148,6 +148,11 @@ Usage: tessera operator generate-root [options] [KEY]
             'Generate and print a high-entropy one-time-password (OTP) suitable for use with the "-init" flag.',
         ),
         (
+            "dr-token",
+            "bool",
+            "Set this flag to do generate root operations on DR Operational tokens.",
+        ),
+        (
             "recovery-token",
             "bool",
             "Set this flag to do generate root operations on Recovery Operational tokens.",
@@ -166,6 +171,8 @@ Usage: tessera operator generate-root [options] [KEY]
     )
 
     def _base(self) -> str:
+        if self.flag("dr-token"):
+            return "sys/replication/dr/secondary/generate-operation-token"
         return "sys/generate-recovery-token" if self.flag("recovery-token") else "sys/generate-root"
 
     def _status(self) -> Struct:

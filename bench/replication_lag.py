@@ -1,0 +1,139 @@
+"""Replication lag under a write load, and the primary's throughput with and without secondaries.
+
+    python -m bench.replication_lag [--seconds 10] [--threads 4]
+
+A primary on SQLite takes KV writes from ``--threads`` clients for ``--seconds`` alone, then again
+with a performance secondary and a DR secondary attached (each its own process on SQLite). While
+the second load runs, a probe writes a key on the primary every 50 ms and times how long the
+performance secondary takes to answer it (read with an orphan batch token of the primary's):
+the replication lag, as a client sees it. Prints writes per second for both loads and the lag's
+p50/p99. Numbers are only meaningful on a quiet machine (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite  # noqa: E402
+
+P = "sys/replication/performance"
+D = "sys/replication/dr"
+
+
+def _ok(server: TesseraServer, method: str, path: str, body: dict[str, object] | None = None) -> dict:
+    status, answer, _ = server.call(method, path, json=body)
+    if status >= 400:
+        raise SystemExit(f"{method} {path}: {status} {answer}")
+    return answer or {}
+
+
+def _load(server: TesseraServer, seconds: float, threads: int) -> float:
+    """KV writes per second from ``threads`` clients for ``seconds``."""
+    counts = [0] * threads
+    stop = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        session = requests.Session()
+        headers = {"X-Vault-Token": server.root_token or ""}
+        while time.monotonic() < stop:
+            session.put(
+                f"{server.addr}/v1/kv/load{index}-{counts[index] % 500}", json={"v": 1}, headers=headers
+            )
+            counts[index] += 1
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / seconds
+
+
+def _attach(primary: TesseraServer, secondary: TesseraServer, kind: str, name: str) -> None:
+    base = P if kind == "performance" else D
+    token = _ok(primary, "POST", f"{base}/primary/secondary-token", {"id": name})["wrap_info"]["token"]
+    _ok(secondary, "POST", f"{base}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
+    while not secondary.seal_status()["sealed"]:
+        time.sleep(0.05)
+    secondary.unseal(primary.keys)
+
+
+def _probe(primary: TesseraServer, secondary: TesseraServer, reader: str, until: float) -> list[float]:
+    """Lag in ms of probe writes, each read back from the secondary as soon as it appears."""
+    lags: list[float] = []
+    session = requests.Session()
+    n = 0
+    while time.monotonic() < until:
+        n += 1
+        path = f"kv/probe{n}"
+        _ok(primary, "PUT", path, {"n": n})
+        written = time.perf_counter()
+        while (
+            session.get(f"{secondary.addr}/v1/{path}", headers={"X-Vault-Token": reader}).status_code != 200
+        ):
+            if time.perf_counter() - written > 30:
+                raise SystemExit("the secondary did not get a probe within 30 s")
+            time.sleep(0.002)
+        lags.append((time.perf_counter() - written) * 1000)
+        time.sleep(0.05)
+    return lags
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="replication-bench-"))
+    servers: list[TesseraServer] = []
+    try:
+        for name in ("primary", "perf", "dr"):
+            (work / name).mkdir()
+            extra = f'cluster_addr = "https://127.0.0.1:{free_port()}"\n'
+            server = tessera_on_sqlite(work / name, extra=extra)
+            servers.append(server)
+            server.start()
+            server.init()
+            server.unseal()
+        primary, perf, dr = servers
+        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
+        _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
+        body = {"type": "batch", "no_parent": True, "policies": ["reader"], "ttl": "2h"}
+        reader = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+        alone = _load(primary, args.seconds, args.threads)
+        for kind in ("performance", "dr"):
+            _ok(primary, "POST", f"sys/replication/{kind}/primary/enable")
+        _attach(primary, perf, "performance", "perf-1")
+        _attach(primary, dr, "dr", "dr-1")
+        lags: list[float] = []
+        prober = threading.Thread(
+            target=lambda: lags.extend(_probe(primary, perf, reader, time.monotonic() + args.seconds))
+        )
+        prober.start()
+        attached = _load(primary, args.seconds, args.threads)
+        prober.join()
+        cuts = statistics.quantiles(lags, n=100) if len(lags) > 1 else lags * 99
+        print(f"primary alone:                {alone:8.1f} KV writes/s ({args.threads} clients)")
+        print(f"with 2 secondaries attached:  {attached:8.1f} KV writes/s")
+        print(
+            f"replication lag to the performance secondary: p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms ({len(lags)} probes)"
+        )
+    finally:
+        for server in servers:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    main()

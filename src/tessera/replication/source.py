@@ -1,0 +1,116 @@
+"""What a primary serves its secondaries on the replication listener.
+
+- ``POST /v1/replication/activate`` ``{kind, credential, api_address}``: the one-time credential of
+  the activation token, spent here; the secondary is then known by its certificate alone;
+- ``GET /v1/replication/snapshot?kind&after&limit``: a page of the keyspace the kind receives
+  (replicated keys; local ones too for DR) as stored, ciphertext in base64, and with the first page
+  the log index the snapshot starts from;
+- ``GET /v1/replication/log?kind&after&limit``: the records after an index (waiting up to a second
+  for one), each op with the key's current ciphertext (or null: deleted). A performance secondary's records carry replicated ops only.
+  409 when the log no longer reaches back that far: the secondary starts over from a snapshot.
+
+A secondary whose certificate names no activated, unrevoked secondary of that kind gets a 403.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..storage.tap import TappedPhysical
+from .keys import LOCAL, REPLICATED
+from .log import LogTruncated, ReplicationLog
+from .state import PRIMARY, KindState, Secondary
+
+CN_PREFIX = "rep-secondary-"
+PAGE = 512
+LONG_POLL = 1.0  # seconds a log request waits for a record when the secondary is up to date
+
+
+def _b64(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode()
+
+
+def _limit(query: dict[str, str]) -> int:
+    text = query.get("limit", "")
+    return min(int(text), PAGE) if text.isdigit() and int(text) > 0 else PAGE
+
+
+class Source:
+    """Answers one replication request; ``activate`` spends a credential (the manager's)."""
+
+    def __init__(
+        self,
+        tap: TappedPhysical,
+        log: ReplicationLog,
+        states: Callable[[], dict[str, KindState]],
+        activate: Callable[[str, str, str, str], bool],
+    ) -> None:
+        self.tap = tap
+        self.log = log
+        self.states = states
+        self.activate = activate
+
+    def serve(
+        self, method: str, path: str, query: dict[str, str], body: Any, peer: tuple[str, str]
+    ) -> tuple[int, Any]:
+        args = body if isinstance(body, dict) else {}
+        kind = str(args.get("kind", "")) if method == "POST" else query.get("kind", "")
+        secondary = self._secondary(kind, peer)
+        if secondary is None:
+            return 403, {"errors": ["permission denied"]}
+        if method == "POST" and path == "/v1/replication/activate":
+            return self._activate(secondary.id, args)
+        if not secondary.activated:
+            return 403, {"errors": ["permission denied"]}
+        secondary.last_heartbeat = time.time()
+        if method == "GET" and path == "/v1/replication/snapshot":
+            return 200, self._snapshot(kind, query.get("after", ""), _limit(query))
+        if method == "GET" and path == "/v1/replication/log":
+            after = query.get("after", "0")
+            self.log.wait_beyond(int(after) if after.isdigit() else 0, LONG_POLL)  # a write wakes it
+            if self._secondary(kind, peer) is None:  # revoked while it waited
+                return 403, {"errors": ["permission denied"]}
+            try:
+                return 200, self._records(kind, int(after) if after.isdigit() else 0, _limit(query))
+            except LogTruncated as exc:
+                return 409, {"errors": [str(exc)]}
+        return 404, {"errors": ["unsupported path"]}
+
+    def _secondary(self, kind: str, peer: tuple[str, str]) -> Secondary | None:
+        """The secondary this certificate was issued to, if it is still known. The certificate
+        issued with its token, not merely one the CA signed for its id: a revoked secondary's
+        certificate stays refused when the id is issued again."""
+        common_name, cert_sha256 = peer
+        state = self.states().get(kind)
+        secondary_id = common_name[len(CN_PREFIX) :] if common_name.startswith(CN_PREFIX) else ""
+        secondary = None if state is None or state.mode != PRIMARY else state.secondaries.get(secondary_id)
+        if secondary is None or not hmac.compare_digest(secondary.cert_sha256, cert_sha256):
+            return None
+        return secondary
+
+    def _activate(self, secondary_id: str, body: dict[str, Any]) -> tuple[int, Any]:
+        kind, credential = str(body.get("kind", "")), str(body.get("credential", ""))
+        if not self.activate(kind, secondary_id, credential, str(body.get("api_address", ""))):
+            return 403, {"errors": ["the activation token is not valid, expired or already used"]}
+        return 200, {"cluster_id": self.states()[kind].cluster_id, "last_wal": self.log.last_wal}
+
+    def _ships(self, kind: str, key: str) -> bool:
+        cls = self.log.classifier.classify(key)
+        return cls == REPLICATED or (kind == "dr" and cls == LOCAL)
+
+    def _snapshot(self, kind: str, after: str, limit: int) -> dict[str, Any]:
+        wal = self.log.last_wal  # read first: writes during the snapshot come again in the log
+        page, following = self.tap.scan("", after, limit)
+        entries = [[key, _b64(value)] for key, value in page if self._ships(kind, key)]
+        return {"wal": wal, "entries": entries, "next": following}
+
+    def _records(self, kind: str, after: int, limit: int) -> dict[str, Any]:
+        records = []
+        for record in self.log.since(after, limit):
+            ops = [op[0] for op in record["ops"] if op[1] == REPLICATED or kind == "dr"]
+            records.append({"wal": record["wal"], "ops": [[key, _b64(self.tap.get(key))] for key in ops]})
+        return {"records": records, "last_wal": self.log.last_wal}

@@ -1,0 +1,121 @@
+"""A secondary's stream: the primary's log, applied in order, from where it last stopped.
+
+A thread asks the primary's replication listener for the records after ``last_remote_wal`` and
+writes each record's keys as the primary stores them (ciphertext: the keyring is shared; below
+the storage tap, where ``guard.py`` refuses other writes of replicated keys), then
+tells the core which keys changed so its caches drop them. The index it has reached is kept
+behind the barrier, so a restart resumes there. A primary that no longer keeps those records
+answers 409: the secondary copies the primary's keyspace again (its own local keys stay) and
+streams on from the index that copy is current to.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..storage.base import TxnOp
+from ..storage.tap import TappedPhysical
+from .channel import ChannelError, request_json
+from .secondary import mtls_context
+
+log = logging.getLogger("tessera.replication")
+
+POLL = 0.02  # seconds between asks when the primary had nothing new (it waited a second first)
+SAVE_EVERY = 2.0  # seconds between saves of the index reached
+
+
+class Stream:
+    """Follows one primary; ``applied(keys)`` after each record, ``reached(index)`` now and then."""
+
+    def __init__(
+        self,
+        tap: TappedPhysical,
+        kind: str,
+        connection: dict[str, Any],
+        start: int,
+        applied: Callable[[list[TxnOp]], None],
+        reached: Callable[[int], None],
+        resync: Callable[[Any], int],
+    ) -> None:
+        self.tap = tap
+        self.kind = kind
+        self.connection = connection
+        self.last_remote_wal = start
+        self.applied = applied
+        self.reached = reached
+        self.resync = resync  # copies the primary's keyspace again; the index it is current to
+        self.state = "stream-wals"
+        self.connection_state = "connecting"
+        self.last_heartbeat = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"replication-{kind}-stream", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self.reached(self.last_remote_wal)
+
+    def _run(self) -> None:
+        context = mtls_context(self.connection)
+        saved, saved_at = self.last_remote_wal, time.monotonic()
+        while not self._stop.is_set():
+            try:
+                more = self._step(context)
+            except ChannelError as exc:
+                self.connection_state = "connecting"
+                if exc.status == 409:
+                    more = self._start_over(context, exc)
+                else:
+                    log.warning("replication stream: %s", exc)
+                    more = False
+            except Exception:
+                log.exception("replication stream failed to apply a record")
+                more = False
+            if self.last_remote_wal != saved and time.monotonic() - saved_at > SAVE_EVERY:
+                saved, saved_at = self.last_remote_wal, time.monotonic()
+                self.reached(saved)
+            if not more:
+                self._stop.wait(POLL)
+
+    def _start_over(self, context: Any, why: Exception) -> bool:
+        """Behind the primary's log: copy its keyspace again, then stream from there."""
+        log.warning("replication stream fell behind the primary's log (%s): copying its data again", why)
+        self.state = "bootstrapping"
+        try:
+            self.last_remote_wal = self.resync(context)
+        except ChannelError as exc:
+            log.warning("replication stream: copying the primary's data failed: %s", exc)
+            return False
+        self.state = "stream-wals"
+        self.reached(self.last_remote_wal)
+        return True
+
+    def _step(self, context: Any) -> bool:
+        """Apply one page of records; True when the primary may have more."""
+        query = {"kind": self.kind, "after": self.last_remote_wal}
+        page = request_json(
+            self.connection["primary_cluster_addr"],
+            "GET",
+            "/v1/replication/log",
+            context=context,
+            query=query,
+        )
+        self.connection_state, self.last_heartbeat = "ready", time.time()
+        for record in page["records"]:
+            ops = [
+                TxnOp(key, None if value is None else base64.b64decode(value)) for key, value in record["ops"]
+            ]
+            if ops:
+                self.tap.inner.transaction(ops)  # below the tap: past a secondary's guard
+                self.applied(ops)
+            self.last_remote_wal = int(record["wal"])
+        return bool(page["records"]) and self.last_remote_wal < int(page["last_wal"])
