@@ -18,8 +18,7 @@ from __future__ import annotations
 import logging
 import select
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
@@ -67,12 +66,6 @@ def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:
     except (OSError, ValueError, psycopg.Error):
         return True
     return bool(readable)
-
-
-def _entered(stack: ExitStack, conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    """``conn`` once its ``BEGIN`` went through (the transaction ends with ``stack``)."""
-    stack.enter_context(conn.transaction())
-    return conn
 
 
 class Connections:
@@ -126,29 +119,7 @@ class Connections:
             if fresh:
                 raise unavailable(exc) from None
             log.info("the storage connection had closed (%s): trying again on a new one", exc)
-        conn, _ = self.current()
-        try:
-            return run(conn)
-        except psycopg.Error as exc:
-            self._failed(exc, conn)
-            raise unavailable(exc) from None
-
-    @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection inside a new transaction, committed when the block ends.
-
-        Only a ``BEGIN`` that failed on a connection that had died idle is tried again (nothing of
-        the write had been sent); a failure after it, the commit included, is not: the write may
-        or may not have been applied, and the caller is told the storage was unavailable.
-        """
-        stack = ExitStack()
-        conn = self.read(lambda conn: _entered(stack, conn))
-        try:
-            with stack:
-                yield conn
-        except psycopg.Error as exc:
-            self._failed(exc, conn)
-            raise unavailable(exc) from None
+        return self._once(self.current()[0], run)
 
     def statement(self, run: Callable[[psycopg.Connection[Any]], T]) -> T:
         """``run`` (one statement that writes) once: on a new connection if the server closed this
@@ -158,6 +129,9 @@ class Connections:
         if not fresh and _closed_by_server(conn):
             self.drop(conn)
             conn, _ = self.current()
+        return self._once(conn, run)
+
+    def _once(self, conn: psycopg.Connection[Any], run: Callable[[psycopg.Connection[Any]], T]) -> T:
         try:
             return run(conn)
         except psycopg.Error as exc:
