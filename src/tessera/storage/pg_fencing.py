@@ -13,6 +13,8 @@ from typing import Any
 
 import psycopg
 
+from .pg_changefeed import proof_sql
+
 
 class Fenced(Exception):
     """This node's HA epoch is no longer the table's: another node took over, nothing is written."""
@@ -27,14 +29,20 @@ class Fencing:
     however long that leader was paused. ``epoch`` is None on a standby: it writes nothing.
     """
 
-    def __init__(self, ha_table: str) -> None:
+    def __init__(self, ha_table: str, changes: str = "") -> None:
         self.ha_table = ha_table
         self.epoch: int | None = None
         self.on_fenced: list[Callable[[], None]] = []  # told when a write found another epoch
+        # With a change feed (``pg_changefeed.py``): the proof records the written keys too.
+        self._proof = proof_sql(changes, ha_table) if changes else ""
 
-    def prove(self, cur: psycopg.Cursor[Any]) -> None:
+    def prove(self, cur: psycopg.Cursor[Any], keys: list[str]) -> None:
+        """Hold the epoch row shared for the transaction (and record ``keys`` in the feed)."""
         epoch = self.epoch
-        row = cur.execute(f"SELECT epoch FROM {self.ha_table} WHERE id = 1 FOR SHARE").fetchone()
+        if self._proof:
+            row = cur.execute(self._proof, (keys,)).fetchone()
+        else:
+            row = cur.execute(f"SELECT epoch FROM {self.ha_table} WHERE id = 1 FOR SHARE").fetchone()
         if epoch is None or row is None or row[0] != epoch:
             for hook in self.on_fenced:
                 hook()

@@ -16,7 +16,8 @@ import threading
 import psycopg
 
 from .base import Physical, TxnOp, children
-from .pg_fencing import Fencing, create_ha_tables
+from .pg_changefeed import Pruner, changes_table, create_changes_table
+from .pg_fencing import Fencing, create_ha_tables, schema_lock_key
 from .pg_options import PostgreSQLOptions
 from .sqlite_reader import StandbyWrite
 
@@ -44,6 +45,9 @@ class PostgreSQLPhysical(Physical):
         self._permits = threading.BoundedSemaphore(settings.max_parallel)
         # HA: None until this node joins the election (then writes are fenced, see Fencing).
         self.fencing: Fencing | None = None
+        # HA: the change feed's table (pg_changefeed.py), "" without HA.
+        self.changes = changes_table(settings.table) if settings.ha_enabled else ""
+        self.cacheable = settings.ha_enabled
         self._local = threading.local()
         self._conns: list[psycopg.Connection] = []
         self._lock = threading.Lock()
@@ -54,6 +58,7 @@ class PostgreSQLPhysical(Physical):
         self._tune_autovacuum()
         if settings.ha_enabled:
             create_ha_tables(self._conn(), settings.ha_table)
+            create_changes_table(self._conn(), self.changes, schema_lock_key(settings.ha_table))
         self._closed = threading.Event()
         self.vacuums = 0
         self._vacuumer = threading.Thread(target=self._vacuum_loop, name="pg-vacuum", daemon=True)
@@ -83,6 +88,7 @@ class PostgreSQLPhysical(Physical):
         VACUUM blocks no reads or writes; when autovacuum keeps up this finds nothing to do.
         """
         conn: psycopg.Connection | None = None
+        pruner = Pruner(self.changes) if self.changes else None
         while not self._closed.wait(VACUUM_CHECK_SECONDS):
             try:
                 conn = (
@@ -90,6 +96,9 @@ class PostgreSQLPhysical(Physical):
                     if conn is not None and not conn.closed
                     else psycopg.connect(self.dsn, autocommit=True)
                 )
+                fencing = self.fencing
+                if pruner is not None and fencing is not None and fencing.epoch is not None:
+                    pruner.prune(conn)  # only the active node: the only one writing the feed
                 row = conn.execute(
                     "SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relid = %s::regclass",
                     (self.table,),
@@ -197,7 +206,7 @@ class PostgreSQLPhysical(Physical):
         conn = self._conn()
         with self._permits, conn.transaction(), conn.cursor() as cur:
             if fencing is not None:
-                fencing.prove(cur)
+                fencing.prove(cur, list(final))  # with HA, also the change feed's record
             if deletes:
                 cur.execute(f"DELETE FROM {self.table} WHERE key = ANY(%s)", (deletes,))
             if upserts:

@@ -50,7 +50,7 @@ class HANode:
         self.interval = interval  # the election's: between lock attempts and liveness checks
         self.physical = physical
         self.info = NodeInfo(str(uuid.uuid4()), socket.gethostname(), api_addr, cluster_addr, VAULT_VERSION)
-        self.fencing = Fencing(physical.settings.ha_table)
+        self.fencing = Fencing(physical.settings.ha_table, physical.changes)
         self._active = False
         self.active_since = 0.0
         self._election: Election | None = None

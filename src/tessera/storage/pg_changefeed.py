@@ -1,0 +1,92 @@
+"""PostgreSQL's change feed: which keys each commit of the active HA node wrote.
+
+Performance standbys (``cluster/ha/``) serve reads from caches of their own and stay exact by
+following this table, ``<table>_changes``: every fenced write transaction inserts the keys it
+writes, in the same transaction (so a key is in the feed exactly when its new value is
+committed), and ``pg_notify('<table>_changes')``, which PostgreSQL delivers at commit.
+
+Ordering: a bigserial is taken when the row is inserted, not when its transaction commits, so a
+reader that only asks for ``seq > last seen`` would skip a row whose transaction committed after
+a later-numbered one. The rows carry their transaction ID instead, and a reader takes only those
+of transactions older than its snapshot's ``xmin`` (every one of them has ended, committed or
+not), remembering that ``xmin`` as its watermark: the next read asks for ``watermark <= xid <
+new xmin``. ``xid8`` never wraps around.
+
+The active node prunes rows some ``KEEP_SECONDS`` after it saw them: a standby that has not read
+for half that long rebuilds its state instead of trusting the feed (``cluster/ha/feed.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import psycopg
+
+KEEP_SECONDS = 120.0
+
+
+def changes_table(table: str) -> str:
+    """The feed's table (and its notification channel) beside the data table ``table``."""
+    return table + "_changes"
+
+
+def create_changes_table(conn: psycopg.Connection[Any], changes: str, lock_key: int) -> None:
+    """The feed table and its index on ``xid``, made once however many nodes start at once."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {changes} (seq BIGSERIAL PRIMARY KEY, "
+            "xid XID8 NOT NULL DEFAULT pg_current_xact_id(), key TEXT NOT NULL)"
+        )
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {changes}_xid ON {changes} (xid)")
+
+
+def proof_sql(changes: str, ha_table: str) -> str:
+    """The fencing proof (``pg_fencing.py``) with the feed folded in: the insert of the keys
+    given as its parameter and the notification, so the feed costs no round trip of its own."""
+    return (
+        f"WITH feed AS (INSERT INTO {changes}(key) SELECT unnest(%s::text[])) "
+        f"SELECT epoch, pg_notify('{changes}', '') FROM {ha_table} WHERE id = 1 FOR SHARE"
+    )
+
+
+def read_changes(conn: psycopg.Connection[Any], changes: str, watermark: int) -> tuple[int, int, list[str]]:
+    """(new watermark, snapshot xmax, keys of the transactions that ended between the two
+    watermarks, in insertion order). One statement: one snapshot for the bound and the rows."""
+    rows = conn.execute(
+        "SELECT s.lo::text::bigint, s.hi::text::bigint, c.key FROM (SELECT pg_snapshot_xmin(snap) AS lo, "
+        "pg_snapshot_xmax(snap) AS hi FROM pg_current_snapshot() AS snap) s "
+        f"LEFT JOIN {changes} c ON c.xid >= %s::text::xid8 AND c.xid < s.lo ORDER BY c.seq",
+        (str(watermark),),
+    ).fetchall()
+    return int(rows[0][0]), int(rows[0][1]), [key for _, _, key in rows if key is not None]
+
+
+def current_watermark(conn: psycopg.Connection[Any]) -> int:
+    """Where a reader starts: every transaction older than this has ended."""
+    row = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+class Pruner:
+    """The active node's pruning: rows of transactions that ended ``KEEP_SECONDS`` ago go."""
+
+    def __init__(self, changes: str, keep: float = KEEP_SECONDS) -> None:
+        self.changes = changes
+        self.keep = keep
+        self._marks: deque[tuple[float, int]] = deque()  # (when, watermark then), oldest first
+
+    def prune(self, conn: psycopg.Connection[Any]) -> int:
+        """Drop what is old enough; the number of rows dropped."""
+        now = time.monotonic()
+        self._marks.append((now, current_watermark(conn)))
+        floor = None
+        while self._marks and self._marks[0][0] <= now - self.keep:
+            floor = self._marks.popleft()[1]
+        if floor is None:
+            return 0
+        cur = conn.execute(f"DELETE FROM {self.changes} WHERE xid < %s::text::xid8", (str(floor),))
+        return cur.rowcount
