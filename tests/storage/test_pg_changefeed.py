@@ -47,10 +47,10 @@ def test_writes_record_their_keys_and_notify(active: PostgreSQLPhysical, postgre
         active.put("a", b"1")
         active.transaction([TxnOp("b", b"2"), TxnOp("c", None), TxnOp("b", b"3")])
         active.delete("a")
-        watermark, _, keys = read_changes(conn, active.changes, start)
-        assert keys == ["a", "b", "c", "a"]
+        watermark, rows = read_changes(conn, active.changes, start)
+        assert [key for _, _, key in rows] == ["a", "b", "c", "a"]
         assert watermark > start
-        assert read_changes(conn, active.changes, watermark)[2] == []  # nothing twice
+        assert read_changes(conn, active.changes, watermark)[1] == []  # nothing twice
         notes = list(conn.notifies(timeout=1.0, stop_after=3))
         assert [n.channel for n in notes] == [active.changes] * 3
 
@@ -61,14 +61,15 @@ def test_a_fenced_write_records_nothing(active: PostgreSQLPhysical, postgres: Po
         conn.execute(f"UPDATE {active.settings.ha_table} SET epoch = epoch + 1 WHERE id = 1")
         with pytest.raises(Fenced):
             active.put("late", b"1")
-        assert read_changes(conn, active.changes, start)[2] == []
+        assert read_changes(conn, active.changes, start)[1] == []
 
 
 def test_a_reader_misses_no_transaction_that_commits_late(
     active: PostgreSQLPhysical, postgres: Postgres
 ) -> None:
     """Two writers: the one with the lower ``seq`` commits last. Following ``seq`` the reader
-    would skip it; following the ``xmin`` watermark it waits for it and then reads both."""
+    would skip it; following the ``xmin`` watermark it reads it once committed, and keeps
+    reading the row past the watermark (which the feed delivers once) until then."""
     with _reader(postgres) as reader, _reader(postgres) as slow, _reader(postgres) as fast:
         watermark = current_watermark(reader)
         slow.execute("BEGIN")
@@ -76,12 +77,15 @@ def test_a_reader_misses_no_transaction_that_commits_late(
         slow_seq = slow.execute(insert, ("slow",)).fetchone()
         fast_seq = fast.execute(insert, ("fast",)).fetchone()  # committed at once
         assert slow_seq < fast_seq  # type: ignore[operator]
-        watermark, _, keys = read_changes(reader, active.changes, watermark)
-        assert keys == []  # the slow one still runs: nothing past it is taken yet
+        held, rows = read_changes(reader, active.changes, watermark)
+        assert [key for _, _, key in rows] == ["fast"]  # seen at once
+        assert held <= rows[0][1]  # the slow one still runs: the watermark stays before it
+        watermark, rows = read_changes(reader, active.changes, held)
+        assert [key for _, _, key in rows] == ["fast"]  # again: still past the watermark
         slow.execute("COMMIT")
-        watermark, _, keys = read_changes(reader, active.changes, watermark)
-        assert sorted(keys) == ["fast", "slow"]
-        assert read_changes(reader, active.changes, watermark)[2] == []
+        watermark, rows = read_changes(reader, active.changes, watermark)
+        assert [key for _, _, key in rows] == ["slow", "fast"]
+        assert read_changes(reader, active.changes, watermark)[1] == []
 
 
 def test_the_pruner_drops_rows_once_old_enough(active: PostgreSQLPhysical, postgres: Postgres) -> None:

@@ -9,8 +9,9 @@ Ordering: a bigserial is taken when the row is inserted, not when its transactio
 reader that only asks for ``seq > last seen`` would skip a row whose transaction committed after
 a later-numbered one. The rows carry their transaction ID instead, and a reader takes only those
 of transactions older than its snapshot's ``xmin`` (every one of them has ended, committed or
-not), remembering that ``xmin`` as its watermark: the next read asks for ``watermark <= xid <
-new xmin``. ``xid8`` never wraps around.
+not), remembering that ``xmin`` as its watermark: the next read asks for ``xid >= watermark``.
+It takes the committed rows past the new watermark as well (see ``read_changes``), so a commit is
+seen at once. ``xid8`` never wraps around.
 
 The active node prunes rows some ``KEEP_SECONDS`` after it saw them: a standby that has not read
 for half that long rebuilds its state instead of trusting the feed (``cluster/ha/feed.py``).
@@ -52,16 +53,22 @@ def proof_sql(changes: str, ha_table: str) -> str:
     )
 
 
-def read_changes(conn: psycopg.Connection[Any], changes: str, watermark: int) -> tuple[int, int, list[str]]:
-    """(new watermark, snapshot xmax, keys of the transactions that ended between the two
-    watermarks, in insertion order). One statement: one snapshot for the bound and the rows."""
+def read_changes(
+    conn: psycopg.Connection[Any], changes: str, watermark: int
+) -> tuple[int, list[tuple[int, int, str]]]:
+    """(new watermark, the committed rows of transactions from ``watermark`` on as (seq, xid,
+    key), in insertion order). One statement: one snapshot for the bound and the rows.
+
+    Rows past the new watermark are included when committed (visible): a reader sees a commit
+    at once even while an older transaction anywhere on the server holds ``xmin`` back, and
+    may see such a row again on its next read (it skips the ``seq`` it has delivered)."""
     rows = conn.execute(
-        "SELECT s.lo::text::bigint, s.hi::text::bigint, c.key FROM (SELECT pg_snapshot_xmin(snap) AS lo, "
-        "pg_snapshot_xmax(snap) AS hi FROM pg_current_snapshot() AS snap) s "
-        f"LEFT JOIN {changes} c ON c.xid >= %s::text::xid8 AND c.xid < s.lo ORDER BY c.seq",
+        "SELECT s.lo::text::bigint, c.seq, c.xid::text::bigint, c.key FROM "
+        "(SELECT pg_snapshot_xmin(pg_current_snapshot()) AS lo) s "
+        f"LEFT JOIN {changes} c ON c.xid >= %s::text::xid8 ORDER BY c.seq",
         (str(watermark),),
     ).fetchall()
-    return int(rows[0][0]), int(rows[0][1]), [key for _, _, key in rows if key is not None]
+    return int(rows[0][0]), [(seq, xid, key) for _, seq, xid, key in rows if seq is not None]
 
 
 def current_watermark(conn: psycopg.Connection[Any]) -> int:
@@ -72,17 +79,20 @@ def current_watermark(conn: psycopg.Connection[Any]) -> int:
 
 
 class Pruner:
-    """The active node's pruning: rows of transactions that ended ``KEEP_SECONDS`` ago go."""
+    """The active node's pruning: rows of transactions that started ``KEEP_SECONDS`` ago go
+    (standbys read committed rows at once; one that could not read for so long rebuilds)."""
 
     def __init__(self, changes: str, keep: float = KEEP_SECONDS) -> None:
         self.changes = changes
         self.keep = keep
-        self._marks: deque[tuple[float, int]] = deque()  # (when, watermark then), oldest first
+        self._marks: deque[tuple[float, int]] = deque()  # (when, xmax then), oldest first
 
     def prune(self, conn: psycopg.Connection[Any]) -> int:
         """Drop what is old enough; the number of rows dropped."""
         now = time.monotonic()
-        self._marks.append((now, current_watermark(conn)))
+        row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
+        assert row is not None
+        self._marks.append((now, int(row[0])))  # every transaction started before now
         floor = None
         while self._marks and self._marks[0][0] <= now - self.keep:
             floor = self._marks.popleft()[1]
