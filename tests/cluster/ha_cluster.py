@@ -77,8 +77,9 @@ class HACluster:
 
 
 @contextmanager
-def ha_cluster(postgres: Postgres, tmp_path: Path, size: int = 3) -> Iterator[HACluster]:
-    """``size`` nodes, initialised through the first, all unsealed, one active; a kv v1 mount."""
+def ha_cluster(postgres: Postgres, tmp_path: Path, size: int = 3, settings: str = "") -> Iterator[HACluster]:
+    """``size`` nodes, initialised through the first, all unsealed, one active; a kv v1 mount.
+    ``settings``: more top-level configuration for every node."""
     dbname = "ha_" + uuid.uuid4().hex[:12]
     dsn = postgres.create_database(dbname)
     nodes: list[TesseraServer] = []
@@ -86,7 +87,7 @@ def ha_cluster(postgres: Postgres, tmp_path: Path, size: int = 3) -> Iterator[HA
         for number in range(size):
             port = free_port(span=2)
             config = tmp_path / f"node{number}.hcl"
-            extra = f'api_addr = "http://127.0.0.1:{port}"\ncluster_addr = "https://127.0.0.1:{port + 1}"\n'
+            extra = f'api_addr = "http://127.0.0.1:{port}"\ncluster_addr = "https://127.0.0.1:{port + 1}"\n{settings}'
             options = {"connection_url": dsn, "ha_enabled": "true"}
             config.write_text(hcl_config(port, storage="postgresql", storage_options=options, extra=extra))
             nodes.append(TesseraServer(config=config).start())

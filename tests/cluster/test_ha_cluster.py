@@ -65,10 +65,15 @@ def test_health_codes(cluster: HACluster) -> None:
     status, body, _ = active.call("GET", "sys/health", auth=False)
     assert status == 200 and body["standby"] is False
     for standby in cluster.standbys(active):
+        # Performance standbys (the default): 473 unless perfstandbyok; see test_ha_perf_standby.py
+        # for plain standbys' 429.
         status, body, _ = standby.call("GET", "sys/health", auth=False)
-        assert status == 429 and body["standby"] is True and body["sealed"] is False
-        assert standby.call("GET", "sys/health", auth=False, params={"standbyok": "true"})[0] == 200
-        assert standby.call("GET", "sys/health", auth=False, params={"standbycode": "299"})[0] == 299
+        assert status == 473 and body["standby"] is True and body["sealed"] is False
+        assert body["performance_standby"] is True
+        assert standby.call("GET", "sys/health", auth=False, params={"standbyok": "true"})[0] == 473
+        assert standby.call("GET", "sys/health", auth=False, params={"perfstandbyok": "true"})[0] == 200
+        params = {"performancestandbycode": "299"}
+        assert standby.call("GET", "sys/health", auth=False, params=params)[0] == 299
 
 
 def test_ha_status_lists_every_node(cluster: HACluster) -> None:

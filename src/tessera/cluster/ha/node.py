@@ -26,6 +26,7 @@ from ...storage.postgresql import PostgreSQLPhysical
 from ...storage.sqlite_reader import StandbyWrite
 from ...version import VAULT_VERSION
 from .election import INTERVAL, Election, NodeInfo
+from .perf import PerformanceStandby
 
 log = logging.getLogger("tessera.ha")
 
@@ -56,6 +57,8 @@ class HANode:
         self._election: Election | None = None
         self._lock = threading.Lock()  # joins and leaves
         self._secret = ""
+        # A standby's own state for reads (``perf.py``); None: it forwards every request.
+        self.perf: PerformanceStandby | None = None
         lifecycle = core.lifecycle
         self._open_state, self._close_state = lifecycle.open_state, lifecycle.close_state
         lifecycle.open_state, lifecycle.close_state = self._on_unseal, self._on_seal
@@ -69,6 +72,11 @@ class HANode:
     @property
     def joined(self) -> bool:
         return self._election is not None
+
+    @property
+    def performance_standby(self) -> bool:
+        perf = self.perf
+        return perf is not None and perf.serving and not self._active
 
     def leader(self) -> LeaderInfo | None:
         election = self._election
@@ -146,6 +154,8 @@ class HANode:
                 self._election = election
                 election.start()
                 log.info("HA: joined the election as node %s (standby)", self.info.node_id)
+        if self.perf is not None:
+            self.perf.start()
 
     def _on_seal(self) -> None:
         """In place of the core's ``close_state``: drop the state (still holding the lock, so its
@@ -154,6 +164,8 @@ class HANode:
             election, self._election = self._election, None
         self._active = False
         try:
+            if self.perf is not None:
+                self.perf.stop()
             self._close_state()
         finally:
             self.fencing.epoch = None
@@ -174,12 +186,17 @@ class HANode:
         node left this election meanwhile (sealed, perhaps unsealed again)."""
         started = time.monotonic()
         try:
+            if self.perf is not None:
+                self.perf.stop()  # the standby's state goes before the active one is built
             with self.core.state_lock:
                 if self.core.sealed or self._election is not election:
                     return False
                 self.fencing.epoch = epoch
-                # The keyring as stored: the active node may have rotated it since this unseal.
+                # The keyring as stored: the active node may have rotated it since this unseal;
+                # and nothing cached before: the feed may not have caught up with the last writes.
                 self.core.barrier.reload_keyring()
+                if self.core.barrier.cache is not None:
+                    self.core.barrier.cache.clear()
                 self._open_state(False)
                 self._make_secret()
         except (Exception, StandbyWrite):
@@ -196,6 +213,8 @@ class HANode:
         self._active = False
         log.warning("HA: lost leadership: standby now")
         self._drop_state()
+        if self.perf is not None and self._election is not None and not self.core.sealed:
+            self.perf.start()
 
     def _drop_state(self) -> None:
         """Refuse writes, then drop what the unseal built (unless sealed meanwhile: done then)."""
