@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tessera.storage.base import TxnOp
-from tessera.storage.pg_changefeed import Pruner, current_watermark, read_changes
+from tessera.storage.pg_changefeed import Pruner, current_position, read_changes
 from tessera.storage.pg_fencing import Fenced, Fencing
 from tessera.storage.postgresql import PostgreSQLPhysical
 from tests.helpers.postgres import Postgres
@@ -43,21 +43,21 @@ def _reader(postgres: Postgres) -> psycopg.Connection:
 def test_writes_record_their_keys_and_notify(active: PostgreSQLPhysical, postgres: Postgres) -> None:
     with _reader(postgres) as conn:
         conn.execute(f"LISTEN {active.changes}")
-        start = current_watermark(conn)
+        start = current_position(conn)
         active.put("a", b"1")
         active.transaction([TxnOp("b", b"2"), TxnOp("c", None), TxnOp("b", b"3")])
         active.delete("a")
-        watermark, rows = read_changes(conn, active.changes, start)
-        assert [key for _, _, key in rows] == ["a", "b", "c", "a"]
-        assert watermark > start
-        assert read_changes(conn, active.changes, watermark)[1] == []  # nothing twice
+        position, keys = read_changes(conn, active.changes, start)
+        assert keys == ["a", "b", "c", "a"]
+        assert position.xmax > start.xmax
+        assert read_changes(conn, active.changes, position)[1] == []  # nothing twice
         notes = list(conn.notifies(timeout=1.0, stop_after=3))
         assert [n.channel for n in notes] == [active.changes] * 3
 
 
 def test_a_fenced_write_records_nothing(active: PostgreSQLPhysical, postgres: Postgres) -> None:
     with _reader(postgres) as conn:
-        start = current_watermark(conn)
+        start = current_position(conn)
         conn.execute(f"UPDATE {active.settings.ha_table} SET epoch = epoch + 1 WHERE id = 1")
         with pytest.raises(Fenced):
             active.put("late", b"1")
@@ -68,24 +68,23 @@ def test_a_reader_misses_no_transaction_that_commits_late(
     active: PostgreSQLPhysical, postgres: Postgres
 ) -> None:
     """Two writers: the one with the lower ``seq`` commits last. Following ``seq`` the reader
-    would skip it; following the ``xmin`` watermark it reads it once committed, and keeps
-    reading the row past the watermark (which the feed delivers once) until then."""
+    would skip it; following the transactions its snapshot saw running, it reads each row once,
+    the fast one at once and the slow one when it commits."""
     with _reader(postgres) as reader, _reader(postgres) as slow, _reader(postgres) as fast:
-        watermark = current_watermark(reader)
+        position = current_position(reader)
         slow.execute("BEGIN")
         insert = f"INSERT INTO {active.changes}(key) VALUES (%s) RETURNING seq"
         slow_seq = slow.execute(insert, ("slow",)).fetchone()
         fast_seq = fast.execute(insert, ("fast",)).fetchone()  # committed at once
         assert slow_seq < fast_seq  # type: ignore[operator]
-        held, rows = read_changes(reader, active.changes, watermark)
-        assert [key for _, _, key in rows] == ["fast"]  # seen at once
-        assert held <= rows[0][1]  # the slow one still runs: the watermark stays before it
-        watermark, rows = read_changes(reader, active.changes, held)
-        assert [key for _, _, key in rows] == ["fast"]  # again: still past the watermark
+        position, keys = read_changes(reader, active.changes, position)
+        assert keys == ["fast"]
+        position, keys = read_changes(reader, active.changes, position)
+        assert keys == []  # the slow one still runs; the fast one is not read twice
         slow.execute("COMMIT")
-        watermark, rows = read_changes(reader, active.changes, watermark)
-        assert [key for _, _, key in rows] == ["slow", "fast"]
-        assert read_changes(reader, active.changes, watermark)[1] == []
+        position, keys = read_changes(reader, active.changes, position)
+        assert keys == ["slow"]
+        assert read_changes(reader, active.changes, position)[1] == []
 
 
 def test_the_pruner_drops_rows_once_old_enough(active: PostgreSQLPhysical, postgres: Postgres) -> None:

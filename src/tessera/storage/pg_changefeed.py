@@ -7,11 +7,12 @@ committed), and ``pg_notify('<table>_changes')``, which PostgreSQL delivers at c
 
 Ordering: a bigserial is taken when the row is inserted, not when its transaction commits, so a
 reader that only asks for ``seq > last seen`` would skip a row whose transaction committed after
-a later-numbered one. The rows carry their transaction ID instead, and a reader takes only those
-of transactions older than its snapshot's ``xmin`` (every one of them has ended, committed or
-not), remembering that ``xmin`` as its watermark: the next read asks for ``xid >= watermark``.
-It takes the committed rows past the new watermark as well (see ``read_changes``), so a commit is
-seen at once. ``xid8`` never wraps around.
+a later-numbered one. The rows carry their transaction ID instead, and a reader remembers, from
+the snapshot of its last read (:class:`Position`), the transactions that had not ended then: its
+``xmax`` (every later ID) and its in-progress list. Every row it has not seen belongs to one of
+those (a transaction that ended before the snapshot was visible to it, and was read then), so the
+next read asks for exactly them: nothing missed, nothing twice, and a commit is seen at once
+whatever long transaction elsewhere on the server holds ``xmin`` back. ``xid8`` never wraps.
 
 The active node prunes rows some ``KEEP_SECONDS`` after it saw them: a standby that has not read
 for half that long rebuilds its state instead of trusting the feed (``cluster/ha/feed.py``).
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -53,29 +54,36 @@ def proof_sql(changes: str, ha_table: str) -> str:
     )
 
 
-def read_changes(
-    conn: psycopg.Connection[Any], changes: str, watermark: int
-) -> tuple[int, list[tuple[int, int, str]]]:
-    """(new watermark, the committed rows of transactions from ``watermark`` on as (seq, xid,
-    key), in insertion order). One statement: one snapshot for the bound and the rows.
+class Position(NamedTuple):
+    """Where a reader stands: the transactions its last snapshot had not seen end."""
 
-    Rows past the new watermark are included when committed (visible): a reader sees a commit
-    at once even while an older transaction anywhere on the server holds ``xmin`` back, and
-    may see such a row again on its next read (it skips the ``seq`` it has delivered)."""
+    xmax: int  # every transaction from this ID on
+    running: list[int]  # and these, below it
+
+
+_SNAPSHOT = (
+    "SELECT pg_snapshot_xmax(s.snap)::text::bigint, "
+    "ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s.snap) AS x) FROM (SELECT pg_current_snapshot() AS snap) s"
+)
+
+
+def read_changes(conn: psycopg.Connection[Any], changes: str, after: Position) -> tuple[Position, list[str]]:
+    """(the new position, the keys committed since ``after``, in insertion order). One statement:
+    the position and the rows come from the same snapshot."""
     rows = conn.execute(
-        "SELECT s.lo::text::bigint, c.seq, c.xid::text::bigint, c.key FROM "
-        "(SELECT pg_snapshot_xmin(pg_current_snapshot()) AS lo) s "
-        f"LEFT JOIN {changes} c ON c.xid >= %s::text::xid8 ORDER BY c.seq",
-        (str(watermark),),
+        "SELECT s.hi, s.running, c.key FROM (" + _SNAPSHOT + ") AS s(hi, running) "
+        f"LEFT JOIN {changes} c ON c.xid >= %s::text::xid8 OR c.xid = ANY(%s::text[]::xid8[]) ORDER BY c.seq",
+        (str(after.xmax), [str(x) for x in after.running]),
     ).fetchall()
-    return int(rows[0][0]), [(seq, xid, key) for _, seq, xid, key in rows if seq is not None]
+    position = Position(int(rows[0][0]), [int(x) for x in rows[0][1]])
+    return position, [key for _, _, key in rows if key is not None]
 
 
-def current_watermark(conn: psycopg.Connection[Any]) -> int:
-    """Where a reader starts: every transaction older than this has ended."""
-    row = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetchone()
+def current_position(conn: psycopg.Connection[Any]) -> Position:
+    """Where a reader starts: what the current snapshot has not seen end."""
+    row = conn.execute(_SNAPSHOT).fetchone()
     assert row is not None
-    return int(row[0])
+    return Position(int(row[0]), [int(x) for x in row[1]])
 
 
 class Pruner:

@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from ...storage.pg_changefeed import KEEP_SECONDS, current_watermark, read_changes
+from ...storage.pg_changefeed import KEEP_SECONDS, Position, current_position, read_changes
 
 log = logging.getLogger("tessera.ha")
 
@@ -52,8 +52,7 @@ class PostgreSQLChangeFeed:
         self._seq = 0
         self._epoch = 0
         self._generation = 0
-        self._watermark = 0
-        self._delivered: set[int] = set()  # seqs read past the watermark (read again next time)
+        self._after = Position(0, [])  # what the last read's snapshot had not seen end
         self._reads_done = 0
         self._reads_started = 0
         self._waiters = 0
@@ -139,15 +138,15 @@ class PostgreSQLChangeFeed:
         _close(conn)
 
     def _connect(self, generation: int) -> psycopg.Connection[Any]:
-        """LISTEN first, then the watermark: nothing committed in between is missed."""
+        """LISTEN first, then the position: nothing committed in between is missed."""
         conn = psycopg.connect(self.dsn, autocommit=True, application_name="tessera-ha-feed")
         conn.execute(f"LISTEN {self.changes}")
-        watermark = current_watermark(conn)
+        position = current_position(conn)
         with self._cond:
             reconnect = bool(self._epoch)
             if reconnect:  # what happened meanwhile is unknown
                 self._gap()
-            self._watermark, self._delivered = watermark, set()
+            self._after = position
             self._last_read = time.monotonic()
             self._epoch = generation
         if not reconnect and self.on_start is not None:
@@ -172,22 +171,19 @@ class PostgreSQLChangeFeed:
     def _read(self, conn: psycopg.Connection[Any]) -> None:
         with self._cond:
             self._reads_started += 1
-            watermark, stale = self._watermark, time.monotonic() - self._last_read > KEEP_SECONDS / 2
+            after, stale = self._after, time.monotonic() - self._last_read > KEEP_SECONDS / 2
         now = time.monotonic()
-        new, rows = read_changes(conn, self.changes, watermark)
+        position, keys = read_changes(conn, self.changes, after)
         with self._cond:
             if stale:  # rows may be pruned that this standby never read
                 self._gap()
-            delivered = self._delivered
-            for seq, _, key in rows:
-                if seq not in delivered:
-                    self._seq += 1
-                    self._rows.append((self._seq, key))
+            for key in keys:
+                self._seq += 1
+                self._rows.append((self._seq, key))
             if len(self._rows) > MAX_BUFFERED:
                 self._rows.clear()
                 self._gap()
-            self._watermark = max(new, watermark)
-            self._delivered = {seq for seq, xid, _ in rows if xid >= self._watermark}
+            self._after = position
             self._reads_done += 1
             self._last_read = now
             self._cond.notify_all()

@@ -67,7 +67,11 @@ class HARole:
         if path in LOCAL_PATHS or not path.startswith("/v1/"):
             return True
         perf = self._perf(path)
-        return perf is not None and perf.standby.ready(method, path)
+        if perf is None or not perf.standby.ready(method, path):
+            return False
+        # A path no mount here serves: perhaps one mounted an instant ago (the feed is a few ms
+        # behind the active node); the active node answers it, or says it is not there.
+        return self.core.router.match(path[4:]) is not None
 
     def answer(self, serve: Callable[..., int], args: Sequence[Any]) -> int:
         perf = self._perf(args[2])
@@ -78,10 +82,18 @@ class HARole:
         local = self._local
         local.perf, local.pending = True, None
         try:
-            status = perf.standby.answer(serve, args)
+            status = perf.standby.answer(lambda *args: self._on_state(perf, serve, args), args)
         finally:
             local.perf, pending, local.pending = False, local.pending, None
         return status if pending is None else self.forward(pending)
+
+    def _on_state(self, perf: PerformanceStandby, serve: Callable[..., int], args: Sequence[Any]) -> int:
+        """Serve on the standby's state (its lock held), unless it went meanwhile: the node is
+        becoming active, and the request waits for that (``forward``, then ``ServeHere``)."""
+        if not perf.standby.follower.epoch:
+            self._local.pending = args
+            return 0
+        return serve(*args)
 
     def wrote(self, method: str, path: str) -> None:
         """A request tried to write: a performance standby remembers the route (and reloads
