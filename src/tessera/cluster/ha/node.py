@@ -1,10 +1,12 @@
 """One node of an HA cluster: its core follows the election.
 
 Unsealed, the node joins the election as a standby: its barrier is open (it reads the cluster's
-identity) but it builds no stores, runs no expiry and writes nothing; every request but the
-node's own status goes to the active node (``role.py``). Winning the lock, it builds the state an
-unseal builds (stores, mounts, audit devices, the ticker) under the epoch it was given; losing
-it, it stops serving at once, refuses writes and drops that state again.
+identity) but it runs no expiry and writes nothing. A performance standby (``perf.py``) builds a
+worker's read-only state and follows the change feed; a plain one builds nothing and forwards
+every request but the node's own status (``role.py``). Winning the lock, it drops the standby's
+state and builds the state an unseal builds (stores, mounts, audit devices, the ticker) under the
+epoch it was given; losing it, it stops serving at once, refuses writes, drops that state again
+and is a performance standby again.
 """
 
 from __future__ import annotations
