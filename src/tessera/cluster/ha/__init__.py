@@ -30,6 +30,10 @@ def attach_ha(
     forwarder = ActiveForwarder(node.leader, node.info.node_id, lambda: node.active, node.forwarding_secret)
     if performance:
         node.perf = PerformanceStandby(core, physical.dsn, physical.changes, forwarder)
+    else:
+        # No feed follows the active node's writes here: a standby's cache (the forwarding
+        # secret's absence, read before the first active node made it) would never be dropped.
+        core.barrier.cache = None
     return HARole(core, node, forwarder)
 
 
