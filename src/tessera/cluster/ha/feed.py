@@ -9,6 +9,7 @@ read before every request without a round trip.
 What the standby may have missed (the connection was lost, the thread could not read for so long
 that the active node may have pruned rows) leaves a gap in the numbering: the follower sees it and
 rebuilds all its state from storage, as a worker does when the SQLite log was trimmed past it.
+While the connection is down the epoch is 0: the standby forwards every request meanwhile.
 
 ``epoch`` is 0 until the first read has set the watermark, and changes with every ``start``:
 the follower builds its state afresh for each.
@@ -54,6 +55,7 @@ class PostgreSQLChangeFeed:
         self._generation = 0
         self._after = Position(0, [])  # what the last read's snapshot had not seen end
         self._reads_done = 0
+        self._broken = False  # the connection failed since the last start: reconnect with a gap
         self._reads_started = 0
         self._waiters = 0
         self._last_read = 0.0
@@ -79,6 +81,7 @@ class PostgreSQLChangeFeed:
         self.stop()
         stop = self._stop = threading.Event()
         self._generation += 1
+        self._broken = False
         self._thread = threading.Thread(
             target=self._run, args=(stop, self._generation), name="ha-feed", daemon=True
         )
@@ -134,6 +137,9 @@ class PostgreSQLChangeFeed:
                 log.warning("HA: the change feed's connection failed (standby rebuilds): %s", exc)
                 _close(conn)
                 conn = None
+                with self._cond:  # nothing served from state that may go stale meanwhile
+                    self._epoch, self._broken = 0, True
+                    self._cond.notify_all()
                 stop.wait(RECONNECT_SECONDS)
         _close(conn)
 
@@ -143,9 +149,10 @@ class PostgreSQLChangeFeed:
         conn.execute(f"LISTEN {self.changes}")
         position = current_position(conn)
         with self._cond:
-            reconnect = bool(self._epoch)
+            reconnect = bool(self._epoch) or self._broken
             if reconnect:  # what happened meanwhile is unknown
                 self._gap()
+            self._broken = False
             self._after = position
             self._last_read = time.monotonic()
             self._epoch = generation
