@@ -107,7 +107,12 @@ def ha_cluster(
         cluster.wait_until_all_name(active)
         status, body, _ = active.call("POST", "sys/mounts/kv", json={"type": "kv"})
         assert status == 204, (status, body)
-        yield cluster
+        try:
+            yield cluster
+        except BaseException:  # what the nodes said, to tell why
+            for node in nodes:
+                print(f"--- {node.addr} ---\n{node.output()[-6000:]}")
+            raise
     finally:
         for node in nodes:
             if node.process is not None and node.running():

@@ -116,7 +116,8 @@ def open_with(key: bytes, path: str, blob: bytes) -> bytes:
 
 
 # Physical backends only this process writes: a cache in front of them cannot go stale. A
-# PostgreSQL database may be shared by several nodes, so it is read every time.
+# PostgreSQL database may be shared by several nodes: cached only with HA (``cacheable``), where
+# the fenced active node is its only writer and standbys follow its change feed.
 CACHEABLE_PHYSICAL = frozenset({"inmem", "sqlite", "file"})
 CACHE_ENTRIES = 50_000
 CACHE_BYTES = 64 * 1024 * 1024
@@ -218,7 +219,7 @@ def _cache_for(physical: Physical) -> ReadCache | None:
             entries = int(setting)
         except ValueError:
             entries = CACHE_ENTRIES
-    if entries <= 0 or physical.name not in CACHEABLE_PHYSICAL:
+    if entries <= 0 or (physical.name not in CACHEABLE_PHYSICAL and not physical.cacheable):
         return None
     return ReadCache(entries, CACHE_BYTES)
 

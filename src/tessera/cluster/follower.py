@@ -33,9 +33,12 @@ RETRY_AFTER = 1.0  # seconds a worker that could not build its state forwards ev
 class Follower:
     """The worker's state, the lock that guards it, and how far it has followed the feed."""
 
-    def __init__(self, core: Core, feed: ChangeFeed) -> None:
+    def __init__(self, core: Core, feed: ChangeFeed, keyrings: bool = True) -> None:
         self.core = core
         self.feed = feed
+        # False on an HA node (``cluster/ha/``): unsealed with its own keys, it never seals to
+        # follow the active node; a new epoch is a new standby term, built from storage.
+        self.keyrings = keyrings
         self.lock = ReadWriteLock()
         self.state = StandbyState()
         self.epoch = 0  # the unseal whose keyring this worker holds (0: none)
@@ -78,8 +81,7 @@ class Follower:
                 # and try again from the keyring in a second.
                 log.exception("worker could not catch up with the active process; forwarding meanwhile")
                 self._retry_at = time.monotonic() + RETRY_AFTER
-                if not self.core.sealed:
-                    self.core.seal()
+                self._drop()
                 self.epoch = 0
                 return False
         if self.epoch != following:
@@ -94,6 +96,8 @@ class Follower:
             self._follow(epoch)
             if epoch != self.epoch or not epoch:
                 return False
+        if not epoch:
+            return False  # nothing to follow (an HA node that became active: not its state)
         if seq != self.seen:
             self._catch_up()
         return True
@@ -102,19 +106,34 @@ class Follower:
         """The active process sealed (epoch 0) or unsealed again: drop the keys, take the new ones."""
         if epoch and epoch == self.epoch:
             return  # built meanwhile by the other thread
-        core = self.core
-        if not core.sealed:
-            core.seal()
+        self._drop()
         self.epoch = 0
+        if not self.keyrings:
+            if epoch:  # the keyring as stored, the state as stored: a rebuild
+                self.seen = self.feed.position()[0]
+                self.state = rebuild(self.core, self.state)
+                self._built(epoch)
+            return
         with self._offer_lock:
             offered = self._offered
         if not epoch or offered is None or offered[0] != epoch:
             return  # forwarded until the keyring of this unseal arrives
-        core.barrier.install_keyring(Keyring.deserialize(offered[1]))
+        self.core.barrier.install_keyring(Keyring.deserialize(offered[1]))
         self.seen = self.feed.position()[0]
-        self.state = build_state(core)
+        self.state = build_state(self.core)
+        self._built(epoch)
+
+    def _built(self, epoch: int) -> None:
         self.feed.acknowledge(self.seen)
         self.epoch = epoch
+
+    def _drop(self) -> None:
+        """Serve nothing from this state any more: a worker seals, an HA node drops its stores."""
+        core = self.core
+        if not self.keyrings:
+            core.release_state()
+        elif not core.sealed:
+            core.seal()
 
     def _catch_up(self) -> None:
         rows = self.feed.changes_since(self.seen)

@@ -63,5 +63,6 @@ class ChangeFeed(Protocol):
 class Forwarder(Protocol):
     """A standby's way to the active node."""
 
-    def forward(self, request: HandedOver) -> None:
-        """Send the request on; the answer goes to ``request.proto`` when it arrives."""
+    def forward(self, request: HandedOver) -> object:
+        """Send the request on; the answer goes to ``request.proto`` when it arrives (an HA
+        forwarder waits for it and returns its status)."""

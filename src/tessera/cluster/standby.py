@@ -40,9 +40,9 @@ class Standby:
     """A worker's :class:`~.interfaces.NodeRole`: its sync with the active process, and its way
     to it."""
 
-    def __init__(self, core: Core, feed: ChangeFeed, forwarder: Forwarder) -> None:
+    def __init__(self, core: Core, feed: ChangeFeed, forwarder: Forwarder, keyrings: bool = True) -> None:
         self.core = core
-        self.follower = Follower(core, feed)
+        self.follower = Follower(core, feed, keyrings)  # keyrings: see Follower
         self.forwarder = forwarder
         self._writers: dict[tuple[str, str], list[int]] = {}  # writing routes -> [since, interval]
 

@@ -32,6 +32,11 @@ class HAView(Protocol):
     def joined(self) -> bool:
         """Whether this node takes part in the election (it does while unsealed)."""
 
+    @property
+    def performance_standby(self) -> bool:
+        """Whether this node is a standby serving reads from its own state (Vault's performance
+        standby)."""
+
     def leader(self) -> LeaderInfo | None:
         """The active node, as last read (None while none is known)."""
 

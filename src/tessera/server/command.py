@@ -359,7 +359,8 @@ def _ha_role(cfg: ServerConfig, core: Core, physical: Physical, flags: ServerFla
             'storage "postgresql" with ha_enabled needs the threaded listener, not TESSERA_HTTP_MODE=asgi'
         )
     ha: Any = importlib.import_module(HA_MODULE)
-    return ha.attach_ha(core, physical, _api_addr(cfg), _cluster_addr(cfg))
+    performance = not _config_bool(cfg.raw.get("disable_performance_standby", False))
+    return ha.attach_ha(core, physical, _api_addr(cfg), _cluster_addr(cfg), performance)
 
 
 def _ha_enabled(cfg: ServerConfig, flags: ServerFlags) -> bool:

@@ -113,6 +113,9 @@ class Physical(KeyValueStore):
     """A durable (or in-memory) key/value store of opaque bytes."""
 
     name: str = "physical"
+    # Whether a cache in front of it stays exact: this process is its only writer, or every
+    # other process's commits reach it through a change feed (PostgreSQL with HA).
+    cacheable: bool = False
 
     def after_durable(self, ready: Callable[[BaseException | None], None]) -> bool:
         """Call ``ready`` once every write made so far is durable, or return False if they

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from .pg_changefeed import feed_proof
 from .sqlite_reader import StandbyWrite
 
 # In each write a fenced statement makes: rows to write exist only when the epoch the ``fence``
@@ -49,14 +50,18 @@ class Fencing:
     writes nothing.
     """
 
-    def __init__(self, ha_table: str) -> None:
+    def __init__(self, ha_table: str, changes: str = "") -> None:
         self.ha_table = ha_table
         self.epoch: int | None = None
         self.on_fenced: list[Callable[[], None]] = []  # told when a write found another epoch
+        fence = f"fence AS MATERIALIZED (SELECT epoch FROM {ha_table} WHERE id = 1 FOR SHARE)"
+        # With a change feed (``pg_changefeed.py``): the statement records the written keys too.
+        self._proof = Proof(*feed_proof(fence, changes, FENCED_BY)) if changes else Proof((fence,))
 
     def proof(self) -> Proof:
-        """The epoch row, share-locked by the statement before it writes anything."""
-        return Proof((f"fence AS MATERIALIZED (SELECT epoch FROM {self.ha_table} WHERE id = 1 FOR SHARE)",))
+        """The epoch row, share-locked by the statement before it writes anything (and, with a
+        change feed, the feed's record of the keys written)."""
+        return self._proof
 
     def check(self, expected: int | None, seen: int | None) -> None:
         """After a fenced statement: ``seen`` is the epoch it locked (None: no row). The statement

@@ -17,8 +17,9 @@ from typing import Any
 import psycopg
 
 from .base import Physical, TxnOp, children
+from .pg_changefeed import Pruner, changes_table, create_changes_table
 from .pg_connections import CONNECT_TIMEOUT, Connections
-from .pg_fencing import Fencing, create_ha_tables
+from .pg_fencing import Fencing, create_ha_tables, schema_lock_key
 from .pg_options import PostgreSQLOptions
 from .pg_write import WriteParams
 from .sqlite_reader import StandbyWrite
@@ -47,6 +48,9 @@ class PostgreSQLPhysical(Physical):
         self._permits = threading.BoundedSemaphore(settings.max_parallel)
         # HA: None until this node joins the election (then writes are fenced, see Fencing).
         self.fencing: Fencing | None = None
+        # HA: the change feed's table (pg_changefeed.py), "" without HA.
+        self.changes = changes_table(settings.table) if settings.ha_enabled else ""
+        self.cacheable = settings.ha_enabled
         # One connection per serving thread; an unreachable database is StorageUnavailable.
         self.connections = Connections(self.dsn, self._session)
         self.connections.read(
@@ -57,6 +61,9 @@ class PostgreSQLPhysical(Physical):
         self._tune_autovacuum()
         if settings.ha_enabled:
             self.connections.read(lambda conn: create_ha_tables(conn, settings.ha_table))
+            self.connections.read(
+                lambda conn: create_changes_table(conn, self.changes, schema_lock_key(settings.ha_table))
+            )
         self._closed = threading.Event()
         self.vacuums = 0
         self._vacuumer = threading.Thread(target=self._vacuum_loop, name="pg-vacuum", daemon=True)
@@ -86,6 +93,7 @@ class PostgreSQLPhysical(Physical):
         VACUUM blocks no reads or writes; when autovacuum keeps up this finds nothing to do.
         """
         conn: psycopg.Connection | None = None
+        pruner = Pruner(self.changes) if self.changes else None
         while not self._closed.wait(VACUUM_CHECK_SECONDS):
             try:
                 conn = (
@@ -93,6 +101,9 @@ class PostgreSQLPhysical(Physical):
                     if conn is not None and not conn.closed
                     else psycopg.connect(self.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
                 )
+                fencing = self.fencing
+                if pruner is not None and fencing is not None and fencing.epoch is not None:
+                    pruner.prune(conn)  # only the active node: the only one writing the feed
                 row = conn.execute(
                     "SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relid = %s::regclass",
                     (self.table,),

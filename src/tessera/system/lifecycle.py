@@ -54,6 +54,9 @@ def seal_status_doc(host: RawHost) -> dict[str, Any]:
     return doc
 
 
+PERF_STANDBY_CODE = 473  # Vault's performancestandbycode default
+
+
 def _health_codes(req: RawRequest) -> dict[str, int] | None:
     """The status codes the query asks for (None: a malformed query, a bare 400)."""
     if "standbyok" in req.query and parse_go_bool(req.first("standbyok")) is None:
@@ -77,10 +80,15 @@ async def health(host: RawHost, req: RawRequest) -> RawResponse:
     initialized = core.initialized()
     sealed = core.sealed
     standby = sealed or (core.ha is not None and not core.ha.active)
+    perf_standby = not sealed and core.ha is not None and core.ha.performance_standby
     if not initialized:
         status = codes["uninitcode"]
     elif sealed:
         status = codes["sealedcode"]
+    elif perf_standby:
+        status = (
+            codes["activecode"] if parse_go_bool(req.first("perfstandbyok") or "false") else _perf_code(req)
+        )
     elif standby and not parse_go_bool(req.first("standbyok") or "false"):
         status = codes["standbycode"]
     else:
@@ -95,10 +103,19 @@ async def health(host: RawHost, req: RawRequest) -> RawResponse:
         "version": VAULT_VERSION,
         "tessera_version": TESSERA_VERSION,
     }
+    if perf_standby:  # Vault's field; OpenBao leaves it out while false
+        doc["performance_standby"] = True
     if not sealed:
         doc["cluster_name"] = core.cluster_name
         doc["cluster_id"] = core.cluster_id
     return RawResponse.json(doc, status)
+
+
+def _perf_code(req: RawRequest) -> int:
+    """A performance standby's status: 473, or ``performancestandbycode`` (ignored unless a
+    number, as the reference ignores it)."""
+    text = req.first("performancestandbycode") if "performancestandbycode" in req.query else ""
+    return int(text) if _INT.match(text) else PERF_STANDBY_CODE
 
 
 async def seal_status(host: RawHost, req: RawRequest) -> RawResponse:
@@ -123,7 +140,7 @@ async def leader(host: RawHost, req: RawRequest) -> RawResponse:
 
 
 def leader_doc(ha: HAView) -> dict[str, Any]:
-    """Vault's LeaderResponse (no performance standbys yet, no raft indexes)."""
+    """Vault's LeaderResponse (no raft indexes)."""
     found = ha.leader()
     is_self = ha.active
     return {
@@ -132,7 +149,7 @@ def leader_doc(ha: HAView) -> dict[str, Any]:
         "active_time": rfc3339_nano(found.active_since) if is_self and found else GO_ZERO_TIME,
         "leader_address": found.api_addr if found else "",
         "leader_cluster_address": found.cluster_addr if found else "",
-        "performance_standby": False,
+        "performance_standby": ha.performance_standby,
         "performance_standby_last_remote_wal": 0,
     }
 

@@ -42,7 +42,7 @@ def seal_status_output(status: dict[str, Any], leader: dict[str, Any]) -> Struct
     for key in ("is_self", "active_time", "leader_address", "leader_cluster_address"):
         if leader.get(key) and leader.get(key) != "0001-01-01T00:00:00Z":
             out[key] = leader[key]
-    for key in ("last_wal", "raft_committed_index", "raft_applied_index"):
+    for key in ("performance_standby", "last_wal", "raft_committed_index", "raft_applied_index"):
         if leader.get(key):
             out[key] = leader[key]
     return out
@@ -85,6 +85,11 @@ def seal_status_rows(s: Struct, full: bool = True) -> list[str]:
             out.append(f"Active Since | {s['active_time']}")
         if not s.get("is_self") and s.get("leader_address"):
             out.append(f"Active Node Address | {s['leader_address']}")
+        if s.get("performance_standby"):
+            out.append("Performance Standby Node | true")
+            out.append(
+                f"Performance Standby Last Remote WAL | {s.get('performance_standby_last_remote_wal', 0)}"
+            )
     if s.get("raft_committed_index"):
         out.append(f"Raft Committed Index | {s['raft_committed_index']}")
     if s.get("raft_applied_index"):

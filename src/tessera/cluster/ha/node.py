@@ -1,10 +1,12 @@
 """One node of an HA cluster: its core follows the election.
 
 Unsealed, the node joins the election as a standby: its barrier is open (it reads the cluster's
-identity) but it builds no stores, runs no expiry and writes nothing; every request but the
-node's own status goes to the active node (``role.py``). Winning the lock, it builds the state an
-unseal builds (stores, mounts, audit devices, the ticker) under the epoch it was given; losing
-it, it stops serving at once, refuses writes and drops that state again.
+identity) but it runs no expiry and writes nothing. A performance standby (``perf.py``) builds a
+worker's read-only state and follows the change feed; a plain one builds nothing and forwards
+every request but the node's own status (``role.py``). Winning the lock, it drops the standby's
+state and builds the state an unseal builds (stores, mounts, audit devices, the ticker) under the
+epoch it was given; losing it, it stops serving at once, refuses writes, drops that state again
+and is a performance standby again.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ...storage.sqlite_reader import StandbyWrite
 from ...version import VAULT_VERSION
 from .election import INTERVAL, Election, NodeInfo
 from .node_tls import NodeCertificates
+from .perf import PerformanceStandby
 
 log = logging.getLogger("tessera.ha")
 
@@ -46,13 +49,15 @@ class HANode:
         self.interval = interval  # the election's: between lock attempts and liveness checks
         self.physical = physical
         self.info = NodeInfo(str(uuid.uuid4()), socket.gethostname(), api_addr, cluster_addr, VAULT_VERSION)
-        self.fencing = Fencing(physical.settings.ha_table)
+        self.fencing = Fencing(physical.settings.ha_table, physical.changes)
         self._active = False
         self.active_since = 0.0
         self._election: Election | None = None
         self._lock = threading.Lock()  # joins and leaves
         # The cluster's TLS: the CA behind the barrier, this node's certificate (node_tls.py).
         self.tls = NodeCertificates(core, self.info.node_id, cluster_addr)
+        # A standby's own state for reads (``perf.py``); None: it forwards every request.
+        self.perf: PerformanceStandby | None = None
         lifecycle = core.lifecycle
         self._open_state, self._close_state = lifecycle.open_state, lifecycle.close_state
         lifecycle.open_state, lifecycle.close_state = self._on_unseal, self._on_seal
@@ -66,6 +71,11 @@ class HANode:
     @property
     def joined(self) -> bool:
         return self._election is not None
+
+    @property
+    def performance_standby(self) -> bool:
+        perf = self.perf
+        return perf is not None and perf.serving and not self._active
 
     def leader(self) -> LeaderInfo | None:
         election = self._election
@@ -130,6 +140,8 @@ class HANode:
                 self._election = election
                 election.start()
                 log.info("HA: joined the election as node %s (standby)", self.info.node_id)
+        if self.perf is not None:
+            self.perf.start()
 
     def _on_seal(self) -> None:
         """In place of the core's ``close_state``: drop the state (still holding the lock, so its
@@ -138,6 +150,8 @@ class HANode:
             election, self._election = self._election, None
         self._active = False
         try:
+            if self.perf is not None:
+                self.perf.stop()
             self._close_state()
         finally:
             self.fencing.epoch = None
@@ -158,12 +172,17 @@ class HANode:
         node left this election meanwhile (sealed, perhaps unsealed again)."""
         started = time.monotonic()
         try:
+            if self.perf is not None:
+                self.perf.stop()  # the standby's state goes before the active one is built
             with self.core.state_lock:
                 if self.core.sealed or self._election is not election:
                     return False
                 self.fencing.epoch = epoch
-                # The keyring as stored: the active node may have rotated it since this unseal.
+                # The keyring as stored: the active node may have rotated it since this unseal;
+                # and nothing cached before: the feed may not have caught up with the last writes.
                 self.core.barrier.reload_keyring()
+                if self.core.barrier.cache is not None:
+                    self.core.barrier.cache.clear()
                 self._open_state(False)
                 self.tls.ensure_ca()
         except (Exception, StandbyWrite):
@@ -185,6 +204,8 @@ class HANode:
         self._active = False
         log.warning("HA: lost leadership: standby now")
         self._drop_state()
+        if self.perf is not None and self._election is not None and not self.core.sealed:
+            self.perf.start()
 
     def _drop_state(self) -> None:
         """Refuse writes, then drop what the unseal built (unless sealed meanwhile: done then)."""

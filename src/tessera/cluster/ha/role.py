@@ -1,14 +1,23 @@
-"""A standby node's side of every request: its own status here, everything else to the active node.
+"""A standby node's side of every request: its own status here, reads from its own state when
+it is a performance standby (``perf.py``), everything else to the active node.
 
-As Vault's standbys without performance-standby reads: a standby answers sys/health,
-sys/seal-status, sys/leader, sys/init, sys/unseal and sys/seal itself (they describe this node),
-and forwards the rest. The active node, and a sealed one, serve everything themselves. A request
-that was running when the node lost the lock and then tries to write is stopped by the storage
-before it reaches the database (``StandbyWrite``) and forwarded as well.
+As Vault's standbys: a standby answers sys/health, sys/seal-status, sys/leader, sys/init,
+sys/unseal and sys/seal itself (they describe this node). A performance standby also serves what
+writes nothing (``cluster/standby.py`` decides, trying a route here and forwarding it when the
+storage refuses its write); a plain standby (``disable_performance_standby``) forwards the rest.
+The active node, and a sealed one, serve everything themselves. A request that was running when
+the node lost the lock and then tries to write is stopped by the storage before it reaches the
+database (``StandbyWrite``) and forwarded as well.
+
+Read-your-writes: the answer of a request forwarded from a performance standby goes out once this
+node's change feed holds every commit made before it (bounded), so the client's next request
+here sees its write. ``X-Vault-Inconsistent: forward-active-node`` sends a request to the active
+node whatever it is.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,10 +27,15 @@ from ..interfaces import HandedOver
 from .forwarder import ActiveForwarder, ServeHere
 from .node import HANode
 from .peer_role import PeerRole
+from .perf import PerformanceStandby
 
 LOCAL_PATHS = frozenset(
     "/v1/sys/" + name for name in ("health", "seal-status", "leader", "init", "unseal", "seal")
 )
+
+
+INCONSISTENT_HEADER = "x-vault-inconsistent"
+FORWARD_ACTIVE = "forward-active-node"
 
 
 class HARole:
@@ -34,24 +48,75 @@ class HARole:
         # A listener's way to serve a request here (``App._answer_here``), for a request that
         # waited for an active node while this one became it.
         self._serve_here: Callable[..., int] | None = None
+        # Per request thread: served from the performance standby's state, and the request to
+        # forward once its hold on that state is released (a forward takes a round trip).
+        self._local = threading.local()
+
+    def _perf(self, path: str) -> PerformanceStandby | None:
+        """The performance standby that may serve ``path``, if this node is one now."""
+        node = self.node
+        perf = node.perf
+        if perf is None or node.active or not node.joined or self.core.sealed or path in LOCAL_PATHS:
+            return None
+        return perf
 
     def ready(self, method: str, path: str) -> bool:
-        """Served here when active, sealed or out of the cluster, or when it is about this node."""
+        """Served here when active, sealed or out of the cluster, or when it is about this node;
+        on a performance standby, what its state may serve."""
         node = self.node
         if node.active or not node.joined or self.core.sealed:
             return True
-        return path in LOCAL_PATHS or not path.startswith("/v1/")
+        if path in LOCAL_PATHS or not path.startswith("/v1/"):
+            return True
+        perf = self._perf(path)
+        if perf is None or not perf.standby.ready(method, path):
+            return False
+        # A path no mount here serves: perhaps one mounted an instant ago (the feed is a few ms
+        # behind the active node); the active node answers it, or says it is not there.
+        return self.core.router.match(path[4:]) is not None
 
     def answer(self, serve: Callable[..., int], args: Sequence[Any]) -> int:
+        perf = self._perf(args[2])
+        if perf is None:
+            return serve(*args)
+        if args[4].get(INCONSISTENT_HEADER) == FORWARD_ACTIVE:
+            return self.forward(args)
+        local = self._local
+        local.perf, local.pending = True, None
+        try:
+            status = perf.standby.answer(lambda *args: self._on_state(perf, serve, args), args)
+        finally:
+            local.perf, pending, local.pending = False, local.pending, None
+        return status if pending is None else self.forward(pending)
+
+    def _on_state(self, perf: PerformanceStandby, serve: Callable[..., int], args: Sequence[Any]) -> int:
+        """Serve on the standby's state (its lock held), unless it went meanwhile: the node is
+        becoming active, and the request waits for that (``forward``, then ``ServeHere``)."""
+        if not perf.standby.follower.epoch:
+            self._local.pending = args
+            return 0
         return serve(*args)
 
     def wrote(self, method: str, path: str) -> None:
-        """A request tried to write after this node lost the lock: it is forwarded next."""
+        """A request tried to write: a performance standby remembers the route (and reloads
+        what it may have touched); otherwise the node lost the lock meanwhile."""
+        perf = self.node.perf
+        if perf is not None and getattr(self._local, "perf", False):
+            perf.standby.wrote(method, path)
 
     def served(self, method: str, path: str) -> None:
-        """Nothing to remember: which requests stay here depends on the role alone."""
+        perf = self.node.perf
+        if perf is not None and getattr(self._local, "perf", False):
+            perf.standby.served(method, path)
 
     def forward(self, request: Sequence[Any]) -> int:
+        local = self._local
+        if getattr(local, "perf", False):
+            local.pending = request  # sent by ``answer`` once the state's hold is released
+            return 0
+        perf = self.node.perf
+        if perf is not None and perf.serving:
+            request = (_Settling(request[0], perf), *request[1:])
         try:
             return self.forwarder.forward(HandedOver(*request))
         except ServeHere:
@@ -75,3 +140,20 @@ class HARole:
     def close(self) -> None:
         self.node.close()
         self.forwarder.close()
+        if self.node.perf is not None:
+            self.node.perf.close()
+
+
+class _Settling:
+    """A client's connection whose answer from the active node waits for this node's feed."""
+
+    def __init__(self, proto: Any, perf: PerformanceStandby) -> None:
+        self.proto = proto
+        self.perf = perf
+
+    def response_bytes(self, status: int, headers: Any, body: bytes) -> None:
+        self.perf.settle()
+        self.proto.response_bytes(status, headers, body)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.proto, name)
