@@ -19,9 +19,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tessera.cluster.cluster_tls import ClusterCA, NodeTLS, issue_node, make_ca
+from tessera.cluster.forwarding import NOT_ACTIVE_HEADER
 from tessera.cluster.ha import forwarder as forwarding
 from tessera.cluster.ha.forwarder import NO_ACTIVE, ActiveForwarder, ServeHere
-from tessera.cluster.ha.peer_role import NOT_ACTIVE_HEADER
 from tessera.cluster.interfaces import HandedOver
 from tessera.core.ha import LeaderInfo
 from tests.helpers.servers import free_port

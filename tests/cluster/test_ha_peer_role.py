@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from tessera.cluster.cluster_tls import client_context
+from tessera.cluster.forwarding import NOT_ACTIVE_HEADER
 from tessera.cluster.ha import ActiveForwarder, HANode, HARole
-from tessera.cluster.ha.peer_role import NOT_ACTIVE, NOT_ACTIVE_HEADER
+from tessera.cluster.ha.peer_role import NOT_ACTIVE
 from tessera.core.config import CoreConfig
 from tessera.core.core import Core
 from tessera.server.cluster_listener import build_cluster_server

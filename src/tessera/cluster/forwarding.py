@@ -17,6 +17,9 @@ FORWARD_HEADER = "x-tessera-forward"
 CLIENT_HEADER = "x-tessera-client"
 TLS_HEADER = "x-tessera-tls"
 PEER_CERTS_HEADER = "x-tessera-peer-certificates"
+# On a cluster listener's refusal of a forwarded request it did not serve (``ha/peer_role.py``):
+# the node is not active, and the standby that sent it asks the node the HA table names next.
+NOT_ACTIVE_HEADER = "x-tessera-not-active"
 NO_ACTIVE = "local node not active but active cluster node not found"
 # Headers that belong to one connection, or that the client library sets again.
 _HOP = frozenset(

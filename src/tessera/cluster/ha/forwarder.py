@@ -26,9 +26,15 @@ import orjson
 from ...core.ha import LeaderInfo
 from ...storage.base import StorageUnavailable
 from ..cluster_tls import NodeTLS, client_context
-from ..forwarding import CLIENT_HEADER, FORWARD_HEADER, NO_ACTIVE, PEER_CERTS_HEADER, TLS_HEADER
+from ..forwarding import (
+    CLIENT_HEADER,
+    FORWARD_HEADER,
+    NO_ACTIVE,
+    NOT_ACTIVE_HEADER,
+    PEER_CERTS_HEADER,
+    TLS_HEADER,
+)
 from ..interfaces import HandedOver
-from .peer_role import NOT_ACTIVE_HEADER
 
 log = logging.getLogger("tessera.ha")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
+from ..forwarding import NOT_ACTIVE_HEADER
 from ..interfaces import HandedOver
 from .node import HANode
 
-NOT_ACTIVE_HEADER = "x-tessera-not-active"
 NOT_ACTIVE = "node is not the active node"
 
 
