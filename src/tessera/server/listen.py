@@ -130,8 +130,9 @@ def _http1_settings(limits: ListenerConfig) -> Any:
 def _dispatcher_for(app: App) -> Dispatcher | None:
     """One runner thread plus a side pool for long requests, with the run gate between them.
 
-    Only where the gate is on (local storage): on PostgreSQL every read waits on the network,
-    and granian's own threads overlap those. ``TESSERA_HTTP_RUNNER=0`` turns it off.
+    Only where the gate is on (local storage, PostgreSQL with HA's cache): without a cache every
+    PostgreSQL read waits on the network, and granian's own threads overlap those; with it, the
+    routes that still wait are learned and go to the side pool. ``TESSERA_HTTP_RUNNER=0`` turns it off.
     """
     if app.gate is None or os.environ.get("TESSERA_HTTP_RUNNER", "1") == "0":
         return None
@@ -141,12 +142,14 @@ def _dispatcher_for(app: App) -> Dispatcher | None:
 def _gate_for(app: App) -> RunGate | None:
     """The process's run gate, for storage that only blocks on commits (which step aside).
 
-    Not for PostgreSQL: its every read is a network round trip, and requests should overlap
-    those. ``TESSERA_RUN_GATE=0`` turns it off.
+    Not for PostgreSQL without HA: its every read is a network round trip, and requests should
+    overlap those. With HA its reads come from the cache (``Physical.cacheable``), and the round
+    trips it still makes step aside. ``TESSERA_RUN_GATE=0`` turns it off.
     """
     if os.environ.get("TESSERA_RUN_GATE", "1") == "0":
         return None
-    if app.core.physical.name not in LOCAL_STORAGE:
+    physical = app.core.physical
+    if physical.name not in LOCAL_STORAGE and not physical.cacheable:
         return None
     if gate.GATE is None:
         gate.GATE = RunGate()

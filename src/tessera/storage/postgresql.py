@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from ..runtime.gate import stepping_aside
 from .base import Physical, TxnOp, children
 from .pg_changefeed import Pruner, changes_table, create_changes_table
 from .pg_connections import CONNECT_TIMEOUT, Connections
@@ -131,7 +132,8 @@ class PostgreSQLPhysical(Physical):
     def _query(self, query: str, params: tuple[Any, ...] | builtins.list[Any] = ()) -> builtins.list[Any]:
         """The rows of one read query (none for a statement), retried once on a connection that
         had died idle (see ``pg_connections.py``)."""
-        return self.connections.read(lambda conn: _rows(conn.execute(query, params)))
+        with stepping_aside():  # a network round trip: other requests run meanwhile
+            return self.connections.read(lambda conn: _rows(conn.execute(query, params)))
 
     def get(self, key: str) -> bytes | None:
         with self._permits:
@@ -205,7 +207,7 @@ class PostgreSQLPhysical(Physical):
             cur = conn.execute(statement, params, prepare=True)
             return cur.fetchone() if fencing is not None else None
 
-        with self._permits:
+        with self._permits, stepping_aside():
             row = self.connections.statement(run)
         if fencing is not None:
             fencing.check(epoch, None if row is None else row[0])
