@@ -263,3 +263,34 @@ def test_a_standby_takes_over_with_fresh_state(postgres: Postgres, tmp_path: Pat
         assert _get(other, "kv/k0", cluster.token).json()["data"] == {"n": "last"}
         with _paused(successor):  # served by the remaining standby itself
             assert _get(other, "kv/k5", cluster.token, timeout=5).json()["data"] == {"n": 5}
+
+
+def test_revoked_batch_tokens_and_cut_issuers_are_refused_on_every_node(cluster: HACluster) -> None:
+    """Issue 23 on HA: the deny-list and issuer epochs follow the feed; the standbys refuse on
+    their own (the active node paused), while other tokens and fresh ones work there."""
+    active = cluster.active()
+    standbys = cluster.standbys(active)
+    allow = 'path "kv/*" { capabilities = ["read"] }'
+    _ok(active.call("PUT", "sys/policies/acl/leak", json={"policy": allow}, token=cluster.token), 204)
+    _ok(active.call("PUT", "kv/leak", json={"v": 1}, token=cluster.token), 204)
+    made = {"type": "batch", "policies": ["leak"], "no_parent": True}
+
+    def mint() -> str:
+        answer = active.call("POST", "auth/token/create", json=made, token=cluster.token)
+        return str(_ok(answer)["auth"]["client_token"])
+
+    leaked, kept = mint(), mint()
+    for node in standbys:
+        _until(lambda node=node: _get(node, "kv/leak", leaked).status_code == 200, BOUND, "the policy")  # type: ignore[misc]
+    _ok(active.call("POST", "auth/token/revoke-batch", json={"token": leaked}, token=cluster.token), 204)
+    for node in standbys:
+        _until(lambda node=node: _get(node, "kv/leak", leaked).status_code == 403, BOUND, "the deny-list")  # type: ignore[misc]
+    with _paused(active):  # refused and served by the standbys themselves
+        for node in standbys:
+            assert _get(node, "kv/leak", leaked, timeout=3).status_code == 403
+            assert _get(node, "kv/leak", kept, timeout=3).status_code == 200
+    _ok(active.call("POST", "sys/token-issuers/auth/token/create/bump", token=cluster.token))
+    fresh = mint()
+    for node in standbys:
+        _until(lambda node=node: _get(node, "kv/leak", kept).status_code == 403, BOUND, "the cut")  # type: ignore[misc]
+        _until(lambda node=node: _get(node, "kv/leak", fresh).status_code == 200, BOUND, "a fresh token")  # type: ignore[misc]
