@@ -60,7 +60,9 @@ def test_a_standby_answers_a_write_with_the_actives_answer_through_the_cluster_p
     status, body, _ = standby.call("PUT", "kv/through-cluster", json={"v": 1}, token=cluster.token)
     assert status == 204, (status, body)
     assert active.call("GET", "kv/through-cluster", token=cluster.token)[1]["data"] == {"v": 1}
-    denied = standby.call("PUT", "kv/denied", json={"v": 1}, token="hvs.nonsense")
+    # A performance standby refuses a bad token itself; sent to the active node, its refusal comes back.
+    forward = {"X-Vault-Inconsistent": "forward-active-node"}
+    denied = standby.call("PUT", "kv/denied", json={"v": 1}, token="hvs.nonsense", headers=forward)
     assert denied[0] == 403 and denied[1] == {"errors": ["permission denied"]}
     assert _arrived(cluster, active) == before + 2  # both came in on the cluster listener
 

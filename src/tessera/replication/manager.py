@@ -206,6 +206,11 @@ class Replication:
                 )
             if any(s.mode == SECONDARY for s in self.states.values()):
                 raise ErrorResponse("a secondary cannot also be a primary yet: disable its replication first")
+            if not _has_host_and_port(primary_cluster_addr or self.addresses()[1]):
+                raise ErrorResponse(
+                    "no cluster address for secondaries to connect to: set cluster_addr in the server "
+                    "configuration or give primary_cluster_addr"
+                )
             storage = self.storage
             if load_ca(storage) is None:
                 save_ca(storage, replication_ca.new_ca(str(uuid.uuid4())))
@@ -363,3 +368,11 @@ class Replication:
             self._save(kind, KindState(mode=PRIMARY, cluster_id=state.cluster_id))
             self.dr_secondary = self.states["dr"].mode == SECONDARY
             return [WARNINGS["promote"]]
+
+
+def _has_host_and_port(address: str) -> bool:
+    try:
+        parts = urlsplit(address)
+        return bool(parts.hostname) and parts.port is not None
+    except ValueError:  # a port out of range
+        return False

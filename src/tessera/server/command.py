@@ -225,7 +225,7 @@ def core_config(cfg: ServerConfig, *, dev: bool, recovery: bool) -> CoreConfig:
         extra={
             **_audit_settings(cfg),
             "raw_storage_endpoint": cfg.raw_storage_endpoint,
-            "cluster_addr": str(cfg.raw.get("cluster_addr", "")),
+            "cluster_addr": _cluster_addr(cfg),  # as Vault: the API port + 1 unless configured
             "replication_log_retention": cfg.replication_log_retention,
             "user_lockouts": cfg.user_lockouts,
             "recovery_mode": recovery,
