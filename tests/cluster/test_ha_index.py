@@ -7,6 +7,7 @@ not reached."""
 from __future__ import annotations
 
 import base64
+import http.client
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ import requests
 from tests.cluster.ha_cluster import HACluster, ha_cluster
 from tests.cluster.test_ha_perf_standby import _get, _health, _ok, _paused, _until
 from tests.helpers.postgres import Postgres
+from tests.helpers.servers import TesseraServer
 
 pytestmark = pytest.mark.postgres
 
@@ -103,3 +105,30 @@ def test_the_index_is_cluster_wide_across_standbys(cluster: HACluster) -> None:
         answer = _get(second, "kv/across", cluster.token, **{INDEX: index})
         assert answer.json()["data"] == {"n": n}, (n, answer.text)
     assert _ok(active.call("GET", "kv/across", token=cluster.token))["data"] == {"n": 19}
+
+
+def _get_with_indexes(node: TesseraServer, path: str, token: str, indexes: list[str]) -> int:
+    """A GET with each index as a header of its own (as Vault's Go client sends several)."""
+    conn = http.client.HTTPConnection(node.addr.split("//")[1], timeout=10)
+    try:
+        conn.putrequest("GET", f"/v1/{path}")
+        conn.putheader("X-Vault-Token", token)
+        for index in indexes:
+            conn.putheader(INDEX, index)
+        conn.endheaders()
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_every_index_header_counts(cluster: HACluster) -> None:
+    active = cluster.active()
+    index = _put(active.addr, "kv/many", cluster.token, {"v": 1}).headers[INDEX]
+    version, cluster_id, xid, replicated, mac = base64.b64decode(index).decode().split(":")
+    forged = base64.b64encode(
+        f"{version}:{cluster_id}:{int(xid) + 10**9}:{replicated}:{mac}".encode()
+    ).decode()
+    for node in cluster.nodes:
+        assert _get_with_indexes(node, "kv/many", cluster.token, [index, index]) == 200
+        assert _get_with_indexes(node, "kv/many", cluster.token, [forged, index]) == 412
+        assert _get_with_indexes(node, "kv/many", cluster.token, [index, forged]) == 412
