@@ -104,3 +104,30 @@ def test_a_stopped_feed_serves_nothing(feed: PostgreSQLChangeFeed) -> None:
     feed.stop()
     assert feed.position()[1] == 0
     assert feed.settle(0.5) is False
+
+
+def test_a_write_s_index_is_reached_once_the_feed_read_it(
+    active: PostgreSQLPhysical, feed: PostgreSQLChangeFeed
+) -> None:
+    active.last_commit(forget=True)
+    assert active.last_commit() is None
+    seen = feed.position()[0]
+    for n in range(20):
+        active.put(f"x{n}", b"v")
+        xid = active.last_commit(forget=True)
+        assert xid is not None and active.last_commit() is None
+        assert feed.reached(xid, 2.0)  # and its key is numbered: the next request applies it
+        assert [key for _, key in feed.changes_since(seen)][-1] == f"x{n}"
+
+
+def test_an_index_beyond_the_feed_is_not_reached(
+    active: PostgreSQLPhysical, feed: PostgreSQLChangeFeed
+) -> None:
+    active.put("now", b"v")
+    xid = active.last_commit(forget=True)
+    assert xid is not None
+    started = time.monotonic()
+    assert feed.reached(xid + 1_000_000, 0.3) is False  # not committed yet: waited, then no
+    assert time.monotonic() - started >= 0.3
+    feed.stop()
+    assert feed.reached(xid, 0.3) is False  # a stopped feed vouches for nothing

@@ -5,7 +5,7 @@ does (``server/front_connection.py``); the deadlines themselves are tested again
 from __future__ import annotations
 
 from tessera.server.config import ListenerConfig
-from tessera.server.front_connection import Timeouts
+from tessera.server.front_connection import Timeouts, _join_index_states
 
 
 def test_defaults_are_vaults() -> None:
@@ -29,3 +29,15 @@ def test_all_zero_means_no_limits() -> None:
         http_read_header_timeout=0, http_read_timeout=0, http_idle_timeout=0, http_write_timeout=0
     )
     assert Timeouts.of(limits) == Timeouts(handshake=None, header=None, request=None, idle=None, write=None)
+
+
+def test_every_x_vault_index_header_is_kept() -> None:
+    """Vault's clients send each required state as a header of its own; the dict keeps one value
+    per name, so the TLS front joins that header's values (``cluster/ha/index_state.py``)."""
+    raw = [(b"x-vault-index", b"first"), (b"x-vault-token", b"t"), (b"x-vault-index", b"second")]
+    headers = {name.decode(): value.decode() for name, value in raw}
+    _join_index_states(headers, raw)
+    assert headers == {"x-vault-index": "first, second", "x-vault-token": "t"}
+    once = {"x-vault-index": "only", "accept": "b"}
+    _join_index_states(once, [(b"x-vault-index", b"only"), (b"accept", b"a"), (b"accept", b"b")])
+    assert once == {"x-vault-index": "only", "accept": "b"}  # other names as before

@@ -244,6 +244,8 @@ class FrontConnection:
         reply = Reply(lambda status, headers, payload: self.front.delivered(self, status, headers, payload))
         path, _, query = request.target.decode("latin-1").partition("?")
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
+        if len(headers) != len(request.headers):  # a name given twice
+            _join_index_states(headers, request.headers)
         method = request.method.decode("ascii").upper()
         # ``tls`` is the PeerTLS: truthy, and it carries the client's certificates to the request.
         path = unquote(path, errors="replace")
@@ -378,6 +380,14 @@ def _response_head(status: int, headers: list[tuple[str, str]], length: int, clo
     if block.count(b"\n") != len(lines) or not _HEADER_LINES.fullmatch(block):
         raise h11.LocalProtocolError("Illegal header name or value")
     return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, _REASONS.get(status, b""), block)
+
+
+def _join_index_states(headers: dict[str, str], raw: list[tuple[bytes, bytes]]) -> None:
+    """Vault's clients send each ``X-Vault-Index`` state a request requires as a header of its
+    own: all of them count (joined by commas), not the last one only."""
+    states = [value.decode("latin-1") for name, value in raw if name == b"x-vault-index"]
+    if len(states) > 1:
+        headers["x-vault-index"] = ", ".join(states)
 
 
 def _wanted(exc: SSL.Error) -> int:

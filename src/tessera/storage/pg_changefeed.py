@@ -48,9 +48,14 @@ def create_changes_table(conn: psycopg.Connection[Any], changes: str, lock_key: 
 def feed_proof(fence: str, changes: str, fenced_by: str) -> tuple[tuple[str, ...], str]:
     """A fenced write's proof (``pg_fencing.Proof``) with the feed folded in: the insert of the
     keys the write touches and the notification, both only under ``fenced_by``, so the feed costs
-    no round trip of its own and a fenced node's statement records nothing."""
+    no round trip of its own and a fenced node's statement records nothing. The answer's third
+    column is the write's transaction ID: where the feed stands once it has seen this commit
+    (``X-Vault-Index``, ``cluster/ha/index_state.py``)."""
     feed = f"feed AS (INSERT INTO {changes}(key) SELECT unnest(%(touched)s::text[]) FROM fence WHERE {fenced_by})"
-    answer = f"SELECT epoch, CASE WHEN {fenced_by} THEN pg_notify('{changes}', '') END FROM fence"
+    answer = (
+        f"SELECT epoch, CASE WHEN {fenced_by} THEN pg_notify('{changes}', '') END, "
+        "pg_current_xact_id()::text::bigint FROM fence"
+    )
     return (fence, feed), answer
 
 
@@ -59,6 +64,10 @@ class Position(NamedTuple):
 
     xmax: int  # every transaction from this ID on
     running: list[int]  # and these, below it
+
+    def saw(self, xid: int) -> bool:
+        """Whether the snapshot this position came from saw transaction ``xid`` end."""
+        return xid < self.xmax and xid not in self.running
 
 
 _SNAPSHOT = (

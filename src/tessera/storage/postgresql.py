@@ -54,6 +54,8 @@ class PostgreSQLPhysical(Physical):
         self.cacheable = settings.ha_enabled
         # One connection per serving thread; an unreachable database is StorageUnavailable.
         self.connections = Connections(self.dsn, self._session)
+        # HA: per serving thread, the transaction ID of its last fenced write (``last_commit``).
+        self._commits = threading.local()
         self.connections.read(
             lambda conn: conn.execute(
                 f'CREATE TABLE IF NOT EXISTS {self.table} (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)'
@@ -211,6 +213,17 @@ class PostgreSQLPhysical(Physical):
             row = self.connections.statement(run)
         if fencing is not None:
             fencing.check(epoch, None if row is None else row[0])
+            if row is not None and len(row) > 2:
+                self._commits.xid = row[2]
+
+    def last_commit(self, forget: bool = False) -> int | None:
+        """The transaction ID of this thread's last fenced write (None: none since it was
+        forgotten), for the ``X-Vault-Index`` of the request that made it."""
+        commits = self._commits
+        xid: int | None = getattr(commits, "xid", None)
+        if forget:
+            commits.xid = None
+        return xid
 
     def close(self) -> None:
         self._closed.set()

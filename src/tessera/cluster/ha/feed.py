@@ -124,6 +124,26 @@ class PostgreSQLChangeFeed:
             finally:
                 self._waiters -= 1
 
+    def reached(self, xid: int, timeout: float) -> bool:
+        """Wait until the feed has read the commit of transaction ``xid`` (a client's
+        ``X-Vault-Index``): the next request served here applies it first. False if that took
+        longer than ``timeout`` or the feed is not running."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._epoch and self._after.saw(xid):
+                return True
+            self._waiters += 1
+            try:
+                while self._epoch and not self._after.saw(xid):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    os.write(self._wake_w, b"x")
+                    self._cond.wait(min(left, 0.05))
+                return bool(self._epoch)
+            finally:
+                self._waiters -= 1
+
     def _run(self, stop: threading.Event, generation: int) -> None:
         conn: psycopg.Connection[Any] | None = None
         while not stop.is_set():

@@ -26,6 +26,7 @@ from ...storage.postgresql import PostgreSQLPhysical
 from ...storage.sqlite_reader import StandbyWrite
 from ...version import VAULT_VERSION
 from .election import INTERVAL, Election, NodeInfo
+from .index_state import IndexStates
 from .node_tls import NodeCertificates
 from .perf import PerformanceStandby
 
@@ -56,6 +57,8 @@ class HANode:
         self._lock = threading.Lock()  # joins and leaves
         # The cluster's TLS: the CA behind the barrier, this node's certificate (node_tls.py).
         self.tls = NodeCertificates(core, self.info.node_id, cluster_addr)
+        # ``X-Vault-Index``: signed on the active node's answers to writes, checked everywhere.
+        self.index = IndexStates(core, self.tls, physical)
         # A standby's own state for reads (``perf.py``); None: it forwards every request.
         self.perf: PerformanceStandby | None = None
         lifecycle = core.lifecycle

@@ -56,6 +56,16 @@ class NodeCertificates:
             log.info("HA: issued this node's cluster certificate for %s", self.host)
             return self._mine
 
+    def ca(self) -> ClusterCA | None:
+        """The cluster's CA (read through the barrier once); None while sealed or before one exists."""
+        if self.core.sealed:
+            return None
+        ca = self._ca
+        if ca is None:
+            with self._lock:
+                ca = self._ca = self._ca or self._read_ca()
+        return ca
+
     def ensure_ca(self) -> None:
         """On becoming active: the cluster's CA, made once for the cluster (a fenced write)."""
         with self._lock:

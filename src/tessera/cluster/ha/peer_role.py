@@ -30,7 +30,8 @@ class PeerRole:
         return self.node.active
 
     def answer(self, serve: Callable[..., int], args: Sequence[Any]) -> int:
-        return serve(*args)
+        """A standby's client: its write's answer carries the ``X-Vault-Index`` too."""
+        return self.node.index.serve(serve, args)
 
     def wrote(self, method: str, path: str) -> None:
         """Lost the lock while it ran: the storage refused the write, nothing to undo."""

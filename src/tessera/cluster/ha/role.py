@@ -13,6 +13,12 @@ Read-your-writes: the answer of a request forwarded from a performance standby g
 node's change feed holds every commit made before it (bounded), so the client's next request
 here sees its write. ``X-Vault-Inconsistent: forward-active-node`` sends a request to the active
 node whatever it is.
+
+``X-Vault-Index`` (``index_state.py``): the active node's answer to a write carries where the
+cluster stood after it; a request presenting one is served on a performance standby once its
+feed has read that far (waiting ``INDEX_WAIT_SECONDS`` at most), else forwarded with
+``X-Vault-Inconsistent: forward-active-node`` or refused with 412 (Vault's default, ``fail``).
+A forged index is refused everywhere.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from ...core.core import Core
 from ..cluster_tls import NodeTLS
 from ..interfaces import HandedOver
 from .forwarder import ActiveForwarder, ServeHere
+from .index_state import INDEX_HEADER, refuse
 from .node import HANode
 from .peer_role import PeerRole
 from .perf import PerformanceStandby
@@ -36,6 +43,7 @@ LOCAL_PATHS = frozenset(
 
 INCONSISTENT_HEADER = "x-vault-inconsistent"
 FORWARD_ACTIVE = "forward-active-node"
+INDEX_WAIT_SECONDS = 2.0  # a request's X-Vault-Index waits this long at most for the feed
 
 
 class HARole:
@@ -78,8 +86,18 @@ class HARole:
     def answer(self, serve: Callable[..., int], args: Sequence[Any]) -> int:
         perf = self._perf(args[2])
         if perf is None:
-            return serve(*args)
-        if args[4].get(INCONSISTENT_HEADER) == FORWARD_ACTIVE:
+            return self.node.index.serve(serve, args) if self.node.active else serve(*args)
+        forward_active = args[4].get(INCONSISTENT_HEADER) == FORWARD_ACTIVE
+        wanted = args[4].get(INDEX_HEADER)
+        if wanted is not None:
+            xid = self.node.index.required(wanted)
+            if xid is None:
+                return refuse(args)
+            if not perf.feed.reached(xid, 0.0 if forward_active else INDEX_WAIT_SECONDS):
+                return self.forward(args) if forward_active else refuse(args)
+            if not perf.standby.follower.caught_up():  # ``ready`` caught up before the wait
+                return self.forward(args)
+        elif forward_active:
             return self.forward(args)
         local = self._local
         local.perf, local.pending = True, None

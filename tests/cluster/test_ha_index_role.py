@@ -1,0 +1,134 @@
+"""``X-Vault-Index`` a performance standby has not read (two real HA nodes in one process on
+PostgreSQL, each made by ``attach_ha``, the active one with its cluster listener): after a bounded
+wait it answers 412, or with ``X-Vault-Inconsistent: forward-active-node`` forwards to the active
+node. An index the cluster signed for a commit that has not happened yet stands in for a feed that
+is behind (only a node can sign one; clients cannot)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tessera.cluster.ha import HARole, attach_ha
+from tessera.cluster.ha.role import INDEX_WAIT_SECONDS
+from tessera.core.config import CoreConfig
+from tessera.core.core import Core
+from tessera.server.cluster_listener import build_cluster_server
+from tessera.server.config import ListenerConfig
+from tessera.storage.postgresql import PostgreSQLPhysical
+from tests.cluster.test_ha_peer_role import _wait_for
+from tests.helpers.postgres import Postgres
+from tests.helpers.servers import free_port
+
+pytestmark = pytest.mark.postgres
+
+MISSING = {"errors": ["required index state not present"]}
+
+
+class _Node:
+    def __init__(self, dsn: str) -> None:
+        self.port = free_port()
+        self.physical = PostgreSQLPhysical({"connection_url": dsn, "ha_enabled": "true"})
+        self.core = Core(self.physical, CoreConfig(storage_type="postgresql", api_addr="http://127.0.0.1:1"))
+        cluster_addr = f"https://127.0.0.1:{self.port}"
+        self.role: HARole = attach_ha(self.core, self.physical, "http://127.0.0.1:1", cluster_addr)
+        self.node = self.role.node
+        self.server = build_cluster_server(
+            ListenerConfig(address=f"127.0.0.1:{self.port}"), self.core, self.role
+        )
+        self.thread = threading.Thread(target=asyncio.run, args=(self.server.serve(),), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.stop()
+        self.thread.join(10)
+        self.role.close()
+        self.core.shutdown()
+
+
+@pytest.fixture
+def nodes(postgres: Postgres) -> Iterator[tuple[_Node, _Node]]:
+    dsn = postgres.create_database("ha_index_role")
+    first, second = _Node(dsn), _Node(dsn)
+    try:
+        keys = first.core.initialize(1, 1)["keys"]
+        first.core.unseal(keys[0])
+        _wait_for(lambda: first.node.active)
+        second.core.unseal(keys[0])
+        perf = second.node.perf
+        assert perf is not None
+        _wait_for(lambda: perf.serving and perf.standby.follower.caught_up())
+        _wait_for(lambda: second.node.leader() is not None and second.node.tls.material() is not None)
+        yield first, second
+    finally:
+        second.close()
+        first.close()
+        postgres.drop_database("ha_index_role")
+
+
+class _Client:
+    """A client's connection as the HTTP layer hands it to the role: what it was answered."""
+
+    def __init__(self) -> None:
+        self.answered = threading.Event()
+        self.status = 0
+        self.body = b""
+
+    def response_bytes(self, status: int, headers: Any, body: bytes) -> None:
+        self.status, self.body = status, body
+        self.answered.set()
+
+
+def _ask(node: _Node, token: str, headers: dict[str, str], served: list[str]) -> _Client:
+    """A GET of lookup-self through ``node``'s role; ``served`` notes a request served there."""
+    client = _Client()
+
+    def serve(proto: Any, *rest: Any) -> int:
+        served.append(rest[1])
+        proto.response_bytes(200, [], b"{}")
+        return 200
+
+    args = (
+        client,
+        "GET",
+        "/v1/auth/token/lookup-self",
+        b"",
+        {"x-vault-token": token, **headers},
+        None,
+        "127.0.0.1",
+        False,
+    )
+    node.role.answer(serve, args)
+    assert client.answered.wait(10)
+    return client
+
+
+def test_an_index_the_standby_has_not_read(nodes: tuple[_Node, _Node]) -> None:
+    first, second = nodes
+    token = first.core.create_root_token()
+    first.core.barrier.put_json("test/index", {"v": 1})
+    written = first.physical.last_commit(forget=True)
+    assert written is not None
+    ahead = first.node.index.sign(written + 1_000_000)
+    reached = first.node.index.sign(written)
+    assert ahead is not None and reached is not None
+    served: list[str] = []
+
+    started = time.monotonic()
+    client = _ask(second, token, {"x-vault-index": ahead}, served)
+    assert client.status == 412 and json.loads(client.body) == MISSING
+    assert time.monotonic() - started >= INDEX_WAIT_SECONDS and served == []
+
+    forward = {"x-vault-index": ahead, "x-vault-inconsistent": "forward-active-node"}
+    client = _ask(second, token, forward, served)
+    assert client.status == 200 and served == []  # answered by the active node
+    assert json.loads(client.body)["data"]["policies"] == ["root"]
+
+    client = _ask(second, token, {"x-vault-index": reached}, served)
+    assert client.status == 200 and served == ["/v1/auth/token/lookup-self"]  # served here
