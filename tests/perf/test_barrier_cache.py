@@ -7,7 +7,9 @@ import random
 import threading
 import time
 
-from tessera.barrier.aes_gcm import Barrier
+import pytest
+
+from tessera.barrier.aes_gcm import WRITE_THROUGH_MAX, Barrier
 from tessera.storage.base import TxnOp
 from tessera.storage.inmem import InmemPhysical
 from tests.perf.conftest import CountingPhysical, Server
@@ -103,3 +105,90 @@ def test_no_read_goes_back_in_time_under_concurrent_writes() -> None:
         t.join()
     assert regressions == []
     assert barrier.get("counter") == str(last).encode()
+
+
+def test_a_written_key_is_read_back_without_storage() -> None:
+    """Write-through: a KV write's next existence check (a PostgreSQL round trip) reads nothing."""
+    physical = CountingPhysical()
+    barrier = _barrier(physical)
+    physical.reset()
+    barrier.put("k", b"1")
+    barrier.transaction([TxnOp("a", b"x"), TxnOp("b", b"y"), TxnOp("c", None)])
+    barrier.delete("k2")
+    assert (barrier.get("k"), barrier.get("a"), barrier.get("b")) == (b"1", b"x", b"y")
+    assert barrier.get("c") is None and barrier.get("k2") is None
+    assert sum(physical.gets.values()) == 0
+    bulk = [TxnOp(f"bulk/{i}", b"v") for i in range(WRITE_THROUGH_MAX + 1)]
+    barrier.transaction(bulk)  # a bulk write leaves its keys to later reads
+    assert barrier.get("bulk/0") == b"v"
+    assert physical.gets["bulk/0"] == 1
+
+
+def test_a_failed_write_fills_nothing() -> None:
+    class Failing(InmemPhysical):
+        def put(self, key: str, value: bytes) -> None:
+            raise OSError("disk full")
+
+    barrier = _barrier(Failing())
+    barrier.transaction([TxnOp("k", b"old")])
+    with pytest.raises(OSError):
+        barrier.put("k", b"new")
+    assert barrier.get("k") == b"old"
+
+
+def test_sealing_during_a_write_leaves_no_plaintext() -> None:
+    class SealedMidWrite(InmemPhysical):
+        barrier: Barrier
+
+        def put(self, key: str, value: bytes) -> None:
+            super().put(key, value)
+            self.barrier.seal()
+
+    physical = SealedMidWrite()
+    barrier = _barrier(physical)
+    physical.barrier = barrier
+    barrier.put("k", b"secret")
+    assert barrier.cache is not None and len(barrier.cache) == 0
+
+
+def test_an_invalidation_during_a_write_is_not_overwritten() -> None:
+    """Another process's write (the change feed's invalidation) may have landed after ours."""
+
+    class Racing(InmemPhysical):
+        barrier: Barrier
+
+        def put(self, key: str, value: bytes) -> None:
+            super().put(key, value)
+            super().put(key, self.barrier.encrypt(key, b"theirs"))
+            assert self.barrier.cache is not None
+            self.barrier.cache.invalidate(key)
+
+    physical = Racing()
+    barrier = _barrier(physical)
+    physical.barrier = barrier
+    barrier.put("k", b"ours")
+    assert barrier.get("k") == b"theirs"
+
+
+def test_concurrent_writers_leave_the_cache_equal_to_storage() -> None:
+    """Writes of one key that overlap are not written through: storage's last one is unknown."""
+    physical = _Jittery()
+    barrier = _barrier(physical)
+    cache = barrier.cache
+    assert cache is not None
+    for round_ in range(30):
+
+        def writer(n: int, r: int = round_) -> None:
+            for i in range(5):
+                barrier.put("k", f"{r}-{n}-{i}".encode())
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stored = physical.get("k")
+        assert stored is not None
+        found, value = cache.lookup("k")
+        assert not found or value == barrier.decrypt("k", stored)
+        assert barrier.get("k") == barrier.decrypt("k", stored)

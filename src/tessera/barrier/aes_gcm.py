@@ -17,7 +17,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -122,6 +122,9 @@ CACHEABLE_PHYSICAL = frozenset({"inmem", "sqlite", "file"})
 CACHE_ENTRIES = 50_000
 CACHE_BYTES = 64 * 1024 * 1024
 CACHE_VALUE_MAX = 64 * 1024
+# Transactions of more keys (revoking a tree, tidying) leave them empty: bulk writes would push
+# the hot entries out of the cache for keys that are seldom read back.
+WRITE_THROUGH_MAX = 8
 _ENTRY_OVERHEAD = 128  # rough bytes per cached entry beyond its key and value
 
 
@@ -134,6 +137,12 @@ class ReadCache:
     marked, nor by a reader whose physical read started before a write began or ended (the
     generation moved). So once any read has seen a write's value, no later read sees the old
     one, and after the write returns every read sees it. Eviction is first-in first-out.
+
+    A write that succeeded fills its own keys (write-through) when no other write of the same
+    key was in flight at any moment of its span: then what it wrote is what storage holds.
+    Overlapping writers leave the key empty, since storage's order of their commits is unknown.
+    Saves the read-back a written key gets next (a KV write's existence check: on PostgreSQL a
+    round trip per write).
     """
 
     def __init__(self, entries: int, max_bytes: int) -> None:
@@ -143,6 +152,9 @@ class ReadCache:
         self._bytes = 0
         self._generation = 0
         self._writing: dict[str, int] = {}
+        # Keys two writes were in flight for at once: not written through until all have ended.
+        self._contested: set[str] = set()
+        self.clears = 0  # a write that began before a clear (a seal) writes nothing through
         self._lock = threading.Lock()
 
     def generation(self) -> int:
@@ -158,14 +170,10 @@ class ReadCache:
     def fill(self, key: str, value: bytes | None, generation: int) -> None:
         if value is not None and len(value) > CACHE_VALUE_MAX:
             return
-        size = _ENTRY_OVERHEAD + len(key) + (len(value) if value is not None else 0)
         with self._lock:
             if generation != self._generation or key in self._writing or key in self._values:
                 return
-            while self._values and (len(self._values) >= self.entries or self._bytes + size > self.max_bytes):
-                self._drop(next(iter(self._values)))
-            self._values[key] = value
-            self._bytes += size
+            self._store(key, value)
 
     def begin_write(self, keys: Iterable[str]) -> list[str]:
         """Before a write reaches storage: its keys leave the cache and cannot be filled."""
@@ -173,32 +181,60 @@ class ReadCache:
         with self._lock:
             self._generation += 1
             for key in marked:
-                self._writing[key] = self._writing.get(key, 0) + 1
+                writing = self._writing.get(key, 0)
+                if writing:
+                    self._contested.add(key)
+                self._writing[key] = writing + 1
                 if key in self._values:
                     self._drop(key)
         return marked
 
-    def end_write(self, keys: list[str]) -> None:
-        """After the write landed (or failed): the keys may be cached again by later reads."""
+    def end_write(
+        self, keys: list[str], written: dict[str, bytes | None] | None = None, clears: int = 0
+    ) -> None:
+        """After the write landed (or failed): the keys may be cached again by later reads.
+        ``written``, given only when the write succeeded, holds the values it stored; ``clears``
+        is what :attr:`clears` was before it began."""
         with self._lock:
             self._generation += 1
+            if clears != self.clears:
+                written = None
             for key in keys:
                 left = self._writing[key] - 1
                 if left:
                     self._writing[key] = left
-                else:
-                    del self._writing[key]
+                    continue
+                del self._writing[key]
+                if key in self._contested:
+                    self._contested.discard(key)
+                elif written is not None and key in written:
+                    self._store(key, written[key])
+
+    def _store(self, key: str, value: bytes | None) -> None:
+        """Cache ``value`` under ``key`` (lock held), evicting the oldest entries to fit."""
+        if value is not None and (type(value) is not bytes or len(value) > CACHE_VALUE_MAX):
+            return
+        size = _ENTRY_OVERHEAD + len(key) + (len(value) if value is not None else 0)
+        if key in self._values:
+            self._drop(key)
+        while self._values and (len(self._values) >= self.entries or self._bytes + size > self.max_bytes):
+            self._drop(next(iter(self._values)))
+        self._values[key] = value
+        self._bytes += size
 
     def invalidate(self, key: str) -> None:
         """Another process wrote ``key``: drop it, and refuse fills by reads that began before."""
         with self._lock:
             self._generation += 1
+            if key in self._writing:
+                self._contested.add(key)  # which commit came last is unknown: no write-through
             if key in self._values:
                 self._drop(key)
 
     def clear(self) -> None:
         with self._lock:
             self._generation += 1
+            self.clears += 1
             self._values.clear()
             self._bytes = 0
 
@@ -359,11 +395,7 @@ class Barrier(Storage):
         if self.cache is None:
             self.physical.put(key, blob)
             return
-        marked = self.cache.begin_write((key,))
-        try:
-            self.physical.put(key, blob)
-        finally:
-            self.cache.end_write(marked)
+        self._write_through({key: value}, lambda: self.physical.put(key, blob))
 
     def delete(self, key: str) -> None:
         start = perf_counter()
@@ -377,11 +409,7 @@ class Barrier(Storage):
         if self.cache is None:
             self.physical.delete(key)
             return
-        marked = self.cache.begin_write((key,))
-        try:
-            self.physical.delete(key)
-        finally:
-            self.cache.end_write(marked)
+        self._write_through({key: None}, lambda: self.physical.delete(key))
 
     def list(self, prefix: str) -> builtins.list[str]:
         start = perf_counter()
@@ -412,8 +440,24 @@ class Barrier(Storage):
         if self.cache is None:
             self.physical.transaction(enc)
             return
-        marked = self.cache.begin_write(op.key for op in ops)
+        written = {op.key: op.value for op in ops} if len(ops) <= WRITE_THROUGH_MAX else None
+        self._write_through(written, lambda: self.physical.transaction(enc), [op.key for op in ops])
+
+    def _write_through(
+        self,
+        written: dict[str, bytes | None] | None,
+        write: Callable[[], None],
+        keys: Iterable[str] | None = None,
+    ) -> None:
+        """Run ``write`` with its keys marked in the cache; once it succeeded, ``written`` (the
+        plaintext it stored, None to leave the keys empty) fills them: see :class:`ReadCache`."""
+        cache = self.cache
+        assert cache is not None
+        clears = cache.clears
+        marked = cache.begin_write(keys if keys is not None else (written or ()))
         try:
-            self.physical.transaction(enc)
-        finally:
-            self.cache.end_write(marked)
+            write()
+        except BaseException:
+            cache.end_write(marked)
+            raise
+        cache.end_write(marked, written, clears)

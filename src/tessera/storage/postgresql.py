@@ -21,6 +21,7 @@ from .base import Physical, TxnOp, children
 from .pg_changefeed import Pruner, changes_table, create_changes_table
 from .pg_connections import CONNECT_TIMEOUT, Connections
 from .pg_fencing import Fencing, create_ha_tables, schema_lock_key
+from .pg_group import GroupCommit
 from .pg_options import PostgreSQLOptions
 from .pg_write import WriteParams
 from .sqlite_reader import StandbyWrite
@@ -47,6 +48,8 @@ class PostgreSQLPhysical(Physical):
         self.table = settings.table
         # Vault's permit pool: at most ``max_parallel`` statements in flight from this node.
         self._permits = threading.BoundedSemaphore(settings.max_parallel)
+        # Writes that arrive while one is in flight share the next statement.
+        self._group = GroupCommit(self._write)
         # HA: None until this node joins the election (then writes are fenced, see Fencing).
         self.fencing: Fencing | None = None
         # HA: the change feed's table (pg_changefeed.py), "" without HA.
@@ -194,14 +197,28 @@ class PostgreSQLPhysical(Physical):
 
     def transaction(self, ops: builtins.list[TxnOp]) -> None:
         """All writes, and with HA their fencing proof, in one statement (``pg_write.py``): each
-        statement is a round trip, and revoking a batch of expired tokens writes hundreds of keys."""
+        statement is a round trip, and revoking a batch of expired tokens writes hundreds of keys.
+        Returns once that statement committed; writes of other threads may share it."""
         if not ops:
             return
         fencing = self.fencing
         if fencing is not None and fencing.epoch is None:
             raise StandbyWrite()  # a standby's request: the active node serves it (cluster/ha/role.py)
         epoch = fencing.epoch if fencing is not None else None
-        write = WriteParams.of([(op.key, op.value) for op in ops])
+        with stepping_aside():  # a round trip, maybe with others' writes (pg_group.py)
+            row = self._group.write([(op.key, op.value) for op in ops], (fencing, epoch))
+        if fencing is not None:
+            fencing.check(epoch, None if row is None else row[0])
+            if row is not None and len(row) > 2:
+                self._commits.xid = row[2]  # the commit this write was in, for X-Vault-Index
+
+    def _write(
+        self, ops: builtins.list[tuple[str, bytes | None]], key: tuple[Fencing | None, int | None]
+    ) -> Any:
+        """One statement of every write in ``ops``; with ``fencing``, fenced at ``epoch`` and
+        answering the epoch it locked (``pg_write.py``)."""
+        fencing, epoch = key
+        write = WriteParams.of(ops)
         statement = write.statement(self.table, fencing.proof() if fencing is not None else None)
         params = write.bind(epoch)
 
@@ -209,12 +226,8 @@ class PostgreSQLPhysical(Physical):
             cur = conn.execute(statement, params, prepare=True)
             return cur.fetchone() if fencing is not None else None
 
-        with self._permits, stepping_aside():
-            row = self.connections.statement(run)
-        if fencing is not None:
-            fencing.check(epoch, None if row is None else row[0])
-            if row is not None and len(row) > 2:
-                self._commits.xid = row[2]
+        with self._permits:
+            return self.connections.statement(run)
 
     def last_commit(self, forget: bool = False) -> int | None:
         """The transaction ID of this thread's last fenced write (None: none since it was

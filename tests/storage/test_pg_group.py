@@ -1,0 +1,148 @@
+"""Group commit on PostgreSQL (``storage/pg_group.py``): writes that arrive while a statement is
+in flight share the next one, each returns only once that statement committed, fencing holds for
+the whole group, and a write the database refuses fails alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tessera.storage.base import TxnOp
+from tessera.storage.pg_fencing import Fenced, Fencing
+from tessera.storage.postgresql import PostgreSQLPhysical
+from tests.helpers.postgres import Postgres
+
+DB = "pggroup"
+
+
+@pytest.fixture
+def ha_physical(postgres: Postgres) -> Iterator[PostgreSQLPhysical]:
+    dsn = postgres.create_database(DB)
+    physical = PostgreSQLPhysical({"connection_url": dsn, "ha_enabled": "true"})
+    try:
+        yield physical
+    finally:
+        physical.close()
+        postgres.drop_database(DB)
+
+
+def _bump(conn: psycopg.Connection[Any], ha_table: str) -> int:
+    row = conn.execute(f"UPDATE {ha_table} SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _lead(physical: PostgreSQLPhysical) -> Fencing:
+    fencing = Fencing(physical.settings.ha_table)
+    physical.fencing = fencing
+    fencing.epoch = _bump(physical.connections.current()[0], fencing.ha_table)
+    return fencing
+
+
+def _until(done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def _grouped(
+    physical: PostgreSQLPhysical, hold: Callable[[], Any], first: list[TxnOp], rest: list[list[TxnOp]]
+) -> list[BaseException | None]:
+    """``first`` is written while ``hold`` (a context manager of another session) holds it up in
+    PostgreSQL; ``rest`` arrive meanwhile and queue. Each write's outcome, in order."""
+    group = physical._group
+    outcomes: list[BaseException | None] = [None] * (1 + len(rest))
+    before = group.statements
+
+    def write(n: int, ops: list[TxnOp]) -> None:
+        try:
+            physical.transaction(ops)
+        except (Exception, Fenced) as exc:
+            outcomes[n] = exc
+
+    with hold():
+        threads = [threading.Thread(target=write, args=(0, first))]
+        threads[0].start()
+        _until(lambda: group.statements == before + 1)
+        threads += [threading.Thread(target=write, args=(n + 1, ops)) for n, ops in enumerate(rest)]
+        for thread in threads[1:]:
+            thread.start()
+        _until(lambda: group.waiting() == len(rest))
+        time.sleep(0.1)
+        assert all(thread.is_alive() for thread in threads)  # nobody answered before its commit
+    for thread in threads:
+        thread.join(10)
+    return outcomes
+
+
+def _row_lock(postgres: Postgres, physical: PostgreSQLPhysical, key: str) -> Callable[[], Any]:
+    class Hold:
+        def __enter__(self) -> None:
+            self.conn = postgres.connect(dbname=DB)
+            self.conn.execute("BEGIN")
+            self.conn.execute(f"SELECT 1 FROM {physical.table} WHERE key = %s FOR UPDATE", (key,))
+
+        def __exit__(self, *exc: object) -> None:
+            self.conn.execute("COMMIT")
+            self.conn.close()
+
+    return Hold
+
+
+def test_writes_arriving_during_a_statement_share_the_next(
+    ha_physical: PostgreSQLPhysical, postgres: Postgres
+) -> None:
+    _lead(ha_physical)
+    ha_physical.put("blocker", b"0")
+    before = ha_physical._group.statements
+    rest = [[TxnOp(f"k{n}", b"%d" % n), TxnOp(f"i{n}", b"x")] for n in range(5)]
+    outcomes = _grouped(
+        ha_physical, _row_lock(postgres, ha_physical, "blocker"), [TxnOp("blocker", b"1")], rest
+    )
+    assert outcomes == [None] * 6
+    assert ha_physical._group.statements == before + 2  # five writes, one statement
+    assert ha_physical.get("blocker") == b"1"
+    assert [ha_physical.get(f"k{n}") for n in range(5)] == [b"%d" % n for n in range(5)]
+
+
+def test_a_group_of_a_fenced_node_commits_nothing(
+    ha_physical: PostgreSQLPhysical, postgres: Postgres
+) -> None:
+    """A takeover commits while the node's first write waits for it and the rest queue: every
+    one of them is told it was fenced, and none of them wrote anything."""
+    fencing = _lead(ha_physical)
+
+    class Takeover:
+        def __enter__(self) -> None:
+            self.conn = postgres.connect(dbname=DB)
+            self.conn.execute("BEGIN")
+            _bump(self.conn, fencing.ha_table)
+
+        def __exit__(self, *exc: object) -> None:
+            self.conn.execute("COMMIT")
+            self.conn.close()
+
+    rest = [[TxnOp(f"k{n}", b"v")] for n in range(4)] + [[TxnOp("first", None)]]
+    ha_physical.put("first", b"kept")
+    outcomes = _grouped(ha_physical, Takeover, [TxnOp("first", b"lost")], rest)
+    assert all(isinstance(outcome, Fenced) for outcome in outcomes)
+    assert ha_physical.get("first") == b"kept"
+    assert [ha_physical.get(f"k{n}") for n in range(4)] == [None] * 4
+
+
+def test_a_refused_write_fails_alone(ha_physical: PostgreSQLPhysical, postgres: Postgres) -> None:
+    _lead(ha_physical)
+    ha_physical.put("blocker", b"0")
+    rest = [[TxnOp("good1", b"1")], [TxnOp("bad\x00key", b"2")], [TxnOp("good2", b"3")]]
+    outcomes = _grouped(
+        ha_physical, _row_lock(postgres, ha_physical, "blocker"), [TxnOp("blocker", b"1")], rest
+    )
+    assert outcomes[:2] == [None, None] and outcomes[3] is None
+    assert isinstance(outcomes[2], psycopg.Error)
+    assert (ha_physical.get("good1"), ha_physical.get("good2")) == (b"1", b"3")
