@@ -124,10 +124,10 @@ def _type_name(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
+    if isinstance(value, int | float):
+        # One kind: JSON has one number type, and Go writes a float64 with no fraction as an
+        # integer (host-info's cpu_times read 5322 on one side and 5321.99 on the other).
+        return "number"
     if isinstance(value, str):
         return "str"
     if isinstance(value, list):

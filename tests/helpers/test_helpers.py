@@ -96,10 +96,10 @@ def test_shape_comparison() -> None:
     diffs = shape_differences(
         {"a": 1, "b": None, "c": {"d": 1.5}}, {"a": "1", "b": {}, "e": 1, "c": {"d": 1}}
     )
-    assert any("$.a: int != str" in d for d in diffs)
+    assert any("$.a: number != str" in d for d in diffs)
     assert any("$.b: null != object" in d for d in diffs)
     assert "$: keys differ: only in first [], only in second ['e']" in diffs
-    assert any("$.c.d: float != int" in d for d in diffs)
+    assert not any(d.startswith("$.c.d") for d in diffs)  # 1.5 and 1: both JSON numbers
     with pytest.raises(AssertionError, match="shapes differ"):
         assert_same_shape([True], [1])
 
