@@ -17,6 +17,7 @@ from tests.perf.conftest import CountingPhysical, Server
 
 def _barrier(physical: InmemPhysical) -> Barrier:
     barrier = Barrier(physical)
+    barrier.write_through = True  # the mechanics under test, as on PostgreSQL with HA
     key = os.urandom(32)
     barrier.initialize(key)
     barrier.unseal(key)
@@ -122,6 +123,26 @@ def test_a_written_key_is_read_back_without_storage() -> None:
     barrier.transaction(bulk)  # a bulk write leaves its keys to later reads
     assert barrier.get("bulk/0") == b"v"
     assert physical.gets["bulk/0"] == 1
+
+
+def test_only_remote_storage_keeps_written_values() -> None:
+    """A long run on local storage must not grow by every token it wrote (the soak test's RSS)."""
+
+    class Remote(InmemPhysical):
+        name = "postgresql"
+        cacheable = True
+
+    assert Barrier(Remote()).write_through
+    assert not Barrier(InmemPhysical()).write_through
+    physical = CountingPhysical()
+    barrier = Barrier(physical)
+    key = os.urandom(32)
+    barrier.initialize(key)
+    barrier.unseal(key)
+    barrier.put("k", b"1")
+    physical.reset()
+    assert barrier.get("k") == b"1"
+    assert physical.gets["k"] == 1  # read back from storage, then cached as any read
 
 
 def test_a_failed_write_fills_nothing() -> None:

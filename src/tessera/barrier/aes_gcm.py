@@ -269,6 +269,10 @@ class Barrier(Storage):
         self._lock = threading.Lock()
         self.encryptions = 0
         self.cache = _cache_for(physical)
+        # Written values stay cached only where a read is a network round trip (PostgreSQL with
+        # HA): on local storage a read after a write is cheap, and keeping every written token
+        # and lease would grow the process by the cache's size over a long run.
+        self.write_through = physical.name not in CACHEABLE_PHYSICAL
 
     # -- lifecycle -------------------------------------------------------------------
     @property
@@ -460,4 +464,4 @@ class Barrier(Storage):
         except BaseException:
             cache.end_write(marked)
             raise
-        cache.end_write(marked, written, clears)
+        cache.end_write(marked, written if self.write_through else None, clears)
