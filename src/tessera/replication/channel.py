@@ -2,20 +2,20 @@
 
 Both ends trust the replication CA alone: the primary's listener presents a certificate it signed
 and demands one from the client, which each secondary got in its activation token. ``ssl`` loads
-certificates from files only, so each key spends an instant in a private temporary file.
+certificates from files only: ``runtime/mtls.py`` loads each key from a private temporary file,
+encrypted, for an instant.
 """
 
 from __future__ import annotations
 
 import http.client
-import os
 import ssl
-import tempfile
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
 
+from ..runtime import mtls
 from .ca import KeyPair
 
 TIMEOUT = 10.0
@@ -29,31 +29,13 @@ class ChannelError(Exception):
         self.status = status
 
 
-def _load_pair(context: ssl.SSLContext, pair: KeyPair) -> None:
-    with tempfile.TemporaryDirectory(prefix="tessera-rep-") as directory:
-        path = os.path.join(directory, "pair.pem")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(pair.cert_pem + pair.key_pem)
-        context.load_cert_chain(path)
-
-
 def server_context(ca_pem: str, pair: KeyPair) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_verify_locations(cadata=ca_pem)
-    _load_pair(context, pair)
-    return context
+    return mtls.server_context(ca_pem, pair.loaded(), minimum=ssl.TLSVersion.TLSv1_2)
 
 
 def client_context(ca_pem: str, pair: KeyPair) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_verify_locations(cadata=ca_pem)
-    context.check_hostname = False  # the CA is this replication set's own: its signature is the check
-    _load_pair(context, pair)
-    return context
+    # No host name check: the CA is this replication set's own, its signature is the check.
+    return mtls.client_context(ca_pem, pair.loaded(), check_hostname=False, minimum=ssl.TLSVersion.TLSv1_2)
 
 
 def request_json(

@@ -1,5 +1,8 @@
-"""Process-level runtime helpers below storage: the run gate and the threads' scheduling.
+"""Process-level runtime helpers below storage: the run gate, the threads' scheduling, and mutual
+TLS under a CA of our own.
 
-They decide how request threads share the interpreter and the CPU; storage steps aside through
-them while it waits for a commit, so they must sit beneath storage and import nothing of tessera.
+The gate and the scheduling decide how request threads share the interpreter and the CPU; storage
+steps aside through them while it waits for a commit, so they must sit beneath storage and import
+nothing of tessera. ``mtls.py`` is the certificate work that the HA cluster port and replication
+share, placed here so that both can use it.
 """
