@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import http.client
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster.ha_cluster import HACluster, ha_cluster
+from tests.cluster.ha_cluster import HACluster, cli, ha_cluster, put_from, table_rows
 from tests.helpers.postgres import Postgres
 
 pytestmark = pytest.mark.postgres
@@ -106,26 +102,10 @@ def test_standby_refuses_to_seal(cluster: HACluster) -> None:
     assert standby.seal_status()["sealed"] is False
 
 
-def _status(addr: str, *command: str, token: str = "") -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
-    env["VAULT_ADDR"] = addr
-    if token:
-        env["VAULT_TOKEN"] = token
-    done = subprocess.run(
-        [sys.executable, "-m", "tessera", *(command or ("status",))],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_operator_members_through_a_standby(cluster: HACluster) -> None:
     active = cluster.active()
     standby = cluster.standbys(active)[0]
-    lines = _status(standby.addr, "operator", "members", token=cluster.token).splitlines()
+    lines = cli(standby.addr, "operator", "members", token=cluster.token).splitlines()
     assert lines[0].split() == [
         "Host", "Name", "API", "Address", "Cluster", "Address", "Active", "Node", "Version", "Upgrade",
         "Version", "Last", "Echo",
@@ -139,34 +119,14 @@ def test_operator_members_through_a_standby(cluster: HACluster) -> None:
 
 def test_status_command(cluster: HACluster) -> None:
     active = cluster.active()
-    rows = _rows(_status(active.addr))
+    rows = table_rows(cli(active.addr))
     assert rows["HA Enabled"] == "true" and rows["HA Mode"] == "active"
     assert rows["HA Cluster"].startswith("https://127.0.0.1:") and rows["Active Since"]
     standby = cluster.standbys(active)[0]
-    rows = _rows(_status(standby.addr))
+    rows = table_rows(cli(standby.addr))
     assert rows["HA Enabled"] == "true" and rows["HA Mode"] == "standby"
     assert rows["Active Node Address"] == active.addr
     assert rows["HA Cluster"].startswith("https://127.0.0.1:")
-
-
-def _rows(table: str) -> dict[str, str]:
-    """``Key   Value`` rows: keys are the words before the run of spaces."""
-    out = {}
-    for line in table.splitlines()[2:]:
-        key, _, value = line.partition("  ")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _put_from(addr: str, source: str, token: str, key: str) -> int:
-    """A write from the loopback address ``source`` (127.0.0.x), to tell clients from nodes."""
-    host, _, port = addr.removeprefix("http://").rpartition(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source, 0))
-    try:
-        conn.request("PUT", f"/v1/kv/{key}", body=b'{"v":1}', headers={"X-Vault-Token": token})
-        return conn.getresponse().status
-    finally:
-        conn.close()
 
 
 def test_the_active_node_sees_the_clients_address_not_the_standbys(cluster: HACluster) -> None:
@@ -183,8 +143,8 @@ def test_the_active_node_sees_the_clients_address_not_the_standbys(cluster: HACl
     )
     assert status == 200, (status, body)
     bound = body["auth"]["client_token"]
-    assert _put_from(standby.addr, "127.0.0.2", bound, "bound-ok") == 204
-    assert _put_from(standby.addr, "127.0.0.1", bound, "bound-refused") == 403
-    assert _put_from(active.addr, "127.0.0.2", bound, "bound-direct") == 204
+    assert put_from(standby.addr, "127.0.0.2", bound, "bound-ok") == 204
+    assert put_from(standby.addr, "127.0.0.1", bound, "bound-refused") == 403
+    assert put_from(active.addr, "127.0.0.2", bound, "bound-direct") == 204
     spoofed = {"X-Vault-Token": bound, "X-Tessera-Forward": "guess", "X-Tessera-Client": "127.0.0.2"}
     assert active.call("PUT", "kv/spoofed", json={"v": 1}, headers=spoofed, auth=False)[0] == 403

@@ -7,7 +7,6 @@ through the barrier.
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import ssl
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from tessera.cluster.cluster_tls import issue_node, make_ca
-from tests.cluster.ha_cluster import HACluster, ha_cluster
+from tests.cluster.ha_cluster import HACluster, ha_cluster, put_from
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer
 
@@ -67,17 +66,6 @@ def test_a_standby_answers_a_write_with_the_actives_answer_through_the_cluster_p
     assert _arrived(cluster, active) == before + 2  # both came in on the cluster listener
 
 
-def _put_from(addr: str, source: str, token: str, key: str) -> int:
-    """A write from the loopback address ``source`` (127.0.0.x): the client, not the standby."""
-    host, _, port = addr.removeprefix("http://").rpartition(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source, 0))
-    try:
-        conn.request("PUT", f"/v1/kv/{key}", body=b'{"v":1}', headers={"X-Vault-Token": token})
-        return conn.getresponse().status
-    finally:
-        conn.close()
-
-
 def test_the_forwarded_clients_address_arrives_in_the_audit_log(cluster: HACluster, tmp_path: Path) -> None:
     active = cluster.active()
     standby = cluster.standbys(active)[0]
@@ -85,7 +73,7 @@ def test_the_forwarded_clients_address_arrives_in_the_audit_log(cluster: HAClust
     device = {"type": "file", "options": {"file_path": str(log)}}
     assert active.call("PUT", "sys/audit/cluster-tls", json=device, token=cluster.token)[0] == 204
     try:
-        assert _put_from(standby.addr, "127.0.0.2", cluster.token, "from-two") == 204
+        assert put_from(standby.addr, "127.0.0.2", cluster.token, "from-two") == 204
         entries = [json.loads(line) for line in log.read_text().splitlines()]
         writes = [e for e in entries if e["type"] == "request" and e["request"]["path"] == "kv/from-two"]
         assert [e["request"]["remote_address"] for e in writes] == ["127.0.0.2"]

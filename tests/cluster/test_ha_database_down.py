@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from tests.cluster.ha_cluster import HACluster, WriteLoad, ha_cluster
-from tests.cluster.test_ha_failover import _stored_keys, _wait_for
 from tests.helpers.postgres import Postgres, ThrowawayCluster
 from tests.helpers.servers import TesseraServer
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.postgres
 
@@ -48,7 +48,7 @@ def test_a_database_outage_answers_503_and_the_cluster_serves_again(
         status, _, _ = active.call("PUT", "kv/before", json={"v": 1})
         assert status == 204
         with WriteLoad([node.addr for node in cluster.nodes], cluster.token) as load:
-            _wait_for(lambda: len(load.acknowledged) >= 50, 30, "writes before the outage")
+            until(lambda: len(load.acknowledged) >= 50, "writes before the outage", 30)
             database.stop_server("fast")
             stopped = time.monotonic()
             # A key no node has read or written: a written one is in the writer's read cache
@@ -69,18 +69,16 @@ def test_a_database_outage_answers_503_and_the_cluster_serves_again(
             database.start_server()
             outage = time.monotonic() - stopped
             restarted = time.monotonic()
-            _wait_for(
-                lambda: len(load.acknowledged) > at_restart, 30, "a write acknowledged after the outage"
-            )
+            until(lambda: len(load.acknowledged) > at_restart, "a write acknowledged after the outage", 30)
             back = time.monotonic() - restarted
-            _wait_for(lambda: len(load.acknowledged) >= at_restart + 50, 30, "writes after the outage")
+            until(lambda: len(load.acknowledged) >= at_restart + 50, "writes after the outage", 30)
         successor = cluster.active(timeout=15)
         cluster.wait_until_all_name(successor)
         print(
             f"\nHA across a {outage:.1f} s database outage: writes acknowledged again {back:.3f} s after "
             f"PostgreSQL was back; writes acknowledged {len(load.acknowledged)}, refused {load.failed}"
         )
-        stored = _stored_keys(cluster, successor)
+        stored = cluster.stored_keys(successor)
         missing = set(load.acknowledged) - stored
         assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
         assert "before" in stored

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.ha_cluster import WriteLoad, ha_cluster
-from tests.cluster.test_ha_failover import _stored_keys, _wait_for
 from tests.helpers.postgres import Postgres, ThrowawayCluster
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.postgres
 
@@ -23,7 +23,7 @@ def test_a_database_restart_loses_no_acknowledged_write(
     with ha_cluster(postgres, tmp_path) as cluster:
         active = cluster.active()
         with WriteLoad([node.addr for node in cluster.nodes], cluster.token) as load:
-            _wait_for(lambda: len(load.acknowledged) >= 50, 30, "writes before the restart")
+            until(lambda: len(load.acknowledged) >= 50, "writes before the restart", 30)
             started = time.monotonic()
             database._run(
                 "pg_ctl",
@@ -38,17 +38,15 @@ def test_a_database_restart_loses_no_acknowledged_write(
             )
             restarted = time.monotonic() - started
             at_restart = len(load.acknowledged)
-            _wait_for(
-                lambda: len(load.acknowledged) > at_restart, 30, "a write acknowledged after the restart"
-            )
+            until(lambda: len(load.acknowledged) > at_restart, "a write acknowledged after the restart", 30)
             back = time.monotonic() - started
-            _wait_for(lambda: len(load.acknowledged) >= at_restart + 50, 30, "writes after the restart")
+            until(lambda: len(load.acknowledged) >= at_restart + 50, "writes after the restart", 30)
         successor = cluster.active(timeout=10)
         print(
             f"\nHA across a database restart ({restarted:.3f} s): writes acknowledged again after {back:.3f} s, "
             f"active: {'the same' if successor is active else 'another'} node; writes acknowledged "
             f"{len(load.acknowledged)}, failed {load.failed}"
         )
-        missing = set(load.acknowledged) - _stored_keys(cluster, successor)
+        missing = set(load.acknowledged) - cluster.stored_keys(successor)
         assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
         assert sum(1 for node in cluster.nodes if cluster.leader(node)["is_self"]) == 1

@@ -14,23 +14,11 @@ import requests
 from tests.cluster.ha_cluster import HACluster, WriteLoad, ha_cluster
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.postgres
 
 TAKEOVER_LIMIT = 5.0
-
-
-def _stored_keys(cluster: HACluster, node: TesseraServer) -> set[str]:
-    status, body, _ = node.call("LIST", "kv/", token=cluster.token)
-    assert status == 200, (status, body)
-    return set(body["data"]["keys"])
-
-
-def _wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_kill_the_active_node_under_write_load(postgres: Postgres, tmp_path: Path) -> None:
@@ -38,19 +26,19 @@ def test_kill_the_active_node_under_write_load(postgres: Postgres, tmp_path: Pat
         active = cluster.active()
         standbys = cluster.standbys(active)
         with WriteLoad([node.addr for node in standbys], cluster.token) as load:
-            _wait_for(lambda: len(load.acknowledged) >= 50, 30, "writes before the kill")
+            until(lambda: len(load.acknowledged) >= 50, "writes before the kill", 30)
             started = time.monotonic()
             active.kill()
             successor = cluster.active(among=standbys, timeout=TAKEOVER_LIMIT + 5)
             takeover = time.monotonic() - started
             at_takeover = len(load.acknowledged)
-            _wait_for(lambda: len(load.acknowledged) >= at_takeover + 50, 30, "writes after the takeover")
+            until(lambda: len(load.acknowledged) >= at_takeover + 50, "writes after the takeover", 30)
         print(
             f"\nHA takeover after kill -9: {takeover:.3f} s; writes acknowledged {len(load.acknowledged)}, "
             f"failed {load.failed}"
         )
         assert takeover < TAKEOVER_LIMIT
-        missing = set(load.acknowledged) - _stored_keys(cluster, successor)
+        missing = set(load.acknowledged) - cluster.stored_keys(successor)
         assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
         for node in cluster.standbys(active):  # both survivors agree on the new active node
             _learns(cluster, node, successor)
@@ -58,8 +46,8 @@ def test_kill_the_active_node_under_write_load(postgres: Postgres, tmp_path: Pat
 
 def _learns(cluster: HACluster, node: TesseraServer, successor: TesseraServer) -> None:
     """``node`` names ``successor`` as the active node within its next election rounds."""
-    _wait_for(
-        lambda: cluster.leader(node)["leader_address"] == successor.addr, 5, f"{node} to learn the new leader"
+    until(
+        lambda: cluster.leader(node)["leader_address"] == successor.addr, f"{node} to learn the new leader", 5
     )
 
 
@@ -110,7 +98,7 @@ def _paused_body(cluster):
         active._signal(signal.SIGCONT)
         for thread in threads:
             thread.join(60)
-        stored = _stored_keys(cluster, successor)
+        stored = cluster.stored_keys(successor)
         acknowledged = {key for key, status in results.items() if status == 204}
         refused = {key for key, status in results.items() if status != 204}
         print(
@@ -120,12 +108,12 @@ def _paused_body(cluster):
         assert takeover < TAKEOVER_LIMIT
         assert acknowledged <= stored  # acknowledged only once the new active node committed them
         assert not (refused & stored)  # a refused write left nothing behind
-        _wait_for(lambda: cluster.leader(active)["is_self"] is False, 5, "the old node to step down")
+        until(lambda: cluster.leader(active)["is_self"] is False, "the old node to step down", 5)
         _learns(cluster, active, successor)
         # A performance standby again (its own state rebuilt from storage): 473.
-        _wait_for(lambda: active.call("GET", "sys/health", auth=False)[0] == 473, 10, "a performance standby")
+        until(lambda: active.call("GET", "sys/health", auth=False)[0] == 473, "a performance standby", 10)
         status, _, _ = active.call("PUT", "kv/after-wake", json={"x": 1}, token=cluster.token)
-        assert status == 204 and "after-wake" in _stored_keys(cluster, successor)  # forwarded now
+        assert status == 204 and "after-wake" in cluster.stored_keys(successor)  # forwarded now
 
 
 def test_step_down_hands_over_to_another_node(postgres: Postgres, tmp_path: Path) -> None:
@@ -144,4 +132,4 @@ def test_step_down_hands_over_to_another_node(postgres: Postgres, tmp_path: Path
         _learns(cluster, active, successor)
         status, _, _ = active.call("PUT", "kv/after-step-down", json={"x": 1}, token=cluster.token)
         assert status == 204
-        assert "after-step-down" in _stored_keys(cluster, successor)
+        assert "after-step-down" in cluster.stored_keys(successor)

@@ -5,34 +5,28 @@ rebuilds) rather than silently missed keys."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from tessera.cluster.ha.feed import GAP_KEY, PostgreSQLChangeFeed
-from tessera.storage.pg_fencing import Fencing
 from tessera.storage.postgresql import PostgreSQLPhysical
+from tests.helpers.pg_physical import active_physical
 from tests.helpers.postgres import Postgres
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def active(postgres: Postgres) -> Iterator[PostgreSQLPhysical]:
-    name = "feed_" + uuid.uuid4().hex[:8]
-    physical = PostgreSQLPhysical({"connection_url": postgres.create_database(name), "ha_enabled": "true"})
-    try:
-        fencing = Fencing(physical.settings.ha_table, physical.changes)
-        row = physical.connections.current()[0].execute(
-            f"UPDATE {fencing.ha_table} SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch"
-        )
-        fencing.epoch = int(row.fetchone()[0])  # type: ignore[index]
-        physical.fencing = fencing
-        yield physical
-    finally:
-        physical.close()
-        postgres.drop_database(name)
+    with postgres.fresh_database("feed") as (_, dsn):
+        physical = active_physical(dsn)
+        try:
+            yield physical
+        finally:
+            physical.close()
 
 
 @pytest.fixture
@@ -41,19 +35,12 @@ def feed(active: PostgreSQLPhysical) -> Iterator[PostgreSQLChangeFeed]:
     started: list[int] = []
     made.on_start = lambda: started.append(made.position()[1])
     made.start()
-    _until(lambda: started, "the feed's first read")
+    until(lambda: started, "the feed's first read")
     assert started == [made.position()[1]] and started[0] > 0
     try:
         yield made
     finally:
         made.close()
-
-
-def _until(condition: object, what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 def test_a_write_is_in_the_feed_when_settle_returns(
@@ -77,7 +64,7 @@ def test_a_notification_wakes_the_feed_before_its_poll(
     time.sleep(0.1)
     started = time.monotonic()
     active.put("woken", b"v")
-    _until(lambda: feed.position()[0] > seen, "the key")
+    until(lambda: feed.position()[0] > seen, "the key")
     assert time.monotonic() - started < 0.5  # not the 1 s poll
 
 
@@ -85,19 +72,14 @@ def test_a_lost_connection_leaves_a_gap(
     active: PostgreSQLPhysical, feed: PostgreSQLChangeFeed, postgres: Postgres
 ) -> None:
     seen, epoch = feed.position()
-    with postgres.connect() as conn:
-        ended = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'tessera-ha-feed' AND datname = %s",
-            (active.dsn.split("dbname=")[1].split()[0],),
-        ).fetchall()
-    assert len(ended) == 1
+    dbname = str(conninfo_to_dict(active.dsn)["dbname"])
+    assert postgres.terminate(dbname, "tessera-ha-feed") == 1
     active.put("lost", b"v")  # perhaps never read: the gap stands for it (the follower reloads)
-    _until(lambda: feed.changes_since(seen), "the gap", 10)
+    until(lambda: feed.changes_since(seen), "the gap", 10)
     assert feed.changes_since(seen)[0] == (seen + 2, GAP_KEY)  # a number skipped
     assert feed.position()[1] == epoch  # the same term: no fresh build, a reload
     active.put("after", b"v")  # followed again
-    _until(lambda: any(key == "after" for _, key in feed.changes_since(seen)), "the key after the gap")
+    until(lambda: any(key == "after" for _, key in feed.changes_since(seen)), "the key after the gap")
 
 
 def test_a_stopped_feed_serves_nothing(feed: PostgreSQLChangeFeed) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.cluster.ha_cluster import HACluster, ha_cluster
-from tests.cluster.test_ha_perf_standby import _get, _health, _ok, _paused, _until
+from tests.cluster.ha_cluster import HACluster, get, ha_cluster, paused
+from tests.helpers.http import expect
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer
 
@@ -27,9 +27,7 @@ MISSING = {"errors": ["required index state not present"]}
 @pytest.fixture(scope="module")
 def cluster(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HACluster]:
     with ha_cluster(postgres, tmp_path_factory.mktemp("xindex")) as made:
-        active = made.active()
-        for node in made.standbys(active):
-            _until(lambda node=node: _health(node)[0] == 473, 15, "performance standbys")  # type: ignore[misc]
+        made.wait_performance_standbys(made.active())
         yield made
 
 
@@ -44,7 +42,7 @@ def test_a_write_on_the_active_node_answers_its_index(cluster: HACluster) -> Non
     index = _put(active.addr, "kv/idx", cluster.token, {"v": 1}).headers[INDEX]
     state = base64.b64decode(index).decode()
     assert state.startswith("v1:") and len(state.split(":")) == 5
-    assert INDEX not in _get(active, "kv/idx", cluster.token).headers  # a read wrote nothing
+    assert INDEX not in get(active, "kv/idx", cluster.token).headers  # a read wrote nothing
     later = _put(active.addr, "kv/idx", cluster.token, {"v": 2}).headers[INDEX]
     assert int(base64.b64decode(later).decode().split(":")[2]) > int(state.split(":")[2])
     # A write forwarded by a standby: the active node's answer carries it too.
@@ -58,7 +56,7 @@ def test_a_standby_given_the_index_serves_the_write(cluster: HACluster) -> None:
     for n in range(40):
         index = _put(active.addr, "kv/fresh", cluster.token, {"n": n}).headers[INDEX]
         for node in standbys:
-            answer = _get(node, "kv/fresh", cluster.token, **{INDEX: index})
+            answer = get(node, "kv/fresh", cluster.token, **{INDEX: index})
             assert answer.status_code == 200 and answer.json()["data"] == {"n": n}, (n, answer.text)
 
 
@@ -66,11 +64,11 @@ def test_served_on_the_standby_itself_with_the_active_node_paused(cluster: HAClu
     active = cluster.active()
     standby = cluster.standbys(active)[0]
     index = _put(active.addr, "kv/local", cluster.token, {"v": "here"}).headers[INDEX]
-    with _paused(active):
-        answer = _get(standby, "kv/local", cluster.token, timeout=5, **{INDEX: index})
+    with paused(active):
+        answer = get(standby, "kv/local", cluster.token, timeout=5, **{INDEX: index})
         assert answer.json()["data"] == {"v": "here"}
         # With forward-active-node: the state is here, so it is served here too.
-        answer = _get(
+        answer = get(
             standby,
             "kv/local",
             cluster.token,
@@ -89,12 +87,12 @@ def test_a_forged_index_is_refused(cluster: HACluster) -> None:
     forged = [base64.b64encode(s.encode()).decode() for s in (later, resigned)] + ["not base64!", ""]
     for node in cluster.nodes:
         for value in forged:
-            answer = _get(node, "kv/forged", cluster.token, **{INDEX: value})
+            answer = get(node, "kv/forged", cluster.token, **{INDEX: value})
             assert answer.status_code == 412 and answer.json() == MISSING, (node.addr, value, answer.text)
         # The genuine one, next to a forged one: refused as well.
-        answer = _get(node, "kv/forged", cluster.token, **{INDEX: f"{index}, {forged[0]}"})
+        answer = get(node, "kv/forged", cluster.token, **{INDEX: f"{index}, {forged[0]}"})
         assert answer.status_code == 412
-        assert _get(node, "kv/forged", cluster.token, **{INDEX: index}).status_code == 200
+        assert get(node, "kv/forged", cluster.token, **{INDEX: index}).status_code == 200
 
 
 def test_the_index_is_cluster_wide_across_standbys(cluster: HACluster) -> None:
@@ -102,9 +100,9 @@ def test_the_index_is_cluster_wide_across_standbys(cluster: HACluster) -> None:
     first, second = cluster.standbys(active)[:2]
     for n in range(20):
         index = _put(first.addr, "kv/across", cluster.token, {"n": n}).headers[INDEX]
-        answer = _get(second, "kv/across", cluster.token, **{INDEX: index})
+        answer = get(second, "kv/across", cluster.token, **{INDEX: index})
         assert answer.json()["data"] == {"n": n}, (n, answer.text)
-    assert _ok(active.call("GET", "kv/across", token=cluster.token))["data"] == {"n": 19}
+    assert expect(active.call("GET", "kv/across", token=cluster.token))["data"] == {"n": 19}
 
 
 def _get_with_indexes(node: TesseraServer, path: str, token: str, indexes: list[str]) -> int:

@@ -6,7 +6,6 @@ is behind (only a node can sign one; clients cannot)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -15,61 +14,27 @@ from typing import Any
 
 import pytest
 
-from tessera.cluster.ha import HARole, attach_ha
 from tessera.cluster.ha.role import INDEX_WAIT_SECONDS
-from tessera.core.config import CoreConfig
-from tessera.core.core import Core
-from tessera.server.cluster_listener import build_cluster_server
-from tessera.server.config import ListenerConfig
-from tessera.storage.postgresql import PostgreSQLPhysical
-from tests.cluster.test_ha_peer_role import _wait_for
+from tests.cluster.ha_nodes import Node, two_nodes
 from tests.helpers.postgres import Postgres
-from tests.helpers.servers import free_port
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.postgres
 
 MISSING = {"errors": ["required index state not present"]}
 
 
-class _Node:
-    def __init__(self, dsn: str) -> None:
-        self.port = free_port()
-        self.physical = PostgreSQLPhysical({"connection_url": dsn, "ha_enabled": "true"})
-        self.core = Core(self.physical, CoreConfig(storage_type="postgresql", api_addr="http://127.0.0.1:1"))
-        cluster_addr = f"https://127.0.0.1:{self.port}"
-        self.role: HARole = attach_ha(self.core, self.physical, "http://127.0.0.1:1", cluster_addr)
-        self.node = self.role.node
-        self.server = build_cluster_server(
-            ListenerConfig(address=f"127.0.0.1:{self.port}"), self.core, self.role
-        )
-        self.thread = threading.Thread(target=asyncio.run, args=(self.server.serve(),), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.stop()
-        self.thread.join(10)
-        self.role.close()
-        self.core.shutdown()
-
-
 @pytest.fixture
-def nodes(postgres: Postgres) -> Iterator[tuple[_Node, _Node]]:
-    dsn = postgres.create_database("ha_index_role")
-    first, second = _Node(dsn), _Node(dsn)
-    try:
-        keys = first.core.initialize(1, 1)["keys"]
-        first.core.unseal(keys[0])
-        _wait_for(lambda: first.node.active)
-        second.core.unseal(keys[0])
+def nodes(postgres: Postgres) -> Iterator[tuple[Node, Node]]:
+    with two_nodes(postgres, "ha_index_role") as (first, second):
         perf = second.node.perf
         assert perf is not None
-        _wait_for(lambda: perf.serving and perf.standby.follower.caught_up())
-        _wait_for(lambda: second.node.leader() is not None and second.node.tls.material() is not None)
+        until(lambda: perf.serving and perf.standby.follower.caught_up(), "the performance standby")
+        until(
+            lambda: second.node.leader() is not None and second.node.tls.material() is not None,
+            "the standby's leader and certificate",
+        )
         yield first, second
-    finally:
-        second.close()
-        first.close()
-        postgres.drop_database("ha_index_role")
 
 
 class _Client:
@@ -85,7 +50,7 @@ class _Client:
         self.answered.set()
 
 
-def _ask(node: _Node, token: str, headers: dict[str, str], served: list[str]) -> _Client:
+def _ask(node: Node, token: str, headers: dict[str, str], served: list[str]) -> _Client:
     """A GET of lookup-self through ``node``'s role; ``served`` notes a request served there."""
     client = _Client()
 
@@ -109,7 +74,7 @@ def _ask(node: _Node, token: str, headers: dict[str, str], served: list[str]) ->
     return client
 
 
-def test_an_index_the_standby_has_not_read(nodes: tuple[_Node, _Node]) -> None:
+def test_an_index_the_standby_has_not_read(nodes: tuple[Node, Node]) -> None:
     first, second = nodes
     token = first.core.create_root_token()
     first.core.barrier.put_json("test/index", {"v": 1})

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.ha_cluster import HACluster, ha_cluster
-from tests.cluster.test_ha_failover import _wait_for
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.postgres
 
@@ -112,7 +112,7 @@ def test_after_a_rekey_only_the_new_keys_unseal_and_an_older_standby_takes_over(
         _put(cluster, successor, "after-takeover")
         restarted.restart()
         restarted.unseal(new_keys[:2])
-        _wait_for(lambda: cluster.leader(restarted)["leader_address"] == successor.addr, 10, "the new leader")
+        until(lambda: cluster.leader(restarted)["leader_address"] == successor.addr, "the new leader", 10)
         _assert_reads(cluster, ["before-rekey", "after-rekey", "after-takeover"])
 
 

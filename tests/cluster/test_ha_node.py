@@ -5,7 +5,7 @@ looks only every 60 s, unless a refused write wakes it)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,17 +19,11 @@ from tessera.storage.pg_fencing import Fenced
 from tessera.storage.postgresql import PostgreSQLPhysical
 from tessera.storage.sqlite_reader import StandbyWrite
 from tests.helpers.postgres import Postgres
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.postgres
 SLOW = 60.0  # an election that would not notice anything during the test by itself
 FAST = 0.1
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def _node(dsn: str, number: int, interval: float) -> tuple[Core, HANode]:
@@ -39,27 +33,40 @@ def _node(dsn: str, number: int, interval: float) -> tuple[Core, HANode]:
 
 
 @pytest.fixture
-def pair(postgres: Postgres) -> Iterator[tuple[Core, HANode, Core, HANode, Postgres]]:
-    dsn = postgres.create_database("ha_nodes")
+def database(postgres: Postgres) -> Iterator[tuple[str, str]]:
+    with postgres.fresh_database("ha_nodes") as made:
+        yield made
+
+
+@pytest.fixture
+def pair(database: tuple[str, str]) -> Iterator[tuple[Core, HANode, Core, HANode]]:
+    dsn = database[1]
     first, first_node = _node(dsn, 1, FAST)
     second, second_node = _node(dsn, 2, FAST)
     try:
         keys = first.initialize(1, 1)["keys"]
         first.unseal(keys[0])
-        _wait_for(lambda: first_node.active)
+        until(lambda: first_node.active, "the first node to become active")
         second.unseal(keys[0])
-        yield first, first_node, second, second_node, postgres
+        yield first, first_node, second, second_node
     finally:
         for core, node in ((first, first_node), (second, second_node)):
             node.close()
             core.shutdown()
-        postgres.drop_database("ha_nodes")
+
+
+def _cut_lock_connection(postgres: Postgres, database: tuple[str, str], node: HANode) -> None:
+    """End ``node``'s lock session from PostgreSQL once its election stopped checking it by itself."""
+    node._election.interval = SLOW  # type: ignore[union-attr]
+    node._election.check_now()  # type: ignore[union-attr]
+    time.sleep(3 * FAST)
+    assert postgres.terminate(database[0], f"tessera-ha-{node.info.node_id}") == 1
 
 
 def test_one_active_node_and_a_standby_without_state(
-    pair: tuple[Core, HANode, Core, HANode, Postgres],
+    pair: tuple[Core, HANode, Core, HANode],
 ) -> None:
-    first, first_node, second, second_node, _ = pair
+    first, first_node, second, second_node = pair
     time.sleep(3 * FAST)
     assert first_node.active and not second_node.active
     assert first.tokens is not None and first._ticker is not None
@@ -69,54 +76,40 @@ def test_one_active_node_and_a_standby_without_state(
     assert leader is not None and leader.api_addr == "http://127.0.0.1:9001"
 
 
-def test_sealing_the_active_node_hands_over(pair: tuple[Core, HANode, Core, HANode, Postgres]) -> None:
-    first, first_node, second, second_node, _ = pair
+def test_sealing_the_active_node_hands_over(pair: tuple[Core, HANode, Core, HANode]) -> None:
+    first, first_node, second, second_node = pair
     first.seal()
-    _wait_for(lambda: second_node.active)
+    until(lambda: second_node.active)
     assert not first_node.active and not first_node.joined
     assert second.tokens is not None
     second.barrier.put("test/after", b"x")
 
 
 def test_an_old_leader_that_has_not_noticed_writes_nothing(
-    pair: tuple[Core, HANode, Core, HANode, Postgres],
+    pair: tuple[Core, HANode, Core, HANode], postgres: Postgres, database: tuple[str, str]
 ) -> None:
-    first, first_node, second, second_node, postgres = pair
-    first_node._election.interval = SLOW  # type: ignore[union-attr]
-    first_node._election.check_now()  # type: ignore[union-attr]  # picks up the slow interval
-    time.sleep(3 * FAST)
+    first, first_node, second, second_node = pair
     first.barrier.put("test/before", b"x")
-    with postgres.connect(dbname="ha_nodes") as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-            (f"tessera-ha-{first_node.info.node_id}",),
-        )
-    _wait_for(lambda: second_node.active)
+    _cut_lock_connection(postgres, database, first_node)
+    until(lambda: second_node.active)
     assert first_node.active  # not noticed yet: its election sleeps
     with pytest.raises(Fenced):
         first.barrier.put("test/late", b"x")
-    _wait_for(lambda: not first_node.active, timeout=5)  # the refused write woke its election
+    until(lambda: not first_node.active, timeout=5)  # the refused write woke its election
     assert second.barrier.get("test/late") is None
     assert second.barrier.get("test/before") == b"x"
-    _wait_for(lambda: first.tokens is None, timeout=5)  # its active-only state goes next
+    until(lambda: first.tokens is None, timeout=5)  # its active-only state goes next
 
 
 def test_a_fenced_write_is_handed_over_and_the_node_stops_serving_at_once(
-    pair: tuple[Core, HANode, Core, HANode, Postgres],
+    pair: tuple[Core, HANode, Core, HANode], postgres: Postgres, database: tuple[str, str]
 ) -> None:
     """Fenced is a StandbyWrite: the HTTP layer hands the request to the active node (as a
     standby's write), where an ``except Exception`` could have answered it; and the node forwards
     the requests after it without waiting for its election's next round."""
-    first, first_node, _, second_node, postgres = pair
-    first_node._election.interval = SLOW  # type: ignore[union-attr]
-    first_node._election.check_now()  # type: ignore[union-attr]
-    time.sleep(3 * FAST)
-    with postgres.connect(dbname="ha_nodes") as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-            (f"tessera-ha-{first_node.info.node_id}",),
-        )
-    _wait_for(lambda: second_node.active)
+    first, first_node, _, second_node = pair
+    _cut_lock_connection(postgres, database, first_node)
+    until(lambda: second_node.active)
     assert first_node.active
     with pytest.raises(StandbyWrite):
         first.barrier.put("test/late", b"x")
@@ -124,22 +117,15 @@ def test_a_fenced_write_is_handed_over_and_the_node_stops_serving_at_once(
 
 
 def test_a_request_on_the_old_leader_fails_without_writing(
-    pair: tuple[Core, HANode, Core, HANode, Postgres],
+    pair: tuple[Core, HANode, Core, HANode], postgres: Postgres, database: tuple[str, str]
 ) -> None:
     """Through the whole pipeline: a KV write on the old leader is an error, and nothing is stored."""
-    first, first_node, second, second_node, postgres = pair
+    first, first_node, second, second_node = pair
     root = first.create_root_token()
     mount = Request(operation=Operation.UPDATE, path="sys/mounts/kv", data={"type": "kv"}, client_token=root)
     first.handle_request(mount)
-    first_node._election.interval = SLOW  # type: ignore[union-attr]
-    first_node._election.check_now()  # type: ignore[union-attr]
-    time.sleep(3 * FAST)
-    with postgres.connect(dbname="ha_nodes") as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-            (f"tessera-ha-{first_node.info.node_id}",),
-        )
-    _wait_for(lambda: second_node.active)
+    _cut_lock_connection(postgres, database, first_node)
+    until(lambda: second_node.active)
     put = Request(operation=Operation.UPDATE, path="kv/late", data={"v": 1}, client_token=root)
     with pytest.raises(Fenced):
         first.handle_request(put)
@@ -148,9 +134,9 @@ def test_a_request_on_the_old_leader_fails_without_writing(
 
 
 def test_a_standby_that_takes_over_after_a_key_rotation_reads_the_new_terms(
-    pair: tuple[Core, HANode, Core, HANode, Postgres],
+    pair: tuple[Core, HANode, Core, HANode],
 ) -> None:
-    first, _, second, second_node, _ = pair
+    first, _, second, second_node = pair
     first.barrier.rotate()  # sys/rotate on the active node: the standby's keyring is older
     first.barrier.put("test/new-term", b"secret")
     ca = make_ca("", time.time())
@@ -158,6 +144,6 @@ def test_a_standby_that_takes_over_after_a_key_rotation_reads_the_new_terms(
     mine = second_node.tls.material()  # a standby reads the CA across it, and signs with it
     assert mine is not None and mine.ca == ca.cert
     first.seal()
-    _wait_for(lambda: second_node.active)
+    until(lambda: second_node.active)
     assert second.barrier.get("test/new-term") == b"secret"
     assert second.tokens is not None

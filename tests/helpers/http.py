@@ -73,3 +73,10 @@ def call(
         except ValueError:
             body = None
     return response.status_code, body, response.headers
+
+
+def expect(answer: tuple[int, Any, Mapping[str, str]], status: int | None = None) -> Any:
+    """The body of ``answer`` (a :func:`call`'s), once its status is ``status`` (by default: any
+    status below 400); otherwise an AssertionError showing the answer."""
+    assert answer[0] == status if status is not None else answer[0] < 400, answer[:2]
+    return answer[1]

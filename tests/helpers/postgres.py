@@ -18,6 +18,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +69,28 @@ class Postgres:
     def drop_database(self, name: str) -> None:
         with self.connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    @contextmanager
+    def fresh_database(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """A database of the test's own, ``<prefix>_<random>``: tests on a shared server, parallel
+        runs and a crashed run's leftovers never meet. (name, DSN); dropped afterwards."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        dsn = self.create_database(name)
+        try:
+            yield name, dsn
+        finally:
+            self.drop_database(name)
+
+    def terminate(self, dbname: str, application_name: str) -> int:
+        """End the sessions of ``application_name`` on ``dbname`` from PostgreSQL (as a lost
+        connection would); how many there were."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s AND datname = %s",
+                (application_name, dbname),
+            ).fetchall()
+        return len(rows)
 
 
 def from_environment() -> Postgres | None:

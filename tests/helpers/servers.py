@@ -25,7 +25,7 @@ from typing import Any, Self
 import requests
 import urllib3
 
-from .http import call
+from .http import call, expect
 
 ROOT_TOKEN = "root"
 STARTUP_TIMEOUT = float(os.environ.get("TESSERA_TEST_STARTUP_TIMEOUT", "60"))
@@ -367,6 +367,10 @@ class ServerProcess:
         return call(
             self.addr, method, path, token=tok, json=json, headers=headers, params=params, verify=self.verify
         )
+
+    def ok(self, method: str, path: str, json: Any = None, *, status: int | None = None, **kw: Any) -> Any:
+        """``call``'s body, once it answered ``status`` (by default: anything below 400)."""
+        return expect(self.call(method, path, json=json, **kw), status)
 
     def init(self, shares: int = 1, threshold: int = 1) -> dict[str, Any]:
         """``PUT sys/init``; remembers ``keys``, ``keys_base64`` and ``root_token``; returns the body."""

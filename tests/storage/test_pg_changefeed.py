@@ -11,8 +11,9 @@ import pytest
 
 from tessera.storage.base import TxnOp
 from tessera.storage.pg_changefeed import Pruner, current_position, read_changes
-from tessera.storage.pg_fencing import Fenced, Fencing
+from tessera.storage.pg_fencing import Fenced
 from tessera.storage.postgresql import PostgreSQLPhysical
+from tests.helpers.pg_physical import active_physical
 from tests.helpers.postgres import Postgres
 
 DB = "changefeed_" + uuid.uuid4().hex[:8]  # the test server may be shared
@@ -21,15 +22,8 @@ DB = "changefeed_" + uuid.uuid4().hex[:8]  # the test server may be shared
 @pytest.fixture
 def active(postgres: Postgres) -> Iterator[PostgreSQLPhysical]:
     """An HA physical whose fencing holds the current epoch (what an active node has)."""
-    dsn = postgres.create_database(DB)
-    physical = PostgreSQLPhysical({"connection_url": dsn, "ha_enabled": "true"})
+    physical = active_physical(postgres.create_database(DB))
     try:
-        fencing = Fencing(physical.settings.ha_table, physical.changes)
-        row = physical.connections.current()[0].execute(
-            f"UPDATE {fencing.ha_table} SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch"
-        )
-        fencing.epoch = int(row.fetchone()[0])  # type: ignore[index]
-        physical.fencing = fencing
         yield physical
     finally:
         physical.close()

@@ -11,27 +11,24 @@ import pytest
 from tessera.storage.pg_fencing import Fenced, Fencing
 from tessera.storage.postgresql import PostgreSQLPhysical
 from tessera.storage.sqlite_reader import StandbyWrite
+from tests.helpers.pg_physical import bump_epoch
 from tests.helpers.postgres import Postgres
 
 
 @pytest.fixture
-def ha_physical(postgres: Postgres) -> Iterator[PostgreSQLPhysical]:
-    dsn = postgres.create_database("fencing")
-    physical = PostgreSQLPhysical({"connection_url": dsn, "ha_enabled": "true"})
+def database(postgres: Postgres) -> Iterator[tuple[str, str]]:
+    """(name, DSN) of a database of this test's own."""
+    with postgres.fresh_database("fencing") as made:
+        yield made
+
+
+@pytest.fixture
+def ha_physical(database: tuple[str, str]) -> Iterator[PostgreSQLPhysical]:
+    physical = PostgreSQLPhysical({"connection_url": database[1], "ha_enabled": "true"})
     try:
         yield physical
     finally:
         physical.close()
-        postgres.drop_database("fencing")
-
-
-def _bump(physical: PostgreSQLPhysical) -> int:
-    """What a new leader does (cluster/ha/election.py): the next epoch."""
-    conn, _ = physical.connections.current()
-    row = conn.execute(
-        f"UPDATE {physical.settings.ha_table} SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch"
-    )
-    return int(row.fetchone()[0])  # type: ignore[index]
 
 
 def test_unfenced_until_the_node_joins(ha_physical: PostgreSQLPhysical) -> None:
@@ -51,10 +48,10 @@ def test_writes_need_the_current_epoch(ha_physical: PostgreSQLPhysical) -> None:
     told: list[bool] = []
     fencing.on_fenced.append(lambda: told.append(True))
     ha_physical.fencing = fencing
-    fencing.epoch = _bump(ha_physical)
+    fencing.epoch = bump_epoch(ha_physical)
     ha_physical.put("mine", b"1")
     assert ha_physical.get("mine") == b"1"
-    _bump(ha_physical)  # another node took over
+    bump_epoch(ha_physical)  # another node took over
     with pytest.raises(Fenced):
         ha_physical.put("late", b"2")
     assert ha_physical.get("late") is None
@@ -62,20 +59,20 @@ def test_writes_need_the_current_epoch(ha_physical: PostgreSQLPhysical) -> None:
 
 
 def test_a_takeover_waits_for_the_write_in_flight(
-    ha_physical: PostgreSQLPhysical, postgres: Postgres
+    ha_physical: PostgreSQLPhysical, postgres: Postgres, database: tuple[str, str]
 ) -> None:
     """The new leader's UPDATE waits for the old leader's share lock: the write in flight commits
     under the old epoch, before the takeover, never after it."""
     fencing = Fencing(ha_physical.settings.ha_table)
     ha_physical.fencing = fencing
-    fencing.epoch = _bump(ha_physical)
+    fencing.epoch = bump_epoch(ha_physical)
     conn, _ = ha_physical.connections.current()
     bumped = threading.Event()
     with conn.transaction():
         conn.execute(f"SELECT epoch FROM {fencing.ha_table} WHERE id = 1 FOR SHARE")
 
         def take_over() -> None:
-            with postgres.connect(dbname="fencing") as other:
+            with postgres.connect(dbname=database[0]) as other:
                 other.execute(f"UPDATE {fencing.ha_table} SET epoch = epoch + 1 WHERE id = 1")
             bumped.set()
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cluster.replication.test_performance_secondary import P, _ok, _until
-from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
+from tests.cluster.replication.pair import P, kv_and_reader, started_pair
+from tests.helpers.servers import TesseraServer
+from tests.helpers.waiting import until
 
 
 def _batch(primary: TesseraServer) -> str:
     body = {"type": "batch", "no_parent": True, "policies": ["reader"], "ttl": "1h"}
-    return str(_ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"])
+    return str(primary.ok("POST", "auth/token/create", body)["auth"]["client_token"])
 
 
 def _reads(server: TesseraServer, token: str) -> bool:
@@ -20,37 +21,24 @@ def _reads(server: TesseraServer, token: str) -> bool:
 
 
 def test_revoked_batch_tokens_and_cut_issuers_are_refused_on_a_performance_secondary(tmp_path: Path) -> None:
-    (tmp_path / "p").mkdir()
-    (tmp_path / "s").mkdir()
-    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
-    secondary = tessera_on_sqlite(tmp_path / "s")
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
-        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
-        _ok(primary, "PUT", "kv/a", {"v": "1"})
-        _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
+    with started_pair(tmp_path) as (primary, secondary):
+        kv_and_reader(primary, "a", "1")
         leaked, kept = _batch(primary), _batch(primary)
-        _ok(primary, "POST", f"{P}/primary/enable")
-        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
-        _ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
-        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        primary.ok("POST", f"{P}/primary/enable")
+        token = primary.ok("POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
+        secondary.ok("POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
+        until(lambda: secondary.seal_status()["sealed"], "the secondary to seal", 20.0)
         secondary.unseal(primary.keys)
-        _until("the secondary to serve the primary's batch tokens", lambda: _reads(secondary, leaked))
+        until(lambda: _reads(secondary, leaked), "the secondary to serve the primary's batch tokens", 20.0)
 
-        _ok(primary, "POST", "auth/token/revoke-batch", {"token": leaked})
+        primary.ok("POST", "auth/token/revoke-batch", {"token": leaked})
         assert not _reads(primary, leaked)
-        _until("the revocation to reach the secondary", lambda: not _reads(secondary, leaked))
+        until(lambda: not _reads(secondary, leaked), "the revocation to reach the secondary", 20.0)
         status, body, _ = secondary.call("GET", "kv/a", token=leaked)
         assert status == 403 and body == {"errors": ["permission denied"]}
         assert _reads(secondary, kept)
 
-        _ok(primary, "POST", "sys/token-issuers/auth/token/create/bump")
-        _until("the cut to reach the secondary", lambda: not _reads(secondary, kept))
+        primary.ok("POST", "sys/token-issuers/auth/token/create/bump")
+        until(lambda: not _reads(secondary, kept), "the cut to reach the secondary", 20.0)
         fresh = _batch(primary)
         assert _reads(primary, fresh) and _reads(secondary, fresh)
-    finally:
-        secondary.stop()
-        primary.stop()

@@ -5,15 +5,16 @@ primary's secrets and service tokens work on it."""
 from __future__ import annotations
 
 import json
-import time
-import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from tests.cluster.replication.cli import tessera_cli
+from tests.cluster.replication.pair import cluster_addr, started_pair
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer, free_port, hcl_config, tessera_on_sqlite
+from tests.helpers.waiting import until
 
 D = "sys/replication/dr"
 PROMOTION_POLICY = 'path "sys/replication/dr/secondary/promote" { capabilities = ["update"] }\n'
@@ -25,19 +26,15 @@ def _cli(server: TesseraServer, *args: str) -> str:
     return done.stdout
 
 
-def _wait(what: str, check: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def _on_postgresql(directory: Path, postgres: Postgres, name: str) -> TesseraServer:
-    dsn = postgres.create_database(name)
+def _secondary(directory: Path, dsn: str | None) -> TesseraServer:
+    """On SQLite, or on PostgreSQL at ``dsn``; with a cluster address (it becomes a primary)."""
+    directory.mkdir()
+    if dsn is None:
+        return tessera_on_sqlite(directory, extra=cluster_addr())
     config = directory / "tessera.hcl"
-    extra = f'cluster_addr = "https://127.0.0.1:{free_port()}"\n'
+    options = {"connection_url": dsn}
     config.write_text(
-        hcl_config(free_port(), storage="postgresql", storage_options={"connection_url": dsn}, extra=extra)
+        hcl_config(free_port(), storage="postgresql", storage_options=options, extra=cluster_addr())
     )
     return TesseraServer(config=config)
 
@@ -45,22 +42,14 @@ def _on_postgresql(directory: Path, postgres: Postgres, name: str) -> TesseraSer
 @pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
 def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.FixtureRequest) -> None:
     """The primary on SQLite; the DR secondary on SQLite or on PostgreSQL."""
-    (tmp_path / "p").mkdir()
-    (tmp_path / "s").mkdir()
-    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
-    database = f"replication_{uuid.uuid4().hex[:8]}"
-    postgres: Postgres | None = request.getfixturevalue("postgres") if storage == "postgresql" else None
-    if postgres is not None:
-        secondary = _on_postgresql(tmp_path / "s", postgres, database)
-    else:
-        secondary = tessera_on_sqlite(
-            tmp_path / "s", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n'
+    with ExitStack() as stack:
+        dsn = None
+        if storage == "postgresql":
+            postgres: Postgres = request.getfixturevalue("postgres")
+            dsn = stack.enter_context(postgres.fresh_database("replication"))[1]
+        primary, secondary = stack.enter_context(
+            started_pair(tmp_path, secondary=_secondary(tmp_path / "s", dsn))
         )
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
         (tmp_path / "dr.hcl").write_text(PROMOTION_POLICY)
         _cli(primary, "policy", "write", "dr-secondary-promotion", str(tmp_path / "dr.hcl"))
         _cli(primary, "write", "auth/token/roles/failover-handler", "allowed_policies=dr-secondary-promotion",
@@ -88,15 +77,16 @@ def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.Fix
             f"token={activation}",
             f"primary_api_addr={primary.addr}",
         )
-        _wait("the DR secondary to seal", lambda: secondary.seal_status()["sealed"])
+        until(lambda: secondary.seal_status()["sealed"], "the DR secondary to seal", 20.0)
         secondary.unseal(primary.keys)
         _cli(primary, "kv", "put", "secret/app2", "password=later")
-        _wait(
-            "the DR secondary to catch up",
+        until(
             lambda: (
                 secondary.call("GET", f"{D}/status", auth=False)[1]["data"].get("last_remote_wal")
                 == primary.call("GET", f"{D}/status")[1]["data"]["last_wal"]
             ),
+            "the DR secondary to catch up",
+            20.0,
         )
 
         # A DR secondary answers nothing but replication.
@@ -146,9 +136,3 @@ def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.Fix
         assert "later" in _cli(secondary, "kv", "get", "secret/app2")
         assert secondary.call("GET", "auth/token/lookup-self", token=service)[0] == 200
         _cli(secondary, "kv", "put", "secret/new", "x=1")  # it takes writes now
-    finally:
-        primary.cleanup()
-        secondary.cleanup()
-        if postgres is not None:
-            with postgres.connect() as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

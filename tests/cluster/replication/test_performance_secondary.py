@@ -4,53 +4,26 @@ it copies the primary, unseals with the primary's keys and follows its log over 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
-
-P = "sys/replication/performance"
-
-
-def _until(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def _ok(server: TesseraServer, method: str, path: str, body: dict[str, Any] | None = None, **kw: Any) -> Any:
-    status, answer, _ = server.call(method, path, json=body, **kw)
-    assert status < 400, (method, path, status, answer)
-    return answer
+from tests.cluster.replication.pair import P, kv_and_reader, started_pair
+from tests.helpers.servers import TesseraServer
+from tests.helpers.waiting import until
 
 
 def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> None:
-    (tmp_path / "p").mkdir()
-    (tmp_path / "s").mkdir()
-    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
-    secondary = tessera_on_sqlite(tmp_path / "s")
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
-        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
-        _ok(primary, "PUT", "kv/before", {"v": "1"})
-        _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
-        batch = _ok(
-            primary, "POST", "auth/token/create", {"type": "batch", "no_parent": True, "policies": ["reader"]}
+    with started_pair(tmp_path) as (primary, secondary):
+        kv_and_reader(primary, "before", "1")
+        batch = primary.ok(
+            "POST", "auth/token/create", {"type": "batch", "no_parent": True, "policies": ["reader"]}
         )
         orphan_batch = batch["auth"]["client_token"]
-        service = _ok(primary, "POST", "auth/token/create", {"policies": ["reader"]})["auth"]["client_token"]
-        child = _ok(primary, "POST", "auth/token/create", {"type": "batch", "policies": ["reader"]})
+        service = primary.ok("POST", "auth/token/create", {"policies": ["reader"]})["auth"]["client_token"]
+        child = primary.ok("POST", "auth/token/create", {"type": "batch", "policies": ["reader"]})
         non_orphan_batch = child["auth"]["client_token"]
-        _ok(primary, "POST", f"{P}/primary/enable")
-        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
+        primary.ok("POST", f"{P}/primary/enable")
+        token = primary.ok("POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
 
         # A wrong token is refused and nothing is applied.
         status, body, _ = secondary.call(
@@ -59,11 +32,11 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         assert status == 400 and "unwrapping the activation token" in body["errors"][0]
         assert secondary.call("GET", f"{P}/status")[1]["data"] == {"mode": "disabled"}
 
-        answer = _ok(
-            secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr}
+        answer = secondary.ok(
+            "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr}
         )
         assert any("primary's unseal keys" in w for w in answer["warnings"])
-        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        until(lambda: secondary.seal_status()["sealed"], "the secondary to seal", 20.0)
         secondary.unseal(primary.keys)
 
         assert secondary.call("GET", "kv/before", token=orphan_batch)[1]["data"] == {"v": "1"}
@@ -71,25 +44,29 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         # A batch token with a parent is checked against its parent, a service token the secondary lacks.
         assert primary.call("GET", "kv/before", token=non_orphan_batch)[0] == 200
         assert secondary.call("GET", "kv/before", token=non_orphan_batch)[0] == 403
-        _ok(primary, "PUT", "kv/after", {"v": "2"})
-        _until("the write to arrive", lambda: secondary.call("GET", "kv/after", token=orphan_batch)[0] == 200)
+        primary.ok("PUT", "kv/after", {"v": "2"})
+        until(
+            lambda: secondary.call("GET", "kv/after", token=orphan_batch)[0] == 200,
+            "the write to arrive",
+            20.0,
+        )
         assert secondary.call("GET", "kv/after", token=orphan_batch)[1]["data"] == {"v": "2"}
 
-        rows = _ok(primary, "GET", f"{P}/status")["data"]
+        rows = primary.ok("GET", f"{P}/status")["data"]
         assert rows["known_secondaries"] == ["perf-1"]
         assert [s["node_id"] for s in rows["secondaries"]] == ["perf-1"]
         assert rows["secondaries"][0]["connection_status"] == "connected"
 
         def caught_up() -> dict[str, Any] | None:
             mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
-            theirs = _ok(primary, "GET", f"{P}/status")["data"]
+            theirs = primary.ok("GET", f"{P}/status")["data"]
             same = (mine["last_remote_wal"], mine["merkle_root"]) == (
                 theirs["last_wal"],
                 theirs["merkle_root"],
             )
             return mine if same else None
 
-        mine = _until("the secondary's hash to match the primary's", caught_up)
+        mine = until(caught_up, "the secondary's hash to match the primary's", 20.0)
         assert (
             mine["mode"] == "secondary"
             and mine["secondary_id"] == "perf-1"
@@ -100,13 +77,11 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         assert health["replication_performance_mode"] == "secondary"
 
         # A write of replicated data on the secondary is refused, not applied (no forwarding yet).
-        _ok(
-            primary, "PUT", "sys/policies/acl/writer", {"policy": 'path "kv/*" { capabilities = ["update"] }'}
+        primary.ok("PUT", "sys/policies/acl/writer", {"policy": 'path "kv/*" { capabilities = ["update"] }'})
+        writer = primary.ok(
+            "POST", "auth/token/create", {"type": "batch", "no_parent": True, "policies": ["writer"]}
         )
-        writer = _ok(
-            primary, "POST", "auth/token/create", {"type": "batch", "no_parent": True, "policies": ["writer"]}
-        )
-        _until("the policy to arrive", caught_up)
+        until(caught_up, "the policy to arrive", 20.0)
         status, body, _ = secondary.call(
             "PUT", "kv/before", json={"v": "changed"}, token=writer["auth"]["client_token"]
         )
@@ -117,29 +92,28 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         # A restart resumes the stream from the index kept behind the barrier.
         secondary.restart()
         secondary.unseal(primary.keys)
-        _ok(primary, "PUT", "kv/third", {"v": "3"})
-        _until(
-            "the stream to resume", lambda: secondary.call("GET", "kv/third", token=orphan_batch)[0] == 200
+        primary.ok("PUT", "kv/third", {"v": "3"})
+        until(
+            lambda: secondary.call("GET", "kv/third", token=orphan_batch)[0] == 200,
+            "the stream to resume",
+            20.0,
         )
-        _until("the hashes to match again", caught_up)
+        until(caught_up, "the hashes to match again", 20.0)
 
         # A revoked secondary is refused by the primary's listener: its stream stops advancing.
-        _ok(primary, "POST", f"{P}/primary/revoke-secondary", {"id": "perf-1"})
-        _ok(primary, "PUT", "kv/fourth", {"v": "4"})
+        primary.ok("POST", f"{P}/primary/revoke-secondary", {"id": "perf-1"})
+        primary.ok("PUT", "kv/fourth", {"v": "4"})
         # The id issued again makes a new certificate: the revoked one stays refused.
-        _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})
+        primary.ok("POST", f"{P}/primary/secondary-token", {"id": "perf-1"})
         time.sleep(1.0)
         assert secondary.call("GET", "kv/fourth", token=orphan_batch)[0] == 404
         mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
         assert mine["connection_state"] == "connecting"
-    finally:
-        primary.cleanup()
-        secondary.cleanup()
 
 
 def _caught_up(primary: TesseraServer, secondary: TesseraServer) -> bool:
     mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
-    theirs = _ok(primary, "GET", f"{P}/status")["data"]
+    theirs = primary.ok("GET", f"{P}/status")["data"]
     return (mine.get("last_remote_wal"), mine.get("merkle_root")) == (
         theirs["last_wal"],
         theirs["merkle_root"],
@@ -147,61 +121,47 @@ def _caught_up(primary: TesseraServer, secondary: TesseraServer) -> bool:
 
 
 def test_a_secondary_behind_the_log_comes_back_through_a_snapshot(tmp_path: Path) -> None:
-    (tmp_path / "p").mkdir()
-    (tmp_path / "s").mkdir()
-    extra = f'cluster_addr = "https://127.0.0.1:{free_port()}"\nreplication_log_retention = 5\n'
-    primary = tessera_on_sqlite(tmp_path / "p", extra=extra)
-    secondary = tessera_on_sqlite(tmp_path / "s")
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
-        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
-        _ok(primary, "PUT", "kv/gone", {"v": "0"})
-        _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
+    with started_pair(tmp_path, "replication_log_retention = 5\n") as (primary, secondary):
+        kv_and_reader(primary, "gone", "0")
         body = {"type": "batch", "no_parent": True, "policies": ["reader"]}
-        reader = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+        reader = primary.ok("POST", "auth/token/create", body)["auth"]["client_token"]
         admin_policy = 'path "sys/replication/*" { capabilities = ["read", "update"] }\n'
         admin_policy += 'path "kv/*" { capabilities = ["create", "update", "read"] }\n'
-        _ok(primary, "PUT", "sys/policies/acl/admin", {"policy": admin_policy})
+        primary.ok("PUT", "sys/policies/acl/admin", {"policy": admin_policy})
         body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "1h"}
-        admin = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
-        _ok(primary, "POST", f"{P}/primary/enable")
-        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "late"})["wrap_info"]["token"]
-        _ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
-        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        admin = primary.ok("POST", "auth/token/create", body)["auth"]["client_token"]
+        primary.ok("POST", f"{P}/primary/enable")
+        token = primary.ok("POST", f"{P}/primary/secondary-token", {"id": "late"})["wrap_info"]["token"]
+        secondary.ok("POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
+        until(lambda: secondary.seal_status()["sealed"], "the secondary to seal", 20.0)
         secondary.unseal(primary.keys)
         assert secondary.call("GET", "kv/gone", token=reader)[1]["data"] == {"v": "0"}
 
         secondary.stop()
         for i in range(12):  # more records than the primary keeps
-            _ok(primary, "PUT", f"kv/k{i}", {"v": i})
-        _ok(primary, "DELETE", "kv/gone")
+            primary.ok("PUT", f"kv/k{i}", {"v": i})
+        primary.ok("DELETE", "kv/gone")
         secondary.start()
         secondary.unseal(primary.keys)
-        _until("the copy to arrive", lambda: secondary.call("GET", "kv/k11", token=reader)[0] == 200)
+        until(lambda: secondary.call("GET", "kv/k11", token=reader)[0] == 200, "the copy to arrive", 20.0)
         assert secondary.call("GET", "kv/k0", token=reader)[1]["data"] == {"v": 0}
         assert secondary.call("GET", "kv/gone", token=reader)[0] == 404
-        _until("the hashes to match", lambda: _caught_up(primary, secondary))
+        until(lambda: _caught_up(primary, secondary), "the hashes to match", 20.0)
         mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
         assert mine["state"] == "stream-wals"
         assert "fell behind the primary's log" in secondary.output()
-        _ok(primary, "PUT", "kv/after", {"v": "a"})
-        _until("streaming again", lambda: secondary.call("GET", "kv/after", token=reader)[0] == 200)
+        primary.ok("PUT", "kv/after", {"v": "a"})
+        until(lambda: secondary.call("GET", "kv/after", token=reader)[0] == 200, "streaming again", 20.0)
 
         # Disabled, the secondary keeps its copy, stops following, and takes writes of its own.
         assert secondary.call("POST", f"{P}/secondary/disable", token=reader)[0] == 403
         # (the primary's root token is a service token: local to the primary, unknown here)
         assert secondary.call("POST", f"{P}/secondary/disable", token=primary.root_token)[0] == 403
-        answer = _ok(secondary, "POST", f"{P}/secondary/disable", token=admin)
+        answer = secondary.ok("POST", f"{P}/secondary/disable", token=admin)
         assert answer["warnings"] and secondary.call("GET", f"{P}/status", auth=False)[0] == 403
-        assert _ok(secondary, "GET", f"{P}/status", token=admin)["data"] == {"mode": "disabled"}
-        _ok(primary, "PUT", "kv/not-followed", {"v": "b"})
-        _ok(secondary, "PUT", "kv/mine", {"v": "c"}, token=admin)
+        assert secondary.ok("GET", f"{P}/status", token=admin)["data"] == {"mode": "disabled"}
+        primary.ok("PUT", "kv/not-followed", {"v": "b"})
+        secondary.ok("PUT", "kv/mine", {"v": "c"}, token=admin)
         time.sleep(1.0)
         assert secondary.call("GET", "kv/not-followed", token=reader)[0] == 404
         assert secondary.call("GET", "kv/after", token=reader)[1]["data"] == {"v": "a"}
-    finally:
-        primary.cleanup()
-        secondary.cleanup()
