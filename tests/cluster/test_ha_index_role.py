@@ -97,3 +97,28 @@ def test_an_index_the_standby_has_not_read(nodes: tuple[Node, Node]) -> None:
 
     client = _ask(second, token, {"x-vault-index": reached}, served)
     assert client.status == 200 and served == ["/v1/auth/token/lookup-self"]  # served here
+
+
+def test_a_request_served_on_the_standby_matches_its_route_once(
+    nodes: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ready`` matches the route and ``answer`` takes that match on (the standby's lock needs
+    it); a request whose ``ready`` ran elsewhere (the dispatcher's side pool) matches again."""
+    first, second = nodes
+    token = first.core.create_root_token()
+    router = second.core.router
+    matched: list[str] = []
+    real_match = router.match
+
+    def counting(path: str) -> Any:
+        matched.append(path)
+        return real_match(path)
+
+    monkeypatch.setattr(router, "match", counting)
+    path = "/v1/auth/token/lookup-self"
+    assert second.role.ready("GET", path)
+    served: list[str] = []
+    assert _ask(second, token, {}, served).status == 200
+    assert served == [path] and matched == ["auth/token/lookup-self"]
+    assert _ask(second, token, {}, served).status == 200  # no ``ready`` before it on this thread
+    assert served == [path, path] and matched == ["auth/token/lookup-self"] * 2

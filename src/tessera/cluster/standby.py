@@ -28,12 +28,33 @@ from typing import Any
 
 from ..core.core import Core
 from ..framework.backend import Backend
+from ..routing.router import Route
 from .follower import Follower
 from .interfaces import ChangeFeed, Forwarder, HandedOver
 
 PROBE_EVERY = 64  # requests of a writing route per local try, doubling up to PROBE_MAX
 PROBE_MAX = 256
 _MAX_ROUTES = 4096
+
+
+class Unmatched:
+    """The type of :data:`UNMATCHED`: no route was matched for the request yet."""
+
+
+UNMATCHED = Unmatched()
+
+
+def keeps_state(route: Route | None) -> bool:
+    """Whether a refused write on ``route`` leaves state behind that only a rebuild undoes.
+
+    Stores write before they remember (token entries, entities, leases), so a refused write
+    leaves no entry behind. A mount whose backend keeps nothing of its storage in memory needs
+    nothing more; any other (transit changes its cached key before saving it) does, and so does
+    a path no mount serves.
+    """
+    return route is None or (
+        route.backend.invalidate is not Backend.keeps_nothing and route.entry.type != "token"
+    )
 
 
 class Standby:
@@ -58,27 +79,23 @@ class Standby:
         state[0] += 1
         return state[0] % state[1] == 0  # the probe: tried here again
 
-    def answer(self, serve: Callable[..., int], args: Sequence[Any]) -> int:
+    def answer(
+        self, serve: Callable[..., int], args: Sequence[Any], route: Route | Unmatched | None = UNMATCHED
+    ) -> int:
         """``serve(*args)`` (args as ``forward``'s), sharing the state with other requests, or
-        alone when a write it tries would leave in-memory state to undo (see the module)."""
+        alone when a write it tries would leave in-memory state to undo (see the module).
+        ``route``: the path's mount, when the caller matched it already (an HA node's role)."""
         lock = self.follower.lock
         with lock.shared:
-            if not self._alone(args[2]):
+            alone = self._alone(args[2]) if isinstance(route, Unmatched) else keeps_state(route)
+            if not alone:
                 return serve(*args)
         with lock.exclusive:
             return serve(*args)
 
     def _alone(self, path: str) -> bool:
-        """Whether a refused write on ``path`` leaves state behind that only a rebuild undoes.
-
-        Stores write before they remember (token entries, entities, leases), so a refused write
-        leaves no entry behind. A mount whose backend keeps nothing of its storage in memory
-        needs nothing more; any other (transit changes its cached key before saving it) does.
-        """
-        route = self.core.router.match(path[4:]) if path.startswith("/v1/") else None
-        return route is None or (
-            route.backend.invalidate is not Backend.keeps_nothing and route.entry.type != "token"
-        )
+        """Whether a refused write on ``path`` leaves state behind that only a rebuild undoes."""
+        return keeps_state(self.core.router.match(path[4:]) if path.startswith("/v1/") else None)
 
     def wrote(self, method: str, path: str) -> None:
         """The request tried to write: remember the route, and drop what it may have touched."""

@@ -28,8 +28,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...core.core import Core
+from ...routing.router import Route
 from ..cluster_tls import NodeTLS
 from ..interfaces import HandedOver
+from ..standby import UNMATCHED, Unmatched
 from .forwarder import ActiveForwarder, ServeHere
 from .index_state import INDEX_HEADER, refuse
 from .node import HANode
@@ -81,7 +83,20 @@ class HARole:
             return False
         # A path no mount here serves: perhaps one mounted an instant ago (the feed is a few ms
         # behind the active node); the active node answers it, or says it is not there.
-        return self.core.router.match(path[4:]) is not None
+        route = self.core.router.match(path[4:])
+        # Kept for ``answer`` on this thread (the runner's, unless the dispatcher hands the
+        # request to its side pool, whose threads match again): one match per request.
+        self._local.matched = (path, route)
+        return route is not None
+
+    def _matched(self, path: str) -> Route | Unmatched | None:
+        """The route ``ready`` matched for ``path`` on this thread, taken once."""
+        local = self._local
+        matched = getattr(local, "matched", None)
+        if matched is None or matched[0] != path:
+            return UNMATCHED
+        local.matched = None
+        return matched[1]  # type: ignore[no-any-return]
 
     def answer(self, serve: Callable[..., int], args: Sequence[Any]) -> int:
         perf = self._perf(args[2])
@@ -102,7 +117,8 @@ class HARole:
         local = self._local
         local.perf, local.pending = True, None
         try:
-            status = perf.standby.answer(lambda *args: self._on_state(perf, serve, args), args)
+            route = self._matched(args[2])
+            status = perf.standby.answer(lambda *args: self._on_state(perf, serve, args), args, route)
         finally:
             local.perf, pending, local.pending = False, local.pending, None
         return status if pending is None else self.forward(pending)
