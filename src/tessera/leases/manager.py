@@ -28,6 +28,7 @@ from ..framework.errors import SealedError
 from ..gocompat.times import rfc3339_nano
 from ..routing.mounts import MountEntry
 from ..routing.router import Route, Router
+from ..runtime.rebuild import Rebuild
 from ..storage.base import Storage, TxnOp
 from ..storage.keyset import KeySet
 from ..telemetry import metrics
@@ -97,8 +98,8 @@ class ExpirationManager:
         self.storage = storage
         self._heap: list[tuple[float, str]] = []
         self._lock = threading.Lock()
-        self._loader: threading.Thread | None = None
-        self._stopped = threading.Event()
+        self._rebuild = Rebuild(self._load, "tessera-lease-restore")
+        self._stopped = self._rebuild.stopped
         self.loaded = threading.Event()  # set once every stored lease is scheduled
 
     # -- lifecycle -------------------------------------------------------------------
@@ -106,21 +107,12 @@ class ExpirationManager:
         """Rebuild the schedule from storage, in a background thread unless told otherwise."""
         with self._lock:
             self._heap = []
-        self._stopped.clear()
         self.loaded.clear()
-        if not background:
-            self._load()
-            return
-        self._loader = threading.Thread(target=self._load, name="tessera-lease-restore", daemon=True)
-        self._loader.start()
+        self._rebuild.start(background=background)
 
     def stop(self) -> None:
         """Stop a rebuild still under way (the server seals or shuts down)."""
-        self._stopped.set()
-        loader = self._loader
-        if loader is not None and loader is not threading.current_thread():
-            loader.join(timeout=10)
-        self._loader = None
+        self._rebuild.stop()
 
     def _load(self) -> None:
         started = time.monotonic()

@@ -27,6 +27,7 @@ import orjson
 
 from ..barrier.aes_gcm import Barrier
 from ..framework.errors import PermissionDenied, SealedError
+from ..runtime.rebuild import Rebuild
 from ..storage.base import Storage, TxnOp
 from ..telemetry import metrics
 from . import batch
@@ -136,8 +137,8 @@ class TokenStore:
         # Batch tokens cannot be deleted: they are refused by deny-list or issuer epoch instead.
         self.denylist = DenyList(storage)
         self.issuers = Issuers(storage)
-        self._loader: threading.Thread | None = None
-        self._stopped = threading.Event()
+        self._rebuild = Rebuild(self._rebuild_expiry, "tessera-token-restore")
+        self._stopped = self._rebuild.stopped
         self.lease_counter: LeaseCounting | None = None  # the lease-count quotas, on the active process
 
     # -- lifecycle -------------------------------------------------------------------
@@ -156,24 +157,12 @@ class TokenStore:
         self._cache.clear()
         self.denylist.load()
         self.issuers.load()
-        self._stopped.clear()
-        if not expiry:
-            return
-        if not background:
-            self._rebuild_expiry()
-            return
-        self._loader = threading.Thread(
-            target=self._rebuild_expiry, name="tessera-token-restore", daemon=True
-        )
-        self._loader.start()
+        if expiry:
+            self._rebuild.start(background=background)
 
     def stop(self) -> None:
         """Stop a schedule rebuild still under way (the server seals or shuts down)."""
-        self._stopped.set()
-        loader = self._loader
-        if loader is not None and loader is not threading.current_thread():
-            loader.join(timeout=10)
-        self._loader = None
+        self._rebuild.stop()
 
     def _rebuild_expiry(self) -> None:
         """The expiry heap lives in memory; rebuilding it after unseal makes expiry survive restarts.
