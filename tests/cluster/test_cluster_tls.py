@@ -12,8 +12,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tessera.cluster.cluster_tls import NODE_HOURS, ClusterCA, client_context, host_of, issue_node, make_ca
 from tessera.cluster.ha.node_tls import CA_KEY, NodeCertificates
-from tessera.core.core import Core, CoreConfig
-from tessera.storage.inmem import InmemPhysical
+from tessera.core.core import Core
+from tests.helpers.cores import unsealed_core
 
 
 class _Clock:
@@ -26,10 +26,8 @@ class _Clock:
 
 @pytest.fixture
 def core() -> Iterator[Core]:
-    made = Core(InmemPhysical(), CoreConfig())
-    made.unseal(made.initialize(1, 1)["keys"][0])
-    yield made
-    made.shutdown()
+    with unsealed_core() as made:
+        yield made
 
 
 def test_a_node_certificate_is_signed_by_the_ca_for_both_ends_of_a_connection() -> None:

@@ -11,12 +11,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from tessera.cluster.cluster_tls import ClusterCA, NodeTLS, issue_node, make_ca
 from tessera.cluster.forwarding import NOT_ACTIVE_HEADER
@@ -24,6 +22,7 @@ from tessera.cluster.ha import forwarder as forwarding
 from tessera.cluster.ha.forwarder import NO_ACTIVE, ActiveForwarder, ServeHere
 from tessera.cluster.interfaces import HandedOver
 from tessera.core.ha import LeaderInfo
+from tessera.runtime import mtls
 from tests.helpers.servers import free_port
 
 CA = make_ca("test", time.time())
@@ -67,21 +66,10 @@ class _Active(BaseHTTPRequestHandler):
         pass
 
 
-def _server_context(ca: ClusterCA, directory: Path) -> ssl.SSLContext:
+def _server_context(ca: ClusterCA) -> ssl.SSLContext:
     """The active node's side: its certificate from ``ca``, a client certificate of ``CA`` required."""
     node = issue_node(ca, "127.0.0.1", "active", time.time())
-    cert, key = directory / "active.pem", directory / "active.key"
-    cert.write_bytes(node.cert.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(
-        node.key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    ctx.load_verify_locations(cadata=CA.cert.public_bytes(serialization.Encoding.PEM).decode())
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
+    return mtls.server_context(mtls.cert_pem(CA.cert), mtls.Pair(node.cert, node.key))
 
 
 @contextmanager
@@ -99,9 +87,9 @@ def _serve(ctx: ssl.SSLContext) -> Iterator[str]:
 
 
 @pytest.fixture
-def active(tmp_path: Path) -> Iterator[str]:
+def active() -> Iterator[str]:
     """The active node's cluster address (a cluster listener's stand-in)."""
-    with _serve(_server_context(CA, tmp_path)) as url:
+    with _serve(_server_context(CA)) as url:
         yield url
 
 
@@ -193,13 +181,11 @@ def test_nothing_is_sent_without_a_cluster_certificate(active: str, monkeypatch:
     forwarder.close()
 
 
-def test_a_node_with_another_cas_certificate_is_not_sent_the_request(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_node_with_another_cas_certificate_is_not_sent_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
     """The cluster's CA is the forwarder's only trust root: an impostor gets no token."""
     monkeypatch.setattr(forwarding, "RETRY_SECONDS", 0.3)
     impostor = make_ca("impostor", time.time())
-    with _serve(_server_context(impostor, tmp_path)) as url:
+    with _serve(_server_context(impostor)) as url:
         forwarder = _forwarder(lambda: _leader(url))
         proto = _Proto()
         assert forwarder.forward(_request(proto)) == 500

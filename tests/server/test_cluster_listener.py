@@ -15,21 +15,19 @@ import pytest
 
 from tessera.cluster.cluster_tls import ClusterCA, NodeTLS, client_context, issue_node
 from tessera.cluster.ha.node_tls import CA_KEY, NodeCertificates
-from tessera.core.core import Core, CoreConfig
+from tessera.core.core import Core
 from tessera.server.app import App
 from tessera.server.cluster_listener import ClusterFrontServer, cluster_listener_configs
 from tessera.server.command import ServerFlags, _banner, _cluster_addr
 from tessera.server.config import ListenerConfig, parse_config
-from tessera.storage.inmem import InmemPhysical
+from tests.helpers.cores import unsealed_core
 from tests.helpers.servers import free_port
 
 
 @pytest.fixture
 def core() -> Iterator[Core]:
-    made = Core(InmemPhysical(), CoreConfig())
-    made.unseal(made.initialize(1, 1)["keys"][0])
-    yield made
-    made.shutdown()
+    with unsealed_core() as made:
+        yield made
 
 
 @pytest.fixture

@@ -33,9 +33,7 @@ def server(tmp_path: Path) -> Iterator[TesseraServer]:
 
 
 def _data(server: TesseraServer, path: str, **kw: object) -> dict[str, object]:
-    status, body, _ = server.call("GET", path, **kw)  # type: ignore[arg-type]
-    assert status == 200, body
-    return body["data"]  # type: ignore[no-any-return]
+    return server.ok("GET", path, status=200, **kw)["data"]  # type: ignore[no-any-return]
 
 
 def test_disabled_status_needs_no_token(server: TesseraServer) -> None:
