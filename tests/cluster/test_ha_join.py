@@ -3,7 +3,6 @@ same keys, it is a standby that forwards and is listed by sys/ha-status."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from tests.cluster.ha_cluster import ha_cluster
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer, free_port, hcl_config
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.postgres
 
@@ -37,9 +37,8 @@ def test_a_late_node_joins_as_a_standby(postgres: Postgres, tmp_path: Path) -> N
             assert late.seal_status()["initialized"] is True
             late.keys, late.root_token = cluster.nodes[0].keys, cluster.token
             late.unseal()
-            deadline = time.monotonic() + 5
-            while not cluster.leader(late)["leader_address"] and time.monotonic() < deadline:
-                time.sleep(0.05)  # its election's first round reads the HA table
+            # Its election's first round reads the HA table.
+            until(lambda: cluster.leader(late)["leader_address"], "the late node to learn the leader", 5)
             leader = cluster.leader(late)
             assert leader["is_self"] is False and leader["leader_address"] == active.addr
             status, body, _ = late.call("PUT", "kv/from-late", json={"v": 1}, token=cluster.token)

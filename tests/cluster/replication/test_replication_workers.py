@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
+from tests.helpers.waiting import until
 from tests.helpers.workers import running_pair
 
 
 def test_worker_follows_the_mode_and_the_log_counts_every_write(tmp_path: Path) -> None:
     with running_pair(tmp_path) as pair:
         assert pair.on("active", "POST", "sys/replication/dr/primary/enable")[0] == 200
-        deadline = time.monotonic() + 20
-        while pair.on("worker", "GET", "sys/health")[1]["replication_dr_mode"] != "primary":
-            assert time.monotonic() < deadline, "the worker never saw the new mode"
-            time.sleep(0.1)
+        until(
+            lambda: pair.on("worker", "GET", "sys/health")[1]["replication_dr_mode"] == "primary",
+            "the worker to see the new mode",
+            20,
+        )
         assert pair.on("worker", "GET", "sys/replication/dr/status")[1]["data"]["mode"] == "primary"
         start = pair.on("active", "GET", "sys/replication/dr/status")[1]["data"]["last_wal"]
         assert pair.on("active", "POST", "sys/mounts/kv", json={"type": "kv"})[0] == 204
