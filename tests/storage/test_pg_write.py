@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from tessera.storage.pg_write import WriteParams, write_statement
 from tessera.storage.postgresql import PostgreSQLPhysical
 from tests.helpers.postgres import Postgres
 
-DB = "pgwrite"
+DB = "pgwrite_" + uuid.uuid4().hex[:8]  # the test server may be shared, and runs may overlap
 
 
 @pytest.fixture
