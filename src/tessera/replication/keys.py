@@ -59,6 +59,8 @@ LOCAL_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 MOUNT_ROOTS = ("logical/", "auth/", "audit/")
+# The replicated mount tables and the request path prefix of their entries (paths filters).
+SHARED_TABLES: dict[str, str] = {"core/mounts": "", "core/auth": "auth/"}
 
 
 class KeyClassifier:

@@ -19,11 +19,12 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..barrier.aes_gcm import Barrier
 from ..framework.errors import ErrorResponse
-from ..storage.base import Storage
 from ..storage.tap import TappedPhysical
 from . import ca as replication_ca
 from .channel import server_context
+from .filters import FilterViews, normalise
 from .follower import Follower
 from .keys import KeyClassifier
 from .listener import ReplicationListener
@@ -82,7 +83,7 @@ class Replication:
     def __init__(
         self,
         tap: TappedPhysical,
-        storage: Storage,
+        storage: Barrier,
         mounts: MountLister,
         addresses: Callable[[], tuple[str, str]],
     ) -> None:
@@ -99,6 +100,7 @@ class Replication:
         self.follower = Follower(tap, storage, mounts)
         self.pending: dict[str, KindState] = {}
         self.dr_secondary = False  # read on every request: a DR secondary answers almost nothing
+        self.views = FilterViews(tap, storage, lambda: self.states["performance"].paths_filters)
 
     # -- unseal and seal --------------------------------------------------------------------
     def load(self, *, observe: bool = True) -> None:
@@ -149,7 +151,7 @@ class Replication:
             log.error("replication listener: no CA or no cluster address (%s)", given or self.addresses()[1])
             return
         leaf = replication_ca.issue(authority, "rep-primary", server=True)
-        source = Source(self.tap, replication_log, lambda: self.states, self.activate_secondary)
+        source = Source(self.tap, replication_log, lambda: self.states, self.activate_secondary, self.views)
         try:
             context = server_context(authority.cert_pem, leaf)
             self.listener = ReplicationListener(address.hostname, address.port, context, source.serve)
@@ -301,17 +303,13 @@ class Replication:
             remaining = {k: v for k, v in state.secondaries.items() if k != secondary_id}
             filters = {k: v for k, v in state.paths_filters.items() if k != secondary_id}
             self._save(kind, replace(state, secondaries=remaining, paths_filters=filters))
+            self.views.forget(secondary_id)
 
     # -- paths filters (performance only) -----------------------------------------------------
     def set_paths_filter(self, filter_id: str, mode: str, paths: list[str]) -> None:
         with self.lock:
             state = self._primary("performance")
-            if mode not in ("allow", "deny"):
-                raise ErrorResponse(f'invalid mode "{mode}": must be "allow" or "deny"')
-            if not paths:
-                raise ErrorResponse("paths must be given: the mounts to allow or deny")
-            cleaned = sorted({p.strip("/") + "/" for p in paths if p.strip("/")})
-            filters = {**state.paths_filters, filter_id: PathsFilter(mode=mode, paths=cleaned)}
+            filters = {**state.paths_filters, filter_id: normalise(mode, paths)}
             self._save("performance", replace(state, paths_filters=filters))
 
     def paths_filter(self, filter_id: str) -> PathsFilter | None:
@@ -323,6 +321,7 @@ class Replication:
             state = self._primary("performance")
             filters = {k: v for k, v in state.paths_filters.items() if k != filter_id}
             self._save("performance", replace(state, paths_filters=filters))
+            self.views.forget(filter_id)
 
     # -- a secondary -------------------------------------------------------------------------
     def enable_secondary(self, kind: str, token: str, primary_api_addr: str, ca_file: str) -> list[str]:
