@@ -96,6 +96,7 @@ class Replication:
         self.retain = RETAIN
         self.log: ReplicationLog | None = None
         self.listener: ReplicationListener | None = None
+        self.listen_error = ""  # why the listener could not start
         # A secondary: its streams, and the state an enable left for the next unseal.
         self.follower = Follower(tap, storage, mounts)
         self.pending: dict[str, KindState] = {}
@@ -148,15 +149,18 @@ class Replication:
         address = urlsplit(given or self.addresses()[1])
         authority = load_ca(self.storage)
         if authority is None or address.hostname is None or address.port is None:
-            log.error("replication listener: no CA or no cluster address (%s)", given or self.addresses()[1])
+            self.listen_error = f"no CA or no cluster address ({given or self.addresses()[1]})"
+            log.error("replication listener: %s", self.listen_error)
             return
         leaf = replication_ca.issue(authority, "rep-primary", server=True)
         source = Source(self.tap, replication_log, lambda: self.states, self.activate_secondary, self.views)
         try:
             context = server_context(authority.cert_pem, leaf)
             self.listener = ReplicationListener(address.hostname, address.port, context, source.serve)
+            self.listen_error = ""
         except OSError as exc:
-            log.error("replication listener on %s:%s: %s", address.hostname, address.port, exc)
+            self.listen_error = f"cannot listen for secondaries on {address.hostname}:{address.port}: {exc}"
+            log.error("replication listener: %s", self.listen_error)
 
     # -- reading ----------------------------------------------------------------------------
     def mode(self, kind: str) -> str:
@@ -220,6 +224,12 @@ class Replication:
                 mode=PRIMARY, cluster_id=str(uuid.uuid4()), primary_cluster_addr=primary_cluster_addr
             )
             self._save(kind, new)
+            if self.listener is None:  # e.g. an HA node's cluster port, taken by its forwarding
+                self._save(kind, state)
+                raise ErrorResponse(
+                    f"{self.listen_error}: give primary_cluster_addr, an address this cluster's active "
+                    "node can listen on for secondaries"
+                )
             return [WARNINGS["enable"]]
 
     def disable_primary(self, kind: str) -> list[str]:

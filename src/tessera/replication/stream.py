@@ -31,6 +31,7 @@ log = logging.getLogger("tessera.replication")
 
 POLL = 0.02  # seconds between asks when the primary had nothing new (it waited a second first)
 SAVE_EVERY = 2.0  # seconds between saves of the index reached
+RETRY = 0.2  # seconds between attempts while the primary cannot be reached
 REPAIR_EVERY = 5.0  # seconds at least between two copies made because the hashes differed
 
 
@@ -61,6 +62,7 @@ class Stream:
         self._last_repair = -REPAIR_EVERY
         self.state = "stream-wals"
         self.connection_state = "connecting"
+        self._down = False  # the last attempt failed: it was logged
         self.last_heartbeat = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"replication-{kind}-stream", daemon=True)
@@ -78,15 +80,11 @@ class Stream:
         context = mtls_context(self.connection)
         saved, saved_at = self.last_remote_wal, time.monotonic()
         while not self._stop.is_set():
+            wait = POLL
             try:
                 more = self._step(context)
             except ChannelError as exc:
-                self.connection_state = "connecting"
-                if exc.status == 409:
-                    more = self._start_over(context, f"fell behind the primary's log ({exc})")
-                else:
-                    log.warning("replication stream: %s", exc)
-                    more = False
+                more, wait = self._failed(context, exc), RETRY
             except Exception:
                 log.exception("replication stream failed to apply a record")
                 more = False
@@ -94,7 +92,18 @@ class Stream:
                 saved, saved_at = self.last_remote_wal, time.monotonic()
                 self.reached(saved)
             if not more:
-                self._stop.wait(POLL)
+                self._stop.wait(wait)
+
+    def _failed(self, context: Any, exc: ChannelError) -> bool:
+        """The primary refused or could not be reached (once per outage in the log: a primary
+        failing over to another node is a few seconds of refused connections)."""
+        if exc.status == 409:
+            self.connection_state = "connecting"
+            return self._start_over(context, f"fell behind the primary's log ({exc})")
+        if not self._down:
+            log.warning("replication stream: %s (retrying)", exc)
+        self.connection_state, self._down = "connecting", True
+        return False
 
     def _start_over(self, context: Any, why: str) -> bool:
         """Behind the primary's log or drifted: copy its keyspace again, then stream from there."""
@@ -119,7 +128,7 @@ class Stream:
             context=context,
             query=query,
         )
-        self.connection_state, self.last_heartbeat = "ready", time.time()
+        self.connection_state, self.last_heartbeat, self._down = "ready", time.time(), False
         for record in page["records"]:
             ops = [
                 TxnOp(key, None if value is None else base64.b64decode(value)) for key, value in record["ops"]

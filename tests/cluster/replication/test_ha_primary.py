@@ -1,0 +1,83 @@
+"""A performance primary that is a two-node HA cluster on PostgreSQL, its secondary on SQLite.
+
+Only the active node keeps the log and serves the replication listener, on the replication set's
+``primary_cluster_addr`` (one address for the cluster, as behind a load balancer that routes to the
+active node). ``kill -9`` of the active node under a counted write load: the other node takes the
+lock, resumes the log from the records in the database, listens in its place, and the secondary's
+stream carries on from its index; every acknowledged write reaches the secondary.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.ha_cluster import WriteLoad, ha_cluster
+from tests.cluster.replication.test_paths_filters import ADMIN, P, _in_sync
+from tests.cluster.replication.test_performance_secondary import _ok, _until
+from tests.helpers.postgres import Postgres
+from tests.helpers.servers import free_port, tessera_on_sqlite
+
+pytestmark = pytest.mark.postgres
+
+
+def test_the_secondary_follows_the_new_active_node_after_kill_9(postgres: Postgres, tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    secondary = tessera_on_sqlite(tmp_path / "s")
+    with ha_cluster(postgres, tmp_path, size=2) as cluster:
+        try:
+            active = cluster.active()
+            survivor = cluster.standbys(active)[0]
+            _ok(active, "PUT", "sys/policies/acl/admin", {"policy": ADMIN})
+            body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
+            admin = _ok(active, "POST", "auth/token/create", body)["auth"]["client_token"]
+            _ok(active, "PUT", "kv/before", {"v": "0"})
+            # The node's own cluster address carries its HA forwarding: a clear 400, nothing enabled.
+            status, answer, _ = active.call("POST", f"{P}/primary/enable")
+            assert status == 400 and "give primary_cluster_addr" in answer["errors"][0], answer
+            assert _ok(active, "GET", f"{P}/status")["data"] == {"mode": "disabled"}
+            address = f"https://127.0.0.1:{free_port()}"
+            _ok(active, "POST", f"{P}/primary/enable", {"primary_cluster_addr": address})
+            wrapped = _ok(active, "POST", f"{P}/primary/secondary-token", {"id": "perf-ha"})["wrap_info"]
+            secondary.start()
+            secondary.init()
+            secondary.unseal()
+            enable = {"token": wrapped["token"], "primary_api_addr": active.addr}
+            _ok(secondary, "POST", f"{P}/secondary/enable", enable)
+            _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+            secondary.unseal(active.keys)
+            assert secondary.call("GET", "kv/before", token=admin)[1]["data"] == {"v": "0"}
+
+            def on_secondary(key: str) -> bool:
+                return secondary.call("GET", f"kv/{key}", token=admin)[0] == 200
+
+            with WriteLoad([survivor.addr], cluster.token) as load:  # the standby forwards them
+                _until("writes before the kill", lambda: len(load.acknowledged) >= 30, 30)
+                _until("them on the secondary", lambda: on_secondary(load.acknowledged[0]))
+                started = time.monotonic()
+                active.kill()
+                assert cluster.active(among=[survivor], timeout=15) is survivor
+                takeover = time.monotonic() - started
+                at_takeover = len(load.acknowledged)
+                _until("writes after the takeover", lambda: len(load.acknowledged) >= at_takeover + 30, 30)
+                probe = load.acknowledged[-1]
+                _until("the secondary to follow the new active node", lambda: on_secondary(probe), 30)
+                following = time.monotonic() - started
+            print(
+                f"\nHA primary, kill -9 of the active node: takeover {takeover:.3f} s, the secondary "
+                f"streaming from the new active node {following:.3f} s after the kill; writes "
+                f"acknowledged {len(load.acknowledged)}, failed {load.failed}"
+            )
+            mark = time.time()
+            _until("the hashes to match", lambda: _in_sync(survivor, secondary, mark), 30)
+            listed = secondary.call("LIST", "kv/", token=admin)[1]["data"]["keys"]
+            missing = set(load.acknowledged) - set(listed)
+            assert not missing, f"{len(missing)} acknowledged writes never reached the secondary"
+            status = _ok(survivor, "GET", f"{P}/status")["data"]
+            assert status["mode"] == "primary" and status["known_secondaries"] == ["perf-ha"]
+            assert status["secondaries"][0]["connection_status"] == "connected"
+            assert "copying its data again" not in secondary.output()  # it resumed from its index
+        finally:
+            secondary.cleanup()
