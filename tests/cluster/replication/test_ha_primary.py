@@ -81,3 +81,64 @@ def test_the_secondary_follows_the_new_active_node_after_kill_9(postgres: Postgr
             assert "copying its data again" not in secondary.output()  # it resumed from its index
         finally:
             secondary.cleanup()
+
+
+def test_an_ha_secondary_streams_from_its_active_node_and_resumes_after_kill_9(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    """The secondary is the HA cluster: only its active node applies the stream; its successor
+    resumes from the index kept in the database, with no new copy of the primary."""
+    (tmp_path / "p").mkdir()
+    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
+    with ha_cluster(postgres, tmp_path, size=2) as cluster:
+        try:
+            primary.start()
+            primary.init()
+            primary.unseal()
+            _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
+            _ok(primary, "PUT", "sys/policies/acl/admin", {"policy": ADMIN})
+            body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
+            admin = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+            _ok(primary, "POST", f"{P}/primary/enable")
+            wrapped = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "ha-sec"})["wrap_info"]
+            enabled = cluster.active()
+            other = cluster.standbys(enabled)[0]
+            enable = {"token": wrapped["token"], "primary_api_addr": primary.addr}
+            _ok(enabled, "POST", f"{P}/secondary/enable", enable)
+            _until("the enabled node to seal", lambda: enabled.seal_status()["sealed"])
+            # The other node still holds the old keyring: it restarts and is unsealed with the
+            # primary's keys after the enabled node (which keeps the secondary's state until then).
+            other.stop()
+            enabled.unseal(primary.keys)
+            assert cluster.active(among=[enabled], timeout=15) is enabled
+            other.start()
+            other.unseal(primary.keys)
+            _ok(primary, "PUT", "kv/first", {"v": "1"})
+            _until(
+                "the stream on the active node",
+                lambda: enabled.call("GET", "kv/first", token=admin)[0] == 200,
+            )
+            _until("the standby to read it too", lambda: other.call("GET", "kv/first", token=admin)[0] == 200)
+            mark = time.time()
+            _until("in sync", lambda: _in_sync(primary, enabled, mark), 30)
+            time.sleep(2.5)  # the stream keeps its index every two seconds
+            for i in range(20):
+                _ok(primary, "PUT", f"kv/k{i}", {"v": i})
+            started = time.monotonic()
+            enabled.kill()
+            assert cluster.active(among=[other], timeout=15) is other
+            takeover = time.monotonic() - started
+            _ok(primary, "PUT", "kv/after", {"v": "a"})
+            _until(
+                "the new active node to stream", lambda: other.call("GET", "kv/after", token=admin)[0] == 200
+            )
+            following = time.monotonic() - started
+            print(
+                f"\nHA secondary, kill -9 of its active node: takeover {takeover:.3f} s, streaming {following:.3f} s"
+            )
+            assert all(other.call("GET", f"kv/k{i}", token=admin)[0] == 200 for i in range(20))
+            mark = time.time()
+            _until("in sync after the takeover", lambda: _in_sync(primary, other, mark), 30)
+            assert "copying its data again" not in other.output()
+        finally:
+            primary.cleanup()
