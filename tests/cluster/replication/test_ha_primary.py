@@ -106,12 +106,13 @@ def test_an_ha_secondary_streams_from_its_active_node_and_resumes_after_kill_9(
             enable = {"token": wrapped["token"], "primary_api_addr": primary.addr}
             _ok(enabled, "POST", f"{P}/secondary/enable", enable)
             _until("the enabled node to seal", lambda: enabled.seal_status()["sealed"])
-            # The other node still holds the old keyring: it restarts and is unsealed with the
-            # primary's keys after the enabled node (which keeps the secondary's state until then).
-            other.stop()
+            # The other node, elected next, finds a keyring its root key cannot open: it seals too.
+            _until("the other node to seal", lambda: other.seal_status()["sealed"])
+            assert "does not open with this node's root key" in other.output()
+            # Both are unsealed with the primary's keys, the enabled node first: it keeps the
+            # secondary's state in memory until its unseal writes it.
             enabled.unseal(primary.keys)
             assert cluster.active(among=[enabled], timeout=15) is enabled
-            other.start()
             other.unseal(primary.keys)
             _ok(primary, "PUT", "kv/first", {"v": "1"})
             _until(
