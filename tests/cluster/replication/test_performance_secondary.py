@@ -90,6 +90,7 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
             return mine if same else None
 
         mine = _until("the secondary's hash to match the primary's", caught_up)
+        assert mine["corrupted_merkle_tree"] is False
         assert (
             mine["mode"] == "secondary"
             and mine["secondary_id"] == "perf-1"
@@ -122,6 +123,8 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
             "the stream to resume", lambda: secondary.call("GET", "kv/third", token=orphan_batch)[0] == 200
         )
         _until("the hashes to match again", caught_up)
+
+        assert "the primary expects" not in secondary.output()  # streaming alone kept the hashes equal
 
         # A revoked secondary is refused by the primary's listener: its stream stops advancing.
         _ok(primary, "POST", f"{P}/primary/revoke-secondary", {"id": "perf-1"})
