@@ -169,6 +169,10 @@ def test_filtered_mounts_stay_on_the_primary_and_filter_changes_reach_the_second
         assert secondary.call("GET", "pub/mine", token=admin)[1]["data"] == {"v": "m"}
         mark = time.time()
         _until("in sync with a local mount", lambda: _in_sync(primary, secondary, mark))
+        local = "logical/" + _ok(secondary, "GET", "sys/mounts", token=admin)["data"]["pub/"]["uuid"] + "/"
+        assert _keys_under(db, local) > 0
+        _ok(secondary, "DELETE", "sys/mounts/pub", token=admin)  # its data is its own to delete
+        assert _keys_under(db, local) == 0 and read("pub/mine") == 404
     finally:
         primary.cleanup()
         secondary.cleanup()
