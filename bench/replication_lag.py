@@ -1,13 +1,15 @@
 """Replication lag under a write load, and the primary's throughput with and without secondaries.
 
-    python -m bench.replication_lag [--seconds 10] [--threads 4]
+    python -m bench.replication_lag [--seconds 10] [--threads 4] [--filtered]
 
 A primary on SQLite takes KV writes from ``--threads`` clients for ``--seconds`` alone, then again
 with a performance secondary and a DR secondary attached (each its own process on SQLite). While
 the second load runs, a probe writes a key on the primary every 50 ms and times how long the
 performance secondary takes to answer it (read with an orphan batch token of the primary's):
 the replication lag, as a client sees it. Prints writes per second for both loads and the lag's
-p50/p99. Numbers are only meaningful on a quiet machine (docs/performance.md).
+p50/p99. ``--filtered``: the performance secondary has a paths filter (a deny of another mount
+holding data), so every page of its stream is its filtered view. Numbers are only meaningful on a
+quiet machine (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--filtered", action="store_true", help="a paths filter on the performance secondary")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="replication-bench-"))
     servers: list[TesseraServer] = []
@@ -109,12 +112,22 @@ def main() -> None:
             server.unseal()
         primary, perf, dr = servers
         _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
-        _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
+        _ok(
+            primary,
+            "PUT",
+            "sys/policies/acl/reader",
+            {"policy": 'path "kv/*" { capabilities = ["read"] }\npath "eu/*" { capabilities = ["read"] }'},
+        )
         body = {"type": "batch", "no_parent": True, "policies": ["reader"], "ttl": "2h"}
         reader = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
         alone = _load(primary, args.seconds, args.threads)
         for kind in ("performance", "dr"):
             _ok(primary, "POST", f"sys/replication/{kind}/primary/enable")
+        if args.filtered:
+            _ok(primary, "POST", "sys/mounts/eu", {"type": "kv"})
+            for n in range(100):
+                _ok(primary, "PUT", f"eu/k{n}", {"n": n})
+            _ok(primary, "POST", f"{P}/primary/paths-filter/perf-1", {"mode": "deny", "paths": ["eu/"]})
         _attach(primary, perf, "performance", "perf-1")
         _attach(primary, dr, "dr", "dr-1")
         lags: list[float] = []
@@ -124,8 +137,11 @@ def main() -> None:
         prober.start()
         attached = _load(primary, args.seconds, args.threads)
         prober.join()
+        if args.filtered and perf.call("GET", "eu/k0", token=reader)[0] != 404:
+            raise SystemExit("the filtered mount reached the performance secondary")
         cuts = statistics.quantiles(lags, n=100) if len(lags) > 1 else lags * 99
-        print(f"primary alone:                {alone:8.1f} KV writes/s ({args.threads} clients)")
+        label = " (a paths filter on the performance secondary)" if args.filtered else ""
+        print(f"primary alone:                {alone:8.1f} KV writes/s ({args.threads} clients){label}")
         print(f"with 2 secondaries attached:  {attached:8.1f} KV writes/s")
         print(
             f"replication lag to the performance secondary: p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms ({len(lags)} probes)"

@@ -137,7 +137,12 @@ def test_secrets_kv_and_generic_commands_with_bao(bao_pair: Pair) -> None:
         ["delete", "secret/data/bao-w"],
         ["read", "secret/data/bao-w"],
         ["kv", "metadata", "delete", "secret/bao-foo"],
+        ["secrets", "enable", "-local", "-path=bao-local", "kv"],
+        ["auth", "enable", "-local", "-path=bao-up", "userpass"],
         ["secrets", "list", "-detailed"],
+        ["auth", "list", "-detailed"],
+        ["secrets", "disable", "bao-local"],
+        ["auth", "disable", "bao-up"],
         ["secrets", "disable", "kv"],
     ):
         assert_same(*bao_pair.run(args))

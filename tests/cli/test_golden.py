@@ -194,6 +194,26 @@ def test_kv_v2_and_v1(pair: Pair) -> None:
     same(pair, "secrets", "disable", "kvtwo/")
 
 
+def test_local_mounts_and_the_replication_column(pair: Pair) -> None:
+    """``-local`` on secrets and auth enable; ``-detailed`` lists show ``local`` / ``replicated``."""
+    same(pair, "secrets", "enable", "-local", "-path=golden-local", "-description=here only", "kv")
+    same(pair, "secrets", "enable", "-path=golden-shared", "kv")
+    same(pair, "auth", "enable", "-local", "-path=golden-up", "userpass")
+    try:
+        same(pair, "secrets", "list", "-detailed")
+        same(pair, "secrets", "list", "-detailed", "-format=json")
+        same(pair, "auth", "list", "-detailed")
+        same(pair, "auth", "list", "-format=json")
+        same(pair, "read", "-field=local", "sys/mounts/golden-local")
+        same(pair, "secrets", "enable", "-local", "-path=golden-local", "kv")  # the path is taken
+        same(pair, "secrets", "tune", "-description=still local", "golden-local/")
+        same(pair, "read", "-field=local", "sys/mounts/golden-local")
+    finally:
+        same(pair, "secrets", "disable", "golden-local")
+        same(pair, "secrets", "disable", "golden-shared")
+        same(pair, "auth", "disable", "golden-up")
+
+
 @pytest.mark.parametrize(
     "args",
     [

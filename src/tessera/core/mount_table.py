@@ -99,7 +99,8 @@ class MountTable:
     def persist(self, *, shared: bool = True) -> None:
         """Write both tables, local entries apart (Vault's core/local-mounts and core/local-auth):
         a secondary's replicated tables then never name the primary's local mounts. ``shared=False``
-        writes the local ones alone (a secondary leaves its primary's tables as they came)."""
+        writes the local ones alone: a change of a local mount touches no replicated table (on a
+        performance secondary, whose replicated tables are its primary's, as they came)."""
         ops = []
         for shared_key, local_key, table in (
             (SECRETS_TABLE, LOCAL_SECRETS_TABLE, self.mounts),
@@ -126,7 +127,7 @@ class MountTable:
         table = self.table(entry.table)
         table.append(entry)
         try:
-            self.persist()
+            self.persist(shared=not entry.local)
         except Exception:
             table.remove(entry)
             raise
@@ -135,19 +136,19 @@ class MountTable:
     def remove(self, entry: MountEntry) -> None:
         """Drop a mount from its table, its route and its storage."""
         self.table(entry.table).remove(entry)
-        self.persist()
+        self.persist(shared=not entry.local)
         self.retire(entry.route_prefix)
         StorageView(self.barrier, entry.storage_prefix).delete_prefix("")
 
     def move(self, entry: MountEntry, new_path: str) -> None:
         self.retire(entry.route_prefix)
         entry.path = new_path
-        self.persist()
+        self.persist(shared=not entry.local)
         self.activate(entry)
 
     def update(self, entry: MountEntry) -> None:
         """Persist a tuned entry and rebuild its backend (options may change behaviour)."""
-        self.persist()
+        self.persist(shared=not entry.local)
         self.retire(entry.route_prefix)
         self.activate(entry)
 

@@ -26,6 +26,23 @@ from .stream import Stream
 log = logging.getLogger("tessera.replication")
 
 
+class OwnTables:
+    """The guard on this secondary's writes; once it wrote its own (local) mount tables, the
+    classes follow, so that the data of a mount it just enabled with ``-local`` counts as local."""
+
+    def __init__(self, guard: SecondaryGuard, reload: Callable[[], None]) -> None:
+        self.guard = guard
+        self.reload = reload
+
+    def extra_ops(self, ops: list[TxnOp]) -> list[TxnOp]:
+        return self.guard.extra_ops(ops)
+
+    def committed(self, ops: list[TxnOp], extra: list[TxnOp]) -> None:
+        self.guard.committed(ops, extra)
+        if any(op.key in TABLE_KEYS for op in ops):
+            self.reload()
+
+
 class Follower:
     def __init__(self, tap: TappedPhysical, storage: Storage, mounts: MountLister) -> None:
         self.tap = tap
@@ -49,12 +66,21 @@ class Follower:
             value = self.tap.get(key)
             if value is not None and self.classes.classify(key) == REPLICATED:
                 self.hash.set(key, hashlib.sha256(value).digest())
-        self.tap.observer = SecondaryGuard(self.classes)
+        self.tap.observer = OwnTables(
+            SecondaryGuard(self.classes), lambda: self.classes.update(self.mounts())
+        )
         for kind in followed:
             state = states[kind]
             reached, resync = partial(self._reached, kind), partial(self._resync, kind)
             stream = Stream(
-                self.tap, kind, state.connection, state.last_remote_wal, self._applied, reached, resync
+                self.tap,
+                kind,
+                state.connection,
+                state.last_remote_wal,
+                self._applied,
+                reached,
+                resync,
+                lambda: self.hash.root(),
             )
             self.streams[kind] = stream
             stream.start()
@@ -65,7 +91,7 @@ class Follower:
             stream = self.streams.pop(name, None) if name is not None else None
             if stream is not None:
                 stream.stop()
-        if not self.streams and isinstance(self.tap.observer, SecondaryGuard):
+        if not self.streams and isinstance(self.tap.observer, OwnTables):
             self.tap.observer = None
 
     def _applied(self, ops: list[TxnOp]) -> None:

@@ -59,6 +59,8 @@ LOCAL_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 MOUNT_ROOTS = ("logical/", "auth/", "audit/")
+# The replicated mount tables and the request path prefix of their entries (paths filters).
+SHARED_TABLES: dict[str, str] = {"core/mounts": "", "core/auth": "auth/"}
 
 
 class KeyClassifier:
@@ -73,8 +75,14 @@ class KeyClassifier:
         self.mounts = dict(mounts or {})
 
     def update(self, mounts: Iterable[tuple[str, str, bool]]) -> None:
-        """New mount tables: ``(storage prefix, type, local)`` for each mount."""
-        self.mounts = {prefix: (mtype, local) for prefix, mtype, local in mounts}
+        """New mount tables: ``(storage prefix, type, local)`` for each mount. A local mount gone
+        from them stays known as local: the deletes of its data that follow are local too (on a
+        performance secondary, its own data, which its guard must let it delete)."""
+        fresh = {prefix: (mtype, local) for prefix, mtype, local in mounts}
+        for prefix, (mtype, local) in self.mounts.items():
+            if local and prefix not in fresh:
+                fresh[prefix] = (mtype, local)
+        self.mounts = fresh
 
     def rule(self, key: str) -> tuple[Class, str] | None:
         """The class of ``key`` and why, or None when no rule covers it."""

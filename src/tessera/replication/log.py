@@ -22,7 +22,7 @@ import orjson
 
 from ..storage.base import TxnOp, scan_all
 from ..storage.tap import TappedPhysical
-from .keys import IGNORED, REPLICATED, Class, KeyClassifier
+from .keys import IGNORED, REPLICATED, SHARED_TABLES, Class, KeyClassifier
 from .merkle import KeyspaceHash
 
 LOG_PREFIX = "core/replication/log/"
@@ -58,6 +58,7 @@ class ReplicationLog:
         self.last_wal = 0
         self.last_performance_wal = 0
         self.hash = KeyspaceHash()
+        self.table_digests: dict[str, bytes] = {}  # SHA-256 of the shared mount tables as stored
         self._tables_changed = True
         self._pending: tuple[list[tuple[str, Class, bytes | None]], int] = ([], 0)
         self._grown = threading.Condition()  # secondaries waiting for a record wake on each one
@@ -72,7 +73,10 @@ class ReplicationLog:
             self.hash = KeyspaceHash()
             for key, value in scan_all(self.tap, "", 1024):
                 if self.classifier.classify(key) == REPLICATED:
-                    self.hash.set(key, hashlib.sha256(value).digest())
+                    digest = hashlib.sha256(value).digest()
+                    self.hash.set(key, digest)
+                    if key in SHARED_TABLES:
+                        self.table_digests[key] = digest
             self.tap.observer = self
 
     def stop(self) -> None:
@@ -132,6 +136,8 @@ class ReplicationLog:
         for key, cls, digest in entries:
             if cls == REPLICATED:
                 self.hash.set(key, digest)
+                if key in SHARED_TABLES and digest is not None:
+                    self.table_digests[key] = digest
         with self._grown:
             self._grown.notify_all()
 
@@ -139,6 +145,22 @@ class ReplicationLog:
         """Until a record after ``wal`` exists or ``timeout`` seconds passed (a secondary's long poll)."""
         with self._grown:
             self._grown.wait_for(lambda: self.last_wal > wal, timeout)
+
+    def filtered_root(
+        self, groups: Iterable[str], swap: dict[str, bytes | None], sources: dict[str, bytes]
+    ) -> tuple[int, str | None]:
+        """``last_wal`` and the root a path-filtered secondary should hold there (``merkle.py``'s
+        ``root_without``), or None when the mount tables changed since ``sources`` (their
+        digests) were read: that view is no longer the one at ``last_wal``."""
+        with self.tap.lock:
+            if any(self.table_digests.get(key) != digest for key, digest in sources.items()):
+                return self.last_wal, None
+            return self.last_wal, self.hash.root_without(groups, swap)
+
+    def current_root(self) -> tuple[int, str | None]:
+        """``last_wal`` and the root there, read together."""
+        with self.tap.lock:
+            return self.last_wal, self.hash.root()
 
     # -- reading ----------------------------------------------------------------------------
     def record(self, wal: int) -> dict[str, Any]:

@@ -19,11 +19,12 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..barrier.aes_gcm import Barrier
 from ..framework.errors import ErrorResponse
-from ..storage.base import Storage
 from ..storage.tap import TappedPhysical
 from . import ca as replication_ca
 from .channel import server_context
+from .filters import FilterViews, normalise
 from .follower import Follower
 from .keys import KeyClassifier
 from .listener import ReplicationListener
@@ -82,7 +83,7 @@ class Replication:
     def __init__(
         self,
         tap: TappedPhysical,
-        storage: Storage,
+        storage: Barrier,
         mounts: MountLister,
         addresses: Callable[[], tuple[str, str]],
     ) -> None:
@@ -95,10 +96,12 @@ class Replication:
         self.retain = RETAIN
         self.log: ReplicationLog | None = None
         self.listener: ReplicationListener | None = None
+        self.listen_error = ""  # why the listener could not start
         # A secondary: its streams, and the state an enable left for the next unseal.
         self.follower = Follower(tap, storage, mounts)
         self.pending: dict[str, KindState] = {}
         self.dr_secondary = False  # read on every request: a DR secondary answers almost nothing
+        self.views = FilterViews(tap, storage, lambda: self.states["performance"].paths_filters)
 
     # -- unseal and seal --------------------------------------------------------------------
     def load(self, *, observe: bool = True) -> None:
@@ -146,15 +149,18 @@ class Replication:
         address = urlsplit(given or self.addresses()[1])
         authority = load_ca(self.storage)
         if authority is None or address.hostname is None or address.port is None:
-            log.error("replication listener: no CA or no cluster address (%s)", given or self.addresses()[1])
+            self.listen_error = f"no CA or no cluster address ({given or self.addresses()[1]})"
+            log.error("replication listener: %s", self.listen_error)
             return
         leaf = replication_ca.issue(authority, "rep-primary", server=True)
-        source = Source(self.tap, replication_log, lambda: self.states, self.activate_secondary)
+        source = Source(self.tap, replication_log, lambda: self.states, self.activate_secondary, self.views)
         try:
             context = server_context(authority.cert_pem, leaf)
             self.listener = ReplicationListener(address.hostname, address.port, context, source.serve)
+            self.listen_error = ""
         except OSError as exc:
-            log.error("replication listener on %s:%s: %s", address.hostname, address.port, exc)
+            self.listen_error = f"cannot listen for secondaries on {address.hostname}:{address.port}: {exc}"
+            log.error("replication listener: %s", self.listen_error)
 
     # -- reading ----------------------------------------------------------------------------
     def mode(self, kind: str) -> str:
@@ -218,6 +224,12 @@ class Replication:
                 mode=PRIMARY, cluster_id=str(uuid.uuid4()), primary_cluster_addr=primary_cluster_addr
             )
             self._save(kind, new)
+            if self.listener is None:  # e.g. an HA node's cluster port, taken by its forwarding
+                self._save(kind, state)
+                raise ErrorResponse(
+                    f"{self.listen_error}: give primary_cluster_addr, an address this cluster's active "
+                    "node can listen on for secondaries"
+                )
             return [WARNINGS["enable"]]
 
     def disable_primary(self, kind: str) -> list[str]:
@@ -301,17 +313,13 @@ class Replication:
             remaining = {k: v for k, v in state.secondaries.items() if k != secondary_id}
             filters = {k: v for k, v in state.paths_filters.items() if k != secondary_id}
             self._save(kind, replace(state, secondaries=remaining, paths_filters=filters))
+            self.views.forget(secondary_id)
 
     # -- paths filters (performance only) -----------------------------------------------------
     def set_paths_filter(self, filter_id: str, mode: str, paths: list[str]) -> None:
         with self.lock:
             state = self._primary("performance")
-            if mode not in ("allow", "deny"):
-                raise ErrorResponse(f'invalid mode "{mode}": must be "allow" or "deny"')
-            if not paths:
-                raise ErrorResponse("paths must be given: the mounts to allow or deny")
-            cleaned = sorted({p.strip("/") + "/" for p in paths if p.strip("/")})
-            filters = {**state.paths_filters, filter_id: PathsFilter(mode=mode, paths=cleaned)}
+            filters = {**state.paths_filters, filter_id: normalise(mode, paths)}
             self._save("performance", replace(state, paths_filters=filters))
 
     def paths_filter(self, filter_id: str) -> PathsFilter | None:
@@ -323,6 +331,7 @@ class Replication:
             state = self._primary("performance")
             filters = {k: v for k, v in state.paths_filters.items() if k != filter_id}
             self._save("performance", replace(state, paths_filters=filters))
+            self.views.forget(filter_id)
 
     # -- a secondary -------------------------------------------------------------------------
     def enable_secondary(self, kind: str, token: str, primary_api_addr: str, ca_file: str) -> list[str]:

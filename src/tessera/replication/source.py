@@ -6,8 +6,14 @@
   (replicated keys; local ones too for DR) as stored, ciphertext in base64, and with the first page
   the log index the snapshot starts from;
 - ``GET /v1/replication/log?kind&after&limit``: the records after an index (waiting up to a second
-  for one), each op with the key's current ciphertext (or null: deleted). A performance secondary's records carry replicated ops only.
+  for one), each op with the key's current ciphertext (or null: deleted). A performance secondary's
+  records carry replicated ops only. With them, ``last_wal`` and the ``merkle_root`` the secondary
+  should hold once it applied everything up to ``last_wal`` (null when it could not be read
+  consistently): the secondary compares and starts over from a snapshot on a difference.
   409 when the log no longer reaches back that far: the secondary starts over from a snapshot.
+
+A performance secondary named by a paths filter gets its view (``filters.py``): the filtered
+mounts' data left out, its mount tables without them, and the root of that view.
 
 A secondary whose certificate names no activated, unrevoked secondary of that kind gets a 403.
 """
@@ -21,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..storage.tap import TappedPhysical
+from .filters import FilterViews, View
 from .keys import LOCAL, REPLICATED
 from .log import LogTruncated, ReplicationLog
 from .state import PRIMARY, KindState, Secondary
@@ -48,11 +55,13 @@ class Source:
         log: ReplicationLog,
         states: Callable[[], dict[str, KindState]],
         activate: Callable[[str, str, str, str], bool],
+        views: FilterViews,
     ) -> None:
         self.tap = tap
         self.log = log
         self.states = states
         self.activate = activate
+        self.views = views
 
     def serve(
         self, method: str, path: str, query: dict[str, str], body: Any, peer: tuple[str, str]
@@ -68,14 +77,16 @@ class Source:
             return 403, {"errors": ["permission denied"]}
         secondary.last_heartbeat = time.time()
         if method == "GET" and path == "/v1/replication/snapshot":
-            return 200, self._snapshot(kind, query.get("after", ""), _limit(query))
+            return 200, self._snapshot(kind, secondary.id, query.get("after", ""), _limit(query))
         if method == "GET" and path == "/v1/replication/log":
             after = query.get("after", "0")
             self.log.wait_beyond(int(after) if after.isdigit() else 0, LONG_POLL)  # a write wakes it
             if self._secondary(kind, peer) is None:  # revoked while it waited
                 return 403, {"errors": ["permission denied"]}
             try:
-                return 200, self._records(kind, int(after) if after.isdigit() else 0, _limit(query))
+                return 200, self._records(
+                    kind, secondary.id, int(after) if after.isdigit() else 0, _limit(query)
+                )
             except LogTruncated as exc:
                 return 409, {"errors": [str(exc)]}
         return 404, {"errors": ["unsupported path"]}
@@ -102,15 +113,39 @@ class Source:
         cls = self.log.classifier.classify(key)
         return cls == REPLICATED or (kind == "dr" and cls == LOCAL)
 
-    def _snapshot(self, kind: str, after: str, limit: int) -> dict[str, Any]:
+    def _view(self, kind: str, secondary_id: str) -> View | None:
+        return self.views.view(secondary_id) if kind == "performance" else None
+
+    def _op(self, view: View | None, key: str) -> list[str | None] | None:
+        """``[key, current ciphertext]`` as this secondary receives it, or None: filtered out."""
+        if view is None:
+            return [key, _b64(self.tap.get(key))]
+        if not view.ships(key):
+            return None
+        table = view.tables.get(key)
+        return [key, _b64(self.tap.get(key) if table is None else table.value)]
+
+    def _snapshot(self, kind: str, secondary_id: str, after: str, limit: int) -> dict[str, Any]:
         wal = self.log.last_wal  # read first: writes during the snapshot come again in the log
         page, following = self.tap.scan("", after, limit)
-        entries = [[key, _b64(value)] for key, value in page if self._ships(kind, key)]
+        view = self._view(kind, secondary_id)
+        entries = []
+        for key, stored in page:
+            if self._ships(kind, key) and (view is None or view.ships(key)):
+                entries.append([key, _b64(stored if view is None else view.value(key, stored))])
         return {"wal": wal, "entries": entries, "next": following}
 
-    def _records(self, kind: str, after: int, limit: int) -> dict[str, Any]:
+    def _records(self, kind: str, secondary_id: str, after: int, limit: int) -> dict[str, Any]:
+        found = self.log.since(after, limit)
+        view = self._view(kind, secondary_id)  # after the records: no newer table than theirs is missed
         records = []
-        for record in self.log.since(after, limit):
-            ops = [op[0] for op in record["ops"] if op[1] == REPLICATED or kind == "dr"]
-            records.append({"wal": record["wal"], "ops": [[key, _b64(self.tap.get(key))] for key in ops]})
-        return {"records": records, "last_wal": self.log.last_wal}
+        for record in found:
+            keys = [op[0] for op in record["ops"] if op[1] == REPLICATED or kind == "dr"]
+            ops = [op for op in (self._op(view, key) for key in keys) if op is not None]
+            records.append({"wal": record["wal"], "ops": ops})
+        last_wal, root = (
+            self.log.current_root()
+            if view is None
+            else self.log.filtered_root(view.prefixes, view.swap(), view.sources())
+        )
+        return {"records": records, "last_wal": last_wal, "merkle_root": root}

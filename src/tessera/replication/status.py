@@ -68,10 +68,13 @@ def secondary_status(state: KindState, stream: Stream | None, root: str) -> dict
                 "last_heartbeat": heartbeat,
             }
         )
+    checked = GO_ZERO_EPOCH if stream is None or not stream.last_check else str(int(stream.last_check))
     return {
         "cluster_id": state.cluster_id,
         "connection_state": stream.connection_state if stream is not None else "idle",
+        "corrupted_merkle_tree": stream is not None and stream.corrupted,
         "known_primary_cluster_addrs": [addr] if addr else [],
+        "last_corruption_check_epoch": checked,
         "last_remote_wal": stream.last_remote_wal if stream is not None else state.last_remote_wal,
         "merkle_root": root,
         "mode": SECONDARY,

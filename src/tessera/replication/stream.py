@@ -7,6 +7,10 @@ tells the core which keys changed so its caches drop them. The index it has reac
 behind the barrier, so a restart resumes there. A primary that no longer keeps those records
 answers 409: the secondary copies the primary's keyspace again (its own local keys stay) and
 streams on from the index that copy is current to.
+
+Each page also says which hash (``merkle_root``) the primary expects at its ``last_wal``. Once the
+stream has applied everything up to there, it compares its own: a difference (drift, or a paths
+filter changed on the primary) is repaired by the same copy, at most once per ``REPAIR_EVERY``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ log = logging.getLogger("tessera.replication")
 
 POLL = 0.02  # seconds between asks when the primary had nothing new (it waited a second first)
 SAVE_EVERY = 2.0  # seconds between saves of the index reached
+RETRY = 0.2  # seconds between attempts while the primary cannot be reached
+REPAIR_EVERY = 5.0  # seconds at least between two copies made because the hashes differed
 
 
 class Stream:
@@ -41,6 +47,7 @@ class Stream:
         applied: Callable[[list[TxnOp]], None],
         reached: Callable[[int], None],
         resync: Callable[[Any], int],
+        root: Callable[[], str],
     ) -> None:
         self.tap = tap
         self.kind = kind
@@ -49,8 +56,13 @@ class Stream:
         self.applied = applied
         self.reached = reached
         self.resync = resync  # copies the primary's keyspace again; the index it is current to
+        self.root = root  # the hash of what this secondary holds
+        self.corrupted = False  # the last comparison found a difference
+        self.last_check = 0.0  # when the hashes were last compared (0: never)
+        self._last_repair = -REPAIR_EVERY
         self.state = "stream-wals"
         self.connection_state = "connecting"
+        self._down = False  # the last attempt failed: it was logged
         self.last_heartbeat = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"replication-{kind}-stream", daemon=True)
@@ -68,15 +80,11 @@ class Stream:
         context = mtls_context(self.connection)
         saved, saved_at = self.last_remote_wal, time.monotonic()
         while not self._stop.is_set():
+            wait = POLL
             try:
                 more = self._step(context)
             except ChannelError as exc:
-                self.connection_state = "connecting"
-                if exc.status == 409:
-                    more = self._start_over(context, exc)
-                else:
-                    log.warning("replication stream: %s", exc)
-                    more = False
+                more, wait = self._failed(context, exc), RETRY
             except Exception:
                 log.exception("replication stream failed to apply a record")
                 more = False
@@ -84,11 +92,22 @@ class Stream:
                 saved, saved_at = self.last_remote_wal, time.monotonic()
                 self.reached(saved)
             if not more:
-                self._stop.wait(POLL)
+                self._stop.wait(wait)
 
-    def _start_over(self, context: Any, why: Exception) -> bool:
-        """Behind the primary's log: copy its keyspace again, then stream from there."""
-        log.warning("replication stream fell behind the primary's log (%s): copying its data again", why)
+    def _failed(self, context: Any, exc: ChannelError) -> bool:
+        """The primary refused or could not be reached (once per outage in the log: a primary
+        failing over to another node is a few seconds of refused connections)."""
+        if exc.status == 409:
+            self.connection_state = "connecting"
+            return self._start_over(context, f"fell behind the primary's log ({exc})")
+        if not self._down:
+            log.warning("replication stream: %s (retrying)", exc)
+        self.connection_state, self._down = "connecting", True
+        return False
+
+    def _start_over(self, context: Any, why: str) -> bool:
+        """Behind the primary's log or drifted: copy its keyspace again, then stream from there."""
+        log.warning("replication stream %s: copying its data again", why)
         self.state = "bootstrapping"
         try:
             self.last_remote_wal = self.resync(context)
@@ -109,7 +128,7 @@ class Stream:
             context=context,
             query=query,
         )
-        self.connection_state, self.last_heartbeat = "ready", time.time()
+        self.connection_state, self.last_heartbeat, self._down = "ready", time.time(), False
         for record in page["records"]:
             ops = [
                 TxnOp(key, None if value is None else base64.b64decode(value)) for key, value in record["ops"]
@@ -118,4 +137,17 @@ class Stream:
                 self.tap.inner.transaction(ops)  # below the tap: past a secondary's guard
                 self.applied(ops)
             self.last_remote_wal = int(record["wal"])
-        return bool(page["records"]) and self.last_remote_wal < int(page["last_wal"])
+        last_wal, root = int(page["last_wal"]), page.get("merkle_root")
+        if isinstance(root, str) and self.last_remote_wal == last_wal:
+            return self._compare(context, root)
+        return bool(page["records"]) and self.last_remote_wal < last_wal
+
+    def _compare(self, context: Any, expected: str) -> bool:
+        """Up to the primary's index: the hashes must match; a copy repairs them if not."""
+        self.last_check = time.time()
+        mine = self.root()
+        self.corrupted = mine != expected
+        if not self.corrupted or time.monotonic() - self._last_repair < REPAIR_EVERY:
+            return False
+        self._last_repair = time.monotonic()
+        return self._start_over(context, f"holds hash {mine}, the primary expects {expected}")

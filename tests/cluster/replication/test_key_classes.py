@@ -98,10 +98,15 @@ def test_backend_local_paths(stored: tuple[dict[str, bytes], KeyClassifier]) -> 
 
 
 def test_removed_mount_deletes_replicate() -> None:
+    """A removed mount's deletes replicate; a removed local mount's stay local (DR secondaries get
+    them, and a performance secondary may delete the data of its own local mount)."""
     classifier = KeyClassifier()
-    classifier.update([("logical/abc/", "kv", True)])
+    classifier.update([("logical/abc/", "kv", True), ("logical/def/", "kv", False)])
     assert classifier.classify("logical/abc/k") == LOCAL
+    assert classifier.classify("logical/def/k") == REPLICATED
     classifier.update([])
-    assert classifier.classify("logical/abc/k") == REPLICATED
+    assert classifier.classify("logical/abc/k") == LOCAL
+    assert classifier.classify("logical/def/k") == REPLICATED
+    assert classifier.classify("logical/ghi/k") == REPLICATED
     assert classifier.rule("somewhere/else") is None
     assert classifier.rule("logical/") is None

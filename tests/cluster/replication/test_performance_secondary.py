@@ -67,6 +67,7 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
             return mine if same else None
 
         mine = until(caught_up, "the secondary's hash to match the primary's", 20.0)
+        assert mine["corrupted_merkle_tree"] is False
         assert (
             mine["mode"] == "secondary"
             and mine["secondary_id"] == "perf-1"
@@ -99,6 +100,8 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
             20.0,
         )
         until(caught_up, "the hashes to match again", 20.0)
+
+        assert "the primary expects" not in secondary.output()  # streaming alone kept the hashes equal
 
         # A revoked secondary is refused by the primary's listener: its stream stops advancing.
         primary.ok("POST", f"{P}/primary/revoke-secondary", {"id": "perf-1"})

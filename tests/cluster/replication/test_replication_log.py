@@ -147,6 +147,32 @@ def test_the_hash_tells_a_different_value() -> None:
     assert sum(x != y for x, y in zip(one.buckets(), two.buckets(), strict=True)) == 1
 
 
+def test_the_root_without_some_mounts_equals_the_hash_of_the_rest() -> None:
+    """A path-filtered secondary's root, taken from the full hash, is the root of what it holds."""
+
+    def digest(text: str) -> bytes:
+        return hashlib.sha256(text.encode()).digest()
+
+    full, held = KeyspaceHash(), KeyspaceHash()
+    keys = [f"logical/{m}/k{i}" for m in ("kept", "gone") for i in range(40)] + [
+        "core/mounts",
+        "sys/policy/p",
+    ]
+    for key in keys:
+        full.set(key, digest(key))
+        if "/gone/" not in key:
+            held.set(key, digest("filtered table" if key == "core/mounts" else key))
+    full.set("logical/gone/k3", None)  # deletions keep the per-mount XORs right
+    full.set("logical/gone/k4", digest("changed"))
+    swap: dict[str, bytes | None] = {"core/mounts": digest("filtered table")}
+    assert full.root_without(["logical/gone/"], swap) == held.root() != full.root()
+    assert full.root_without([], {}) == full.root()
+    for i in range(40):
+        full.set(f"logical/gone/k{i}", None)
+    full.set("core/mounts", digest("filtered table"))
+    assert full.root() == held.root()
+
+
 def test_mount_table_writes_reload_the_classes(opener: Callable[[], Physical]) -> None:
     """A mount made local after start: its keys are logged as local from the next write on."""
     mounts = list(MOUNTS)

@@ -18,6 +18,7 @@ import time
 import uuid
 from typing import Any
 
+from ...barrier.aes_gcm import BarrierError
 from ...core.core import Core
 from ...core.ha import LeaderInfo
 from ...gocompat.times import rfc3339_nano
@@ -183,7 +184,8 @@ class HANode:
                 self.fencing.epoch = epoch
                 # The keyring as stored: the active node may have rotated it since this unseal;
                 # and nothing cached before: the feed may not have caught up with the last writes.
-                self.core.barrier.reload_keyring()
+                if not self._keyring_opens():
+                    return False
                 if self.core.barrier.cache is not None:
                     self.core.barrier.cache.clear()
                 self._open_state(False)
@@ -196,6 +198,18 @@ class HANode:
         self._active = True
         log.info("HA: active (epoch %d) in %.3f s", epoch, time.monotonic() - started)
         return True
+
+    def _keyring_opens(self) -> bool:
+        """Reload the stored keyring; when this node's root key no longer opens it (the cluster
+        was made a replication secondary: its storage holds the primary's keyring), seal, to be
+        unsealed with the primary's keys, rather than fail at every election."""
+        try:
+            self.core.barrier.reload_keyring()
+            return True
+        except BarrierError as exc:
+            log.error("HA: the stored keyring does not open with this node's root key (%s): sealing", exc)
+            threading.Thread(target=self.core.seal, name="ha-seal", daemon=True).start()
+            return False
 
     def _fenced(self) -> None:
         """A write found another node's epoch: serve nothing more (requests are forwarded) before

@@ -1,0 +1,145 @@
+"""A performance primary that is a two-node HA cluster on PostgreSQL, its secondary on SQLite.
+
+Only the active node keeps the log and serves the replication listener, on the replication set's
+``primary_cluster_addr`` (one address for the cluster, as behind a load balancer that routes to the
+active node). ``kill -9`` of the active node under a counted write load: the other node takes the
+lock, resumes the log from the records in the database, listens in its place, and the secondary's
+stream carries on from its index; every acknowledged write reaches the secondary.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.ha_cluster import WriteLoad, ha_cluster
+from tests.cluster.replication.test_paths_filters import ADMIN, P, _in_sync
+from tests.cluster.replication.test_performance_secondary import _ok, _until
+from tests.helpers.postgres import Postgres
+from tests.helpers.servers import free_port, tessera_on_sqlite
+
+pytestmark = pytest.mark.postgres
+
+
+def test_the_secondary_follows_the_new_active_node_after_kill_9(postgres: Postgres, tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    secondary = tessera_on_sqlite(tmp_path / "s")
+    with ha_cluster(postgres, tmp_path, size=2) as cluster:
+        try:
+            active = cluster.active()
+            survivor = cluster.standbys(active)[0]
+            _ok(active, "PUT", "sys/policies/acl/admin", {"policy": ADMIN})
+            body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
+            admin = _ok(active, "POST", "auth/token/create", body)["auth"]["client_token"]
+            _ok(active, "PUT", "kv/before", {"v": "0"})
+            # The node's own cluster address carries its HA forwarding: a clear 400, nothing enabled.
+            status, answer, _ = active.call("POST", f"{P}/primary/enable")
+            assert status == 400 and "give primary_cluster_addr" in answer["errors"][0], answer
+            assert _ok(active, "GET", f"{P}/status")["data"] == {"mode": "disabled"}
+            address = f"https://127.0.0.1:{free_port()}"
+            _ok(active, "POST", f"{P}/primary/enable", {"primary_cluster_addr": address})
+            wrapped = _ok(active, "POST", f"{P}/primary/secondary-token", {"id": "perf-ha"})["wrap_info"]
+            secondary.start()
+            secondary.init()
+            secondary.unseal()
+            enable = {"token": wrapped["token"], "primary_api_addr": active.addr}
+            _ok(secondary, "POST", f"{P}/secondary/enable", enable)
+            _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+            secondary.unseal(active.keys)
+            assert secondary.call("GET", "kv/before", token=admin)[1]["data"] == {"v": "0"}
+
+            def on_secondary(key: str) -> bool:
+                return secondary.call("GET", f"kv/{key}", token=admin)[0] == 200
+
+            with WriteLoad([survivor.addr], cluster.token) as load:  # the standby forwards them
+                _until("writes before the kill", lambda: len(load.acknowledged) >= 30, 30)
+                _until("them on the secondary", lambda: on_secondary(load.acknowledged[0]))
+                started = time.monotonic()
+                active.kill()
+                assert cluster.active(among=[survivor], timeout=15) is survivor
+                takeover = time.monotonic() - started
+                at_takeover = len(load.acknowledged)
+                _until("writes after the takeover", lambda: len(load.acknowledged) >= at_takeover + 30, 30)
+                probe = load.acknowledged[-1]
+                _until("the secondary to follow the new active node", lambda: on_secondary(probe), 30)
+                following = time.monotonic() - started
+            print(
+                f"\nHA primary, kill -9 of the active node: takeover {takeover:.3f} s, the secondary "
+                f"streaming from the new active node {following:.3f} s after the kill; writes "
+                f"acknowledged {len(load.acknowledged)}, failed {load.failed}"
+            )
+            mark = time.time()
+            _until("the hashes to match", lambda: _in_sync(survivor, secondary, mark), 30)
+            listed = secondary.call("LIST", "kv/", token=admin)[1]["data"]["keys"]
+            missing = set(load.acknowledged) - set(listed)
+            assert not missing, f"{len(missing)} acknowledged writes never reached the secondary"
+            status = _ok(survivor, "GET", f"{P}/status")["data"]
+            assert status["mode"] == "primary" and status["known_secondaries"] == ["perf-ha"]
+            assert status["secondaries"][0]["connection_status"] == "connected"
+            assert "copying its data again" not in secondary.output()  # it resumed from its index
+        finally:
+            secondary.cleanup()
+
+
+def test_an_ha_secondary_streams_from_its_active_node_and_resumes_after_kill_9(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    """The secondary is the HA cluster: only its active node applies the stream; its successor
+    resumes from the index kept in the database, with no new copy of the primary."""
+    (tmp_path / "p").mkdir()
+    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
+    with ha_cluster(postgres, tmp_path, size=2) as cluster:
+        try:
+            primary.start()
+            primary.init()
+            primary.unseal()
+            _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
+            _ok(primary, "PUT", "sys/policies/acl/admin", {"policy": ADMIN})
+            body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
+            admin = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+            _ok(primary, "POST", f"{P}/primary/enable")
+            wrapped = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "ha-sec"})["wrap_info"]
+            enabled = cluster.active()
+            other = cluster.standbys(enabled)[0]
+            enable = {"token": wrapped["token"], "primary_api_addr": primary.addr}
+            _ok(enabled, "POST", f"{P}/secondary/enable", enable)
+            _until("the enabled node to seal", lambda: enabled.seal_status()["sealed"])
+            # The other node, elected next, finds a keyring its root key cannot open: it seals too.
+            _until("the other node to seal", lambda: other.seal_status()["sealed"])
+            assert "does not open with this node's root key" in other.output()
+            # Both are unsealed with the primary's keys, the enabled node first: it keeps the
+            # secondary's state in memory until its unseal writes it.
+            enabled.unseal(primary.keys)
+            assert cluster.active(among=[enabled], timeout=15) is enabled
+            other.unseal(primary.keys)
+            _ok(primary, "PUT", "kv/first", {"v": "1"})
+            _until(
+                "the stream on the active node",
+                lambda: enabled.call("GET", "kv/first", token=admin)[0] == 200,
+            )
+            _until("the standby to read it too", lambda: other.call("GET", "kv/first", token=admin)[0] == 200)
+            mark = time.time()
+            _until("in sync", lambda: _in_sync(primary, enabled, mark), 30)
+            time.sleep(2.5)  # the stream keeps its index every two seconds
+            for i in range(20):
+                _ok(primary, "PUT", f"kv/k{i}", {"v": i})
+            started = time.monotonic()
+            enabled.kill()
+            assert cluster.active(among=[other], timeout=15) is other
+            takeover = time.monotonic() - started
+            _ok(primary, "PUT", "kv/after", {"v": "a"})
+            _until(
+                "the new active node to stream", lambda: other.call("GET", "kv/after", token=admin)[0] == 200
+            )
+            following = time.monotonic() - started
+            print(
+                f"\nHA secondary, kill -9 of its active node: takeover {takeover:.3f} s, streaming {following:.3f} s"
+            )
+            assert all(other.call("GET", f"kv/k{i}", token=admin)[0] == 200 for i in range(20))
+            mark = time.time()
+            _until("in sync after the takeover", lambda: _in_sync(primary, other, mark), 30)
+            assert "copying its data again" not in other.output()
+        finally:
+            primary.cleanup()

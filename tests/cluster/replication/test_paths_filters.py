@@ -1,0 +1,217 @@
+"""Paths filters: a filtered mount stays on the primary alone, for one performance secondary.
+
+Real servers on SQLite: the primary leaves the filtered mounts' data out of that secondary's stream
+and snapshots and their entries out of the mount tables it sends; the secondary's hash matches the
+primary's view of it; a changed filter reaches a connected secondary (the data removed or added by
+a new copy); drift on the secondary is found by the same comparison and repaired.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.cluster.replication.test_performance_secondary import _ok, _until
+from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
+
+P = "sys/replication/performance"
+F = f"{P}/primary/paths-filter"
+ADMIN = 'path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }'
+ZERO_EPOCH = "-62135596800"
+
+
+def _keys_under(db: Path, prefix: str) -> int:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM entries WHERE key >= ? AND key < ?", (prefix, prefix + "\xff")
+        )
+        return int(row.fetchone()[0])
+
+
+def _status(secondary: TesseraServer) -> dict[str, Any]:
+    return secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]  # type: ignore[no-any-return]
+
+
+def _in_sync(primary: TesseraServer, secondary: TesseraServer, since: float) -> bool:
+    """The secondary reached the primary's index and compared hashes (after ``since``): equal."""
+    mine, theirs = _status(secondary), _ok(primary, "GET", f"{P}/status")["data"]
+    return (
+        mine["last_remote_wal"] == theirs["last_wal"]
+        and int(mine["last_corruption_check_epoch"]) >= int(since)
+        and mine["corrupted_merkle_tree"] is False
+    )
+
+
+def _copies(secondary: TesseraServer) -> int:
+    return secondary.output().count("copying its data again")
+
+
+def test_filter_api_validation(tmp_path: Path) -> None:
+    server = tessera_on_sqlite(tmp_path, extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
+    try:
+        server.start()
+        server.init()
+        server.unseal()
+        status, body, _ = server.call("POST", f"{F}/perf-1", json={"mode": "deny", "paths": ["kv/"]})
+        assert status == 400 and body["errors"] == ["this cluster is not a performance primary"]
+        _ok(server, "POST", f"{P}/primary/enable")
+        for payload, error in (
+            ({"mode": "bogus", "paths": ["kv/"]}, 'invalid mode "bogus": must be "allow" or "deny"'),
+            ({"mode": "deny"}, "paths must be given: the mounts to allow or deny"),
+            (
+                {"mode": "deny", "paths": ["sys"]},
+                'path "sys/" cannot be filtered: system mounts always replicate',
+            ),
+            (
+                {"paths": ["auth/token/"]},
+                'path "auth/token/" cannot be filtered: system mounts always replicate',
+            ),
+        ):
+            status, body, _ = server.call("POST", f"{F}/perf-1", json=payload)
+            assert (status, body) == (400, {"errors": [error]}), payload
+        assert server.call("GET", f"{F}/perf-1")[0] == 404
+        _ok(server, "POST", f"{F}/perf-1", {"paths": "b/,a, a/"})  # mode defaults to allow
+        assert _ok(server, "GET", f"{F}/perf-1")["data"] == {"mode": "allow", "paths": ["a/", "b/"]}
+        _ok(server, "POST", f"{F}/perf-1", {"mode": "blacklist", "paths": ["auth/up"]})  # Vault's old name
+        assert _ok(server, "GET", f"{F}/perf-1")["data"] == {"mode": "deny", "paths": ["auth/up/"]}
+        assert server.call("DELETE", f"{F}/perf-1")[0] == 204
+        assert server.call("GET", f"{F}/perf-1")[0] == 404
+        assert server.call("DELETE", f"{F}/perf-1")[0] == 204
+    finally:
+        server.cleanup()
+
+
+def test_filtered_mounts_stay_on_the_primary_and_filter_changes_reach_the_secondary(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "s").mkdir()
+    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
+    secondary = tessera_on_sqlite(tmp_path / "s")
+    db = tmp_path / "s" / "t.db"
+    try:
+        for server in (primary, secondary):
+            server.start()
+            server.init()
+            server.unseal()
+        for path in ("pub", "priv"):
+            _ok(primary, "POST", f"sys/mounts/{path}", {"type": "kv"})
+            _ok(primary, "PUT", f"{path}/a", {"v": path})
+        _ok(primary, "POST", "sys/auth/up", {"type": "userpass"})
+        _ok(primary, "PUT", "sys/policies/acl/admin", {"policy": ADMIN})
+        body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
+        admin = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+        uuids = {m: e["uuid"] for m, e in _ok(primary, "GET", "sys/mounts")["data"].items() if "uuid" in e}
+        priv, pub = f"logical/{uuids['priv/']}/", f"logical/{uuids['pub/']}/"
+        _ok(primary, "POST", f"{P}/primary/enable")
+        # Set before the secondary exists: its first copy already leaves the mounts out.
+        _ok(primary, "POST", f"{F}/perf-1", {"mode": "deny", "paths": ["priv/", "auth/up/"]})
+        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
+        start = time.time()
+        _ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
+        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        secondary.unseal(primary.keys)
+
+        def read(path: str) -> int:
+            return int(secondary.call("GET", path, token=admin)[0])
+
+        assert secondary.call("GET", "pub/a", token=admin)[1]["data"] == {"v": "pub"}
+        assert read("priv/a") == 404
+        assert "priv/" not in _ok(secondary, "GET", "sys/mounts", token=admin)["data"]
+        assert "up/" not in _ok(secondary, "GET", "sys/auth", token=admin)["data"]
+        _until("the hashes to be compared and match", lambda: _in_sync(primary, secondary, start))
+        copies = _copies(secondary)
+
+        # New writes to a filtered mount stay on the primary; the others stream.
+        _ok(primary, "PUT", "priv/b", {"v": "b"})
+        _ok(primary, "PUT", "pub/b", {"v": "b"})
+        _until("pub/b to arrive", lambda: read("pub/b") == 200)
+        mark = time.time()
+        _until("in sync", lambda: _in_sync(primary, secondary, mark))
+        assert _keys_under(db, priv) == 0 and _keys_under(db, pub) > 0
+        assert _copies(secondary) == copies  # streaming alone kept the hashes equal
+
+        # The primary restarted: it still sends the same filtered tables, no copy is needed.
+        primary.restart()
+        primary.unseal()
+        _ok(primary, "PUT", "pub/c", {"v": "c"})
+        _until("pub/c to arrive", lambda: read("pub/c") == 200)
+        mark = time.time()
+        _until("in sync after the primary's restart", lambda: _in_sync(primary, secondary, mark))
+        assert _copies(secondary) == copies
+
+        # Allow mode naming pub/ and priv/: priv/ comes (by a new copy), auth/up/ stays out.
+        _ok(primary, "POST", f"{F}/perf-1", {"mode": "allow", "paths": ["pub/", "priv/"]})
+        _until("priv/ to arrive", lambda: read("priv/b") == 200)
+        assert secondary.call("GET", "priv/a", token=admin)[1]["data"] == {"v": "priv"}
+        assert "up/" not in _ok(secondary, "GET", "sys/auth", token=admin)["data"]
+        mark = time.time()
+        _until("in sync with the allow filter", lambda: _in_sync(primary, secondary, mark))
+
+        # The filter deleted: everything replicates.
+        assert primary.call("DELETE", f"{F}/perf-1")[0] == 204
+        _until("auth/up/ to arrive", lambda: "up/" in _ok(secondary, "GET", "sys/auth", token=admin)["data"])
+        mark = time.time()
+        _until("in sync unfiltered", lambda: _in_sync(primary, secondary, mark))
+        mine, theirs = _status(secondary), _ok(primary, "GET", f"{P}/status")["data"]
+        assert mine["merkle_root"] == theirs["merkle_root"]  # unfiltered: the primary's own hash
+
+        # pub/ denied: its data leaves the secondary's storage, its mount its tables.
+        _ok(primary, "POST", f"{F}/perf-1", {"mode": "deny", "paths": ["pub"]})
+        _until("pub/ to go", lambda: read("pub/a") == 404)
+        _until("pub/'s data to be deleted", lambda: _keys_under(db, pub) == 0)
+        assert _keys_under(db, priv) > 0
+        mark = time.time()
+        _until("in sync with pub/ denied", lambda: _in_sync(primary, secondary, mark))
+        # A local mount of the secondary's own may take the filtered path.
+        _ok(secondary, "POST", "sys/mounts/pub", {"type": "kv", "local": True}, token=admin)
+        _ok(secondary, "PUT", "pub/mine", {"v": "m"}, token=admin)
+        assert secondary.call("GET", "pub/mine", token=admin)[1]["data"] == {"v": "m"}
+        mark = time.time()
+        _until("in sync with a local mount", lambda: _in_sync(primary, secondary, mark))
+        local = "logical/" + _ok(secondary, "GET", "sys/mounts", token=admin)["data"]["pub/"]["uuid"] + "/"
+        assert _keys_under(db, local) > 0
+        _ok(secondary, "DELETE", "sys/mounts/pub", token=admin)  # its data is its own to delete
+        assert _keys_under(db, local) == 0 and read("pub/mine") == 404
+    finally:
+        primary.cleanup()
+        secondary.cleanup()
+
+
+def test_drift_on_the_secondary_is_found_and_repaired(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "s").mkdir()
+    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
+    secondary = tessera_on_sqlite(tmp_path / "s")
+    try:
+        for server in (primary, secondary):
+            server.start()
+            server.init()
+            server.unseal()
+        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
+        _ok(primary, "PUT", "kv/a", {"v": "1"})
+        _ok(primary, "PUT", "sys/policies/acl/admin", {"policy": ADMIN})
+        body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
+        admin = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+        kv = "logical/" + _ok(primary, "GET", "sys/mounts")["data"]["kv/"]["uuid"] + "/"
+        _ok(primary, "POST", f"{P}/primary/enable")
+        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
+        start = time.time()
+        _ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
+        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        secondary.unseal(primary.keys)
+        _until("in sync", lambda: _in_sync(primary, secondary, start))
+
+        secondary.stop()
+        with sqlite3.connect(tmp_path / "s" / "t.db") as conn:  # a replicated key lost behind its back
+            assert conn.execute("DELETE FROM entries WHERE key = ?", (kv + "a",)).rowcount == 1
+        secondary.start()
+        secondary.unseal(primary.keys)
+        _until("the key to be restored", lambda: secondary.call("GET", "kv/a", token=admin)[0] == 200)
+        assert "the primary expects" in secondary.output()
+        mark = time.time()
+        _until("in sync again", lambda: _in_sync(primary, secondary, mark))
+        assert _status(secondary)["merkle_root"] == _ok(primary, "GET", f"{P}/status")["data"]["merkle_root"]
+    finally:
+        primary.cleanup()
+        secondary.cleanup()
