@@ -93,7 +93,7 @@ def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.Fix
             mine = secondary.call("GET", f"{D}/status", auth=False)[1]["data"]
             return mine["last_corruption_check_epoch"] != "-62135596800" and not mine["corrupted_merkle_tree"]
 
-        _wait("the DR secondary's hash to be compared with the primary's, and match", compared)
+        until(compared, "the DR secondary's hash to be compared with the primary's, and match", 20.0)
         assert "the primary expects" not in secondary.output()  # no copy for a false difference
 
         # A DR secondary answers nothing but replication.
