@@ -219,7 +219,10 @@ def _wait_worker_any(addr: str, timeout: float = 30.0) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('storage "inmem" {}\nworkers = 2\n', 'needs storage "sqlite"'),
+        (
+            'storage "inmem" {}\nworkers = 2\n',
+            '^workers = 2 needs storage "sqlite" or "postgresql" \\(worker processes share its data\\)$',
+        ),
         ('storage "sqlite" { path = "x.db" }\nworkers = 0\n', "between 1 and 64"),
         ('storage "sqlite" { path = "x.db" }\nworkers = "many"\n', "whole number"),
     ],
