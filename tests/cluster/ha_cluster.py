@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -78,11 +78,16 @@ class HACluster:
 
 @contextmanager
 def ha_cluster(
-    postgres: Postgres, tmp_path: Path, size: int = 3, extra: str = "", listener_options: str = ""
+    postgres: Postgres,
+    tmp_path: Path,
+    size: int = 3,
+    extra: str = "",
+    listener_options: str = "",
+    env: Callable[[int], dict[str, str]] | None = None,
 ) -> Iterator[HACluster]:
     """``size`` nodes, initialised through the first, all unsealed, one active; a kv v1 mount.
     ``extra``: more lines for every node's config; ``listener_options``: lines for each node's
-    listener block."""
+    listener block; ``env``: the environment of node number n, beside the test's."""
     dbname = "ha_" + uuid.uuid4().hex[:12]
     dsn = postgres.create_database(dbname)
     nodes: list[TesseraServer] = []
@@ -96,7 +101,7 @@ def ha_cluster(
             config.write_text(
                 text.replace("  tls_disable = true\n", "  tls_disable = true\n" + listener_options)
             )
-            nodes.append(TesseraServer(config=config).start())
+            nodes.append(TesseraServer(config=config, env=env(number) if env else None).start())
         first = nodes[0]
         first.init()
         for node in nodes:

@@ -33,15 +33,20 @@ class Pair:
         return status, body
 
     def worker_pid(self) -> int:
-        assert self.server.process is not None
-        pids = [
-            int(pid)
-            for task in Path(f"/proc/{self.server.process.pid}/task").iterdir()
-            for pid in (task / "children").read_text().split()
-            if process_state(int(pid)) != "Z"
-        ]
+        pids = worker_pids(self.server)
         assert len(pids) == 1, pids
         return pids[0]
+
+
+def worker_pids(server: TesseraServer) -> list[int]:
+    """The live worker processes of ``server`` (its main process's children)."""
+    assert server.process is not None
+    return [
+        int(pid)
+        for task in Path(f"/proc/{server.process.pid}/task").iterdir()
+        for pid in (task / "children").read_text().split()
+        if process_state(int(pid)) != "Z"
+    ]
 
 
 def process_state(pid: int) -> str:

@@ -1,0 +1,161 @@
+"""Worker processes on PostgreSQL without HA (``workers = 2``, ``cluster/pg_worker.py``).
+
+Every test acts on one process and checks the other at once, with no sleep: a worker that
+answered from a stale cache (a revoked token, an old policy) fails here. The worker listens on an
+address of its own (``TESSERA_WORKER_LISTEN``) so that each request goes where the test means.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.postgres import Postgres
+from tests.helpers.workers import Pair, process_state, running_pair
+
+pytestmark = pytest.mark.postgres
+
+FEED_APPLICATION = "tessera-ha-feed"  # the feed connection's application_name (cluster/ha/feed.py)
+
+
+@pytest.fixture(scope="module")
+def database(postgres: Postgres) -> Iterator[tuple[Postgres, str, str]]:
+    name = "pgw_" + uuid.uuid4().hex[:12]
+    dsn = postgres.create_database(name)
+    try:
+        yield postgres, name, dsn
+    finally:
+        postgres.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def pair(database: tuple[Postgres, str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    with running_pair(tmp_path_factory.mktemp("pgworkers"), database[2]) as p:
+        assert p.on("active", "POST", "sys/mounts/kv", json={"type": "kv"})[0] == 204
+        yield p
+
+
+def _token(p: Pair, where: str = "active", **body: Any) -> str:
+    status, out = p.on(where, "POST", "auth/token/create", json=body)
+    assert status == 200, out
+    return str(out["auth"]["client_token"])
+
+
+def test_writes_through_either_process_are_read_at_once_on_both(pair: Pair) -> None:
+    for n in range(20):
+        writer, other = ("worker", "active") if n % 2 else ("active", "worker")
+        assert pair.on(writer, "PUT", f"kv/ryw-{n}", json={"n": n})[0] == 204
+        for where in (writer, other):
+            status, out = pair.on(where, "GET", f"kv/ryw-{n}")
+            assert status == 200 and out["data"] == {"n": n}, (where, status, out)
+        assert pair.on(other, "DELETE", f"kv/ryw-{n}")[0] == 204
+        assert pair.on(writer, "GET", f"kv/ryw-{n}")[0] == 404
+
+
+def test_the_worker_serves_reads_and_batch_tokens_itself(pair: Pair) -> None:
+    """With the main process stopped, the worker still reads the database and mints tokens."""
+    assert pair.on("active", "PUT", "kv/alone", json={"v": 1})[0] == 204
+    parent = _token(pair, policies=["default"])
+    assert pair.on("worker", "GET", "auth/token/lookup-self", token=parent)[0] == 200
+    assert pair.server.process is not None
+    os.kill(pair.server.process.pid, signal.SIGSTOP)
+    try:
+        status, out = pair.on("worker", "GET", "kv/alone")
+        assert status == 200 and out["data"] == {"v": 1}
+        batch = _token(pair, "worker", type="batch", policies=["default"])
+        assert pair.on("worker", "GET", "auth/token/lookup-self", token=batch)[0] == 200
+    finally:
+        os.kill(pair.server.process.pid, signal.SIGCONT)
+    assert pair.on("active", "GET", "auth/token/lookup-self", token=batch)[0] == 200
+
+
+def test_batch_tokens_work_on_the_process_that_did_not_mint_them(pair: Pair) -> None:
+    for minter, checker in (("worker", "active"), ("active", "worker")):
+        batch = _token(pair, minter, type="batch", policies=["default"])
+        status, out = pair.on(checker, "GET", "auth/token/lookup-self", token=batch)
+        assert status == 200 and out["data"]["type"] == "batch", (minter, out)
+
+
+def _refused_after(pair: Pair, change: Any, token: str, path: str) -> float:
+    """Seconds from ``change``'s answer to the worker's refusal of ``token`` on ``path`` (its
+    first request after the change must be refused: the lag is that request's own time)."""
+    change()
+    started = time.monotonic()
+    status, out = pair.on("worker", "GET", path, token=token)
+    lag = time.monotonic() - started
+    assert status == 403, (status, out)
+    return lag
+
+
+def test_a_revoked_token_and_a_changed_policy_are_refused_by_the_worker_at_once(pair: Pair) -> None:
+    assert pair.on("active", "PUT", "kv/guarded", json={"v": 1})[0] == 204
+    policy = 'path "kv/guarded" { capabilities = ["read"] }'
+    assert pair.on("active", "PUT", "sys/policies/acl/reader", json={"policy": policy})[0] == 204
+    token = _token(pair, policies=["reader"])
+    batch = _token(pair, type="batch", policies=["reader"])
+    for t in (token, batch):
+        assert pair.on("worker", "GET", "kv/guarded", token=t)[0] == 200  # cached on the worker now
+
+    def narrow() -> None:
+        body = {"policy": 'path "kv/other" { capabilities = ["read"] }'}
+        assert pair.on("active", "PUT", "sys/policies/acl/reader", json=body)[0] == 204
+
+    policy_lag = _refused_after(pair, narrow, batch, "kv/guarded")
+
+    def revoke() -> None:
+        assert pair.on("active", "POST", "auth/token/revoke", json={"token": token})[0] == 204
+
+    revoke_lag = _refused_after(pair, revoke, token, "auth/token/lookup-self")
+    print(
+        f"\nworker's first request after the change: policy {policy_lag * 1000:.1f} ms, revoke {revoke_lag * 1000:.1f} ms"
+    )
+
+
+def test_the_worker_follows_a_broken_feed_without_serving_stale_reads(
+    pair: Pair, database: tuple[Postgres, str, str]
+) -> None:
+    """Its feed connection ended by the server: what was written meanwhile is read at once."""
+    postgres, name, _ = database
+    for n in range(5):
+        deadline = time.monotonic() + 10
+        while not _end_feed_connections(postgres, name):  # the feed reconnects after 0.5 s
+            assert time.monotonic() < deadline, "no feed connection to end"
+            time.sleep(0.05)
+        assert pair.on("active", "PUT", "kv/cut", json={"n": n})[0] == 204
+        status, out = pair.on("worker", "GET", "kv/cut")
+        assert status == 200 and out["data"] == {"n": n}, out
+
+
+def _end_feed_connections(postgres: Postgres, name: str) -> int:
+    with postgres.connect(dbname=name) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (FEED_APPLICATION,),
+        ).fetchall()
+    return len(rows)
+
+
+def test_the_worker_exits_when_the_main_process_is_killed(
+    database: tuple[Postgres, str, str], tmp_path: Path
+) -> None:
+    postgres, _, _ = database
+    name = "pgw_" + uuid.uuid4().hex[:12]
+    dsn = postgres.create_database(name)
+    try:
+        with running_pair(tmp_path, dsn) as p:
+            worker = p.worker_pid()
+            assert p.server.process is not None
+            os.kill(p.server.process.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 15
+            while process_state(worker) != "Z":
+                assert time.monotonic() < deadline, "the worker outlived its main process"
+                time.sleep(0.1)
+    finally:
+        postgres.drop_database(name)
