@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -159,3 +161,18 @@ def test_the_worker_exits_when_the_main_process_is_killed(
                 time.sleep(0.1)
     finally:
         postgres.drop_database(name)
+
+
+def test_status_and_banner_show_the_workers(pair: Pair) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env["VAULT_ADDR"] = pair.active
+    out = subprocess.run(
+        [sys.executable, "-m", "tessera", "status"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    rows = dict(
+        line.split(None, 1) for line in out.stdout.splitlines() if line.startswith(("Workers", "Storage"))
+    )
+    assert rows["Workers"].strip() == "2", out.stdout
+    assert "Workers: 2" in pair.server.output()
+    assert pair.on("worker", "GET", "sys/seal-status")[1]["tessera_workers"] == 2

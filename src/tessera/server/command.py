@@ -230,6 +230,7 @@ def core_config(cfg: ServerConfig, *, dev: bool, recovery: bool) -> CoreConfig:
             "user_lockouts": cfg.user_lockouts,
             "recovery_mode": recovery,
             "telemetry": Telemetry(cfg.telemetry),
+            "workers": cfg.workers if not dev and not recovery else 1,  # sys/seal-status, tessera status
         },
     )
 
