@@ -211,3 +211,24 @@ def _wait(condition: Any, what: str, timeout: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def test_an_audit_device_makes_the_worker_hand_every_request_over(pair: Pair, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    body = {"type": "file", "options": {"file_path": str(log)}}
+    assert pair.on("active", "PUT", "sys/audit/file", json=body)[0] == 204
+    try:
+        assert pair.on("worker", "GET", "kv/audited")[0] == 404
+        assert "kv/audited" in log.read_text()  # the main process served it, and audited it
+    finally:
+        assert pair.on("active", "DELETE", "sys/audit/file")[0] == 204
+
+
+def test_a_seal_reaches_the_worker_and_an_unseal_brings_it_back(pair: Pair) -> None:
+    assert pair.on("active", "PUT", "sys/seal")[0] == 204
+    status, out = pair.on(
+        "worker", "POST", "auth/token/create", json={"type": "batch", "policies": ["default"]}
+    )
+    assert status == 503 and out["errors"] == ["Vault is sealed"]
+    pair.server.unseal()
+    assert pair.on("worker", "GET", "auth/token/lookup-self")[0] == 200
