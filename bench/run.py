@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
 from .pgdb import BenchDatabase, cpu_spent
 from .projection import projection_table
 from .scenarios import SCENARIOS, Scenario
-from .servers import DURABLE_WORKERS, MODES, ServerProcess, labels, start_pair
+from .servers import DURABLE_WORKERS, MODES, ServerProcess, labels, start_pair, workers_for
 from .state import prepare
 from .wrk import WrkResult, WrkSettings, ensure_wrk
 from .wrk import run as run_wrk
@@ -236,12 +236,13 @@ def run_mode(
 ) -> list[Row]:
     """Every scenario on every server of one mode; the median row of each (scenario, server)."""
     standby = bool(args.standby) and mode == "postgresql"
-    pair = start_pair(mode, workdir, workers=args.workers, standby=standby)
+    workers = workers_for(mode, args.workers)
+    pair = start_pair(mode, workdir, workers=workers, standby=standby)
     rows: list[Row] = []
     try:
         states = {role: prepare(server) for role, server in pair.servers() if role != "standby"}
         states["standby"] = states["tessera"]  # one cluster: the active node's tokens work on both
-        servers = list(zip(pair.servers(), labels(mode, args.workers, standby), strict=True))
+        servers = list(zip(pair.servers(), labels(mode, workers, standby), strict=True))
         for scenario in scenarios:
             runs: dict[str, list[Row]] = {}
             for round_no in range(args.rounds):
@@ -288,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers",
         type=int,
-        default=DURABLE_WORKERS,
-        help="Tessera processes on SQLite (workers = N; the memory mode always runs one)",
+        default=None,
+        help=f"Tessera processes per node (workers = N): durable mode {DURABLE_WORKERS} unless given, "
+        "postgresql mode 1 unless given; the memory mode always runs one",
     )
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "latest"))
     args = parser.parse_args(argv)

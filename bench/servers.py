@@ -37,14 +37,24 @@ MODES = {
 }
 STANDBY_LABEL = "tessera pg standby"
 # Tessera processes on SQLite (``workers`` in its config; ``bench.run --workers 1`` for one): the
-# reference's one Go process uses both cores. docs/performance.md has both settings.
+# reference's one Go process uses both cores. docs/performance.md has both settings. On
+# PostgreSQL one process unless ``--workers`` asks for more (each node runs that many).
 DURABLE_WORKERS = 2
+
+
+def workers_for(mode: str, asked: int | None) -> int:
+    """Tessera's processes per node in ``mode``: ``--workers`` if given, else the mode's default."""
+    if mode == "memory":
+        return 1
+    if asked is not None:
+        return asked
+    return DURABLE_WORKERS if mode == "durable" else 1
 
 
 def labels(mode: str, workers: int, standby: bool = False) -> tuple[str, ...]:
     """The table's name of each server, in the order of :meth:`Pair.servers`."""
     ref, tes = MODES[mode]
-    if mode == "durable" and workers > 1:
+    if mode in ("durable", "postgresql") and workers > 1:
         tes = f"{tes} x{workers}"
     return (ref, tes, STANDBY_LABEL) if standby else (ref, tes)
 
@@ -94,14 +104,16 @@ def _sqlite_config(workdir: Path, port: int, workers: int = 1) -> Path:
     return path
 
 
-def _postgresql_config(workdir: Path, port: int, dsn: str) -> Path:
-    """One HA node: fenced writes, its own api_addr (standbys name it as the leader)."""
+def _postgresql_config(workdir: Path, port: int, dsn: str, workers: int = 1) -> Path:
+    """One HA node: fenced writes, its own api_addr (standbys name it as the leader), and
+    ``workers`` processes."""
     path = workdir / f"tessera-pg-{port}.hcl"
     path.write_text(
         f'storage "postgresql" {{\n  connection_url = "{dsn}"\n  ha_enabled = "true"\n}}\n'
         f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  tls_disable = true\n}}\n'
         f'api_addr = "http://127.0.0.1:{port}"\n'
         f'cluster_addr = "https://127.0.0.1:{port + 1}"\n'
+        f"workers = {workers}\n"
     )
     return path
 
@@ -117,13 +129,18 @@ def _wait_standby(server: ServerProcess, active: ServerProcess, timeout: float =
     raise RuntimeError(f"{server.name} did not become a standby within {timeout:.0f}s:\n{server.output()}")
 
 
-def _postgresql_nodes(workdir: Path, database: BenchDatabase, standby: bool) -> list[ServerProcess]:
+def _postgresql_nodes(
+    workdir: Path, database: BenchDatabase, standby: bool, workers: int = 1
+) -> list[ServerProcess]:
     """The active node (initialised through it) and, if asked, a standby unsealed with its keys."""
-    active = _durable(TesseraServer(config=_postgresql_config(workdir, free_port(span=2), database.dsn)))
+    active = _durable(
+        TesseraServer(config=_postgresql_config(workdir, free_port(span=2), database.dsn, workers))
+    )
     nodes = [active]
     try:
         if standby:
-            node = TesseraServer(config=_postgresql_config(workdir, free_port(span=2), database.dsn)).start()
+            config = _postgresql_config(workdir, free_port(span=2), database.dsn, workers)
+            node = TesseraServer(config=config).start()
             nodes.append(node)
             node.keys, node.root_token = active.keys, active.root_token
             node.unseal()
@@ -177,11 +194,11 @@ def start_pair(mode: str, workdir: Path, workers: int = 1, standby: bool = False
             raise
         return Pair(mode, ref, tes)
     if mode == "postgresql":
-        return _postgresql_pair(workdir, standby)
+        return _postgresql_pair(workdir, standby, workers)
     raise ValueError(f"unknown mode {mode!r}")
 
 
-def _postgresql_pair(workdir: Path, standby: bool) -> Pair:
+def _postgresql_pair(workdir: Path, standby: bool, workers: int = 1) -> Pair:
     ref_dir, tes_dir = workdir / "bao", workdir / "tessera"
     ref_dir.mkdir(exist_ok=True)
     tes_dir.mkdir(exist_ok=True)
@@ -189,7 +206,7 @@ def _postgresql_pair(workdir: Path, standby: bool) -> Pair:
     database: BenchDatabase | None = None
     try:
         database = BenchDatabase.create()
-        nodes = _postgresql_nodes(tes_dir, database, standby)
+        nodes = _postgresql_nodes(tes_dir, database, standby, workers)
     except BaseException:
         ref.cleanup()
         if database is not None:

@@ -10,7 +10,7 @@ import pytest
 from bench.pgdb import BenchDatabase, cpu_spent, process_seconds
 from bench.projection import projected_rps, projection_table
 from bench.run import Row, per_request, table
-from bench.servers import _postgresql_config, labels
+from bench.servers import DURABLE_WORKERS, _postgresql_config, labels, workers_for
 from bench.wrk import WrkResult
 from tessera.server.config import load_config
 from tests.helpers.postgres import Postgres
@@ -30,8 +30,16 @@ def test_a_node_is_fenced_on_the_benchs_database(tmp_path: Path) -> None:
 
 
 def test_a_standby_gets_its_own_label() -> None:
-    assert labels("postgresql", 2) == ("bao raft", "tessera postgresql")
-    assert labels("postgresql", 2, standby=True)[2] == "tessera pg standby"
+    assert labels("postgresql", 1) == ("bao raft", "tessera postgresql")
+    assert labels("postgresql", 1, standby=True)[2] == "tessera pg standby"
+
+
+def test_workers_on_postgresql_only_when_asked(tmp_path: Path) -> None:
+    assert (workers_for("postgresql", None), workers_for("durable", None)) == (1, DURABLE_WORKERS)
+    assert (workers_for("postgresql", 2), workers_for("memory", 2)) == (2, 1)
+    assert labels("postgresql", 2) == ("bao raft", "tessera postgresql x2")
+    dsn = "host=127.0.0.1 port=5432 user=postgres dbname=b1"
+    assert load_config(str(_postgresql_config(tmp_path, 43210, dsn, workers=2))).workers == 2
 
 
 def test_cpu_between_snapshots_counts_new_backends_from_zero() -> None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -92,16 +92,24 @@ class HACluster:
 
 @contextmanager
 def ha_cluster(
-    postgres: Postgres, tmp_path: Path, size: int = 3, extra: str = "", listener_options: str = ""
+    postgres: Postgres,
+    tmp_path: Path,
+    size: int = 3,
+    extra: str = "",
+    listener_options: str = "",
+    env: Callable[[int], dict[str, str]] | None = None,
 ) -> Iterator[HACluster]:
     """``size`` nodes, initialised through the first, all unsealed, one active; a kv v1 mount.
     ``extra``: more lines for every node's config; ``listener_options``: lines for each node's
-    listener block."""
+    listener block; ``env``: the environment of node number n, beside the test's."""
     with postgres.fresh_database("ha") as (dbname, dsn):
         nodes: list[TesseraServer] = []
         try:
             for number in range(size):
-                nodes.append(_node(tmp_path / f"node{number}.hcl", dsn, extra, listener_options).start())
+                config = tmp_path / f"node{number}.hcl"
+                nodes.append(
+                    _node(config, dsn, extra, listener_options, env(number) if env else None).start()
+                )
             cluster = HACluster(postgres, dbname, nodes)
             _initialise(cluster)
             try:
@@ -117,14 +125,16 @@ def ha_cluster(
                 node.cleanup()
 
 
-def _node(config: Path, dsn: str, extra: str, listener_options: str) -> TesseraServer:
+def _node(
+    config: Path, dsn: str, extra: str, listener_options: str, env: dict[str, str] | None = None
+) -> TesseraServer:
     """A node on ``dsn``, its cluster port next to its API port."""
     port = free_port(span=2)
     addrs = f'api_addr = "http://127.0.0.1:{port}"\ncluster_addr = "https://127.0.0.1:{port + 1}"\n'
     options = {"connection_url": dsn, "ha_enabled": "true"}
     text = hcl_config(port, storage="postgresql", storage_options=options, extra=addrs + extra)
     config.write_text(text.replace("  tls_disable = true\n", "  tls_disable = true\n" + listener_options))
-    return TesseraServer(config=config)
+    return TesseraServer(config=config, env=env)
 
 
 def _initialise(cluster: HACluster) -> None:

@@ -42,8 +42,9 @@ TIME_KEYS = frozenset(
 # Remaining-time values: the two servers answer a few seconds apart, so equality allows some drift.
 DRIFT_KEYS = frozenset({"ttl", "lease_duration", "creation_ttl"})
 # mount_type: Tessera emits it like Vault 1.12+, OpenBao does not; tessera_version: Tessera's own
-# version next to the Vault version it answers as (sys/health, sys/seal-status).
-DEFAULT_IGNORED_KEYS = frozenset({"mount_type", "tessera_version"})
+# version next to the Vault version it answers as (sys/health, sys/seal-status); tessera_workers:
+# its processes per node (``workers = N``, sys/seal-status).
+DEFAULT_IGNORED_KEYS = frozenset({"mount_type", "tessera_version", "tessera_workers"})
 
 
 @dataclass(frozen=True, eq=False)

@@ -33,15 +33,20 @@ class Pair:
         return status, body
 
     def worker_pid(self) -> int:
-        assert self.server.process is not None
-        pids = [
-            int(pid)
-            for task in Path(f"/proc/{self.server.process.pid}/task").iterdir()
-            for pid in (task / "children").read_text().split()
-            if process_state(int(pid)) != "Z"
-        ]
+        pids = worker_pids(self.server)
         assert len(pids) == 1, pids
         return pids[0]
+
+
+def worker_pids(server: TesseraServer) -> list[int]:
+    """The live worker processes of ``server`` (its main process's children)."""
+    assert server.process is not None
+    return [
+        int(pid)
+        for task in Path(f"/proc/{server.process.pid}/task").iterdir()
+        for pid in (task / "children").read_text().split()
+        if process_state(int(pid)) != "Z"
+    ]
 
 
 def process_state(pid: int) -> str:
@@ -67,11 +72,15 @@ def wait_worker(addr: str, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def start_pair(directory: Path, **env: str) -> Pair:
-    """A config-mode server on SQLite with ``workers = 2``, the worker on an address of its own."""
+def start_pair(directory: Path, dsn: str = "", **env: str) -> Pair:
+    """A config-mode server with ``workers = 2``, the worker on an address of its own: on SQLite,
+    or on the PostgreSQL database ``dsn`` names."""
     config = directory / "tessera.hcl"
+    storage, options = (
+        ("postgresql", {"connection_url": dsn}) if dsn else ("sqlite", {"path": str(directory / "t.db")})
+    )
     config.write_text(
-        hcl_config(free_port(), storage="sqlite", storage_options={"path": str(directory / "t.db")})
+        hcl_config(free_port(), storage=storage, storage_options=options)
         + "workers = 2\nunsafe_allow_api_audit_creation = true\n"  # one test enables a device
     )
     worker_addr = f"127.0.0.1:{free_port()}"
@@ -81,9 +90,9 @@ def start_pair(directory: Path, **env: str) -> Pair:
 
 
 @contextmanager
-def running_pair(directory: Path) -> Iterator[Pair]:
+def running_pair(directory: Path, dsn: str = "") -> Iterator[Pair]:
     """A started pair, initialised and unsealed, with its worker answering; cleaned up on exit."""
-    pair = start_pair(directory)
+    pair = start_pair(directory, dsn)
     try:
         pair.server.init()
         pair.server.unseal()

@@ -219,7 +219,10 @@ def _wait_worker_any(addr: str, timeout: float = 30.0) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('storage "inmem" {}\nworkers = 2\n', 'needs storage "sqlite"'),
+        (
+            'storage "inmem" {}\nworkers = 2\n',
+            '^workers = 2 needs storage "sqlite" or "postgresql" \\(worker processes share its data\\)$',
+        ),
         ('storage "sqlite" { path = "x.db" }\nworkers = 0\n', "between 1 and 64"),
         ('storage "sqlite" { path = "x.db" }\nworkers = "many"\n', "whole number"),
     ],
@@ -345,3 +348,11 @@ def test_a_worker_never_serves_from_half_rebuilt_state(tmp_path: Path) -> None:
             statuses = [s for batch in pool.map(writes, range(16)) for s in batch]
         assert set(statuses) == {204}, {s: statuses.count(s) for s in set(statuses)}
         assert "Traceback" not in pair.server.output()
+
+
+def test_workers_on_postgresql_are_accepted() -> None:
+    from tessera.server.config import parse_config
+
+    text = 'storage "postgresql" { connection_url = "host=127.0.0.1" }\nworkers = 3\n'
+    cfg = parse_config(text + 'listener "tcp" {\n address = "127.0.0.1:1"\n tls_disable = true\n}\n')
+    assert cfg.workers == 3

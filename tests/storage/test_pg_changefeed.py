@@ -13,6 +13,7 @@ from tessera.storage.base import TxnOp
 from tessera.storage.pg_changefeed import Pruner, current_position, read_changes
 from tessera.storage.pg_fencing import Fenced
 from tessera.storage.postgresql import PostgreSQLPhysical
+from tessera.storage.sqlite_reader import StandbyWrite
 from tests.helpers.pg_physical import active_physical
 from tests.helpers.postgres import Postgres
 
@@ -102,3 +103,43 @@ def test_no_feed_without_ha(postgres: Postgres) -> None:
     finally:
         physical.close()
         postgres.drop_database(name)
+
+
+class _Words:
+    """What a main process's mapped file takes (``cluster/shared_state.py``): the bumped word."""
+
+    def __init__(self) -> None:
+        self.published: list[int] = []
+
+    def publish_sequence(self, seq: int) -> None:
+        self.published.append(seq)
+
+    def readers_seen(self) -> list[int]:
+        return []
+
+
+def test_without_ha_the_feed_records_writes_once_workers_follow_it(postgres: Postgres) -> None:
+    """``workers = N`` without HA: every write records its keys and tells the workers; a reader
+    (a worker's storage) refuses to write."""
+    dsn = postgres.create_database(DB)
+    physical = PostgreSQLPhysical({"connection_url": dsn})
+    reader = PostgreSQLPhysical({"connection_url": dsn}, reader=True)
+    try:
+        physical.put("before", b"0")  # nobody follows yet: no feed table, nothing recorded
+        assert physical.changes == ""
+        words = _Words()
+        physical.enable_change_feed(words)
+        with _reader(postgres) as conn:
+            start = current_position(conn)
+            physical.put("a", b"1")
+            physical.transaction([TxnOp("b", b"2"), TxnOp("a", None)])
+            assert read_changes(conn, physical.changes, start)[1] == ["a", "b", "a"]
+        assert words.published == [1, 2]
+        assert physical.last_commit() is not None
+        assert reader.get("b") == b"2" and reader.changes == physical.changes
+        with pytest.raises(StandbyWrite):
+            reader.put("c", b"3")
+    finally:
+        reader.close()
+        physical.close()
+        postgres.drop_database(DB)

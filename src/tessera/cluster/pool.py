@@ -2,20 +2,23 @@
 
 One Python process runs one request's Python at a time (the GIL), so a server that is only
 Python-bound (batch-token creation, logins, reads) cannot use a second core. With
-``workers = N`` in the config (SQLite storage only) the server runs N processes on the same
-listeners (``SO_REUSEPORT``: the kernel spreads connections among them):
+``workers = N`` in the config (SQLite or PostgreSQL storage) the server runs N processes on the
+same listeners (``SO_REUSEPORT``: the kernel spreads connections among them):
 
 - the **active** process, the one started: it alone writes storage, expires and revokes,
   audits, and answers ``sys/``;
 - N-1 **workers**, started by it (``python -m tessera.server.worker_process``): each reads the
-  same SQLite file and serves what needs no write, handing the rest to the active process over
-  its internal listener (``forwarding.py``), as Vault's performance standbys do (``standby.py``).
+  same SQLite file or PostgreSQL database and serves what needs no write, handing the rest to
+  the active process over its internal listener (``forwarding.py``), as Vault's performance
+  standbys do (``standby.py``). On an HA node the active process is the node's main process,
+  which itself serves or forwards to the active node what it is handed.
 
 The active process gives each worker, over the worker's standard input: where things are (the
 config file, the internal listener, the shared state file, a secret that marks forwarded
 requests) and, at each unseal, its keyring. Nothing secret goes through the command line or the
 environment. A worker exits when that pipe closes, so it never outlives the active process.
-Caches stay exact through the change feed (``storage/changefeed.py``, ``shared_state.py``).
+Caches stay exact through the change feed (``storage/changefeed.py``, ``shared_state.py``; on
+PostgreSQL ``storage/pg_changefeed.py`` and ``pg_worker.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from typing import IO, Any
@@ -51,12 +55,12 @@ def free_loopback_port() -> int:
 class WorkerPool:
     """The active process's side: the shared state, the workers, and their keyrings."""
 
-    def __init__(self, core: Core, config_path: str, count: int, db_path: str, log_level: str) -> None:
+    def __init__(self, core: Core, config_path: str, count: int, shared_path: str, log_level: str) -> None:
         self.core = core
         self.config_path = os.path.abspath(config_path)
         self.count = count
         self.log_level = log_level
-        self.shared_path = db_path + ".tessera-shm"
+        self.shared_path = shared_path  # see ``shared_state_path``
         self.secret = secrets.token_hex(32)
         self.internal = f"127.0.0.1:{free_loopback_port()}"
         self.shared: SharedState | None = None
@@ -71,7 +75,7 @@ class WorkerPool:
         self.shared = SharedState(self.shared_path, create=True)
         enable = getattr(self.core.physical, "enable_change_feed", None)
         if enable is None:
-            raise ValueError("worker processes need SQLite storage")
+            raise ValueError("worker processes need SQLite or PostgreSQL storage")
         enable(self.shared)
         self.core.unseal_hooks.append(self._unsealed)
         self.core.seal_hooks.append(self._sealed)
@@ -166,6 +170,17 @@ class WorkerPool:
                 os.unlink(self.shared_path)
             except OSError:
                 pass
+
+
+def shared_state_path(storage_type: str, options: dict[str, str]) -> str:
+    """Where the mapped file lives: beside SQLite's file; for a database elsewhere (PostgreSQL),
+    a new file of this server's own in shared memory (or the temporary folder)."""
+    if storage_type in ("sqlite", "file"):
+        return options["path"] + ".tessera-shm"
+    folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    fd, path = tempfile.mkstemp(prefix="tessera-workers-", suffix=".shm", dir=folder)
+    os.close(fd)
+    return path
 
 
 def _send_quietly(proc: subprocess.Popen[bytes], message: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from granian.constants import SSLProtocols
 
 from .. import __version__
 from ..audit.broker import AuditBroker, parse_declared
-from ..cluster.pool import WorkerPool
+from ..cluster.pool import WorkerPool, shared_state_path
 from ..cmdutil import bind_error, flag_value
 from ..core.core import Core, CoreConfig
 from ..core.telemetry import Telemetry
@@ -230,6 +230,7 @@ def core_config(cfg: ServerConfig, *, dev: bool, recovery: bool) -> CoreConfig:
             "user_lockouts": cfg.user_lockouts,
             "recovery_mode": recovery,
             "telemetry": Telemetry(cfg.telemetry),
+            "workers": cfg.workers if not dev and not recovery else 1,  # sys/seal-status, tessera status
         },
     )
 
@@ -312,11 +313,12 @@ async def serve(cfg: ServerConfig, flags: ServerFlags) -> int:
             listeners.add(build_cluster_server(listener, core, ha))
     pool = None
     if cfg.workers > 1 and not flags.dev and not flags.recovery:
-        pool = WorkerPool(
-            core, flags.config[0], cfg.workers, cfg.storage_options["path"], flags.log_level or cfg.log_level
-        )
+        shared = shared_state_path(cfg.storage_type, cfg.storage_options)
+        pool = WorkerPool(core, flags.config[0], cfg.workers, shared, flags.log_level or cfg.log_level)
         internal = App(core)
         internal.forward_secret = pool.secret
+        if ha is not None:  # the workers' requests, as this node's own: served here or forwarded
+            ha.prepare_workers(internal, physical)
         host, _, port = pool.internal.rpartition(":")
         listeners.add(make_server(internal, host, int(port)))
     print(_banner(cfg, flags), flush=True)

@@ -220,15 +220,18 @@ MAX_WORKERS = 64
 
 
 def workers_setting(value: Any, storage_type: str) -> int:
-    """``workers``: processes in all; more than one needs storage they can share (SQLite)."""
+    """``workers``: processes in all; more than one needs storage they can share (SQLite's file,
+    or a PostgreSQL database, whose change feed the workers follow)."""
     try:
         count = int(str(value))
     except ValueError:
         raise ConfigError(f"workers: expected a whole number, got {value!r}") from None
     if not 1 <= count <= MAX_WORKERS:
         raise ConfigError(f"workers: must be between 1 and {MAX_WORKERS}, got {count}")
-    if count > 1 and storage_type not in ("sqlite", "file"):
-        raise ConfigError(f'workers = {count} needs storage "sqlite" (worker processes share its file)')
+    if count > 1 and storage_type not in ("sqlite", "file", "postgresql", "postgres"):
+        raise ConfigError(
+            f'workers = {count} needs storage "sqlite" or "postgresql" (worker processes share its data)'
+        )
     return count
 
 

@@ -1,5 +1,8 @@
 """A worker process's start: the active process's config, its storage read only, its listeners.
 
+On SQLite the worker follows the change log in the file (``cluster/feed.py``); on PostgreSQL the
+change feed in the database (``cluster/pg_worker.py``, loaded by name: it needs psycopg).
+
 The active process starts it (``cluster/pool.py``) with ``python -m tessera.server.worker_process``
 and tells it, over its standard input, where things are. The bootstrap lives here, beside the
 listeners and the config it needs; what the worker does with each request is ``cluster/``'s.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import os
 import signal
 import sys
@@ -23,11 +27,15 @@ from ..cluster.standby import Standby
 from ..core import registry
 from ..core.core import Core
 from ..runtime.scheduling import use_batch_scheduling
+from ..storage.opening import open_reader
 from ..storage.sqlite_reader import SQLiteReader
 from .command import build_listeners, core_config, reload_tls_soon, setup_logging, stop_on_signals
 from .config import ServerConfig, load_config
 from .listeners import Listeners
 from .render import BASE_HEADERS_STR, error_body
+
+# A worker on PostgreSQL: its feed and role need psycopg (~180 ms to import), loaded by this name.
+PG_WORKER_MODULE = "tessera.cluster.pg_worker"
 
 
 def main() -> int:
@@ -40,12 +48,17 @@ def main() -> int:
     use_batch_scheduling()  # inherited from the active process already; again for its own threads
     cfg = _worker_config(hello)
     setup_logging(hello.get("log_level") or cfg.log_level)
-    physical = SQLiteReader(cfg.storage_options["path"])
+    physical = open_reader(cfg.storage_type, cfg.storage_options)
     core = Core(physical, core_config(cfg, dev=False, recovery=False))
     registry.import_all()
-    feed = SQLiteChangeFeed(SharedState(hello["shared"], create=False), physical, int(hello.get("slot", -1)))
+    shared = SharedState(hello["shared"], create=False)
     forwarder = HTTPForwarder(hello["internal"], hello["secret"], (BASE_HEADERS_STR, error_body([NO_ACTIVE])))
-    standby = Standby(core, feed, forwarder)
+    standby: Standby
+    if isinstance(physical, SQLiteReader):
+        standby = Standby(core, SQLiteChangeFeed(shared, physical, int(hello.get("slot", -1))), forwarder)
+    else:
+        pg: Any = importlib.import_module(PG_WORKER_MODULE)
+        standby = pg.worker_standby(core, physical, shared, forwarder)
     pipe = threading.Thread(
         target=follow_keyrings,
         args=(standby.follower.offer_keyring,),

@@ -8,6 +8,7 @@ from typing import Any
 from .base import Physical
 from .inmem import InmemPhysical
 from .sqlite import SQLitePhysical
+from .sqlite_reader import SQLiteReader
 
 # PostgreSQL's driver (psycopg) costs ~180 ms to import: only a server configured for PostgreSQL
 # loads its backend, by this name.
@@ -37,3 +38,13 @@ def open_physical(kind: str, options: dict[str, str]) -> Physical:
         physical: Physical = postgresql.PostgreSQLPhysical(options)
         return physical
     raise ValueError(f"unknown storage type {kind!r}")
+
+
+def open_reader(kind: str, options: dict[str, str]) -> Physical:
+    """A worker process's view of the storage its main process writes: reads only (a write
+    raises ``StandbyWrite``), for SQLite's file or PostgreSQL's database."""
+    if kind in ("postgresql", "postgres"):
+        postgresql: Any = importlib.import_module(POSTGRESQL_MODULE)
+        reader: Physical = postgresql.PostgreSQLPhysical(options, reader=True)
+        return reader
+    return SQLiteReader(options["path"])

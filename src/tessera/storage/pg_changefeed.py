@@ -1,8 +1,9 @@
 """PostgreSQL's change feed: which keys each commit of the active HA node wrote.
 
-Performance standbys (``cluster/ha/``) serve reads from caches of their own and stay exact by
-following this table, ``<table>_changes``: every fenced write transaction inserts the keys it
-writes, in the same transaction (so a key is in the feed exactly when its new value is
+Performance standbys (``cluster/ha/``) and worker processes (``workers = N``, with or without HA)
+serve reads from caches of their own and stay exact by following this table, ``<table>_changes``:
+every fenced write transaction (without HA, once worker processes run, every write) inserts the
+keys it writes, in the same transaction (so a key is in the feed exactly when its new value is
 committed), and ``pg_notify('<table>_changes')``, which PostgreSQL delivers at commit.
 
 Ordering: a bigserial is taken when the row is inserted, not when its transaction commits, so a
@@ -57,6 +58,13 @@ def feed_proof(fence: str, changes: str, fenced_by: str) -> tuple[tuple[str, ...
         "pg_current_xact_id()::text::bigint FROM fence"
     )
     return (fence, feed), answer
+
+
+def unfenced_feed_proof(changes: str) -> tuple[tuple[str, ...], str]:
+    """The feed of a node without HA whose worker processes follow it (``cluster/pool.py``): the
+    same record and notification as ``feed_proof``, with no epoch to prove (one writer)."""
+    feed = f"feed AS (INSERT INTO {changes}(key) SELECT unnest(%(touched)s::text[]))"
+    return (feed,), f"SELECT NULL, pg_notify('{changes}', ''), pg_current_xact_id()::text::bigint"
 
 
 class Position(NamedTuple):

@@ -30,6 +30,9 @@ class Proof:
 
     ctes: tuple[str, ...]
     answer: str = "SELECT epoch FROM fence"
+    # False for the change feed alone (worker processes without HA, ``pg_changefeed.py``): the
+    # statement's writes are not joined to a ``fence``, and its answer's first column is NULL.
+    fenced: bool = True
 
 
 class Fenced(StandbyWrite):

@@ -21,15 +21,16 @@ from .pg_fencing import FENCED_BY, Proof
 @lru_cache(maxsize=32)
 def write_statement(table: str, proof: Proof | None, deletes: bool, upserts: bool) -> str:
     """Deletes and/or upserts of ``table`` in one statement; with a ``proof``, each joined to its
-    ``fence`` and the statement answering the epoch it locked. A part with nothing to do is left
+    ``fence`` (unless the proof is the change feed's alone) and the statement answering its row. A part with nothing to do is left
     out: even on an empty array it costs the server a third more than the rest of the write."""
-    using, guard = (" USING fence", f"{FENCED_BY} AND ") if proof else ("", "")
+    fenced = proof is not None and proof.fenced
+    using, guard = (" USING fence", f"{FENCED_BY} AND ") if fenced else ("", "")
     parts = []
     if deletes:
         parts.append(f"DELETE FROM {table}{using} WHERE {guard}key = ANY(%(deletes)s::text[])")
     if upserts:
-        source = "fence, " if proof else ""
-        where = f" WHERE {FENCED_BY}" if proof else ""
+        source = "fence, " if fenced else ""
+        where = f" WHERE {FENCED_BY}" if fenced else ""
         parts.append(
             f"INSERT INTO {table} (key, value) SELECT k, v FROM {source}"
             f"unnest(%(keys)s::text[], %(values)s::bytea[]) AS u(k, v){where} "

@@ -5,6 +5,10 @@ own WAL makes it durable), and ``transaction`` applies several writes atomically
 
 With ``ha_enabled`` the writes are fenced (see :class:`Fencing`): only the node that holds the
 HA epoch (``cluster/ha/``) commits anything.
+
+With ``workers = N`` the main process records every write in the change feed
+(``enable_change_feed``) and its worker processes open the same database as readers
+(``reader=True``): they write nothing, and cache what they read, kept exact by the feed.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import psycopg
 
 from ..runtime.gate import stepping_aside
 from .base import Physical, TxnOp, children
-from .pg_changefeed import Pruner, changes_table, create_changes_table
+from .changefeed import Publisher
+from .pg_changefeed import Pruner, changes_table, create_changes_table, unfenced_feed_proof
 from .pg_connections import CONNECT_TIMEOUT, Connections
-from .pg_fencing import Fencing, create_ha_tables, schema_lock_key
+from .pg_fencing import Fencing, Proof, create_ha_tables, schema_lock_key
 from .pg_group import GroupCommit
 from .pg_options import PostgreSQLOptions
 from .pg_write import WriteParams
@@ -41,8 +46,9 @@ IDLE_IN_TRANSACTION_MS = 5000
 class PostgreSQLPhysical(Physical):
     name = "postgresql"
 
-    def __init__(self, options: dict[str, str]) -> None:
+    def __init__(self, options: dict[str, str], *, reader: bool = False) -> None:
         settings = PostgreSQLOptions.parse(options)
+        self.reader = reader  # a worker process's: reads only, cached (the feed keeps it exact)
         self.settings = settings
         self.dsn = settings.connection_url
         self.table = settings.table
@@ -52,13 +58,24 @@ class PostgreSQLPhysical(Physical):
         self._group = GroupCommit(self._write)
         # HA: None until this node joins the election (then writes are fenced, see Fencing).
         self.fencing: Fencing | None = None
-        # HA: the change feed's table (pg_changefeed.py), "" without HA.
-        self.changes = changes_table(settings.table) if settings.ha_enabled else ""
-        self.cacheable = settings.ha_enabled
+        # The change feed's table (pg_changefeed.py): "" without HA until worker processes run.
+        self.changes = changes_table(settings.table) if settings.ha_enabled or reader else ""
+        self.cacheable = settings.ha_enabled or reader
+        # Worker processes: the feed's record without HA, and where each commit is told to them.
+        self._feed: Proof | None = None
+        self._publisher: Publisher | None = None
+        self._published = 0
+        self._publish_lock = threading.Lock()
         # One connection per serving thread; an unreachable database is StorageUnavailable.
         self.connections = Connections(self.dsn, self._session)
         # HA: per serving thread, the transaction ID of its last fenced write (``last_commit``).
         self._commits = threading.local()
+        self._closed = threading.Event()
+        self.vacuums = 0
+        self._vacuumer: threading.Thread | None = None
+        if reader:
+            self.connections.read(lambda conn: conn.execute(f"SELECT 1 FROM {self.table} LIMIT 0"))
+            return  # the main process made the tables, and vacuums them
         self.connections.read(
             lambda conn: conn.execute(
                 f'CREATE TABLE IF NOT EXISTS {self.table} (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)'
@@ -70,8 +87,6 @@ class PostgreSQLPhysical(Physical):
             self.connections.read(
                 lambda conn: create_changes_table(conn, self.changes, schema_lock_key(settings.ha_table))
             )
-        self._closed = threading.Event()
-        self.vacuums = 0
         self._vacuumer = threading.Thread(target=self._vacuum_loop, name="pg-vacuum", daemon=True)
         self._vacuumer.start()
 
@@ -107,9 +122,12 @@ class PostgreSQLPhysical(Physical):
                     if conn is not None and not conn.closed
                     else psycopg.connect(self.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
                 )
+                if pruner is None and self.changes:  # the feed began with worker processes
+                    pruner = Pruner(self.changes)
                 fencing = self.fencing
-                if pruner is not None and fencing is not None and fencing.epoch is not None:
-                    pruner.prune(conn)  # only the active node: the only one writing the feed
+                writer = self._feed is not None if fencing is None else fencing.epoch is not None
+                if pruner is not None and writer:
+                    pruner.prune(conn)  # only the node writing the feed (HA: the active one)
                 row = conn.execute(
                     "SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relid = %s::regclass",
                     (self.table,),
@@ -201,6 +219,8 @@ class PostgreSQLPhysical(Physical):
         Returns once that statement committed; writes of other threads may share it."""
         if not ops:
             return
+        if self.reader:
+            raise StandbyWrite()  # a worker's request: its main process serves it (cluster/standby.py)
         fencing = self.fencing
         if fencing is not None and fencing.epoch is None:
             raise StandbyWrite()  # a standby's request: the active node serves it (cluster/ha/role.py)
@@ -209,8 +229,8 @@ class PostgreSQLPhysical(Physical):
             row = self._group.write([(op.key, op.value) for op in ops], (fencing, epoch))
         if fencing is not None:
             fencing.check(epoch, None if row is None else row[0])
-            if row is not None and len(row) > 2:
-                self._commits.xid = row[2]  # the commit this write was in, for X-Vault-Index
+        if row is not None and len(row) > 2:
+            self._commits.xid = row[2]  # the commit this write was in, for X-Vault-Index
 
     def _write(
         self, ops: builtins.list[tuple[str, bytes | None]], key: tuple[Fencing | None, int | None]
@@ -219,15 +239,39 @@ class PostgreSQLPhysical(Physical):
         answering the epoch it locked (``pg_write.py``)."""
         fencing, epoch = key
         write = WriteParams.of(ops)
-        statement = write.statement(self.table, fencing.proof() if fencing is not None else None)
+        proof = fencing.proof() if fencing is not None else self._feed
+        statement = write.statement(self.table, proof)
         params = write.bind(epoch)
 
         def run(conn: psycopg.Connection[Any]) -> Any:
             cur = conn.execute(statement, params, prepare=True)
-            return cur.fetchone() if fencing is not None else None
+            return cur.fetchone() if proof is not None else None
 
         with self._permits:
-            return self.connections.statement(run)
+            row = self.connections.statement(run)
+        self.publish_change()  # committed: the workers read the feed before they serve again
+        return row
+
+    def enable_change_feed(self, publisher: Publisher) -> None:
+        """Worker processes follow this database from now on: every write records its keys in
+        the change feed (with HA the fenced writes do already), and each statement, once it
+        committed and before any answer it held is sent, is told to ``publisher``: a worker that
+        sees the word change reads the feed before it serves anything (read-your-writes)."""
+        if not self.changes:
+            self.changes = changes_table(self.table)
+            lock = schema_lock_key(self.settings.ha_table)
+            self.connections.read(lambda conn: create_changes_table(conn, self.changes, lock))
+            self._feed = Proof(*unfenced_feed_proof(self.changes), fenced=False)
+        self._publisher = publisher
+
+    def publish_change(self) -> None:
+        """Tell the worker processes that something committed (an HA standby's main process
+        calls it too, when a write it forwarded to the active node is answered)."""
+        publisher = self._publisher
+        if publisher is not None:
+            with self._publish_lock:
+                self._published += 1
+                publisher.publish_sequence(self._published)
 
     def last_commit(self, forget: bool = False) -> int | None:
         """The transaction ID of this thread's last fenced write (None: none since it was
@@ -241,7 +285,7 @@ class PostgreSQLPhysical(Physical):
     def close(self) -> None:
         self._closed.set()
         self.fencing = None
-        if self._vacuumer is not threading.current_thread():
+        if self._vacuumer is not None and self._vacuumer is not threading.current_thread():
             self._vacuumer.join(timeout=30)
         self.connections.close()
 

@@ -51,6 +51,9 @@ def seal_status_doc(host: RawHost) -> dict[str, Any]:
     if core.config.storage_type:
         doc["storage_type"] = core.config.storage_type
     doc["tessera_version"] = TESSERA_VERSION
+    workers = core.config.extra.get("workers", 1)
+    if isinstance(workers, int) and workers > 1:  # Tessera's own: processes serving this node
+        doc["tessera_workers"] = workers
     return doc
 
 

@@ -37,6 +37,8 @@ def seal_status_output(status: dict[str, Any], leader: dict[str, Any]) -> Struct
     for key in ("recovery_seal_type", "storage_type", "warnings"):
         if status.get(key):
             out[key] = status[key]
+    if status.get("tessera_workers"):  # Tessera's own: ``workers = N`` processes on this node
+        out["workers"] = status["tessera_workers"]
     out["build_date"] = status.get("build_date", "")
     out["ha_enabled"] = bool(leader.get("ha_enabled"))
     for key in ("is_self", "active_time", "leader_address", "leader_cluster_address"):
@@ -74,6 +76,8 @@ def seal_status_rows(s: Struct, full: bool = True) -> list[str]:
         out.append(f"Build Date | {s['build_date']}")
     if s.get("storage_type"):
         out.append(f"Storage Type | {s['storage_type']}")
+    if s.get("workers"):
+        out.append(f"Workers | {s['workers']}")
     if s.get("cluster_name") and s.get("cluster_id"):
         out.append(f"Cluster Name | {s['cluster_name']}")
         out.append(f"Cluster ID | {s['cluster_id']}")

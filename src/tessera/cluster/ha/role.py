@@ -14,6 +14,10 @@ node's change feed holds every commit made before it (bounded), so the client's 
 here sees its write. ``X-Vault-Inconsistent: forward-active-node`` sends a request to the active
 node whatever it is.
 
+With worker processes (``workers = N``, ``cluster/pg_worker.py``) the node's main process holds
+this role for their requests too (its internal listener), and tells them, before a forwarded
+request's answer goes out, to read their feed again: their next request sees that write as well.
+
 ``X-Vault-Index`` (``index_state.py``): the active node's answer to a write carries where the
 cluster stood after it; a request presenting one is served on a performance standby once its
 feed has read that far (waiting ``INDEX_WAIT_SECONDS`` at most), else forwarded with
@@ -61,6 +65,9 @@ class HARole:
         # Per request thread: served from the performance standby's state, and the request to
         # forward once its hold on that state is released (a forward takes a round trip).
         self._local = threading.local()
+        # With worker processes: told before a forwarded request's answer goes out
+        # (``PostgreSQLPhysical.publish_change``: the workers read their feed again).
+        self._told: Callable[[], None] | None = None
 
     def _perf(self, path: str) -> PerformanceStandby | None:
         """The performance standby that may serve ``path``, if this node is one now."""
@@ -149,8 +156,9 @@ class HARole:
             local.pending = request  # sent by ``answer`` once the state's hold is released
             return 0
         perf = self.node.perf
-        if perf is not None and perf.serving:
-            request = (_Settling(request[0], perf), *request[1:])
+        serving = perf if perf is not None and perf.serving else None
+        if serving is not None or self._told is not None:
+            request = (_Settling(request[0], serving, self._told), *request[1:])
         try:
             return self.forwarder.forward(HandedOver(*request))
         except ServeHere:
@@ -161,6 +169,12 @@ class HARole:
         """Every listener's app consults this role (``build_listeners``'s ``prepare``)."""
         app.standby = self
         self._serve_here = app._answer_here
+
+    def prepare_workers(self, app: Any, physical: Any) -> None:
+        """The internal listener of this node's worker processes: their requests are this node's
+        (``prepare``), and the answers this node forwards tell them to read their feed again."""
+        self.prepare(app)
+        self._told = physical.publish_change
 
     def prepare_cluster(self, app: Any) -> None:
         """The cluster listener's app: forwarded requests, served while this node is active."""
@@ -179,14 +193,19 @@ class HARole:
 
 
 class _Settling:
-    """A client's connection whose answer from the active node waits for this node's feed."""
+    """A client's connection whose answer from the active node waits for this node's feed, and
+    tells the node's worker processes (``told``) before it goes out."""
 
-    def __init__(self, proto: Any, perf: PerformanceStandby) -> None:
+    def __init__(self, proto: Any, perf: PerformanceStandby | None, told: Callable[[], None] | None) -> None:
         self.proto = proto
         self.perf = perf
+        self.told = told
 
     def response_bytes(self, status: int, headers: Any, body: bytes) -> None:
-        self.perf.settle()
+        if self.perf is not None:
+            self.perf.settle()
+        if self.told is not None:
+            self.told()
         self.proto.response_bytes(status, headers, body)
 
     def __getattr__(self, name: str) -> Any:
