@@ -117,7 +117,7 @@ def _wait_standby(server: ServerProcess, active: ServerProcess, timeout: float =
     raise RuntimeError(f"{server.name} did not become a standby within {timeout:.0f}s:\n{server.output()}")
 
 
-def _postgresql_nodes(workdir: Path, database: BenchDatabase, standby: bool) -> list[ServerProcess]:
+def postgresql_nodes(workdir: Path, database: BenchDatabase, standby: bool) -> list[ServerProcess]:
     """The active node (initialised through it) and, if asked, a standby unsealed with its keys."""
     active = _durable(TesseraServer(config=_postgresql_config(workdir, free_port(span=2), database.dsn)))
     nodes = [active]
@@ -189,7 +189,7 @@ def _postgresql_pair(workdir: Path, standby: bool) -> Pair:
     database: BenchDatabase | None = None
     try:
         database = BenchDatabase.create()
-        nodes = _postgresql_nodes(tes_dir, database, standby)
+        nodes = postgresql_nodes(tes_dir, database, standby)
     except BaseException:
         ref.cleanup()
         if database is not None:
