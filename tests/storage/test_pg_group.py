@@ -146,3 +146,32 @@ def test_a_refused_write_fails_alone(ha_physical: PostgreSQLPhysical, postgres: 
     assert outcomes[:2] == [None, None] and outcomes[3] is None
     assert isinstance(outcomes[2], psycopg.Error)
     assert (ha_physical.get("good1"), ha_physical.get("good2")) == (b"1", b"3")
+
+
+def test_many_writers_all_commit_and_share_statements(ha_physical: PostgreSQLPhysical) -> None:
+    """Writers come and go while statements are in flight (new ones may lead before a woken one
+    does): every write commits once, none waits forever, and a key's last write is its value."""
+    _lead(ha_physical)
+    group = ha_physical._group
+    before = group.statements
+    threads, writes = 12, 25
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(writes):
+                ha_physical.transaction([TxnOp(f"w{n}/{i}", b"%d" % i), TxnOp(f"last/{n}", b"%d" % i)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    running = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in running) and errors == []
+    assert group.waiting() == 0
+    assert group.statements - before < threads * writes  # some statements held several writes
+    keys = ha_physical.list_all("w")
+    assert len(keys) == threads * writes
+    assert [ha_physical.get(f"last/{n}") for n in range(threads)] == [b"%d" % (writes - 1)] * threads
