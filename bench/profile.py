@@ -1,6 +1,6 @@
 """Profile Tessera under one scenario's load: py-spy samples the server while wrk drives it.
 
-    python -m bench.profile "kv1 read batch" [--mode memory|durable] [--seconds 10] [--top 40]
+    python -m bench.profile "kv1 read batch" [--mode memory|durable|postgresql] [--seconds 10] [--top 40]
 
 Prints the functions with the most samples (self and cumulative) from py-spy's collapsed
 stacks, and keeps the raw stacks (``--keep FILE``) for a flame graph. Measure before optimising:
@@ -22,8 +22,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
+from .pgdb import BenchDatabase
 from .scenarios import BY_NAME
-from .servers import start_tessera
+from .servers import ServerProcess, postgresql_nodes, start_tessera
 from .state import prepare
 from .wrk import WrkSettings
 from .wrk import run as run_wrk
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("scenario", choices=sorted(BY_NAME))
-    parser.add_argument("--mode", default="memory", choices=("memory", "durable"))
+    parser.add_argument("--mode", default="memory", choices=("memory", "durable", "postgresql"))
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--top", type=int, default=40)
@@ -68,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", default="", help="also write the collapsed stacks here")
     args = parser.parse_args(argv)
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    database = BenchDatabase.create() if args.mode == "postgresql" else None
     with tempfile.TemporaryDirectory(prefix="tessera-profile-") as tmp:
-        server = start_tessera(args.mode, Path(tmp) / args.mode)
+        server = _start(args.mode, Path(tmp) / args.mode, database)
         try:
             state = prepare(server)
             req = BY_NAME[args.scenario].build(state)
@@ -97,7 +99,17 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copy(out, args.keep)
         finally:
             server.cleanup()
+            if database is not None:
+                database.drop()
     return 0
+
+
+def _start(mode: str, workdir: Path, database: BenchDatabase | None) -> ServerProcess:
+    """Tessera as the bench runs it; on PostgreSQL, the active HA node (fenced writes)."""
+    if database is None:
+        return start_tessera(mode, workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    return postgresql_nodes(workdir, database, standby=False)[0]
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def _wait_standby(server: ServerProcess, active: ServerProcess, timeout: float =
     raise RuntimeError(f"{server.name} did not become a standby within {timeout:.0f}s:\n{server.output()}")
 
 
-def _postgresql_nodes(
+def postgresql_nodes(
     workdir: Path, database: BenchDatabase, standby: bool, workers: int = 1
 ) -> list[ServerProcess]:
     """The active node (initialised through it) and, if asked, a standby unsealed with its keys."""
@@ -206,7 +206,7 @@ def _postgresql_pair(workdir: Path, standby: bool, workers: int = 1) -> Pair:
     database: BenchDatabase | None = None
     try:
         database = BenchDatabase.create()
-        nodes = _postgresql_nodes(tes_dir, database, standby, workers)
+        nodes = postgresql_nodes(tes_dir, database, standby, workers)
     except BaseException:
         ref.cleanup()
         if database is not None:

@@ -6,6 +6,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -213,3 +214,96 @@ def test_concurrent_writers_leave_the_cache_equal_to_storage() -> None:
         found, value = cache.lookup("k")
         assert not found or value == barrier.decrypt("k", stored)
         assert barrier.get("k") == barrier.decrypt("k", stored)
+
+
+class _Held(CountingPhysical):
+    """Counting storage whose writes of ``held`` wait for ``release`` (to overlap two writers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = ""
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+
+    def _hold(self, key: str) -> None:
+        if key == self.held:
+            self.held = ""
+            self.waiting.set()
+            assert self.release.wait(10)
+
+    def put(self, key: str, value: bytes) -> None:
+        self._hold(key)
+        super().put(key, value)
+
+    def delete(self, key: str) -> None:
+        self._hold(key)
+        super().delete(key)
+
+
+def _overlapped(physical: _Held, key: str, first: Callable[[], None], second: Callable[[], None]) -> None:
+    """``first`` is held inside storage while ``second`` runs to its end; then ``first`` ends."""
+    physical.held = key
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert physical.waiting.wait(10)
+    second()
+    physical.release.set()
+    thread.join(10)
+    physical.waiting.clear()
+    physical.release.clear()
+
+
+def test_a_key_written_by_overlapping_writers_is_known_to_exist() -> None:
+    """Overlapping stores leave the value uncached, but each proves the key exists: a KV write's
+    existence check under concurrent writes of one secret reads nothing."""
+    physical = _Held()
+    barrier = _barrier(physical)
+    _overlapped(physical, "k", lambda: barrier.put("k", b"1"), lambda: barrier.put("k", b"2"))
+    physical.reset()
+    assert barrier.exists("k")
+    assert physical.gets["k"] == 0
+    assert barrier.get("k") == b"1"  # the value itself was not written through: read from storage
+    assert physical.gets["k"] == 1
+
+
+def test_a_delete_overlapping_a_store_leaves_existence_to_storage() -> None:
+    """Storage's order of the two is unknown: the store's end proves nothing."""
+    physical = _Held()
+    barrier = _barrier(physical)
+    barrier.put("k", b"0")
+    _overlapped(physical, "k", lambda: barrier.delete("k"), lambda: barrier.put("k", b"1"))
+    physical.reset()
+    assert not barrier.exists("k")
+    assert physical.gets["k"] == 1
+    barrier.put("k", b"2")
+    _overlapped(physical, "k", lambda: barrier.put("k", b"3"), lambda: barrier.delete("k"))
+    assert barrier.exists("k")  # the store came last in storage
+    assert physical.get("k") is not None
+
+
+def test_a_delete_or_an_invalidation_ends_known_existence() -> None:
+    physical = _Held()
+    barrier = _barrier(physical)
+    _overlapped(physical, "k", lambda: barrier.put("k", b"1"), lambda: barrier.put("k", b"2"))
+    assert barrier.cache is not None and barrier.cache.exists("k")
+    barrier.delete("k")
+    assert not barrier.exists("k")
+    _overlapped(physical, "k", lambda: barrier.put("k", b"1"), lambda: barrier.put("k", b"2"))
+    barrier.cache.invalidate("k")  # another process's write: maybe a delete
+    assert not barrier.cache.exists("k")
+    physical.delete("k")
+    assert not barrier.exists("k")
+    barrier.seal()
+    assert not barrier.cache.exists("k")
+
+
+def test_local_storage_keeps_no_known_existence() -> None:
+    """Without write-through (in memory, SQLite) nothing is remembered per written key."""
+    physical = _Held()
+    barrier = Barrier(physical)
+    key = os.urandom(32)
+    barrier.initialize(key)
+    barrier.unseal(key)
+    _overlapped(physical, "k", lambda: barrier.put("k", b"1"), lambda: barrier.put("k", b"2"))
+    assert barrier.cache is not None and not barrier.cache.exists("k")
+    assert barrier.exists("k")

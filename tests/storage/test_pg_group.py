@@ -4,6 +4,9 @@ the whole group, and a write the database refuses fails alone."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -147,3 +150,97 @@ def test_a_refused_write_fails_alone(ha_physical: PostgreSQLPhysical, postgres: 
     assert outcomes[:2] == [None, None] and outcomes[3] is None
     assert isinstance(outcomes[2], psycopg.Error)
     assert (ha_physical.get("good1"), ha_physical.get("good2")) == (b"1", b"3")
+
+
+def test_many_writers_all_commit_and_share_statements(ha_physical: PostgreSQLPhysical) -> None:
+    """Writers come and go while statements are in flight (new ones may lead before a woken one
+    does): every write commits once, none waits forever, and a key's last write is its value."""
+    _lead(ha_physical)
+    group = ha_physical._group
+    before = group.statements
+    threads, writes = 12, 25
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(writes):
+                ha_physical.transaction([TxnOp(f"w{n}/{i}", b"%d" % i), TxnOp(f"last/{n}", b"%d" % i)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    running = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in running) and errors == []
+    assert group.waiting() == 0
+    assert group.statements - before < threads * writes  # some statements held several writes
+    keys = ha_physical.list_all("w")
+    assert len(keys) == threads * writes
+    assert [ha_physical.get(f"last/{n}") for n in range(threads)] == [b"%d" % (writes - 1)] * threads
+
+
+_WRITER = """
+import sys, threading
+from tessera.storage.base import TxnOp
+from tessera.storage.pg_fencing import Fencing
+from tessera.storage.postgresql import PostgreSQLPhysical
+
+physical = PostgreSQLPhysical({"connection_url": sys.argv[1], "ha_enabled": "true"})
+fencing = Fencing(physical.settings.ha_table, physical.changes)
+physical.fencing = fencing
+row = physical.connections.current()[0].execute(
+    f"UPDATE {fencing.ha_table} SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch"
+).fetchone()
+fencing.epoch = row[0]
+out = threading.Lock()
+
+def writer(w):
+    for n in range(100000):
+        name = f"t/{w}-{n}/"
+        physical.transaction([TxnOp(name + "entry", b"e" * 200), TxnOp(name + "accessor", b"a" * 90),
+                              TxnOp(name + "parent", b"p"), TxnOp(f"gone/{w}-{n - 1}", None)])
+        with out:
+            sys.stdout.write(f"{name} {physical._group.statements}\\n")
+            sys.stdout.flush()
+
+for w in range(8):
+    threading.Thread(target=writer, args=(w,)).start()
+"""
+
+
+def test_kill_9_under_grouped_multi_key_writes_loses_nothing_and_splits_nothing(
+    ha_physical: PostgreSQLPhysical, postgres: Postgres
+) -> None:
+    """A process writing 4-key transactions from 8 threads (grouped into shared statements) is
+    killed mid-load: every write it acknowledged is stored whole with its change-feed rows, and
+    no write is stored in part."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, ha_physical.dsn], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    lines: list[str] = []
+    assert child.stdout is not None
+    try:
+        while len(lines) < 400:
+            line = child.stdout.readline().decode().strip()
+            assert line, child.stderr.read().decode() if child.stderr else "writer ended"
+            lines.append(line)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    lines += child.stdout.read().decode().splitlines()  # acknowledged before the kill
+    acknowledged = [line.split()[0] for line in lines if line.strip()]
+    statements = max(int(line.split()[1]) for line in lines if line.strip())
+    assert statements < len(acknowledged)  # writes shared statements
+    stored = ha_physical.list_all("t/")
+    by_write: dict[str, set[str]] = {}
+    for key in stored:
+        name, _, part = key.rpartition("/")
+        by_write.setdefault(name + "/", set()).add(part)
+    assert not set(acknowledged) - by_write.keys(), "an acknowledged write was lost"
+    split = {name: parts for name, parts in by_write.items() if parts != {"entry", "accessor", "parent"}}
+    assert not split, f"half-written: {sorted(split.items())[:3]}"
+    with postgres.connect(dbname=DB) as conn:
+        fed = {row[0] for row in conn.execute(f"SELECT key FROM {ha_physical.changes}")}
+    assert set(stored) <= fed  # each committed key is in the change feed

@@ -14,7 +14,7 @@ import pytest
 
 from tessera.storage.base import TxnOp
 from tessera.storage.pg_fencing import FENCED_BY, Fenced, Fencing, Proof
-from tessera.storage.pg_write import WriteParams, write_statement
+from tessera.storage.pg_write import ByteaArray, TextArray, WriteParams, write_statement
 from tessera.storage.postgresql import PostgreSQLPhysical
 from tests.helpers.postgres import Postgres
 
@@ -51,15 +51,16 @@ def _conn(physical: PostgreSQLPhysical) -> psycopg.Connection[Any]:
 
 
 class _Counting:
-    """The node's connection, counting what it is asked to run."""
+    """The node's connection (and the cursors it opens), counting what it is asked to run."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: Any, calls: list[str] | None = None) -> None:
         self.conn = conn
-        self.calls: list[str] = []
+        self.calls: list[str] = [] if calls is None else calls
 
     def __getattr__(self, name: str) -> Any:
         self.calls.append(name)
-        return getattr(self.conn, name)
+        found = getattr(self.conn, name)
+        return (lambda: _Counting(found(), self.calls)) if name == "cursor" else found
 
 
 def test_a_fenced_delete_alone_and_an_unfenced_write_of_both_kinds(ha_physical: PostgreSQLPhysical) -> None:
@@ -83,7 +84,7 @@ def test_a_fenced_write_of_many_keys_is_one_statement(
     counting = _Counting(_conn(ha_physical))
     monkeypatch.setattr(ha_physical.connections, "current", lambda: (counting, True))
     ha_physical.transaction([TxnOp(f"k{i}", b"v%d" % i) for i in range(50)] + [TxnOp("gone", None)])
-    assert counting.calls == ["execute"]  # no BEGIN/COMMIT, no proof apart, no INSERT per key
+    assert counting.calls == ["cursor", "execute"]  # no BEGIN/COMMIT, no proof apart, no INSERT per key
     monkeypatch.undo()
     assert ha_physical.get("k49") == b"v49"
     assert ha_physical.get("gone") is None
@@ -177,12 +178,13 @@ def test_the_statement_text_does_not_depend_on_the_number_of_keys() -> None:
     fence = Fencing("t_ha").proof()
     write = WriteParams.of([("a", b"1"), ("b", None), ("c", b"3")])
     assert write.bind(7) == {
-        "deletes": ["b"],
-        "keys": ["a", "c"],
-        "values": [b"1", b"3"],
-        "touched": ["a", "b", "c"],
+        "deletes": TextArray.of(["b"]),
+        "keys": TextArray.of(["a", "c"]),
+        "values": ByteaArray.of([b"1", b"3"]),
+        "touched": TextArray.of(["a", "b", "c"]),
         "epoch": 7,
     }
+    assert WriteParams.of([("a", None)]).bind(None).keys() == {"deletes", "touched", "epoch"}
     both = write.statement("t", fence)
     assert "FOR SHARE" in both and both.count("fence.epoch = %(epoch)s") == 2
     assert WriteParams.of([("a", b"1"), ("c", b"2")]).statement("t", fence) == write_statement(
@@ -211,3 +213,20 @@ def test_a_proofs_own_writes_commit_with_the_write_and_only_under_the_fence(
         ha_physical.transaction([TxnOp("c", b"1"), TxnOp("d", None)])
     assert [key for (key,) in conn.execute("SELECT key FROM side").fetchall()] == ["b", "a"]
     assert ha_physical.get("c") is None
+
+
+def test_keys_and_values_survive_the_binary_arrays(ha_physical: PostgreSQLPhysical) -> None:
+    """The arrays are built by hand in PostgreSQL's binary format: quotes, backslashes, braces,
+    commas, non-ASCII, an empty value and bytes of every value arrive as they were sent."""
+    _lead(ha_physical)
+    odd = ['q"uote', "back\\slash", "{brace},comma", "NULL", "unicodé/ключ/鍵", " spaced ", "x" * 3000]
+    values = [bytes(range(256)), b"", b"\x00", b'"{}"', b"\x00" * 5000, "é".encode(), b"NULL"]
+    ha_physical.transaction([TxnOp(k, v) for k, v in zip(odd, values, strict=True)])
+    assert [ha_physical.get(k) for k in odd] == values
+    assert sorted(ha_physical.list_all("")) == sorted(odd)
+    ha_physical.transaction([TxnOp(odd[0], None), TxnOp(odd[1], b"new"), TxnOp("", b"empty key")])
+    assert (ha_physical.get(odd[0]), ha_physical.get(odd[1]), ha_physical.get("")) == (
+        None,
+        b"new",
+        b"empty key",
+    )

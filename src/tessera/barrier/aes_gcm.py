@@ -17,7 +17,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -143,6 +143,13 @@ class ReadCache:
     Overlapping writers leave the key empty, since storage's order of their commits is unknown.
     Saves the read-back a written key gets next (a KV write's existence check: on PostgreSQL a
     round trip per write).
+
+    Beside the values, the keys known to exist (:meth:`exists`): a write-through write that
+    stored a value proves its key exists until a delete of it begins, whatever other stores of
+    it are in flight (a store never makes a key absent). Overlapping writers of one key, which
+    leave its value uncached, so keep its existence known (only then: an uncontested key's
+    value is cached instead): a KV write's existence check under concurrent writes of one
+    secret read it back from storage every time.
     """
 
     def __init__(self, entries: int, max_bytes: int) -> None:
@@ -154,6 +161,11 @@ class ReadCache:
         self._writing: dict[str, int] = {}
         # Keys two writes were in flight for at once: not written through until all have ended.
         self._contested: set[str] = set()
+        # Keys a committed store proved present since any delete of them began (oldest first).
+        self._present: dict[str, None] = {}
+        # Keys a delete (or another process's write) touched while writes of them were in flight:
+        # whether they exist is unknown until those writes have all ended.
+        self._unsure: set[str] = set()
         self.clears = 0  # a write that began before a clear (a seal) writes nothing through
         self._lock = threading.Lock()
 
@@ -167,6 +179,10 @@ class ReadCache:
         except KeyError:
             return False, None
 
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is known to exist (False: unknown, ask storage)."""
+        return key in self._present
+
     def fill(self, key: str, value: bytes | None, generation: int) -> None:
         if value is not None and len(value) > CACHE_VALUE_MAX:
             return
@@ -175,8 +191,9 @@ class ReadCache:
                 return
             self._store(key, value)
 
-    def begin_write(self, keys: Iterable[str]) -> list[str]:
-        """Before a write reaches storage: its keys leave the cache and cannot be filled."""
+    def begin_write(self, keys: Iterable[str], stores: Collection[str] = ()) -> list[str]:
+        """Before a write reaches storage: its keys leave the cache and cannot be filled. Those
+        not in ``stores`` (deletes, or writes whose kind is not told) lose their known existence."""
         marked = list(keys)
         with self._lock:
             self._generation += 1
@@ -187,6 +204,9 @@ class ReadCache:
                 self._writing[key] = writing + 1
                 if key in self._values:
                     self._drop(key)
+                if key not in stores:
+                    self._unsure.add(key)
+                    self._present.pop(key, None)
         return marked
 
     def end_write(
@@ -200,15 +220,32 @@ class ReadCache:
             if clears != self.clears:
                 written = None
             for key in keys:
+                # A stored value proves the key exists; remembered only where the value itself
+                # cannot be written through (other writers of the key overlapped this one).
+                stored = written is not None and written.get(key) is not None and key not in self._unsure
                 left = self._writing[key] - 1
                 if left:
                     self._writing[key] = left
+                    if stored:
+                        self._mark_present(key)
                     continue
                 del self._writing[key]
+                self._unsure.discard(key)
                 if key in self._contested:
                     self._contested.discard(key)
+                    if stored:
+                        self._mark_present(key)
                 elif written is not None and key in written:
                     self._store(key, written[key])
+
+    def _mark_present(self, key: str) -> None:
+        """``key`` exists (lock held); as many keys are remembered as values, oldest out first."""
+        present = self._present
+        if key in present:
+            return
+        if len(present) >= self.entries:
+            del present[next(iter(present))]
+        present[key] = None
 
     def _store(self, key: str, value: bytes | None) -> None:
         """Cache ``value`` under ``key`` (lock held), evicting the oldest entries to fit."""
@@ -228,6 +265,8 @@ class ReadCache:
             self._generation += 1
             if key in self._writing:
                 self._contested.add(key)  # which commit came last is unknown: no write-through
+                self._unsure.add(key)
+            self._present.pop(key, None)
             if key in self._values:
                 self._drop(key)
 
@@ -236,6 +275,7 @@ class ReadCache:
             self._generation += 1
             self.clears += 1
             self._values.clear()
+            self._present.clear()
             self._bytes = 0
 
     def _drop(self, key: str) -> None:
@@ -387,6 +427,14 @@ class Barrier(Storage):
         cache.fill(key, value, generation)
         return value
 
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds a value; a key the cache knows exists costs no read."""
+        cache = self.cache
+        if cache is not None and cache.exists(key):
+            self.keyring()
+            return True
+        return self.get(key) is not None
+
     def put(self, key: str, value: bytes) -> None:
         start = perf_counter()
         try:
@@ -458,10 +506,12 @@ class Barrier(Storage):
         cache = self.cache
         assert cache is not None
         clears = cache.clears
-        marked = cache.begin_write(keys if keys is not None else (written or ()))
+        through = written if self.write_through else None
+        stores = () if through is None else [key for key, value in through.items() if value is not None]
+        marked = cache.begin_write(keys if keys is not None else (written or ()), stores)
         try:
             write()
         except BaseException:
             cache.end_write(marked)
             raise
-        cache.end_write(marked, written if self.write_through else None, clears)
+        cache.end_write(marked, through, clears)

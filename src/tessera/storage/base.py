@@ -155,6 +155,10 @@ def acknowledgement_deferred() -> bool:
 class Storage(KeyValueStore):
     """Logical storage as backends see it (values are plaintext here, encrypted below)."""
 
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds a value (the barrier answers from its cache when it knows)."""
+        return self.get(key) is not None
+
     def get_json(self, key: str) -> Any:
         raw = self.get(key)
         return None if raw is None else orjson.loads(raw)
@@ -182,6 +186,9 @@ class StorageView(Storage):
 
     def get(self, key: str) -> bytes | None:
         return self.inner.get(self._k(key))
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(self._k(key))
 
     def put(self, key: str, value: bytes) -> None:
         self.inner.put(self._k(key), value)

@@ -8,14 +8,80 @@ each data-modifying CTE is joined to the proof: when the epoch is not this node'
 commits having written nothing, and the caller raises ``Fenced`` (``Fencing.check``). Another
 write that must commit with these is one more CTE of the ``Proof``, joined the same way
 (``FENCED_BY``).
+
+The arrays go as binary parameters built here (:func:`binary_array`): psycopg's own list dumper
+walks every element in Python, and with group commit's statements of a dozen writes it was an
+eighth of the active node's CPU under a login load.
 """
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from psycopg.adapt import AdaptersMap, Dumper
+from psycopg.pq import Format
+
 from .pg_fencing import FENCED_BY, Proof
+
+# PostgreSQL's type OIDs of the elements and of the arrays the write statement takes.
+TEXT_OID, BYTEA_OID = 25, 17
+TEXT_ARRAY_OID, BYTEA_ARRAY_OID = 1009, 1001
+_HEADER = struct.Struct("!iiiii")  # dimensions, has nulls, element type, length, lower bound
+_EMPTY = struct.Struct("!iii")  # dimensions (0), has nulls, element type
+_LENGTH = struct.Struct("!i")
+
+
+def binary_array(element_oid: int, items: Sequence[bytes]) -> bytes:
+    """A one-dimensional array without NULLs in PostgreSQL's binary format (``array_recv``)."""
+    if not items:
+        return _EMPTY.pack(0, 0, element_oid)
+    parts = [_HEADER.pack(1, 0, element_oid, len(items), 1)]
+    length = _LENGTH.pack
+    for item in items:
+        parts.append(length(len(item)))
+        parts.append(item)
+    return b"".join(parts)
+
+
+class TextArray(bytes):
+    """A ``text[]`` parameter already in binary form: psycopg passes it as it is."""
+
+    @classmethod
+    def of(cls, keys: Sequence[str]) -> TextArray:
+        return cls(binary_array(TEXT_OID, [key.encode() for key in keys]))
+
+
+class ByteaArray(bytes):
+    """A ``bytea[]`` parameter already in binary form."""
+
+    @classmethod
+    def of(cls, values: Sequence[bytes]) -> ByteaArray:
+        return cls(binary_array(BYTEA_OID, values))
+
+
+class _Prebuilt(Dumper):
+    format = Format.BINARY
+
+    def dump(self, obj: object) -> bytes:
+        assert isinstance(obj, bytes)
+        return obj
+
+
+class _TextArrayDumper(_Prebuilt):
+    oid = TEXT_ARRAY_OID
+
+
+class _ByteaArrayDumper(_Prebuilt):
+    oid = BYTEA_ARRAY_OID
+
+
+def register_dumpers(adapters: AdaptersMap) -> None:
+    """Let a connection pass :class:`TextArray` and :class:`ByteaArray` parameters."""
+    adapters.register_dumper(TextArray, _TextArrayDumper)
+    adapters.register_dumper(ByteaArray, _ByteaArrayDumper)
 
 
 @lru_cache(maxsize=32)
@@ -68,10 +134,16 @@ class WriteParams:
         return write_statement(table, proof, bool(self.deletes), bool(self.keys))
 
     def bind(self, epoch: int | None) -> dict[str, object]:
-        return {
-            "deletes": self.deletes,
-            "keys": self.keys,
-            "values": self.values,
-            "touched": self.touched,
-            "epoch": epoch,
-        }
+        """The statement's parameters, arrays in binary form (the connection needs
+        :func:`register_dumpers`); the parts the statement leaves out are not built."""
+        params: dict[str, object] = {"epoch": epoch}
+        keys = TextArray.of(self.keys)
+        if self.deletes:
+            params["deletes"] = TextArray.of(self.deletes)
+            params["touched"] = TextArray.of(self.touched)
+        else:
+            params["touched"] = keys  # the same keys in the same order
+        if self.keys:
+            params["keys"] = keys
+            params["values"] = ByteaArray.of(self.values)
+        return params

@@ -28,7 +28,7 @@ from .pg_connections import CONNECT_TIMEOUT, Connections
 from .pg_fencing import Fencing, Proof, create_ha_tables, schema_lock_key
 from .pg_group import GroupCommit
 from .pg_options import PostgreSQLOptions
-from .pg_write import WriteParams
+from .pg_write import WriteParams, register_dumpers
 from .sqlite_reader import StandbyWrite
 
 log = logging.getLogger("tessera.storage")
@@ -145,6 +145,7 @@ class PostgreSQLPhysical(Physical):
 
     def _session(self, conn: psycopg.Connection) -> None:
         """The settings of every new connection."""
+        register_dumpers(conn.adapters)  # the write statement's binary arrays (pg_write.py)
         # Every query here is a short index lookup: JIT compiling one costs more than it runs
         # (33 ms of 34 for a 256-prefix list_many), and the planner's row estimates trigger it.
         conn.execute("SET jit = off")
@@ -156,7 +157,8 @@ class PostgreSQLPhysical(Physical):
         """The rows of one read query (none for a statement), retried once on a connection that
         had died idle (see ``pg_connections.py``)."""
         with stepping_aside():  # a network round trip: other requests run meanwhile
-            return self.connections.read(lambda conn: _rows(conn.execute(query, params)))
+            connections = self.connections
+            return connections.read(lambda conn: _rows(connections.cursor(conn).execute(query, params)))
 
     def get(self, key: str) -> bytes | None:
         with self._permits:
@@ -244,7 +246,7 @@ class PostgreSQLPhysical(Physical):
         params = write.bind(epoch)
 
         def run(conn: psycopg.Connection[Any]) -> Any:
-            cur = conn.execute(statement, params, prepare=True)
+            cur = self.connections.cursor(conn).execute(statement, params, prepare=True)
             return cur.fetchone() if proof is not None else None
 
         with self._permits:

@@ -55,7 +55,7 @@ class V1Handlers:
     def exists(self, req: Request, data: FieldData) -> bool:
         validate_fields(data)
         assert req.storage is not None
-        return req.storage.get(data.get("path")) is not None
+        return req.storage.exists(data.get("path"))
 
     def read(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
