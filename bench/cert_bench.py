@@ -10,7 +10,11 @@ latency percentiles, each server's CPU per login (user + system time of its proc
 figure a busy machine disturbs least: the client threads share its cores), and the
 Tessera/reference ratios.
 
-    python bench/cert_bench.py [--seconds 8] [--rounds 4] [--concurrency 4]
+``--workers N`` (N > 1) adds Tessera on SQLite with ``workers = N`` on the same kind of listener:
+each worker process runs its own TLS front on the shared port and serves a repeat batch login
+itself (it writes nothing); the kernel spreads new connections over the processes.
+
+    python bench/cert_bench.py [--seconds 8] [--rounds 4] [--concurrency 4] [--workers 2]
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.results import Result, run_threads  # noqa: E402
-from bench.run import cpu_seconds  # noqa: E402
-from tests.helpers.pki import Issuer, Pem, start_tls_pair  # noqa: E402
-from tests.helpers.servers import ServerProcess  # noqa: E402
+from bench.run import cpu_seconds, wait_for_workers  # noqa: E402
+from tests.helpers.pki import Issuer, Pem, start_tls_pair, tls_config  # noqa: E402
+from tests.helpers.servers import ServerProcess, TesseraServer, free_port  # noqa: E402
+
+WARMUP = 2.0  # seconds of new-connection logins per server first: every process serves some
 
 WORKLOADS = {
     # label: (cert entry, new connection per login)
@@ -61,6 +67,29 @@ def setup(server: ServerProcess, root: Issuer) -> None:
     ):
         status, answer, _ = server.call(method, path, json=body)
         assert status in (200, 204), answer
+
+
+def start_workers(workdir: Path, root: Issuer, ca_file: Path, workers: int) -> ServerProcess:
+    """Tessera on SQLite with ``workers`` processes, its TLS listener as the pair's, unsealed."""
+    directory = workdir / f"workers-{workers}"
+    directory.mkdir()
+    config = tls_config(
+        directory,
+        free_port(),
+        root.server(),
+        storage=f'storage "sqlite" {{\n  path = "{directory / "tessera.db"}"\n}}',
+        extra=f"workers = {workers}\n",
+    )
+    server = TesseraServer(config=config, ca_cert=ca_file).start()
+    try:
+        server.init(1, 1)
+        server.unseal()
+        assert server.process is not None
+        wait_for_workers(server.process.pid, workers)
+    except BaseException:
+        server.cleanup()
+        raise
+    return server
 
 
 def login(conn: http.client.HTTPSConnection, body: bytes) -> int:
@@ -107,23 +136,33 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each workload per server")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads")
     parser.add_argument("--rounds", type=int, default=4, help="alternating turns per workload")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also Tessera on SQLite with this many processes (> 1)"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="cert-bench-"))
     reference, tessera, root, ca_file = start_tls_pair(workdir)
     servers = {"reference": reference, "tessera": tessera}
+    if args.workers > 1:
+        try:
+            servers[f"tessera x{args.workers}"] = start_workers(workdir, root, ca_file, args.workers)
+        except BaseException:
+            reference.cleanup()
+            tessera.cleanup()
+            raise
     ctx = client_context(ca_file, root.issue("bench-client"))
     results: dict[str, dict[str, Result]] = {label: {} for label in servers}
     cpu: dict[str, dict[str, float]] = {label: {} for label in servers}  # seconds, per workload
     try:
         for server in servers.values():
             setup(server, root)
-            run(server, ctx, "bench-batch", False, 0.5, 2)  # warm up
+            run(server, ctx, "bench-batch", True, WARMUP, args.concurrency)  # warm up every process
         # Both servers stay up and take turns, alternating who goes first, so that load from
         # elsewhere on the machine weighs on both alike.
         for workload, (entry, fresh) in WORKLOADS.items():
             for round_no in range(args.rounds):
-                order = ["reference", "tessera"] if round_no % 2 == 0 else ["tessera", "reference"]
+                order = list(servers) if round_no % 2 == 0 else list(reversed(servers))
                 for label in order:
                     assert servers[label].process is not None
                     before = cpu_seconds(servers[label].process.pid)
@@ -143,33 +182,37 @@ def main() -> None:
         f"{os.cpu_count()} CPUs shared by client and servers\n"
     )
     header = (
-        f"{'workload':<21} {'server':<10} {'logins/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'workload':<21} {'server':<12} {'logins/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'cpu us/login':>13} {'errors':>7}"
     )
     print(header)
     print("-" * len(header))
-    ratios = []
+    ratios: dict[str, list[float]] = {label: [] for label in servers if label != "reference"}
     for workload in WORKLOADS:
-        for label in ("reference", "tessera"):
+        for label in servers:
             r = results[label][workload]
             per_login = cpu[label][workload] / max(1, r.requests) * 1e6
             print(
-                f"{workload:<21} {label:<10} {r.rps:>9.0f} {r.pct(50):>8.2f} {r.pct(99):>8.2f}"
+                f"{workload:<21} {label:<12} {r.rps:>9.0f} {r.pct(50):>8.2f} {r.pct(99):>8.2f}"
                 f" {per_login:>13.0f} {r.errors:>7}"
             )
-        ref, tes = results["reference"][workload], results["tessera"][workload]
-        ratio = tes.rps / ref.rps if ref.rps else float("nan")
-        if ref.rps:
-            ratios.append(ratio)
+        ref = results["reference"][workload]
         ref_cpu = cpu["reference"][workload] / max(1, ref.requests)
-        tes_cpu = cpu["tessera"][workload] / max(1, tes.requests)
-        cpu_ratio = ref_cpu / tes_cpu if tes_cpu else float("nan")
-        print(
-            f"{'':<21} {'ratio':<10} {ratio:>9.2f}   (Tessera / reference throughput; "
-            f"CPU per login {cpu_ratio:.2f}x less)"
-        )
-    if ratios:
-        print(f"\ngeometric mean ratio (Tessera / reference): {statistics.geometric_mean(ratios):.2f}")
+        for label in ratios:
+            tes = results[label][workload]
+            ratio = tes.rps / ref.rps if ref.rps else float("nan")
+            if ref.rps:
+                ratios[label].append(ratio)
+            tes_cpu = cpu[label][workload] / max(1, tes.requests)
+            cpu_ratio = ref_cpu / tes_cpu if tes_cpu else float("nan")
+            print(
+                f"{'':<21} {'ratio':<12} {ratio:>9.2f}   ({label} / reference throughput; "
+                f"CPU per login {cpu_ratio:.2f}x less)"
+            )
+    for label, values in ratios.items():
+        if values:
+            mean = statistics.geometric_mean(values)
+            print(f"\ngeometric mean ratio ({label} / reference): {mean:.2f}")
 
 
 if __name__ == "__main__":
