@@ -164,12 +164,13 @@ def main() -> None:
             for round_no in range(args.rounds):
                 order = list(servers) if round_no % 2 == 0 else list(reversed(servers))
                 for label in order:
-                    assert servers[label].process is not None
-                    before = cpu_seconds(servers[label].process.pid)
+                    process = servers[label].process
+                    assert process is not None
+                    before = cpu_seconds(process.pid)
                     part = run(
                         servers[label], ctx, entry, fresh, args.seconds / args.rounds, args.concurrency
                     )
-                    used = cpu_seconds(servers[label].process.pid) - before
+                    used = cpu_seconds(process.pid) - before
                     cpu[label][workload] = cpu[label].get(workload, 0.0) + used
                     results[label].setdefault(workload, Result()).merge(part)
     finally:

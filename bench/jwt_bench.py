@@ -139,17 +139,18 @@ def start_servers(workers: int, workdir: Path) -> list[tuple[str, ServerProcess]
     """The reference and one-process Tessera (dev, in memory) and, with ``workers`` > 1, Tessera on
     SQLite with that many processes; each with its label, the reference first."""
     servers: list[tuple[str, ServerProcess]] = []
+    made: list[tuple[str, ServerProcess]] = [("bao", ReferenceServer()), ("tessera", TesseraServer())]
     try:
-        for label, server in (("bao", ReferenceServer()), ("tessera", TesseraServer())):
-            servers.append((label, server.start()))
+        for label, one in made:
+            servers.append((label, one.start()))
         if workers > 1:
-            server = start_tessera("durable", workdir, workers=workers)
-            servers.append((f"tessera x{workers}", server))
-            assert server.process is not None
-            wait_for_workers(server.process.pid, workers)
+            pool = start_tessera("durable", workdir, workers=workers)
+            servers.append((f"tessera x{workers}", pool))
+            assert pool.process is not None
+            wait_for_workers(pool.process.pid, workers)
     except BaseException:
-        for _, server in servers:
-            server.cleanup()
+        for _, started in servers:
+            started.cleanup()
         raise
     return servers
 
