@@ -170,21 +170,37 @@ class Verified:
 
 
 class StaticKeys:
-    """``jwt_validation_pubkeys``: try each configured key."""
+    """``jwt_validation_pubkeys``: try each configured key, the one that verified last first.
+
+    A config listing the old and the new key of a rotation would otherwise check every token
+    signed with the new key against the old one first (a failed RSA check costs what a good one
+    does); PEM keys carry no ``kid`` to pick by.
+    """
 
     def __init__(self, pems: list[str]) -> None:
         self.keys = parse_pem_keys(pems)
         self.verified = Verified()
+        self._last = 0  # index of the key that verified last
 
     def verify(self, token: str) -> tuple[dict[str, Any], str]:
         jws = parse_jws(token)
         digest = Verified.digest(token)
         if digest in self.verified:
             return jws.claims, jws.alg
-        if any(verifies(jws, key) for key in self.keys):
+        if self._signed_by_a_key(jws):
             self.verified.add(digest)
             return jws.claims, jws.alg
         raise SignatureError(NO_KEY)
+
+    def _signed_by_a_key(self, jws: JWS) -> bool:
+        keys, last = self.keys, self._last
+        if last < len(keys) and verifies(jws, keys[last]):
+            return True
+        for index, key in enumerate(keys):
+            if index != last and verifies(jws, key):
+                self._last = index
+                return True
+        return False
 
 
 def tls_context(ca_pem: str) -> ssl.SSLContext:
