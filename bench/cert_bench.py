@@ -14,7 +14,13 @@ Tessera/reference ratios.
 each worker process runs its own TLS front on the shared port and serves a repeat batch login
 itself (it writes nothing); the kernel spreads new connections over the processes.
 
+``--client curl`` logs in with one curl process instead of Python threads (``--parallel``,
+``--concurrency`` transfers at once; for new connections ``Connection: close`` and no TLS session
+reuse, which each answer's ``num_connects`` confirms): C, so the client takes a smaller share of
+the two cores and the logins/s columns say more about the servers.
+
     python bench/cert_bench.py [--seconds 8] [--rounds 4] [--concurrency 4] [--workers 2]
+                               [--client python|curl]
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ import json
 import os
 import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,6 +137,58 @@ def run(
     return run_threads(threads, work)
 
 
+@dataclass
+class CurlTLS:
+    """The client side of curl's TLS: the CA it trusts, the certificate it presents."""
+
+    ca_file: Path
+    cert: Pem
+
+    def args(self) -> list[str]:
+        return ["--cacert", str(self.ca_file), "--cert", str(self.cert.cert), "--key", str(self.cert.key)]
+
+
+CURL_FORMAT = "%{http_code} %{time_total} %{num_connects}\n"
+
+
+def run_curl(
+    server: ServerProcess, tls: CurlTLS, entry: str, fresh: bool, seconds: float, concurrency: int
+) -> Result:
+    """Logins from one curl process for ``seconds``: ``concurrency`` transfers at once, one URL
+    glob of a million (the fragment is not sent), stopped when the time is up. HTTP/1.1 for both
+    servers (the reference would otherwise multiplex every login over one HTTP/2 connection)."""
+    url = f"https://{server.host}:{server.port}/v1/auth/cert/login#[1-1000000]"
+    cmd = ["stdbuf", "-oL", "curl", "--silent", "--no-progress-meter", "--http1.1"]  # a line per login
+    cmd += ["--parallel", "--parallel-max", str(concurrency), *tls.args()]
+    cmd += ["-H", "Content-Type: application/json", "--data", json.dumps({"name": entry})]
+    if fresh:  # a full handshake per login: the server closes, and no session is resumed
+        cmd += ["-H", "Connection: close", "--no-sessionid"]
+    cmd += ["-o", "/dev/null", "-w", CURL_FORMAT, url]
+    result = Result()
+    began = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    timer = threading.Timer(seconds, proc.kill)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            fields = line.split()
+            if len(fields) != 3:
+                continue  # the line curl was writing when it was stopped
+            status, total, connects = fields
+            if status == "200" and (not fresh or connects == "1"):
+                result.requests += 1
+            else:
+                result.errors += 1
+            result.latencies.append(float(total))
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait()
+    result.elapsed = time.perf_counter() - began
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -139,6 +199,7 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="also Tessera on SQLite with this many processes (> 1)"
     )
+    parser.add_argument("--client", choices=["python", "curl"], default="python")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="cert-bench-"))
@@ -151,13 +212,21 @@ def main() -> None:
             reference.cleanup()
             tessera.cleanup()
             raise
-    ctx = client_context(ca_file, root.issue("bench-client"))
+    client_pem = root.issue("bench-client")
+    ctx = client_context(ca_file, client_pem)
+    curl_tls = CurlTLS(ca_file, client_pem)
+
+    def turn(server: ServerProcess, entry: str, fresh: bool, seconds: float) -> Result:
+        if args.client == "curl":
+            return run_curl(server, curl_tls, entry, fresh, seconds, args.concurrency)
+        return run(server, ctx, entry, fresh, seconds, args.concurrency)
+
     results: dict[str, dict[str, Result]] = {label: {} for label in servers}
     cpu: dict[str, dict[str, float]] = {label: {} for label in servers}  # seconds, per workload
     try:
         for server in servers.values():
             setup(server, root)
-            run(server, ctx, "bench-batch", True, WARMUP, args.concurrency)  # warm up every process
+            turn(server, "bench-batch", True, WARMUP)  # warm up every process
         # Both servers stay up and take turns, alternating who goes first, so that load from
         # elsewhere on the machine weighs on both alike.
         for workload, (entry, fresh) in WORKLOADS.items():
@@ -167,9 +236,7 @@ def main() -> None:
                     process = servers[label].process
                     assert process is not None
                     before = cpu_seconds(process.pid)
-                    part = run(
-                        servers[label], ctx, entry, fresh, args.seconds / args.rounds, args.concurrency
-                    )
+                    part = turn(servers[label], entry, fresh, args.seconds / args.rounds)
                     used = cpu_seconds(process.pid) - before
                     cpu[label][workload] = cpu[label].get(workload, 0.0) + used
                     results[label].setdefault(workload, Result()).merge(part)
@@ -177,8 +244,9 @@ def main() -> None:
         for server in servers.values():
             server.cleanup()
 
+    client = "curl transfers at once" if args.client == "curl" else "client threads"
     print(
-        f"\ncert login (TLS client certificate -> token): {args.concurrency} client threads, "
+        f"\ncert login (TLS client certificate -> token): {args.concurrency} {client}, "
         f"{args.seconds:.0f}s per workload and server in {args.rounds} alternating turns, "
         f"{os.cpu_count()} CPUs shared by client and servers\n"
     )
