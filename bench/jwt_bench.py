@@ -13,18 +13,24 @@ token comes back only after all the others: more than Tessera's memo of verified
 adds a second, labelled row per server where one token is posted for the whole run (a client
 logging in again with the same JWT, which the memo does spare).
 
+``--workers N`` (N > 1) adds a third server: Tessera on SQLite with ``workers = N``, whose worker
+processes serve these logins on the same port (a repeat login of a known entity writes nothing,
+so no worker hands it to the active process), beside the one-process Tessera (dev, in memory)
+and the reference (dev, in memory), in the same run and the same alternating turns.
+
 Printed per algorithm: successful logins/s, p50/p99, the server's CPU per login (user + system
-time of its process tree, the figure least disturbed by a busy machine), non-2xx answers, and
-the Tessera/reference ratios.
+time of its process tree, workers included: the figure least disturbed by a busy machine),
+non-2xx answers, and each Tessera's ratios to the reference.
 
     python bench/jwt_bench.py [--seconds 10] [--rounds 2] [--alg RS256|ES256|all]
-                              [--tokens 20000] [--same-token] [--connections 16]
+                              [--tokens 20000] [--same-token] [--connections 16] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +42,9 @@ sys.path.insert(0, str(ROOT))
 import jwt  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
-from bench.run import cpu_seconds  # noqa: E402
+from bench.run import cpu_seconds, wait_for_workers  # noqa: E402
 from bench.scenarios import Request  # noqa: E402
+from bench.servers import start_tessera  # noqa: E402
 from bench.wrk import WrkResult, WrkSettings, write_bodies  # noqa: E402
 from bench.wrk import run as run_wrk  # noqa: E402
 from tessera.auth.jwt.keys import Verified  # noqa: E402
@@ -55,6 +62,9 @@ ROLE = {
     "token_ttl": "10m",
     "token_policies": "ci-deploy",
 }
+
+
+WARMUP = 2.0  # seconds of unmeasured logins per server before the rounds
 
 
 def signing_key(alg: str) -> Any:
@@ -125,35 +135,64 @@ def workloads(key: Any, alg: str, tokens: int, same_token: bool) -> list[Workloa
     return out
 
 
+def start_servers(workers: int, workdir: Path) -> list[tuple[str, ServerProcess]]:
+    """The reference and one-process Tessera (dev, in memory) and, with ``workers`` > 1, Tessera on
+    SQLite with that many processes; each with its label, the reference first."""
+    servers: list[tuple[str, ServerProcess]] = []
+    made: list[tuple[str, ServerProcess]] = [("bao", ReferenceServer()), ("tessera", TesseraServer())]
+    try:
+        for label, one in made:
+            servers.append((label, one.start()))
+        if workers > 1:
+            pool = start_tessera("durable", workdir, workers=workers)
+            servers.append((f"tessera x{workers}", pool))
+            assert pool.process is not None
+            wait_for_workers(pool.process.pid, workers)
+    except BaseException:
+        for _, started in servers:
+            started.cleanup()
+        raise
+    return servers
+
+
 def measure(alg: str, args: argparse.Namespace) -> list[Workload]:
-    """Both servers, alternating turns per round, over each workload of ``alg``."""
+    """Every server, alternating turns per round, over each workload of ``alg``."""
     key = signing_key(alg)
     loads = workloads(key, alg, args.tokens, args.same_token)
     settings = WrkSettings(threads=args.threads, connections=args.connections, duration=args.seconds)
-    servers: list[ServerProcess] = [ReferenceServer(), TesseraServer()]
-    try:
-        for server in servers:
-            server.start()
-            setup(server, key)
-            status, answer, _ = server.call("POST", "auth/jwt/login", json=loads[0].request.body, token=None)
-            assert status == 200 and answer["auth"]["token_type"] == "batch", answer
-        for _ in range(args.rounds):
+    with tempfile.TemporaryDirectory(prefix="jwt-bench-") as workdir:
+        servers = start_servers(args.workers, Path(workdir))
+        try:
+            for _, server in servers:
+                setup(server, key)
+                status, answer, _ = server.call(
+                    "POST", "auth/jwt/login", json=loads[0].request.body, token=None
+                )
+                assert status == 200 and answer["auth"]["token_type"] == "batch", answer
+                warm = WrkSettings(args.threads, args.connections, WARMUP)
+                run_wrk(server.addr, loads[0].request, warm, loads[0].bodies)  # workers catch up
+            for _ in range(args.rounds):
+                for load in loads:
+                    for label, server in servers:
+                        run_one(label, server, load, settings)
+        finally:
+            for _, server in servers:
+                server.cleanup()
             for load in loads:
-                for server in servers:
-                    assert server.process is not None
-                    before = cpu_seconds(server.process.pid)
-                    result = run_wrk(server.addr, load.request, settings, load.bodies)
-                    used = cpu_seconds(server.process.pid) - before
-                    load.results.setdefault(server.name, []).append(result)
-                    ok = max(1, result.requests - result.non2xx)
-                    load.cpu_us.setdefault(server.name, []).append(used / ok * 1e6)
-    finally:
-        for server in servers:
-            server.stop()
-        for load in loads:
-            if load.bodies is not None:
-                load.bodies.unlink(missing_ok=True)
+                if load.bodies is not None:
+                    load.bodies.unlink(missing_ok=True)
     return loads
+
+
+def run_one(label: str, server: ServerProcess, load: Workload, settings: WrkSettings) -> None:
+    """One turn of wrk against ``server``; its result and CPU per successful login recorded."""
+    assert server.process is not None
+    before = cpu_seconds(server.process.pid)
+    result = run_wrk(server.addr, load.request, settings, load.bodies)
+    used = cpu_seconds(server.process.pid) - before
+    load.results.setdefault(label, []).append(result)
+    ok = max(1, result.requests - result.non2xx)
+    load.cpu_us.setdefault(label, []).append(used / ok * 1e6)
 
 
 def report(alg: str, loads: list[Workload], args: argparse.Namespace) -> None:
@@ -162,7 +201,7 @@ def report(alg: str, loads: list[Workload], args: argparse.Namespace) -> None:
         f"wrk -t{args.threads} -c{args.connections}, {args.tokens} distinct tokens cycled for 'fresh'"
     )
     print(
-        f"{'server':<10} {'tokens':<13} {'logins/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'server':<12} {'tokens':<13} {'logins/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'cpu us/login':>13} {'non-2xx':>8}"
     )
     for load in loads:
@@ -173,15 +212,16 @@ def report(alg: str, loads: list[Workload], args: argparse.Namespace) -> None:
             best[name] = top.ok_rps
             cpu[name] = min(load.cpu_us[name])
             print(
-                f"{name:<10} {load.label:<13} {top.ok_rps:>10.0f} {top.p50_ms:>8.2f} {top.p99_ms:>8.2f}"
+                f"{name:<12} {load.label:<13} {top.ok_rps:>10.0f} {top.p50_ms:>8.2f} {top.p99_ms:>8.2f}"
                 f" {cpu[name]:>13.0f} {sum(r.failed for r in runs):>8}"
             )
-        reference, tessera = list(best)  # the order the servers ran in: the reference first
-        ratio = best[tessera] / best[reference] if best[reference] else float("nan")
-        print(
-            f"  {load.label}: tessera / reference {ratio:.2f}x logins/s (best round of each); "
-            f"server CPU per login {cpu[reference] / cpu[tessera]:.2f}x less"
-        )
+        reference, *ours = list(best)  # the order the servers ran in: the reference first
+        for tessera in ours:
+            ratio = best[tessera] / best[reference] if best[reference] else float("nan")
+            print(
+                f"  {load.label}: {tessera} / reference {ratio:.2f}x logins/s (best round of each); "
+                f"server CPU per login {cpu[reference] / cpu[tessera]:.2f}x less"
+            )
 
 
 def main() -> None:
@@ -193,6 +233,9 @@ def main() -> None:
     parser.add_argument("--same-token", action="store_true", help="add a row posting one token throughout")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also Tessera on SQLite with this many processes (> 1)"
+    )
     args = parser.parse_args()
     if args.tokens <= Verified().limit:
         print(f"warning: {args.tokens} tokens fit in the memo of verified tokens: 'fresh' is not fresh")

@@ -107,6 +107,16 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def wait_for_workers(pid: int, workers: int, timeout: float = 60.0) -> None:
+    """Until the server ``pid`` has its ``workers - 1`` worker processes (then give them a warm-up:
+    a worker serves once it has caught up and holds the keyring)."""
+    deadline = time.monotonic() + timeout
+    while len(_children(pid)) < workers - 1:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server has {len(_children(pid))} of {workers - 1} worker processes")
+        time.sleep(0.1)
+
+
 def measure(
     server: ServerProcess, scenario: Scenario, state: object, settings: WrkSettings, warmup: float
 ) -> tuple[WrkResult, float]:

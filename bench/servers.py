@@ -215,11 +215,14 @@ def _postgresql_pair(workdir: Path, standby: bool, workers: int = 1) -> Pair:
     return Pair("postgresql", ref, nodes[0], nodes[1] if standby else None, database)
 
 
-def start_tessera(mode: str, workdir: Path, env: dict[str, str] | None = None) -> ServerProcess:
-    """Tessera alone (profiling, the memory check), in the same configuration as in a pair."""
+def start_tessera(
+    mode: str, workdir: Path, env: dict[str, str] | None = None, workers: int = 1
+) -> ServerProcess:
+    """Tessera alone (profiling, the memory check, a third column), configured as in a pair;
+    ``workers`` processes on SQLite in the durable mode."""
     workdir.mkdir(parents=True, exist_ok=True)
     if mode == "memory":
         server: ServerProcess = TesseraServer(env=env).start()
         _wait_active(server)
         return server
-    return _durable(TesseraServer(config=_sqlite_config(workdir, free_port()), env=env))
+    return _durable(TesseraServer(config=_sqlite_config(workdir, free_port(), workers), env=env))

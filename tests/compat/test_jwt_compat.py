@@ -313,6 +313,31 @@ def test_batch_token_reads_and_entity_is_reused(ci: Both, pem_keys: dict[str, An
     assert strip(normalize(bodies[0]["data"]["aliases"])) == strip(normalize(bodies[1]["data"]["aliases"]))
 
 
+def test_alias_metadata_follows_the_latest_login(ci: Both, pem_keys: dict[str, Any]) -> None:
+    """A login whose mapped claims differ replaces the alias's metadata; the same values change
+    nothing (not even the alias's last_update_time)."""
+    token = pyjwt.encode(_good(actor="octocat"), pem_keys["rsa"], algorithm="RS256")
+    entities = tuple(a["auth"]["entity_id"] for a in _login(ci, token))
+
+    def aliases() -> list[dict[str, Any]]:
+        out = []
+        for server, entity in zip((ci.ref, ci.tes), entities, strict=True):
+            status, body, _ = server.call("GET", f"identity/entity/id/{entity}")
+            assert status == 200, body
+            out.append(body["data"]["aliases"][0])
+        return out
+
+    before = aliases()
+    _login(ci, pyjwt.encode(_good(actor="octocat", jti="again"), pem_keys["rsa"], algorithm="RS256"))
+    assert aliases() == before
+    _login(ci, pyjwt.encode(_good(actor="hubot"), pem_keys["rsa"], algorithm="RS256"))
+    after = aliases()
+    for old, new in zip(before, after, strict=True):
+        assert new["metadata"] == {"role": "ci", "repo": "acme/app", "actor": "hubot"}
+        assert new["last_update_time"] > old["last_update_time"]
+        assert new["creation_time"] == old["creation_time"] and new["id"] == old["id"]
+
+
 # -- JWKS and discovery -------------------------------------------------------------------------
 def test_jwks_url_with_ca_and_key_rotation(jw: Both, provider: Provider) -> None:
     jw.same("POST", f"{jw.m}/config", json={"jwks_url": provider.url + "/keys"})  # untrusted CA

@@ -182,16 +182,25 @@ def _base(
     )
 
 
-def tls_config(directory: Path, port: int, server: Pem, *, ask_client_certs: bool = True) -> Path:
+def tls_config(
+    directory: Path,
+    port: int,
+    server: Pem,
+    *,
+    ask_client_certs: bool = True,
+    storage: str = 'storage "inmem" {}',
+    extra: str = "",
+) -> Path:
     """A TLS server config; ``ask_client_certs`` sets ``tls_disable_client_certs = false`` (Tessera's
-    listeners ask for client certificates only when told to; Vault's by default)."""
+    listeners ask for client certificates only when told to; Vault's by default). ``storage`` is the
+    storage block, ``extra`` more top-level settings (``workers = 2``)."""
     path = directory / f"server-{port}.hcl"
     ask = "  tls_disable_client_certs = false\n" if ask_client_certs else ""
     path.write_text(
-        'storage "inmem" {}\n'
+        f"{storage}\n"
         f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n{ask}'
         f'  tls_cert_file = "{server.cert}"\n  tls_key_file = "{server.key}"\n}}\n'
-        'disable_mlock = true\ndefault_lease_ttl = "768h"\nmax_lease_ttl = "768h"\n'
+        'disable_mlock = true\ndefault_lease_ttl = "768h"\nmax_lease_ttl = "768h"\n' + extra
     )
     return path
 

@@ -80,6 +80,8 @@ class IdentityStore:
         with self.lock:
             found = self._by_factors.get((mount_accessor, alias_name))
             if found is not None and found in entities:
+                if metadata:
+                    self._follow_alias_metadata(entities, found, mount_accessor, alias_name, metadata)
                 return found
             doc = self.new_entity(f"entity_{secrets.token_hex(4)}.root")
             entity_id = doc["id"]
@@ -105,6 +107,37 @@ class IdentityStore:
             entities[entity_id] = doc
             self._index(doc)
             return entity_id
+
+    def _follow_alias_metadata(
+        self,
+        entities: dict[str, dict[str, Any]],
+        entity_id: str,
+        mount_accessor: str,
+        alias_name: str,
+        metadata: dict[str, str],
+    ) -> None:
+        """A login's alias metadata replaces the stored one when it differs, as the reference does
+        (the alias's ``last_update_time`` moves, the entity's does not). Equal metadata writes
+        nothing, so repeat logins stay read-only (worker processes serve them). Stored before it
+        is remembered: a worker's refused write leaves nothing behind."""
+        doc = entities[entity_id]
+        aliases = doc.get("aliases") or []
+        index = next(
+            (
+                i
+                for i, a in enumerate(aliases)
+                if a.get("mount_accessor") == mount_accessor and a.get("name") == alias_name
+            ),
+            None,
+        )
+        if index is None or (aliases[index].get("metadata") or {}) == metadata:
+            return
+        alias = {**aliases[index], "metadata": dict(metadata), "last_update_time": rfc3339_nano(time.time())}
+        updated = {**doc, "aliases": [*aliases[:index], alias, *aliases[index + 1 :]]}
+        if self.storage is not None:
+            self.storage.put_json("entity/" + entity_id, updated)
+        entities[entity_id] = updated
+        self._index(updated)
 
     def entity(self, entity_id: str) -> dict[str, Any] | None:
         return self._load().get(entity_id)

@@ -97,6 +97,26 @@ def test_a_token_seen_again_skips_only_the_signature_check(h: CoreHarness, monke
     )
 
 
+def test_the_key_that_verified_last_is_tried_first(h: CoreHarness, monkeypatch: Any) -> None:
+    """Old and new key of a rotation in the config: fresh tokens of the new key are checked once."""
+    old, new = rsa_key(), rsa_key()
+    _configure(h, jwt_validation_pubkeys=[public_pem(old), public_pem(new)])
+    checks: list[bool] = []
+    real = jwt_keys.verifies
+    monkeypatch.setattr(jwt_keys, "verifies", lambda jws, k: checks.append(real(jws, k)) or checks[-1])
+    for n in range(3):
+        _login(h, pyjwt.encode(_claims(jti=f"new-{n}"), new, algorithm="RS256"))
+    assert checks == [False, True, True, True]  # the old key once, then the new key alone
+    checks.clear()
+    _login(h, pyjwt.encode(_claims(jti="old"), old, algorithm="RS256"))  # the old key still works
+    assert checks == [False, True]
+    checks.clear()
+    assert _refused(h, pyjwt.encode(_claims(jti="x"), rsa_key(), algorithm="RS256")).endswith(
+        "no known key successfully validated the token signature"
+    )
+    assert checks == [False, False]
+
+
 def test_other_checks_still_apply_to_a_remembered_token(h: CoreHarness) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     _configure(h, jwt_validation_pubkeys=[public_pem(key)])
@@ -145,10 +165,11 @@ def test_the_memo_is_bounded_and_ignores_a_check_made_before_a_refresh() -> None
     for n in range(3):
         memo.add(bytes([n]))
     assert bytes([2]) in memo and bytes([0]) not in memo
-    taken = memo.current()
-    memo.clear()  # the keys changed while a check against the old ones ran
-    memo.add(b"late", taken)
-    assert b"late" not in memo
+    keys = jwt_keys.RemoteKeys("https://127.0.0.1:1/keys", "")
+    taken = keys.keyset  # what a login checks against ...
+    keys.keyset = jwt_keys.KeySet.of([])  # ... when a refresh replaces the keys
+    taken.verified.add(b"late")  # that login's check lands in the memo of the keys it used
+    assert b"late" not in keys.verified
 
 
 def test_a_batch_login_of_a_known_alias_writes_nothing(h: CoreHarness, monkeypatch: Any) -> None:

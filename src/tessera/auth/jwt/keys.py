@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -139,7 +139,7 @@ class Verified:
     ECDSA ~65 µs): the same bytes under the same keys verify the same way. Everything else (the
     algorithm, times, audience, bound claims) is still checked on every login. Only digests are
     kept (no token text stays in memory); bounded, and emptied whenever the keys change (the key
-    source is rebuilt with the config, and a JWKS refresh clears it).
+    source is rebuilt with the config, and a JWKS refresh starts a new memo with its keys).
     """
 
     def __init__(self, limit: int = 4096) -> None:
@@ -153,38 +153,45 @@ class Verified:
     def __contains__(self, digest: bytes) -> bool:
         return digest in self._seen
 
-    def current(self) -> set[bytes]:
-        """What to pass to ``add`` after checking against the keys of this moment."""
-        return self._seen
-
-    def add(self, digest: bytes, seen: set[bytes] | None = None) -> None:
-        """Remember a checked token, unless the keys changed since ``seen`` was taken."""
-        if seen is not None and seen is not self._seen:
-            return
+    def add(self, digest: bytes) -> None:
+        """Remember a checked token."""
         if len(self._seen) >= self.limit:
             self._seen = set()  # a flood of distinct tokens only costs checking them again
         self._seen.add(digest)
 
-    def clear(self) -> None:
-        self._seen = set()
-
 
 class StaticKeys:
-    """``jwt_validation_pubkeys``: try each configured key."""
+    """``jwt_validation_pubkeys``: try each configured key, the one that verified last first.
+
+    A config listing the old and the new key of a rotation would otherwise check every token
+    signed with the new key against the old one first (a failed RSA check costs what a good one
+    does); PEM keys carry no ``kid`` to pick by.
+    """
 
     def __init__(self, pems: list[str]) -> None:
         self.keys = parse_pem_keys(pems)
         self.verified = Verified()
+        self._last = 0  # index of the key that verified last
 
     def verify(self, token: str) -> tuple[dict[str, Any], str]:
         jws = parse_jws(token)
         digest = Verified.digest(token)
         if digest in self.verified:
             return jws.claims, jws.alg
-        if any(verifies(jws, key) for key in self.keys):
+        if self._signed_by_a_key(jws):
             self.verified.add(digest)
             return jws.claims, jws.alg
         raise SignatureError(NO_KEY)
+
+    def _signed_by_a_key(self, jws: JWS) -> bool:
+        keys, last = self.keys, self._last
+        if last < len(keys) and verifies(jws, keys[last]):
+            return True
+        for index, key in enumerate(keys):
+            if index != last and verifies(jws, key):
+                self._last = index
+                return True
+        return False
 
 
 def tls_context(ca_pem: str) -> ssl.SSLContext:
@@ -234,6 +241,31 @@ def _go_reason(url: str, reason: Any) -> str:
     return str(reason)
 
 
+@dataclass(frozen=True)
+class KeySet:
+    """One fetch of a JWKS: its keys, the same by ``kid``, and the memo of tokens they verified.
+
+    Replaced whole by a refresh (a new memo with it), so a login reads keys and memo of the same
+    moment without a lock, and a check made against the old keys lands in the old memo.
+    """
+
+    keys: tuple[jwt.PyJWK, ...] = ()
+    by_kid: dict[str, tuple[jwt.PyJWK, ...]] = field(default_factory=dict)
+    verified: Verified = field(default_factory=Verified)
+
+    @classmethod
+    def of(cls, keys: list[jwt.PyJWK]) -> KeySet:
+        by_kid: dict[str, tuple[jwt.PyJWK, ...]] = {}
+        for key in keys:
+            if key.key_id:
+                by_kid[key.key_id] = (*by_kid.get(key.key_id, ()), key)
+        return cls(tuple(keys), by_kid)
+
+    def candidates(self, kid: str | None) -> tuple[jwt.PyJWK, ...]:
+        """The keys that may have signed a token naming ``kid`` (all of them when it names none)."""
+        return self.by_kid.get(kid, ()) if kid else self.keys
+
+
 class RemoteKeys:
     """A JWKS behind a URL, cached; a token with an unknown ``kid`` triggers one fresh fetch."""
 
@@ -241,10 +273,12 @@ class RemoteKeys:
         self.url = url
         self.context = tls_context(ca_pem)
         self.local = local
-        self.lock = threading.Lock()
         self.fetch_lock = threading.Lock()
-        self.keys: list[jwt.PyJWK] = []
-        self.verified = Verified()
+        self.keyset = KeySet()
+
+    @property
+    def verified(self) -> Verified:
+        return self.keyset.verified
 
     def refresh(self) -> None:
         try:
@@ -255,35 +289,29 @@ class RemoteKeys:
             keyset = jwt.PyJWKSet.from_dict(doc)
         except jwt.PyJWTError as exc:
             raise SignatureError(f"fetching keys oidc: failed to decode keys: {exc}") from None
-        with self.lock:
-            self.keys = list(keyset.keys)
-            self.verified.clear()  # a key may have gone: check every token again
+        self.keyset = KeySet.of(list(keyset.keys))  # a key may have gone: check every token again
 
-    def _refresh_once(self, kid: str | None) -> None:
+    def _refresh_once(self, kid: str | None) -> KeySet:
         """Fetch again for an unknown key ID; concurrent logins wait for one fetch, not one each."""
         with self.fetch_lock:
-            if not self._candidates(kid):
+            if not self.keyset.candidates(kid):
                 self.refresh()
-
-    def _candidates(self, kid: str | None) -> list[jwt.PyJWK]:
-        with self.lock:
-            return [k for k in self.keys if not kid or k.key_id == kid]
+            return self.keyset
 
     def verify(self, token: str) -> tuple[dict[str, Any], str]:
         jws = parse_jws(token)
         if jws.alg not in ALGORITHMS:
             raise SignatureError(REMOTE_NO_KEY)
         digest = Verified.digest(token)
-        if digest in self.verified:
+        keyset = self.keyset
+        if digest in keyset.verified:
             return jws.claims, jws.alg
-        if not self._candidates(jws.kid):
-            self._refresh_once(jws.kid)
-        with self.lock:  # the keys and the memo of the same moment: a refresh replaces both
-            candidates = [k for k in self.keys if not jws.kid or k.key_id == jws.kid]
-            seen = self.verified.current()
+        candidates = keyset.candidates(jws.kid)
+        if not candidates:
+            keyset = self._refresh_once(jws.kid)
+            candidates = keyset.candidates(jws.kid)
         if any(verifies(jws, key.key) for key in candidates):
-            with self.lock:
-                self.verified.add(digest, seen)
+            keyset.verified.add(digest)
             return jws.claims, jws.alg
         raise SignatureError(REMOTE_NO_KEY)
 
