@@ -36,6 +36,15 @@ def test_coerce(ftype: FieldType, raw: object, value: object) -> None:
     assert coerce(ftype, raw) == value
 
 
+def test_field_types_hash_by_identity() -> None:
+    """Every converted field looks its type up in a dict: members hash in C, by identity (Enum's
+    own ``__hash__`` is Python code), and still find what they were stored under."""
+    assert all(hash(t) == object.__hash__(t) for t in FieldType)
+    by_type = {t: t.value for t in FieldType}
+    assert [by_type[FieldType(t.value)] for t in FieldType] == [t.value for t in FieldType]
+    assert FieldType.INT != "int" and FieldType("int") is FieldType.INT
+
+
 def test_coerce_errors() -> None:
     with pytest.raises(FieldError, match=r"strconv\.ParseBool"):
         coerce(FieldType.BOOL, "maybe")

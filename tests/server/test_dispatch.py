@@ -126,11 +126,8 @@ def test_answers_wait_for_the_fsync_of_what_they_wrote_or_read(tmp_path: Path) -
         server.core.shutdown()
 
 
-def test_only_requests_with_a_body_run_on_the_calling_thread_and_only_while_the_runner_is_idle() -> None:
-    """A body just read runs here when the runner is idle; a bodiless request always goes to the
-    runner (run on granian's threads, reads under load lost ~35% of their throughput)."""
-    server = Server(InmemPhysical())
-    server.app.runner = runner = Runner()
+def _threads_serving(server: Server) -> list[str]:
+    """The names of the threads that run the core for each request from now on, in order."""
     served_on: list[str] = []
     real = server.core.handle_request
 
@@ -139,6 +136,15 @@ def test_only_requests_with_a_body_run_on_the_calling_thread_and_only_while_the_
         return real(request)
 
     server.core.handle_request = noting  # type: ignore[method-assign]
+    return served_on
+
+
+def test_only_requests_with_a_body_run_on_the_calling_thread_and_only_while_the_runner_is_idle() -> None:
+    """A body just read runs here when the runner is idle; a bodiless request always goes to the
+    runner (run on granian's threads, reads under load lost ~35% of their throughput)."""
+    server = Server(InmemPhysical())
+    server.app.runner = runner = Runner()
+    served_on = _threads_serving(server)
     try:
         for method, body in (("GET", None), ("POST", {"a": "1"}), ("GET", None)):
             proto = _call(server, method, "kv1/x", body)
@@ -158,5 +164,20 @@ def test_only_requests_with_a_body_run_on_the_calling_thread_and_only_while_the_
         release.set()
         assert proto.answered.wait(10) and proto.status in (200, 204)
         assert served_on[-1] == "tessera-runner"
+    finally:
+        server.core.shutdown()
+
+
+def test_bodies_on_runner_sends_requests_with_a_body_to_the_idle_runner() -> None:
+    """``TESSERA_HTTP_BODIES_ON_RUNNER=1``: a write goes to the runner even when it is idle."""
+    server = Server(InmemPhysical())
+    server.app.runner = Runner()
+    server.app.bodies_on_runner = True
+    served_on = _threads_serving(server)
+    try:
+        for method, body in (("POST", {"a": "1"}), ("GET", None)):
+            proto = _call(server, method, "kv1/x", body)
+            assert proto.answered.wait(10) and proto.status in (200, 204)
+        assert served_on == ["tessera-runner", "tessera-runner"]
     finally:
         server.core.shutdown()

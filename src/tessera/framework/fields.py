@@ -30,6 +30,10 @@ class FieldType(enum.Enum):
     HEADER = "header"
     ANY = "any"
 
+    # Members are singletons compared by identity, so identity hashing is exact; Enum's own
+    # __hash__ runs Python code, and every converted field looks its type up in a dict.
+    __hash__ = object.__hash__
+
 
 _OPENAPI_TYPES = {
     FieldType.STRING: ("string", None),

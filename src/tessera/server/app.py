@@ -94,6 +94,8 @@ class App:
         self.intake: ReadWatch | None = None  # likewise: bounds body reads (server/intake.py)
         self.runner: Runner | None = None  # likewise: serves complete requests (server/dispatch.py)
         self.slots: threading.BoundedSemaphore | None = None  # requests served at once, no runner
+        # Requests with a body go to the runner even when it is idle (TESSERA_HTTP_BODIES_ON_RUNNER=1).
+        self.bodies_on_runner = False
         # In a worker process: its sync with the active process (cluster/standby.py).
         self.standby: NodeRole | None = None
         # On the active process's internal listener: the secret forwarded requests carry.
@@ -217,8 +219,10 @@ class App:
         # A request whose body was just read runs here when the runner has nothing to do: this
         # thread has the GIL back already, and handing over would cost one more switch. Bodiless
         # requests always go to the runner: run here, under wrk's 16 connections they cost reads
-        # ~35% of their throughput (kv1 read 17,999 -> 11,621 req/s, quiet machine).
-        if runner is not None and (not raw_body or not runner.idle()):
+        # ~35% of their throughput (kv1 read 17,999 -> 11,621 req/s, quiet machine). Under a
+        # load of writes alone the runner then stays idle and they take turns on granian's
+        # threads; ``bodies_on_runner`` sends them to the runner too (docs/performance.md, round four).
+        if runner is not None and (not raw_body or self.bodies_on_runner or not runner.idle()):
             runner.submit(self._route, args)
             return 0  # answered by the runner
         slots = self.slots

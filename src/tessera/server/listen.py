@@ -16,7 +16,9 @@ granian's Python threads are the *intake* (up to ``TESSERA_HTTP_INTAKE_THREADS``
 read each request's body, so that no slow client holds up anyone else (``server/intake.py``).
 On local storage (in memory, SQLite) they hand the complete request to one Python thread, the
 runner, and requests that run long are handed on to a side pool (``server/dispatch.py`` says
-why and how). ``TESSERA_HTTP_THREADS`` (default 32) is how many Python threads serve requests at
+why and how). A request with a body runs on the intake thread that read it while the runner is
+idle; ``TESSERA_HTTP_BODIES_ON_RUNNER=1`` hands those to the runner too (a setting to compare the
+two on a quiet machine: docs/performance.md, issue 29's round four). ``TESSERA_HTTP_THREADS`` (default 32) is how many Python threads serve requests at
 once (the side pool's size; on PostgreSQL, how many intake threads serve at once, enough for
 many requests to wait on the network); more requests wait.
 
@@ -112,6 +114,7 @@ def make_server(
     app.intake = ReadWatch(limits.http_read_timeout, max_reads=max_body_reads(intake_threads()))
     if app.dispatcher is not None:
         app.runner = Runner()
+        app.bodies_on_runner = os.environ.get("TESSERA_HTTP_BODIES_ON_RUNNER", "0") == "1"
     else:
         app.slots = threading.BoundedSemaphore(threads())
     app.set_inline()
