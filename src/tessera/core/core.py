@@ -21,6 +21,7 @@ from ..framework import Backend, CodedError, ErrorResponse, PermissionDenied, Re
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACL
 from ..policy.store import PolicyStore
+from ..replication.guard import ForwardToPrimary
 from ..replication.log import RETAIN
 from ..replication.manager import DR_SECONDARY_PATHS, DR_SECONDARY_REFUSAL, Replication, default_cluster_addr
 from ..routing.mounts import MountEntry
@@ -334,7 +335,7 @@ class Core:
                 for route in self.router.routes():
                     if route.backend.periodic is not None:
                         route.backend.periodic()
-        except SealedError:
+        except (SealedError, ForwardToPrimary):  # a performance secondary's primary does that work
             pass
         except Exception:
             log.exception("background expiry pass failed")

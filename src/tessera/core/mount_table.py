@@ -14,6 +14,7 @@ import orjson
 
 from ..barrier.aes_gcm import Barrier
 from ..framework import Backend
+from ..replication.guard import ForwardToPrimary
 from ..routing.mounts import (
     AUTH_TABLE,
     LOCAL_AUTH_TABLE,
@@ -108,7 +109,11 @@ class MountTable:
             if shared:
                 ops.append(TxnOp(shared_key, orjson.dumps([m.to_json() for m in table if not m.local])))
             ops.append(TxnOp(local_key, orjson.dumps([m.to_json() for m in table if m.local])))
-        self.barrier.transaction(ops)
+        try:
+            self.barrier.transaction(ops)
+        except ForwardToPrimary:  # a performance secondary: its primary changes the shared tables
+            self.load()  # and this one's tables stay as stored until the change streams in
+            raise
 
     def activate(self, entry: MountEntry) -> None:
         backend = self.build(entry)
@@ -126,7 +131,7 @@ class MountTable:
         table = self.table(entry.table)
         table.append(entry)
         try:
-            self.persist()
+            self.persist(shared=not entry.local)  # a local mount leaves the replicated table alone
         except Exception:
             table.remove(entry)
             raise
@@ -135,19 +140,19 @@ class MountTable:
     def remove(self, entry: MountEntry) -> None:
         """Drop a mount from its table, its route and its storage."""
         self.table(entry.table).remove(entry)
-        self.persist()
+        self.persist(shared=not entry.local)
         self.retire(entry.route_prefix)
         StorageView(self.barrier, entry.storage_prefix).delete_prefix("")
 
     def move(self, entry: MountEntry, new_path: str) -> None:
         self.retire(entry.route_prefix)
         entry.path = new_path
-        self.persist()
+        self.persist(shared=not entry.local)
         self.activate(entry)
 
     def update(self, entry: MountEntry) -> None:
         """Persist a tuned entry and rebuild its backend (options may change behaviour)."""
-        self.persist()
+        self.persist(shared=not entry.local)
         self.retire(entry.route_prefix)
         self.activate(entry)
 

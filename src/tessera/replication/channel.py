@@ -65,6 +65,7 @@ def request_json(
     body: Any = None,
     query: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    timeout: float = TIMEOUT,
 ) -> Any:
     """One JSON request to ``base`` (``https://host:port``); the decoded answer, or ChannelError."""
     parts = urlsplit(base)
@@ -73,10 +74,10 @@ def request_json(
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
         conn = http.client.HTTPSConnection(
-            parts.hostname, parts.port or 443, timeout=TIMEOUT, context=context
+            parts.hostname, parts.port or 443, timeout=timeout, context=context
         )
     else:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=TIMEOUT)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     target = path + ("?" + urlencode(query) if query else "")
     payload = None if body is None else orjson.dumps(body)
     try:

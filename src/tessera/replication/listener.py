@@ -22,7 +22,7 @@ log = logging.getLogger("tessera.replication")
 
 # (method, path, query, body, the client certificate's (common name, SHA-256)) -> (status, JSON)
 Serve = Callable[[str, str, dict[str, str], Any, tuple[str, str]], tuple[int, Any]]
-MAX_BODY = 1 << 20
+MAX_BODY = 48 << 20  # a forwarded request's body, base64: Vault's 32 MiB limit and a third more
 
 
 def _peer(sock: Any) -> tuple[str, str]:

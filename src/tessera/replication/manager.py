@@ -19,12 +19,15 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from ..framework.errors import ErrorResponse
 from ..storage.base import Storage
 from ..storage.tap import TappedPhysical
 from . import ca as replication_ca
 from .channel import server_context
 from .follower import Follower
+from .forwarding import ForwardedAnswer, ForwardedRequest
 from .keys import KeyClassifier
 from .listener import ReplicationListener
 from .log import RETAIN, MountLister, ReplicationLog
@@ -66,6 +69,7 @@ WARNINGS = {
 # What a DR secondary answers besides its raw status paths (Vault's DR secondary mode).
 DR_SECONDARY_PATHS = ("sys/replication/status", "sys/replication/dr/status", "sys/replication/dr/secondary/")
 DR_SECONDARY_REFUSAL = "path disabled in replication DR secondary mode"
+NO_FORWARDING = "this primary cannot serve forwarded requests yet: it is starting or stopping"
 
 
 def default_cluster_addr(api_addr: str) -> str:
@@ -99,6 +103,8 @@ class Replication:
         self.follower = Follower(tap, storage, mounts)
         self.pending: dict[str, KindState] = {}
         self.dr_secondary = False  # read on every request: a DR secondary answers almost nothing
+        # The server's way to serve a request a performance secondary forwarded (``server/app.py``).
+        self.serve_forwarded: Callable[[ForwardedRequest], ForwardedAnswer] | None = None
 
     # -- unseal and seal --------------------------------------------------------------------
     def load(self, *, observe: bool = True) -> None:
@@ -149,12 +155,24 @@ class Replication:
             log.error("replication listener: no CA or no cluster address (%s)", given or self.addresses()[1])
             return
         leaf = replication_ca.issue(authority, "rep-primary", server=True)
-        source = Source(self.tap, replication_log, lambda: self.states, self.activate_secondary)
+        source = Source(
+            self.tap, replication_log, lambda: self.states, self.activate_secondary, self._serve_forwarded
+        )
         try:
             context = server_context(authority.cert_pem, leaf)
             self.listener = ReplicationListener(address.hostname, address.port, context, source.serve)
         except OSError as exc:
             log.error("replication listener on %s:%s: %s", address.hostname, address.port, exc)
+
+    def _serve_forwarded(self, request: ForwardedRequest) -> ForwardedAnswer:
+        serve = self.serve_forwarded
+        if serve is None:
+            return ForwardedAnswer(503, [], orjson.dumps({"errors": [NO_FORWARDING]}))
+        return serve(request)
+
+    def forward(self, request: ForwardedRequest) -> ForwardedAnswer:
+        """A request this performance secondary cannot serve: the primary's answer to it."""
+        return self.follower.forward(request)
 
     # -- reading ----------------------------------------------------------------------------
     def mode(self, kind: str) -> str:
@@ -357,6 +375,35 @@ class Replication:
             self._save(kind, KindState())
             self.dr_secondary = self.states["dr"].mode == SECONDARY
             return [WARNINGS["disable"]]
+
+    def update_primary(self, kind: str, token: str, primary_api_addr: str, ca_file: str) -> list[str]:
+        """Follow the primary that issued ``token`` (a promoted DR secondary, say): activate with it,
+        copy its keyspace over the keys it ships (no wipe: a performance secondary's own tokens and
+        local mounts stay), then stream from there. A blank token forgets the primary."""
+        with self.lock:
+            state = self.states[kind]
+            if state.mode != SECONDARY:
+                raise ErrorResponse(f"this cluster is not a {LABELS[kind]} secondary")
+            if not token:
+                self.follower.stop(kind)
+                self._save(kind, KindState(mode=SECONDARY, cluster_id=state.cluster_id))
+                self.follower.hold()
+                return []
+            if not primary_api_addr:
+                raise ErrorResponse("primary_api_addr is required: the activation token does not embed it")
+            activation = activate(kind, token, primary_api_addr, ca_file, self.addresses()[0])
+            self.follower.stop(kind)
+            new = KindState(
+                mode=SECONDARY,
+                cluster_id=activation.cluster_id,
+                primary_cluster_addr=activation.bundle["primary_cluster_addr"],
+                connection=connection_of(activation.bundle, primary_api_addr),
+                last_remote_wal=-1,  # the stream copies the new primary's keyspace first
+            )
+            self._save(kind, new)
+            self.follower.hold()
+            self.follower.follow(kind)
+            return [WARNINGS["secondary"]]
 
     def promote(self, kind: str) -> list[str]:
         """A secondary becomes the primary of its replication set (its cluster id stays)."""

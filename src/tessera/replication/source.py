@@ -7,7 +7,9 @@
   the log index the snapshot starts from;
 - ``GET /v1/replication/log?kind&after&limit``: the records after an index (waiting up to a second
   for one), each op with the key's current ciphertext (or null: deleted). A performance secondary's records carry replicated ops only.
-  409 when the log no longer reaches back that far: the secondary starts over from a snapshot.
+  409 when the log no longer reaches back that far: the secondary starts over from a snapshot;
+- ``POST /v1/replication/forward``: a performance secondary's request that writes replicated data
+  (``forwarding.py``), served here by the API's own pipeline for the token entry it names.
 
 A secondary whose certificate names no activated, unrevoked secondary of that kind gets a 403.
 """
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..storage.tap import TappedPhysical
+from .forwarding import FORWARD_PATH, ForwardedAnswer, ForwardedRequest
 from .keys import LOCAL, REPLICATED
 from .log import LogTruncated, ReplicationLog
 from .state import PRIMARY, KindState, Secondary
@@ -48,11 +51,13 @@ class Source:
         log: ReplicationLog,
         states: Callable[[], dict[str, KindState]],
         activate: Callable[[str, str, str, str], bool],
+        forwarded: Callable[[ForwardedRequest], ForwardedAnswer],
     ) -> None:
         self.tap = tap
         self.log = log
         self.states = states
         self.activate = activate
+        self.forwarded = forwarded  # serves a secondary's request with this server's pipeline
 
     def serve(
         self, method: str, path: str, query: dict[str, str], body: Any, peer: tuple[str, str]
@@ -67,6 +72,8 @@ class Source:
         if not secondary.activated:
             return 403, {"errors": ["permission denied"]}
         secondary.last_heartbeat = time.time()
+        if method == "POST" and path == FORWARD_PATH and kind == "performance":
+            return self._forward(args)
         if method == "GET" and path == "/v1/replication/snapshot":
             return 200, self._snapshot(kind, query.get("after", ""), _limit(query))
         if method == "GET" and path == "/v1/replication/log":
@@ -97,6 +104,15 @@ class Source:
         if not self.activate(kind, secondary_id, credential, str(body.get("api_address", ""))):
             return 403, {"errors": ["the activation token is not valid, expired or already used"]}
         return 200, {"cluster_id": self.states()[kind].cluster_id, "last_wal": self.log.last_wal}
+
+    def _forward(self, body: dict[str, Any]) -> tuple[int, Any]:
+        try:
+            request = ForwardedRequest.from_json(body)
+        except ValueError as exc:
+            return 400, {"errors": [str(exc)]}
+        answer = self.forwarded(request)
+        answer.wal = self.log.last_wal  # read after the request: its write is in the log by now
+        return 200, answer.to_json()
 
     def _ships(self, kind: str, key: str) -> bool:
         cls = self.log.classifier.classify(key)

@@ -6,7 +6,8 @@ the storage tap, where ``guard.py`` refuses other writes of replicated keys), th
 tells the core which keys changed so its caches drop them. The index it has reached is kept
 behind the barrier, so a restart resumes there. A primary that no longer keeps those records
 answers 409: the secondary copies the primary's keyspace again (its own local keys stay) and
-streams on from the index that copy is current to.
+streams on from the index that copy is current to. A stream started at index -1 (a secondary
+given a new primary by update-primary) makes that copy first.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Stream:
         self.tap = tap
         self.kind = kind
         self.connection = connection
+        self.context = mtls_context(connection)  # also what forwarded requests go out with
         self.last_remote_wal = start
         self.applied = applied
         self.reached = reached
@@ -53,10 +55,20 @@ class Stream:
         self.connection_state = "connecting"
         self.last_heartbeat = 0.0
         self._stop = threading.Event()
+        self._advanced = threading.Condition()  # notified whenever last_remote_wal moves
         self._thread = threading.Thread(target=self._run, name=f"replication-{kind}-stream", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def wait_for(self, wal: int, timeout: float) -> bool:
+        """Whether the stream applied every record up to ``wal`` within ``timeout`` seconds."""
+        with self._advanced:
+            return self._advanced.wait_for(lambda: self.last_remote_wal >= wal, timeout)
+
+    def _moved(self) -> None:
+        with self._advanced:
+            self._advanced.notify_all()
 
     def stop(self) -> None:
         self._stop.set()
@@ -65,15 +77,18 @@ class Stream:
         self.reached(self.last_remote_wal)
 
     def _run(self) -> None:
-        context = mtls_context(self.connection)
+        context = self.context
         saved, saved_at = self.last_remote_wal, time.monotonic()
         while not self._stop.is_set():
             try:
-                more = self._step(context)
+                more = self._start_over(context) if self.last_remote_wal < 0 else self._step(context)
             except ChannelError as exc:
                 self.connection_state = "connecting"
                 if exc.status == 409:
-                    more = self._start_over(context, exc)
+                    log.warning(
+                        "replication stream fell behind the primary's log (%s): copying its data again", exc
+                    )
+                    more = self._start_over(context)
                 else:
                     log.warning("replication stream: %s", exc)
                     more = False
@@ -86,17 +101,18 @@ class Stream:
             if not more:
                 self._stop.wait(POLL)
 
-    def _start_over(self, context: Any, why: Exception) -> bool:
-        """Behind the primary's log: copy its keyspace again, then stream from there."""
-        log.warning("replication stream fell behind the primary's log (%s): copying its data again", why)
+    def _start_over(self, context: Any) -> bool:
+        """Behind the primary's log, or a new primary (index -1): copy its keyspace, then stream."""
         self.state = "bootstrapping"
         try:
             self.last_remote_wal = self.resync(context)
         except ChannelError as exc:
             log.warning("replication stream: copying the primary's data failed: %s", exc)
             return False
+        self.connection_state, self.last_heartbeat = "ready", time.time()
         self.state = "stream-wals"
         self.reached(self.last_remote_wal)
+        self._moved()
         return True
 
     def _step(self, context: Any) -> bool:
@@ -118,4 +134,6 @@ class Stream:
                 self.tap.inner.transaction(ops)  # below the tap: past a secondary's guard
                 self.applied(ops)
             self.last_remote_wal = int(record["wal"])
+        if page["records"]:
+            self._moved()
         return bool(page["records"]) and self.last_remote_wal < int(page["last_wal"])

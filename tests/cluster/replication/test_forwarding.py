@@ -1,0 +1,91 @@
+"""A performance secondary forwards writes of replicated data to its primary over mutual TLS: the
+client sees one API, its next read on the secondary sees the write; its own tokens work for them;
+local mounts stay local; a primary gone is a 500 naming it, with nothing applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cluster.replication.servers import batch_token, caught_up, make_secondary, ok, on_sqlite, until
+
+WRITER = """
+path "kv/*" { capabilities = ["create", "update", "read", "delete"] }
+path "kv2/*" { capabilities = ["create", "update", "read"] }
+path "sys/policies/acl/*" { capabilities = ["create", "update", "read"] }
+path "sys/mounts/*" { capabilities = ["create", "update", "read"] }
+path "local/*" { capabilities = ["create", "update", "read"] }
+"""
+
+
+def test_writes_on_a_performance_secondary_land_on_the_primary(tmp_path: Path) -> None:
+    primary, secondary = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")
+    try:
+        for server in (primary, secondary):
+            server.start()
+            server.init()
+            server.unseal()
+        ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
+        ok(primary, "POST", "sys/mounts/kv2", {"type": "kv", "options": {"version": "2"}})
+        ok(primary, "PUT", "kv/a", {"v": "1"})
+        writer = batch_token(primary, "writer", WRITER)
+        ok(primary, "POST", "sys/auth/userpass", {"type": "userpass"})
+        ok(primary, "POST", "auth/userpass/users/ann", {"password": "pw", "policies": "writer"})
+        make_secondary(primary, secondary, "performance", "perf-1")
+        until("the secondary to catch up", lambda: caught_up(primary, secondary))
+
+        # A KV write sent to the secondary is the primary's, and the secondary reads it at once.
+        status, body, _ = secondary.call("PUT", "kv/a", json={"v": "2"}, token=writer)
+        assert (status, body) == (204, None)
+        assert ok(primary, "GET", "kv/a")["data"] == {"v": "2"}
+        assert ok(secondary, "GET", "kv/a", token=writer)["data"] == {"v": "2"}
+        # The primary's answer is the client's (kv v2's version metadata).
+        answer = ok(secondary, "PUT", "kv2/data/x", {"data": {"k": "v"}}, token=writer)
+        assert answer["data"]["version"] == 1
+        assert ok(primary, "GET", "kv2/data/x")["data"]["data"] == {"k": "v"}
+        assert ok(secondary, "GET", "kv2/data/x", token=writer)["data"]["data"] == {"k": "v"}
+
+        # A token of the secondary's own (a login there; the primary never saw it) writes too:
+        # the primary acts for the entry the secondary resolved, with the replicated policies.
+        # (Her first login, on the primary, made her identity entity: a login on a performance
+        # secondary that must create one is forwarded whole, so its token would be the primary's.)
+        ok(primary, "POST", "auth/userpass/login/ann", {"password": "pw"})
+        until("the entity to arrive", lambda: caught_up(primary, secondary))
+        login = ok(secondary, "POST", "auth/userpass/login/ann", {"password": "pw"})["auth"]
+        mine = login["client_token"]
+        assert primary.call("GET", "auth/token/lookup-self", token=mine)[0] == 403
+        ok(secondary, "PUT", "kv/by-ann", {"v": "ann"}, token=mine)
+        assert ok(primary, "GET", "kv/by-ann")["data"] == {"v": "ann"}
+        assert ok(secondary, "GET", "kv/by-ann", token=mine)["data"] == {"v": "ann"}
+        # ... and within its policies only: refused on the secondary, nothing forwarded.
+        status, body, _ = secondary.call("PUT", "other/x", json={"v": "1"}, token=mine)
+        assert status == 403
+        # A policy written through the secondary is the primary's and comes back replicated.
+        ok(
+            secondary,
+            "PUT",
+            "sys/policies/acl/fwd",
+            {"policy": 'path "kv/*" { capabilities = ["read"] }'},
+            token=mine,
+        )
+        assert "kv/*" in ok(primary, "GET", "sys/policies/acl/fwd")["data"]["policy"]
+        assert "kv/*" in ok(secondary, "GET", "sys/policies/acl/fwd", token=writer)["data"]["policy"]
+
+        # A local mount enabled on the secondary stays there, and so do its writes.
+        ok(secondary, "POST", "sys/mounts/local", {"type": "kv", "local": True}, token=writer)
+        ok(secondary, "PUT", "local/mine", {"v": "here"}, token=writer)
+        assert ok(secondary, "GET", "local/mine", token=writer)["data"] == {"v": "here"}
+        assert "local/" not in ok(primary, "GET", "sys/mounts")["data"]
+        until("the hashes to agree", lambda: caught_up(primary, secondary))
+
+        # The primary gone: a 500 naming it and the cause; the secondary applied nothing.
+        primary.kill()
+        status, body, _ = secondary.call("PUT", "kv/a", json={"v": "3"}, token=writer)
+        assert status == 500, body
+        assert body["errors"][0].startswith(
+            "error forwarding the request to the primary at https://127.0.0.1:"
+        )
+        assert ok(secondary, "GET", "kv/a", token=writer)["data"] == {"v": "2"}
+        ok(secondary, "PUT", "local/still", {"v": "ok"}, token=writer)  # local writes go on
+    finally:
+        primary.cleanup()
+        secondary.cleanup()
