@@ -134,6 +134,8 @@ class Replication:
             self.log = ReplicationLog(self.tap, KeyClassifier(), self.mounts, self.retain)
             self.log.start()
             self._listen(self.log)
+        elif primary and self.listener is None and self.log is not None:
+            self._listen(self.log)  # one that could not listen before (no CA yet, address in use)
         elif not primary:
             self._stop_log()
 
@@ -229,14 +231,18 @@ class Replication:
                     "no cluster address for secondaries to connect to: set cluster_addr in the server "
                     "configuration or give primary_cluster_addr"
                 )
-            storage = self.storage
-            if load_ca(storage) is None:
-                save_ca(storage, replication_ca.new_ca(str(uuid.uuid4())))
+            self._ensure_ca()
             new = KindState(
                 mode=PRIMARY, cluster_id=str(uuid.uuid4()), primary_cluster_addr=primary_cluster_addr
             )
             self._save(kind, new)
             return [WARNINGS["enable"]]
+
+    def _ensure_ca(self) -> None:
+        """The replication CA a primary issues its secondaries' certificates with (this cluster's
+        own: a promoted secondary makes one)."""
+        if load_ca(self.storage) is None:
+            save_ca(self.storage, replication_ca.new_ca(str(uuid.uuid4())))
 
     def disable_primary(self, kind: str) -> list[str]:
         with self.lock:
@@ -412,6 +418,7 @@ class Replication:
             if state.mode != SECONDARY:
                 raise ErrorResponse(f"this cluster is not a {LABELS[kind]} secondary")
             self.follower.stop(kind)
+            self._ensure_ca()
             self._save(kind, KindState(mode=PRIMARY, cluster_id=state.cluster_id))
             self.dr_secondary = self.states["dr"].mode == SECONDARY
             return [WARNINGS["promote"]]

@@ -1,0 +1,138 @@
+"""Issue 22's end-to-end run: a primary, a performance secondary and a DR secondary as three server
+processes (the performance secondary on PostgreSQL, the others on SQLite).
+
+Orphan batch tokens of the primary work on the performance secondary, its non-orphan batch and
+service tokens do not; a write sent to the performance secondary lands on the primary. Then the
+primary is killed (-9), seed 001's DR steps through the ``tessera`` CLI promote the DR secondary
+with a DR operation batch token (role ``failover-handler``), the replicated secrets and the old
+primary's service tokens work there, and the performance secondary follows the new primary after
+``update-primary``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from tests.cluster.replication.cli import tessera_cli
+from tests.cluster.replication.servers import (
+    activation_token,
+    batch_token,
+    caught_up,
+    make_secondary,
+    ok,
+    on_postgresql,
+    on_sqlite,
+    until,
+)
+from tests.helpers.postgres import Postgres
+from tests.helpers.servers import TesseraServer
+
+PROMOTION_POLICY = 'path "sys/replication/dr/secondary/promote" { capabilities = ["update"] }\n'
+READER = 'path "secret/*" { capabilities = ["read"] }\n'
+OPERATOR = """
+path "secret/*" { capabilities = ["create", "update", "read"] }
+path "sys/replication/performance/secondary/update-primary" { capabilities = ["update"] }
+"""
+
+
+def _cli(server: TesseraServer, *args: str) -> str:
+    done = tessera_cli(server, *args)
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout
+
+
+def _prepare_primary(primary: TesseraServer, workdir: Path) -> dict[str, str]:
+    """Seed 001's preparation on the primary (policy, role, DR batch token), a secret, and tokens."""
+    (workdir / "dr.hcl").write_text(PROMOTION_POLICY)
+    _cli(primary, "policy", "write", "dr-secondary-promotion", str(workdir / "dr.hcl"))
+    _cli(primary, "write", "auth/token/roles/failover-handler", "allowed_policies=dr-secondary-promotion",
+         "orphan=true", "renewable=false", "token_type=batch")  # fmt: skip
+    created = json.loads(
+        _cli(primary, "token", "create", "-role=failover-handler", "-ttl=8h", "-format=json")
+    )
+    _cli(primary, "secrets", "enable", "-path=secret", "kv")
+    _cli(primary, "kv", "put", "secret/app", "password=s3cret")
+    reader = batch_token(primary, "reader", READER)
+    child = {"type": "batch", "policies": ["reader"]}  # a batch token with a parent: the root token
+    return {
+        "dr": created["auth"]["client_token"],
+        "reader": reader,
+        "operator": batch_token(primary, "operator", OPERATOR),
+        "child": ok(primary, "POST", "auth/token/create", child)["auth"]["client_token"],
+        "service": ok(primary, "POST", "auth/token/create", {"policies": ["reader"]})["auth"]["client_token"],
+    }
+
+
+def test_primary_performance_and_dr_secondaries(tmp_path: Path, postgres: Postgres) -> None:
+    database = f"replication_{uuid.uuid4().hex[:8]}"
+    primary, dr = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "d")
+    perf = on_postgresql(tmp_path / "s", postgres, database)
+    try:
+        for server in (primary, perf, dr):
+            server.start()
+            server.init()
+            server.unseal()
+        tokens = _prepare_primary(primary, tmp_path)
+        make_secondary(primary, perf, "performance", "perf-1")
+        make_secondary(primary, dr, "dr", "dr-1")
+
+        # The performance secondary reads the primary's KV with the primary's orphan batch token;
+        # the primary's non-orphan batch token and its service token are unknown there.
+        assert ok(perf, "GET", "secret/app", token=tokens["reader"])["data"] == {"password": "s3cret"}
+        for name in ("child", "service"):
+            assert primary.call("GET", "secret/app", token=tokens[name])[0] == 200
+            assert perf.call("GET", "secret/app", token=tokens[name])[0] == 403, name
+
+        # A write sent to the performance secondary lands on the primary (and is read back there).
+        status, body, _ = perf.call("PUT", "secret/from-perf", json={"v": "fwd"}, token=tokens["operator"])
+        assert status == 204, body
+        assert ok(primary, "GET", "secret/from-perf")["data"] == {"v": "fwd"}
+        assert ok(perf, "GET", "secret/from-perf", token=tokens["reader"])["data"] == {"v": "fwd"}
+        until("the DR secondary to catch up", lambda: caught_up(primary, dr, "dr"))
+        until("the performance secondary to catch up", lambda: caught_up(primary, perf))
+
+        primary.kill()  # kill -9
+
+        # Seed 001: the DR secondary promoted through the CLI with the DR operation batch token.
+        forged = tessera_cli(
+            dr, "write", "sys/replication/dr/secondary/promote", "dr_operation_token=hvb.nope"
+        )
+        assert forged.returncode != 0 and "permission denied" in forged.stderr
+        promoted = tessera_cli(
+            dr, "write", "sys/replication/dr/secondary/promote", f"dr_operation_token={tokens['dr']}"
+        )
+        assert promoted.returncode == 0, promoted.stderr
+        assert dr.call("GET", "sys/replication/dr/status", auth=False)[1]["data"]["mode"] == "primary"
+        dr.root_token, dr.keys = primary.root_token, primary.keys
+        assert "s3cret" in _cli(dr, "kv", "get", "secret/app")
+        assert "fwd" in _cli(dr, "kv", "get", "secret/from-perf")
+        assert ok(dr, "GET", "secret/app", token=tokens["service"])["data"] == {"password": "s3cret"}
+        assert ok(dr, "GET", "auth/token/lookup-self", token=tokens["service"])["data"]["policies"] == [
+            "default",
+            "reader",
+        ]
+
+        # The performance secondary follows the new primary after update-primary.
+        token = activation_token(dr, "performance", "perf-1")
+        perf.root_token = tokens["operator"]  # the CLI's token there: the primary's orphan batch token
+        updated = tessera_cli(perf, "write", "sys/replication/performance/secondary/update-primary",
+                              f"token={token}", f"primary_api_addr={dr.addr}")  # fmt: skip
+        assert updated.returncode == 0, updated.stderr
+        _cli(dr, "kv", "put", "secret/after-failover", "v=new")
+        until(
+            "the write on the new primary to reach the performance secondary",
+            lambda: perf.call("GET", "secret/after-failover", token=tokens["reader"])[0] == 200,
+        )
+        until("the hashes to agree with the new primary", lambda: caught_up(dr, perf))
+        mine = perf.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
+        assert mine["primaries"][0]["api_address"] == dr.addr and mine["state"] == "stream-wals"
+        ok(perf, "PUT", "secret/from-perf-again", {"v": "2"}, token=tokens["operator"])
+        assert ok(dr, "GET", "secret/from-perf-again")["data"] == {"v": "2"}
+        assert ok(perf, "GET", "secret/app", token=tokens["reader"])["data"] == {"password": "s3cret"}
+    finally:
+        for server in (primary, perf, dr):
+            server.cleanup()
+        with postgres.connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
