@@ -185,9 +185,11 @@ class App:
                 scope.get("scheme") == "https",
             )
         except ForwardToPrimary as forward:  # a performance secondary's write: its primary serves it
-            body = read[-1] if read else b""
-            args = (forward, method, scope["path"], query_string, headers, body, remote_addr)
-            return await self.run(self._to_primary, *args)
+            query, body = query_string.decode("latin-1"), read[-1] if read else b""
+            request = ForwardedRequest(
+                method, scope["path"], query, headers, body, remote_addr, forward.entry
+            )
+            return await self.run(self._to_primary, request)
 
     def serve_threaded(self, proto: Any, scope: dict[str, Any]) -> int:
         """One request from granian's WSGI worker, on one of its threads (see ``server/listen.py``).
@@ -331,9 +333,11 @@ class App:
             if gate is not None:
                 gate.leave()
         if forward is not None:  # outside the gate: a round trip to the primary
-            status, body, extra = self._to_primary(
-                forward, method, raw_path, query_string, headers, raw_body, remote_addr
+            query = query_string.decode("latin-1")
+            request = ForwardedRequest(
+                method, raw_path, query, headers, raw_body or b"", remote_addr, forward.entry
             )
+            status, body, extra = self._to_primary(request)
         standby = self.standby
         if standby is not None:
             if wrote:
@@ -456,22 +460,9 @@ class App:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
         return ForwardedAnswer(status, headers, out or b"")
 
-    def _to_primary(
-        self,
-        forward: ForwardToPrimary,
-        method: str,
-        raw_path: str,
-        query_string: bytes,
-        headers: dict[str, str],
-        raw_body: bytes | None,
-        remote_addr: str,
-    ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
+    def _to_primary(self, request: ForwardedRequest) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
         """On a performance secondary: the primary's answer to a request that writes replicated
         data (nothing of it was stored here), once this secondary has applied the write."""
-        query = query_string.decode("latin-1")
-        request = ForwardedRequest(
-            method, raw_path, query, headers, raw_body or b"", remote_addr, forward.entry
-        )
         answer = self.core.replication.forward(request)
         extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
         return answer.status, answer.body, extra
