@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.cluster.replication.servers import batch_token, caught_up, make_secondary, ok, on_sqlite, until
 
 WRITER = """
@@ -14,11 +16,15 @@ path "kv2/*" { capabilities = ["create", "update", "read"] }
 path "sys/policies/acl/*" { capabilities = ["create", "update", "read"] }
 path "sys/mounts/*" { capabilities = ["create", "update", "read"] }
 path "local/*" { capabilities = ["create", "update", "read"] }
+path "shared/*" { capabilities = ["create", "update", "read"] }
 """
 
 
-def test_writes_on_a_performance_secondary_land_on_the_primary(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["threaded", "asgi"])
+def test_writes_on_a_performance_secondary_land_on_the_primary(tmp_path: Path, mode: str) -> None:
+    """The secondary on either HTTP path (granian's threaded worker, or ASGI)."""
     primary, secondary = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")
+    secondary.extra_env["TESSERA_HTTP_MODE"] = mode
     try:
         for server in (primary, secondary):
             server.start()
@@ -70,6 +76,11 @@ def test_writes_on_a_performance_secondary_land_on_the_primary(tmp_path: Path) -
         assert "kv/*" in ok(primary, "GET", "sys/policies/acl/fwd")["data"]["policy"]
         assert "kv/*" in ok(secondary, "GET", "sys/policies/acl/fwd", token=writer)["data"]["policy"]
 
+        # A shared mount enabled through the secondary is the primary's, and comes back replicated.
+        ok(secondary, "POST", "sys/mounts/shared", {"type": "kv"}, token=writer)
+        assert ok(primary, "GET", "sys/mounts")["data"]["shared/"]["local"] is False
+        ok(secondary, "PUT", "shared/x", {"v": "s"}, token=writer)
+        assert ok(primary, "GET", "shared/x")["data"] == {"v": "s"}
         # A local mount enabled on the secondary stays there, and so do its writes.
         ok(secondary, "POST", "sys/mounts/local", {"type": "kv", "local": True}, token=writer)
         ok(secondary, "PUT", "local/mine", {"v": "here"}, token=writer)
