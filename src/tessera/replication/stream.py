@@ -26,7 +26,8 @@ from .secondary import mtls_context
 
 log = logging.getLogger("tessera.replication")
 
-POLL = 0.02  # seconds between asks when the primary had nothing new (it waited a second first)
+POLL = 0.005  # seconds before asking again for records the primary counts but could not read yet
+RETRY = 0.25  # seconds before trying again after an error
 SAVE_EVERY = 2.0  # seconds between saves of the index reached
 
 
@@ -94,12 +95,13 @@ class Stream:
                     more = False
             except Exception:
                 log.exception("replication stream failed to apply a record")
+                self.connection_state = "connecting"
                 more = False
             if self.last_remote_wal != saved and time.monotonic() - saved_at > SAVE_EVERY:
                 saved, saved_at = self.last_remote_wal, time.monotonic()
                 self.reached(saved)
             if not more:
-                self._stop.wait(POLL)
+                self._stop.wait(RETRY if self.connection_state != "ready" else POLL)
 
     def _start_over(self, context: Any) -> bool:
         """Behind the primary's log, or a new primary (index -1): copy its keyspace, then stream."""
@@ -116,7 +118,8 @@ class Stream:
         return True
 
     def _step(self, context: Any) -> bool:
-        """Apply one page of records; True when the primary may have more."""
+        """Apply one page of records; True to ask again at once (records came, or the long poll
+        waited for one in vain), False when the primary counts records it could not read yet."""
         query = {"kind": self.kind, "after": self.last_remote_wal}
         page = request_json(
             self.connection["primary_cluster_addr"],
@@ -136,4 +139,5 @@ class Stream:
             self.last_remote_wal = int(record["wal"])
         if page["records"]:
             self._moved()
-        return bool(page["records"]) and self.last_remote_wal < int(page["last_wal"])
+            return True
+        return self.last_remote_wal >= int(page["last_wal"])
