@@ -22,16 +22,16 @@ from ..framework import Backend, CodedError, ErrorResponse, PermissionDenied, Re
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACL
 from ..policy.store import PolicyStore
-from ..replication.guard import ForwardToPrimary
 from ..replication.log import RETAIN
 from ..replication.manager import DR_SECONDARY_PATHS, DR_SECONDARY_REFUSAL, Replication, default_cluster_addr
 from ..routing.mounts import MountEntry
 from ..routing.router import Router
 from ..storage.base import Physical, StorageView, TxnOp
-from ..storage.tap import TappedPhysical
+from ..storage.tap import ForwardToPrimary, TappedPhysical
 from ..telemetry import metrics
 from ..telemetry.storage import TimedPhysical
 from ..tokens.caller import resolve_token
+from ..tokens.common import entity_for_alias
 from ..tokens.entry import TokenEntry
 from ..tokens.store import TokenStore
 from . import access, registry
@@ -89,6 +89,7 @@ class Core:
         self.ha: HAView | None = None  # HA on PostgreSQL: set by cluster/ha/node.py
         self.replication = Replication(tap, self.barrier, self.replication_mounts, self.replication_addresses)
         self.replication.follower.changed = self._replicated_writes
+        self.replication.make_entity = self._entity_for_secondary
         self.replication.retain = int(self.config.extra.get("replication_log_retention") or RETAIN)
 
     # The parts an unseal builds. While sealed they are None; nothing reads them then, since
@@ -195,6 +196,18 @@ class Core:
         """This server's API and cluster addresses, as a secondary would reach them."""
         api_addr = self.config.api_addr
         return api_addr, str(self.config.extra.get("cluster_addr") or default_cluster_addr(api_addr))
+
+    def entity_on_primary(self, mount_accessor: str, alias_name: str, metadata: dict[str, str]) -> str:
+        """On a performance secondary: a login's new entity, made by the primary (identity
+        replicates; the login's token is this cluster's)."""
+        return self.replication.entity_on_primary(mount_accessor, alias_name, metadata)
+
+    def _entity_for_secondary(self, accessor: str, alias_name: str, metadata: dict[str, str]) -> str:
+        """On a primary: the entity a performance secondary's login needs, made here if new."""
+        mount = next((m for m in self.auth_mounts if m.accessor == accessor), None)
+        if mount is None or self.sealed:
+            raise ErrorResponse(f"no auth method with accessor {accessor!r} on the primary")
+        return entity_for_alias(self, mount, alias_name, {str(k): str(v) for k, v in metadata.items()})
 
     def _replicated_writes(self, keys: list[str]) -> None:
         """A secondary stored its primary's writes below the barrier: drop what they make stale."""

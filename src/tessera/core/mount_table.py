@@ -14,7 +14,6 @@ import orjson
 
 from ..barrier.aes_gcm import Barrier
 from ..framework import Backend
-from ..replication.guard import ForwardToPrimary
 from ..routing.mounts import (
     AUTH_TABLE,
     LOCAL_AUTH_TABLE,
@@ -25,6 +24,7 @@ from ..routing.mounts import (
 )
 from ..routing.router import Route, Router
 from ..storage.base import StorageView, TxnOp
+from ..storage.tap import ForwardToPrimary
 from . import registry
 
 log = logging.getLogger("tessera.core")

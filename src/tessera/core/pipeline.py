@@ -27,8 +27,8 @@ from ..framework import (
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACLResult
 from ..policy.store import PolicyStore
-from ..replication.guard import ForwardToPrimary
 from ..routing.router import Route, Router
+from ..storage.tap import ForwardToPrimary
 from ..telemetry import metrics
 from ..tokens.caller import resolve_caller
 from ..tokens.entry import TokenEntry

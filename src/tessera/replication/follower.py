@@ -14,9 +14,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from ..framework.errors import CodedError
 from ..storage.base import Storage, TxnOp
 from ..storage.tap import TappedPhysical
-from .forwarding import WRITE_VISIBLE_SECONDS, ForwardedAnswer, ForwardedRequest, failed, send
+from .forwarding import WRITE_VISIBLE_SECONDS, ForwardedAnswer, ForwardedRequest, entity_on, failed, send
 from .guard import SecondaryGuard
 from .keys import LOCAL, REPLICATED, KeyClassifier
 from .log import TABLE_KEYS, MountLister
@@ -79,6 +80,15 @@ class Follower:
                 stream.stop()
         if not self.streams and isinstance(self.tap.observer, SecondaryGuard):
             self.tap.observer = None
+
+    def entity_on_primary(self, alias: dict[str, Any]) -> str:
+        """A login's entity, made by the primary; once it streamed in (or after the bounded wait)."""
+        stream = self.streams.get("performance")
+        if stream is None:
+            raise CodedError(500, "this performance secondary follows no primary: use update-primary")
+        entity_id, wal = entity_on(stream.connection["primary_cluster_addr"], stream.context, alias)
+        stream.wait_for(wal, WRITE_VISIBLE_SECONDS)
+        return entity_id
 
     def forward(self, request: ForwardedRequest) -> ForwardedAnswer:
         """A performance secondary's write, served by its primary and applied here before the

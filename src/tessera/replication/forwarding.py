@@ -10,7 +10,9 @@ record before the client gets the answer (waiting ``WRITE_VISIBLE_SECONDS`` at m
 client's next request here reads its write, Vault's forwarded-write consistency.
 
 The primary unreachable, or refusing this secondary: a 500 naming the primary and the cause;
-nothing was applied here.
+nothing was applied here. A login's new identity entity is the one write a secondary does not
+forward whole: the primary makes the entity (``entity_on``), and the login, its token local to the
+secondary, goes on here once the entity has streamed in.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from typing import Any
 
 import orjson
 
+from ..framework.errors import CodedError
 from ..tokens.entry import TokenEntry
 from .channel import ChannelError, request_json
 
 FORWARD_PATH = "/v1/replication/forward"
+ENTITY_PATH = "/v1/replication/entity"
 FORWARD_TIMEOUT = 90.0  # seconds: a forwarded request may run long on the primary (key generation)
 WRITE_VISIBLE_SECONDS = 5.0  # how long an answer waits for the stream to apply the write
 # Headers of one connection, which the primary's listener sets again.
@@ -103,6 +107,22 @@ class ForwardedAnswer:
     def from_json(cls, doc: Any) -> ForwardedAnswer:
         headers = [(str(k), str(v)) for k, v in doc["headers"]]
         return cls(int(doc["status"]), headers, base64.b64decode(doc["body"]), int(doc["wal"]))
+
+
+def entity_on(primary: str, context: ssl.SSLContext, alias: dict[str, Any]) -> tuple[str, int]:
+    """The primary's entity for a login's alias (``mount_accessor``, ``alias_name``, ``metadata``),
+    made there if new, and its log index then (Vault's CreateOrFetchEntity forwarded)."""
+    try:
+        doc = request_json(
+            primary, "POST", ENTITY_PATH, context=context, body={"kind": "performance", **alias}
+        )
+        return str(doc["entity_id"]), int(doc["wal"])
+    except ChannelError as exc:
+        raise CodedError(500, f"error creating the entity on the primary at {primary}: {exc}") from None
+    except (KeyError, TypeError, ValueError):
+        raise CodedError(
+            500, f"error creating the entity on the primary at {primary}: unreadable answer"
+        ) from None
 
 
 def failed(primary: str, cause: str) -> ForwardedAnswer:

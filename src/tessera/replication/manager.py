@@ -105,6 +105,8 @@ class Replication:
         self.dr_secondary = False  # read on every request: a DR secondary answers almost nothing
         # The server's way to serve a request a performance secondary forwarded (``server/app.py``).
         self.serve_forwarded: Callable[[ForwardedRequest], ForwardedAnswer] | None = None
+        # The core's way to make a login's entity for a secondary: (accessor, alias, metadata) -> id.
+        self.make_entity: Callable[[str, str, dict[str, str]], str] | None = None
 
     # -- unseal and seal --------------------------------------------------------------------
     def load(self, *, observe: bool = True) -> None:
@@ -160,6 +162,7 @@ class Replication:
         source = Source(
             self.tap, replication_log, lambda: self.states, self.activate_secondary, self._serve_forwarded
         )
+        source.make_entity = self._make_entity
         try:
             context = server_context(authority.cert_pem, leaf)
             self.listener = ReplicationListener(address.hostname, address.port, context, source.serve)
@@ -171,6 +174,17 @@ class Replication:
         if serve is None:
             return ForwardedAnswer(503, [], orjson.dumps({"errors": [NO_FORWARDING]}))
         return serve(request)
+
+    def _make_entity(self, accessor: str, alias_name: str, metadata: dict[str, str]) -> str:
+        make = self.make_entity
+        if make is None:
+            raise ErrorResponse(NO_FORWARDING)
+        return make(accessor, alias_name, metadata)
+
+    def entity_on_primary(self, accessor: str, alias_name: str, metadata: dict[str, str]) -> str:
+        """A login's new entity on this performance secondary: the primary's (``forwarding.py``)."""
+        alias = {"mount_accessor": accessor, "alias_name": alias_name, "metadata": metadata}
+        return self.follower.entity_on_primary(alias)
 
     def forward(self, request: ForwardedRequest) -> ForwardedAnswer:
         """A request this performance secondary cannot serve: the primary's answer to it."""

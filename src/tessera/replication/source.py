@@ -9,7 +9,8 @@
   for one), each op with the key's current ciphertext (or null: deleted). A performance secondary's records carry replicated ops only.
   409 when the log no longer reaches back that far: the secondary starts over from a snapshot;
 - ``POST /v1/replication/forward``: a performance secondary's request that writes replicated data
-  (``forwarding.py``), served here by the API's own pipeline for the token entry it names.
+  (``forwarding.py``), served here by the API's own pipeline for the token entry it names;
+- ``POST /v1/replication/entity``: a login's identity entity for a performance secondary, made here.
 
 A secondary whose certificate names no activated, unrevoked secondary of that kind gets a 403.
 """
@@ -22,8 +23,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..framework.errors import VaultError
 from ..storage.tap import TappedPhysical
-from .forwarding import FORWARD_PATH, ForwardedAnswer, ForwardedRequest
+from .forwarding import ENTITY_PATH, FORWARD_PATH, ForwardedAnswer, ForwardedRequest
 from .keys import LOCAL, REPLICATED
 from .log import LogTruncated, ReplicationLog
 from .state import PRIMARY, KindState, Secondary
@@ -58,6 +60,8 @@ class Source:
         self.states = states
         self.activate = activate
         self.forwarded = forwarded  # serves a secondary's request with this server's pipeline
+        # Makes a login's entity for a secondary: (mount accessor, alias name, metadata) -> its id.
+        self.make_entity: Callable[[str, str, dict[str, str]], str] | None = None
 
     def serve(
         self, method: str, path: str, query: dict[str, str], body: Any, peer: tuple[str, str]
@@ -74,6 +78,8 @@ class Source:
         secondary.last_heartbeat = time.time()
         if method == "POST" and path == FORWARD_PATH and kind == "performance":
             return self._forward(args)
+        if method == "POST" and path == ENTITY_PATH and kind == "performance":
+            return self._entity(args)
         if method == "GET" and path == "/v1/replication/snapshot":
             return 200, self._snapshot(kind, query.get("after", ""), _limit(query))
         if method == "GET" and path == "/v1/replication/log":
@@ -113,6 +119,17 @@ class Source:
         answer = self.forwarded(request)
         answer.wal = self.log.last_wal  # read after the request: its write is in the log by now
         return 200, answer.to_json()
+
+    def _entity(self, body: dict[str, Any]) -> tuple[int, Any]:
+        metadata = body.get("metadata")
+        accessor, alias_name = body.get("mount_accessor"), body.get("alias_name")
+        if self.make_entity is None or not isinstance(accessor, str) or not isinstance(alias_name, str):
+            return 400, {"errors": ["malformed entity request"]}
+        try:
+            entity_id = self.make_entity(accessor, alias_name, metadata if isinstance(metadata, dict) else {})
+        except VaultError as exc:
+            return exc.status, {"errors": [exc.message]}
+        return 200, {"entity_id": entity_id, "wal": self.log.last_wal}
 
     def _ships(self, kind: str, key: str) -> bool:
         cls = self.log.classifier.classify(key)

@@ -39,10 +39,10 @@ from ..framework.body import (
 from ..framework.logical import RawRequest, RawResponse
 from ..gocompat.durations import DurationError, parse_duration_second
 from ..replication.forwarding import ForwardedAnswer, ForwardedRequest
-from ..replication.guard import ForwardToPrimary
 from ..runtime.gate import RunGate
 from ..storage.base import StorageUnavailable, deferred_acknowledgement
 from ..storage.sqlite_reader import StandbyWrite
+from ..storage.tap import ForwardToPrimary
 from ..system.backend import raw_endpoints
 from ..system.ceremonies import hidden_endpoint
 from ..system.rawhttp import answer_raw

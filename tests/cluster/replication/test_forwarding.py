@@ -52,13 +52,17 @@ def test_writes_on_a_performance_secondary_land_on_the_primary(tmp_path: Path, m
 
         # A token of the secondary's own (a login there; the primary never saw it) writes too:
         # the primary acts for the entry the secondary resolved, with the replicated policies.
-        # (Her first login, on the primary, made her identity entity: a login on a performance
-        # secondary that must create one is forwarded whole, so its token would be the primary's.)
-        ok(primary, "POST", "auth/userpass/login/ann", {"password": "pw"})
-        until("the entity to arrive", lambda: caught_up(primary, secondary))
+        # Her first login makes her identity entity: on the primary (identity replicates), while
+        # the token stays the secondary's.
         login = ok(secondary, "POST", "auth/userpass/login/ann", {"password": "pw"})["auth"]
         mine = login["client_token"]
         assert primary.call("GET", "auth/token/lookup-self", token=mine)[0] == 403
+        assert (
+            ok(primary, "GET", f"identity/entity/id/{login['entity_id']}")["data"]["aliases"][0]["name"]
+            == "ann"
+        )
+        again = ok(secondary, "POST", "auth/userpass/login/ann", {"password": "pw"})["auth"]
+        assert again["entity_id"] == login["entity_id"]
         ok(secondary, "PUT", "kv/by-ann", {"v": "ann"}, token=mine)
         assert ok(primary, "GET", "kv/by-ann")["data"] == {"v": "ann"}
         assert ok(secondary, "GET", "kv/by-ann", token=mine)["data"] == {"v": "ann"}
