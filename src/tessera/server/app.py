@@ -451,7 +451,7 @@ class App:
             status, out = render_error(exc)
         except StorageUnavailable as exc:
             status, out, extra = storage_unavailable(exc, method, raw_path)
-        except Exception:
+        except (Exception, StandbyWrite, ForwardToPrimary):  # this server cannot write after all
             log.exception("unhandled error serving %s %s forwarded by a secondary", method, raw_path)
             status, out = 500, error_body(["internal error"])
         finally:
