@@ -15,7 +15,7 @@ import json
 import uuid
 from pathlib import Path
 
-from tests.cluster.replication.cli import tessera_cli
+from tests.cluster.replication.cli import cli_ok, tessera_cli
 from tests.cluster.replication.servers import (
     activation_token,
     batch_token,
@@ -37,23 +37,17 @@ path "sys/replication/performance/secondary/update-primary" { capabilities = ["u
 """
 
 
-def _cli(server: TesseraServer, *args: str) -> str:
-    done = tessera_cli(server, *args)
-    assert done.returncode == 0, (args, done.stdout, done.stderr)
-    return done.stdout
-
-
 def _prepare_primary(primary: TesseraServer, workdir: Path) -> dict[str, str]:
     """Seed 001's preparation on the primary (policy, role, DR batch token), a secret, and tokens."""
     (workdir / "dr.hcl").write_text(PROMOTION_POLICY)
-    _cli(primary, "policy", "write", "dr-secondary-promotion", str(workdir / "dr.hcl"))
-    _cli(primary, "write", "auth/token/roles/failover-handler", "allowed_policies=dr-secondary-promotion",
+    cli_ok(primary, "policy", "write", "dr-secondary-promotion", str(workdir / "dr.hcl"))
+    cli_ok(primary, "write", "auth/token/roles/failover-handler", "allowed_policies=dr-secondary-promotion",
          "orphan=true", "renewable=false", "token_type=batch")  # fmt: skip
     created = json.loads(
-        _cli(primary, "token", "create", "-role=failover-handler", "-ttl=8h", "-format=json")
+        cli_ok(primary, "token", "create", "-role=failover-handler", "-ttl=8h", "-format=json")
     )
-    _cli(primary, "secrets", "enable", "-path=secret", "kv")
-    _cli(primary, "kv", "put", "secret/app", "password=s3cret")
+    cli_ok(primary, "secrets", "enable", "-path=secret", "kv")
+    cli_ok(primary, "kv", "put", "secret/app", "password=s3cret")
     reader = batch_token(primary, "reader", READER)
     child = {"type": "batch", "policies": ["reader"]}  # a batch token with a parent: the root token
     return {
@@ -106,8 +100,8 @@ def test_primary_performance_and_dr_secondaries(tmp_path: Path, postgres: Postgr
         assert promoted.returncode == 0, promoted.stderr
         assert dr.call("GET", "sys/replication/dr/status", auth=False)[1]["data"]["mode"] == "primary"
         dr.root_token, dr.keys = primary.root_token, primary.keys
-        assert "s3cret" in _cli(dr, "kv", "get", "secret/app")
-        assert "fwd" in _cli(dr, "kv", "get", "secret/from-perf")
+        assert "s3cret" in cli_ok(dr, "kv", "get", "secret/app")
+        assert "fwd" in cli_ok(dr, "kv", "get", "secret/from-perf")
         assert ok(dr, "GET", "secret/app", token=tokens["service"])["data"] == {"password": "s3cret"}
         assert ok(dr, "GET", "auth/token/lookup-self", token=tokens["service"])["data"]["policies"] == [
             "default",
@@ -120,7 +114,7 @@ def test_primary_performance_and_dr_secondaries(tmp_path: Path, postgres: Postgr
         updated = tessera_cli(perf, "write", "sys/replication/performance/secondary/update-primary",
                               f"token={token}", f"primary_api_addr={dr.addr}")  # fmt: skip
         assert updated.returncode == 0, updated.stderr
-        _cli(dr, "kv", "put", "secret/after-failover", "v=new")
+        cli_ok(dr, "kv", "put", "secret/after-failover", "v=new")
         until(
             "the write on the new primary to reach the performance secondary",
             lambda: perf.call("GET", "secret/after-failover", token=tokens["reader"])[0] == 200,

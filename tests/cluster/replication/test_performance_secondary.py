@@ -4,29 +4,13 @@ it copies the primary, unseals with the primary's keys and follows its log over 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
+from tests.cluster.replication.servers import caught_up, ok, until
+from tests.helpers.servers import free_port, tessera_on_sqlite
 
 P = "sys/replication/performance"
-
-
-def _until(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def _ok(server: TesseraServer, method: str, path: str, body: dict[str, Any] | None = None, **kw: Any) -> Any:
-    status, answer, _ = server.call(method, path, json=body, **kw)
-    assert status < 400, (method, path, status, answer)
-    return answer
 
 
 def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> None:
@@ -39,18 +23,18 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
             server.start()
             server.init()
             server.unseal()
-        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
-        _ok(primary, "PUT", "kv/before", {"v": "1"})
-        _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
-        batch = _ok(
+        ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
+        ok(primary, "PUT", "kv/before", {"v": "1"})
+        ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
+        batch = ok(
             primary, "POST", "auth/token/create", {"type": "batch", "no_parent": True, "policies": ["reader"]}
         )
         orphan_batch = batch["auth"]["client_token"]
-        service = _ok(primary, "POST", "auth/token/create", {"policies": ["reader"]})["auth"]["client_token"]
-        child = _ok(primary, "POST", "auth/token/create", {"type": "batch", "policies": ["reader"]})
+        service = ok(primary, "POST", "auth/token/create", {"policies": ["reader"]})["auth"]["client_token"]
+        child = ok(primary, "POST", "auth/token/create", {"type": "batch", "policies": ["reader"]})
         non_orphan_batch = child["auth"]["client_token"]
-        _ok(primary, "POST", f"{P}/primary/enable")
-        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
+        ok(primary, "POST", f"{P}/primary/enable")
+        token = ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
 
         # A wrong token is refused and nothing is applied.
         status, body, _ = secondary.call(
@@ -59,11 +43,11 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         assert status == 400 and "unwrapping the activation token" in body["errors"][0]
         assert secondary.call("GET", f"{P}/status")[1]["data"] == {"mode": "disabled"}
 
-        answer = _ok(
+        answer = ok(
             secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr}
         )
         assert any("primary's unseal keys" in w for w in answer["warnings"])
-        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
         secondary.unseal(primary.keys)
 
         assert secondary.call("GET", "kv/before", token=orphan_batch)[1]["data"] == {"v": "1"}
@@ -71,25 +55,25 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         # A batch token with a parent is checked against its parent, a service token the secondary lacks.
         assert primary.call("GET", "kv/before", token=non_orphan_batch)[0] == 200
         assert secondary.call("GET", "kv/before", token=non_orphan_batch)[0] == 403
-        _ok(primary, "PUT", "kv/after", {"v": "2"})
-        _until("the write to arrive", lambda: secondary.call("GET", "kv/after", token=orphan_batch)[0] == 200)
+        ok(primary, "PUT", "kv/after", {"v": "2"})
+        until("the write to arrive", lambda: secondary.call("GET", "kv/after", token=orphan_batch)[0] == 200)
         assert secondary.call("GET", "kv/after", token=orphan_batch)[1]["data"] == {"v": "2"}
 
-        rows = _ok(primary, "GET", f"{P}/status")["data"]
+        rows = ok(primary, "GET", f"{P}/status")["data"]
         assert rows["known_secondaries"] == ["perf-1"]
         assert [s["node_id"] for s in rows["secondaries"]] == ["perf-1"]
         assert rows["secondaries"][0]["connection_status"] == "connected"
 
-        def caught_up() -> dict[str, Any] | None:
+        def matched() -> dict[str, Any] | None:
             mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
-            theirs = _ok(primary, "GET", f"{P}/status")["data"]
+            theirs = ok(primary, "GET", f"{P}/status")["data"]
             same = (mine["last_remote_wal"], mine["merkle_root"]) == (
                 theirs["last_wal"],
                 theirs["merkle_root"],
             )
             return mine if same else None
 
-        mine = _until("the secondary's hash to match the primary's", caught_up)
+        mine = until("the secondary's hash to match the primary's", matched)
         assert (
             mine["mode"] == "secondary"
             and mine["secondary_id"] == "perf-1"
@@ -100,35 +84,31 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         assert health["replication_performance_mode"] == "secondary"
 
         # A write of replicated data on the secondary is the primary's (test_forwarding.py has more).
-        _ok(
-            primary, "PUT", "sys/policies/acl/writer", {"policy": 'path "kv/*" { capabilities = ["update"] }'}
-        )
-        writer = _ok(
+        ok(primary, "PUT", "sys/policies/acl/writer", {"policy": 'path "kv/*" { capabilities = ["update"] }'})
+        writer = ok(
             primary, "POST", "auth/token/create", {"type": "batch", "no_parent": True, "policies": ["writer"]}
         )
-        _until("the policy to arrive", caught_up)
+        until("the policy to arrive", matched)
         status, body, _ = secondary.call(
             "PUT", "kv/before", json={"v": "changed"}, token=writer["auth"]["client_token"]
         )
         assert status == 204, body
-        assert _ok(primary, "GET", "kv/before")["data"] == {"v": "changed"}
+        assert ok(primary, "GET", "kv/before")["data"] == {"v": "changed"}
         assert secondary.call("GET", "kv/before", token=orphan_batch)[1]["data"] == {"v": "changed"}
-        _until("the hashes to match after the forwarded write", caught_up)
+        until("the hashes to match after the forwarded write", matched)
 
         # A restart resumes the stream from the index kept behind the barrier.
         secondary.restart()
         secondary.unseal(primary.keys)
-        _ok(primary, "PUT", "kv/third", {"v": "3"})
-        _until(
-            "the stream to resume", lambda: secondary.call("GET", "kv/third", token=orphan_batch)[0] == 200
-        )
-        _until("the hashes to match again", caught_up)
+        ok(primary, "PUT", "kv/third", {"v": "3"})
+        until("the stream to resume", lambda: secondary.call("GET", "kv/third", token=orphan_batch)[0] == 200)
+        until("the hashes to match again", matched)
 
         # A revoked secondary is refused by the primary's listener: its stream stops advancing.
-        _ok(primary, "POST", f"{P}/primary/revoke-secondary", {"id": "perf-1"})
-        _ok(primary, "PUT", "kv/fourth", {"v": "4"})
+        ok(primary, "POST", f"{P}/primary/revoke-secondary", {"id": "perf-1"})
+        ok(primary, "PUT", "kv/fourth", {"v": "4"})
         # The id issued again makes a new certificate: the revoked one stays refused.
-        _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})
+        ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})
         time.sleep(1.0)
         assert secondary.call("GET", "kv/fourth", token=orphan_batch)[0] == 404
         mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
@@ -136,15 +116,6 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
     finally:
         primary.cleanup()
         secondary.cleanup()
-
-
-def _caught_up(primary: TesseraServer, secondary: TesseraServer) -> bool:
-    mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
-    theirs = _ok(primary, "GET", f"{P}/status")["data"]
-    return (mine.get("last_remote_wal"), mine.get("merkle_root")) == (
-        theirs["last_wal"],
-        theirs["merkle_root"],
-    )
 
 
 def test_a_secondary_behind_the_log_comes_back_through_a_snapshot(tmp_path: Path) -> None:
@@ -158,48 +129,48 @@ def test_a_secondary_behind_the_log_comes_back_through_a_snapshot(tmp_path: Path
             server.start()
             server.init()
             server.unseal()
-        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
-        _ok(primary, "PUT", "kv/gone", {"v": "0"})
-        _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
+        ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
+        ok(primary, "PUT", "kv/gone", {"v": "0"})
+        ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
         body = {"type": "batch", "no_parent": True, "policies": ["reader"]}
-        reader = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+        reader = ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
         admin_policy = 'path "sys/replication/*" { capabilities = ["read", "update"] }\n'
         admin_policy += 'path "kv/*" { capabilities = ["create", "update", "read"] }\n'
-        _ok(primary, "PUT", "sys/policies/acl/admin", {"policy": admin_policy})
+        ok(primary, "PUT", "sys/policies/acl/admin", {"policy": admin_policy})
         body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "1h"}
-        admin = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
-        _ok(primary, "POST", f"{P}/primary/enable")
-        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "late"})["wrap_info"]["token"]
-        _ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
-        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        admin = ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+        ok(primary, "POST", f"{P}/primary/enable")
+        token = ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "late"})["wrap_info"]["token"]
+        ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
+        until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
         secondary.unseal(primary.keys)
         assert secondary.call("GET", "kv/gone", token=reader)[1]["data"] == {"v": "0"}
 
         secondary.stop()
         for i in range(12):  # more records than the primary keeps
-            _ok(primary, "PUT", f"kv/k{i}", {"v": i})
-        _ok(primary, "DELETE", "kv/gone")
+            ok(primary, "PUT", f"kv/k{i}", {"v": i})
+        ok(primary, "DELETE", "kv/gone")
         secondary.start()
         secondary.unseal(primary.keys)
-        _until("the copy to arrive", lambda: secondary.call("GET", "kv/k11", token=reader)[0] == 200)
+        until("the copy to arrive", lambda: secondary.call("GET", "kv/k11", token=reader)[0] == 200)
         assert secondary.call("GET", "kv/k0", token=reader)[1]["data"] == {"v": 0}
         assert secondary.call("GET", "kv/gone", token=reader)[0] == 404
-        _until("the hashes to match", lambda: _caught_up(primary, secondary))
+        until("the hashes to match", lambda: caught_up(primary, secondary))
         mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
         assert mine["state"] == "stream-wals"
         assert "fell behind the primary's log" in secondary.output()
-        _ok(primary, "PUT", "kv/after", {"v": "a"})
-        _until("streaming again", lambda: secondary.call("GET", "kv/after", token=reader)[0] == 200)
+        ok(primary, "PUT", "kv/after", {"v": "a"})
+        until("streaming again", lambda: secondary.call("GET", "kv/after", token=reader)[0] == 200)
 
         # Disabled, the secondary keeps its copy, stops following, and takes writes of its own.
         assert secondary.call("POST", f"{P}/secondary/disable", token=reader)[0] == 403
         # (the primary's root token is a service token: local to the primary, unknown here)
         assert secondary.call("POST", f"{P}/secondary/disable", token=primary.root_token)[0] == 403
-        answer = _ok(secondary, "POST", f"{P}/secondary/disable", token=admin)
+        answer = ok(secondary, "POST", f"{P}/secondary/disable", token=admin)
         assert answer["warnings"] and secondary.call("GET", f"{P}/status", auth=False)[0] == 403
-        assert _ok(secondary, "GET", f"{P}/status", token=admin)["data"] == {"mode": "disabled"}
-        _ok(primary, "PUT", "kv/not-followed", {"v": "b"})
-        _ok(secondary, "PUT", "kv/mine", {"v": "c"}, token=admin)
+        assert ok(secondary, "GET", f"{P}/status", token=admin)["data"] == {"mode": "disabled"}
+        ok(primary, "PUT", "kv/not-followed", {"v": "b"})
+        ok(secondary, "PUT", "kv/mine", {"v": "c"}, token=admin)
         time.sleep(1.0)
         assert secondary.call("GET", "kv/not-followed", token=reader)[0] == 404
         assert secondary.call("GET", "kv/after", token=reader)[1]["data"] == {"v": "a"}
