@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cluster.replication.test_performance_secondary import P, _ok, _until
+from tests.cluster.replication.servers import ok, until
+from tests.cluster.replication.test_performance_secondary import P
 from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
 
 
 def _batch(primary: TesseraServer) -> str:
     body = {"type": "batch", "no_parent": True, "policies": ["reader"], "ttl": "1h"}
-    return str(_ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"])
+    return str(ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"])
 
 
 def _reads(server: TesseraServer, token: str) -> bool:
@@ -29,26 +30,26 @@ def test_revoked_batch_tokens_and_cut_issuers_are_refused_on_a_performance_secon
             server.start()
             server.init()
             server.unseal()
-        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
-        _ok(primary, "PUT", "kv/a", {"v": "1"})
-        _ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
+        ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
+        ok(primary, "PUT", "kv/a", {"v": "1"})
+        ok(primary, "PUT", "sys/policies/acl/reader", {"policy": 'path "kv/*" { capabilities = ["read"] }'})
         leaked, kept = _batch(primary), _batch(primary)
-        _ok(primary, "POST", f"{P}/primary/enable")
-        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
-        _ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
-        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        ok(primary, "POST", f"{P}/primary/enable")
+        token = ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
+        ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
+        until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
         secondary.unseal(primary.keys)
-        _until("the secondary to serve the primary's batch tokens", lambda: _reads(secondary, leaked))
+        until("the secondary to serve the primary's batch tokens", lambda: _reads(secondary, leaked))
 
-        _ok(primary, "POST", "auth/token/revoke-batch", {"token": leaked})
+        ok(primary, "POST", "auth/token/revoke-batch", {"token": leaked})
         assert not _reads(primary, leaked)
-        _until("the revocation to reach the secondary", lambda: not _reads(secondary, leaked))
+        until("the revocation to reach the secondary", lambda: not _reads(secondary, leaked))
         status, body, _ = secondary.call("GET", "kv/a", token=leaked)
         assert status == 403 and body == {"errors": ["permission denied"]}
         assert _reads(secondary, kept)
 
-        _ok(primary, "POST", "sys/token-issuers/auth/token/create/bump")
-        _until("the cut to reach the secondary", lambda: not _reads(secondary, kept))
+        ok(primary, "POST", "sys/token-issuers/auth/token/create/bump")
+        until("the cut to reach the secondary", lambda: not _reads(secondary, kept))
         fresh = _batch(primary)
         assert _reads(primary, fresh) and _reads(secondary, fresh)
     finally:
