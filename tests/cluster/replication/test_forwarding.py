@@ -1,0 +1,103 @@
+"""A performance secondary forwards writes of replicated data to its primary over mutual TLS: the
+client sees one API, its next read on the secondary sees the write; its own tokens work for them;
+local mounts stay local; a primary gone is a 500 naming it, with nothing applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.replication.pair import batch_token, caught_up, make_secondary, on_sqlite
+from tests.helpers.waiting import until
+
+WRITER = """
+path "kv/*" { capabilities = ["create", "update", "read", "delete"] }
+path "kv2/*" { capabilities = ["create", "update", "read"] }
+path "sys/policies/acl/*" { capabilities = ["create", "update", "read"] }
+path "sys/mounts/*" { capabilities = ["create", "update", "read"] }
+path "local/*" { capabilities = ["create", "update", "read"] }
+path "shared/*" { capabilities = ["create", "update", "read"] }
+"""
+
+
+@pytest.mark.parametrize("mode", ["threaded", "asgi"])
+def test_writes_on_a_performance_secondary_land_on_the_primary(tmp_path: Path, mode: str) -> None:
+    """The secondary on either HTTP path (granian's threaded worker, or ASGI)."""
+    primary, secondary = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")
+    secondary.extra_env["TESSERA_HTTP_MODE"] = mode
+    try:
+        for server in (primary, secondary):
+            server.start()
+            server.init()
+            server.unseal()
+        primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
+        primary.ok("POST", "sys/mounts/kv2", {"type": "kv", "options": {"version": "2"}})
+        primary.ok("PUT", "kv/a", {"v": "1"})
+        writer = batch_token(primary, "writer", WRITER)
+        primary.ok("POST", "sys/auth/userpass", {"type": "userpass"})
+        primary.ok("POST", "auth/userpass/users/ann", {"password": "pw", "policies": "writer"})
+        make_secondary(primary, secondary, "performance", "perf-1")
+        until(lambda: caught_up(primary, secondary), "the secondary to catch up", 20.0)
+
+        # A KV write sent to the secondary is the primary's, and the secondary reads it at once.
+        status, body, _ = secondary.call("PUT", "kv/a", json={"v": "2"}, token=writer)
+        assert (status, body) == (204, None)
+        assert primary.ok("GET", "kv/a")["data"] == {"v": "2"}
+        assert secondary.ok("GET", "kv/a", token=writer)["data"] == {"v": "2"}
+        # The primary's answer is the client's (kv v2's version metadata).
+        answer = secondary.ok("PUT", "kv2/data/x", {"data": {"k": "v"}}, token=writer)
+        assert answer["data"]["version"] == 1
+        assert primary.ok("GET", "kv2/data/x")["data"]["data"] == {"k": "v"}
+        assert secondary.ok("GET", "kv2/data/x", token=writer)["data"]["data"] == {"k": "v"}
+
+        # A token of the secondary's own (a login there; the primary never saw it) writes too:
+        # the primary acts for the entry the secondary resolved, with the replicated policies.
+        # Her first login makes her identity entity: on the primary (identity replicates), while
+        # the token stays the secondary's.
+        login = secondary.ok("POST", "auth/userpass/login/ann", {"password": "pw"})["auth"]
+        mine = login["client_token"]
+        assert primary.call("GET", "auth/token/lookup-self", token=mine)[0] == 403
+        assert (
+            primary.ok("GET", f"identity/entity/id/{login['entity_id']}")["data"]["aliases"][0]["name"]
+            == "ann"
+        )
+        again = secondary.ok("POST", "auth/userpass/login/ann", {"password": "pw"})["auth"]
+        assert again["entity_id"] == login["entity_id"]
+        secondary.ok("PUT", "kv/by-ann", {"v": "ann"}, token=mine)
+        assert primary.ok("GET", "kv/by-ann")["data"] == {"v": "ann"}
+        assert secondary.ok("GET", "kv/by-ann", token=mine)["data"] == {"v": "ann"}
+        # ... and within its policies only: refused on the secondary, nothing forwarded.
+        status, body, _ = secondary.call("PUT", "other/x", json={"v": "1"}, token=mine)
+        assert status == 403
+        # A policy written through the secondary is the primary's and comes back replicated.
+        secondary.ok(
+            "PUT", "sys/policies/acl/fwd", {"policy": 'path "kv/*" { capabilities = ["read"] }'}, token=mine
+        )
+        assert "kv/*" in primary.ok("GET", "sys/policies/acl/fwd")["data"]["policy"]
+        assert "kv/*" in secondary.ok("GET", "sys/policies/acl/fwd", token=writer)["data"]["policy"]
+
+        # A shared mount enabled through the secondary is the primary's, and comes back replicated.
+        secondary.ok("POST", "sys/mounts/shared", {"type": "kv"}, token=writer)
+        assert primary.ok("GET", "sys/mounts")["data"]["shared/"]["local"] is False
+        secondary.ok("PUT", "shared/x", {"v": "s"}, token=writer)
+        assert primary.ok("GET", "shared/x")["data"] == {"v": "s"}
+        # A local mount enabled on the secondary stays there, and so do its writes.
+        secondary.ok("POST", "sys/mounts/local", {"type": "kv", "local": True}, token=writer)
+        secondary.ok("PUT", "local/mine", {"v": "here"}, token=writer)
+        assert secondary.ok("GET", "local/mine", token=writer)["data"] == {"v": "here"}
+        assert "local/" not in primary.ok("GET", "sys/mounts")["data"]
+        until(lambda: caught_up(primary, secondary), "the hashes to agree", 20.0)
+
+        # The primary gone: a 500 naming it and the cause; the secondary applied nothing.
+        primary.kill()
+        status, body, _ = secondary.call("PUT", "kv/a", json={"v": "3"}, token=writer)
+        assert status == 500, body
+        assert body["errors"][0].startswith(
+            "error forwarding the request to the primary at https://127.0.0.1:"
+        )
+        assert secondary.ok("GET", "kv/a", token=writer)["data"] == {"v": "2"}
+        secondary.ok("PUT", "local/still", {"v": "ok"}, token=writer)  # local writes go on
+    finally:
+        primary.cleanup()
+        secondary.cleanup()
