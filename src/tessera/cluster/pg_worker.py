@@ -26,13 +26,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..core.core import Core
+from ..routing.router import Route
 from ..storage.postgresql import PostgreSQLPhysical
 from .ha.feed import PostgreSQLChangeFeed
 from .ha.index_state import INDEX_HEADER
 from .ha.role import INCONSISTENT_HEADER
 from .interfaces import Forwarder
 from .shared_state import SharedState
-from .standby import Standby
+from .standby import UNMATCHED, Standby, Unmatched
 
 SETTLE_SECONDS = 2.0  # a read of the feed a request waits for at most (then: forwarded)
 
@@ -66,11 +67,13 @@ class WorkerStandby(Standby):
     """A PostgreSQL worker's role: a :class:`Standby` that leaves the cluster's read-your-writes
     headers to its main process."""
 
-    def answer(self, serve: Callable[..., int], args: Sequence[Any]) -> int:
+    def answer(
+        self, serve: Callable[..., int], args: Sequence[Any], route: Route | Unmatched | None = UNMATCHED
+    ) -> int:
         headers = args[4]
         if INDEX_HEADER in headers or INCONSISTENT_HEADER in headers:
             return self.forward(args)
-        return super().answer(serve, args)
+        return super().answer(serve, args, route)
 
 
 def worker_standby(
