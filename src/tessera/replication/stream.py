@@ -124,7 +124,9 @@ class Stream:
     def _start_over(self, context: Any, why: str) -> bool:
         """Behind the primary's log, drifted, or a new primary (index -1): copy its keyspace, then
         stream from there."""
-        if not self._down:
+        if self.last_remote_wal >= 0:
+            log.warning("replication stream %s: copying its data again", why)
+        elif not self._down:  # once, not at every retry while the new primary cannot be reached
             log.warning("replication stream %s: copying its data", why)
         self.state = "bootstrapping"
         try:
