@@ -4,11 +4,13 @@ local mounts stay local; a primary gone is a 500 naming it, with nothing applied
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.cluster.replication.pair import batch_token, caught_up, make_secondary, on_sqlite
+from tests.cluster.replication.pair import P, batch_token, caught_up, make_secondary, on_sqlite, started
+from tests.helpers.servers import TesseraServer
 from tests.helpers.waiting import until
 
 WRITER = """
@@ -101,3 +103,41 @@ def test_writes_on_a_performance_secondary_land_on_the_primary(tmp_path: Path, m
     finally:
         primary.cleanup()
         secondary.cleanup()
+
+
+def test_a_filtered_secondary_forwards_and_keeps_its_view(tmp_path: Path) -> None:
+    """Paths filters and forwarding together: a filtered secondary's forwarded writes are answered
+    once applied there (a record its filter empties advances its index all the same), a shared
+    mount it enables at a denied path is the primary's alone, and its hash stays its view's."""
+    with started(on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")) as (primary, secondary):
+        primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
+        writer = batch_token(primary, "writer", WRITER)
+        reader = batch_token(primary, "mounts", 'path "sys/mounts" { capabilities = ["read"] }')
+        primary.ok("POST", f"{P}/primary/enable")
+        primary.ok("POST", f"{P}/primary/paths-filter/perf-1", {"mode": "deny", "paths": ["shared/"]})
+        make_secondary(primary, secondary, "performance", "perf-1")
+        until(lambda: _compared_since(secondary, 0), "the hashes to be compared", 20.0)
+
+        secondary.ok("PUT", "kv/a", {"v": "1"}, token=writer)
+        assert primary.ok("GET", "kv/a")["data"] == {"v": "1"}
+        assert secondary.ok("GET", "kv/a", token=writer)["data"] == {"v": "1"}
+        secondary.ok("POST", "sys/mounts/shared", {"type": "kv"}, token=writer)
+        assert "shared/" in primary.ok("GET", "sys/mounts")["data"]
+        primary.ok("PUT", "shared/x", {"v": "primary's"})
+        secondary.ok("PUT", "kv/b", {"v": "2"}, token=writer)  # after shared/x in the primary's log
+        assert "shared/" not in secondary.ok("GET", "sys/mounts", token=reader)["data"]
+        assert secondary.call("GET", "shared/x", token=writer)[0] == 404
+        mark = time.time()
+        until(lambda: _compared_since(secondary, mark), "the hashes to be compared again", 20.0)
+        output = secondary.output()
+        assert "not applied here in time" not in output and "copying its data again" not in output
+
+
+def _compared_since(secondary: TesseraServer, since: float) -> bool:
+    """The secondary reached its primary's index and compared hashes (after ``since``): equal."""
+    mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
+    return (
+        int(mine["last_corruption_check_epoch"]) >= int(since)
+        and mine["corrupted_merkle_tree"] is False
+        and mine["state"] == "stream-wals"
+    )
