@@ -31,6 +31,7 @@ from .secondary import mtls_context
 log = logging.getLogger("tessera.replication")
 
 POLL = 0.005  # seconds before asking again for records the primary counts but could not read yet
+LINGER = 0.01  # seconds before asking again after records that caught up: the next page gathers more
 RETRY = 0.25  # seconds between attempts while the primary cannot be reached (or after an error)
 SAVE_EVERY = 2.0  # seconds between saves of the index reached
 REPAIR_EVERY = 5.0  # seconds at least between two copies made because the hashes differed
@@ -65,6 +66,7 @@ class Stream:
         self.state = "stream-wals"
         self.connection_state = "connecting"
         self._down = False  # the last attempt failed: it was logged
+        self.primary_wal = 0  # the primary's index its last page named
         self.last_heartbeat = 0.0
         self._stop = threading.Event()
         self._advanced = threading.Condition()  # notified whenever last_remote_wal moves
@@ -92,6 +94,7 @@ class Stream:
         context = self.context
         saved, saved_at = self.last_remote_wal, time.monotonic()
         while not self._stop.is_set():
+            before = self.last_remote_wal
             try:
                 more = (
                     self._start_over(context, "follows a new primary")
@@ -109,6 +112,8 @@ class Stream:
                 self.reached(saved)
             if not more:
                 self._stop.wait(RETRY if self.connection_state != "ready" else POLL)
+            elif before < self.last_remote_wal >= self.primary_wal:
+                self._stop.wait(LINGER)  # one log page per write under load cost the primary ~50% more CPU
 
     def _failed(self, context: Any, exc: ChannelError) -> bool:
         """The primary refused or could not be reached (once per outage in the log: a primary
@@ -165,6 +170,7 @@ class Stream:
         if page["records"]:
             self._moved()
         last_wal, root = int(page["last_wal"]), page.get("merkle_root")
+        self.primary_wal = last_wal
         if isinstance(root, str) and self.last_remote_wal == last_wal:
             return self._compare(context, root)
         return bool(page["records"]) or self.last_remote_wal >= last_wal
