@@ -28,11 +28,7 @@ def test_writes_on_a_performance_secondary_land_on_the_primary(tmp_path: Path, m
     """The secondary on either HTTP path (granian's threaded worker, or ASGI)."""
     primary, secondary = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")
     secondary.extra_env["TESSERA_HTTP_MODE"] = mode
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
+    with started(primary, secondary):
         primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
         primary.ok("POST", "sys/mounts/kv2", {"type": "kv", "options": {"version": "2"}})
         primary.ok("PUT", "kv/a", {"v": "1"})
@@ -100,9 +96,6 @@ def test_writes_on_a_performance_secondary_land_on_the_primary(tmp_path: Path, m
         )
         assert secondary.ok("GET", "kv/a", token=writer)["data"] == {"v": "2"}
         secondary.ok("PUT", "local/still", {"v": "ok"}, token=writer)  # local writes go on
-    finally:
-        primary.cleanup()
-        secondary.cleanup()
 
 
 def test_a_filtered_secondary_forwards_and_keeps_its_view(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.ha_cluster import WriteLoad, ha_cluster
+from tests.cluster.replication.pair import on_sqlite
 from tests.cluster.replication.test_paths_filters import ADMIN, P, _in_sync
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import free_port, tessera_on_sqlite
@@ -88,8 +89,7 @@ def test_an_ha_secondary_streams_from_its_active_node_and_resumes_after_kill_9(
 ) -> None:
     """The secondary is the HA cluster: only its active node applies the stream; its successor
     resumes from the index kept in the database, with no new copy of the primary."""
-    (tmp_path / "p").mkdir()
-    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
+    primary = on_sqlite(tmp_path / "p")
     with ha_cluster(postgres, tmp_path, size=2) as cluster:
         try:
             primary.start()

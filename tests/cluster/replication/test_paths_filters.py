@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
+from tests.cluster.replication.pair import on_sqlite, started
+from tests.helpers.servers import TesseraServer
 from tests.helpers.waiting import until
 
 P = "sys/replication/performance"
@@ -49,11 +50,7 @@ def _copies(secondary: TesseraServer) -> int:
 
 
 def test_filter_api_validation(tmp_path: Path) -> None:
-    server = tessera_on_sqlite(tmp_path, extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
-    try:
-        server.start()
-        server.init()
-        server.unseal()
+    with started(on_sqlite(tmp_path)) as (server,):
         status, body, _ = server.call("POST", f"{F}/perf-1", json={"mode": "deny", "paths": ["kv/"]})
         assert status == 400 and body["errors"] == ["this cluster is not a performance primary"]
         server.ok("POST", f"{P}/primary/enable")
@@ -79,21 +76,12 @@ def test_filter_api_validation(tmp_path: Path) -> None:
         assert server.call("DELETE", f"{F}/perf-1")[0] == 204
         assert server.call("GET", f"{F}/perf-1")[0] == 404
         assert server.call("DELETE", f"{F}/perf-1")[0] == 204
-    finally:
-        server.cleanup()
 
 
 def test_filtered_mounts_stay_on_the_primary_and_filter_changes_reach_the_secondary(tmp_path: Path) -> None:
-    (tmp_path / "p").mkdir()
-    (tmp_path / "s").mkdir()
-    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
-    secondary = tessera_on_sqlite(tmp_path / "s")
+    primary, secondary = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")
     db = tmp_path / "s" / "t.db"
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
+    with started(primary, secondary):
         for path in ("pub", "priv"):
             primary.ok("POST", f"sys/mounts/{path}", {"type": "kv"})
             primary.ok("PUT", f"{path}/a", {"v": path})
@@ -175,21 +163,11 @@ def test_filtered_mounts_stay_on_the_primary_and_filter_changes_reach_the_second
         assert _keys_under(db, local) > 0
         secondary.ok("DELETE", "sys/mounts/pub", token=admin)  # its data is its own to delete
         assert _keys_under(db, local) == 0 and read("pub/mine") == 404
-    finally:
-        primary.cleanup()
-        secondary.cleanup()
 
 
 def test_drift_on_the_secondary_is_found_and_repaired(tmp_path: Path) -> None:
-    (tmp_path / "p").mkdir()
-    (tmp_path / "s").mkdir()
-    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
-    secondary = tessera_on_sqlite(tmp_path / "s")
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
+    primary, secondary = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")
+    with started(primary, secondary):
         primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
         primary.ok("PUT", "kv/a", {"v": "1"})
         primary.ok("PUT", "sys/policies/acl/admin", {"policy": ADMIN})
@@ -214,6 +192,3 @@ def test_drift_on_the_secondary_is_found_and_repaired(tmp_path: Path) -> None:
         mark = time.time()
         until(lambda: _in_sync(primary, secondary, mark), "in sync again", 20.0)
         assert _status(secondary)["merkle_root"] == primary.ok("GET", f"{P}/status")["data"]["merkle_root"]
-    finally:
-        primary.cleanup()
-        secondary.cleanup()

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.cluster.replication.pair import batch_token, caught_up, make_secondary, on_sqlite
+from tests.cluster.replication.pair import batch_token, caught_up, make_secondary, on_sqlite, started
 from tests.helpers.servers import TesseraServer
 from tests.helpers.waiting import until
 
@@ -22,11 +22,7 @@ def _dr_status(server: TesseraServer) -> dict[str, Any]:
 
 def test_a_dr_secondary_takes_a_new_activation_token(tmp_path: Path) -> None:
     primary, secondary = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
+    with started(primary, secondary):
         operations = batch_token(primary, "dr-ops", OPERATIONS)
         primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
         make_secondary(primary, secondary, "dr", "dr-1")
@@ -80,18 +76,11 @@ def test_a_dr_secondary_takes_a_new_activation_token(tmp_path: Path) -> None:
         primary.ok("PUT", "kv/unfollowed", {"v": "3"})
         time.sleep(1.0)
         assert _dr_status(secondary)["last_remote_wal"] < primary.ok("GET", f"{D}/status")["data"]["last_wal"]
-    finally:
-        primary.cleanup()
-        secondary.cleanup()
 
 
 def test_a_performance_secondary_without_a_primary_forwards_nothing(tmp_path: Path) -> None:
     primary, secondary = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
+    with started(primary, secondary):
         primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
         policy = (
             OPERATIONS.replace("dr", "performance")
@@ -113,6 +102,3 @@ def test_a_performance_secondary_without_a_primary_forwards_nothing(tmp_path: Pa
         assert status == 500 and "follows no primary" in body["errors"][0], body
         assert primary.call("GET", "kv/x")[0] == 404
         assert secondary.call("GET", "kv/x", token=admin)[0] == 404
-    finally:
-        primary.cleanup()
-        secondary.cleanup()
