@@ -67,6 +67,7 @@ class Stream:
         self.connection_state = "connecting"
         self._down = False  # the last attempt failed: it was logged
         self.primary_wal = 0  # the primary's index its last page named
+        self.failures = 0  # requests to the primary that failed: a waiting forwarded write stops waiting
         self.last_heartbeat = 0.0
         self._stop = threading.Event()
         self._advanced = threading.Condition()  # notified whenever last_remote_wal moves
@@ -76,9 +77,12 @@ class Stream:
         self._thread.start()
 
     def wait_for(self, wal: int, timeout: float) -> bool:
-        """Whether the stream applied every record up to ``wal`` within ``timeout`` seconds."""
+        """Whether the stream applied every record up to ``wal`` within ``timeout`` seconds; False
+        as soon as it loses its primary meanwhile (the record comes once the primary is back)."""
         with self._advanced:
-            return self._advanced.wait_for(lambda: self.last_remote_wal >= wal, timeout)
+            failures = self.failures
+            self._advanced.wait_for(lambda: self.last_remote_wal >= wal or self.failures != failures, timeout)
+            return self.last_remote_wal >= wal
 
     def _moved(self) -> None:
         with self._advanced:
@@ -124,6 +128,9 @@ class Stream:
         if not self._down:
             log.warning("replication stream: %s (retrying)", exc)
         self._down = True
+        with self._advanced:
+            self.failures += 1
+            self._advanced.notify_all()
         return False
 
     def _start_over(self, context: Any, why: str) -> bool:
