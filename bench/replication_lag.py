@@ -8,8 +8,11 @@ the second load runs, a probe writes a key on the primary every 50 ms and times 
 performance secondary takes to answer it (read with an orphan batch token of the primary's):
 the replication lag, as a client sees it. Prints writes per second for both loads and the lag's
 p50/p99. ``--filtered``: the performance secondary has a paths filter (a deny of another mount
-holding data), so every page of its stream is its filtered view. Numbers are only meaningful on a
-quiet machine (docs/performance.md).
+holding data), so every page of its stream is its filtered view. Then the same load goes to the
+performance secondary, which forwards every write to the primary and answers once its stream
+applied it: writes per second, and the CPU each write costs the secondary and the primary (their
+processes' CPU time over the writes), against the same writes sent to the primary. Numbers are
+only meaningful on a quiet machine (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.front_flood import cpu_seconds  # noqa: E402
 from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite  # noqa: E402
 
 P = "sys/replication/performance"
@@ -41,14 +45,14 @@ def _ok(server: TesseraServer, method: str, path: str, body: dict[str, object] |
     return answer or {}
 
 
-def _load(server: TesseraServer, seconds: float, threads: int) -> float:
+def _load(server: TesseraServer, seconds: float, threads: int, token: str = "") -> float:
     """KV writes per second from ``threads`` clients for ``seconds``."""
     counts = [0] * threads
     stop = time.monotonic() + seconds
 
     def client(index: int) -> None:
         session = requests.Session()
-        headers = {"X-Vault-Token": server.root_token or ""}
+        headers = {"X-Vault-Token": token or server.root_token or ""}
         while time.monotonic() < stop:
             session.put(
                 f"{server.addr}/v1/kv/load{index}-{counts[index] % 500}", json={"v": 1}, headers=headers
@@ -93,6 +97,17 @@ def _probe(primary: TesseraServer, secondary: TesseraServer, reader: str, until:
     return lags
 
 
+def _cpu_per_write(
+    target: TesseraServer, watched: list[TesseraServer], seconds: float, threads: int, token: str
+) -> tuple[float, list[float]]:
+    """Writes per second sent to ``target``, and the CPU (µs) each cost every ``watched`` server."""
+    pids = [server.process.pid for server in watched if server.process is not None]
+    before = [cpu_seconds(pid) for pid in pids]
+    rate = _load(target, seconds, threads, token)
+    spent = [cpu_seconds(pid) - start for pid, start in zip(pids, before, strict=True)]
+    return rate, [1e6 * cpu / max(rate * seconds, 1) for cpu in spent]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -120,6 +135,15 @@ def main() -> None:
         )
         body = {"type": "batch", "no_parent": True, "policies": ["reader"], "ttl": "2h"}
         reader = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
+        _ok(
+            primary,
+            "PUT",
+            "sys/policies/acl/writer",
+            {"policy": 'path "kv/*" { capabilities = ["create", "update"] }'},
+        )
+        writer = _ok(primary, "POST", "auth/token/create", {**body, "policies": ["writer"]})["auth"][
+            "client_token"
+        ]
         alone = _load(primary, args.seconds, args.threads)
         for kind in ("performance", "dr"):
             _ok(primary, "POST", f"sys/replication/{kind}/primary/enable")
@@ -139,6 +163,8 @@ def main() -> None:
         prober.join()
         if args.filtered and perf.call("GET", "eu/k0", token=reader)[0] != 404:
             raise SystemExit("the filtered mount reached the performance secondary")
+        direct, direct_cpu = _cpu_per_write(primary, [primary, perf], args.seconds, args.threads, writer)
+        forwarded, forwarded_cpu = _cpu_per_write(perf, [primary, perf], args.seconds, args.threads, writer)
         cuts = statistics.quantiles(lags, n=100) if len(lags) > 1 else lags * 99
         label = " (a paths filter on the performance secondary)" if args.filtered else ""
         print(f"primary alone:                {alone:8.1f} KV writes/s ({args.threads} clients){label}")
@@ -146,6 +172,14 @@ def main() -> None:
         print(
             f"replication lag to the performance secondary: p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms ({len(lags)} probes)"
         )
+        for label, rate, (on_primary, on_perf) in (
+            ("sent to the primary:         ", direct, direct_cpu),
+            ("forwarded by the perf secondary:", forwarded, forwarded_cpu),
+        ):
+            print(
+                f"KV writes {label} {rate:8.1f}/s, CPU per write: primary {on_primary:.0f} µs, "
+                f"performance secondary {on_perf:.0f} µs"
+            )
     finally:
         for server in servers:
             server.cleanup()

@@ -25,6 +25,7 @@ UNAUTHENTICATED = {
     "replication/dr/status",  # Vault Enterprise's: a DR secondary answers it to anyone
     "replication/dr/secondary/promote",  # authorised by its dr_operation_token
     "replication/dr/secondary/disable", "replication/dr/secondary/operation-token/delete",
+    "replication/dr/secondary/update-primary",
 }  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from ..framework import (
     Request,
     Response,
 )
+from ..storage.tap import ForwardToPrimary
 
 TOKEN_TYPES = {"": "default", "default": "default", "service": "service", "batch": "batch"}
 
@@ -329,7 +330,10 @@ def login_entity(core: Any, req: Request, alias_name: str, metadata: dict[str, s
     maker = getattr(route.backend, "lookup_or_create_entity", None) if route is not None else None
     if maker is None or not alias_name:
         return ""
-    return str(maker(req.mount_accessor, req.mount_type, alias_name, metadata) or "")
+    try:
+        return str(maker(req.mount_accessor, req.mount_type, alias_name, metadata) or "")
+    except ForwardToPrimary:  # a performance secondary: identity replicates, its primary makes it
+        return str(core.entity_on_primary(req.mount_accessor, alias_name, metadata or {}))
 
 
 @dataclass(eq=False)

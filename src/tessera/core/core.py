@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter
 from typing import Any, cast
 
@@ -26,10 +27,11 @@ from ..replication.manager import DR_SECONDARY_PATHS, DR_SECONDARY_REFUSAL, Repl
 from ..routing.mounts import MountEntry
 from ..routing.router import Router
 from ..storage.base import Physical, StorageView, TxnOp
-from ..storage.tap import TappedPhysical
+from ..storage.tap import ForwardToPrimary, TappedPhysical
 from ..telemetry import metrics
 from ..telemetry.storage import TimedPhysical
 from ..tokens.caller import resolve_token
+from ..tokens.common import entity_for_alias
 from ..tokens.entry import TokenEntry
 from ..tokens.store import TokenStore
 from . import access, registry
@@ -87,6 +89,7 @@ class Core:
         self.ha: HAView | None = None  # HA on PostgreSQL: set by cluster/ha/node.py
         self.replication = Replication(tap, self.barrier, self.replication_mounts, self.replication_addresses)
         self.replication.follower.changed = self._replicated_writes
+        self.replication.make_entity = self._entity_for_secondary
         self.replication.retain = int(self.config.extra.get("replication_log_retention") or RETAIN)
 
     # The parts an unseal builds. While sealed they are None; nothing reads them then, since
@@ -193,6 +196,18 @@ class Core:
         """This server's API and cluster addresses, as a secondary would reach them."""
         api_addr = self.config.api_addr
         return api_addr, str(self.config.extra.get("cluster_addr") or default_cluster_addr(api_addr))
+
+    def entity_on_primary(self, mount_accessor: str, alias_name: str, metadata: dict[str, str]) -> str:
+        """On a performance secondary: a login's new entity, made by the primary (identity
+        replicates; the login's token is this cluster's)."""
+        return self.replication.entity_on_primary(mount_accessor, alias_name, metadata)
+
+    def _entity_for_secondary(self, accessor: str, alias_name: str, metadata: dict[str, str]) -> str:
+        """On a primary: the entity a performance secondary's login needs, made here if new."""
+        mount = next((m for m in self.auth_mounts if m.accessor == accessor), None)
+        if mount is None or self.sealed:
+            raise ErrorResponse(f"no auth method with accessor {accessor!r} on the primary")
+        return entity_for_alias(self, mount, alias_name, {str(k): str(v) for k, v in metadata.items()})
 
     def _replicated_writes(self, keys: list[str]) -> None:
         """A secondary stored its primary's writes below the barrier: drop what they make stale."""
@@ -327,13 +342,14 @@ class Core:
         try:
             if self.tokens is not None and not self.sealed and not self.replication.dr_secondary:
                 watch.check(self)  # before the pass, which would hide what it drains
-                self.tokens.expire_due(budget=TICK_BUDGET)
-                self.tokens.denylist.prune()
-                for hook in list(self.tick_hooks):
-                    hook(budget=TICK_BUDGET)
-                for route in self.router.routes():
-                    if route.backend.periodic is not None:
-                        route.backend.periodic()
+                steps: list[Callable[[], Any]] = [
+                    partial(self.tokens.expire_due, budget=TICK_BUDGET),
+                    self.tokens.denylist.prune,
+                    *(partial(hook, budget=TICK_BUDGET) for hook in list(self.tick_hooks)),
+                    *(r.backend.periodic for r in self.router.routes() if r.backend.periodic is not None),
+                ]
+                for step in steps:
+                    _unless_replicated(step)
         except SealedError:
             pass
         except Exception:
@@ -382,3 +398,12 @@ class Core:
 
     def now(self) -> float:
         return time.time()
+
+
+def _unless_replicated(step: Callable[[], Any]) -> None:
+    """A step of the background pass; on a performance secondary, one that would write replicated
+    data is its primary's work (whose writes stream in), and the pass goes on with the next."""
+    try:
+        step()
+    except ForwardToPrimary:
+        pass

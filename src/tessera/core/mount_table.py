@@ -24,6 +24,7 @@ from ..routing.mounts import (
 )
 from ..routing.router import Route, Router
 from ..storage.base import StorageView, TxnOp
+from ..storage.tap import ForwardToPrimary
 from . import registry
 
 log = logging.getLogger("tessera.core")
@@ -109,7 +110,11 @@ class MountTable:
             if shared:
                 ops.append(TxnOp(shared_key, orjson.dumps([m.to_json() for m in table if not m.local])))
             ops.append(TxnOp(local_key, orjson.dumps([m.to_json() for m in table if m.local])))
-        self.barrier.transaction(ops)
+        try:
+            self.barrier.transaction(ops)
+        except ForwardToPrimary:  # a performance secondary: its primary changes the shared tables
+            self.load()  # and this one's tables stay as stored until the change streams in
+            raise
 
     def activate(self, entry: MountEntry) -> None:
         backend = self.build(entry)
@@ -127,7 +132,7 @@ class MountTable:
         table = self.table(entry.table)
         table.append(entry)
         try:
-            self.persist(shared=not entry.local)
+            self.persist(shared=not entry.local)  # a local mount leaves the replicated table alone
         except Exception:
             table.remove(entry)
             raise

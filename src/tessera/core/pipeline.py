@@ -28,6 +28,7 @@ from ..leases.manager import ExpirationManager
 from ..policy.acl import ACLResult
 from ..policy.store import PolicyStore
 from ..routing.router import Route, Router
+from ..storage.tap import ForwardToPrimary
 from ..telemetry import metrics
 from ..tokens.caller import resolve_caller
 from ..tokens.entry import TokenEntry
@@ -86,17 +87,21 @@ class Pipeline:
         if full_path.startswith(_PRECHECKED):
             # Token checks Vault makes before the caller's token (e.g. the wrapping token's).
             precheck_request(self.host, req, full_path)
-        entry = resolve_caller(self.tokens, req.client_token, req.remote_addr)
+        forwarded = req.forwarded_entry
+        entry = forwarded or resolve_caller(self.tokens, req.client_token, req.remote_addr)
         if trail is not None:
             trail.token(entry)  # before a use is counted: the line shows the uses left
         last_use = False
         if not unauth:
             if entry is None:
                 raise PermissionDenied()
-            last_use = self.tokens.use(entry)
+            last_use = forwarded is None and self.tokens.use(entry)  # a secondary counted its uses
         _enter_mount(req, route, rel, entry, unauth)
         try:
             return self.serve(req, route, entry, trail, last_use, needs_sudo)
+        except ForwardToPrimary as forward:  # this performance secondary's primary serves it
+            forward.entry = entry
+            raise
         finally:
             if last_use and entry is not None:
                 self.spend_last_use(entry)

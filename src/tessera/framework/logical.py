@@ -122,6 +122,9 @@ class Request:
     storage: Storage | None = None
     # Filled by token resolution:
     token_entry: Any = None
+    # On a replication primary: the entry a performance secondary resolved for a request it
+    # forwarded (its tokens are its own): the pipeline acts for it instead of looking one up.
+    forwarded_entry: Any = None
     entity_id: str = ""
     # Connection facts the token/login logic uses.
     tls: bool = False

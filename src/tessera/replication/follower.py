@@ -1,4 +1,5 @@
-"""A secondary's side: its streams, the hash of what it received, and the guard on its storage.
+"""A secondary's side: its streams, the hash of what it received, the guard on its storage, and
+the requests it forwards to its primary (``forwarding.py``).
 
 Started at unseal for each kind this cluster is a secondary of (``manager.py``); each stream's
 records land in storage below the tap, and here the hash, the classes and the core's caches follow
@@ -13,10 +14,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from ..framework.errors import CodedError
 from ..storage.base import Storage, TxnOp
 from ..storage.tap import TappedPhysical
+from .forwarding import WRITE_VISIBLE_SECONDS, ForwardedAnswer, ForwardedRequest, entity_on, failed, send
 from .guard import SecondaryGuard
-from .keys import REPLICATED, KeyClassifier
+from .keys import LOCAL, REPLICATED, KeyClassifier
 from .log import TABLE_KEYS, MountLister
 from .merkle import KeyspaceHash
 from .secondary import fetch_snapshot, install
@@ -24,23 +27,6 @@ from .state import SECONDARY, KindState, save_state
 from .stream import Stream
 
 log = logging.getLogger("tessera.replication")
-
-
-class OwnTables:
-    """The guard on this secondary's writes; once it wrote its own (local) mount tables, the
-    classes follow, so that the data of a mount it just enabled with ``-local`` counts as local."""
-
-    def __init__(self, guard: SecondaryGuard, reload: Callable[[], None]) -> None:
-        self.guard = guard
-        self.reload = reload
-
-    def extra_ops(self, ops: list[TxnOp]) -> list[TxnOp]:
-        return self.guard.extra_ops(ops)
-
-    def committed(self, ops: list[TxnOp], extra: list[TxnOp]) -> None:
-        self.guard.committed(ops, extra)
-        if any(op.key in TABLE_KEYS for op in ops):
-            self.reload()
 
 
 class Follower:
@@ -55,10 +41,11 @@ class Follower:
         self.changed: Callable[[list[str]], None] = lambda keys: None  # the core's cache invalidation
 
     def start(self, states: dict[str, KindState]) -> None:
-        """Follow each kind ``states`` say this cluster is a secondary of."""
+        """Follow each kind ``states`` say this cluster is a secondary of; guard the storage while
+        it is a secondary of any kind (one with no primary known too: its writes go nowhere)."""
         self.states = states
-        followed = [k for k, s in states.items() if s.mode == SECONDARY and s.connection]
-        if not followed:
+        secondary = [k for k, s in states.items() if s.mode == SECONDARY]
+        if not secondary:
             return
         self.classes.update(self.mounts())
         self.hash = KeyspaceHash()
@@ -66,24 +53,32 @@ class Follower:
             value = self.tap.get(key)
             if value is not None and self.classes.classify(key) == REPLICATED:
                 self.hash.set(key, hashlib.sha256(value).digest())
-        self.tap.observer = OwnTables(
-            SecondaryGuard(self.classes), lambda: self.classes.update(self.mounts())
+        self.hold()
+        for kind in secondary:
+            if states[kind].connection:
+                self.follow(kind)
+
+    def hold(self) -> None:
+        """Writes of replicated keys go to the primary from now on, and the classes follow the
+        mount tables this secondary writes itself (``guard.py``)."""
+        self.tap.observer = SecondaryGuard(self.classes, self.mounts)
+
+    def follow(self, kind: str) -> None:
+        """Stream ``kind``'s primary from the index its state names (-1: copy the primary first)."""
+        state = self.states[kind]
+        reached, resync = partial(self._reached, kind), partial(self._resync, kind)
+        stream = Stream(
+            self.tap,
+            kind,
+            state.connection,
+            state.last_remote_wal,
+            self._applied,
+            reached,
+            resync,
+            lambda: self.hash.root(),
         )
-        for kind in followed:
-            state = states[kind]
-            reached, resync = partial(self._reached, kind), partial(self._resync, kind)
-            stream = Stream(
-                self.tap,
-                kind,
-                state.connection,
-                state.last_remote_wal,
-                self._applied,
-                reached,
-                resync,
-                lambda: self.hash.root(),
-            )
-            self.streams[kind] = stream
-            stream.start()
+        self.streams[kind] = stream
+        stream.start()
 
     def stop(self, kind: str | None = None) -> None:
         """Stop one kind's stream (every stream when None); the guard goes with the last."""
@@ -91,8 +86,28 @@ class Follower:
             stream = self.streams.pop(name, None) if name is not None else None
             if stream is not None:
                 stream.stop()
-        if not self.streams and isinstance(self.tap.observer, OwnTables):
+        if not self.streams and isinstance(self.tap.observer, SecondaryGuard):
             self.tap.observer = None
+
+    def entity_on_primary(self, alias: dict[str, Any]) -> str:
+        """A login's entity, made by the primary; once it streamed in (or after the bounded wait)."""
+        stream = self.streams.get("performance")
+        if stream is None:
+            raise CodedError(500, "this performance secondary follows no primary: use update-primary")
+        entity_id, wal = entity_on(stream.connection["primary_cluster_addr"], stream.context, alias)
+        stream.wait_for(wal, WRITE_VISIBLE_SECONDS)
+        return entity_id
+
+    def forward(self, request: ForwardedRequest) -> ForwardedAnswer:
+        """A performance secondary's write, served by its primary and applied here before the
+        answer goes out (or after ``WRITE_VISIBLE_SECONDS``, when the stream lags that much)."""
+        stream = self.streams.get("performance")
+        if stream is None:
+            return failed("(none)", "this performance secondary follows no primary: use update-primary")
+        answer = send(stream.connection["primary_cluster_addr"], stream.context, request)
+        if answer.status < 400 and not stream.wait_for(answer.wal, WRITE_VISIBLE_SECONDS):
+            log.warning("replication: a forwarded write (index %d) was not applied here in time", answer.wal)
+        return answer
 
     def _applied(self, ops: list[TxnOp]) -> None:
         """A record from the primary is stored: the hash and the core's caches follow."""
@@ -105,10 +120,11 @@ class Follower:
                 self.hash.set(op.key, None if op.value is None else hashlib.sha256(op.value).digest())
 
     def _resync(self, kind: str, context: Any) -> int:
-        """Copy the primary's keyspace again over this secondary's replicated keys (its local keys
-        stay); the caches, tables and hash follow as for any applied record."""
+        """Copy the primary's keyspace again over the keys it ships this secondary (a performance
+        secondary's local keys stay); the caches, tables and hash follow as for any applied record."""
         wal, entries = fetch_snapshot(self.states[kind].primary_cluster_addr, kind, context)
-        replaced = [key for key in self.tap.list_all("") if self.classes.classify(key) == REPLICATED]
+        shipped = (REPLICATED,) if kind == "performance" else (REPLICATED, LOCAL)
+        replaced = [key for key in self.tap.list_all("") if self.classes.classify(key) in shipped]
         self._applied(install(self.tap, entries, replaced))
         return wal
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -22,7 +23,8 @@ log = logging.getLogger("tessera.replication")
 
 # (method, path, query, body, the client certificate's (common name, SHA-256)) -> (status, JSON)
 Serve = Callable[[str, str, dict[str, str], Any, tuple[str, str]], tuple[int, Any]]
-MAX_BODY = 1 << 20
+IDLE_SECONDS = 300  # an idle connection is closed after this (its secondary reconnects)
+MAX_BODY = 48 << 20  # a forwarded request's body, base64: Vault's 32 MiB limit and a third more
 
 
 def _peer(sock: Any) -> tuple[str, str]:
@@ -41,6 +43,11 @@ def _peer(sock: Any) -> tuple[str, str]:
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    protocol_version = "HTTP/1.1"  # connections stay open: a secondary's stream, its forwarded writes
+    # The headers and the body go out in two writes: on a kept connection, Nagle's algorithm held
+    # the body until the client's delayed ACK of the headers (~40 ms per answer on loopback).
+    disable_nagle_algorithm = True
+    timeout = IDLE_SECONDS
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("replication listener: " + format, *args)
@@ -50,6 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             status, doc = 413, {"errors": ["request too large"]}
+            self.close_connection = True  # the body stays unread
         else:
             raw = self.rfile.read(length) if length else b""
             try:
@@ -76,6 +84,27 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     serve: Serve
+    open_connections: set[Any]
+    open_lock: threading.Lock
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """One connection's requests; the connection is known until it ends, so that a stopped
+        listener closes the connections it kept open too."""
+        with self.open_lock:
+            self.open_connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.open_lock:
+                self.open_connections.discard(request)
+
+    def close_connections(self) -> None:
+        with self.open_lock:
+            for connection in list(self.open_connections):
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 class ReplicationListener:
@@ -84,6 +113,8 @@ class ReplicationListener:
     def __init__(self, host: str, port: int, context: ssl.SSLContext, serve: Serve) -> None:
         self._server = _Server((host, port), _Handler, bind_and_activate=False)
         self._server.serve = serve
+        self._server.open_connections = set()
+        self._server.open_lock = threading.Lock()
         self._server.allow_reuse_address = True
         self._server.server_bind()
         self._server.server_activate()
@@ -96,4 +127,5 @@ class ReplicationListener:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         self._thread.join(timeout=5)

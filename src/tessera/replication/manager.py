@@ -19,6 +19,8 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from ..barrier.aes_gcm import Barrier
 from ..framework.errors import ErrorResponse
 from ..storage.tap import TappedPhysical
@@ -26,6 +28,7 @@ from . import ca as replication_ca
 from .channel import server_context
 from .filters import FilterViews, normalise
 from .follower import Follower
+from .forwarding import ForwardedAnswer, ForwardedRequest
 from .keys import KeyClassifier
 from .listener import ReplicationListener
 from .log import RETAIN, MountLister, ReplicationLog
@@ -67,6 +70,7 @@ WARNINGS = {
 # What a DR secondary answers besides its raw status paths (Vault's DR secondary mode).
 DR_SECONDARY_PATHS = ("sys/replication/status", "sys/replication/dr/status", "sys/replication/dr/secondary/")
 DR_SECONDARY_REFUSAL = "path disabled in replication DR secondary mode"
+NO_FORWARDING = "this primary cannot serve forwarded requests yet: it is starting or stopping"
 
 
 def default_cluster_addr(api_addr: str) -> str:
@@ -102,6 +106,10 @@ class Replication:
         self.pending: dict[str, KindState] = {}
         self.dr_secondary = False  # read on every request: a DR secondary answers almost nothing
         self.views = FilterViews(tap, storage, lambda: self.states["performance"].paths_filters)
+        # The server's way to serve a request a performance secondary forwarded (``server/app.py``).
+        self.serve_forwarded: Callable[[ForwardedRequest], ForwardedAnswer] | None = None
+        # The core's way to make a login's entity for a secondary: (accessor, alias, metadata) -> id.
+        self.make_entity: Callable[[str, str, dict[str, str]], str] | None = None
 
     # -- unseal and seal --------------------------------------------------------------------
     def load(self, *, observe: bool = True) -> None:
@@ -131,6 +139,8 @@ class Replication:
             self.log = ReplicationLog(self.tap, KeyClassifier(), self.mounts, self.retain)
             self.log.start()
             self._listen(self.log)
+        elif primary and self.listener is None and self.log is not None:
+            self._listen(self.log)  # one that could not listen before (no CA yet, address in use)
         elif not primary:
             self._stop_log()
 
@@ -153,7 +163,15 @@ class Replication:
             log.error("replication listener: %s", self.listen_error)
             return
         leaf = replication_ca.issue(authority, "rep-primary", server=True)
-        source = Source(self.tap, replication_log, lambda: self.states, self.activate_secondary, self.views)
+        source = Source(
+            self.tap,
+            replication_log,
+            lambda: self.states,
+            self.activate_secondary,
+            self.views,
+            self._serve_forwarded,
+        )
+        source.make_entity = self._make_entity
         try:
             context = server_context(authority.cert_pem, leaf)
             self.listener = ReplicationListener(address.hostname, address.port, context, source.serve)
@@ -161,6 +179,27 @@ class Replication:
         except OSError as exc:
             self.listen_error = f"cannot listen for secondaries on {address.hostname}:{address.port}: {exc}"
             log.error("replication listener: %s", self.listen_error)
+
+    def _serve_forwarded(self, request: ForwardedRequest) -> ForwardedAnswer:
+        serve = self.serve_forwarded
+        if serve is None:
+            return ForwardedAnswer(503, [], orjson.dumps({"errors": [NO_FORWARDING]}))
+        return serve(request)
+
+    def _make_entity(self, accessor: str, alias_name: str, metadata: dict[str, str]) -> str:
+        make = self.make_entity
+        if make is None:
+            raise ErrorResponse(NO_FORWARDING)
+        return make(accessor, alias_name, metadata)
+
+    def entity_on_primary(self, accessor: str, alias_name: str, metadata: dict[str, str]) -> str:
+        """A login's new entity on this performance secondary: the primary's (``forwarding.py``)."""
+        alias = {"mount_accessor": accessor, "alias_name": alias_name, "metadata": metadata}
+        return self.follower.entity_on_primary(alias)
+
+    def forward(self, request: ForwardedRequest) -> ForwardedAnswer:
+        """A request this performance secondary cannot serve: the primary's answer to it."""
+        return self.follower.forward(request)
 
     # -- reading ----------------------------------------------------------------------------
     def mode(self, kind: str) -> str:
@@ -217,9 +256,7 @@ class Replication:
                     "no cluster address for secondaries to connect to: set cluster_addr in the server "
                     "configuration or give primary_cluster_addr"
                 )
-            storage = self.storage
-            if load_ca(storage) is None:
-                save_ca(storage, replication_ca.new_ca(str(uuid.uuid4())))
+            self._ensure_ca()
             new = KindState(
                 mode=PRIMARY, cluster_id=str(uuid.uuid4()), primary_cluster_addr=primary_cluster_addr
             )
@@ -231,6 +268,12 @@ class Replication:
                     "node can listen on for secondaries"
                 )
             return [WARNINGS["enable"]]
+
+    def _ensure_ca(self) -> None:
+        """The replication CA a primary issues its secondaries' certificates with (this cluster's
+        own: a promoted secondary makes one)."""
+        if load_ca(self.storage) is None:
+            save_ca(self.storage, replication_ca.new_ca(str(uuid.uuid4())))
 
     def disable_primary(self, kind: str) -> list[str]:
         with self.lock:
@@ -367,6 +410,35 @@ class Replication:
             self.dr_secondary = self.states["dr"].mode == SECONDARY
             return [WARNINGS["disable"]]
 
+    def update_primary(self, kind: str, token: str, primary_api_addr: str, ca_file: str) -> list[str]:
+        """Follow the primary that issued ``token`` (a promoted DR secondary, say): activate with it,
+        copy its keyspace over the keys it ships (no wipe: a performance secondary's own tokens and
+        local mounts stay), then stream from there. A blank token forgets the primary."""
+        with self.lock:
+            state = self.states[kind]
+            if state.mode != SECONDARY:
+                raise ErrorResponse(f"this cluster is not a {LABELS[kind]} secondary")
+            if not token:
+                self.follower.stop(kind)
+                self._save(kind, KindState(mode=SECONDARY, cluster_id=state.cluster_id))
+                self.follower.hold()
+                return []
+            if not primary_api_addr:
+                raise ErrorResponse("primary_api_addr is required: the activation token does not embed it")
+            activation = activate(kind, token, primary_api_addr, ca_file, self.addresses()[0])
+            self.follower.stop(kind)
+            new = KindState(
+                mode=SECONDARY,
+                cluster_id=activation.cluster_id,
+                primary_cluster_addr=activation.bundle["primary_cluster_addr"],
+                connection=connection_of(activation.bundle, primary_api_addr),
+                last_remote_wal=-1,  # the stream copies the new primary's keyspace first
+            )
+            self._save(kind, new)
+            self.follower.hold()
+            self.follower.follow(kind)
+            return [WARNINGS["secondary"]]
+
     def promote(self, kind: str) -> list[str]:
         """A secondary becomes the primary of its replication set (its cluster id stays)."""
         with self.lock:
@@ -374,6 +446,7 @@ class Replication:
             if state.mode != SECONDARY:
                 raise ErrorResponse(f"this cluster is not a {LABELS[kind]} secondary")
             self.follower.stop(kind)
+            self._ensure_ca()
             self._save(kind, KindState(mode=PRIMARY, cluster_id=state.cluster_id))
             self.dr_secondary = self.states["dr"].mode == SECONDARY
             return [WARNINGS["promote"]]

@@ -10,7 +10,10 @@
   records carry replicated ops only. With them, ``last_wal`` and the ``merkle_root`` the secondary
   should hold once it applied everything up to ``last_wal`` (null when it could not be read
   consistently): the secondary compares and starts over from a snapshot on a difference.
-  409 when the log no longer reaches back that far: the secondary starts over from a snapshot.
+  409 when the log no longer reaches back that far: the secondary starts over from a snapshot;
+- ``POST /v1/replication/forward``: a performance secondary's request that writes replicated data
+  (``forwarding.py``), served here by the API's own pipeline for the token entry it names;
+- ``POST /v1/replication/entity``: a login's identity entity for a performance secondary, made here.
 
 A performance secondary named by a paths filter gets its view (``filters.py``): the filtered
 mounts' data left out, its mount tables without them, and the root of that view.
@@ -26,8 +29,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..framework.errors import VaultError
 from ..storage.tap import TappedPhysical
 from .filters import FilterViews, View
+from .forwarding import ENTITY_PATH, FORWARD_PATH, ForwardedAnswer, ForwardedRequest
 from .keys import LOCAL, REPLICATED
 from .log import LogTruncated, ReplicationLog
 from .state import PRIMARY, KindState, Secondary
@@ -56,12 +61,16 @@ class Source:
         states: Callable[[], dict[str, KindState]],
         activate: Callable[[str, str, str, str], bool],
         views: FilterViews,
+        forwarded: Callable[[ForwardedRequest], ForwardedAnswer],
     ) -> None:
         self.tap = tap
         self.log = log
         self.states = states
         self.activate = activate
         self.views = views
+        self.forwarded = forwarded  # serves a secondary's request with this server's pipeline
+        # Makes a login's entity for a secondary: (mount accessor, alias name, metadata) -> its id.
+        self.make_entity: Callable[[str, str, dict[str, str]], str] | None = None
 
     def serve(
         self, method: str, path: str, query: dict[str, str], body: Any, peer: tuple[str, str]
@@ -76,6 +85,10 @@ class Source:
         if not secondary.activated:
             return 403, {"errors": ["permission denied"]}
         secondary.last_heartbeat = time.time()
+        if method == "POST" and path == FORWARD_PATH and kind == "performance":
+            return self._forward(args)
+        if method == "POST" and path == ENTITY_PATH and kind == "performance":
+            return self._entity(args)
         if method == "GET" and path == "/v1/replication/snapshot":
             return 200, self._snapshot(kind, secondary.id, query.get("after", ""), _limit(query))
         if method == "GET" and path == "/v1/replication/log":
@@ -108,6 +121,26 @@ class Source:
         if not self.activate(kind, secondary_id, credential, str(body.get("api_address", ""))):
             return 403, {"errors": ["the activation token is not valid, expired or already used"]}
         return 200, {"cluster_id": self.states()[kind].cluster_id, "last_wal": self.log.last_wal}
+
+    def _forward(self, body: dict[str, Any]) -> tuple[int, Any]:
+        try:
+            request = ForwardedRequest.from_json(body)
+        except ValueError as exc:
+            return 400, {"errors": [str(exc)]}
+        answer = self.forwarded(request)
+        answer.wal = self.log.last_wal  # read after the request: its write is in the log by now
+        return 200, answer.to_json()
+
+    def _entity(self, body: dict[str, Any]) -> tuple[int, Any]:
+        metadata = body.get("metadata")
+        accessor, alias_name = body.get("mount_accessor"), body.get("alias_name")
+        if self.make_entity is None or not isinstance(accessor, str) or not isinstance(alias_name, str):
+            return 400, {"errors": ["malformed entity request"]}
+        try:
+            entity_id = self.make_entity(accessor, alias_name, metadata if isinstance(metadata, dict) else {})
+        except VaultError as exc:
+            return exc.status, {"errors": [exc.message]}
+        return 200, {"entity_id": entity_id, "wal": self.log.last_wal}
 
     def _ships(self, kind: str, key: str) -> bool:
         cls = self.log.classifier.classify(key)

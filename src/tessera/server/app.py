@@ -38,9 +38,11 @@ from ..framework.body import (
 )
 from ..framework.logical import RawRequest, RawResponse
 from ..gocompat.durations import DurationError, parse_duration_second
+from ..replication.forwarding import ForwardedAnswer, ForwardedRequest
 from ..runtime.gate import RunGate
 from ..storage.base import StorageUnavailable, deferred_acknowledgement
 from ..storage.sqlite_reader import StandbyWrite
+from ..storage.tap import ForwardToPrimary
 from ..system.backend import raw_endpoints
 from ..system.ceremonies import hidden_endpoint
 from ..system.rawhttp import answer_raw
@@ -111,6 +113,8 @@ class App:
         self.unauthenticated_metrics_access = False
         if inline:
             self.set_inline()
+        if core.replication.serve_forwarded is None:  # a primary serves its secondaries' writes here
+            core.replication.serve_forwarded = self.serve_forwarded
 
     def set_inline(self) -> None:
         """Served from the server's own worker threads (``serve_threaded``): blocking work runs
@@ -165,15 +169,29 @@ class App:
     ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         client = scope.get("client")
-        return await self._serve(
-            scope["method"].upper(),
-            scope["path"],
-            scope.get("query_string", b""),
-            headers,
-            lambda: self._read_body(receive),
-            client[0] if client else "127.0.0.1",
-            scope.get("scheme") == "https",
-        )
+        remote_addr = client[0] if client else "127.0.0.1"
+        method, query_string, read = scope["method"].upper(), scope.get("query_string", b""), []
+
+        async def read_body() -> bytes:
+            read.append(await self._read_body(receive))
+            return read[-1]
+
+        try:
+            return await self._serve(
+                method,
+                scope["path"],
+                query_string,
+                headers,
+                read_body,
+                remote_addr,
+                scope.get("scheme") == "https",
+            )
+        except ForwardToPrimary as forward:  # a performance secondary's write: its primary serves it
+            query, body = query_string.decode("latin-1"), read[-1] if read else b""
+            request = ForwardedRequest(
+                method, scope["path"], query, headers, body, remote_addr, forward.entry
+            )
+            return await self.run(self._to_primary, request)
 
     def serve_threaded(self, proto: Any, scope: dict[str, Any]) -> int:
         """One request from granian's WSGI worker, on one of its threads (see ``server/listen.py``).
@@ -288,6 +306,7 @@ class App:
     ) -> int:
         gate = self.gate
         wrote = False
+        forward: ForwardToPrimary | None = None
         try:
             if gate is not None:
                 gate.enter()
@@ -307,6 +326,8 @@ class App:
             status, body, extra = exc.status, exc.body, exc.headers
         except StandbyWrite:  # a worker process's request that must write: see cluster/standby.py
             wrote = True
+        except ForwardToPrimary as exc:  # a performance secondary's write of replicated data
+            forward = exc
         except StorageUnavailable as exc:
             status, body, extra = storage_unavailable(exc, method, raw_path)
         except Exception:
@@ -315,6 +336,12 @@ class App:
         finally:
             if gate is not None:
                 gate.leave()
+        if forward is not None:  # outside the gate: a round trip to the primary
+            query = query_string.decode("latin-1")
+            request = ForwardedRequest(
+                method, raw_path, query, headers, raw_body or b"", remote_addr, forward.entry
+            )
+            status, body, extra = self._to_primary(request)
         standby = self.standby
         if standby is not None:
             if wrote:
@@ -399,17 +426,50 @@ class App:
             req.tls = bool(tls)
             req.peer_certificates = getattr(tls, "peer_certificates", ())
             resp = await self.run(self._handle_logical, req)
-            status, out = render_logical(
-                resp, req.operation, req.full_path or path, req.request_id, req.mount_type
-            )
-            if resp is not None and resp.headers:
-                # First, so that a content type of the answer's own (pki/ca/pem) replaces the JSON one.
-                own = [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
-                extra_headers = own + extra_headers
-            return status, out, extra_headers
+            return _rendered(req, resp, path, extra_headers)
         except VaultError as exc:
             status, out = render_error(exc)
             return status, out, extra_headers
+
+    def serve_forwarded(self, forwarded: ForwardedRequest) -> ForwardedAnswer:
+        """On a replication primary: a request one of its performance secondaries could not serve
+        (``replication/forwarding.py``), run through the pipeline for the token entry the
+        secondary resolved. Raw paths (sys/health, sys/init, ...) describe one server: never sent."""
+        method, raw_path = forwarded.method, forwarded.raw_path
+        path = raw_path[4:]
+        extra: list[tuple[bytes, bytes]] = []
+        gate = self.gate
+        if gate is not None:
+            gate.enter()
+        try:
+            if not raw_path.startswith("/v1/") or path in self.raw_paths:
+                raise ErrorResponse(f"{raw_path} cannot be forwarded to the primary")
+            query = parse_query(forwarded.query.encode("latin-1")) if forwarded.query else {}
+            token = _token_from_headers(forwarded.headers)
+            req = self._build_request(
+                method, path, query, forwarded.body, forwarded.headers, token, forwarded.remote_addr
+            )
+            req.forwarded_entry = forwarded.entry
+            status, out, extra = _rendered(req, self._handle_logical(req), path, [])
+        except VaultError as exc:
+            status, out = render_error(exc)
+        except StorageUnavailable as exc:
+            status, out, extra = storage_unavailable(exc, method, raw_path)
+        except (Exception, StandbyWrite, ForwardToPrimary):  # this server cannot write after all
+            log.exception("unhandled error serving %s %s forwarded by a secondary", method, raw_path)
+            status, out = 500, error_body(["internal error"])
+        finally:
+            if gate is not None:
+                gate.leave()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in extra]
+        return ForwardedAnswer(status, headers, out or b"")
+
+    def _to_primary(self, request: ForwardedRequest) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
+        """On a performance secondary: the primary's answer to a request that writes replicated
+        data (nothing of it was stored here), once this secondary has applied the write."""
+        answer = self.core.replication.forward(request)
+        extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+        return answer.status, answer.body, extra
 
     async def _answer_raw_path(self, declared: Path, path: str, req: RawRequest) -> RawResponse | None:
         """A raw path's answer (system/rawhttp.py), unless this listener hides it."""
@@ -529,6 +589,18 @@ _ID_RANDOM = threading.local()
 _ID_RANDOM_CHUNK = 4096
 _UUID_VARIANT = "89ab89ab89ab89ab"  # first hex digit of the variant byte: 10xx in binary
 os.register_at_fork(after_in_child=_ID_RANDOM.__dict__.clear)  # a child draws its own bytes
+
+
+def _rendered(
+    req: Request, resp: Response | None, path: str, extra_headers: list[tuple[bytes, bytes]]
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """A logical answer as Vault's JSON, with the answer's own headers first, so that a content
+    type of its own (pki/ca/pem) replaces the JSON one."""
+    status, out = render_logical(resp, req.operation, req.full_path or path, req.request_id, req.mount_type)
+    if resp is not None and resp.headers:
+        own = [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
+        extra_headers = own + extra_headers
+    return status, out, extra_headers
 
 
 def storage_unavailable(

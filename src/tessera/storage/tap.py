@@ -15,6 +15,20 @@ from typing import Any, Protocol
 from .base import Physical, TxnOp
 
 
+class ForwardToPrimary(BaseException):
+    """A request tried to write replicated data on a performance secondary: the primary serves it
+    (raised by ``replication/guard.py``, the observer of a secondary's tap).
+
+    A BaseException, as the storage's ``StandbyWrite``: no handler's ``except Exception`` turns it
+    into an answer. The pipeline names the caller's token entry on it (``entry``), so that the
+    primary acts for the token this secondary resolved.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("a write of replicated data: forward it to the primary")
+        self.entry: Any = None
+
+
 class WriteObserver(Protocol):
     def extra_ops(self, ops: builtins.list[TxnOp]) -> builtins.list[TxnOp]:
         """What to commit with ``ops`` (called under the tap's lock, in commit order)."""

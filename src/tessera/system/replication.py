@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..core import rootgen
 from ..framework import Field, FieldData, FieldType, Operation, Path, Request, Response, WrapInfo
 from ..framework.backend import Handler
-from ..framework.errors import NotFound, PermissionDenied
+from ..framework.errors import ErrorResponse, NotFound, PermissionDenied
 from ..replication.manager import DEFAULT_TOKEN_TTL, LABELS
 from ..replication.state import KINDS
 
@@ -37,6 +37,14 @@ _SECONDARY = {
     "primary_api_addr": Field(FieldType.STRING, "The primary's API address, where the token is unwrapped."),
     "ca_file": Field(FieldType.STRING, "A CA file to verify the primary's API address with."),
     "ca_path": Field(FieldType.STRING, "Not supported: use ca_file."),
+}
+_UPDATE_PRIMARY = {
+    **_SECONDARY,
+    "token": Field(FieldType.STRING, "An activation token from the new primary; blank: forget the primary."),
+    "update_primary_addrs": Field(
+        FieldType.COMMA_STRING_SLICE, "Not supported: give an activation token from the new primary."
+    ),
+    "dr_operation_token": Field(FieldType.STRING, "A DR operation token (DR secondaries)."),
 }
 _PROMOTE = {
     "dr_operation_token": Field(FieldType.STRING, "A DR operation token (DR secondaries)."),
@@ -147,6 +155,21 @@ def _kind_paths(core: Core, kind: str) -> list[Path]:
             generation.dr_token = ""
         return None
 
+    def update_primary(req: Request, data: FieldData) -> Response:
+        if kind == "dr":
+            check_dr_operation_token(core, str(data.get("dr_operation_token")), req.full_path)
+        token = str(data.get("token"))
+        if data.get("update_primary_addrs"):
+            if token:
+                raise ErrorResponse("only one of token or update_primary_addrs may be given")
+            raise ErrorResponse(
+                "update_primary_addrs is not supported: give an activation token from the primary"
+            )
+        warnings = core.replication.update_primary(
+            kind, token, str(data.get("primary_api_addr")), str(data.get("ca_file"))
+        )
+        return Response(warnings=warnings)
+
     def secondary_disable(req: Request, data: FieldData) -> Response:
         if kind == "dr":
             check_dr_operation_token(core, str(data.get("dr_operation_token")), req.full_path)
@@ -201,6 +224,13 @@ def _kind_paths(core: Core, kind: str) -> list[Path]:
             ]
             if kind == "dr"
             else []
+        ),
+        Path(
+            f"{base}/secondary/update-primary",
+            fields=_UPDATE_PRIMARY,
+            operations={Operation.UPDATE: update_primary},
+            unauthenticated=kind == "dr",
+            synopsis="Follow another primary (a promoted DR secondary, say) with its activation token.",
         ),
         Path(
             f"{base}/secondary/disable",

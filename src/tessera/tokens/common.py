@@ -13,6 +13,7 @@ from typing import Any
 from ..framework import Auth, Request, Response
 from ..routing.mounts import MountEntry
 from ..routing.router import Router
+from ..storage.tap import ForwardToPrimary
 from .entry import BATCH, TokenEntry
 from .host import TokenHost
 from .policies import remove_duplicates
@@ -71,15 +72,16 @@ def entity_for_alias(
     maker = getattr(backend, "create_or_fetch_entity", None)
     if maker is None or not alias_name:
         return ""
-    return str(
-        maker(
+    try:
+        made = maker(
             alias_name=alias_name,
             mount_accessor=mount.accessor,
             mount_type=mount.type,
             metadata=metadata or {},
         )
-        or ""
-    )
+    except ForwardToPrimary:  # a performance secondary: identity is replicated, its primary makes it
+        return core.entity_on_primary(mount.accessor, alias_name, metadata or {})
+    return str(made or "")
 
 
 def policy_warnings(core: TokenHost, policies: list[str], resp: Response) -> None:

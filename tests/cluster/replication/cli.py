@@ -15,3 +15,10 @@ def tessera_cli(server: TesseraServer, *args: str) -> subprocess.CompletedProces
     return subprocess.run(
         [sys.executable, "-m", "tessera", *args], capture_output=True, text=True, env=env, timeout=60
     )
+
+
+def cli_ok(server: TesseraServer, *args: str) -> str:
+    """The command's standard output; the command must succeed."""
+    done = tessera_cli(server, *args)
+    assert done.returncode == 0, (args, done.stdout, done.stderr)
+    return done.stdout

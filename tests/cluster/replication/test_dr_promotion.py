@@ -10,67 +10,49 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.replication.cli import tessera_cli
-from tests.cluster.replication.pair import cluster_addr, started_pair
+from tests.cluster.replication.cli import cli_ok, tessera_cli
+from tests.cluster.replication.pair import on_postgresql, on_sqlite, started_pair
 from tests.helpers.postgres import Postgres
-from tests.helpers.servers import TesseraServer, free_port, hcl_config, tessera_on_sqlite
+from tests.helpers.servers import TesseraServer
 from tests.helpers.waiting import until
 
 D = "sys/replication/dr"
 PROMOTION_POLICY = 'path "sys/replication/dr/secondary/promote" { capabilities = ["update"] }\n'
 
 
-def _cli(server: TesseraServer, *args: str) -> str:
-    done = tessera_cli(server, *args)
-    assert done.returncode == 0, (args, done.stdout, done.stderr)
-    return done.stdout
-
-
-def _secondary(directory: Path, dsn: str | None) -> TesseraServer:
-    """On SQLite, or on PostgreSQL at ``dsn``; with a cluster address (it becomes a primary)."""
-    directory.mkdir()
-    if dsn is None:
-        return tessera_on_sqlite(directory, extra=cluster_addr())
-    config = directory / "tessera.hcl"
-    options = {"connection_url": dsn}
-    config.write_text(
-        hcl_config(free_port(), storage="postgresql", storage_options=options, extra=cluster_addr())
-    )
-    return TesseraServer(config=config)
-
-
 @pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
 def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.FixtureRequest) -> None:
     """The primary on SQLite; the DR secondary on SQLite or on PostgreSQL."""
     with ExitStack() as stack:
-        dsn = None
+        secondary: TesseraServer | None = None  # with a cluster address: it becomes a primary
         if storage == "postgresql":
             postgres: Postgres = request.getfixturevalue("postgres")
             dsn = stack.enter_context(postgres.fresh_database("replication"))[1]
+            secondary = on_postgresql(tmp_path / "s", dsn)
         primary, secondary = stack.enter_context(
-            started_pair(tmp_path, secondary=_secondary(tmp_path / "s", dsn))
+            started_pair(tmp_path, secondary=secondary or on_sqlite(tmp_path / "s"))
         )
         (tmp_path / "dr.hcl").write_text(PROMOTION_POLICY)
-        _cli(primary, "policy", "write", "dr-secondary-promotion", str(tmp_path / "dr.hcl"))
-        _cli(primary, "write", "auth/token/roles/failover-handler", "allowed_policies=dr-secondary-promotion",
+        cli_ok(primary, "policy", "write", "dr-secondary-promotion", str(tmp_path / "dr.hcl"))
+        cli_ok(primary, "write", "auth/token/roles/failover-handler", "allowed_policies=dr-secondary-promotion",
              "orphan=true", "renewable=false", "token_type=batch")  # fmt: skip
         created = json.loads(
-            _cli(primary, "token", "create", "-role=failover-handler", "-ttl=8h", "-format=json")
+            cli_ok(primary, "token", "create", "-role=failover-handler", "-ttl=8h", "-format=json")
         )
         dr_token = created["auth"]["client_token"]
         assert dr_token.startswith("hvb.")
-        _cli(primary, "secrets", "enable", "-path=secret", "kv")
-        _cli(primary, "kv", "put", "secret/app", "password=s3cret")
-        service = json.loads(_cli(primary, "token", "create", "-policy=default", "-format=json"))["auth"][
+        cli_ok(primary, "secrets", "enable", "-path=secret", "kv")
+        cli_ok(primary, "kv", "put", "secret/app", "password=s3cret")
+        service = json.loads(cli_ok(primary, "token", "create", "-policy=default", "-format=json"))["auth"][
             "client_token"
         ]
 
-        _cli(primary, "write", "-f", f"{D}/primary/enable")
+        cli_ok(primary, "write", "-f", f"{D}/primary/enable")
         answer = json.loads(
-            _cli(primary, "write", f"{D}/primary/secondary-token", "id=dr-secondary", "-format=json")
+            cli_ok(primary, "write", f"{D}/primary/secondary-token", "id=dr-secondary", "-format=json")
         )
         activation = answer["wrap_info"]["token"]
-        _cli(
+        cli_ok(
             secondary,
             "write",
             f"{D}/secondary/enable",
@@ -79,7 +61,7 @@ def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.Fix
         )
         until(lambda: secondary.seal_status()["sealed"], "the DR secondary to seal", 20.0)
         secondary.unseal(primary.keys)
-        _cli(primary, "kv", "put", "secret/app2", "password=later")
+        cli_ok(primary, "kv", "put", "secret/app2", "password=later")
         until(
             lambda: (
                 secondary.call("GET", f"{D}/status", auth=False)[1]["data"].get("last_remote_wal")
@@ -105,11 +87,11 @@ def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.Fix
 
         # A DR operation token generated on the secondary from the primary's key shares (seed 001's other way).
         started = json.loads(
-            _cli(secondary, "operator", "generate-root", "-dr-token", "-init", "-format=json")
+            cli_ok(secondary, "operator", "generate-root", "-dr-token", "-init", "-format=json")
         )
         nonce, otp = started["nonce"], started["otp"]
         done = json.loads(
-            _cli(
+            cli_ok(
                 secondary,
                 "operator",
                 "generate-root",
@@ -120,9 +102,9 @@ def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.Fix
             )
         )
         assert done["complete"] is True
-        generated = _cli(secondary, "operator", "generate-root", "-dr-token", f"-decode={done['encoded_token']}",
+        generated = cli_ok(secondary, "operator", "generate-root", "-dr-token", f"-decode={done['encoded_token']}",
                          f"-otp={otp}").strip()  # fmt: skip
-        _cli(secondary, "write", f"{D}/secondary/operation-token/delete", f"dr_operation_token={generated}")
+        cli_ok(secondary, "write", f"{D}/secondary/operation-token/delete", f"dr_operation_token={generated}")
         deleted = tessera_cli(secondary, "write", f"{D}/secondary/promote", f"dr_operation_token={generated}")
         assert deleted.returncode != 0 and "permission denied" in deleted.stderr
 
@@ -139,7 +121,7 @@ def test_seed_001_dr_promotion(tmp_path: Path, storage: str, request: pytest.Fix
 
         # The old primary's secrets, root token and service tokens work on the new primary.
         secondary.root_token = primary.root_token
-        assert "s3cret" in _cli(secondary, "kv", "get", "secret/app")
-        assert "later" in _cli(secondary, "kv", "get", "secret/app2")
+        assert "s3cret" in cli_ok(secondary, "kv", "get", "secret/app")
+        assert "later" in cli_ok(secondary, "kv", "get", "secret/app2")
         assert secondary.call("GET", "auth/token/lookup-self", token=service)[0] == 200
-        _cli(secondary, "kv", "put", "secret/new", "x=1")  # it takes writes now
+        cli_ok(secondary, "kv", "put", "secret/new", "x=1")  # it takes writes now

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.ha_cluster import WriteLoad, ha_cluster
+from tests.cluster.replication.pair import on_sqlite
 from tests.cluster.replication.test_paths_filters import ADMIN, P, _in_sync
-from tests.cluster.replication.test_performance_secondary import _ok, _until
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import free_port, tessera_on_sqlite
+from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.postgres
 
@@ -30,23 +31,23 @@ def test_the_secondary_follows_the_new_active_node_after_kill_9(postgres: Postgr
         try:
             active = cluster.active()
             survivor = cluster.standbys(active)[0]
-            _ok(active, "PUT", "sys/policies/acl/admin", {"policy": ADMIN})
+            active.ok("PUT", "sys/policies/acl/admin", {"policy": ADMIN})
             body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
-            admin = _ok(active, "POST", "auth/token/create", body)["auth"]["client_token"]
-            _ok(active, "PUT", "kv/before", {"v": "0"})
+            admin = active.ok("POST", "auth/token/create", body)["auth"]["client_token"]
+            active.ok("PUT", "kv/before", {"v": "0"})
             # The node's own cluster address carries its HA forwarding: a clear 400, nothing enabled.
             status, answer, _ = active.call("POST", f"{P}/primary/enable")
             assert status == 400 and "give primary_cluster_addr" in answer["errors"][0], answer
-            assert _ok(active, "GET", f"{P}/status")["data"] == {"mode": "disabled"}
+            assert active.ok("GET", f"{P}/status")["data"] == {"mode": "disabled"}
             address = f"https://127.0.0.1:{free_port()}"
-            _ok(active, "POST", f"{P}/primary/enable", {"primary_cluster_addr": address})
-            wrapped = _ok(active, "POST", f"{P}/primary/secondary-token", {"id": "perf-ha"})["wrap_info"]
+            active.ok("POST", f"{P}/primary/enable", {"primary_cluster_addr": address})
+            wrapped = active.ok("POST", f"{P}/primary/secondary-token", {"id": "perf-ha"})["wrap_info"]
             secondary.start()
             secondary.init()
             secondary.unseal()
             enable = {"token": wrapped["token"], "primary_api_addr": active.addr}
-            _ok(secondary, "POST", f"{P}/secondary/enable", enable)
-            _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+            secondary.ok("POST", f"{P}/secondary/enable", enable)
+            until(lambda: secondary.seal_status()["sealed"], "the secondary to seal", 20.0)
             secondary.unseal(active.keys)
             assert secondary.call("GET", "kv/before", token=admin)[1]["data"] == {"v": "0"}
 
@@ -54,16 +55,16 @@ def test_the_secondary_follows_the_new_active_node_after_kill_9(postgres: Postgr
                 return secondary.call("GET", f"kv/{key}", token=admin)[0] == 200
 
             with WriteLoad([survivor.addr], cluster.token) as load:  # the standby forwards them
-                _until("writes before the kill", lambda: len(load.acknowledged) >= 30, 30)
-                _until("them on the secondary", lambda: on_secondary(load.acknowledged[0]))
+                until(lambda: len(load.acknowledged) >= 30, "writes before the kill", 30)
+                until(lambda: on_secondary(load.acknowledged[0]), "them on the secondary", 20.0)
                 started = time.monotonic()
                 active.kill()
                 assert cluster.active(among=[survivor], timeout=15) is survivor
                 takeover = time.monotonic() - started
                 at_takeover = len(load.acknowledged)
-                _until("writes after the takeover", lambda: len(load.acknowledged) >= at_takeover + 30, 30)
+                until(lambda: len(load.acknowledged) >= at_takeover + 30, "writes after the takeover", 30)
                 probe = load.acknowledged[-1]
-                _until("the secondary to follow the new active node", lambda: on_secondary(probe), 30)
+                until(lambda: on_secondary(probe), "the secondary to follow the new active node", 30)
                 following = time.monotonic() - started
             print(
                 f"\nHA primary, kill -9 of the active node: takeover {takeover:.3f} s, the secondary "
@@ -71,11 +72,11 @@ def test_the_secondary_follows_the_new_active_node_after_kill_9(postgres: Postgr
                 f"acknowledged {len(load.acknowledged)}, failed {load.failed}"
             )
             mark = time.time()
-            _until("the hashes to match", lambda: _in_sync(survivor, secondary, mark), 30)
+            until(lambda: _in_sync(survivor, secondary, mark), "the hashes to match", 30)
             listed = secondary.call("LIST", "kv/", token=admin)[1]["data"]["keys"]
             missing = set(load.acknowledged) - set(listed)
             assert not missing, f"{len(missing)} acknowledged writes never reached the secondary"
-            status = _ok(survivor, "GET", f"{P}/status")["data"]
+            status = survivor.ok("GET", f"{P}/status")["data"]
             assert status["mode"] == "primary" and status["known_secondaries"] == ["perf-ha"]
             assert status["secondaries"][0]["connection_status"] == "connected"
             assert "copying its data again" not in secondary.output()  # it resumed from its index
@@ -88,50 +89,56 @@ def test_an_ha_secondary_streams_from_its_active_node_and_resumes_after_kill_9(
 ) -> None:
     """The secondary is the HA cluster: only its active node applies the stream; its successor
     resumes from the index kept in the database, with no new copy of the primary."""
-    (tmp_path / "p").mkdir()
-    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
+    primary = on_sqlite(tmp_path / "p")
     with ha_cluster(postgres, tmp_path, size=2) as cluster:
         try:
             primary.start()
             primary.init()
             primary.unseal()
-            _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
-            _ok(primary, "PUT", "sys/policies/acl/admin", {"policy": ADMIN})
+            primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
+            primary.ok("PUT", "sys/policies/acl/admin", {"policy": ADMIN})
             body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
-            admin = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
-            _ok(primary, "POST", f"{P}/primary/enable")
-            wrapped = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "ha-sec"})["wrap_info"]
+            admin = primary.ok("POST", "auth/token/create", body)["auth"]["client_token"]
+            primary.ok("POST", f"{P}/primary/enable")
+            wrapped = primary.ok("POST", f"{P}/primary/secondary-token", {"id": "ha-sec"})["wrap_info"]
             enabled = cluster.active()
             other = cluster.standbys(enabled)[0]
             enable = {"token": wrapped["token"], "primary_api_addr": primary.addr}
-            _ok(enabled, "POST", f"{P}/secondary/enable", enable)
-            _until("the enabled node to seal", lambda: enabled.seal_status()["sealed"])
+            enabled.ok("POST", f"{P}/secondary/enable", enable)
+            until(lambda: enabled.seal_status()["sealed"], "the enabled node to seal", 20.0)
             # The other node, elected next, finds a keyring its root key cannot open: it seals too.
-            _until("the other node to seal", lambda: other.seal_status()["sealed"])
+            until(lambda: other.seal_status()["sealed"], "the other node to seal", 20.0)
             assert "does not open with this node's root key" in other.output()
             # Both are unsealed with the primary's keys, the enabled node first: it keeps the
             # secondary's state in memory until its unseal writes it.
             enabled.unseal(primary.keys)
             assert cluster.active(among=[enabled], timeout=15) is enabled
             other.unseal(primary.keys)
-            _ok(primary, "PUT", "kv/first", {"v": "1"})
-            _until(
-                "the stream on the active node",
+            primary.ok("PUT", "kv/first", {"v": "1"})
+            until(
                 lambda: enabled.call("GET", "kv/first", token=admin)[0] == 200,
+                "the stream on the active node",
+                20.0,
             )
-            _until("the standby to read it too", lambda: other.call("GET", "kv/first", token=admin)[0] == 200)
+            until(
+                lambda: other.call("GET", "kv/first", token=admin)[0] == 200,
+                "the standby to read it too",
+                20.0,
+            )
             mark = time.time()
-            _until("in sync", lambda: _in_sync(primary, enabled, mark), 30)
+            until(lambda: _in_sync(primary, enabled, mark), "in sync", 30)
             time.sleep(2.5)  # the stream keeps its index every two seconds
             for i in range(20):
-                _ok(primary, "PUT", f"kv/k{i}", {"v": i})
+                primary.ok("PUT", f"kv/k{i}", {"v": i})
             started = time.monotonic()
             enabled.kill()
             assert cluster.active(among=[other], timeout=15) is other
             takeover = time.monotonic() - started
-            _ok(primary, "PUT", "kv/after", {"v": "a"})
-            _until(
-                "the new active node to stream", lambda: other.call("GET", "kv/after", token=admin)[0] == 200
+            primary.ok("PUT", "kv/after", {"v": "a"})
+            until(
+                lambda: other.call("GET", "kv/after", token=admin)[0] == 200,
+                "the new active node to stream",
+                20.0,
             )
             following = time.monotonic() - started
             print(
@@ -139,7 +146,7 @@ def test_an_ha_secondary_streams_from_its_active_node_and_resumes_after_kill_9(
             )
             assert all(other.call("GET", f"kv/k{i}", token=admin)[0] == 200 for i in range(20))
             mark = time.time()
-            _until("in sync after the takeover", lambda: _in_sync(primary, other, mark), 30)
+            until(lambda: _in_sync(primary, other, mark), "in sync after the takeover", 30)
             assert "copying its data again" not in other.output()
         finally:
             primary.cleanup()

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.cluster.replication.test_performance_secondary import _ok, _until
-from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
+from tests.cluster.replication.pair import on_sqlite, started
+from tests.helpers.servers import TesseraServer
+from tests.helpers.waiting import until
 
 P = "sys/replication/performance"
 F = f"{P}/primary/paths-filter"
@@ -36,7 +37,7 @@ def _status(secondary: TesseraServer) -> dict[str, Any]:
 
 def _in_sync(primary: TesseraServer, secondary: TesseraServer, since: float) -> bool:
     """The secondary reached the primary's index and compared hashes (after ``since``): equal."""
-    mine, theirs = _status(secondary), _ok(primary, "GET", f"{P}/status")["data"]
+    mine, theirs = _status(secondary), primary.ok("GET", f"{P}/status")["data"]
     return (
         mine["last_remote_wal"] == theirs["last_wal"]
         and int(mine["last_corruption_check_epoch"]) >= int(since)
@@ -49,14 +50,10 @@ def _copies(secondary: TesseraServer) -> int:
 
 
 def test_filter_api_validation(tmp_path: Path) -> None:
-    server = tessera_on_sqlite(tmp_path, extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
-    try:
-        server.start()
-        server.init()
-        server.unseal()
+    with started(on_sqlite(tmp_path)) as (server,):
         status, body, _ = server.call("POST", f"{F}/perf-1", json={"mode": "deny", "paths": ["kv/"]})
         assert status == 400 and body["errors"] == ["this cluster is not a performance primary"]
-        _ok(server, "POST", f"{P}/primary/enable")
+        server.ok("POST", f"{P}/primary/enable")
         for payload, error in (
             ({"mode": "bogus", "paths": ["kv/"]}, 'invalid mode "bogus": must be "allow" or "deny"'),
             ({"mode": "deny"}, "paths must be given: the mounts to allow or deny"),
@@ -72,44 +69,35 @@ def test_filter_api_validation(tmp_path: Path) -> None:
             status, body, _ = server.call("POST", f"{F}/perf-1", json=payload)
             assert (status, body) == (400, {"errors": [error]}), payload
         assert server.call("GET", f"{F}/perf-1")[0] == 404
-        _ok(server, "POST", f"{F}/perf-1", {"paths": "b/,a, a/"})  # mode defaults to allow
-        assert _ok(server, "GET", f"{F}/perf-1")["data"] == {"mode": "allow", "paths": ["a/", "b/"]}
-        _ok(server, "POST", f"{F}/perf-1", {"mode": "blacklist", "paths": ["auth/up"]})  # Vault's old name
-        assert _ok(server, "GET", f"{F}/perf-1")["data"] == {"mode": "deny", "paths": ["auth/up/"]}
+        server.ok("POST", f"{F}/perf-1", {"paths": "b/,a, a/"})  # mode defaults to allow
+        assert server.ok("GET", f"{F}/perf-1")["data"] == {"mode": "allow", "paths": ["a/", "b/"]}
+        server.ok("POST", f"{F}/perf-1", {"mode": "blacklist", "paths": ["auth/up"]})  # Vault's old name
+        assert server.ok("GET", f"{F}/perf-1")["data"] == {"mode": "deny", "paths": ["auth/up/"]}
         assert server.call("DELETE", f"{F}/perf-1")[0] == 204
         assert server.call("GET", f"{F}/perf-1")[0] == 404
         assert server.call("DELETE", f"{F}/perf-1")[0] == 204
-    finally:
-        server.cleanup()
 
 
 def test_filtered_mounts_stay_on_the_primary_and_filter_changes_reach_the_secondary(tmp_path: Path) -> None:
-    (tmp_path / "p").mkdir()
-    (tmp_path / "s").mkdir()
-    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
-    secondary = tessera_on_sqlite(tmp_path / "s")
+    primary, secondary = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")
     db = tmp_path / "s" / "t.db"
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
+    with started(primary, secondary):
         for path in ("pub", "priv"):
-            _ok(primary, "POST", f"sys/mounts/{path}", {"type": "kv"})
-            _ok(primary, "PUT", f"{path}/a", {"v": path})
-        _ok(primary, "POST", "sys/auth/up", {"type": "userpass"})
-        _ok(primary, "PUT", "sys/policies/acl/admin", {"policy": ADMIN})
+            primary.ok("POST", f"sys/mounts/{path}", {"type": "kv"})
+            primary.ok("PUT", f"{path}/a", {"v": path})
+        primary.ok("POST", "sys/auth/up", {"type": "userpass"})
+        primary.ok("PUT", "sys/policies/acl/admin", {"policy": ADMIN})
         body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
-        admin = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
-        uuids = {m: e["uuid"] for m, e in _ok(primary, "GET", "sys/mounts")["data"].items() if "uuid" in e}
+        admin = primary.ok("POST", "auth/token/create", body)["auth"]["client_token"]
+        uuids = {m: e["uuid"] for m, e in primary.ok("GET", "sys/mounts")["data"].items() if "uuid" in e}
         priv, pub = f"logical/{uuids['priv/']}/", f"logical/{uuids['pub/']}/"
-        _ok(primary, "POST", f"{P}/primary/enable")
+        primary.ok("POST", f"{P}/primary/enable")
         # Set before the secondary exists: its first copy already leaves the mounts out.
-        _ok(primary, "POST", f"{F}/perf-1", {"mode": "deny", "paths": ["priv/", "auth/up/"]})
-        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
+        primary.ok("POST", f"{F}/perf-1", {"mode": "deny", "paths": ["priv/", "auth/up/"]})
+        token = primary.ok("POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
         start = time.time()
-        _ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
-        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        secondary.ok("POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
+        until(lambda: secondary.seal_status()["sealed"], "the secondary to seal", 20.0)
         secondary.unseal(primary.keys)
 
         def read(path: str) -> int:
@@ -117,101 +105,90 @@ def test_filtered_mounts_stay_on_the_primary_and_filter_changes_reach_the_second
 
         assert secondary.call("GET", "pub/a", token=admin)[1]["data"] == {"v": "pub"}
         assert read("priv/a") == 404
-        assert "priv/" not in _ok(secondary, "GET", "sys/mounts", token=admin)["data"]
-        assert "up/" not in _ok(secondary, "GET", "sys/auth", token=admin)["data"]
-        _until("the hashes to be compared and match", lambda: _in_sync(primary, secondary, start))
+        assert "priv/" not in secondary.ok("GET", "sys/mounts", token=admin)["data"]
+        assert "up/" not in secondary.ok("GET", "sys/auth", token=admin)["data"]
+        until(lambda: _in_sync(primary, secondary, start), "the hashes to be compared and match", 20.0)
         copies = _copies(secondary)
 
         # New writes to a filtered mount stay on the primary; the others stream.
-        _ok(primary, "PUT", "priv/b", {"v": "b"})
-        _ok(primary, "PUT", "pub/b", {"v": "b"})
-        _until("pub/b to arrive", lambda: read("pub/b") == 200)
+        primary.ok("PUT", "priv/b", {"v": "b"})
+        primary.ok("PUT", "pub/b", {"v": "b"})
+        until(lambda: read("pub/b") == 200, "pub/b to arrive", 20.0)
         mark = time.time()
-        _until("in sync", lambda: _in_sync(primary, secondary, mark))
+        until(lambda: _in_sync(primary, secondary, mark), "in sync", 20.0)
         assert _keys_under(db, priv) == 0 and _keys_under(db, pub) > 0
         assert _copies(secondary) == copies  # streaming alone kept the hashes equal
 
         # The primary restarted: it still sends the same filtered tables, no copy is needed.
         primary.restart()
         primary.unseal()
-        _ok(primary, "PUT", "pub/c", {"v": "c"})
-        _until("pub/c to arrive", lambda: read("pub/c") == 200)
+        primary.ok("PUT", "pub/c", {"v": "c"})
+        until(lambda: read("pub/c") == 200, "pub/c to arrive", 20.0)
         mark = time.time()
-        _until("in sync after the primary's restart", lambda: _in_sync(primary, secondary, mark))
+        until(lambda: _in_sync(primary, secondary, mark), "in sync after the primary's restart", 20.0)
         assert _copies(secondary) == copies
 
         # Allow mode naming pub/ and priv/: priv/ comes (by a new copy), auth/up/ stays out.
-        _ok(primary, "POST", f"{F}/perf-1", {"mode": "allow", "paths": ["pub/", "priv/"]})
-        _until("priv/ to arrive", lambda: read("priv/b") == 200)
+        primary.ok("POST", f"{F}/perf-1", {"mode": "allow", "paths": ["pub/", "priv/"]})
+        until(lambda: read("priv/b") == 200, "priv/ to arrive", 20.0)
         assert secondary.call("GET", "priv/a", token=admin)[1]["data"] == {"v": "priv"}
-        assert "up/" not in _ok(secondary, "GET", "sys/auth", token=admin)["data"]
+        assert "up/" not in secondary.ok("GET", "sys/auth", token=admin)["data"]
         mark = time.time()
-        _until("in sync with the allow filter", lambda: _in_sync(primary, secondary, mark))
+        until(lambda: _in_sync(primary, secondary, mark), "in sync with the allow filter", 20.0)
 
         # The filter deleted: everything replicates.
         assert primary.call("DELETE", f"{F}/perf-1")[0] == 204
-        _until("auth/up/ to arrive", lambda: "up/" in _ok(secondary, "GET", "sys/auth", token=admin)["data"])
+        until(
+            lambda: "up/" in secondary.ok("GET", "sys/auth", token=admin)["data"], "auth/up/ to arrive", 20.0
+        )
         mark = time.time()
-        _until("in sync unfiltered", lambda: _in_sync(primary, secondary, mark))
-        mine, theirs = _status(secondary), _ok(primary, "GET", f"{P}/status")["data"]
+        until(lambda: _in_sync(primary, secondary, mark), "in sync unfiltered", 20.0)
+        mine, theirs = _status(secondary), primary.ok("GET", f"{P}/status")["data"]
         assert mine["merkle_root"] == theirs["merkle_root"]  # unfiltered: the primary's own hash
 
         # pub/ denied: its data leaves the secondary's storage, its mount its tables.
-        _ok(primary, "POST", f"{F}/perf-1", {"mode": "deny", "paths": ["pub"]})
-        _until("pub/ to go", lambda: read("pub/a") == 404)
-        _until("pub/'s data to be deleted", lambda: _keys_under(db, pub) == 0)
+        primary.ok("POST", f"{F}/perf-1", {"mode": "deny", "paths": ["pub"]})
+        until(lambda: read("pub/a") == 404, "pub/ to go", 20.0)
+        until(lambda: _keys_under(db, pub) == 0, "pub/'s data to be deleted", 20.0)
         assert _keys_under(db, priv) > 0
         mark = time.time()
-        _until("in sync with pub/ denied", lambda: _in_sync(primary, secondary, mark))
+        until(lambda: _in_sync(primary, secondary, mark), "in sync with pub/ denied", 20.0)
         # A local mount of the secondary's own may take the filtered path.
-        _ok(secondary, "POST", "sys/mounts/pub", {"type": "kv", "local": True}, token=admin)
-        _ok(secondary, "PUT", "pub/mine", {"v": "m"}, token=admin)
+        secondary.ok("POST", "sys/mounts/pub", {"type": "kv", "local": True}, token=admin)
+        secondary.ok("PUT", "pub/mine", {"v": "m"}, token=admin)
         assert secondary.call("GET", "pub/mine", token=admin)[1]["data"] == {"v": "m"}
         mark = time.time()
-        _until("in sync with a local mount", lambda: _in_sync(primary, secondary, mark))
-        local = "logical/" + _ok(secondary, "GET", "sys/mounts", token=admin)["data"]["pub/"]["uuid"] + "/"
+        until(lambda: _in_sync(primary, secondary, mark), "in sync with a local mount", 20.0)
+        local = "logical/" + secondary.ok("GET", "sys/mounts", token=admin)["data"]["pub/"]["uuid"] + "/"
         assert _keys_under(db, local) > 0
-        _ok(secondary, "DELETE", "sys/mounts/pub", token=admin)  # its data is its own to delete
+        secondary.ok("DELETE", "sys/mounts/pub", token=admin)  # its data is its own to delete
         assert _keys_under(db, local) == 0 and read("pub/mine") == 404
-    finally:
-        primary.cleanup()
-        secondary.cleanup()
 
 
 def test_drift_on_the_secondary_is_found_and_repaired(tmp_path: Path) -> None:
-    (tmp_path / "p").mkdir()
-    (tmp_path / "s").mkdir()
-    primary = tessera_on_sqlite(tmp_path / "p", extra=f'cluster_addr = "https://127.0.0.1:{free_port()}"\n')
-    secondary = tessera_on_sqlite(tmp_path / "s")
-    try:
-        for server in (primary, secondary):
-            server.start()
-            server.init()
-            server.unseal()
-        _ok(primary, "POST", "sys/mounts/kv", {"type": "kv"})
-        _ok(primary, "PUT", "kv/a", {"v": "1"})
-        _ok(primary, "PUT", "sys/policies/acl/admin", {"policy": ADMIN})
+    primary, secondary = on_sqlite(tmp_path / "p"), on_sqlite(tmp_path / "s")
+    with started(primary, secondary):
+        primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
+        primary.ok("PUT", "kv/a", {"v": "1"})
+        primary.ok("PUT", "sys/policies/acl/admin", {"policy": ADMIN})
         body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
-        admin = _ok(primary, "POST", "auth/token/create", body)["auth"]["client_token"]
-        kv = "logical/" + _ok(primary, "GET", "sys/mounts")["data"]["kv/"]["uuid"] + "/"
-        _ok(primary, "POST", f"{P}/primary/enable")
-        token = _ok(primary, "POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
+        admin = primary.ok("POST", "auth/token/create", body)["auth"]["client_token"]
+        kv = "logical/" + primary.ok("GET", "sys/mounts")["data"]["kv/"]["uuid"] + "/"
+        primary.ok("POST", f"{P}/primary/enable")
+        token = primary.ok("POST", f"{P}/primary/secondary-token", {"id": "perf-1"})["wrap_info"]["token"]
         start = time.time()
-        _ok(secondary, "POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
-        _until("the secondary to seal", lambda: secondary.seal_status()["sealed"])
+        secondary.ok("POST", f"{P}/secondary/enable", {"token": token, "primary_api_addr": primary.addr})
+        until(lambda: secondary.seal_status()["sealed"], "the secondary to seal", 20.0)
         secondary.unseal(primary.keys)
-        _until("in sync", lambda: _in_sync(primary, secondary, start))
+        until(lambda: _in_sync(primary, secondary, start), "in sync", 20.0)
 
         secondary.stop()
         with sqlite3.connect(tmp_path / "s" / "t.db") as conn:  # a replicated key lost behind its back
             assert conn.execute("DELETE FROM entries WHERE key = ?", (kv + "a",)).rowcount == 1
         secondary.start()
         secondary.unseal(primary.keys)
-        _until("the key to be restored", lambda: secondary.call("GET", "kv/a", token=admin)[0] == 200)
+        until(lambda: secondary.call("GET", "kv/a", token=admin)[0] == 200, "the key to be restored", 20.0)
         assert "the primary expects" in secondary.output()
         mark = time.time()
-        _until("in sync again", lambda: _in_sync(primary, secondary, mark))
-        assert _status(secondary)["merkle_root"] == _ok(primary, "GET", f"{P}/status")["data"]["merkle_root"]
-    finally:
-        primary.cleanup()
-        secondary.cleanup()
+        until(lambda: _in_sync(primary, secondary, mark), "in sync again", 20.0)
+        assert _status(secondary)["merkle_root"] == primary.ok("GET", f"{P}/status")["data"]["merkle_root"]

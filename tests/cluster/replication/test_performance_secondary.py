@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.cluster.replication.pair import P, kv_and_reader, started_pair
-from tests.helpers.servers import TesseraServer
+from tests.cluster.replication.pair import P, caught_up, kv_and_reader, started_pair
 from tests.helpers.waiting import until
 
 
@@ -57,7 +56,7 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         assert [s["node_id"] for s in rows["secondaries"]] == ["perf-1"]
         assert rows["secondaries"][0]["connection_status"] == "connected"
 
-        def caught_up() -> dict[str, Any] | None:
+        def matched() -> dict[str, Any] | None:
             mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
             theirs = primary.ok("GET", f"{P}/status")["data"]
             same = (mine["last_remote_wal"], mine["merkle_root"]) == (
@@ -66,7 +65,7 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
             )
             return mine if same else None
 
-        mine = until(caught_up, "the secondary's hash to match the primary's", 20.0)
+        mine = until(matched, "the secondary's hash to match the primary's", 20.0)
         assert mine["corrupted_merkle_tree"] is False
         assert (
             mine["mode"] == "secondary"
@@ -77,18 +76,19 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         health = secondary.call("GET", "sys/health", auth=False)[1]
         assert health["replication_performance_mode"] == "secondary"
 
-        # A write of replicated data on the secondary is refused, not applied (no forwarding yet).
+        # A write of replicated data on the secondary is the primary's (test_forwarding.py has more).
         primary.ok("PUT", "sys/policies/acl/writer", {"policy": 'path "kv/*" { capabilities = ["update"] }'})
         writer = primary.ok(
             "POST", "auth/token/create", {"type": "batch", "no_parent": True, "policies": ["writer"]}
         )
-        until(caught_up, "the policy to arrive", 20.0)
+        until(matched, "the policy to arrive", 20.0)
         status, body, _ = secondary.call(
             "PUT", "kv/before", json={"v": "changed"}, token=writer["auth"]["client_token"]
         )
-        assert status == 503 and "performance secondary" in body["errors"][0]
-        assert secondary.call("GET", "kv/before", token=orphan_batch)[1]["data"] == {"v": "1"}
-        assert caught_up()
+        assert status == 204, body
+        assert primary.ok("GET", "kv/before")["data"] == {"v": "changed"}
+        assert secondary.call("GET", "kv/before", token=orphan_batch)[1]["data"] == {"v": "changed"}
+        until(matched, "the hashes to match after the forwarded write", 20.0)
 
         # A restart resumes the stream from the index kept behind the barrier.
         secondary.restart()
@@ -99,7 +99,7 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
             "the stream to resume",
             20.0,
         )
-        until(caught_up, "the hashes to match again", 20.0)
+        until(matched, "the hashes to match again", 20.0)
 
         assert "the primary expects" not in secondary.output()  # streaming alone kept the hashes equal
 
@@ -112,15 +112,6 @@ def test_kv_written_on_the_primary_is_read_on_the_secondary(tmp_path: Path) -> N
         assert secondary.call("GET", "kv/fourth", token=orphan_batch)[0] == 404
         mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
         assert mine["connection_state"] == "connecting"
-
-
-def _caught_up(primary: TesseraServer, secondary: TesseraServer) -> bool:
-    mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
-    theirs = primary.ok("GET", f"{P}/status")["data"]
-    return (mine.get("last_remote_wal"), mine.get("merkle_root")) == (
-        theirs["last_wal"],
-        theirs["merkle_root"],
-    )
 
 
 def test_a_secondary_behind_the_log_comes_back_through_a_snapshot(tmp_path: Path) -> None:
@@ -149,7 +140,7 @@ def test_a_secondary_behind_the_log_comes_back_through_a_snapshot(tmp_path: Path
         until(lambda: secondary.call("GET", "kv/k11", token=reader)[0] == 200, "the copy to arrive", 20.0)
         assert secondary.call("GET", "kv/k0", token=reader)[1]["data"] == {"v": 0}
         assert secondary.call("GET", "kv/gone", token=reader)[0] == 404
-        until(lambda: _caught_up(primary, secondary), "the hashes to match", 20.0)
+        until(lambda: caught_up(primary, secondary), "the hashes to match", 20.0)
         mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"]["performance"]
         assert mine["state"] == "stream-wals"
         assert "fell behind the primary's log" in secondary.output()
