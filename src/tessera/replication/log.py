@@ -13,6 +13,7 @@ come; a secondary further behind starts over from a snapshot.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -153,7 +154,10 @@ class ReplicationLog:
         ``root_without``), or None when the mount tables changed since ``sources`` (their
         digests) were read: that view is no longer the one at ``last_wal``."""
         with self.tap.lock:
-            if any(self.table_digests.get(key) != digest for key, digest in sources.items()):
+            if any(
+                not hmac.compare_digest(self.table_digests.get(key, b""), digest)
+                for key, digest in sources.items()
+            ):
                 return self.last_wal, None
             return self.last_wal, self.hash.root_without(groups, swap)
 
