@@ -118,16 +118,22 @@ def entity_on(primary: str, context: ssl.SSLContext, alias: dict[str, Any]) -> t
         )
         return str(doc["entity_id"]), int(doc["wal"])
     except ChannelError as exc:
-        raise CodedError(500, f"error creating the entity on the primary at {primary}: {exc}") from None
+        cause = _without_address(primary, str(exc))
+        raise CodedError(500, f"error creating the entity on the primary at {primary}: {cause}") from None
     except (KeyError, TypeError, ValueError):
         raise CodedError(
             500, f"error creating the entity on the primary at {primary}: unreadable answer"
         ) from None
 
 
+def _without_address(primary: str, cause: str) -> str:
+    """A channel error names the address it failed on; the message names it already."""
+    return cause.removeprefix(f"{primary}: ")
+
+
 def failed(primary: str, cause: str) -> ForwardedAnswer:
     """The 500 a client gets when the primary could not serve its request."""
-    message = f"error forwarding the request to the primary at {primary}: {cause}"
+    message = f"error forwarding the request to the primary at {primary}: {_without_address(primary, cause)}"
     return ForwardedAnswer(500, [], orjson.dumps({"errors": [message]}))
 
 

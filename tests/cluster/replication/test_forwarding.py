@@ -94,6 +94,7 @@ def test_writes_on_a_performance_secondary_land_on_the_primary(tmp_path: Path, m
         assert body["errors"][0].startswith(
             "error forwarding the request to the primary at https://127.0.0.1:"
         )
+        assert body["errors"][0].count("https://") == 1, body  # the address named once
         assert secondary.ok("GET", "kv/a", token=writer)["data"] == {"v": "2"}
         secondary.ok("PUT", "local/still", {"v": "ok"}, token=writer)  # local writes go on
 
