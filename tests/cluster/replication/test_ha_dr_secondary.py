@@ -1,0 +1,103 @@
+"""A DR secondary that is a two-node HA cluster on PostgreSQL, its primary on SQLite.
+
+A DR secondary answers no reads, so the stream is followed through its replication status
+(``last_remote_wal`` and ``merkle_root`` against the primary's). ``kill -9`` of its active node
+under a counted write load on the primary: the other node takes the lock and resumes the stream from
+the index kept in the database, with no new copy; a DR operation batch token from the primary then
+promotes it, and every acknowledged write is readable there.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.ha_cluster import WriteLoad, ha_cluster
+from tests.cluster.replication.pair import caught_up, on_sqlite
+from tests.cluster.replication.test_dr_promotion import PROMOTION_POLICY
+from tests.helpers.postgres import Postgres
+from tests.helpers.servers import TesseraServer
+from tests.helpers.waiting import until
+
+pytestmark = pytest.mark.postgres
+
+D = "sys/replication/dr"
+
+
+def _dr_operation_token(primary: TesseraServer) -> str:
+    """A batch token of the role ``failover-handler``, allowed only the promotion (seed 001)."""
+    primary.ok("PUT", "sys/policies/acl/dr-secondary-promotion", {"policy": PROMOTION_POLICY})
+    role = {"allowed_policies": "dr-secondary-promotion", "orphan": True, "renewable": False}
+    primary.ok("POST", "auth/token/roles/failover-handler", {**role, "token_type": "batch"})
+    created = primary.ok("POST", "auth/token/create/failover-handler", {"ttl": "8h"})
+    return str(created["auth"]["client_token"])
+
+
+def _enable_dr_secondary(primary: TesseraServer, enabled: TesseraServer, other: TesseraServer) -> None:
+    """``enabled`` (the active node) made the primary's DR secondary; both nodes unsealed with the
+    primary's keys, the enabled node first (it holds the new state until its unseal writes it)."""
+    primary.ok("POST", f"{D}/primary/enable")
+    wrapped = primary.ok("POST", f"{D}/primary/secondary-token", {"id": "dr-ha"})["wrap_info"]
+    enabled.ok("POST", f"{D}/secondary/enable", {"token": wrapped["token"], "primary_api_addr": primary.addr})
+    until(lambda: enabled.seal_status()["sealed"], "the enabled node to seal", 20.0)
+    until(lambda: other.seal_status()["sealed"], "the other node to seal", 20.0)
+    for node in (enabled, other):
+        node.unseal(primary.keys)
+        node.root_token = primary.root_token
+
+
+def test_an_ha_dr_secondary_resumes_after_kill_9_and_is_promoted(postgres: Postgres, tmp_path: Path) -> None:
+    primary = on_sqlite(tmp_path / "p")
+    with ha_cluster(postgres, tmp_path, size=2) as cluster:
+        try:
+            primary.start()
+            primary.init()
+            primary.unseal()
+            primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
+            primary.ok("PUT", "kv/before", {"v": "0"})
+            dr_token = _dr_operation_token(primary)
+            enabled = cluster.active()
+            other = cluster.standbys(enabled)[0]
+            _enable_dr_secondary(primary, enabled, other)
+            assert cluster.active(among=[enabled], timeout=15) is enabled
+            until(lambda: caught_up(primary, enabled, "dr"), "the DR secondary to catch up", 20.0)
+            status, body, _ = enabled.call("GET", "kv/before")
+            assert (status, body) == (400, {"errors": ["path disabled in replication DR secondary mode"]})
+
+            with WriteLoad([primary.addr], str(primary.root_token)) as load:
+                until(lambda: len(load.acknowledged) >= 30, "writes before the kill", 30)
+                time.sleep(2.5)  # the stream keeps its index every two seconds
+                started = time.monotonic()
+                enabled.kill()
+                assert cluster.active(among=[other], timeout=15) is other
+                takeover = time.monotonic() - started
+                at_takeover = len(load.acknowledged)
+                until(lambda: len(load.acknowledged) >= at_takeover + 30, "writes after the takeover", 30)
+                wal = primary.ok("GET", f"{D}/status")["data"]["last_wal"]
+                until(
+                    lambda: other.call("GET", f"{D}/status", auth=False)[1]["data"]["last_remote_wal"] >= wal,
+                    "the new active node to stream",
+                    30,
+                )
+                following = time.monotonic() - started
+            until(lambda: caught_up(primary, other, "dr"), "in sync after the takeover", 30)
+            assert "copying its data again" not in other.output()  # it resumed from its index
+            print(
+                f"\nHA DR secondary, kill -9 of its active node: takeover {takeover:.3f} s, streaming "
+                f"{following:.3f} s after the kill; writes acknowledged {len(load.acknowledged)}, "
+                f"failed {load.failed}"
+            )
+
+            primary.kill()
+            promote = {"dr_operation_token": dr_token}
+            other.ok("POST", f"{D}/secondary/promote", promote)
+            assert other.call("GET", f"{D}/status", auth=False)[1]["data"]["mode"] == "primary"
+            listed = set(other.ok("LIST", "kv/")["data"]["keys"])
+            missing = set(load.acknowledged) - listed
+            assert not missing, f"{len(missing)} acknowledged writes missing on the promoted cluster"
+            assert other.ok("GET", "kv/before")["data"] == {"v": "0"}
+            other.ok("PUT", "kv/after-promotion", {"v": "1"})  # it takes writes now
+        finally:
+            primary.cleanup()
