@@ -4,7 +4,8 @@ A DR secondary answers no reads, so the stream is followed through its replicati
 (``last_remote_wal`` and ``merkle_root`` against the primary's). ``kill -9`` of its active node
 under a counted write load on the primary: the other node takes the lock and resumes the stream from
 the index kept in the database, with no new copy; a DR operation batch token from the primary then
-promotes it, and every acknowledged write is readable there.
+promotes it, every acknowledged write is readable there, and the killed node, restarted, joins
+the promoted cluster as its standby.
 """
 
 from __future__ import annotations
@@ -99,5 +100,12 @@ def test_an_ha_dr_secondary_resumes_after_kill_9_and_is_promoted(postgres: Postg
             assert not missing, f"{len(missing)} acknowledged writes missing on the promoted cluster"
             assert other.ok("GET", "kv/before")["data"] == {"v": "0"}
             other.ok("PUT", "kv/after-promotion", {"v": "1"})  # it takes writes now
+
+            # The killed node comes back as a standby of the promoted cluster, with the primary's keys.
+            enabled.restart(graceful=False)
+            enabled.unseal(primary.keys)
+            cluster.wait_until_all_name(other)
+            assert enabled.ok("GET", "kv/after-promotion")["data"] == {"v": "1"}
+            assert enabled.call("GET", f"{D}/status", auth=False)[1]["data"]["mode"] == "primary"
         finally:
             primary.cleanup()
