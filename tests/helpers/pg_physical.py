@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from tessera.storage.pg_fencing import Fencing
 from tessera.storage.postgresql import PostgreSQLPhysical
+from tests.helpers.postgres import Postgres
+
+
+@contextmanager
+def ha_physical_on(postgres: Postgres, dbname: str) -> Iterator[PostgreSQLPhysical]:
+    """An HA physical (holding no epoch yet) on a new database ``dbname``; both gone afterwards."""
+    dsn = postgres.create_database(dbname)
+    physical = PostgreSQLPhysical({"connection_url": dsn, "ha_enabled": "true"})
+    try:
+        yield physical
+    finally:
+        physical.close()
+        postgres.drop_database(dbname)
 
 
 def bump_epoch(physical: PostgreSQLPhysical) -> int:

@@ -19,6 +19,7 @@ import pytest
 from tessera.storage.base import TxnOp
 from tessera.storage.pg_fencing import Fenced, Fencing
 from tessera.storage.postgresql import PostgreSQLPhysical
+from tests.helpers.pg_physical import ha_physical_on
 from tests.helpers.postgres import Postgres
 
 DB = "pggroup_" + uuid.uuid4().hex[:8]  # the test server may be shared, and runs may overlap
@@ -26,13 +27,8 @@ DB = "pggroup_" + uuid.uuid4().hex[:8]  # the test server may be shared, and run
 
 @pytest.fixture
 def ha_physical(postgres: Postgres) -> Iterator[PostgreSQLPhysical]:
-    dsn = postgres.create_database(DB)
-    physical = PostgreSQLPhysical({"connection_url": dsn, "ha_enabled": "true"})
-    try:
+    with ha_physical_on(postgres, DB) as physical:
         yield physical
-    finally:
-        physical.close()
-        postgres.drop_database(DB)
 
 
 def _bump(conn: psycopg.Connection[Any], ha_table: str) -> int:

@@ -16,6 +16,7 @@ from tessera.storage.base import TxnOp
 from tessera.storage.pg_fencing import FENCED_BY, Fenced, Fencing, Proof
 from tessera.storage.pg_write import ByteaArray, TextArray, WriteParams, write_statement
 from tessera.storage.postgresql import PostgreSQLPhysical
+from tests.helpers.pg_physical import ha_physical_on
 from tests.helpers.postgres import Postgres
 
 DB = "pgwrite_" + uuid.uuid4().hex[:8]  # the test server may be shared, and runs may overlap
@@ -23,13 +24,8 @@ DB = "pgwrite_" + uuid.uuid4().hex[:8]  # the test server may be shared, and run
 
 @pytest.fixture
 def ha_physical(postgres: Postgres) -> Iterator[PostgreSQLPhysical]:
-    dsn = postgres.create_database(DB)
-    physical = PostgreSQLPhysical({"connection_url": dsn, "ha_enabled": "true"})
-    try:
+    with ha_physical_on(postgres, DB) as physical:
         yield physical
-    finally:
-        physical.close()
-        postgres.drop_database(DB)
 
 
 def _lead(physical: PostgreSQLPhysical) -> Fencing:

@@ -88,6 +88,18 @@ def make_secondary(primary: TesseraServer, secondary: TesseraServer, kind: str, 
     secondary.unseal(primary.keys)
 
 
+def activate_ha_secondary(
+    primary: TesseraServer, enabled: TesseraServer, other: TesseraServer, kind: str, secondary_id: str
+) -> None:
+    """An HA cluster made ``primary``'s secondary through its active node ``enabled``: both nodes
+    seal (the other finds a keyring its root key cannot open); the caller unseals them with the
+    primary's keys, the enabled node first (it holds the new state until its unseal writes it)."""
+    body = {"token": activation_token(primary, kind, secondary_id), "primary_api_addr": primary.addr}
+    enabled.ok("POST", f"sys/replication/{kind}/secondary/enable", body)
+    until(lambda: enabled.seal_status()["sealed"], "the enabled node to seal", 20.0)
+    until(lambda: other.seal_status()["sealed"], "the other node to seal", 20.0)
+
+
 def caught_up(primary: TesseraServer, secondary: TesseraServer, kind: str = "performance") -> bool:
     """The secondary has applied the primary's whole log and their hashes agree."""
     mine = secondary.call("GET", "sys/replication/status", auth=False)[1]["data"][kind]

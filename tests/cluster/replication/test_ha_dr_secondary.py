@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.ha_cluster import WriteLoad, ha_cluster
-from tests.cluster.replication.pair import caught_up, on_sqlite
+from tests.cluster.replication.pair import activate_ha_secondary, caught_up, on_sqlite
 from tests.cluster.replication.test_dr_promotion import PROMOTION_POLICY
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer
@@ -39,11 +39,7 @@ def _dr_operation_token(primary: TesseraServer) -> str:
 def _enable_dr_secondary(primary: TesseraServer, enabled: TesseraServer, other: TesseraServer) -> None:
     """``enabled`` (the active node) made the primary's DR secondary; both nodes unsealed with the
     primary's keys, the enabled node first (it holds the new state until its unseal writes it)."""
-    primary.ok("POST", f"{D}/primary/enable")
-    wrapped = primary.ok("POST", f"{D}/primary/secondary-token", {"id": "dr-ha"})["wrap_info"]
-    enabled.ok("POST", f"{D}/secondary/enable", {"token": wrapped["token"], "primary_api_addr": primary.addr})
-    until(lambda: enabled.seal_status()["sealed"], "the enabled node to seal", 20.0)
-    until(lambda: other.seal_status()["sealed"], "the other node to seal", 20.0)
+    activate_ha_secondary(primary, enabled, other, "dr", "dr-ha")
     for node in (enabled, other):
         node.unseal(primary.keys)
         node.root_token = primary.root_token

@@ -15,20 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.ha_cluster import WriteLoad, ha_cluster
-from tests.cluster.replication.pair import on_sqlite
+from tests.cluster.replication.pair import activate_ha_secondary, batch_token, make_secondary, on_sqlite
 from tests.cluster.replication.test_paths_filters import ADMIN, P, _in_sync
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
 from tests.helpers.waiting import until
 
 pytestmark = pytest.mark.postgres
-
-
-def _admin_batch_token(server: TesseraServer) -> str:
-    """An orphan batch token of an all-powerful policy: valid on every cluster of the set."""
-    server.ok("PUT", "sys/policies/acl/admin", {"policy": ADMIN})
-    body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
-    return str(server.ok("POST", "auth/token/create", body)["auth"]["client_token"])
 
 
 def _missing(server: TesseraServer, token: str, keys: list[str]) -> set[str]:
@@ -46,17 +39,13 @@ def test_forwarded_writes_land_on_the_new_active_node_after_kill_9(
         try:
             active = cluster.active()
             survivor = cluster.standbys(active)[0]
-            admin = _admin_batch_token(active)
+            admin = batch_token(active, "admin", ADMIN)
             address = f"https://127.0.0.1:{free_port()}"
             active.ok("POST", f"{P}/primary/enable", {"primary_cluster_addr": address})
-            wrapped = active.ok("POST", f"{P}/primary/secondary-token", {"id": "perf"})["wrap_info"]
             secondary.start()
             secondary.init()
             secondary.unseal()
-            enable = {"token": wrapped["token"], "primary_api_addr": active.addr}
-            secondary.ok("POST", f"{P}/secondary/enable", enable)
-            until(lambda: secondary.seal_status()["sealed"], "the secondary to seal", 20.0)
-            secondary.unseal(active.keys)
+            make_secondary(active, secondary, "performance", "perf")
 
             # One forwarded write, before any fault: the active node has it, the secondary reads it.
             assert secondary.call("PUT", "kv/first", json={"v": "1"}, token=admin)[0] == 204
@@ -107,15 +96,10 @@ def test_a_write_sent_to_a_standby_of_an_ha_secondary_lands_on_the_primary(
             primary.init()
             primary.unseal()
             primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
-            admin = _admin_batch_token(primary)
-            primary.ok("POST", f"{P}/primary/enable")
-            wrapped = primary.ok("POST", f"{P}/primary/secondary-token", {"id": "ha-sec"})["wrap_info"]
+            admin = batch_token(primary, "admin", ADMIN)
             enabled = cluster.active()
             standby = cluster.standbys(enabled)[0]
-            enable = {"token": wrapped["token"], "primary_api_addr": primary.addr}
-            enabled.ok("POST", f"{P}/secondary/enable", enable)
-            until(lambda: enabled.seal_status()["sealed"], "the enabled node to seal", 20.0)
-            until(lambda: standby.seal_status()["sealed"], "the other node to seal", 20.0)
+            activate_ha_secondary(primary, enabled, standby, "performance", "ha-sec")
             enabled.unseal(primary.keys)
             assert cluster.active(among=[enabled], timeout=15) is enabled
             standby.unseal(primary.keys)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.ha_cluster import WriteLoad, ha_cluster
-from tests.cluster.replication.pair import on_sqlite
+from tests.cluster.replication.pair import activate_ha_secondary, batch_token, make_secondary, on_sqlite
 from tests.cluster.replication.test_paths_filters import ADMIN, P, _in_sync
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import free_port, tessera_on_sqlite
@@ -31,9 +31,7 @@ def test_the_secondary_follows_the_new_active_node_after_kill_9(postgres: Postgr
         try:
             active = cluster.active()
             survivor = cluster.standbys(active)[0]
-            active.ok("PUT", "sys/policies/acl/admin", {"policy": ADMIN})
-            body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
-            admin = active.ok("POST", "auth/token/create", body)["auth"]["client_token"]
+            admin = batch_token(active, "admin", ADMIN)
             active.ok("PUT", "kv/before", {"v": "0"})
             # The node's own cluster address carries its HA forwarding: a clear 400, nothing enabled.
             status, answer, _ = active.call("POST", f"{P}/primary/enable")
@@ -41,14 +39,10 @@ def test_the_secondary_follows_the_new_active_node_after_kill_9(postgres: Postgr
             assert active.ok("GET", f"{P}/status")["data"] == {"mode": "disabled"}
             address = f"https://127.0.0.1:{free_port()}"
             active.ok("POST", f"{P}/primary/enable", {"primary_cluster_addr": address})
-            wrapped = active.ok("POST", f"{P}/primary/secondary-token", {"id": "perf-ha"})["wrap_info"]
             secondary.start()
             secondary.init()
             secondary.unseal()
-            enable = {"token": wrapped["token"], "primary_api_addr": active.addr}
-            secondary.ok("POST", f"{P}/secondary/enable", enable)
-            until(lambda: secondary.seal_status()["sealed"], "the secondary to seal", 20.0)
-            secondary.unseal(active.keys)
+            make_secondary(active, secondary, "performance", "perf-ha")
             assert secondary.call("GET", "kv/before", token=admin)[1]["data"] == {"v": "0"}
 
             def on_secondary(key: str) -> bool:
@@ -96,18 +90,11 @@ def test_an_ha_secondary_streams_from_its_active_node_and_resumes_after_kill_9(
             primary.init()
             primary.unseal()
             primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
-            primary.ok("PUT", "sys/policies/acl/admin", {"policy": ADMIN})
-            body = {"type": "batch", "no_parent": True, "policies": ["admin"], "ttl": "2h"}
-            admin = primary.ok("POST", "auth/token/create", body)["auth"]["client_token"]
-            primary.ok("POST", f"{P}/primary/enable")
-            wrapped = primary.ok("POST", f"{P}/primary/secondary-token", {"id": "ha-sec"})["wrap_info"]
+            admin = batch_token(primary, "admin", ADMIN)
             enabled = cluster.active()
             other = cluster.standbys(enabled)[0]
-            enable = {"token": wrapped["token"], "primary_api_addr": primary.addr}
-            enabled.ok("POST", f"{P}/secondary/enable", enable)
-            until(lambda: enabled.seal_status()["sealed"], "the enabled node to seal", 20.0)
-            # The other node, elected next, finds a keyring its root key cannot open: it seals too.
-            until(lambda: other.seal_status()["sealed"], "the other node to seal", 20.0)
+            activate_ha_secondary(primary, enabled, other, "performance", "ha-sec")
+            # The other node, elected next, found a keyring its root key cannot open: it sealed too.
             assert "does not open with this node's root key" in other.output()
             # Both are unsealed with the primary's keys, the enabled node first: it keeps the
             # secondary's state in memory until its unseal writes it.
