@@ -22,6 +22,7 @@ seen runs on the runner.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..runtime import gate
+from ..runtime.gate import RunGate
 
 log = logging.getLogger("tessera.http")
 
@@ -37,6 +39,8 @@ log = logging.getLogger("tessera.http")
 LONG_SECONDS = 0.005
 _DECAY = 0.7  # weight of the history against the newest request
 _MAX_ROUTES = 4096
+DEFAULT_THREADS = 32
+LOCAL_STORAGE = frozenset({"inmem", "sqlite", "file"})
 
 
 def parent_of(path: str) -> str:
@@ -189,3 +193,40 @@ class Dispatcher:
             return answer(*args)
         finally:
             self.history.record(method, path, gate.waited() or clock() - started > LONG_SECONDS)
+
+
+def request_threads() -> int:
+    """Python threads that may serve requests at once (``TESSERA_HTTP_THREADS``, default 32)."""
+    try:
+        return max(1, int(os.environ.get("TESSERA_HTTP_THREADS", DEFAULT_THREADS)))
+    except ValueError:
+        return DEFAULT_THREADS
+
+
+def dispatcher_for(app: Any) -> Dispatcher | None:
+    """One runner thread plus a side pool for long requests, with the run gate between them.
+
+    Only where the gate is on (local storage, PostgreSQL with HA's cache): without a cache every
+    PostgreSQL read waits on the network, and threads overlap those; with it, the routes that
+    still wait are learned and go to the side pool. ``TESSERA_HTTP_RUNNER=0`` turns it off.
+    """
+    if app.gate is None or os.environ.get("TESSERA_HTTP_RUNNER", "1") == "0":
+        return None
+    return Dispatcher(request_threads())
+
+
+def gate_for(app: Any) -> RunGate | None:
+    """The process's run gate, for storage that only blocks on commits (which step aside).
+
+    Not for PostgreSQL without HA: its every read is a network round trip, and requests should
+    overlap those. With HA its reads come from the cache (``Physical.cacheable``), and the round
+    trips it still makes step aside. ``TESSERA_RUN_GATE=0`` turns it off.
+    """
+    if os.environ.get("TESSERA_RUN_GATE", "1") == "0":
+        return None
+    physical = app.core.physical
+    if physical.name not in LOCAL_STORAGE and not physical.cacheable:
+        return None
+    if gate.GATE is None:
+        gate.GATE = RunGate()
+    return gate.GATE

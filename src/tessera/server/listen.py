@@ -40,27 +40,20 @@ from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 from granian.server.embed import Server
 
-from ..runtime import gate
-from ..runtime.gate import RunGate
 from .app import App
 from .config import ListenerConfig
-from .dispatch import Dispatcher, Runner
+from .dispatch import Runner
+from .dispatch import dispatcher_for as _dispatcher_for
+from .dispatch import gate_for as _gate_for
+from .dispatch import request_threads as threads
 from .fdlimit import connection_cap
 from .intake import ReadWatch
+from .loop_front import LoopFrontServer
 
 log = logging.getLogger("tessera.server")
 
-DEFAULT_THREADS = 32
 # granian's Python threads, the intake: each slow client's body holds one (server/intake.py).
 DEFAULT_INTAKE_THREADS = 1024
-LOCAL_STORAGE = frozenset({"inmem", "sqlite", "file"})
-
-
-def threads() -> int:
-    try:
-        return max(1, int(os.environ.get("TESSERA_HTTP_THREADS", DEFAULT_THREADS)))
-    except ValueError:
-        return DEFAULT_THREADS
 
 
 def intake_threads() -> int:
@@ -73,6 +66,12 @@ def intake_threads() -> int:
 def max_body_reads(intake: int) -> int:
     """Bodies read at once: the intake less a share kept for requests that need no waiting."""
     return max(1, intake - max(8, intake // 16))
+
+
+def front() -> str:
+    """Which server answers plain HTTP: ``loop`` (server/loop_front.py) or ``granian``
+    (``TESSERA_HTTP_FRONT=granian``, the threaded worker below, kept to compare the two)."""
+    return "granian" if os.environ.get("TESSERA_HTTP_FRONT", "loop").lower() == "granian" else "loop"
 
 
 def threaded_mode(app: Any) -> bool:
@@ -90,6 +89,8 @@ def make_server(
     # waits for a silent client forever. Over TLS, HTTP/2 is offered as Vault offers it.
     if "http" not in kwargs:
         kwargs["http"] = HTTPModes.auto if kwargs.get("ssl_cert") else HTTPModes.http1
+    if "ssl_cert" not in kwargs and threaded_mode(app) and front() == "loop":
+        return LoopFrontServer(app, host, port, limits)
     server = Server(
         app,
         address=host,
@@ -128,35 +129,6 @@ def _http1_settings(limits: ListenerConfig) -> Any:
     # hyper needs some timeout; without either setting, a day stands for "none".
     seconds = min(timeouts) if timeouts else 86400
     return HTTP1Settings(header_read_timeout=seconds * 1000)
-
-
-def _dispatcher_for(app: App) -> Dispatcher | None:
-    """One runner thread plus a side pool for long requests, with the run gate between them.
-
-    Only where the gate is on (local storage, PostgreSQL with HA's cache): without a cache every
-    PostgreSQL read waits on the network, and granian's own threads overlap those; with it, the
-    routes that still wait are learned and go to the side pool. ``TESSERA_HTTP_RUNNER=0`` turns it off.
-    """
-    if app.gate is None or os.environ.get("TESSERA_HTTP_RUNNER", "1") == "0":
-        return None
-    return Dispatcher(threads())
-
-
-def _gate_for(app: App) -> RunGate | None:
-    """The process's run gate, for storage that only blocks on commits (which step aside).
-
-    Not for PostgreSQL without HA: its every read is a network round trip, and requests should
-    overlap those. With HA its reads come from the cache (``Physical.cacheable``), and the round
-    trips it still makes step aside. ``TESSERA_RUN_GATE=0`` turns it off.
-    """
-    if os.environ.get("TESSERA_RUN_GATE", "1") == "0":
-        return None
-    physical = app.core.physical
-    if physical.name not in LOCAL_STORAGE and not physical.cacheable:
-        return None
-    if gate.GATE is None:
-        gate.GATE = RunGate()
-    return gate.GATE
 
 
 class _Threaded:

@@ -1,0 +1,175 @@
+"""HTTP/1.1 requests read off a byte stream: the request head and its body, strictly.
+
+Why not a library: llhttp (httptools) refuses methods outside its fixed list, and Vault's clients
+send ``LIST`` (``SCAN`` and ``HELP`` too); h11 accepts them but costs more than the rest of the
+listener per request. What is read here is only what a server needs (no responses, no
+upgrades), and anything ambiguous is refused with Go's answer rather than guessed at: a header
+name with white space before its colon, control characters in a value, a ``Content-Length``
+that is not digits or disagrees with itself, a transfer coding other than ``chunked``. When
+both ``Transfer-Encoding: chunked`` and ``Content-Length`` are sent, the chunking wins (RFC 9112
+6.3), as in Go's server.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Go's http.DefaultMaxHeaderBytes (1 MiB) plus the 4 KiB bufio slack its server allows.
+MAX_HEAD = (1 << 20) + 4096
+_MAX_CHUNK_LINE = 4096  # a chunk-size line with extensions; Go's limit is the same order
+_MAX_TRAILERS = 64
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([^\x00-\x20\x7f]+) HTTP/(\d)\.(\d)")
+_NAME = re.compile(_TOKEN)
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but TAB
+_HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
+
+
+class BadRequest(Exception):
+    """A request this server will not read; ``status`` is Go's answer to it."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass(slots=True)
+class Head:
+    method: str
+    target: str
+    headers: dict[str, str]  # by lower-case name; a repeated name's values joined by ", "
+    length: int  # the body's length; CHUNKED for a chunked body
+    keep_alive: bool
+    expect_continue: bool
+
+
+CHUNKED = -1
+
+
+def parse_head(block: bytes) -> Head:
+    """The request line and headers (``block`` ends before the blank line)."""
+    lines = block.split(b"\r\n")
+    matched = _REQUEST_LINE.fullmatch(lines[0])
+    if matched is None:
+        raise BadRequest(400, "malformed request line")
+    method, target, major, minor = matched.groups()
+    if major != b"1":
+        raise BadRequest(505, "unsupported protocol version")
+    headers = _headers(lines)
+    connection = headers.get("connection", "").lower()
+    keep_alive = "keep-alive" in connection if minor == b"0" else "close" not in connection
+    return Head(
+        method.decode("ascii"),
+        target.decode("latin-1"),
+        headers,
+        _body_length(headers),
+        keep_alive,
+        minor != b"0" and headers.get("expect", "").lower() == "100-continue",
+    )
+
+
+def _headers(lines: list[bytes]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or _NAME.fullmatch(name) is None:
+            raise BadRequest(400, "malformed header line")
+        value = value.strip(b" \t")
+        if _BAD_VALUE.search(value) is not None:
+            raise BadRequest(400, "invalid header value")
+        key, text = name.decode("ascii").lower(), value.decode("latin-1")
+        seen = headers.get(key)
+        headers[key] = text if seen is None else f"{seen}, {text}"
+    return headers
+
+
+def _body_length(headers: dict[str, str]) -> int:
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if coding.lower() != "chunked":
+            raise BadRequest(501, "unsupported transfer encoding")
+        return CHUNKED
+    announced = headers.get("content-length")
+    if announced is None:
+        return 0
+    values = {v.strip() for v in announced.split(",")}
+    if len(values) != 1:
+        raise BadRequest(400, "conflicting Content-Length")
+    value = values.pop()
+    if not value.isdigit() or not value.isascii() or len(value) > 18:
+        raise BadRequest(400, "bad Content-Length")
+    return int(value)
+
+
+class ChunkedBody:
+    """A chunked body, de-chunked as its bytes arrive; past ``limit`` bytes it is dropped."""
+
+    __slots__ = ("_need", "_state", "_trailers", "limit", "parts", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.limit = limit
+        self._need = 0
+        self._state = "size"
+        self._trailers = 0
+
+    @property
+    def too_large(self) -> bool:
+        return self.size > self.limit
+
+    def feed(self, buf: bytes, pos: int) -> tuple[int, bool]:
+        """Read from ``buf[pos:]``; returns where reading stopped and whether the body is complete."""
+        while True:
+            state = self._state
+            if state == "data":
+                take = min(self._need, len(buf) - pos)
+                if take == 0:
+                    return pos, False
+                self._keep(buf[pos : pos + take])
+                self._need -= take
+                pos += take
+                if self._need == 0:
+                    self._state = "crlf"
+                continue
+            if state == "crlf":
+                if len(buf) - pos < 2:
+                    return pos, False
+                if buf[pos : pos + 2] != b"\r\n":
+                    raise BadRequest(400, "malformed chunk")
+                pos += 2
+                self._state = "size"
+                continue
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                if len(buf) - pos > _MAX_CHUNK_LINE:
+                    raise BadRequest(400, "chunk line too long")
+                return pos, False
+            line, pos = buf[pos:end], end + 2
+            if state == "size":
+                self._size_line(line)
+            elif not line:  # the blank line after the trailers: done
+                return pos, True
+            else:
+                self._trailers += 1
+                if self._trailers > _MAX_TRAILERS:
+                    raise BadRequest(400, "too many trailers")
+
+    def _size_line(self, line: bytes) -> None:
+        digits = line.partition(b";")[0].strip(b" \t")
+        if _HEX.fullmatch(digits) is None:
+            raise BadRequest(400, "malformed chunk size")
+        self._need = int(digits, 16)
+        self._state = "data" if self._need else "trailers"
+
+    def _keep(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            self.parts.clear()  # memory stays bounded; the request gets its 413
+        else:
+            self.parts.append(data)
+
+    def body(self) -> bytes | None:
+        return None if self.too_large else b"".join(self.parts)
