@@ -33,6 +33,8 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import unquote
 
+import uvloop
+
 from ..framework.body import MAX_REQUEST_SIZE
 from .config import ListenerConfig
 from .dispatch import dispatcher_for, gate_for, request_threads
@@ -53,11 +55,7 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where it is installed (it is a dependency); asyncio's own loop otherwise."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency
-        return asyncio.new_event_loop()
+    """libuv's loop: its reads, writes and polling are C, not asyncio's Python selector loop."""
     return uvloop.new_event_loop()
 
 
