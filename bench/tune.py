@@ -5,15 +5,20 @@
 
 Each variant is a comma-separated list of environment settings for the server process (an
 empty string is the default). Printed per variant and scenario: successful req/s, p50/p99 and
-the server's CPU per request, which on a busy machine is the steadier figure.
+the server's CPU per request, which on a busy machine is the steadier figure. All variants' servers
+run at once and take turns (``--rounds`` turns each, the median turn printed), so a machine whose
+speed drifts during the run favours none: how the event-loop front was compared with granian's
+threaded worker (``--variants "" "TESSERA_HTTP_FRONT=granian" --rounds 3``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,27 +51,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="turns per variant, interleaved; the median is printed"
+    )
     args = parser.parse_args(argv)
     wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
     scenarios = [s for s in SCENARIOS if any(w in s.name for w in wanted)]
     settings = WrkSettings(args.threads, args.connections, args.duration)
-    for variant in args.variants:
-        with tempfile.TemporaryDirectory(prefix="tessera-tune-") as tmp:
-            server = start_tessera(args.mode, Path(tmp), env=_env(variant))
-            try:
-                state = prepare(server)
-                for scenario in scenarios:
-                    result, cpu = measure(server, scenario, state, settings, args.warmup)
-                    row = Row(args.mode, scenario.name, "tessera", variant, result, cpu)
-                    print(
-                        f"{variant or '(default)':40} {scenario.name:26} {result.ok_rps:8,.0f} req/s  "
-                        f"p50 {result.p50_ms:6.2f}  p99 {result.p99_ms:7.2f} ms  "
-                        f"{row.cpu_us_per_request:5.0f} us/req  failed {result.failed}",
-                        flush=True,
-                    )
-            finally:
-                server.cleanup()
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for variant in args.variants:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tessera-tune-")))
+            server = start_tessera(args.mode, tmp, env=_env(variant))
+            stack.callback(server.cleanup)
+            servers.append((variant, server, prepare(server)))
+        for scenario in scenarios:
+            _compare(scenario, servers, settings, args)
     return 0
+
+
+def _compare(scenario: Any, servers: list[tuple[str, Any, Any]], settings: WrkSettings, args: Any) -> None:
+    """Every variant in turn, ``rounds`` times: a machine whose speed drifts skews no variant."""
+    rows: dict[str, list[Row]] = {variant: [] for variant, _, _ in servers}
+    for _ in range(args.rounds):
+        for variant, server, state in servers:
+            result, cpu = measure(server, scenario, state, settings, args.warmup)
+            rows[variant].append(Row(args.mode, scenario.name, "tessera", variant, result, cpu))
+    for variant, measured in rows.items():
+        row = sorted(measured, key=lambda r: r.cpu_us_per_request)[len(measured) // 2]
+        result = row.result
+        print(
+            f"{variant or '(default)':40} {scenario.name:26} {result.ok_rps:8,.0f} req/s  "
+            f"p50 {result.p50_ms:6.2f}  p99 {result.p99_ms:7.2f} ms  "
+            f"{row.cpu_us_per_request:5.0f} us/req  failed {result.failed}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
