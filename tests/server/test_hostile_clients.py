@@ -40,10 +40,7 @@ FRONT_IDLE_TIMEOUT = 5
 LIMITS = f'  http_read_header_timeout = "{HEADER_TIMEOUT}s"\n  http_idle_timeout = "{FRONT_IDLE_TIMEOUT}s"\n'
 SLOW_BODIES = 200
 FLOOD = 2000
-FRONT_LIMITS = (
-    "  tls_disable_client_certs = false\n"
-    f'  http_read_timeout = "{FRONT_READ_TIMEOUT}s"\n'
-)
+FRONT_LIMITS = f'  tls_disable_client_certs = false\n  http_read_timeout = "{FRONT_READ_TIMEOUT}s"\n'
 
 
 @dataclass

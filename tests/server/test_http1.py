@@ -10,7 +10,12 @@ from tessera.server.http1 import CHUNKED, BadRequest, ChunkedBody, parse_head
 def test_vaults_own_methods_are_read() -> None:
     for method in ("LIST", "SCAN", "HELP", "GET", "PUT"):
         head = parse_head(f"{method} /v1/secret/?x=1 HTTP/1.1\r\nHost: a".encode())
-        assert (head.method, head.target, head.length, head.keep_alive) == (method, "/v1/secret/?x=1", 0, True)
+        assert (head.method, head.target, head.length, head.keep_alive) == (
+            method,
+            "/v1/secret/?x=1",
+            0,
+            True,
+        )
 
 
 def test_headers_by_lower_case_name_with_repeats_joined() -> None:

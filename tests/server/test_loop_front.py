@@ -139,3 +139,20 @@ def test_head_and_no_content_answers_carry_no_body(tessera: TesseraServer) -> No
 def test_an_http_1_0_request_is_answered_and_closed(tessera: TesseraServer) -> None:
     answer = _exchange(tessera, b"GET /v1/sys/health HTTP/1.0\r\n\r\n")
     assert _statuses(answer) == [200] and b"connection: close" in answer.lower()
+
+
+def test_headers_sent_a_byte_at_a_time_are_read_once(tessera: TesseraServer) -> None:
+    """A client dribbling its headers byte by byte gets its answer; the reader keeps what it has
+    searched (no quadratic rescans of a growing buffer)."""
+    host, port = tessera.addr.split("://", 1)[1].rsplit(":", 1)
+    wire = (
+        b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 3000 + b"\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(0, len(wire), 7):
+            sock.sendall(wire[i : i + 7])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert _statuses(answer) == [200]

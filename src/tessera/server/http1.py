@@ -120,7 +120,7 @@ class ChunkedBody:
     def too_large(self) -> bool:
         return self.size > self.limit
 
-    def feed(self, buf: bytes, pos: int) -> tuple[int, bool]:
+    def feed(self, buf: bytes | bytearray, pos: int) -> tuple[int, bool]:
         """Read from ``buf[pos:]``; returns where reading stopped and whether the body is complete."""
         while True:
             state = self._state
@@ -128,7 +128,7 @@ class ChunkedBody:
                 take = min(self._need, len(buf) - pos)
                 if take == 0:
                     return pos, False
-                self._keep(buf[pos : pos + take])
+                self._keep(bytes(buf[pos : pos + take]))
                 self._need -= take
                 pos += take
                 if self._need == 0:
@@ -147,7 +147,7 @@ class ChunkedBody:
                 if len(buf) - pos > _MAX_CHUNK_LINE:
                     raise BadRequest(400, "chunk line too long")
                 return pos, False
-            line, pos = buf[pos:end], end + 2
+            line, pos = bytes(buf[pos:end]), end + 2
             if state == "size":
                 self._size_line(line)
             elif not line:  # the blank line after the trailers: done

@@ -187,7 +187,8 @@ class LoopConnection(asyncio.Protocol):
         self.front = front
         self.transport: Any = None
         self.remote_addr = "127.0.0.1"
-        self.buf = b""
+        self.buf: bytes | bytearray = b""
+        self.scanned = 0  # bytes of ``buf`` already searched for the end of the headers
         self.phase = Phase.IDLE
         self.since = self.started = time.monotonic()
         self.deadline: float | None = None
@@ -218,7 +219,13 @@ class LoopConnection(asyncio.Protocol):
         if self.phase is Phase.IDLE:
             self.started = time.monotonic()
             self._enter(Phase.HEADERS, self.started, self.front.timeouts.header)
-        self.buf = self.buf + data if self.buf else data
+        buf = self.buf
+        if not buf:
+            self.buf = data
+        elif isinstance(buf, bytearray):
+            buf += data  # a request arriving in many pieces is not copied whole at each one
+        else:
+            self.buf = bytearray(buf) + data
         if self.phase is Phase.HEADERS or self.phase is Phase.BODY:
             self._advance()
         elif len(self.buf) > _HELD_INPUT:
@@ -288,14 +295,16 @@ class LoopConnection(asyncio.Protocol):
         buf = self.buf
         if buf.startswith(b"\r\n"):  # a stray line break before a request (RFC 9112 2.2)
             buf = self.buf = buf.lstrip(b"\r\n")
-        end = buf.find(b"\r\n\r\n")
+        end = buf.find(b"\r\n\r\n", max(0, self.scanned - 3))  # never the same bytes twice
         if end < 0:
             if len(buf) > MAX_HEAD:
                 raise BadRequest(431, "request header fields too large")
+            self.scanned = len(buf)
             return False
+        self.scanned = 0
         if end > MAX_HEAD:
             raise BadRequest(431, "request header fields too large")
-        head = self.head = parse_head(buf[:end])
+        head = self.head = parse_head(bytes(buf[:end]))
         self.buf = buf[end + 4 :]
         # The whole request must arrive within the read timeout, from its first byte (Go).
         self.phase = Phase.BODY
@@ -324,7 +333,7 @@ class LoopConnection(asyncio.Protocol):
         else:
             take = min(self.need, len(buf))
             if take:
-                self.parts.append(buf[:take] if take < len(buf) else buf)
+                self.parts.append(bytes(buf[:take]) if take < len(buf) or type(buf) is not bytes else buf)
                 self.buf = buf[take:]
                 self.need -= take
             done = self.need == 0
