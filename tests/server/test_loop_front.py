@@ -156,3 +156,36 @@ def test_headers_sent_a_byte_at_a_time_are_read_once(tessera: TesseraServer) -> 
         while chunk := sock.recv(65536):
             answer += chunk
     assert _statuses(answer) == [200]
+
+
+def test_a_request_in_flight_is_answered_when_the_server_stops(fresh_tessera: TesseraServer) -> None:
+    """SIGTERM while a long request runs on the side pool: the listener stops accepting, the
+    request still gets its answer, then the server exits."""
+    import signal
+    import threading
+
+    import requests
+
+    server = fresh_tessera
+    server.ok("POST", "sys/mounts/transit", {"type": "transit"})
+    # The first RSA-4096 key runs long on the loop's thread: the route is learned, the next goes to the pool.
+    server.ok("POST", "transit/keys/first", {"type": "rsa-4096"})
+    answers: list[int] = []
+
+    def create() -> None:
+        answer = requests.post(
+            f"{server.addr}/v1/transit/keys/second",
+            json={"type": "rsa-4096"},
+            headers={"X-Vault-Token": server.root_token or ""},
+            timeout=30,
+        )
+        answers.append(answer.status_code)
+
+    client = threading.Thread(target=create)
+    client.start()
+    time.sleep(0.05)
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    client.join(30)
+    assert answers in ([200], [204])
+    assert server.process.wait(20) == 0

@@ -52,6 +52,8 @@ _WRITE_HIGH = 1 << 18  # an answer's unsent bytes past which the client counts a
 _SHED_ORDER = {Phase.IDLE: 0, Phase.HEADERS: 1}
 _REASONS = {int(s): s.phrase.encode() for s in http.HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+DRAIN_SECONDS = 10.0  # how long a stopping listener waits for the answers of requests in flight
+DRAIN_POLL = 0.02
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -79,6 +81,7 @@ class LoopFrontServer:
         self.connections: dict[int, LoopConnection] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.loop_thread = 0
+        self._server: asyncio.AbstractServer | None = None
         self.stopped = threading.Event()
         self._date = (0, b"")
 
@@ -88,12 +91,14 @@ class LoopFrontServer:
         await asyncio.get_running_loop().run_in_executor(None, self.stopped.wait)
 
     def stop(self) -> None:
+        """Stop accepting; requests in flight are answered (up to ``DRAIN_SECONDS``), then every
+        connection closes: a write a client was told nothing about is not left unanswered."""
         loop = self.loop
         if loop is None or loop.is_closed():
             self.stopped.set()
             return
         try:
-            loop.call_soon_threadsafe(loop.stop)
+            loop.call_soon_threadsafe(self._drain, time.monotonic() + DRAIN_SECONDS)
         except RuntimeError:  # closed meanwhile
             self.stopped.set()
 
@@ -103,12 +108,11 @@ class LoopFrontServer:
         loop = self.loop = new_loop()
         self.loop_thread = threading.get_ident()
         try:
-            server = loop.run_until_complete(
+            self._server = loop.run_until_complete(
                 loop.create_server(lambda: LoopConnection(self), sock=self.sock, backlog=1024)
             )
             loop.call_later(SWEEP, self._sweep)
             loop.run_forever()
-            server.close()
             for conn in list(self.connections.values()):
                 conn.close()
             loop.run_until_complete(asyncio.sleep(0))
@@ -116,6 +120,22 @@ class LoopFrontServer:
             log.exception("HTTP listener failed")
         finally:
             self._shut(loop)
+
+    def _drain(self, deadline: float) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        busy = False
+        for conn in list(self.connections.values()):
+            if conn.phase is Phase.RUNNING:
+                busy = True
+            else:
+                conn.close(flush=True)  # an answer still being sent goes out first
+        assert self.loop is not None
+        if busy and time.monotonic() < deadline:
+            self.loop.call_later(DRAIN_POLL, self._drain, deadline)
+        else:
+            self.loop.call_later(DRAIN_POLL, self.loop.stop)  # a turn for the last writes
 
     def _shut(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.pool is not None:
