@@ -189,3 +189,10 @@ def test_a_request_in_flight_is_answered_when_the_server_stops(fresh_tessera: Te
     client.join(30)
     assert answers in ([200], [204])
     assert server.process.wait(20) == 0
+
+
+def test_an_http_1_0_client_asking_to_be_kept_alive_is_told_so(tessera: TesseraServer) -> None:
+    wire = b"GET /v1/sys/health HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /v1/sys/health HTTP/1.0\r\n\r\n"
+    answer = _exchange(tessera, wire)
+    first, second = answer.split(b"HTTP/1.1 ")[1:]
+    assert b"connection: keep-alive" in first.lower() and b"connection: close" in second.lower()

@@ -43,6 +43,7 @@ class Head:
     length: int  # the body's length; CHUNKED for a chunked body
     keep_alive: bool
     expect_continue: bool
+    http10: bool = False  # an HTTP/1.0 client kept alive is told so in the answer
 
 
 CHUNKED = -1
@@ -67,6 +68,7 @@ def parse_head(block: bytes) -> Head:
         _body_length(headers),
         keep_alive,
         minor != b"0" and headers.get("expect", "").lower() == "100-continue",
+        minor == b"0",
     )
 
 

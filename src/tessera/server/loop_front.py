@@ -438,6 +438,8 @@ class LoopConnection(asyncio.Protocol):
             body = b""
         try:
             head = _head(status, headers, len(body), self.closing, self.front.date())
+            if head_req is not None and head_req.http10 and not self.closing:
+                head = head[:-2] + b"connection: keep-alive\r\n\r\n"  # Go's word to a 1.0 client
         except ValueError:
             log.error("answer with an invalid header for %s: %s", self.remote_addr, headers)
             body = error_body(["internal error"])
