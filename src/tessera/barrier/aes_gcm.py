@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..framework.errors import SealedError
-from ..runtime.nonces import nonce_bytes
+from ..runtime.nonces import gcm_nonce
 from ..storage.base import Physical, Storage, TxnOp
 from ..telemetry import metrics
 
@@ -101,7 +101,7 @@ class Keyring:
 
 def seal_with(key: bytes, path: str, plaintext: bytes, term: int = 0) -> bytes:
     """Encrypt with a bare key (the root key or unseal key), same layout, term 0."""
-    nonce = nonce_bytes(12)
+    nonce = gcm_nonce()
     ct = AESGCM(key).encrypt(nonce, plaintext, path.encode())
     return struct.pack(">IB", term, VERSION) + nonce + ct
 
@@ -383,7 +383,7 @@ class Barrier(Storage):
         term = ring.active_term
         aead = ring.aead(term)
         assert aead is not None
-        nonce = nonce_bytes(12)
+        nonce = gcm_nonce()
         self.encryptions += 1
         aad = path.encode() if path else None
         return struct.pack(">IB", term, VERSION) + nonce + aead.encrypt(nonce, plaintext, aad)
