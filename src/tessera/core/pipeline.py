@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 
 from ..framework import (
+    OPERATION_TEXT,
     Backend,
     CodedError,
     InvalidCredentials,
@@ -138,7 +139,7 @@ class Pipeline:
     def authorize(self, req: Request, entry: TokenEntry, needs_sudo: bool) -> ACLResult:
         """The ACL check on the full path (with sudo when the path is one of the backend's root paths)."""
         acl = acl_for(self.policies, self.router, entry)
-        result = acl.allow_operation(req.operation.value, req.full_path, req.data, req.wrap_ttl, needs_sudo)
+        result = acl.allow_operation(OPERATION_TEXT[req.operation], req.full_path, req.data, req.wrap_ttl, needs_sudo)
         if not result.allowed:
             raise PermissionDenied(acl=True)
         req.is_root = bool(result.is_root)
@@ -191,7 +192,7 @@ class Pipeline:
         if entry is None:
             raise PermissionDenied()
         acl = acl_for(self.policies, self.router, entry)
-        result = acl.allow_operation(req.operation.value, full_path, req.data, req.wrap_ttl, False)
+        result = acl.allow_operation(OPERATION_TEXT[req.operation], full_path, req.data, req.wrap_ttl, False)
         if not result.allowed:
             raise PermissionDenied(acl=True)
         if self.tokens.use(entry):
