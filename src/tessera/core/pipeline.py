@@ -139,7 +139,9 @@ class Pipeline:
     def authorize(self, req: Request, entry: TokenEntry, needs_sudo: bool) -> ACLResult:
         """The ACL check on the full path (with sudo when the path is one of the backend's root paths)."""
         acl = acl_for(self.policies, self.router, entry)
-        result = acl.allow_operation(OPERATION_TEXT[req.operation], req.full_path, req.data, req.wrap_ttl, needs_sudo)
+        result = acl.allow_operation(
+            OPERATION_TEXT[req.operation], req.full_path, req.data, req.wrap_ttl, needs_sudo
+        )
         if not result.allowed:
             raise PermissionDenied(acl=True)
         req.is_root = bool(result.is_root)

@@ -34,7 +34,9 @@ def is_sudo(core: TokenHost, req: Request) -> bool:
         return True
     try:
         acl = core.acl_for(entry)
-        result = acl.allow_operation(OPERATION_TEXT[req.operation], req.full_path, req.data, req.wrap_ttl, True)
+        result = acl.allow_operation(
+            OPERATION_TEXT[req.operation], req.full_path, req.data, req.wrap_ttl, True
+        )
     except Exception:
         return False
     return bool(getattr(result, "allowed", False) and (result.root_privs or result.is_root))
