@@ -34,6 +34,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
+HERE = Path(__file__).resolve().parents[1]
 PATHS = ("token create batch", "approle login batch", "kv1 read batch", "jwt RS256 fresh")
 WARM = 300
 
@@ -77,8 +78,8 @@ def count(tree: Path, requests: int) -> dict[str, int]:
     """Run :func:`measured` under callgrind on ``tree``'s sources; instructions per request."""
     with tempfile.TemporaryDirectory(prefix="tessera-instructions-") as tmp:
         out = Path(tmp) / "cg.out"
-        env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=f"{tree / 'src'}{os.pathsep}{tree}")
-        subprocess.run(
+        env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(tree / "src"))
+        done = subprocess.run(
             [
                 "valgrind",
                 "--tool=callgrind",
@@ -87,17 +88,20 @@ def count(tree: Path, requests: int) -> dict[str, int]:
                 "--dump-after=functools_reduce",
                 f"--callgrind-out-file={out}",
                 sys.executable,
-                str(Path(__file__).resolve()),  # this harness, over the tree's tessera
+                "-m",
+                "bench.instructions",  # this checkout's harness (cwd), over the tree's tessera
                 "--measured",
                 "--requests",
                 str(requests),
             ],
-            cwd=tree,
+            cwd=HERE,
             env=env,
-            check=True,
+            check=False,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
+        if done.returncode != 0:
+            raise SystemExit(f"the measured run failed:\n{done.stderr.decode(errors='replace')[-3000:]}")
         dumps = sorted(Path(tmp).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
         if len(dumps) != len(PATHS):
             raise SystemExit(f"expected {len(PATHS)} callgrind dumps, found {len(dumps)}")
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--tree", type=Path, default=HERE)
     parser.add_argument("--measured", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measured:
