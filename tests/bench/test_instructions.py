@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.instructions import _counted, _total
+from bench.instructions import _counted, _each, _total
 
 
-def test_the_counted_loop_runs_each_request_once_in_order() -> None:
+def test_the_counted_work_runs_once_and_each_step_in_order() -> None:
     seen: list[int] = []
-    _counted(seen.append, 5)
+    _counted(lambda: _each(seen.append, 5))
     assert seen == [0, 1, 2, 3, 4]
 
 
