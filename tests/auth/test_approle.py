@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tessera.auth.approle import factory
+from tessera.auth.approle.store import SecretIDEntry
 from tessera.framework import Auth, Operation, Request
 
 from ._memstore import MemStorage, call
@@ -209,3 +210,13 @@ def _entry(auth: Auth) -> Any:
     return TokenEntry(
         id="s.x", policies=["default", "pa"], meta=auth.metadata, auth_internal_data=auth.internal_data
     )
+
+
+def test_secret_id_entries_read_back_what_was_stored_and_drop_unknown_keys() -> None:
+    entry = SecretIDEntry(
+        secret_id_accessor="a", secret_id_num_uses=3, metadata={"k": "v"}, cidr_list=["10.0.0.0/8"]
+    )
+    assert SecretIDEntry.from_json(entry.to_json()) == entry
+    newer = {**entry.to_json(), "written_by_a_later_version": True}
+    assert SecretIDEntry.from_json(newer) == entry
+    assert SecretIDEntry.from_json({}) == SecretIDEntry()

@@ -148,3 +148,24 @@ def test_openapi_balances_nested_groups() -> None:
         ["name"],
     )
     assert _pattern_to_openapi(r"leases/renew(/(?P<id>.+))?") == ("leases/renew/{id}", ["id"])
+
+
+def test_replaced_parameters_are_named_in_sorted_order() -> None:
+    def write(req: Request, data: FieldData) -> Response:
+        return Response(data={"zeta": data.get("zeta"), "alpha": data.get("alpha")})
+
+    backend = Backend(
+        paths=[
+            Path(
+                r"(?P<zeta>\w+)/(?P<alpha>\w+)",
+                fields={"zeta": Field(FieldType.STRING), "alpha": Field(FieldType.STRING)},
+                operations={Operation.UPDATE: write},
+            )
+        ]
+    )
+    resp = backend.handle_request(Request(Operation.UPDATE, "z/a", data={"zeta": "1", "alpha": "2"}))
+    assert resp is not None and resp.data == {"zeta": "z", "alpha": "a"}
+    assert resp.warnings == [
+        "Endpoint replaced the value of these parameters with the values captured from the "
+        "endpoint's path: [alpha zeta]"
+    ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tessera.gocompat.json import go_escape, go_json, go_json_exact
 from tessera.gocompat.quote import go_quote, go_quote_list
@@ -52,3 +55,10 @@ def test_go_quote_list() -> None:
     assert go_quote_list(["a", 'b"c']) == '["a" "b\\"c"]'
     assert go_quote_list([]) == "[]"
     assert go_quote_list(None) == "[]"
+
+
+@given(st.text(alphabet=st.sampled_from("a<>&é\u2020\u2026\u2028\u2029\u20ac\u3000")))
+def test_go_json_escapes_exactly_what_go_escape_does(text: str) -> None:
+    """The byte scans (with the separators' shared lead bytes, which the dagger and the ellipsis
+    share too) give the escaping of the text-level reference."""
+    assert go_json({"t": text}) == go_escape(orjson.dumps({"t": text}).decode()).encode()

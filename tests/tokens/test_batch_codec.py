@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tessera.framework import CodedError, Operation
 from tessera.tokens import batch, batch_codec
@@ -193,3 +195,17 @@ def test_entity_ids_are_packed_raw_only_in_their_canonical_spelling(text: str) -
         assert raw == uuid.UUID(text).bytes and batch_codec._uuid_text(raw) == text
     back = batch_codec.unpack(batch_codec.pack(_fields(entity_id=text)))
     assert back["entity_id"] == text
+
+
+@given(st.text())
+def test_the_control_check_agrees_with_the_regex(text: str) -> None:
+    assert batch_codec._has_control(text) == (batch_codec._CONTROL.search(text) is not None)
+
+
+@pytest.mark.parametrize("odd", ["del\x7f", "line\u2028sep", "zero\u200bwidth", "\x1f"])
+def test_non_printable_text_is_packed_unless_it_holds_a_control_character(odd: str) -> None:
+    packed = batch_codec.pack(_fields(policies=["default", odd]))
+    if odd == "\x1f":
+        assert packed is None
+    else:
+        assert packed is not None and batch_codec.unpack(packed)["policies"] == ["default", odd]

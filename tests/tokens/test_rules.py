@@ -11,9 +11,12 @@ from tessera.gocompat.durations import human_duration
 from tessera.tokens.entry import TokenEntry
 from tessera.tokens.policies import (
     SANITIZED_MEMO_LIST,
+    _deduplicated,
+    _remove_duplicates,
     _sanitize,
     _sanitized,
     glob_match,
+    remove_duplicates,
     resolve_token_policies,
     sanitize_policies,
 )
@@ -221,3 +224,24 @@ def test_sanitize_policies_memo_agrees_with_a_fresh_computation() -> None:
     before = _sanitized.cache_info().currsize
     sanitize_policies(long, False)
     assert _sanitized.cache_info().currsize == before  # long lists are not remembered
+
+
+def test_remove_duplicates_memo_gives_each_caller_its_own_list() -> None:
+    first = remove_duplicates(["B", " a", "b"])
+    first.append("mutated")
+    assert remove_duplicates(["B", " a", "b"]) == ["a", "b"]
+    assert remove_duplicates(["B", " a", "b"], lowercase=False) == ["B", "a", "b"]  # part of the key
+    assert remove_duplicates(iter(["x", "x "])) == ["x"]  # any iterable, as before
+
+
+def test_remove_duplicates_memo_agrees_with_a_fresh_computation() -> None:
+    cases: list[list[str]] = [[], ["", " "], ["Default", "default"], [f"p{i}" for i in range(40)]]
+    for items in cases:
+        for lowercase in (True, False):
+            assert remove_duplicates(items, lowercase) == _remove_duplicates(items, lowercase)
+    long = [f"q{i}" for i in range(SANITIZED_MEMO_LIST + 1)]
+    before = _deduplicated.cache_info().currsize
+    remove_duplicates(long)
+    assert _deduplicated.cache_info().currsize == before  # long lists are not remembered
+    with pytest.raises(AttributeError):
+        remove_duplicates([["unhashable"]])  # type: ignore[list-item]

@@ -20,7 +20,6 @@ from ..framework import (
     ErrorResponse,
     Field,
     FieldData,
-    FieldError,
     FieldType,
     Request,
     Response,
@@ -341,22 +340,12 @@ class AuthBackend(Backend):
     """A credential backend: existence checks validate fields, and renewals ask the method.
 
     Vault validates the request's fields during the existence check and answers a bad value with
-    a bare 400 (no "Field validation failed" prefix); paths with an existence check (roles,
-    users) therefore validate here. ``renew_auth`` is the method's renew hook (AuthRenew).
+    a bare 400 (no "Field validation failed" prefix): ``Backend.existence`` does that for every
+    backend (this class once repeated it, routing every login twice more for nothing).
+    ``renew_auth`` is the method's renew hook (AuthRenew).
     """
 
     renew_hook: Callable[[Request, Auth], Auth | None] | None = None
-
-    def existence(self, req: Request) -> tuple[bool, bool]:
-        routed = self.route(req.path)
-        if routed is not None and routed[0].existence_check is not None:
-            path, captures = routed
-            data = FieldData({**req.data, **captures}, path.fields)
-            try:
-                data.validate()
-            except FieldError as exc:
-                raise ErrorResponse(str(exc)) from None
-        return super().existence(req)
 
     def renew_check(self, req: Request, token_entry: Any) -> Auth | None:
         """The grant a renewal of ``token_entry`` may have, or None when it must not be renewed.

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..framework.errors import SealedError
-from ..runtime.nonces import nonce_bytes
+from ..runtime.nonces import gcm_nonce
 from ..storage.base import Physical, Storage, TxnOp
 from ..telemetry import metrics
 
@@ -101,7 +101,7 @@ class Keyring:
 
 def seal_with(key: bytes, path: str, plaintext: bytes, term: int = 0) -> bytes:
     """Encrypt with a bare key (the root key or unseal key), same layout, term 0."""
-    nonce = nonce_bytes(12)
+    nonce = gcm_nonce()
     ct = AESGCM(key).encrypt(nonce, plaintext, path.encode())
     return struct.pack(">IB", term, VERSION) + nonce + ct
 
@@ -126,6 +126,9 @@ CACHE_VALUE_MAX = 64 * 1024
 # the hot entries out of the cache for keys that are seldom read back.
 WRITE_THROUGH_MAX = 8
 _ENTRY_OVERHEAD = 128  # rough bytes per cached entry beyond its key and value
+
+
+NOT_CACHED = object()  # ReadCache.peek's answer for a key it holds nothing about
 
 
 class ReadCache:
@@ -178,6 +181,11 @@ class ReadCache:
             return True, self._values[key]
         except KeyError:
             return False, None
+
+    def peek(self, key: str) -> bytes | object | None:
+        """The cached value (None: a cached absence), or ``NOT_CACHED``: ``lookup`` for the
+        barrier's read path, with no tuple made (every storage read of every request asks)."""
+        return self._values.get(key, NOT_CACHED)
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` is known to exist (False: unknown, ask storage)."""
@@ -383,7 +391,7 @@ class Barrier(Storage):
         term = ring.active_term
         aead = ring.aead(term)
         assert aead is not None
-        nonce = nonce_bytes(12)
+        nonce = gcm_nonce()
         self.encryptions += 1
         aad = path.encode() if path else None
         return struct.pack(">IB", term, VERSION) + nonce + aead.encrypt(nonce, plaintext, aad)
@@ -406,21 +414,27 @@ class Barrier(Storage):
 
     # -- Storage ---------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
+        """The plaintext at ``key``. Every request reads through here (an AppRole login six
+        times), so a cached value is answered in this one frame; a miss reads storage."""
         start = perf_counter()
         try:
-            return self._get(key)
+            if self._keyring is None:
+                raise SealedError()
+            cache = self.cache
+            if cache is not None:
+                value = cache.peek(key)
+                if value is not NOT_CACHED:
+                    return value  # type: ignore[return-value]
+            return self._read(key)
         finally:
             metrics.BARRIER_GET.since(start)
 
-    def _get(self, key: str) -> bytes | None:
-        self.keyring()
+    def _read(self, key: str) -> bytes | None:
+        """A read the cache could not answer: storage, decrypted (and filled in when cached)."""
         cache = self.cache
         if cache is None:
             blob = self.physical.get(key)
             return None if blob is None else self.decrypt(key, blob)
-        found, value = cache.lookup(key)
-        if found:
-            return value
         generation = cache.generation()
         blob = self.physical.get(key)
         value = None if blob is None else self.decrypt(key, blob)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 
 from ..framework import (
+    OPERATION_TEXT,
     Backend,
     CodedError,
     InvalidCredentials,
@@ -96,7 +97,7 @@ class Pipeline:
             if entry is None:
                 raise PermissionDenied()
             last_use = forwarded is None and self.tokens.use(entry)  # a secondary counted its uses
-        _enter_mount(req, route, rel, entry, unauth)
+        _enter_mount(req, route, prefix, rel, entry, unauth)
         try:
             return self.serve(req, route, entry, trail, last_use, needs_sudo)
         except ForwardToPrimary as forward:  # this performance secondary's primary serves it
@@ -117,6 +118,7 @@ class Pipeline:
     ) -> Response | None:
         """The routed request: authorised, recorded, handled and its answer completed."""
         backend = route.backend
+        prefix = req.mount_point  # the route's prefix (_enter_mount): a property, computed once
         if req.operation == Operation.UPDATE:
             has_check, exists = backend.existence(req)
             if has_check and not exists:
@@ -130,7 +132,7 @@ class Pipeline:
         try:
             resp = self.login(req, route, backend) if req.unauthenticated else backend.handle_request(req)
         finally:
-            metrics.route_timer(req.operation, route.entry.route_prefix).since(routed)
+            metrics.route_timer(req.operation, prefix).since(routed)
         if resp is None:
             return None
         return self.complete(req, resp, route, entry, last_use)
@@ -138,7 +140,9 @@ class Pipeline:
     def authorize(self, req: Request, entry: TokenEntry, needs_sudo: bool) -> ACLResult:
         """The ACL check on the full path (with sudo when the path is one of the backend's root paths)."""
         acl = acl_for(self.policies, self.router, entry)
-        result = acl.allow_operation(req.operation.value, req.full_path, req.data, req.wrap_ttl, needs_sudo)
+        result = acl.allow_operation(
+            OPERATION_TEXT[req.operation], req.full_path, req.data, req.wrap_ttl, needs_sudo
+        )
         if not result.allowed:
             raise PermissionDenied(acl=True)
         req.is_root = bool(result.is_root)
@@ -191,17 +195,20 @@ class Pipeline:
         if entry is None:
             raise PermissionDenied()
         acl = acl_for(self.policies, self.router, entry)
-        result = acl.allow_operation(req.operation.value, full_path, req.data, req.wrap_ttl, False)
+        result = acl.allow_operation(OPERATION_TEXT[req.operation], full_path, req.data, req.wrap_ttl, False)
         if not result.allowed:
             raise PermissionDenied(acl=True)
         if self.tokens.use(entry):
             self.tokens.revoke_tree(entry)
 
 
-def _enter_mount(req: Request, route: Route, rel: str, entry: TokenEntry | None, unauth: bool) -> None:
-    """The request as its backend sees it: relative to the mount, with the mount's storage."""
+def _enter_mount(
+    req: Request, route: Route, prefix: str, rel: str, entry: TokenEntry | None, unauth: bool
+) -> None:
+    """The request as its backend sees it: relative to the mount (``prefix``, the route's), with
+    the mount's storage."""
     req.path = rel
-    req.mount_point = route.entry.route_prefix
+    req.mount_point = prefix
     req.mount_type = route.entry.type
     req.mount_accessor = route.entry.accessor
     req.mount_uuid = route.entry.uuid

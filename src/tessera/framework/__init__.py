@@ -16,9 +16,10 @@ from .errors import (
     multierror,
 )
 from .fields import Field, FieldData, FieldError, FieldType
-from .logical import Auth, Operation, Request, Response, Secret, WrapInfo
+from .logical import OPERATION_TEXT, Auth, Operation, Request, Response, Secret, WrapInfo
 
 __all__ = [
+    "OPERATION_TEXT",
     "Auth",
     "Backend",
     "CodedError",

@@ -228,7 +228,8 @@ class Backend:
         if handler is None:
             raise UnsupportedOperation()
         # Captures from the URL take priority over body fields of the same name, with a warning.
-        replaced = sorted(k for k, v in captures.items() if req.data.get(k) is not None) if captures else []
+        # (Sorted only for the warning: most requests replace nothing.)
+        replaced = [k for k in captures if req.data.get(k) is not None] if captures else []
         checked, req.checked_fields = req.checked_fields, None
         if checked is not None and checked[0] is path and checked[1] is req.data:
             data = checked[2]  # the existence check converted the same input a moment ago
@@ -253,7 +254,7 @@ class Backend:
         if replaced and resp is not None:
             resp.add_warning(
                 "Endpoint replaced the value of these parameters with the values captured from the "
-                f"endpoint's path: [{' '.join(replaced)}]"
+                f"endpoint's path: [{' '.join(sorted(replaced))}]"
             )
         return resp
 

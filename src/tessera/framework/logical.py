@@ -27,6 +27,11 @@ class Operation(enum.StrEnum):
     ROLLBACK = "rollback"
 
 
+# Each operation's text, for the ACL check every authenticated request makes: ``Enum.value`` is a
+# Python-level property (~0.45 µs), a look-up here a C one (~0.05 µs).
+OPERATION_TEXT: dict[Operation, str] = {op: op.value for op in Operation}
+
+
 @dataclass
 class Auth:
     """An authentication result: what a login or token create turns into a token."""

@@ -118,11 +118,17 @@ def pack(fields: dict[str, Any]) -> bytes | None:
             len(cidrs),
             len(internal),
         )
-        if _CONTROL.search("".join(texts)):  # TypeError for anything not a string
+        if _has_control("".join(texts)):  # TypeError for anything not a string
             return None
     except (struct.error, TypeError):  # out of range, too many items, not strings
         return None
     return header + raw + _SEP.join([_CODE_OF.get(t, t) for t in texts]).encode()
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a separator or code character. A printable string holds none (the
+    regex costs ~0.5 µs on every mint, ``isprintable`` a tenth); others are searched."""
+    return not text.isprintable() and _CONTROL.search(text) is not None
 
 
 _last_parent: tuple[str, bytes] = ("", b"")

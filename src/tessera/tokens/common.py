@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..framework import Auth, Request, Response
+from ..framework import OPERATION_TEXT, Auth, Request, Response
 from ..routing.mounts import MountEntry
 from ..routing.router import Router
 from ..storage.tap import ForwardToPrimary
@@ -34,7 +34,9 @@ def is_sudo(core: TokenHost, req: Request) -> bool:
         return True
     try:
         acl = core.acl_for(entry)
-        result = acl.allow_operation(req.operation.value, req.full_path, req.data, req.wrap_ttl, True)
+        result = acl.allow_operation(
+            OPERATION_TEXT[req.operation], req.full_path, req.data, req.wrap_ttl, True
+        )
     except Exception:
         return False
     return bool(getattr(result, "allowed", False) and (result.root_privs or result.is_root))

@@ -63,8 +63,12 @@ def create_token(
     resp = Response()
     parent = _creating_parent(core.tokens, req)
     sudo = is_sudo(core, req)
-    token_type, renewable = _token_type(data, role)
+    # Read once here (validated already, so no read can fail): the batch checks and the TTL
+    # merge both need them.
     num_uses: int = data.get("num_uses")
+    explicit_raw: str = data.get("explicit_max_ttl")
+    period_raw: str = data.get("period")
+    token_type, renewable = _token_type(data, role, (explicit_raw, num_uses, period_raw))
     if num_uses < 0:
         raise ErrorResponse("number of uses cannot be negative")
     explicit_entity = _resolve_entity_alias(core, req, data, role)
@@ -85,9 +89,7 @@ def create_token(
         if entry.type == BATCH:
             raise ErrorResponse("batch tokens cannot be root tokens")
     _set_parentage(entry, data, role, parent, orphan=orphan, sudo=sudo, explicit_entity=explicit_entity)
-    explicit_max, period = _merge_ttl_period(
-        data, role, entry, sudo, data.get("explicit_max_ttl"), data.get("period"), resp
-    )
+    explicit_max, period = _merge_ttl_period(data, role, entry, sudo, explicit_raw, period_raw, resp)
     entry.renewable = _settle_ttl(core, entry, parent, explicit_max, period, resp) and renewable
     if entry.id:
         resp.add_warning(CUSTOM_ID_WARNING)
@@ -122,7 +124,11 @@ def _creating_parent(store: TokenStore, req: Request) -> TokenEntry:
     return parent
 
 
-def _token_type(data: FieldData, role: Role | None) -> tuple[str, bool]:
+# explicit_max_ttl, num_uses and period as the request gave them (read once by create_token).
+_Limits = tuple[str, int, str]
+
+
+def _token_type(data: FieldData, role: Role | None, limits: _Limits) -> tuple[str, bool]:
     """(service or batch, renewable as asked): the role's type, else the request's."""
     token_type_str: str = data.get("type")
     if role is not None:
@@ -141,22 +147,20 @@ def _token_type(data: FieldData, role: Role | None) -> tuple[str, bool]:
         return SERVICE, renewable
     if token_type_str != BATCH:
         raise ErrorResponse("invalid 'token_type' value")
-    bad = _batch_refusal(data)
+    bad = _batch_refusal(*limits)
     if bad:
         raise ErrorResponse(f'batch tokens cannot have "{bad}" set')
     return BATCH, False
 
 
-def _batch_refusal(data: FieldData) -> str:
+def _batch_refusal(explicit_raw: str, num_uses: int, period_raw: str) -> str:
     """The first field a batch token cannot have that the request sets, or ""."""
-    explicit_raw: str = data.get("explicit_max_ttl")
-    period_raw: str = data.get("period")
     if explicit_raw != "":
         try:
             return "explicit_max_ttl" if parse_duration_second(explicit_raw) != 0 else ""
         except DurationError:
             raise ErrorResponse("'explicit_max_ttl' value could not be parsed") from None
-    if data.get("num_uses") != 0:
+    if num_uses != 0:
         return "num_uses"
     if period_raw != "":
         try:

@@ -138,8 +138,11 @@ class SecretIDEntry:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> SecretIDEntry:
-        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        """The stored entry; keys this version does not know are dropped. Every AppRole login
+        reads one: a document of known keys only (all that Tessera writes) skips the filtering."""
+        if doc.keys() <= cls.__dataclass_fields__.keys():
+            return cls(**doc)
+        return cls(**{k: v for k, v in doc.items() if k in cls.__dataclass_fields__})
 
     def response_data(self) -> dict[str, Any]:
         """ToResponseData: the body of secret-id lookups."""
