@@ -20,9 +20,9 @@ def test_vaults_own_methods_are_read() -> None:
 
 def test_headers_by_lower_case_name_with_repeats_joined() -> None:
     head = parse_head(
-        b"GET / HTTP/1.1\r\nX-Vault-Token:  t \r\nX-Vault-Index: a\r\nx-vault-index: b\r\nContent-Length: 3"
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Vault-Token:  t \r\nX-Vault-Index: a\r\nx-vault-index: b\r\nContent-Length: 3"
     )
-    assert head.headers == {"x-vault-token": "t", "x-vault-index": "a, b", "content-length": "3"}
+    assert head.headers == {"host": "h", "x-vault-token": "t", "x-vault-index": "a, b", "content-length": "3"}
     assert head.length == 3
 
 
@@ -34,13 +34,15 @@ def test_headers_by_lower_case_name_with_repeats_joined() -> None:
         (b"G(T / HTTP/1.1", 400),  # not a token
         (b"GET / HTTP/2.0", 505),
         (b"GET / HTTP/1.1\r\nHost : a", 400),  # white space before the colon (smuggling)
-        (b"GET / HTTP/1.1\r\n folded", 400),  # obsolete line folding
-        (b"GET / HTTP/1.1\r\nX: a\x00b", 400),
-        (b"GET / HTTP/1.1\r\nX: a\nY: b", 400),  # a bare line feed
-        (b"PUT / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4", 400),
-        (b"PUT / HTTP/1.1\r\nContent-Length: +3", 400),
-        (b"PUT / HTTP/1.1\r\nContent-Length: 0x3", 400),
-        (b"PUT / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked", 501),
+        (b"GET / HTTP/1.1\r\nHost: h\r\n folded", 400),  # obsolete line folding
+        (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\x00b", 400),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\nY: b", 400),  # a bare line feed
+        (b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4", 400),
+        (b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: +3", 400),
+        (b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x3", 400),
+        (b"PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked", 501),
+        (b"GET / HTTP/1.1\r\nX: y", 400),  # no Host
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b", 400),
     ],
 )
 def test_ambiguous_requests_are_refused(block: bytes, status: int) -> None:
@@ -50,22 +52,24 @@ def test_ambiguous_requests_are_refused(block: bytes, status: int) -> None:
 
 
 def test_same_content_length_twice_is_one() -> None:
-    assert parse_head(b"PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5").length == 5
+    assert parse_head(b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5").length == 5
 
 
 def test_chunking_wins_over_a_content_length() -> None:
-    head = parse_head(b"PUT / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nContent-Length: 5")
+    head = parse_head(b"PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\nContent-Length: 5")
     assert head.length == CHUNKED
 
 
 def test_keep_alive_by_version_and_connection_header() -> None:
-    assert parse_head(b"GET / HTTP/1.1\r\nConnection: close").keep_alive is False
+    assert parse_head(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close").keep_alive is False
     assert parse_head(b"GET / HTTP/1.0").keep_alive is False
     assert parse_head(b"GET / HTTP/1.0\r\nConnection: Keep-Alive").keep_alive is True
 
 
 def test_expect_continue_only_on_http_1_1() -> None:
-    assert parse_head(b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1").expect_continue
+    assert parse_head(
+        b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1"
+    ).expect_continue
     assert not parse_head(b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1").expect_continue
 
 

@@ -119,6 +119,13 @@ def test_malformed_requests_get_gos_status_and_a_close(
     assert _statuses(answer) == [status], answer[:300]
 
 
+def test_a_request_without_host_gets_gos_words(reference: ReferenceServer, tessera: TesseraServer) -> None:
+    answers = [_exchange(server, b"GET /v1/sys/health HTTP/1.1\r\n\r\n") for server in (reference, tessera)]
+    bodies = [answer.partition(b"\r\n\r\n")[2] for answer in answers]
+    assert bodies == [b"400 Bad Request: missing required Host header"] * 2
+    assert all(a.startswith(b"HTTP/1.1 400 Bad Request: missing required Host header\r\n") for a in answers)
+
+
 def test_head_and_no_content_answers_carry_no_body(tessera: TesseraServer) -> None:
     token = tessera.root_token
     assert token

@@ -28,11 +28,13 @@ _HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
 
 
 class BadRequest(Exception):
-    """A request this server will not read; ``status`` is Go's answer to it."""
+    """A request this server will not read; ``status`` is Go's answer to it, and ``told`` the
+    reason Go gives the client after its status text (most reasons it keeps to itself)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, *, told: bool = False) -> None:
         super().__init__(reason)
         self.status = status
+        self.told = reason if told else ""
 
 
 @dataclass(slots=True)
@@ -59,6 +61,8 @@ def parse_head(block: bytes) -> Head:
     if major != b"1":
         raise BadRequest(505, "unsupported protocol version")
     headers = _headers(lines)
+    if minor != b"0" and "host" not in headers:
+        raise BadRequest(400, "missing required Host header", told=True)
     connection = headers.get("connection", "").lower()
     keep_alive = "keep-alive" in connection if minor == b"0" else "close" not in connection
     return Head(
@@ -83,6 +87,8 @@ def _headers(lines: list[bytes]) -> dict[str, str]:
             raise BadRequest(400, "invalid header value")
         key, text = name.decode("ascii").lower(), value.decode("latin-1")
         seen = headers.get(key)
+        if seen is not None and key == "host":
+            raise BadRequest(400, "too many Host headers")
         headers[key] = text if seen is None else f"{seen}, {text}"
     return headers
 

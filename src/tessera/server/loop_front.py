@@ -401,9 +401,10 @@ class LoopConnection(asyncio.Protocol):
     def _bad_request(self, exc: BadRequest) -> None:
         """Go's server answers a request it cannot parse with a plain-text status and closes."""
         log.debug("malformed request from %s: %s", self.remote_addr, exc)
-        body = f"{exc.status} {_REASONS.get(exc.status, b'').decode()}".encode()
+        text = _REASONS.get(exc.status, b"").decode() + (f": {exc.told}" if exc.told else "")
+        body = f"{exc.status} {text}".encode()
         head = (
-            f"HTTP/1.1 {exc.status} {_REASONS.get(exc.status, b'').decode()}\r\n"
+            f"HTTP/1.1 {exc.status} {text}\r\n"
             f"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
             f"content-length: {len(body)}\r\n\r\n"
         )
