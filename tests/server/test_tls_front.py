@@ -107,6 +107,37 @@ def test_peer_certificate_reaches_the_request_only_when_presented(
         assert response.status == expected, response.read()
 
 
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["tls12", "tls13"])
+def test_a_reconnecting_client_resumes_its_session_and_logs_in_through_its_intermediate(
+    server: TesseraServer, pki: tuple[Issuer, Path, Pem], version: ssl.TLSVersion
+) -> None:
+    """The second connection resumes the first one's session (no full handshake), and the cert
+    method still gets the intermediate the client sent in the first: OpenSSL's ticket keeps
+    only the client's own certificate, the reference's keeps the chain."""
+    root, ca_file, _ = pki
+    inter = root.intermediate("front intermediate")
+    cert = inter.issue("resuming-client", chain=(inter,))
+    server.call("POST", "sys/auth/cert", json={"type": "cert"})
+    server.call("POST", "auth/cert/certs/root", json={"certificate": root.pem, "token_type": "batch"})
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    ctx.load_cert_chain(str(cert.cert), str(cert.key))
+    ctx.maximum_version = version
+    body = b'{"name": "root"}'
+    login = b"POST /v1/auth/cert/login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
+    session, reused = None, []
+    for _ in range(2):
+        raw = socket.create_connection((server.host, server.port), timeout=30)
+        with ctx.wrap_socket(raw, server_hostname=server.host, session=session) as sock:
+            sock.sendall(login)
+            assert _statuses(sock, 1) == [200]
+            reused.append(sock.session_reused)
+            session = sock.session
+    assert reused == [False, True]
+
+
 @pytest.mark.parametrize("setting", ["", "tls_disable_client_certs = true\n  "], ids=["unset", "true"])
 def test_a_listener_not_told_to_ask_keeps_granian_and_refuses_cert_logins(
     pki: tuple[Issuer, Path, Pem], tmp_path: Path, setting: str

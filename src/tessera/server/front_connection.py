@@ -29,7 +29,7 @@ from OpenSSL import SSL, crypto
 from .config import ListenerConfig
 from .http1 import Head, simple_request
 from .intake import TIMEOUT_BODY, TIMEOUT_HEADERS
-from .peer import PeerTLS
+from .peer import PeerTLS, ResumedChains
 
 log = logging.getLogger("tessera.server")
 
@@ -206,7 +206,7 @@ class FrontConnection:
             self.want = _wanted(exc)
             return
         self.want = READ
-        self.peer = PeerTLS(_peer_certificates(self.tls))
+        self.peer = PeerTLS(_peer_certificates(self.tls, self.front.chains))
         self.started = now  # Go times the first request's headers from the end of the handshake
         self._enter(Phase.HEADERS, now, self.front.timeouts.header)
 
@@ -452,15 +452,22 @@ def _after(now: float, seconds: float | None) -> float | None:
     return None if seconds is None else now + seconds
 
 
-def _peer_certificates(conn: SSL.Connection) -> tuple[bytes, ...]:
-    """The client's certificate first, then the chain it sent (server side, OpenSSL omits the leaf)."""
+def _peer_certificates(conn: SSL.Connection, chains: ResumedChains) -> tuple[bytes, ...]:
+    """The client's certificate first, then the chain it sent (server side, OpenSSL omits the
+    leaf); for a resumed session, which has no chain (None, where a full handshake's is a
+    list, empty or not), the one its client sent last with that certificate."""
     leaf = conn.get_peer_certificate()
     if leaf is None:
         return ()
-    chain = conn.get_peer_cert_chain() or []
-    out = [crypto.dump_certificate(crypto.FILETYPE_ASN1, leaf)]
-    for cert in chain:
+    first = crypto.dump_certificate(crypto.FILETYPE_ASN1, leaf)
+    sent = conn.get_peer_cert_chain()
+    if sent is None:
+        return chains.resumed(first)
+    out = [first]
+    for cert in sent:
         der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
-        if der != out[0]:
+        if der != first:
             out.append(der)
-    return tuple(out)
+    chain = tuple(out)
+    chains.presented(chain)
+    return chain

@@ -55,6 +55,7 @@ from .config import ListenerConfig
 from .fdlimit import connection_cap
 from .front_connection import WAITING, FrontConnection, Phase, Timeouts
 from .listen import _dispatcher_for, _gate_for, threads
+from .peer import ResumedChains
 from .render import BASE_HEADERS_STR, error_body
 
 log = logging.getLogger("tessera.server")
@@ -97,6 +98,7 @@ class TLSFrontServer:
         self.app = app
         self.context = context if context is not None else tls_context(listener)
         self.timeouts = Timeouts.of(listener)
+        self.chains = ResumedChains()  # for resumed sessions (peer.py)
         self.cap = connection_cap(listener.max_connections)
         self.max_request_size = getattr(app, "max_request_size", MAX_REQUEST_SIZE)
         # SO_REUSEPORT as granian binds: worker processes share the listener (cluster/pool.py).
