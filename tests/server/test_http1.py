@@ -17,7 +17,8 @@ CURL_LOGIN = (
 
 
 def h11_reads(data: bytes) -> tuple[Head, bytes] | None:
-    """The request h11 reads from ``data`` when it is exactly one whole keep-alive request."""
+    """The request h11 reads from ``data`` when it is exactly one whole request, and whether h11
+    then closes the connection."""
     conn = h11.Connection(h11.SERVER)
     conn.receive_data(data)
     head, body = None, b""
@@ -34,9 +35,11 @@ def h11_reads(data: bytes) -> tuple[Head, bytes] | None:
                 return None
     except h11.RemoteProtocolError:
         return None
-    if head is None or conn.their_state is not h11.DONE or conn.trailing_data != (b"", False):
+    if head is None or conn.their_state not in (h11.DONE, h11.MUST_CLOSE):
         return None
-    return head, body
+    if conn.trailing_data != (b"", False):
+        return None
+    return head._replace(close=conn.their_state is h11.MUST_CLOSE), body
 
 
 def test_a_whole_login_is_read_as_h11_reads_it() -> None:
@@ -59,6 +62,18 @@ def test_a_bodiless_get_and_trimmed_values() -> None:
     )
 
 
+def test_connection_close_is_read_as_h11_reads_it() -> None:
+    for value, close in (
+        (b"close", True),
+        (b"keep-alive, Close ", True),
+        (b"keep-alive", False),
+        (b"", False),
+    ):
+        data = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: " + value + b"\r\n\r\n"
+        read = simple_request(data)
+        assert read is not None and read == h11_reads(data) and read[0].close is close, value
+
+
 def test_what_h11_treats_specially_is_left_to_h11() -> None:
     base = b"POST / HTTP/1.1\r\nHost: x\r\n"
     left = [
@@ -66,7 +81,6 @@ def test_what_h11_treats_specially_is_left_to_h11() -> None:
         base + b"Content-Length: 2\r\n\r\nabGET / HTTP/1.1\r\nHost: x\r\n\r\n",  # pipelined
         base + b"Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
         base + b"Expect: 100-continue\r\nContent-Length: 2\r\n\r\nab",
-        base + b"Connection: close\r\n\r\n",
         base + b"Upgrade: h2c\r\n\r\n",
         base + b"Content-Length: 2\r\nContent-Length: 2\r\n\r\nab",
         base + b"Content-Length: 2, 2\r\n\r\nab",

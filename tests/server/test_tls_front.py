@@ -259,6 +259,25 @@ def test_expect_100_continue(server: TesseraServer, pki: tuple[Issuer, Path, Pem
         assert sock.recv(4096).startswith(b"HTTP/1.1 204 ")
 
 
+def test_a_client_asking_to_close_gets_its_answer_then_the_close(
+    server: TesseraServer, pki: tuple[Issuer, Path, Pem]
+) -> None:
+    """``Connection: close`` (a request read whole, without h11) and HTTP/1.0 (read by h11): the
+    answer says ``Connection: close``, and the server closes after it."""
+    for request in (
+        b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n",
+        b"GET /v1/sys/health HTTP/1.0\r\n\r\n",
+    ):
+        with _raw(server, pki[1]) as sock:
+            sock.sendall(request)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close" in head, head
+        assert b'"sealed":false' in body
+
+
 def _statuses(sock: ssl.SSLSocket, count: int) -> list[int]:
     """The status codes of the next ``count`` answers on ``sock`` (each read whole, by its length)."""
     data, statuses = b"", []

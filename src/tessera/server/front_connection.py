@@ -302,7 +302,10 @@ class FrontConnection:
         ``content-length``, and ``Connection: close`` when the client asked to close or spoke
         HTTP/1.0 (h11 says so by ``their_state`` MUST_CLOSE). The next request gets a new
         h11 parser (``_written``)."""
-        self.closing = self.http.their_state is h11.MUST_CLOSE
+        if self.fed:
+            self.closing = self.http.their_state is h11.MUST_CLOSE
+        else:  # read without h11 (http1.py)
+            self.closing = self.request is not None and self.request.close
         if status in (204, 304):
             body = b""  # never a body (h11 refused one)
         head = _response_head(status, headers, len(body), self.closing)

@@ -3,7 +3,7 @@
 h11's state machine, events and header normalisation cost the front ~50-100 µs per request: as
 much as a batch-token login's own work in the pipeline. Most requests arrive whole in one TLS
 record and use none of what that machinery is for (chunked bodies, ``Expect: 100-continue``,
-``Connection: close``, HTTP/1.0, upgrades). For those, :func:`simple_request` applies h11's own
+HTTP/1.0, upgrades). For those, :func:`simple_request` applies h11's own
 grammar (``h11._abnf``'s patterns, copied: a request line, header lines, a ``Content-Length``)
 and returns what h11 would have; for everything else it returns None and h11 reads the bytes
 as before, so any request h11 refuses or treats specially is still h11's to answer.
@@ -20,18 +20,21 @@ import h11
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/1\.1")
 _HEADER = re.compile(rb"(" + _TOKEN + rb"):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*")
-# Headers whose meaning h11 acts on beyond framing by Content-Length: its reading is kept for them.
-_H11_ONLY = frozenset({b"transfer-encoding", b"expect", b"connection", b"upgrade"})
+# Headers whose meaning h11 acts on beyond framing and closing: its reading is kept for them.
+_H11_ONLY = frozenset({b"transfer-encoding", b"expect", b"upgrade"})
 _MAX_LENGTH_DIGITS = 20  # h11's CONTENT_LENGTH_MAX_DIGITS
 _MAX_HEAD = 16 * 1024  # h11's default max_incomplete_event_size
 
 
 class Head(NamedTuple):
-    """A request's method, target and headers (names lower-cased), as h11's ``Request`` has them."""
+    """A request's method, target and headers (names lower-cased), as h11's ``Request`` has them;
+    ``close``: its ``Connection`` header asks to close after the answer (h11's MUST_CLOSE; for a
+    request h11 read, h11's state says so)."""
 
     method: bytes
     target: bytes
     headers: list[tuple[bytes, bytes]]
+    close: bool = False
 
     @classmethod
     def of(cls, request: h11.Request) -> Head:
@@ -50,6 +53,7 @@ def simple_request(data: bytes) -> tuple[Head, bytes] | None:
     headers = []
     length = b""
     hosts = 0
+    close = False
     for raw in lines[1:]:
         field = _HEADER.fullmatch(raw)
         if field is None:
@@ -63,7 +67,9 @@ def simple_request(data: bytes) -> tuple[Head, bytes] | None:
             length = value
         elif name == b"host":
             hosts += 1
+        elif name == b"connection":  # h11's get_comma_header, then "close" in it
+            close = close or b"close" in [token.strip() for token in value.lower().split(b",")]
         headers.append((name, value))
     if hosts != 1 or len(data) != end + 4 + (int(length) if length else 0):
         return None  # no Host (h11 refuses it), or not exactly the body: pipelined or partial
-    return Head(line[1], line[2], headers), data[end + 4 :]
+    return Head(line[1], line[2], headers, close), data[end + 4 :]
