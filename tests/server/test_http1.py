@@ -8,7 +8,7 @@ import h11
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tessera.server.http1 import Head, simple_request
+from tessera.server.http1 import Head, read_head, simple_request
 
 CURL_LOGIN = (
     b"POST /v1/auth/cert/login HTTP/1.1\r\nHost: 127.0.0.1:8200\r\nUser-Agent: curl/8.14.1\r\n"
@@ -60,6 +60,17 @@ def test_a_bodiless_get_and_trimmed_values() -> None:
             b"",
         )
     )
+
+
+def test_a_head_whose_body_is_still_coming() -> None:
+    """Head and body in two writes (Python's http.client): the head, where the body begins, how long."""
+    head_only = CURL_LOGIN[: CURL_LOGIN.index(b"\r\n\r\n") + 4]
+    found = read_head(head_only + b'{"na')
+    assert found is not None and simple_request(head_only + b'{"na') is None
+    head, start, length = found
+    whole = simple_request(CURL_LOGIN)
+    assert whole is not None and head == whole[0]
+    assert start == len(head_only) and length == 12
 
 
 def test_connection_close_is_read_as_h11_reads_it() -> None:

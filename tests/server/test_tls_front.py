@@ -259,6 +259,28 @@ def test_expect_100_continue(server: TesseraServer, pki: tuple[Issuer, Path, Pem
         assert sock.recv(4096).startswith(b"HTTP/1.1 204 ")
 
 
+def test_a_body_in_records_of_its_own_and_a_request_behind_it(
+    server: TesseraServer, pki: tuple[Issuer, Path, Pem]
+) -> None:
+    """Head and body written apart (a TLS record each, as Python's http.client sends them), then a
+    body whose record also holds the next request: each answered, in order."""
+    token = f"X-Vault-Token: {server.root_token}\r\n"
+    body = b'{"k":"apart"}'
+    put = f"PUT /v1/cubbyhole/apart HTTP/1.1\r\nHost: x\r\n{token}Content-Length: {len(body)}\r\n\r\n"
+    get = f"GET /v1/cubbyhole/apart HTTP/1.1\r\nHost: x\r\n{token}\r\n".encode()
+    with _raw(server, pki[1]) as sock:
+        sock.sendall(put.encode())
+        time.sleep(0.05)
+        sock.sendall(body[:4])
+        time.sleep(0.05)
+        sock.sendall(body[4:])
+        assert _statuses(sock, 1) == [204]
+        sock.sendall(put.encode())
+        time.sleep(0.05)
+        sock.sendall(body + get)
+        assert _statuses(sock, 2) == [204, 200]
+
+
 def test_a_client_asking_to_close_gets_its_answer_then_the_close(
     server: TesseraServer, pki: tuple[Issuer, Path, Pem]
 ) -> None:

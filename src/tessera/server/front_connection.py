@@ -27,7 +27,7 @@ import h11
 from OpenSSL import SSL, crypto
 
 from .config import ListenerConfig
-from .http1 import Head, simple_request
+from .http1 import Head, read_head
 from .intake import TIMEOUT_BODY, TIMEOUT_HEADERS
 from .peer import PeerTLS, ResumedChains
 
@@ -37,6 +37,9 @@ READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
 _CHUNK = 65536
 _READS_PER_TURN = 16  # records read per readiness event, so one fast sender cannot hog the reactor
+# Bytes of a plain request kept while its body comes in further records (Python's http.client
+# sends head and body apart); a larger body is read by h11, which drops what exceeds the limit.
+_MAX_KEPT = 65536
 
 
 def _first_set(*seconds: int) -> float | None:
@@ -110,6 +113,7 @@ class FrontConnection:
         self.tls.set_accept_state()
         self.http = h11.Connection(h11.SERVER)
         self.fed = False  # h11 holds bytes of this request (else it may come whole: http1.py)
+        self.kept = b""  # the start of a plain request whose body is still coming (``_simple``)
         self.peer = PeerTLS()
         self.phase = Phase.HANDSHAKE
         self.since = now  # when the current phase began (the oldest waiting ones are shed first)
@@ -229,20 +233,35 @@ class FrontConnection:
                 self.started = now  # the next request's headers are timed from its first byte
                 self._enter(Phase.HEADERS, now, self.front.timeouts.header)
             if not self.fed and self._simple(data, now):
-                return
+                if self.kept:
+                    continue  # the rest of its body
+                return  # one request per turn
             self.fed = True
             self.http.receive_data(data)
             if self._advance(now) or not data:
                 return  # one request per turn
 
     def _simple(self, data: bytes, now: float) -> bool:
-        """``data`` is a whole request h11 would read plainly: served without h11 (``http1.py``)."""
-        simple = simple_request(data) if data else None
-        if simple is None:
-            return False
-        head, body = simple
-        self._submit(now, head, None if len(body) > self.front.max_request_size else body)
-        return True
+        """A plain request read without h11 (``http1.py``): served when ``data`` completes it,
+        kept while its body is still coming (True either way). Otherwise h11 is given what was
+        kept, for the caller to go on with ``data`` (False)."""
+        kept, self.kept = self.kept, b""
+        whole = kept + data if kept else data
+        found = read_head(whole) if data else None
+        if found is not None:
+            head, start, length = found
+            if len(whole) == start + length:
+                self._submit(now, head, None if length > self.front.max_request_size else whole[start:])
+                return True
+            if len(whole) < start + length <= _MAX_KEPT:
+                self.kept = whole
+                if self.phase is Phase.HEADERS:  # the body's deadline counts from the first byte (Go)
+                    self.phase = Phase.BODY
+                    self.deadline = _after(self.started, self.front.timeouts.request)
+                return True
+        if kept:
+            self.http.receive_data(kept)
+        return False
 
     def _advance(self, now: float) -> bool:
         """Take the parsed events up to a complete request, which is served: whether one was."""

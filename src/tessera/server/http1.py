@@ -43,6 +43,18 @@ class Head(NamedTuple):
 
 def simple_request(data: bytes) -> tuple[Head, bytes] | None:
     """``data`` as exactly one complete request and its body, or None: h11's to read."""
+    found = read_head(data)
+    if found is None:
+        return None
+    head, start, length = found
+    if len(data) != start + length:
+        return None  # not exactly the body: pipelined, or still coming
+    return head, data[start:]
+
+
+def read_head(data: bytes) -> tuple[Head, int, int] | None:
+    """The head of a plain request at the start of ``data``, where its body begins in ``data``
+    and the body's length; None: h11's to read."""
     end = data.find(b"\r\n\r\n")
     if end < 0 or end > _MAX_HEAD:
         return None
@@ -70,6 +82,6 @@ def simple_request(data: bytes) -> tuple[Head, bytes] | None:
         elif name == b"connection":  # h11's get_comma_header, then "close" in it
             close = close or b"close" in [token.strip() for token in value.lower().split(b",")]
         headers.append((name, value))
-    if hosts != 1 or len(data) != end + 4 + (int(length) if length else 0):
-        return None  # no Host (h11 refuses it), or not exactly the body: pipelined or partial
-    return Head(line[1], line[2], headers, close), data[end + 4 :]
+    if hosts != 1:
+        return None  # h11 refuses it
+    return Head(line[1], line[2], headers, close), end + 4, int(length) if length else 0

@@ -118,7 +118,7 @@ class TLSFrontServer:
         self._reactor_thread = 0  # its ident, once running: answers made there are written at once
         self._accept_paused_until = 0.0
         self.stopped = threading.Event()
-        app.set_inline()  # requests run on pool threads (App._drive needs no loop)
+        app.set_inline()  # requests run on the reactor or pool threads (App._drive needs no loop)
 
     def _serve_as_runner(self, app: Any) -> bool:
         """On local storage, complete requests are served as granian's are: the run gate, one
