@@ -113,7 +113,10 @@ class FrontConnection:
         self.tls.set_accept_state()
         self.http = h11.Connection(h11.SERVER)
         self.fed = False  # h11 holds bytes of this request (else it may come whole: http1.py)
-        self.kept = b""  # the start of a plain request whose body is still coming (``_simple``)
+        # A plain request whose body is still coming (``_simple``): its bytes so far, and its head,
+        # where its body begins and how long it is.
+        self.kept = bytearray()
+        self.kept_head: tuple[Head, int, int] | None = None
         self.peer = PeerTLS()
         self.phase = Phase.HANDSHAKE
         self.since = now  # when the current phase began (the oldest waiting ones are shed first)
@@ -233,7 +236,7 @@ class FrontConnection:
                 self.started = now  # the next request's headers are timed from its first byte
                 self._enter(Phase.HEADERS, now, self.front.timeouts.header)
             if not self.fed and self._simple(data, now):
-                if self.kept:
+                if self.kept_head is not None:
                     continue  # the rest of its body
                 return  # one request per turn
             self.fed = True
@@ -243,24 +246,38 @@ class FrontConnection:
 
     def _simple(self, data: bytes, now: float) -> bool:
         """A plain request read without h11 (``http1.py``): served when ``data`` completes it,
-        kept while its body is still coming (True either way). Otherwise h11 is given what was
-        kept, for the caller to go on with ``data`` (False)."""
-        kept, self.kept = self.kept, b""
-        whole = kept + data if kept else data
-        found = read_head(whole) if data else None
-        if found is not None:
-            head, start, length = found
-            if len(whole) == start + length:
-                self._submit(now, head, None if length > self.front.max_request_size else whole[start:])
-                return True
-            if len(whole) < start + length <= _MAX_KEPT:
-                self.kept = whole
-                if self.phase is Phase.HEADERS:  # the body's deadline counts from the first byte (Go)
-                    self.phase = Phase.BODY
-                    self.deadline = _after(self.started, self.front.timeouts.request)
-                return True
-        if kept:
-            self.http.receive_data(kept)
+        kept while its body is still coming (True either way; each record is appended once).
+        Otherwise h11 is given what was kept, for the caller to go on with ``data`` (False)."""
+        if self.kept_head is not None:
+            return self._more_body(data, now)
+        found = read_head(data) if data else None
+        if found is None:
+            return False
+        head, start, length = found
+        if len(data) == start + length:
+            self._submit(now, head, None if length > self.front.max_request_size else data[start:])
+            return True
+        if len(data) > start + length or start + length > _MAX_KEPT:
+            return False  # pipelined, or a body too large to keep: h11's
+        self.kept, self.kept_head = bytearray(data), found
+        self.phase = Phase.BODY  # its deadline counts from the request's first byte (Go)
+        self.deadline = _after(self.started, self.front.timeouts.request)
+        return True
+
+    def _more_body(self, data: bytes, now: float) -> bool:
+        """``_simple`` for a request whose head and body's start are kept already."""
+        assert self.kept_head is not None
+        head, start, length = self.kept_head
+        missing = start + length - len(self.kept)
+        kept, self.kept, self.kept_head = self.kept, bytearray(), None
+        if data and len(data) <= missing:
+            kept += data
+            if len(data) == missing:
+                self._submit(now, head, None if length > self.front.max_request_size else bytes(kept[start:]))
+            else:
+                self.kept, self.kept_head = kept, (head, start, length)
+            return True
+        self.http.receive_data(kept)  # the end of the stream, or bytes past the body: h11 reads it all
         return False
 
     def _advance(self, now: float) -> bool:
