@@ -8,6 +8,7 @@ the request as the TLS front puts it.
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from tessera.auth.cert.entries import CertEntry
+from tessera.auth.cert.facts import facts, facts_of, pem_facts
+from tessera.auth.cert.verify import Trusted, _verified_chain
 from tessera.framework import ErrorResponse, Operation, Request
 from tests.helpers.pki import Issuer, Pem
 from tests.tokens.conftest import CoreHarness
@@ -137,3 +141,27 @@ def test_a_batch_login_of_a_known_certificate_writes_nothing(
     _login(h, client)
     _login(h, client)
     assert writes == []
+
+
+def test_a_chain_is_built_once_while_every_certificate_in_it_is_valid(
+    h: CoreHarness, root: Issuer, tmp_path: Path
+) -> None:
+    """The path through an intermediate is remembered: the same list serves the next login; a
+    different trusted certificate (the entry changed) finds no remembered chain; and once a
+    certificate of the chain has expired, the login is refused with Go's words, remembered or not."""
+    inter = root.intermediate("memo intermediate")
+    client = inter.issue("job-1")
+    certs = [facts(client.certificate.public_bytes(serialization.Encoding.DER)), facts_of(inter.certificate)]
+    trusted = [Trusted(CertEntry(name="ci"), list(pem_facts(root.pem)))]
+    first = _verified_chain(trusted, certs)
+    assert [c.der for c in first[1:]] == [certs[1].der, trusted[0].certificates[0].der]
+    assert _verified_chain(trusted, certs) is first
+    other = Issuer.root(tmp_path, "another root")
+    assert _verified_chain([Trusted(CertEntry(name="ci"), list(pem_facts(other.pem)))], certs) == []
+    brief = inter.issue("job-2", days=2 / 86400)  # type: ignore[arg-type]  # valid for two seconds
+    certs[0] = facts(brief.certificate.public_bytes(serialization.Encoding.DER))
+    assert _verified_chain(trusted, certs)[0] is certs[0]
+    time.sleep(2.5)
+    with pytest.raises(ErrorResponse) as refused:
+        _verified_chain(trusted, certs)
+    assert "certificate has expired or is not yet valid" in str(refused.value)

@@ -4,17 +4,27 @@ and client certificates that reach the cert method through a worker process and 
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
+from tessera.runtime import gate
+from tessera.server.app import App
+from tessera.server.config import ListenerConfig
+from tessera.server.tls_front import TLSFrontServer
+from tests.helpers.cores import unsealed_core
 from tests.helpers.pki import Issuer, Pem, tls_config
 from tests.helpers.servers import TesseraServer, free_port
 
@@ -95,6 +105,37 @@ def test_peer_certificate_reaches_the_request_only_when_presented(
         conn.request("POST", "/v1/auth/cert/login", body=b"{}")
         response = conn.getresponse()
         assert response.status == expected, response.read()
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["tls12", "tls13"])
+def test_a_reconnecting_client_resumes_its_session_and_logs_in_through_its_intermediate(
+    server: TesseraServer, pki: tuple[Issuer, Path, Pem], version: ssl.TLSVersion
+) -> None:
+    """The second connection resumes the first one's session (no full handshake), and the cert
+    method still gets the intermediate the client sent in the first: OpenSSL's ticket keeps
+    only the client's own certificate, the reference's keeps the chain."""
+    root, ca_file, _ = pki
+    inter = root.intermediate("front intermediate")
+    cert = inter.issue("resuming-client", chain=(inter,))
+    server.call("POST", "sys/auth/cert", json={"type": "cert"})
+    server.call("POST", "auth/cert/certs/root", json={"certificate": root.pem, "token_type": "batch"})
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    ctx.load_cert_chain(str(cert.cert), str(cert.key))
+    ctx.maximum_version = version
+    body = b'{"name": "root"}'
+    login = b"POST /v1/auth/cert/login HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
+    session, reused = None, []
+    for _ in range(2):
+        raw = socket.create_connection((server.host, server.port), timeout=30)
+        with ctx.wrap_socket(raw, server_hostname=server.host, session=session) as sock:
+            sock.sendall(login)
+            assert _statuses(sock, 1) == [200]
+            reused.append(sock.session_reused)
+            session = sock.session
+    assert reused == [False, True]
 
 
 @pytest.mark.parametrize("setting", ["", "tls_disable_client_certs = true\n  "], ids=["unset", "true"])
@@ -194,8 +235,6 @@ def _wait_worker_tls(addr: str, ca_file: Path) -> None:
 
 
 def _raw(server: TesseraServer, ca_file: Path) -> ssl.SSLSocket:
-    import socket
-
     ctx = ssl.create_default_context(cafile=str(ca_file))
     return ctx.wrap_socket(
         socket.create_connection((server.host, server.port), timeout=30), server_hostname=server.host
@@ -218,6 +257,47 @@ def test_expect_100_continue(server: TesseraServer, pki: tuple[Issuer, Path, Pem
         assert sock.recv(4096).startswith(b"HTTP/1.1 100 ")
         sock.sendall(body)
         assert sock.recv(4096).startswith(b"HTTP/1.1 204 ")
+
+
+def test_a_body_in_records_of_its_own_and_a_request_behind_it(
+    server: TesseraServer, pki: tuple[Issuer, Path, Pem]
+) -> None:
+    """Head and body written apart (a TLS record each, as Python's http.client sends them), then a
+    body whose record also holds the next request: each answered, in order."""
+    token = f"X-Vault-Token: {server.root_token}\r\n"
+    body = b'{"k":"apart"}'
+    put = f"PUT /v1/cubbyhole/apart HTTP/1.1\r\nHost: x\r\n{token}Content-Length: {len(body)}\r\n\r\n"
+    get = f"GET /v1/cubbyhole/apart HTTP/1.1\r\nHost: x\r\n{token}\r\n".encode()
+    with _raw(server, pki[1]) as sock:
+        sock.sendall(put.encode())
+        time.sleep(0.05)
+        sock.sendall(body[:4])
+        time.sleep(0.05)
+        sock.sendall(body[4:])
+        assert _statuses(sock, 1) == [204]
+        sock.sendall(put.encode())
+        time.sleep(0.05)
+        sock.sendall(body + get)
+        assert _statuses(sock, 2) == [204, 200]
+
+
+def test_a_client_asking_to_close_gets_its_answer_then_the_close(
+    server: TesseraServer, pki: tuple[Issuer, Path, Pem]
+) -> None:
+    """``Connection: close`` (a request read whole, without h11) and HTTP/1.0 (read by h11): the
+    answer says ``Connection: close``, and the server closes after it."""
+    for request in (
+        b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n",
+        b"GET /v1/sys/health HTTP/1.0\r\n\r\n",
+    ):
+        with _raw(server, pki[1]) as sock:
+            sock.sendall(request)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close" in head, head
+        assert b'"sealed":false' in body
 
 
 def _statuses(sock: ssl.SSLSocket, count: int) -> list[int]:
@@ -273,3 +353,108 @@ def test_a_large_answer_goes_out_whole_and_the_connection_is_kept(
     conn.request("GET", "/v1/sys/health")
     assert conn.getresponse().status == 200 and conn.sock is sock
     conn.close()
+
+
+@dataclass
+class InProcess:
+    """A TLS front served in the test's own process, with a count of its reactor's wake-ups."""
+
+    front: TLSFrontServer
+    app: App
+    ca_file: Path
+    wakes: list[int]
+
+    def connection(self) -> http.client.HTTPSConnection:
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        return http.client.HTTPSConnection(
+            "127.0.0.1", self.front.sock.getsockname()[1], context=ctx, timeout=30
+        )
+
+
+@contextmanager
+def _serving(
+    app: App, ca_file: Path, server_pem: Pem, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InProcess]:
+    listener = ListenerConfig(
+        address="127.0.0.1:0",
+        tls_cert_file=str(server_pem.cert),
+        tls_key_file=str(server_pem.key),
+        tls_disable_client_certs=False,
+    )
+    front = TLSFrontServer(app, "127.0.0.1", 0, listener)
+    wakes = [0]
+    wake = front._wake
+
+    def counted() -> None:
+        wakes[0] += 1
+        wake()
+
+    monkeypatch.setattr(front, "_wake", counted)
+    thread = threading.Thread(target=asyncio.run, args=(front.serve(),), daemon=True)
+    thread.start()
+    try:
+        yield InProcess(front, app, ca_file, wakes)
+    finally:
+        front.stop()
+        thread.join(10)
+
+
+@pytest.fixture
+def in_process(pki: tuple[Issuer, Path, Pem], monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess]:
+    _, ca_file, server_pem = pki
+    monkeypatch.setattr(gate, "GATE", None)  # the process's run gate, as a fresh server has none
+    with unsealed_core() as core, _serving(App(core), ca_file, server_pem, monkeypatch) as served:
+        yield served
+
+
+def _health(conn: http.client.HTTPSConnection) -> int:
+    conn.request("GET", "/v1/sys/health")
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def test_the_reactor_serves_requests_itself_and_the_side_pool_answers_through_it(
+    in_process: InProcess,
+) -> None:
+    """On local storage the reactor thread is the runner: its answers are written at once, with no
+    wake-up of its own; a route the dispatcher learnt runs long goes to the side pool, whose
+    answer is handed back to the reactor (a wake-up)."""
+    assert in_process.front.inline and in_process.app.dispatcher is not None
+    conn = in_process.connection()
+    assert [_health(conn) for _ in range(5)] == [200] * 5
+    assert in_process.wakes == [0]
+    history = in_process.app.dispatcher.history
+    for _ in range(20):  # settled as long: the last short request's own record may land later
+        history.record("GET", "/v1/sys/health", True)
+    assert _health(conn) == 200
+    assert in_process.app.dispatcher.handed_over == 1 and in_process.wakes[0] >= 1
+    conn.close()
+
+
+def test_without_the_run_gate_requests_go_to_the_pool(
+    pki: tuple[Issuer, Path, Pem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on PostgreSQL without HA's cache: no runner, so each request goes to the front's pool and
+    its answer back to the reactor (a wake-up each)."""
+    _, ca_file, server_pem = pki
+    monkeypatch.setenv("TESSERA_RUN_GATE", "0")
+    with unsealed_core() as core, _serving(App(core), ca_file, server_pem, monkeypatch) as served:
+        assert not served.front.inline and served.app.gate is None and served.app.dispatcher is None
+        conn = served.connection()
+        assert [_health(conn) for _ in range(3)] == [200] * 3
+        assert served.wakes[0] >= 3
+        conn.close()
+
+
+def test_a_deep_pipeline_is_answered_whole_and_in_turns(in_process: InProcess) -> None:
+    """Requests served on the reactor thread, 300 pipelined in one write: each answered, one per
+    turn of the reactor (never one inside the other's answer), on the same connection."""
+    port = in_process.front.sock.getsockname()[1]
+    ctx = ssl.create_default_context(cafile=str(in_process.ca_file))
+    with ctx.wrap_socket(
+        socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname="127.0.0.1"
+    ) as sock:
+        sock.sendall(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n" * 300)
+        assert _statuses(sock, 300) == [200] * 300
+    assert in_process.wakes == [0]

@@ -1,10 +1,13 @@
 """One client connection of the TLS front (``server/tls_front.py``), as a non-blocking state machine.
 
 The front's single reactor thread drives every connection: the TLS handshake, reading request
-headers and the whole body, writing the answer. Only a complete request leaves the reactor, for
-the front's small request pool, so a client that is slow, silent or idle costs a socket and a few
-kilobytes, never a thread. Each phase has a deadline, with Go's ``net/http`` semantics for the
-listener's settings (see :class:`Timeouts`); the reactor's sweep calls :meth:`expire` past it.
+headers and the whole body, writing the answer. Only a complete request is served, on the reactor
+thread itself or by a pool (``server/tls_front.py`` says which), so a client that is slow, silent
+or idle costs a socket and a few kilobytes, never a thread. A connection serves one request per
+turn of the reactor: what a pipelining client sent beyond it waits for the connection's next turn
+(:meth:`FrontConnection.resume`), after the other connections' turns. Each phase has a deadline,
+with Go's ``net/http`` semantics for the listener's settings (see :class:`Timeouts`); the
+reactor's sweep calls :meth:`expire` past it.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import h11
 from OpenSSL import SSL, crypto
 
 from .config import ListenerConfig
+from .front_reading import Head, read_head
 from .intake import TIMEOUT_BODY, TIMEOUT_HEADERS
-from .peer import PeerTLS
+from .peer import PeerTLS, ResumedChains
 
 log = logging.getLogger("tessera.server")
 
@@ -33,6 +37,9 @@ READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
 _CHUNK = 65536
 _READS_PER_TURN = 16  # records read per readiness event, so one fast sender cannot hog the reactor
+# Bytes of a plain request kept while its body comes in further records (Python's http.client
+# sends head and body apart); a larger body is read by h11, which drops what exceeds the limit.
+_MAX_KEPT = 65536
 
 
 def _first_set(*seconds: int) -> float | None:
@@ -73,7 +80,7 @@ class Phase(enum.Enum):
     HANDSHAKE = "handshake"
     HEADERS = "headers"  # waiting for (the rest of) a request's headers
     BODY = "body"
-    RUNNING = "running"  # complete request in the pool: nothing read meanwhile
+    RUNNING = "running"  # complete request being served: nothing read until its answer is out
     WRITING = "writing"
     IDLE = "idle"  # keep-alive, between requests
     CLOSED = "closed"
@@ -85,7 +92,8 @@ WAITING = frozenset({Phase.IDLE, Phase.HANDSHAKE, Phase.HEADERS})
 
 
 class Reply:
-    """The ``proto`` App._answer writes to, from a pool thread or the storage's syncer thread."""
+    """The ``proto`` App._answer writes to: from the reactor thread serving the request, a pool
+    thread, or the storage's syncer thread."""
 
     def __init__(self, deliver: Callable[[int, list[tuple[str, str]], bytes], None]) -> None:
         self.deliver = deliver
@@ -104,6 +112,11 @@ class FrontConnection:
         self.tls = SSL.Connection(front.handshake_context(), sock)
         self.tls.set_accept_state()
         self.http = h11.Connection(h11.SERVER)
+        self.fed = False  # h11 holds bytes of this request (else it may come whole: front_reading.py)
+        # A plain request whose body is still coming (``_simple``): its bytes so far, and its head,
+        # where its body begins and how long it is.
+        self.kept = bytearray()
+        self.kept_head: tuple[Head, int, int] | None = None
         self.peer = PeerTLS()
         self.phase = Phase.HANDSHAKE
         self.since = now  # when the current phase began (the oldest waiting ones are shed first)
@@ -115,21 +128,42 @@ class FrontConnection:
         self.sent = 0
         self.close_after_write = False
         self.closing = False  # the answer being written ends the connection (client's wish, HTTP/1.0)
-        self.request: h11.Request | None = None
+        self.request: Head | None = None
         self.body = bytearray()
         self.too_large = False
+        self.queued = False  # waits in the reactor's queue for its next turn (``resume``)
 
     # -- events from the reactor ---------------------------------------------------------------
 
     def ready(self, now: float) -> None:
         """The socket is readable or writable: make what progress it allows."""
+        self._guarded(self._progress, now)
+
+    def resume(self, now: float) -> None:
+        """The turn ``_written`` queued: the request already buffered (in h11, or decrypted by
+        OpenSSL, which no readiness event would announce), then what the socket has."""
+        self.queued = False
+        self._guarded(self._go_on, now)
+
+    def _progress(self, now: float) -> None:
+        if self.phase is Phase.HANDSHAKE:
+            self._handshake(now)
+        if self.out and self.phase is not Phase.CLOSED:
+            self._flush(now)
+        if self.phase in READING and not self.queued:  # a queued one reads in its own turn
+            self._read(now)
+
+    def _go_on(self, now: float) -> None:
+        if self.phase in READING and self.fed and self._advance(now):
+            return
+        if self.phase in READING:
+            self._read(now)
+
+    def _guarded(self, step: Callable[[float], None], now: float) -> None:
+        """``step``, with the errors a client can cause ending its connection (a 400 if it can
+        still be told), then the reactor told what the connection waits on now."""
         try:
-            if self.phase is Phase.HANDSHAKE:
-                self._handshake(now)
-            if self.out and self.phase is not Phase.CLOSED:
-                self._flush(now)
-            if self.phase in READING:
-                self._read(now)
+            step(now)
         except h11.RemoteProtocolError as exc:
             self._bad_request(exc, now)
         except (SSL.Error, OSError, h11.ProtocolError) as exc:
@@ -179,12 +213,12 @@ class FrontConnection:
             self.want = _wanted(exc)
             return
         self.want = READ
-        self.peer = PeerTLS(_peer_certificates(self.tls))
+        self.peer = PeerTLS(_peer_certificates(self.tls, self.front.chains))
         self.started = now  # Go times the first request's headers from the end of the handshake
         self._enter(Phase.HEADERS, now, self.front.timeouts.header)
 
     def _read(self, now: float) -> None:
-        """Read and parse until OpenSSL has nothing more or the request is complete: nothing past
+        """Read and parse until OpenSSL has nothing more or a request is complete: nothing past
         one record is buffered for a request still to come (a pipelining client waits its turn)."""
         turns = 0
         while self.phase in READING:
@@ -201,30 +235,74 @@ class FrontConnection:
             if self.phase is Phase.IDLE and data:
                 self.started = now  # the next request's headers are timed from its first byte
                 self._enter(Phase.HEADERS, now, self.front.timeouts.header)
+            if not self.fed and self._simple(data, now):
+                if self.kept_head is not None:
+                    continue  # the rest of its body
+                return  # one request per turn
+            self.fed = True
             self.http.receive_data(data)
-            self._advance(now)
-            if not data:
-                return
+            if self._advance(now) or not data:
+                return  # one request per turn
 
-    def _advance(self, now: float) -> None:
-        """Take the parsed events: a complete request goes to the pool."""
+    def _simple(self, data: bytes, now: float) -> bool:
+        """A plain request read without h11 (``front_reading.py``): served when ``data`` completes it,
+        kept while its body is still coming (True either way; each record is appended once).
+        Otherwise h11 is given what was kept, for the caller to go on with ``data`` (False)."""
+        if self.kept_head is not None:
+            return self._more_body(data, now)
+        found = read_head(data) if data else None
+        if found is None:
+            return False
+        head, start, length = found
+        if len(data) == start + length:
+            self._submit(now, head, None if length > self.front.max_request_size else data[start:])
+            return True
+        if len(data) > start + length or start + length > _MAX_KEPT:
+            return False  # pipelined, or a body too large to keep: h11's
+        self.kept, self.kept_head = bytearray(data), found
+        self.phase = Phase.BODY  # its deadline counts from the request's first byte (Go)
+        self.deadline = _after(self.started, self.front.timeouts.request)
+        return True
+
+    def _more_body(self, data: bytes, now: float) -> bool:
+        """``_simple`` for a request whose head and body's start are kept already."""
+        assert self.kept_head is not None
+        head, start, length = self.kept_head
+        missing = start + length - len(self.kept)
+        kept, self.kept, self.kept_head = self.kept, bytearray(), None
+        if data and len(data) <= missing:
+            kept += data
+            if len(data) == missing:
+                self._submit(now, head, None if length > self.front.max_request_size else bytes(kept[start:]))
+            else:
+                self.kept, self.kept_head = kept, (head, start, length)
+            return True
+        self.http.receive_data(kept)  # the end of the stream, or bytes past the body: h11 reads it all
+        return False
+
+    def _advance(self, now: float) -> bool:
+        """Take the parsed events up to a complete request, which is served: whether one was."""
         while self.phase in READING:
             event = self.http.next_event()
             if event is h11.NEED_DATA:
                 if self.http.they_are_waiting_for_100_continue and not self.out:
                     self._queue(self.http.send(h11.InformationalResponse(status_code=100, headers=[])))
                     self._flush(now)
-                return
+                return False
             if isinstance(event, h11.Request):
-                self.request, self.body, self.too_large = event, bytearray(), False
+                self.request, self.body, self.too_large = Head.of(event), bytearray(), False
                 self.phase = Phase.BODY  # its deadline counts from the request's first byte (Go)
                 self.deadline = _after(self.started, self.front.timeouts.request)
             elif isinstance(event, h11.Data):
                 self._take(event.data)
             elif isinstance(event, h11.EndOfMessage):
-                self._submit(now)
+                assert self.request is not None
+                body, self.body = None if self.too_large else bytes(self.body), bytearray()
+                self._submit(now, self.request, body)
+                return True
             else:  # ConnectionClosed, or PAUSED after a close
                 self.close()
+        return False
 
     def _take(self, data: bytes) -> None:
         # Past the limit the rest is read and dropped (memory stays bounded), so that the client,
@@ -235,12 +313,12 @@ class FrontConnection:
         else:
             self.body += data
 
-    def _submit(self, now: float) -> None:
-        """The complete request to the App, answered through a :class:`Reply` from whichever thread."""
+    def _submit(self, now: float, request: Head, body: bytes | None) -> None:
+        """The complete request to the App (``body`` None: over the size limit), answered through
+        a :class:`Reply` from whichever thread (this one, when the reactor serves it: the answer
+        may be out when this returns)."""
         self._enter(Phase.RUNNING, now, None)
-        request, body = self.request, None if self.too_large else bytes(self.body)
-        self.body = bytearray()
-        assert request is not None
+        self.request = request
         reply = Reply(lambda status, headers, payload: self.front.delivered(self, status, headers, payload))
         path, _, query = request.target.decode("latin-1").partition("?")
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
@@ -260,7 +338,10 @@ class FrontConnection:
         ``content-length``, and ``Connection: close`` when the client asked to close or spoke
         HTTP/1.0 (h11 says so by ``their_state`` MUST_CLOSE). The next request gets a new
         h11 parser (``_written``)."""
-        self.closing = self.http.their_state is h11.MUST_CLOSE
+        if self.fed:
+            self.closing = self.http.their_state is h11.MUST_CLOSE
+        else:  # read without h11 (front_reading.py)
+            self.closing = self.request is not None and self.request.close
         if status in (204, 304):
             body = b""  # never a body (h11 refused one)
         head = _response_head(status, headers, len(body), self.closing)
@@ -323,25 +404,36 @@ class FrontConnection:
             self._written(now)
 
     def _written(self, now: float) -> None:
-        """The answer is out: next request on a kept-alive connection, else close."""
-        if self.close_after_write or self.closing or self.http.their_state is not h11.DONE:
+        """The answer is out: next request on a kept-alive connection, else close. One already
+        buffered is taken in the connection's next turn (``resume``), never from here: an answer
+        written while its request is served on the reactor would otherwise serve the next
+        pipelined request inside this one, and so on, as deep as the client pipelines."""
+        if self.close_after_write or self.closing:
+            self.close()
+            return
+        self.request = None
+        if not self.fed:  # it came whole, without h11 (front_reading.py): h11 is as new, nothing left over
+            self._enter(Phase.IDLE, now, self.front.timeouts.idle)
+            if self.tls.pending():
+                self.front.later(self)
+            return
+        if self.http.their_state is not h11.DONE:
             self.close()
             return
         pending, closed = self.http.trailing_data
         self.http = h11.Connection(h11.SERVER)  # as start_next_cycle, for a response h11 never saw
-        if pending or closed:
+        self.fed = bool(pending or closed)
+        if self.fed:
             self.http.receive_data(pending)
             if closed:
                 self.http.receive_data(b"")
-        self.request = None
-        if self.http.trailing_data[0]:  # a pipelined request already in
+        if pending:  # a pipelined request already in
             self.started = now
             self._enter(Phase.HEADERS, now, self.front.timeouts.header)
-            self._advance(now)
         else:
             self._enter(Phase.IDLE, now, self.front.timeouts.idle)
-        if self.phase in READING and self.tls.pending():
-            self._read(now)  # decrypted already: no readiness event would announce it
+        if pending or closed or self.tls.pending():
+            self.front.later(self)
 
     def _update_interest(self) -> None:
         """Register with the reactor for what the connection waits on now."""
@@ -399,15 +491,22 @@ def _after(now: float, seconds: float | None) -> float | None:
     return None if seconds is None else now + seconds
 
 
-def _peer_certificates(conn: SSL.Connection) -> tuple[bytes, ...]:
-    """The client's certificate first, then the chain it sent (server side, OpenSSL omits the leaf)."""
+def _peer_certificates(conn: SSL.Connection, chains: ResumedChains) -> tuple[bytes, ...]:
+    """The client's certificate first, then the chain it sent (server side, OpenSSL omits the
+    leaf); for a resumed session, which has no chain (None, where a full handshake's is a
+    list, empty or not), the one its client sent last with that certificate."""
     leaf = conn.get_peer_certificate()
     if leaf is None:
         return ()
-    chain = conn.get_peer_cert_chain() or []
-    out = [crypto.dump_certificate(crypto.FILETYPE_ASN1, leaf)]
-    for cert in chain:
+    first = crypto.dump_certificate(crypto.FILETYPE_ASN1, leaf)
+    sent = conn.get_peer_cert_chain()
+    if sent is None:
+        return chains.resumed(first)
+    out = [first]
+    for cert in sent:
         der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
-        if der != out[0]:
+        if der != first:
             out.append(der)
-    return tuple(out)
+    chain = tuple(out)
+    chains.presented(chain)
+    return chain

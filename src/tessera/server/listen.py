@@ -42,10 +42,7 @@ from granian.server.embed import Server
 
 from .app import App
 from .config import ListenerConfig
-from .dispatch import Runner
-from .dispatch import dispatcher_for as _dispatcher_for
-from .dispatch import gate_for as _gate_for
-from .dispatch import request_threads as threads
+from .dispatch import Runner, dispatcher_for, gate_for, request_threads
 from .fdlimit import connection_cap
 from .intake import ReadWatch
 from .loop_front import LoopFrontServer
@@ -58,7 +55,9 @@ DEFAULT_INTAKE_THREADS = 1024
 
 def intake_threads() -> int:
     try:
-        return max(threads(), int(os.environ.get("TESSERA_HTTP_INTAKE_THREADS", DEFAULT_INTAKE_THREADS)))
+        return max(
+            request_threads(), int(os.environ.get("TESSERA_HTTP_INTAKE_THREADS", DEFAULT_INTAKE_THREADS))
+        )
     except ValueError:
         return DEFAULT_INTAKE_THREADS
 
@@ -104,8 +103,8 @@ def make_server(
     )
     if not threaded_mode(app):
         return server
-    app.gate = _gate_for(app)
-    app.dispatcher = _dispatcher_for(app)
+    app.gate = gate_for(app)
+    app.dispatcher = dispatcher_for(app)
     try:
         spawn = _threaded_spawner(app.serve_threaded, intake_threads())
     except ImportError as exc:  # a granian without the worker this relies on
@@ -117,7 +116,7 @@ def make_server(
         app.runner = Runner()
         app.bodies_on_runner = os.environ.get("TESSERA_HTTP_BODIES_ON_RUNNER", "0") == "1"
     else:
-        app.slots = threading.BoundedSemaphore(threads())
+        app.slots = threading.BoundedSemaphore(request_threads())
     app.set_inline()
     return _Threaded(server, spawn, app)
 

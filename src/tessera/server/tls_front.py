@@ -21,9 +21,13 @@ handshake, as Vault's listener does.
 
 Hostile clients: one reactor thread (``selectors``) does every handshake and reads every request,
 headers and whole body, with the listener's timeouts as Go applies them
-(``server/front_connection.py``); only complete requests go on, to the runner as granian's do
-(``server/dispatch.py``; on PostgreSQL, a pool of ``TESSERA_HTTP_THREADS`` threads). A silent,
-slow or idle client costs a socket, not a thread.
+(``server/front_connection.py``); only complete requests are served. Where granian's listener has
+a runner thread (``server/dispatch.py``), the reactor thread is the runner: it serves a complete
+request itself and writes the answer then and there, with routes that run long still handed to
+the side pool, whose answers come back through :meth:`TLSFrontServer.delivered` and a wake-up
+socket. Handing every request to a separate runner thread and its answer back cost two thread
+switches per request (issue 24). On PostgreSQL without the run gate, requests go to a pool of
+``TESSERA_HTTP_THREADS`` threads. A silent, slow or idle client costs a socket, not a thread.
 At ``max_connections`` (by default what the open-file limit allows) a new connection sheds the
 oldest one waiting on its client (idle first), so idle sockets never lock others out. It replaced
 a thread per connection: a thread per idle socket, no timeouts but a fixed idle one, and requests
@@ -48,10 +52,10 @@ from OpenSSL import SSL
 from ..framework.body import MAX_REQUEST_SIZE
 from .app import App
 from .config import ListenerConfig
-from .dispatch import Runner
+from .dispatch import dispatcher_for, gate_for, request_threads
 from .fdlimit import connection_cap
 from .front_connection import WAITING, FrontConnection, Phase, Timeouts
-from .listen import _dispatcher_for, _gate_for, threads
+from .peer import ResumedChains
 from .render import BASE_HEADERS_STR, error_body
 
 log = logging.getLogger("tessera.server")
@@ -94,6 +98,7 @@ class TLSFrontServer:
         self.app = app
         self.context = context if context is not None else tls_context(listener)
         self.timeouts = Timeouts.of(listener)
+        self.chains = ResumedChains()  # for resumed sessions (peer.py)
         self.cap = connection_cap(listener.max_connections)
         self.max_request_size = getattr(app, "max_request_size", MAX_REQUEST_SIZE)
         # SO_REUSEPORT as granian binds: worker processes share the listener (cluster/pool.py).
@@ -105,24 +110,26 @@ class TLSFrontServer:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
-        self.pool = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="tessera-tls-req")
-        self._serve_with_runner(app)
+        self.pool = ThreadPoolExecutor(max_workers=request_threads(), thread_name_prefix="tessera-tls-req")
+        self.inline = self._serve_as_runner(app)
         self.connections: dict[int, FrontConnection] = {}
         self._answers: collections.deque[tuple[FrontConnection, int, Any, bytes]] = collections.deque()
+        self._later: collections.deque[FrontConnection] = collections.deque()  # see FrontConnection.resume
+        self._reactor_thread = 0  # its ident, once running: answers made there are written at once
         self._accept_paused_until = 0.0
         self.stopped = threading.Event()
-        app.set_inline()  # requests run on pool threads (App._drive needs no loop)
+        app.set_inline()  # requests run on the reactor or pool threads (App._drive needs no loop)
 
-    def _serve_with_runner(self, app: Any) -> None:
-        """On local storage, complete requests go where granian's do: the run gate, one runner
-        thread and its side pool for long routes (``server/dispatch.py``), which cost about half
-        the CPU per request of threads taking turns. Elsewhere (PostgreSQL) the front's pool."""
+    def _serve_as_runner(self, app: Any) -> bool:
+        """On local storage, complete requests are served as granian's are: the run gate, one
+        runner thread and its side pool for long routes (``server/dispatch.py``), which cost
+        about half the CPU per request of threads taking turns; the reactor thread is that
+        runner (True). Elsewhere (PostgreSQL) the front's pool (False)."""
         if type(app) is not App:
-            return
-        app.gate = _gate_for(app)
-        app.dispatcher = _dispatcher_for(app)
-        if app.dispatcher is not None:
-            app.runner = Runner()
+            return False
+        app.gate = gate_for(app)
+        app.dispatcher = dispatcher_for(app)
+        return app.dispatcher is not None
 
     async def serve(self) -> None:
         reactor = threading.Thread(target=self._reactor, name="tessera-tls-front", daemon=True)
@@ -140,10 +147,10 @@ class TLSFrontServer:
         return self.context
 
     def run(self, args: tuple[Any, ...]) -> None:
-        """A complete request to the runner, or to the pool (``args`` as ``App._route`` takes them)."""
-        runner = self.app.runner
-        if runner is not None:
-            runner.submit(self.app._route, args)
+        """A complete request (``args`` as ``App._route`` takes them), on the reactor thread: served
+        here as the runner would (the dispatcher may hand it to its side pool), else in the pool."""
+        if self.inline:
+            self._route(args)
         else:
             self.pool.submit(self._route, args)
 
@@ -155,9 +162,19 @@ class TLSFrontServer:
             args[0].response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
 
     def delivered(self, conn: FrontConnection, status: int, headers: Any, body: bytes) -> None:
-        """An answer, from any thread, for the reactor to write."""
+        """An answer, from any thread, for the reactor to write: at once when this is the reactor
+        (a request it served), else queued for it and the reactor woken."""
+        if threading.get_ident() == self._reactor_thread:
+            self._deliver(conn, status, headers, body, time.monotonic())
+            return
         self._answers.append((conn, status, headers, body))
         self._wake()
+
+    def later(self, conn: FrontConnection) -> None:
+        """``conn`` has a request buffered already: it gets a turn after the others' (``resume``)."""
+        if not conn.queued:
+            conn.queued = True
+            self._later.append(conn)
 
     def watch(self, conn: FrontConnection, old: int, new: int) -> None:
         fd = conn.sock.fileno()
@@ -186,10 +203,11 @@ class TLSFrontServer:
             pass  # already awake (buffer full), or closed
 
     def _reactor(self) -> None:
+        self._reactor_thread = threading.get_ident()
         next_sweep = time.monotonic() + SWEEP
         try:
             while not self.stopped.is_set():
-                for key, _mask in self.selector.select(SWEEP):
+                for key, _mask in self.selector.select(0 if self._later else SWEEP):
                     now = time.monotonic()
                     if key.data is None:
                         self._accept(now)
@@ -198,6 +216,8 @@ class TLSFrontServer:
                     else:
                         self._ready(key.data, now)
                 now = time.monotonic()
+                if self._later:
+                    self._resume_queued(now)
                 if now >= next_sweep:
                     self._sweep(now)
                     next_sweep = now + SWEEP
@@ -214,6 +234,17 @@ class TLSFrontServer:
             log.exception("TLS connection from %s failed", conn.remote_addr)
             conn.close()
 
+    def _resume_queued(self, now: float) -> None:
+        """The turns ``later`` queued; a connection queued again meanwhile waits for the next round."""
+        for _ in range(len(self._later)):
+            conn = self._later.popleft()
+            if conn.phase is not Phase.CLOSED:
+                try:
+                    conn.resume(now)
+                except Exception:
+                    log.exception("TLS connection from %s failed", conn.remote_addr)
+                    conn.close()
+
     def _drain_wakes(self, now: float) -> None:
         try:
             while self._wake_r.recv(4096):
@@ -222,11 +253,14 @@ class TLSFrontServer:
             pass
         while self._answers:
             conn, status, headers, body = self._answers.popleft()
-            try:
-                conn.deliver(status, headers, body, now)
-            except Exception:
-                log.exception("answering a TLS request from %s failed", conn.remote_addr)
-                conn.close()
+            self._deliver(conn, status, headers, body, now)
+
+    def _deliver(self, conn: FrontConnection, status: int, headers: Any, body: bytes, now: float) -> None:
+        try:
+            conn.deliver(status, headers, body, now)
+        except Exception:
+            log.exception("answering a TLS request from %s failed", conn.remote_addr)
+            conn.close()
 
     def _accept(self, now: float) -> None:
         for _ in range(_ACCEPTS_PER_TURN):
@@ -278,11 +312,8 @@ class TLSFrontServer:
         for conn in list(self.connections.values()):
             conn.close()
         self.pool.shutdown(wait=False)
-        app = self.app
-        if app.runner is not None:
-            app.runner.close()
-        if app.dispatcher is not None:
-            app.dispatcher.pool.close()
+        if self.app.dispatcher is not None:
+            self.app.dispatcher.pool.close()
         for sock in (self.sock, self._wake_r, self._wake_w):
             try:
                 sock.close()

@@ -26,6 +26,12 @@ from .facts import CertFacts, facts, pem_facts
 UNTRUSTED = "invalid certificate or no client certificate supplied"
 NO_MATCH = "no chain matching all constraints could be found for this login certificate"
 _MAX_DEPTH = 8
+_MAX_CHAINS = 4096
+
+ChainKey = tuple[tuple[bytes, ...], tuple[bytes, ...]]
+# Chains built before, by the trusted certificates' bytes (in the order tried) and the presented
+# chain's: each with the time window in which every one of those certificates is valid.
+_CHAINS: dict[ChainKey, tuple[list[CertFacts], datetime.datetime, datetime.datetime]] = {}
 
 
 EntryLoader = Callable[[Storage, str], CertEntry | None]
@@ -111,11 +117,33 @@ def _load_trusted(storage: Storage, name: str, load: EntryLoader) -> tuple[list[
 
 def _verified_chain(cas: list[Trusted], certs: list[CertFacts]) -> list[CertFacts]:
     """Go's Certificate.Verify with the trusted CAs as roots and the rest of the client's chain as
-    intermediates: [] for an unknown authority, an ErrorResponse for any other failure."""
+    intermediates: [] for an unknown authority, an ErrorResponse for any other failure.
+
+    Remembered by the exact bytes of the roots and of the presented chain, for as long as every
+    one of them is valid: within that window the validity checks all pass and the path search
+    finds the same chain (a client logging in again costs no search). A changed entry brings
+    other roots, hence another key; revocation and constraints are checked by the caller at
+    every login."""
     roots = [c for t in cas for c in t.certificates]
     if not roots:
         return []
     now = datetime.datetime.now(datetime.UTC)
+    key = (tuple(c.der for c in roots), tuple(c.der for c in certs))
+    found = _CHAINS.get(key)
+    if found is not None and found[1] <= now <= found[2]:
+        return found[0]
+    chain = _build_chain(roots, certs, now)
+    every = [*roots, *certs]
+    start, end = max(c.not_before for c in every), min(c.not_after for c in every)
+    if start <= now <= end:
+        if len(_CHAINS) >= _MAX_CHAINS:
+            _CHAINS.clear()  # bounded: a flood of distinct chains only costs building them again
+        _CHAINS[key] = (chain, start, end)
+    return chain
+
+
+def _build_chain(roots: list[CertFacts], certs: list[CertFacts], now: datetime.datetime) -> list[CertFacts]:
+    """The chain ``_verified_chain`` describes, built at ``now``."""
     for cert in certs:
         _check_validity(cert, now)
     chain = _extend([certs[0]], certs[1:], roots, now)
