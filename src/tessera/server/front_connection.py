@@ -13,9 +13,7 @@ reactor's sweep calls :meth:`expire` past it.
 from __future__ import annotations
 
 import enum
-import http
 import logging
-import re
 import selectors
 import socket
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from OpenSSL import SSL, crypto
 
 from .config import ListenerConfig
 from .front_reading import Head, read_head
+from .http1 import REASONS, header_block
 from .intake import TIMEOUT_BODY, TIMEOUT_HEADERS
 from .peer import PeerTLS, ResumedChains
 
@@ -447,31 +446,20 @@ class FrontConnection:
             self.interest = events
 
 
-_REASONS = {int(s): s.phrase.encode() for s in http.HTTPStatus}
-# Header lines as h11 validates each: a token, then a field value (no NUL, CR, LF, and no white
-# space at either end); the whole block is matched at once.
-_HEADER_LINES = re.compile(rb"(?:[-!#$%&'*+.^_`|~0-9a-zA-Z]+: (?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?\r\n)*")
-
-
 def _response_head(status: int, headers: list[tuple[str, str]], length: int, closing: bool) -> bytes:
     """Status line and headers as h11 wrote them; h11's LocalProtocolError for a header it refused."""
-    lines = []
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == "content-length" or (closing and lowered == "connection"):
-            continue
-        lines.append(f"{name}: {value}\r\n")
-    lines.append(f"content-length: {length}\r\n")
-    if closing:
-        lines.append("Connection: close\r\n")
     try:
-        block = "".join(lines).encode("ascii")
-    except UnicodeEncodeError:
-        raise h11.LocalProtocolError("Illegal header: not ASCII") from None
-    # A line break inside a value would make two valid-looking lines: count them too.
-    if block.count(b"\n") != len(lines) or not _HEADER_LINES.fullmatch(block):
-        raise h11.LocalProtocolError("Illegal header name or value")
-    return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, _REASONS.get(status, b""), block)
+        block = header_block(headers, closing)
+    except ValueError as exc:
+        raise h11.LocalProtocolError(str(exc)) from None
+    close = b"Connection: close\r\n" if closing else b""
+    return b"HTTP/1.1 %d %s\r\n%scontent-length: %d\r\n%s\r\n" % (
+        status,
+        REASONS.get(status, b""),
+        block,
+        length,
+        close,
+    )
 
 
 def _join_index_states(headers: dict[str, str], raw: list[tuple[bytes, bytes]]) -> None:

@@ -1,4 +1,5 @@
-"""HTTP/1.1 requests read off a byte stream: the request head and its body, strictly.
+"""HTTP/1.1 on the wire: requests read off a byte stream (head and body, strictly), and the
+header lines of an answer, checked.
 
 Why not a library: llhttp (httptools) refuses methods outside its fixed list, and Vault's clients
 send ``LIST`` (``SCAN`` and ``HELP`` too); h11 accepts them but costs more than the rest of the
@@ -12,6 +13,7 @@ both ``Transfer-Encoding: chunked`` and ``Content-Length`` are sent, the chunkin
 
 from __future__ import annotations
 
+import http
 import re
 from dataclasses import dataclass
 
@@ -181,3 +183,29 @@ class ChunkedBody:
 
     def body(self) -> bytes | None:
         return None if self.too_large else b"".join(self.parts)
+
+
+REASONS = {int(s): s.phrase.encode() for s in http.HTTPStatus}
+# Header lines as h11 validates each: a token, then a field value (no NUL, CR, LF, and no white
+# space at either end); the whole block is matched at once.
+_HEADER_LINES = re.compile(rb"(?:[-!#$%&'*+.^_`|~0-9a-zA-Z]+: (?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?\r\n)*")
+
+
+def header_block(headers: list[tuple[str, str]], closing: bool) -> bytes:
+    """An answer's own header lines (its ``content-length`` left to the writer, and its
+    ``connection`` too when the connection closes); ValueError for a line that could split the
+    answer: not ASCII, a name that is not a token, a line break inside a value."""
+    lines = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "content-length" or (closing and lowered == "connection"):
+            continue
+        lines.append(f"{name}: {value}\r\n")
+    try:
+        block = "".join(lines).encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError("Illegal header: not ASCII") from None
+    # A line break inside a value would make two valid-looking lines: count them too.
+    if block.count(b"\n") != len(lines) or not _HEADER_LINES.fullmatch(block):
+        raise ValueError("Illegal header name or value")
+    return block

@@ -23,7 +23,6 @@ a client that does not read its answers stops being read (pipelined requests wai
 from __future__ import annotations
 
 import asyncio
-import http
 import logging
 import socket
 import threading
@@ -39,8 +38,8 @@ from ..framework.body import MAX_REQUEST_SIZE
 from .config import ListenerConfig
 from .dispatch import dispatcher_for, gate_for, request_threads
 from .fdlimit import connection_cap
-from .front_connection import _HEADER_LINES, Phase, Timeouts
-from .http1 import CHUNKED, MAX_HEAD, BadRequest, ChunkedBody, Head, parse_head
+from .front_connection import Phase, Timeouts
+from .http1 import CHUNKED, MAX_HEAD, REASONS, BadRequest, ChunkedBody, Head, header_block, parse_head
 from .intake import TIMEOUT_BODY, TIMEOUT_HEADERS
 from .render import BASE_HEADERS_STR, error_body
 
@@ -50,7 +49,6 @@ SWEEP = 0.25  # seconds between deadline sweeps (Vault's timeouts are whole seco
 _HELD_INPUT = 1 << 20  # bytes read ahead of a running request before reading pauses
 _WRITE_HIGH = 1 << 18  # an answer's unsent bytes past which the client counts as not reading
 _SHED_ORDER = {Phase.IDLE: 0, Phase.HEADERS: 1}
-_REASONS = {int(s): s.phrase.encode() for s in http.HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 DRAIN_SECONDS = 10.0  # how long a stopping listener waits for the answers of requests in flight
 DRAIN_POLL = 0.02
@@ -401,7 +399,7 @@ class LoopConnection(asyncio.Protocol):
     def _bad_request(self, exc: BadRequest) -> None:
         """Go's server answers a request it cannot parse with a plain-text status and closes."""
         log.debug("malformed request from %s: %s", self.remote_addr, exc)
-        text = _REASONS.get(exc.status, b"").decode() + (f": {exc.told}" if exc.told else "")
+        text = REASONS.get(exc.status, b"").decode() + (f": {exc.told}" if exc.told else "")
         body = f"{exc.status} {text}".encode()
         head = (
             f"HTTP/1.1 {exc.status} {text}\r\n"
@@ -487,25 +485,12 @@ _BASE_BLOCK = "".join(f"{k}: {v}\r\n" for k, v in BASE_HEADERS_STR).encode("lati
 
 def _head(status: int, headers: list[tuple[str, str]], length: int, closing: bool, date: bytes) -> bytes:
     """Status line and headers; ValueError for a header that could split the answer."""
-    if headers is BASE_HEADERS_STR:
-        block = _BASE_BLOCK
-    else:
-        lines = [
-            f"{name}: {value}\r\n"
-            for name, value in headers
-            if name.lower() != "content-length" and not (closing and name.lower() == "connection")
-        ]
-        try:
-            block = "".join(lines).encode("ascii")
-        except UnicodeEncodeError:
-            raise ValueError("header not ASCII") from None
-        if block.count(b"\n") != len(lines) or not _HEADER_LINES.fullmatch(block):
-            raise ValueError("illegal header name or value")
+    block = _BASE_BLOCK if headers is BASE_HEADERS_STR else header_block(headers, closing)
     close = b"connection: close\r\n" if closing else b""
     length_line = b"" if status in (204, 304) else b"content-length: %d\r\n" % length
     return b"HTTP/1.1 %d %s\r\n%s%s%sdate: %s\r\n\r\n" % (
         status,
-        _REASONS.get(status, b""),
+        REASONS.get(status, b""),
         block,
         length_line,
         close,
