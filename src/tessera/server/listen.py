@@ -1,5 +1,9 @@
 """How a listener runs on granian: the threaded (WSGI-worker) mode by default, ASGI on request.
 
+Plain-HTTP listeners are served by the event-loop front instead (``server/loop_front.py``, which
+:func:`make_server` returns for them), unless ``TESSERA_HTTP_FRONT=granian``; granian serves TLS
+listeners that ask for no client certificates (rustls, HTTP/2) and the recovery server.
+
 Every Tessera request is synchronous work (the core, storage, fsync waits). On granian's ASGI
 interface that work has to leave the event loop for a thread pool and come back through it,
 and that round trip cost more than the request itself: measured on a 2-core machine, a bare
