@@ -17,6 +17,7 @@ import pytest
 
 from tests.cluster.ha_cluster import WriteLoad, ha_cluster
 from tests.cluster.replication.pair import activate_ha_secondary, caught_up, on_sqlite
+from tests.cluster.replication.pair import started as serving
 from tests.cluster.replication.test_dr_promotion import PROMOTION_POLICY
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer
@@ -46,62 +47,56 @@ def _enable_dr_secondary(primary: TesseraServer, enabled: TesseraServer, other: 
 
 
 def test_an_ha_dr_secondary_resumes_after_kill_9_and_is_promoted(postgres: Postgres, tmp_path: Path) -> None:
-    primary = on_sqlite(tmp_path / "p")
-    with ha_cluster(postgres, tmp_path, size=2) as cluster:
-        try:
-            primary.start()
-            primary.init()
-            primary.unseal()
-            primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
-            primary.ok("PUT", "kv/before", {"v": "0"})
-            dr_token = _dr_operation_token(primary)
-            enabled = cluster.active()
-            other = cluster.standbys(enabled)[0]
-            _enable_dr_secondary(primary, enabled, other)
-            assert cluster.active(among=[enabled], timeout=15) is enabled
-            until(lambda: caught_up(primary, enabled, "dr"), "the DR secondary to catch up", 20.0)
-            status, body, _ = enabled.call("GET", "kv/before")
-            assert (status, body) == (400, {"errors": ["path disabled in replication DR secondary mode"]})
+    primary_server = on_sqlite(tmp_path / "p")
+    with ha_cluster(postgres, tmp_path, size=2) as cluster, serving(primary_server) as (primary,):
+        primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
+        primary.ok("PUT", "kv/before", {"v": "0"})
+        dr_token = _dr_operation_token(primary)
+        enabled = cluster.active()
+        other = cluster.standbys(enabled)[0]
+        _enable_dr_secondary(primary, enabled, other)
+        assert cluster.active(among=[enabled], timeout=15) is enabled
+        until(lambda: caught_up(primary, enabled, "dr"), "the DR secondary to catch up", 20.0)
+        status, body, _ = enabled.call("GET", "kv/before")
+        assert (status, body) == (400, {"errors": ["path disabled in replication DR secondary mode"]})
 
-            with WriteLoad([primary.addr], str(primary.root_token)) as load:
-                until(lambda: len(load.acknowledged) >= 30, "writes before the kill", 30)
-                time.sleep(2.5)  # the stream keeps its index every two seconds
-                started = time.monotonic()
-                enabled.kill()
-                assert cluster.active(among=[other], timeout=15) is other
-                takeover = time.monotonic() - started
-                at_takeover = len(load.acknowledged)
-                until(lambda: len(load.acknowledged) >= at_takeover + 30, "writes after the takeover", 30)
-                wal = primary.ok("GET", f"{D}/status")["data"]["last_wal"]
-                until(
-                    lambda: other.call("GET", f"{D}/status", auth=False)[1]["data"]["last_remote_wal"] >= wal,
-                    "the new active node to stream",
-                    30,
-                )
-                following = time.monotonic() - started
-            until(lambda: caught_up(primary, other, "dr"), "in sync after the takeover", 30)
-            assert "copying its data again" not in other.output()  # it resumed from its index
-            print(
-                f"\nHA DR secondary, kill -9 of its active node: takeover {takeover:.3f} s, streaming "
-                f"{following:.3f} s after the kill; writes acknowledged {len(load.acknowledged)}, "
-                f"failed {load.failed}"
+        with WriteLoad([primary.addr], str(primary.root_token)) as load:
+            until(lambda: len(load.acknowledged) >= 30, "writes before the kill", 30)
+            time.sleep(2.5)  # the stream keeps its index every two seconds
+            started = time.monotonic()
+            enabled.kill()
+            assert cluster.active(among=[other], timeout=15) is other
+            takeover = time.monotonic() - started
+            at_takeover = len(load.acknowledged)
+            until(lambda: len(load.acknowledged) >= at_takeover + 30, "writes after the takeover", 30)
+            wal = primary.ok("GET", f"{D}/status")["data"]["last_wal"]
+            until(
+                lambda: other.call("GET", f"{D}/status", auth=False)[1]["data"]["last_remote_wal"] >= wal,
+                "the new active node to stream",
+                30,
             )
+            following = time.monotonic() - started
+        until(lambda: caught_up(primary, other, "dr"), "in sync after the takeover", 30)
+        assert "copying its data again" not in other.output()  # it resumed from its index
+        print(
+            f"\nHA DR secondary, kill -9 of its active node: takeover {takeover:.3f} s, streaming "
+            f"{following:.3f} s after the kill; writes acknowledged {len(load.acknowledged)}, "
+            f"failed {load.failed}"
+        )
 
-            primary.kill()
-            promote = {"dr_operation_token": dr_token}
-            other.ok("POST", f"{D}/secondary/promote", promote)
-            assert other.call("GET", f"{D}/status", auth=False)[1]["data"]["mode"] == "primary"
-            listed = set(other.ok("LIST", "kv/")["data"]["keys"])
-            missing = set(load.acknowledged) - listed
-            assert not missing, f"{len(missing)} acknowledged writes missing on the promoted cluster"
-            assert other.ok("GET", "kv/before")["data"] == {"v": "0"}
-            other.ok("PUT", "kv/after-promotion", {"v": "1"})  # it takes writes now
+        primary.kill()
+        promote = {"dr_operation_token": dr_token}
+        other.ok("POST", f"{D}/secondary/promote", promote)
+        assert other.call("GET", f"{D}/status", auth=False)[1]["data"]["mode"] == "primary"
+        listed = set(other.ok("LIST", "kv/")["data"]["keys"])
+        missing = set(load.acknowledged) - listed
+        assert not missing, f"{len(missing)} acknowledged writes missing on the promoted cluster"
+        assert other.ok("GET", "kv/before")["data"] == {"v": "0"}
+        other.ok("PUT", "kv/after-promotion", {"v": "1"})  # it takes writes now
 
-            # The killed node comes back as a standby of the promoted cluster, with the primary's keys.
-            enabled.restart(graceful=False)
-            enabled.unseal(primary.keys)
-            cluster.wait_until_all_name(other)
-            assert enabled.ok("GET", "kv/after-promotion")["data"] == {"v": "1"}
-            assert enabled.call("GET", f"{D}/status", auth=False)[1]["data"]["mode"] == "primary"
-        finally:
-            primary.cleanup()
+        # The killed node comes back as a standby of the promoted cluster, with the primary's keys.
+        enabled.restart(graceful=False)
+        enabled.unseal(primary.keys)
+        cluster.wait_until_all_name(other)
+        assert enabled.ok("GET", "kv/after-promotion")["data"] == {"v": "1"}
+        assert enabled.call("GET", f"{D}/status", auth=False)[1]["data"]["mode"] == "primary"

@@ -16,6 +16,7 @@ import pytest
 
 from tests.cluster.ha_cluster import WriteLoad, ha_cluster
 from tests.cluster.replication.pair import activate_ha_secondary, batch_token, make_secondary, on_sqlite
+from tests.cluster.replication.pair import started as serving
 from tests.cluster.replication.test_paths_filters import ADMIN, P, _in_sync
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import TesseraServer, free_port, tessera_on_sqlite
@@ -89,53 +90,47 @@ def test_a_write_sent_to_a_standby_of_an_ha_secondary_lands_on_the_primary(
 ) -> None:
     """Standby -> its active node -> the primary; then, under a counted load sent to the standby,
     ``kill -9`` of the secondary's active node: the standby takes over and forwards itself."""
-    primary = on_sqlite(tmp_path / "p")
-    with ha_cluster(postgres, tmp_path, size=2) as cluster:
-        try:
-            primary.start()
-            primary.init()
-            primary.unseal()
-            primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
-            admin = batch_token(primary, "admin", ADMIN)
-            enabled = cluster.active()
-            standby = cluster.standbys(enabled)[0]
-            activate_ha_secondary(primary, enabled, standby, "performance", "ha-sec")
-            enabled.unseal(primary.keys)
-            assert cluster.active(among=[enabled], timeout=15) is enabled
-            standby.unseal(primary.keys)
-            primary.ok("PUT", "kv/first", {"v": "1"})
-            until(lambda: standby.call("GET", "kv/first", token=admin)[0] == 200, "the standby to read", 20.0)
+    primary_server = on_sqlite(tmp_path / "p")
+    with ha_cluster(postgres, tmp_path, size=2) as cluster, serving(primary_server) as (primary,):
+        primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
+        admin = batch_token(primary, "admin", ADMIN)
+        enabled = cluster.active()
+        standby = cluster.standbys(enabled)[0]
+        activate_ha_secondary(primary, enabled, standby, "performance", "ha-sec")
+        enabled.unseal(primary.keys)
+        assert cluster.active(among=[enabled], timeout=15) is enabled
+        standby.unseal(primary.keys)
+        primary.ok("PUT", "kv/first", {"v": "1"})
+        until(lambda: standby.call("GET", "kv/first", token=admin)[0] == 200, "the standby to read", 20.0)
 
-            status, body, _ = standby.call("PUT", "kv/via-standby", json={"v": "s"}, token=admin)
-            assert (status, body) == (204, None)
-            assert primary.ok("GET", "kv/via-standby")["data"] == {"v": "s"}
-            until(
-                lambda: standby.call("GET", "kv/via-standby", token=admin)[0] == 200,
-                "the standby to read its write",
-                20.0,
-            )
-            assert enabled.ok("GET", "kv/via-standby", token=admin)["data"] == {"v": "s"}
+        status, body, _ = standby.call("PUT", "kv/via-standby", json={"v": "s"}, token=admin)
+        assert (status, body) == (204, None)
+        assert primary.ok("GET", "kv/via-standby")["data"] == {"v": "s"}
+        until(
+            lambda: standby.call("GET", "kv/via-standby", token=admin)[0] == 200,
+            "the standby to read its write",
+            20.0,
+        )
+        assert enabled.ok("GET", "kv/via-standby", token=admin)["data"] == {"v": "s"}
 
-            time.sleep(2.5)  # the stream keeps its index every two seconds
-            with WriteLoad([standby.addr], admin) as load:
-                until(lambda: len(load.acknowledged) >= 30, "writes through the standby", 30)
-                started = time.monotonic()
-                enabled.kill()
-                assert cluster.active(among=[standby], timeout=15) is standby
-                takeover = time.monotonic() - started
-                at_takeover = len(load.acknowledged)
-                until(lambda: len(load.acknowledged) >= at_takeover + 30, "writes after the takeover", 45)
-                forwarding = time.monotonic() - started
-            print(
-                f"\nHA secondary, kill -9 of its active node under writes sent to the standby: "
-                f"takeover {takeover:.3f} s, forwarding again {forwarding:.3f} s after the kill; "
-                f"acknowledged {len(load.acknowledged)}, failed {load.failed}"
-            )
-            missing = _missing(primary, admin, load.acknowledged)
-            assert not missing, f"{len(missing)} acknowledged writes are not on the primary"
-            mark = time.time()
-            until(lambda: _in_sync(primary, standby, mark), "in sync after the takeover", 30)
-            missing = _missing(standby, admin, load.acknowledged)
-            assert not missing, f"{len(missing)} acknowledged writes are not on the secondary"
-        finally:
-            primary.cleanup()
+        time.sleep(2.5)  # the stream keeps its index every two seconds
+        with WriteLoad([standby.addr], admin) as load:
+            until(lambda: len(load.acknowledged) >= 30, "writes through the standby", 30)
+            started = time.monotonic()
+            enabled.kill()
+            assert cluster.active(among=[standby], timeout=15) is standby
+            takeover = time.monotonic() - started
+            at_takeover = len(load.acknowledged)
+            until(lambda: len(load.acknowledged) >= at_takeover + 30, "writes after the takeover", 45)
+            forwarding = time.monotonic() - started
+        print(
+            f"\nHA secondary, kill -9 of its active node under writes sent to the standby: "
+            f"takeover {takeover:.3f} s, forwarding again {forwarding:.3f} s after the kill; "
+            f"acknowledged {len(load.acknowledged)}, failed {load.failed}"
+        )
+        missing = _missing(primary, admin, load.acknowledged)
+        assert not missing, f"{len(missing)} acknowledged writes are not on the primary"
+        mark = time.time()
+        until(lambda: _in_sync(primary, standby, mark), "in sync after the takeover", 30)
+        missing = _missing(standby, admin, load.acknowledged)
+        assert not missing, f"{len(missing)} acknowledged writes are not on the secondary"

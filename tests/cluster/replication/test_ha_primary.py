@@ -16,6 +16,7 @@ import pytest
 
 from tests.cluster.ha_cluster import WriteLoad, ha_cluster
 from tests.cluster.replication.pair import activate_ha_secondary, batch_token, make_secondary, on_sqlite
+from tests.cluster.replication.pair import started as serving
 from tests.cluster.replication.test_paths_filters import ADMIN, P, _in_sync
 from tests.helpers.postgres import Postgres
 from tests.helpers.servers import free_port, tessera_on_sqlite
@@ -83,57 +84,51 @@ def test_an_ha_secondary_streams_from_its_active_node_and_resumes_after_kill_9(
 ) -> None:
     """The secondary is the HA cluster: only its active node applies the stream; its successor
     resumes from the index kept in the database, with no new copy of the primary."""
-    primary = on_sqlite(tmp_path / "p")
-    with ha_cluster(postgres, tmp_path, size=2) as cluster:
-        try:
-            primary.start()
-            primary.init()
-            primary.unseal()
-            primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
-            admin = batch_token(primary, "admin", ADMIN)
-            enabled = cluster.active()
-            other = cluster.standbys(enabled)[0]
-            activate_ha_secondary(primary, enabled, other, "performance", "ha-sec")
-            # The other node, elected next, found a keyring its root key cannot open: it sealed too.
-            assert "does not open with this node's root key" in other.output()
-            # Both are unsealed with the primary's keys, the enabled node first: it keeps the
-            # secondary's state in memory until its unseal writes it.
-            enabled.unseal(primary.keys)
-            assert cluster.active(among=[enabled], timeout=15) is enabled
-            other.unseal(primary.keys)
-            primary.ok("PUT", "kv/first", {"v": "1"})
-            until(
-                lambda: enabled.call("GET", "kv/first", token=admin)[0] == 200,
-                "the stream on the active node",
-                20.0,
-            )
-            until(
-                lambda: other.call("GET", "kv/first", token=admin)[0] == 200,
-                "the standby to read it too",
-                20.0,
-            )
-            mark = time.time()
-            until(lambda: _in_sync(primary, enabled, mark), "in sync", 30)
-            time.sleep(2.5)  # the stream keeps its index every two seconds
-            for i in range(20):
-                primary.ok("PUT", f"kv/k{i}", {"v": i})
-            started = time.monotonic()
-            enabled.kill()
-            assert cluster.active(among=[other], timeout=15) is other
-            takeover = time.monotonic() - started
-            primary.ok("PUT", "kv/after", {"v": "a"})
-            until(
-                lambda: other.call("GET", "kv/after", token=admin)[0] == 200,
-                "the new active node to stream",
-                20.0,
-            )
-            following = time.monotonic() - started
-            print(
-                f"\nHA secondary, kill -9 of its active node: takeover {takeover:.3f} s, streaming {following:.3f} s"
-            )
-            assert all(other.call("GET", f"kv/k{i}", token=admin)[0] == 200 for i in range(20))
-            mark = time.time()
-            until(lambda: _in_sync(primary, other, mark), "in sync after the takeover", 30)
-            assert "copying its data again" not in other.output()
-        finally:
-            primary.cleanup()
+    primary_server = on_sqlite(tmp_path / "p")
+    with ha_cluster(postgres, tmp_path, size=2) as cluster, serving(primary_server) as (primary,):
+        primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
+        admin = batch_token(primary, "admin", ADMIN)
+        enabled = cluster.active()
+        other = cluster.standbys(enabled)[0]
+        activate_ha_secondary(primary, enabled, other, "performance", "ha-sec")
+        # The other node, elected next, found a keyring its root key cannot open: it sealed too.
+        assert "does not open with this node's root key" in other.output()
+        # Both are unsealed with the primary's keys, the enabled node first: it keeps the
+        # secondary's state in memory until its unseal writes it.
+        enabled.unseal(primary.keys)
+        assert cluster.active(among=[enabled], timeout=15) is enabled
+        other.unseal(primary.keys)
+        primary.ok("PUT", "kv/first", {"v": "1"})
+        until(
+            lambda: enabled.call("GET", "kv/first", token=admin)[0] == 200,
+            "the stream on the active node",
+            20.0,
+        )
+        until(
+            lambda: other.call("GET", "kv/first", token=admin)[0] == 200,
+            "the standby to read it too",
+            20.0,
+        )
+        mark = time.time()
+        until(lambda: _in_sync(primary, enabled, mark), "in sync", 30)
+        time.sleep(2.5)  # the stream keeps its index every two seconds
+        for i in range(20):
+            primary.ok("PUT", f"kv/k{i}", {"v": i})
+        started = time.monotonic()
+        enabled.kill()
+        assert cluster.active(among=[other], timeout=15) is other
+        takeover = time.monotonic() - started
+        primary.ok("PUT", "kv/after", {"v": "a"})
+        until(
+            lambda: other.call("GET", "kv/after", token=admin)[0] == 200,
+            "the new active node to stream",
+            20.0,
+        )
+        following = time.monotonic() - started
+        print(
+            f"\nHA secondary, kill -9 of its active node: takeover {takeover:.3f} s, streaming {following:.3f} s"
+        )
+        assert all(other.call("GET", f"kv/k{i}", token=admin)[0] == 200 for i in range(20))
+        mark = time.time()
+        until(lambda: _in_sync(primary, other, mark), "in sync after the takeover", 30)
+        assert "copying its data again" not in other.output()
