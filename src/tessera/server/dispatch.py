@@ -31,6 +31,7 @@ from typing import Any
 
 from ..runtime import gate
 from ..runtime.gate import RunGate
+from .render import BASE_HEADERS_STR, error_body
 
 log = logging.getLogger("tessera.http")
 
@@ -230,3 +231,13 @@ def gate_for(app: Any) -> RunGate | None:
     if gate.GATE is None:
         gate.GATE = RunGate()
     return gate.GATE
+
+
+def route_or_500(app: Any, args: tuple[Any, ...]) -> None:
+    """``app._route(*args)``, a front's last guard: whatever escapes it is logged and answered
+    500, so that one request's failure never ends the thread (or loop) serving the others."""
+    try:
+        app._route(*args)
+    except Exception:
+        log.exception("request from %s failed", args[6])
+        args[0].response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))

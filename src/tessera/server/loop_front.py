@@ -36,7 +36,7 @@ import uvloop
 
 from ..framework.body import MAX_REQUEST_SIZE
 from .config import ListenerConfig
-from .dispatch import dispatcher_for, gate_for, request_threads
+from .dispatch import dispatcher_for, gate_for, request_threads, route_or_500
 from .fdlimit import connection_cap
 from .front_connection import Phase, Timeouts
 from .http1 import CHUNKED, MAX_HEAD, REASONS, BadRequest, ChunkedBody, Head, header_block, parse_head
@@ -157,11 +157,7 @@ class LoopFrontServer:
             self._route(args)
 
     def _route(self, args: tuple[Any, ...]) -> None:
-        try:
-            self.app._route(*args)
-        except Exception:
-            log.exception("request from %s failed", args[6])
-            args[0].response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
+        route_or_500(self.app, args)
 
     def date(self) -> bytes:
         """The Date header's value, as Go writes it, made once a second."""

@@ -52,11 +52,10 @@ from OpenSSL import SSL
 from ..framework.body import MAX_REQUEST_SIZE
 from .app import App
 from .config import ListenerConfig
-from .dispatch import dispatcher_for, gate_for, request_threads
+from .dispatch import dispatcher_for, gate_for, request_threads, route_or_500
 from .fdlimit import connection_cap
 from .front_connection import WAITING, FrontConnection, Phase, Timeouts
 from .peer import ResumedChains
-from .render import BASE_HEADERS_STR, error_body
 
 log = logging.getLogger("tessera.server")
 
@@ -155,11 +154,7 @@ class TLSFrontServer:
             self.pool.submit(self._route, args)
 
     def _route(self, args: tuple[Any, ...]) -> None:
-        try:
-            self.app._route(*args)
-        except Exception:
-            log.exception("TLS request from %s failed", args[6])
-            args[0].response_bytes(500, BASE_HEADERS_STR, error_body(["internal error"]))
+        route_or_500(self.app, args)
 
     def delivered(self, conn: FrontConnection, status: int, headers: Any, body: bytes) -> None:
         """An answer, from any thread, for the reactor to write: at once when this is the reactor
