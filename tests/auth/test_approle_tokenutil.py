@@ -87,3 +87,34 @@ def test_policy_helpers() -> None:
     assert parse_policies(["z", "Y", "z", " Default "]) == ["default", "y", "z"]
     assert equivalent_policies(["default", "a"], ["a"])
     assert not equivalent_policies(["a"], ["b"])
+
+
+@pytest.mark.parametrize(
+    "raw, cidrs",
+    [
+        ({}, None),
+        ({"token_policies": "b,a", "token_ttl": "1h", "token_max_ttl": "2h", "token_num_uses": 3}, None),
+        ({"token_type": "batch", "token_no_default_policy": True}, None),
+        ({"token_period": "5m", "token_explicit_max_ttl": "1h", "token_bound_cidrs": "10.0.0.0/8"}, None),
+        ({"token_bound_cidrs": "10.0.0.0/8"}, ["192.168.0.1"]),
+        ({"token_strictly_bind_ip": True}, None),
+        ({"token_strictly_bind_ip": True}, ["10.1.2.3"]),
+    ],
+)
+def test_token_auth_is_auth_then_populate_token_auth(raw: dict[str, Any], cidrs: list[str] | None) -> None:
+    """``token_auth`` (one call, for logins) gives what the two-step way gives."""
+    params = _parse(**raw)
+    req = Request(operation=Operation.UPDATE, path="login", remote_addr="10.9.8.7")
+    meta, internal = {"role_name": "r"}, {"role_name": "r"}
+    slow = Auth(metadata=meta, internal_data=internal, alias_name="alias", orphan=True)
+    params.populate_token_auth(slow, req)
+    if cidrs is not None:
+        slow.bound_cidrs = list(cidrs)
+    if params.token_strictly_bind_ip:
+        slow.bound_cidrs = parse_addrs([req.remote_addr])
+    fast = params.token_auth(
+        req, metadata=meta, internal_data=internal, alias_name="alias", bound_cidrs=cidrs
+    )
+    assert fast == slow
+    assert fast.policies is not params.token_policies and fast.token_policies is not fast.policies
+    assert fast.bound_cidrs is not params.token_bound_cidrs

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ...framework import (
@@ -31,7 +32,7 @@ from ...framework import (
 from ...storage.base import Storage
 from ..tokenutil import ip_in_cidrs, login_entity, parse_addrs
 from .secret_ids import verify_cidr_subset
-from .store import Role, SecretIDEntry, create_hmac
+from .store import ParsedRole, SecretIDEntry, create_hmac
 
 if TYPE_CHECKING:
     from .mount import AppRole
@@ -50,11 +51,11 @@ class LoginHandler:
         self.app = app
         self.store = app.store
 
-    def _role_for(self, storage: Storage, role_id: str) -> Role | None:
-        """The role a role ID names (shared, read-only: see ``AppRoleStore.login_role``)."""
-        name = self.store.role_id_entry(storage, role_id)
-        parsed = None if not name else self.store.login_role(storage, name)
-        return None if parsed is None else parsed.role
+    def _role_for(self, storage: Storage, role_id: str) -> ParsedRole | None:
+        """The role a role ID names, prepared for logins (shared, read-only: see
+        ``AppRoleStore.login_role``)."""
+        name = self.store.login_role_name(storage, role_id)
+        return None if not name else self.store.login_role(storage, name)
 
     def _decoy(self, storage: Storage, secret_id: str) -> None:
         """The work of a secret ID look-up, for a role ID that matched nothing."""
@@ -68,47 +69,58 @@ class LoginHandler:
             raise CodedError(500, "missing role_id")
         storage = _storage(req)
         secret_id = str(data.get("secret_id")).strip()
-        role = self._role_for(storage, role_id)
-        if role is None:
+        parsed = self._role_for(storage, role_id)
+        if parsed is None:
             self._decoy(storage, secret_id)
             raise ErrorResponse(INVALID)
-        metadata: dict[str, str] = {}
+        role = parsed.role
         entry: SecretIDEntry | None = None
         if role.bind_secret_id:
             if not secret_id:
                 raise ErrorResponse("missing secret_id")
-            entry = self._use_secret_id(req, storage, role, secret_id)
-            metadata = dict(entry.metadata)
+            entry = self._use_secret_id(req, storage, parsed, secret_id)
         if role.secret_id_bound_cidrs and not ip_in_cidrs(req.remote_addr, role.secret_id_bound_cidrs):
             raise ErrorResponse(
                 f'source address "{req.remote_addr}" unauthorized by CIDR restrictions on the role: %!w(<nil>)'
             )
-        token_cidrs = list(role.token_bound_cidrs)
+        token_cidrs = None
         if entry is not None and entry.token_bound_cidrs:
             token_cidrs = parse_addrs(entry.token_bound_cidrs)
-        metadata["role_name"] = role.name
-        metadata = dict(sorted(metadata.items()))
-        auth = Auth(
-            metadata=metadata, internal_data={"role_name": role.name}, alias_name=role.role_id, orphan=True
+        if entry is not None and entry.metadata:
+            metadata = dict(entry.metadata)
+            metadata["role_name"] = role.name
+            metadata = dict(sorted(metadata.items()))
+        else:
+            metadata = {"role_name": role.name}
+        auth = role.token_auth(
+            req,
+            metadata=metadata,
+            internal_data={"role_name": role.name},
+            alias_name=role.role_id,
+            bound_cidrs=token_cidrs,
         )
-        role.populate_token_auth(auth, req)
-        auth.bound_cidrs = token_cidrs
-        if role.token_strictly_bind_ip:
-            auth.bound_cidrs = parse_addrs([req.remote_addr])
-        auth.entity_id = login_entity(self.app.core, req, role.role_id, dict(metadata))
+        auth.entity_id = login_entity(self.app.core, req, role.role_id, metadata)
         return Response(auth=auth)
 
-    def _use_secret_id(self, req: Request, storage: Storage, role: Role, secret_id: str) -> SecretIDEntry:
+    def _use_secret_id(
+        self, req: Request, storage: Storage, parsed: ParsedRole, secret_id: str
+    ) -> SecretIDEntry:
         """Validate a secret ID for a login and consume one use; raise the reference's refusals.
 
-        A secret ID that is not the role's counts towards the role ID's lockout (InvalidCredentials)."""
-        secret_hmac = create_hmac(role.hmac_key, secret_id)
+        The entry returned may be shared with other logins: it must not be modified. A secret ID
+        that is not the role's counts towards the role ID's lockout (InvalidCredentials)."""
+        role = parsed.role
+        secret_hmac = parsed.secret_hmac(secret_id)
         with self.store.lock:
-            entry = self.store.secret(storage, role, secret_hmac)
-            if entry is None or not hmac.compare_digest(entry.secret_id_hmac or secret_hmac, secret_hmac):
+            found = self.store.login_secret(storage, parsed, secret_hmac)
+            if found is None or not hmac.compare_digest(
+                found.entry.secret_id_hmac or secret_hmac, secret_hmac
+            ):
                 raise InvalidCredentials(INVALID)
-            if self.store.accessor_entry(storage, role, entry.secret_id_accessor) is None:
-                storage.delete(self.store.secret_key(role, secret_hmac))
+            entry = found.entry
+            accessor = storage.get(found.accessor_key)
+            if accessor is None or accessor == b"null":
+                storage.delete(parsed.secret_prefix + secret_hmac)
                 raise InvalidCredentials(INVALID)
             if entry.expired():
                 # The reference keeps an expired secret ID until its next tidy; Tessera refuses at once.
@@ -126,8 +138,10 @@ class LoginHandler:
             if entry.secret_id_num_uses == 1:
                 self.store.delete_secret(storage, role, secret_hmac, entry)
             elif entry.secret_id_num_uses > 1:
-                entry.secret_id_num_uses -= 1
-                entry.last_updated_time = time.time()
+                # A changed copy: the parsed entry is shared (the next login parses what is stored).
+                entry = replace(
+                    entry, secret_id_num_uses=entry.secret_id_num_uses - 1, last_updated_time=time.time()
+                )
                 self.store.put_secret(storage, role, secret_hmac, entry)
         return entry
 

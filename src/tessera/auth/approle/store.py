@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from ...barrier.keyed_hash import keyed_sha256
+from ...barrier.keyed_hash import KeyedSha256, keyed_sha256
 from ...framework import ErrorResponse, InternalError
 from ...gocompat.times import rfc3339_nano
 from ...storage.base import Storage
@@ -33,6 +33,8 @@ ACCESSOR_LOCAL_PREFIX = "accessor_local/"
 MAX_HMAC_INPUT = 4096
 ZERO_TIME = "0001-01-01T00:00:00Z"
 SALTED_MEMO_SIZE = 4096
+# Parsed secret IDs (and role ID index entries) kept for logins: ~1 KB each, cleared when full.
+LOGIN_MEMO_SIZE = 4096
 
 
 def create_hmac(key: str, value: str) -> str:
@@ -165,7 +167,8 @@ class SecretIDEntry:
 
 @dataclass(frozen=True)
 class ParsedRole:
-    """A role as a login reads it: parsed once per stored document, with its name's HMAC.
+    """A role as a login reads it: parsed once per stored document, with what every login of it
+    derives (its name's HMAC, where its secret IDs live, its HMAC key prepared).
 
     ``raw`` is the stored document the role was parsed from: a login reads the role's bytes
     every time and reuses this only when they are the same, so an update or deletion (by this
@@ -176,6 +179,34 @@ class ParsedRole:
     raw: bytes
     role: Role
     name_hmac: str
+    secret_prefix: str  # ``<secret_id prefix><HMAC(name)>/``: a secret ID's key less its HMAC
+    keyed: KeyedSha256  # the role's HMAC key, prepared: ``secret_hmac`` is ``create_hmac``'s value
+
+    @classmethod
+    def parse(cls, raw: bytes, key: str) -> ParsedRole:
+        role = Role.from_json(orjson.loads(raw))
+        role.name = role.name or key
+        name_hmac = create_hmac(role.hmac_key, role.name)  # refuses an empty key, as before
+        prefix = f"{role.secret_id_prefix}{name_hmac}/"
+        return cls(raw, role, name_hmac, prefix, KeyedSha256(role.hmac_key.encode()))
+
+    def secret_hmac(self, secret_id: str) -> str:
+        """``create_hmac(role.hmac_key, secret_id)``, with the key prepared once per role version."""
+        if len(secret_id) > MAX_HMAC_INPUT:
+            raise InternalError(f"value is longer than maximum of {MAX_HMAC_INPUT} bytes")
+        return self.keyed.digest(secret_id.encode()).hex()
+
+
+@dataclass(frozen=True)
+class ParsedSecret:
+    """A secret ID's entry as a login reads it, parsed once per stored document (as ``ParsedRole``).
+
+    ``entry`` is shared by every login of the secret ID and must not be modified (a counted use
+    writes a changed copy); ``accessor_key`` is where its accessor's index entry must be."""
+
+    raw: bytes
+    entry: SecretIDEntry
+    accessor_key: str
 
 
 class AppRoleStore:
@@ -186,6 +217,10 @@ class AppRoleStore:
         self._salt: str | None = None
         self._parsed: dict[str, ParsedRole] = {}
         self._salted: dict[str, str] = {}
+        # Stored bytes -> what they parse to, for logins: a pure function of the bytes, which a
+        # login reads every time, so a change anywhere is seen at the next login.
+        self._secrets: dict[str, ParsedSecret] = {}
+        self._role_id_names: dict[bytes, str] = {}
 
     # -- the mount-wide salt -------------------------------------------------------------
     def salt(self, storage: Storage) -> str:
@@ -229,11 +264,47 @@ class AppRoleStore:
             return None
         parsed = self._parsed.get(key)
         if parsed is None or parsed.raw != raw:
-            role = Role.from_json(orjson.loads(raw))
-            role.name = role.name or key
-            parsed = ParsedRole(raw, role, create_hmac(role.hmac_key, role.name))
+            parsed = ParsedRole.parse(raw, key)
             self._parsed[key] = parsed
         return parsed
+
+    def login_role_name(self, storage: Storage, role_id: str) -> str | None:
+        """``role_id_entry`` for a login: the index entry's stored bytes name the role, parsed
+        once per distinct document."""
+        raw = storage.get("role_id/" + self.salt_id(storage, role_id))
+        if raw is None:
+            return None
+        name = self._role_id_names.get(raw)
+        if name is None:
+            doc = orjson.loads(raw)
+            if doc is None:
+                return None
+            name = str(doc.get("name", ""))
+            if len(self._role_id_names) >= LOGIN_MEMO_SIZE:
+                self._role_id_names.clear()
+            self._role_id_names[raw] = name
+        return name
+
+    def login_secret(self, storage: Storage, parsed: ParsedRole, secret_hmac: str) -> ParsedSecret | None:
+        """The secret ID stored under ``secret_hmac`` for a login (``secret`` with its accessor's
+        key), parsed only when its stored document changed (read-only)."""
+        key = parsed.secret_prefix + secret_hmac
+        raw = storage.get(key)
+        if raw is None:
+            self._secrets.pop(key, None)
+            return None
+        found = self._secrets.get(key)
+        if found is None or found.raw != raw:
+            doc = orjson.loads(raw)
+            if doc is None:
+                return None
+            entry = SecretIDEntry.from_json(doc)
+            accessor_key = parsed.role.accessor_prefix + self.salt_id(storage, entry.secret_id_accessor)
+            found = ParsedSecret(raw, entry, accessor_key)
+            if len(self._secrets) >= LOGIN_MEMO_SIZE:
+                self._secrets.clear()
+            self._secrets[key] = found
+        return found
 
     def role_names(self, storage: Storage) -> list[str]:
         return sorted(storage.list("role/"))
@@ -270,8 +341,9 @@ class AppRoleStore:
     # -- secret IDs ----------------------------------------------------------------------
     def secret_key(self, role: Role, secret_hmac: str) -> str:
         parsed = self._parsed.get(role.name.lower())
-        name_hmac = parsed.name_hmac if parsed is not None and parsed.role is role else None
-        return f"{role.secret_id_prefix}{name_hmac or create_hmac(role.hmac_key, role.name)}/{secret_hmac}"
+        if parsed is not None and parsed.role is role:
+            return parsed.secret_prefix + secret_hmac
+        return f"{role.secret_id_prefix}{create_hmac(role.hmac_key, role.name)}/{secret_hmac}"
 
     @staticmethod
     def _secret_at(storage: Storage, key: str) -> SecretIDEntry | None:
