@@ -167,6 +167,8 @@ class GroupStore:
 
     def entity_policies(self, entity_id: str) -> list[str]:
         groups = self._load()
+        if not self._groups_of_entity.get(entity_id):
+            return []  # in no group (most entities): nothing to walk
         direct, inherited = self.entity_groups(entity_id)
         out: list[str] = []
         for gid in direct + inherited:

@@ -79,10 +79,14 @@ class IdentityStore:
         entities = self._load()
         with self.lock:
             found = self._by_factors.get((mount_accessor, alias_name))
-            if found is not None and found in entities:
-                if metadata:
-                    self._follow_alias_metadata(entities, found, mount_accessor, alias_name, metadata)
-                return found
+            if found is not None:
+                doc = entities.get(found)
+                if doc is not None:
+                    if metadata:
+                        self._follow_alias_metadata(
+                            entities, found, doc, mount_accessor, alias_name, metadata
+                        )
+                    return found
             doc = self.new_entity(f"entity_{secrets.token_hex(4)}.root")
             entity_id = doc["id"]
             now = doc["creation_time"]
@@ -112,6 +116,7 @@ class IdentityStore:
         self,
         entities: dict[str, dict[str, Any]],
         entity_id: str,
+        doc: dict[str, Any],
         mount_accessor: str,
         alias_name: str,
         metadata: dict[str, str],
@@ -120,19 +125,16 @@ class IdentityStore:
         (the alias's ``last_update_time`` moves, the entity's does not). Equal metadata writes
         nothing, so repeat logins stay read-only (worker processes serve them). Stored before it
         is remembered: a worker's refused write leaves nothing behind."""
-        doc = entities[entity_id]
         aliases = doc.get("aliases") or []
-        index = next(
-            (
-                i
-                for i, a in enumerate(aliases)
-                if a.get("mount_accessor") == mount_accessor and a.get("name") == alias_name
-            ),
-            None,
-        )
-        if index is None or (aliases[index].get("metadata") or {}) == metadata:
+        index = -1
+        for i, alias in enumerate(aliases):  # every login of the alias: a plain loop
+            if alias.get("mount_accessor") == mount_accessor and alias.get("name") == alias_name:
+                index = i
+                break
+        if index < 0 or (aliases[index].get("metadata") or {}) == metadata:
             return
-        alias = {**aliases[index], "metadata": dict(metadata), "last_update_time": rfc3339_nano(time.time())}
+        alias = aliases[index]
+        alias = {**alias, "metadata": dict(metadata), "last_update_time": rfc3339_nano(time.time())}
         updated = {**doc, "aliases": [*aliases[:index], alias, *aliases[index + 1 :]]}
         if self.storage is not None:
             self.storage.put_json("entity/" + entity_id, updated)

@@ -61,7 +61,8 @@ def entity_policy_names(router: Router, entity_id: str) -> list[str]:
     if getter is None:
         return []
     try:
-        return remove_duplicates(getter(entity_id) or [])
+        names = getter(entity_id)
+        return remove_duplicates(names) if names else []
     except Exception:
         return []
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from ..framework import ErrorResponse, FieldData, InternalError, Request, Response
@@ -20,6 +22,7 @@ from .entry import BATCH, SERVICE, TokenEntry
 from .host import TokenHost
 from .policies import (
     NON_ASSIGNABLE,
+    SANITIZED_MEMO_LIST,
     contains_glob,
     remove_duplicates,
     resolve_token_policies,
@@ -385,28 +388,20 @@ def issue_login_token(core: TokenHost, req: Request, mount_entry: MountEntry, re
     display = source + auth.display_name
     auth.display_name = display[:-1] if display.endswith("-") else display
 
-    default_ttl, max_ttl = mount_ttls(core, mount_entry)
+    default_ttl, max_ttl = core.mount_ttls(mount_entry)
     try:
-        ttl, warnings = calculate_ttl(
-            default_ttl=default_ttl,
-            max_ttl=max_ttl,
-            backend_ttl=auth.ttl,
-            period=auth.period,
-            backend_max_ttl=auth.max_ttl,
-            explicit_max_ttl=auth.explicit_max_ttl,
+        ttl, warnings = login_ttl(
+            default_ttl, max_ttl, auth.ttl, auth.period, auth.max_ttl, auth.explicit_max_ttl
         )
     except TTLError as exc:
         raise InternalError(str(exc)) from None
-    resp.warnings.extend(warnings)
+    if warnings:
+        resp.warnings.extend(warnings)
 
     ident = identity_policies(core, auth.entity_id)
-    token_policies = sanitize_policies(auth.policies, not auth.no_default_policy)
-    all_policies = sanitize_policies(token_policies + ident, False)
-    for p in all_policies:
-        if p == "root":
-            raise ErrorResponse("auth methods cannot create root tokens")
-        if p in NON_ASSIGNABLE:
-            raise ErrorResponse(f'cannot assign policy "{p}"')
+    token_policies, all_policies, ident_policies = login_policies(
+        auth.policies, not auth.no_default_policy, ident
+    )
     if ttl == 0:
         raise InternalError("internal error")
 
@@ -439,6 +434,72 @@ def issue_login_token(core: TokenHost, req: Request, mount_entry: MountEntry, re
     if batch:
         auth.renewable = False
     auth.token_policies = token_policies
-    auth.identity_policies = remove_duplicates(ident)
+    auth.identity_policies = ident_policies
     auth.policies = all_policies
     auth.creation_path = entry.path
+
+
+# Logins of one role (or user) ask the same questions every time: the answers of these two pure
+# steps are remembered, for at most LOGIN_MEMO_SIZE distinct questions (policy lists of at most
+# SANITIZED_MEMO_LIST names: a client's long lists are neither kept nor able to fill memory).
+LOGIN_MEMO_SIZE = 1024
+
+
+def login_ttl(
+    default_ttl: int, max_ttl: int, ttl: int, period: int, backend_max_ttl: int, explicit_max_ttl: int
+) -> tuple[int, tuple[str, ...]]:
+    """``calculate_ttl`` for a login's token (issued now: the answer depends on nothing else),
+    remembered; its warnings as a tuple. Raises TTLError as it does."""
+    return _login_ttl(default_ttl, max_ttl, ttl, period, backend_max_ttl, explicit_max_ttl)
+
+
+@lru_cache(maxsize=LOGIN_MEMO_SIZE, typed=True)
+def _login_ttl(
+    default_ttl: int, max_ttl: int, ttl: int, period: int, backend_max_ttl: int, explicit_max_ttl: int
+) -> tuple[int, tuple[str, ...]]:
+    granted, warnings = calculate_ttl(
+        default_ttl=default_ttl,
+        max_ttl=max_ttl,
+        backend_ttl=ttl,
+        period=period,
+        backend_max_ttl=backend_max_ttl,
+        explicit_max_ttl=explicit_max_ttl,
+    )
+    return granted, tuple(warnings)
+
+
+def login_policies(
+    policies: list[str], add_default: bool, identity: list[str]
+) -> tuple[list[str], list[str], list[str]]:
+    """A login token's (token policies, all policies, identity policies), each a list of the
+    caller's own; raises the refusal of a root or non-assignable policy."""
+    if len(policies) <= SANITIZED_MEMO_LIST and len(identity) <= SANITIZED_MEMO_LIST:
+        try:
+            token, combined, ident = _login_policies(tuple(policies), add_default, tuple(identity))
+        except TypeError:  # an unhashable item: refused below exactly as before
+            pass
+        else:
+            return list(token), list(combined), list(ident)
+    token_list, all_list, ident_list = _login_policy_lists(policies, add_default, identity)
+    return token_list, all_list, ident_list
+
+
+@lru_cache(maxsize=LOGIN_MEMO_SIZE)
+def _login_policies(
+    policies: tuple[str, ...], add_default: bool, identity: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    token, combined, ident = _login_policy_lists(policies, add_default, identity)
+    return tuple(token), tuple(combined), tuple(ident)
+
+
+def _login_policy_lists(
+    policies: Sequence[str], add_default: bool, identity: Sequence[str]
+) -> tuple[list[str], list[str], list[str]]:
+    token_policies = sanitize_policies(policies, add_default)
+    all_policies = sanitize_policies(token_policies + list(identity), False)
+    for p in all_policies:
+        if p == "root":
+            raise ErrorResponse("auth methods cannot create root tokens")
+        if p in NON_ASSIGNABLE:
+            raise ErrorResponse(f'cannot assign policy "{p}"')
+    return token_policies, all_policies, remove_duplicates(identity)
