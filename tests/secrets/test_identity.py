@@ -74,3 +74,44 @@ def test_read_endpoints() -> None:
     assert listed is not None and listed["keys"] == [eid]
     assert listed["key_info"][eid]["aliases"][0]["name"] == "bob"
     assert get("read", "entity/id/nope")[0] == 204
+
+
+def test_repeat_logins_write_only_when_the_alias_metadata_changes() -> None:
+    """A repeat login with the same alias metadata writes nothing; new metadata replaces the
+    stored one (on that alias only) and is written first."""
+    storage = MemStorage()
+    store = IdentityStore(None, storage)
+    eid = store.lookup_or_create("acc", "approle", "rid", {"role_name": "ci"})
+    store.lookup_or_create("acc2", "userpass", "rid", None)
+    doc = store.entity(eid)
+    assert doc is not None
+    doc["aliases"].append({**doc["aliases"][0], "id": "second", "name": "other", "metadata": {"x": "1"}})
+    before = dict(storage.data)
+    assert store.lookup_or_create("acc", "approle", "rid", {"role_name": "ci"}) == eid
+    assert store.lookup_or_create("acc", "approle", "rid", None) == eid
+    assert storage.data == before
+    assert store.lookup_or_create("acc", "approle", "rid", {"role_name": "cd"}) == eid
+    stored = store.entity(eid)
+    assert stored is not None and stored is not doc
+    assert [a["metadata"] for a in stored["aliases"]] == [{"role_name": "cd"}, {"x": "1"}]
+    assert storage.data != before
+    assert [a["metadata"] for a in IdentityStore(None, storage).entity(eid)["aliases"]] == [  # type: ignore[index]
+        {"role_name": "cd"},
+        {"x": "1"},
+    ]
+
+
+def test_entity_policies_with_and_without_groups() -> None:
+    backend = factory(None, None)
+    storage = MemStorage()
+    backend.identity.bind(storage)
+    eid = backend.lookup_or_create_entity("acc", "approle", "rid", None)
+    lonely = backend.lookup_or_create_entity("acc", "approle", "rid2", None)
+    groups = backend.identity.groups
+    groups.save({**groups.new("internal"), "name": "g", "member_entity_ids": [eid], "policies": ["gp"]})
+    assert backend.entity_policies(eid) == ["gp"]
+    assert backend.entity_policies(lonely) == []
+    doc = backend.identity.entity(lonely)
+    assert doc is not None
+    backend.identity.save({**doc, "policies": ["own"]})
+    assert backend.entity_policies(lonely) == ["own"]

@@ -310,30 +310,28 @@ class TokenParams:
         alias_name: str,
         bound_cidrs: list[str] | None = None,
     ) -> Auth:
-        """A login's ``Auth`` made in one call: what ``Auth(...)`` and ``populate_token_auth``
-        give, with ``bound_cidrs`` (when not None) in place of the parameters' CIDRs, and the
-        source address alone when the token is strictly bound to it."""
+        """A login's orphan ``Auth`` made in one call: what ``Auth(...)`` and
+        ``populate_token_auth`` give, with ``bound_cidrs`` (when not None) in place of the
+        parameters' CIDRs, and the source address alone when the token is strictly bound to it.
+        (Attributes set one by one: a dataclass ``__init__`` given a keyword per field costs more.)"""
+        auth = Auth(metadata=metadata, internal_data=internal_data, alias_name=alias_name, orphan=True)
         policies = self.token_policies
+        auth.policies = list(policies)
+        auth.token_policies = list(policies)
+        auth.ttl = self.token_ttl
+        auth.max_ttl = self.token_max_ttl
+        auth.explicit_max_ttl = self.token_explicit_max_ttl
+        auth.period = self.token_period
+        auth.num_uses = self.token_num_uses
+        auth.token_type = self.token_type
+        auth.no_default_policy = self.token_no_default_policy
         if self.token_strictly_bind_ip:
-            bound_cidrs = parse_addrs([req.remote_addr])
+            auth.bound_cidrs = parse_addrs([req.remote_addr])
         elif bound_cidrs is None:
-            bound_cidrs = list(self.token_bound_cidrs)
-        return Auth(
-            policies=list(policies),
-            token_policies=list(policies),
-            metadata=metadata,
-            ttl=self.token_ttl,
-            max_ttl=self.token_max_ttl,
-            explicit_max_ttl=self.token_explicit_max_ttl,
-            period=self.token_period,
-            num_uses=self.token_num_uses,
-            alias_name=alias_name,
-            token_type=self.token_type,
-            orphan=True,
-            bound_cidrs=bound_cidrs,
-            no_default_policy=self.token_no_default_policy,
-            internal_data=internal_data,
-        )
+            auth.bound_cidrs = list(self.token_bound_cidrs)
+        else:
+            auth.bound_cidrs = bound_cidrs
+        return auth
 
     def renew_auth(self, auth: Auth) -> Auth:
         """pathLoginRenew's common end: the role's (or user's) current TTLs and period apply."""

@@ -76,7 +76,7 @@ class IdentityStore:
     def lookup_or_create(
         self, mount_accessor: str, mount_type: str, alias_name: str, metadata: dict[str, str] | None
     ) -> str:
-        entities = self._load()
+        entities = self._entities if self._entities is not None else self._load()
         with self.lock:
             found = self._by_factors.get((mount_accessor, alias_name))
             if found is not None:
