@@ -93,3 +93,55 @@ def test_login_ttl_refuses_every_time_and_keeps_types_apart() -> None:
 
 def test_the_memos_are_bounded() -> None:
     assert _login_ttl.cache_info().maxsize == _login_policies.cache_info().maxsize == 1024
+
+
+@pytest.mark.parametrize("token_type", ["batch", "service"])
+@pytest.mark.parametrize("renewable", [True, False])
+def test_login_entry_is_the_keyword_built_entry(token_type: str, renewable: bool) -> None:
+    """``_login_entry`` sets its fields one by one: the entry is the one the constructor gives."""
+    from tessera.framework import Auth, Operation, Request
+    from tessera.routing.mounts import MountEntry
+    from tessera.tokens.entry import BATCH, TokenEntry
+    from tessera.tokens.issue import _login_entry, login_issuer
+
+    mount = MountEntry.new("auth", "approle/", "approle")
+    req = Request(operation=Operation.UPDATE, path="login", full_path="auth/approle/login")
+    auth = Auth(
+        policies=["a"],
+        metadata={"role_name": "ci"},
+        display_name="approle",
+        ttl=60,
+        max_ttl=120,
+        explicit_max_ttl=90,
+        period=30,
+        num_uses=4,
+        renewable=renewable,
+        entity_id="ent",
+        token_type=token_type,
+        bound_cidrs=["10.0.0.0/8"],
+        internal_data={"role_name": "ci"},
+    )
+    policies = ["a", "default"]
+    batch = token_type == BATCH
+    got = _login_entry(req, mount, auth, 60, policies, batch)
+    want = TokenEntry(
+        path=req.full_path,
+        meta=auth.metadata,
+        display_name=auth.display_name,
+        creation_time=got.creation_time,
+        ttl=60,
+        num_uses=0 if batch else auth.num_uses,
+        entity_id=auth.entity_id,
+        bound_cidrs=list(auth.bound_cidrs),
+        policies=policies,
+        explicit_max_ttl=0 if batch else auth.explicit_max_ttl,
+        period=0 if batch else auth.period,
+        type=auth.token_type,
+        renewable=auth.renewable and not batch,
+        max_ttl=auth.max_ttl,
+        auth_internal_data=dict(auth.internal_data),
+        issuer=login_issuer(mount, req.full_path, auth.internal_data),
+    )
+    assert got == want and vars(got) == vars(want)
+    assert got.policies is policies and got.bound_cidrs is not auth.bound_cidrs
+    assert got.auth_internal_data is not auth.internal_data and got.meta is auth.metadata
