@@ -287,19 +287,12 @@ class TokenParams:
 
     def populate_token_auth(self, auth: Auth, req: Request) -> None:
         """PopulateTokenAuth: copy the parameters into a login's ``Auth``."""
-        auth.bound_cidrs = list(self.token_bound_cidrs)
-        auth.explicit_max_ttl = self.token_explicit_max_ttl
-        auth.max_ttl = self.token_max_ttl
-        auth.no_default_policy = self.token_no_default_policy
-        auth.period = self.token_period
-        auth.policies = list(self.token_policies)
-        auth.token_policies = list(self.token_policies)
+        self._copy_token_fields(auth)
         auth.renewable = True
-        auth.token_type = self.token_type
-        auth.ttl = self.token_ttl
-        auth.num_uses = self.token_num_uses
         if self.token_strictly_bind_ip:
             auth.bound_cidrs = parse_addrs([req.remote_addr])
+        else:
+            auth.bound_cidrs = list(self.token_bound_cidrs)
 
     def token_auth(
         self,
@@ -313,8 +306,20 @@ class TokenParams:
         """A login's orphan ``Auth`` made in one call: what ``Auth(...)`` and
         ``populate_token_auth`` give, with ``bound_cidrs`` (when not None) in place of the
         parameters' CIDRs, and the source address alone when the token is strictly bound to it.
-        (Attributes set one by one: a dataclass ``__init__`` given a keyword per field costs more.)"""
+        (The fields are set after a short constructor call: a dataclass ``__init__`` given a
+        keyword per field costs more.)"""
         auth = Auth(metadata=metadata, internal_data=internal_data, alias_name=alias_name, orphan=True)
+        self._copy_token_fields(auth)
+        if self.token_strictly_bind_ip:
+            auth.bound_cidrs = parse_addrs([req.remote_addr])
+        elif bound_cidrs is None:
+            auth.bound_cidrs = list(self.token_bound_cidrs)
+        else:
+            auth.bound_cidrs = bound_cidrs
+        return auth
+
+    def _copy_token_fields(self, auth: Auth) -> None:
+        """The parameters every login's ``Auth`` carries (lists copied)."""
         policies = self.token_policies
         auth.policies = list(policies)
         auth.token_policies = list(policies)
@@ -325,13 +330,6 @@ class TokenParams:
         auth.num_uses = self.token_num_uses
         auth.token_type = self.token_type
         auth.no_default_policy = self.token_no_default_policy
-        if self.token_strictly_bind_ip:
-            auth.bound_cidrs = parse_addrs([req.remote_addr])
-        elif bound_cidrs is None:
-            auth.bound_cidrs = list(self.token_bound_cidrs)
-        else:
-            auth.bound_cidrs = bound_cidrs
-        return auth
 
     def renew_auth(self, auth: Auth) -> Auth:
         """pathLoginRenew's common end: the role's (or user's) current TTLs and period apply."""
