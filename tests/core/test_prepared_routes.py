@@ -1,0 +1,309 @@
+"""The prepared routes (core/prepared.py) answer exactly as the generic pipeline does.
+
+Each request goes through the App as the event-loop front hands it over (``App._route``), once
+with the prepared routes on and once with them off; status, headers and body must be the same
+bytes, once the request ID and the minted batch token (random nonces) are named alike, and the
+two tokens must carry the same entry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from tessera.core.core import Core
+from tessera.core.prepared import PreparedRoutes
+from tessera.framework import FieldData
+from tessera.server.app import App
+from tessera.telemetry import metrics
+from tessera.tokens import issue
+from tessera.tokens.entry import TokenEntry
+from tests.reliability.asgi import ROOT, dev_core
+
+CREATOR = """
+path "auth/token/create" { capabilities = ["update"] }
+path "auth/token/create-orphan" { capabilities = ["update"] }
+"""
+SUDO_CREATOR = """
+path "auth/token/create" { capabilities = ["update", "sudo"] }
+"""
+LIMITED = """
+path "auth/token/create" {
+  capabilities = ["update"]
+  allowed_parameters = { "type" = ["batch"], "ttl" = [], "policies" = [] }
+}
+"""
+
+
+class _Proto:
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, list[tuple[str, str]], bytes]] = []
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.answers.append((status, list(headers), body))
+
+
+class Server:
+    def __init__(self) -> None:
+        core, _ = dev_core()
+        self.core: Core = core
+        self.app = App(core, inline=True)
+        self.prepared_answers = 0
+        for name, policy in (("creator", CREATOR), ("sudo-creator", SUDO_CREATOR), ("limited", LIMITED)):
+            status, _, _ = self.call("PUT", f"sys/policies/acl/{name}", ROOT, {"policy": policy}, fast=False)
+            assert status == 204
+        self.tokens = {
+            "root": ROOT,
+            "creator": self._token({"policies": ["creator", "default"]}),
+            "sudo": self._token({"policies": ["sudo-creator", "default"]}),
+            "limited-policy": self._token({"policies": ["limited", "default"]}),
+            "limited-use": self._token({"policies": ["creator"], "num_uses": 5}),
+            "batch": self._token({"policies": ["creator"], "type": "batch"}),
+            "none": "",
+            "bad": "hvs.AAAAAAAAAAAAAAAAAAAAAAAA",
+        }
+
+    def _token(self, body: dict[str, Any], path: str = "auth/token/create") -> str:
+        status, _, answer = self.call("POST", path, ROOT, body, fast=False)
+        assert status == 200, answer
+        return str(orjson.loads(answer)["auth"]["client_token"])
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        body: Any,
+        *,
+        fast: bool,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        sent = {"host": "127.0.0.1:8200", **(headers or {})}
+        if token:
+            sent["x-vault-token"] = token
+        data = raw if raw is not None else (b"" if body is None else orjson.dumps(body))
+        proto = _Proto()
+        original = PreparedRoutes.update
+        if not fast:
+            PreparedRoutes.update = lambda *_a, **_k: None  # type: ignore[method-assign,assignment]
+        try:
+            self.app._route(proto, method, "/v1/" + path, b"", sent, data, "127.0.0.1", False)
+        finally:
+            PreparedRoutes.update = original  # type: ignore[method-assign]
+        assert len(proto.answers) == 1
+        return proto.answers[0]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.core.shutdown()
+
+
+_RANDOM = re.compile(rb'"(request_id|client_token|token|accessor|creation_time)":"[^"]*"')
+
+
+def _normal(body: bytes) -> bytes:
+    return _RANDOM.sub(lambda m: b'"' + m.group(1) + b'":"<' + m.group(1) + b'>"', body)
+
+
+def _entry(core: Core, body: bytes) -> dict[str, Any] | None:
+    try:
+        auth = orjson.loads(body).get("auth")
+    except orjson.JSONDecodeError:
+        return None
+    if not auth or not auth.get("client_token"):
+        return None
+    entry = core.tokens.lookup(auth["client_token"])
+    assert entry is not None
+    doc = dict(entry.__dict__)
+    for moving in (
+        "id",
+        "salted_id",
+        "accessor",
+        "cubbyhole_id",
+        "creation_time",
+        "issue_time",
+        "expire_time",
+    ):
+        doc.pop(moving)
+    return doc
+
+
+CASES: list[tuple[str, str, Any, dict[str, str]]] = [
+    # (caller, path, body, headers)
+    ("root", "auth/token/create", {"policies": ["default"], "ttl": "1h", "type": "batch"}, {}),
+    ("root", "auth/token/create-orphan", {"policies": ["default"], "ttl": "1h", "type": "batch"}, {}),
+    ("root", "auth/token/create", {"type": "batch"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "display_name": "ci job!", "meta": {"a": "b"}}, {}),
+    (
+        "root",
+        "auth/token/create",
+        {"type": "batch", "policies": ["Default", " x "], "no_default_policy": True},
+        {},
+    ),
+    ("root", "auth/token/create", {"type": "batch", "policies": ["nope"], "renewable": False}, {}),
+    ("root", "auth/token/create", {"type": "batch", "ttl": "1000000h"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "ttl": "bogus"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "ttl": "-1h"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "lease": "2h"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "ttl": 3600}, {}),
+    ("root", "auth/token/create", {"type": "batch", "ttl": None}, {}),
+    ("root", "auth/token/create", {"type": "batch", "num_uses": 3}, {}),
+    ("root", "auth/token/create", {"type": "batch", "num_uses": 0}, {}),
+    ("root", "auth/token/create", {"type": "batch", "num_uses": -1}, {}),
+    ("root", "auth/token/create", {"type": "batch", "num_uses": 2**63}, {}),
+    ("root", "auth/token/create", {"type": "batch", "explicit_max_ttl": "1h"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "explicit_max_ttl": "0s"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "period": "1h"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "period": "x"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "policies": ["root"]}, {}),
+    ("root", "auth/token/create", {"type": "batch", "policies": ["response-wrapping"]}, {}),
+    ("root", "auth/token/create", {"type": "batch", "policies": "a,b"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "policies": [1]}, {}),
+    ("root", "auth/token/create", {"type": "batch", "meta": {"a": 1}}, {}),
+    ("root", "auth/token/create", {"type": "batch", "entity_alias": "x"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "id": "custom"}, {}),
+    ("root", "auth/token/create", {"type": "batch", "no_parent": True}, {}),
+    ("root", "auth/token/create", {"type": "batch", "unknown": "x"}, {}),
+    ("root", "auth/token/create", {"type": "service", "ttl": "1h"}, {}),
+    ("root", "auth/token/create", {"type": "Batch"}, {}),
+    ("root", "auth/token/create", {"type": "batch"}, {"x-vault-wrap-ttl": "60s"}),
+    ("root", "auth/token/create", {"type": "batch"}, {"x-vault-wrap-ttl": "bogus"}),
+    ("root", "auth/token/create", {"type": "batch"}, {"x-vault-namespace": "ns1"}),
+    ("root", "auth/token/create", {"type": "batch"}, {"x-vault-namespace": "root"}),
+    ("creator", "auth/token/create", {"type": "batch", "policies": ["default"]}, {}),
+    ("creator", "auth/token/create", {"type": "batch", "policies": ["other"]}, {}),
+    ("creator", "auth/token/create", {"type": "batch"}, {}),
+    ("creator", "auth/token/create", {"type": "batch", "no_parent": True}, {}),
+    ("creator", "auth/token/create-orphan", {"type": "batch"}, {}),
+    ("creator", "auth/token/create", {"type": "batch", "id": "custom"}, {}),
+    ("sudo", "auth/token/create", {"type": "batch", "policies": ["other"]}, {}),
+    ("sudo", "auth/token/create", {"type": "batch", "no_parent": True}, {}),
+    ("sudo", "auth/token/create-orphan", {"type": "batch"}, {}),
+    ("limited-policy", "auth/token/create", {"type": "batch", "ttl": "1h"}, {}),
+    ("limited-policy", "auth/token/create", {"type": "batch", "display_name": "x"}, {}),
+    ("limited-use", "auth/token/create", {"type": "batch"}, {}),
+    ("batch", "auth/token/create", {"type": "batch"}, {}),
+    ("none", "auth/token/create", {"type": "batch"}, {}),
+    ("bad", "auth/token/create", {"type": "batch"}, {}),
+]
+
+
+@pytest.mark.parametrize(("caller", "path", "body", "headers"), CASES)
+def test_prepared_create_answers_as_the_generic_path(
+    server: Server, caller: str, path: str, body: Any, headers: dict[str, str]
+) -> None:
+    token = server.tokens[caller]
+    fast = server.call("POST", path, token, body, fast=True, headers=headers)
+    slow = server.call("POST", path, token, body, fast=False, headers=headers)
+    assert fast[0] == slow[0]
+    assert fast[1] == slow[1]
+    assert _normal(fast[2]) == _normal(slow[2])
+    assert _entry(server.core, fast[2]) == _entry(server.core, slow[2])
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b'{"type": "batch", "policies": ["default"]}', "application/json"),
+        (b"type=batch&policies=default", "application/x-www-form-urlencoded"),
+        (b'{"type": "batch"', "application/json"),
+        (b"[1]", "application/json"),
+        (b"null", "application/json"),
+        (b"", ""),
+        (b"  ", "application/json"),
+    ],
+)
+def test_prepared_create_reads_bodies_as_the_generic_path(
+    server: Server, raw: bytes, content_type: str
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    fast = server.call("PUT", "auth/token/create", ROOT, None, fast=True, headers=headers, raw=raw)
+    slow = server.call("PUT", "auth/token/create", ROOT, None, fast=False, headers=headers, raw=raw)
+    assert (fast[0], fast[1], _normal(fast[2])) == (slow[0], slow[1], _normal(slow[2]))
+
+
+def test_the_common_shape_is_answered_by_the_prepared_route(server: Server) -> None:
+    """Without the prepared route this test fails: the common shape must not fall back."""
+    core = server.core
+    body = {"policies": ["default"], "ttl": "1h", "type": "batch"}
+    for caller in ("root", "creator", "sudo"):
+        answered = core.serve_prepared_update(
+            "auth/token/create", server.tokens[caller], body, "127.0.0.1", "r"
+        )
+        assert answered is not None and answered[0] == 200, caller
+    for caller in ("limited-use", "batch", "none", "bad"):
+        assert (
+            core.serve_prepared_update("auth/token/create", server.tokens[caller], body, "127.0.0.1", "r")
+            is None
+        )
+
+
+def test_prepared_create_records_the_generic_metrics(server: Server) -> None:
+    body = {"policies": ["default"], "ttl": "1h", "type": "batch"}
+
+    def readings() -> tuple[int, int]:
+        route = metrics.route_timer("update", "auth/token/")
+        return len(metrics.HANDLE_REQUEST._pending), len(route._pending)
+
+    for fast in (True, False):
+        before = readings()
+        status, _, _ = server.call("POST", "auth/token/create", ROOT, body, fast=fast)
+        after = readings()
+        assert status == 200
+        assert (after[0] - before[0], after[1] - before[1]) == (1, 1), fast
+
+
+def test_an_audit_device_sends_creation_to_the_generic_path(server: Server, tmp_path: Any) -> None:
+    body = {"policies": ["default"], "ttl": "1h", "type": "batch"}
+    audit = server.core.audit
+    assert audit is not None
+    devices = audit.devices  # type: ignore[attr-defined]
+    devices["test/"] = object()
+    try:
+        assert server.core.serve_prepared_update("auth/token/create", ROOT, body, "127.0.0.1", "r") is None
+    finally:
+        del devices["test/"]
+    assert server.core.serve_prepared_update("auth/token/create", ROOT, body, "127.0.0.1", "r") is not None
+
+
+def test_plain_create_args_are_what_the_schema_makes() -> None:
+    from tessera.auth.token_create import CREATE_FIELDS
+
+    bodies: list[dict[str, Any]] = [
+        {},
+        {"type": "batch", "ttl": "1h", "policies": ["a", "B"]},
+        {"meta": {"k": "v"}, "display_name": "x", "num_uses": 3, "renewable": False},
+        {"no_parent": True, "no_default_policy": False, "id": "i", "lease": "1m", "period": "0s"},
+        {"explicit_max_ttl": "", "entity_alias": "al"},
+    ]
+    for body in bodies:
+        plain = issue.plain_create_args(body)
+        data = FieldData(dict(body), CREATE_FIELDS)
+        data.validate()
+        assert plain == issue.CreateArgs.from_fields(data), body
+    for refused in (
+        {"ttl": 1},
+        {"policies": "a"},
+        {"meta": {"a": 1}},
+        {"num_uses": True},
+        {"x": "y"},
+        {"ttl": None},
+    ):
+        assert issue.plain_create_args(refused) is None, refused
+
+
+def test_parent_entry_is_not_changed_by_creation(server: Server) -> None:
+    parent = server.core.resolve_token(server.tokens["creator"])
+    assert isinstance(parent, TokenEntry)
+    before = dict(parent.__dict__)
+    server.call("POST", "auth/token/create", server.tokens["creator"], {"type": "batch"}, fast=True)
+    after = server.core.resolve_token(server.tokens["creator"])
+    assert after is not None and after.__dict__ == before
