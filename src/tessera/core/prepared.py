@@ -4,8 +4,9 @@ A batch-token creation (``auth/token/create`` and ``create-orphan`` with ``type=
 generic pipeline (pipeline.py) through a ``Request``, the framework's routing, a ``FieldData``, the
 handler and the ``Response`` envelope. Here the same stages run for the common shape alone, on the
 parsed body and the resolved parent entry: the caller's token, the ACL, the creation itself
-(``tokens/issue.py``'s ``issue_created``, shared with the generic handler) and the envelope
-(``framework/envelope.py``'s ``render_logical``, shared too), with the same timers.
+(``tokens/issue.py``'s ``mint_created``, shared with the generic handler) and the envelope
+(written at once, held to ``render_logical``'s bytes by tests/core/test_prepared_routes.py), with
+the same timers.
 
 Anything unusual takes the generic path instead, decided before anything is counted or written:
 an audit device (its records need the ``Request``), a DR secondary, a field that is unknown, null
@@ -22,12 +23,15 @@ from time import perf_counter
 from typing import Any
 
 from ..framework import Operation
-from ..framework.envelope import render_logical
+from ..gocompat.json import go_json
 from ..storage.tap import ForwardToPrimary
 from ..telemetry import metrics
 from ..tokens.caller import resolve_caller
-from ..tokens.entry import BATCH
-from ..tokens.issue import issue_created, plain_create_args
+from ..tokens.common import identity_policies, policy_warnings
+from ..tokens.entry import BATCH, TokenEntry
+from ..tokens.host import TokenHost
+from ..tokens.issue import mint_created, plain_create_args
+from ..tokens.policies import remove_duplicates
 from .access import acl_for
 from .pipeline import Pipeline
 
@@ -95,7 +99,7 @@ class PreparedRoutes:
         try:
             routed = perf_counter()
             try:
-                resp = issue_created(
+                entry, _, _, warnings = mint_created(
                     p.host,
                     args,
                     parent,
@@ -105,11 +109,54 @@ class PreparedRoutes:
                     orphan=orphan,
                     role=None,
                 )
+                policy_warnings(p.host, entry.policies, warnings)
             finally:
                 metrics.route_timer(Operation.UPDATE, prefix).since(routed)
-            return render_logical(resp, Operation.UPDATE, full_path, request_id, route.entry.type)
+            return 200, batch_created_envelope(p.host, entry, warnings, request_id, route.entry.type)
         except ForwardToPrimary as forward:  # as Pipeline.run: the primary serves it for this entry
             forward.entry = parent
             raise
         finally:
             metrics.HANDLE_REQUEST.since(start)
+
+
+def batch_created_envelope(
+    host: TokenHost, entry: TokenEntry, warnings: list[str], request_id: str, mount_type: str
+) -> bytes:
+    """The envelope ``render_logical`` writes for a new batch token's response, written at once:
+    ``auth_block`` (tokens/common.py) and ``auth_json``/``envelope`` (framework/envelope.py) for
+    an entry of type batch (not renewable, no lease, no data, no wrapping). The prepared route's
+    test holds the two to the same bytes."""
+    ident = identity_policies(host, entry.entity_id)
+    token_policies = list(entry.policies)
+    auth: dict[str, Any] = {
+        "client_token": entry.id,
+        "accessor": entry.accessor,
+        "policies": remove_duplicates(token_policies + ident),
+        "token_policies": token_policies,
+        "metadata": entry.meta,
+        "lease_duration": entry.ttl,
+        "renewable": False,
+        "entity_id": entry.entity_id,
+        "token_type": entry.type,
+        "orphan": entry.parent == "",
+        "mfa_requirement": None,
+        "num_uses": entry.num_uses,
+    }
+    if ident:
+        auth["identity_policies"] = ident
+    if not token_policies:
+        del auth["token_policies"]
+    return go_json(
+        {
+            "request_id": request_id,
+            "lease_id": "",
+            "renewable": False,
+            "lease_duration": 0,
+            "data": None,
+            "wrap_info": None,
+            "warnings": warnings or None,
+            "auth": auth,
+            "mount_type": mount_type,
+        }
+    )

@@ -58,7 +58,7 @@ def mount_ttls(core: TokenHost, mount: MountEntry | None) -> tuple[int, int]:
 
 
 # -- auth/token/create, create-orphan, create/:role ------------------------------------------
-@dataclass(slots=True)
+@dataclass
 class CreateArgs:
     """The fields of auth/token/create* as the handler reads them, converted (``FieldData``'s
     types: token_create.py's CREATE_FIELDS), each read once."""
@@ -118,6 +118,7 @@ _PLAIN_TYPES: dict[str, type] = {
     "meta": dict,
 }
 _INT64 = range(-(2**63), 2**63)
+_CONTAINERS = (list, dict, int)  # the plain types whose value needs a look inside
 
 
 def plain_create_args(body: dict[str, Any]) -> CreateArgs | None:
@@ -125,16 +126,27 @@ def plain_create_args(body: dict[str, Any]) -> CreateArgs | None:
     (strings, booleans, an int64, a list of strings, a map of strings): the same values, with no
     schema walk. None for anything else (an unknown field, a null, a value to convert): the
     generic path converts it, and warns or refuses as it does."""
+    types = _PLAIN_TYPES
     for name, value in body.items():
-        kind = _PLAIN_TYPES.get(name)
-        if kind is None or type(value) is not kind or not _plain_items(kind, value):
+        kind = types.get(name)
+        if kind is None or type(value) is not kind:
             return None
-    args = CreateArgs(**body)
-    if args.policies:
-        args.policies = list(args.policies)
-    if args.meta is not None:
-        args.meta = dict(args.meta)
+        if kind in _CONTAINERS and not _plain_items(kind, value):
+            return None
+    # The fields' defaults, then the body's values (one dict update each: no keyword call).
+    args = object.__new__(CreateArgs)
+    state = args.__dict__
+    state.update(_CREATE_DEFAULTS)
+    state.update(body)
+    state["policies"] = list(state["policies"])
+    meta = state["meta"]
+    if meta is not None:
+        state["meta"] = dict(meta)
     return args
+
+
+_CREATE_DEFAULTS = {name: value for name, value in CreateArgs().__dict__.items() if name != "policies"}
+_CREATE_DEFAULTS["policies"] = ()
 
 
 def _plain_items(kind: type, value: Any) -> bool:
@@ -174,9 +186,33 @@ def issue_created(
     role: Role | None,
 ) -> Response:
     """The token ``parent`` asks for (``path``: the creation path, auth/token/create...), and the
-    response of auth/token/create*: token_store.go handleCreateCommon after its field reads.
-    Shared by the generic handler and the prepared route (core/prepared.py)."""
-    resp = Response()
+    response of auth/token/create*: token_store.go handleCreateCommon after its field reads."""
+    entry, explicit_max, period, warnings = mint_created(
+        core, args, parent, sudo, path=path, mount_point=mount_point, orphan=orphan, role=role
+    )
+    resp = Response(warnings=warnings)
+    resp.auth = auth_block(core, entry, ttl=entry.ttl, renewable=entry.renewable, num_uses=entry.num_uses)
+    resp.auth.period = period
+    resp.auth.explicit_max_ttl = explicit_max
+    policy_warnings(core, entry.policies, resp.warnings)
+    return resp
+
+
+def mint_created(
+    core: TokenHost,
+    args: CreateArgs,
+    parent: TokenEntry,
+    sudo: bool,
+    *,
+    path: str,
+    mount_point: str,
+    orphan: bool,
+    role: Role | None,
+) -> tuple[TokenEntry, int, int, list[str]]:
+    """The token of ``issue_created``, made and counted: (entry, explicit max TTL, period, the
+    warnings so far). The policy warnings follow the response's ``auth``. Shared by the generic
+    handler and the prepared route (core/prepared.py), which renders its envelope itself."""
+    warnings: list[str] = []
     num_uses = args.num_uses
     token_type, renewable = _token_type(args.type, args.renewable, role, args)
     if num_uses < 0:
@@ -207,20 +243,16 @@ def issue_created(
         if entry.type == BATCH:
             raise ErrorResponse("batch tokens cannot be root tokens")
     _set_parentage(entry, args, role, parent, orphan=orphan, sudo=sudo, explicit_entity=explicit_entity)
-    explicit_max, period = _merge_ttl_period(args, role, entry, sudo, resp)
-    entry.renewable = _settle_ttl(core, entry, parent, explicit_max, period, resp) and renewable
+    explicit_max, period = _merge_ttl_period(args, role, entry, sudo, warnings)
+    entry.renewable = _settle_ttl(core, entry, parent, explicit_max, period, warnings) and renewable
     if entry.id:
-        resp.add_warning(CUSTOM_ID_WARNING)
+        warnings.append(CUSTOM_ID_WARNING)
     try:
         core.tokens.create(entry)
     except TokenStoreError as exc:
         raise ErrorResponse(str(exc)) from None
     count_creation(core, "token", mount_point, entry)
-    resp.auth = auth_block(core, entry, ttl=entry.ttl, renewable=entry.renewable, num_uses=entry.num_uses)
-    resp.auth.period = period
-    resp.auth.explicit_max_ttl = explicit_max
-    policy_warnings(core, entry.policies, resp)
-    return resp
+    return entry, explicit_max, period, warnings
 
 
 def _creating_parent(store: TokenStore, req: Request) -> TokenEntry:
@@ -337,14 +369,19 @@ def _set_parentage(
 
 
 def _settle_ttl(
-    core: TokenHost, entry: TokenEntry, parent: TokenEntry, explicit_max: int, period: int, resp: Response
+    core: TokenHost,
+    entry: TokenEntry,
+    parent: TokenEntry,
+    explicit_max: int,
+    period: int,
+    warnings: list[str],
 ) -> bool:
     """The entry's TTL from the mount's limits; False when the token ends up non-expiring (then
     it cannot be renewable)."""
     default_ttl, max_ttl = mount_ttls(core, token_mount(core))
     if period > 0 or entry.ttl > 0 or "root" not in entry.policies:
         try:
-            ttl, warnings = calculate_ttl(
+            ttl, more = calculate_ttl(
                 default_ttl=default_ttl,
                 max_ttl=max_ttl,
                 backend_ttl=entry.ttl,
@@ -354,7 +391,7 @@ def _settle_ttl(
             )
         except TTLError as exc:
             raise InternalError(str(exc)) from None
-        resp.warnings.extend(warnings)
+        warnings.extend(more)
         entry.ttl = ttl
     if entry.ttl == 0 and explicit_max > 0:
         entry.ttl = explicit_max
@@ -385,7 +422,7 @@ def _resolve_entity_alias(core: TokenHost, alias: str, role: Role | None) -> str
 
 
 def _merge_ttl_period(
-    args: CreateArgs, role: Role | None, entry: TokenEntry, sudo: bool, resp: Response
+    args: CreateArgs, role: Role | None, entry: TokenEntry, sudo: bool, warnings: list[str]
 ) -> tuple[int, int]:
     """token_store.go parseAndMergeTTLPeriod: (explicit max TTL to use, period to use)."""
     explicit_raw, period_raw = args.explicit_max_ttl, args.period
@@ -426,7 +463,7 @@ def _merge_ttl_period(
                 explicit_max = role_explicit
             else:
                 explicit_max = min(explicit_max, role_explicit)
-                resp.add_warning(
+                warnings.append(
                     "Explicit max TTL specified both during creation call and in role; using the lesser "
                     f"value of {explicit_max} seconds"
                 )
@@ -436,7 +473,7 @@ def _merge_ttl_period(
                 period = role_period
             else:
                 period = min(period, role_period)
-                resp.add_warning(
+                warnings.append(
                     "Period specified both during creation call and in role; using the lesser value of "
                     f"{period} seconds"
                 )
