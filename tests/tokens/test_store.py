@@ -445,3 +445,30 @@ def test_a_looked_up_entry_is_a_fresh_copy_of_the_cached_one(harness: CoreHarnes
     store.save(second)  # a new cached tuple: the remembered state is rebuilt, not reused
     third = store.lookup(made.id)
     assert third is not None and third.policies == ["changed"]
+
+
+def test_peek_is_lookup_shared_and_without_the_id(harness: CoreHarness) -> None:
+    store = harness.store
+    made = store.create(TokenEntry(policies=["a"], ttl=3600, path="auth/token/create"))
+    peeked = store.peek(made.id)
+    looked = store.lookup(made.id)
+    assert peeked is not None and looked is not None
+    assert peeked.id == "" and {**peeked.__dict__, "id": made.id} == looked.__dict__
+    assert store.peek(made.id) is peeked  # shared while the cached entry stays the same
+    store.invalidate()  # dropped from the cache: filled again from storage
+    refilled = store.peek(made.id)
+    assert refilled is not None and refilled is not peeked and refilled.__dict__ == peeked.__dict__
+    limited = store.create(TokenEntry(policies=["a"], num_uses=1, path="auth/token/create"))
+    assert store.peek(limited.id) is not None
+    assert store.use(store.lookup(limited.id)) is True  # the last use: revocation pending
+    assert store.peek(limited.id) is None and store.lookup(limited.id) is None
+    expiring = store.create(TokenEntry(policies=["a"], ttl=1, path="auth/token/create"))
+    expiring.expire_time = time.time() - 1
+    store.save(expiring)
+    assert store.peek(expiring.id) is None and store.lookup(expiring.id) is None
+    batch_token = store.create(_batch())
+    assert store.lookup(batch_token.id) is not None and store.peek(batch_token.id) is None
+    for other in ("", "hvr.AAAAAAAAAAAAAAAAAAAAAAAA", "hvs.unknown"):
+        assert store.peek(other) is None
+    store.revoke_tree(store.lookup(made.id))
+    assert store.peek(made.id) is None

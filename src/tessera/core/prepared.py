@@ -26,7 +26,7 @@ from ..framework import Operation
 from ..gocompat.json import go_json
 from ..storage.tap import ForwardToPrimary
 from ..telemetry import metrics
-from ..tokens.caller import resolve_caller
+from ..tokens.caller import cidr_allows
 from ..tokens.common import identity_policies, policy_warnings
 from ..tokens.entry import BATCH, TokenEntry
 from ..tokens.host import TokenHost
@@ -50,11 +50,12 @@ class PreparedRoutes:
         self, full_path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
     ) -> tuple[int, bytes | None] | None:
         """A POST/PUT without query, wrapping or namespace headers to ``full_path`` with ``body``
-        (parsed): the rendered answer, or None when the generic path must serve it."""
+        (parsed): the rendered answer, or None when the generic path must serve it. Raises what
+        the route itself raises (``VaultError``: rendered by the caller as the generic path's)."""
         orphan = TOKEN_CREATE_PATHS.get(full_path)
         if orphan is None:
             return None
-        return self.create_batch_token(full_path, token, body, remote_addr, request_id, orphan=orphan)
+        return self.create_batch_token(full_path, token, body, remote_addr, request_id, orphan)
 
     def create_batch_token(
         self,
@@ -63,12 +64,9 @@ class PreparedRoutes:
         body: dict[str, Any],
         remote_addr: str,
         request_id: str,
-        *,
         orphan: bool,
     ) -> tuple[int, bytes | None] | None:
-        """auth/token/create (or create-orphan) of a batch token, as the generic path answers it.
-
-        Raises what the shared creation raises (``VaultError``: rendered by the caller)."""
+        """auth/token/create (or create-orphan) of a batch token, as the generic path answers it."""
         start = perf_counter()
         p = self.pipeline
         if p.audit is not None and p.audit.active:
@@ -85,9 +83,11 @@ class PreparedRoutes:
         rel = full_path[len(prefix) :] if full_path.startswith(prefix) else ""
         if p.special.flags(route, full_path, rel) != (False, False):
             return None
-        parent = resolve_caller(p.tokens, token, remote_addr)
-        # Limited-use callers have a use to count (and cannot create children): generic path.
-        if parent is None or parent.num_uses != 0 or parent.type == BATCH:
+        # The caller's entry, shared and only read here (tokens/store.py peek). Limited-use
+        # callers have a use to count (and cannot create children): generic path, as are batch
+        # tokens (which cannot) and anything peek does not answer for.
+        parent = p.tokens.peek(token)
+        if parent is None or parent.num_uses != 0 or not cidr_allows(parent, remote_addr):
             return None
         acl = acl_for(p.policies, p.router, parent)
         result = acl.allow_operation(_UPDATE, full_path, body, 0, False)

@@ -128,7 +128,7 @@ class TokenStore:
         self._expiry_lock = threading.Lock()
         # Service entries by salted ID, without their raw IDs (those never stay in memory).
         self._cache: dict[str, CachedEntry] = {}
-        self._states: dict[str, tuple[CachedEntry, batch.Frozen]] = {}  # see _STATES_LIMIT
+        self._states: dict[str, list[Any]] = {}  # see _STATES_LIMIT
         # Batch tokens cannot be deleted: they are refused by deny-list or issuer epoch instead.
         self.denylist = DenyList(storage)
         self.issuers = Issuers(storage)
@@ -425,13 +425,38 @@ class TokenStore:
     def _thawed(self, salted_id: str, cached: CachedEntry) -> TokenEntry:
         """A fresh entry callers may change freely (its lists and dicts its own), from the
         remembered state of an entry looked up lately."""
+        return batch.thaw(self._remembered(salted_id, cached)[1])
+
+    def _remembered(self, salted_id: str, cached: CachedEntry) -> list[Any]:
+        """[the cached tuple, its thawed state, its shared entry or None] (see _STATES_LIMIT)."""
         states = self._states
         found = states.get(salted_id)
         if found is None or found[0] is not cached:
             if len(states) >= _STATES_LIMIT:
                 states.clear()  # bounded: many distinct tokens only cost building states again
-            found = states[salted_id] = (cached, dict(zip(_FIELD_NAMES, cached, strict=True)))
-        return batch.thaw(found[1])
+            found = states[salted_id] = [cached, dict(zip(_FIELD_NAMES, cached, strict=True)), None]
+        return found
+
+    def peek(self, token_id: str) -> TokenEntry | None:
+        """``lookup`` for a caller that only reads the entry (core/prepared.py): the live service
+        token's entry, shared by every such caller and never to be changed, without its ID (no
+        raw ID stays in memory). None for a batch or recovery token too (``lookup`` serves those).
+        """
+        if not token_id or token_id.startswith(RECOVERY_PREFIXES) or is_batch_id(token_id):
+            return None
+        salted_id = self.salted(token_id)
+        cached = self._cache.get(salted_id)
+        if cached is None:
+            if self.lookup_salted(salted_id) is None:  # fills the cache
+                return None
+            cached = self._cache.get(salted_id)
+        if cached is None or not _usable(cached):
+            return None
+        found = self._remembered(salted_id, cached)
+        shared = found[2]
+        if shared is None:
+            shared = found[2] = batch.thaw(found[1])
+        return shared  # type: ignore[no-any-return]
 
     def alive(self, salted_id: str) -> bool:
         """Whether a service token is usable now: a batch token's parent check, with no copy made.
