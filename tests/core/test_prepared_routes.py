@@ -65,7 +65,23 @@ class Server:
             "batch": self._token({"policies": ["creator"], "type": "batch"}),
             "none": "",
             "bad": "hvs.AAAAAAAAAAAAAAAAAAAAAAAA",
+            "entity": self._entity_token(),
+            "cidr-in": self._direct(bound_cidrs=["127.0.0.0/8"], ttl=3600),
+            "cidr-out": self._direct(bound_cidrs=["10.0.0.0/8"], ttl=3600),
+            "expiring": self._direct(ttl=3600),
         }
+
+    def _direct(self, **fields: Any) -> str:
+        """A service token made in the store, with what auth/token/create cannot give it."""
+        entry = TokenEntry(policies=["creator", "default"], path="auth/token/create", **fields)
+        return str(self.core.tokens.create(entry).id)
+
+    def _entity_token(self) -> str:
+        status, _, answer = self.call(
+            "POST", "identity/entity", ROOT, {"name": "e1", "policies": ["ent-pol"]}, fast=False
+        )
+        assert status == 200, answer
+        return self._direct(entity_id=orjson.loads(answer)["data"]["id"])
 
     def _token(self, body: dict[str, Any], path: str = "auth/token/create") -> str:
         status, _, answer = self.call("POST", path, ROOT, body, fast=False)
@@ -192,6 +208,11 @@ CASES: list[tuple[str, str, Any, dict[str, str]]] = [
     ("limited-use", "auth/token/create", {"type": "batch"}, {}),
     ("batch", "auth/token/create", {"type": "batch"}, {}),
     ("none", "auth/token/create", {"type": "batch"}, {}),
+    ("entity", "auth/token/create", {"type": "batch", "policies": ["default"]}, {}),
+    ("entity", "auth/token/create-orphan", {"type": "batch"}, {}),
+    ("cidr-in", "auth/token/create", {"type": "batch", "policies": ["default"]}, {}),
+    ("cidr-out", "auth/token/create", {"type": "batch", "policies": ["default"]}, {}),
+    ("expiring", "auth/token/create", {"type": "batch", "ttl": "2h"}, {}),
     ("bad", "auth/token/create", {"type": "batch"}, {}),
 ]
 
@@ -234,12 +255,12 @@ def test_the_common_shape_is_answered_by_the_prepared_route(server: Server) -> N
     """Without the prepared route this test fails: the common shape must not fall back."""
     core = server.core
     body = {"policies": ["default"], "ttl": "1h", "type": "batch"}
-    for caller in ("root", "creator", "sudo"):
+    for caller in ("root", "creator", "sudo", "entity", "cidr-in", "expiring"):
         answered = core.serve_prepared_update(
             "auth/token/create", server.tokens[caller], body, "127.0.0.1", "r"
         )
         assert answered is not None and answered[0] == 200, caller
-    for caller in ("limited-use", "batch", "none", "bad"):
+    for caller in ("limited-use", "batch", "none", "bad", "cidr-out"):
         assert (
             core.serve_prepared_update("auth/token/create", server.tokens[caller], body, "127.0.0.1", "r")
             is None
