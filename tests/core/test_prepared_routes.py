@@ -104,13 +104,13 @@ class Server:
             sent["x-vault-token"] = token
         data = raw if raw is not None else (b"" if body is None else orjson.dumps(body))
         proto = _Proto()
-        original = PreparedRoutes.update
+        update, read = PreparedRoutes.update, PreparedRoutes.read
         if not fast:
-            PreparedRoutes.update = lambda *_a, **_k: None  # type: ignore[method-assign,assignment]
+            PreparedRoutes.update = PreparedRoutes.read = lambda *_a, **_k: None  # type: ignore[method-assign,assignment]
         try:
             self.app._route(proto, method, "/v1/" + path, b"", sent, data, "127.0.0.1", False)
         finally:
-            PreparedRoutes.update = original  # type: ignore[method-assign]
+            PreparedRoutes.update, PreparedRoutes.read = update, read  # type: ignore[method-assign]
         assert len(proto.answers) == 1
         return proto.answers[0]
 
@@ -328,3 +328,105 @@ def test_parent_entry_is_not_changed_by_creation(server: Server) -> None:
     server.call("POST", "auth/token/create", server.tokens["creator"], {"type": "batch"}, fast=True)
     after = server.core.resolve_token(server.tokens["creator"])
     assert after is not None and after.__dict__ == before
+
+
+# -- reads: KV v1's prepared read ------------------------------------------------------------------
+KV_READER = """
+path "kv1/*" { capabilities = ["read"] }
+path "kv2/data/*" { capabilities = ["read"] }
+"""
+
+
+@pytest.fixture(scope="module")
+def kv_server(server: Server) -> Server:
+    calls = [
+        ("POST", "sys/mounts/kv1", {"type": "kv", "options": {"version": "1"}}),
+        ("POST", "sys/mounts/kv1tuned", {"type": "kv", "config": {"default_lease_ttl": "90m"}}),
+        ("PUT", "sys/policies/acl/kv-reader", {"policy": KV_READER}),
+        ("POST", "kv1/app/db", {"password": "s3cret", "n": 1, "nested": {"a": ["<b>"]}}),
+        ("POST", "kv1/hinted", {"v": "x", "ttl": "30m"}),
+        ("POST", "kv1/badhint", {"v": "x", "ttl": "nonsense"}),
+        ("POST", "kv1/leased", {"v": "x", "lease": "2h"}),
+        ("POST", "kv1tuned/k", {"v": "t"}),
+    ]
+    for method, path, body in calls:
+        status, _, answer = server.call(method, path, ROOT, body, fast=False)
+        assert status in (200, 204), (path, answer)
+    server.tokens["kv-batch"] = server._token({"policies": ["kv-reader"], "type": "batch", "ttl": "1h"})
+    server.tokens["kv-service"] = server._token({"policies": ["kv-reader"]})
+    server.tokens["kv-limited"] = server._token({"policies": ["kv-reader"], "num_uses": 100})
+    server.tokens["kv-orphan-batch"] = server._token(
+        {"policies": ["kv-reader"], "type": "batch"}, path="auth/token/create-orphan"
+    )
+    return server
+
+
+READS = [
+    ("kv-batch", "kv1/app/db", {}),
+    ("kv-service", "kv1/app/db", {}),
+    ("root", "kv1/app/db", {}),
+    ("kv-orphan-batch", "kv1/app/db", {}),
+    ("kv-limited", "kv1/app/db", {}),
+    ("kv-batch", "kv1/missing", {}),
+    ("kv-batch", "kv1/hinted", {}),
+    ("kv-batch", "kv1/badhint", {}),
+    ("kv-batch", "kv1/leased", {}),
+    ("kv-batch", "kv1/app/db/", {}),
+    ("kv-batch", "kv1/app/", {}),
+    ("root", "kv1/", {}),
+    ("root", "kv1tuned/k", {}),
+    ("kv-batch", "kv1tuned/k", {}),
+    ("kv-batch", "kv1/app/db\nx", {}),
+    ("kv-batch", "kv1/app/db", {"x-vault-wrap-ttl": "5m"}),
+    ("kv-batch", "kv1/app/db", {"x-vault-namespace": "ns1"}),
+    ("creator", "kv1/app/db", {}),
+    ("none", "kv1/app/db", {}),
+    ("bad", "kv1/app/db", {}),
+    ("kv-batch", "secret/data/x", {}),
+    ("kv-batch", "auth/token/lookup-self", {}),
+    ("kv-batch", "sys/mounts", {}),
+    ("kv-batch", "nomount/x", {}),
+]
+
+
+@pytest.mark.parametrize(("caller", "path", "headers"), READS)
+def test_prepared_read_answers_as_the_generic_path(
+    kv_server: Server, caller: str, path: str, headers: dict[str, str]
+) -> None:
+    token = kv_server.tokens[caller]
+    fast = kv_server.call("GET", path, token, None, fast=True, headers=headers)
+    slow = kv_server.call("GET", path, token, None, fast=False, headers=headers)
+    assert (fast[0], fast[1], _normal(fast[2])) == (slow[0], slow[1], _normal(slow[2]))
+
+
+def test_a_plain_kv1_read_is_answered_by_the_prepared_route(kv_server: Server) -> None:
+    core = kv_server.core
+    for caller in ("kv-batch", "kv-service", "root", "kv-orphan-batch"):
+        answered = core.serve_prepared_read("kv1/app/db", kv_server.tokens[caller], "127.0.0.1", "r")
+        assert answered is not None and answered[0] == 200, caller
+    assert core.serve_prepared_read("kv1/missing", kv_server.tokens["kv-batch"], "127.0.0.1", "r") == (
+        404,
+        b'{"errors":[]}',
+    )
+    for caller, path in (
+        ("kv-limited", "kv1/app/db"),
+        ("creator", "kv1/app/db"),
+        ("kv-batch", "secret/data/x"),
+    ):
+        assert core.serve_prepared_read(path, kv_server.tokens[caller], "127.0.0.1", "r") is None, caller
+
+
+def test_a_refused_batch_token_reads_through_the_generic_path(kv_server: Server) -> None:
+    """A batch token revoked (deny-list) or whose parent is gone: the same 403 on both paths."""
+    parent = kv_server._token({"policies": ["kv-reader"]})
+    child = kv_server._token({"policies": ["kv-reader"], "type": "batch"}, path="auth/token/create")
+    kv_server.tokens["tmp-parent"] = parent
+    status, _, _ = kv_server.call("POST", "auth/token/create", parent, {"type": "batch"}, fast=False)
+    for token in (child,):
+        status, _, answer = kv_server.call(
+            "POST", "auth/token/revoke-batch", ROOT, {"token": token}, fast=False
+        )
+        assert status in (200, 204), answer
+        fast = kv_server.call("GET", "kv1/app/db", token, None, fast=True)
+        slow = kv_server.call("GET", "kv1/app/db", token, None, fast=False)
+        assert fast[0] == slow[0] == 403 and fast[2] == slow[2]

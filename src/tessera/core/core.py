@@ -382,6 +382,15 @@ class Core:
             return None
         return self.prepared.update(path, token, body, remote_addr, request_id)
 
+    def serve_prepared_read(
+        self, path: str, token: str, remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """``handle_request`` of a plain read on a prepared route (core/prepared.py), rendered;
+        None when the generic path must serve it."""
+        if self.sealed or self.replication.dr_secondary:
+            return None
+        return self.prepared.read(path, token, remote_addr, request_id)
+
     def resolve_token(self, token_id: str) -> TokenEntry | None:
         """The live entry for a token presented by a client, or None."""
         return resolve_token(self.tokens, token_id)

@@ -18,26 +18,30 @@ the caller as the generic path renders them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, TypeVar
 
 from ..framework import Operation
+from ..framework.envelope import render_logical
 from ..gocompat.json import go_json
 from ..storage.tap import ForwardToPrimary
 from ..telemetry import metrics
-from ..tokens.caller import cidr_allows
+from ..tokens.caller import cidr_allows, resolve_caller
 from ..tokens.common import identity_policies, policy_warnings
-from ..tokens.entry import BATCH, TokenEntry
+from ..tokens.entry import BATCH, TokenEntry, is_batch_id
 from ..tokens.host import TokenHost
 from ..tokens.issue import mint_created, plain_create_args
 from ..tokens.policies import remove_duplicates
 from .access import acl_for
-from .pipeline import Pipeline
+from .pipeline import PRECHECKED, Pipeline
 
 # The prepared updates: full path -> whether the token is an orphan.
 TOKEN_CREATE_PATHS = {"auth/token/create": False, "auth/token/create-orphan": True}
 _UPDATE = "update"
+_READ = "read"
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -83,38 +87,99 @@ class PreparedRoutes:
         rel = full_path[len(prefix) :] if full_path.startswith(prefix) else ""
         if p.special.flags(route, full_path, rel) != (False, False):
             return None
-        # The caller's entry, shared and only read here (tokens/store.py peek). Limited-use
-        # callers have a use to count (and cannot create children): generic path, as are batch
-        # tokens (which cannot) and anything peek does not answer for.
+        # Not _caller: a batch token cannot create (the generic path refuses it), and peek
+        # answers for service tokens only.
         parent = p.tokens.peek(token)
         if parent is None or parent.num_uses != 0 or not cidr_allows(parent, remote_addr):
             return None
-        acl = acl_for(p.policies, p.router, parent)
-        result = acl.allow_operation(_UPDATE, full_path, body, 0, False)
+        result = acl_for(p.policies, p.router, parent).allow_operation(_UPDATE, full_path, body, 0, False)
         if not result.allowed:
             return None
         # tokens/common.py is_sudo with the request's ACL answer: a second check with sudo
         # required allows exactly when this one granted sudo.
         sudo = bool(result.is_root or result.root_privs) or parent.is_root()
+        host, path = p.host, "auth/token/" + rel
+        minted = self._timed(
+            start,
+            Operation.UPDATE,
+            prefix,
+            parent,
+            mint_created,
+            host,
+            args,
+            parent,
+            sudo,
+            path,
+            prefix,
+            orphan,
+            None,
+        )
+        entry, warnings = minted[0], minted[3]
+        policy_warnings(host, entry.policies, warnings)
+        return 200, batch_created_envelope(host, entry, warnings, request_id, route.entry.type)
+
+    def read(
+        self, full_path: str, token: str, remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """A GET without query, wrapping or namespace headers of ``full_path``: the rendered
+        answer when the mount's backend declares a prepared read (KV v1: ``Backend.prepared_read``),
+        else None (the generic path)."""
+        start = perf_counter()
+        p = self.pipeline
+        if p.audit is not None and p.audit.active:
+            return None
+        route = p.router.match(full_path)
+        if route is None or full_path.startswith(PRECHECKED):
+            return None
+        reader = route.backend.prepared_read
+        prefix = route.entry.route_prefix
+        rel = full_path[len(prefix) :] if full_path.startswith(prefix) else ""
+        # The backend's one path is a catch-all ``.*``, which stops at a line break.
+        if reader is None or not rel or "\n" in rel:
+            return None
+        if p.special.flags(route, full_path, rel) != (False, False):
+            return None
+        entry = self._caller(token, remote_addr)
+        if (
+            entry is None
+            or not acl_for(p.policies, p.router, entry).allow_operation(_READ, full_path, {}).allowed
+        ):
+            return None
+        resp = self._timed(start, Operation.READ, prefix, entry, reader, route.storage, rel, prefix)
+        return render_logical(resp, Operation.READ, full_path, request_id, route.entry.type)
+
+    def _caller(self, token: str, remote_addr: str) -> TokenEntry | None:
+        """The caller's entry, only read here: a service token's shared one (tokens/store.py
+        peek), a batch token's as ``lookup`` opens it. None, for the generic path to judge, when
+        there is none or it is refused, and for a limited-use token (a use to count)."""
+        tokens = self.pipeline.tokens
+        if is_batch_id(token):
+            entry = resolve_caller(tokens, token, remote_addr)
+        else:
+            entry = tokens.peek(token)
+            if entry is not None and not cidr_allows(entry, remote_addr):
+                return None
+        return entry if entry is not None and entry.num_uses == 0 else None
+
+    def _timed(
+        self,
+        start: float,
+        operation: Operation,
+        prefix: str,
+        entry: TokenEntry,
+        work: Callable[..., _T],
+        *args: Any,
+    ) -> _T:
+        """``work(*args)`` as the pipeline runs a backend's handler: timed as the route's handler
+        and, from ``start``, as the core's request (vault.core.handle_request)."""
         try:
             routed = perf_counter()
             try:
-                entry, _, _, warnings = mint_created(
-                    p.host,
-                    args,
-                    parent,
-                    sudo,
-                    path="auth/token/" + rel,
-                    mount_point=prefix,
-                    orphan=orphan,
-                    role=None,
-                )
-                policy_warnings(p.host, entry.policies, warnings)
+                return work(*args)
             finally:
-                metrics.route_timer(Operation.UPDATE, prefix).since(routed)
-            return 200, batch_created_envelope(p.host, entry, warnings, request_id, route.entry.type)
+                metrics.route_timer(operation, prefix).since(routed)
         except ForwardToPrimary as forward:  # as Pipeline.run: the primary serves it for this entry
-            forward.entry = parent
+            forward.entry = entry
             raise
         finally:
             metrics.HANDLE_REQUEST.since(start)

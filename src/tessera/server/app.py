@@ -460,8 +460,10 @@ class App:
             or not _plain_path(raw_path)
             or raw_path == "/v1/sys"
             or "x-vault-namespace" in headers
-            or _quotas_configured(self.core)
         ):
+            return None
+        quotas = getattr(self.core, "quotas", None)  # _quotas_configured, spelled out: every request
+        if quotas is not None and quotas.quotas:
             return None
         path = raw_path[4:]
         if path in self.raw_paths:
@@ -471,8 +473,11 @@ class App:
             return None
         token = _token_from_headers(headers)
         try:
-            if not query and method in _UPDATES and _plain_update(headers):
-                answered = self._prepared_update(path, token, body, headers, remote_addr)
+            if not query and _unwrapped(headers):
+                if method == "GET":
+                    answered = self._prepared_read(path, token, remote_addr)
+                else:
+                    answered = self._prepared_update(method, path, token, body, headers, remote_addr)
                 if answered is not None:
                     return answered[0], answered[1], []
             return self._logical(method, path, query, body, headers, token, remote_addr, tls, [])
@@ -480,11 +485,15 @@ class App:
             status, out = render_error(exc)
             return status, out, []
 
+    def _prepared_read(self, path: str, token: str, remote_addr: str) -> tuple[int, bytes | None] | None:
+        """The core's prepared answer to a read (core/prepared.py), or None (the generic path)."""
+        return self.core.serve_prepared_read(path, token, remote_addr, new_request_id())
+
     def _prepared_update(
-        self, path: str, token: str, raw_body: bytes, headers: dict[str, str], remote_addr: str
+        self, method: str, path: str, token: str, raw_body: bytes, headers: dict[str, str], remote_addr: str
     ) -> tuple[int, bytes | None] | None:
         """The core's prepared answer to an update (core/prepared.py), or None (the generic path)."""
-        if path not in PREPARED_UPDATES or self.core.sealed:
+        if method not in _UPDATES or path not in PREPARED_UPDATES:
             return None
         try:
             body = parse_body(raw_body, headers.get("content-type", ""))
@@ -668,11 +677,11 @@ class App:
 # The methods ``_serve_now`` takes straight to the core (HEAD, HELP, OPTIONS and the rest: ``_serve``).
 _DIRECT_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "LIST"})
 _UPDATES = frozenset({"POST", "PUT"})
-# Headers that make an update something a prepared route does not answer (response wrapping).
+# Headers that make a request something a prepared route does not answer (response wrapping).
 _WRAP_HEADERS = ("x-vault-wrap-ttl", "x-vault-wrap-format")
 
 
-def _plain_update(headers: dict[str, str]) -> bool:
+def _unwrapped(headers: dict[str, str]) -> bool:
     """No wrapping asked for: a prepared route may answer (core/prepared.py)."""
     return _WRAP_HEADERS[0] not in headers and _WRAP_HEADERS[1] not in headers
 

@@ -203,7 +203,6 @@ def mint_created(
     args: CreateArgs,
     parent: TokenEntry,
     sudo: bool,
-    *,
     path: str,
     mount_point: str,
     orphan: bool,
