@@ -8,6 +8,7 @@ two tokens must carry the same entry.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -322,12 +323,19 @@ def test_plain_create_args_are_what_the_schema_makes() -> None:
 
 
 def test_parent_entry_is_not_changed_by_creation(server: Server) -> None:
-    parent = server.core.resolve_token(server.tokens["creator"])
-    assert isinstance(parent, TokenEntry)
-    before = dict(parent.__dict__)
-    server.call("POST", "auth/token/create", server.tokens["creator"], {"type": "batch"}, fast=True)
-    after = server.core.resolve_token(server.tokens["creator"])
-    assert after is not None and after.__dict__ == before
+    """The prepared route reads the parent's shared entry (TokenStore.peek): never changes it."""
+    for caller in ("creator", "entity", "cidr-in", "expiring"):
+        token = server.tokens[caller]
+        parent = server.core.resolve_token(token)
+        shared = server.core.tokens.peek(token)
+        assert isinstance(parent, TokenEntry) and isinstance(shared, TokenEntry)
+        before, shared_before = copy.deepcopy(parent.__dict__), copy.deepcopy(shared.__dict__)
+        body = {"type": "batch", "policies": ["default"], "meta": {"k": "v"}}
+        status, _, _ = server.call("POST", "auth/token/create", token, body, fast=True)
+        assert status == 200
+        after = server.core.resolve_token(token)
+        assert after is not None and after.__dict__ == before
+        assert server.core.tokens.peek(token) is shared and shared.__dict__ == shared_before
 
 
 # -- reads: KV v1's prepared read ------------------------------------------------------------------
