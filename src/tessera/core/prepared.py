@@ -8,6 +8,10 @@ parsed body and the resolved parent entry: the caller's token, the ACL, the crea
 (written at once, held to ``render_logical``'s bytes by tests/core/test_prepared_routes.py), with
 the same timers.
 
+A plain read of a KV v1 mount (a GET without query; ``Backend.prepared_read``, declared by the
+backend) runs the same way: route, special paths, the caller (a batch token as ``lookup`` opens it,
+a service token's shared entry), the ACL, the backend's own read function, ``render_logical``.
+
 Anything unusual takes the generic path instead, decided before anything is counted or written:
 an audit device (its records need the ``Request``), a DR secondary, a field that is unknown, null
 or needs converting, a type other than batch, a caller that is missing, refused, limited-use or a
