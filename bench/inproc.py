@@ -158,6 +158,9 @@ class InProcess:
             return answers[-1]
 
         core.handle_request = capture  # type: ignore[method-assign]
+        # The prepared routes (core/prepared.py) skip handle_request: the generic path here.
+        prepared = core.serve_prepared_read, core.serve_prepared_update
+        core.serve_prepared_read = core.serve_prepared_update = lambda *_: None  # type: ignore[method-assign]
         try:
             self.time(req, 1)
             answer = answers[0]
@@ -165,6 +168,7 @@ class InProcess:
             return self.time(req, count)[0]
         finally:
             core.handle_request = real  # type: ignore[method-assign]
+            core.serve_prepared_read, core.serve_prepared_update = prepared  # type: ignore[method-assign]
 
     def time(self, req: BenchRequest, count: int) -> tuple[float, int]:
         """CPU µs of this thread per request (steady on a busy machine), and how many were not 2xx.

@@ -41,3 +41,19 @@ def test_cgi_headers_are_the_http_keys_plus_content_type_and_length() -> None:
             "content-length": "2",
         }
     assert app.cgi_headers({"HTTP_HOST": "h"}) == {"host": "h"}
+
+
+def test_request_ids_are_version_4_uuids_as_uuid_spells_them() -> None:
+    import os
+    import uuid
+
+    random = os.urandom(16 * 64)
+    made = app.request_ids(random)
+    assert len(made) == 64
+    for i, text in enumerate(made):
+        digits, source = text.replace("-", ""), random[16 * i : 16 * i + 16].hex()
+        assert digits[:12] + digits[13:16] + digits[17:] == source[:12] + source[13:16] + source[17:]
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+    ids = {app.new_request_id() for _ in range(600)}  # across refills: all distinct
+    assert len(ids) == 600

@@ -129,13 +129,21 @@ def test_answers_wait_for_the_fsync_of_what_they_wrote_or_read(tmp_path: Path) -
 def _threads_serving(server: Server) -> list[str]:
     """The names of the threads that run the core for each request from now on, in order."""
     served_on: list[str] = []
-    real = server.core.handle_request
+    core = server.core
 
-    def noting(request: Any) -> Any:
-        served_on.append(threading.current_thread().name)
-        return real(request)
+    def noted(real: Any, prepared: bool) -> Any:
+        def noting(*args: Any) -> Any:
+            answer = real(*args)
+            if answer is not None or not prepared:  # a prepared route's None: the generic path serves it
+                served_on.append(threading.current_thread().name)
+            return answer
 
-    server.core.handle_request = noting  # type: ignore[method-assign]
+        return noting
+
+    # The generic pipeline, or a prepared route (core/prepared.py): whichever answers.
+    core.handle_request = noted(core.handle_request, False)  # type: ignore[method-assign]
+    core.serve_prepared_read = noted(core.serve_prepared_read, True)  # type: ignore[method-assign]
+    core.serve_prepared_update = noted(core.serve_prepared_update, True)  # type: ignore[method-assign]
     return served_on
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import pytest
@@ -416,3 +417,58 @@ def test_tidy_revokes_expired_tokens_nobody_scheduled(
         assert store.lookup(entry.id, allow_expired=True) is None
         assert store.accessor_target(entry.accessor) is None
     assert store.lookup(keep.id) is not None
+
+
+def test_a_looked_up_entry_is_a_fresh_copy_of_the_cached_one(harness: CoreHarness) -> None:
+    """Service lookups thaw from a remembered state (store._thawed): each answer is its own."""
+    from tessera.tokens import batch
+    from tessera.tokens.store import _DICT_FIELDS, _FIELD_NAMES, _LIST_FIELDS
+
+    assert {_FIELD_NAMES[i] for i in _LIST_FIELDS} == set(batch._LISTS)
+    assert {_FIELD_NAMES[i] for i in _DICT_FIELDS} == set(batch._DICTS)
+    store = harness.store
+    made = store.create(
+        TokenEntry(policies=["a", "b"], meta={"k": "v"}, bound_cidrs=["10.0.0.0/8"], path="auth/token/create")
+    )
+    first = store.lookup(made.id)
+    assert first is not None
+    expected = copy.deepcopy(first.__dict__)
+    first.policies.append("c")
+    assert first.meta is not None
+    first.meta["x"] = "y"
+    first.bound_cidrs.clear()
+    first.internal_meta["z"] = "1"
+    second = store.lookup(made.id)
+    assert second is not None and second.__dict__ == expected
+    assert second.policies is not first.policies and second.meta is not first.meta
+    second.policies = ["changed"]
+    store.save(second)  # a new cached tuple: the remembered state is rebuilt, not reused
+    third = store.lookup(made.id)
+    assert third is not None and third.policies == ["changed"]
+
+
+def test_peek_is_lookup_shared_and_without_the_id(harness: CoreHarness) -> None:
+    store = harness.store
+    made = store.create(TokenEntry(policies=["a"], ttl=3600, path="auth/token/create"))
+    peeked = store.peek(made.id)
+    looked = store.lookup(made.id)
+    assert peeked is not None and looked is not None
+    assert peeked.id == "" and {**peeked.__dict__, "id": made.id} == looked.__dict__
+    assert store.peek(made.id) is peeked  # shared while the cached entry stays the same
+    store.invalidate()  # dropped from the cache: filled again from storage
+    refilled = store.peek(made.id)
+    assert refilled is not None and refilled is not peeked and refilled.__dict__ == peeked.__dict__
+    limited = store.create(TokenEntry(policies=["a"], num_uses=1, path="auth/token/create"))
+    assert store.peek(limited.id) is not None
+    assert store.use(store.lookup(limited.id)) is True  # the last use: revocation pending
+    assert store.peek(limited.id) is None and store.lookup(limited.id) is None
+    expiring = store.create(TokenEntry(policies=["a"], ttl=1, path="auth/token/create"))
+    expiring.expire_time = time.time() - 1
+    store.save(expiring)
+    assert store.peek(expiring.id) is None and store.lookup(expiring.id) is None
+    batch_token = store.create(_batch())
+    assert store.lookup(batch_token.id) is not None and store.peek(batch_token.id) is None
+    for other in ("", "hvr.AAAAAAAAAAAAAAAAAAAAAAAA", "hvs.unknown"):
+        assert store.peek(other) is None
+    store.revoke_tree(store.lookup(made.id))
+    assert store.peek(made.id) is None

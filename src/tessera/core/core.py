@@ -42,6 +42,7 @@ from .lease_quotas import LeaseCounter
 from .lockout import UserLockout
 from .mount_table import MountTable
 from .pipeline import Pipeline
+from .prepared import PreparedRoutes
 from .quotas import QuotaManager
 from .recording import AuditRecorder
 from .seal import SealManager
@@ -98,6 +99,7 @@ class Core:
     policy_store: PolicyStore
     lease_manager: ExpirationManager
     pipeline: Pipeline
+    prepared: PreparedRoutes
     audit: AuditRecorder | None
     quotas: QuotaManager | None
     lease_counter: LeaseCounter | None
@@ -107,6 +109,7 @@ class Core:
         self.policy_store = None  # type: ignore[assignment]
         self.lease_manager = None  # type: ignore[assignment]
         self.pipeline = None  # type: ignore[assignment]
+        self.prepared = None  # type: ignore[assignment]
         self.audit = None
         self.quotas = None
         self.lease_counter = None
@@ -234,6 +237,7 @@ class Core:
             lockout=self.lockout,
             host=self,
         )
+        self.prepared = PreparedRoutes(self.pipeline)
 
     # -- mount tables (core/mount_table.py) ------------------------------------------------
     @property
@@ -368,6 +372,24 @@ class Core:
             # Vault's handleLoginRequest: the unauthenticated paths of auth methods.
             login = req.unauthenticated and req.full_path.startswith("auth/")
             (metrics.HANDLE_LOGIN_REQUEST if login else metrics.HANDLE_REQUEST).since(start)
+
+    def serve_prepared_update(
+        self, path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """``handle_request`` of an update's common shape on a prepared route (core/prepared.py),
+        rendered; None when the generic path must serve it (sealed, a DR secondary, ...)."""
+        if self.sealed or self.replication.dr_secondary:
+            return None
+        return self.prepared.update(path, token, body, remote_addr, request_id)
+
+    def serve_prepared_read(
+        self, path: str, token: str, remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """``handle_request`` of a plain read on a prepared route (core/prepared.py), rendered;
+        None when the generic path must serve it."""
+        if self.sealed or self.replication.dr_secondary:
+            return None
+        return self.prepared.read(path, token, remote_addr, request_id)
 
     def resolve_token(self, token_id: str) -> TokenEntry | None:
         """The live entry for a token presented by a client, or None."""

@@ -45,7 +45,7 @@ from .recording import AuditRecorder, RequestTrail
 
 log = logging.getLogger("tessera.core")
 
-_PRECHECKED = ("sys/wrapping/", "auth/token/")
+PRECHECKED = ("sys/wrapping/", "auth/token/")  # paths with token checks before the caller's
 
 
 @dataclass(slots=True)
@@ -85,7 +85,7 @@ class Pipeline:
         prefix = route.entry.route_prefix
         rel = full_path[len(prefix) :] if full_path.startswith(prefix) else ""
         unauth, needs_sudo = self.special.flags(route, full_path, rel)
-        if full_path.startswith(_PRECHECKED):
+        if full_path.startswith(PRECHECKED):
             # Token checks Vault makes before the caller's token (e.g. the wrapping token's).
             precheck_request(self.host, req, full_path)
         forwarded = req.forwarded_entry

@@ -34,6 +34,11 @@ class AuditRecorder(Protocol):
 
     def trail(self, req: Request) -> RequestTrail | None: ...
 
+    @property
+    def active(self) -> bool:
+        """Whether any device is enabled (``trail`` answers None exactly when none is)."""
+        ...
+
     def log_privileged(self, entry: TokenEntry, token_id: str, path: str, operation: str) -> bool: ...
 
     def storage_views(self) -> list[tuple[str, str, bool]]:

@@ -145,6 +145,10 @@ class Backend:
     # Reads answer as a lease-less secret (Vault's passthrough backend, KV v1): their audit line
     # shows an empty lease_id.
     reads_as_secrets: bool = False
+    # A backend of one catch-all path (KV v1) may serve a plain read (no query, no wrapping) of
+    # a non-empty key without a Request (core/prepared.py): (storage, path relative to the mount,
+    # the mount's route prefix) -> exactly what its READ handler answers for that request.
+    prepared_read: Callable[[Storage, str, str], Response | None] | None = None
 
     def __post_init__(self) -> None:
         """The special paths are the listed ones (Vault paths without a declaration here) and

@@ -28,7 +28,7 @@ def go_json(value: Any) -> bytes:
     out = orjson.dumps(value)
     if out.find(b"<") >= 0 or out.find(b">") >= 0 or out.find(b"&") >= 0:
         out = out.replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
-    if out.find(_LINE_LEAD) >= 0:
+    if not out.isascii() and out.find(_LINE_LEAD) >= 0:  # ASCII holds no line separator
         for raw, escaped in _LINE_BYTES:
             out = out.replace(raw, escaped)
     return out

@@ -18,6 +18,7 @@ from ..asgiutil import answer_lifespan
 from ..asgiutil import read_body as read_asgi_body
 from ..cluster.interfaces import NodeRole
 from ..core.core import Core
+from ..core.prepared import TOKEN_CREATE_PATHS
 from ..framework import (
     CodedError,
     ErrorResponse,
@@ -56,6 +57,8 @@ from .quota_http import check_http as check_quota
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 
 log = logging.getLogger("tessera.http")
+
+PREPARED_UPDATES = frozenset(TOKEN_CREATE_PATHS)  # paths core/prepared.py may answer itself
 
 _METHOD_OPS = {
     "GET": Operation.READ,
@@ -311,17 +314,22 @@ class App:
             if gate is not None:
                 gate.enter()
             with deferred_acknowledgement():  # writes return before their fsync: see below
-                status, body, extra = _drive(
-                    self._serve(
-                        method,
-                        raw_path,
-                        query_string,
-                        headers,
-                        lambda: _body_or_413(raw_body),
-                        remote_addr,
-                        tls,
-                    )
+                answered = self._serve_now(
+                    method, raw_path, query_string, headers, raw_body, remote_addr, tls
                 )
+                if answered is None:
+                    answered = _drive(
+                        self._serve(
+                            method,
+                            raw_path,
+                            query_string,
+                            headers,
+                            lambda: _body_or_413(raw_body),
+                            remote_addr,
+                            tls,
+                        )
+                    )
+                status, body, extra = answered
         except HTTPError as exc:
             status, body, extra = exc.status, exc.body, exc.headers
         except StandbyWrite:  # a worker process's request that must write: see cluster/standby.py
@@ -422,14 +430,95 @@ class App:
                     return answered.status, answered.body, answered.headers + extra_headers
             if method == "HEAD":
                 await self.run(self._head, token)
-            req = self._build_request(method, path, query, body, headers, token, remote_addr)
-            req.tls = bool(tls)
-            req.peer_certificates = getattr(tls, "peer_certificates", ())
-            resp = await self.run(self._handle_logical, req)
-            return _rendered(req, resp, path, extra_headers)
+            return await self.run(
+                self._logical, method, path, query, body, headers, token, remote_addr, tls, extra_headers
+            )
         except VaultError as exc:
             status, out = render_error(exc)
             return status, out, extra_headers
+
+    def _serve_now(
+        self,
+        method: str,
+        raw_path: str,
+        query_string: bytes,
+        headers: dict[str, str],
+        body: bytes | None,
+        remote_addr: str,
+        tls: bool,
+    ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]] | None:
+        """``_serve`` for the common logical request, run straight through on this thread (no
+        coroutine, no executor): a plain /v1/ path that is no raw sys path, a method the core
+        serves, no namespace header, no rate-limit quota, no help, a body within the limit.
+
+        None for anything else: ``_serve`` answers it, and its checks come in its order. An update
+        of a prepared route's common shape (core/prepared.py) skips the ``Request`` too."""
+        if (
+            body is None
+            or method not in _DIRECT_METHODS
+            or not raw_path.startswith("/v1/")
+            or not _plain_path(raw_path)
+            or raw_path == "/v1/sys"
+            or "x-vault-namespace" in headers
+        ):
+            return None
+        quotas = getattr(self.core, "quotas", None)  # _quotas_configured, spelled out: every request
+        if quotas is not None and quotas.quotas:
+            return None
+        path = raw_path[4:]
+        if path in self.raw_paths:
+            return None
+        query = parse_query(query_string) if query_string else {}
+        if query and _first(query.get("help")):
+            return None
+        token = _token_from_headers(headers)
+        try:
+            if not query and _unwrapped(headers):
+                if method == "GET":
+                    answered = self._prepared_read(path, token, remote_addr)
+                else:
+                    answered = self._prepared_update(method, path, token, body, headers, remote_addr)
+                if answered is not None:
+                    return answered[0], answered[1], []
+            return self._logical(method, path, query, body, headers, token, remote_addr, tls, [])
+        except VaultError as exc:
+            status, out = render_error(exc)
+            return status, out, []
+
+    def _prepared_read(self, path: str, token: str, remote_addr: str) -> tuple[int, bytes | None] | None:
+        """The core's prepared answer to a read (core/prepared.py), or None (the generic path)."""
+        return self.core.serve_prepared_read(path, token, remote_addr, new_request_id())
+
+    def _prepared_update(
+        self, method: str, path: str, token: str, raw_body: bytes, headers: dict[str, str], remote_addr: str
+    ) -> tuple[int, bytes | None] | None:
+        """The core's prepared answer to an update (core/prepared.py), or None (the generic path)."""
+        if method not in _UPDATES or path not in PREPARED_UPDATES:
+            return None
+        try:
+            body = parse_body(raw_body, headers.get("content-type", ""))
+        except VaultError:
+            return None  # refused by the generic path, in its order
+        return self.core.serve_prepared_update(path, token, body or {}, remote_addr, new_request_id())
+
+    def _logical(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any],
+        body: bytes,
+        headers: dict[str, str],
+        token: str,
+        remote_addr: str,
+        tls: bool,
+        extra_headers: list[tuple[bytes, bytes]],
+    ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
+        """A logical request built, run through the core and rendered: ``_serve``'s last step."""
+        req = self._build_request(method, path, query, body, headers, token, remote_addr)
+        req.tls = bool(tls)
+        req.peer_certificates = getattr(tls, "peer_certificates", ())
+        resp = self._handle_logical(req)
+        return _rendered(req, resp, path, extra_headers)
 
     def serve_forwarded(self, forwarded: ForwardedRequest) -> ForwardedAnswer:
         """On a replication primary: a request one of its performance secondaries could not serve
@@ -585,6 +674,18 @@ class App:
         )
 
 
+# The methods ``_serve_now`` takes straight to the core (HEAD, HELP, OPTIONS and the rest: ``_serve``).
+_DIRECT_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "LIST"})
+_UPDATES = frozenset({"POST", "PUT"})
+# Headers that make a request something a prepared route does not answer (response wrapping).
+_WRAP_HEADERS = ("x-vault-wrap-ttl", "x-vault-wrap-format")
+
+
+def _unwrapped(headers: dict[str, str]) -> bool:
+    """No wrapping asked for: a prepared route may answer (core/prepared.py)."""
+    return _WRAP_HEADERS[0] not in headers and _WRAP_HEADERS[1] not in headers
+
+
 _ID_RANDOM = threading.local()
 _ID_RANDOM_CHUNK = 4096
 _UUID_VARIANT = "89ab89ab89ab89ab"  # first hex digit of the variant byte: 10xx in binary
@@ -615,18 +716,26 @@ def storage_unavailable(
 def new_request_id() -> str:
     """A random (version 4) UUID as text, without building a ``uuid.UUID`` (a few µs per request).
 
-    The bytes come 4 KiB at a time from ``os.urandom``, per thread: one system call for 256
-    request IDs. Request IDs correlate log lines; they are not secrets (token IDs are drawn from
-    the system's generator directly, AES-GCM nonces from OpenSSL's: runtime/nonces.py).
+    The bytes come 4 KiB at a time from ``os.urandom``, per thread: one system call, formatted
+    at once, for 256 request IDs; a request takes the next of them. Request IDs correlate log
+    lines; they are not secrets (token IDs are drawn from the system's generator directly,
+    AES-GCM nonces from OpenSSL's: runtime/nonces.py).
     """
     local = _ID_RANDOM
-    pos = getattr(local, "pos", _ID_RANDOM_CHUNK)
-    if pos >= _ID_RANDOM_CHUNK:
-        local.buf = os.urandom(_ID_RANDOM_CHUNK)
-        pos = 0
-    local.pos = pos + 16
-    h = local.buf[pos : pos + 16].hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+    try:
+        return next(local.ids)  # type: ignore[no-any-return]
+    except (AttributeError, StopIteration):
+        local.ids = ids = iter(request_ids(os.urandom(_ID_RANDOM_CHUNK)))
+        return next(ids)
+
+
+def request_ids(random: bytes) -> list[str]:
+    """Version 4 UUIDs as text, one from each 16 bytes of ``random``."""
+    text = random.hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
+        for h in [text[i : i + 32] for i in range(0, len(text), 32)]
+    ]
 
 
 # Environ key -> header name, "" for the keys that are not headers (granian's fixed CGI keys).

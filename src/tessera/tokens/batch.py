@@ -120,14 +120,14 @@ def open_token(barrier: Barrier, token_id: str) -> tuple[TokenEntry, bytes] | No
     key = hashlib.sha256(body.encode()).digest()
     hit = OPENED.get(ring, key)
     if hit is not None:
-        entry = _thaw(hit[0])
+        entry = thaw(hit[0])
         entry.id = token_id
         return entry, hit[1]
     opened = _open(barrier, body)
     if opened is None:
         return None
     entry, tag = opened
-    OPENED.put(ring, key, (_freeze(entry), tag))
+    OPENED.put(ring, key, (freeze(entry), tag))
     entry.id = token_id
     return entry, tag
 
@@ -162,7 +162,7 @@ _DICTS = ("meta", "internal_meta", "auth_internal_data")
 Frozen = dict[str, Any]
 
 
-def _freeze(entry: TokenEntry) -> Frozen:
+def freeze(entry: TokenEntry) -> Frozen:
     state = dict(entry.__dict__)
     state["id"] = ""
     for name in _LISTS:
@@ -173,7 +173,7 @@ def _freeze(entry: TokenEntry) -> Frozen:
     return state
 
 
-def _thaw(frozen: Frozen) -> TokenEntry:
+def thaw(frozen: Frozen) -> TokenEntry:
     """A fresh entry the caller may change: its lists and dicts are its own."""
     entry = object.__new__(TokenEntry)
     state = entry.__dict__

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..framework import OPERATION_TEXT, Auth, Request, Response
+from ..framework import OPERATION_TEXT, Auth, Request
 from ..routing.mounts import MountEntry
 from ..routing.router import Router
 from ..storage.tap import ForwardToPrimary
@@ -87,8 +87,9 @@ def entity_for_alias(
     return str(made or "")
 
 
-def policy_warnings(core: TokenHost, policies: list[str], resp: Response) -> None:
-    """``Policy "x" does not exist`` for every named policy the policy store does not know."""
+def policy_warnings(core: TokenHost, policies: list[str], warnings: list[str]) -> None:
+    """``Policy "x" does not exist`` for every named policy the policy store does not know,
+    added to ``warnings``."""
     store = core.policy_store
     getter = getattr(store, "get", None)
     if getter is None:
@@ -101,7 +102,7 @@ def policy_warnings(core: TokenHost, policies: list[str], resp: Response) -> Non
         except Exception:
             exists = True
         if not exists:
-            resp.add_warning(f'Policy "{name}" does not exist')
+            warnings.append(f'Policy "{name}" does not exist')
 
 
 def auth_block(core: TokenHost, entry: TokenEntry, *, ttl: int, renewable: bool, num_uses: int) -> Auth:

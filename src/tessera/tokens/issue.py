@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -60,28 +61,180 @@ def mount_ttls(core: TokenHost, mount: MountEntry | None) -> tuple[int, int]:
 
 
 # -- auth/token/create, create-orphan, create/:role ------------------------------------------
+@dataclass
+class CreateArgs:
+    """The fields of auth/token/create* as the handler reads them, converted (``FieldData``'s
+    types: token_create.py's CREATE_FIELDS), each read once."""
+
+    type: str = ""
+    ttl: str = ""
+    lease: str = ""
+    explicit_max_ttl: str = ""
+    period: str = ""
+    num_uses: int = 0
+    renewable: bool = True
+    entity_alias: str = ""
+    meta: dict[str, str] | None = None  # None: not given (or given as null)
+    display_name: str = ""
+    id: str = ""
+    policies: list[str] = field(default_factory=list)
+    no_default_policy: bool = False
+    no_parent: bool = False
+
+    @classmethod
+    def from_fields(cls, data: FieldData) -> CreateArgs:
+        """The generic path's reading: every field through the schema (validated already)."""
+        meta, meta_given = data.get_ok("meta")
+        return cls(
+            type=data.get("type"),
+            ttl=data.get("ttl"),
+            lease=data.get("lease"),
+            explicit_max_ttl=data.get("explicit_max_ttl"),
+            period=data.get("period"),
+            num_uses=data.get("num_uses"),
+            renewable=data.get("renewable"),
+            entity_alias=data.get("entity_alias"),
+            meta=dict(meta) if meta_given and meta is not None else None,
+            display_name=data.get("display_name"),
+            id=data.get("id"),
+            policies=data.get("policies"),
+            no_default_policy=data.get("no_default_policy"),
+            no_parent=data.get("no_parent"),
+        )
+
+
+# Each create field whose JSON value converts to itself when it has this exact Python type.
+_PLAIN_TYPES: dict[str, type] = {
+    "type": str,
+    "ttl": str,
+    "lease": str,
+    "explicit_max_ttl": str,
+    "period": str,
+    "entity_alias": str,
+    "display_name": str,
+    "id": str,
+    "renewable": bool,
+    "no_default_policy": bool,
+    "no_parent": bool,
+    "num_uses": int,
+    "policies": list,
+    "meta": dict,
+}
+_INT64 = range(-(2**63), 2**63)
+_CONTAINERS = (list, dict, int)  # the plain types whose value needs a look inside
+
+
+def plain_create_args(body: dict[str, Any]) -> CreateArgs | None:
+    """``CreateArgs.from_fields`` for a body whose every value is already of its field's type
+    (strings, booleans, an int64, a list of strings, a map of strings): the same values, with no
+    schema walk. None for anything else (an unknown field, a null, a value to convert): the
+    generic path converts it, and warns or refuses as it does."""
+    types = _PLAIN_TYPES
+    for name, value in body.items():
+        kind = types.get(name)
+        if kind is None or type(value) is not kind:
+            return None
+        if kind in _CONTAINERS and not _plain_items(kind, value):
+            return None
+    # The fields' defaults, then the body's values (one dict update each: no keyword call).
+    args = object.__new__(CreateArgs)
+    state = args.__dict__
+    state.update(_CREATE_DEFAULTS)
+    state.update(body)
+    state["policies"] = list(state["policies"])
+    meta = state["meta"]
+    if meta is not None:
+        state["meta"] = dict(meta)
+    return args
+
+
+_CREATE_DEFAULTS = {name: value for name, value in CreateArgs().__dict__.items() if name != "policies"}
+_CREATE_DEFAULTS["policies"] = ()
+
+
+def _plain_items(kind: type, value: Any) -> bool:
+    """A list's or map's items are strings; an int fits Go's int64 (else the schema refuses it)."""
+    if kind is list:
+        return all(type(item) is str for item in value)
+    if kind is dict:
+        return all(type(item) is str for item in value.values())
+    return kind is not int or value in _INT64
+
+
 def create_token(
     core: TokenHost, req: Request, data: FieldData, *, orphan: bool, role: Role | None
 ) -> Response:
-    resp = Response()
     parent = _creating_parent(core.tokens, req)
-    sudo = is_sudo(core, req)
-    # Read once here (validated already, so no read can fail): the batch checks and the TTL
-    # merge both need them.
-    num_uses: int = data.get("num_uses")
-    explicit_raw: str = data.get("explicit_max_ttl")
-    period_raw: str = data.get("period")
-    token_type, renewable = _token_type(data, role, (explicit_raw, num_uses, period_raw))
+    return issue_created(
+        core,
+        CreateArgs.from_fields(data),
+        parent,
+        is_sudo(core, req),
+        path="auth/token/" + req.path,
+        mount_point=req.mount_point or "auth/token/",
+        orphan=orphan,
+        role=role,
+    )
+
+
+def issue_created(
+    core: TokenHost,
+    args: CreateArgs,
+    parent: TokenEntry,
+    sudo: bool,
+    *,
+    path: str,
+    mount_point: str,
+    orphan: bool,
+    role: Role | None,
+) -> Response:
+    """The token ``parent`` asks for (``path``: the creation path, auth/token/create...), and the
+    response of auth/token/create*: token_store.go handleCreateCommon after its field reads."""
+    entry, explicit_max, period, warnings = mint_created(
+        core, args, parent, sudo, path=path, mount_point=mount_point, orphan=orphan, role=role
+    )
+    resp = Response(warnings=warnings)
+    resp.auth = auth_block(core, entry, ttl=entry.ttl, renewable=entry.renewable, num_uses=entry.num_uses)
+    resp.auth.period = period
+    resp.auth.explicit_max_ttl = explicit_max
+    policy_warnings(core, entry.policies, resp.warnings)
+    return resp
+
+
+def mint_created(
+    core: TokenHost,
+    args: CreateArgs,
+    parent: TokenEntry,
+    sudo: bool,
+    path: str,
+    mount_point: str,
+    orphan: bool,
+    role: Role | None,
+) -> tuple[TokenEntry, int, int, list[str]]:
+    """The token of ``issue_created``, made and counted: (entry, explicit max TTL, period, the
+    warnings so far). The policy warnings follow the response's ``auth``. Shared by the generic
+    handler and the prepared route (core/prepared.py), which renders its envelope itself."""
+    warnings: list[str] = []
+    num_uses = args.num_uses
+    token_type, renewable = _token_type(args.type, args.renewable, role, args)
     if num_uses < 0:
         raise ErrorResponse("number of uses cannot be negative")
-    explicit_entity = _resolve_entity_alias(core, req, data, role)
-    entry = _new_entry(req, data, parent, token_type, num_uses)
+    explicit_entity = _resolve_entity_alias(core, args.entity_alias, role)
+    entry = TokenEntry(
+        parent=parent.salted_id,
+        path=path,
+        meta=args.meta,
+        display_name="token",
+        num_uses=num_uses,
+        creation_time=float(int(time.time())),
+        type=token_type,
+    )
     if role is not None:
         renewable = _apply_role(entry, role, renewable)
-    _name_and_id(entry, data, sudo)
+    _name_and_id(entry, args, sudo)
     entry.policies = resolve_token_policies(
-        data.get("policies"),
-        no_default_policy=data.get("no_default_policy"),
+        args.policies,
+        no_default_policy=args.no_default_policy,
         role=role,
         parent=parent,
         is_sudo=sudo,
@@ -91,21 +244,17 @@ def create_token(
             raise ErrorResponse("root tokens may not be created without parent token being root")
         if entry.type == BATCH:
             raise ErrorResponse("batch tokens cannot be root tokens")
-    _set_parentage(entry, data, role, parent, orphan=orphan, sudo=sudo, explicit_entity=explicit_entity)
-    explicit_max, period = _merge_ttl_period(data, role, entry, sudo, explicit_raw, period_raw, resp)
-    entry.renewable = _settle_ttl(core, entry, parent, explicit_max, period, resp) and renewable
+    _set_parentage(entry, args, role, parent, orphan=orphan, sudo=sudo, explicit_entity=explicit_entity)
+    explicit_max, period = _merge_ttl_period(args, role, entry, sudo, warnings)
+    entry.renewable = _settle_ttl(core, entry, parent, explicit_max, period, warnings) and renewable
     if entry.id:
-        resp.add_warning(CUSTOM_ID_WARNING)
+        warnings.append(CUSTOM_ID_WARNING)
     try:
         core.tokens.create(entry)
     except TokenStoreError as exc:
         raise ErrorResponse(str(exc)) from None
-    count_creation(core, "token", req.mount_point or "auth/token/", entry)
-    resp.auth = auth_block(core, entry, ttl=entry.ttl, renewable=entry.renewable, num_uses=entry.num_uses)
-    resp.auth.period = period
-    resp.auth.explicit_max_ttl = explicit_max
-    policy_warnings(core, entry.policies, resp)
-    return resp
+    count_creation(core, "token", mount_point, entry)
+    return entry, explicit_max, period, warnings
 
 
 def _creating_parent(store: TokenStore, req: Request) -> TokenEntry:
@@ -127,13 +276,10 @@ def _creating_parent(store: TokenStore, req: Request) -> TokenEntry:
     return parent
 
 
-# explicit_max_ttl, num_uses and period as the request gave them (read once by create_token).
-_Limits = tuple[str, int, str]
-
-
-def _token_type(data: FieldData, role: Role | None, limits: _Limits) -> tuple[str, bool]:
+def _token_type(
+    token_type_str: str, renewable: bool, role: Role | None, args: CreateArgs
+) -> tuple[str, bool]:
     """(service or batch, renewable as asked): the role's type, else the request's."""
-    token_type_str: str = data.get("type")
     if role is not None:
         if role.token_type in ("default", "default-service"):
             pass
@@ -145,12 +291,11 @@ def _token_type(data: FieldData, role: Role | None, limits: _Limits) -> tuple[st
             raise ErrorResponse(
                 f'role being used for token creation contains invalid token type "{role.token_type}"'
             )
-    renewable: bool = data.get("renewable")
     if token_type_str in ("", SERVICE):
         return SERVICE, renewable
     if token_type_str != BATCH:
         raise ErrorResponse("invalid 'token_type' value")
-    bad = _batch_refusal(*limits)
+    bad = _batch_refusal(args.explicit_max_ttl, args.num_uses, args.period)
     if bad:
         raise ErrorResponse(f'batch tokens cannot have "{bad}" set')
     return BATCH, False
@@ -173,21 +318,6 @@ def _batch_refusal(explicit_raw: str, num_uses: int, period_raw: str) -> str:
     return ""
 
 
-def _new_entry(
-    req: Request, data: FieldData, parent: TokenEntry, token_type: str, num_uses: int
-) -> TokenEntry:
-    meta, meta_given = data.get_ok("meta")
-    return TokenEntry(
-        parent=parent.salted_id,
-        path="auth/token/" + req.path,
-        meta=dict(meta) if meta_given and meta is not None else None,
-        display_name="token",
-        num_uses=num_uses,
-        creation_time=float(int(time.time())),
-        type=token_type,
-    )
-
-
 def _apply_role(entry: TokenEntry, role: Role, renewable: bool) -> bool:
     """The role's name, use limit and path suffix on the entry; whether it stays renewable."""
     entry.role = role.name
@@ -198,12 +328,12 @@ def _apply_role(entry: TokenEntry, role: Role, renewable: bool) -> bool:
     return bool(renewable and role.renewable)
 
 
-def _name_and_id(entry: TokenEntry, data: FieldData, sudo: bool) -> None:
-    display_name: str = data.get("display_name")
+def _name_and_id(entry: TokenEntry, args: CreateArgs, sudo: bool) -> None:
+    display_name = args.display_name
     if display_name:
         full = _DISPLAY_SANITIZE.sub("-", "token-" + display_name)
         entry.display_name = full[:-1] if full.endswith("-") else full
-    custom_id: str = data.get("id")
+    custom_id = args.id
     if custom_id:
         if not sudo:
             raise ErrorResponse("root or sudo privileges required to specify token id")
@@ -212,7 +342,7 @@ def _name_and_id(entry: TokenEntry, data: FieldData, sudo: bool) -> None:
 
 def _set_parentage(
     entry: TokenEntry,
-    data: FieldData,
+    args: CreateArgs,
     role: Role | None,
     parent: TokenEntry,
     *,
@@ -226,7 +356,7 @@ def _set_parentage(
             entry.parent = ""
         if role.effective_bound_cidrs:
             entry.bound_cidrs = list(role.effective_bound_cidrs)
-    elif data.get("no_parent"):
+    elif args.no_parent:
         if not sudo:
             raise ErrorResponse("root or sudo privileges required to create orphan token")
         entry.parent = ""
@@ -241,14 +371,19 @@ def _set_parentage(
 
 
 def _settle_ttl(
-    core: TokenHost, entry: TokenEntry, parent: TokenEntry, explicit_max: int, period: int, resp: Response
+    core: TokenHost,
+    entry: TokenEntry,
+    parent: TokenEntry,
+    explicit_max: int,
+    period: int,
+    warnings: list[str],
 ) -> bool:
     """The entry's TTL from the mount's limits; False when the token ends up non-expiring (then
     it cannot be renewable)."""
     default_ttl, max_ttl = mount_ttls(core, token_mount(core))
     if period > 0 or entry.ttl > 0 or "root" not in entry.policies:
         try:
-            ttl, warnings = calculate_ttl(
+            ttl, more = calculate_ttl(
                 default_ttl=default_ttl,
                 max_ttl=max_ttl,
                 backend_ttl=entry.ttl,
@@ -258,7 +393,7 @@ def _settle_ttl(
             )
         except TTLError as exc:
             raise InternalError(str(exc)) from None
-        resp.warnings.extend(warnings)
+        warnings.extend(more)
         entry.ttl = ttl
     if entry.ttl == 0 and explicit_max > 0:
         entry.ttl = explicit_max
@@ -270,8 +405,7 @@ def _settle_ttl(
     return True
 
 
-def _resolve_entity_alias(core: TokenHost, req: Request, data: FieldData, role: Role | None) -> str:
-    alias: str = data.get("entity_alias")
+def _resolve_entity_alias(core: TokenHost, alias: str, role: Role | None) -> str:
     if not alias:
         return ""
     if role is None:
@@ -290,15 +424,10 @@ def _resolve_entity_alias(core: TokenHost, req: Request, data: FieldData, role: 
 
 
 def _merge_ttl_period(
-    data: FieldData,
-    role: Role | None,
-    entry: TokenEntry,
-    sudo: bool,
-    explicit_raw: str,
-    period_raw: str,
-    resp: Response,
+    args: CreateArgs, role: Role | None, entry: TokenEntry, sudo: bool, warnings: list[str]
 ) -> tuple[int, int]:
     """token_store.go parseAndMergeTTLPeriod: (explicit max TTL to use, period to use)."""
+    explicit_raw, period_raw = args.explicit_max_ttl, args.period
     explicit_max = 0
     if explicit_raw != "":
         value = _duration(explicit_raw)
@@ -316,14 +445,14 @@ def _merge_ttl_period(
                 raise ErrorResponse("root or sudo privileges required to create periodic token")
             entry.period = value
             period = value
-    ttl_raw: str = data.get("ttl")
+    ttl_raw = args.ttl
     if ttl_raw != "":
         value = _duration(ttl_raw)
         if value < 0:
             raise ErrorResponse("ttl must be positive")
         entry.ttl = value
     else:
-        lease_raw: str = data.get("lease")
+        lease_raw = args.lease
         if lease_raw != "":
             value = _duration(lease_raw)
             if value < 0:
@@ -336,7 +465,7 @@ def _merge_ttl_period(
                 explicit_max = role_explicit
             else:
                 explicit_max = min(explicit_max, role_explicit)
-                resp.add_warning(
+                warnings.append(
                     "Explicit max TTL specified both during creation call and in role; using the lesser "
                     f"value of {explicit_max} seconds"
                 )
@@ -346,7 +475,7 @@ def _merge_ttl_period(
                 period = role_period
             else:
                 period = min(period, role_period)
-                resp.add_warning(
+                warnings.append(
                     "Period specified both during creation call and in role; using the lesser value of "
                     f"{period} seconds"
                 )

@@ -24,6 +24,7 @@ from .common import list_prefix, passthrough_backend, scan, validate_fields
 if TYPE_CHECKING:
     from ...core.core import Core
     from ...routing.mounts import MountEntry
+    from ...storage.base import Storage
 
 HELP = (
     "The kv backend reads and writes arbitrary secrets to the backend.\n"
@@ -47,9 +48,9 @@ class V1Handlers:
         self.core = core
         self.entry = entry
 
-    def default_ttl(self, req: Request) -> int:
+    def default_ttl(self, mount_point: str) -> int:
         # Look the entry up again: a tune may have replaced the TTLs since the backend was built.
-        current = self.core.find_mount("secret", req.mount_point) if req.mount_point else None
+        current = self.core.find_mount("secret", mount_point) if mount_point else None
         return self.core.mount_ttls(current or self.entry)[0]
 
     def exists(self, req: Request, data: FieldData) -> bool:
@@ -59,11 +60,16 @@ class V1Handlers:
 
     def read(self, req: Request, data: FieldData) -> Response | None:
         assert req.storage is not None
-        raw = req.storage.get(data.get("path"))
+        return self.read_key(req.storage, data.get("path"), req.mount_point)
+
+    def read_key(self, storage: Storage, key: str, mount_point: str) -> Response | None:
+        """The read of ``key`` on the mount at ``mount_point``: the READ handler, and the
+        backend's prepared read (core/prepared.py), which calls it without a Request."""
+        raw = storage.get(key)
         if raw is None:
             return None
         stored = orjson.loads(raw)
-        ttl = self.default_ttl(req)
+        ttl = self.default_ttl(mount_point)
         if isinstance(stored, dict) and ("ttl" in stored or "lease" in stored):
             hint = stored["ttl"] if "ttl" in stored else stored["lease"]
             try:
@@ -106,6 +112,8 @@ def build(core: Core, entry: MountEntry) -> Backend:
         Operation.LIST: h.list_keys,
         Operation.SCAN: h.scan_keys,
     }
-    return passthrough_backend(
+    backend = passthrough_backend(
         "kv", HELP, SYNOPSIS, "Location of the secret.", operations, h.exists, reads_as_secrets=True
     )
+    backend.prepared_read = h.read_key
+    return backend

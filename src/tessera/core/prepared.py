@@ -1,0 +1,231 @@
+"""Prepared routes: the common shape of a hot request, served without the generic pipeline's objects.
+
+A batch-token creation (``auth/token/create`` and ``create-orphan`` with ``type=batch``) walks the
+generic pipeline (pipeline.py) through a ``Request``, the framework's routing, a ``FieldData``, the
+handler and the ``Response`` envelope. Here the same stages run for the common shape alone, on the
+parsed body and the resolved parent entry: the caller's token, the ACL, the creation itself
+(``tokens/issue.py``'s ``mint_created``, shared with the generic handler) and the envelope
+(written at once, held to ``render_logical``'s bytes by tests/core/test_prepared_routes.py), with
+the same timers.
+
+A plain read of a KV v1 mount (a GET without query; ``Backend.prepared_read``, declared by the
+backend) runs the same way: route, special paths, the caller (a batch token as ``lookup`` opens it,
+a service token's shared entry), the ACL, the backend's own read function, ``render_logical``.
+
+Anything unusual takes the generic path instead, decided before anything is counted or written:
+an audit device (its records need the ``Request``), a DR secondary, a field that is unknown, null
+or needs converting, a type other than batch, a caller that is missing, refused, limited-use or a
+batch token, a route that is not the token store's, a special path. Errors the creation itself
+raises (a bad TTL, policies the parent lacks, ...) come from the shared code and are rendered by
+the caller as the generic path renders them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any, TypeVar
+
+from ..framework import Operation
+from ..framework.envelope import render_logical
+from ..gocompat.json import go_json
+from ..storage.tap import ForwardToPrimary
+from ..telemetry import metrics
+from ..tokens.caller import cidr_allows, resolve_caller
+from ..tokens.common import identity_policies, policy_warnings
+from ..tokens.entry import BATCH, TokenEntry, is_batch_id
+from ..tokens.host import TokenHost
+from ..tokens.issue import mint_created, plain_create_args
+from ..tokens.policies import remove_duplicates
+from .access import acl_for
+from .pipeline import PRECHECKED, Pipeline
+
+# The prepared updates: full path -> whether the token is an orphan.
+TOKEN_CREATE_PATHS = {"auth/token/create": False, "auth/token/create-orphan": True}
+_UPDATE = "update"
+_READ = "read"
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class PreparedRoutes:
+    """The prepared routes of one unsealed core, over its pipeline's parts."""
+
+    pipeline: Pipeline
+
+    def update(
+        self, full_path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """A POST/PUT without query, wrapping or namespace headers to ``full_path`` with ``body``
+        (parsed): the rendered answer, or None when the generic path must serve it. Raises what
+        the route itself raises (``VaultError``: rendered by the caller as the generic path's)."""
+        orphan = TOKEN_CREATE_PATHS.get(full_path)
+        if orphan is None:
+            return None
+        return self.create_batch_token(full_path, token, body, remote_addr, request_id, orphan)
+
+    def create_batch_token(
+        self,
+        full_path: str,
+        token: str,
+        body: dict[str, Any],
+        remote_addr: str,
+        request_id: str,
+        orphan: bool,
+    ) -> tuple[int, bytes | None] | None:
+        """auth/token/create (or create-orphan) of a batch token, as the generic path answers it."""
+        start = perf_counter()
+        p = self.pipeline
+        if p.audit is not None and p.audit.active:
+            return None
+        if body.get("type") != BATCH:
+            return None
+        args = plain_create_args(body)
+        if args is None:
+            return None
+        route = p.router.match(full_path)
+        if route is None or route.backend.backend_type != "token":
+            return None
+        prefix = route.entry.route_prefix
+        rel = full_path[len(prefix) :] if full_path.startswith(prefix) else ""
+        if p.special.flags(route, full_path, rel) != (False, False):
+            return None
+        # Not _caller: a batch token cannot create (the generic path refuses it), and peek
+        # answers for service tokens only.
+        parent = p.tokens.peek(token)
+        if parent is None or parent.num_uses != 0 or not cidr_allows(parent, remote_addr):
+            return None
+        result = acl_for(p.policies, p.router, parent).allow_operation(_UPDATE, full_path, body, 0, False)
+        if not result.allowed:
+            return None
+        # tokens/common.py is_sudo with the request's ACL answer: a second check with sudo
+        # required allows exactly when this one granted sudo.
+        sudo = bool(result.is_root or result.root_privs) or parent.is_root()
+        host, path = p.host, "auth/token/" + rel
+        minted = self._timed(
+            start,
+            Operation.UPDATE,
+            prefix,
+            parent,
+            mint_created,
+            host,
+            args,
+            parent,
+            sudo,
+            path,
+            prefix,
+            orphan,
+            None,
+        )
+        entry, warnings = minted[0], minted[3]
+        policy_warnings(host, entry.policies, warnings)
+        return 200, batch_created_envelope(host, entry, warnings, request_id, route.entry.type)
+
+    def read(
+        self, full_path: str, token: str, remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """A GET without query, wrapping or namespace headers of ``full_path``: the rendered
+        answer when the mount's backend declares a prepared read (KV v1: ``Backend.prepared_read``),
+        else None (the generic path)."""
+        start = perf_counter()
+        p = self.pipeline
+        if p.audit is not None and p.audit.active:
+            return None
+        route = p.router.match(full_path)
+        if route is None or full_path.startswith(PRECHECKED):
+            return None
+        reader = route.backend.prepared_read
+        prefix = route.entry.route_prefix
+        rel = full_path[len(prefix) :] if full_path.startswith(prefix) else ""
+        # The backend's one path is a catch-all ``.*``, which stops at a line break.
+        if reader is None or not rel or "\n" in rel:
+            return None
+        if p.special.flags(route, full_path, rel) != (False, False):
+            return None
+        entry = self._caller(token, remote_addr)
+        if (
+            entry is None
+            or not acl_for(p.policies, p.router, entry).allow_operation(_READ, full_path, {}).allowed
+        ):
+            return None
+        resp = self._timed(start, Operation.READ, prefix, entry, reader, route.storage, rel, prefix)
+        return render_logical(resp, Operation.READ, full_path, request_id, route.entry.type)
+
+    def _caller(self, token: str, remote_addr: str) -> TokenEntry | None:
+        """The caller's entry, only read here: a service token's shared one (tokens/store.py
+        peek), a batch token's as ``lookup`` opens it. None, for the generic path to judge, when
+        there is none or it is refused, and for a limited-use token (a use to count)."""
+        tokens = self.pipeline.tokens
+        if is_batch_id(token):
+            entry = resolve_caller(tokens, token, remote_addr)
+        else:
+            entry = tokens.peek(token)
+            if entry is not None and not cidr_allows(entry, remote_addr):
+                return None
+        return entry if entry is not None and entry.num_uses == 0 else None
+
+    def _timed(
+        self,
+        start: float,
+        operation: Operation,
+        prefix: str,
+        entry: TokenEntry,
+        work: Callable[..., _T],
+        *args: Any,
+    ) -> _T:
+        """``work(*args)`` as the pipeline runs a backend's handler: timed as the route's handler
+        and, from ``start``, as the core's request (vault.core.handle_request)."""
+        try:
+            routed = perf_counter()
+            try:
+                return work(*args)
+            finally:
+                metrics.route_timer(operation, prefix).since(routed)
+        except ForwardToPrimary as forward:  # as Pipeline.run: the primary serves it for this entry
+            forward.entry = entry
+            raise
+        finally:
+            metrics.HANDLE_REQUEST.since(start)
+
+
+def batch_created_envelope(
+    host: TokenHost, entry: TokenEntry, warnings: list[str], request_id: str, mount_type: str
+) -> bytes:
+    """The envelope ``render_logical`` writes for a new batch token's response, written at once:
+    ``auth_block`` (tokens/common.py) and ``auth_json``/``envelope`` (framework/envelope.py) for
+    an entry of type batch (not renewable, no lease, no data, no wrapping). The prepared route's
+    test holds the two to the same bytes."""
+    ident = identity_policies(host, entry.entity_id)
+    token_policies = list(entry.policies)
+    auth: dict[str, Any] = {
+        "client_token": entry.id,
+        "accessor": entry.accessor,
+        "policies": remove_duplicates(token_policies + ident),
+        "token_policies": token_policies,
+        "metadata": entry.meta,
+        "lease_duration": entry.ttl,
+        "renewable": False,
+        "entity_id": entry.entity_id,
+        "token_type": entry.type,
+        "orphan": entry.parent == "",
+        "mfa_requirement": None,
+        "num_uses": entry.num_uses,
+    }
+    if ident:
+        auth["identity_policies"] = ident
+    if not token_policies:
+        del auth["token_policies"]
+    return go_json(
+        {
+            "request_id": request_id,
+            "lease_id": "",
+            "renewable": False,
+            "lease_duration": 0,
+            "data": None,
+            "wrap_info": None,
+            "warnings": warnings or None,
+            "auth": auth,
+            "mount_type": mount_type,
+        }
+    )
