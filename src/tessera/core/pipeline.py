@@ -12,6 +12,7 @@ the running core as a ``TokenHost``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 
@@ -97,7 +98,7 @@ class Pipeline:
             if entry is None:
                 raise PermissionDenied()
             last_use = forwarded is None and self.tokens.use(entry)  # a secondary counted its uses
-        _enter_mount(req, route, prefix, rel, entry, unauth)
+        enter_mount(req, route, prefix, rel, entry, unauth)
         try:
             return self.serve(req, route, entry, trail, last_use, needs_sudo)
         except ForwardToPrimary as forward:  # this performance secondary's primary serves it
@@ -118,7 +119,7 @@ class Pipeline:
     ) -> Response | None:
         """The routed request: authorised, recorded, handled and its answer completed."""
         backend = route.backend
-        prefix = req.mount_point  # the route's prefix (_enter_mount): a property, computed once
+        prefix = req.mount_point  # the route's prefix (enter_mount): a property, computed once
         if req.operation == Operation.UPDATE:
             has_check, exists = backend.existence(req)
             if has_check and not exists:
@@ -149,16 +150,25 @@ class Pipeline:
         req.has_sudo = bool(result.root_privs or result.is_root)
         return result
 
-    def login(self, req: Request, route: Route, backend: Backend) -> Response | None:
-        """An unauthenticated request, with user lockout around it when it is a login."""
+    def login(
+        self,
+        req: Request,
+        route: Route,
+        backend: Backend,
+        handle: Callable[[Request], Response | None] | None = None,
+    ) -> Response | None:
+        """An unauthenticated request, with user lockout around it when it is a login; ``handle``
+        serves it (core/prepared.py's lane), else the backend's dispatch."""
+        if handle is None:
+            handle = backend.handle_request
         look_ahead = backend.login_alias
         alias = look_ahead(req) if look_ahead is not None else None
         settings = self.lockout.settings(route.entry, backend) if alias else None
         if settings is None or alias is None:
-            return backend.handle_request(req)
+            return handle(req)
         counted = self.lockout.check(route.entry, alias, settings)
         try:
-            resp = backend.handle_request(req)
+            resp = handle(req)
         except InvalidCredentials:
             self.lockout.failed(route.entry, alias, settings)
             raise
@@ -202,7 +212,7 @@ class Pipeline:
             self.tokens.revoke_tree(entry)
 
 
-def _enter_mount(
+def enter_mount(
     req: Request, route: Route, prefix: str, rel: str, entry: TokenEntry | None, unauth: bool
 ) -> None:
     """The request as its backend sees it: relative to the mount (``prefix``, the route's), with

@@ -92,6 +92,17 @@ class Path:
         return self._regex.match(path)
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedLogin:
+    """A login a backend serves on its prepared lane (``Backend.prepared_login``): a body whose
+    keys are all in ``fields``, each value a string, handed to ``handler`` as it is (the fields
+    the body leaves out are the handler's to default, as its declared Path's defaults say)."""
+
+    path: str
+    fields: frozenset[str]
+    handler: Callable[[Request, dict[str, str]], Response]
+
+
 @dataclass
 class Backend:
     """A mounted backend (secrets engine or auth method) built from path declarations.
@@ -149,6 +160,11 @@ class Backend:
     # a non-empty key without a Request (core/prepared.py): (storage, path relative to the mount,
     # the mount's route prefix) -> exactly what its READ handler answers for that request.
     prepared_read: Callable[[Storage, str, str], Response | None] | None = None
+    # An auth method's login that a plain body may reach without the framework's dispatch
+    # (core/prepared.py): its path relative to the mount, its fields (string-typed, each value
+    # given as a string) and the handler given the routed Request and those values, answering
+    # exactly as the declared UPDATE handler does for the same request.
+    prepared_login: PreparedLogin | None = None
 
     def __post_init__(self) -> None:
         """The special paths are the listed ones (Vault paths without a declaration here) and

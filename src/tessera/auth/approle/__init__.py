@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...framework import Request
 from ..tokenutil import AuthBackend
-from .login import login_paths
+from .login import login_paths, prepared_login
 from .mount import AppRole
 from .roles import role_paths
 from .secret_ids import secret_id_paths
@@ -72,6 +72,7 @@ def factory(core: Any, entry: MountEntry | None) -> AuthBackend:
         resolve_role=resolve_role,
         batch_token_issuers=batch_token_issuers,
         wrapped_accessor_field="secret_id_accessor",
+        prepared_login=prepared_login(handler),
     )
 
 

@@ -29,6 +29,7 @@ from ...framework import (
     Request,
     Response,
 )
+from ...framework.backend import PreparedLogin
 from ...storage.base import Storage
 from ..tokenutil import ip_in_cidrs, login_entity, parse_addrs
 from .secret_ids import verify_cidr_subset
@@ -63,12 +64,21 @@ class LoginHandler:
         storage.get(f"secret_id/{digest}/{digest}")
 
     def login(self, req: Request, data: FieldData) -> Response:
-        role_id = str(data.get("role_id")).strip()
+        return self.authenticate(req, str(data.get("role_id")), str(data.get("secret_id")))
+
+    def prepared_login(self, req: Request, body: dict[str, str]) -> Response:
+        """``login`` of a body of strings (core/prepared.py): the declared fields' defaults
+        (``role_id`` none: the empty string; ``secret_id`` "") without a ``FieldData``."""
+        return self.authenticate(req, body.get("role_id", ""), body.get("secret_id", ""))
+
+    def authenticate(self, req: Request, role_id: str, secret_id: str) -> Response:
+        """The login of ``role_id`` and ``secret_id`` (unstripped, as given): the Auth to issue."""
+        role_id = role_id.strip()
         if not role_id:
             # Vault fails this in the alias look-ahead, which answers 500 with the bare message.
             raise CodedError(500, "missing role_id")
         storage = _storage(req)
-        secret_id = str(data.get("secret_id")).strip()
+        secret_id = secret_id.strip()
         parsed = self._role_for(storage, role_id)
         if parsed is None:
             self._decoy(storage, secret_id)
@@ -173,3 +183,8 @@ def login_paths(app: AppRole) -> tuple[list[Path], LoginHandler]:
         unauthenticated=True,
     )
     return [path], h
+
+
+def prepared_login(handler: LoginHandler) -> PreparedLogin:
+    """The login's prepared lane (``Backend.prepared_login``): its path and string fields."""
+    return PreparedLogin("login", frozenset(("role_id", "secret_id")), handler.prepared_login)
