@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, TypeVar
 
-from ..framework import Operation
+from ..framework import Operation, Request
 from ..framework.envelope import render_logical
 from ..gocompat.json import go_json
 from ..storage.tap import ForwardToPrimary
@@ -39,7 +39,7 @@ from ..tokens.host import TokenHost
 from ..tokens.issue import mint_created, plain_create_args
 from ..tokens.policies import remove_duplicates
 from .access import acl_for
-from .pipeline import PRECHECKED, Pipeline
+from .pipeline import PRECHECKED, Pipeline, enter_mount
 
 # The prepared updates: full path -> whether the token is an orphan.
 TOKEN_CREATE_PATHS = {"auth/token/create": False, "auth/token/create-orphan": True}
@@ -62,8 +62,52 @@ class PreparedRoutes:
         the route itself raises (``VaultError``: rendered by the caller as the generic path's)."""
         orphan = TOKEN_CREATE_PATHS.get(full_path)
         if orphan is None:
-            return None
+            return self.login(full_path, token, body, remote_addr, request_id)
         return self.create_batch_token(full_path, token, body, remote_addr, request_id, orphan)
+
+    def login(
+        self, full_path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """A login to an auth method's path that the backend declares prepared
+        (``Backend.prepared_login``, AppRole's ``login``): the pipeline's stages for an
+        unauthenticated request (user lockout around the handler, the login's token, the
+        timers) on a Request built here, the backend's handler called without the framework's
+        dispatch. None (the generic path) for a token given, an audit device, a path or body
+        not of the declared shape (an unknown field, a value that is no string)."""
+        start = perf_counter()
+        p = self.pipeline
+        if token or (p.audit is not None and p.audit.active):
+            return None
+        route = p.router.match(full_path)
+        if route is None:
+            return None
+        backend = route.backend
+        declared = backend.prepared_login
+        prefix = route.entry.route_prefix
+        if declared is None or full_path != prefix + declared.path:
+            return None
+        if not body.keys() <= declared.fields or not all(type(v) is str for v in body.values()):
+            return None
+        if p.special.flags(route, full_path, declared.path) != (True, False):
+            return None
+        req = Request(Operation.UPDATE, full_path, body, remote_addr=remote_addr, request_id=request_id)
+        req.full_path = full_path
+        enter_mount(req, route, prefix, declared.path, None, True)
+        handler = declared.handler
+        try:
+            routed = perf_counter()
+            try:
+                resp = p.login(req, route, backend, lambda r: handler(r, body))
+            finally:
+                metrics.route_timer(Operation.UPDATE, prefix).since(routed)
+            if resp is not None:
+                resp = p.complete(req, resp, route, None, False)
+        except ForwardToPrimary as forward:  # as Pipeline.run: the primary serves it
+            forward.entry = None
+            raise
+        finally:
+            metrics.HANDLE_LOGIN_REQUEST.since(start)  # Core.handle_request's, for a login
+        return render_logical(resp, Operation.UPDATE, full_path, request_id, route.entry.type)
 
     def create_batch_token(
         self,
