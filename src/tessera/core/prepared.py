@@ -28,8 +28,10 @@ from time import perf_counter
 from typing import Any, TypeVar
 
 from ..framework import Operation, Request
+from ..framework.backend import PreparedLogin
 from ..framework.envelope import render_logical
 from ..gocompat.json import go_json
+from ..routing.router import Route, Router
 from ..storage.tap import ForwardToPrimary
 from ..telemetry import metrics
 from ..tokens.caller import cidr_allows, resolve_caller
@@ -78,14 +80,12 @@ class PreparedRoutes:
         p = self.pipeline
         if token or (p.audit is not None and p.audit.active):
             return None
-        route = p.router.match(full_path)
-        if route is None:
+        found = declared_login(p.router, full_path)
+        if found is None:
             return None
+        route, declared = found
         backend = route.backend
-        declared = backend.prepared_login
         prefix = route.entry.route_prefix
-        if declared is None or full_path != prefix + declared.path:
-            return None
         if not body.keys() <= declared.fields or not all(type(v) is str for v in body.values()):
             return None
         if p.special.flags(route, full_path, declared.path) != (True, False):
@@ -231,6 +231,21 @@ class PreparedRoutes:
             raise
         finally:
             metrics.HANDLE_REQUEST.since(start)
+
+
+def declared_login(router: Router, full_path: str) -> tuple[Route, PreparedLogin] | None:
+    """The route and prepared login (``Backend.prepared_login``) that serve ``full_path``, a
+    mount's prefix and the login's path (one segment, e.g. ``auth/approle/login``); None for any
+    other path. One look-up of the mount by its prefix: mounts never nest, so the route found is
+    the one ``Router.match`` answers."""
+    cut = full_path.rfind("/") + 1
+    route = router.get(full_path[:cut])
+    if route is None:
+        return None
+    declared = route.backend.prepared_login
+    if declared is None or declared.path != full_path[cut:]:
+        return None
+    return route, declared
 
 
 def batch_created_envelope(

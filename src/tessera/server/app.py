@@ -18,7 +18,7 @@ from ..asgiutil import answer_lifespan
 from ..asgiutil import read_body as read_asgi_body
 from ..cluster.interfaces import NodeRole
 from ..core.core import Core
-from ..core.prepared import TOKEN_CREATE_PATHS
+from ..core.prepared import TOKEN_CREATE_PATHS, declared_login
 from ..framework import (
     CodedError,
     ErrorResponse,
@@ -493,7 +493,9 @@ class App:
         self, method: str, path: str, token: str, raw_body: bytes, headers: dict[str, str], remote_addr: str
     ) -> tuple[int, bytes | None] | None:
         """The core's prepared answer to an update (core/prepared.py), or None (the generic path)."""
-        if method not in _UPDATES or (path not in PREPARED_UPDATES and not _login_path(path)):
+        if method not in _UPDATES or (
+            path not in PREPARED_UPDATES and (token or declared_login(self.core.router, path) is None)
+        ):
             return None
         try:
             body = parse_body(raw_body, headers.get("content-type", ""))
@@ -679,11 +681,6 @@ _DIRECT_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "LIST"})
 _UPDATES = frozenset({"POST", "PUT"})
 # Headers that make a request something a prepared route does not answer (response wrapping).
 _WRAP_HEADERS = ("x-vault-wrap-ttl", "x-vault-wrap-format")
-
-
-def _login_path(path: str) -> bool:
-    """A path an auth method's prepared login may serve (core/prepared.py: ``auth/<mount>/login``)."""
-    return path.startswith("auth/") and path.endswith("/login")
 
 
 def _unwrapped(headers: dict[str, str]) -> bool:
