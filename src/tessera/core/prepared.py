@@ -12,6 +12,16 @@ A plain read of a KV v1 mount (a GET without query; ``Backend.prepared_read``, d
 backend) runs the same way: route, special paths, the caller (a batch token as ``lookup`` opens it,
 a service token's shared entry), the ACL, the backend's own read function, ``render_logical``.
 
+A login to an auth method's path that the backend declares prepared (``Backend.prepared_login``:
+AppRole's ``login``; a JWT or cert login plugs in the same way) runs the pipeline's stages for an
+unauthenticated request on a ``Request`` built here: the mount's special paths, user lockout
+around the handler (``Pipeline.login``, shared), the backend's handler given the body's strings
+without the framework's dispatch or a ``FieldData``, the login's token (``Pipeline.complete``,
+shared), the timers of ``Core.handle_request`` for a login, ``render_logical``. It leaves to the
+generic path a request with a token (the caller is resolved and audited there), an audit device,
+a field the declaration does not name, a value that is no string (null, a number: converted or
+refused by the framework).
+
 Anything unusual takes the generic path instead, decided before anything is counted or written:
 an audit device (its records need the ``Request``), a DR secondary, a field that is unknown, null
 or needs converting, a type other than batch, a caller that is missing, refused, limited-use or a

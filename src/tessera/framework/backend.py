@@ -96,7 +96,11 @@ class Path:
 class PreparedLogin:
     """A login a backend serves on its prepared lane (``Backend.prepared_login``): a body whose
     keys are all in ``fields``, each value a string, handed to ``handler`` as it is (the fields
-    the body leaves out are the handler's to default, as its declared Path's defaults say)."""
+    the body leaves out are the handler's to default, as its declared Path's defaults say).
+
+    ``path`` is one segment (``login``). The Request the handler gets is routed (mount, storage,
+    remote address, ``unauthenticated``) but carries no headers, token or TLS state: a login
+    that reads them declares none until the lane hands them over."""
 
     path: str
     fields: frozenset[str]
