@@ -117,9 +117,9 @@ def mapped_metadata(claims: dict[str, Any], mappings: dict[str, str]) -> dict[st
     out: dict[str, str] = {}
     for claim, key in mappings.items():
         value = get_claim(claims, claim)
-        if not present(value) or value is None:
+        if value is _MISSING or value is None:
             continue
-        if not isinstance(value, str):
+        if type(value) is not str:  # (JSON decoded: no str subclasses)
             raise ErrorResponse(f"error converting claim '{claim}' to string")
         out[key] = value
     return out
@@ -127,9 +127,9 @@ def mapped_metadata(claims: dict[str, Any], mappings: dict[str, str]) -> dict[st
 
 def user_alias(claims: dict[str, Any], user_claim: str) -> str:
     value = get_claim(claims, user_claim)
-    if not present(value) or value is None:
+    if value is _MISSING or value is None:
         raise ErrorResponse(f'claim "{user_claim}" not found in token')
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise ErrorResponse(f'claim "{user_claim}" could not be converted to string')
     return value
 
