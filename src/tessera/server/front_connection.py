@@ -320,7 +320,7 @@ class FrontConnection:
         self.request = request
         reply = Reply(lambda status, headers, payload: self.front.delivered(self, status, headers, payload))
         path, _, query = request.target.decode("latin-1").partition("?")
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
+        headers = dict(request.fields)  # the App's own: the head's may be shared (front_reading.py)
         if len(headers) != len(request.headers):  # a name given twice
             _join_index_states(headers, request.headers)
         method = request.method.decode("ascii").upper()
