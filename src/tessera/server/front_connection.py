@@ -90,17 +90,6 @@ READING = frozenset({Phase.HEADERS, Phase.BODY, Phase.IDLE})
 WAITING = frozenset({Phase.IDLE, Phase.HANDSHAKE, Phase.HEADERS})
 
 
-class Reply:
-    """The ``proto`` App._answer writes to: from the reactor thread serving the request, a pool
-    thread, or the storage's syncer thread."""
-
-    def __init__(self, deliver: Callable[[int, list[tuple[str, str]], bytes], None]) -> None:
-        self.deliver = deliver
-
-    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.deliver(status, headers, body)
-
-
 class FrontConnection:
     """A client connection; every method runs on the reactor thread (answers arrive through it too)."""
 
@@ -131,6 +120,11 @@ class FrontConnection:
         self.body = bytearray()
         self.too_large = False
         self.queued = False  # waits in the reactor's queue for its next turn (``resume``)
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """The ``proto`` App._answer writes to (the connection itself): from the reactor thread
+        serving the request, a pool thread, or the storage's syncer thread."""
+        self.front.delivered(self, status, headers, body)
 
     # -- events from the reactor ---------------------------------------------------------------
 
@@ -314,11 +308,10 @@ class FrontConnection:
 
     def _submit(self, now: float, request: Head, body: bytes | None) -> None:
         """The complete request to the App (``body`` None: over the size limit), answered through
-        a :class:`Reply` from whichever thread (this one, when the reactor serves it: the answer
-        may be out when this returns)."""
+        :meth:`response_bytes` from whichever thread (this one, when the reactor serves it: the
+        answer may be out when this returns)."""
         self._enter(Phase.RUNNING, now, None)
         self.request = request
-        reply = Reply(lambda status, headers, payload: self.front.delivered(self, status, headers, payload))
         path, _, query = request.target.decode("latin-1").partition("?")
         headers = dict(request.fields)  # the App's own: the head's may be shared (front_reading.py)
         if len(headers) != len(request.headers):  # a name given twice
@@ -327,7 +320,7 @@ class FrontConnection:
         # ``tls`` is the PeerTLS: truthy, and it carries the client's certificates to the request.
         path = unquote(path, errors="replace")
         self.front.run(
-            (reply, method, path, query.encode("latin-1"), headers, body, self.remote_addr, self.peer)
+            (self, method, path, query.encode("latin-1"), headers, body, self.remote_addr, self.peer)
         )
 
     def _respond(self, status: int, headers: list[tuple[str, str]], body: bytes, now: float) -> None:
@@ -388,8 +381,18 @@ class FrontConnection:
         self.sent = 0
 
     def _flush(self, now: float) -> None:
-        view = memoryview(self.out)
-        while self.sent < len(self.out):
+        out = self.out
+        if not self.sent and len(out) <= _CHUNK:  # nearly every answer: one record, one call
+            try:
+                self.sent = self.tls.send(out)
+            except SSL.WantWriteError:
+                self.want = WRITE
+                return
+            except SSL.WantReadError:
+                self.want = READ
+                return
+        view = memoryview(out)
+        while self.sent < len(out):
             try:
                 self.sent += self.tls.send(view[self.sent : self.sent + _CHUNK])
             except SSL.WantWriteError:
@@ -446,20 +449,30 @@ class FrontConnection:
             self.interest = events
 
 
+# Status lines and header blocks written lately, by status, closing and the headers: answers
+# carrying only these headers (the App's base set) are kept, nothing a request could vary.
+_ANSWER_NAMES = frozenset({"content-type", "cache-control", "strict-transport-security"})
+_HEADS: dict[tuple[int, bool, tuple[tuple[str, str], ...]], bytes] = {}
+_MAX_HEADS = 64
+
+
 def _response_head(status: int, headers: list[tuple[str, str]], length: int, closing: bool) -> bytes:
     """Status line and headers as h11 wrote them; h11's LocalProtocolError for a header it refused."""
-    try:
-        block = header_block(headers, closing)
-    except ValueError as exc:
-        raise h11.LocalProtocolError(str(exc)) from None
-    close = b"Connection: close\r\n" if closing else b""
-    return b"HTTP/1.1 %d %s\r\n%scontent-length: %d\r\n%s\r\n" % (
-        status,
-        REASONS.get(status, b""),
-        block,
-        length,
-        close,
-    )
+    key = (status, closing, tuple(headers))
+    start = _HEADS.get(key)
+    if start is None:
+        try:
+            block = header_block(headers, closing)
+        except ValueError as exc:
+            raise h11.LocalProtocolError(str(exc)) from None
+        start = b"HTTP/1.1 %d %s\r\n%s" % (status, REASONS.get(status, b""), block)
+        if all(name.lower() in _ANSWER_NAMES for name, _ in headers):
+            if len(_HEADS) >= _MAX_HEADS:
+                _HEADS.clear()
+            _HEADS[key] = start
+    if closing:
+        return b"%scontent-length: %d\r\nConnection: close\r\n\r\n" % (start, length)
+    return b"%scontent-length: %d\r\n\r\n" % (start, length)
 
 
 def _join_index_states(headers: dict[str, str], raw: list[tuple[bytes, bytes]]) -> None:
