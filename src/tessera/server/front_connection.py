@@ -41,6 +41,61 @@ _READS_PER_TURN = 16  # records read per readiness event, so one fast sender can
 _MAX_KEPT = 65536
 
 
+# SSL_read / SSL_write / SSL_pending through pyOpenSSL's own cffi library (``OpenSSL.SSL._lib``),
+# as its ``recv``/``send``/``pending`` make them, less what they do on every call besides: on a
+# record read or written, pyOpenSSL's error check (three helper checks, SSL_get_error, a chain
+# of comparisons) finds nothing to raise, so it runs only when OpenSSL reports no progress, where
+# it raises exactly what ``recv``/``send`` raise. Without that library (a pyOpenSSL that moved
+# it), the public methods.
+_LIB: Any = getattr(SSL, "_lib", None)
+_FFI: Any = getattr(SSL, "_ffi", None)
+_DIRECT = (
+    _LIB is not None
+    and _FFI is not None
+    and all(hasattr(_LIB, name) for name in ("SSL_read", "SSL_write", "SSL_pending"))
+    and hasattr(SSL.Connection, "_raise_ssl_error")
+)
+_ALLOCATE: Any = _FFI.new_allocator(should_clear_after_alloc=False) if _DIRECT else None
+
+
+def _recv(tls: SSL.Connection) -> bytes:
+    """``tls.recv(_CHUNK)``."""
+    ssl = tls._ssl  # type: ignore[attr-defined]
+    buf = _ALLOCATE("char[]", _CHUNK)
+    result = _LIB.SSL_read(ssl, buf, _CHUNK)
+    if result > 0:
+        return bytes(_FFI.unpack(buf, result))
+    tls._raise_ssl_error(ssl, result)
+    return b""
+
+
+def _send(tls: SSL.Connection, data: bytes) -> int:
+    """``tls.send(data)`` for bytes of at most ``_CHUNK``."""
+    ssl = tls._ssl  # type: ignore[attr-defined]
+    result: int = _LIB.SSL_write(ssl, data, len(data))
+    if result <= 0:
+        tls._raise_ssl_error(ssl, result)
+    return result
+
+
+def _pending(tls: SSL.Connection) -> int:
+    """``tls.pending()``."""
+    found: int = _LIB.SSL_pending(tls._ssl)  # type: ignore[attr-defined]
+    return found
+
+
+if not _DIRECT:  # pragma: no cover - a pyOpenSSL without its cffi library where it was
+
+    def _recv(tls: SSL.Connection) -> bytes:
+        return tls.recv(_CHUNK)
+
+    def _send(tls: SSL.Connection, data: bytes) -> int:
+        return tls.send(data)
+
+    def _pending(tls: SSL.Connection) -> int:
+        return tls.pending()
+
+
 def _first_set(*seconds: int) -> float | None:
     """The first non-zero setting (Go's fallbacks), or None: no limit."""
     return next((float(s) for s in seconds if s > 0), None)
@@ -215,11 +270,11 @@ class FrontConnection:
         one record is buffered for a request still to come (a pipelining client waits its turn)."""
         turns = 0
         while self.phase in READING:
-            if turns >= _READS_PER_TURN and not self.tls.pending():
+            if turns >= _READS_PER_TURN and not _pending(self.tls):
                 return  # the socket's readiness brings the reactor back
             turns += 1
             try:
-                data = self.tls.recv(_CHUNK)
+                data = _recv(self.tls)
             except (SSL.WantReadError, SSL.WantWriteError) as exc:
                 self.want = _wanted(exc)
                 return
@@ -384,7 +439,7 @@ class FrontConnection:
         out = self.out
         if not self.sent and len(out) <= _CHUNK:  # nearly every answer: one record, one call
             try:
-                self.sent = self.tls.send(out)
+                self.sent = _send(self.tls, out)
             except SSL.WantWriteError:
                 self.want = WRITE
                 return
@@ -416,7 +471,7 @@ class FrontConnection:
         self.request = None
         if not self.fed:  # it came whole, without h11 (front_reading.py): h11 is as new, nothing left over
             self._enter(Phase.IDLE, now, self.front.timeouts.idle)
-            if self.tls.pending():
+            if _pending(self.tls):
                 self.front.later(self)
             return
         if self.http.their_state is not h11.DONE:
@@ -434,7 +489,7 @@ class FrontConnection:
             self._enter(Phase.HEADERS, now, self.front.timeouts.header)
         else:
             self._enter(Phase.IDLE, now, self.front.timeouts.idle)
-        if pending or closed or self.tls.pending():
+        if pending or closed or _pending(self.tls):
             self.front.later(self)
 
     def _update_interest(self) -> None:
