@@ -15,7 +15,9 @@ client certificate, four transfers at once:
 Each phase's first logins warm up (connections made, caches filled); the reactor's turns for the
 next ``--logins`` answers run inside one ``functools.reduce`` call, which callgrind alone
 collects (``--toggle-collect``, per thread) and dumps as it returns. Printed: the reactor
-thread's instructions per login, TLS (OpenSSL inside pyOpenSSL's cffi calls), HTTP and the
+thread's instructions per login (and the connections accepted meanwhile: with a new connection
+per login, curl's parallel transfers sometimes open more than they use, which the figure
+includes), TLS (OpenSSL inside pyOpenSSL's cffi calls), HTTP and the
 login's pipeline together: the whole server-side CPU of a login, as the front runs its
 requests inline. The dispatcher's "long request" threshold is lifted (callgrind runs everything
 ~50x slower, which would otherwise send every login to the side pool). ``--tree`` counts another
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -62,7 +65,7 @@ def _curl(port: int, tls: list[str], count: int, phase: str, out: Path) -> subpr
 def measured(logins: int, phases: list[str]) -> None:
     """The side callgrind runs: the front's turns for each phase's counted logins inside one
     ``functools.reduce``."""
-    from tessera.server import dispatch
+    from tessera.server import dispatch, tls_front
     from tessera.server.config import ListenerConfig
     from tessera.server.tls_front import SWEEP, TLSFrontServer
     from tessera.storage.inmem import InmemPhysical
@@ -97,6 +100,15 @@ def measured(logins: int, phases: list[str]) -> None:
         delivered(conn, status, headers, body)
 
     front.delivered = counting  # type: ignore[method-assign]
+    accepted = [0]
+
+    class Counted(tls_front.FrontConnection):
+        def __init__(self, *args: Any) -> None:
+            accepted[0] += 1
+            super().__init__(*args)
+
+    tls_front.FrontConnection = Counted  # type: ignore[misc]  # what _accept makes
+    connections: dict[str, int] = {}
     tls = ["--cacert", str(ca_file), "--cert", str(client_pem.cert), "--key", str(client_pem.key)]
     next_sweep = [time.monotonic() + SWEEP]
 
@@ -115,7 +127,9 @@ def measured(logins: int, phases: list[str]) -> None:
             curl = _curl(port, tls, WARM + logins + 2 * CLIENTS, phase, work / f"{phase}.out")
             try:
                 turns(WARM)
+                accepted[0] = 0
                 functools.reduce(counted, (None,), None)
+                connections[phase] = accepted[0]
             finally:
                 curl.kill()
                 curl.wait()
@@ -128,6 +142,8 @@ def measured(logins: int, phases: list[str]) -> None:
     bad = {status: n for status, n in statuses.items() if status != 200}
     if bad:
         raise SystemExit(f"answers other than 200: {bad}")
+    if os.environ.get("CERT_INSTRUCTIONS_CONNECTIONS"):
+        Path(os.environ["CERT_INSTRUCTIONS_CONNECTIONS"]).write_text(json.dumps(connections))
 
 
 def _old_turn(front: Any, next_sweep: float) -> float:
@@ -149,11 +165,13 @@ def _old_turn(front: Any, next_sweep: float) -> float:
     return next_sweep
 
 
-def count(tree: Path, logins: int, phases: list[str]) -> dict[str, int]:
-    """Run :func:`measured` under callgrind on ``tree``'s sources; instructions per login."""
+def count(tree: Path, logins: int, phases: list[str]) -> dict[str, tuple[int, int]]:
+    """Run :func:`measured` under callgrind on ``tree``'s sources; per phase, instructions per
+    login and the connections accepted while counting."""
     with tempfile.TemporaryDirectory(prefix="tessera-cert-instructions-") as tmp:
         out = Path(tmp) / "cg.out"
         env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=f"{tree / 'src'}{os.pathsep}{HERE}")
+        env["CERT_INSTRUCTIONS_CONNECTIONS"] = str(Path(tmp) / "connections.json")
         done = subprocess.run(
             [
                 "valgrind",
@@ -187,7 +205,10 @@ def count(tree: Path, logins: int, phases: list[str]) -> dict[str, int]:
             keep.mkdir(parents=True, exist_ok=True)
             for phase, dump in zip(phases, dumps, strict=True):
                 (keep / f"{phase}.callgrind").write_bytes(dump.read_bytes())
-        return {name: _total(dump) // logins for name, dump in zip(phases, dumps, strict=True)}
+        accepted = json.loads((Path(tmp) / "connections.json").read_text())
+        return {
+            name: (_total(dump) // logins, accepted[name]) for name, dump in zip(phases, dumps, strict=True)
+        }
 
 
 def _total(dump: Path) -> int:
@@ -212,8 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.measured:
         measured(args.logins, phases)
         return 0
-    for name, instructions in count(args.tree.resolve(), args.logins, phases).items():
-        print(f"cert login, {name:11} {instructions / 1000:9.1f}k instructions/login", flush=True)
+    for name, (instructions, accepted) in count(args.tree.resolve(), args.logins, phases).items():
+        print(
+            f"cert login, {name:11} {instructions / 1000:9.1f}k instructions/login"
+            f"  ({accepted} connections for {args.logins} logins)",
+            flush=True,
+        )
     return 0
 
 
