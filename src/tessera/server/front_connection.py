@@ -437,19 +437,12 @@ class FrontConnection:
 
     def _flush(self, now: float) -> None:
         out = self.out
-        if not self.sent and len(out) <= _CHUNK:  # nearly every answer: one record, one call
-            try:
-                self.sent = _send(self.tls, out)
-            except SSL.WantWriteError:
-                self.want = WRITE
-                return
-            except SSL.WantReadError:
-                self.want = READ
-                return
-        view = memoryview(out)
         while self.sent < len(out):
             try:
-                self.sent += self.tls.send(view[self.sent : self.sent + _CHUNK])
+                if not self.sent and len(out) <= _CHUNK:  # nearly every answer: whole, one call
+                    self.sent = _send(self.tls, out)
+                else:  # a slice of the same buffer, as OpenSSL wants it again after a Want*
+                    self.sent += self.tls.send(memoryview(out)[self.sent : self.sent + _CHUNK])
             except SSL.WantWriteError:
                 self.want = WRITE
                 return
