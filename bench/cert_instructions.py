@@ -42,6 +42,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
+from .instructions import _total
+
 HERE = Path(__file__).resolve().parents[1]
 PHASES = ("keep-alive", "new", "resumed")
 WARM = 60
@@ -67,6 +69,7 @@ def measured(logins: int, phases: list[str]) -> None:
     ``functools.reduce``."""
     from tessera.server import dispatch, tls_front
     from tessera.server.config import ListenerConfig
+    from tessera.server.front_connection import FrontConnection
     from tessera.server.tls_front import SWEEP, TLSFrontServer
     from tessera.storage.inmem import InmemPhysical
     from tests.helpers.pki import Issuer
@@ -75,6 +78,8 @@ def measured(logins: int, phases: list[str]) -> None:
     from .cert_threads import setup
     from .inproc import InProcess
 
+    front_module = vars(tls_front)  # its FrontConnection is what _accept makes: counted below
+    made, long_seconds = front_module["FrontConnection"], dispatch.LONG_SECONDS
     dispatch.LONG_SECONDS = 1e9  # valgrind's pace is not a long request
     work = Path(tempfile.mkdtemp(prefix="cert-instructions-"))
     root = Issuer.root(work)
@@ -102,12 +107,12 @@ def measured(logins: int, phases: list[str]) -> None:
     front.delivered = counting  # type: ignore[method-assign]
     accepted = [0]
 
-    class Counted(tls_front.FrontConnection):
+    class Counted(FrontConnection):
         def __init__(self, *args: Any) -> None:
             accepted[0] += 1
             super().__init__(*args)
 
-    tls_front.FrontConnection = Counted  # type: ignore[misc]  # what _accept makes
+    front_module["FrontConnection"] = Counted
     connections: dict[str, int] = {}
     tls = ["--cacert", str(ca_file), "--cert", str(client_pem.cert), "--key", str(client_pem.key)]
     next_sweep = [time.monotonic() + SWEEP]
@@ -139,6 +144,7 @@ def measured(logins: int, phases: list[str]) -> None:
         front.stopped.set()
         front._shut()
         server.core.shutdown()
+        front_module["FrontConnection"], dispatch.LONG_SECONDS = made, long_seconds
     bad = {status: n for status, n in statuses.items() if status != 200}
     if bad:
         raise SystemExit(f"answers other than 200: {bad}")
@@ -209,13 +215,6 @@ def count(tree: Path, logins: int, phases: list[str]) -> dict[str, tuple[int, in
         return {
             name: (_total(dump) // logins, accepted[name]) for name, dump in zip(phases, dumps, strict=True)
         }
-
-
-def _total(dump: Path) -> int:
-    for line in dump.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
-    raise SystemExit(f"no totals in {dump}")
 
 
 def main(argv: list[str] | None = None) -> int:

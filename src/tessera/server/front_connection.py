@@ -60,7 +60,7 @@ _ALLOCATE: Any = _FFI.new_allocator(should_clear_after_alloc=False) if _DIRECT e
 
 def _recv(tls: SSL.Connection) -> bytes:
     """``tls.recv(_CHUNK)``."""
-    ssl = tls._ssl  # type: ignore[attr-defined]
+    ssl = tls._ssl
     buf = _ALLOCATE("char[]", _CHUNK)
     result = _LIB.SSL_read(ssl, buf, _CHUNK)
     if result > 0:
@@ -71,7 +71,7 @@ def _recv(tls: SSL.Connection) -> bytes:
 
 def _send(tls: SSL.Connection, data: bytes) -> int:
     """``tls.send(data)`` for bytes of at most ``_CHUNK``."""
-    ssl = tls._ssl  # type: ignore[attr-defined]
+    ssl = tls._ssl
     result: int = _LIB.SSL_write(ssl, data, len(data))
     if result <= 0:
         tls._raise_ssl_error(ssl, result)
@@ -80,7 +80,7 @@ def _send(tls: SSL.Connection, data: bytes) -> int:
 
 def _pending(tls: SSL.Connection) -> int:
     """``tls.pending()``."""
-    found: int = _LIB.SSL_pending(tls._ssl)  # type: ignore[attr-defined]
+    found: int = _LIB.SSL_pending(tls._ssl)
     return found
 
 
