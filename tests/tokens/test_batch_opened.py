@@ -88,7 +88,7 @@ def test_the_cache_is_bounded() -> None:
     opened = batch.OpenedTokens(limit=3)
     ring = Keyring(b"", {}, 0)  # real keyrings: a compiled build (setup.py) checks the type
     for i in range(7):
-        opened.put(ring, bytes([i]), ((), b""))
+        opened.put(ring, bytes([i]), ({}, b""))
         assert len(opened) <= 3
     assert opened.get(ring, bytes([6])) is not None
     assert opened.get(Keyring(b"", {}, 0), bytes([6])) is None

@@ -96,7 +96,7 @@ def test_batch_entry_is_frozen_and_carries_no_accessor(harness: CoreHarness) -> 
 
 def test_the_cached_containers_are_the_entrys_list_and_dict_fields() -> None:
     """The cache's copy names them (a compiled build hides the annotations): read from the source."""
-    source = FilePath(entry_module.__file__).with_suffix(".py").read_text()
+    source = (FilePath(entry_module.__file__).parent / "entry.py").read_text()  # also when compiled
     cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "TokenEntry")
     kinds = {
         n.target.id: ast.unparse(n.annotation)
