@@ -325,7 +325,7 @@ class FrontConnection:
             else:
                 self.kept, self.kept_head = kept, (head, start, length)
             return True
-        self.http.receive_data(kept)  # the end of the stream, or bytes past the body: h11 reads it all
+        self.http.receive_data(kept)  # type: ignore[arg-type]  # the end of the stream, or bytes past the body: h11 reads it all
         return False
 
     def _advance(self, now: float) -> bool:

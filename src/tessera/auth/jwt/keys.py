@@ -139,7 +139,7 @@ def verifies(jws: JWS, key: Any) -> bool:
     alg = jws.alg
     if alg not in ALGORITHMS or not isinstance(key, _KEY_TYPES[alg[:2]]):
         return False
-    if alg in _CURVES and key.curve.name != _CURVES[alg]:
+    if alg in _CURVES and key.curve.name != _CURVES[alg]:  # type: ignore[attr-defined]
         return False
     try:
         return bool(_ALGORITHMS[alg].verify(jws.signing_input, key, jws.signature))
