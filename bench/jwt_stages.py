@@ -6,7 +6,7 @@ The token and role are ``bench/jwt_bench.py``'s (a GitHub Actions-style token, a
 claim, two claim mappings). Steps, in the order ``auth/jwt/login.py`` runs them: taking the
 compact JWS apart, the memo's digest, the signature check (through ``keys.verifies`` and through
 ``cryptography`` directly, to show what the wrapper adds), the registered claims' types and
-times, the bound claims, and the alias and metadata. What a whole login costs in process is
+times, the bound claims, all of the role's claim checks together, and the alias and metadata. What a whole login costs in process is
 ``bench.login_inproc``'s figure; the difference is the request path and the token's minting.
 """
 
@@ -28,8 +28,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from tessera.auth.jwt import keys
-from tessera.auth.jwt.claims import check_bound_claims, mapped_metadata, user_alias
-from tessera.auth.jwt.login import check_registered_types, check_times
+from tessera.auth.jwt.claims import BoundClaims, mapped_metadata, user_alias
+from tessera.auth.jwt.config import JWTConfig
+from tessera.auth.jwt.login import RoleChecks, check_registered_types, check_times
+from tessera.auth.jwt.role import Role
 from tests.helpers.jwks import public_pem
 
 from .jwt_bench import ROLE, github_token, signing_key
@@ -61,6 +63,15 @@ def stages(alg: str) -> list[tuple[str, Callable[[], Any]]]:
     claims = jws.claims
     bound = cast(dict[str, Any], ROLE["bound_claims"])
     mappings = cast(dict[str, str], ROLE["claim_mappings"])
+    bound_claims = BoundClaims(bound, True)  # as a login has it: prepared once per stored role
+    role = Role(
+        role_type="jwt",
+        user_claim="sub",
+        bound_audiences=[str(ROLE["bound_audiences"])],
+        bound_claims_type="glob",
+        bound_claims=bound,
+    )
+    checks = RoleChecks.of(JWTConfig(bound_issuer=str(claims["iss"])), role)
     return [
         ("parse_jws (split, base64, JSON)", lambda: keys.parse_jws(token)),
         ("memo digest (SHA-256)", lambda: keys.Verified.digest(token)),
@@ -68,7 +79,8 @@ def stages(alg: str) -> list[tuple[str, Callable[[], Any]]]:
         ("signature (cryptography alone)", raw_verify(alg, key, jws)),
         ("registered claims' types", lambda: check_registered_types(claims)),
         ("exp / nbf / iat", lambda: check_times(claims, 60)),
-        ("bound claims (glob)", lambda: check_bound_claims(claims, bound, True)),
+        ("bound claims (glob, prepared)", lambda: bound_claims.check(claims)),
+        ("all claim checks (RoleChecks)", lambda: checks.check(claims, alg)),
         (
             "alias and metadata",
             lambda: (user_alias(claims, "sub"), mapped_metadata(claims, mappings)),

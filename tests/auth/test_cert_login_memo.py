@@ -18,9 +18,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from tessera.auth.cert.entries import CertEntry
+from tessera.auth.cert import verify
+from tessera.auth.cert.entries import CERT_PREFIX, CertEntry
 from tessera.auth.cert.facts import facts, facts_of, pem_facts
 from tessera.auth.cert.verify import Trusted, _verified_chain
+from tessera.auth.parsed import ParsedDocs
 from tessera.framework import ErrorResponse, Operation, Request
 from tests.helpers.pki import Issuer, Pem
 from tests.tokens.conftest import CoreHarness
@@ -165,3 +167,85 @@ def test_a_chain_is_built_once_while_every_certificate_in_it_is_valid(
     with pytest.raises(ErrorResponse) as refused:
         _verified_chain(trusted, certs)
     assert "certificate has expired or is not yet valid" in str(refused.value)
+
+
+def _decisions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts the verdicts drawn afresh (``verify._decide``) from here on."""
+    drawn: list[str] = []
+    real = verify._decide
+    monkeypatch.setattr(verify, "_decide", lambda *a: drawn.append("decided") or real(*a))
+    return drawn
+
+
+def test_a_verdict_is_reused_until_what_decided_it_changes(
+    h: CoreHarness, root: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client logging in again is not verified again while its entry and the CRLs are the same;
+    an entry written anew (even with the same settings) or a CRL change draws the verdict again."""
+    client = root.issue("job-1")
+    _login(h, client)
+    drawn = _decisions(monkeypatch)
+    assert _login(h, client).token_type == "batch"
+    assert _login(h, client).metadata["common_name"] == "job-1"
+    assert drawn == []
+    h.request(Operation.UPDATE, "auth/cert/certs/ci", data={"certificate": root.pem, "token_policies": "b"})
+    assert _login(h, client).policies == ["b", "default"]
+    assert drawn == ["decided"]
+    h.request(Operation.UPDATE, "auth/cert/crls/main", data={"crl": _crl(root, [12345])})
+    assert _login(h, client).policies == ["b", "default"]
+    assert _login(h, client).policies == ["b", "default"]
+    assert drawn == ["decided", "decided"]
+
+
+def test_a_remembered_verdict_ends_with_a_certificate_of_its_chain(
+    h: CoreHarness, root: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    brief = root.issue("job-2", days=2 / 86400)  # type: ignore[arg-type]  # valid for two seconds
+    _login(h, brief)
+    drawn = _decisions(monkeypatch)
+    _login(h, brief)
+    assert drawn == []
+    time.sleep(2.5)
+    assert "certificate has expired or is not yet valid" in _refused(h, brief)
+    assert drawn == ["decided"]
+
+
+def test_verified_logins_answer_as_verify_login(h: CoreHarness, root: Issuer, tmp_path: Path) -> None:
+    """Every kind of verdict, through the memo (twice: drawn, then remembered) and without it:
+    the same entry and client, or the same error."""
+    pinned = Issuer.root(tmp_path, "pinned root").issue("pin-1")
+    h.request(Operation.UPDATE, "auth/cert/certs/pin", data={"certificate": pinned.pem})
+    h.request(
+        Operation.UPDATE,
+        "auth/cert/certs/web",
+        data={"certificate": root.pem, "allowed_common_names": "web-*"},
+    )
+    stranger = Issuer.root(tmp_path, "stranger").issue("job-9")
+    mount = h.core.router.get("auth/cert/")
+    storage = mount.storage
+    memo = verify.VerifiedLogins()
+    docs = ParsedDocs()  # the same objects while the stored bytes are: the memo's second answer is remembered
+
+    def loader(st: Any, name: str) -> CertEntry | None:
+        found: CertEntry | None = docs.get(st, CERT_PREFIX + name.lower(), CertEntry.from_json)
+        return found
+
+    revoked = frozenset[int]()
+    cases = [(root.issue("job-1"), n) for n in ("ci", "", "web")]
+    cases += [(pinned, "pin"), (pinned, ""), (stranger, ""), (stranger, "ci")]
+    for pem, name in cases:
+        chain = (pem.certificate.public_bytes(serialization.Encoding.DER),)
+        try:
+            want: Any = verify.verify_login(storage, chain, name, verify.load_entry, lambda _s: revoked)
+            want = (want[0].entry.name, want[1].der)
+        except ErrorResponse as exc:
+            want = str(exc)
+        for _ in range(2):
+            try:
+                got: Any = memo.verify(storage, chain, name, loader, lambda _s: revoked)
+                got = (got[0].entry.name, got[1].der)
+            except ErrorResponse as exc:
+                got = str(exc)
+            assert got == want, (pem.certificate.subject, name)
+    with pytest.raises(ErrorResponse, match="client certificate must be supplied"):
+        memo.verify(storage, (), "ci", loader, lambda _s: revoked)

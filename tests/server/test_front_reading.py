@@ -8,6 +8,7 @@ import h11
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tessera.server import front_reading
 from tessera.server.front_reading import Head, read_head, simple_request
 
 CURL_LOGIN = (
@@ -56,7 +57,13 @@ def test_a_bodiless_get_and_trimmed_values() -> None:
         simple_request(data)
         == h11_reads(data)
         == (
-            Head(b"GET", b"/v1/sys/health?standbyok=true", [(b"host", b"x"), (b"x-vault-token", b"s.abc")]),
+            Head(
+                b"GET",
+                b"/v1/sys/health?standbyok=true",
+                [(b"host", b"x"), (b"x-vault-token", b"s.abc")],
+                False,
+                {"host": "x", "x-vault-token": "s.abc"},
+            ),
             b"",
         )
     )
@@ -152,3 +159,19 @@ def test_whatever_it_reads_h11_reads_alike(data: bytes) -> None:
     read = simple_request(data)
     if read is not None:
         assert read == h11_reads(data)
+    assert simple_request(data) == read  # again: what a head read before is answered with
+
+
+def test_a_head_read_before_is_answered_from_memory_unless_it_carries_a_token() -> None:
+    """The same head (a client logging in again) is read once and answered as read; a head with
+    a header outside the public names (here a token) is read every time and never kept."""
+    front_reading._READ.clear()
+    first, again = read_head(CURL_LOGIN), read_head(CURL_LOGIN)
+    assert first is not None and again is first
+    assert first == front_reading._read_head(CURL_LOGIN, CURL_LOGIN.find(b"\r\n\r\n"))
+    with_token = CURL_LOGIN.replace(b"Accept: */*", b"X-Vault-Token: s.secret")
+    read = read_head(with_token)
+    assert read is not None and read == read_head(with_token) and read is not read_head(with_token)
+    assert read[0].fields["x-vault-token"] == "s.secret"
+    assert not any(b"s.secret" in head for head in front_reading._READ)
+    assert list(front_reading._READ) == [CURL_LOGIN[: CURL_LOGIN.find(b"\r\n\r\n")]]

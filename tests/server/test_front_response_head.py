@@ -8,6 +8,7 @@ import http
 import h11
 import pytest
 
+from tessera.server import front_connection
 from tessera.server.front_connection import _response_head
 
 JSON = [("content-type", "application/json"), ("cache-control", "no-store")]
@@ -59,6 +60,18 @@ def test_the_bytes_are_h11s(
 ) -> None:
     expected, closing = h11_answer(request_bytes, status, headers, body)
     assert _response_head(status, headers, len(body), closing) + body == expected
+    # Again, and with another length: the status line and headers kept from the first time.
+    assert _response_head(status, headers, len(body), closing) + body == expected
+    assert _response_head(status, headers, 7, closing).count(b"content-length: 7\r\n") == 1
+
+
+def test_only_answers_with_the_base_headers_are_kept() -> None:
+    front_connection._HEADS.clear()
+    _response_head(200, JSON, 2, False)
+    _response_head(200, [*JSON, ("location", "/v1/x")], 0, False)
+    _response_head(200, JSON, 2, True)
+    assert sorted(key[1] for key in front_connection._HEADS) == [False, True]
+    assert all(dict(key[2]).keys() <= {"content-type", "cache-control"} for key in front_connection._HEADS)
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import time
+from pathlib import Path as FilePath
 
 import pytest
 
@@ -11,8 +13,9 @@ from tessera.core import registry
 from tessera.framework import Auth, Backend, Field, FieldData, FieldType, Operation, Path, Request, Response
 from tessera.routing.mounts import MountEntry
 from tessera.storage.base import StorageView
+from tessera.tokens import entry as entry_module
 from tessera.tokens.entry import BATCH, TokenEntry
-from tessera.tokens.store import TokenStoreError
+from tessera.tokens.store import DICT_FIELDS, LIST_FIELDS, TokenStoreError
 from tessera.tokens.tidy import tidy
 from tests.tokens.conftest import CoreHarness
 
@@ -90,6 +93,19 @@ def test_batch_entry_is_frozen_and_carries_no_accessor(harness: CoreHarness) -> 
     assert entry.accessor == "" and entry.renewable is False and entry.role == "root"
     assert entry.meta == {"k": "v"} and entry.policies == ["p1"]
     assert entry.expire_time == entry.creation_time + 3600
+
+
+def test_the_cached_containers_are_the_entrys_list_and_dict_fields() -> None:
+    """The cache's copy names them (a compiled build hides the annotations): read from the source."""
+    source = (FilePath(entry_module.__file__).parent / "entry.py").read_text()  # also when compiled
+    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "TokenEntry")
+    kinds = {
+        n.target.id: ast.unparse(n.annotation)
+        for n in cls.body
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+    }
+    assert tuple(k for k, v in kinds.items() if v.startswith("list")) == LIST_FIELDS
+    assert tuple(k for k, v in kinds.items() if v.startswith("dict")) == DICT_FIELDS
 
 
 def test_cache_follows_every_write(harness: CoreHarness) -> None:

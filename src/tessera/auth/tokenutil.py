@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from ..framework import (
     Auth,
     Backend,
@@ -192,6 +194,7 @@ def _empty(value: Any) -> Any:
 
 
 # -- the parameters --------------------------------------------------------------------------
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed outside the compiled modules
 @dataclass
 class TokenParams:
     """What a role or user says about the tokens its logins get (tokenutil.TokenParams)."""

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from functools import partial
 from time import perf_counter
-from typing import Any, cast
+from typing import Any
 
 from ..barrier.aes_gcm import Barrier
 from ..framework import Backend, CodedError, ErrorResponse, PermissionDenied, Request, Response, SealedError
@@ -58,11 +58,11 @@ class Core:
         self.config = config or CoreConfig()
         # The barrier's storage operations are timed (vault.<storage>.get, ...) on the backends
         # Vault times too; in-memory storage is not (nor is Vault's inmem), which saves its cost.
-        # (TimedPhysical passes every call on: it is a Physical in all but name.)
+        # (TimedPhysical is a Physical that passes every call on.)
         # Every write of the barrier and the seal passes the tap, where replication logs it.
         tap = self.storage_tap = TappedPhysical(physical)
         timed = self.config.storage_type not in ("", "inmem")
-        below = cast(Physical, TimedPhysical(tap, self.config.storage_type)) if timed else tap
+        below: Physical = TimedPhysical(tap, self.config.storage_type) if timed else tap
         self.barrier = Barrier(below)
         self.seal_manager = SealManager(tap, self.barrier)
         self.router = Router()

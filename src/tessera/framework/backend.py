@@ -169,6 +169,10 @@ class Backend:
     # given as a string) and the handler given the routed Request and those values, answering
     # exactly as the declared UPDATE handler does for the same request.
     prepared_login: PreparedLogin | None = None
+    # _lookup's memo: request path -> the matching path and its captures.
+    _route_cache: dict[str, tuple[Path, dict[str, str]] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """The special paths are the listed ones (Vault paths without a declaration here) and
@@ -202,10 +206,10 @@ class Backend:
         Results are memoised per request path: routing runs for the existence check and again for
         dispatch, and hot paths (transit/encrypt/<key>, secret/data/<name>) repeat.
         """
-        cache = self.__dict__.setdefault("_route_cache", {})
+        cache = self._route_cache
         hit = cache.get(path, False)
         if hit is not False:
-            return hit  # type: ignore[no-any-return]
+            return hit  # type: ignore[return-value]
         found = None
         for p in self.paths:
             m = p.match(path)

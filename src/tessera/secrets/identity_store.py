@@ -110,7 +110,7 @@ class IdentityStore:
                 self.storage.put_json("entity/" + entity_id, doc)
             entities[entity_id] = doc
             self._index(doc)
-            return entity_id
+            return entity_id  # type: ignore[no-any-return]
 
     def _follow_alias_metadata(
         self,

@@ -8,11 +8,13 @@ import os
 import posixpath
 import threading
 import uuid
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from ..asgiutil import answer_lifespan
 from ..asgiutil import read_body as read_asgi_body
@@ -53,6 +55,7 @@ from ..ui.assets import UIAssets
 from .dispatch import Dispatcher, Runner
 from .forward import cluster_client, forwarded_client
 from .intake import ANSWERED, ReadWatch, body_expected, read_body
+from .peer import PeerTLS
 from .quota_http import check_http as check_quota
 from .render import BASE_HEADERS, BASE_HEADERS_STR, error_body, render_error, render_logical
 
@@ -80,6 +83,7 @@ class HTTPError(Exception):
         self.headers = headers or []
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # subclassed outside the compiled modules
 class App:
     """One instance per server; ``core`` does the work, this class only translates HTTP."""
 
@@ -114,6 +118,7 @@ class App:
         self.refused_raw: frozenset[str] = frozenset()
         # The listener's telemetry { unauthenticated_metrics_access = true }: sys/metrics needs no token.
         self.unauthenticated_metrics_access = False
+        self.run: Callable[..., Coroutine[Any, Any, Any]] = self._run_executor
         if inline:
             self.set_inline()
         if core.replication.serve_forwarded is None:  # a primary serves its secondaries' writes here
@@ -122,7 +127,7 @@ class App:
     def set_inline(self) -> None:
         """Served from the server's own worker threads (``serve_threaded``): blocking work runs
         right there, with no hop to the executor and back through the event loop."""
-        self.run = _run_inline  # type: ignore[method-assign]
+        self.run = _run_inline
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -142,7 +147,7 @@ class App:
         durable: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
         loop = durable.get_loop()
         held = self.core.physical.after_durable(
-            lambda err: loop.call_soon_threadsafe(durable.set_result, err)
+            lambda err: loop.call_soon_threadsafe(durable.set_result, err)  # type: ignore[arg-type]
         )
         if held and await durable is not None:  # never answer from state a crash could take back
             status, body, headers = 500, error_body(["internal error"]), []
@@ -163,7 +168,7 @@ class App:
             raise HTTPError(413, error_body(["http: request body too large"]))
         return body
 
-    async def run(self, fn: Any, *args: Any) -> Any:
+    async def _run_executor(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, fn, *args)
 
@@ -194,7 +199,7 @@ class App:
             request = ForwardedRequest(
                 method, scope["path"], query, headers, body, remote_addr, forward.entry
             )
-            return await self.run(self._to_primary, request)
+            return await self.run(self._to_primary, request)  # type: ignore[no-any-return]
 
     def serve_threaded(self, proto: Any, scope: dict[str, Any]) -> int:
         """One request from granian's WSGI worker, on one of its threads (see ``server/listen.py``).
@@ -305,7 +310,7 @@ class App:
         headers: dict[str, str],
         raw_body: bytes | None,
         remote_addr: str,
-        tls: bool,
+        tls: bool | PeerTLS,  # the TLS front passes its PeerTLS (truthy)
     ) -> int:
         gate = self.gate
         wrote = False
@@ -374,7 +379,7 @@ class App:
         # it may have read, sent by the storage's syncer; this thread goes on to the next one.
         if not self.core.physical.after_durable(send):
             send(None)
-        return status
+        return status  # type: ignore[no-any-return]
 
     async def _serve(
         self,
@@ -384,7 +389,7 @@ class App:
         headers: dict[str, str],
         read_body: Any,
         remote_addr: str,
-        tls: bool,
+        tls: bool | PeerTLS,  # the TLS front passes its PeerTLS (truthy)
     ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
         """Everything after the transport: ``read_body`` is awaited once, when the body is needed."""
         if not _plain_path(raw_path):
@@ -696,7 +701,7 @@ os.register_at_fork(after_in_child=_ID_RANDOM.__dict__.clear)  # a child draws i
 
 def _rendered(
     req: Request, resp: Response | None, path: str, extra_headers: list[tuple[bytes, bytes]]
-) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
     """A logical answer as Vault's JSON, with the answer's own headers first, so that a content
     type of its own (pki/ca/pem) replaces the JSON one."""
     status, out = render_logical(resp, req.operation, req.full_path or path, req.request_id, req.mount_type)

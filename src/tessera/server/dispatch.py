@@ -130,8 +130,8 @@ class Runner:
             queue.SimpleQueue()
         )
         self._busy = False
-        self._thread = threading.Thread(target=self._run, name="tessera-runner", daemon=True)
-        self._thread.start()
+        self._runner_thread = threading.Thread(target=self._run, name="tessera-runner", daemon=True)
+        self._runner_thread.start()
 
     def idle(self) -> bool:
         """Nothing running or waiting here (a hint: another thread may be about to submit)."""

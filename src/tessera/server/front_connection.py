@@ -41,6 +41,61 @@ _READS_PER_TURN = 16  # records read per readiness event, so one fast sender can
 _MAX_KEPT = 65536
 
 
+# SSL_read / SSL_write / SSL_pending through pyOpenSSL's own cffi library (``OpenSSL.SSL._lib``),
+# as its ``recv``/``send``/``pending`` make them, less what they do on every call besides: on a
+# record read or written, pyOpenSSL's error check (three helper checks, SSL_get_error, a chain
+# of comparisons) finds nothing to raise, so it runs only when OpenSSL reports no progress, where
+# it raises exactly what ``recv``/``send`` raise. Without that library (a pyOpenSSL that moved
+# it), the public methods.
+_LIB: Any = getattr(SSL, "_lib", None)
+_FFI: Any = getattr(SSL, "_ffi", None)
+_DIRECT = (
+    _LIB is not None
+    and _FFI is not None
+    and all(hasattr(_LIB, name) for name in ("SSL_read", "SSL_write", "SSL_pending"))
+    and hasattr(SSL.Connection, "_raise_ssl_error")
+)
+_ALLOCATE: Any = _FFI.new_allocator(should_clear_after_alloc=False) if _DIRECT else None
+
+
+def _recv(tls: SSL.Connection) -> bytes:
+    """``tls.recv(_CHUNK)``."""
+    ssl = tls._ssl
+    buf = _ALLOCATE("char[]", _CHUNK)
+    result = _LIB.SSL_read(ssl, buf, _CHUNK)
+    if result > 0:
+        return bytes(_FFI.unpack(buf, result))
+    tls._raise_ssl_error(ssl, result)
+    return b""
+
+
+def _send(tls: SSL.Connection, data: bytes) -> int:
+    """``tls.send(data)`` for bytes of at most ``_CHUNK``."""
+    ssl = tls._ssl
+    result: int = _LIB.SSL_write(ssl, data, len(data))
+    if result <= 0:
+        tls._raise_ssl_error(ssl, result)
+    return result
+
+
+def _pending(tls: SSL.Connection) -> int:
+    """``tls.pending()``."""
+    found: int = _LIB.SSL_pending(tls._ssl)
+    return found
+
+
+if not _DIRECT:  # pragma: no cover - a pyOpenSSL without its cffi library where it was
+
+    def _recv(tls: SSL.Connection) -> bytes:
+        return tls.recv(_CHUNK)
+
+    def _send(tls: SSL.Connection, data: bytes) -> int:
+        return tls.send(data)
+
+    def _pending(tls: SSL.Connection) -> int:
+        return tls.pending()
+
+
 def _first_set(*seconds: int) -> float | None:
     """The first non-zero setting (Go's fallbacks), or None: no limit."""
     return next((float(s) for s in seconds if s > 0), None)
@@ -90,17 +145,6 @@ READING = frozenset({Phase.HEADERS, Phase.BODY, Phase.IDLE})
 WAITING = frozenset({Phase.IDLE, Phase.HANDSHAKE, Phase.HEADERS})
 
 
-class Reply:
-    """The ``proto`` App._answer writes to: from the reactor thread serving the request, a pool
-    thread, or the storage's syncer thread."""
-
-    def __init__(self, deliver: Callable[[int, list[tuple[str, str]], bytes], None]) -> None:
-        self.deliver = deliver
-
-    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.deliver(status, headers, body)
-
-
 class FrontConnection:
     """A client connection; every method runs on the reactor thread (answers arrive through it too)."""
 
@@ -131,6 +175,11 @@ class FrontConnection:
         self.body = bytearray()
         self.too_large = False
         self.queued = False  # waits in the reactor's queue for its next turn (``resume``)
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """The ``proto`` App._answer writes to (the connection itself): from the reactor thread
+        serving the request, a pool thread, or the storage's syncer thread."""
+        self.front.delivered(self, status, headers, body)
 
     # -- events from the reactor ---------------------------------------------------------------
 
@@ -221,11 +270,11 @@ class FrontConnection:
         one record is buffered for a request still to come (a pipelining client waits its turn)."""
         turns = 0
         while self.phase in READING:
-            if turns >= _READS_PER_TURN and not self.tls.pending():
+            if turns >= _READS_PER_TURN and not _pending(self.tls):
                 return  # the socket's readiness brings the reactor back
             turns += 1
             try:
-                data = self.tls.recv(_CHUNK)
+                data = _recv(self.tls)
             except (SSL.WantReadError, SSL.WantWriteError) as exc:
                 self.want = _wanted(exc)
                 return
@@ -276,7 +325,7 @@ class FrontConnection:
             else:
                 self.kept, self.kept_head = kept, (head, start, length)
             return True
-        self.http.receive_data(kept)  # the end of the stream, or bytes past the body: h11 reads it all
+        self.http.receive_data(kept)  # type: ignore[arg-type]  # the end of the stream, or bytes past the body: h11 reads it all
         return False
 
     def _advance(self, now: float) -> bool:
@@ -314,20 +363,19 @@ class FrontConnection:
 
     def _submit(self, now: float, request: Head, body: bytes | None) -> None:
         """The complete request to the App (``body`` None: over the size limit), answered through
-        a :class:`Reply` from whichever thread (this one, when the reactor serves it: the answer
-        may be out when this returns)."""
+        :meth:`response_bytes` from whichever thread (this one, when the reactor serves it: the
+        answer may be out when this returns)."""
         self._enter(Phase.RUNNING, now, None)
         self.request = request
-        reply = Reply(lambda status, headers, payload: self.front.delivered(self, status, headers, payload))
         path, _, query = request.target.decode("latin-1").partition("?")
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
+        headers = dict(request.fields)  # the App's own: the head's may be shared (front_reading.py)
         if len(headers) != len(request.headers):  # a name given twice
             _join_index_states(headers, request.headers)
         method = request.method.decode("ascii").upper()
         # ``tls`` is the PeerTLS: truthy, and it carries the client's certificates to the request.
         path = unquote(path, errors="replace")
         self.front.run(
-            (reply, method, path, query.encode("latin-1"), headers, body, self.remote_addr, self.peer)
+            (self, method, path, query.encode("latin-1"), headers, body, self.remote_addr, self.peer)
         )
 
     def _respond(self, status: int, headers: list[tuple[str, str]], body: bytes, now: float) -> None:
@@ -388,10 +436,13 @@ class FrontConnection:
         self.sent = 0
 
     def _flush(self, now: float) -> None:
-        view = memoryview(self.out)
-        while self.sent < len(self.out):
+        out = self.out
+        while self.sent < len(out):
             try:
-                self.sent += self.tls.send(view[self.sent : self.sent + _CHUNK])
+                if not self.sent and len(out) <= _CHUNK:  # nearly every answer: whole, one call
+                    self.sent = _send(self.tls, out)
+                else:  # a slice of the same buffer, as OpenSSL wants it again after a Want*
+                    self.sent += self.tls.send(memoryview(out)[self.sent : self.sent + _CHUNK])
             except SSL.WantWriteError:
                 self.want = WRITE
                 return
@@ -413,7 +464,7 @@ class FrontConnection:
         self.request = None
         if not self.fed:  # it came whole, without h11 (front_reading.py): h11 is as new, nothing left over
             self._enter(Phase.IDLE, now, self.front.timeouts.idle)
-            if self.tls.pending():
+            if _pending(self.tls):
                 self.front.later(self)
             return
         if self.http.their_state is not h11.DONE:
@@ -431,7 +482,7 @@ class FrontConnection:
             self._enter(Phase.HEADERS, now, self.front.timeouts.header)
         else:
             self._enter(Phase.IDLE, now, self.front.timeouts.idle)
-        if pending or closed or self.tls.pending():
+        if pending or closed or _pending(self.tls):
             self.front.later(self)
 
     def _update_interest(self) -> None:
@@ -446,20 +497,30 @@ class FrontConnection:
             self.interest = events
 
 
+# Status lines and header blocks written lately, by status, closing and the headers: answers
+# carrying only these headers (the App's base set) are kept, nothing a request could vary.
+_ANSWER_NAMES = frozenset({"content-type", "cache-control", "strict-transport-security"})
+_HEADS: dict[tuple[int, bool, tuple[tuple[str, str], ...]], bytes] = {}
+_MAX_HEADS = 64
+
+
 def _response_head(status: int, headers: list[tuple[str, str]], length: int, closing: bool) -> bytes:
     """Status line and headers as h11 wrote them; h11's LocalProtocolError for a header it refused."""
-    try:
-        block = header_block(headers, closing)
-    except ValueError as exc:
-        raise h11.LocalProtocolError(str(exc)) from None
-    close = b"Connection: close\r\n" if closing else b""
-    return b"HTTP/1.1 %d %s\r\n%scontent-length: %d\r\n%s\r\n" % (
-        status,
-        REASONS.get(status, b""),
-        block,
-        length,
-        close,
-    )
+    key = (status, closing, tuple(headers))
+    start = _HEADS.get(key)
+    if start is None:
+        try:
+            block = header_block(headers, closing)
+        except ValueError as exc:
+            raise h11.LocalProtocolError(str(exc)) from None
+        start = b"HTTP/1.1 %d %s\r\n%s" % (status, REASONS.get(status, b""), block)
+        if all(name.lower() in _ANSWER_NAMES for name, _ in headers):
+            if len(_HEADS) >= _MAX_HEADS:
+                _HEADS.clear()
+            _HEADS[key] = start
+    if closing:
+        return b"%scontent-length: %d\r\nConnection: close\r\n\r\n" % (start, length)
+    return b"%scontent-length: %d\r\n\r\n" % (start, length)
 
 
 def _join_index_states(headers: dict[str, str], raw: list[tuple[bytes, bytes]]) -> None:

@@ -30,19 +30,46 @@ _MAX_LENGTH_DIGITS = 20  # h11's CONTENT_LENGTH_MAX_DIGITS
 _MAX_HEAD = 16 * 1024  # h11's default max_incomplete_event_size
 
 
+# Heads read lately, by their exact bytes (a client sends the same head with every login), for
+# heads of these names only: never one carrying a token or credentials, which are kept in memory
+# only as long as their request.
+_PUBLIC_NAMES = frozenset(
+    {
+        b"host",
+        b"user-agent",
+        b"accept",
+        b"accept-encoding",
+        b"content-type",
+        b"content-length",
+        b"connection",
+        b"x-vault-request",
+    }
+)
+_READ: dict[bytes, tuple[Head, int, int]] = {}
+_MAX_READ = 256
+
+
 class Head(NamedTuple):
     """A request's method, target and headers (names lower-cased), as h11's ``Request`` has them;
     ``close``: its ``Connection`` header asks to close after the answer (h11's MUST_CLOSE; for a
-    request h11 read, h11's state says so)."""
+    request h11 read, h11's state says so); ``fields``: the headers as the App takes them (names
+    and values decoded as Latin-1, a repeated name's last value). Shared between requests with
+    the same head (:func:`read_head`): never changed."""
 
     method: bytes
     target: bytes
     headers: list[tuple[bytes, bytes]]
     close: bool = False
+    fields: dict[str, str] = {}
 
     @classmethod
     def of(cls, request: h11.Request) -> Head:
-        return cls(request.method, request.target, list(request.headers))
+        headers = list(request.headers)
+        return cls(request.method, request.target, headers, False, _fields(headers))
+
+
+def _fields(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
 
 
 def simple_request(data: bytes) -> tuple[Head, bytes] | None:
@@ -58,10 +85,27 @@ def simple_request(data: bytes) -> tuple[Head, bytes] | None:
 
 def read_head(data: bytes) -> tuple[Head, int, int] | None:
     """The head of a plain request at the start of ``data``, where its body begins in ``data``
-    and the body's length; None: h11's to read."""
+    and the body's length; None: h11's to read.
+
+    A head read before is answered from memory (the same objects: callers must not change
+    them); heads with any header outside a few public names are never kept."""
     end = data.find(b"\r\n\r\n")
     if end < 0 or end > _MAX_HEAD:
         return None
+    raw = data[:end]
+    found = _READ.get(raw)
+    if found is not None:
+        return found
+    found = _read_head(data, end)
+    if found is not None and all(name in _PUBLIC_NAMES for name, _ in found[0].headers):
+        if len(_READ) >= _MAX_READ:
+            _READ.clear()  # bounded: a flood of distinct heads only costs reading them
+        _READ[raw] = found
+    return found
+
+
+def _read_head(data: bytes, end: int) -> tuple[Head, int, int] | None:
+    """:func:`read_head` without the memory, ``end`` where the head's blank line begins."""
     lines = data[:end].split(b"\r\n")
     line = _REQUEST_LINE.fullmatch(lines[0])
     if line is None or line[1] == b"CONNECT":
@@ -88,4 +132,5 @@ def read_head(data: bytes) -> tuple[Head, int, int] | None:
         headers.append((name, value))
     if hosts != 1:
         return None  # h11 refuses it
-    return Head(line[1], line[2], headers, close), end + 4, int(length) if length else 0
+    head = Head(line[1], line[2], headers, close, _fields(headers))
+    return head, end + 4, int(length) if length else 0

@@ -100,7 +100,10 @@ class LoopFrontServer:
         except RuntimeError:  # closed meanwhile
             self.stopped.set()
 
-    retire = stop  # a plain listener is never replaced by a reload; stopping is the same
+    def retire(self) -> None:
+        """A plain listener is never replaced by a reload: retiring it is stopping it. (A method,
+        not ``retire = stop``: mypyc would read that alias as an attribute's default.)"""
+        self.stop()
 
     def _run(self) -> None:
         loop = self.loop = new_loop()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 
 class StorageUnavailable(Exception):
@@ -45,6 +46,7 @@ def children(prefix: str, keys: Iterable[str]) -> list[str]:
     return sorted(out)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class KeyValueStore(abc.ABC):
     """What physical and logical storage both are: keys to bytes, listed one level at a time.
 
@@ -109,6 +111,7 @@ def scan_all(store: KeyValueStore, prefix: str, page_size: int) -> Iterator[tupl
         after = following
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Physical(KeyValueStore):
     """A durable (or in-memory) key/value store of opaque bytes."""
 
@@ -152,6 +155,7 @@ def acknowledgement_deferred() -> bool:
     return bool(getattr(_acks, "deferred", False))
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Storage(KeyValueStore):
     """Logical storage as backends see it (values are plaintext here, encrypted below)."""
 

@@ -6,11 +6,13 @@ import builtins
 import itertools
 import threading
 
+from mypy_extensions import mypyc_attr
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from .base import Physical, TxnOp, children
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class InmemPhysical(Physical):
     name = "inmem"
 

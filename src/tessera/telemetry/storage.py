@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+from ..storage.base import Physical
 from . import metrics
 
 # Vault's PostgreSQL backend reports as vault.postgres.*.
 _VAULT_NAMES = {"postgresql": "postgres"}
 
 
-class TimedPhysical:
-    """The barrier's view of the physical storage, timing each operation it passes on."""
+class TimedPhysical(Physical):
+    """The barrier's view of the physical storage, timing each operation it passes on.
 
-    def __init__(self, physical: Any, storage_type: str) -> None:
+    A ``Physical`` (the barrier takes one; a compiled build checks it) that passes on what it
+    does not time: ``Physical``'s own defaults must never answer for the backend below.
+    """
+
+    def __init__(self, physical: Physical, storage_type: str) -> None:
         self._physical = physical
+        self.name = physical.name
+        self.cacheable = physical.cacheable
         name = _VAULT_NAMES.get(storage_type, storage_type) or "inmem"
         self._timers = metrics.storage_timers(name)
 
@@ -60,6 +69,20 @@ class TimedPhysical:
             self._physical.transaction(ops)
         finally:
             self._timers["put"].since(start)
+
+    def scan(
+        self, prefix: str, after: str, limit: int
+    ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
+        return self._physical.scan(prefix, after, limit)
+
+    def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
+        return self._physical.list_many(prefixes)
+
+    def after_durable(self, ready: Callable[[BaseException | None], None]) -> bool:
+        return self._physical.after_durable(ready)
+
+    def close(self) -> None:
+        self._physical.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._physical, name)

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 SERVICE = "service"
 BATCH = "batch"
 
@@ -22,6 +24,7 @@ def is_batch_id(token_id: str) -> bool:
     return token_id.startswith(BATCH_PREFIXES)
 
 
+@mypyc_attr(native_class=False)
 @dataclass
 class TokenEntry:
     # The raw ID is never persisted: ``id`` is filled from the caller's token on lookup.

@@ -60,12 +60,13 @@ REFUSED_REVOKED = "revoked"
 REFUSED_EPOCH = "issuer epoch"
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TokenEntry))
-_LIST_FIELDS = tuple(
-    i for i, f in enumerate(dataclasses.fields(TokenEntry)) if str(f.type).startswith("list")
-)
-_DICT_FIELDS = tuple(
-    i for i, f in enumerate(dataclasses.fields(TokenEntry)) if str(f.type).startswith("dict")
-)
+# The fields the cache keeps as tuples, by name: a compiled build (setup.py) gives the dataclass
+# runtime classes for annotations, where ``dict[str, str] | None`` is no longer recognisable
+# (tests/tokens/test_store.py holds these lists to entry.py's annotations).
+LIST_FIELDS = ("policies", "bound_cidrs")
+DICT_FIELDS = ("meta", "internal_meta", "auth_internal_data")
+_LIST_FIELDS = tuple(_FIELD_NAMES.index(name) for name in LIST_FIELDS)
+_DICT_FIELDS = tuple(_FIELD_NAMES.index(name) for name in DICT_FIELDS)
 _NUM_USES = _FIELD_NAMES.index("num_uses")
 _EXPIRE_TIME = _FIELD_NAMES.index("expire_time")
 _ATOMIC = (str, int, float, bool, type(None))

@@ -136,7 +136,7 @@ class SecretIDEntry:
         return self.expiration_time > 0 and (now if now is not None else time.time()) > self.expiration_time
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> SecretIDEntry:

@@ -7,6 +7,7 @@ parsed once (a client logging in every minute presents the same bytes every time
 
 from __future__ import annotations
 
+import base64
 import datetime
 import functools
 import hashlib
@@ -37,6 +38,9 @@ class CertFacts:
     authority_key_id: bytes
     subject_key_id_hex: str  # as login metadata shows them
     authority_key_id_hex: str
+    subject_key_id_b64: str  # as a login's token keeps them (internal data)
+    authority_key_id_b64: str
+    serial_text: str  # the serial number in decimal, as login metadata shows it
     sha256: str  # what a renewal's certificate must match
     serial_number: int
     not_before: datetime.datetime
@@ -88,6 +92,9 @@ def _read(cert: x509.Certificate, der: bytes) -> CertFacts:
         authority_key_id=authority_key_id,
         subject_key_id_hex=hex_colons(subject_key_id),
         authority_key_id_hex=hex_colons(authority_key_id),
+        subject_key_id_b64=base64.b64encode(subject_key_id).decode(),
+        authority_key_id_b64=base64.b64encode(authority_key_id).decode(),
+        serial_text=str(cert.serial_number),
         sha256=hashlib.sha256(der).hexdigest(),
         serial_number=cert.serial_number,
         not_before=cert.not_valid_before_utc,

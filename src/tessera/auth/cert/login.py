@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hmac
 import threading
 from typing import Any
@@ -15,7 +14,7 @@ from .crls import PREFIX as CRL_PREFIX
 from .crls import RevokedSerials
 from .entries import CERT_PREFIX, CONFIG_KEY, CertConfig, CertEntry, config_from_json, load_config, load_entry
 from .facts import CertFacts
-from .verify import verify_login
+from .verify import VerifiedLogins, verify_login
 
 
 def _storage(req: Request) -> Storage:
@@ -32,6 +31,7 @@ class CertAuth:
         self.lock = threading.RLock()
         self._docs = ParsedDocs()  # config and entries as logins read them (never changed)
         self.revoked = RevokedSerials()
+        self.verdicts = VerifiedLogins()  # chains that logged in lately, by what decided them
 
     def _config(self, storage: Storage) -> CertConfig:
         found: CertConfig | None = self._docs.get(storage, CONFIG_KEY, config_from_json)
@@ -52,28 +52,29 @@ class CertAuth:
             raise ErrorResponse("no client certificate found")
         storage = _storage(req)
         config = self._config(storage)
-        trusted, client = verify_login(
+        trusted, client = self.verdicts.verify(
             storage, req.peer_certificates, data.get("name"), self._entry, self.revoked.get
         )
         entry = trusted.entry
         if entry.token_bound_cidrs and not ip_in_cidrs(req.remote_addr, entry.token_bound_cidrs):
             raise PermissionDenied()
-        skid, akid, common_name = client.subject_key_id, client.authority_key_id, client.common_name
+        common_name = client.common_name
         metadata = {
             "cert_name": entry.name,
             "common_name": common_name,
-            "serial_number": str(client.serial_number),
+            "serial_number": client.serial_text,
             "subject_key_id": client.subject_key_id_hex,
             "authority_key_id": client.authority_key_id_hex,
         }
-        metadata.update(_extension_metadata(client, entry.allowed_metadata_extensions))
+        if entry.allowed_metadata_extensions:
+            metadata.update(_extension_metadata(client, entry.allowed_metadata_extensions))
         auth = Auth(
             metadata=metadata,
             display_name=entry.display_name,
             alias_name=common_name,
             internal_data={
-                "subject_key_id": base64.b64encode(skid).decode(),
-                "authority_key_id": base64.b64encode(akid).decode(),
+                "subject_key_id": client.subject_key_id_b64,
+                "authority_key_id": client.authority_key_id_b64,
                 "certificate_sha256": client.sha256,
             },
         )

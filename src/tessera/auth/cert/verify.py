@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime
 import functools
 import hmac
+import math
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -30,8 +32,11 @@ _MAX_CHAINS = 4096
 
 ChainKey = tuple[tuple[bytes, ...], tuple[bytes, ...]]
 # Chains built before, by the trusted certificates' bytes (in the order tried) and the presented
-# chain's: each with the time window in which every one of those certificates is valid.
-_CHAINS: dict[ChainKey, tuple[list[CertFacts], datetime.datetime, datetime.datetime]] = {}
+# chain's: each with the time window in which every one of those certificates is valid (and
+# that window in POSIX seconds).
+_CHAINS: dict[
+    ChainKey, tuple[list[CertFacts], datetime.datetime, datetime.datetime, tuple[float, float]]
+] = {}
 
 
 EntryLoader = Callable[[Storage, str], CertEntry | None]
@@ -70,22 +75,94 @@ def verify_login(
 ) -> tuple[Trusted, CertFacts]:
     """The entry the presented chain matches, or an ErrorResponse with Vault's words.
 
-    ``load`` reads an entry and ``revoked_of`` the revoked serials (a login passes the mount's
-    memos of both; a renewal reads storage)."""
+    ``load`` reads an entry and ``revoked_of`` the revoked serials (a renewal reads storage;
+    a login goes through :class:`VerifiedLogins`, which passes the mount's memos of both)."""
     if not chain_der:
         raise ErrorResponse("client certificate must be supplied")
+    entries = _load_entries(storage, name, load)
+    trusted, client, _window = _decide(entries, chain_der, revoked_of(storage))
+    return trusted, client
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """A login's verdict and what it was drawn from: the entries (the very objects the mount's
+    parsed-document memo handed out), the revoked serials (the object the mount's memo held),
+    and the POSIX seconds between which the same chain is found (every certificate valid)."""
+
+    entries: tuple[CertEntry, ...]
+    revoked: Collection[int]
+    trusted: Trusted
+    client: CertFacts
+    start: float
+    end: float
+
+
+class VerifiedLogins:
+    """One mount's verdicts for the chains that logged in lately, by entry name and chain bytes.
+
+    A client logging in again presents the same chain over and over; the verdict
+    (:func:`verify_login`'s: the chain built, revocation, the entries' constraints) depends only
+    on the chain's bytes, the trusted entries, the revoked serials and, through validity periods,
+    the time. Every login still reads its entries and the revoked serials (a change made here or
+    by another process is seen at once, as before); when those are the very objects the verdict
+    was drawn from (the mount's memos hand out the same object until the stored bytes change)
+    and the time is within the window in which every certificate involved is valid, the verdict
+    is reused, else drawn again. Only successful verdicts are kept; bounded like the chain memo.
+    """
+
+    def __init__(self, limit: int = _MAX_CHAINS) -> None:
+        self.limit = limit
+        self._verdicts: dict[tuple[str, tuple[bytes, ...]], _Verified] = {}
+
+    def verify(
+        self,
+        storage: Storage,
+        chain_der: tuple[bytes, ...],
+        name: str,
+        load: EntryLoader,
+        revoked_of: Callable[[Storage], Collection[int]],
+    ) -> tuple[Trusted, CertFacts]:
+        """:func:`verify_login`'s answer, the same in every case."""
+        if not chain_der:
+            raise ErrorResponse("client certificate must be supplied")
+        entries = _load_entries(storage, name, load)
+        revoked = revoked_of(storage)
+        key = (name, chain_der)
+        now = time.time()
+        seen = self._verdicts.get(key)
+        if (
+            seen is not None
+            and seen.revoked is revoked
+            and seen.start <= now <= seen.end
+            and len(seen.entries) == len(entries)
+            and all(a is b for a, b in zip(seen.entries, entries, strict=True))
+        ):
+            return seen.trusted, seen.client
+        trusted, client, window = _decide(entries, chain_der, revoked)
+        if window is not None and window[0] <= now <= window[1]:
+            if len(self._verdicts) >= self.limit:
+                self._verdicts.clear()  # bounded: a flood of distinct chains only costs deciding again
+            self._verdicts[key] = _Verified(tuple(entries), revoked, trusted, client, *window)
+        return trusted, client
+
+
+def _decide(
+    entries: list[CertEntry], chain_der: tuple[bytes, ...], revoked: Collection[int]
+) -> tuple[Trusted, CertFacts, tuple[float, float] | None]:
+    """Vault's verifyCredentials over loaded entries: the matching entry, the client's facts, and
+    the window (POSIX seconds) in which the same verdict holds (None: not to be reused)."""
     certs = [facts(der) for der in chain_der]
     client = certs[0]
-    cas, pinned = _load_trusted(storage, name, load)
-    revoked = revoked_of(storage)
+    cas, pinned = _trusted_of(entries)
     for trusted in pinned:
         if (
             hmac.compare_digest(trusted.certificates[0].der, client.der)
             and not _revoked(trusted.certificates, revoked)
             and matches_constraints(client, trusted.entry)
         ):
-            return trusted, client
-    chain = _verified_chain(cas, certs)
+            return trusted, client, (-math.inf, math.inf)  # no validity period is read
+    chain, window = _verified_chain_in(cas, certs)
     if not chain:
         raise ErrorResponse(UNTRUSTED)
     if not _revoked(chain, revoked):
@@ -93,7 +170,7 @@ def verify_login(
         for trusted in cas:
             intersects = any(t.der in in_chain for t in trusted.certificates)
             if intersects and matches_constraints(client, trusted.entry):
-                return trusted, client
+                return trusted, client, window
     raise ErrorResponse(NO_MATCH)
 
 
@@ -102,16 +179,21 @@ def _revoked(chain: list[CertFacts], serials: Collection[int]) -> bool:
     return bool(serials) and any(cert.serial_number in serials for cert in chain)
 
 
-def _load_trusted(storage: Storage, name: str, load: EntryLoader) -> tuple[list[Trusted], list[Trusted]]:
+def _load_entries(storage: Storage, name: str, load: EntryLoader) -> list[CertEntry]:
+    """The entry ``name``, or every entry when no name is given (by name), as ``load`` reads them."""
     names = [name] if name else [k for k in storage.list(CERT_PREFIX) if not k.endswith("/")]
+    found = (load(storage, entry_name) for entry_name in sorted(names))
+    return [entry for entry in found if entry is not None]
+
+
+def _trusted_of(entries: list[CertEntry]) -> tuple[list[Trusted], list[Trusted]]:
+    """The entries' certificates: CA entries and pinned (non-CA) ones; entries without any skipped."""
     cas: list[Trusted] = []
     pinned: list[Trusted] = []
-    for entry_name in sorted(names):
-        entry = load(storage, entry_name)
-        parsed = list(pem_facts(entry.certificate) + pem_facts(entry.ocsp_ca_certificates)) if entry else []
-        if entry is None or not parsed:
-            continue
-        (cas if parsed[0].is_ca else pinned).append(Trusted(entry, parsed))
+    for entry in entries:
+        parsed = list(pem_facts(entry.certificate) + pem_facts(entry.ocsp_ca_certificates))
+        if parsed:
+            (cas if parsed[0].is_ca else pinned).append(Trusted(entry, parsed))
     return cas, pinned
 
 
@@ -124,22 +206,32 @@ def _verified_chain(cas: list[Trusted], certs: list[CertFacts]) -> list[CertFact
     finds the same chain (a client logging in again costs no search). A changed entry brings
     other roots, hence another key; revocation and constraints are checked by the caller at
     every login."""
+    return _verified_chain_in(cas, certs)[0]
+
+
+def _verified_chain_in(
+    cas: list[Trusted], certs: list[CertFacts]
+) -> tuple[list[CertFacts], tuple[float, float] | None]:
+    """:func:`_verified_chain`, and the window (POSIX seconds) in which every certificate involved
+    is valid, when the time is within it (else None)."""
     roots = [c for t in cas for c in t.certificates]
     if not roots:
-        return []
+        return [], None
     now = datetime.datetime.now(datetime.UTC)
     key = (tuple(c.der for c in roots), tuple(c.der for c in certs))
     found = _CHAINS.get(key)
     if found is not None and found[1] <= now <= found[2]:
-        return found[0]
+        return found[0], found[3]
     chain = _build_chain(roots, certs, now)
     every = [*roots, *certs]
     start, end = max(c.not_before for c in every), min(c.not_after for c in every)
-    if start <= now <= end:
-        if len(_CHAINS) >= _MAX_CHAINS:
-            _CHAINS.clear()  # bounded: a flood of distinct chains only costs building them again
-        _CHAINS[key] = (chain, start, end)
-    return chain
+    if not start <= now <= end:
+        return chain, None
+    if len(_CHAINS) >= _MAX_CHAINS:
+        _CHAINS.clear()  # bounded: a flood of distinct chains only costs building them again
+    window = (start.timestamp(), end.timestamp())
+    _CHAINS[key] = (chain, start, end, window)
+    return chain, window
 
 
 def _build_chain(roots: list[CertFacts], certs: list[CertFacts], now: datetime.datetime) -> list[CertFacts]:

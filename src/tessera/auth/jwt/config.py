@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from ...framework import ErrorResponse, Field, FieldData, FieldType
 from .keys import (
     ALGORITHMS,
@@ -25,6 +27,7 @@ SOURCES_ERROR = (
 )
 
 
+@mypyc_attr(native_class=False)
 @dataclass
 class JWTConfig:
     oidc_discovery_url: str = ""
