@@ -190,6 +190,7 @@ def test_entity_ids_are_packed_raw_only_in_their_canonical_spelling(text: str) -
     except ValueError:
         canonical = False
     raw = batch_codec._uuid_bytes(text)
+    assert batch_codec._uuid_bytes(text) == raw == batch_codec._spelled_uuid_bytes(text)  # remembered
     assert (raw is not None) == canonical
     if raw is not None:
         assert raw == uuid.UUID(text).bytes and batch_codec._uuid_text(raw) == text
@@ -199,7 +200,10 @@ def test_entity_ids_are_packed_raw_only_in_their_canonical_spelling(text: str) -
 
 @given(st.text())
 def test_the_control_check_agrees_with_the_regex(text: str) -> None:
-    assert batch_codec._has_control(text) == (batch_codec._CONTROL.search(text) is not None)
+    packed = batch_codec.pack(_fields(display_name=text))
+    assert (packed is None) == (batch_codec._CONTROL.search(text) is not None)
+    if packed is not None:
+        assert batch_codec.unpack(packed)["display_name"] == text
 
 
 @pytest.mark.parametrize("odd", ["del\x7f", "line\u2028sep", "zero\u200bwidth", "\x1f"])
