@@ -26,6 +26,13 @@ class Metric:
     def series(self) -> Iterator[tuple[dict[str, str], object]]:
         raise NotImplementedError
 
+    def _labelled(
+        self, items: list[tuple[tuple[str, ...], object]]
+    ) -> Iterator[tuple[dict[str, str], object]]:
+        """Each (label values, value) as (labels by name, value)."""
+        for key, value in items:
+            yield dict(zip(self.labels, key, strict=True)), value
+
     def reset(self) -> None:
         raise NotImplementedError
 
@@ -93,8 +100,7 @@ class Timer(Metric):
         self._fold()
         with self._lock:
             items = [(k, tuple(v)) for k, v in self._values.items()]
-        for key, value in items:
-            yield dict(zip(self.labels, key, strict=True)), value
+        return self._labelled(items)
 
     def reset(self) -> None:
         with self._lock:
@@ -142,14 +148,13 @@ class Counter(Metric):
     def series(self) -> Iterator[tuple[dict[str, str], object]]:
         self._fold()
         with self._lock:
-            items = list(self._values.items())
-        for key, value in items:
-            yield dict(zip(self.labels, key, strict=True)), value
+            items: list[tuple[tuple[str, ...], object]] = list(self._values.items())
+        return self._labelled(items)
 
     def reset(self) -> None:
-        with self._lock:
-            self._pending.clear()
+        with self._lock:  # increments pending are dropped with the totals
             self._values.clear()
+            self._pending.clear()
 
 
 class Gauge(Metric):
