@@ -157,3 +157,25 @@ def test_helpers() -> None:
     assert parse_time_field(60) == (60.0, "1970-01-01T00:01:00Z")
     with pytest.raises(ValueError, match="could not parse string as date and time"):
         parse_time_field("tomorrow")
+
+
+def test_exists_answers_as_get_does(store: PolicyStore) -> None:
+    """``exists`` (every created token's policy warnings) is ``get(name) is not None``."""
+    store.set("p", READ_A)
+    names = ("p", "P", " p ", "default", "root", "missing", "", "response-wrapping")
+    for _ in range(2):  # cold and cached
+        for name in names:
+            assert store.exists(name) == (store.get(name) is not None), name
+    store.delete("p")
+    assert not store.exists("p") and store.get("p") is None
+    store.set("p", READ_A)
+    assert store.exists("p")
+
+
+def test_exists_sees_an_expiring_policy_expire(store: PolicyStore) -> None:
+    soon = time.time() + 0.3
+    store.set("brief", READ_A, expiration=(soon, rfc3339_nano_ns(int(soon * 1e9))))
+    assert store.exists("brief") and store.exists("brief")
+    time.sleep(0.35)
+    assert not store.exists("brief")
+    assert store.storage.get("policy/brief") is None

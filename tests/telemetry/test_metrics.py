@@ -36,6 +36,15 @@ def clean_metrics():
 )
 def test_ttl_bucket_is_the_smallest_boundary_at_or_above(seconds: int, bucket: str) -> None:
     assert metrics.ttl_bucket(seconds) == bucket
+    assert metrics.ttl_bucket(seconds) == bucket  # remembered
+    assert metrics._bucket_of(seconds) == bucket
+
+
+def test_ttl_bucket_memo_is_bounded() -> None:
+    for seconds in range(metrics._BUCKET_MEMO_SIZE + 50):
+        assert metrics.ttl_bucket(seconds) == metrics._bucket_of(seconds)
+    assert len(metrics._bucket_memo) <= metrics._BUCKET_MEMO_SIZE
+    assert metrics.ttl_bucket(10**9) == "+Inf"
 
 
 def _families(text: bytes) -> dict[str, object]:
@@ -128,3 +137,49 @@ def test_route_timers_are_made_once_per_mount_and_filtered_like_the_rest() -> No
     assert not timer.enabled and not metrics.route_timer("read", "kv-route-test/").enabled
     metrics.configure()
     assert timer.enabled
+
+
+def test_counter_increments_without_a_lock_are_all_counted() -> None:
+    """``Counter.inc`` appends to a deque (no lock); a scrape, or the counting thread once
+    ``FOLD_AT`` are pending, adds them up: every increment from every thread is counted once."""
+    import threading
+
+    counter = metrics.Counter("vault.test.counter", ("a", "b"))
+    threads = 4
+    each = counter.FOLD_AT + 123  # past a fold on every thread, then some left pending
+
+    def work() -> None:
+        for i in range(each):
+            counter.inc("x", "even" if i % 2 == 0 else "odd")
+        counter.inc("x", "more", amount=2.5)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    series = {tuple(labels.values()): value for labels, value in counter.series()}
+    assert series == {
+        ("x", "even"): threads * ((each + 1) // 2),
+        ("x", "odd"): threads * (each // 2),
+        ("x", "more"): threads * 2.5,
+    }
+    assert list(counter.series()) == list(counter.series())  # a scrape changes nothing
+    counter.inc("x", "odd")
+    assert (
+        dict((tuple(k.values()), v) for k, v in counter.series())[("x", "odd")] == threads * (each // 2) + 1
+    )
+    counter.reset()
+    assert list(counter.series()) == []
+
+
+def test_an_unlabelled_counter_folds_plain_and_given_amounts() -> None:
+    counter = metrics.Counter("vault.test.bare")
+    counter.inc()
+    counter.inc(amount=3.0)
+    counter.inc()
+    assert list(counter.series()) == [({}, 5.0)]
+    counter.enabled = False
+    counter.inc()
+    counter.enabled = True
+    assert list(counter.series()) == [({}, 5.0)]

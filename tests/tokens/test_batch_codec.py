@@ -190,6 +190,7 @@ def test_entity_ids_are_packed_raw_only_in_their_canonical_spelling(text: str) -
     except ValueError:
         canonical = False
     raw = batch_codec._uuid_bytes(text)
+    assert batch_codec._uuid_bytes(text) == raw == batch_codec._spelled_uuid_bytes(text)  # remembered
     assert (raw is not None) == canonical
     if raw is not None:
         assert raw == uuid.UUID(text).bytes and batch_codec._uuid_text(raw) == text
@@ -199,7 +200,10 @@ def test_entity_ids_are_packed_raw_only_in_their_canonical_spelling(text: str) -
 
 @given(st.text())
 def test_the_control_check_agrees_with_the_regex(text: str) -> None:
-    assert batch_codec._has_control(text) == (batch_codec._CONTROL.search(text) is not None)
+    packed = batch_codec.pack(_fields(display_name=text))
+    assert (packed is None) == (batch_codec._CONTROL.search(text) is not None)
+    if packed is not None:
+        assert batch_codec.unpack(packed)["display_name"] == text
 
 
 @pytest.mark.parametrize("odd", ["del\x7f", "line\u2028sep", "zero\u200bwidth", "\x1f"])
@@ -209,3 +213,64 @@ def test_non_printable_text_is_packed_unless_it_holds_a_control_character(odd: s
         assert packed is None
     else:
         assert packed is not None and batch_codec.unpack(packed)["policies"] == ["default", odd]
+
+
+_SHAPES = [
+    {},
+    {"parent": "", "meta": None, "entity_id": "", "bound_cidrs": [], "internal_meta": {}},
+    {"entity_id": "not-a-uuid", "namespace_id": "ns1", "no_identity_policies": True},
+    {"issuer": "", "epoch": 0},
+    {"parent_epoch": 1, "epoch": 0},
+    {"parent_epoch": 0xFFFF, "epoch": 0xFFFF},
+    {"parent_epoch": 0x10000},
+    {"parent_epoch": 1, "epoch": 0x10000},
+    {"parent": "", "parent_epoch": 7},  # no parent: its epoch is not written
+    {"policies": [f"p{i}" for i in range(300)]},
+    {"epoch": 2**32},
+    {"ttl": 900.0},
+    {"ttl": -1},
+    {"meta": {"k": 5}},
+    {"meta": {"k": ["unhashable"]}},
+    {"policies": ["default", "tab\there"]},
+    {"parent": "h" + "ab" * 31},  # not a salted ID
+    {"no_identity_policies": 1},
+]
+
+
+@pytest.mark.parametrize("overrides", _SHAPES)
+def test_the_remembered_pack_writes_what_packing_afresh_writes(overrides: dict) -> None:
+    """``pack`` remembers what follows the header; each answer is the one ``pack_unremembered``
+    gives, on a miss, on a hit, and with the header's numbers changed between the two."""
+    fields = _fields(**overrides)
+    expected = batch_codec.pack_unremembered(fields)
+    assert batch_codec.pack(fields) == expected
+    assert batch_codec.pack(fields) == expected  # remembered now (when packable)
+    for change in ({"creation_time": 1_800_000_000.0}, {"ttl": 60}, {"epoch": 5}, {"parent_epoch": 2}):
+        changed = {**fields, **change}
+        assert batch_codec.pack(changed) == batch_codec.pack_unremembered(changed)
+    if expected is not None:
+        back = batch_codec.unpack(batch_codec.pack(fields))
+        assert back["creation_time"] == fields["creation_time"] and back["ttl"] == fields["ttl"]
+
+
+@given(
+    st.lists(st.text(max_size=8), max_size=4),
+    st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=3),
+    st.text(max_size=10),
+    st.integers(min_value=-1, max_value=2**32),
+    st.integers(min_value=0, max_value=2**17),
+)
+def test_remembered_and_fresh_packs_agree(
+    policies: list[str], meta: dict[str, str], name: str, ttl: int, parent_epoch: int
+) -> None:
+    fields = _fields(policies=policies, meta=meta, display_name=name, ttl=ttl, parent_epoch=parent_epoch)
+    expected = batch_codec.pack_unremembered(fields)
+    assert batch_codec.pack(fields) == expected
+    assert batch_codec.pack(fields) == expected
+
+
+def test_the_pack_memo_is_bounded() -> None:
+    for i in range(batch_codec.PACK_MEMO_SIZE + 10):
+        fields = _fields(display_name=f"n{i}")
+        assert batch_codec.pack(fields) == batch_codec.pack_unremembered(fields)
+    assert len(batch_codec._packed) <= batch_codec.PACK_MEMO_SIZE

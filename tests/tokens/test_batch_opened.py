@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from tessera.barrier.aes_gcm import Keyring
+from tessera.barrier.aes_gcm import Key, Keyring
 from tessera.framework import Operation
 from tessera.tokens import batch
 from tests.tokens.conftest import CoreHarness
@@ -86,12 +86,17 @@ def test_a_new_keyring_forgets_what_the_old_one_opened(harness: CoreHarness) -> 
 
 def test_the_cache_is_bounded() -> None:
     opened = batch.OpenedTokens(limit=3)
-    ring = Keyring(b"", {}, 0)  # real keyrings: a compiled build (setup.py) checks the type
+    ring = _keyring()  # real keyrings: a compiled build (setup.py) checks the type
     for i in range(7):
         opened.put(ring, bytes([i]), ({}, b""))
         assert len(opened) <= 3
     assert opened.get(ring, bytes([6])) is not None
-    assert opened.get(Keyring(b"", {}, 0), bytes([6])) is None
+    assert opened.get(_keyring(), bytes([6])) is None
+
+
+def _keyring() -> Keyring:
+    """A keyring of one term (sealing needs its active key)."""
+    return Keyring(b"", {1: Key(1, bytes(32), 0.0)}, 1)
 
 
 def test_tampered_and_malformed_tokens_are_never_remembered(harness: CoreHarness) -> None:

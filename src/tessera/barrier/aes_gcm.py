@@ -65,6 +65,12 @@ class Keyring:
         self.keys = keys
         self.active_term = active_term
         self._aead = {t: AESGCM(k.value) for t, k in keys.items()}
+        # What sealing under the active term needs, made once per keyring (a rotation makes a new
+        # Keyring): its AESGCM object and the blob's 5-byte header.
+        self.sealer: tuple[AESGCM, bytes] = (
+            self._aead[active_term],
+            struct.pack(">IB", active_term, VERSION),
+        )
 
     @classmethod
     def new(cls, root_key: bytes) -> Keyring:
@@ -387,14 +393,13 @@ class Barrier(Storage):
 
     # -- encryption ------------------------------------------------------------------
     def encrypt(self, path: str, plaintext: bytes) -> bytes:
-        ring = self.keyring()
-        term = ring.active_term
-        aead = ring.aead(term)
-        assert aead is not None
+        ring = self._keyring
+        if ring is None:
+            raise SealedError()
+        aead, header = ring.sealer
         nonce = gcm_nonce()
         self.encryptions += 1
-        aad = path.encode() if path else None
-        return struct.pack(">IB", term, VERSION) + nonce + aead.encrypt(nonce, plaintext, aad)
+        return header + nonce + aead.encrypt(nonce, plaintext, path.encode() if path else None)
 
     def decrypt(self, path: str, blob: bytes) -> bytes:
         ring = self.keyring()

@@ -283,6 +283,15 @@ class PolicyStore:
             return None
         return policy
 
+    def exists(self, name: str) -> bool:
+        """``get(name) is not None``: a policy held in the cache under this very name that never
+        expires answers at once (every token created asks for each of its policies: the
+        response's "does not exist" warnings); anything else asks ``get``."""
+        policy = self._policies.get(name)
+        if policy is not None and not policy.expires_at:
+            return True
+        return self.get(name) is not None
+
     def list(self, prefix: str = "") -> builtins.list[str]:
         """Sorted assignable policy names starting with ``prefix`` (callers append ``root``)."""
         names = []

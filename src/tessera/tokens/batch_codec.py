@@ -55,9 +55,81 @@ class CodecError(ValueError):
     """Bytes that no encoder produced (only reachable with the barrier key: a bug, not an attack)."""
 
 
+# What ``pack`` writes after the header, by everything it is made of but the numbers (creation
+# time, TTL, epochs): tokens minted in a row (one parent's creations, one role's logins) differ
+# only there. Bounded (cleared when full), as the login memos are; it holds what the tokens carry
+# (salted parent IDs, policies, metadata), never a token's ID.
+PACK_MEMO_SIZE = 1024
+# (flags, policy, metadata, CIDR and internal pair counts, the bytes after the header)
+_Parts = tuple[int, int, int, int, int, bytes]
+_packed: dict[tuple[Any, ...], _Parts] = {}
+
+
 def pack(fields: dict[str, Any]) -> bytes | None:
     """Encode a batch entry's fields (the names of ``TokenEntry``), or None if this form cannot
-    hold them (the caller writes JSON then). Every batch token minted comes here: few steps."""
+    hold them (the caller writes JSON then). Every batch token minted comes here: the part after
+    the header is remembered (``_packed``), so a mint like the last ones packs one header."""
+    meta = fields["meta"]
+    internal = fields["internal_meta"]
+    parent: str = fields["parent"]
+    key = (
+        parent,
+        fields["path"],
+        fields["issuer"],
+        fields["entity_id"],
+        fields["namespace_id"],
+        fields["display_name"],
+        fields["role"],
+        not fields["no_identity_policies"],
+        tuple(fields["policies"]),
+        tuple(meta.items()) if meta else None,
+        tuple(internal.items()) if internal else None,
+        tuple(fields["bound_cidrs"]),
+    )
+    try:
+        parts = _packed.get(key)
+    except TypeError:  # an unhashable value: not a string, which _parts refuses too
+        return pack_unremembered(fields)
+    if parts is None:
+        parts = _parts(fields)
+        if parts is None:
+            return None
+        if len(_packed) >= PACK_MEMO_SIZE:
+            _packed.clear()
+        _packed[key] = parts
+    return _with_header(fields, parts)
+
+
+def pack_unremembered(fields: dict[str, Any]) -> bytes | None:
+    """``pack`` without its memo (tests hold the two to the same bytes)."""
+    parts = _parts(fields)
+    return None if parts is None else _with_header(fields, parts)
+
+
+def _with_header(fields: dict[str, Any], parts: _Parts) -> bytes | None:
+    """The header (creation time, TTL, epochs: what changes from one mint to the next), then
+    the rest; None if a number is out of this form's range."""
+    flags, n_pol, n_meta, n_cidr, n_int, tail = parts
+    epoch = fields["epoch"]
+    if flags & _PARENT:
+        parent_epoch = fields.get("parent_epoch", 0)
+        if parent_epoch:
+            if not 0 < parent_epoch <= _HALF or not 0 <= epoch <= _HALF:
+                return None  # an epoch past 65535: JSON carries it
+            flags |= _PARENT_EPOCH
+            epoch |= parent_epoch << 16
+    try:
+        header = _HEADER.pack(
+            VERSION, flags, int(fields["creation_time"]), fields["ttl"], epoch, n_pol, n_meta, n_cidr, n_int
+        )
+    except (struct.error, TypeError):  # out of range, too many items
+        return None
+    return header + tail
+
+
+def _parts(fields: dict[str, Any]) -> _Parts | None:
+    """What ``pack`` writes but the header's numbers: the flags (less ``_PARENT_EPOCH``), the
+    counts and the bytes after the header; None if this form cannot hold them."""
     parent: str = fields["parent"]
     path: str = fields["path"]
     issuer: str = fields["issuer"] or path
@@ -70,18 +142,11 @@ def pack(fields: dict[str, Any]) -> bytes | None:
     texts = [path, fields["display_name"], fields["role"]]
     flags = 0
     raw = b""
-    epoch = fields["epoch"]
     if parent:
         if len(parent) != 65 or parent[0] != "h":
             return None
         flags = _PARENT
         raw = _parent_bytes(parent)
-        parent_epoch = fields.get("parent_epoch", 0)
-        if parent_epoch:
-            if not 0 < parent_epoch <= _HALF or not 0 <= epoch <= _HALF:
-                return None  # an epoch past 65535: JSON carries it
-            flags |= _PARENT_EPOCH
-            epoch |= parent_epoch << 16
     if issuer == path:
         flags |= _ISSUER_IS_PATH
     else:
@@ -107,28 +172,16 @@ def pack(fields: dict[str, Any]) -> bytes | None:
         texts += chain.from_iterable(internal.items())
     texts += cidrs
     try:
-        header = _HEADER.pack(
-            VERSION,
-            flags,
-            int(fields["creation_time"]),
-            fields["ttl"],
-            epoch,
-            len(policies),
-            len(meta) if meta else 0,
-            len(cidrs),
-            len(internal),
-        )
-        if _has_control("".join(texts)):  # TypeError for anything not a string
-            return None
-    except (struct.error, TypeError):  # out of range, too many items, not strings
+        joined = "".join(texts)
+        counts = (len(policies), len(meta) if meta else 0, len(cidrs), len(internal))
+    except TypeError:  # not strings
         return None
-    return header + raw + _SEP.join([_CODE_OF.get(t, t) for t in texts]).encode()
-
-
-def _has_control(text: str) -> bool:
-    """Whether ``text`` holds a separator or code character. A printable string holds none (the
-    regex costs ~0.5 µs on every mint, ``isprintable`` a tenth); others are searched."""
-    return not text.isprintable() and _CONTROL.search(text) is not None
+    # A printable text holds no separator or code character (``isprintable`` is a tenth of the
+    # regex's cost); others are searched.
+    if not joined.isprintable() and _CONTROL.search(joined) is not None:
+        return None
+    body = raw + _SEP.join([_CODE_OF.get(t, t) for t in texts]).encode()
+    return flags, *counts, body
 
 
 _last_parent: tuple[str, bytes] = ("", b"")
@@ -145,11 +198,26 @@ def _parent_bytes(parent: str) -> bytes:
     return raw
 
 
+_last_entity: tuple[str, bytes | None] = ("", None)
+
+
 def _uuid_bytes(value: str) -> bytes | None:
     """The 16 bytes of a UUID in its canonical spelling (lower-case, dashed), else None.
 
-    Checked by spelling it back, as ``str(uuid.UUID(value)) == value`` did, without building a
-    ``uuid.UUID`` (~3 µs on every AppRole batch login)."""
+    Logins in a row are often one entity's (a CI job's role): the last answer is kept, as
+    ``_parent_bytes`` keeps the last parent's (an entity ID is no secret)."""
+    global _last_entity
+    last = _last_entity
+    if last[0] == value:
+        return last[1]
+    raw = _spelled_uuid_bytes(value)
+    _last_entity = (value, raw)
+    return raw
+
+
+def _spelled_uuid_bytes(value: str) -> bytes | None:
+    """``_uuid_bytes`` itself: checked by spelling it back, as ``str(uuid.UUID(value)) == value``
+    did, without building a ``uuid.UUID`` (~3 µs on every AppRole batch login)."""
     digits = value.replace("-", "")
     if len(value) != 36 or len(digits) != 32:
         return None

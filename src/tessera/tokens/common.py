@@ -91,14 +91,14 @@ def policy_warnings(core: TokenHost, policies: list[str], warnings: list[str]) -
     """``Policy "x" does not exist`` for every named policy the policy store does not know,
     added to ``warnings``."""
     store = core.policy_store
-    getter = getattr(store, "get", None)
-    if getter is None:
+    known = getattr(store, "exists", None)
+    if known is None:
         return
     for name in policies:
         if name == "root":
             continue  # built in; Vault never warns about it
         try:
-            exists = getter(name) is not None
+            exists = known(name)
         except Exception:
             exists = True
         if not exists:

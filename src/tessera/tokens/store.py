@@ -232,21 +232,25 @@ class TokenStore:
     # -- creation --------------------------------------------------------------------
     def create(self, entry: TokenEntry) -> TokenEntry:
         """Persist a service token or encode a batch token; fills ``entry.id``."""
+        if entry.type == BATCH:  # every batch creation and login: each field read once
+            created = float(int(entry.creation_time or time.time()))
+            ttl = entry.ttl
+            issuer = entry.issuer or entry.path
+            parent = entry.parent
+            issuers = self.issuers
+            entry.accessor = ""
+            entry.renewable = False
+            entry.creation_time = entry.issue_time = created
+            entry.expire_time = created + ttl if ttl else 0.0
+            entry.creation_ttl = ttl
+            entry.issuer = issuer
+            entry.epoch = issuers.epoch(issuer)
+            entry.parent_epoch = issuers.parent_epoch(parent) if parent else 0
+            entry.id = batch.encode(self.barrier, entry)
+            return entry
         now = time.time()
         if not entry.creation_time:
             entry.creation_time = float(int(now))
-        if entry.type == BATCH:
-            entry.accessor = ""
-            entry.renewable = False
-            entry.creation_time = float(int(entry.creation_time))
-            entry.issue_time = entry.creation_time
-            entry.expire_time = entry.issue_time + entry.ttl if entry.ttl else 0.0
-            entry.creation_ttl = entry.ttl
-            entry.issuer = entry.issuer or entry.path
-            entry.epoch = self.issuers.epoch(entry.issuer)
-            entry.parent_epoch = self.issuers.parent_epoch(entry.parent) if entry.parent else 0
-            entry.id = batch.encode(self.barrier, entry)
-            return entry
         entry.type = SERVICE
         if "root" in entry.policies:
             metrics.TOKEN_CREATE_ROOT.inc()
