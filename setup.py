@@ -52,6 +52,7 @@ COMPILED = [
     "tessera/core/matching.py",
     "tessera/core/mount_table.py",
     "tessera/core/pipeline.py",
+    "tessera/core/prepared.py",
     "tessera/core/recording.py",
     "tessera/core/telemetry.py",
     "tessera/leases/manager.py",
@@ -120,6 +121,10 @@ class BuildExt(build_ext):
             extensions = mypycify(
                 [f"--config-file={HERE / 'pyproject.toml'}", *("src/" + s for s in compiled_sources())],
                 opt_level=os.environ.get("TESSERA_COMPILE_OPT", "3"),
+                # TESSERA_COMPILE_SEPARATE=1: one C file per module (build_ext -j 2 spreads
+                # them over the cores, an edit recompiles one module) where the default is a
+                # single group, which takes longer to build but lets calls across modules be direct.
+                separate=os.environ.get("TESSERA_COMPILE_SEPARATE", "") == "1",
             )
         self.distribution.ext_modules = extensions
         super().finalize_options()
@@ -142,7 +147,9 @@ class BuildExt(build_ext):
             for module in json.loads(old.read_text())["modules"]:
                 for so in glob.glob(module.replace(".", "/") + ".*.so", root_dir=SRC):
                     (SRC / so).unlink()
-            for so in glob.glob("*__mypyc.*.so", root_dir=SRC):
+            # The group's shared library: one in src/ (a single group), or one beside each
+            # module (TESSERA_COMPILE_SEPARATE=1).
+            for so in glob.glob("**/*__mypyc.*.so", root_dir=SRC, recursive=True):
                 (SRC / so).unlink()
             old.unlink()
 

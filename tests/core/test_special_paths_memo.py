@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tessera.auth.token import UNDECLARED_ROOT_PATHS
+from tessera.barrier.aes_gcm import Barrier
 from tessera.core.matching import SpecialPaths, path_matches
 from tessera.framework import Backend
 from tessera.routing.mounts import MountEntry
@@ -18,7 +19,7 @@ from tessera.storage.inmem import InmemPhysical
 def _route(unauthenticated: list[str], root: list[str]) -> Route:
     backend = Backend(unauthenticated_paths=unauthenticated, root_paths=root, kind="credential")
     entry = MountEntry.new("auth", "x/", "approle")
-    return Route(entry, backend, StorageView(InmemPhysical(), "auth/x/"))  # type: ignore[arg-type]
+    return Route(entry, backend, StorageView(Barrier(InmemPhysical()), "auth/x/"))  # a Storage, sealed
 
 
 PATTERNS = ["login", "oidc/*", "issuer/+/pem", "root", "accessors/", "revoke-orphan"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,14 +10,37 @@ import pytest
 
 from tessera.core.core import Core
 from tessera.framework import Operation, Request, Response
+from tessera.storage.base import TxnOp
 from tessera.storage.inmem import InmemPhysical
+
+
+class RecordingPhysical(InmemPhysical):
+    """In-memory storage that notes each write reaching it, below the barrier: ``(kind,
+    operations)``. A seam that holds when the barrier and the stores are compiled, where their
+    methods cannot be replaced on an instance."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[str, int]] = []
+
+    def put(self, key: str, value: bytes) -> None:
+        self.writes.append(("put", 1))
+        super().put(key, value)
+
+    def delete(self, key: str) -> None:
+        self.writes.append(("delete", 1))
+        super().delete(key)
+
+    def transaction(self, ops: builtins.list[TxnOp]) -> None:
+        self.writes.append(("transaction", len(ops)))
+        super().transaction(ops)
 
 
 class CoreHarness:
     """A real Core, initialised and unsealed, with a root token and a request helper."""
 
-    def __init__(self) -> None:
-        self.physical = InmemPhysical()
+    def __init__(self, physical: InmemPhysical | None = None) -> None:
+        self.physical = physical or InmemPhysical()
         self.core = Core(self.physical)
         result = self.core.initialize(1, 1)
         self.key = result["keys"][0]

@@ -52,7 +52,9 @@ def test_login_policies_refuse_every_time(policies: list[str], ident: list[str],
 
 
 def test_login_policies_of_unhashable_items_go_the_generic_way() -> None:
-    with pytest.raises(AttributeError):
+    # AttributeError from the generic path; compiled (setup.py), the list is refused where a
+    # str is declared (TypeError): either way never an answer from the memo.
+    with pytest.raises((AttributeError, TypeError)):
         login_policies([["a"]], True, [])  # type: ignore[list-item]
 
 
@@ -88,7 +90,11 @@ def test_login_ttl_refuses_every_time_and_keeps_types_apart() -> None:
         with pytest.raises(TTLError, match="max TTL must be greater than zero"):
             login_ttl(0, 0, 0, 0, 0, 0)
     assert type(login_ttl(3600, 7200, 60, 0, 0, 0)[0]) is int
-    assert type(login_ttl(3600, 7200, 60.0, 0, 0, 0)[0]) is float  # type: ignore[arg-type]
+    try:
+        answered = login_ttl(3600, 7200, 60.0, 0, 0, 0)  # type: ignore[arg-type]
+    except TypeError:  # compiled (setup.py): a float is refused where an int is declared
+        return
+    assert type(answered[0]) is float
 
 
 def test_the_memos_are_bounded() -> None:

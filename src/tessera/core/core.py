@@ -92,6 +92,16 @@ class Core:
         self.replication.follower.changed = self._replicated_writes
         self.replication.make_entity = self._entity_for_secondary
         self.replication.retain = int(self.config.extra.get("replication_log_retention") or RETAIN)
+        # What outlives a request and a sys backend rebuild, kept on the Core itself (a compiled
+        # Core takes no weak references, so no WeakKeyDictionary can be keyed by it): mount moves
+        # by migration ID (system/mounts.py), the term and encryption count when the active key
+        # was installed (system/keys.py), root generation and rekey progress (core/rootgen.py,
+        # core/rekey.py), each made when first asked for (typed ``object`` here: those modules
+        # import this one, and check what they find).
+        self.mount_migrations: dict[str, dict[str, str]] = {}
+        self.key_baseline: tuple[int, int] | None = None
+        self.root_generation: object = None
+        self.rekey_state: object = None
 
     # The parts an unseal builds. While sealed they are None; nothing reads them then, since
     # every request stops at the seal check first, so they are typed as present.

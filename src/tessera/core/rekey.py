@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -343,14 +342,13 @@ def _split(key: bytes, shares: int, threshold: int) -> list[bytes]:
     return shamir.split(key, shares, threshold)
 
 
-_REKEYS: weakref.WeakKeyDictionary[Core, Rekey] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
 def rekey(core: Core) -> Rekey:
-    """The Core's rekey state (kept beside the Core so core.py needs no field for it)."""
+    """The Core's rekey state (``core.rekey_state``), made when first asked for."""
     with _LOCK:
-        state = _REKEYS.get(core)
-        if state is None:
-            state = _REKEYS[core] = Rekey(core)
+        state = core.rekey_state
+        if not isinstance(state, Rekey):
+            state = core.rekey_state = Rekey(core)
         return state

@@ -14,7 +14,6 @@ import hmac
 import logging
 import threading
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -317,14 +316,13 @@ def _kind(strategy: str) -> str:
     return {RECOVERY: "recovery operation token", DR: "DR operation token"}.get(strategy, "root")
 
 
-_GENERATIONS: weakref.WeakKeyDictionary[Core, RootGeneration] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
 def generation(core: Core) -> RootGeneration:
-    """The Core's generation state (kept beside the Core so core.py needs no field for it)."""
+    """The Core's generation state (``core.root_generation``), made when first asked for."""
     with _LOCK:
-        gen = _GENERATIONS.get(core)
-        if gen is None:
-            gen = _GENERATIONS[core] = RootGeneration(core)
+        gen = core.root_generation
+        if not isinstance(gen, RootGeneration):
+            gen = core.root_generation = RootGeneration(core)
         return gen

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 
 def multierror(*messages: str) -> str:
     """Render messages the way Go's hashicorp/go-multierror prints them."""
@@ -17,6 +19,11 @@ def multierror(*messages: str) -> str:
     return f"{head}{body}\n\n"
 
 
+# Every error class is a plain Python class even when this module is compiled (mypyc's
+# ``native_class=False``): a subclass's class-level ``status``/``wrapped`` must override the base's,
+# an instance's assignment (``PermissionDenied``, ``status=``) must override the class's, and
+# uncompiled modules subclass them, all of which a native class's fixed fields would not allow.
+@mypyc_attr(native_class=False)
 class VaultError(Exception):
     """Base class: an error response with a status code and a list of messages."""
 
@@ -36,17 +43,20 @@ class VaultError(Exception):
         return [multierror(self.message) if self.wrapped else self.message]
 
 
+@mypyc_attr(native_class=False)
 class ErrorResponse(VaultError):
     """A handler's logical.ErrorResponse: 400 with the bare message."""
 
     status = 400
 
 
+@mypyc_attr(native_class=False)
 class InvalidCredentials(ErrorResponse):
     """A login refused for a wrong secret of a known user or role (logical.ErrInvalidCredentials):
     answered as a 400 like any ErrorResponse, and counted by the core towards user lockout."""
 
 
+@mypyc_attr(native_class=False)
 class InvalidRequest(VaultError):
     """logical.ErrInvalidRequest-wrapped errors: 400 rendered as multierror text."""
 
@@ -54,6 +64,7 @@ class InvalidRequest(VaultError):
     wrapped = True
 
 
+@mypyc_attr(native_class=False)
 class PermissionDenied(VaultError):
     """403. ``wrapped`` distinguishes an ACL denial from an unknown token."""
 
@@ -64,6 +75,7 @@ class PermissionDenied(VaultError):
         self.wrapped = acl
 
 
+@mypyc_attr(native_class=False)
 class UnsupportedPath(VaultError):
     status = 404
     wrapped = True
@@ -72,6 +84,7 @@ class UnsupportedPath(VaultError):
         super().__init__("unsupported path")
 
 
+@mypyc_attr(native_class=False)
 class UnsupportedOperation(VaultError):
     status = 405
     wrapped = True
@@ -80,6 +93,7 @@ class UnsupportedOperation(VaultError):
         super().__init__("unsupported operation")
 
 
+@mypyc_attr(native_class=False)
 class NotFound(VaultError):
     """404 with an empty error list: what Vault answers for a read that found nothing."""
 
@@ -89,6 +103,7 @@ class NotFound(VaultError):
         super().__init__(message)
 
 
+@mypyc_attr(native_class=False)
 class SealedError(VaultError):
     status = 503
 
@@ -96,6 +111,7 @@ class SealedError(VaultError):
         super().__init__("Vault is sealed")
 
 
+@mypyc_attr(native_class=False)
 class InternalError(VaultError):
     """A 500 that Vault also answers with (kept where clients depend on it)."""
 
@@ -103,6 +119,7 @@ class InternalError(VaultError):
     wrapped = True
 
 
+@mypyc_attr(native_class=False)
 class CodedError(VaultError):
     """An error with an explicit status and a bare message."""
 

@@ -379,7 +379,7 @@ class App:
         # it may have read, sent by the storage's syncer; this thread goes on to the next one.
         if not self.core.physical.after_durable(send):
             send(None)
-        return status  # type: ignore[no-any-return]
+        return status
 
     async def _serve(
         self,
@@ -435,7 +435,7 @@ class App:
                     return answered.status, answered.body, answered.headers + extra_headers
             if method == "HEAD":
                 await self.run(self._head, token)
-            return await self.run(
+            return await self.run(  # type: ignore[no-any-return]
                 self._logical, method, path, query, body, headers, token, remote_addr, tls, extra_headers
             )
         except VaultError as exc:
@@ -450,7 +450,7 @@ class App:
         headers: dict[str, str],
         body: bytes | None,
         remote_addr: str,
-        tls: bool,
+        tls: bool | PeerTLS,
     ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]] | None:
         """``_serve`` for the common logical request, run straight through on this thread (no
         coroutine, no executor): a plain /v1/ path that is no raw sys path, a method the core
@@ -517,7 +517,7 @@ class App:
         headers: dict[str, str],
         token: str,
         remote_addr: str,
-        tls: bool,
+        tls: bool | PeerTLS,
         extra_headers: list[tuple[bytes, bytes]],
     ) -> tuple[int, bytes | None, list[tuple[bytes, bytes]]]:
         """A logical request built, run through the core and rendered: ``_serve``'s last step."""

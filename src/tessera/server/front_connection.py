@@ -58,8 +58,12 @@ _DIRECT = (
 _ALLOCATE: Any = _FFI.new_allocator(should_clear_after_alloc=False) if _DIRECT else None
 
 
+# Each falls back to pyOpenSSL's own method on a pyOpenSSL without its cffi library where it was
+# (a test in the function, not a second definition: mypyc compiles one definition of a name).
 def _recv(tls: SSL.Connection) -> bytes:
     """``tls.recv(_CHUNK)``."""
+    if not _DIRECT:  # pragma: no cover
+        return tls.recv(_CHUNK)
     ssl = tls._ssl
     buf = _ALLOCATE("char[]", _CHUNK)
     result = _LIB.SSL_read(ssl, buf, _CHUNK)
@@ -71,6 +75,8 @@ def _recv(tls: SSL.Connection) -> bytes:
 
 def _send(tls: SSL.Connection, data: bytes) -> int:
     """``tls.send(data)`` for bytes of at most ``_CHUNK``."""
+    if not _DIRECT:  # pragma: no cover
+        return tls.send(data)
     ssl = tls._ssl
     result: int = _LIB.SSL_write(ssl, data, len(data))
     if result <= 0:
@@ -80,20 +86,10 @@ def _send(tls: SSL.Connection, data: bytes) -> int:
 
 def _pending(tls: SSL.Connection) -> int:
     """``tls.pending()``."""
+    if not _DIRECT:  # pragma: no cover
+        return tls.pending()
     found: int = _LIB.SSL_pending(tls._ssl)
     return found
-
-
-if not _DIRECT:  # pragma: no cover - a pyOpenSSL without its cffi library where it was
-
-    def _recv(tls: SSL.Connection) -> bytes:
-        return tls.recv(_CHUNK)
-
-    def _send(tls: SSL.Connection, data: bytes) -> int:
-        return tls.send(data)
-
-    def _pending(tls: SSL.Connection) -> int:
-        return tls.pending()
 
 
 def _first_set(*seconds: int) -> float | None:

@@ -6,7 +6,6 @@ The automatic-rotation config is stored and reported like Vault's (Tessera does 
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
@@ -22,14 +21,12 @@ MIN_OPERATIONS = 1_000_000
 MIN_INTERVAL = 24 * 3600
 ROTATION_CONFIG_KEY = "keyring/rotation-config"
 
-# Encryptions counted by the barrier when the active term was installed (per Core, in memory).
-_BASELINE: weakref.WeakKeyDictionary[Core, tuple[int, int]] = weakref.WeakKeyDictionary()
-
 
 def _encryptions(core: Core) -> int:
     """Encryptions under the active term: the barrier counts all of them since unseal."""
     term = core.barrier.keyring().active_term
-    base_term, base_count = _BASELINE.get(core, (term, 0))
+    # The term and the barrier's count when the active term was installed (core.key_baseline).
+    base_term, base_count = core.key_baseline or (term, 0)
     if base_term != term:
         return int(core.barrier.encryptions)
     return max(0, int(core.barrier.encryptions) - base_count)
@@ -47,7 +44,7 @@ def key_paths(core: Core) -> list[Path]:
     def rotate(req: Request, data: FieldData) -> Response | None:
         with core.state_lock:
             core.barrier.rotate()
-            _BASELINE[core] = (core.barrier.keyring().active_term, int(core.barrier.encryptions))
+            core.key_baseline = (core.barrier.keyring().active_term, int(core.barrier.encryptions))
         return None
 
     def key_status(req: Request, data: FieldData) -> Response:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..framework import ErrorResponse, Field, FieldData, FieldType, Operation, Path, Request, Response
@@ -49,12 +48,10 @@ REMOUNT_WARNING = (
 )
 
 
-# Mount moves by migration ID, per Core (in memory, as in Vault); outlives sys backend rebuilds.
-_MIGRATIONS: weakref.WeakKeyDictionary[Core, dict[str, dict[str, str]]] = weakref.WeakKeyDictionary()
-
-
 def _migrations(core: Core) -> dict[str, dict[str, str]]:
-    return _MIGRATIONS.setdefault(core, {})
+    """Mount moves by migration ID, kept on the Core (in memory, as in Vault): outlives sys
+    backend rebuilds."""
+    return core.mount_migrations
 
 
 def sanitize_path(path: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from ..framework.errors import VaultError
 from ..policy.store import RESPONSE_WRAPPING_POLICY_NAME
@@ -18,6 +19,7 @@ from .entry import TokenEntry
 ROLE_META = "role_name"  # where a login (AppRole) leaves the role its token was issued for
 
 
+@mypyc_attr(native_class=False)  # as every VaultError: framework/errors.py
 class LeaseQuotaExceeded(VaultError):
     """Vault's ErrLeaseCountQuotaExceeded, wrapped with the request path: 429 in multierror form."""
 

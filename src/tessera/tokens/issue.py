@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from ..framework import Auth, ErrorResponse, FieldData, InternalError, Request, Response
 from ..gocompat.durations import DurationError, parse_duration_second
 from ..routing.mounts import MountEntry
@@ -61,6 +63,7 @@ def mount_ttls(core: TokenHost, mount: MountEntry | None) -> tuple[int, int]:
 
 
 # -- auth/token/create, create-orphan, create/:role ------------------------------------------
+@mypyc_attr(native_class=False)  # create_args fills its __dict__ at once (compiled too)
 @dataclass
 class CreateArgs:
     """The fields of auth/token/create* as the handler reads them, converted (``FieldData``'s

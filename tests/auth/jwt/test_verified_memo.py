@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tessera.auth.jwt import keys as jwt_keys
 from tessera.framework import ErrorResponse, Operation
 from tests.helpers.jwks import Provider, public_pem, rsa_key
-from tests.tokens.conftest import CoreHarness
+from tests.tokens.conftest import CoreHarness, RecordingPhysical
 
 ROLE = {
     "role_type": "jwt",
@@ -34,7 +34,7 @@ ROLE = {
 
 @pytest.fixture
 def h() -> Iterator[CoreHarness]:
-    harness = CoreHarness()
+    harness = CoreHarness(RecordingPhysical())
     harness.request(Operation.UPDATE, "sys/auth/jwt", data={"type": "jwt"})
     try:
         yield harness
@@ -172,17 +172,15 @@ def test_the_memo_is_bounded_and_ignores_a_check_made_before_a_refresh() -> None
     assert b"late" not in keys.verified
 
 
-def test_a_batch_login_of_a_known_alias_writes_nothing(h: CoreHarness, monkeypatch: Any) -> None:
+def test_a_batch_login_of_a_known_alias_writes_nothing(h: CoreHarness) -> None:
     """As the reference: the entity and alias exist after the first login, and a batch token is
     not stored, so the next logins leave storage untouched."""
     key = rsa_key()
     _configure(h, jwt_validation_pubkeys=[public_pem(key)])
     _login(h, pyjwt.encode(_claims(), key, algorithm="RS256"))
-    writes: list[str] = []
-    barrier = h.core.barrier
-    for name in ("put", "delete", "transaction"):
-        real = getattr(barrier, name)
-        monkeypatch.setattr(barrier, name, lambda *a, _r=real, _n=name: writes.append(_n) or _r(*a))
+    assert isinstance(h.physical, RecordingPhysical)
+    writes = h.physical.writes  # every write that reaches storage, below the barrier
+    writes.clear()
     for sub in ("job", "job"):  # a fresh JWT each time, same subject
         _login(h, pyjwt.encode(_claims(sub=sub, jti=str(time.monotonic())), key, algorithm="RS256"))
     assert writes == []
