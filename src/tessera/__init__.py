@@ -28,13 +28,13 @@ def check_inplace_build(manifest: str = COMPILED_MANIFEST) -> None:
         return
     root = os.path.dirname(os.path.dirname(__file__))
     stale = []
-    for module, digest in built["modules"].items():
+    for module, built_from in built["modules"].items():  # source SHA-256s: public
         try:
             with open(os.path.join(root, *module.split(".")) + ".py", "rb") as f:
                 current = hashlib.sha256(f.read()).hexdigest()
         except FileNotFoundError:
             current = ""
-        if current != digest:
+        if current != built_from:
             stale.append(module)
     if stale:
         more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
