@@ -42,7 +42,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     __package__ = "bench"
 
-from .instructions import _total
+from .instructions import _total, callgrind_dumps
 
 HERE = Path(__file__).resolve().parents[1]
 PHASES = ("keep-alive", "new", "resumed")
@@ -175,37 +175,17 @@ def count(tree: Path, logins: int, phases: list[str]) -> dict[str, tuple[int, in
     """Run :func:`measured` under callgrind on ``tree``'s sources; per phase, instructions per
     login and the connections accepted while counting."""
     with tempfile.TemporaryDirectory(prefix="tessera-cert-instructions-") as tmp:
-        out = Path(tmp) / "cg.out"
         env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=f"{tree / 'src'}{os.pathsep}{HERE}")
         env["CERT_INSTRUCTIONS_CONNECTIONS"] = str(Path(tmp) / "connections.json")
-        done = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--collect-atstart=no",
-                "--toggle-collect=functools_reduce",
-                "--dump-after=functools_reduce",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                "-m",
-                "bench.cert_instructions",  # this checkout's harness (cwd), over the tree's tessera
-                "--measured",
-                "--logins",
-                str(logins),
-                "--phases",
-                ",".join(phases),
-            ],
-            cwd=HERE,
-            env=env,
-            check=False,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"the measured run failed:\n{done.stderr.decode(errors='replace')[-3000:]}")
-        dumps = sorted(Path(tmp).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
-        if len(dumps) != len(phases):
-            raise SystemExit(f"expected {len(phases)} callgrind dumps, found {len(dumps)}")
+        harness = [
+            "bench.cert_instructions",
+            "--measured",
+            "--logins",
+            str(logins),
+            "--phases",
+            ",".join(phases),
+        ]
+        dumps = callgrind_dumps(harness, env, Path(tmp), len(phases))
         if os.environ.get("CERT_INSTRUCTIONS_KEEP"):
             keep = Path(os.environ["CERT_INSTRUCTIONS_KEEP"])
             keep.mkdir(parents=True, exist_ok=True)

@@ -75,35 +75,40 @@ def _counted(work: Callable[[], object]) -> None:
 def count(tree: Path, requests: int) -> dict[str, int]:
     """Run :func:`measured` under callgrind on ``tree``'s sources; instructions per request."""
     with tempfile.TemporaryDirectory(prefix="tessera-instructions-") as tmp:
-        out = Path(tmp) / "cg.out"
         env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(tree / "src"))
-        done = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--collect-atstart=no",
-                "--toggle-collect=functools_reduce",
-                "--dump-after=functools_reduce",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                "-m",
-                "bench.instructions",  # this checkout's harness (cwd), over the tree's tessera
-                "--measured",
-                "--requests",
-                str(requests),
-            ],
-            cwd=HERE,
-            env=env,
-            check=False,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"the measured run failed:\n{done.stderr.decode(errors='replace')[-3000:]}")
-        dumps = sorted(Path(tmp).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
-        if len(dumps) != len(PATHS):
-            raise SystemExit(f"expected {len(PATHS)} callgrind dumps, found {len(dumps)}")
+        harness = ["bench.instructions", "--measured", "--requests", str(requests)]
+        dumps = callgrind_dumps(harness, env, Path(tmp), len(PATHS))
         return {name: _total(dump) // requests for name, dump in zip(PATHS, dumps, strict=True)}
+
+
+def callgrind_dumps(harness: list[str], env: dict[str, str], tmp: Path, expected: int) -> list[Path]:
+    """``python -m harness...`` (this checkout's, from its root) under callgrind, collecting only
+    inside ``functools.reduce`` calls, a dump after each: the ``expected`` dumps, in order."""
+    out = tmp / "cg.out"
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--collect-atstart=no",
+            "--toggle-collect=functools_reduce",
+            "--dump-after=functools_reduce",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            "-m",
+            *harness,
+        ],
+        cwd=HERE,
+        env=env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the measured run failed:\n{done.stderr.decode(errors='replace')[-3000:]}")
+    dumps = sorted(tmp.glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
+    if len(dumps) != expected:
+        raise SystemExit(f"expected {expected} callgrind dumps, found {len(dumps)}")
+    return dumps
 
 
 def _total(dump: Path) -> int:
