@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from time import perf_counter
+from typing import cast
 
 
 class Metric:
@@ -27,7 +28,7 @@ class Metric:
         raise NotImplementedError
 
     def _labelled(
-        self, items: list[tuple[tuple[str, ...], object]]
+        self, items: Sequence[tuple[tuple[str, ...], object]]
     ) -> Iterator[tuple[dict[str, str], object]]:
         """Each (label values, value) as (labels by name, value)."""
         for key, value in items:
@@ -140,9 +141,9 @@ class Counter(Metric):
             for _ in range(len(pending)):  # what is there now; later ones wait for the next fold
                 item = popleft()
                 if item and type(item[0]) is tuple:
-                    key, amount = item  # type: ignore[misc]
+                    key, amount = item
                 else:
-                    key, amount = item, 1.0
+                    key, amount = cast("tuple[str, ...]", item), 1.0
                 values[key] = values.get(key, 0.0) + amount
 
     def series(self) -> Iterator[tuple[dict[str, str], object]]:
