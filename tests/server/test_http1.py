@@ -96,3 +96,36 @@ def test_chunked_body_past_the_limit_is_dropped() -> None:
 def test_malformed_chunks_are_refused(wire: bytes) -> None:
     with pytest.raises(BadRequest):
         ChunkedBody(100).feed(wire, 0)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        b"Host: h\r\nX-Vault-Token:  t \t\r\nX-Vault-Index: a\r\nx-vault-index: b",
+        b"Host: h\r\nEmpty:\r\nBlank: \t \r\nInner: a \t b\r\nLatin: \x80\xff",
+        b"Host: h\r\nX-Vault-Token: " + b"t" * 400,
+        b"Host: a\r\nHost: b",
+        b"Host : a",
+        b"Host: h\r\n folded",
+        b"Host: h\r\nX: a\x00b",
+        b"Host: h\r\nX: a\nY: b",
+        b"Host: h\r\nX: a\rb",
+        b"Host: h\r\nNo colon",
+        b"Host: h\r\n\r\nX: y",
+        b"",
+        b"Host: a\r\nBad line\r\nHost: b",  # the first refusal in line order is the one told
+    ],
+)
+def test_header_fields_read_as_line_by_line(lines: bytes) -> None:
+    """``header_fields`` (one match for the block) takes and refuses what the line-by-line reader
+    does, with the same fields or the same refusal."""
+    from tessera.server.http1 import _headers, header_fields
+
+    def read(reader: object) -> object:
+        try:
+            return reader()  # type: ignore[operator]
+        except BadRequest as exc:
+            return (exc.status, str(exc))
+
+    fast = read(lambda: header_fields(lines))
+    assert fast == read(lambda: _headers([b"", *lines.split(b"\r\n")]))
