@@ -414,7 +414,7 @@ class LoopConnection(asyncio.Protocol):
         self.closing = self.closing or not head.keep_alive
         self.phase, self.deadline = _RUNNING, None
         path, _, query = head.target.partition("?")
-        if not path.startswith("/"):
+        if path[:1] != "/":
             path = _origin_path(path)
         if "%" in path:
             path = unquote(path, errors="replace")
@@ -423,7 +423,7 @@ class LoopConnection(asyncio.Protocol):
                 self,
                 head.method.upper(),
                 path,
-                query.encode("latin-1"),
+                query.encode("latin-1") if query else b"",
                 head.headers,
                 body,
                 self.remote_addr,
@@ -505,8 +505,10 @@ class LoopConnection(asyncio.Protocol):
         if self.write_blocked:
             self._enter(_WRITING, now, self.front.timeouts.write)
             return
-        self._enter(_IDLE, now, self.front.timeouts.idle)
-        self._next()
+        idle = self.front.timeouts.idle  # _enter(_IDLE, ...), spelled out: every answer comes here
+        self.phase, self.since, self.deadline = _IDLE, now, None if idle is None else now + idle
+        if self.paused or self.buf:
+            self._next()
 
     def _next(self) -> None:
         """Ready for the next request: read again, and parse one already here (pipelined)."""
