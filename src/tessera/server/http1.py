@@ -77,11 +77,14 @@ def _head(method: str, target: str, http10: bool, headers: dict[str, str]) -> He
         raise BadRequest(400, "missing required Host header", told=True)
     connection = headers.get("connection", "").lower()
     keep_alive = "keep-alive" in connection if http10 else "close" not in connection
+    # _body_length's answer without the call when there is no body (most requests).
+    bodiless = "content-length" not in headers and "transfer-encoding" not in headers
+    length = 0 if bodiless else _body_length(headers)
     return Head(
         method,
         target,
         headers,
-        _body_length(headers),
+        length,
         keep_alive,
         not http10 and headers.get("expect", "").lower() == "100-continue",
         http10,

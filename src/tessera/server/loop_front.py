@@ -39,7 +39,17 @@ from .config import ListenerConfig
 from .dispatch import dispatcher_for, gate_for, request_threads, route_or_500
 from .fdlimit import connection_cap
 from .front_connection import Phase, Timeouts
-from .http1 import CHUNKED, MAX_HEAD, REASONS, BadRequest, ChunkedBody, Head, header_block, parse_head
+from .http1 import (
+    CHUNKED,
+    MAX_HEAD,
+    REASONS,
+    BadRequest,
+    ChunkedBody,
+    Head,
+    common_head,
+    header_block,
+    parse_head,
+)
 from .intake import TIMEOUT_BODY, TIMEOUT_HEADERS
 from .render import BASE_HEADERS_STR, error_body
 
@@ -271,9 +281,11 @@ class LoopConnection(asyncio.Protocol):
         if end <= 0 or end > MAX_HEAD or data[0] == 13:  # 13: a stray CR, which the general path strips
             return False
         try:
-            head = parse_head(data[:end])
+            head = common_head(data[:end])  # parse_head's lane for the common head
         except BadRequest:
             return False  # answered by the general path, as it answers it
+        if head is None:
+            return False
         length = head.length
         if length < 0 or length > self.front.max_request_size or len(data) != end + 4 + length:
             return False
