@@ -277,20 +277,20 @@ class LoopConnection(asyncio.Protocol):
         request): run at once, without the bookkeeping of a request arriving in pieces. False,
         having done nothing, for anything else (pipelined, partial, refused, chunked, too large,
         a stray line break first): the general path reads it."""
-        end = data.find(b"\r\n\r\n")
-        if end <= 0 or end > MAX_HEAD or data[0] == 13:  # 13: a stray CR, which the general path strips
-            return False
+        block, blank, body = data.partition(b"\r\n\r\n")  # (no argument parsing, unlike find)
+        if not blank or not block or len(block) > MAX_HEAD or data[0] == 13:  # 13: a stray CR,
+            return False  # which the general path strips
         try:
-            head = common_head(data[:end])  # parse_head's lane for the common head
+            head = common_head(block)  # parse_head's lane for the common head
         except BadRequest:
             return False  # answered by the general path, as it answers it
         if head is None:
             return False
         length = head.length
-        if length < 0 or length > self.front.max_request_size or len(data) != end + 4 + length:
+        if length < 0 or length > self.front.max_request_size or len(body) != length:
             return False
         self.head = head
-        self._run(head, data[end + 4 :] if length else b"")
+        self._run(head, body)
         return True
 
     def eof_received(self) -> bool:
