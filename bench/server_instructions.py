@@ -12,13 +12,20 @@ scenario's request on a few kept-alive connections, one request in flight on eac
 warm-up, ``callgrind_control`` zeroes the counters and switches instrumentation on, the counted
 requests go out, and the counters are dumped (instrumentation off again).
 
+Scenarios: ``404 outside /v1/`` (answered by ``App._serve``'s first checks: the front and the
+lane around the App), ``sys/health``, and ``bench/scenarios.py``'s token create batch and kv1
+read batch. The served process lifts the dispatcher's "long request" threshold (at valgrind's
+pace every request would go to the side pool, where under wrk all run on the loop's thread).
+
 Printed per scenario: instructions per request (every instruction of the process, its threads
 and timers included: what the front, the event loop, libc and the request's Python cost; the
-kernel's share of recv/send is not counted, but the system calls are, per request), and with
-``--objects`` the split by object file (``callgrind_annotate --inclusive=no``): the interpreter
-(Tessera's and the standard library's Python, their C built-ins), uvloop (its Cython and
-libuv), libc, orjson, OpenSSL and the rest. ``--tree`` runs another checkout's ``src`` with this
-harness, for a before/after pair. Callgrind runs ~50x slower: a run takes 3-5 minutes.
+kernel's share of recv/send is not counted) and system calls per request (less the clock reads,
+which the vDSO answers natively), and with ``--objects`` each object file's own instructions
+(callgrind's ``--inclusive=no``, read from the dump): the interpreter (Tessera's and the standard
+library's Python, their C built-ins), uvloop (its Cython and libuv), libc, orjson, OpenSSL and
+the rest. ``--tree`` runs another checkout's ``src`` with this harness, for a before/after pair.
+Per-second work (the expiry ticker, the deadline sweep) weighs ~50x more per request than
+natively, alike for both trees. A run takes 2-3 minutes.
 """
 
 from __future__ import annotations
@@ -111,8 +118,7 @@ _LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
 @dataclass
 class _Conn:
     sock: socket.socket
-    buf: bytes = b""
-    sent: int = 0  # requests sent on this connection (one in flight at a time)
+    buf: bytes = b""  # an answer's bytes so far
 
 
 def drive(port: int, wire: bytes, total: int, connections: int) -> dict[int, int]:
