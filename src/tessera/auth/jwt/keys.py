@@ -127,19 +127,39 @@ def parse_jws(token: str) -> JWS:
     if first < 0 or second < 0 or std.find(b".", second + 1) >= 0:
         raise SignatureError(THREE_PARTS)
     header_b64, payload_b64, signature_b64 = std[:first], std[first + 1 : second], std[second + 1 :]
+    header = _HEADERS.get(header_b64)
     try:
-        header_raw = a2b_base64(header_b64 + _PADDING[len(header_b64) & 3], strict_mode=True)
+        if header is None:
+            header_raw = a2b_base64(header_b64 + _PADDING[len(header_b64) & 3], strict_mode=True)
         payload = a2b_base64(payload_b64 + _PADDING[len(payload_b64) & 3], strict_mode=True)
         signature = a2b_base64(signature_b64 + _PADDING[len(signature_b64) & 3], strict_mode=True)
     except binascii.Error:
         raise SignatureError(ILLEGAL_BASE64) from None
     try:
-        header, claims = orjson.loads(header_raw), orjson.loads(payload)
+        claims = orjson.loads(payload)
+        if header is None:
+            header = _header(header_b64, orjson.loads(header_raw))
     except orjson.JSONDecodeError:
         raise SignatureError("go-jose/go-jose: invalid JSON in JWS") from None
     if type(header) is not dict or type(claims) is not dict:
         raise SignatureError("go-jose/go-jose: invalid JSON in JWS")
     return JWS(header, claims, raw[:second], signature)
+
+
+# Headers already read, by their encoded text: an issuer signs every token with one of a few
+# (alg, kid, typ). Only JSON objects are kept (a hit is a header that decodes and parses, so
+# every other part is read and refused as before); shared, never modified; bounded.
+_HEADERS: dict[bytes, dict[str, Any]] = {}
+_HEADERS_KEPT = 256
+
+
+def _header(encoded: bytes, header: Any) -> Any:
+    """``header`` (parsed from ``encoded``), remembered when it is a JSON object."""
+    if type(header) is dict:
+        if len(_HEADERS) >= _HEADERS_KEPT:
+            _HEADERS.clear()
+        _HEADERS[encoded] = header
+    return header
 
 
 def verifies(jws: JWS, key: Any) -> bool:
