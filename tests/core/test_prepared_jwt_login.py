@@ -118,7 +118,8 @@ LOGINS: list[Any] = [
     {"role": "exact", "jwt": _token(ref="refs/heads/release")},
     # Refusals.
     {"role": "deploy", "jwt": _token(exp=NOW - 1000, iat=NOW - 2000, nbf=NOW - 2000)},
-    {"role": "exact", "jwt": _token(nbf=NOW + 30)},
+    # Not valid for an hour: no slow run reaches it (NOW is taken at import).
+    {"role": "exact", "jwt": _token(nbf=NOW + 3600, exp=NOW + 7200)},
     {"role": "deploy", "jwt": _token(aud="https://github.com/other")},
     {"role": "deploy", "jwt": _token(OTHER_KEY)},
     {"role": "deploy", "jwt": _unsigned()},
