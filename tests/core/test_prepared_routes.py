@@ -438,3 +438,86 @@ def test_a_refused_batch_token_reads_through_the_generic_path(kv_server: Server)
         fast = kv_server.call("GET", "kv1/app/db", token, None, fast=True)
         slow = kv_server.call("GET", "kv1/app/db", token, None, fast=False)
         assert fast[0] == slow[0] == 403 and fast[2] == slow[2]
+
+
+# -- the remembered envelope -----------------------------------------------------------------------
+def _minted(server: Server, body: dict[str, Any], caller: str = "root") -> TokenEntry:
+    token = server.tokens[caller]
+    parent = server.core.tokens.peek(token)
+    assert parent is not None
+    args = issue.plain_create_args(body)
+    assert args is not None
+    host = server.core.pipeline.host
+    return issue.mint_created(host, args, parent, True, "auth/token/create", "auth/token/", False, None)[0]
+
+
+ENVELOPE_BODIES: list[dict[str, Any]] = [
+    {"type": "batch", "policies": ["default"], "ttl": "1h"},
+    {"type": "batch", "policies": ["a<b>", "c&d", 'q"uote'], "meta": {"k": "v", "<": "\u2028"}},
+    {"type": "batch", "policies": ["y"], "meta": {}},
+    {"type": "batch", "policies": ["x"], "no_default_policy": True, "ttl": "2h"},
+]
+
+
+@pytest.mark.parametrize("body", ENVELOPE_BODIES)
+@pytest.mark.parametrize("warnings", [[], ['Policy "x" does not exist', "<&>"]])
+def test_remembered_envelope_is_the_full_one(
+    server: Server, body: dict[str, Any], warnings: list[str]
+) -> None:
+    """The remembered bytes around the request ID and the token, with another request's ID and
+    token put in between, are the envelope written in full."""
+    from tessera.core import prepared
+
+    host = server.core.pipeline.host
+    for caller in ("root", "entity"):
+        first, second = _minted(server, body, caller), _minted(server, body, caller)
+        assert first.id != second.id
+        ident = prepared.identity_policies(host, first.entity_id)
+        for entry, request_id in ((first, "6f1c2a9e-0d4b-4e4f-9b1a-3c5d7e9f1a2b"), (second, "r-2")):
+            out = prepared.batch_created_envelope(host, entry, list(warnings), request_id, "token")
+            assert out == prepared._envelope_bytes(entry, ident, list(warnings), request_id, "token")
+    assert prepared._ENVELOPES  # the second of each was written from the remembered bytes
+
+
+@pytest.mark.parametrize("request_id", ['x"y', "a<b", "\u2028", "é", "a\\b", ""])
+def test_a_request_id_json_would_escape_is_written_in_full(server: Server, request_id: str) -> None:
+    from tessera.core import prepared
+
+    host = server.core.pipeline.host
+    entry = _minted(server, {"type": "batch", "policies": ["default"]})
+    prepared.batch_created_envelope(host, entry, [], "plain-id", "token")  # remembered now
+    out = prepared.batch_created_envelope(host, entry, [], request_id, "token")
+    assert out == prepared._envelope_bytes(entry, [], [], request_id, "token")
+    assert orjson.loads(out)["request_id"] == request_id
+
+
+def test_the_envelope_memo_sees_entity_policies_change(server: Server) -> None:
+    """Entity policies are read at every creation: a change shows in the next envelope."""
+    from tessera.core import prepared
+
+    host = server.core.pipeline.host
+    entry = _minted(server, {"type": "batch", "policies": ["default"]}, "entity")
+    before = orjson.loads(prepared.batch_created_envelope(host, entry, [], "r", "token"))["auth"]
+    entity_id = entry.entity_id
+    status, _, answer = server.call(
+        "POST", f"identity/entity/id/{entity_id}", ROOT, {"policies": ["ent-pol", "added"]}, fast=False
+    )
+    assert status in (200, 204), answer
+    try:
+        after = orjson.loads(prepared.batch_created_envelope(host, entry, [], "r", "token"))["auth"]
+        assert before["identity_policies"] == ["ent-pol"]
+        assert after["identity_policies"] == ["added", "ent-pol"]
+        assert "added" in after["policies"] and "added" not in before["policies"]
+    finally:
+        server.call("POST", f"identity/entity/id/{entity_id}", ROOT, {"policies": ["ent-pol"]}, fast=False)
+
+
+def test_the_envelope_memo_stays_bounded(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tessera.core import prepared
+
+    monkeypatch.setattr(prepared, "ENVELOPE_MEMO_SIZE", 4)
+    host = server.core.pipeline.host
+    for n in range(10):
+        entry = _minted(server, {"type": "batch", "policies": [f"p{n}"]})
+        prepared.batch_created_envelope(host, entry, [], "r", "token")
+        assert len(prepared._ENVELOPES) <= 4

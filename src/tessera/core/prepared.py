@@ -32,6 +32,7 @@ the caller as the generic path renders them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
@@ -264,8 +265,73 @@ def batch_created_envelope(
     """The envelope ``render_logical`` writes for a new batch token's response, written at once:
     ``auth_block`` (tokens/common.py) and ``auth_json``/``envelope`` (framework/envelope.py) for
     an entry of type batch (not renewable, no lease, no data, no wrapping). The prepared route's
-    test holds the two to the same bytes."""
-    ident = identity_policies(host, entry.entity_id)
+    test holds the two to the same bytes.
+
+    Creations in a row (one parent, one body) differ only in the request ID and the token: the
+    bytes around those two are remembered (``_ENVELOPES``), keyed by everything else the envelope
+    shows, and the two are put in between. A batch token (``hvb.`` and base64url, as
+    ``tokens/batch.py`` writes it) is written by JSON as it is; so is a request ID of the
+    characters ``_VERBATIM`` allows (a UUID), the only ones put in between."""
+    ident = identity_policies(host, entry.entity_id) if entry.entity_id else []
+    token_id = entry.id
+    meta = entry.meta
+    try:
+        key = (
+            tuple(entry.policies),
+            tuple(ident),
+            None if meta is None else tuple(meta.items()),
+            entry.accessor,
+            entry.ttl,
+            entry.entity_id,
+            entry.type,
+            entry.parent == "",
+            entry.num_uses,
+            tuple(warnings),
+            mount_type,
+        )
+        parts = _ENVELOPES.get(key)
+    except TypeError:  # an unhashable value: written in full
+        parts = None
+        key = None
+    if parts is None or entry.type != BATCH or _VERBATIM.fullmatch(request_id) is None:
+        out = _envelope_bytes(entry, ident, warnings, request_id, mount_type)
+        if key is not None and parts is None:
+            _remember_envelope(key, out, request_id, token_id)
+        return out
+    return b"".join((_ID_OPEN, request_id.encode(), parts[0], token_id.encode(), parts[1]))
+
+
+# The envelope's bytes around the request ID and the token, by what else it shows (the
+# policies, metadata and warnings a token carries, never a token ID or a request ID). Bounded:
+# cleared when full, as tokens/batch_codec.py's memo.
+ENVELOPE_MEMO_SIZE = 1024
+_ENVELOPES: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+# Text JSON writes as it is (no escape, go_json's included): a request ID (a UUID) and a batch
+# token (``hvb.`` and base64url) are made of these characters alone.
+_VERBATIM = re.compile("[0-9A-Za-z._-]*")
+_ID_OPEN = b'{"request_id":"'
+_TOKEN_OPEN = b'"auth":{"client_token":"'
+
+
+def _remember_envelope(key: tuple[Any, ...], out: bytes, request_id: str, token_id: str) -> None:
+    """Keep ``out``'s bytes around its request ID and token under ``key`` when both were written
+    as they are. The token is the first string after the warnings, which JSON writes with every
+    quote escaped: the first ``"auth":{"client_token":"`` is the envelope's own."""
+    if _VERBATIM.fullmatch(request_id) is None or _VERBATIM.fullmatch(token_id) is None:
+        return
+    rid, token = request_id.encode(), token_id.encode()
+    at = out.find(_TOKEN_OPEN) + len(_TOKEN_OPEN)
+    if not out.startswith(_ID_OPEN + rid + b'"') or out[at : at + len(token) + 1] != token + b'"':
+        return
+    if len(_ENVELOPES) >= ENVELOPE_MEMO_SIZE:
+        _ENVELOPES.clear()
+    _ENVELOPES[key] = (out[len(_ID_OPEN) + len(rid) : at], out[at + len(token) :])
+
+
+def _envelope_bytes(
+    entry: TokenEntry, ident: list[str], warnings: list[str], request_id: str, mount_type: str
+) -> bytes:
+    """``batch_created_envelope`` written in full (tests hold the remembered form to it)."""
     token_policies = list(entry.policies)
     auth: dict[str, Any] = {
         "client_token": entry.id,
