@@ -285,7 +285,8 @@ class App:
             return self._hand_over(args)
         dispatcher = self.dispatcher
         if dispatcher is None:
-            return self._answer(*args)
+            # _answer, one frame less where there is no role to go through
+            return self._answer_here(*args) if standby is None else self._answer(*args)
         return dispatcher.serve(method, raw_path, self._answer, args)
 
     def _hand_over(self, args: tuple[Any, ...]) -> int:
