@@ -521,3 +521,45 @@ def test_the_envelope_memo_stays_bounded(server: Server, monkeypatch: pytest.Mon
         entry = _minted(server, {"type": "batch", "policies": [f"p{n}"]})
         prepared.batch_created_envelope(host, entry, [], "r", "token")
         assert len(prepared._ENVELOPES) <= 4
+
+
+def _login_answer(token: str, **auth_fields: Any) -> Any:
+    from tessera.framework import Auth, Response
+
+    auth = Auth(client_token=token, token_type="batch", orphan=True, renewable=False, **auth_fields)
+    return Response(auth=auth)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"policies": ["default", "p1"], "token_policies": ["default", "p1"], "lease_duration": 900},
+        {"metadata": {"role_name": "ci", "team": "<&>"}, "identity_policies": ["e"], "entity_id": "x"},
+        {"policies": [], "token_policies": [], "metadata": {}},
+    ],
+)
+def test_remembered_login_envelope_is_render_logical(fields: dict[str, Any]) -> None:
+    from tessera.core import prepared
+    from tessera.framework import Operation
+    from tessera.framework.envelope import render_logical
+
+    rid = "6f1c2a9e-0d4b-4e4f-9b1a-3c5d7e9f1a2b"
+    for token, warnings in (("hvb.AAAA-_x", []), ("hvb.BBBBBBBB", ["w<1>"]), ("hvb.CC", ["w<1>"])):
+        resp = _login_answer(token, **copy.deepcopy(fields))
+        resp.warnings = list(warnings)
+        full = render_logical(resp, Operation.UPDATE, "auth/approle/login", rid, "approle")[1]
+        assert prepared.login_envelope(resp, "auth/approle/login", rid, "approle") == full
+
+
+def test_login_envelope_leaves_other_answers_to_render_logical() -> None:
+    from tessera.core import prepared
+    from tessera.framework import Response, Secret
+
+    assert prepared.login_envelope(Response(data={"a": 1}), "p", "r", "approle") is None
+    service = _login_answer("hvs.x")
+    service.auth.token_type = "service"
+    assert prepared.login_envelope(service, "p", "r", "approle") is None
+    leased = _login_answer("hvb.x")
+    leased.secret = Secret(ttl=5)
+    assert prepared.login_envelope(leased, "p", "r", "approle") is None
+    assert prepared.login_envelope(_login_answer("hvb.x"), "p", 'r"', "approle") is None

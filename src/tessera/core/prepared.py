@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, TypeVar
 
-from ..framework import Operation, Request
+from ..framework import Operation, Request, Response
 from ..framework.backend import PreparedLogin
 from ..framework.envelope import render_logical
 from ..gocompat.json import go_json
@@ -118,6 +118,10 @@ class PreparedRoutes:
             raise
         finally:
             metrics.HANDLE_LOGIN_REQUEST.since(start)  # Core.handle_request's, for a login
+        if resp is not None:
+            remembered = login_envelope(resp, full_path, request_id, route.entry.type)
+            if remembered is not None:
+                return 200, remembered
         return render_logical(resp, Operation.UPDATE, full_path, request_id, route.entry.type)
 
     def create_batch_token(
@@ -273,7 +277,6 @@ def batch_created_envelope(
     ``tokens/batch.py`` writes it) is written by JSON as it is; so is a request ID of the
     characters ``_VERBATIM`` allows (a UUID), the only ones put in between."""
     ident = identity_policies(host, entry.entity_id) if entry.entity_id else []
-    token_id = entry.id
     meta = entry.meta
     try:
         key = (
@@ -291,25 +294,72 @@ def batch_created_envelope(
         )
         parts = _ENVELOPES.get(key)
     except TypeError:  # an unhashable value: written in full
-        parts = None
-        key = None
+        return _envelope_bytes(entry, ident, warnings, request_id, mount_type)
     if parts is None or entry.type != BATCH or _VERBATIM.fullmatch(request_id) is None:
         out = _envelope_bytes(entry, ident, warnings, request_id, mount_type)
-        if key is not None and parts is None:
-            _remember_envelope(key, out, request_id, token_id)
+        if parts is None:
+            _remember_envelope(key, out, request_id, entry.id)
         return out
-    return b"".join((_ID_OPEN, request_id.encode(), parts[0], token_id.encode(), parts[1]))
+    return _spliced(parts, request_id, entry.id)
+
+
+def login_envelope(resp: Response, path: str, request_id: str, mount_type: str) -> bytes | None:
+    """``render_logical``'s body for a prepared login's plain answer (an ``auth``, warnings, nothing
+    else) that carries a batch token, with the bytes around the request ID and the token
+    remembered as ``batch_created_envelope`` does; None for any other answer (rendered in full)."""
+    auth = resp.auth
+    if (
+        auth is None
+        or auth.token_type != BATCH
+        or not auth.client_token.startswith("hvb.")
+        or resp.data is not None
+        or resp.secret is not None
+        or resp.wrap_info is not None
+        or resp.raw_body is not None
+        or resp.status is not None
+        or resp.lease_duration_override is not None
+        or _VERBATIM.fullmatch(request_id) is None
+    ):
+        return None
+    meta = auth.metadata
+    try:
+        key = (
+            _LOGIN,
+            tuple(auth.policies),
+            tuple(auth.token_policies),
+            tuple(auth.identity_policies),
+            None if meta is None else tuple(meta.items()),
+            auth.accessor,
+            auth.lease_duration,
+            auth.renewable,
+            auth.entity_id,
+            auth.orphan,
+            auth.num_uses,
+            tuple(resp.warnings),
+            mount_type,
+        )
+        parts = _ENVELOPES.get(key)
+    except TypeError:  # an unhashable value: written in full
+        return None
+    if parts is None:
+        out = render_logical(resp, Operation.UPDATE, path, request_id, mount_type)[1]
+        if out is not None:
+            _remember_envelope(key, out, request_id, auth.client_token)
+        return out
+    return _spliced(parts, request_id, auth.client_token)
 
 
 # The envelope's bytes around the request ID and the token, by what else it shows (the
-# policies, metadata and warnings a token carries, never a token ID or a request ID). Bounded:
-# cleared when full, as tokens/batch_codec.py's memo.
+# policies, metadata and warnings a token carries, never a token ID or a request ID), for
+# creations and (keys starting with ``_LOGIN``) logins. Bounded: cleared when full, as
+# tokens/batch_codec.py's memo.
 ENVELOPE_MEMO_SIZE = 1024
 _ENVELOPES: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
 # Text JSON writes as it is (no escape, go_json's included): a request ID (a UUID) and a batch
 # token (``hvb.`` and base64url) are made of these characters alone.
 _VERBATIM = re.compile("[0-9A-Za-z._-]*")
 _ID_OPEN = b'{"request_id":"'
+_LOGIN = "login"
 _TOKEN_OPEN = b'"auth":{"client_token":"'
 
 
@@ -326,6 +376,11 @@ def _remember_envelope(key: tuple[Any, ...], out: bytes, request_id: str, token_
     if len(_ENVELOPES) >= ENVELOPE_MEMO_SIZE:
         _ENVELOPES.clear()
     _ENVELOPES[key] = (out[len(_ID_OPEN) + len(rid) : at], out[at + len(token) :])
+
+
+def _spliced(parts: tuple[bytes, bytes], request_id: str, token_id: str) -> bytes:
+    """The remembered envelope with this answer's request ID and token put in."""
+    return b"".join((_ID_OPEN, request_id.encode(), parts[0], token_id.encode(), parts[1]))
 
 
 def _envelope_bytes(
