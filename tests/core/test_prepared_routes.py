@@ -563,3 +563,5 @@ def test_login_envelope_leaves_other_answers_to_render_logical() -> None:
     leased.secret = Secret(ttl=5)
     assert prepared.login_envelope(leased, "p", "r", "approle") is None
     assert prepared.login_envelope(_login_answer("hvb.x"), "p", 'r"', "approle") is None
+    # 1 and True are equal memo keys but different JSON: metadata of strings only is remembered.
+    assert prepared.login_envelope(_login_answer("hvb.x", metadata={"a": True}), "p", "r", "a") is None

@@ -284,7 +284,7 @@ def batch_created_envelope(
         key = (
             tuple(entry.policies),
             tuple(ident),
-            None if meta is None else tuple(meta.items()),
+            _meta_key(meta),
             entry.accessor,
             entry.ttl,
             entry.entity_id,
@@ -330,7 +330,7 @@ def login_envelope(resp: Response, path: str, request_id: str, mount_type: str) 
             tuple(auth.policies),
             tuple(auth.token_policies),
             tuple(auth.identity_policies),
-            None if meta is None else tuple(meta.items()),
+            _meta_key(meta),
             auth.accessor,
             auth.lease_duration,
             auth.renewable,
@@ -378,6 +378,16 @@ def _remember_envelope(key: tuple[Any, ...], out: bytes, request_id: str, token_
     if len(_ENVELOPES) >= ENVELOPE_MEMO_SIZE:
         _ENVELOPES.clear()
     _ENVELOPES[key] = (out[len(_ID_OPEN) + len(rid) : at], out[at + len(token) :])
+
+
+def _meta_key(meta: dict[str, str] | None) -> tuple[tuple[str, str], ...] | None:
+    """Metadata as part of a memo key: its pairs, in order. A value that is no string (``1`` and
+    ``True`` are equal keys but different JSON) makes the key unhashable: written in full."""
+    if meta is None:
+        return None
+    if not set(map(type, meta.values())) <= _ONLY_STR:
+        raise TypeError("metadata of other values than strings")
+    return tuple(meta.items())
 
 
 def _spliced(parts: tuple[bytes, bytes], request_id: str, token_id: str) -> bytes:
