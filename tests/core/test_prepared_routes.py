@@ -563,5 +563,18 @@ def test_login_envelope_leaves_other_answers_to_render_logical() -> None:
     leased.secret = Secret(ttl=5)
     assert prepared.login_envelope(leased, "p", "r", "approle") is None
     assert prepared.login_envelope(_login_answer("hvb.x"), "p", 'r"', "approle") is None
-    # 1 and True are equal memo keys but different JSON: metadata of strings only is remembered.
-    assert prepared.login_envelope(_login_answer("hvb.x", metadata={"a": True}), "p", "r", "a") is None
+
+
+def test_metadata_of_other_values_is_never_remembered() -> None:
+    """1 and True are equal memo keys but different JSON: metadata of strings only is remembered."""
+    from tessera.core import prepared
+    from tessera.framework import Operation
+    from tessera.framework.envelope import render_logical
+
+    for value in (True, 1, 1.0, "1"):
+        resp = _login_answer("hvb.meta", metadata={"only-here": value})  # type: ignore[dict-item]
+        full = render_logical(resp, Operation.UPDATE, "p", "r", "approle")[1]
+        assert prepared.login_envelope(resp, "p", "r", "approle") == full
+        assert prepared.login_envelope(resp, "p", "r", "approle") == full
+    assert [key for key in prepared._ENVELOPES if (("only-here", "1"),) in key]
+    assert not [key for key in prepared._ENVELOPES if (("only-here", True),) in key]  # == 1 == 1.0

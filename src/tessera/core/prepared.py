@@ -284,7 +284,7 @@ def batch_created_envelope(
         key = (
             tuple(entry.policies),
             tuple(ident),
-            _meta_key(meta),
+            None if meta is None else tuple(meta.items()),
             entry.accessor,
             entry.ttl,
             entry.entity_id,
@@ -300,7 +300,7 @@ def batch_created_envelope(
     if parts is None or entry.type != BATCH or _VERBATIM.fullmatch(request_id) is None:
         out = _envelope_bytes(entry, ident, warnings, request_id, mount_type)
         if parts is None:
-            _remember_envelope(key, out, request_id, entry.id)
+            _remember_envelope(key, out, request_id, entry.id, meta)
         return out
     return _spliced(parts, request_id, entry.id)
 
@@ -330,7 +330,7 @@ def login_envelope(resp: Response, path: str, request_id: str, mount_type: str) 
             tuple(auth.policies),
             tuple(auth.token_policies),
             tuple(auth.identity_policies),
-            _meta_key(meta),
+            None if meta is None else tuple(meta.items()),
             auth.accessor,
             auth.lease_duration,
             auth.renewable,
@@ -346,7 +346,7 @@ def login_envelope(resp: Response, path: str, request_id: str, mount_type: str) 
     if parts is None:
         out = render_logical(resp, Operation.UPDATE, path, request_id, mount_type)[1]
         if out is not None:
-            _remember_envelope(key, out, request_id, auth.client_token)
+            _remember_envelope(key, out, request_id, auth.client_token, meta)
         return out
     return _spliced(parts, request_id, auth.client_token)
 
@@ -365,11 +365,17 @@ _LOGIN = "login"
 _TOKEN_OPEN = b'"auth":{"client_token":"'
 
 
-def _remember_envelope(key: tuple[Any, ...], out: bytes, request_id: str, token_id: str) -> None:
+def _remember_envelope(
+    key: tuple[Any, ...], out: bytes, request_id: str, token_id: str, meta: dict[str, str] | None
+) -> None:
     """Keep ``out``'s bytes around its request ID and token under ``key`` when both were written
     as they are. The token is the first string after the warnings, which JSON writes with every
-    quote escaped: the first ``"auth":{"client_token":"`` is the envelope's own."""
+    quote escaped: the first ``"auth":{"client_token":"`` is the envelope's own. Metadata of
+    strings only: ``1`` and ``True`` are equal keys but different JSON, and no string equals
+    either, so a key found always has the metadata of strings it was written with."""
     if _VERBATIM.fullmatch(request_id) is None or _VERBATIM.fullmatch(token_id) is None:
+        return
+    if meta and not set(map(type, meta.values())) <= _ONLY_STR:
         return
     rid, token = request_id.encode(), token_id.encode()
     at = out.find(_TOKEN_OPEN) + len(_TOKEN_OPEN)
@@ -378,16 +384,6 @@ def _remember_envelope(key: tuple[Any, ...], out: bytes, request_id: str, token_
     if len(_ENVELOPES) >= ENVELOPE_MEMO_SIZE:
         _ENVELOPES.clear()
     _ENVELOPES[key] = (out[len(_ID_OPEN) + len(rid) : at], out[at + len(token) :])
-
-
-def _meta_key(meta: dict[str, str] | None) -> tuple[tuple[str, str], ...] | None:
-    """Metadata as part of a memo key: its pairs, in order. A value that is no string (``1`` and
-    ``True`` are equal keys but different JSON) makes the key unhashable: written in full."""
-    if meta is None:
-        return None
-    if not set(map(type, meta.values())) <= _ONLY_STR:
-        raise TypeError("metadata of other values than strings")
-    return tuple(meta.items())
 
 
 def _spliced(parts: tuple[bytes, bytes], request_id: str, token_id: str) -> bytes:
