@@ -74,7 +74,7 @@ def stages(alg: str) -> list[tuple[str, Callable[[], Any]]]:
     checks = RoleChecks.of(JWTConfig(bound_issuer=str(claims["iss"])), role)
     return [
         ("parse_jws (split, base64, JSON)", lambda: keys.parse_jws(token)),
-        ("memo digest (SHA-256)", lambda: keys.Verified.digest(token)),
+        ("memo digest (BLAKE2b-256)", lambda: keys.Verified.digest(token)),
         ("signature (keys.verifies)", lambda: keys.verifies(jws, key)),
         ("signature (cryptography alone)", raw_verify(alg, key, jws)),
         ("registered claims' types", lambda: check_registered_types(claims)),

@@ -33,16 +33,18 @@ def test_password_hash_is_scrypt_and_verifies() -> None:
 
 
 def test_user_crud_and_login(up: Any) -> None:
-    assert up("update", "users/Bob", {"password": "pw", "token_policies": "pa", "token_ttl": "1h"})[0] == 204
-    assert b"pw" not in up.storage.data["user/bob"].replace(b'"password', b"")
+    # Long enough that a bcrypt hash's random salt never contains it by chance ("pw" did, ~1%).
+    plain = "first-plain-pw"
+    assert up("update", "users/Bob", {"password": plain, "token_policies": "pa", "token_ttl": "1h"})[0] == 204
+    assert plain.encode() not in up.storage.data["user/bob"].replace(b'"password', b"")
     assert up("list", "users")[1].data == {"keys": ["bob"]}
-    status, resp, _ = up("update", "login/Bob", {"password": "pw"})
+    status, resp, _ = up("update", "login/Bob", {"password": plain})
     assert status == 200
     auth = resp.auth
     assert auth.metadata == {"username": "bob"} and auth.display_name == "bob" and auth.ttl == 3600
-    assert up("update", "users/bob/password", {"password": "pw2"})[0] == 204
-    assert up("update", "login/bob", {"password": "pw"})[:3:2] == (400, "invalid username or password")
-    assert up("update", "login/bob", {"password": "pw2"})[0] == 200
+    assert up("update", "users/bob/password", {"password": "second-plain-pw"})[0] == 204
+    assert up("update", "login/bob", {"password": plain})[:3:2] == (400, "invalid username or password")
+    assert up("update", "login/bob", {"password": "second-plain-pw"})[0] == 200
     assert up("delete", "users/bob")[0] == 204
     assert up("read", "users/bob")[0] == 204  # a read that finds nothing (the HTTP layer makes it 404)
 

@@ -41,3 +41,13 @@ def test_every_x_vault_index_header_is_kept() -> None:
     once = {"x-vault-index": "only", "accept": "b"}
     _join_index_states(once, [(b"x-vault-index", b"only"), (b"accept", b"a"), (b"accept", b"b")])
     assert once == {"x-vault-index": "only", "accept": "b"}  # other names as before
+
+
+def test_phases_hash_by_identity_in_c() -> None:
+    """The fronts test phases' membership in sets on every request: Enum's ``__hash__`` (the
+    member's name, hashed in Python) is replaced by object's, and the sets still hold."""
+    from tessera.server.front_connection import READING, WAITING, Phase
+
+    assert Phase.__hash__ is object.__hash__
+    assert {p for p in Phase if p in READING} == {Phase.HEADERS, Phase.BODY, Phase.IDLE}
+    assert {p for p in Phase if p in WAITING} == {Phase.IDLE, Phase.HANDSHAKE, Phase.HEADERS}

@@ -96,3 +96,70 @@ def test_chunked_body_past_the_limit_is_dropped() -> None:
 def test_malformed_chunks_are_refused(wire: bytes) -> None:
     with pytest.raises(BadRequest):
         ChunkedBody(100).feed(wire, 0)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        b"Host: h\r\nX-Vault-Token:  t \t\r\nX-Vault-Index: a\r\nx-vault-index: b",
+        b"Host: h\r\nEmpty:\r\nBlank: \t \r\nInner: a \t b\r\nLatin: \x80\xff",
+        b"Host: h\r\nX-Vault-Token: " + b"t" * 400,
+        b"Host: a\r\nHost: b",
+        b"Host : a",
+        b"Host\r\nX: y",
+        b"Host: h\r\n folded",
+        b"Host: h\r\nX: a\x00b",
+        b"Host: h\r\nX: a\x7fb",
+        b"Host: h\r\nX: a\nY: b",
+        b"Host: h\r\nX: a\rb",
+        b"Host: h\r\nNo colon",
+        b"Host: h\r\n: no name",
+        b"Host: h\r\nN\xe4me: v",
+        b"Host: h\r\nTab\tName: v",
+        b"Host: h\r\n\r\nX: y",
+        b"Connection: close",
+        b"Host: h\r\nConnection: Keep-Alive\r\nExpect: 100-continue\r\nContent-Length: 5",
+        b"Host: h\r\nTransfer-Encoding: chunked",
+        b"Host: a\r\nBad line\r\nHost: b",  # the first refusal in line order is the one told
+    ],
+)
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"GET /v1/sys/health HTTP/1.1",
+        b"LIST /v1/secret/?x=%41 HTTP/1.0",
+        b"GET /a\tb HTTP/1.1",
+        b"GET /a\x80 HTTP/1.1",
+        b"GET  / HTTP/1.1",
+        b"GET / HTTP/1.1 ",
+        b"G(T / HTTP/1.1",
+        b" / HTTP/1.1",
+        b"GET / HTTP/1.2",
+        b"GET / HTTP/2.0",
+        b"GET /",
+    ],
+)
+def test_the_common_head_is_read_as_the_checked_reader_reads_it(line: bytes, lines: bytes) -> None:
+    """``parse_head``'s lane for the common head (text split, no regular expressions) gives the
+    checked reader's head, or its refusal, for heads of every shape."""
+    from tessera.server.http1 import checked_head, common_head
+
+    def read(reader: object) -> object:
+        try:
+            return reader()  # type: ignore[operator]
+        except BadRequest as exc:
+            return (exc.status, str(exc), exc.told)
+
+    block = line + b"\r\n" + lines if lines else line
+    checked = read(lambda: checked_head(block))
+    assert read(lambda: parse_head(block)) == checked
+    common = read(lambda: common_head(block))
+    assert common is None or common == checked
+
+
+def test_a_clients_usual_head_takes_the_common_lane() -> None:
+    from tessera.server.http1 import common_head
+
+    block = b"POST /v1/auth/token/create HTTP/1.1\r\nHost: 127.0.0.1:8200\r\nContent-Type: application/json"
+    head = common_head(block + b"\r\nX-Vault-Token: hvb." + b"A" * 300 + b"\r\nContent-Length: 61")
+    assert head is not None and head.length == 61 and head.headers["x-vault-token"] == "hvb." + "A" * 300

@@ -204,3 +204,53 @@ def test_an_http_1_0_client_asking_to_be_kept_alive_is_told_so(tessera: TesseraS
     answer = _exchange(tessera, wire)
     first, second = answer.split(b"HTTP/1.1 ")[1:]
     assert b"connection: keep-alive" in first.lower() and b"connection: close" in second.lower()
+
+
+def test_the_common_answer_is_the_general_heads_bytes() -> None:
+    """``_plain_answer`` (made from cached pieces) writes what ``_head`` formats, for every status
+    it is used for and lengths both cached and not."""
+    from tessera.server import loop_front
+    from tessera.server.render import BASE_HEADERS_STR
+
+    date = b"Mon, 07 Dec 2026 22:00:00 GMT"
+    date_line = b"date: " + date + b"\r\n\r\n"
+    for status in sorted(loop_front._PLAIN):
+        for body in (b"", b"{}", b"x" * 70000):
+            expected = loop_front._head(status, BASE_HEADERS_STR, len(body), False, date) + body
+            assert loop_front._plain_answer(status, body, date_line) == expected
+            assert loop_front._plain_answer(status, body, date_line) == expected  # cached pieces
+    assert 204 not in loop_front._PLAIN and 304 not in loop_front._PLAIN
+
+
+def test_a_request_in_one_read_and_in_pieces_get_the_same_answer(tessera: TesseraServer) -> None:
+    """The whole-request lane (``LoopConnection._whole``) against the general reader: a request
+    sent in one write, the same sent a few bytes at a time, and the same behind a pipelined one."""
+    assert tessera.root_token
+    body = b'{"policies":["default"],"ttl":"1h","type":"batch","meta":{"a":"b"}}'
+    wire = (
+        f"POST /v1/auth/token/lookup-self HTTP/1.1\r\nHost: x\r\nX-Vault-Token: {tessera.root_token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    close = b"GET /v1/sys/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    host, port = tessera.addr.split("://", 1)[1].rsplit(":", 1)
+
+    def sent(*writes: bytes) -> bytes:
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            for data in writes:
+                sock.sendall(data)
+                time.sleep(0.05)  # each write its own read on the server's side
+            out = b""
+            while chunk := sock.recv(65536):
+                out += chunk
+        return out
+
+    whole = sent(wire, close)
+    pieces = sent(*[wire[i : i + 7] for i in range(0, len(wire), 7)], close)
+    pipelined = sent(wire + close)
+
+    def without_dates(answer: bytes) -> bytes:
+        answer = re.sub(rb"date: [^\r]*\r\n", b"", answer)
+        return re.sub(rb'"request_id":"[^"]*"', b"", answer)
+
+    assert _statuses(whole) == [200, 403]
+    assert without_dates(whole) == without_dates(pieces) == without_dates(pipelined)

@@ -50,6 +50,20 @@ def parent_of(path: str) -> str:
     return path[: cut + 1] if cut > 0 else path
 
 
+_PARENTS: dict[str, str] = {}  # parent_of's answers for the paths seen (every request asks twice)
+
+
+def _parent(path: str) -> str:
+    """``parent_of(path)``, remembered (bounded: a flood of distinct paths only recomputes)."""
+    parent = _PARENTS.get(path)
+    if parent is None:
+        parent = parent_of(path)
+        if len(_PARENTS) >= _MAX_ROUTES:
+            _PARENTS.clear()
+        _PARENTS[path] = parent
+    return parent
+
+
 class RouteHistory:
     """Per (method, path): how often recent requests were long. Lock-free: races lose a sample."""
 
@@ -61,13 +75,13 @@ class RouteHistory:
         scores = self._scores
         score = scores.get((method, path))
         if score is None:
-            score = scores.get((method, parent_of(path)))
+            score = scores.get((method, _parent(path)))
         return score is not None and score >= 0.5
 
     def record(self, method: str, path: str, waited: bool) -> None:
         scores = self._scores
         sample = 1.0 if waited else 0.0
-        route, folder = (method, path), (method, parent_of(path))
+        route, folder = (method, path), (method, _parent(path))
         if scores.get(route) == sample == scores.get(folder):
             return  # the common case, a route behaving as it always has: nothing to change
         if len(scores) >= self.max_routes:
@@ -178,7 +192,13 @@ class Dispatcher:
             self.handed_over += 1
             self.pool.submit(self._watched, time.thread_time, method, path, answer, args)
             return 0  # answered by the pool thread
-        return self._watched(time.perf_counter, method, path, answer, args)
+        gate.clear_waited()  # _watched(time.perf_counter, ...), spelled out: every request comes here
+        started = time.perf_counter()
+        try:
+            return answer(*args)
+        finally:
+            waited = gate.waited() or time.perf_counter() - started > LONG_SECONDS
+            self.history.record(method, path, waited)
 
     def _watched(
         self,

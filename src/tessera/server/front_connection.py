@@ -135,10 +135,18 @@ class Phase(enum.Enum):
     IDLE = "idle"  # keep-alive, between requests
     CLOSED = "closed"
 
+    # Identity's hash, in C: Enum's own hashes the member's name in Python, and the fronts test a
+    # phase's membership in a set (``READING``) several times a request.
+    __hash__ = object.__hash__
+
 
 READING = frozenset({Phase.HEADERS, Phase.BODY, Phase.IDLE})
 # Connections waiting on their client for a request: what is shed when the connection cap is reached.
 WAITING = frozenset({Phase.IDLE, Phase.HANDSHAKE, Phase.HEADERS})
+# The phases as module constants: ``Phase.X`` goes through ``EnumType.__getattr__`` on Python
+# 3.11 (~0.8k instructions each).
+_HANDSHAKE, _HEADERS, _BODY, _RUNNING = Phase.HANDSHAKE, Phase.HEADERS, Phase.BODY, Phase.RUNNING
+_WRITING, _IDLE, _CLOSED = Phase.WRITING, Phase.IDLE, Phase.CLOSED
 
 
 class FrontConnection:
@@ -157,7 +165,7 @@ class FrontConnection:
         self.kept = bytearray()
         self.kept_head: tuple[Head, int, int] | None = None
         self.peer = PeerTLS()
-        self.phase = Phase.HANDSHAKE
+        self.phase = _HANDSHAKE
         self.since = now  # when the current phase began (the oldest waiting ones are shed first)
         self.deadline = _after(now, front.timeouts.handshake)
         self.started = now  # the current request's first byte
@@ -190,9 +198,9 @@ class FrontConnection:
         self._guarded(self._go_on, now)
 
     def _progress(self, now: float) -> None:
-        if self.phase is Phase.HANDSHAKE:
+        if self.phase is _HANDSHAKE:
             self._handshake(now)
-        if self.out and self.phase is not Phase.CLOSED:
+        if self.out and self.phase is not _CLOSED:
             self._flush(now)
         if self.phase in READING and not self.queued:  # a queued one reads in its own turn
             self._read(now)
@@ -217,7 +225,7 @@ class FrontConnection:
 
     def expire(self, now: float) -> None:
         """Past the phase's deadline: a body gets its 408, anything else is simply closed."""
-        if self.phase is Phase.BODY:
+        if self.phase is _BODY:
             log.debug("request body from %s not complete in time", self.remote_addr)
             self._answer_timeout(now)
         else:
@@ -225,7 +233,7 @@ class FrontConnection:
 
     def deliver(self, status: int, headers: list[tuple[str, str]], body: bytes, now: float) -> None:
         """The answer to the running request, handed back to the reactor thread."""
-        if self.phase is not Phase.RUNNING or self.request is None:
+        if self.phase is not _RUNNING or self.request is None:
             return  # closed meanwhile (the server stopping)
         try:
             self._respond(status, headers, b"" if self.request.method == b"HEAD" else body, now)
@@ -235,9 +243,9 @@ class FrontConnection:
         self._update_interest()
 
     def close(self) -> None:
-        if self.phase is Phase.CLOSED:
+        if self.phase is _CLOSED:
             return
-        self.phase = Phase.CLOSED
+        self.phase = _CLOSED
         self.front.forget(self)
         try:
             self.tls.shutdown()  # best effort: a close_notify if the socket takes it now
@@ -259,7 +267,7 @@ class FrontConnection:
         self.want = READ
         self.peer = PeerTLS(_peer_certificates(self.tls, self.front.chains))
         self.started = now  # Go times the first request's headers from the end of the handshake
-        self._enter(Phase.HEADERS, now, self.front.timeouts.header)
+        self._enter(_HEADERS, now, self.front.timeouts.header)
 
     def _read(self, now: float) -> None:
         """Read and parse until OpenSSL has nothing more or a request is complete: nothing past
@@ -276,9 +284,9 @@ class FrontConnection:
                 return
             except (SSL.ZeroReturnError, SSL.SysCallError):  # closed, with or without a close_notify
                 data = b""
-            if self.phase is Phase.IDLE and data:
+            if self.phase is _IDLE and data:
                 self.started = now  # the next request's headers are timed from its first byte
-                self._enter(Phase.HEADERS, now, self.front.timeouts.header)
+                self._enter(_HEADERS, now, self.front.timeouts.header)
             if not self.fed and self._simple(data, now):
                 if self.kept_head is not None:
                     continue  # the rest of its body
@@ -304,7 +312,7 @@ class FrontConnection:
         if len(data) > start + length or start + length > _MAX_KEPT:
             return False  # pipelined, or a body too large to keep: h11's
         self.kept, self.kept_head = bytearray(data), found
-        self.phase = Phase.BODY  # its deadline counts from the request's first byte (Go)
+        self.phase = _BODY  # its deadline counts from the request's first byte (Go)
         self.deadline = _after(self.started, self.front.timeouts.request)
         return True
 
@@ -335,7 +343,7 @@ class FrontConnection:
                 return False
             if isinstance(event, h11.Request):
                 self.request, self.body, self.too_large = Head.of(event), bytearray(), False
-                self.phase = Phase.BODY  # its deadline counts from the request's first byte (Go)
+                self.phase = _BODY  # its deadline counts from the request's first byte (Go)
                 self.deadline = _after(self.started, self.front.timeouts.request)
             elif isinstance(event, h11.Data):
                 self._take(event.data)
@@ -361,7 +369,7 @@ class FrontConnection:
         """The complete request to the App (``body`` None: over the size limit), answered through
         :meth:`response_bytes` from whichever thread (this one, when the reactor serves it: the
         answer may be out when this returns)."""
-        self._enter(Phase.RUNNING, now, None)
+        self._enter(_RUNNING, now, None)
         self.request = request
         path, _, query = request.target.decode("latin-1").partition("?")
         headers = dict(request.fields)  # the App's own: the head's may be shared (front_reading.py)
@@ -389,7 +397,7 @@ class FrontConnection:
             body = b""  # never a body (h11 refused one)
         head = _response_head(status, headers, len(body), self.closing)
         self._queue(head + body if body else head)
-        self._enter(Phase.WRITING, now, self.front.timeouts.write)
+        self._enter(_WRITING, now, self.front.timeouts.write)
         self._flush(now)
 
     def _answer_timeout(self, now: float) -> None:
@@ -399,7 +407,7 @@ class FrontConnection:
             f"{k}: {v}\r\n".encode("latin-1") for k, v in TIMEOUT_HEADERS
         )
         self._queue(head + f"content-length: {len(TIMEOUT_BODY)}\r\n\r\n".encode() + TIMEOUT_BODY)
-        self._enter(Phase.WRITING, now, self.front.timeouts.write or 1.0)
+        self._enter(_WRITING, now, self.front.timeouts.write or 1.0)
         try:
             self._flush(now)
         except (SSL.Error, OSError):
@@ -419,7 +427,7 @@ class FrontConnection:
         )
         self.close_after_write = True
         self._queue(head.encode("latin-1") + body)
-        self._enter(Phase.WRITING, now, self.front.timeouts.write or 1.0)
+        self._enter(_WRITING, now, self.front.timeouts.write or 1.0)
         try:
             self._flush(now)
         except (SSL.Error, OSError):
@@ -446,7 +454,7 @@ class FrontConnection:
                 self.want = READ
                 return
         self.out, self.sent, self.want = b"", 0, READ
-        if self.phase is Phase.WRITING:
+        if self.phase is _WRITING:
             self._written(now)
 
     def _written(self, now: float) -> None:
@@ -459,7 +467,7 @@ class FrontConnection:
             return
         self.request = None
         if not self.fed:  # it came whole, without h11 (front_reading.py): h11 is as new, nothing left over
-            self._enter(Phase.IDLE, now, self.front.timeouts.idle)
+            self._enter(_IDLE, now, self.front.timeouts.idle)
             if _pending(self.tls):
                 self.front.later(self)
             return
@@ -475,18 +483,18 @@ class FrontConnection:
                 self.http.receive_data(b"")
         if pending:  # a pipelined request already in
             self.started = now
-            self._enter(Phase.HEADERS, now, self.front.timeouts.header)
+            self._enter(_HEADERS, now, self.front.timeouts.header)
         else:
-            self._enter(Phase.IDLE, now, self.front.timeouts.idle)
+            self._enter(_IDLE, now, self.front.timeouts.idle)
         if pending or closed or _pending(self.tls):
             self.front.later(self)
 
     def _update_interest(self) -> None:
         """Register with the reactor for what the connection waits on now."""
-        if self.phase is Phase.CLOSED:
+        if self.phase is _CLOSED:
             return
         # Running: nothing is read until the answer is out (a pipelining client waits its turn).
-        waiting = self.phase is Phase.HANDSHAKE or self.phase in READING or bool(self.out)
+        waiting = self.phase is _HANDSHAKE or self.phase in READING or bool(self.out)
         events = self.want if waiting else 0
         if events != self.interest:
             self.front.watch(self, self.interest, events)

@@ -39,7 +39,17 @@ from .config import ListenerConfig
 from .dispatch import dispatcher_for, gate_for, request_threads, route_or_500
 from .fdlimit import connection_cap
 from .front_connection import Phase, Timeouts
-from .http1 import CHUNKED, MAX_HEAD, REASONS, BadRequest, ChunkedBody, Head, header_block, parse_head
+from .http1 import (
+    CHUNKED,
+    MAX_HEAD,
+    REASONS,
+    BadRequest,
+    ChunkedBody,
+    Head,
+    common_head,
+    header_block,
+    parse_head,
+)
 from .intake import TIMEOUT_BODY, TIMEOUT_HEADERS
 from .render import BASE_HEADERS_STR, error_body
 
@@ -48,7 +58,11 @@ log = logging.getLogger("tessera.server")
 SWEEP = 0.25  # seconds between deadline sweeps (Vault's timeouts are whole seconds)
 _HELD_INPUT = 1 << 20  # bytes read ahead of a running request before reading pauses
 _WRITE_HIGH = 1 << 18  # an answer's unsent bytes past which the client counts as not reading
-_SHED_ORDER = {Phase.IDLE: 0, Phase.HEADERS: 1}
+# The phases as module constants: ``Phase.X`` goes through ``EnumType.__getattr__`` on Python
+# 3.11 (~0.8k instructions each, and the front reads a phase a dozen times a request).
+_HEADERS, _BODY, _RUNNING = Phase.HEADERS, Phase.BODY, Phase.RUNNING
+_WRITING, _IDLE, _CLOSED = Phase.WRITING, Phase.IDLE, Phase.CLOSED
+_SHED_ORDER = {_IDLE: 0, _HEADERS: 1}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 DRAIN_SECONDS = 10.0  # how long a stopping listener waits for the answers of requests in flight
 DRAIN_POLL = 0.02
@@ -82,6 +96,7 @@ class LoopFrontServer:
         self._server: asyncio.AbstractServer | None = None
         self.stopped = threading.Event()
         self._date = (0, b"")
+        self._date_line = (0, b"")
 
     async def serve(self) -> None:
         thread = threading.Thread(target=self._run, name="tessera-http", daemon=True)
@@ -128,7 +143,7 @@ class LoopFrontServer:
             self._server = None
         busy = False
         for conn in list(self.connections.values()):
-            if conn.phase is Phase.RUNNING:
+            if conn.phase is _RUNNING:
                 busy = True
             else:
                 conn.close(flush=True)  # an answer still being sent goes out first
@@ -157,7 +172,7 @@ class LoopFrontServer:
         if self.pool is not None:
             self.pool.submit(self._route, args)
         else:
-            self._route(args)
+            route_or_500(self.app, args)
 
     def _route(self, args: tuple[Any, ...]) -> None:
         route_or_500(self.app, args)
@@ -168,6 +183,13 @@ class LoopFrontServer:
         if self._date[0] != now:
             self._date = (now, formatdate(now, usegmt=True).encode("ascii"))
         return self._date[1]
+
+    def date_line(self) -> bytes:
+        """The Date header's line and the blank line after it, made once a second."""
+        now = int(time.time())
+        if self._date_line[0] != now:
+            self._date_line = (now, b"date: %s\r\n\r\n" % self.date())
+        return self._date_line[1]
 
     def opened(self, conn: LoopConnection) -> bool:
         """Whether a new connection may stay: at the cap, another that waits on its client goes."""
@@ -206,7 +228,7 @@ class LoopConnection(asyncio.Protocol):
         self.remote_addr = "127.0.0.1"
         self.buf: bytes | bytearray = b""
         self.scanned = 0  # bytes of ``buf`` already searched for the end of the headers
-        self.phase = Phase.IDLE
+        self.phase = _IDLE
         self.since = self.started = time.monotonic()
         self.deadline: float | None = None
         self.head: Head | None = None
@@ -226,16 +248,18 @@ class LoopConnection(asyncio.Protocol):
             self.remote_addr = peer[0]
         if not self.front.opened(self):
             transport.abort()
-            self.phase = Phase.CLOSED
+            self.phase = _CLOSED
             return
         transport.set_write_buffer_limits(high=_WRITE_HIGH)
         # Go times the first request's headers from the accept.
-        self._enter(Phase.HEADERS, self.since, self.front.timeouts.header)
+        self._enter(_HEADERS, self.since, self.front.timeouts.header)
 
     def data_received(self, data: bytes) -> None:
-        if self.phase is Phase.IDLE:
+        if self.phase is _IDLE and not self.buf and self._whole(data):
+            return
+        if self.phase is _IDLE:
             self.started = time.monotonic()
-            self._enter(Phase.HEADERS, self.started, self.front.timeouts.header)
+            self._enter(_HEADERS, self.started, self.front.timeouts.header)
         buf = self.buf
         if not buf:
             self.buf = data
@@ -243,37 +267,58 @@ class LoopConnection(asyncio.Protocol):
             buf += data  # a request arriving in many pieces is not copied whole at each one
         else:
             self.buf = bytearray(buf) + data
-        if self.phase is Phase.HEADERS or self.phase is Phase.BODY:
+        if self.phase is _HEADERS or self.phase is _BODY:
             self._advance()
         elif len(self.buf) > _HELD_INPUT:
             self._pause()
 
+    def _whole(self, data: bytes) -> bool:
+        """One whole request in one read and nothing after it (a kept-alive client's usual
+        request): run at once, without the bookkeeping of a request arriving in pieces. False,
+        having done nothing, for anything else (pipelined, partial, refused, chunked, too large,
+        a stray line break first): the general path reads it."""
+        block, blank, body = data.partition(b"\r\n\r\n")  # (no argument parsing, unlike find)
+        if not blank or not block or len(block) > MAX_HEAD or data[0] == 13:  # 13: a stray CR,
+            return False  # which the general path strips
+        try:
+            head = common_head(block)  # parse_head's lane for the common head
+        except BadRequest:
+            return False  # answered by the general path, as it answers it
+        if head is None:
+            return False
+        length = head.length
+        if length < 0 or length > self.front.max_request_size or len(body) != length:
+            return False
+        self.head = head
+        self._run(head, body)
+        return True
+
     def eof_received(self) -> bool:
         """A client that half-closes after its request still gets the answer, then the close."""
         self.closing = True
-        return self.phase is Phase.RUNNING or self.phase is Phase.WRITING
+        return self.phase is _RUNNING or self.phase is _WRITING
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.phase = Phase.CLOSED
+        self.phase = _CLOSED
         self.front.forget(self)
 
     def pause_writing(self) -> None:
         """The client is not reading its answers: they stop being made (and its time runs)."""
         self.write_blocked = True
         self._pause()
-        if self.phase is Phase.IDLE:
-            self._enter(Phase.WRITING, time.monotonic(), self.front.timeouts.write)
+        if self.phase is _IDLE:
+            self._enter(_WRITING, time.monotonic(), self.front.timeouts.write)
 
     def resume_writing(self) -> None:
         self.write_blocked = False
-        if self.phase is Phase.WRITING:
+        if self.phase is _WRITING:
             self._next()
 
     # -- deadlines -----------------------------------------------------------------------------------
 
     def expire(self, now: float) -> None:
         """Past the phase's deadline: a body gets its 408, anything else is simply closed."""
-        if self.phase is Phase.BODY:
+        if self.phase is _BODY:
             log.debug("request body from %s not complete in time", self.remote_addr)
             self.closing = True
             head = _head(408, TIMEOUT_HEADERS, len(TIMEOUT_BODY), True, self.front.date())
@@ -283,9 +328,9 @@ class LoopConnection(asyncio.Protocol):
             self.close()
 
     def close(self, *, flush: bool = False) -> None:
-        if self.phase is Phase.CLOSED:
+        if self.phase is _CLOSED:
             return
-        self.phase = Phase.CLOSED
+        self.phase = _CLOSED
         self.front.forget(self)
         if flush:
             self.transport.close()  # after what is queued is written
@@ -301,7 +346,7 @@ class LoopConnection(asyncio.Protocol):
     def _advance(self) -> None:
         """Parse what has arrived; a complete request is run."""
         try:
-            if self.phase is Phase.HEADERS and not self._read_head():
+            if self.phase is _HEADERS and not self._read_head():
                 return
             if self._read_body():
                 self._submit()
@@ -324,7 +369,7 @@ class LoopConnection(asyncio.Protocol):
         head = self.head = parse_head(bytes(buf[:end]))
         self.buf = buf[end + 4 :]
         # The whole request must arrive within the read timeout, from its first byte (Go).
-        self.phase = Phase.BODY
+        self.phase = _BODY
         timeout = self.front.timeouts.request
         self.deadline = None if timeout is None else self.started + timeout
         limit = self.front.max_request_size
@@ -374,11 +419,14 @@ class LoopConnection(asyncio.Protocol):
             parts = self.parts
             body = parts[0] if len(parts) == 1 else b"".join(parts)
             self.parts = []
+        self._run(head, body)
+
+    def _run(self, head: Head, body: bytes | None) -> None:
+        """A complete request to the front's ``run``; reading pauses until its answer is out."""
         self.closing = self.closing or not head.keep_alive
-        self.phase, self.deadline = Phase.RUNNING, None
-        self._pause()  # a pipelining client waits its turn
+        self.phase, self.deadline = _RUNNING, None
         path, _, query = head.target.partition("?")
-        if not path.startswith("/"):
+        if path[:1] != "/":
             path = _origin_path(path)
         if "%" in path:
             path = unquote(path, errors="replace")
@@ -387,13 +435,15 @@ class LoopConnection(asyncio.Protocol):
                 self,
                 head.method.upper(),
                 path,
-                query.encode("latin-1"),
+                query.encode("latin-1") if query else b"",
                 head.headers,
                 body,
                 self.remote_addr,
                 False,
             )
         )
+        if self.phase is _RUNNING:  # answered later (the side pool, a held answer): a pipelining
+            self._pause()  # client waits its turn (one answered right here was read after anyway)
 
     def _bad_request(self, exc: BadRequest) -> None:
         """Go's server answers a request it cannot parse with a plain-text status and closes."""
@@ -409,7 +459,7 @@ class LoopConnection(asyncio.Protocol):
         self.close(flush=True)
 
     def _pause(self) -> None:
-        if not self.paused and self.phase is not Phase.CLOSED:
+        if not self.paused and self.phase is not _CLOSED:
             self.paused = True
             self.transport.pause_reading()
 
@@ -429,11 +479,21 @@ class LoopConnection(asyncio.Protocol):
             pass
 
     def _respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        if self.phase is not Phase.RUNNING:
+        if self.phase is not _RUNNING:
             return  # closed meanwhile (the client left, or the server is stopping)
         head_req = self.head
         if status in (204, 304) or (head_req is not None and head_req.method == "HEAD"):
             body = b""
+        if (
+            headers is BASE_HEADERS_STR
+            and not self.closing
+            and status in _PLAIN
+            and len(body) < 65536
+            and (head_req is None or not head_req.http10)
+        ):
+            self.transport.write(_plain_answer(status, body, self.front.date_line()))
+            self._answered()
+            return
         try:
             head = _head(status, headers, len(body), self.closing, self.front.date())
             if head_req is not None and head_req.http10 and not self.closing:
@@ -445,27 +505,33 @@ class LoopConnection(asyncio.Protocol):
         self.transport.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
             self.transport.write(body)
+        self._answered()
+
+    def _answered(self) -> None:
+        """The answer is written: close, or wait for the client to read it, or for its next request."""
         self.head = None
         if self.closing:
             self.close(flush=True)
             return
         now = time.monotonic()
         if self.write_blocked:
-            self._enter(Phase.WRITING, now, self.front.timeouts.write)
+            self._enter(_WRITING, now, self.front.timeouts.write)
             return
-        self._enter(Phase.IDLE, now, self.front.timeouts.idle)
-        self._next()
+        idle = self.front.timeouts.idle  # _enter(_IDLE, ...), spelled out: every answer comes here
+        self.phase, self.since, self.deadline = _IDLE, now, None if idle is None else now + idle
+        if self.paused or self.buf:
+            self._next()
 
     def _next(self) -> None:
         """Ready for the next request: read again, and parse one already here (pipelined)."""
-        if self.phase is Phase.WRITING:
-            self._enter(Phase.IDLE, time.monotonic(), self.front.timeouts.idle)
+        if self.phase is _WRITING:
+            self._enter(_IDLE, time.monotonic(), self.front.timeouts.idle)
         if self.paused:
             self.paused = False
             self.transport.resume_reading()
         if self.buf:
             self.started = time.monotonic()
-            self._enter(Phase.HEADERS, self.started, self.front.timeouts.header)
+            self._enter(_HEADERS, self.started, self.front.timeouts.header)
             loop = self.front.loop
             assert loop is not None
             loop.call_soon(self._advance)  # on a turn of its own: no recursion through pipelines
@@ -495,3 +561,26 @@ def _head(status: int, headers: list[tuple[str, str]], length: int, closing: boo
         close,
         date,
     )
+
+
+# Statuses answered through ``_plain_answer``: every one with a reason but 204 and 304 (bodiless).
+_PLAIN = frozenset(REASONS) - {204, 304}
+_PLAIN_PREFIXES: dict[int, bytes] = {}
+_LENGTH_LINES: dict[int, bytes] = {}
+_LENGTH_LINES_KEPT = 4096
+
+
+def _plain_answer(status: int, body: bytes, date_line: bytes) -> bytes:
+    """``_head(status, BASE_HEADERS_STR, len(body), False, date) + body`` (the common answer, kept
+    alive), from its status line and headers made once per status and its length line once per
+    length: no formatting per answer."""
+    prefix = _PLAIN_PREFIXES.get(status)
+    if prefix is None:
+        prefix = _PLAIN_PREFIXES[status] = b"HTTP/1.1 %d %s\r\n%s" % (status, REASONS[status], _BASE_BLOCK)
+    length = len(body)
+    line = _LENGTH_LINES.get(length)
+    if line is None:
+        line = b"content-length: %d\r\n" % length
+        if len(_LENGTH_LINES) < _LENGTH_LINES_KEPT:
+            _LENGTH_LINES[length] = line
+    return b"".join((prefix, line, date_line, body))

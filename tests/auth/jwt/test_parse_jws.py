@@ -90,7 +90,23 @@ SIG = b64(bytes(range(7)))
     ],
 )
 def test_the_same_reading_as_before(token: str) -> None:
+    keys._HEADERS.clear()
     assert reading(token) == plain_reading(token)
+    assert reading(token) == plain_reading(token)  # its header remembered, when it was an object
+
+
+def test_remembered_headers_are_objects_only_and_bounded() -> None:
+    keys._HEADERS.clear()
+    reading(f"{b64(b'[1]')}.{CLAIMS}.{SIG}")
+    reading(f"{HEADER}.{b64(b'{')}.{SIG}")  # refused before its header is parsed
+    assert not keys._HEADERS
+    reading(f"{HEADER}.{CLAIMS}.{SIG}")
+    assert list(keys._HEADERS) == [HEADER.encode()]
+    assert reading(f"{HEADER}.{CLAIMS}.{SIG}=") == keys.ILLEGAL_BASE64  # a remembered header
+    assert reading(f"{HEADER}.{b64(b'[1]')}.{SIG}") == "go-jose/go-jose: invalid JSON in JWS"
+    for n in range(keys._HEADERS_KEPT + 5):
+        reading(f"{b64(orjson.dumps({'alg': 'RS256', 'n': n}))}.{CLAIMS}.{SIG}")
+        assert len(keys._HEADERS) <= keys._HEADERS_KEPT
 
 
 _PART = st.one_of(

@@ -16,7 +16,7 @@ from typing import Any
 from ...framework import Field, FieldData, FieldType, Operation, Path, Request, Response, generic_name
 from ..tokenutil import AuthBackend, list_page
 from .config import CONFIG_FIELDS, parse_config
-from .login import JWTAuth, login_paths
+from .login import JWTAuth, login_paths, prepared_login
 from .oidc import OIDCFlow, oidc_paths
 from .role import ROLE_FIELDS, Role, apply_role_fields
 
@@ -131,4 +131,5 @@ def factory(core: Any, entry: Any) -> AuthBackend:
         kind="credential",
         renew_hook=handler.renew,
         invalidate=AuthBackend.keeps_nothing,
+        prepared_login=prepared_login(handler),
     )

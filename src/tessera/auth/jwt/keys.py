@@ -24,7 +24,8 @@ from typing import Any
 
 import jwt
 import orjson
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from cryptography.x509 import load_pem_x509_certificates
 
@@ -85,6 +86,13 @@ _KEY_TYPES: dict[str, tuple[type, ...]] = {
     "Ed": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
 }
 _CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+# RS256/384/512's padding and hashes: stateless, made once (PyJWT makes both on every check).
+_PKCS1 = padding.PKCS1v15()
+_PKCS1_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "RS256": hashes.SHA256(),
+    "RS384": hashes.SHA384(),
+    "RS512": hashes.SHA512(),
+}
 
 
 class JWS:
@@ -119,19 +127,39 @@ def parse_jws(token: str) -> JWS:
     if first < 0 or second < 0 or std.find(b".", second + 1) >= 0:
         raise SignatureError(THREE_PARTS)
     header_b64, payload_b64, signature_b64 = std[:first], std[first + 1 : second], std[second + 1 :]
+    header = _HEADERS.get(header_b64)
     try:
-        header_raw = a2b_base64(header_b64 + _PADDING[len(header_b64) & 3], strict_mode=True)
+        if header is None:
+            header_raw = a2b_base64(header_b64 + _PADDING[len(header_b64) & 3], strict_mode=True)
         payload = a2b_base64(payload_b64 + _PADDING[len(payload_b64) & 3], strict_mode=True)
         signature = a2b_base64(signature_b64 + _PADDING[len(signature_b64) & 3], strict_mode=True)
     except binascii.Error:
         raise SignatureError(ILLEGAL_BASE64) from None
     try:
-        header, claims = orjson.loads(header_raw), orjson.loads(payload)
+        claims = orjson.loads(payload)
+        if header is None:
+            header = _header(header_b64, orjson.loads(header_raw))
     except orjson.JSONDecodeError:
         raise SignatureError("go-jose/go-jose: invalid JSON in JWS") from None
     if type(header) is not dict or type(claims) is not dict:
         raise SignatureError("go-jose/go-jose: invalid JSON in JWS")
     return JWS(header, claims, raw[:second], signature)
+
+
+# Headers already read, by their encoded text: an issuer signs every token with one of a few
+# (alg, kid, typ). Only JSON objects are kept (a hit is a header that decodes and parses, so
+# every other part is read and refused as before); shared, never modified; bounded.
+_HEADERS: dict[bytes, dict[str, Any]] = {}
+_HEADERS_KEPT = 256
+
+
+def _header(encoded: bytes, header: Any) -> Any:
+    """``header`` (parsed from ``encoded``), remembered when it is a JSON object."""
+    if type(header) is dict:
+        if len(_HEADERS) >= _HEADERS_KEPT:
+            _HEADERS.clear()
+        _HEADERS[encoded] = header
+    return header
 
 
 def verifies(jws: JWS, key: Any) -> bool:
@@ -142,13 +170,17 @@ def verifies(jws: JWS, key: Any) -> bool:
     if alg in _CURVES and key.curve.name != _CURVES[alg]:  # type: ignore[attr-defined]
         return False
     try:
+        pkcs1 = _PKCS1_HASHES.get(alg)
+        if pkcs1 is not None:  # PyJWT's RSAAlgorithm.verify, without two objects made per call
+            key.verify(jws.signature, jws.signing_input, _PKCS1, pkcs1)
+            return True
         return bool(_ALGORITHMS[alg].verify(jws.signing_input, key, jws.signature))
-    except Exception:  # a malformed signature for the key type
+    except Exception:  # a malformed or wrong signature for the key (InvalidSignature included)
         return False
 
 
 class Verified:
-    """Tokens whose signature one key source has checked, by the SHA-256 of the token's text.
+    """Tokens whose signature one key source has checked, by a 256-bit digest of the token's text.
 
     A client logging in again with the same JWT (a Kubernetes service-account token, an agent's
     re-authentication, a CI job's retries) need not pay the signature check again (RSA ~20 µs,
@@ -164,7 +196,9 @@ class Verified:
 
     @staticmethod
     def digest(token: str) -> bytes:
-        return hashlib.sha256(token.encode()).digest()
+        """The token's 256-bit BLAKE2b digest: as collision-resistant as SHA-256 and, without
+        SHA instructions in the CPU, half its cost (~15k instructions a token against ~28k)."""
+        return hashlib.blake2b(token.encode(), digest_size=32).digest()
 
     def __contains__(self, digest: bytes) -> bool:
         return digest in self._seen
