@@ -30,3 +30,17 @@ def test_keyed_cache_gives_the_same_object_and_stays_bounded() -> None:
     for i in range(1100):
         keyed_sha256(i.to_bytes(4, "big"))
     assert keyed_sha256(b"k2").digest(b"x") == hmac.digest(b"k2", b"x", "sha256")
+
+
+def test_the_builtin_sha256_is_sha256() -> None:
+    """The prepared states come from CPython's own SHA-256 where it has one: the same digests."""
+    import hashlib
+
+    from tessera.barrier import keyed_hash
+
+    for msg in (b"", b"abc", os.urandom(200)):
+        assert keyed_hash._builtin_sha256()(msg).digest() == hashlib.sha256(msg).digest()
+        state = keyed_hash._sha256(b"prefix")
+        copy = state.copy()
+        copy.update(msg)
+        assert copy.digest() == hashlib.sha256(b"prefix" + msg).digest()

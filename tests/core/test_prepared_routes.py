@@ -438,3 +438,143 @@ def test_a_refused_batch_token_reads_through_the_generic_path(kv_server: Server)
         fast = kv_server.call("GET", "kv1/app/db", token, None, fast=True)
         slow = kv_server.call("GET", "kv1/app/db", token, None, fast=False)
         assert fast[0] == slow[0] == 403 and fast[2] == slow[2]
+
+
+# -- the remembered envelope -----------------------------------------------------------------------
+def _minted(server: Server, body: dict[str, Any], caller: str = "root") -> TokenEntry:
+    token = server.tokens[caller]
+    parent = server.core.tokens.peek(token)
+    assert parent is not None
+    args = issue.plain_create_args(body)
+    assert args is not None
+    host = server.core.pipeline.host
+    return issue.mint_created(host, args, parent, True, "auth/token/create", "auth/token/", False, None)[0]
+
+
+ENVELOPE_BODIES: list[dict[str, Any]] = [
+    {"type": "batch", "policies": ["default"], "ttl": "1h"},
+    {"type": "batch", "policies": ["a<b>", "c&d", 'q"uote'], "meta": {"k": "v", "<": "\u2028"}},
+    {"type": "batch", "policies": ["y"], "meta": {}},
+    {"type": "batch", "policies": ["x"], "no_default_policy": True, "ttl": "2h"},
+]
+
+
+@pytest.mark.parametrize("body", ENVELOPE_BODIES)
+@pytest.mark.parametrize("warnings", [[], ['Policy "x" does not exist', "<&>"]])
+def test_remembered_envelope_is_the_full_one(
+    server: Server, body: dict[str, Any], warnings: list[str]
+) -> None:
+    """The remembered bytes around the request ID and the token, with another request's ID and
+    token put in between, are the envelope written in full."""
+    from tessera.core import prepared
+
+    host = server.core.pipeline.host
+    for caller in ("root", "entity"):
+        first, second = _minted(server, body, caller), _minted(server, body, caller)
+        assert first.id != second.id
+        ident = prepared.identity_policies(host, first.entity_id)
+        for entry, request_id in ((first, "6f1c2a9e-0d4b-4e4f-9b1a-3c5d7e9f1a2b"), (second, "r-2")):
+            out = prepared.batch_created_envelope(host, entry, list(warnings), request_id, "token")
+            assert out == prepared._envelope_bytes(entry, ident, list(warnings), request_id, "token")
+    assert prepared._ENVELOPES  # the second of each was written from the remembered bytes
+
+
+@pytest.mark.parametrize("request_id", ['x"y', "a<b", "\u2028", "é", "a\\b", ""])
+def test_a_request_id_json_would_escape_is_written_in_full(server: Server, request_id: str) -> None:
+    from tessera.core import prepared
+
+    host = server.core.pipeline.host
+    entry = _minted(server, {"type": "batch", "policies": ["default"]})
+    prepared.batch_created_envelope(host, entry, [], "plain-id", "token")  # remembered now
+    out = prepared.batch_created_envelope(host, entry, [], request_id, "token")
+    assert out == prepared._envelope_bytes(entry, [], [], request_id, "token")
+    assert orjson.loads(out)["request_id"] == request_id
+
+
+def test_the_envelope_memo_sees_entity_policies_change(server: Server) -> None:
+    """Entity policies are read at every creation: a change shows in the next envelope."""
+    from tessera.core import prepared
+
+    host = server.core.pipeline.host
+    entry = _minted(server, {"type": "batch", "policies": ["default"]}, "entity")
+    before = orjson.loads(prepared.batch_created_envelope(host, entry, [], "r", "token"))["auth"]
+    entity_id = entry.entity_id
+    status, _, answer = server.call(
+        "POST", f"identity/entity/id/{entity_id}", ROOT, {"policies": ["ent-pol", "added"]}, fast=False
+    )
+    assert status in (200, 204), answer
+    try:
+        after = orjson.loads(prepared.batch_created_envelope(host, entry, [], "r", "token"))["auth"]
+        assert before["identity_policies"] == ["ent-pol"]
+        assert after["identity_policies"] == ["added", "ent-pol"]
+        assert "added" in after["policies"] and "added" not in before["policies"]
+    finally:
+        server.call("POST", f"identity/entity/id/{entity_id}", ROOT, {"policies": ["ent-pol"]}, fast=False)
+
+
+def test_the_envelope_memo_stays_bounded(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tessera.core import prepared
+
+    monkeypatch.setattr(prepared, "ENVELOPE_MEMO_SIZE", 4)
+    host = server.core.pipeline.host
+    for n in range(10):
+        entry = _minted(server, {"type": "batch", "policies": [f"p{n}"]})
+        prepared.batch_created_envelope(host, entry, [], "r", "token")
+        assert len(prepared._ENVELOPES) <= 4
+
+
+def _login_answer(token: str, **auth_fields: Any) -> Any:
+    from tessera.framework import Auth, Response
+
+    auth = Auth(client_token=token, token_type="batch", orphan=True, renewable=False, **auth_fields)
+    return Response(auth=auth)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"policies": ["default", "p1"], "token_policies": ["default", "p1"], "lease_duration": 900},
+        {"metadata": {"role_name": "ci", "team": "<&>"}, "identity_policies": ["e"], "entity_id": "x"},
+        {"policies": [], "token_policies": [], "metadata": {}},
+    ],
+)
+def test_remembered_login_envelope_is_render_logical(fields: dict[str, Any]) -> None:
+    from tessera.core import prepared
+    from tessera.framework import Operation
+    from tessera.framework.envelope import render_logical
+
+    rid = "6f1c2a9e-0d4b-4e4f-9b1a-3c5d7e9f1a2b"
+    for token, warnings in (("hvb.AAAA-_x", []), ("hvb.BBBBBBBB", ["w<1>"]), ("hvb.CC", ["w<1>"])):
+        resp = _login_answer(token, **copy.deepcopy(fields))
+        resp.warnings = list(warnings)
+        full = render_logical(resp, Operation.UPDATE, "auth/approle/login", rid, "approle")[1]
+        assert prepared.login_envelope(resp, "auth/approle/login", rid, "approle") == full
+
+
+def test_login_envelope_leaves_other_answers_to_render_logical() -> None:
+    from tessera.core import prepared
+    from tessera.framework import Response, Secret
+
+    assert prepared.login_envelope(Response(data={"a": 1}), "p", "r", "approle") is None
+    service = _login_answer("hvs.x")
+    service.auth.token_type = "service"
+    assert prepared.login_envelope(service, "p", "r", "approle") is None
+    leased = _login_answer("hvb.x")
+    leased.secret = Secret(ttl=5)
+    assert prepared.login_envelope(leased, "p", "r", "approle") is None
+    assert prepared.login_envelope(_login_answer("hvb.x"), "p", 'r"', "approle") is None
+
+
+def test_metadata_of_other_values_is_never_remembered() -> None:
+    """1 and True are equal memo keys but different JSON: metadata of strings only is remembered."""
+    from tessera.core import prepared
+    from tessera.framework import Operation
+    from tessera.framework.envelope import render_logical
+
+    for value in (True, 1, 1.0, "1"):
+        resp = _login_answer("hvb.meta", metadata={"only-here": value})  # type: ignore[dict-item]
+        full = render_logical(resp, Operation.UPDATE, "p", "r", "approle")[1]
+        assert prepared.login_envelope(resp, "p", "r", "approle") == full
+        assert prepared.login_envelope(resp, "p", "r", "approle") == full
+    assert [key for key in prepared._ENVELOPES if (("only-here", "1"),) in key]
+    assert not [key for key in prepared._ENVELOPES if (("only-here", True),) in key]  # == 1 == 1.0

@@ -8,7 +8,25 @@ call (~4 µs); copying two prepared SHA-256 states costs ~1.5 µs for the same R
 from __future__ import annotations
 
 import hashlib
+import importlib
+from collections.abc import Callable
 
+
+def _builtin_sha256() -> Callable[[bytes], hashlib._Hash]:
+    """CPython's own SHA-256 (``_sha256``; ``_sha2`` from 3.12), else hashlib's (OpenSSL's).
+
+    A prepared state's ``copy``, ``update`` and ``digest`` cost ~20% fewer instructions in
+    CPython's own module (callgrind: 9.5k against 11.9k a digest): OpenSSL 3 allocates and
+    fetches per call. Both compute the same SHA-256."""
+    for name in ("_sha256", "_sha2"):
+        try:
+            return importlib.import_module(name).sha256  # type: ignore[no-any-return]
+        except (ImportError, AttributeError):
+            continue
+    return hashlib.sha256
+
+
+_sha256 = _builtin_sha256()
 _BLOCK = 64  # SHA-256's block size
 _IPAD = bytes.maketrans(bytes(range(256)), bytes(b ^ 0x36 for b in range(256)))
 _OPAD = bytes.maketrans(bytes(range(256)), bytes(b ^ 0x5C for b in range(256)))
@@ -23,8 +41,8 @@ class KeyedSha256:
         if len(key) > _BLOCK:
             key = hashlib.sha256(key).digest()
         key = key.ljust(_BLOCK, b"\0")
-        self._inner = hashlib.sha256(key.translate(_IPAD))
-        self._outer = hashlib.sha256(key.translate(_OPAD))
+        self._inner = _sha256(key.translate(_IPAD))
+        self._outer = _sha256(key.translate(_OPAD))
 
     def digest(self, msg: bytes) -> bytes:
         inner = self._inner.copy()

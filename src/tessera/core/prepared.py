@@ -32,12 +32,13 @@ the caller as the generic path renders them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, TypeVar
 
-from ..framework import Operation, Request
+from ..framework import Operation, Request, Response
 from ..framework.backend import PreparedLogin
 from ..framework.envelope import render_logical
 from ..gocompat.json import go_json
@@ -55,6 +56,7 @@ from .pipeline import PRECHECKED, Pipeline, enter_mount
 
 # The prepared updates: full path -> whether the token is an orphan.
 TOKEN_CREATE_PATHS = {"auth/token/create": False, "auth/token/create-orphan": True}
+_ONLY_STR = frozenset((str,))
 _UPDATE = "update"
 _READ = "read"
 _T = TypeVar("_T")
@@ -96,7 +98,8 @@ class PreparedRoutes:
         route, declared = found
         backend = route.backend
         prefix = route.entry.route_prefix
-        if not body.keys() <= declared.fields or not all(type(v) is str for v in body.values()):
+        # Declared fields only, every value a string (the types gathered in C: no generator).
+        if not body.keys() <= declared.fields or not set(map(type, body.values())) <= _ONLY_STR:
             return None
         if p.special.flags(route, full_path, declared.path) != (True, False):
             return None
@@ -117,6 +120,10 @@ class PreparedRoutes:
             raise
         finally:
             metrics.HANDLE_LOGIN_REQUEST.since(start)  # Core.handle_request's, for a login
+        if resp is not None:
+            remembered = login_envelope(resp, full_path, request_id, route.entry.type)
+            if remembered is not None:
+                return 200, remembered
         return render_logical(resp, Operation.UPDATE, full_path, request_id, route.entry.type)
 
     def create_batch_token(
@@ -264,8 +271,130 @@ def batch_created_envelope(
     """The envelope ``render_logical`` writes for a new batch token's response, written at once:
     ``auth_block`` (tokens/common.py) and ``auth_json``/``envelope`` (framework/envelope.py) for
     an entry of type batch (not renewable, no lease, no data, no wrapping). The prepared route's
-    test holds the two to the same bytes."""
-    ident = identity_policies(host, entry.entity_id)
+    test holds the two to the same bytes.
+
+    Creations in a row (one parent, one body) differ only in the request ID and the token: the
+    bytes around those two are remembered (``_ENVELOPES``), keyed by everything else the envelope
+    shows, and the two are put in between. A batch token (``hvb.`` and base64url, as
+    ``tokens/batch.py`` writes it) is written by JSON as it is; so is a request ID of the
+    characters ``_VERBATIM`` allows (a UUID), the only ones put in between."""
+    ident = identity_policies(host, entry.entity_id) if entry.entity_id else []
+    meta = entry.meta
+    try:
+        key = (
+            tuple(entry.policies),
+            tuple(ident),
+            None if meta is None else tuple(meta.items()),
+            entry.accessor,
+            entry.ttl,
+            entry.entity_id,
+            entry.type,
+            entry.parent == "",
+            entry.num_uses,
+            tuple(warnings),
+            mount_type,
+        )
+        parts = _ENVELOPES.get(key)
+    except TypeError:  # an unhashable value: written in full
+        return _envelope_bytes(entry, ident, warnings, request_id, mount_type)
+    if parts is None or entry.type != BATCH or _VERBATIM.fullmatch(request_id) is None:
+        out = _envelope_bytes(entry, ident, warnings, request_id, mount_type)
+        if parts is None:
+            _remember_envelope(key, out, request_id, entry.id, meta)
+        return out
+    return _spliced(parts, request_id, entry.id)
+
+
+def login_envelope(resp: Response, path: str, request_id: str, mount_type: str) -> bytes | None:
+    """``render_logical``'s body for a prepared login's plain answer (an ``auth``, warnings, nothing
+    else) that carries a batch token, with the bytes around the request ID and the token
+    remembered as ``batch_created_envelope`` does; None for any other answer (rendered in full)."""
+    auth = resp.auth
+    if (
+        auth is None
+        or auth.token_type != BATCH
+        or not auth.client_token.startswith("hvb.")
+        or resp.data is not None
+        or resp.secret is not None
+        or resp.wrap_info is not None
+        or resp.raw_body is not None
+        or resp.status is not None
+        or resp.lease_duration_override is not None
+        or _VERBATIM.fullmatch(request_id) is None
+    ):
+        return None
+    meta = auth.metadata
+    try:
+        key = (
+            _LOGIN,
+            tuple(auth.policies),
+            tuple(auth.token_policies),
+            tuple(auth.identity_policies),
+            None if meta is None else tuple(meta.items()),
+            auth.accessor,
+            auth.lease_duration,
+            auth.renewable,
+            auth.entity_id,
+            auth.orphan,
+            auth.num_uses,
+            tuple(resp.warnings),
+            mount_type,
+        )
+        parts = _ENVELOPES.get(key)
+    except TypeError:  # an unhashable value: written in full
+        return None
+    if parts is None:
+        out = render_logical(resp, Operation.UPDATE, path, request_id, mount_type)[1]
+        if out is not None:
+            _remember_envelope(key, out, request_id, auth.client_token, meta)
+        return out
+    return _spliced(parts, request_id, auth.client_token)
+
+
+# The envelope's bytes around the request ID and the token, by what else it shows (the
+# policies, metadata and warnings a token carries, never a token ID or a request ID), for
+# creations and (keys starting with ``_LOGIN``) logins. Bounded: cleared when full, as
+# tokens/batch_codec.py's memo.
+ENVELOPE_MEMO_SIZE = 1024
+_ENVELOPES: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+# Text JSON writes as it is (no escape, go_json's included): a request ID (a UUID) and a batch
+# token (``hvb.`` and base64url) are made of these characters alone.
+_VERBATIM = re.compile("[0-9A-Za-z._-]*")
+_ID_OPEN = b'{"request_id":"'
+_LOGIN = "login"
+_TOKEN_OPEN = b'"auth":{"client_token":"'
+
+
+def _remember_envelope(
+    key: tuple[Any, ...], out: bytes, request_id: str, token_id: str, meta: dict[str, str] | None
+) -> None:
+    """Keep ``out``'s bytes around its request ID and token under ``key`` when both were written
+    as they are. The token is the first string after the warnings, which JSON writes with every
+    quote escaped: the first ``"auth":{"client_token":"`` is the envelope's own. Metadata of
+    strings only: ``1`` and ``True`` are equal keys but different JSON, and no string equals
+    either, so a key found always has the metadata of strings it was written with."""
+    if _VERBATIM.fullmatch(request_id) is None or _VERBATIM.fullmatch(token_id) is None:
+        return
+    if meta and not set(map(type, meta.values())) <= _ONLY_STR:
+        return
+    rid, token = request_id.encode(), token_id.encode()
+    at = out.find(_TOKEN_OPEN) + len(_TOKEN_OPEN)
+    if not out.startswith(_ID_OPEN + rid + b'"') or out[at : at + len(token) + 1] != token + b'"':
+        return
+    if len(_ENVELOPES) >= ENVELOPE_MEMO_SIZE:
+        _ENVELOPES.clear()
+    _ENVELOPES[key] = (out[len(_ID_OPEN) + len(rid) : at], out[at + len(token) :])
+
+
+def _spliced(parts: tuple[bytes, bytes], request_id: str, token_id: str) -> bytes:
+    """The remembered envelope with this answer's request ID and token put in."""
+    return b"".join((_ID_OPEN, request_id.encode(), parts[0], token_id.encode(), parts[1]))
+
+
+def _envelope_bytes(
+    entry: TokenEntry, ident: list[str], warnings: list[str], request_id: str, mount_type: str
+) -> bytes:
+    """``batch_created_envelope`` written in full (tests hold the remembered form to it)."""
     token_policies = list(entry.policies)
     auth: dict[str, Any] = {
         "client_token": entry.id,

@@ -22,8 +22,7 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any] | None:
     stripped = raw.lstrip()
     if not stripped:
         return None
-    ct = content_type.split(";", 1)[0].strip().lower()
-    if ct == "application/x-www-form-urlencoded" and stripped[:1] not in (b"{", b"["):
+    if content_type != "application/json" and _is_form(content_type) and stripped[:1] not in (b"{", b"["):
         out: dict[str, Any] = {}
         for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
             out[key] = f"{out[key]},{value}" if key in out else value
@@ -45,6 +44,11 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any] | None:
         check_complexity(parsed)
         check_raw_strings(raw)
     return parsed
+
+
+def _is_form(content_type: str) -> bool:
+    """Whether the media type (parameters and case aside) is a form's."""
+    return content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
 
 
 # A JSON text needs at least two bytes per string ("") and per level of nesting ("[" "]"): one

@@ -40,8 +40,9 @@ class Router:
 
     def match(self, path: str) -> Route | None:
         """The mount whose prefix is the longest prefix of ``path`` (or of ``path + '/'``)."""
+        slashed = path + "/"
         for prefix in self._sorted:
-            if path.startswith(prefix) or path + "/" == prefix:
+            if path.startswith(prefix) or slashed == prefix:
                 return self._routes[prefix]
         return None
 

@@ -284,10 +284,10 @@ class App:
                 return self._answer(*args)  # hidden here: answered here, not by the active process
             return self._hand_over(args)
         dispatcher = self.dispatcher
-        if dispatcher is None:
-            return self._answer(*args)
         # Without a worker role ``_answer`` is ``_answer_here``: one call less on every request.
         answer = self._answer_here if standby is None else self._answer
+        if dispatcher is None:
+            return answer(*args)
         return dispatcher.serve(method, raw_path, answer, args)
 
     def _hand_over(self, args: tuple[Any, ...]) -> int:

@@ -385,7 +385,7 @@ def _settle_ttl(
 ) -> bool:
     """The entry's TTL from the mount's limits; False when the token ends up non-expiring (then
     it cannot be renewable)."""
-    default_ttl, max_ttl = mount_ttls(core, token_mount(core))
+    default_ttl, max_ttl = core.mount_ttls(token_mount(core))
     if period > 0 or entry.ttl > 0 or "root" not in entry.policies:
         try:
             ttl, more = calculate_ttl(

@@ -35,6 +35,7 @@ from .counting import LeaseCounting, token_counts, token_role
 from .denylist import DenyList
 from .entry import (
     BATCH,
+    BATCH_PREFIXES,
     RECOVERY_PREFIXES,
     REVOCATION_PENDING,
     SERVICE,
@@ -99,6 +100,8 @@ def _freeze(entry: TokenEntry) -> CachedEntry:
 # tuple took ~26k: every request with a service token makes one. Bounded: ~1.5 KB
 # an entry.
 _STATES_LIMIT = 1024
+# The IDs ``peek`` leaves to ``lookup``: recovery and batch tokens (one ``startswith``).
+_NOT_PEEKED = RECOVERY_PREFIXES + BATCH_PREFIXES
 
 
 def _usable(cached: CachedEntry, *, allow_expired: bool = False, tainted: bool = False) -> bool:
@@ -447,7 +450,7 @@ class TokenStore:
         token's entry, shared by every such caller and never to be changed, without its ID (no
         raw ID stays in memory). None for a batch or recovery token too (``lookup`` serves those).
         """
-        if not token_id or token_id.startswith(RECOVERY_PREFIXES) or is_batch_id(token_id):
+        if not token_id or token_id.startswith(_NOT_PEEKED):
             return None
         salted_id = self.salted(token_id)
         cached = self._cache.get(salted_id)
