@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType
 from ..tokenutil import TokenParams, deprecated_token_fields, parse_addrs, parse_policies, token_fields
 from .claims import valid_glob_bounds
+from .config import JWTConfig
+
+if TYPE_CHECKING:
+    from .login import RoleChecks
 
 ROLE_TYPES = ("oidc", "jwt")
 CLAIMS_TYPES = ("string", "glob")
@@ -41,6 +45,11 @@ class Role(TokenParams):
     max_ttl: int = 0
     period: int = 0
     num_uses: int = 0
+
+    def __post_init__(self) -> None:
+        # The login checks made for this role object under a config (``RoleChecks.of``): an
+        # attribute, not a field, so never stored, read out or copied into a role stored anew.
+        self.checks: tuple[JWTConfig, RoleChecks] | None = None
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Role:
