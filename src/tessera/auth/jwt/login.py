@@ -181,7 +181,7 @@ class RoleChecks:
     def of(cls, cfg: JWTConfig, role: Role) -> RoleChecks:
         """The role's checks under ``cfg``, made now if the role or the config changed."""
         kept = role.checks
-        if kept is not None and kept[0] is cfg:
+        if kept is not None and kept[0] is cfg and isinstance(kept[1], RoleChecks):
             return kept[1]
         checks = cls(cfg, role)
         role.checks = (cfg, checks)

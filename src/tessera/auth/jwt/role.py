@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...framework import ErrorResponse, Field, FieldData, FieldType
 from ..tokenutil import TokenParams, deprecated_token_fields, parse_addrs, parse_policies, token_fields
 from .claims import valid_glob_bounds
 from .config import JWTConfig
-
-if TYPE_CHECKING:
-    from .login import RoleChecks
 
 ROLE_TYPES = ("oidc", "jwt")
 CLAIMS_TYPES = ("string", "glob")
@@ -47,9 +44,10 @@ class Role(TokenParams):
     num_uses: int = 0
 
     def __post_init__(self) -> None:
-        # The login checks made for this role object under a config (``RoleChecks.of``): an
-        # attribute, not a field, so never stored, read out or copied into a role stored anew.
-        self.checks: tuple[JWTConfig, RoleChecks] | None = None
+        # The login checks made for this role object under a config (``login.RoleChecks.of``,
+        # a module above this one: hence ``object``): an attribute, not a field, so never
+        # stored, read out or copied into a role stored anew.
+        self.checks: tuple[JWTConfig, object] | None = None
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Role:
