@@ -348,7 +348,9 @@ class FrontConnection:
                 self.close()
         return False
 
-    def _take(self, data: bytes) -> None:
+    def _take(self, data: bytes | bytearray) -> None:
+        # h11 hands a body's bytes over as a bytearray (its ``Data.data`` says bytes): compiled,
+        # a ``bytes`` parameter refuses them.
         # Past the limit the rest is read and dropped (memory stays bounded), so that the client,
         # still sending, does get its 413 rather than a reset connection.
         self.too_large = self.too_large or len(self.body) + len(data) > self.front.max_request_size
