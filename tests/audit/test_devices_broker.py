@@ -187,16 +187,26 @@ def test_syslog_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- the broker, on a real (in-memory) core ---------------------------------------------------------
 @pytest.fixture
-def core() -> Iterator[Core]:
+def initialized() -> Iterator[tuple[Core, str]]:
+    """An unsealed core and its one unseal key (a test that seals it unseals it again)."""
     c = Core(InmemPhysical(), CoreConfig(extra={"unsafe_allow_api_audit_creation": True}))
     keys = c.initialize(1, 1)["keys"]
     c.unseal(keys[0])
-    c.test_key = keys[0]  # type: ignore[attr-defined]
-    yield c
+    yield c, keys[0]
     c.shutdown()
 
 
-def test_table_is_kept_through_the_barrier(core: Core, tmp_path: Path) -> None:
+@pytest.fixture
+def core(initialized: tuple[Core, str]) -> Core:
+    return initialized[0]
+
+
+@pytest.fixture
+def unseal_key(initialized: tuple[Core, str]) -> str:
+    return initialized[1]
+
+
+def test_table_is_kept_through_the_barrier(core: Core, unseal_key: str, tmp_path: Path) -> None:
     broker: AuditBroker = core.audit
     broker.enable(AuditEntry(path="file", type="file", options={"file_path": str(tmp_path / "a.log")}))
     digest = broker.get_hash("file/", "value")
@@ -204,7 +214,7 @@ def test_table_is_kept_through_the_barrier(core: Core, tmp_path: Path) -> None:
         broker.enable(AuditEntry(path="file/sub", type="file", options={"file_path": "discard"}))
     core.seal()
     assert core.audit is None
-    core.unseal(core.test_key)  # type: ignore[attr-defined]
+    core.unseal(unseal_key)
     assert [e.path for e in core.audit.table()] == ["file/"]
     assert core.audit.get_hash("file", "value") == digest
     assert core.audit.table()[0].accessor.startswith("audit_file_")
@@ -226,14 +236,14 @@ def test_broker_needs_one_device_to_succeed(core: Core, tmp_path: Path) -> None:
     assert not broker.log_request(probe())
 
 
-def test_unseal_fails_when_no_device_can_start(core: Core, tmp_path: Path) -> None:
+def test_unseal_fails_when_no_device_can_start(core: Core, unseal_key: str, tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     core.audit.enable(AuditEntry(path="file", type="file", options={"file_path": str(path)}))
     core.seal()
     path.unlink()
     path.mkdir()
     with pytest.raises(RuntimeError, match="failed to setup audit table"):
-        core.unseal(core.test_key)  # type: ignore[attr-defined]
+        core.unseal(unseal_key)
 
 
 def test_declared_devices(core: Core, tmp_path: Path) -> None:

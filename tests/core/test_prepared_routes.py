@@ -17,7 +17,6 @@ import orjson
 import pytest
 
 from tessera.core.core import Core
-from tessera.core.prepared import PreparedRoutes
 from tessera.framework import FieldData
 from tessera.server.app import App
 from tessera.telemetry import metrics
@@ -48,12 +47,41 @@ class _Proto:
         self.answers.append((status, list(headers), body))
 
 
+class _SwitchableApp(App):
+    """The App with its prepared routes switched off while ``generic_only`` (the generic path's
+    answers, to compare with), and the paths they answered noted. A subclass's override is a seam
+    that holds compiled, where replacing ``PreparedRoutes``' methods on the class would not."""
+
+    def __init__(self, core: Core) -> None:
+        super().__init__(core, inline=True)
+        self.generic_only = False
+        self.prepared_paths: list[str] = []
+
+    def _prepared_read(self, path: str, token: str, remote_addr: str) -> tuple[int, bytes | None] | None:
+        return (
+            None if self.generic_only else self._noted(path, super()._prepared_read(path, token, remote_addr))
+        )
+
+    def _prepared_update(
+        self, method: str, path: str, token: str, raw_body: bytes, headers: dict[str, str], remote_addr: str
+    ) -> tuple[int, bytes | None] | None:
+        if self.generic_only:
+            return None
+        return self._noted(
+            path, super()._prepared_update(method, path, token, raw_body, headers, remote_addr)
+        )
+
+    def _noted(self, path: str, answered: tuple[int, bytes | None] | None) -> tuple[int, bytes | None] | None:
+        if answered is not None:
+            self.prepared_paths.append(path)
+        return answered
+
+
 class Server:
     def __init__(self) -> None:
         core, _ = dev_core()
         self.core: Core = core
-        self.app = App(core, inline=True)
-        self.prepared_answers = 0
+        self.app = _SwitchableApp(core)
         for name, policy in (("creator", CREATOR), ("sudo-creator", SUDO_CREATOR), ("limited", LIMITED)):
             status, _, _ = self.call("PUT", f"sys/policies/acl/{name}", ROOT, {"policy": policy}, fast=False)
             assert status == 204
@@ -105,13 +133,11 @@ class Server:
             sent["x-vault-token"] = token
         data = raw if raw is not None else (b"" if body is None else orjson.dumps(body))
         proto = _Proto()
-        update, read = PreparedRoutes.update, PreparedRoutes.read
-        if not fast:
-            PreparedRoutes.update = PreparedRoutes.read = lambda *_a, **_k: None  # type: ignore[method-assign,assignment]
+        self.app.generic_only = not fast
         try:
             self.app._route(proto, method, "/v1/" + path, b"", sent, data, "127.0.0.1", False)
         finally:
-            PreparedRoutes.update, PreparedRoutes.read = update, read  # type: ignore[method-assign]
+            self.app.generic_only = False
         assert len(proto.answers) == 1
         return proto.answers[0]
 

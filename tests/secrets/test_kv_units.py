@@ -1,13 +1,17 @@
 """The pure parts of the KV engines: Go-compatible text, merge patch, version windows, the upgrade.
 
-Storage-touching parts run on the real in-memory physical store behind a StorageView.
+Storage-touching parts run on the real in-memory physical store behind an unsealed barrier and a
+StorageView (a view wraps a ``Storage``, as a mount's does).
 """
 
 from __future__ import annotations
 
+import os
+
 import orjson
 import pytest
 
+from tessera.barrier.aes_gcm import Barrier
 from tessera.gocompat.quote import go_quote
 from tessera.secrets.kv.common import format_time, merge_patch, scan, weak_int, weak_string
 from tessera.secrets.kv.store import Config, KeyMeta, V2Store, deletion_time
@@ -27,6 +31,15 @@ class CountingPhysical(InmemPhysical):
     def transaction(self, ops: list[TxnOp]) -> None:
         self.transactions.append(list(ops))
         super().transaction(ops)
+
+
+def _view(physical: InmemPhysical, prefix: str) -> StorageView:
+    """A mount's view: ``prefix`` of an unsealed barrier over ``physical``."""
+    barrier = Barrier(physical)
+    key = os.urandom(32)
+    barrier.initialize(key)
+    barrier.unseal(key)
+    return StorageView(barrier, prefix)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +135,8 @@ def test_metadata_document_round_trip() -> None:
 
 def test_upgrade_moves_v1_keys_in_one_transaction() -> None:
     physical = CountingPhysical()
-    view = StorageView(physical, "logical/uuid-1/")
+    view = _view(physical, "logical/uuid-1/")
+    physical.transactions.clear()  # the barrier's own set-up
     view.put("a", orjson.dumps({"x": 1}))
     view.put("d/b", orjson.dumps({"y": "2", "ttl": "1h"}))
     store = V2Store("uuid-1/")
@@ -139,14 +153,13 @@ def test_upgrade_moves_v1_keys_in_one_transaction() -> None:
 
 
 def test_fresh_mount_only_writes_the_marker() -> None:
-    physical = CountingPhysical()
-    view = StorageView(physical, "logical/uuid-2/")
+    view = _view(InmemPhysical(), "logical/uuid-2/")
     assert V2Store("uuid-2/").ensure_layout(view) == 0
     assert view.list_all("") == ["uuid-2/upgrading"]
 
 
 def test_scan_walks_depth_first_like_openbao() -> None:
-    view = StorageView(InmemPhysical(), "v/")
+    view = _view(InmemPhysical(), "v/")
     for key in ("a", "big", "c/d", "c/e/f", "x/y", "zero"):
         view.put(key, b"{}")
     assert scan(view, "") == ["a", "big", "zero", "x/y", "c/d", "c/e/f"]

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from tessera.server.dispatch import Dispatcher, RouteHistory, Runner, SidePool, parent_of
+from tessera.storage.base import TxnOp
 from tessera.storage.inmem import InmemPhysical
 from tessera.storage.sqlite import SQLitePhysical
 from tests.perf.conftest import Server, _Body, _Proto
@@ -126,39 +127,68 @@ def test_answers_wait_for_the_fsync_of_what_they_wrote_or_read(tmp_path: Path) -
         server.core.shutdown()
 
 
-def _threads_serving(server: Server) -> list[str]:
-    """The names of the threads that run the core for each request from now on, in order."""
-    served_on: list[str] = []
-    core = server.core
+class _ThreadNoting(InmemPhysical):
+    """In-memory storage noting the thread of every call that reaches it: the thread a request's
+    core work ran on, for any route (prepared or generic). Named as no local backend is, so the
+    barrier keeps no read cache in front of it and every read reaches it too."""
 
-    def noted(real: Any, prepared: bool) -> Any:
-        def noting(*args: Any) -> Any:
-            answer = real(*args)
-            if answer is not None or not prepared:  # a prepared route's None: the generic path serves it
-                served_on.append(threading.current_thread().name)
-            return answer
+    name = "thread-noting"
 
-        return noting
+    def __init__(self) -> None:
+        super().__init__()
+        self.noted: list[str] = []
 
-    # The generic pipeline, or a prepared route (core/prepared.py): whichever answers.
-    core.handle_request = noted(core.handle_request, False)  # type: ignore[method-assign]
-    core.serve_prepared_read = noted(core.serve_prepared_read, True)  # type: ignore[method-assign]
-    core.serve_prepared_update = noted(core.serve_prepared_update, True)  # type: ignore[method-assign]
-    return served_on
+    def _note(self) -> None:
+        self.noted.append(threading.current_thread().name)
+
+    def get(self, key: str) -> bytes | None:
+        self._note()
+        return super().get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        self._note()
+        super().put(key, value)
+
+    def transaction(self, ops: list[TxnOp]) -> None:
+        self._note()
+        super().transaction(ops)
+
+
+class _Served:
+    """Requests made through ``_call``, and the thread each one's storage work ran on (``on``)."""
+
+    def __init__(self, server: Server, physical: _ThreadNoting) -> None:
+        self.server, self.physical = server, physical
+        # Where a request may run; storage calls of any other thread are background work.
+        self.candidates = {"tessera-runner", threading.current_thread().name}
+        self.on: list[str] = []
+
+    def start(self, method: str, path: str, body: Any = None) -> tuple[_Proto, int]:
+        mark = len(self.physical.noted)
+        return _call(self.server, method, path, body), mark
+
+    def finish(self, started: tuple[_Proto, int]) -> _Proto:
+        proto, mark = started
+        assert proto.answered.wait(10)
+        names = set(self.physical.noted[mark:]) & self.candidates
+        assert len(names) == 1, names
+        self.on.append(names.pop())
+        return proto
 
 
 def test_only_requests_with_a_body_run_on_the_calling_thread_and_only_while_the_runner_is_idle() -> None:
     """A body just read runs here when the runner is idle; a bodiless request always goes to the
     runner (run on granian's threads, reads under load lost ~35% of their throughput)."""
-    server = Server(InmemPhysical())
+    physical = _ThreadNoting()
+    server = Server(physical)
     server.app.runner = runner = Runner()
-    served_on = _threads_serving(server)
+    served = _Served(server, physical)
     try:
         for method, body in (("GET", None), ("POST", {"a": "1"}), ("GET", None)):
-            proto = _call(server, method, "kv1/x", body)
-            assert proto.answered.wait(10) and proto.status in (200, 204, 404)
+            proto = served.finish(served.start(method, "kv1/x", body))
+            assert proto.status in (200, 204, 404)
         here = threading.current_thread().name
-        assert served_on == ["tessera-runner", here, "tessera-runner"]
+        assert served.on == ["tessera-runner", here, "tessera-runner"]
         release, busy = threading.Event(), threading.Event()
 
         def hold() -> None:
@@ -167,25 +197,25 @@ def test_only_requests_with_a_body_run_on_the_calling_thread_and_only_while_the_
 
         runner.submit(hold, ())
         assert busy.wait(10)
-        proto = _call(server, "POST", "kv1/x", {"a": "2"})
-        assert not proto.answered.wait(0.2)  # queued behind the runner's work, not run here
+        started = served.start("POST", "kv1/x", {"a": "2"})
+        assert not started[0].answered.wait(0.2)  # queued behind the runner's work, not run here
         release.set()
-        assert proto.answered.wait(10) and proto.status in (200, 204)
-        assert served_on[-1] == "tessera-runner"
+        assert served.finish(started).status in (200, 204)
+        assert served.on[-1] == "tessera-runner"
     finally:
         server.core.shutdown()
 
 
 def test_bodies_on_runner_sends_requests_with_a_body_to_the_idle_runner() -> None:
     """``TESSERA_HTTP_BODIES_ON_RUNNER=1``: a write goes to the runner even when it is idle."""
-    server = Server(InmemPhysical())
+    physical = _ThreadNoting()
+    server = Server(physical)
     server.app.runner = Runner()
     server.app.bodies_on_runner = True
-    served_on = _threads_serving(server)
+    served = _Served(server, physical)
     try:
         for method, body in (("POST", {"a": "1"}), ("GET", None)):
-            proto = _call(server, method, "kv1/x", body)
-            assert proto.answered.wait(10) and proto.status in (200, 204)
-        assert served_on == ["tessera-runner", "tessera-runner"]
+            assert served.finish(served.start(method, "kv1/x", body)).status in (200, 204)
+        assert served.on == ["tessera-runner", "tessera-runner"]
     finally:
         server.core.shutdown()

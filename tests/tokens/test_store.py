@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import copy
 import time
+from collections.abc import Callable
 from pathlib import Path as FilePath
 
 import pytest
@@ -12,12 +13,13 @@ import pytest
 from tessera.core import registry
 from tessera.framework import Auth, Backend, Field, FieldData, FieldType, Operation, Path, Request, Response
 from tessera.routing.mounts import MountEntry
-from tessera.storage.base import StorageView
+from tessera.storage.base import StorageView, TxnOp
+from tessera.storage.inmem import InmemPhysical
 from tessera.tokens import entry as entry_module
 from tessera.tokens.entry import BATCH, TokenEntry
 from tessera.tokens.store import DICT_FIELDS, LIST_FIELDS, TokenStoreError
 from tessera.tokens.tidy import tidy
-from tests.tokens.conftest import CoreHarness
+from tests.tokens.conftest import CoreHarness, RecordingPhysical
 
 
 def _batch(**kw: object) -> TokenEntry:
@@ -27,30 +29,28 @@ def _batch(**kw: object) -> TokenEntry:
 
 
 @pytest.mark.slow
-def test_batch_tokens_write_nothing(harness: CoreHarness) -> None:
+def test_batch_tokens_write_nothing() -> None:
     """Creating batch tokens (orphan or not) writes nothing at all: not one put, not one byte.
 
     Any write would show at the first token; 20,000 of them (not the million the seed speaks of)
     also show that nothing accumulates per token, in a fraction of the time.
     """
-    store = harness.store
-    parent = store.create(TokenEntry(policies=["p1"], ttl=3600, path="auth/token/create"))
-    before = harness.physical.size()
-    writes: list[object] = []
-    physical = harness.physical
-    put, transaction = physical.put, physical.transaction
-    physical.put = lambda key, value: (writes.append(key), put(key, value))[1]  # type: ignore[method-assign]
-    physical.transaction = lambda ops: (writes.append(ops), transaction(ops))[1]  # type: ignore[method-assign]
+    physical = RecordingPhysical()  # notes the writes that reach storage
+    harness = CoreHarness(physical)
     try:
+        store = harness.store
+        parent = store.create(TokenEntry(policies=["p1"], ttl=3600, path="auth/token/create"))
+        before = physical.size()
+        physical.writes.clear()
         last = None
         for i in range(20_000):
             last = store.create(_batch(parent=parent.salted_id if i % 2 else ""))
+        assert physical.writes == []
+        assert physical.size() == before
+        assert last is not None and store.lookup(last.id) is not None
+        assert physical.size() == before
     finally:
-        physical.put, physical.transaction = put, transaction  # type: ignore[method-assign]
-    assert writes == []
-    assert harness.physical.size() == before
-    assert last is not None and store.lookup(last.id) is not None
-    assert harness.physical.size() == before
+        harness.close()
 
 
 def test_batch_validation_reads_only_the_parent(harness: CoreHarness) -> None:
@@ -341,38 +341,49 @@ def test_renewals_do_not_pile_up_expiry_items(harness: CoreHarness) -> None:
     assert store.expire_due(now=time.time() + 120) == 1
 
 
-def test_child_written_after_its_parent_was_revoked_does_not_survive(harness: CoreHarness) -> None:
+class _RevokesFirst(InmemPhysical):
+    """Storage that runs ``revoke`` just before the first transaction writing under
+    ``watched`` lands (a physical key's prefix)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watched = ""
+        self.revoke: Callable[[], object] = lambda: None
+        self.revoked = False
+
+    def transaction(self, ops: list[TxnOp]) -> None:
+        if self.watched and not self.revoked and any(op.key.startswith(self.watched) for op in ops):
+            self.revoked = True
+            self.revoke()  # completes before the child's write lands
+        super().transaction(ops)
+
+
+def test_child_written_after_its_parent_was_revoked_does_not_survive() -> None:
     """Creation holds no lock across its commit: a parent revoked meanwhile must take the child.
 
     The interleaving forced here is the one a lock used to exclude: the parent's revocation
     lists its children just before the child's index entry is written.
     """
+    physical = _RevokesFirst()
+    harness = CoreHarness(physical)
     store = harness.store
     parent = store.create(TokenEntry(policies=["p1"], ttl=3600, path="auth/token/create"))
     storage = store.storage
     ids_before = set(storage.list_all("id/"))
-    original = storage.transaction
-    revoked: list[bool] = []
-
-    def transaction(ops: list) -> None:
-        if not revoked and any(op.key.startswith(f"parent/{parent.salted_id}/") for op in ops):
-            revoked.append(True)
-            store.revoke_tree(parent)  # completes before the child's write lands
-        original(ops)
-
-    storage.transaction = transaction
+    physical.watched = f"sys/token/parent/{parent.salted_id}/"
+    physical.revoke = lambda: store.revoke_tree(parent)
     try:
         with pytest.raises(TokenStoreError, match="parent token is being revoked"):
             store.create(
                 TokenEntry(policies=["p1"], ttl=60, path="auth/token/create", parent=parent.salted_id)
             )
+        assert physical.revoked
+        assert store.lookup_salted(parent.salted_id) is None
+        # Neither the child's entry nor its index entry under the parent remains.
+        assert set(storage.list_all("id/")) == ids_before - {"id/" + parent.salted_id}
+        assert not storage.list_all(f"parent/{parent.salted_id}/")
     finally:
-        storage.transaction = original
-    assert revoked
-    assert store.lookup_salted(parent.salted_id) is None
-    # Neither the child's entry nor its index entry under the parent remains.
-    assert set(storage.list_all("id/")) == ids_before - {"id/" + parent.salted_id}
-    assert not storage.list_all(f"parent/{parent.salted_id}/")
+        harness.close()
 
 
 def test_batched_expiry_cleans_every_token_across_batches(harness: CoreHarness) -> None:

@@ -3,8 +3,11 @@ and nothing live lost to a token written after the scan went past it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from tessera.storage.inmem import InmemPhysical
 from tessera.tokens import tidy as tidy_module
 from tessera.tokens.entry import TokenEntry
 from tessera.tokens.tidy import tidy
@@ -36,20 +39,32 @@ def test_dangling_entries_go_a_page_at_a_time_and_live_ones_stay(monkeypatch: py
     assert all(store.accessor_target(c.accessor) for c in children)
 
 
-def test_a_token_written_after_the_scan_keeps_its_indexes(
-    harness: CoreHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    parent = _token(harness)
-    scan = tidy_module._scan_entries
-    late: list[TokenEntry] = []
+class _WritesBeforeTheParentScan(InmemPhysical):
+    """Storage that runs ``before`` once, when tidy first pages through the parent index: after
+    its scan of the token entries went past, as a token created meanwhile would land."""
 
-    def scan_then_create(*args: object) -> object:
-        found = scan(*args)  # type: ignore[arg-type]
-        late.append(_token(harness, parent=parent.salted_id))
-        return found
+    def __init__(self) -> None:
+        super().__init__()
+        self.before: Callable[[], object] = lambda: None
 
-    monkeypatch.setattr(tidy_module, "_scan_entries", scan_then_create)
-    report = tidy(harness.core)
-    assert (report.parent_entries_removed, report.accessors_removed) == (0, 0)
-    assert harness.store.storage.list(f"parent/{parent.salted_id}/") == [late[0].salted_id]
-    assert harness.store.accessor_target(late[0].accessor) == late[0].salted_id
+    def scan(self, prefix: str, after: str, limit: int) -> tuple[list[tuple[str, bytes]], str | None]:
+        if "token/parent/" in prefix:
+            before, self.before = self.before, lambda: None
+            before()
+        return super().scan(prefix, after, limit)
+
+
+def test_a_token_written_after_the_scan_keeps_its_indexes() -> None:
+    physical = _WritesBeforeTheParentScan()
+    harness = CoreHarness(physical)
+    try:
+        parent = _token(harness)
+        late: list[TokenEntry] = []
+        physical.before = lambda: late.append(_token(harness, parent=parent.salted_id))
+        report = tidy(harness.core)
+        assert len(late) == 1
+        assert (report.parent_entries_removed, report.accessors_removed) == (0, 0)
+        assert harness.store.storage.list(f"parent/{parent.salted_id}/") == [late[0].salted_id]
+        assert harness.store.accessor_target(late[0].accessor) == late[0].salted_id
+    finally:
+        harness.close()

@@ -93,9 +93,13 @@ class Standby:
         with lock.exclusive:
             return serve(*args)
 
+    def match(self, path: str) -> Route | None:
+        """The mount that serves ``path`` (``/v1/...``) here."""
+        return self.core.router.match(path[4:])
+
     def _alone(self, path: str) -> bool:
         """Whether a refused write on ``path`` leaves state behind that only a rebuild undoes."""
-        return keeps_state(self.core.router.match(path[4:]) if path.startswith("/v1/") else None)
+        return keeps_state(self.match(path) if path.startswith("/v1/") else None)
 
     def wrote(self, method: str, path: str) -> None:
         """The request tried to write: remember the route, and drop what it may have touched."""

@@ -309,8 +309,8 @@ def parse_policy(raw: str, name: str = "", *, template: TemplateInput | None = N
         _check_keys(items, _TOP_KEYS)
         for node in _matches(items, "name"):
             _dec_string("root.name", node)
-    except (_Once, _Twice) as exc:
-        raise _fail(str(exc)) from None
+    except (_Once, _Twice) as refused:
+        raise _fail(str(refused)) from None
     policy = Policy(name=name, raw=raw)
     for item in hcl.filter_items(items, "path"):
         key = item.key() if item.keys else "path"
@@ -324,17 +324,19 @@ def parse_policy(raw: str, name: str = "", *, template: TemplateInput | None = N
         else:
             try:
                 has, _ = populate(key, validity_only=True)
-            except TemplateError as exc:
-                raise _fail(f"path {go_quote(key)}: failed to validate policy templating: {exc}") from None
+            except TemplateError as untemplated:
+                raise _fail(
+                    f"path {go_quote(key)}: failed to validate policy templating: {untemplated}"
+                ) from None
             policy.templated = policy.templated or has
         try:
             rules = _parse_path(key, item.val)
-        except _Once as exc:
-            raise _fail(f"path {go_quote(key)}: {exc}") from None
-        except _Twice as exc:
-            raise _fail(f"path {go_quote(key)}: path {go_quote(key)}: {exc}") from None
-        except _Nested as exc:
-            raise _fail(f"path {go_quote(key)}: {exc}") from None
+        except _Once as once:
+            raise _fail(f"path {go_quote(key)}: {once}") from None
+        except _Twice as twice:
+            raise _fail(f"path {go_quote(key)}: path {go_quote(key)}: {twice}") from None
+        except _Nested as nested:
+            raise _fail(f"path {go_quote(key)}: {nested}") from None
         if rules is not None:
             policy.paths.append(rules)
     return policy

@@ -139,8 +139,8 @@ class App:
             status, body, headers = await self._handle(scope, receive)
         except HTTPError as exc:
             status, body, headers = exc.status, exc.body, exc.headers
-        except StorageUnavailable as exc:
-            status, body, headers = storage_unavailable(exc, scope.get("method"), scope.get("path"))
+        except StorageUnavailable as unavailable:
+            status, body, headers = storage_unavailable(unavailable, scope.get("method"), scope.get("path"))
         except Exception:
             log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
             status, body, headers = 500, error_body(["internal error"]), []
@@ -341,10 +341,10 @@ class App:
             status, body, extra = exc.status, exc.body, exc.headers
         except StandbyWrite:  # a worker process's request that must write: see cluster/standby.py
             wrote = True
-        except ForwardToPrimary as exc:  # a performance secondary's write of replicated data
-            forward = exc
-        except StorageUnavailable as exc:
-            status, body, extra = storage_unavailable(exc, method, raw_path)
+        except ForwardToPrimary as to_primary:  # a performance secondary's write of replicated data
+            forward = to_primary
+        except StorageUnavailable as unavailable:
+            status, body, extra = storage_unavailable(unavailable, method, raw_path)
         except Exception:
             log.exception("unhandled error serving %s %s", method, raw_path)
             status, body, extra = 500, error_body(["internal error"]), []
@@ -552,8 +552,8 @@ class App:
             status, out, extra = _rendered(req, self._handle_logical(req), path, [])
         except VaultError as exc:
             status, out = render_error(exc)
-        except StorageUnavailable as exc:
-            status, out, extra = storage_unavailable(exc, method, raw_path)
+        except StorageUnavailable as unavailable:
+            status, out, extra = storage_unavailable(unavailable, method, raw_path)
         except (Exception, StandbyWrite, ForwardToPrimary):  # this server cannot write after all
             log.exception("unhandled error serving %s %s forwarded by a secondary", method, raw_path)
             status, out = 500, error_body(["internal error"])

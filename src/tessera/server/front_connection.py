@@ -18,7 +18,7 @@ import selectors
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 import h11
@@ -218,8 +218,8 @@ class FrontConnection:
             step(now)
         except h11.RemoteProtocolError as exc:
             self._bad_request(exc, now)
-        except (SSL.Error, OSError, h11.ProtocolError) as exc:
-            log.debug("TLS connection from %s ended: %s", self.remote_addr, exc)
+        except (SSL.Error, OSError, h11.ProtocolError) as ended:
+            log.debug("TLS connection from %s ended: %s", self.remote_addr, ended)
             self.close()
         self._update_interest()
 
@@ -237,8 +237,8 @@ class FrontConnection:
             return  # closed meanwhile (the server stopping)
         try:
             self._respond(status, headers, b"" if self.request.method == b"HEAD" else body, now)
-        except (SSL.Error, OSError, h11.ProtocolError) as exc:
-            log.debug("TLS connection from %s ended: %s", self.remote_addr, exc)
+        except (SSL.Error, OSError, h11.ProtocolError) as ended:
+            log.debug("TLS connection from %s ended: %s", self.remote_addr, ended)
             self.close()
         self._update_interest()
 
@@ -346,7 +346,10 @@ class FrontConnection:
                 self.phase = _BODY  # its deadline counts from the request's first byte (Go)
                 self.deadline = _after(self.started, self.front.timeouts.request)
             elif isinstance(event, h11.Data):
-                self._take(event.data)
+                # Read untyped: h11's ``Data.data`` says bytes but is a bytearray, which compiled
+                # code would refuse at the attribute read.
+                data: bytes | bytearray = cast(Any, event).data
+                self._take(data)
             elif isinstance(event, h11.EndOfMessage):
                 assert self.request is not None
                 body, self.body = None if self.too_large else bytes(self.body), bytearray()
@@ -356,7 +359,7 @@ class FrontConnection:
                 self.close()
         return False
 
-    def _take(self, data: bytes) -> None:
+    def _take(self, data: bytes | bytearray) -> None:
         # Past the limit the rest is read and dropped (memory stays bounded), so that the client,
         # still sending, does get its 413 rather than a reset connection.
         self.too_large = self.too_large or len(self.body) + len(data) > self.front.max_request_size

@@ -12,7 +12,7 @@ import builtins
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from mypy_extensions import mypyc_attr
@@ -115,10 +115,15 @@ def scan_all(store: KeyValueStore, prefix: str, page_size: int) -> Iterator[tupl
 class Physical(KeyValueStore):
     """A durable (or in-memory) key/value store of opaque bytes."""
 
-    name: str = "physical"
+    # Both are class attributes a backend sets in its class body (``name = "sqlite"``) or on an
+    # instance (a wrapper answering for its inner backend). ClassVars, because compiled code reads
+    # a ClassVar as Python does, where a plain attribute's native slot would keep this default
+    # whatever an interpreted subclass's class body says (the barrier would then cache shared
+    # storage, or not cache SQLite).
+    name: ClassVar[str] = "physical"
     # Whether a cache in front of it stays exact: this process is its only writer, or every
     # other process's commits reach it through a change feed (PostgreSQL with HA).
-    cacheable: bool = False
+    cacheable: ClassVar[bool] = False
 
     def after_durable(self, ready: Callable[[BaseException | None], None]) -> bool:
         """Call ``ready`` once every write made so far is durable, or return False if they

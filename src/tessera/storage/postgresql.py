@@ -60,7 +60,7 @@ class PostgreSQLPhysical(Physical):
         self.fencing: Fencing | None = None
         # The change feed's table (pg_changefeed.py): "" without HA until worker processes run.
         self.changes = changes_table(settings.table) if settings.ha_enabled or reader else ""
-        self.cacheable = settings.ha_enabled or reader
+        self.cacheable = settings.ha_enabled or reader  # type: ignore[misc]  # per instance (base.py)
         # Worker processes: the feed's record without HA, and where each commit is told to them.
         self._feed: Proof | None = None
         self._publisher: Publisher | None = None

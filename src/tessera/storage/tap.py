@@ -44,10 +44,10 @@ class TappedPhysical(Physical):
 
     def __init__(self, inner: Physical) -> None:
         self.inner = inner
-        self.name = inner.name
+        self.name = inner.name  # type: ignore[misc]  # its own, shadowing the class's (base.py)
         # Class attributes the wrapper would otherwise answer for itself (``__getattr__`` is only
         # asked for names it lacks): PostgreSQL with HA is cacheable, and the barrier asks here.
-        self.cacheable = inner.cacheable
+        self.cacheable = inner.cacheable  # type: ignore[misc]
         self.observer: WriteObserver | None = None
         # Reads are the inner backend's own bound methods: no extra call on the hot path.
         self.get = inner.get  # type: ignore[method-assign]

@@ -23,8 +23,8 @@ class TimedPhysical(Physical):
 
     def __init__(self, physical: Physical, storage_type: str) -> None:
         self._physical = physical
-        self.name = physical.name
-        self.cacheable = physical.cacheable
+        self.name = physical.name  # type: ignore[misc]  # its own, shadowing the class's (storage/base.py)
+        self.cacheable = physical.cacheable  # type: ignore[misc]
         name = _VAULT_NAMES.get(storage_type, storage_type) or "inmem"
         self._timers = metrics.storage_timers(name)
 

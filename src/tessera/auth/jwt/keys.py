@@ -272,12 +272,12 @@ def fetch_json(url: str, context: ssl.SSLContext, local: LocalFetch | None = Non
             body = answer.read(4 * 1024 * 1024)
     except urllib.error.HTTPError as exc:
         raise SignatureError(f"{exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise SignatureError(f'Get "{url}": {_go_reason(url, getattr(exc, "reason", exc))}') from None
+    except (urllib.error.URLError, OSError) as failed:
+        raise SignatureError(f'Get "{url}": {_go_reason(url, getattr(failed, "reason", failed))}') from None
     try:
         return json.loads(body)
-    except ValueError as exc:
-        raise SignatureError(f"failed to decode keys: {exc}") from None
+    except ValueError as undecodable:
+        raise SignatureError(f"failed to decode keys: {undecodable}") from None
 
 
 def _go_reason(url: str, reason: Any) -> str:
@@ -337,8 +337,8 @@ class RemoteKeys:
             raise SignatureError(f"fetching keys oidc: get keys failed {exc}") from None
         try:
             keyset = jwt.PyJWKSet.from_dict(doc)
-        except jwt.PyJWTError as exc:
-            raise SignatureError(f"fetching keys oidc: failed to decode keys: {exc}") from None
+        except jwt.PyJWTError as undecodable:
+            raise SignatureError(f"fetching keys oidc: failed to decode keys: {undecodable}") from None
         self.keyset = KeySet.of(list(keyset.keys))  # a key may have gone: check every token again
 
     def _refresh_once(self, kid: str | None) -> KeySet:

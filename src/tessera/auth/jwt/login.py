@@ -186,14 +186,15 @@ class RoleChecks:
     @classmethod
     def of(cls, cfg: JWTConfig, role: Role) -> RoleChecks:
         """The role's checks under ``cfg``, made now if the role or the config changed."""
-        kept = role.__dict__.get("_checks")
-        if kept is not None and kept[0] is cfg:
-            return kept[1]  # type: ignore[no-any-return]
+        kept = role.checks
+        if kept is not None and kept[0] is cfg and isinstance(kept[1], RoleChecks):
+            return kept[1]
         checks = cls(cfg, role)
-        role.__dict__["_checks"] = (cfg, checks)  # not a field: never stored or read out
+        role.checks = (cfg, checks)
         return checks
 
-    def check(self, claims: dict[str, Any], alg: str) -> None:
+    def check(self, claims: dict[str, Any], alg: str, now: float | None = None) -> None:
+        """Refuse the claims as the reference would; times against ``now`` (default: the clock)."""
         check_registered_types(claims)
         if self.algs and alg not in self.algs:
             raise ErrorResponse(
@@ -208,7 +209,7 @@ class RoleChecks:
             raise ErrorResponse(
                 f"{INVALID}invalid audience (aud) claim: audience claim does not match any expected audience"
             )
-        check_times(claims, self.leeway)
+        check_times(claims, self.leeway, now)
         if not self.audiences and aud:
             raise ErrorResponse("audience claim found in JWT but no audiences bound to the role")
         if self.bound is not None:

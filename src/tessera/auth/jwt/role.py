@@ -9,6 +9,7 @@ from typing import Any
 from ...framework import ErrorResponse, Field, FieldData, FieldType
 from ..tokenutil import TokenParams, deprecated_token_fields, parse_addrs, parse_policies, token_fields
 from .claims import valid_glob_bounds
+from .config import JWTConfig
 
 ROLE_TYPES = ("oidc", "jwt")
 CLAIMS_TYPES = ("string", "glob")
@@ -41,6 +42,12 @@ class Role(TokenParams):
     max_ttl: int = 0
     period: int = 0
     num_uses: int = 0
+
+    def __post_init__(self) -> None:
+        # The login checks made for this role object under a config (``login.RoleChecks.of``,
+        # a module above this one: hence ``object``): an attribute, not a field, so never
+        # stored, read out or copied into a role stored anew.
+        self.checks: tuple[JWTConfig, object] | None = None
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Role:

@@ -90,7 +90,7 @@ class HARole:
             return False
         # A path no mount here serves: perhaps one mounted an instant ago (the feed is a few ms
         # behind the active node); the active node answers it, or says it is not there.
-        route = self.core.router.match(path[4:])
+        route = perf.standby.match(path)
         # Kept for ``answer`` on this thread (the runner's, unless the dispatcher hands the
         # request to its side pool, whose threads match again): one match per request.
         self._local.matched = (path, route)
