@@ -78,22 +78,26 @@ def _source(h: CoreHarness) -> Any:
     return handler.__self__._keys[1]
 
 
-class _CountedAlgorithm:
-    """A PyJWT algorithm that notes the outcome of each signature check it makes."""
+class _CountedCheck:
+    """A signature check that notes the outcome of each check it makes (raised: False)."""
 
     def __init__(self, real: Any, outcomes: list[bool]) -> None:
         self.real, self.outcomes = real, outcomes
 
-    def verify(self, msg: bytes, key: Any, sig: bytes) -> bool:
-        self.outcomes.append(bool(self.real.verify(msg, key, sig)))
+    def __call__(self, msg: bytes, key: Any, sig: bytes) -> bool:
+        try:
+            self.outcomes.append(bool(self.real(msg, key, sig)))
+        except Exception:
+            self.outcomes.append(False)
+            raise
         return self.outcomes[-1]
 
 
 def _signature_checks(monkeypatch: Any, alg: str) -> list[bool]:
-    """The outcome of every ``alg`` signature check from now on, noted in the table of algorithms
+    """The outcome of every ``alg`` signature check from now on, noted in the table of checks
     ``keys.verifies`` looks them up in."""
     outcomes: list[bool] = []
-    monkeypatch.setitem(jwt_keys._ALGORITHMS, alg, _CountedAlgorithm(jwt_keys._ALGORITHMS[alg], outcomes))
+    monkeypatch.setitem(jwt_keys._VERIFIERS, alg, _CountedCheck(jwt_keys._VERIFIERS[alg], outcomes))
     return outcomes
 
 

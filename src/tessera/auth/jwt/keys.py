@@ -20,7 +20,7 @@ import urllib.request
 from binascii import a2b_base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import jwt
 import orjson
@@ -92,6 +92,24 @@ _PKCS1_HASHES: dict[str, hashes.HashAlgorithm] = {
     "RS256": hashes.SHA256(),
     "RS384": hashes.SHA384(),
     "RS512": hashes.SHA512(),
+}
+
+
+def _pkcs1_verifier(hash_: hashes.HashAlgorithm) -> Callable[[bytes, Any, bytes], bool]:
+    """PyJWT's ``RSAAlgorithm.verify`` for one hash, without the two objects it makes per call
+    (a wrong signature raises ``InvalidSignature``, which ``verifies`` turns into False)."""
+
+    def verify(msg: bytes, key: Any, sig: bytes) -> bool:
+        cast(rsa.RSAPublicKey, key).verify(sig, msg, _PKCS1, hash_)
+        return True
+
+    return verify
+
+
+# Each algorithm's signature check, (message, key, signature) -> bool: PyJWT's, RS* direct.
+_VERIFIERS: dict[str, Callable[[bytes, Any, bytes], bool]] = {
+    **{alg: algorithm.verify for alg, algorithm in _ALGORITHMS.items()},
+    **{alg: _pkcs1_verifier(hash_) for alg, hash_ in _PKCS1_HASHES.items()},
 }
 
 
@@ -170,11 +188,7 @@ def verifies(jws: JWS, key: Any) -> bool:
     if alg in _CURVES and key.curve.name != _CURVES[alg]:  # type: ignore[attr-defined]
         return False
     try:
-        pkcs1 = _PKCS1_HASHES.get(alg)
-        if pkcs1 is not None:  # PyJWT's RSAAlgorithm.verify, without two objects made per call
-            key.verify(jws.signature, jws.signing_input, _PKCS1, pkcs1)
-            return True
-        return bool(_ALGORITHMS[alg].verify(jws.signing_input, key, jws.signature))
+        return bool(_VERIFIERS[alg](jws.signing_input, key, jws.signature))
     except Exception:  # a malformed or wrong signature for the key (InvalidSignature included)
         return False
 
