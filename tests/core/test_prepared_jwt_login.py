@@ -86,7 +86,7 @@ def _token(key: Any = RSA_KEY, alg: str = "RS256", **extra: Any) -> str:
         "actor": "octocat",
         "iat": now,
         "nbf": now,
-        "exp": now + 600,
+        "exp": now + 3600,  # valid however slowly the module runs
         **extra,
     }
     return jwt.encode(claims, key, algorithm=alg, headers={"kid": "k1"})
@@ -118,8 +118,7 @@ LOGINS: list[Any] = [
     {"role": "exact", "jwt": _token(ref="refs/heads/release")},
     # Refusals.
     {"role": "deploy", "jwt": _token(exp=NOW - 1000, iat=NOW - 2000, nbf=NOW - 2000)},
-    # Not valid for an hour: no slow run reaches it (NOW is taken at import).
-    {"role": "exact", "jwt": _token(nbf=NOW + 3600, exp=NOW + 7200)},
+    {"role": "exact", "jwt": _token(nbf=NOW + 3600, exp=NOW + 7200)},  # far ahead: a slow run stays early
     {"role": "deploy", "jwt": _token(aud="https://github.com/other")},
     {"role": "deploy", "jwt": _token(OTHER_KEY)},
     {"role": "deploy", "jwt": _unsigned()},
