@@ -26,7 +26,8 @@ from tessera.framework import ErrorResponse
 from tests.helpers.jwks import public_pem, rsa_key
 from tests.reliability.asgi import ROOT
 
-from .test_prepared_routes import Server, _entry
+from .test_prepared_login import same_as_generic
+from .test_prepared_routes import Server
 
 RSA_KEY = rsa_key()
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -197,13 +198,7 @@ def pair() -> Iterator[tuple[JWTServer, JWTServer]]:
 
 
 def _same(fast: JWTServer, slow: JWTServer, got: tuple[Any, ...], want: tuple[Any, ...]) -> None:
-    assert got[0] == want[0]
-    assert got[1] == want[1]
-    assert _normal(got[2]) == _normal(want[2])
-    left, right = _entry(fast.core, got[2]), _entry(slow.core, want[2])
-    if left is not None and right is not None:
-        assert bool(left.pop("entity_id")) == bool(right.pop("entity_id"))
-    assert left == right
+    same_as_generic(fast, slow, got, want, _normal)
 
 
 def test_logins_answer_and_write_as_the_generic_path(pair: tuple[JWTServer, JWTServer]) -> None:

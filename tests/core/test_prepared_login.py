@@ -12,7 +12,7 @@ identity aliases) must be the same.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -166,9 +166,17 @@ def pair() -> Iterator[tuple[LoginServer, LoginServer]]:
 
 
 def _same(fast: LoginServer, slow: LoginServer, got: tuple[Any, ...], want: tuple[Any, ...]) -> None:
+    same_as_generic(fast, slow, got, want, _normal)
+
+
+def same_as_generic(
+    fast: Server, slow: Server, got: tuple[Any, ...], want: tuple[Any, ...], normal: Callable[[bytes], bytes]
+) -> None:
+    """The lane's answer (``got``) and the generic path's (``want``): the same status, headers and
+    body (random IDs made alike by ``normal``), and the same token entry behind them."""
     assert got[0] == want[0]
     assert got[1] == want[1]
-    assert _normal(got[2]) == _normal(want[2])
+    assert normal(got[2]) == normal(want[2])
     left, right = _entry(fast.core, got[2]), _entry(slow.core, want[2])
     if left is not None and right is not None:
         assert bool(left.pop("entity_id")) == bool(right.pop("entity_id"))
