@@ -4,6 +4,7 @@ rebuilds) rather than silently missed keys."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -113,3 +114,34 @@ def test_an_index_beyond_the_feed_is_not_reached(
     assert time.monotonic() - started >= 0.3
     feed.stop()
     assert feed.reached(xid, 0.3) is False  # a stopped feed vouches for nothing
+
+
+def test_start_and_stop_from_two_threads_never_join_an_unstarted_thread(
+    active: PostgreSQLPhysical,
+) -> None:
+    """A node's unseal starts the feed while its election, won at once, stops it on its own
+    thread: ``stop`` must never find the thread made but not started (CI once saw
+    ``cannot join thread before it is started`` there, and the node stayed a standby)."""
+    made = PostgreSQLChangeFeed(active.dsn, active.changes)
+    failures: list[BaseException] = []
+
+    def stop_once_made() -> None:
+        deadline = time.monotonic() + 10
+        while made._thread is None and time.monotonic() < deadline:  # the moment ``start`` made it
+            pass
+        try:
+            made.stop()
+        except BaseException as exc:  # what the race raised is the finding
+            failures.append(exc)
+
+    try:
+        for _ in range(30):
+            stopper = threading.Thread(target=stop_once_made)
+            stopper.start()
+            made.start()
+            stopper.join(15)
+            made.stop()
+        assert failures == []
+    finally:
+        made.close()
+    assert made.position()[1] == 0

@@ -61,6 +61,7 @@ class PostgreSQLChangeFeed:
         self._last_read = 0.0
         self._stop: threading.Event | None = None
         self._thread: threading.Thread | None = None
+        self._life = threading.Lock()  # the thread's start and stop, from the node's threads
         self._wake_r, self._wake_w = os.pipe()
 
     # -- ChangeFeed --------------------------------------------------------------------------
@@ -79,24 +80,26 @@ class PostgreSQLChangeFeed:
     def start(self) -> None:
         """Follow the feed from now on (a new epoch once the first read is done)."""
         self.stop()
-        stop = self._stop = threading.Event()
-        self._generation += 1
-        self._broken = False
-        self._thread = threading.Thread(
-            target=self._run, args=(stop, self._generation), name="ha-feed", daemon=True
-        )
-        self._thread.start()
+        with self._life:
+            stop = self._stop = threading.Event()
+            self._generation += 1
+            self._broken = False
+            self._thread = threading.Thread(
+                target=self._run, args=(stop, self._generation), name="ha-feed", daemon=True
+            )
+            self._thread.start()
 
     def stop(self) -> None:
         """Stop following (epoch 0): the node became active, or left the cluster."""
-        stop, thread = self._stop, self._thread
-        self._epoch = 0
-        if stop is not None:
-            stop.set()
-            os.write(self._wake_w, b"x")
+        with self._life:  # a thread ``start`` made is started before another thread sees it
+            stop, thread = self._stop, self._thread
+            self._stop = self._thread = None
+            self._epoch = 0
+            if stop is not None:
+                stop.set()
+                os.write(self._wake_w, b"x")
         if thread is not None and thread is not threading.current_thread():
             thread.join(10)
-        self._stop = self._thread = None
 
     def close(self) -> None:
         self.stop()

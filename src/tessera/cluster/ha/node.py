@@ -132,6 +132,10 @@ class HANode:
         self.physical.fencing = self.fencing
         with self._lock:
             if self._election is None:
+                # The standby's state first: an election won at once stops it on the election's
+                # thread, which must find it started, not being started.
+                if self.perf is not None:
+                    self.perf.start()
                 election = Election(
                     self.physical.dsn,
                     self.fencing.ha_table,
@@ -144,8 +148,6 @@ class HANode:
                 self._election = election
                 election.start()
                 log.info("HA: joined the election as node %s (standby)", self.info.node_id)
-        if self.perf is not None:
-            self.perf.start()
 
     def _on_seal(self) -> None:
         """In place of the core's ``close_state``: drop the state (still holding the lock, so its
