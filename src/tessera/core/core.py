@@ -42,7 +42,7 @@ from .lease_quotas import LeaseCounter
 from .lockout import UserLockout
 from .mount_table import MountTable
 from .pipeline import Pipeline
-from .prepared import PreparedRoutes
+from .prepared import DeclaredLogin, PreparedRoutes
 from .quotas import QuotaManager
 from .recording import AuditRecorder
 from .seal import SealManager
@@ -384,13 +384,20 @@ class Core:
             (metrics.HANDLE_LOGIN_REQUEST if login else metrics.HANDLE_REQUEST).since(start)
 
     def serve_prepared_update(
-        self, path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
+        self,
+        path: str,
+        token: str,
+        body: dict[str, Any],
+        remote_addr: str,
+        request_id: str,
+        login: DeclaredLogin | None = None,
     ) -> tuple[int, bytes | None] | None:
         """``handle_request`` of an update's common shape on a prepared route (core/prepared.py),
-        rendered; None when the generic path must serve it (sealed, a DR secondary, ...)."""
+        rendered; None when the generic path must serve it (sealed, a DR secondary, ...).
+        ``login``: the path's declared login lane when the caller has looked it up already."""
         if self.sealed or self.replication.dr_secondary:
             return None
-        return self.prepared.update(path, token, body, remote_addr, request_id)
+        return self.prepared.update(path, token, body, remote_addr, request_id, login)
 
     def serve_prepared_read(
         self, path: str, token: str, remote_addr: str, request_id: str

@@ -60,6 +60,8 @@ _ONLY_STR = frozenset((str,))
 _UPDATE = "update"
 _READ = "read"
 _T = TypeVar("_T")
+# A mount's route and the login lane its backend declares (``declared_login``'s answer).
+DeclaredLogin = tuple[Route, PreparedLogin]
 
 
 @dataclass(slots=True)
@@ -69,32 +71,47 @@ class PreparedRoutes:
     pipeline: Pipeline
 
     def update(
-        self, full_path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
+        self,
+        full_path: str,
+        token: str,
+        body: dict[str, Any],
+        remote_addr: str,
+        request_id: str,
+        login: DeclaredLogin | None = None,
     ) -> tuple[int, bytes | None] | None:
         """A POST/PUT without query, wrapping or namespace headers to ``full_path`` with ``body``
         (parsed): the rendered answer, or None when the generic path must serve it. Raises what
-        the route itself raises (``VaultError``: rendered by the caller as the generic path's)."""
+        the route itself raises (``VaultError``: rendered by the caller as the generic path's).
+        ``login``: ``declared_login``'s answer for the path, when the caller looked it up."""
         orphan = TOKEN_CREATE_PATHS.get(full_path)
         if orphan is None:
-            return self.login(full_path, token, body, remote_addr, request_id)
+            return self.login(full_path, token, body, remote_addr, request_id, login)
         return self.create_batch_token(full_path, token, body, remote_addr, request_id, orphan)
 
     def login(
-        self, full_path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
+        self,
+        full_path: str,
+        token: str,
+        body: dict[str, Any],
+        remote_addr: str,
+        request_id: str,
+        found: DeclaredLogin | None = None,
     ) -> tuple[int, bytes | None] | None:
         """A login to an auth method's path that the backend declares prepared
         (``Backend.prepared_login``, AppRole's ``login``): the pipeline's stages for an
         unauthenticated request (user lockout around the handler, the login's token, the
         timers) on a Request built here, the backend's handler called without the framework's
         dispatch. None (the generic path) for a token given, an audit device, a path or body
-        not of the declared shape (an unknown field, a value that is no string)."""
+        not of the declared shape (an unknown field, a value that is no string). ``found``:
+        ``declared_login(router, full_path)`` when the caller (the App) looked it up already."""
         start = perf_counter()
         p = self.pipeline
         if token or (p.audit is not None and p.audit.active):
             return None
-        found = declared_login(p.router, full_path)
         if found is None:
-            return None
+            found = declared_login(p.router, full_path)
+            if found is None:
+                return None
         route, declared = found
         backend = route.backend
         prefix = route.entry.route_prefix
@@ -250,7 +267,7 @@ class PreparedRoutes:
             metrics.HANDLE_REQUEST.since(start)
 
 
-def declared_login(router: Router, full_path: str) -> tuple[Route, PreparedLogin] | None:
+def declared_login(router: Router, full_path: str) -> DeclaredLogin | None:
     """The route and prepared login (``Backend.prepared_login``) that serve ``full_path``, a
     mount's prefix and the login's path (one segment, e.g. ``auth/approle/login``); None for any
     other path. One look-up of the mount by its prefix: mounts never nest, so the route found is

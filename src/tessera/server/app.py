@@ -500,16 +500,23 @@ class App:
     def _prepared_update(
         self, method: str, path: str, token: str, raw_body: bytes, headers: dict[str, str], remote_addr: str
     ) -> tuple[int, bytes | None] | None:
-        """The core's prepared answer to an update (core/prepared.py), or None (the generic path)."""
-        if method not in _UPDATES or (
-            path not in PREPARED_UPDATES and (token or declared_login(self.core.router, path) is None)
-        ):
+        """The core's prepared answer to an update (core/prepared.py), or None (the generic path).
+        A login's declared lane, found here before the body is parsed, is handed to the core so
+        that it is not looked up twice."""
+        if method not in _UPDATES:
             return None
+        login = None
+        if path not in PREPARED_UPDATES:
+            if token:
+                return None
+            login = declared_login(self.core.router, path)
+            if login is None:
+                return None
         try:
             body = parse_body(raw_body, headers.get("content-type", ""))
         except VaultError:
             return None  # refused by the generic path, in its order
-        return self.core.serve_prepared_update(path, token, body or {}, remote_addr, new_request_id())
+        return self.core.serve_prepared_update(path, token, body or {}, remote_addr, new_request_id(), login)
 
     def _logical(
         self,
