@@ -185,7 +185,7 @@ def verifies(jws: JWS, key: Any) -> bool:
     alg = jws.alg
     if alg not in ALGORITHMS or not key_fits(key, alg[:2]):
         return False
-    if alg in _CURVES and key.curve.name != _CURVES[alg]:  # type: ignore[attr-defined]
+    if alg in _CURVES and key.curve.name != _CURVES[alg]:
         return False
     try:
         return bool(_VERIFIERS[alg](jws.signing_input, key, jws.signature))
