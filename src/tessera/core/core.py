@@ -384,20 +384,22 @@ class Core:
             (metrics.HANDLE_LOGIN_REQUEST if login else metrics.HANDLE_REQUEST).since(start)
 
     def serve_prepared_update(
-        self,
-        path: str,
-        token: str,
-        body: dict[str, Any],
-        remote_addr: str,
-        request_id: str,
-        login: DeclaredLogin | None = None,
+        self, path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
     ) -> tuple[int, bytes | None] | None:
         """``handle_request`` of an update's common shape on a prepared route (core/prepared.py),
-        rendered; None when the generic path must serve it (sealed, a DR secondary, ...).
-        ``login``: the path's declared login lane when the caller has looked it up already."""
+        rendered; None when the generic path must serve it (sealed, a DR secondary, ...)."""
         if self.sealed or self.replication.dr_secondary:
             return None
-        return self.prepared.update(path, token, body, remote_addr, request_id, login)
+        return self.prepared.update(path, token, body, remote_addr, request_id)
+
+    def serve_prepared_login(
+        self, found: DeclaredLogin, path: str, body: dict[str, Any], remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """``serve_prepared_update`` of a login without a token to the declared lane ``found``
+        (``prepared.declared_login``'s answer, which the caller looked up already)."""
+        if self.sealed or self.replication.dr_secondary:
+            return None
+        return self.prepared.login_to(found, path, body, remote_addr, request_id)
 
     def serve_prepared_read(
         self, path: str, token: str, remote_addr: str, request_id: str

@@ -75,47 +75,40 @@ class PreparedRoutes:
     pipeline: Pipeline
 
     def update(
-        self,
-        full_path: str,
-        token: str,
-        body: dict[str, Any],
-        remote_addr: str,
-        request_id: str,
-        login: DeclaredLogin | None = None,
+        self, full_path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
     ) -> tuple[int, bytes | None] | None:
         """A POST/PUT without query, wrapping or namespace headers to ``full_path`` with ``body``
         (parsed): the rendered answer, or None when the generic path must serve it. Raises what
-        the route itself raises (``VaultError``: rendered by the caller as the generic path's).
-        ``login``: ``declared_login``'s answer for the path, when the caller looked it up."""
+        the route itself raises (``VaultError``: rendered by the caller as the generic path's)."""
         orphan = TOKEN_CREATE_PATHS.get(full_path)
         if orphan is None:
-            return self.login(full_path, token, body, remote_addr, request_id, login)
+            return self.login(full_path, token, body, remote_addr, request_id)
         return self.create_batch_token(full_path, token, body, remote_addr, request_id, orphan)
 
     def login(
-        self,
-        full_path: str,
-        token: str,
-        body: dict[str, Any],
-        remote_addr: str,
-        request_id: str,
-        found: DeclaredLogin | None = None,
+        self, full_path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
     ) -> tuple[int, bytes | None] | None:
         """A login to an auth method's path that the backend declares prepared
-        (``Backend.prepared_login``, AppRole's ``login``): the pipeline's stages for an
-        unauthenticated request (user lockout around the handler, the login's token, the
+        (``Backend.prepared_login``, AppRole's ``login``): ``login_to`` its lane. None (the
+        generic path) for a token given or a path no backend declares."""
+        if token:
+            return None
+        found = declared_login(self.pipeline.router, full_path)
+        return None if found is None else self.login_to(found, full_path, body, remote_addr, request_id)
+
+    def login_to(
+        self, found: DeclaredLogin, full_path: str, body: dict[str, Any], remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """A login without a token to the declared lane ``found`` (``declared_login``'s answer
+        for ``full_path``; the App looks it up before parsing the body): the pipeline's stages
+        for an unauthenticated request (user lockout around the handler, the login's token, the
         timers) on a Request built here, the backend's handler called without the framework's
-        dispatch. None (the generic path) for a token given, an audit device, a path or body
-        not of the declared shape (an unknown field, a value that is no string). ``found``:
-        ``declared_login(router, full_path)`` when the caller (the App) looked it up already."""
+        dispatch. None (the generic path) for an audit device, a body not of the declared shape
+        (an unknown field, a value that is no string)."""
         start = perf_counter()
         p = self.pipeline
-        if token or (p.audit is not None and p.audit.active):
+        if p.audit is not None and p.audit.active:
             return None
-        if found is None:
-            found = declared_login(p.router, full_path)
-            if found is None:
-                return None
         route, declared = found
         backend = route.backend
         prefix = route.entry.route_prefix

@@ -517,7 +517,9 @@ class App:
             body = parse_body(raw_body, headers.get("content-type", ""))
         except VaultError:
             return None  # refused by the generic path, in its order
-        return self.core.serve_prepared_update(path, token, body or {}, remote_addr, new_request_id(), login)
+        if login is not None:
+            return self.core.serve_prepared_login(login, path, body or {}, remote_addr, new_request_id())
+        return self.core.serve_prepared_update(path, token, body or {}, remote_addr, new_request_id())
 
     def _logical(
         self,
