@@ -1,6 +1,6 @@
 """Instructions per request of the batch-token paths, counted by callgrind: steady on a busy machine.
 
-    python -m bench.instructions [--requests 200] [--tree PATH]
+    python -m bench.instructions [--requests 256] [--tree PATH]
 
 Runs itself under ``valgrind --tool=callgrind`` (``PYTHONHASHSEED=0``) over an in-process core
 (``bench/inproc.py``'s, with ``bench/state.py``'s state): token create batch, AppRole login batch,
@@ -9,7 +9,9 @@ Each path is warmed, then its timed requests run inside one ``functools.reduce``
 collects only inside that C function (``--toggle-collect``) and writes a dump as it returns
 (``--dump-after``), so each dump holds one path's requests and nothing of the set-up. Printed:
 instructions per request, HTTP layer included (the requests go through ``App`` as granian's worker
-calls it). ``--tree`` counts another checkout's ``src`` (e.g. main's, for a before/after pair) with this
+calls it). Request IDs and AES-GCM nonces are drawn 256 at a time, one of each a request: a count
+of requests that is a multiple of 256 holds its share of draws wherever the window falls (200
+held one draw or none, so a change to a draw's cost showed or not: ~10k a request). ``--tree`` counts another checkout's ``src`` (e.g. main's, for a before/after pair) with this
 checkout's harness.
 Callgrind runs ~50x slower than Python: a run takes 2-3 minutes.
 """
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=256)  # a multiple of the draws (above)
     parser.add_argument("--tree", type=Path, default=HERE)
     parser.add_argument("--measured", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -42,7 +42,7 @@ from .lease_quotas import LeaseCounter
 from .lockout import UserLockout
 from .mount_table import MountTable
 from .pipeline import Pipeline
-from .prepared import PreparedRoutes
+from .prepared import DeclaredLogin, PreparedRoutes
 from .quotas import QuotaManager
 from .recording import AuditRecorder
 from .seal import SealManager
@@ -391,6 +391,15 @@ class Core:
         if self.sealed or self.replication.dr_secondary:
             return None
         return self.prepared.update(path, token, body, remote_addr, request_id)
+
+    def serve_prepared_login(
+        self, found: DeclaredLogin, path: str, body: dict[str, Any], remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """``serve_prepared_update`` of a login without a token to the declared lane ``found``
+        (``prepared.declared_login``'s answer, which the caller looked up already)."""
+        if self.sealed or self.replication.dr_secondary:
+            return None
+        return self.prepared.login_to(found, path, body, remote_addr, request_id)
 
     def serve_prepared_read(
         self, path: str, token: str, remote_addr: str, request_id: str

@@ -60,6 +60,12 @@ _ONLY_STR = frozenset((str,))
 _UPDATE = "update"
 _READ = "read"
 _T = TypeVar("_T")
+# Enum members read once: on 3.11 ``Operation.X`` is a Python-level class attribute look-up
+# (~0.9k instructions, callgrind), several a request.
+_OP_UPDATE = Operation.UPDATE
+_OP_READ = Operation.READ
+# A mount's route and the login lane its backend declares (``declared_login``'s answer).
+DeclaredLogin = tuple[Route, PreparedLogin]
 
 
 @dataclass(slots=True)
@@ -83,17 +89,25 @@ class PreparedRoutes:
         self, full_path: str, token: str, body: dict[str, Any], remote_addr: str, request_id: str
     ) -> tuple[int, bytes | None] | None:
         """A login to an auth method's path that the backend declares prepared
-        (``Backend.prepared_login``, AppRole's ``login``): the pipeline's stages for an
-        unauthenticated request (user lockout around the handler, the login's token, the
+        (``Backend.prepared_login``, AppRole's ``login``): ``login_to`` its lane. None (the
+        generic path) for a token given or a path no backend declares."""
+        if token:
+            return None
+        found = declared_login(self.pipeline.router, full_path)
+        return None if found is None else self.login_to(found, full_path, body, remote_addr, request_id)
+
+    def login_to(
+        self, found: DeclaredLogin, full_path: str, body: dict[str, Any], remote_addr: str, request_id: str
+    ) -> tuple[int, bytes | None] | None:
+        """A login without a token to the declared lane ``found`` (``declared_login``'s answer
+        for ``full_path``; the App looks it up before parsing the body): the pipeline's stages
+        for an unauthenticated request (user lockout around the handler, the login's token, the
         timers) on a Request built here, the backend's handler called without the framework's
-        dispatch. None (the generic path) for a token given, an audit device, a path or body
-        not of the declared shape (an unknown field, a value that is no string)."""
+        dispatch. None (the generic path) for an audit device, a body not of the declared shape
+        (an unknown field, a value that is no string)."""
         start = perf_counter()
         p = self.pipeline
-        if token or (p.audit is not None and p.audit.active):
-            return None
-        found = declared_login(p.router, full_path)
-        if found is None:
+        if p.audit is not None and p.audit.active:
             return None
         route, declared = found
         backend = route.backend
@@ -103,7 +117,7 @@ class PreparedRoutes:
             return None
         if p.special.flags(route, full_path, declared.path) != (True, False):
             return None
-        req = Request(Operation.UPDATE, full_path, body, remote_addr=remote_addr, request_id=request_id)
+        req = Request(_OP_UPDATE, full_path, body, remote_addr=remote_addr, request_id=request_id)
         req.full_path = full_path
         enter_mount(req, route, prefix, declared.path, None, True)
         handler = declared.handler
@@ -112,7 +126,7 @@ class PreparedRoutes:
             try:
                 resp = p.login(req, route, backend, lambda r: handler(r, body))
             finally:
-                metrics.route_timer(Operation.UPDATE, prefix).since(routed)
+                metrics.route_timer(_OP_UPDATE, prefix).since(routed)
             if resp is not None:
                 resp = p.complete(req, resp, route, None, False)
         except ForwardToPrimary as forward:  # as Pipeline.run: the primary serves it
@@ -124,7 +138,7 @@ class PreparedRoutes:
             remembered = login_envelope(resp, full_path, request_id, route.entry.type)
             if remembered is not None:
                 return 200, remembered
-        return render_logical(resp, Operation.UPDATE, full_path, request_id, route.entry.type)
+        return render_logical(resp, _OP_UPDATE, full_path, request_id, route.entry.type)
 
     def create_batch_token(
         self,
@@ -166,7 +180,7 @@ class PreparedRoutes:
         host, path = p.host, "auth/token/" + rel
         minted = self._timed(
             start,
-            Operation.UPDATE,
+            _OP_UPDATE,
             prefix,
             parent,
             mint_created,
@@ -210,8 +224,8 @@ class PreparedRoutes:
             or not acl_for(p.policies, p.router, entry).allow_operation(_READ, full_path, {}).allowed
         ):
             return None
-        resp = self._timed(start, Operation.READ, prefix, entry, reader, route.storage, rel, prefix)
-        return render_logical(resp, Operation.READ, full_path, request_id, route.entry.type)
+        resp = self._timed(start, _OP_READ, prefix, entry, reader, route.storage, rel, prefix)
+        return render_logical(resp, _OP_READ, full_path, request_id, route.entry.type)
 
     def _caller(self, token: str, remote_addr: str) -> TokenEntry | None:
         """The caller's entry, only read here: a service token's shared one (tokens/store.py
@@ -250,7 +264,7 @@ class PreparedRoutes:
             metrics.HANDLE_REQUEST.since(start)
 
 
-def declared_login(router: Router, full_path: str) -> tuple[Route, PreparedLogin] | None:
+def declared_login(router: Router, full_path: str) -> DeclaredLogin | None:
     """The route and prepared login (``Backend.prepared_login``) that serve ``full_path``, a
     mount's prefix and the login's path (one segment, e.g. ``auth/approle/login``); None for any
     other path. One look-up of the mount by its prefix: mounts never nest, so the route found is
@@ -344,7 +358,7 @@ def login_envelope(resp: Response, path: str, request_id: str, mount_type: str) 
     except TypeError:  # an unhashable value: written in full
         return None
     if parts is None:
-        out = render_logical(resp, Operation.UPDATE, path, request_id, mount_type)[1]
+        out = render_logical(resp, _OP_UPDATE, path, request_id, mount_type)[1]
         if out is not None:
             _remember_envelope(key, out, request_id, auth.client_token, meta)
         return out

@@ -107,6 +107,13 @@ def envelope(resp: Response, request_id: str, mount_type: str) -> dict[str, Any]
     }
 
 
+# Enum members read once: on 3.11 ``Operation.X`` is a Python-level class attribute look-up
+# (~0.9k instructions, callgrind), several a request.
+_OP_READ = Operation.READ
+_OP_LIST = Operation.LIST
+_READ_OR_LIST = (_OP_READ, _OP_LIST)
+
+
 def error_body(errors: list[str], data: Any = None) -> bytes:
     body: dict[str, Any] = {"errors": errors}
     if data is not None:
@@ -123,7 +130,7 @@ def render_logical(
 ) -> tuple[int, bytes | None]:
     """Status and body for a logical response (None body = 204)."""
     if resp is None:
-        if operation in (Operation.READ, Operation.LIST):
+        if operation in _READ_OR_LIST:
             return 404, error_body([])
         return 204, None
     if isinstance(resp.raw_body, bytes):  # a certificate or CRL served as itself (pki/ca/pem)
@@ -134,7 +141,7 @@ def render_logical(
             return resp.status or 200, resp.raw_body
         return resp.status or 200, go_json(resp.raw_body)
     if (
-        operation == Operation.LIST
+        operation == _OP_LIST
         and resp.wrap_info is None
         and resp.status is None
         and not resp.is_error
@@ -150,9 +157,9 @@ def render_logical(
     ):
         if resp.status is not None and resp.status != 200:
             return resp.status, None  # e.g. 202 for asynchronous revocation: no body
-        if operation == Operation.READ and resp.status is None:
+        if operation == _OP_READ and resp.status is None:
             return 404, error_body([])
-        if operation != Operation.READ:
+        if operation != _OP_READ:
             return 204, None
         # A read that says 200 itself answers an envelope with "data": null (Vault's PathMap).
     body = envelope(resp, request_id, mount_type)

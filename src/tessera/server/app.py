@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import posixpath
+import struct
 import threading
 import uuid
 from collections.abc import Callable, Coroutine
@@ -500,15 +501,24 @@ class App:
     def _prepared_update(
         self, method: str, path: str, token: str, raw_body: bytes, headers: dict[str, str], remote_addr: str
     ) -> tuple[int, bytes | None] | None:
-        """The core's prepared answer to an update (core/prepared.py), or None (the generic path)."""
-        if method not in _UPDATES or (
-            path not in PREPARED_UPDATES and (token or declared_login(self.core.router, path) is None)
-        ):
+        """The core's prepared answer to an update (core/prepared.py), or None (the generic path).
+        A login's declared lane, found here before the body is parsed, is handed to the core so
+        that it is not looked up twice."""
+        if method not in _UPDATES:
             return None
+        login = None
+        if path not in PREPARED_UPDATES:
+            if token:
+                return None
+            login = declared_login(self.core.router, path)
+            if login is None:
+                return None
         try:
             body = parse_body(raw_body, headers.get("content-type", ""))
         except VaultError:
             return None  # refused by the generic path, in its order
+        if login is not None:
+            return self.core.serve_prepared_login(login, path, body or {}, remote_addr, new_request_id())
         return self.core.serve_prepared_update(path, token, body or {}, remote_addr, new_request_id())
 
     def _logical(
@@ -693,7 +703,12 @@ _WRAP_HEADERS = ("x-vault-wrap-ttl", "x-vault-wrap-format")
 
 _ID_RANDOM = threading.local()
 _ID_RANDOM_CHUNK = 4096
-_UUID_VARIANT = "89ab89ab89ab89ab"  # first hex digit of the variant byte: 10xx in binary
+# Each 16 bytes' version (byte 6: 0100xxxx) and variant (byte 8: 10xxxxxx) bits, by translation;
+# a UUID's hex digits in their 8-4-4-4-12 groups.
+_UUID_VERSION = bytes((byte & 0x0F) | 0x40 for byte in range(256))
+_UUID_VARIANT = bytes((byte & 0x3F) | 0x80 for byte in range(256))
+_UUID_GROUPS = struct.Struct("8s4s4s4s12s")
+_DASHED = b"-".join
 os.register_at_fork(after_in_child=_ID_RANDOM.__dict__.clear)  # a child draws its own bytes
 
 
@@ -735,12 +750,17 @@ def new_request_id() -> str:
 
 
 def request_ids(random: bytes) -> list[str]:
-    """Version 4 UUIDs as text, one from each 16 bytes of ``random``."""
-    text = random.hex()
-    return [
-        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:]}"
-        for h in [text[i : i + 32] for i in range(0, len(text), 32)]
-    ]
+    """Version 4 UUIDs as text, one from each 16 bytes of ``random`` (a multiple of 16 bytes).
+
+    The version and variant bits of every block are set at once (two translations of extended
+    slices), and ``struct`` cuts the hex digits into their groups for a C ``join``: ~2.8k
+    instructions an ID, where formatting each in Python (slices, ``int``, an f-string) cost ~8k.
+    """
+    marked = bytearray(random)
+    marked[6::16] = marked[6::16].translate(_UUID_VERSION)
+    marked[8::16] = marked[8::16].translate(_UUID_VARIANT)
+    digits = marked.hex().encode()
+    return list(map(bytes.decode, map(_DASHED, _UUID_GROUPS.iter_unpack(digits))))
 
 
 # Environ key -> header name, "" for the keys that are not headers (granian's fixed CGI keys).

@@ -13,8 +13,10 @@ _MISSING = object()
 
 
 def get_claim(claims: dict[str, Any], name: str) -> Any:
-    """A claim by name, or by JSON pointer (``/a/b``) when the name starts with a slash."""
-    if not name.startswith("/"):
+    """A claim by name, or by JSON pointer (``/a/b``) when the name starts with a slash.
+    (``name[:1]``: 3.11's ``startswith`` parses its arguments, ~0.2k instructions more, and a
+    login reads four claims.)"""
+    if name[:1] != "/":
         return claims.get(name, _MISSING)
     value: Any = claims
     for part in name[1:].split("/"):

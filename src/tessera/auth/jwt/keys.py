@@ -183,14 +183,30 @@ def _header(encoded: bytes, header: Any) -> Any:
 def verifies(jws: JWS, key: Any) -> bool:
     """Whether ``key`` (a ``cryptography`` public key) signed ``jws`` with its declared algorithm."""
     alg = jws.alg
-    if alg not in ALGORITHMS or not isinstance(key, _KEY_TYPES[alg[:2]]):
+    if alg not in ALGORITHMS or not key_fits(key, alg[:2]):
         return False
-    if alg in _CURVES and key.curve.name != _CURVES[alg]:  # type: ignore[attr-defined]
+    if alg in _CURVES and key.curve.name != _CURVES[alg]:
         return False
     try:
         return bool(_VERIFIERS[alg](jws.signing_input, key, jws.signature))
     except Exception:  # a malformed or wrong signature for the key (InvalidSignature included)
         return False
+
+
+# Whether a key class is of an algorithm family's key types, by (class, family): the types are
+# ABCs, whose ``isinstance`` runs ``ABCMeta.__instancecheck__`` in Python (~1.2k instructions)
+# on every check. A handful of classes (cryptography's key classes) and four families.
+_FITS: dict[tuple[type, str], bool] = {}
+
+
+def key_fits(key: Any, family: str) -> bool:
+    """``isinstance(key, _KEY_TYPES[family])`` (family: "RS", "PS", "ES", "Ed"), remembered by
+    the key's class."""
+    kind = (type(key), family)
+    fits = _FITS.get(kind)
+    if fits is None:
+        fits = _FITS[kind] = isinstance(key, _KEY_TYPES[family])
+    return fits
 
 
 class Verified:
