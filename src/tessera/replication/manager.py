@@ -25,6 +25,7 @@ from ..barrier.aes_gcm import Barrier
 from ..framework.errors import ErrorResponse
 from ..storage.tap import TappedPhysical
 from . import ca as replication_ca
+from . import pending as pending_enable
 from .channel import server_context
 from .filters import FilterViews, normalise
 from .follower import Follower
@@ -114,17 +115,35 @@ class Replication:
     # -- unseal and seal --------------------------------------------------------------------
     def load(self, *, observe: bool = True) -> None:
         """Read both kinds' state; a primary's log starts observing writes unless ``observe`` is
-        False (a worker process: it writes nothing, the active process keeps the log)."""
+        False (a worker process or a standby: it writes nothing, the active process keeps the log
+        and saves a pending enable)."""
         with self.lock:
             storage = self.storage
-            for kind, pending in self.pending.items():  # an enable, kept until the primary's keys came
-                save_state(storage, kind, pending)
-            self.pending = {}
+            if observe:
+                self._settle_pending_enable()
             self.states = {kind: load_state(storage, kind) for kind in KINDS}
             self.dr_secondary = self.states["dr"].mode == SECONDARY
             if observe:
                 self._run_log()
                 self.follower.start(self.states)
+
+    def _settle_pending_enable(self) -> None:
+        """Save the state an enable kept until the primary's keys came, then drop the marker that
+        kept other nodes from leading (``pending.py``); a marker left by an enable whose state is
+        gone (its node died) is logged and dropped."""
+        for kind, pending in self.pending.items():
+            save_state(self.storage, kind, pending)
+        marker = pending_enable.read(self.tap)
+        if marker is not None:
+            if marker.kind not in self.pending:
+                log.error(
+                    "replication: the %s secondary enable on %s was lost (that node kept its state and "
+                    "was not unsealed in time): this cluster is not a secondary; enable it again",
+                    marker.kind,
+                    marker.node,
+                )
+            pending_enable.clear(self.tap)
+        self.pending = {}
 
     def unload(self) -> None:
         with self.lock:
@@ -397,6 +416,7 @@ class Replication:
                 connection=connection_of(activation.bundle, primary_api_addr),
                 last_remote_wal=wal,
             )
+            pending_enable.mark(self.tap, kind, self.addresses()[0])
             self.pending[kind] = self.states[kind] = state
             return [WARNINGS["secondary"], WARNINGS["unseal"]]
 

@@ -58,6 +58,7 @@ class Election:
         became_active: Callable[[int], bool],
         lost: Callable[[], None],
         interval: float = INTERVAL,
+        may_lead: Callable[[], bool] = lambda: True,
     ) -> None:
         self.dsn = dsn
         self.table = ha_table
@@ -66,6 +67,7 @@ class Election:
         self.became_active = became_active
         self.lost = lost
         self.interval = interval
+        self.may_lead = may_lead  # False: this standby does not try the lock this round
         self.active = False
         self.epoch = 0
         self.current: LeaderInfo | None = None  # the HA table's row, as last read
@@ -126,7 +128,7 @@ class Election:
                 self._lose()
         if self.active:
             self._check(conn)
-        elif time.monotonic() >= self._paused_until:
+        elif time.monotonic() >= self._paused_until and self.may_lead():
             self._try_lock(conn)
         self._echo(conn)
         self.current = self._read_leader(conn)

@@ -22,6 +22,7 @@ from ...barrier.aes_gcm import BarrierError
 from ...core.core import Core
 from ...core.ha import LeaderInfo
 from ...gocompat.times import rfc3339_nano
+from ...replication import pending as pending_enable
 from ...storage.pg_fencing import Fencing
 from ...storage.postgresql import PostgreSQLPhysical
 from ...storage.sqlite_reader import StandbyWrite
@@ -62,6 +63,7 @@ class HANode:
         self.index = IndexStates(core, self.tls, physical)
         # A standby's own state for reads (``perf.py``); None: it forwards every request.
         self.perf: PerformanceStandby | None = None
+        self._waiting_for: pending_enable.PendingEnable | None = None  # the marker last logged
         lifecycle = core.lifecycle
         self._open_state, self._close_state = lifecycle.open_state, lifecycle.close_state
         lifecycle.open_state, lifecycle.close_state = self._on_unseal, self._on_seal
@@ -143,6 +145,7 @@ class HANode:
                     lambda epoch: self._became_active(election, epoch),
                     self._lost,
                     self.interval,
+                    self._may_lead,
                 )
                 self.fencing.on_fenced[:] = [self._fenced, election.check_now]
                 self._election = election
@@ -200,6 +203,21 @@ class HANode:
         self._active = True
         log.info("HA: active (epoch %d) in %.3f s", epoch, time.monotonic() - started)
         return True
+
+    def _may_lead(self) -> bool:
+        """False while another node holds a secondary enable not yet saved (``pending.py``): that
+        node alone can make the cluster the secondary, so this one stays standby meanwhile."""
+        marker = pending_enable.read(self.physical)
+        if marker is None or not marker.blocks(self.core.replication_addresses()[0], time.time()):
+            self._waiting_for = None
+            return True
+        if marker != self._waiting_for:  # once per marker, not every round
+            log.info("HA: %s holds a pending %s secondary enable: staying standby", marker.node, marker.kind)
+            self._waiting_for = marker
+        with self.core.state_lock:  # the stored keyring is the primary's now: seal if it does not open
+            if not self.core.sealed:
+                self._keyring_opens()
+        return False
 
     def _keyring_opens(self) -> bool:
         """Reload the stored keyring; when this node's root key no longer opens it (the cluster
