@@ -93,7 +93,8 @@ def activate_ha_secondary(
 ) -> None:
     """An HA cluster made ``primary``'s secondary through its active node ``enabled``: both nodes
     seal (the other finds a keyring its root key cannot open); the caller unseals them with the
-    primary's keys, the enabled node first (it holds the new state until its unseal writes it)."""
+    primary's keys, in any order (until the enabled node's unseal saves the new state, a marker
+    keeps the other from leading: ``replication/pending.py``)."""
     body = {"token": activation_token(primary, kind, secondary_id), "primary_api_addr": primary.addr}
     enabled.ok("POST", f"sys/replication/{kind}/secondary/enable", body)
     until(lambda: enabled.seal_status()["sealed"], "the enabled node to seal", 20.0)

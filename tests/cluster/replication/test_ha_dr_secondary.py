@@ -39,11 +39,36 @@ def _dr_operation_token(primary: TesseraServer) -> str:
 
 def _enable_dr_secondary(primary: TesseraServer, enabled: TesseraServer, other: TesseraServer) -> None:
     """``enabled`` (the active node) made the primary's DR secondary; both nodes unsealed with the
-    primary's keys, the enabled node first (it holds the new state until its unseal writes it)."""
+    primary's keys (in either order: the enabled node alone may lead until it saved the state)."""
     activate_ha_secondary(primary, enabled, other, "dr", "dr-ha")
     for node in (enabled, other):
         node.unseal(primary.keys)
         node.root_token = primary.root_token
+
+
+def _is_active(node: TesseraServer) -> bool:
+    return node.call("GET", "sys/health", auth=False)[0] == 200
+
+
+def test_the_other_node_unsealed_first_waits_for_the_enabled_node(postgres: Postgres, tmp_path: Path) -> None:
+    """The enable's state is only in the enabled node's memory until its unseal: the other node,
+    unsealed first, stays standby (the pending-enable marker) instead of running the primary's data
+    as a cluster that is not a secondary; the enabled node then leads and the cluster follows."""
+    primary_server = on_sqlite(tmp_path / "p")
+    with ha_cluster(postgres, tmp_path, size=2) as cluster, serving(primary_server) as (primary,):
+        primary.ok("POST", "sys/mounts/kv", {"type": "kv"})
+        enabled = cluster.active()
+        other = cluster.standbys(enabled)[0]
+        activate_ha_secondary(primary, enabled, other, "dr", "dr-ha-other-first")
+        other.unseal(primary.keys)
+        waiting = "holds a pending dr secondary enable"
+        until(lambda: waiting in other.output() or _is_active(other), "the other node to wait or lead", 20.0)
+        assert not _is_active(other), "the other node leads a cluster that is not the secondary"
+        enabled.unseal(primary.keys)
+        assert cluster.active(among=[enabled, other], timeout=15) is enabled
+        until(lambda: caught_up(primary, enabled, "dr"), "the DR secondary to catch up", 20.0)
+        assert enabled.call("GET", f"{D}/status", auth=False)[1]["data"]["mode"] == "secondary"
+        assert "secondary enable on" not in enabled.output()  # saved, not lost
 
 
 def test_an_ha_dr_secondary_resumes_after_kill_9_and_is_promoted(postgres: Postgres, tmp_path: Path) -> None:
