@@ -91,13 +91,14 @@ def test_an_ha_secondary_streams_from_its_active_node_and_resumes_after_kill_9(
         enabled = cluster.active()
         other = cluster.standbys(enabled)[0]
         activate_ha_secondary(primary, enabled, other, "performance", "ha-sec")
-        # The other node, elected next, found a keyring its root key cannot open: it sealed too.
+        # The other node found a keyring its root key cannot open: it sealed too.
         assert "does not open with this node's root key" in other.output()
-        # Both are unsealed with the primary's keys, the enabled node first: it keeps the
-        # secondary's state in memory until its unseal writes it.
+        # Both are unsealed with the primary's keys, the other node first: the enabled node keeps
+        # the secondary's state in memory until its unseal writes it, and its pending-enable
+        # marker keeps the other from leading meanwhile.
+        other.unseal(primary.keys)
         enabled.unseal(primary.keys)
         assert cluster.active(among=[enabled], timeout=15) is enabled
-        other.unseal(primary.keys)
         primary.ok("PUT", "kv/first", {"v": "1"})
         until(
             lambda: enabled.call("GET", "kv/first", token=admin)[0] == 200,
