@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
+from tests.helpers.bytecode import compile_sources
 from tests.helpers.postgres import Postgres, ThrowawayCluster, from_environment
 from tests.helpers.servers import ReferenceServer, TesseraServer
 
@@ -77,6 +78,12 @@ def postgres() -> Iterator[Postgres]:
         yield cluster.start()
     finally:
         cluster.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile our sources once, in the controller, so the many processes the tests start load bytecode."""
+    if not hasattr(config, "workerinput"):
+        compile_sources()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

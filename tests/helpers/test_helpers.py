@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.bytecode import SOURCES, compile_sources
 from tests.helpers.compat import (
     Drift,
     assert_same_shape,
@@ -234,3 +236,26 @@ def test_compare_reference_and_tessera(reference: ReferenceServer, tessera: Tess
     compare(reference.addr, tessera.addr, "GET", "auth/token/lookup-self")
     compare(reference.addr, tessera.addr, "GET", "nonexistentmount/foo")
     compare(reference.addr, tessera.addr, "GET", "sys/init", same_values=True)
+
+
+# -- bytecode caches ------------------------------------------------------------------------------
+
+
+def test_compile_sources_writes_the_caches_even_when_processes_may_not(tmp_path: Path) -> None:
+    """The caches appear although this run (like CI) may have PYTHONDONTWRITEBYTECODE set."""
+    module = tmp_path / "pkg" / "mod.py"
+    module.parent.mkdir()
+    module.write_text("VALUE = 1\n")
+    assert compile_sources(tmp_path)
+    assert Path(importlib.util.cache_from_source(str(module))).is_file()
+
+
+def test_compile_sources_says_when_a_file_does_not_compile(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("def (:\n")
+    assert not compile_sources(tmp_path)
+
+
+def test_the_session_compiled_tesseras_sources() -> None:
+    """conftest compiled them before any server started: the server's own modules have caches."""
+    app = SOURCES / "server" / "app.py"
+    assert Path(importlib.util.cache_from_source(str(app))).is_file()

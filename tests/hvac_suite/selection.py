@@ -36,6 +36,16 @@ SELECTED: tuple[str, ...] = (
     "tests/integration_tests/api/auth_methods/test_github.py",  # against a mock GitHub of hvac's own
 )
 
+# How many pytest subprocesses share the selected modules: each start-up (pytest, hvac, the plugin)
+# costs about a CPU second, and a few batches still spread over the xdist workers.
+BATCH_COUNT = 5
+
+
+def batches(modules: tuple[str, ...] = SELECTED, count: int = BATCH_COUNT) -> list[tuple[str, ...]]:
+    """The modules dealt round-robin into ``count`` batches (slow and fast ones mix), order kept within."""
+    return [batch for batch in (modules[i::count] for i in range(count)) if batch]
+
+
 # Tests of the selected modules known to fail against a target: node-ID prefix -> reason. They run as
 # strict xfails, so one that starts passing fails the run: strike it off here when a feature lands.
 # Keep the Tessera list short: each entry is a compatibility gap.
