@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -95,3 +96,51 @@ def test_a_shared_hold_cannot_become_exclusive() -> None:
         lock.release_shared()
     with pytest.raises(RuntimeError):
         lock.release_exclusive()
+
+
+def test_no_reader_is_inside_while_a_writer_is() -> None:
+    """Readers take no mutex when no writer is about (see the module): hammered by readers and
+    writers at once, with thread switches forced often, a writer never finds a reader inside
+    nor a reader a writer."""
+    lock = ReadWriteLock()
+    count = threading.Lock()
+    inside = {"readers": 0, "writer": 0}
+    seen: list[str] = []
+    stop = threading.Event()
+    done = {"reads": 0, "writes": 0}
+
+    def reader() -> None:
+        while not stop.is_set():
+            with lock.shared:
+                with count:
+                    inside["readers"] += 1
+                if inside["writer"]:
+                    seen.append("a reader met a writer")
+                time.sleep(0)
+                with count:
+                    inside["readers"] -= 1
+                done["reads"] += 1
+
+    def writer() -> None:
+        while not stop.is_set():
+            with lock.exclusive:
+                inside["writer"] += 1
+                time.sleep(0)
+                if inside["readers"] or inside["writer"] != 1:
+                    seen.append("a writer met a reader or another writer")
+                inside["writer"] -= 1
+                done["writes"] += 1
+            time.sleep(0.0005)
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [_in_thread(reader) for _ in range(4)] + [_in_thread(writer) for _ in range(2)]
+        time.sleep(1.0)
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+    finally:
+        sys.setswitchinterval(switching)
+    assert done["reads"] > 100 and done["writes"] > 10
+    assert seen == []

@@ -46,6 +46,12 @@ RESPAWN_CHECK = 1.0  # seconds between checks that every worker still runs
 WORKER_MODULE = "tessera.server.worker_process"
 
 
+def worker_command() -> list[str]:
+    """How a worker is started: this interpreter, the worker's module (a harness that counts a
+    worker's instructions runs it under valgrind instead, ``bench/server_instructions.py``)."""
+    return [sys.executable, "-m", WORKER_MODULE]
+
+
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -101,7 +107,7 @@ class WorkerPool:
 
     def _spawn(self, slot: int) -> subprocess.Popen[bytes]:
         """Worker number ``slot`` (a replacement takes the slot of the one it replaces)."""
-        proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE], stdin=subprocess.PIPE, close_fds=True)
+        proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, close_fds=True)
         assert proc.stdin is not None
         _send(proc.stdin, dict(self._hello, slot=slot))
         return proc

@@ -11,6 +11,14 @@ them (as one plain lock did) cost a quarter of a worker's throughput. So:
   requests never starves a rebuild;
 - both are reentrant in the thread that holds them, and the exclusive holder may also take it
   shared; taking it exclusive while holding it only shared would wait forever, so it raises.
+
+A shared hold is taken on every request, and almost never meets a writer, so it takes no mutex:
+the thread registers itself in ``_held`` (one dict store), then looks for a writer; a writer
+announces itself (``_writers_waiting``, under the mutex), then looks for registered threads.
+Each step is one operation under the GIL, so whichever comes second sees the other: a reader
+that sees a writer steps back out and waits on the mutex, and a writer that sees a reader waits
+until that reader leaves (a leaving reader that sees a writer waiting wakes it). This relies on
+the GIL ordering those steps (CPython 3.11, no free-threaded build).
 """
 
 from __future__ import annotations
@@ -27,12 +35,12 @@ class ReadWriteLock:
     def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._cond = threading.Condition(self._mutex)
-        self._readers = 0  # threads holding it shared (each counted once)
         self._writer = 0  # the exclusive holder's thread ident, 0 if none
         self._writer_depth = 0
         self._writers_waiting = 0
-        # Thread ident -> its shared depth: positive when counted in ``_readers``, negative when
-        # taken inside its own exclusive hold (not counted). Each thread touches only its own key.
+        # Thread ident -> its shared depth: positive for a shared holder (the readers a writer
+        # waits for), negative when taken inside its own exclusive hold. Each thread touches
+        # only its own key.
         self._held: dict[int, int] = {}
         self.shared = _Hold(self.acquire_shared, self.release_shared)
         self.exclusive = _Hold(self.acquire_exclusive, self.release_exclusive)
@@ -47,11 +55,19 @@ class ReadWriteLock:
         if self._writer == me:
             held[me] = -1  # inside its own exclusive hold
             return
+        held[me] = 1  # first registered, then looking for a writer: see the module
+        if self._writer or self._writers_waiting:
+            self._make_way(me)
+
+    def _make_way(self, me: int) -> None:
+        """A writer holds the lock or waits for it: step out until it is done, then come back."""
+        held = self._held
         with self._mutex:
+            del held[me]
+            self._cond.notify_all()  # a writer may have seen this thread registered
             while self._writer or self._writers_waiting:
                 self._cond.wait()
-            self._readers += 1
-        held[me] = 1
+            held[me] = 1
 
     def release_shared(self) -> None:
         me = get_ident()
@@ -59,9 +75,8 @@ class ReadWriteLock:
         depth = held.get(me, 0)
         if depth == 1:
             del held[me]
-            with self._mutex:
-                self._readers -= 1
-                if not self._readers and self._writers_waiting:
+            if self._writers_waiting:  # it may be waiting for this thread to leave
+                with self._mutex:
                     self._cond.notify_all()
         elif depth == -1:
             del held[me]
@@ -80,11 +95,18 @@ class ReadWriteLock:
         with self._mutex:
             self._writers_waiting += 1
             try:
-                while self._writer or self._readers:
+                while self._writer or self._sharing():
                     self._cond.wait()
+                # Before the announcement is withdrawn: a reader arriving in between must see
+                # a writer (it takes no mutex).
+                self._writer, self._writer_depth = me, 1
             finally:
                 self._writers_waiting -= 1
-            self._writer, self._writer_depth = me, 1
+
+    def _sharing(self) -> bool:
+        """Whether any other thread holds the lock shared (a copy of the depths: threads change
+        their own entries meanwhile)."""
+        return any(depth > 0 for depth in list(self._held.values()))
 
     def release_exclusive(self) -> None:
         if self._writer != get_ident():

@@ -41,8 +41,7 @@ class SharedState:
 
     def read(self) -> tuple[int, int]:
         """(newest committed change sequence, unseal epoch or 0 while sealed)."""
-        seq, epoch = _LAYOUT.unpack_from(self._map, 0)
-        return int(seq), int(epoch)
+        return _LAYOUT.unpack_from(self._map, 0)  # two unsigned 64-bit ints
 
     def publish_sequence(self, seq: int) -> None:
         struct.pack_into("<Q", self._map, 0, seq)

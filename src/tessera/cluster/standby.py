@@ -73,7 +73,8 @@ class Standby:
             return False
         if self.follower.state.forward_all or path.startswith("/v1/sys/") or path == "/v1/sys":
             return False
-        state = self._writers.get((method, path))
+        writers = self._writers
+        state = writers.get((method, path)) if writers else None  # usually none: no key to build
         if state is None:
             return True
         state[0] += 1
@@ -86,10 +87,13 @@ class Standby:
         alone when a write it tries would leave in-memory state to undo (see the module).
         ``route``: the path's mount, when the caller matched it already (an HA node's role)."""
         lock = self.follower.lock
-        with lock.shared:
+        lock.acquire_shared()  # not ``with lock.shared``: two calls fewer on every request
+        try:
             alone = self._alone(args[2]) if isinstance(route, Unmatched) else keeps_state(route)
             if not alone:
                 return serve(*args)
+        finally:
+            lock.release_shared()
         with lock.exclusive:
             return serve(*args)
 
@@ -119,7 +123,9 @@ class Standby:
 
     def served(self, method: str, path: str) -> None:
         """Served here without writing: a route probed after it wrote is served here again."""
-        self._writers.pop((method, path), None)
+        writers = self._writers
+        if writers:  # usually none: no key to build
+            writers.pop((method, path), None)
 
     def forward(self, request: Sequence[Any]) -> int:
         """Hand the request over; its answer goes out when the active process sends it."""
