@@ -66,3 +66,14 @@ def test_remembered_paths_are_bounded() -> None:
     for i in range(limit + 10):
         assert router.match(f"kv/{i}") is kv
     assert len(router._matched) <= limit
+
+
+def test_long_paths_are_matched_but_not_remembered() -> None:
+    """The memo's size stays small whatever paths clients send: only short paths are kept."""
+    router = Router()
+    kv = _route("kv/")
+    router.mount(kv)
+    long_path = "kv/" + "x" * router_module._MATCHED_LENGTH
+    assert router.match(long_path) is kv
+    assert long_path not in router._matched
+    assert router.match("kv/short") is kv and "kv/short" in router._matched

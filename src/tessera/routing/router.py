@@ -25,6 +25,7 @@ class Route:
 
 
 _MATCHED_PATHS = 4096  # paths remembered at most (then forgotten at once, and learnt again)
+_MATCHED_LENGTH = 256  # longer paths are searched each time: the memo stays small whatever clients send
 
 
 class Router:
@@ -65,9 +66,10 @@ class Router:
         if found is not _UNKNOWN:
             return found  # type: ignore[return-value]
         found = self._search(path)
-        if len(matched) >= _MATCHED_PATHS:
-            matched.clear()
-        matched[path] = found
+        if len(path) <= _MATCHED_LENGTH:
+            if len(matched) >= _MATCHED_PATHS:
+                matched.clear()
+            matched[path] = found
         return found
 
     def _search(self, path: str) -> Route | None:
