@@ -109,6 +109,16 @@ def test_scan_pages_through_a_prefix_in_key_order(physical: Physical) -> None:
     assert physical.scan("none/", "", 10) == ([], None)
 
 
+def test_get_many_returns_only_the_keys_that_exist(physical: Physical) -> None:
+    wanted = {f"m/{i:04d}": str(i).encode() for i in range(1200)}  # more than one SQLite query's worth
+    physical.transaction([TxnOp(k, v) for k, v in wanted.items()])
+    physical.delete("m/0007")
+    del wanted["m/0007"]
+    asked = [*wanted, "m/0007", "m/missing", "other"]
+    assert physical.get_many(asked) == wanted
+    assert physical.get_many([]) == {}
+
+
 def test_postgresql_table_is_vacuumed_early(postgres: Postgres) -> None:
     table = "tessera_test_" + uuid.uuid4().hex[:8]
     backend = PostgreSQLPhysical({"connection_url": postgres.dsn, "table": table})

@@ -93,6 +93,11 @@ class KeyValueStore(abc.ABC):
         page = [(k, v) for k in keys if (v := self.get(k)) is not None]
         return page, (keys[-1] if len(keys) == limit else None)
 
+    def get_many(self, keys: builtins.list[str]) -> dict[str, bytes]:
+        """The values of those ``keys`` that exist: expiring a batch of leases reads them all, and
+        backends override this with one query instead of one per key."""
+        return {key: value for key in keys if (value := self.get(key)) is not None}
+
     def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
         """Every key under each prefix (recursive), for many prefixes at once: revoking a batch of
         tokens asks for each one's children, cubbyhole and leases. Backends whose every query is
@@ -222,6 +227,10 @@ class StorageView(Storage):
         cut = len(self.prefix)
         page, following = self.inner.scan(self._k(prefix), self.prefix + after if after else "", limit)
         return [(k[cut:], v) for k, v in page], (following[cut:] if following is not None else None)
+
+    def get_many(self, keys: builtins.list[str]) -> dict[str, bytes]:
+        cut = len(self.prefix)
+        return {k[cut:]: v for k, v in self.inner.get_many([self._k(key) for key in keys]).items()}
 
     def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
         cut = len(self.prefix)

@@ -165,6 +165,14 @@ class PostgreSQLPhysical(Physical):
             rows = self._query(f"SELECT value FROM {self.table} WHERE key = %s", (key,))
         return bytes(rows[0][0]) if rows else None
 
+    def get_many(self, keys: builtins.list[str]) -> dict[str, bytes]:
+        """One round trip for the whole batch, not one per key."""
+        if not keys:
+            return {}
+        with self._permits:
+            rows = self._query(f"SELECT key, value FROM {self.table} WHERE key = ANY(%s::text[])", (keys,))
+        return {k: bytes(v) for k, v in rows}
+
     def put(self, key: str, value: bytes) -> None:
         self.transaction([TxnOp(key, value)])
 

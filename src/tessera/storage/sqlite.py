@@ -92,6 +92,21 @@ def _upsert_sql(count: int) -> str:
     )
 
 
+_KEYS_PER_SELECT = 500  # well under SQLite's bound-parameter limit
+
+
+def get_rows(conn: sqlite3.Connection, keys: list[str]) -> dict[str, bytes]:
+    """The committed values of those ``keys`` that exist, ``_KEYS_PER_SELECT`` per query: the
+    batch read of both the writing backend and a standby's reader."""
+    found: dict[str, bytes] = {}
+    for start in range(0, len(keys), _KEYS_PER_SELECT):
+        chunk = keys[start : start + _KEYS_PER_SELECT]
+        marks = ",".join("?" * len(chunk))
+        for key, value in conn.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk):
+            found[key] = bytes(value)
+    return found
+
+
 def scan_rows(conn: sqlite3.Connection, prefix: str, after: str, limit: int) -> list[tuple[str, bytes]]:
     """One page of committed ``(key, value)`` rows under ``prefix`` after ``after``, in key order:
     the query of both the writing backend and a standby's reader."""
@@ -201,6 +216,14 @@ class SQLitePhysical(Physical):
             return pending[1]
         row = self._reader().execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def get_many(self, keys: builtins.list[str]) -> dict[str, bytes]:
+        """One query per chunk of keys; a write not yet committed answers for its key, as in ``get``."""
+        overlay = self._overlay
+        pending = {key: entry[1] for key in keys if (entry := overlay.get(key)) is not None}
+        found = get_rows(self._reader(), [key for key in keys if key not in pending])
+        found.update((key, value) for key, value in pending.items() if value is not None)
+        return found
 
     def _range(self, prefix: str) -> list[str]:
         # The overlay is read before the table: a write committed in between is in one or both.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import changefeed
 from .base import Physical, TxnOp, children
-from .sqlite import scan_rows
+from .sqlite import get_rows, scan_rows
 
 _HIGH = "\U0010ffff"
 
@@ -54,6 +54,9 @@ class SQLiteReader(Physical):
     def get(self, key: str) -> bytes | None:
         row = self._conn().execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def get_many(self, keys: builtins.list[str]) -> dict[str, bytes]:
+        return get_rows(self._conn(), keys)
 
     def _range(self, prefix: str) -> list[str]:
         rows = self._conn().execute(

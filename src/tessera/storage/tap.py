@@ -55,6 +55,7 @@ class TappedPhysical(Physical):
         self.list_all = inner.list_all  # type: ignore[method-assign]
         self.scan = inner.scan  # type: ignore[method-assign]
         self.list_many = inner.list_many  # type: ignore[method-assign]
+        self.get_many = inner.get_many  # type: ignore[method-assign]
         self.after_durable = inner.after_durable  # type: ignore[method-assign]
         # Writes are numbered in the order they reach the backend: one at a time while observed.
         self.lock = threading.Lock()
@@ -72,6 +73,9 @@ class TappedPhysical(Physical):
         self, prefix: str, after: str, limit: int
     ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
         return self.inner.scan(prefix, after, limit)
+
+    def get_many(self, keys: builtins.list[str]) -> dict[str, bytes]:
+        return self.inner.get_many(keys)
 
     def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
         return self.inner.list_many(prefixes)

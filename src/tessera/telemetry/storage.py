@@ -75,6 +75,13 @@ class TimedPhysical(Physical):
     ) -> tuple[builtins.list[tuple[str, bytes]], str | None]:
         return self._physical.scan(prefix, after, limit)
 
+    def get_many(self, keys: builtins.list[str]) -> dict[str, bytes]:
+        start = perf_counter()
+        try:
+            return self._physical.get_many(keys)
+        finally:
+            self._timers["get"].since(start)
+
     def list_many(self, prefixes: builtins.list[str]) -> dict[str, builtins.list[str]]:
         return self._physical.list_many(prefixes)
 
