@@ -48,20 +48,10 @@ from bench.servers import start_tessera  # noqa: E402
 from bench.wrk import WrkResult, WrkSettings, write_bodies  # noqa: E402
 from bench.wrk import run as run_wrk  # noqa: E402
 from tessera.auth.jwt.keys import Verified  # noqa: E402
-from tests.helpers.jwks import public_pem, rsa_key  # noqa: E402
+from tests.helpers.jwks import GITHUB_DEPLOY_ROLE, public_pem, rsa_key  # noqa: E402
 from tests.helpers.servers import ReferenceServer, ServerProcess, TesseraServer  # noqa: E402
 
-ROLE = {
-    "role_type": "jwt",
-    "user_claim": "sub",
-    "bound_audiences": "https://github.com/acme",
-    "bound_claims_type": "glob",
-    "bound_claims": {"repository": "acme/*"},
-    "claim_mappings": {"repository": "repository", "workflow": "workflow"},
-    "token_type": "batch",
-    "token_ttl": "10m",
-    "token_policies": "ci-deploy",
-}
+ROLE = GITHUB_DEPLOY_ROLE
 
 
 WARMUP = 2.0  # seconds of unmeasured logins per server before the rounds

@@ -12,7 +12,6 @@ Refusals included: expired, wrong audience, bad signature, unknown role, ``alg: 
 from __future__ import annotations
 
 import base64
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,10 +22,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tessera.framework import ErrorResponse
-from tests.helpers.jwks import public_pem, rsa_key
+from tests.helpers.jwks import GITHUB_DEPLOY_ROLE, public_pem, rsa_key
 from tests.reliability.asgi import ROOT
 
-from .test_prepared_login import same_as_generic
+from .test_prepared_login import RANDOM_FIELDS, masking, same_as_generic
 from .test_prepared_routes import Server
 
 RSA_KEY = rsa_key()
@@ -35,17 +34,7 @@ OTHER_KEY = rsa_key()  # in no config: its tokens' signatures verify with no kno
 ISSUER = "https://token.actions.githubusercontent.com"
 
 ROLES: dict[str, dict[str, Any]] = {
-    "deploy": {
-        "role_type": "jwt",
-        "user_claim": "sub",
-        "bound_audiences": "https://github.com/acme",
-        "bound_claims_type": "glob",
-        "bound_claims": {"repository": "acme/*"},
-        "claim_mappings": {"repository": "repository", "workflow": "workflow"},
-        "token_type": "batch",
-        "token_ttl": "10m",
-        "token_policies": "ci-deploy",
-    },
+    "deploy": GITHUB_DEPLOY_ROLE,
     "svc": {
         "role_type": "jwt",
         "user_claim": "actor",
@@ -141,15 +130,7 @@ LOGINS: list[Any] = [
     {"role": "deploy", "jwt": None},
 ]
 
-_RANDOM = re.compile(
-    rb'"(request_id|client_token|token|accessor|entity_id|mount_accessor|creation_time)":"[^"]*"'
-)
-_ACCESSOR = re.compile(rb"auth_jwt_[0-9a-f]+")
-
-
-def _normal(body: bytes) -> bytes:
-    body = _RANDOM.sub(lambda m: b'"' + m.group(1) + b'":"<' + m.group(1) + b'>"', body)
-    return _ACCESSOR.sub(b"<accessor>", body)
+_normal = masking(RANDOM_FIELDS, "jwt")
 
 
 class JWTServer(Server):
@@ -169,24 +150,10 @@ class JWTServer(Server):
         for name, role in ROLES.items():
             self.setup("POST", f"auth/jwt/role/{name}", role)
 
-    def setup(self, method: str, path: str, body: dict[str, Any]) -> bytes:
-        status, _, answer = self.call(method, path, ROOT, body, fast=False)
-        assert status in (200, 204), (path, answer)
-        return answer
-
     def login(
         self, body: Any, headers: dict[str, str] | None = None, token: str = ""
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         return self.call("POST", "auth/jwt/login", token, body, fast=self.fast, headers=headers)
-
-    def aliases(self) -> list[tuple[str, str, list[tuple[str, str]]]]:
-        status, _, answer = self.call("LIST", "identity/entity-alias/id", ROOT, None, fast=False)
-        out = []
-        for alias_id in orjson.loads(answer)["data"]["keys"] if status == 200 else []:
-            _, _, doc = self.call("GET", f"identity/entity-alias/id/{alias_id}", ROOT, None, fast=False)
-            data = orjson.loads(doc)["data"]
-            out.append((data["name"], data["mount_type"], sorted(data["metadata"].items())))
-        return sorted(out)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
 import pytest
 
 from tessera.framework import ErrorResponse
@@ -96,16 +95,31 @@ LOGINS: list[dict[str, Any]] = [
     {"role_id": "rid-lock", "secret_id": "wrong-again"},
 ]
 
-_RANDOM = re.compile(
-    rb'"(request_id|client_token|token|accessor|entity_id|mount_accessor|creation_time|'
-    rb'expiration_time|last_updated_time|secret_id_accessor)":"[^"]*"'
+
+def masking(fields: tuple[str, ...], method: str) -> Callable[[bytes], bytes]:
+    """A body with the values of ``fields`` (random IDs, times) and the ``method`` mount's accessor
+    replaced by placeholders, so two servers' answers compare."""
+    values = re.compile(rb'"(' + "|".join(fields).encode() + rb')":"[^"]*"')
+    accessor = re.compile(rb"auth_" + method.encode() + rb"_[0-9a-f]+")
+
+    def normal(body: bytes) -> bytes:
+        body = values.sub(lambda m: b'"' + m.group(1) + b'":"<' + m.group(1) + b'>"', body)
+        return accessor.sub(b"<accessor>", body)
+
+    return normal
+
+
+# request_id ... creation_time: every login's; the rest AppRole's.
+RANDOM_FIELDS = (
+    "request_id",
+    "client_token",
+    "token",
+    "accessor",
+    "entity_id",
+    "mount_accessor",
+    "creation_time",
 )
-_ACCESSOR = re.compile(rb"auth_approle_[0-9a-f]+")
-
-
-def _normal(body: bytes) -> bytes:
-    body = _RANDOM.sub(lambda m: b'"' + m.group(1) + b'":"<' + m.group(1) + b'>"', body)
-    return _ACCESSOR.sub(b"<accessor>", body)
+_normal = masking((*RANDOM_FIELDS, "expiration_time", "last_updated_time", "secret_id_accessor"), "approle")
 
 
 class LoginServer(Server):
@@ -121,11 +135,6 @@ class LoginServer(Server):
             self.setup("POST", f"auth/approle/role/{name}/role-id", {"role_id": f"rid-{name}"})
         for name, secret, options in SECRETS:
             self.setup("POST", f"auth/approle/role/{name}/custom-secret-id", {"secret_id": secret, **options})
-
-    def setup(self, method: str, path: str, body: dict[str, Any]) -> bytes:
-        status, _, answer = self.call(method, path, ROOT, body, fast=False)
-        assert status in (200, 204), (path, answer)
-        return answer
 
     def login(
         self, body: Any, headers: dict[str, str] | None = None, token: str = ""
@@ -147,13 +156,7 @@ class LoginServer(Server):
                 out[prefix + role] = value["count"] if isinstance(value, dict) else value is not None
         status, _, answer = self.call("GET", "sys/locked-users", ROOT, None, fast=False)
         out["locked-users"] = (status, _normal(answer))
-        status, _, answer = self.call("LIST", "identity/entity-alias/id", ROOT, None, fast=False)
-        aliases = []
-        for alias_id in orjson.loads(answer)["data"]["keys"] if status == 200 else []:
-            _, _, doc = self.call("GET", f"identity/entity-alias/id/{alias_id}", ROOT, None, fast=False)
-            data = orjson.loads(doc)["data"]
-            aliases.append((data["name"], data["mount_type"], sorted(data["metadata"].items())))
-        out["aliases"] = sorted(aliases)
+        out["aliases"] = self.aliases()
         return out
 
 

@@ -117,6 +117,22 @@ class Server:
         assert status == 200, answer
         return str(orjson.loads(answer)["auth"]["client_token"])
 
+    def setup(self, method: str, path: str, body: dict[str, Any]) -> bytes:
+        """A root request on the generic path that must succeed: the state a test starts from."""
+        status, _, answer = self.call(method, path, ROOT, body, fast=False)
+        assert status in (200, 204), (path, answer)
+        return answer
+
+    def aliases(self) -> list[tuple[str, str, list[tuple[str, str]]]]:
+        """Every entity alias as (name, mount type, metadata): what logins left in identity."""
+        status, _, answer = self.call("LIST", "identity/entity-alias/id", ROOT, None, fast=False)
+        out = []
+        for alias_id in orjson.loads(answer)["data"]["keys"] if status == 200 else []:
+            _, _, doc = self.call("GET", f"identity/entity-alias/id/{alias_id}", ROOT, None, fast=False)
+            data = orjson.loads(doc)["data"]
+            out.append((data["name"], data["mount_type"], sorted(data["metadata"].items())))
+        return sorted(out)
+
     def call(
         self,
         method: str,

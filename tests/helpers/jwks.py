@@ -27,6 +27,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .pki import Issuer
 
+# A CI deploy role for GitHub Actions-style tokens (audience, a glob on the repository, claims
+# mapped to metadata, batch tokens): the JWT benchmark's and the prepared login lane's tests'.
+GITHUB_DEPLOY_ROLE: dict[str, Any] = {
+    "role_type": "jwt",
+    "user_claim": "sub",
+    "bound_audiences": "https://github.com/acme",
+    "bound_claims_type": "glob",
+    "bound_claims": {"repository": "acme/*"},
+    "claim_mappings": {"repository": "repository", "workflow": "workflow"},
+    "token_type": "batch",
+    "token_ttl": "10m",
+    "token_policies": "ci-deploy",
+}
+
 
 def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
