@@ -21,11 +21,11 @@ from ..framework import (
     Backend,
     CodedError,
     InvalidCredentials,
-    Operation,
     PermissionDenied,
     Request,
     Response,
 )
+from ..framework.logical import OP_CREATE, OP_HELP, OP_UPDATE
 from ..leases.manager import ExpirationManager
 from ..policy.acl import ACLResult
 from ..policy.store import PolicyStore
@@ -46,11 +46,6 @@ from .recording import AuditRecorder, RequestTrail
 
 log = logging.getLogger("tessera.core")
 
-# Enum members read once: on 3.11 ``Operation.X`` is a Python-level class attribute look-up
-# (~0.9k instructions, callgrind), several a request.
-_OP_UPDATE = Operation.UPDATE
-_OP_CREATE = Operation.CREATE
-_OP_HELP = Operation.HELP
 PRECHECKED = ("sys/wrapping/", "auth/token/")  # paths with token checks before the caller's
 
 
@@ -125,12 +120,12 @@ class Pipeline:
         """The routed request: authorised, recorded, handled and its answer completed."""
         backend = route.backend
         prefix = req.mount_point  # the route's prefix (enter_mount): a property, computed once
-        if req.operation == _OP_UPDATE:
+        if req.operation == OP_UPDATE:
             has_check, exists = backend.existence(req)
             if has_check and not exists:
-                req.operation = _OP_CREATE
+                req.operation = OP_CREATE
         granted = None
-        if entry is not None and not req.unauthenticated and req.operation != _OP_HELP:
+        if entry is not None and not req.unauthenticated and req.operation != OP_HELP:
             granted = self.authorize(req, entry, needs_sudo)
         if trail is not None:
             trail.log_request(granted)  # fail closed: unrecorded requests never reach the backend

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from ..framework import Operation, Request, Response
 from ..framework.backend import PreparedLogin
 from ..framework.envelope import render_logical
+from ..framework.logical import OP_READ, OP_UPDATE
 from ..gocompat.json import go_json
 from ..routing.router import Route, Router
 from ..storage.tap import ForwardToPrimary
@@ -60,10 +61,6 @@ _ONLY_STR = frozenset((str,))
 _UPDATE = "update"
 _READ = "read"
 _T = TypeVar("_T")
-# Enum members read once: on 3.11 ``Operation.X`` is a Python-level class attribute look-up
-# (~0.9k instructions, callgrind), several a request.
-_OP_UPDATE = Operation.UPDATE
-_OP_READ = Operation.READ
 # A mount's route and the login lane its backend declares (``declared_login``'s answer).
 DeclaredLogin = tuple[Route, PreparedLogin]
 
@@ -117,7 +114,7 @@ class PreparedRoutes:
             return None
         if p.special.flags(route, full_path, declared.path) != (True, False):
             return None
-        req = Request(_OP_UPDATE, full_path, body, remote_addr=remote_addr, request_id=request_id)
+        req = Request(OP_UPDATE, full_path, body, remote_addr=remote_addr, request_id=request_id)
         req.full_path = full_path
         enter_mount(req, route, prefix, declared.path, None, True)
         handler = declared.handler
@@ -126,7 +123,7 @@ class PreparedRoutes:
             try:
                 resp = p.login(req, route, backend, lambda r: handler(r, body))
             finally:
-                metrics.route_timer(_OP_UPDATE, prefix).since(routed)
+                metrics.route_timer(OP_UPDATE, prefix).since(routed)
             if resp is not None:
                 resp = p.complete(req, resp, route, None, False)
         except ForwardToPrimary as forward:  # as Pipeline.run: the primary serves it
@@ -138,7 +135,7 @@ class PreparedRoutes:
             remembered = login_envelope(resp, full_path, request_id, route.entry.type)
             if remembered is not None:
                 return 200, remembered
-        return render_logical(resp, _OP_UPDATE, full_path, request_id, route.entry.type)
+        return render_logical(resp, OP_UPDATE, full_path, request_id, route.entry.type)
 
     def create_batch_token(
         self,
@@ -180,7 +177,7 @@ class PreparedRoutes:
         host, path = p.host, "auth/token/" + rel
         minted = self._timed(
             start,
-            _OP_UPDATE,
+            OP_UPDATE,
             prefix,
             parent,
             mint_created,
@@ -224,8 +221,8 @@ class PreparedRoutes:
             or not acl_for(p.policies, p.router, entry).allow_operation(_READ, full_path, {}).allowed
         ):
             return None
-        resp = self._timed(start, _OP_READ, prefix, entry, reader, route.storage, rel, prefix)
-        return render_logical(resp, _OP_READ, full_path, request_id, route.entry.type)
+        resp = self._timed(start, OP_READ, prefix, entry, reader, route.storage, rel, prefix)
+        return render_logical(resp, OP_READ, full_path, request_id, route.entry.type)
 
     def _caller(self, token: str, remote_addr: str) -> TokenEntry | None:
         """The caller's entry, only read here: a service token's shared one (tokens/store.py
@@ -358,7 +355,7 @@ def login_envelope(resp: Response, path: str, request_id: str, mount_type: str) 
     except TypeError:  # an unhashable value: written in full
         return None
     if parts is None:
-        out = render_logical(resp, _OP_UPDATE, path, request_id, mount_type)[1]
+        out = render_logical(resp, OP_UPDATE, path, request_id, mount_type)[1]
         if out is not None:
             _remember_envelope(key, out, request_id, auth.client_token, meta)
         return out

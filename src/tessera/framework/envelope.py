@@ -10,7 +10,7 @@ from typing import Any
 
 from ..gocompat.json import go_json
 from .errors import VaultError
-from .logical import Auth, Operation, Response
+from .logical import OP_LIST, OP_READ, Auth, Operation, Response
 
 # sys paths whose data keys Vault also writes at the top level of the body (legacy clients read
 # them): http/handler.go injectDataIntoTopRoutes. Exact routes, and subtrees (Go mux "…/" patterns).
@@ -107,11 +107,7 @@ def envelope(resp: Response, request_id: str, mount_type: str) -> dict[str, Any]
     }
 
 
-# Enum members read once: on 3.11 ``Operation.X`` is a Python-level class attribute look-up
-# (~0.9k instructions, callgrind), several a request.
-_OP_READ = Operation.READ
-_OP_LIST = Operation.LIST
-_READ_OR_LIST = (_OP_READ, _OP_LIST)
+_READ_OR_LIST = (OP_READ, OP_LIST)
 
 
 def error_body(errors: list[str], data: Any = None) -> bytes:
@@ -141,7 +137,7 @@ def render_logical(
             return resp.status or 200, resp.raw_body
         return resp.status or 200, go_json(resp.raw_body)
     if (
-        operation == _OP_LIST
+        operation == OP_LIST
         and resp.wrap_info is None
         and resp.status is None
         and not resp.is_error
@@ -157,9 +153,9 @@ def render_logical(
     ):
         if resp.status is not None and resp.status != 200:
             return resp.status, None  # e.g. 202 for asynchronous revocation: no body
-        if operation == _OP_READ and resp.status is None:
+        if operation == OP_READ and resp.status is None:
             return 404, error_body([])
-        if operation != _OP_READ:
+        if operation != OP_READ:
             return 204, None
         # A read that says 200 itself answers an envelope with "data": null (Vault's PathMap).
     body = envelope(resp, request_id, mount_type)

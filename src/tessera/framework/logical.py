@@ -27,6 +27,12 @@ class Operation(enum.StrEnum):
     ROLLBACK = "rollback"
 
 
+# The members the request paths compare with, as module constants: on 3.11 ``Operation.X`` is a
+# Python-level class attribute look-up (~0.9k instructions, callgrind), several a request.
+OP_READ, OP_CREATE, OP_UPDATE = Operation.READ, Operation.CREATE, Operation.UPDATE
+OP_LIST, OP_HELP = Operation.LIST, Operation.HELP
+
+
 # Each operation's text, for the ACL check every authenticated request makes: ``Enum.value`` is a
 # Python-level property (~0.45 µs), a look-up here a C one (~0.05 µs).
 OPERATION_TEXT: dict[Operation, str] = {op: op.value for op in Operation}
