@@ -219,7 +219,7 @@ class ExpirationManager:
 
     # -- queries ---------------------------------------------------------------------
     def get(self, lease_id: str) -> Lease | None:
-        if not lease_id or ".." in lease_id.split("/"):
+        if not _storable(lease_id):
             return None
         raw = self.storage.get("id/" + lease_id)
         return None if raw is None else Lease.from_json(raw)
@@ -227,7 +227,7 @@ class ExpirationManager:
     def _get_batch(self, lease_ids: list[str]) -> dict[str, Lease]:
         """``get`` for a batch of due leases, one storage read for all: the expiry of a million
         leases read them one query (and one call chain) each."""
-        keys = ["id/" + lease_id for lease_id in lease_ids if lease_id and ".." not in lease_id.split("/")]
+        keys = ["id/" + lease_id for lease_id in lease_ids if _storable(lease_id)]
         return {key[3:]: Lease.from_json(raw) for key, raw in self.storage.get_many(keys).items()}
 
     def _token_lease(self, lease_id: str) -> Any:
@@ -556,3 +556,8 @@ class ExpirationManager:
                 found.freeze()
                 return found
             after = following
+
+
+def _storable(lease_id: str) -> bool:
+    """Whether ``lease_id`` can name a stored lease (not empty, no ``..`` segment)."""
+    return bool(lease_id) and ".." not in lease_id.split("/")

@@ -212,7 +212,7 @@ class RoleChecks:
             raise ErrorResponse(
                 f"{INVALID}invalid audience (aud) claim: audience claim does not match any expected audience"
             )
-        time_window(exp, iat if nbf is None else nbf, self.leeway, now)
+        time_window(exp, nbf, iat, self.leeway, now)
         if not self.audiences and aud:
             raise ErrorResponse("audience claim found in JWT but no audiences bound to the role")
         if self.bound is not None:
@@ -275,16 +275,11 @@ def same_origin(url: str, other: str) -> bool:
     return a.scheme == b.scheme and a.port == b.port and same_host
 
 
-def check_times(claims: dict[str, Any], leeway: int, now: float | None = None) -> None:
-    """exp, and nbf (or iat when nbf is absent), each with ``leeway`` seconds of skew; all optional.
-    Their types were checked before (``registered_types``): each is an int or a float."""
-    nbf = claims.get("nbf")
-    time_window(claims.get("exp"), claims.get("iat") if nbf is None else nbf, leeway, now)
-
-
-def time_window(exp: Any, not_before: Any, leeway: int, now: float | None = None) -> None:
-    """``check_times`` of the values: ``not_before`` is nbf, or iat when nbf is absent."""
+def time_window(exp: Any, nbf: Any, iat: Any, leeway: int, now: float | None = None) -> None:
+    """exp, and nbf (or iat when nbf is absent), each with ``leeway`` seconds of skew; all optional
+    (None: absent). Their types were checked before (``registered_types``): ints or floats."""
     now = time.time() if now is None else now
+    not_before = iat if nbf is None else nbf
     if exp is not None and now - leeway > exp:
         raise ErrorResponse(f"{INVALID}invalid expiration time (exp) claim: token is expired")
     if not_before is not None and now + leeway < not_before:
